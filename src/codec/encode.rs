@@ -1,0 +1,273 @@
+//! Heads for the next hop, written into a reused output buffer: hop-by-hop
+//! headers dropped, forwarding headers added, framing headers set to match the
+//! body encoder chosen. Field names and values are copied from the bytes received.
+
+use std::net::{IpAddr, SocketAddr};
+
+use super::{
+    headers::{HeaderIndex, HeaderKind},
+    request::RequestHead,
+    response::ResponseHead,
+    BodyFraming, Version,
+};
+
+/// What the proxy adds to a request on its way upstream.
+pub struct RequestEdits<'a> {
+    pub client_ip: IpAddr,
+    /// Replace the first `.0` bytes of the path with `.1` (prefix_rewrite).
+    pub rewrite: Option<(usize, &'a [u8])>,
+    /// Used as `Host` when the client sent none (HTTP/1.0).
+    pub upstream: SocketAddr,
+    /// Written as `x-request-id` when the client sent none.
+    pub request_id: &'a [u8],
+}
+
+fn is_listed(buf: &[u8], name: &[u8], tokens: &[(u32, u32)]) -> bool {
+    tokens
+        .iter()
+        .any(|t| buf[t.0 as usize..t.1 as usize].eq_ignore_ascii_case(name))
+}
+
+fn header_line(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Write the upstream request head.
+pub fn encode_request(
+    buf: &[u8],
+    head: &RequestHead,
+    headers: &[HeaderIndex],
+    conn_tokens: &[(u32, u32)],
+    edits: &RequestEdits<'_>,
+    out: &mut Vec<u8>,
+) {
+    out.extend_from_slice(head.slice(buf, head.method_span));
+    out.push(b' ');
+    let target = head.slice(buf, head.target);
+    match edits.rewrite {
+        Some((matched, replacement)) => {
+            out.extend_from_slice(replacement);
+            out.extend_from_slice(&target[matched..]);
+        }
+        None if target.is_empty() => out.push(b'/'),
+        None => out.extend_from_slice(target),
+    }
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+
+    match (head.authority, head.host) {
+        (Some(a), _) => header_line(out, b"host", head.slice(buf, a)),
+        (None, None) => {
+            out.extend_from_slice(b"host: ");
+            write_addr(out, edits.upstream);
+            out.extend_from_slice(b"\r\n");
+        }
+        (None, Some(_)) => {}
+    }
+    let mut xff_seen = false;
+    for h in headers {
+        let name = h.name(buf);
+        let keep = match h.kind {
+            HeaderKind::Host => head.authority.is_none(),
+            // Re-framed as chunked upstream; the codings listed stay as sent.
+            HeaderKind::TransferEncoding => true,
+            HeaderKind::Upgrade => head.upgrade,
+            HeaderKind::Expect => !head.expect_continue,
+            HeaderKind::XForwardedProto => false,
+            HeaderKind::XForwardedFor => {
+                // All values are joined into one line below.
+                xff_seen = true;
+                false
+            }
+            k if k.is_hop_by_hop() => false,
+            _ => !is_listed(buf, name, conn_tokens),
+        };
+        if keep {
+            header_line(out, name, h.value(buf));
+        }
+    }
+    if head.te_trailers {
+        out.extend_from_slice(b"te: trailers\r\n");
+    }
+    if head.upgrade {
+        out.extend_from_slice(b"connection: upgrade\r\n");
+    }
+    out.extend_from_slice(b"x-forwarded-for: ");
+    if xff_seen {
+        for h in headers.iter().filter(|h| h.kind == HeaderKind::XForwardedFor) {
+            out.extend_from_slice(h.value(buf));
+            out.extend_from_slice(b", ");
+        }
+    }
+    write_ip(out, edits.client_ip);
+    out.extend_from_slice(b"\r\nx-forwarded-proto: http\r\n");
+    if !head.has_request_id {
+        header_line(out, b"x-request-id", edits.request_id);
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// How the response travels to the client.
+#[derive(Debug, Clone, Copy)]
+pub struct ResponsePlan {
+    /// The body is sent chunked (re-chunked or passed on chunked).
+    pub chunked: bool,
+    pub keep_alive: bool,
+    pub client_version: Version,
+    /// Milliseconds from sending the request to the response head.
+    pub service_time_ms: u64,
+}
+
+/// Write the downstream response head.
+pub fn encode_response(
+    buf: &[u8],
+    head: &ResponseHead,
+    headers: &[HeaderIndex],
+    conn_tokens: &[(u32, u32)],
+    plan: &ResponsePlan,
+    out: &mut Vec<u8>,
+) {
+    out.extend_from_slice(b"HTTP/1.1 ");
+    write_dec(out, u64::from(head.status));
+    out.push(b' ');
+    out.extend_from_slice(&buf[head.reason.0 as usize..head.reason.1 as usize]);
+    out.extend_from_slice(b"\r\n");
+    let switching = head.status == 101;
+    for h in headers {
+        let keep = match h.kind {
+            HeaderKind::TransferEncoding => plan.chunked && head.framing == BodyFraming::Chunked,
+            HeaderKind::Upgrade => switching,
+            k if k.is_hop_by_hop() => false,
+            _ => !is_listed(buf, h.name(buf), conn_tokens),
+        };
+        if keep {
+            header_line(out, h.name(buf), h.value(buf));
+        }
+    }
+    if plan.chunked && head.framing != BodyFraming::Chunked {
+        out.extend_from_slice(b"transfer-encoding: chunked\r\n");
+    }
+    if switching {
+        out.extend_from_slice(b"connection: upgrade\r\n");
+    } else if !plan.keep_alive {
+        out.extend_from_slice(b"connection: close\r\n");
+    } else if plan.client_version == Version::Http10 {
+        out.extend_from_slice(b"connection: keep-alive\r\n");
+    }
+    out.extend_from_slice(b"x-ringway-upstream-service-time: ");
+    write_dec(out, plan.service_time_ms);
+    out.extend_from_slice(b"\r\n\r\n");
+}
+
+/// A response ringway makes itself: a status, `server: ringway` and a short
+/// plain-text body saying what went wrong.
+pub fn local_reply(status: u16, body: &str, head_only: bool, close: bool, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"HTTP/1.1 ");
+    write_dec(out, u64::from(status));
+    out.push(b' ');
+    out.extend_from_slice(reason_phrase(status).as_bytes());
+    out.extend_from_slice(b"\r\nserver: ringway\r\ncontent-type: text/plain\r\ncontent-length: ");
+    write_dec(out, body.len() as u64 + 1);
+    out.extend_from_slice(b"\r\n");
+    if close {
+        out.extend_from_slice(b"connection: close\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    if !head_only {
+        out.extend_from_slice(body.as_bytes());
+        out.push(b'\n');
+    }
+}
+
+pub fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        100 => "Continue",
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        413 => "Content Too Large",
+        414 => "URI Too Long",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        505 => "HTTP Version Not Supported",
+        _ => "Unknown",
+    }
+}
+
+/// Decimal digits of `n`, without going through `fmt` (no allocation, no locale).
+pub fn write_dec(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
+fn write_ip(out: &mut Vec<u8>, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                write_dec(out, u64::from(*octet));
+            }
+        }
+        IpAddr::V6(v6) => {
+            use std::io::Write;
+            let _ = write!(out, "{v6}");
+        }
+    }
+}
+
+fn write_addr(out: &mut Vec<u8>, addr: SocketAddr) {
+    match addr.ip() {
+        IpAddr::V4(_) => write_ip(out, addr.ip()),
+        IpAddr::V6(_) => {
+            out.push(b'[');
+            write_ip(out, addr.ip());
+            out.push(b']');
+        }
+    }
+    out.push(b':');
+    write_dec(out, u64::from(addr.port()));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimals() {
+        for n in [0u64, 7, 10, 999, 18_446_744_073_709_551_615] {
+            let mut out = Vec::new();
+            write_dec(&mut out, n);
+            assert_eq!(out, n.to_string().as_bytes());
+        }
+    }
+
+    #[test]
+    fn local_reply_shape() {
+        let mut out = Vec::new();
+        local_reply(503, "no healthy upstream", false, true, &mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.starts_with("HTTP/1.1 503 Service Unavailable\r\n"));
+        assert!(text.contains("server: ringway\r\n"));
+        assert!(text.contains("content-length: 20\r\n"));
+        assert!(text.contains("connection: close\r\n"));
+        assert!(text.ends_with("\r\n\r\nno healthy upstream\n"));
+    }
+}

@@ -1,0 +1,239 @@
+//! Header names the proxy acts on, recognised once per header while parsing so
+//! later stages match on an enum rather than comparing strings again.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeaderKind {
+    Host,
+    ContentLength,
+    TransferEncoding,
+    Connection,
+    KeepAlive,
+    ProxyConnection,
+    Te,
+    Upgrade,
+    Expect,
+    XForwardedFor,
+    XForwardedProto,
+    XRequestId,
+    Trailer,
+    Other,
+}
+
+impl HeaderKind {
+    pub fn of(name: &[u8]) -> HeaderKind {
+        // Dispatch on length first: most names are rejected by one compare.
+        let eq = |s: &str| name.eq_ignore_ascii_case(s.as_bytes());
+        match name.len() {
+            2 if eq("te") => HeaderKind::Te,
+            4 if eq("host") => HeaderKind::Host,
+            6 if eq("expect") => HeaderKind::Expect,
+            7 if eq("upgrade") => HeaderKind::Upgrade,
+            7 if eq("trailer") => HeaderKind::Trailer,
+            10 if eq("connection") => HeaderKind::Connection,
+            10 if eq("keep-alive") => HeaderKind::KeepAlive,
+            12 if eq("x-request-id") => HeaderKind::XRequestId,
+            14 if eq("content-length") => HeaderKind::ContentLength,
+            15 if eq("x-forwarded-for") => HeaderKind::XForwardedFor,
+            16 if eq("proxy-connection") => HeaderKind::ProxyConnection,
+            17 if eq("transfer-encoding") => HeaderKind::TransferEncoding,
+            17 if eq("x-forwarded-proto") => HeaderKind::XForwardedProto,
+            _ => HeaderKind::Other,
+        }
+    }
+
+    /// Hop-by-hop headers a proxy never forwards as received (RFC 9110 §7.6.1).
+    /// `Transfer-Encoding` is re-framed by the encoder, `Upgrade` only passes in a tunnel.
+    pub fn is_hop_by_hop(self) -> bool {
+        matches!(
+            self,
+            HeaderKind::Connection
+                | HeaderKind::KeepAlive
+                | HeaderKind::ProxyConnection
+                | HeaderKind::Te
+                | HeaderKind::Upgrade
+                | HeaderKind::TransferEncoding
+        )
+    }
+}
+
+/// A header's name and value as offsets into the buffer holding the head.
+#[derive(Debug, Clone, Copy)]
+pub struct HeaderIndex {
+    pub name: (u32, u32),
+    pub value: (u32, u32),
+    pub kind: HeaderKind,
+}
+
+impl HeaderIndex {
+    pub fn name<'a>(&self, buf: &'a [u8]) -> &'a [u8] {
+        &buf[self.name.0 as usize..self.name.1 as usize]
+    }
+    pub fn value<'a>(&self, buf: &'a [u8]) -> &'a [u8] {
+        &buf[self.value.0 as usize..self.value.1 as usize]
+    }
+}
+
+/// Offsets of `part` inside `buf`. `part` must be a sub-slice of `buf`.
+pub fn offsets(buf: &[u8], part: &[u8]) -> (u32, u32) {
+    let start = part.as_ptr() as usize - buf.as_ptr() as usize;
+    debug_assert!(start + part.len() <= buf.len());
+    (start as u32, (start + part.len()) as u32)
+}
+
+/// Field values may hold HTAB, SP, visible ASCII and obs-text; never CR, LF, NUL
+/// or other controls (RFC 9110 §5.5). httparse is lenient here; we are not.
+pub fn valid_field_value(value: &[u8]) -> bool {
+    value
+        .iter()
+        .all(|&b| b == b'\t' || (b >= 0x20 && b != 0x7f))
+}
+
+/// Iterate the comma-separated tokens of a list-valued header, trimmed.
+pub fn tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    value
+        .split(|&b| b == b',')
+        .map(|t| t.trim_ascii())
+        .filter(|t| !t.is_empty())
+}
+
+/// Parse a Content-Length value: 1*DIGIT, nothing else, no overflow.
+pub fn parse_content_length(value: &[u8]) -> Option<u64> {
+    if value.is_empty() || value.len() > 19 || !value.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    value
+        .iter()
+        .try_fold(0u64, |n, &d| n.checked_mul(10)?.checked_add(u64::from(d - b'0')))
+}
+
+/// What `Transfer-Encoding` lines, taken together, say about framing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransferCoding {
+    /// The final coding is chunked, and chunked appears only there.
+    Chunked,
+    /// Some coding, but the final one is not chunked.
+    NotChunked,
+    /// `chunked` applied twice, an empty list or an invalid token.
+    Invalid,
+}
+
+/// Fold the codings of several `Transfer-Encoding` lines (in order).
+pub fn transfer_coding<'a>(values: impl Iterator<Item = &'a [u8]>) -> TransferCoding {
+    let mut seen_any = false;
+    let mut last_chunked = false;
+    for value in values {
+        for coding in value.split(|&b| b == b',') {
+            let coding = coding.trim_ascii();
+            // A coding is a token, optionally with parameters after `;`.
+            let name = coding.split(|&b| b == b';').next().unwrap_or(b"").trim_ascii();
+            if name.is_empty() || !name.iter().all(|&b| is_tchar(b)) {
+                return TransferCoding::Invalid;
+            }
+            if last_chunked {
+                // Anything after chunked (including a second chunked) is invalid.
+                return TransferCoding::Invalid;
+            }
+            seen_any = true;
+            last_chunked = name.eq_ignore_ascii_case(b"chunked");
+        }
+    }
+    match (seen_any, last_chunked) {
+        (false, _) => TransferCoding::Invalid,
+        (true, true) => TransferCoding::Chunked,
+        (true, false) => TransferCoding::NotChunked,
+    }
+}
+
+pub fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// A Host value: `uri-host [ ":" port ]` where uri-host is a reg-name or an IP literal.
+pub fn valid_host(value: &[u8]) -> bool {
+    if value.is_empty() {
+        return false;
+    }
+    let (host, port) = if value[0] == b'[' {
+        let Some(end) = value.iter().position(|&b| b == b']') else {
+            return false;
+        };
+        let literal = &value[1..end];
+        if literal.is_empty() || !literal.iter().all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.') {
+            return false;
+        }
+        match &value[end + 1..] {
+            [] => (&value[..0], None),
+            [b':', port @ ..] => (&value[..0], Some(port)),
+            _ => return false,
+        }
+    } else {
+        match value.iter().rposition(|&b| b == b':') {
+            Some(i) => (&value[..i], Some(&value[i + 1..])),
+            None => (value, None),
+        }
+    };
+    let host_ok = host.iter().all(|&b| {
+        b.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=".contains(&b)
+    }) && (value[0] == b'[' || !host.is_empty());
+    let port_ok = port.is_none_or(|p| p.len() <= 5 && p.iter().all(u8::is_ascii_digit));
+    host_ok && port_ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds() {
+        assert_eq!(HeaderKind::of(b"Content-Length"), HeaderKind::ContentLength);
+        assert_eq!(HeaderKind::of(b"TRANSFER-ENCODING"), HeaderKind::TransferEncoding);
+        assert_eq!(HeaderKind::of(b"x-request-id"), HeaderKind::XRequestId);
+        assert_eq!(HeaderKind::of(b"content-type"), HeaderKind::Other);
+    }
+
+    #[test]
+    fn content_length() {
+        assert_eq!(parse_content_length(b"0"), Some(0));
+        assert_eq!(parse_content_length(b"12345"), Some(12345));
+        assert_eq!(parse_content_length(b"18446744073709551615"), None);
+        assert_eq!(parse_content_length(b"9999999999999999999"), Some(9_999_999_999_999_999_999));
+        assert_eq!(parse_content_length(b""), None);
+        assert_eq!(parse_content_length(b"+5"), None);
+        assert_eq!(parse_content_length(b"5,5"), None);
+        assert_eq!(parse_content_length(b"0x10"), None);
+    }
+
+    #[test]
+    fn codings() {
+        let tc = |v: &[&[u8]]| transfer_coding(v.iter().copied());
+        assert_eq!(tc(&[b"chunked"]), TransferCoding::Chunked);
+        assert_eq!(tc(&[b"Chunked"]), TransferCoding::Chunked);
+        assert_eq!(tc(&[b"gzip, chunked"]), TransferCoding::Chunked);
+        assert_eq!(tc(&[b"gzip", b"chunked"]), TransferCoding::Chunked);
+        assert_eq!(tc(&[b"chunked, gzip"]), TransferCoding::Invalid);
+        assert_eq!(tc(&[b"chunked", b"chunked"]), TransferCoding::Invalid);
+        assert_eq!(tc(&[b"gzip"]), TransferCoding::NotChunked);
+        assert_eq!(tc(&[b""]), TransferCoding::Invalid);
+        assert_eq!(tc(&[b"chun ked"]), TransferCoding::Invalid);
+        assert_eq!(tc(&[b"\x0bchunked"]), TransferCoding::Invalid);
+    }
+
+    #[test]
+    fn hosts() {
+        for ok in [&b"example.com"[..], b"example.com:8080", b"127.0.0.1", b"[::1]:80", b"[::1]", b"a_b"] {
+            assert!(valid_host(ok), "{:?}", String::from_utf8_lossy(ok));
+        }
+        for bad in [&b""[..], b"exa mple.com", b"a/b", b"host:port", b"[::1", b":80", b"a@b", b"h:123456"] {
+            assert!(!valid_host(bad), "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn field_values() {
+        assert!(valid_field_value(b"text/html; q=1\tok \x80\xff"));
+        assert!(!valid_field_value(b"a\0b"));
+        assert!(!valid_field_value(b"a\rb"));
+        assert!(!valid_field_value(b"a\nb"));
+        assert!(!valid_field_value(b"a\x7fb"));
+    }
+}

@@ -1,0 +1,25 @@
+//! Named limits of the HTTP/1.1 codec. Defaults can be changed per listener
+//! within the ceilings; the ceilings bound the stack and buffers we reserve.
+
+/// Default limit on the request head (request line + headers), as Envoy's 60 KiB.
+pub const MAX_HEADER_BYTES: usize = 60 * 1024;
+/// The largest head a listener may be configured to accept.
+pub const MAX_HEADER_BYTES_CEILING: usize = 1024 * 1024;
+/// Default limit on the number of request headers (Envoy: 100).
+pub const MAX_HEADERS: usize = 100;
+/// The most headers any head may carry: the size of the stack array httparse fills.
+pub const MAX_HEADERS_CEILING: usize = 256;
+/// Default limit on the request target.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+/// Upstream response heads larger than this are a bad response (502).
+pub const MAX_RESPONSE_HEADER_BYTES: usize = 64 * 1024;
+/// A chunk-size line, extensions included.
+pub const MAX_CHUNK_LINE_BYTES: usize = 4 * 1024;
+/// All trailer fields of one chunked body.
+pub const MAX_TRAILER_BYTES: usize = 16 * 1024;
+/// Each read asks the kernel for at least this much room.
+pub const READ_CHUNK: usize = 16 * 1024;
+/// Informational (1xx) responses accepted before the final one.
+pub const MAX_INFORMATIONAL_RESPONSES: usize = 8;
+/// How long a request body may pause between reads before the client gets a 408.
+pub const REQUEST_BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);

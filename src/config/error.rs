@@ -1,0 +1,202 @@
+//! Config errors. Every error names the YAML path of the field at fault and,
+//! where the parser knows it, the line.
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    /// The YAML did not deserialize: syntax, an unknown field, a wrong type or a bad value.
+    #[error("{field}{}: {reason}", line.map(|l| format!(" (line {l})")).unwrap_or_default())]
+    Parse {
+        field: String,
+        line: Option<usize>,
+        reason: String,
+    },
+    /// The YAML deserialized but breaks a rule that spans fields.
+    #[error("{field}{}: {reason}", line.map(|l| format!(" (line {l})")).unwrap_or_default())]
+    Invalid {
+        field: String,
+        line: Option<usize>,
+        reason: String,
+    },
+    /// An Envoy feature ringway does not implement and cannot ignore safely.
+    #[error("{field}{}: unsupported: {reason}", line.map(|l| format!(" (line {l})")).unwrap_or_default())]
+    Unsupported {
+        field: String,
+        line: Option<usize>,
+        reason: String,
+    },
+}
+
+impl ConfigError {
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        ConfigError::Invalid {
+            field: field.into(),
+            line: None,
+            reason: reason.into(),
+        }
+    }
+
+    /// Attach the line of the field this error names, found in the YAML `source`.
+    pub fn with_source(self, source: &str) -> Self {
+        match self {
+            ConfigError::Invalid {
+                field,
+                line: None,
+                reason,
+            } => ConfigError::Invalid {
+                line: locate(source, &field),
+                field,
+                reason,
+            },
+            ConfigError::Unsupported {
+                field,
+                line: None,
+                reason,
+            } => ConfigError::Unsupported {
+                line: locate(source, &field),
+                field,
+                reason,
+            },
+            other => other,
+        }
+    }
+}
+
+/// The 1-based line of a field path such as `listeners[0].virtual_hosts[1].domains`
+/// in a block-style YAML text. Rules that span fields are checked after serde has
+/// forgotten positions, so the line is recovered by walking the text's indentation.
+/// Where the walk cannot go deeper (flow style, `{ a: b }`), the deepest line found
+/// is named.
+pub fn locate(source: &str, path: &str) -> Option<usize> {
+    // Each line as (indent, is_list_item, content), with `- ` markers turned into indent.
+    let lines: Vec<(usize, bool, &str)> = source
+        .lines()
+        .map(|l| {
+            let text = l.split(" #").next().unwrap_or(l);
+            let mut indent = text.len() - text.trim_start().len();
+            let mut rest = text.trim_start();
+            let mut item = false;
+            while let Some(r) = rest.strip_prefix("- ").or_else(|| (rest == "-").then_some("")) {
+                item = true;
+                indent += 2 + (r.len() - r.trim_start().len());
+                rest = r.trim_start();
+            }
+            (indent, item, rest)
+        })
+        .collect();
+    let mut from = 0usize; // the next segment is searched from this line
+    let mut floor = 0usize; // ...among lines indented at least this much
+    let mut in_item = false; // the walk is inside a list item starting at `from`
+    let mut found = None;
+    for seg in path.split('.') {
+        let (key, indices) = match seg.find('[') {
+            Some(b) => (&seg[..b], &seg[b..]),
+            None => (seg, ""),
+        };
+        if !key.is_empty() {
+            let mut hit = None;
+            for (i, &(ind, item, content)) in lines.iter().enumerate().skip(from) {
+                if content.is_empty() {
+                    continue;
+                }
+                // Leaving the enclosing block, or reaching the next sibling item, ends the search.
+                if ind < floor || (in_item && i > from && item && ind == floor) {
+                    break;
+                }
+                let k = content.split(':').next().unwrap_or("").trim().trim_matches('"');
+                if ind == floor && k == key && content.contains(':') {
+                    hit = Some(i);
+                    break;
+                }
+            }
+            let i = match hit {
+                Some(i) => i,
+                None => return found,
+            };
+            found = Some(i + 1);
+            from = i + 1;
+            floor = lines[i].0 + 1;
+            in_item = false;
+        }
+        for idx in indices.split(['[', ']']).filter(|s| !s.is_empty()) {
+            let want: usize = idx.parse().ok()?;
+            let mut item_indent = None;
+            let mut count = 0;
+            let mut hit = None;
+            for (i, &(ind, item, content)) in lines.iter().enumerate().skip(from) {
+                if content.is_empty() && !item {
+                    continue;
+                }
+                // A list may sit at its key's own indent (`key:\n- a`).
+                if ind + 2 < floor + 1 || item_indent.is_some_and(|d| ind < d) {
+                    break;
+                }
+                if item && item_indent.is_none() {
+                    item_indent = Some(ind);
+                }
+                if item && Some(ind) == item_indent {
+                    if count == want {
+                        hit = Some(i);
+                        break;
+                    }
+                    count += 1;
+                }
+            }
+            let i = match hit {
+                Some(i) => i,
+                None => return found,
+            };
+            found = Some(i + 1);
+            from = i;
+            floor = lines[i].0;
+            in_item = true;
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::locate;
+
+    const YAML: &str = "workers: 2
+listeners:
+  - name: a
+    address: 0.0.0.0:80
+    virtual_hosts:
+      - name: v
+        domains: [\"*\"]
+        routes:
+          - match: { prefix: /a }
+            cluster: one
+          - match: { prefix: /b }
+            cluster: two
+clusters:
+- name: one
+  hosts: [\"1.2.3.4:80\"]
+";
+
+    #[test]
+    fn finds_nested_fields() {
+        assert_eq!(locate(YAML, "workers"), Some(1));
+        assert_eq!(locate(YAML, "listeners[0].address"), Some(4));
+        assert_eq!(locate(YAML, "listeners[0].virtual_hosts[0].domains"), Some(7));
+        assert_eq!(
+            locate(YAML, "listeners[0].virtual_hosts[0].routes[1].cluster"),
+            Some(12)
+        );
+        assert_eq!(locate(YAML, "listeners[0].virtual_hosts[0].routes[0]"), Some(9));
+        assert_eq!(locate(YAML, "clusters[0].hosts"), Some(15));
+        // Flow style: the deepest block line found is named.
+        assert_eq!(
+            locate(YAML, "listeners[0].virtual_hosts[0].routes[1].match.prefix"),
+            Some(11)
+        );
+    }
+}

@@ -1,0 +1,164 @@
+//! The validated config every stage reads: typed, defaulted, cross-checked.
+//! Built once at start-up; workers build their own per-core state from it.
+
+use std::{net::SocketAddr, time::Duration};
+
+/// Defaults, Envoy's where Envoy has one.
+pub mod defaults {
+    use std::time::Duration;
+    pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+    pub const ROUTE_TIMEOUT: Duration = Duration::from_secs(15);
+    pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+    pub const REQUEST_HEADERS_TIMEOUT: Duration = Duration::from_secs(10);
+    pub const DOWNSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(3600);
+    pub const UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+    pub const MAX_IDLE_PER_HOST: usize = 256;
+    pub const DNS_REFRESH_RATE: Duration = Duration::from_secs(5);
+    pub const DNS_TIMEOUT: Duration = Duration::from_secs(5);
+    pub const DNS_ATTEMPTS: u32 = 2;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IoDriverChoice {
+    /// io_uring when the kernel allows it, else epoll.
+    Auto,
+    Uring,
+    Epoll,
+}
+
+impl std::str::FromStr for IoDriverChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Ok(Self::Auto),
+            "uring" | "io_uring" | "iouring" => Ok(Self::Uring),
+            "epoll" | "legacy" => Ok(Self::Epoll),
+            other => Err(format!("`{other}` is not an io driver (auto, uring, epoll)")),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub workers: usize,
+    pub io_driver: IoDriverChoice,
+    pub drain_timeout: Duration,
+    pub admin: Option<AdminConfig>,
+    pub dns: DnsConfig,
+    pub listeners: Vec<ListenerConfig>,
+    pub clusters: Vec<ClusterConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AdminConfig {
+    pub address: SocketAddr,
+    pub access_log_path: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct DnsConfig {
+    pub resolvers: Vec<SocketAddr>,
+    pub hosts_file: Option<String>,
+    pub resolv_conf: Option<String>,
+    pub timeout: Option<Duration>,
+    pub attempts: Option<u32>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ListenerConfig {
+    pub name: String,
+    pub address: SocketAddr,
+    pub virtual_hosts: Vec<VirtualHostConfig>,
+    pub limits: RequestLimits,
+    pub request_headers_timeout: Duration,
+    pub idle_timeout: Duration,
+}
+
+/// Per-listener limits on what a client may send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestLimits {
+    pub max_header_bytes: usize,
+    pub max_headers: usize,
+    pub max_uri_bytes: usize,
+    /// `None`: unlimited (bodies stream with bounded memory anyway).
+    pub max_body_bytes: Option<u64>,
+}
+
+impl Default for RequestLimits {
+    fn default() -> Self {
+        use crate::codec::limits;
+        RequestLimits {
+            max_header_bytes: limits::MAX_HEADER_BYTES,
+            max_headers: limits::MAX_HEADERS,
+            max_uri_bytes: limits::MAX_URI_BYTES,
+            max_body_bytes: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct VirtualHostConfig {
+    pub name: String,
+    pub domains: Vec<String>,
+    pub routes: Vec<RouteConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathMatch {
+    Prefix(String),
+    Exact(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct RouteConfig {
+    pub matcher: PathMatch,
+    /// Index into `Config::clusters`.
+    pub cluster: usize,
+    pub prefix_rewrite: Option<String>,
+    /// `None`: no timeout.
+    pub timeout: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClusterKind {
+    Static,
+    StrictDns,
+    LogicalDns,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LbPolicy {
+    RoundRobin,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DnsLookupFamily {
+    Auto,
+    V4Only,
+    V6Only,
+    V4Preferred,
+    All,
+}
+
+/// A configured endpoint: an address for static clusters, a name for DNS ones.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    Addr(SocketAddr),
+    Name { host: String, port: u16 },
+}
+
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    pub name: String,
+    pub kind: ClusterKind,
+    pub lb_policy: LbPolicy,
+    pub connect_timeout: Duration,
+    pub endpoints: Vec<Endpoint>,
+    pub idle_timeout: Duration,
+    pub max_idle_per_host: usize,
+    pub dns_refresh_rate: Duration,
+    pub dns_failure_refresh_rate: Duration,
+    pub respect_dns_ttl: bool,
+    pub dns_lookup_family: DnsLookupFamily,
+    pub dns_resolvers: Vec<SocketAddr>,
+}

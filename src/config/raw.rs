@@ -1,0 +1,143 @@
+//! The native YAML schema, exactly as serde reads it. Every struct rejects unknown
+//! fields; units are typed here (`ConfigDuration`, `ByteSize`) so a bad value is
+//! reported with its path and line. `validate.rs` turns these into `Config`.
+
+use serde::{Deserialize, Serialize};
+
+use super::units::{ByteSize, ConfigDuration};
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// `auto` (one per core) or a number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workers: Option<RawWorkers>,
+    /// `auto` (io_uring, else epoll), `uring` or `epoll`. The CLI flag wins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub io_driver: Option<String>,
+    /// How long SIGTERM waits for in-flight requests before closing them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drain_timeout: Option<ConfigDuration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin: Option<RawAdmin>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns: Option<RawDns>,
+    #[serde(default)]
+    pub listeners: Vec<RawListener>,
+    #[serde(default)]
+    pub clusters: Vec<RawCluster>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum RawWorkers {
+    Count(usize),
+    Named(String),
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    pub address: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_log_path: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDns {
+    /// `ip:port` of the name servers; default: `/etc/resolv.conf`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resolvers: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hosts_file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolv_conf: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<ConfigDuration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<u32>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawListener {
+    pub name: Option<String>,
+    pub address: String,
+    #[serde(default)]
+    pub virtual_hosts: Vec<RawVirtualHost>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_headers_timeout: Option<ConfigDuration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_timeout: Option<ConfigDuration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_request_headers_size: Option<ByteSize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_request_headers_count: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_uri_size: Option<ByteSize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_request_body_size: Option<ByteSize>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVirtualHost {
+    pub name: Option<String>,
+    pub domains: Vec<String>,
+    #[serde(default)]
+    pub routes: Vec<RawRoute>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoute {
+    #[serde(rename = "match")]
+    pub matcher: RawMatch,
+    pub cluster: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix_rewrite: Option<String>,
+    /// Until the whole response arrives from upstream; 0s disables. Default 15s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<ConfigDuration>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMatch {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCluster {
+    pub name: String,
+    /// `static` (default), `strict_dns` or `logical_dns`, any case.
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lb_policy: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect_timeout: Option<ConfigDuration>,
+    /// `ip:port` for static clusters, `name:port` for DNS clusters.
+    pub hosts: Vec<String>,
+    /// Idle pooled upstream connections are closed after this. Default 60s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_timeout: Option<ConfigDuration>,
+    /// Idle connections kept per host per worker. Default 256.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_idle_per_host: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns_refresh_rate: Option<ConfigDuration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns_failure_refresh_rate: Option<ConfigDuration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub respect_dns_ttl: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns_lookup_family: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns_resolvers: Vec<String>,
+}

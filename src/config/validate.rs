@@ -1,0 +1,417 @@
+//! `RawConfig` → `Config`: defaults applied, names resolved to indices, every
+//! rule that spans fields checked. Each rule has a rejection test below.
+
+use std::{collections::HashMap, net::SocketAddr};
+
+use super::{
+    error::ConfigError,
+    model::*,
+    raw::{RawCluster, RawConfig, RawListener, RawWorkers},
+};
+use crate::codec::limits;
+
+pub fn validate(raw: &RawConfig) -> Result<Config, ConfigError> {
+    let workers = match &raw.workers {
+        None => available_cores(),
+        Some(RawWorkers::Named(s)) if s.eq_ignore_ascii_case("auto") => available_cores(),
+        Some(RawWorkers::Count(n)) if (1..=1024).contains(n) => *n,
+        Some(other) => {
+            return Err(ConfigError::invalid(
+                "workers",
+                format!("expected `auto` or a number from 1 to 1024, got {other:?}"),
+            ))
+        }
+    };
+    let io_driver = match &raw.io_driver {
+        None => IoDriverChoice::Auto,
+        Some(s) => s
+            .parse()
+            .map_err(|e: String| ConfigError::invalid("io_driver", e))?,
+    };
+
+    let mut cluster_index = HashMap::new();
+    let mut clusters = Vec::with_capacity(raw.clusters.len());
+    for (i, rc) in raw.clusters.iter().enumerate() {
+        let path = format!("clusters[{i}]");
+        if cluster_index.insert(rc.name.clone(), i).is_some() {
+            return Err(ConfigError::invalid(
+                format!("{path}.name"),
+                format!("duplicate cluster name `{}`", rc.name),
+            ));
+        }
+        clusters.push(validate_cluster(&path, rc)?);
+    }
+
+    if raw.listeners.is_empty() {
+        return Err(ConfigError::invalid(
+            "listeners",
+            "at least one listener is required",
+        ));
+    }
+    let mut listeners = Vec::with_capacity(raw.listeners.len());
+    let mut seen_addrs = HashMap::new();
+    for (i, rl) in raw.listeners.iter().enumerate() {
+        let path = format!("listeners[{i}]");
+        let listener = validate_listener(&path, i, rl, &cluster_index)?;
+        if let Some(prev) = seen_addrs.insert(listener.address, i) {
+            return Err(ConfigError::invalid(
+                format!("{path}.address"),
+                format!("{} is already used by listeners[{prev}]", listener.address),
+            ));
+        }
+        listeners.push(listener);
+    }
+
+    let admin = match &raw.admin {
+        None => None,
+        Some(a) => Some(AdminConfig {
+            address: parse_addr("admin.address", &a.address)?,
+            access_log_path: a.access_log_path.clone(),
+        }),
+    };
+    let dns = match &raw.dns {
+        None => DnsConfig::default(),
+        Some(d) => DnsConfig {
+            resolvers: parse_resolvers("dns.resolvers", &d.resolvers)?,
+            hosts_file: d.hosts_file.clone(),
+            resolv_conf: d.resolv_conf.clone(),
+            timeout: d.timeout.map(|t| t.0),
+            attempts: d.attempts,
+        },
+    };
+
+    Ok(Config {
+        workers,
+        io_driver,
+        drain_timeout: raw
+            .drain_timeout
+            .map_or(defaults::DRAIN_TIMEOUT, |d| d.0),
+        admin,
+        dns,
+        listeners,
+        clusters,
+    })
+}
+
+fn available_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn parse_addr(field: &str, text: &str) -> Result<SocketAddr, ConfigError> {
+    text.trim().parse().map_err(|_| {
+        ConfigError::invalid(
+            field,
+            format!("`{text}` is not an ip:port address (e.g. 0.0.0.0:8000 or [::1]:8000)"),
+        )
+    })
+}
+
+fn parse_resolvers(field: &str, list: &[String]) -> Result<Vec<SocketAddr>, ConfigError> {
+    list.iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let f = format!("{field}[{i}]");
+            // A bare IP means port 53.
+            match s.parse::<std::net::IpAddr>() {
+                Ok(ip) => Ok(SocketAddr::new(ip, 53)),
+                Err(_) => parse_addr(&f, s),
+            }
+        })
+        .collect()
+}
+
+fn validate_listener(
+    path: &str,
+    index: usize,
+    rl: &RawListener,
+    clusters: &HashMap<String, usize>,
+) -> Result<ListenerConfig, ConfigError> {
+    let address = parse_addr(&format!("{path}.address"), &rl.address)?;
+    let mut limits = RequestLimits::default();
+    if let Some(n) = rl.max_request_headers_size {
+        limits.max_header_bytes = bounded(
+            &format!("{path}.max_request_headers_size"),
+            n.0,
+            1024,
+            limits::MAX_HEADER_BYTES_CEILING as u64,
+        )? as usize;
+    }
+    if let Some(n) = rl.max_request_headers_count {
+        limits.max_headers = bounded(
+            &format!("{path}.max_request_headers_count"),
+            n as u64,
+            1,
+            limits::MAX_HEADERS_CEILING as u64,
+        )? as usize;
+    }
+    if let Some(n) = rl.max_uri_size {
+        limits.max_uri_bytes = bounded(
+            &format!("{path}.max_uri_size"),
+            n.0,
+            16,
+            limits::MAX_HEADER_BYTES_CEILING as u64,
+        )? as usize;
+    }
+    limits.max_body_bytes = rl.max_request_body_size.map(|b| b.0);
+
+    if rl.virtual_hosts.is_empty() {
+        return Err(ConfigError::invalid(
+            format!("{path}.virtual_hosts"),
+            "a listener needs at least one virtual host",
+        ));
+    }
+    let mut virtual_hosts = Vec::new();
+    let mut seen_domains = HashMap::new();
+    for (v, rv) in rl.virtual_hosts.iter().enumerate() {
+        let vpath = format!("{path}.virtual_hosts[{v}]");
+        if rv.domains.is_empty() {
+            return Err(ConfigError::invalid(
+                format!("{vpath}.domains"),
+                "a virtual host needs at least one domain (use \"*\" for any)",
+            ));
+        }
+        for (d, domain) in rv.domains.iter().enumerate() {
+            let dpath = format!("{vpath}.domains[{d}]");
+            check_domain(&dpath, domain)?;
+            let key = domain.to_ascii_lowercase();
+            if let Some(prev) = seen_domains.insert(key, v) {
+                return Err(ConfigError::invalid(
+                    dpath,
+                    format!("domain `{domain}` is already served by virtual_hosts[{prev}]"),
+                ));
+            }
+        }
+        let mut routes = Vec::new();
+        for (r, rr) in rv.routes.iter().enumerate() {
+            let rpath = format!("{vpath}.routes[{r}]");
+            let matcher = match (&rr.matcher.prefix, &rr.matcher.path) {
+                (Some(p), None) => PathMatch::Prefix(check_path(&format!("{rpath}.match.prefix"), p)?),
+                (None, Some(p)) => PathMatch::Exact(check_path(&format!("{rpath}.match.path"), p)?),
+                _ => {
+                    return Err(ConfigError::invalid(
+                        format!("{rpath}.match"),
+                        "give exactly one of `prefix` or `path`",
+                    ))
+                }
+            };
+            let cluster = *clusters.get(&rr.cluster).ok_or_else(|| {
+                ConfigError::invalid(
+                    format!("{rpath}.cluster"),
+                    format!("no cluster named `{}`", rr.cluster),
+                )
+            })?;
+            let prefix_rewrite = match &rr.prefix_rewrite {
+                None => None,
+                Some(p) => {
+                    if !matches!(matcher, PathMatch::Prefix(_)) {
+                        return Err(ConfigError::invalid(
+                            format!("{rpath}.prefix_rewrite"),
+                            "prefix_rewrite needs a `prefix` match",
+                        ));
+                    }
+                    Some(check_path(&format!("{rpath}.prefix_rewrite"), p)?)
+                }
+            };
+            let timeout = match rr.timeout {
+                None => Some(defaults::ROUTE_TIMEOUT),
+                Some(d) if d.0.is_zero() => None,
+                Some(d) => Some(d.0),
+            };
+            routes.push(RouteConfig {
+                matcher,
+                cluster,
+                prefix_rewrite,
+                timeout,
+            });
+        }
+        virtual_hosts.push(VirtualHostConfig {
+            name: rv.name.clone().unwrap_or_else(|| format!("vhost{v}")),
+            domains: rv.domains.clone(),
+            routes,
+        });
+    }
+    Ok(ListenerConfig {
+        name: rl.name.clone().unwrap_or_else(|| format!("listener{index}")),
+        address,
+        virtual_hosts,
+        limits,
+        request_headers_timeout: positive(
+            &format!("{path}.request_headers_timeout"),
+            rl.request_headers_timeout,
+            defaults::REQUEST_HEADERS_TIMEOUT,
+        )?,
+        idle_timeout: positive(
+            &format!("{path}.idle_timeout"),
+            rl.idle_timeout,
+            defaults::DOWNSTREAM_IDLE_TIMEOUT,
+        )?,
+    })
+}
+
+fn bounded(field: &str, n: u64, min: u64, max: u64) -> Result<u64, ConfigError> {
+    if (min..=max).contains(&n) {
+        Ok(n)
+    } else {
+        Err(ConfigError::invalid(
+            field,
+            format!("{n} is outside the allowed range {min}..={max}"),
+        ))
+    }
+}
+
+fn positive(
+    field: &str,
+    value: Option<super::units::ConfigDuration>,
+    default: std::time::Duration,
+) -> Result<std::time::Duration, ConfigError> {
+    match value {
+        None => Ok(default),
+        Some(d) if d.0.is_zero() => Err(ConfigError::invalid(field, "must be greater than 0")),
+        Some(d) => Ok(d.0),
+    }
+}
+
+fn check_domain(field: &str, domain: &str) -> Result<(), ConfigError> {
+    let ok = domain == "*"
+        || (!domain.is_empty()
+            && domain.matches('*').count() <= 1
+            && (!domain.contains('*') || domain.starts_with('*') || domain.ends_with('*'))
+            && domain
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._:*[]".contains(&b)));
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::invalid(
+            field,
+            format!("`{domain}` is not a domain, `*`, `*.suffix` or `prefix.*`"),
+        ))
+    }
+}
+
+fn check_path(field: &str, path: &str) -> Result<String, ConfigError> {
+    if path.starts_with('/') && path.bytes().all(|b| b.is_ascii_graphic()) && !path.contains('?') {
+        Ok(path.to_string())
+    } else {
+        Err(ConfigError::invalid(
+            field,
+            format!("`{path}` must start with `/` and contain no spaces, controls or `?`"),
+        ))
+    }
+}
+
+fn validate_cluster(path: &str, rc: &RawCluster) -> Result<ClusterConfig, ConfigError> {
+    let kind = match rc.kind.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("static") => ClusterKind::Static,
+        Some("strict_dns") => ClusterKind::StrictDns,
+        Some("logical_dns") => ClusterKind::LogicalDns,
+        Some(other) => {
+            return Err(ConfigError::invalid(
+                format!("{path}.type"),
+                format!("`{other}` is not a cluster type (static, strict_dns, logical_dns)"),
+            ))
+        }
+    };
+    let lb_policy = match rc.lb_policy.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("round_robin") => LbPolicy::RoundRobin,
+        Some(other) => {
+            return Err(ConfigError::invalid(
+                format!("{path}.lb_policy"),
+                format!("`{other}` is not a supported lb_policy (round_robin)"),
+            ))
+        }
+    };
+    if rc.hosts.is_empty() {
+        return Err(ConfigError::invalid(
+            format!("{path}.hosts"),
+            "a cluster needs at least one host",
+        ));
+    }
+    let mut endpoints = Vec::with_capacity(rc.hosts.len());
+    for (h, host) in rc.hosts.iter().enumerate() {
+        let field = format!("{path}.hosts[{h}]");
+        let endpoint = match host.parse::<SocketAddr>() {
+            Ok(addr) => Endpoint::Addr(addr),
+            Err(_) if kind != ClusterKind::Static => parse_named(&field, host)?,
+            Err(_) => {
+                return Err(ConfigError::invalid(
+                    field,
+                    format!("`{host}` is not an ip:port address; a static cluster needs addresses (use type: strict_dns for names)"),
+                ))
+            }
+        };
+        endpoints.push(endpoint);
+    }
+    let dns_lookup_family = match rc
+        .dns_lookup_family
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        None | Some("auto") => DnsLookupFamily::Auto,
+        Some("v4_only") => DnsLookupFamily::V4Only,
+        Some("v6_only") => DnsLookupFamily::V6Only,
+        Some("v4_preferred") => DnsLookupFamily::V4Preferred,
+        Some("all") => DnsLookupFamily::All,
+        Some(other) => {
+            return Err(ConfigError::invalid(
+                format!("{path}.dns_lookup_family"),
+                format!("`{other}` is not one of auto, v4_only, v6_only, v4_preferred, all"),
+            ))
+        }
+    };
+    let dns_refresh_rate = positive(
+        &format!("{path}.dns_refresh_rate"),
+        rc.dns_refresh_rate,
+        defaults::DNS_REFRESH_RATE,
+    )?;
+    Ok(ClusterConfig {
+        name: rc.name.clone(),
+        kind,
+        lb_policy,
+        connect_timeout: positive(
+            &format!("{path}.connect_timeout"),
+            rc.connect_timeout,
+            defaults::CONNECT_TIMEOUT,
+        )?,
+        endpoints,
+        idle_timeout: positive(
+            &format!("{path}.idle_timeout"),
+            rc.idle_timeout,
+            defaults::UPSTREAM_IDLE_TIMEOUT,
+        )?,
+        max_idle_per_host: rc.max_idle_per_host.unwrap_or(defaults::MAX_IDLE_PER_HOST),
+        dns_refresh_rate,
+        dns_failure_refresh_rate: positive(
+            &format!("{path}.dns_failure_refresh_rate"),
+            rc.dns_failure_refresh_rate,
+            dns_refresh_rate,
+        )?,
+        respect_dns_ttl: rc.respect_dns_ttl.unwrap_or(false),
+        dns_lookup_family,
+        dns_resolvers: parse_resolvers(&format!("{path}.dns_resolvers"), &rc.dns_resolvers)?,
+    })
+}
+
+fn parse_named(field: &str, text: &str) -> Result<Endpoint, ConfigError> {
+    let bad = || {
+        ConfigError::invalid(
+            field,
+            format!("`{text}` is not name:port or ip:port"),
+        )
+    };
+    let (host, port) = text.rsplit_once(':').ok_or_else(bad)?;
+    let port: u16 = port.parse().map_err(|_| bad())?;
+    let valid = !host.is_empty()
+        && host.len() <= 253
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_');
+    if !valid {
+        return Err(bad());
+    }
+    Ok(Endpoint::Name {
+        host: host.to_ascii_lowercase(),
+        port,
+    })
+}

@@ -1,0 +1,22 @@
+//! ringway: a thread-per-core HTTP/1.1 reverse proxy on io_uring.
+//!
+//! ```text
+//!             ┌──────────── one worker thread per core (pinned, own monoio runtime) ───────────┐
+//!  client ──► │ listener ─► codec::request ─► router ─► balancer ─► upstream::pool ─► upstream │
+//!             │ (SO_REUSEPORT)  (httparse,     (vhost +    (round     (keep-alive     connect  │
+//!  client ◄── │                  RFC 9112)      trie)       robin)      per host)              │
+//!             │        ◄── codec::response ◄── codec::body (stream, re-frame) ◄──              │
+//!             └─────────────────────────────────────────────────────────────────────────────────┘
+//!  shared, read-only: config, host sets (published by discovery, read lock-free)
+//! ```
+//!
+//! `worker::session` drives one connection through these stages.
+
+pub mod balancer;
+pub mod codec;
+pub mod config;
+pub mod demo;
+pub mod router;
+pub mod server;
+pub mod upstream;
+pub mod worker;

@@ -1,0 +1,170 @@
+//! The `ringway` command: run a config, run the demo, check or convert a config.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use ringway::{
+    config::{self, IoDriverChoice},
+    demo,
+    server::{self, Server},
+};
+
+#[derive(Parser)]
+#[command(name = "ringway", version, about = "A thread-per-core io_uring HTTP/1.1 reverse proxy")]
+#[command(args_conflicts_with_subcommands = true)]
+struct Cli {
+    /// Config file (native ringway YAML, or Envoy bootstrap YAML).
+    #[arg(short, long, value_name = "FILE")]
+    config: Option<String>,
+    #[command(flatten)]
+    run: RunOpts,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(clap::Args)]
+struct RunOpts {
+    /// io driver: auto (io_uring, else epoll), uring, epoll. Overrides the config.
+    #[arg(long, value_name = "DRIVER")]
+    io_driver: Option<IoDriverChoice>,
+    /// Number of workers. Overrides the config's `workers`.
+    #[arg(long)]
+    workers: Option<usize>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the proxy with a config file.
+    Run {
+        #[arg(short, long, value_name = "FILE")]
+        config: String,
+        #[command(flatten)]
+        run: RunOpts,
+    },
+    /// The front-proxy story in one process: demo services plus the proxy on :8000.
+    Demo {
+        #[command(flatten)]
+        run: RunOpts,
+    },
+    /// Validate a config file; exit non-zero with the error.
+    Check {
+        #[arg(short, long, value_name = "FILE")]
+        config: String,
+    },
+}
+
+fn main() -> ExitCode {
+    init_logging();
+    let cli = Cli::parse();
+    match (cli.command, cli.config) {
+        (Some(Command::Run { config, run }), _) => run_file(&config, &run),
+        (None, Some(config)) => run_file(&config, &cli.run),
+        (Some(Command::Demo { run }), _) => run_demo(&run),
+        (Some(Command::Check { config }), _) => check(&config),
+        (None, None) => {
+            eprintln!("ringway: give a config with -c FILE, or try `ringway demo` (see --help)");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RINGWAY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn load(path: &str) -> Result<config::Loaded, ExitCode> {
+    config::load_file(path).map_err(|e| {
+        eprintln!("ringway: {path}: {e}");
+        ExitCode::from(1)
+    })
+}
+
+fn check(path: &str) -> ExitCode {
+    match load(path) {
+        Ok(loaded) => {
+            for w in &loaded.warnings {
+                eprintln!("ringway: {path}: warning: {w}");
+            }
+            println!(
+                "{path}: ok ({} listeners, {} clusters, {} workers)",
+                loaded.config.listeners.len(),
+                loaded.config.clusters.len(),
+                loaded.config.workers
+            );
+            ExitCode::SUCCESS
+        }
+        Err(code) => code,
+    }
+}
+
+fn run_file(path: &str, opts: &RunOpts) -> ExitCode {
+    let loaded = match load(path) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    for w in &loaded.warnings {
+        tracing::warn!("{path}: {w}");
+    }
+    serve(loaded.config, opts)
+}
+
+fn serve(mut config: config::Config, opts: &RunOpts) -> ExitCode {
+    if let Some(n) = opts.workers {
+        config.workers = n.max(1);
+    }
+    let server = match Server::start(config, opts.io_driver) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("ringway: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    for (name, addr) in &server.listeners {
+        // A stable line that scripts and tests wait for.
+        println!("ringway: listener {name} on {addr}");
+    }
+    if let Err(e) = server::install_signal_handlers(server.shutdown.clone()) {
+        eprintln!("ringway: cannot install signal handlers: {e}");
+        return ExitCode::from(1);
+    }
+    if server.join() {
+        tracing::info!("drained, exiting");
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+fn run_demo(opts: &RunOpts) -> ExitCode {
+    let loaded = match config::load_str(demo::FRONT_PROXY_YAML) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("ringway: embedded demo config: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let mut services = Vec::new();
+    for (n, name, addr) in demo::SERVICES {
+        match demo::service::DemoService::start(addr.parse().expect("demo address"), *n, name) {
+            Ok(s) => services.push(s),
+            Err(e) => {
+                eprintln!("ringway: demo service {name} cannot listen on {addr}: {e}");
+                return ExitCode::from(1);
+            }
+        }
+    }
+    println!("ringway demo: service1 on 127.0.0.2:8080, 127.0.0.3:8080, 127.0.0.4:8080; service2 on 127.0.0.5:8080");
+    println!("ringway demo: front proxy on http://127.0.0.1:8000 (config/front-proxy.yaml). Try:");
+    println!("    curl localhost:8000/service/1   # repeat: round robin over the three service1 instances");
+    println!("    curl localhost:8000/service/2");
+    println!("    curl -i localhost:8000/nowhere  # 404 from ringway itself");
+    println!("Ctrl-C to stop.");
+    let code = serve(loaded.config, opts);
+    drop(services);
+    code
+}

@@ -1,0 +1,159 @@
+//! Path routes of one virtual host in a byte trie. Each node records the lowest
+//! (first-declared) route whose prefix ends there, and the lowest route whose exact
+//! path ends there. One walk down the path collects the best candidate, so the
+//! first matching route in declaration order wins (Envoy's rule) at the cost of
+//! one pass over the path, whatever the number of routes.
+
+use crate::config::PathMatch;
+
+#[derive(Debug, Default, Clone)]
+struct Node {
+    /// Children sorted by byte; most nodes have one, so a short scan beats a map.
+    children: Vec<(u8, u32)>,
+    prefix_route: Option<u32>,
+    exact_route: Option<u32>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RouteTrie {
+    nodes: Vec<Node>,
+}
+
+impl RouteTrie {
+    pub fn build<'a>(matchers: impl IntoIterator<Item = &'a PathMatch>) -> Self {
+        let mut trie = RouteTrie {
+            nodes: vec![Node::default()],
+        };
+        for (index, m) in matchers.into_iter().enumerate() {
+            let (path, exact) = match m {
+                PathMatch::Prefix(p) => (p.as_bytes(), false),
+                PathMatch::Exact(p) => (p.as_bytes(), true),
+            };
+            let node = trie.insert_path(path);
+            let slot = if exact {
+                &mut trie.nodes[node].exact_route
+            } else {
+                &mut trie.nodes[node].prefix_route
+            };
+            // Keep the first declared route; later duplicates can never win.
+            slot.get_or_insert(index as u32);
+        }
+        trie
+    }
+
+    fn insert_path(&mut self, path: &[u8]) -> usize {
+        let mut node = 0usize;
+        for &b in path {
+            node = match self.nodes[node].children.binary_search_by_key(&b, |c| c.0) {
+                Ok(i) => self.nodes[node].children[i].1 as usize,
+                Err(i) => {
+                    let next = self.nodes.len();
+                    self.nodes.push(Node::default());
+                    self.nodes[node].children.insert(i, (b, next as u32));
+                    next
+                }
+            };
+        }
+        node
+    }
+
+    /// The index of the first declared route matching `path`, if any.
+    pub fn lookup(&self, path: &[u8]) -> Option<usize> {
+        let mut best: Option<u32> = None;
+        let mut node = &self.nodes[0];
+        let better = |best: Option<u32>, cand: Option<u32>| match (best, cand) {
+            (Some(b), Some(c)) => Some(b.min(c)),
+            (b, c) => b.or(c),
+        };
+        best = better(best, node.prefix_route);
+        for &b in path {
+            match node.children.iter().find(|c| c.0 == b) {
+                Some(&(_, next)) => node = &self.nodes[next as usize],
+                None => return best.map(|i| i as usize),
+            }
+            best = better(best, node.prefix_route);
+        }
+        best = better(best, node.exact_route);
+        best.map(|i| i as usize)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trie(routes: &[PathMatch]) -> RouteTrie {
+        RouteTrie::build(routes.iter())
+    }
+
+    fn linear(routes: &[PathMatch], path: &str) -> Option<usize> {
+        routes.iter().position(|m| match m {
+            PathMatch::Prefix(p) => path.starts_with(p.as_str()),
+            PathMatch::Exact(p) => path == p,
+        })
+    }
+
+    #[test]
+    fn first_declared_match_wins() {
+        let routes = [
+            PathMatch::Prefix("/service/1".into()),
+            PathMatch::Prefix("/service".into()),
+            PathMatch::Exact("/service/12".into()),
+            PathMatch::Prefix("/".into()),
+        ];
+        let t = trie(&routes);
+        assert_eq!(t.lookup(b"/service/1"), Some(0));
+        assert_eq!(t.lookup(b"/service/12"), Some(0));
+        assert_eq!(t.lookup(b"/service/2"), Some(1));
+        assert_eq!(t.lookup(b"/other"), Some(3));
+        assert_eq!(t.lookup(b""), None);
+    }
+
+    #[test]
+    fn exact_before_prefix_when_declared_first() {
+        let routes = [
+            PathMatch::Exact("/a".into()),
+            PathMatch::Prefix("/a".into()),
+        ];
+        let t = trie(&routes);
+        assert_eq!(t.lookup(b"/a"), Some(0));
+        assert_eq!(t.lookup(b"/ab"), Some(1));
+    }
+
+    #[test]
+    fn agrees_with_a_linear_scan() {
+        // A deterministic pseudo-random sweep (no proptest dependency needed for this).
+        struct Rng(u64);
+        impl Rng {
+            fn next(&mut self) -> u64 {
+                self.0 ^= self.0 << 13;
+                self.0 ^= self.0 >> 7;
+                self.0 ^= self.0 << 17;
+                self.0
+            }
+            fn word(&mut self, max: u64) -> String {
+                let len = self.next() % max + 1;
+                (0..len).map(|_| ['/', 'a', 'b'][(self.next() % 3) as usize]).collect()
+            }
+        }
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        for _ in 0..200 {
+            let n = (rng.next() % 6) as usize + 1;
+            let routes: Vec<PathMatch> = (0..n)
+                .map(|_| {
+                    let p = format!("/{}", rng.word(4));
+                    if rng.next() % 2 == 0 {
+                        PathMatch::Prefix(p)
+                    } else {
+                        PathMatch::Exact(p)
+                    }
+                })
+                .collect();
+            let t = trie(&routes);
+            for _ in 0..20 {
+                let path = format!("/{}", rng.word(6));
+                assert_eq!(t.lookup(path.as_bytes()), linear(&routes, &path), "{routes:?} {path}");
+            }
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! Start-up and shutdown of the whole process: bind every listener once per
+//! worker, publish the initial host sets, start pinned worker threads, turn
+//! SIGINT/SIGTERM into a graceful drain, and wait for the workers to finish.
+
+use std::{
+    net::SocketAddr,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    thread::JoinHandle,
+};
+
+use crate::{
+    config::{ClusterKind, Config, Endpoint, IoDriverChoice},
+    upstream::hosts::{HostSet, SharedHosts},
+    worker::{self, listener, IoDriver, Shared},
+};
+
+/// A running proxy.
+pub struct Server {
+    pub listeners: Vec<(String, SocketAddr)>,
+    pub shutdown: Arc<AtomicBool>,
+    pub hosts: Vec<Arc<SharedHosts>>,
+    threads: Vec<JoinHandle<std::io::Result<IoDriver>>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen on {addr} (listener {name}): {source}")]
+    Bind {
+        name: String,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot start worker thread: {0}")]
+    Spawn(std::io::Error),
+}
+
+impl Server {
+    /// Bind and start. Returns once every listener is accepting.
+    pub fn start(config: Config, driver_override: Option<IoDriverChoice>) -> Result<Server, StartError> {
+        raise_fd_limit();
+        let config = Arc::new(config);
+        let workers = config.workers;
+        let mut per_worker: Vec<Vec<std::net::TcpListener>> = (0..workers).map(|_| Vec::new()).collect();
+        let mut listeners = Vec::new();
+        for l in &config.listeners {
+            let (actual, sockets) =
+                listener::bind_all(l.address, workers).map_err(|source| StartError::Bind {
+                    name: l.name.clone(),
+                    addr: l.address,
+                    source,
+                })?;
+            for (w, s) in sockets.into_iter().enumerate() {
+                per_worker[w].push(s);
+            }
+            listeners.push((l.name.clone(), actual));
+        }
+
+        let hosts: Vec<Arc<SharedHosts>> = config
+            .clusters
+            .iter()
+            .map(|c| {
+                let initial = match c.kind {
+                    ClusterKind::Static => HostSet::fixed(c.endpoints.iter().filter_map(|e| match e {
+                        Endpoint::Addr(a) => Some(*a),
+                        Endpoint::Name { .. } => None,
+                    })),
+                    // Filled by discovery; until then the cluster answers 503.
+                    ClusterKind::StrictDns | ClusterKind::LogicalDns => {
+                        let literal: Vec<SocketAddr> = c
+                            .endpoints
+                            .iter()
+                            .filter_map(|e| match e {
+                                Endpoint::Addr(a) => Some(*a),
+                                Endpoint::Name { .. } => None,
+                            })
+                            .collect();
+                        if literal.len() == c.endpoints.len() {
+                            HostSet::fixed(literal)
+                        } else {
+                            HostSet::default()
+                        }
+                    }
+                };
+                Arc::new(SharedHosts::new(initial))
+            })
+            .collect();
+
+        let shutdown = Arc::new(AtomicBool::new(false));
+        let shared = Arc::new(Shared {
+            config: config.clone(),
+            hosts: hosts.clone(),
+            shutdown: shutdown.clone(),
+        });
+        let choice = driver_override.unwrap_or(config.io_driver);
+        let driver = worker::resolve_driver(choice);
+        let forced = choice != IoDriverChoice::Auto;
+        let cores = core_affinity::get_core_ids().unwrap_or_default();
+        let mut threads = Vec::with_capacity(workers);
+        for (id, sockets) in per_worker.into_iter().enumerate() {
+            let shared = shared.clone();
+            let core = (!cores.is_empty()).then(|| cores[id % cores.len()]);
+            let handle = std::thread::Builder::new()
+                .name(format!("ringway-w{id}"))
+                .spawn(move || {
+                    if let Some(core) = core {
+                        if !core_affinity::set_for_current(core) {
+                            tracing::warn!(worker = id, "could not pin worker to core");
+                        }
+                    }
+                    worker::run(id, driver, forced, shared, sockets)
+                })
+                .map_err(StartError::Spawn)?;
+            threads.push(handle);
+        }
+        Ok(Server {
+            listeners,
+            shutdown,
+            hosts,
+            threads,
+        })
+    }
+
+    /// Begin a graceful drain on every worker.
+    pub fn stop(&self) {
+        self.shutdown.store(true, Ordering::Relaxed);
+    }
+
+    /// Wait for every worker to finish. Returns false if any failed.
+    pub fn join(self) -> bool {
+        let mut ok = true;
+        for (id, t) in self.threads.into_iter().enumerate() {
+            match t.join() {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    tracing::error!(worker = id, error = %e, "worker failed");
+                    ok = false;
+                }
+                Err(_) => {
+                    tracing::error!(worker = id, "worker panicked");
+                    ok = false;
+                }
+            }
+        }
+        ok
+    }
+}
+
+/// SIGINT/SIGTERM start a graceful drain; a second one exits at once.
+pub fn install_signal_handlers(shutdown: Arc<AtomicBool>) -> std::io::Result<()> {
+    use signal_hook::{consts::*, iterator::Signals};
+    let mut signals = Signals::new([SIGINT, SIGTERM])?;
+    std::thread::Builder::new()
+        .name("ringway-signals".into())
+        .spawn(move || {
+            let mut seen = 0;
+            for sig in signals.forever() {
+                seen += 1;
+                if seen == 1 {
+                    tracing::info!(signal = sig, "draining: finishing in-flight requests");
+                    shutdown.store(true, Ordering::Relaxed);
+                } else {
+                    tracing::warn!("second signal: exiting now");
+                    std::process::exit(1);
+                }
+            }
+        })?;
+    Ok(())
+}
+
+/// Raise the open-file limit to the hard limit: every connection is an fd.
+fn raise_fd_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read/write the struct we pass.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            let old = lim.rlim_cur;
+            lim.rlim_cur = lim.rlim_max;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) == 0 {
+                tracing::debug!(from = old, to = lim.rlim_max, "raised open-file limit");
+            }
+        }
+    }
+}

@@ -1,0 +1,57 @@
+//! Rent-style I/O helpers shared by the session stages: reads that grow a
+//! `BytesMut` within a bound and honour a deadline, and writes of a reused
+//! output buffer.
+
+use std::time::Instant;
+
+use bytes::BytesMut;
+use monoio::{
+    io::{AsyncReadRent, AsyncWriteRentExt},
+    net::TcpStream,
+};
+
+use crate::codec::limits::READ_CHUNK;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadError {
+    Io(std::io::ErrorKind),
+    TimedOut,
+}
+
+/// Read more bytes onto the end of `buf`. `Ok(0)` is end of stream.
+/// On timeout the buffer is lost with the cancelled read; callers close the
+/// connection then, so nothing else needs it.
+pub async fn read_more(
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+    deadline: Option<Instant>,
+) -> Result<usize, ReadError> {
+    if buf.capacity() - buf.len() < READ_CHUNK / 2 {
+        buf.reserve(READ_CHUNK);
+    }
+    let owned = std::mem::take(buf);
+    let (res, owned) = match deadline {
+        None => stream.read(owned).await,
+        Some(d) => {
+            let left = d.saturating_duration_since(Instant::now());
+            match monoio::time::timeout(left, stream.read(owned)).await {
+                Ok(r) => r,
+                Err(_) => return Err(ReadError::TimedOut),
+            }
+        }
+    };
+    *buf = owned;
+    res.map_err(|e| ReadError::Io(e.kind()))
+}
+
+/// Write all of `out`, then clear it (the allocation is kept for reuse).
+pub async fn flush(stream: &mut TcpStream, out: &mut Vec<u8>) -> std::io::Result<()> {
+    if out.is_empty() {
+        return Ok(());
+    }
+    let owned = std::mem::take(out);
+    let (res, mut owned) = stream.write_all(owned).await;
+    owned.clear();
+    *out = owned;
+    res.map(|_| ())
+}

@@ -1,0 +1,271 @@
+//! Workers: one thread per core, pinned, each with its own monoio runtime, its
+//! own SO_REUSEPORT listening sockets, router, balancers and pools. The only
+//! things a worker shares are read-only: the config, published host sets, and
+//! the process-wide shutdown flag it polls on a timer tick (never per request).
+
+pub mod drain;
+pub mod io;
+pub mod listener;
+pub mod session;
+
+use std::{
+    cell::{Cell, RefCell},
+    rc::Rc,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::{Duration, Instant},
+};
+
+use bytes::BytesMut;
+use monoio::{io::CancelHandle, net::TcpListener};
+
+use crate::{
+    codec::limits::READ_CHUNK,
+    config::{Config, IoDriverChoice},
+    router::Router,
+    upstream::{hosts::SharedHosts, WorkerCluster},
+};
+use drain::Drain;
+use session::ListenerCtx;
+
+/// How often a worker looks at the shutdown flag and sweeps idle pools.
+const TICK: Duration = Duration::from_millis(100);
+/// Buffers a worker keeps for reuse; beyond this they are freed.
+const MAX_POOLED_BUFFERS: usize = 1024;
+
+/// Which io driver a worker ended up on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IoDriver {
+    Uring,
+    Epoll,
+}
+
+impl std::fmt::Display for IoDriver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            IoDriver::Uring => "io_uring",
+            IoDriver::Epoll => "epoll",
+        })
+    }
+}
+
+/// What every worker thread is given at spawn.
+pub struct Shared {
+    pub config: Arc<Config>,
+    pub hosts: Vec<Arc<SharedHosts>>,
+    pub shutdown: Arc<AtomicBool>,
+}
+
+/// One worker's state, owned by its thread.
+pub struct Worker {
+    pub id: usize,
+    pub clusters: Vec<WorkerCluster>,
+    pub drain: Drain,
+    /// Downstream connections open on this worker.
+    pub active: Cell<usize>,
+    rng: Cell<u64>,
+    buffers: RefCell<Vec<BytesMut>>,
+}
+
+impl Worker {
+    fn new(id: usize, shared: &Shared) -> Self {
+        let clusters = shared
+            .config
+            .clusters
+            .iter()
+            .zip(&shared.hosts)
+            .map(|(c, h)| WorkerCluster::new(Arc::new(c.clone()), h.clone(), id))
+            .collect();
+        let seed = random_seed(id);
+        Worker {
+            id,
+            clusters,
+            drain: Drain::default(),
+            active: Cell::new(0),
+            rng: Cell::new(seed | 1),
+            buffers: RefCell::new(Vec::new()),
+        }
+    }
+
+    pub fn take_buffer(&self) -> BytesMut {
+        self.buffers
+            .borrow_mut()
+            .pop()
+            .unwrap_or_else(|| BytesMut::with_capacity(READ_CHUNK))
+    }
+
+    pub fn give_buffer(&self, mut buf: BytesMut) {
+        // Only plain, reasonably sized buffers are kept; a grown one is freed.
+        if buf.capacity() < READ_CHUNK || buf.capacity() > 4 * READ_CHUNK {
+            return;
+        }
+        buf.clear();
+        let mut pool = self.buffers.borrow_mut();
+        if pool.len() < MAX_POOLED_BUFFERS {
+            pool.push(buf);
+        }
+    }
+
+    fn next_random(&self) -> u64 {
+        // xorshift64*: fast, per worker, good enough for request ids.
+        let mut x = self.rng.get();
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng.set(x);
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A random (version 4) UUID in its 36-character text form.
+    pub fn next_request_id(&self) -> [u8; 36] {
+        let mut bytes = [0u8; 16];
+        bytes[..8].copy_from_slice(&self.next_random().to_le_bytes());
+        bytes[8..].copy_from_slice(&self.next_random().to_le_bytes());
+        bytes[6] = (bytes[6] & 0x0f) | 0x40;
+        bytes[8] = (bytes[8] & 0x3f) | 0x80;
+        let mut out = [0u8; 36];
+        let mut o = 0;
+        for (i, b) in bytes.iter().enumerate() {
+            if matches!(i, 4 | 6 | 8 | 10) {
+                out[o] = b'-';
+                o += 1;
+            }
+            out[o] = b"0123456789abcdef"[(b >> 4) as usize];
+            out[o + 1] = b"0123456789abcdef"[(b & 0xf) as usize];
+            o += 2;
+        }
+        out
+    }
+
+}
+
+/// A seed that differs per worker and per process (std's RandomState is seeded
+/// from the OS).
+fn random_seed(id: usize) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_usize(id);
+    h.finish()
+}
+
+/// Choose the driver: `auto` probes io_uring and falls back to epoll.
+pub fn resolve_driver(choice: IoDriverChoice) -> IoDriver {
+    match choice {
+        IoDriverChoice::Uring => IoDriver::Uring,
+        IoDriverChoice::Epoll => IoDriver::Epoll,
+        IoDriverChoice::Auto => {
+            if monoio::utils::detect_uring() {
+                IoDriver::Uring
+            } else {
+                IoDriver::Epoll
+            }
+        }
+    }
+}
+
+/// Run one worker on the current thread until it has drained. Returns the
+/// driver it actually used (io_uring may fail at setup and fall back).
+pub fn run(
+    id: usize,
+    driver: IoDriver,
+    forced: bool,
+    shared: Arc<Shared>,
+    listeners: Vec<std::net::TcpListener>,
+) -> std::io::Result<IoDriver> {
+    let entries = 1024;
+    if driver == IoDriver::Uring {
+        match monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+            .enable_timer()
+            .with_entries(entries)
+            .build()
+        {
+            Ok(mut rt) => {
+                tracing::info!(worker = id, driver = "io_uring", "worker started");
+                rt.block_on(worker_main(id, shared, listeners))?;
+                return Ok(IoDriver::Uring);
+            }
+            Err(e) if forced => return Err(e),
+            Err(e) => {
+                tracing::warn!(worker = id, error = %e, "io_uring unavailable, falling back to epoll");
+            }
+        }
+    }
+    let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+        .enable_timer()
+        .build()?;
+    tracing::info!(worker = id, driver = "epoll", "worker started");
+    rt.block_on(worker_main(id, shared, listeners))?;
+    Ok(IoDriver::Epoll)
+}
+
+async fn worker_main(
+    id: usize,
+    shared: Arc<Shared>,
+    sockets: Vec<std::net::TcpListener>,
+) -> std::io::Result<()> {
+    let worker = Rc::new(Worker::new(id, &shared));
+    let canceller = monoio::io::Canceller::new();
+    let mut accept_loops = Vec::new();
+    for (config, socket) in shared.config.listeners.iter().zip(sockets) {
+        let listener = TcpListener::from_std(socket)?;
+        let ctx = Rc::new(ListenerCtx {
+            router: Router::new(config),
+            config: config.clone(),
+        });
+        accept_loops.push(monoio::spawn(accept_loop(
+            worker.clone(),
+            ctx,
+            listener,
+            canceller.handle(),
+        )));
+    }
+
+    // The tick: watch for shutdown, sweep idle upstream connections.
+    let mut ticks = 0u64;
+    while !shared.shutdown.load(Ordering::Relaxed) {
+        monoio::time::sleep(TICK).await;
+        ticks += 1;
+        if ticks % 10 == 0 {
+            for c in &worker.clusters {
+                c.sweep();
+            }
+        }
+    }
+
+    // Drain: stop accepting, close idle connections, let in-flight requests finish.
+    canceller.cancel();
+    for handle in accept_loops {
+        handle.await;
+    }
+    worker.drain.start();
+    let deadline = Instant::now() + shared.config.drain_timeout;
+    while worker.active.get() > 0 && Instant::now() < deadline {
+        monoio::time::sleep(Duration::from_millis(10)).await;
+    }
+    if worker.active.get() > 0 {
+        tracing::warn!(worker = id, open = worker.active.get(), "drain timeout: closing connections");
+    }
+    Ok(())
+}
+
+async fn accept_loop(worker: Rc<Worker>, ctx: Rc<ListenerCtx>, listener: TcpListener, cancel: CancelHandle) {
+    loop {
+        match listener.cancelable_accept(cancel.clone()).await {
+            Ok((stream, peer)) => {
+                let _ = stream.set_nodelay(true);
+                monoio::spawn(session::serve(worker.clone(), ctx.clone(), stream, peer));
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ECANCELED) => return,
+            Err(e) => {
+                // Out of fds or memory: back off briefly rather than spin.
+                tracing::warn!(worker = worker.id, error = %e, "accept failed");
+                if worker.drain.is_draining() {
+                    return;
+                }
+                monoio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,583 @@
+//! One downstream connection, from accept to close: read a request head, route
+//! it, forward head and body to an upstream connection, relay the response back,
+//! and repeat while both sides keep the connection alive.
+//!
+//! Requests on a connection are handled strictly in order, which is what makes
+//! pipelining correct: the next head is not parsed until the previous response
+//! is fully written. Bodies stream through the fixed-size read buffers; no stage
+//! holds a whole body. An idle connection waits for readability with no buffer.
+
+use std::{
+    net::SocketAddr,
+    rc::Rc,
+    time::Instant,
+};
+
+use bytes::{Buf, BytesMut};
+use monoio::{
+    io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt, Splitable},
+    net::TcpStream,
+};
+
+use super::{
+    io::{flush, read_more, ReadError},
+    Worker,
+};
+use crate::{
+    codec::{
+        body::{BodyDecoder, BodyEncoder, BodyPiece},
+        encode::{encode_request, encode_response, local_reply, RequestEdits, ResponsePlan},
+        headers::HeaderIndex,
+        request::{parse_request, Method, Parsed, RequestHead},
+        response::{parse_response, ResponseHead},
+        BodyFraming, CodecError, Version,
+    },
+    config::ListenerConfig,
+    router::Router,
+    upstream::{cluster::Pick, connect::connect, UpstreamError, WorkerCluster},
+};
+
+/// A listener as one worker serves it.
+pub struct ListenerCtx {
+    pub config: ListenerConfig,
+    pub router: Router,
+}
+
+/// What happens after one request.
+enum Step {
+    KeepAlive,
+    Close,
+    /// Close after discarding what the client is still sending, so our error
+    /// response is not destroyed by a reset.
+    LingerClose,
+    /// A 101 was relayed: tunnel bytes both ways until either side closes.
+    Tunnel(TcpStream),
+}
+
+/// Why relaying a body stopped early.
+enum RelayError {
+    /// The side we read from failed: framing, truncation, timeout or I/O.
+    Source(SourceFault),
+    /// The side we write to failed.
+    Sink,
+}
+
+enum SourceFault {
+    Codec(CodecError),
+    TimedOut,
+    Io,
+}
+
+pub struct Session {
+    worker: Rc<Worker>,
+    listener: Rc<ListenerCtx>,
+    client: TcpStream,
+    peer: SocketAddr,
+    buf: BytesMut,
+    out: Vec<u8>,
+    headers: Vec<HeaderIndex>,
+    tokens: Vec<(u32, u32)>,
+    /// The encoded upstream request head, kept until a response arrives so an
+    /// idempotent request can be replayed on a fresh connection.
+    req_head: Vec<u8>,
+    up_buf: BytesMut,
+    up_headers: Vec<HeaderIndex>,
+    up_tokens: Vec<(u32, u32)>,
+    scratch: Vec<u8>,
+    served: u64,
+}
+
+pub async fn serve(worker: Rc<Worker>, listener: Rc<ListenerCtx>, client: TcpStream, peer: SocketAddr) {
+    worker.active.set(worker.active.get() + 1);
+    let session = Session {
+        worker: worker.clone(),
+        listener,
+        client,
+        peer,
+        buf: BytesMut::new(),
+        out: Vec::new(),
+        headers: Vec::new(),
+        tokens: Vec::new(),
+        req_head: Vec::new(),
+        up_buf: BytesMut::new(),
+        up_headers: Vec::new(),
+        up_tokens: Vec::new(),
+        scratch: Vec::new(),
+        served: 0,
+    };
+    session.run().await;
+    worker.active.set(worker.active.get() - 1);
+}
+
+impl Session {
+    async fn run(mut self) {
+        loop {
+            match self.next_request().await {
+                Step::KeepAlive => {
+                    self.served += 1;
+                    continue;
+                }
+                Step::Close => break,
+                Step::LingerClose => {
+                    self.linger_close().await;
+                    break;
+                }
+                Step::Tunnel(upstream) => {
+                    let client_rest = std::mem::take(&mut self.buf);
+                    let up_rest = std::mem::take(&mut self.up_buf);
+                    tunnel(self.client, client_rest, upstream, up_rest).await;
+                    return;
+                }
+            }
+        }
+        self.release_buffers();
+    }
+
+    fn acquire_buffers(&mut self) {
+        if self.buf.capacity() == 0 {
+            self.buf = self.worker.take_buffer();
+        }
+    }
+
+    /// Give idle buffers back to the worker so a parked connection holds none.
+    fn release_buffers(&mut self) {
+        if self.buf.is_empty() {
+            self.worker.give_buffer(std::mem::take(&mut self.buf));
+        }
+        if self.up_buf.is_empty() {
+            self.worker.give_buffer(std::mem::take(&mut self.up_buf));
+        }
+    }
+
+    /// Wait for the next request's first byte; false: close (idle timeout, drain, EOF).
+    async fn wait_for_request(&mut self) -> bool {
+        let timeout = if self.served == 0 {
+            self.listener.config.request_headers_timeout
+        } else {
+            self.listener.config.idle_timeout
+        };
+        let drain = self.worker.drain.wait();
+        monoio::select! {
+            r = monoio::time::timeout(timeout, self.client.readable(true)) => matches!(r, Ok(Ok(()))),
+            _ = drain => false,
+        }
+    }
+
+    async fn next_request(&mut self) -> Step {
+        if self.buf.is_empty() {
+            self.release_buffers();
+            if !self.wait_for_request().await {
+                return Step::Close;
+            }
+        }
+        self.acquire_buffers();
+        let deadline = Instant::now() + self.listener.config.request_headers_timeout;
+        let limits = self.listener.config.limits;
+        let head = loop {
+            match parse_request(&self.buf, &limits, &mut self.headers, &mut self.tokens) {
+                Ok(Parsed::Complete(head)) => break head,
+                Ok(Parsed::Incomplete) => {}
+                Err(e) => return self.reply(e.status(), &e.to_string(), false, true).await,
+            }
+            match read_more(&mut self.client, &mut self.buf, Some(deadline)).await {
+                Ok(0) | Err(ReadError::Io(_)) => return Step::Close,
+                Ok(_) => {}
+                Err(ReadError::TimedOut) => {
+                    self.buf = BytesMut::new();
+                    return self
+                        .reply(408, "request headers not received in time", false, true)
+                        .await;
+                }
+            }
+        };
+
+        let head_only = head.method == Method::Head;
+        // A local reply can keep the connection only if no request body is pending.
+        let close_after_reply = head.framing != BodyFraming::None || !head.keep_alive;
+        if let (BodyFraming::Length(n), Some(max)) = (head.framing, limits.max_body_bytes) {
+            if n > max {
+                return self.reply(413, "request body too large", head_only, true).await;
+            }
+        }
+
+        let listener = self.listener.clone();
+        let route = listener.router.route(
+            head.host_value(&self.buf),
+            head.path(&self.buf),
+            &mut self.scratch,
+        );
+        let Some(route) = route else {
+            self.buf.advance(head.head_len);
+            return self
+                .reply(404, "no route matched this request", head_only, close_after_reply)
+                .await;
+        };
+        let worker = self.worker.clone();
+        let cluster = &worker.clusters[route.route.cluster];
+        let addr = match cluster.pick() {
+            Pick::Host(addr) => addr,
+            Pick::NotResolved | Pick::NoHosts => {
+                self.buf.advance(head.head_len);
+                return self
+                    .reply(503, "no healthy upstream", head_only, close_after_reply)
+                    .await;
+            }
+        };
+
+        let request_id = worker.next_request_id();
+        let rewrite = route
+            .route
+            .prefix_rewrite
+            .as_deref()
+            .map(|r| (route.matched_len, r.as_bytes()));
+        let edits = RequestEdits {
+            client_ip: self.peer.ip(),
+            rewrite,
+            upstream: addr,
+            request_id: &request_id,
+        };
+        self.req_head.clear();
+        encode_request(&self.buf, &head, &self.headers, &self.tokens, &edits, &mut self.req_head);
+        self.buf.advance(head.head_len);
+
+        if head.expect_continue {
+            self.out.clear();
+            self.out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+            if flush(&mut self.client, &mut self.out).await.is_err() {
+                return Step::Close;
+            }
+        }
+        let timeout = route.route.timeout;
+        self.forward(&head, cluster, addr, timeout).await
+    }
+
+    /// Send the request to `addr` and relay the response.
+    async fn forward(
+        &mut self,
+        head: &RequestHead,
+        cluster: &WorkerCluster,
+        addr: SocketAddr,
+        timeout: Option<std::time::Duration>,
+    ) -> Step {
+        let head_only = head.method == Method::Head;
+        let close_after_reply = head.framing != BodyFraming::None || !head.keep_alive;
+        // A request without a body that failed on a reused connection before any
+        // response byte can be replayed once on a new connection.
+        let replayable = head.method.is_idempotent() && head.framing == BodyFraming::None;
+        let mut fresh_only = false;
+        let (mut upstream, resp, sent_at) = loop {
+            let pooled = if fresh_only { None } else { cluster.checkout(addr) };
+            let reused = pooled.is_some();
+            let mut upstream = match pooled {
+                Some(s) => s,
+                None => match connect(addr, cluster.config.connect_timeout).await {
+                    Ok(s) => s,
+                    Err(e) => return self.upstream_error(e, head_only, close_after_reply).await,
+                },
+            };
+            let sent_at = Instant::now();
+            let deadline = timeout.map(|t| sent_at + t);
+
+            // Request head and body.
+            self.out.clear();
+            self.out.extend_from_slice(&self.req_head);
+            let sent = if head.framing == BodyFraming::None {
+                flush(&mut upstream, &mut self.out).await.map_err(|_| RelayError::Sink)
+            } else {
+                let encoder = if head.framing == BodyFraming::Chunked {
+                    BodyEncoder::Chunked
+                } else {
+                    BodyEncoder::Identity
+                };
+                let limit = self.listener.config.limits.max_body_bytes;
+                relay_body(
+                    &mut self.client,
+                    &mut self.buf,
+                    &mut upstream,
+                    &mut self.out,
+                    BodyDecoder::new(head.framing),
+                    encoder,
+                    Some(crate::codec::limits::REQUEST_BODY_READ_TIMEOUT),
+                    limit,
+                )
+                .await
+            };
+            match sent {
+                Ok(()) => {}
+                Err(RelayError::Sink) if reused && replayable => {
+                    fresh_only = true;
+                    continue;
+                }
+                Err(RelayError::Sink) => {
+                    return self
+                        .upstream_error(UpstreamError::Reset, head_only, close_after_reply)
+                        .await
+                }
+                Err(RelayError::Source(fault)) => {
+                    self.buf = BytesMut::new();
+                    return match fault {
+                        SourceFault::Codec(e) => self.reply(e.status(), &e.to_string(), head_only, true).await,
+                        SourceFault::TimedOut => self.reply(408, "request body not received in time", head_only, true).await,
+                        SourceFault::Io => Step::Close,
+                    };
+                }
+            }
+
+            // Response head, after any informational responses.
+            match self.read_response_head(&mut upstream, head, deadline).await {
+                Ok(resp) => break (upstream, resp, sent_at),
+                Err(UpstreamError::Reset) if reused && replayable && self.up_buf.is_empty() => {
+                    fresh_only = true;
+                    continue;
+                }
+                Err(e) => {
+                    self.up_buf.clear();
+                    return self.upstream_error(e, head_only, close_after_reply).await;
+                }
+            }
+        };
+
+        if resp.status == 101 {
+            if !head.upgrade {
+                self.up_buf.clear();
+                return self
+                    .upstream_error(
+                        UpstreamError::BadResponse(CodecError::Malformed),
+                        head_only,
+                        close_after_reply,
+                    )
+                    .await;
+            }
+            self.out.clear();
+            let plan = ResponsePlan {
+                chunked: false,
+                keep_alive: true,
+                client_version: head.version,
+                service_time_ms: sent_at.elapsed().as_millis() as u64,
+            };
+            encode_response(&self.up_buf, &resp, &self.up_headers, &self.up_tokens, &plan, &mut self.out);
+            self.up_buf.advance(resp.head_len);
+            if flush(&mut self.client, &mut self.out).await.is_err() {
+                return Step::Close;
+            }
+            return Step::Tunnel(upstream);
+        }
+
+        let http11 = head.version == Version::Http11;
+        let (chunked, framing_keeps) = match resp.framing {
+            BodyFraming::None | BodyFraming::Length(_) => (false, true),
+            // HTTP/1.1 clients get chunked; HTTP/1.0 clients a close-delimited body.
+            BodyFraming::Chunked | BodyFraming::Close => (http11, http11),
+        };
+        let keep_alive = framing_keeps && head.keep_alive && !self.worker.drain.is_draining();
+        let plan = ResponsePlan {
+            chunked,
+            keep_alive,
+            client_version: head.version,
+            service_time_ms: sent_at.elapsed().as_millis() as u64,
+        };
+        self.out.clear();
+        encode_response(&self.up_buf, &resp, &self.up_headers, &self.up_tokens, &plan, &mut self.out);
+        self.up_buf.advance(resp.head_len);
+        let encoder = if chunked { BodyEncoder::Chunked } else { BodyEncoder::Identity };
+        // The route timeout bounds the wait for the head; once the body flows, it
+        // bounds each read instead, so a long download is not cut off midway.
+        let relayed = relay_body(
+            &mut upstream,
+            &mut self.up_buf,
+            &mut self.client,
+            &mut self.out,
+            BodyDecoder::new(resp.framing),
+            encoder,
+            timeout,
+            None,
+        )
+        .await;
+        if relayed.is_err() {
+            // The response is cut short; the client learns by the connection closing.
+            self.up_buf.clear();
+            return Step::Close;
+        }
+        if resp.keep_alive && self.up_buf.is_empty() {
+            cluster.checkin(addr, upstream);
+        }
+        self.up_buf.clear();
+        if keep_alive {
+            Step::KeepAlive
+        } else {
+            Step::Close
+        }
+    }
+
+    /// Read the final response head, relaying or dropping 1xx responses before it.
+    async fn read_response_head(
+        &mut self,
+        upstream: &mut TcpStream,
+        head: &RequestHead,
+        deadline: Option<Instant>,
+    ) -> Result<ResponseHead, UpstreamError> {
+        if self.up_buf.capacity() == 0 {
+            self.up_buf = self.worker.take_buffer();
+        }
+        self.up_buf.clear();
+        let head_request = head.method == Method::Head;
+        let mut informational = 0;
+        loop {
+            match parse_response(&self.up_buf, head_request, &mut self.up_headers, &mut self.up_tokens) {
+                Ok(Parsed::Complete(resp)) if resp.is_informational() && resp.status != 101 => {
+                    informational += 1;
+                    if informational > crate::codec::limits::MAX_INFORMATIONAL_RESPONSES {
+                        return Err(UpstreamError::BadResponse(CodecError::Malformed));
+                    }
+                    // 100 Continue was answered by us already; 1xx mean nothing to HTTP/1.0.
+                    if resp.status != 100 && head.version == Version::Http11 {
+                        self.out.clear();
+                        self.out.extend_from_slice(&self.up_buf[..resp.head_len]);
+                        flush(&mut self.client, &mut self.out)
+                            .await
+                            .map_err(|_| UpstreamError::Reset)?;
+                    }
+                    self.up_buf.advance(resp.head_len);
+                    continue;
+                }
+                Ok(Parsed::Complete(resp)) => return Ok(resp),
+                Ok(Parsed::Incomplete) => {}
+                Err(e) => return Err(UpstreamError::BadResponse(e)),
+            }
+            match read_more(upstream, &mut self.up_buf, deadline).await {
+                Ok(0) | Err(ReadError::Io(_)) => return Err(UpstreamError::Reset),
+                Ok(_) => {}
+                Err(ReadError::TimedOut) => {
+                    self.up_buf = BytesMut::new();
+                    return Err(UpstreamError::Timeout);
+                }
+            }
+        }
+    }
+
+    async fn upstream_error(&mut self, e: UpstreamError, head_only: bool, close: bool) -> Step {
+        tracing::debug!(peer = %self.peer, error = %e, "upstream error");
+        self.reply(e.status(), &e.to_string(), head_only, close).await
+    }
+
+    /// Send a response of our own. `close`: the connection ends after it.
+    async fn reply(&mut self, status: u16, msg: &str, head_only: bool, close: bool) -> Step {
+        let close = close || self.worker.drain.is_draining();
+        self.out.clear();
+        local_reply(status, msg, head_only, close, &mut self.out);
+        if flush(&mut self.client, &mut self.out).await.is_err() {
+            return Step::Close;
+        }
+        if !close {
+            Step::KeepAlive
+        } else if status >= 400 {
+            Step::LingerClose
+        } else {
+            Step::Close
+        }
+    }
+
+    /// Half-close, then discard what the client still sends for a moment, so the
+    /// kernel does not answer unread bytes with a reset that destroys our response.
+    async fn linger_close(&mut self) {
+        let _ = self.client.shutdown().await;
+        let deadline = Instant::now() + std::time::Duration::from_secs(2);
+        let mut discarded = 0usize;
+        let mut buf = std::mem::take(&mut self.buf);
+        while discarded < 256 * 1024 {
+            buf.clear();
+            match read_more(&mut self.client, &mut buf, Some(deadline)).await {
+                Ok(n) if n > 0 => discarded += n,
+                _ => return,
+            }
+        }
+    }
+}
+
+/// Relay one body from `src` to `dst`: bytes already in `src_buf` first, then
+/// reads of at most one buffer at a time. `out` may hold a head to send first.
+/// `read_timeout` bounds each wait for more bytes from `src`.
+#[allow(clippy::too_many_arguments)]
+async fn relay_body(
+    src: &mut TcpStream,
+    src_buf: &mut BytesMut,
+    dst: &mut TcpStream,
+    out: &mut Vec<u8>,
+    mut decoder: BodyDecoder,
+    encoder: BodyEncoder,
+    read_timeout: Option<std::time::Duration>,
+    limit: Option<u64>,
+) -> Result<(), RelayError> {
+    let mut trailers = Vec::new();
+    let mut total = 0u64;
+    loop {
+        let step = decoder
+            .decode(src_buf, &mut |piece| match piece {
+                BodyPiece::Data(d) => {
+                    total += d.len() as u64;
+                    encoder.piece(BodyPiece::Data(d), out);
+                }
+                BodyPiece::Trailers(t) => trailers.extend_from_slice(t),
+            })
+            .map_err(|e| RelayError::Source(SourceFault::Codec(e)))?;
+        src_buf.advance(step.consumed);
+        if limit.is_some_and(|max| total > max) {
+            return Err(RelayError::Source(SourceFault::Codec(CodecError::BodyTooLarge)));
+        }
+        if step.done {
+            encoder.finish(&trailers, out);
+            return flush(dst, out).await.map_err(|_| RelayError::Sink);
+        }
+        flush(dst, out).await.map_err(|_| RelayError::Sink)?;
+        let deadline = read_timeout.map(|t| Instant::now() + t);
+        match read_more(src, src_buf, deadline).await {
+            Ok(0) => {
+                decoder
+                    .eof()
+                    .map_err(|e| RelayError::Source(SourceFault::Codec(e)))?;
+                encoder.finish(&trailers, out);
+                return flush(dst, out).await.map_err(|_| RelayError::Sink);
+            }
+            Ok(_) => {}
+            Err(ReadError::TimedOut) => {
+                *src_buf = BytesMut::new();
+                return Err(RelayError::Source(SourceFault::TimedOut));
+            }
+            Err(ReadError::Io(_)) => return Err(RelayError::Source(SourceFault::Io)),
+        }
+    }
+}
+
+/// After a 101: copy bytes both ways until each side has closed its half.
+async fn tunnel(client: TcpStream, client_rest: BytesMut, upstream: TcpStream, up_rest: BytesMut) {
+    let (client_r, client_w) = client.into_split();
+    let (up_r, up_w) = upstream.into_split();
+    monoio::join!(
+        pipe(client_r, client_rest, up_w),
+        pipe(up_r, up_rest, client_w)
+    );
+}
+
+async fn pipe<R: AsyncReadRent, W: AsyncWriteRent>(mut from: R, pending: BytesMut, mut to: W) {
+    let mut buf = pending;
+    loop {
+        if !buf.is_empty() {
+            let (res, b) = to.write_all(buf).await;
+            buf = b;
+            if res.is_err() {
+                break;
+            }
+            buf.clear();
+        }
+        if buf.capacity() < crate::codec::limits::READ_CHUNK {
+            buf.reserve(crate::codec::limits::READ_CHUNK);
+        }
+        let (res, b) = from.read(buf).await;
+        buf = b;
+        match res {
+            Ok(n) if n > 0 => {}
+            _ => break,
+        }
+    }
+    let _ = to.shutdown().await;
+}
