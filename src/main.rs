@@ -10,7 +10,11 @@ use ringway::{
 };
 
 #[derive(Parser)]
-#[command(name = "ringway", version, about = "A thread-per-core io_uring HTTP/1.1 reverse proxy")]
+#[command(
+    name = "ringway",
+    version,
+    about = "A thread-per-core io_uring HTTP/1.1 reverse proxy"
+)]
 #[command(args_conflicts_with_subcommands = true)]
 struct Cli {
     /// Config file (native ringway YAML, or Envoy bootstrap YAML).

@@ -39,11 +39,15 @@ pub enum StartError {
 
 impl Server {
     /// Bind and start. Returns once every listener is accepting.
-    pub fn start(config: Config, driver_override: Option<IoDriverChoice>) -> Result<Server, StartError> {
+    pub fn start(
+        config: Config,
+        driver_override: Option<IoDriverChoice>,
+    ) -> Result<Server, StartError> {
         raise_fd_limit();
         let config = Arc::new(config);
         let workers = config.workers;
-        let mut per_worker: Vec<Vec<std::net::TcpListener>> = (0..workers).map(|_| Vec::new()).collect();
+        let mut per_worker: Vec<Vec<std::net::TcpListener>> =
+            (0..workers).map(|_| Vec::new()).collect();
         let mut listeners = Vec::new();
         for l in &config.listeners {
             let (actual, sockets) =
@@ -63,10 +67,12 @@ impl Server {
             .iter()
             .map(|c| {
                 let initial = match c.kind {
-                    ClusterKind::Static => HostSet::fixed(c.endpoints.iter().filter_map(|e| match e {
-                        Endpoint::Addr(a) => Some(*a),
-                        Endpoint::Name { .. } => None,
-                    })),
+                    ClusterKind::Static => {
+                        HostSet::fixed(c.endpoints.iter().filter_map(|e| match e {
+                            Endpoint::Addr(a) => Some(*a),
+                            Endpoint::Name { .. } => None,
+                        }))
+                    }
                     // Filled by discovery; until then the cluster answers 503.
                     ClusterKind::StrictDns | ClusterKind::LogicalDns => {
                         let literal: Vec<SocketAddr> = c

@@ -287,7 +287,10 @@ fn hex_value(b: u8) -> Option<u8> {
 fn check_trailers(block: &[u8]) -> Result<(), CodecError> {
     for line in block.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
         let line = line.strip_suffix(b"\r").ok_or(CodecError::BadChunk)?;
-        let colon = line.iter().position(|&b| b == b':').ok_or(CodecError::BadChunk)?;
+        let colon = line
+            .iter()
+            .position(|&b| b == b':')
+            .ok_or(CodecError::BadChunk)?;
         let (name, value) = (&line[..colon], &line[colon + 1..]);
         if name.is_empty() || !name.iter().all(|&b| headers::is_tchar(b)) {
             return Err(CodecError::BadChunk);
@@ -354,7 +357,11 @@ mod tests {
 
     /// Decode `input` split at `split` (and, separately, byte by byte); return the
     /// payload, trailers and the bytes left over after the body.
-    fn decode_split(framing: BodyFraming, input: &[u8], split: usize) -> Result<(Vec<u8>, Vec<u8>, usize), CodecError> {
+    fn decode_split(
+        framing: BodyFraming,
+        input: &[u8],
+        split: usize,
+    ) -> Result<(Vec<u8>, Vec<u8>, usize), CodecError> {
         let mut dec = BodyDecoder::new(framing);
         let mut data = Vec::new();
         let mut trailers = Vec::new();
@@ -379,10 +386,17 @@ mod tests {
         Err(CodecError::UnexpectedEof)
     }
 
-    fn decode_all_splits(framing: BodyFraming, input: &[u8]) -> Result<(Vec<u8>, Vec<u8>, usize), CodecError> {
+    fn decode_all_splits(
+        framing: BodyFraming,
+        input: &[u8],
+    ) -> Result<(Vec<u8>, Vec<u8>, usize), CodecError> {
         let first = decode_split(framing, input, 0);
         for split in 1..=input.len() {
-            assert_eq!(decode_split(framing, input, split), first, "split at {split}");
+            assert_eq!(
+                decode_split(framing, input, split),
+                first,
+                "split at {split}"
+            );
         }
         first
     }
@@ -428,9 +442,15 @@ mod tests {
     fn chunk_size_limit_at_n_and_n_plus_1() {
         // 16 hex digits fit a u64; 17 do not.
         let ok = b"000000000000000a\r\n0123456789\r\n0\r\n\r\n";
-        assert_eq!(decode_split(BodyFraming::Chunked, ok, 0).unwrap().0, b"0123456789");
+        assert_eq!(
+            decode_split(BodyFraming::Chunked, ok, 0).unwrap().0,
+            b"0123456789"
+        );
         let bad = b"0000000000000000a\r\n";
-        assert_eq!(decode_split(BodyFraming::Chunked, bad, 0), Err(CodecError::BadChunk));
+        assert_eq!(
+            decode_split(BodyFraming::Chunked, bad, 0),
+            Err(CodecError::BadChunk)
+        );
     }
 
     #[test]
@@ -442,7 +462,10 @@ mod tests {
         assert!(decode_split(BodyFraming::Chunked, &ok, 0).is_ok());
         let mut bad = line;
         bad.extend_from_slice(b"aa\r\nx\r\n0\r\n\r\n");
-        assert_eq!(decode_split(BodyFraming::Chunked, &bad, 0), Err(CodecError::BadChunk));
+        assert_eq!(
+            decode_split(BodyFraming::Chunked, &bad, 0),
+            Err(CodecError::BadChunk)
+        );
     }
 
     #[test]

@@ -96,7 +96,10 @@ pub fn encode_request(
     }
     out.extend_from_slice(b"x-forwarded-for: ");
     if xff_seen {
-        for h in headers.iter().filter(|h| h.kind == HeaderKind::XForwardedFor) {
+        for h in headers
+            .iter()
+            .filter(|h| h.kind == HeaderKind::XForwardedFor)
+        {
             out.extend_from_slice(h.value(buf));
             out.extend_from_slice(b", ");
         }

@@ -101,9 +101,9 @@ pub fn parse_content_length(value: &[u8]) -> Option<u64> {
     if value.is_empty() || value.len() > 19 || !value.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    value
-        .iter()
-        .try_fold(0u64, |n, &d| n.checked_mul(10)?.checked_add(u64::from(d - b'0')))
+    value.iter().try_fold(0u64, |n, &d| {
+        n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+    })
 }
 
 /// What `Transfer-Encoding` lines, taken together, say about framing.
@@ -125,7 +125,11 @@ pub fn transfer_coding<'a>(values: impl Iterator<Item = &'a [u8]>) -> TransferCo
         for coding in value.split(|&b| b == b',') {
             let coding = coding.trim_ascii();
             // A coding is a token, optionally with parameters after `;`.
-            let name = coding.split(|&b| b == b';').next().unwrap_or(b"").trim_ascii();
+            let name = coding
+                .split(|&b| b == b';')
+                .next()
+                .unwrap_or(b"")
+                .trim_ascii();
             if name.is_empty() || !name.iter().all(|&b| is_tchar(b)) {
                 return TransferCoding::Invalid;
             }
@@ -158,7 +162,11 @@ pub fn valid_host(value: &[u8]) -> bool {
             return false;
         };
         let literal = &value[1..end];
-        if literal.is_empty() || !literal.iter().all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.') {
+        if literal.is_empty()
+            || !literal
+                .iter()
+                .all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+        {
             return false;
         }
         match &value[end + 1..] {
@@ -172,9 +180,10 @@ pub fn valid_host(value: &[u8]) -> bool {
             None => (value, None),
         }
     };
-    let host_ok = host.iter().all(|&b| {
-        b.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=".contains(&b)
-    }) && (value[0] == b'[' || !host.is_empty());
+    let host_ok = host
+        .iter()
+        .all(|&b| b.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=".contains(&b))
+        && (value[0] == b'[' || !host.is_empty());
     let port_ok = port.is_none_or(|p| p.len() <= 5 && p.iter().all(u8::is_ascii_digit));
     host_ok && port_ok
 }
@@ -186,7 +195,10 @@ mod tests {
     #[test]
     fn kinds() {
         assert_eq!(HeaderKind::of(b"Content-Length"), HeaderKind::ContentLength);
-        assert_eq!(HeaderKind::of(b"TRANSFER-ENCODING"), HeaderKind::TransferEncoding);
+        assert_eq!(
+            HeaderKind::of(b"TRANSFER-ENCODING"),
+            HeaderKind::TransferEncoding
+        );
         assert_eq!(HeaderKind::of(b"x-request-id"), HeaderKind::XRequestId);
         assert_eq!(HeaderKind::of(b"content-type"), HeaderKind::Other);
     }
@@ -196,7 +208,10 @@ mod tests {
         assert_eq!(parse_content_length(b"0"), Some(0));
         assert_eq!(parse_content_length(b"12345"), Some(12345));
         assert_eq!(parse_content_length(b"18446744073709551615"), None);
-        assert_eq!(parse_content_length(b"9999999999999999999"), Some(9_999_999_999_999_999_999));
+        assert_eq!(
+            parse_content_length(b"9999999999999999999"),
+            Some(9_999_999_999_999_999_999)
+        );
         assert_eq!(parse_content_length(b""), None);
         assert_eq!(parse_content_length(b"+5"), None);
         assert_eq!(parse_content_length(b"5,5"), None);
@@ -220,10 +235,26 @@ mod tests {
 
     #[test]
     fn hosts() {
-        for ok in [&b"example.com"[..], b"example.com:8080", b"127.0.0.1", b"[::1]:80", b"[::1]", b"a_b"] {
+        for ok in [
+            &b"example.com"[..],
+            b"example.com:8080",
+            b"127.0.0.1",
+            b"[::1]:80",
+            b"[::1]",
+            b"a_b",
+        ] {
             assert!(valid_host(ok), "{:?}", String::from_utf8_lossy(ok));
         }
-        for bad in [&b""[..], b"exa mple.com", b"a/b", b"host:port", b"[::1", b":80", b"a@b", b"h:123456"] {
+        for bad in [
+            &b""[..],
+            b"exa mple.com",
+            b"a/b",
+            b"host:port",
+            b"[::1",
+            b":80",
+            b"a@b",
+            b"h:123456",
+        ] {
             assert!(!valid_host(bad), "{:?}", String::from_utf8_lossy(bad));
         }
     }

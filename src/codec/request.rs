@@ -49,7 +49,12 @@ impl Method {
     pub fn is_idempotent(self) -> bool {
         matches!(
             self,
-            Method::Get | Method::Head | Method::Put | Method::Delete | Method::Options | Method::Trace
+            Method::Get
+                | Method::Head
+                | Method::Put
+                | Method::Delete
+                | Method::Options
+                | Method::Trace
         )
     }
 }
@@ -186,10 +191,8 @@ pub fn parse_request(
                 }
             }
             HeaderKind::Upgrade => has_upgrade = true,
-            HeaderKind::Expect => {
-                if value.eq_ignore_ascii_case(b"100-continue") {
-                    expect_continue = true;
-                }
+            HeaderKind::Expect if value.eq_ignore_ascii_case(b"100-continue") => {
+                expect_continue = true;
             }
             HeaderKind::Te => {
                 te_trailers |= headers::tokens(value).any(|t| t.eq_ignore_ascii_case(b"trailers"));
@@ -256,7 +259,9 @@ pub fn parse_request(
         version,
         framing,
         keep_alive,
-        expect_continue: expect_continue && version == Version::Http11 && framing != BodyFraming::None,
+        expect_continue: expect_continue
+            && version == Version::Http11
+            && framing != BodyFraming::None,
         upgrade: conn_upgrade && has_upgrade,
         te_trailers,
         has_request_id,
@@ -264,12 +269,11 @@ pub fn parse_request(
     }))
 }
 
+/// Offsets of a span of the head buffer.
+type Span = (u32, u32);
+
 /// Split the request target into origin-form and an optional authority.
-fn split_target(
-    buf: &[u8],
-    raw: &str,
-    method: Method,
-) -> Result<((u32, u32), Option<(u32, u32)>), CodecError> {
+fn split_target(buf: &[u8], raw: &str, method: Method) -> Result<(Span, Option<Span>), CodecError> {
     let bytes = raw.as_bytes();
     if bytes.first() == Some(&b'/') {
         return Ok((headers::offsets(buf, bytes), None));
@@ -295,11 +299,17 @@ fn split_target(
         // buffer for a `/` that is not there, so only the bare form is accepted.
         if path.is_empty() {
             let slash = &authority[authority.len()..];
-            return Ok((headers::offsets(buf, slash), Some(headers::offsets(buf, authority))));
+            return Ok((
+                headers::offsets(buf, slash),
+                Some(headers::offsets(buf, authority)),
+            ));
         }
         return Err(CodecError::BadTarget);
     }
-    Ok((headers::offsets(buf, path), Some(headers::offsets(buf, authority))))
+    Ok((
+        headers::offsets(buf, path),
+        Some(headers::offsets(buf, authority)),
+    ))
 }
 
 fn strip_prefix_ignore_case<'a>(s: &'a [u8], prefix: &[u8]) -> Option<&'a [u8]> {

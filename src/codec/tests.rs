@@ -79,7 +79,7 @@ fn framing_rejections() {
     for (input, want) in cases {
         let got = parse(input);
         assert!(
-            got.as_ref().err() == Some(want) || (matches!(got, Err(_)) && *want == CodecError::Malformed),
+            got.as_ref().err() == Some(want) || (got.is_err() && *want == CodecError::Malformed),
             "{:?}: got {got:?}, want {want:?}",
             String::from_utf8_lossy(input)
         );
@@ -120,10 +120,16 @@ fn header_size_limit_at_n_and_n_plus_1() {
         s
     };
     assert!(parse_with(&build(1024), &lim).unwrap().is_some());
-    assert_eq!(parse_with(&build(1025), &lim).unwrap_err(), CodecError::HeadersTooLarge);
+    assert_eq!(
+        parse_with(&build(1025), &lim).unwrap_err(),
+        CodecError::HeadersTooLarge
+    );
     // A head that is still arriving but already over the limit is refused early.
     let partial = &build(2048)[..1100];
-    assert_eq!(parse_with(partial, &lim).unwrap_err(), CodecError::HeadersTooLarge);
+    assert_eq!(
+        parse_with(partial, &lim).unwrap_err(),
+        CodecError::HeadersTooLarge
+    );
 }
 
 #[test]
@@ -135,11 +141,19 @@ fn uri_limit_at_n_and_n_plus_1() {
         s.extend_from_slice(b" HTTP/1.1\r\nHost: a\r\n\r\n");
         s
     };
-    assert!(parse_with(&build(lim.max_uri_bytes), &lim).unwrap().is_some());
-    assert_eq!(parse_with(&build(lim.max_uri_bytes + 1), &lim).unwrap_err(), CodecError::UriTooLong);
+    assert!(parse_with(&build(lim.max_uri_bytes), &lim)
+        .unwrap()
+        .is_some());
+    assert_eq!(
+        parse_with(&build(lim.max_uri_bytes + 1), &lim).unwrap_err(),
+        CodecError::UriTooLong
+    );
     // Still arriving, no end of line in sight: 414 rather than waiting for 431.
     let partial = &build(lim.max_uri_bytes * 2)[..lim.max_uri_bytes + 100];
-    assert_eq!(parse_with(partial, &lim).unwrap_err(), CodecError::UriTooLong);
+    assert_eq!(
+        parse_with(partial, &lim).unwrap_err(),
+        CodecError::UriTooLong
+    );
 }
 
 #[test]
@@ -148,9 +162,13 @@ fn http10_and_keep_alive() {
     assert_eq!(h.version, Version::Http10);
     assert!(!h.keep_alive);
     assert!(h.host.is_none());
-    let h = parse(b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n").unwrap().unwrap();
+    let h = parse(b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n")
+        .unwrap()
+        .unwrap();
     assert!(h.keep_alive);
-    let h = parse(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").unwrap().unwrap();
+    let h = parse(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        .unwrap()
+        .unwrap();
     assert!(!h.keep_alive);
 }
 
@@ -160,13 +178,15 @@ fn absolute_form_and_upgrade_and_expect() {
     let h = parse(input).unwrap().unwrap();
     assert_eq!(h.host_value(input).unwrap(), b"example.com:8080");
     assert_eq!(h.slice(input, h.target), b"/p?q");
-    let h = parse(b"GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
-        .unwrap()
-        .unwrap();
+    let h =
+        parse(b"GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+            .unwrap()
+            .unwrap();
     assert!(h.upgrade);
-    let h = parse(b"PUT / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n")
-        .unwrap()
-        .unwrap();
+    let h =
+        parse(b"PUT / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n")
+            .unwrap()
+            .unwrap();
     assert!(h.expect_continue);
 }
 
@@ -175,10 +195,11 @@ fn forwarded_request_drops_hop_by_hop_and_adds_forwarding_headers() {
     let input = b"GET /service/1/x?y=1 HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, X-Secret\r\nX-Secret: s\r\nKeep-Alive: 5\r\nProxy-Connection: x\r\nTE: trailers, deflate\r\nUpgrade: h2c\r\nX-Forwarded-For: 1.1.1.1\r\nX-Forwarded-Proto: https\r\nAccept: */*\r\n\r\n";
     let mut headers = Vec::new();
     let mut tokens = Vec::new();
-    let head = match parse_request(input, &RequestLimits::default(), &mut headers, &mut tokens).unwrap() {
-        Parsed::Complete(h) => h,
-        Parsed::Incomplete => panic!("incomplete"),
-    };
+    let head =
+        match parse_request(input, &RequestLimits::default(), &mut headers, &mut tokens).unwrap() {
+            Parsed::Complete(h) => h,
+            Parsed::Incomplete => panic!("incomplete"),
+        };
     let mut out = Vec::new();
     let edits = RequestEdits {
         client_ip: "10.0.0.9".parse().unwrap(),
@@ -188,8 +209,19 @@ fn forwarded_request_drops_hop_by_hop_and_adds_forwarding_headers() {
     };
     encode_request(input, &head, &headers, &tokens, &edits, &mut out);
     let text = String::from_utf8(out).unwrap().to_ascii_lowercase();
-    assert!(text.starts_with("get /v2/x?y=1 http/1.1\r\nhost: a\r\n"), "{text}");
-    for gone in ["x-secret", "keep-alive", "proxy-connection", "upgrade", "deflate", "https", "connection"] {
+    assert!(
+        text.starts_with("get /v2/x?y=1 http/1.1\r\nhost: a\r\n"),
+        "{text}"
+    );
+    for gone in [
+        "x-secret",
+        "keep-alive",
+        "proxy-connection",
+        "upgrade",
+        "deflate",
+        "https",
+        "connection",
+    ] {
         assert!(!text.contains(gone), "{gone} leaked: {text}");
     }
     assert!(text.contains("te: trailers\r\n"));
@@ -202,20 +234,40 @@ fn forwarded_request_drops_hop_by_hop_and_adds_forwarding_headers() {
 
 #[test]
 fn response_framing() {
-    let r = response(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", false).unwrap().unwrap();
+    let r = response(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", false)
+        .unwrap()
+        .unwrap();
     assert_eq!(r.framing, BodyFraming::Length(5));
-    let r = response(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", true).unwrap().unwrap();
+    let r = response(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", true)
+        .unwrap()
+        .unwrap();
     assert_eq!(r.framing, BodyFraming::None);
-    let r = response(b"HTTP/1.1 204 No Content\r\n\r\n", false).unwrap().unwrap();
+    let r = response(b"HTTP/1.1 204 No Content\r\n\r\n", false)
+        .unwrap()
+        .unwrap();
     assert_eq!(r.framing, BodyFraming::None);
-    let r = response(b"HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n", false).unwrap().unwrap();
+    let r = response(
+        b"HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n",
+        false,
+    )
+    .unwrap()
+    .unwrap();
     assert_eq!(r.framing, BodyFraming::None);
-    let r = response(b"HTTP/1.1 200 OK\r\n\r\n", false).unwrap().unwrap();
+    let r = response(b"HTTP/1.1 200 OK\r\n\r\n", false)
+        .unwrap()
+        .unwrap();
     assert_eq!(r.framing, BodyFraming::Close);
     assert!(!r.keep_alive);
-    let r = response(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", false).unwrap().unwrap();
+    let r = response(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+        false,
+    )
+    .unwrap()
+    .unwrap();
     assert_eq!(r.framing, BodyFraming::Chunked);
-    let r = response(b"HTTP/1.1 100 Continue\r\n\r\n", false).unwrap().unwrap();
+    let r = response(b"HTTP/1.1 100 Continue\r\n\r\n", false)
+        .unwrap()
+        .unwrap();
     assert!(r.is_informational());
     for bad in [
         &b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"[..],
@@ -226,6 +278,10 @@ fn response_framing() {
         b"HTTX/1.1 200 OK\r\n\r\n",
         b"HTTP/1.1 200 OK\r\nX: a\x00b\r\n\r\n",
     ] {
-        assert!(response(bad, false).is_err(), "{:?}", String::from_utf8_lossy(bad));
+        assert!(
+            response(bad, false).is_err(),
+            "{:?}",
+            String::from_utf8_lossy(bad)
+        );
     }
 }

@@ -82,7 +82,10 @@ pub fn locate(source: &str, path: &str) -> Option<usize> {
             let mut indent = text.len() - text.trim_start().len();
             let mut rest = text.trim_start();
             let mut item = false;
-            while let Some(r) = rest.strip_prefix("- ").or_else(|| (rest == "-").then_some("")) {
+            while let Some(r) = rest
+                .strip_prefix("- ")
+                .or_else(|| (rest == "-").then_some(""))
+            {
                 item = true;
                 indent += 2 + (r.len() - r.trim_start().len());
                 rest = r.trim_start();
@@ -109,7 +112,12 @@ pub fn locate(source: &str, path: &str) -> Option<usize> {
                 if ind < floor || (in_item && i > from && item && ind == floor) {
                     break;
                 }
-                let k = content.split(':').next().unwrap_or("").trim().trim_matches('"');
+                let k = content
+                    .split(':')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .trim_matches('"');
                 if ind == floor && k == key && content.contains(':') {
                     hit = Some(i);
                     break;
@@ -186,12 +194,18 @@ clusters:
     fn finds_nested_fields() {
         assert_eq!(locate(YAML, "workers"), Some(1));
         assert_eq!(locate(YAML, "listeners[0].address"), Some(4));
-        assert_eq!(locate(YAML, "listeners[0].virtual_hosts[0].domains"), Some(7));
+        assert_eq!(
+            locate(YAML, "listeners[0].virtual_hosts[0].domains"),
+            Some(7)
+        );
         assert_eq!(
             locate(YAML, "listeners[0].virtual_hosts[0].routes[1].cluster"),
             Some(12)
         );
-        assert_eq!(locate(YAML, "listeners[0].virtual_hosts[0].routes[0]"), Some(9));
+        assert_eq!(
+            locate(YAML, "listeners[0].virtual_hosts[0].routes[0]"),
+            Some(9)
+        );
         assert_eq!(locate(YAML, "clusters[0].hosts"), Some(15));
         // Flow style: the deepest block line found is named.
         assert_eq!(

@@ -63,7 +63,11 @@ pub fn parse_native(text: &str) -> Result<RawConfig, ConfigError> {
         let line = inner.location().map(|l| l.line());
         let reason = strip_location(&inner.to_string());
         ConfigError::Parse {
-            field: if field == "." { "(top level)".into() } else { field },
+            field: if field == "." {
+                "(top level)".into()
+            } else {
+                field
+            },
             line,
             reason,
         }

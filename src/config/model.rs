@@ -33,7 +33,9 @@ impl std::str::FromStr for IoDriverChoice {
             "auto" => Ok(Self::Auto),
             "uring" | "io_uring" | "iouring" => Ok(Self::Uring),
             "epoll" | "legacy" => Ok(Self::Epoll),
-            other => Err(format!("`{other}` is not an io driver (auto, uring, epoll)")),
+            other => Err(format!(
+                "`{other}` is not an io driver (auto, uring, epoll)"
+            )),
         }
     }
 }

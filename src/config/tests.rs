@@ -23,7 +23,9 @@ clusters:
 ";
 
 fn err(text: &str) -> String {
-    load_str(text).expect_err("config should be rejected").to_string()
+    load_str(text)
+        .expect_err("config should be rejected")
+        .to_string()
 }
 
 #[test]
@@ -33,7 +35,10 @@ fn accepts_the_issue_example() {
     let c = &loaded.config;
     assert_eq!(c.workers, 2);
     assert_eq!(c.listeners[0].virtual_hosts[0].routes.len(), 2);
-    assert_eq!(c.clusters[0].connect_timeout, std::time::Duration::from_millis(250));
+    assert_eq!(
+        c.clusters[0].connect_timeout,
+        std::time::Duration::from_millis(250)
+    );
     assert_eq!(
         c.listeners[0].virtual_hosts[0].routes[0].timeout,
         Some(defaults::ROUTE_TIMEOUT)
@@ -58,9 +63,15 @@ fn rejects_bad_duration() {
 
 #[test]
 fn rejects_unknown_cluster_reference_with_line() {
-    let text = GOOD.replace("            cluster: service1\n          - match: { path", "            cluster: nope\n          - match: { path");
+    let text = GOOD.replace(
+        "            cluster: service1\n          - match: { path",
+        "            cluster: nope\n          - match: { path",
+    );
     let e = err(&text);
-    assert!(e.contains("listeners[0].virtual_hosts[0].routes[0].cluster"), "{e}");
+    assert!(
+        e.contains("listeners[0].virtual_hosts[0].routes[0].cluster"),
+        "{e}"
+    );
     assert!(e.contains("line 10"), "{e}");
     assert!(e.contains("nope"), "{e}");
 }
@@ -97,7 +108,7 @@ fn rejects_bad_workers_type_lb_and_match() {
 
 #[test]
 fn rejects_duplicates_and_empties() {
-    let text = GOOD.replace("prefix_rewrite: /x\n", "prefix_rewrite: /x\n") + "  - name: service1\n    hosts: [\"127.0.0.3:1\"]\n";
+    let text = GOOD.to_string() + "  - name: service1\n    hosts: [\"127.0.0.3:1\"]\n";
     assert!(err(&text).contains("duplicate cluster name"));
     assert!(err("listeners: []\n").contains("at least one listener"));
     let e = err(&GOOD.replace("domains: [\"*\"]", "domains: []"));
@@ -109,9 +120,15 @@ fn rejects_duplicates_and_empties() {
 #[test]
 fn rejects_out_of_range_limits() {
     let good = GOOD.replace("            prefix_rewrite: /x\n", "");
-    let text = good.replace("    address: 127.0.0.1:8000\n", "    address: 127.0.0.1:8000\n    max_request_headers_count: 100000\n");
+    let text = good.replace(
+        "    address: 127.0.0.1:8000\n",
+        "    address: 127.0.0.1:8000\n    max_request_headers_count: 100000\n",
+    );
     assert!(err(&text).contains("max_request_headers_count"));
-    let text = good.replace("    address: 127.0.0.1:8000\n", "    address: 127.0.0.1:8000\n    request_headers_timeout: 0s\n");
+    let text = good.replace(
+        "    address: 127.0.0.1:8000\n",
+        "    address: 127.0.0.1:8000\n    request_headers_timeout: 0s\n",
+    );
     let e = err(&text);
     assert!(e.contains("request_headers_timeout"), "{e}");
 }

@@ -25,7 +25,11 @@ impl ConfigDuration {
             "s" => value,
             "m" => value * 60.0,
             "h" => value * 3600.0,
-            other => return Err(format!("unknown unit `{other}` in `{t}` (use ms, s, m or h)")),
+            other => {
+                return Err(format!(
+                    "unknown unit `{other}` in `{t}` (use ms, s, m or h)"
+                ))
+            }
         };
         if !secs.is_finite() || secs > 366.0 * 24.0 * 3600.0 {
             return Err(format!("`{t}` is out of range"));
@@ -43,7 +47,9 @@ impl<'de> Deserialize<'de> for ConfigDuration {
                 f.write_str("a duration such as 250ms, 5s, 1m")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                ConfigDuration::parse(v).map(ConfigDuration).map_err(E::custom)
+                ConfigDuration::parse(v)
+                    .map(ConfigDuration)
+                    .map_err(E::custom)
             }
         }
         d.deserialize_str(V)
@@ -125,11 +131,23 @@ mod tests {
 
     #[test]
     fn durations() {
-        assert_eq!(ConfigDuration::parse("250ms").unwrap(), Duration::from_millis(250));
-        assert_eq!(ConfigDuration::parse("0.25s").unwrap(), Duration::from_millis(250));
+        assert_eq!(
+            ConfigDuration::parse("250ms").unwrap(),
+            Duration::from_millis(250)
+        );
+        assert_eq!(
+            ConfigDuration::parse("0.25s").unwrap(),
+            Duration::from_millis(250)
+        );
         assert_eq!(ConfigDuration::parse("5s").unwrap(), Duration::from_secs(5));
-        assert_eq!(ConfigDuration::parse("2m").unwrap(), Duration::from_secs(120));
-        assert_eq!(ConfigDuration::parse("1h").unwrap(), Duration::from_secs(3600));
+        assert_eq!(
+            ConfigDuration::parse("2m").unwrap(),
+            Duration::from_secs(120)
+        );
+        assert_eq!(
+            ConfigDuration::parse("1h").unwrap(),
+            Duration::from_secs(3600)
+        );
         assert!(ConfigDuration::parse("5").is_err());
         assert!(ConfigDuration::parse("5 parsecs").is_err());
         assert!(ConfigDuration::parse("ms").is_err());

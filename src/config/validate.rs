@@ -83,9 +83,7 @@ pub fn validate(raw: &RawConfig) -> Result<Config, ConfigError> {
     Ok(Config {
         workers,
         io_driver,
-        drain_timeout: raw
-            .drain_timeout
-            .map_or(defaults::DRAIN_TIMEOUT, |d| d.0),
+        drain_timeout: raw.drain_timeout.map_or(defaults::DRAIN_TIMEOUT, |d| d.0),
         admin,
         dns,
         listeners,
@@ -185,7 +183,9 @@ fn validate_listener(
         for (r, rr) in rv.routes.iter().enumerate() {
             let rpath = format!("{vpath}.routes[{r}]");
             let matcher = match (&rr.matcher.prefix, &rr.matcher.path) {
-                (Some(p), None) => PathMatch::Prefix(check_path(&format!("{rpath}.match.prefix"), p)?),
+                (Some(p), None) => {
+                    PathMatch::Prefix(check_path(&format!("{rpath}.match.prefix"), p)?)
+                }
                 (None, Some(p)) => PathMatch::Exact(check_path(&format!("{rpath}.match.path"), p)?),
                 _ => {
                     return Err(ConfigError::invalid(
@@ -231,7 +231,10 @@ fn validate_listener(
         });
     }
     Ok(ListenerConfig {
-        name: rl.name.clone().unwrap_or_else(|| format!("listener{index}")),
+        name: rl
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("listener{index}")),
         address,
         virtual_hosts,
         limits,
@@ -312,7 +315,12 @@ fn validate_cluster(path: &str, rc: &RawCluster) -> Result<ClusterConfig, Config
             ))
         }
     };
-    let lb_policy = match rc.lb_policy.as_deref().map(str::to_ascii_lowercase).as_deref() {
+    let lb_policy = match rc
+        .lb_policy
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
         None | Some("round_robin") => LbPolicy::RoundRobin,
         Some(other) => {
             return Err(ConfigError::invalid(
@@ -394,12 +402,7 @@ fn validate_cluster(path: &str, rc: &RawCluster) -> Result<ClusterConfig, Config
 }
 
 fn parse_named(field: &str, text: &str) -> Result<Endpoint, ConfigError> {
-    let bad = || {
-        ConfigError::invalid(
-            field,
-            format!("`{text}` is not name:port or ip:port"),
-        )
-    };
+    let bad = || ConfigError::invalid(field, format!("`{text}` is not name:port or ip:port"));
     let (host, port) = text.rsplit_once(':').ok_or_else(bad)?;
     let port: u16 = port.parse().map_err(|_| bad())?;
     let valid = !host.is_empty()

@@ -44,7 +44,12 @@ impl Router {
         Router { vhosts, tables }
     }
 
-    pub fn route(&self, host: Option<&[u8]>, path: &[u8], scratch: &mut Vec<u8>) -> Option<RouteMatch<'_>> {
+    pub fn route(
+        &self,
+        host: Option<&[u8]>,
+        path: &[u8],
+        scratch: &mut Vec<u8>,
+    ) -> Option<RouteMatch<'_>> {
         let vhost = self.vhosts.select(host, scratch)?;
         let (trie, routes) = &self.tables[vhost];
         let route = &routes[trie.lookup(path)?];

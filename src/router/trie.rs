@@ -133,7 +133,9 @@ mod tests {
             }
             fn word(&mut self, max: u64) -> String {
                 let len = self.next() % max + 1;
-                (0..len).map(|_| ['/', 'a', 'b'][(self.next() % 3) as usize]).collect()
+                (0..len)
+                    .map(|_| ['/', 'a', 'b'][(self.next() % 3) as usize])
+                    .collect()
             }
         }
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
@@ -152,7 +154,11 @@ mod tests {
             let t = trie(&routes);
             for _ in 0..20 {
                 let path = format!("/{}", rng.word(6));
-                assert_eq!(t.lookup(path.as_bytes()), linear(&routes, &path), "{routes:?} {path}");
+                assert_eq!(
+                    t.lookup(path.as_bytes()),
+                    linear(&routes, &path),
+                    "{routes:?} {path}"
+                );
             }
         }
     }

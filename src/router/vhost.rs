@@ -30,8 +30,8 @@ impl VhostIndex {
                 idx.exact.entry(d).or_insert(vhost);
             }
         }
-        idx.suffixes.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
-        idx.prefixes.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        idx.suffixes.sort_by_key(|s| std::cmp::Reverse(s.0.len()));
+        idx.prefixes.sort_by_key(|s| std::cmp::Reverse(s.0.len()));
         idx
     }
 

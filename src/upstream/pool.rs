@@ -2,7 +2,12 @@
 //! LIFO per host (the most recently used connection is the warmest), capped per
 //! host, closed after the cluster's idle timeout. No locks: one worker owns it.
 
-use std::{collections::HashMap, net::SocketAddr, os::fd::AsRawFd, time::{Duration, Instant}};
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    os::fd::AsRawFd,
+    time::{Duration, Instant},
+};
 
 use monoio::net::TcpStream;
 

@@ -25,7 +25,10 @@ pub fn bind_reuseport(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
 
 /// Bind `count` sockets for one listener. The first resolves port 0 to a real
 /// port; the rest bind to that same port.
-pub fn bind_all(addr: SocketAddr, count: usize) -> io::Result<(SocketAddr, Vec<std::net::TcpListener>)> {
+pub fn bind_all(
+    addr: SocketAddr,
+    count: usize,
+) -> io::Result<(SocketAddr, Vec<std::net::TcpListener>)> {
     let first = bind_reuseport(addr)?;
     let actual = first.local_addr()?;
     let mut all = Vec::with_capacity(count);

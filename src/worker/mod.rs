@@ -138,7 +138,6 @@ impl Worker {
         }
         out
     }
-
 }
 
 /// A seed that differs per worker and per process (std's RandomState is seeded
@@ -245,12 +244,21 @@ async fn worker_main(
         monoio::time::sleep(Duration::from_millis(10)).await;
     }
     if worker.active.get() > 0 {
-        tracing::warn!(worker = id, open = worker.active.get(), "drain timeout: closing connections");
+        tracing::warn!(
+            worker = id,
+            open = worker.active.get(),
+            "drain timeout: closing connections"
+        );
     }
     Ok(())
 }
 
-async fn accept_loop(worker: Rc<Worker>, ctx: Rc<ListenerCtx>, listener: TcpListener, cancel: CancelHandle) {
+async fn accept_loop(
+    worker: Rc<Worker>,
+    ctx: Rc<ListenerCtx>,
+    listener: TcpListener,
+    cancel: CancelHandle,
+) {
     loop {
         match listener.cancelable_accept(cancel.clone()).await {
             Ok((stream, peer)) => {

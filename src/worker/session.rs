@@ -7,11 +7,7 @@
 //! is fully written. Bodies stream through the fixed-size read buffers; no stage
 //! holds a whole body. An idle connection waits for readability with no buffer.
 
-use std::{
-    net::SocketAddr,
-    rc::Rc,
-    time::Instant,
-};
+use std::{net::SocketAddr, rc::Rc, time::Instant};
 
 use bytes::{Buf, BytesMut};
 use monoio::{
@@ -87,7 +83,12 @@ pub struct Session {
     served: u64,
 }
 
-pub async fn serve(worker: Rc<Worker>, listener: Rc<ListenerCtx>, client: TcpStream, peer: SocketAddr) {
+pub async fn serve(
+    worker: Rc<Worker>,
+    listener: Rc<ListenerCtx>,
+    client: TcpStream,
+    peer: SocketAddr,
+) {
     worker.active.set(worker.active.get() + 1);
     let session = Session {
         worker: worker.clone(),
@@ -196,7 +197,9 @@ impl Session {
         let close_after_reply = head.framing != BodyFraming::None || !head.keep_alive;
         if let (BodyFraming::Length(n), Some(max)) = (head.framing, limits.max_body_bytes) {
             if n > max {
-                return self.reply(413, "request body too large", head_only, true).await;
+                return self
+                    .reply(413, "request body too large", head_only, true)
+                    .await;
             }
         }
 
@@ -209,7 +212,12 @@ impl Session {
         let Some(route) = route else {
             self.buf.advance(head.head_len);
             return self
-                .reply(404, "no route matched this request", head_only, close_after_reply)
+                .reply(
+                    404,
+                    "no route matched this request",
+                    head_only,
+                    close_after_reply,
+                )
                 .await;
         };
         let worker = self.worker.clone();
@@ -237,7 +245,14 @@ impl Session {
             request_id: &request_id,
         };
         self.req_head.clear();
-        encode_request(&self.buf, &head, &self.headers, &self.tokens, &edits, &mut self.req_head);
+        encode_request(
+            &self.buf,
+            &head,
+            &self.headers,
+            &self.tokens,
+            &edits,
+            &mut self.req_head,
+        );
         self.buf.advance(head.head_len);
 
         if head.expect_continue {
@@ -266,7 +281,11 @@ impl Session {
         let replayable = head.method.is_idempotent() && head.framing == BodyFraming::None;
         let mut fresh_only = false;
         let (mut upstream, resp, sent_at) = loop {
-            let pooled = if fresh_only { None } else { cluster.checkout(addr) };
+            let pooled = if fresh_only {
+                None
+            } else {
+                cluster.checkout(addr)
+            };
             let reused = pooled.is_some();
             let mut upstream = match pooled {
                 Some(s) => s,
@@ -282,7 +301,9 @@ impl Session {
             self.out.clear();
             self.out.extend_from_slice(&self.req_head);
             let sent = if head.framing == BodyFraming::None {
-                flush(&mut upstream, &mut self.out).await.map_err(|_| RelayError::Sink)
+                flush(&mut upstream, &mut self.out)
+                    .await
+                    .map_err(|_| RelayError::Sink)
             } else {
                 let encoder = if head.framing == BodyFraming::Chunked {
                     BodyEncoder::Chunked
@@ -316,8 +337,14 @@ impl Session {
                 Err(RelayError::Source(fault)) => {
                     self.buf = BytesMut::new();
                     return match fault {
-                        SourceFault::Codec(e) => self.reply(e.status(), &e.to_string(), head_only, true).await,
-                        SourceFault::TimedOut => self.reply(408, "request body not received in time", head_only, true).await,
+                        SourceFault::Codec(e) => {
+                            self.reply(e.status(), &e.to_string(), head_only, true)
+                                .await
+                        }
+                        SourceFault::TimedOut => {
+                            self.reply(408, "request body not received in time", head_only, true)
+                                .await
+                        }
                         SourceFault::Io => Step::Close,
                     };
                 }
@@ -355,7 +382,14 @@ impl Session {
                 client_version: head.version,
                 service_time_ms: sent_at.elapsed().as_millis() as u64,
             };
-            encode_response(&self.up_buf, &resp, &self.up_headers, &self.up_tokens, &plan, &mut self.out);
+            encode_response(
+                &self.up_buf,
+                &resp,
+                &self.up_headers,
+                &self.up_tokens,
+                &plan,
+                &mut self.out,
+            );
             self.up_buf.advance(resp.head_len);
             if flush(&mut self.client, &mut self.out).await.is_err() {
                 return Step::Close;
@@ -377,9 +411,20 @@ impl Session {
             service_time_ms: sent_at.elapsed().as_millis() as u64,
         };
         self.out.clear();
-        encode_response(&self.up_buf, &resp, &self.up_headers, &self.up_tokens, &plan, &mut self.out);
+        encode_response(
+            &self.up_buf,
+            &resp,
+            &self.up_headers,
+            &self.up_tokens,
+            &plan,
+            &mut self.out,
+        );
         self.up_buf.advance(resp.head_len);
-        let encoder = if chunked { BodyEncoder::Chunked } else { BodyEncoder::Identity };
+        let encoder = if chunked {
+            BodyEncoder::Chunked
+        } else {
+            BodyEncoder::Identity
+        };
         // The route timeout bounds the wait for the head; once the body flows, it
         // bounds each read instead, so a long download is not cut off midway.
         let relayed = relay_body(
@@ -423,7 +468,12 @@ impl Session {
         let head_request = head.method == Method::Head;
         let mut informational = 0;
         loop {
-            match parse_response(&self.up_buf, head_request, &mut self.up_headers, &mut self.up_tokens) {
+            match parse_response(
+                &self.up_buf,
+                head_request,
+                &mut self.up_headers,
+                &mut self.up_tokens,
+            ) {
                 Ok(Parsed::Complete(resp)) if resp.is_informational() && resp.status != 101 => {
                     informational += 1;
                     if informational > crate::codec::limits::MAX_INFORMATIONAL_RESPONSES {
@@ -457,7 +507,8 @@ impl Session {
 
     async fn upstream_error(&mut self, e: UpstreamError, head_only: bool, close: bool) -> Step {
         tracing::debug!(peer = %self.peer, error = %e, "upstream error");
-        self.reply(e.status(), &e.to_string(), head_only, close).await
+        self.reply(e.status(), &e.to_string(), head_only, close)
+            .await
     }
 
     /// Send a response of our own. `close`: the connection ends after it.
@@ -522,7 +573,9 @@ async fn relay_body(
             .map_err(|e| RelayError::Source(SourceFault::Codec(e)))?;
         src_buf.advance(step.consumed);
         if limit.is_some_and(|max| total > max) {
-            return Err(RelayError::Source(SourceFault::Codec(CodecError::BodyTooLarge)));
+            return Err(RelayError::Source(SourceFault::Codec(
+                CodecError::BodyTooLarge,
+            )));
         }
         if step.done {
             encoder.finish(&trailers, out);
