@@ -1,6 +1,9 @@
 //! The `ringway` command: run a config, run the demo, check or convert a config.
 
-use std::process::ExitCode;
+use std::{
+    process::ExitCode,
+    sync::{atomic::AtomicBool, Arc},
+};
 
 use clap::{Parser, Subcommand};
 use ringway::{
@@ -121,7 +124,14 @@ fn serve(mut config: config::Config, opts: &RunOpts) -> ExitCode {
     if let Some(n) = opts.workers {
         config.workers = n.max(1);
     }
-    let server = match Server::start(config, opts.io_driver) {
+    // Signals are handled before any listener exists, so a SIGTERM right after
+    // the listener line is printed always drains rather than kills.
+    let shutdown = Arc::new(AtomicBool::new(false));
+    if let Err(e) = server::install_signal_handlers(shutdown.clone()) {
+        eprintln!("ringway: cannot install signal handlers: {e}");
+        return ExitCode::from(1);
+    }
+    let server = match Server::start(config, opts.io_driver, shutdown) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("ringway: {e}");
@@ -131,10 +141,6 @@ fn serve(mut config: config::Config, opts: &RunOpts) -> ExitCode {
     for (name, addr) in &server.listeners {
         // A stable line that scripts and tests wait for.
         println!("ringway: listener {name} on {addr}");
-    }
-    if let Err(e) = server::install_signal_handlers(server.shutdown.clone()) {
-        eprintln!("ringway: cannot install signal handlers: {e}");
-        return ExitCode::from(1);
     }
     if server.join() {
         tracing::info!("drained, exiting");

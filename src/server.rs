@@ -38,10 +38,12 @@ pub enum StartError {
 }
 
 impl Server {
-    /// Bind and start. Returns once every listener is accepting.
+    /// Bind and start. Returns once every listener is accepting. Setting
+    /// `shutdown` starts a graceful drain.
     pub fn start(
         config: Config,
         driver_override: Option<IoDriverChoice>,
+        shutdown: Arc<AtomicBool>,
     ) -> Result<Server, StartError> {
         raise_fd_limit();
         let config = Arc::new(config);
@@ -94,7 +96,6 @@ impl Server {
             })
             .collect();
 
-        let shutdown = Arc::new(AtomicBool::new(false));
         let shared = Arc::new(Shared {
             config: config.clone(),
             hosts: hosts.clone(),
