@@ -11,6 +11,11 @@ use std::{
 
 use monoio::net::TcpStream;
 
+/// Idle connections older than this are probed before reuse. Upstreams close
+/// idle connections after seconds, not milliseconds; probing every checkout
+/// would add a syscall to every request.
+const PROBE_AFTER: Duration = Duration::from_millis(250);
+
 struct IdleConn {
     stream: TcpStream,
     since: Instant,
@@ -35,7 +40,13 @@ impl UpstreamPool {
     pub fn checkout(&mut self, addr: SocketAddr) -> Option<TcpStream> {
         let list = self.idle.get_mut(&addr)?;
         while let Some(conn) = list.pop() {
-            if conn.since.elapsed() < self.idle_timeout && still_open(&conn.stream) {
+            let idle = conn.since.elapsed();
+            if idle >= self.idle_timeout {
+                continue;
+            }
+            // A connection parked a moment ago is taken on trust (an idempotent
+            // request that meets a close is replayed); older ones are probed.
+            if idle < PROBE_AFTER || still_open(&conn.stream) {
                 return Some(conn.stream);
             }
         }
