@@ -37,13 +37,21 @@ fn assert_rejected(rw: &Ringway, up: &Upstream, name: &str, attack: &[u8], statu
         .unwrap_or_else(|e| panic!("{name}: no response: {e:?}"));
     assert_eq!(r.status, status, "{name}: {}", r.body_str());
     assert_eq!(r.header("server"), Some("ringway"), "{name}");
-    assert!(r.has_token("connection", "close"), "{name}: {:?}", r.headers);
+    assert!(
+        r.has_token("connection", "close"),
+        "{name}: {:?}",
+        r.headers
+    );
     c.expect_closed();
 
     let follow = get(rw.addr(), "h", "/followup");
     assert_eq!(follow.status, 200, "{name}: follow-up");
     let reqs = up.wait_requests(before_reqs + 1);
-    assert_eq!(reqs.len(), before_reqs + 1, "{name}: upstream got one request");
+    assert_eq!(
+        reqs.len(),
+        before_reqs + 1,
+        "{name}: upstream got one request"
+    );
     assert_eq!(reqs.last().unwrap().target, "/followup", "{name}");
     // Only the follow-up's bytes reached the upstream.
     let raw = up.raw();
@@ -182,7 +190,9 @@ fn http09_is_refused(d: Driver) {
     c.send(b"GET /attack\r\n");
     // Whatever ringway writes, it must not be an HTTP/0.9 body from upstream,
     // and the connection ends.
-    let r = c.try_read_response(false).expect("an HTTP/1.1 error response");
+    let r = c
+        .try_read_response(false)
+        .expect("an HTTP/1.1 error response");
     assert_eq!(r.status, 400);
     c.expect_closed();
     assert_eq!(up.accepted(), 0, "HTTP/0.9 never reaches an upstream");
@@ -225,7 +235,10 @@ fn head_spanning_reads_is_intact(d: Driver) {
         let r = c.roundtrip(head.as_bytes());
         assert_eq!(r.status, 200, "{size}-byte head: {}", r.body_str());
         let seen = up.requests();
-        assert_eq!(seen.last().unwrap().header("x-big").map(str::len), Some(room));
+        assert_eq!(
+            seen.last().unwrap().header("x-big").map(str::len),
+            Some(room)
+        );
     }
 }
 
@@ -235,7 +248,10 @@ fn header_block_too_large_is_431(d: Driver) {
     let line = "GET /big HTTP/1.1\r\nHost: h\r\nX-Big: ";
     let room = 60 * 1024 - line.len() - 4;
     // One byte more: 431.
-    let over = format!("GET /attack HTTP/1.1\r\nHost: h\r\nX-Big: {}\r\n\r\n", "a".repeat(room + 4));
+    let over = format!(
+        "GET /attack HTTP/1.1\r\nHost: h\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(room + 4)
+    );
     assert_rejected(&rw, &up, "60 KiB + 1 head", over.as_bytes(), 431);
     // Many headers, each small, adding up to more than the limit.
     let mut many = String::from("GET /attack HTTP/1.1\r\nHost: h\r\n");
@@ -245,8 +261,17 @@ fn header_block_too_large_is_431(d: Driver) {
     many.push_str("\r\n");
     assert_rejected(&rw, &up, "80 KB over 41 headers", many.as_bytes(), 431);
     // A head that never ends is cut off at the limit rather than buffered.
-    let endless = format!("GET /attack HTTP/1.1\r\nHost: h\r\nX-Big: {}", "c".repeat(70 * 1024));
-    assert_rejected(&rw, &up, "unterminated 70 KiB head", endless.as_bytes(), 431);
+    let endless = format!(
+        "GET /attack HTTP/1.1\r\nHost: h\r\nX-Big: {}",
+        "c".repeat(70 * 1024)
+    );
+    assert_rejected(
+        &rw,
+        &up,
+        "unterminated 70 KiB head",
+        endless.as_bytes(),
+        431,
+    );
 }
 
 fn uri_too_long_is_414(d: Driver) {
@@ -257,9 +282,15 @@ fn uri_too_long_is_414(d: Driver) {
     let r = c.get("h", &target(8192));
     assert_eq!(r.status, 200, "8 KiB URI is at the limit");
     assert_eq!(r.header("x-seen-target").map(str::len), Some(8192));
-    let attack = format!("GET /attack{} HTTP/1.1\r\nHost: h\r\n\r\n", "u".repeat(8193 - 7));
+    let attack = format!(
+        "GET /attack{} HTTP/1.1\r\nHost: h\r\n\r\n",
+        "u".repeat(8193 - 7)
+    );
     assert_rejected(&rw, &up, "8 KiB + 1 URI", attack.as_bytes(), 414);
-    let huge = format!("GET /attack{} HTTP/1.1\r\nHost: h\r\n\r\n", "u".repeat(50_000));
+    let huge = format!(
+        "GET /attack{} HTTP/1.1\r\nHost: h\r\n\r\n",
+        "u".repeat(50_000)
+    );
     assert_rejected(&rw, &up, "50 KB URI", huge.as_bytes(), 414);
 }
 
@@ -275,7 +306,8 @@ fn body_over_limit_is_413(d: Driver) {
     let up = Upstream::echo("up");
     let rw = Ringway::start(d, &limited_config(&up));
     let post = |n: usize, path: &str| {
-        let mut v = format!("POST {path} HTTP/1.1\r\nHost: h\r\nContent-Length: {n}\r\n\r\n").into_bytes();
+        let mut v =
+            format!("POST {path} HTTP/1.1\r\nHost: h\r\nContent-Length: {n}\r\n\r\n").into_bytes();
         v.extend(std::iter::repeat_n(b'x', n));
         v
     };
@@ -291,7 +323,8 @@ fn chunked_body_over_limit_is_413(d: Driver) {
     let up = Upstream::echo("up");
     let rw = Ringway::start(d, &limited_config(&up));
     let post = |n: usize| {
-        let mut v = b"POST /chunked HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+        let mut v =
+            b"POST /chunked HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
         v.extend(chunked(&vec![b'y'; n], 100));
         v
     };
@@ -371,7 +404,11 @@ fn connect_method_is_refused(d: Driver) {
     let rw = Ringway::start(d, &simple_config(&[up.addr]));
     let mut c = Client::connect(rw.addr());
     let r = c.roundtrip(b"CONNECT attack.example:443 HTTP/1.1\r\nHost: attack.example:443\r\n\r\n");
-    assert!(r.status == 405 || r.status == 400, "CONNECT refused: {}", r.status);
+    assert!(
+        r.status == 405 || r.status == 400,
+        "CONNECT refused: {}",
+        r.status
+    );
     assert_eq!(up.accepted(), 0);
     assert_eq!(get(rw.addr(), "h", "/followup").status, 200);
 }
@@ -379,10 +416,17 @@ fn connect_method_is_refused(d: Driver) {
 fn unknown_http_version_is_refused(d: Driver) {
     let up = Upstream::echo("up");
     let rw = Ringway::start(d, &simple_config(&[up.addr]));
-    for line in ["GET /attack HTTP/2.0", "GET /attack HTTP/1.2", "GET /attack HTTP/9", "GET /attack FOO/1.1"] {
+    for line in [
+        "GET /attack HTTP/2.0",
+        "GET /attack HTTP/1.2",
+        "GET /attack HTTP/9",
+        "GET /attack FOO/1.1",
+    ] {
         let mut c = Client::connect(rw.addr());
         c.send(format!("{line}\r\nHost: h\r\n\r\n").as_bytes());
-        let r = c.try_read_response(false).unwrap_or_else(|e| panic!("{line}: {e:?}"));
+        let r = c
+            .try_read_response(false)
+            .unwrap_or_else(|e| panic!("{line}: {e:?}"));
         assert!(r.status == 400 || r.status == 505, "{line}: {}", r.status);
         c.expect_closed();
     }

@@ -71,10 +71,19 @@ fn hop_by_hop_request_headers_stripped(d: Driver) {
         "upgrade",
         "connection",
     ] {
-        assert_eq!(seen.header(gone), None, "{gone} stripped: {:?}", seen.headers);
+        assert_eq!(
+            seen.header(gone),
+            None,
+            "{gone} stripped: {:?}",
+            seen.headers
+        );
     }
     assert_eq!(seen.header("x-keep"), Some("yes"));
-    assert_eq!(seen.header_all("te"), vec!["trailers"], "TE keeps only trailers");
+    assert_eq!(
+        seen.header_all("te"),
+        vec!["trailers"],
+        "TE keeps only trailers"
+    );
     assert_eq!(seen.header_all("host"), vec!["h"]);
 
     // TE without trailers is dropped whole.
@@ -413,7 +422,9 @@ fn upgrade_refused_by_upstream_stays_http(d: Driver) {
     let up = Upstream::echo("up");
     let rw = Ringway::start(d, &simple_config(&[up.addr]));
     let mut c = Client::connect(rw.addr());
-    let r = c.roundtrip(b"GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n");
+    let r = c.roundtrip(
+        b"GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+    );
     assert_eq!(r.status, 200);
     // Still HTTP on this connection.
     let r = c.get("h", "/after");
@@ -451,13 +462,20 @@ fn graceful_shutdown_finishes_in_flight(d: Driver) {
     wait_until("the listener to close", || {
         TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_err()
     });
-    assert!(rw.try_exit().is_none(), "still draining the in-flight request");
+    assert!(
+        rw.try_exit().is_none(),
+        "still draining the in-flight request"
+    );
 
     gate.open();
     let r = c.read_response();
     assert_eq!(r.status, 200);
     assert_eq!(r.body_str(), "finished");
-    assert!(r.has_token("connection", "close"), "draining closes: {:?}", r.headers);
+    assert!(
+        r.has_token("connection", "close"),
+        "draining closes: {:?}",
+        r.headers
+    );
     c.expect_closed();
     let status = rw.wait_exit();
     assert_eq!(status.code(), Some(0), "graceful exit: {status:?}");
