@@ -79,6 +79,12 @@ pub fn locate(source: &str, path: &str) -> Option<usize> {
         .lines()
         .map(|l| {
             let text = l.split(" #").next().unwrap_or(l);
+            // A whole-line comment is blank for the walk.
+            let text = if text.trim_start().starts_with('#') {
+                ""
+            } else {
+                text
+            };
             let mut indent = text.len() - text.trim_start().len();
             let mut rest = text.trim_start();
             let mut item = false;
@@ -103,6 +109,17 @@ pub fn locate(source: &str, path: &str) -> Option<usize> {
             None => (seg, ""),
         };
         if !key.is_empty() {
+            // Under a key, children sit at the indent of its first child line, which
+            // may be any deeper indent; inside a list item, at the item's own.
+            let level = if in_item {
+                floor
+            } else {
+                lines
+                    .iter()
+                    .skip(from)
+                    .find(|l| !l.2.is_empty())
+                    .map_or(floor, |l| l.0)
+            };
             let mut hit = None;
             for (i, &(ind, item, content)) in lines.iter().enumerate().skip(from) {
                 if content.is_empty() {
@@ -118,7 +135,7 @@ pub fn locate(source: &str, path: &str) -> Option<usize> {
                     .unwrap_or("")
                     .trim()
                     .trim_matches('"');
-                if ind == floor && k == key && content.contains(':') {
+                if ind == level && k == key && content.contains(':') {
                     hit = Some(i);
                     break;
                 }
