@@ -158,8 +158,12 @@ pub fn locate(source: &str, path: &str) -> Option<usize> {
                 if content.is_empty() && !item {
                     continue;
                 }
-                // A list may sit at its key's own indent (`key:\n- a`).
-                if ind + 2 < floor + 1 || item_indent.is_some_and(|d| ind < d) {
+                // A list may sit at its key's own indent (`key:\n- a`), but a
+                // sibling key there means the list was flow style, `key: [a]`.
+                if ind + 2 < floor + 1
+                    || (!item && ind < floor)
+                    || item_indent.is_some_and(|d| ind < d)
+                {
                     break;
                 }
                 if item && item_indent.is_none() {
@@ -229,5 +233,26 @@ clusters:
             locate(YAML, "listeners[0].virtual_hosts[0].routes[1].match.prefix"),
             Some(11)
         );
+        assert_eq!(
+            locate(YAML, "listeners[0].virtual_hosts[0].domains[0]"),
+            Some(7)
+        );
+    }
+
+    #[test]
+    fn finds_keys_nested_under_keys_at_any_indent() {
+        let yaml = "# a comment at column 0
+a:
+    b:   # four spaces
+        c: 1
+    d:
+      - e: 2
+# another
+      - e: 3
+        f: 4
+";
+        assert_eq!(locate(yaml, "a.b.c"), Some(4));
+        assert_eq!(locate(yaml, "a.d[1].f"), Some(9));
+        assert_eq!(locate(yaml, "a.d[1].e"), Some(8));
     }
 }

@@ -52,8 +52,15 @@ pub fn load_str(text: &str) -> Result<Loaded, ConfigError> {
 }
 
 /// Envoy bootstrap files have a top-level `static_resources`; ringway's own never do.
+/// A file that does not parse is judged by its lines, so that its syntax error is
+/// reported by the reader the user meant.
 fn is_envoy(text: &str) -> bool {
-    serde_yaml::from_str::<serde_yaml::Value>(text).is_ok_and(|doc| envoy::is_envoy(&doc))
+    match serde_yaml::from_str::<serde_yaml::Value>(text) {
+        Ok(doc) => envoy::is_envoy(&doc),
+        Err(_) => text
+            .lines()
+            .any(|l| l.starts_with("static_resources:") || l.starts_with("\"static_resources\":")),
+    }
 }
 
 /// The native YAML for a loaded config, for `ringway convert`: it loads back to

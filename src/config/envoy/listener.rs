@@ -402,7 +402,10 @@ fn connection_manager(
                 "ringway speaks HTTP/1.1 to clients; AUTO's HTTP/2 detection does not apply",
             ),
             "http2" | "http3" => {
-                return Err(cx.unsupported(&c.path, "ringway speaks HTTP/1.1 to clients"))
+                return Err(cx.unsupported(
+                    &c.path,
+                    "HTTP/2 and HTTP/3 to clients are not implemented; ringway speaks HTTP/1.1",
+                ))
             }
             other => {
                 return Err(cx.parse_error(
