@@ -13,6 +13,7 @@ use std::{
 
 use crate::{
     config::{ClusterKind, Config, Endpoint, IoDriverChoice},
+    discovery,
     upstream::hosts::{HostSet, SharedHosts},
     worker::{self, listener, IoDriver, Shared},
 };
@@ -23,6 +24,8 @@ pub struct Server {
     pub shutdown: Arc<AtomicBool>,
     pub hosts: Vec<Arc<SharedHosts>>,
     threads: Vec<JoinHandle<std::io::Result<IoDriver>>>,
+    /// Refreshes DNS clusters; present when any cluster has a name to resolve.
+    resolver: Option<JoinHandle<()>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -101,6 +104,8 @@ impl Server {
             hosts: hosts.clone(),
             shutdown: shutdown.clone(),
         });
+        let resolver =
+            discovery::start(&config, &hosts, shutdown.clone()).map_err(StartError::Spawn)?;
         let choice = driver_override.unwrap_or(config.io_driver);
         let driver = worker::resolve_driver(choice);
         let forced = choice != IoDriverChoice::Auto;
@@ -127,6 +132,7 @@ impl Server {
             shutdown,
             hosts,
             threads,
+            resolver,
         })
     }
 
@@ -149,6 +155,14 @@ impl Server {
                     tracing::error!(worker = id, "worker panicked");
                     ok = false;
                 }
+            }
+        }
+        if let Some(r) = self.resolver {
+            // Workers may also end by failing; either way nothing needs DNS now.
+            self.shutdown.store(true, Ordering::Relaxed);
+            if r.join().is_err() {
+                tracing::error!("resolver thread panicked");
+                ok = false;
             }
         }
         ok
