@@ -146,7 +146,10 @@ mod tests {
             peers[0].write_all(b"junk").unwrap();
             let deadline = Instant::now() + Duration::from_secs(10);
             while let Some(conn) = pool.checkout_at(addr, later) {
-                assert!(Instant::now() < deadline, "a dirty connection kept being handed out");
+                assert!(
+                    Instant::now() < deadline,
+                    "a dirty connection kept being handed out"
+                );
                 pool.checkin(addr, conn);
                 std::thread::yield_now();
             }
