@@ -183,7 +183,10 @@ fn no_route_is_404_and_keeps_connection(d: Driver) {
 }
 
 fn round_robin_across_three(d: Driver) {
-    let ups: Vec<Upstream> = ["u0", "u1", "u2"].iter().map(|n| Upstream::echo(n)).collect();
+    let ups: Vec<Upstream> = ["u0", "u1", "u2"]
+        .iter()
+        .map(|n| Upstream::echo(n))
+        .collect();
     let addrs: Vec<_> = ups.iter().map(|u| u.addr).collect();
     let rw = Ringway::start(d, &simple_config(&addrs));
     let mut c = Client::connect(rw.addr());
@@ -334,7 +337,11 @@ fn http10_gets_chunked_response_dechunked(d: Driver) {
     let mut c = Client::connect(rw.addr());
     let r = c.roundtrip(b"GET /chunky HTTP/1.0\r\nHost: h\r\n\r\n");
     assert_eq!(r.status, 200);
-    assert_eq!(r.header("transfer-encoding"), None, "no chunked to HTTP/1.0");
+    assert_eq!(
+        r.header("transfer-encoding"),
+        None,
+        "no chunked to HTTP/1.0"
+    );
     assert_eq!(r.framing, "close", "delimited by close: {:?}", r.headers);
     assert_eq!(r.body.len(), body.len());
     assert!(r.body == body, "de-chunked body intact");

@@ -22,7 +22,7 @@ use super::{
 use crate::{
     codec::{
         body::{BodyDecoder, BodyEncoder, BodyPiece},
-        encode::{encode_request, encode_response, local_reply, RequestEdits, ResponsePlan},
+        encode::{encode_request, encode_response, local_reply_with, RequestEdits, ResponsePlan},
         headers::HeaderIndex,
         limits::BODY_CHUNK,
         request::{parse_request, Method, Parsed, RequestHead},
@@ -31,7 +31,11 @@ use crate::{
     },
     config::ListenerConfig,
     router::Router,
-    upstream::{cluster::Pick, connect::connect, UpstreamError, WorkerCluster},
+    upstream::{
+        cluster::{Admission, HashInput, RequestGuard},
+        connect::connect,
+        UpstreamError, WorkerCluster,
+    },
 };
 
 /// A listener as one worker serves it.
@@ -223,15 +227,33 @@ impl Session {
         };
         let worker = self.worker.clone();
         let cluster = &worker.clusters[route.route.cluster];
-        let addr = match cluster.pick() {
-            Pick::Host(addr) => addr,
-            Pick::NotResolved | Pick::NoHosts => {
+        let admission = cluster.begin_request(&HashInput {
+            buf: &self.buf,
+            headers: &self.headers,
+            peer: self.peer.ip(),
+        });
+        let guard = match admission {
+            Admission::Admitted(guard) => guard,
+            Admission::NoHealthyUpstream => {
                 self.buf.advance(head.head_len);
                 return self
                     .reply(503, "no healthy upstream", head_only, close_after_reply)
                     .await;
             }
+            Admission::Overloaded(_) => {
+                self.buf.advance(head.head_len);
+                return self
+                    .reply_with(
+                        503,
+                        "upstream overflow",
+                        b"x-ringway-overloaded: true\r\n",
+                        head_only,
+                        close_after_reply,
+                    )
+                    .await;
+            }
         };
+        let addr = guard.addr();
 
         let request_id = worker.next_request_id();
         let rewrite = route
@@ -264,7 +286,7 @@ impl Session {
             }
         }
         let timeout = route.route.timeout;
-        self.forward(&head, cluster, addr, timeout).await
+        self.forward(&head, cluster, &guard, timeout).await
     }
 
     /// Send the request to `addr` and relay the response.
@@ -272,9 +294,10 @@ impl Session {
         &mut self,
         head: &RequestHead,
         cluster: &WorkerCluster,
-        addr: SocketAddr,
+        guard: &RequestGuard<'_>,
         timeout: Option<std::time::Duration>,
     ) -> Step {
+        let addr = guard.addr();
         let head_only = head.method == Method::Head;
         let close_after_reply = head.framing != BodyFraming::None || !head.keep_alive;
         // A request without a body that failed on a reused connection before any
@@ -336,6 +359,7 @@ impl Session {
                         .await
                 }
                 Err(RelayError::Source(fault)) => {
+                    guard.client_fault();
                     self.buf = BytesMut::new();
                     return match fault {
                         SourceFault::Codec(e) => {
@@ -364,6 +388,7 @@ impl Session {
                 }
             }
         };
+        guard.response(resp.status);
 
         if resp.status == 101 {
             if !head.upgrade {
@@ -514,9 +539,21 @@ impl Session {
 
     /// Send a response of our own. `close`: the connection ends after it.
     async fn reply(&mut self, status: u16, msg: &str, head_only: bool, close: bool) -> Step {
+        self.reply_with(status, msg, b"", head_only, close).await
+    }
+
+    /// `reply` with extra header lines.
+    async fn reply_with(
+        &mut self,
+        status: u16,
+        msg: &str,
+        extra: &[u8],
+        head_only: bool,
+        close: bool,
+    ) -> Step {
         let close = close || self.worker.drain.is_draining();
         self.out.clear();
-        local_reply(status, msg, head_only, close, &mut self.out);
+        local_reply_with(status, msg, extra, head_only, close, &mut self.out);
         if flush(&mut self.client, &mut self.out).await.is_err() {
             return Step::Close;
         }

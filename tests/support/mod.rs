@@ -393,7 +393,10 @@ pub fn next_loopback() -> SocketAddr {
 
 impl Upstream {
     /// Start an upstream answering each request with `handler`'s reply.
-    pub fn start(name: &str, handler: impl Fn(&Received) -> Reply + Send + Sync + 'static) -> Upstream {
+    pub fn start(
+        name: &str,
+        handler: impl Fn(&Received) -> Reply + Send + Sync + 'static,
+    ) -> Upstream {
         let listener = TcpListener::bind(next_loopback()).expect("bind upstream");
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(UpstreamState {
@@ -617,7 +620,8 @@ impl ConnReader<'_> {
                         }
                         let t = String::from_utf8_lossy(&t).into_owned();
                         let (n, v) = t.split_once(':')?;
-                        r.trailers.push((n.trim().to_string(), v.trim().to_string()));
+                        r.trailers
+                            .push((n.trim().to_string(), v.trim().to_string()));
                     }
                     break;
                 }
@@ -737,10 +741,9 @@ impl Response {
         String::from_utf8_lossy(&self.body).into_owned()
     }
     pub fn has_token(&self, name: &str, token: &str) -> bool {
-        self.header_all(name).iter().any(|v| {
-            v.split(',')
-                .any(|t| t.trim().eq_ignore_ascii_case(token))
-        })
+        self.header_all(name)
+            .iter()
+            .any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
     }
 }
 
@@ -915,7 +918,8 @@ impl Client {
                     let (n, v) = t
                         .split_once(':')
                         .ok_or_else(|| ReadFail::Malformed(format!("trailer {t:?}")))?;
-                    r.trailers.push((n.trim().to_string(), v.trim().to_string()));
+                    r.trailers
+                        .push((n.trim().to_string(), v.trim().to_string()));
                 }
             }
             while self.buf.len() < size + 2 {
