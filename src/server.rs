@@ -13,6 +13,7 @@ use std::{
 
 use crate::{
     config::{ClusterKind, Config, Endpoint, IoDriverChoice},
+    discovery,
     upstream::{
         checker::{self, CheckedCluster},
         health::ClusterHealth,
@@ -27,6 +28,8 @@ pub struct Server {
     pub shutdown: Arc<AtomicBool>,
     pub hosts: Vec<Arc<SharedHosts>>,
     threads: Vec<JoinHandle<std::io::Result<IoDriver>>>,
+    /// Refreshes DNS clusters; present when any cluster has a name to resolve.
+    resolver: Option<JoinHandle<()>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -84,16 +87,17 @@ impl Server {
                     ),
                     // Filled by discovery; until then the cluster answers 503.
                     ClusterKind::StrictDns | ClusterKind::LogicalDns => {
-                        let literal: Vec<SocketAddr> = c
+                        let literal: Vec<(SocketAddr, u32)> = c
                             .endpoints
                             .iter()
-                            .filter_map(|e| match e {
-                                Endpoint::Addr(a) => Some(*a),
+                            .zip(c.endpoint_weights.iter().chain(std::iter::repeat(&1)))
+                            .filter_map(|(e, w)| match e {
+                                Endpoint::Addr(a) => Some((*a, *w)),
                                 Endpoint::Name { .. } => None,
                             })
                             .collect();
                         if literal.len() == c.endpoints.len() {
-                            HostSet::fixed(literal)
+                            HostSet::weighted(literal)
                         } else {
                             HostSet::default()
                         }
@@ -131,6 +135,8 @@ impl Server {
             health,
             shutdown: shutdown.clone(),
         });
+        let resolver =
+            discovery::start(&config, &hosts, shutdown.clone()).map_err(StartError::Spawn)?;
         let choice = driver_override.unwrap_or(config.io_driver);
         let driver = worker::resolve_driver(choice);
         let forced = choice != IoDriverChoice::Auto;
@@ -157,6 +163,7 @@ impl Server {
             shutdown,
             hosts,
             threads,
+            resolver,
         })
     }
 
@@ -179,6 +186,14 @@ impl Server {
                     tracing::error!(worker = id, "worker panicked");
                     ok = false;
                 }
+            }
+        }
+        if let Some(r) = self.resolver {
+            // Workers may also end by failing; either way nothing needs DNS now.
+            self.shutdown.store(true, Ordering::Relaxed);
+            if r.join().is_err() {
+                tracing::error!("resolver thread panicked");
+                ok = false;
             }
         }
         ok

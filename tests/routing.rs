@@ -9,7 +9,6 @@ use support::*;
 
 driver_tests!(
     vhost_precedence,
-    #[ignore = "BUG: Host with a port matches a prefix.* wildcard before the exact domain (router/vhost.rs select)"]
     vhost_precedence_with_port,
     route_order_and_path_match,
     prefix_rewrite_keeps_query,
@@ -24,7 +23,28 @@ driver_tests!(
     http10_without_host_goes_to_default_vhost,
     http10_gets_chunked_response_dechunked,
     driver_flag_is_honoured,
+    many_pipelined_requests_across_reads,
+    concurrent_clients_on_two_workers,
 );
+
+#[test]
+fn check_rejects_bad_config_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.yaml");
+    std::fs::write(
+        &path,
+        "listeners:\n  - name: l\n    address: 127.0.0.1:0\n    virtual_hosts: []\n    bogus_field: 1\nclusters: []\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ringway"))
+        .args(["check", "-c"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bogus_field"), "error names the field: {err}");
+}
 
 /// Five vhosts, one upstream each: exact, two suffix wildcards, prefix, default.
 fn vhost_setup(d: Driver) -> (Vec<Upstream>, Ringway) {
@@ -372,4 +392,55 @@ fn driver_flag_is_honoured(d: Driver) {
         "worker runs {}: {line}",
         d.log_name()
     );
+}
+
+/// 300 small pipelined requests in one write: far more than one 16 KiB read,
+/// so some request is split between reads.
+fn many_pipelined_requests_across_reads(d: Driver) {
+    let up = Upstream::echo("up");
+    let rw = Ringway::start(d, &simple_config(&[up.addr]));
+    let mut c = Client::connect(rw.addr());
+    let pad = "p".repeat(100);
+    let mut batch = Vec::new();
+    for i in 0..300 {
+        batch.extend_from_slice(
+            format!("GET /pipe/{i} HTTP/1.1\r\nHost: h\r\nX-Pad: {pad}\r\n\r\n").as_bytes(),
+        );
+    }
+    assert!(batch.len() > 2 * 16 * 1024);
+    c.send(&batch);
+    for i in 0..300 {
+        let r = c.read_response();
+        assert_eq!(r.status, 200, "request {i}: {}", r.body_str());
+        assert_eq!(
+            r.header("x-seen-target"),
+            Some(format!("/pipe/{i}").as_str())
+        );
+    }
+}
+
+fn concurrent_clients_on_two_workers(d: Driver) {
+    let ups: Vec<Upstream> = ["a", "b"].iter().map(|n| Upstream::echo(n)).collect();
+    let addrs: Vec<_> = ups.iter().map(|u| u.addr).collect();
+    let cfg = simple_config(&addrs).replace("workers: 1", "workers: 2");
+    let rw = Ringway::start(d, &cfg);
+    let addr = rw.addr();
+    let clients: Vec<_> = (0..32)
+        .map(|t| {
+            std::thread::spawn(move || {
+                let mut c = Client::connect(addr);
+                for i in 0..10 {
+                    let path = format!("/t{t}/r{i}");
+                    let r = c.get("h", &path);
+                    assert_eq!(r.status, 200);
+                    assert_eq!(r.header("x-seen-target"), Some(path.as_str()));
+                }
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().expect("client thread");
+    }
+    let total: usize = ups.iter().map(Upstream::request_count).sum();
+    assert_eq!(total, 320);
 }
