@@ -14,7 +14,11 @@ use std::{
 use crate::{
     config::{ClusterKind, Config, Endpoint, IoDriverChoice},
     discovery,
-    upstream::hosts::{HostSet, SharedHosts},
+    upstream::{
+        checker::{self, CheckedCluster},
+        health::ClusterHealth,
+        hosts::{HostSet, SharedHosts},
+    },
     worker::{self, listener, IoDriver, Shared},
 };
 
@@ -72,24 +76,28 @@ impl Server {
             .iter()
             .map(|c| {
                 let initial = match c.kind {
-                    ClusterKind::Static => {
-                        HostSet::fixed(c.endpoints.iter().filter_map(|e| match e {
-                            Endpoint::Addr(a) => Some(*a),
-                            Endpoint::Name { .. } => None,
-                        }))
-                    }
+                    ClusterKind::Static => HostSet::weighted(
+                        c.endpoints
+                            .iter()
+                            .zip(c.endpoint_weights.iter().chain(std::iter::repeat(&1)))
+                            .filter_map(|(e, w)| match e {
+                                Endpoint::Addr(a) => Some((*a, *w)),
+                                Endpoint::Name { .. } => None,
+                            }),
+                    ),
                     // Filled by discovery; until then the cluster answers 503.
                     ClusterKind::StrictDns | ClusterKind::LogicalDns => {
-                        let literal: Vec<SocketAddr> = c
+                        let literal: Vec<(SocketAddr, u32)> = c
                             .endpoints
                             .iter()
-                            .filter_map(|e| match e {
-                                Endpoint::Addr(a) => Some(*a),
+                            .zip(c.endpoint_weights.iter().chain(std::iter::repeat(&1)))
+                            .filter_map(|(e, w)| match e {
+                                Endpoint::Addr(a) => Some((*a, *w)),
                                 Endpoint::Name { .. } => None,
                             })
                             .collect();
                         if literal.len() == c.endpoints.len() {
-                            HostSet::fixed(literal)
+                            HostSet::weighted(literal)
                         } else {
                             HostSet::default()
                         }
@@ -99,9 +107,32 @@ impl Server {
             })
             .collect();
 
+        let health: Vec<Arc<ClusterHealth>> = config
+            .clusters
+            .iter()
+            .map(|_| Arc::new(ClusterHealth::default()))
+            .collect();
+        // One thread checks every cluster's hosts; workers only read its verdicts.
+        checker::spawn(
+            config
+                .clusters
+                .iter()
+                .zip(&hosts)
+                .zip(&health)
+                .map(|((c, h), health)| CheckedCluster {
+                    config: Arc::new(c.clone()),
+                    hosts: h.clone(),
+                    health: health.clone(),
+                })
+                .collect(),
+            shutdown.clone(),
+        )
+        .map_err(StartError::Spawn)?;
+
         let shared = Arc::new(Shared {
             config: config.clone(),
             hosts: hosts.clone(),
+            health,
             shutdown: shutdown.clone(),
         });
         let resolver =

@@ -1,5 +1,125 @@
 //! Load balancing: per worker, per cluster, allocation-free per pick.
+//!
+//! A `Balancer` is built over the hosts a request may go to (healthy and not
+//! ejected, or all of them in panic mode) whenever that set changes; rings and
+//! tables are built then, never per request. A pick returns an index into the
+//! candidate list it was built over.
 
+pub mod hash;
+pub mod least_request;
+pub mod maglev;
+pub mod random;
+pub mod ring_hash;
 pub mod round_robin;
 
+use std::net::SocketAddr;
+
 pub use round_robin::RoundRobin;
+
+use crate::config::LbPolicy;
+
+/// One host a balancer may pick, as given to `Balancer::rebuild`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Candidate {
+    pub addr: SocketAddr,
+    pub weight: u32,
+}
+
+/// The per-worker state of one cluster's load-balancing policy.
+#[derive(Debug)]
+pub enum Balancer {
+    RoundRobin(RoundRobin),
+    /// Round robin when weights differ: nginx's smooth weighted round robin.
+    Weighted(round_robin::SmoothWeighted),
+    LeastRequest(least_request::LeastRequest),
+    Random(random::WeightedRandom),
+    RingHash(ring_hash::Ring),
+    Maglev(maglev::MaglevTable),
+}
+
+impl Balancer {
+    /// An empty balancer for `policy`; `worker` staggers cursors and seeds the rng.
+    pub fn new(policy: LbPolicy, worker: usize, seed: u64) -> Self {
+        match policy {
+            LbPolicy::RoundRobin => Balancer::RoundRobin(RoundRobin::starting_at(worker)),
+            LbPolicy::LeastRequest => {
+                Balancer::LeastRequest(least_request::LeastRequest::new(seed))
+            }
+            LbPolicy::Random => Balancer::Random(random::WeightedRandom::new(seed)),
+            LbPolicy::RingHash => Balancer::RingHash(ring_hash::Ring::new(seed)),
+            LbPolicy::Maglev => Balancer::Maglev(maglev::MaglevTable::new(seed)),
+        }
+    }
+
+    /// Rebuild for a new candidate list (the host set or its health changed).
+    pub fn rebuild(&mut self, candidates: &[Candidate]) {
+        let equal = candidates.windows(2).all(|w| w[0].weight == w[1].weight);
+        match self {
+            Balancer::RoundRobin(rr) if !equal => {
+                let offset = rr.offset();
+                let mut w = round_robin::SmoothWeighted::default();
+                w.rebuild(candidates, offset);
+                *self = Balancer::Weighted(w);
+            }
+            Balancer::RoundRobin(_) => {}
+            Balancer::Weighted(w) if equal => {
+                *self = Balancer::RoundRobin(RoundRobin::starting_at(w.offset()));
+            }
+            Balancer::Weighted(w) => {
+                let offset = w.offset();
+                w.rebuild(candidates, offset);
+            }
+            Balancer::LeastRequest(lr) => lr.rebuild(candidates),
+            Balancer::Random(r) => r.rebuild(candidates),
+            Balancer::RingHash(ring) => ring.rebuild(candidates, ring_hash::POINTS_PER_WEIGHT),
+            Balancer::Maglev(table) => table.rebuild(candidates, maglev::TABLE_SIZE),
+        }
+    }
+
+    /// The index of the chosen candidate among `len` (the list last given to
+    /// `rebuild`), or `None` when there are none. `key` is the request's hash
+    /// (hashing policies; without one they pick at random), `active(i)` the
+    /// requests in flight to candidate `i` on this worker (least_request).
+    pub fn pick(
+        &mut self,
+        len: usize,
+        key: Option<u64>,
+        active: impl Fn(usize) -> u32,
+    ) -> Option<usize> {
+        if len == 0 {
+            return None;
+        }
+        match self {
+            Balancer::RoundRobin(rr) => rr.pick(len),
+            Balancer::Weighted(w) => w.pick(),
+            Balancer::LeastRequest(lr) => lr.pick(active),
+            Balancer::Random(r) => r.pick(),
+            Balancer::RingHash(ring) => ring.pick(key),
+            Balancer::Maglev(table) => table.pick(key),
+        }
+    }
+}
+
+/// xorshift64*: per balancer, no shared state.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed | 1)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// Uniform in `0..n` (n > 0), by multiply-shift (no modulo bias worth naming).
+    pub fn below(&mut self, n: u64) -> u64 {
+        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
+    }
+}

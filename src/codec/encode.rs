@@ -167,6 +167,19 @@ pub fn encode_response(
 /// A response ringway makes itself: a status, `server: ringway` and a short
 /// plain-text body saying what went wrong.
 pub fn local_reply(status: u16, body: &str, head_only: bool, close: bool, out: &mut Vec<u8>) {
+    local_reply_with(status, body, b"", head_only, close, out)
+}
+
+/// `local_reply` with extra header lines (`extra` is empty or whole
+/// `name: value\r\n` lines), e.g. `x-ringway-overloaded: true` on a breaker's 503.
+pub fn local_reply_with(
+    status: u16,
+    body: &str,
+    extra: &[u8],
+    head_only: bool,
+    close: bool,
+    out: &mut Vec<u8>,
+) {
     out.extend_from_slice(b"HTTP/1.1 ");
     write_dec(out, u64::from(status));
     out.push(b' ');
@@ -174,6 +187,7 @@ pub fn local_reply(status: u16, body: &str, head_only: bool, close: bool, out: &
     out.extend_from_slice(b"\r\nserver: ringway\r\ncontent-type: text/plain\r\ncontent-length: ");
     write_dec(out, body.len() as u64 + 1);
     out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(extra);
     if close {
         out.extend_from_slice(b"connection: close\r\n");
     }

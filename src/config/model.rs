@@ -16,6 +16,25 @@ pub mod defaults {
     pub const DNS_REFRESH_RATE: Duration = Duration::from_secs(5);
     pub const DNS_TIMEOUT: Duration = Duration::from_secs(5);
     pub const DNS_ATTEMPTS: u32 = 2;
+    // Circuit breakers (Envoy's thresholds, for the whole process).
+    pub const MAX_CONNECTIONS: u32 = 1024;
+    pub const MAX_PENDING_REQUESTS: u32 = 1024;
+    pub const MAX_REQUESTS: u32 = 1024;
+    pub const MAX_RETRIES: u32 = 3;
+    // Outlier detection (Envoy's defaults when the block is present).
+    pub const CONSECUTIVE_5XX: u32 = 5;
+    pub const CONSECUTIVE_GATEWAY_FAILURE: u32 = 5;
+    pub const OUTLIER_INTERVAL: Duration = Duration::from_secs(10);
+    pub const BASE_EJECTION_TIME: Duration = Duration::from_secs(30);
+    pub const MAX_EJECTION_TIME: Duration = Duration::from_secs(300);
+    pub const MAX_EJECTION_PERCENT: u32 = 10;
+    // Active health checks.
+    pub const HC_INTERVAL: Duration = Duration::from_secs(5);
+    pub const HC_TIMEOUT: Duration = Duration::from_secs(1);
+    pub const HC_UNHEALTHY_THRESHOLD: u32 = 3;
+    pub const HC_HEALTHY_THRESHOLD: u32 = 2;
+    pub const HOST_WEIGHT: u32 = 1;
+    pub const MAX_HOST_WEIGHT: u32 = 1000;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,7 +171,110 @@ pub enum ClusterKind {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LbPolicy {
+    /// Smooth weighted round robin when weights differ.
     RoundRobin,
+    /// Power of two choices on active requests (per worker).
+    LeastRequest,
+    Random,
+    RingHash,
+    Maglev,
+}
+
+impl LbPolicy {
+    pub fn uses_hash(self) -> bool {
+        matches!(self, LbPolicy::RingHash | LbPolicy::Maglev)
+    }
+}
+
+/// What a hashing balancer keys on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HashPolicy {
+    /// A request header, by lower-case name.
+    Header(String),
+    /// A cookie, by name (case-sensitive, as cookies are).
+    Cookie(String),
+    SourceIp,
+}
+
+/// Envoy's thresholds for the whole process. Each worker enforces
+/// `ceil(total / workers)` so no count is shared between cores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CircuitBreakers {
+    pub max_connections: u32,
+    pub max_pending_requests: u32,
+    pub max_requests: u32,
+    pub max_retries: u32,
+}
+
+impl Default for CircuitBreakers {
+    fn default() -> Self {
+        CircuitBreakers {
+            max_connections: defaults::MAX_CONNECTIONS,
+            max_pending_requests: defaults::MAX_PENDING_REQUESTS,
+            max_requests: defaults::MAX_REQUESTS,
+            max_retries: defaults::MAX_RETRIES,
+        }
+    }
+}
+
+impl CircuitBreakers {
+    /// One worker's share of each threshold: `ceil(total / workers)`.
+    pub fn per_worker(&self, workers: usize) -> CircuitBreakers {
+        let share = |t: u32| t.div_ceil(workers.max(1) as u32);
+        CircuitBreakers {
+            max_connections: share(self.max_connections),
+            max_pending_requests: share(self.max_pending_requests),
+            max_requests: share(self.max_requests),
+            max_retries: share(self.max_retries),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutlierDetection {
+    /// 0 disables this detector.
+    pub consecutive_5xx: u32,
+    /// 0 disables this detector.
+    pub consecutive_gateway_failure: u32,
+    /// How often ejections are reconsidered (ejected hosts come back on this tick).
+    pub interval: Duration,
+    pub base_ejection_time: Duration,
+    pub max_ejection_time: Duration,
+    pub max_ejection_percent: u32,
+}
+
+impl Default for OutlierDetection {
+    fn default() -> Self {
+        OutlierDetection {
+            consecutive_5xx: defaults::CONSECUTIVE_5XX,
+            consecutive_gateway_failure: defaults::CONSECUTIVE_GATEWAY_FAILURE,
+            interval: defaults::OUTLIER_INTERVAL,
+            base_ejection_time: defaults::BASE_EJECTION_TIME,
+            max_ejection_time: defaults::MAX_EJECTION_TIME,
+            max_ejection_percent: defaults::MAX_EJECTION_PERCENT,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HealthCheckKind {
+    /// `GET path` with `Host: host`; a status in `expected` passes.
+    Http {
+        path: String,
+        host: String,
+        expected: Vec<(u16, u16)>,
+    },
+    /// A completed TCP connect passes.
+    Tcp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthCheckConfig {
+    pub kind: HealthCheckKind,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub unhealthy_threshold: u32,
+    pub healthy_threshold: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,4 +307,12 @@ pub struct ClusterConfig {
     pub respect_dns_ttl: bool,
     pub dns_lookup_family: DnsLookupFamily,
     pub dns_resolvers: Vec<SocketAddr>,
+    /// Weight of each entry of `endpoints` (same order); 1 unless configured.
+    /// Every address an endpoint resolves to carries its weight.
+    pub endpoint_weights: Vec<u32>,
+    pub hash_policy: Vec<HashPolicy>,
+    pub circuit_breakers: CircuitBreakers,
+    pub outlier_detection: Option<OutlierDetection>,
+    pub health_checks: Vec<HealthCheckConfig>,
+    pub ignore_health_on_host_removal: bool,
 }

@@ -141,8 +141,9 @@ pub struct RawCluster {
     pub lb_policy: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connect_timeout: Option<ConfigDuration>,
-    /// `ip:port` for static clusters, `name:port` for DNS clusters.
-    pub hosts: Vec<String>,
+    /// `ip:port` for static clusters, `name:port` for DNS clusters; either
+    /// written alone or as `{ address: "ip:port", weight: 3 }`.
+    pub hosts: Vec<RawHost>,
     /// Idle pooled upstream connections are closed after this. Default 60s.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idle_timeout: Option<ConfigDuration>,
@@ -159,4 +160,124 @@ pub struct RawCluster {
     pub dns_lookup_family: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dns_resolvers: Vec<String>,
+    /// What `ring_hash` and `maglev` hash: the first policy that yields a key wins.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hash_policy: Vec<RawHashPolicy>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub circuit_breakers: Option<RawCircuitBreakers>,
+    /// Passive ejection; absent means off, an empty block means Envoy's defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outlier_detection: Option<RawOutlierDetection>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub health_checks: Vec<RawHealthCheck>,
+    /// Drop a host that left DNS at once, even if it still passes health checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ignore_health_on_host_removal: Option<bool>,
+}
+
+/// A cluster host: the plain `"ip:port"` string, or an address with a weight.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum RawHost {
+    Plain(String),
+    Weighted(RawWeightedHost),
+}
+
+impl RawHost {
+    pub fn address(&self) -> &str {
+        match self {
+            RawHost::Plain(a) => a,
+            RawHost::Weighted(w) => &w.address,
+        }
+    }
+}
+
+impl From<&str> for RawHost {
+    fn from(s: &str) -> Self {
+        RawHost::Plain(s.to_string())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWeightedHost {
+    pub address: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u32>,
+}
+
+/// One hash policy entry: exactly one of the fields.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHashPolicy {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cookie: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_ip: Option<bool>,
+}
+
+/// Envoy's thresholds, for the whole process; each worker enforces its share.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCircuitBreakers {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_connections: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_pending_requests: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_requests: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_retries: Option<u32>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOutlierDetection {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consecutive_5xx: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consecutive_gateway_failure: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<ConfigDuration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_ejection_time: Option<ConfigDuration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_ejection_time: Option<ConfigDuration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_ejection_percent: Option<u32>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHealthCheck {
+    /// HTTP check: `GET path`; exactly one of `path` and `tcp: true`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Plain TCP check: a completed connect is a pass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp: Option<bool>,
+    /// `Host` of the HTTP check; default: the cluster name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<ConfigDuration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<ConfigDuration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unhealthy_threshold: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthy_threshold: Option<u32>,
+    /// Status codes or ranges, `200` or `200-399`; default `[200-399]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expected_statuses: Vec<RawStatusRange>,
+}
+
+/// `200` or `"200-399"` (both ends inclusive).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum RawStatusRange {
+    Code(u16),
+    Range(String),
 }

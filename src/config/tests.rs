@@ -98,7 +98,7 @@ fn rejects_bad_workers_type_lb_and_match() {
     assert!(err(&GOOD.replace("workers: 2", "workers: 0")).contains("workers"));
     assert!(err(&GOOD.replace("workers: 2", "workers: many")).contains("workers"));
     assert!(err(&GOOD.replace("type: static", "type: eds")).contains("clusters[0].type"));
-    let e = err(&GOOD.replace("type: static", "type: static\n    lb_policy: maglev"));
+    let e = err(&GOOD.replace("type: static", "type: static\n    lb_policy: fastest"));
     assert!(e.contains("lb_policy"), "{e}");
     let e = err(&GOOD.replace("{ prefix: /service/1 }", "{ prefix: /a, path: /b }"));
     assert!(e.contains("routes[0].match"), "{e}");
@@ -183,5 +183,228 @@ fn retry_policy_is_validated() {
         .unwrap();
     assert!(
         policy.retries_status(503) && policy.retries_status(409) && !policy.retries_status(500)
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Resilience: load balancing, weights, circuit breakers, outlier detection,
+// health checks.
+// ---------------------------------------------------------------------------
+
+/// GOOD without the invalid rewrite, with `extra` appended to the cluster.
+fn good_with(extra: &str) -> String {
+    GOOD.replace("            prefix_rewrite: /x\n", "") + extra
+}
+
+#[test]
+fn accepts_resilience_fields_with_defaults() {
+    let c = &load_str(&good_with("")).unwrap().config.clusters[0];
+    assert_eq!(c.lb_policy, LbPolicy::RoundRobin);
+    assert_eq!(c.endpoint_weights, vec![1]);
+    assert_eq!(c.circuit_breakers, CircuitBreakers::default());
+    assert_eq!(c.circuit_breakers.max_connections, 1024);
+    assert_eq!(c.circuit_breakers.max_retries, 3);
+    assert!(c.outlier_detection.is_none());
+    assert!(c.health_checks.is_empty());
+    assert!(!c.ignore_health_on_host_removal);
+
+    let text = good_with(
+        "    lb_policy: ring_hash
+    hash_policy: [{ header: X-User }, { cookie: session }, { source_ip: true }]
+    circuit_breakers: { max_requests: 10 }
+    outlier_detection: {}
+    health_checks:
+      - path: /healthz
+      - tcp: true
+        interval: 1s
+        unhealthy_threshold: 1
+    ignore_health_on_host_removal: true
+",
+    )
+    .replace(
+        "hosts: [\"127.0.0.2:8080\"]",
+        "hosts: [\"127.0.0.2:8080\", { address: \"127.0.0.3:8080\", weight: 3 }, { address: \"127.0.0.4:8080\" }]",
+    );
+    let c = &load_str(&text).unwrap().config.clusters[0];
+    assert_eq!(c.lb_policy, LbPolicy::RingHash);
+    assert_eq!(c.endpoint_weights, vec![1, 3, 1]);
+    assert_eq!(c.endpoints.len(), 3);
+    assert_eq!(
+        c.hash_policy,
+        vec![
+            HashPolicy::Header("x-user".into()),
+            HashPolicy::Cookie("session".into()),
+            HashPolicy::SourceIp
+        ]
+    );
+    assert_eq!(c.circuit_breakers.max_requests, 10);
+    assert_eq!(c.circuit_breakers.max_connections, 1024);
+    assert_eq!(c.outlier_detection, Some(OutlierDetection::default()));
+    let od = c.outlier_detection.unwrap();
+    assert_eq!(od.consecutive_5xx, 5);
+    assert_eq!(od.base_ejection_time, std::time::Duration::from_secs(30));
+    assert_eq!(od.max_ejection_percent, 10);
+    assert_eq!(c.health_checks.len(), 2);
+    let hc = &c.health_checks[0];
+    assert_eq!(
+        hc.kind,
+        HealthCheckKind::Http {
+            path: "/healthz".into(),
+            host: "service1".into(),
+            expected: vec![(200, 399)]
+        }
+    );
+    assert_eq!(hc.interval, std::time::Duration::from_secs(5));
+    assert_eq!(hc.timeout, std::time::Duration::from_secs(1));
+    assert_eq!((hc.unhealthy_threshold, hc.healthy_threshold), (3, 2));
+    assert_eq!(c.health_checks[1].kind, HealthCheckKind::Tcp);
+    assert_eq!(c.health_checks[1].unhealthy_threshold, 1);
+    assert!(c.ignore_health_on_host_removal);
+
+    for p in ["least_request", "random", "round_robin", "MAGLEV"] {
+        let extra = if p == "MAGLEV" {
+            "    lb_policy: MAGLEV\n    hash_policy: [{ source_ip: true }]\n".to_string()
+        } else {
+            format!("    lb_policy: {p}\n")
+        };
+        load_str(&good_with(&extra)).unwrap();
+    }
+}
+
+#[test]
+fn circuit_breakers_split_per_worker_rounding_up() {
+    let cb = CircuitBreakers::default().per_worker(3);
+    assert_eq!(cb.max_connections, 342);
+    assert_eq!(cb.max_retries, 1);
+    let one = CircuitBreakers {
+        max_requests: 1,
+        ..CircuitBreakers::default()
+    };
+    assert_eq!(one.per_worker(8).max_requests, 1);
+}
+
+#[test]
+fn rejects_bad_hash_policies() {
+    let e = err(&good_with("    lb_policy: ring_hash\n"));
+    assert!(e.contains("clusters[0].hash_policy"), "{e}");
+    let e = err(&good_with("    hash_policy: [{ header: x-user }]\n"));
+    assert!(e.contains("only used by"), "{e}");
+    let ring = "    lb_policy: ring_hash\n    hash_policy: ";
+    let e = err(&good_with(&format!("{ring}[{{}}]\n")));
+    assert!(
+        e.contains("hash_policy[0]") && e.contains("exactly one"),
+        "{e}"
+    );
+    let e = err(&good_with(&format!("{ring}[{{ header: a, cookie: b }}]\n")));
+    assert!(e.contains("exactly one"), "{e}");
+    let e = err(&good_with(&format!("{ring}[{{ header: \"a b\" }}]\n")));
+    assert!(e.contains("hash_policy[0].header"), "{e}");
+    let e = err(&good_with(&format!("{ring}[{{ cookie: \"\" }}]\n")));
+    assert!(e.contains("hash_policy[0].cookie"), "{e}");
+    let e = err(&good_with(&format!("{ring}[{{ source_ip: false }}]\n")));
+    assert!(e.contains("hash_policy[0].source_ip"), "{e}");
+    let e = err(&good_with(&format!("{ring}[{{ query: a }}]\n")));
+    assert!(e.contains("query"), "{e}");
+}
+
+#[test]
+fn rejects_bad_weighted_hosts() {
+    let with = |h: &str| good_with("").replace("[\"127.0.0.2:8080\"]", h);
+    let e = err(&with("[{ address: \"127.0.0.2:8080\", weight: 0 }]"));
+    assert!(e.contains("clusters[0].hosts[0].weight"), "{e}");
+    let e = err(&with("[{ address: \"127.0.0.2:8080\", weight: 1001 }]"));
+    assert!(e.contains("hosts[0].weight"), "{e}");
+    let e = err(&with("[{ address: \"nope\", weight: 2 }]"));
+    assert!(e.contains("clusters[0].hosts[0]"), "{e}");
+    // Neither form: a misspelt key, or no address.
+    let e = err(&with("[{ adress: \"127.0.0.2:8080\" }]"));
+    assert!(e.contains("clusters[0].hosts"), "{e}");
+    let e = err(&with("[{ weight: 2 }]"));
+    assert!(e.contains("clusters[0].hosts"), "{e}");
+}
+
+#[test]
+fn rejects_bad_circuit_breakers() {
+    for f in ["max_connections", "max_pending_requests", "max_requests"] {
+        let e = err(&good_with(&format!("    circuit_breakers: {{ {f}: 0 }}\n")));
+        assert!(e.contains(&format!("circuit_breakers.{f}")), "{e}");
+    }
+    let e = err(&good_with("    circuit_breakers: { max_request: 5 }\n"));
+    assert!(e.contains("max_request"), "{e}");
+    let e = err(&good_with("    circuit_breakers: { max_requests: -1 }\n"));
+    assert!(e.contains("circuit_breakers.max_requests"), "{e}");
+    // Zero retries is allowed: it means "never retry".
+    load_str(&good_with("    circuit_breakers: { max_retries: 0 }\n")).unwrap();
+}
+
+#[test]
+fn rejects_bad_outlier_detection() {
+    let od = |body: &str| {
+        err(&good_with(&format!(
+            "    outlier_detection: {{ {body} }}\n"
+        )))
+    };
+    let e = od("consecutive_5xx: 0, consecutive_gateway_failure: 0");
+    assert!(
+        e.contains("clusters[0].outlier_detection") && e.contains("nothing"),
+        "{e}"
+    );
+    let e = od("interval: 0s");
+    assert!(e.contains("outlier_detection.interval"), "{e}");
+    let e = od("base_ejection_time: 0s");
+    assert!(e.contains("outlier_detection.base_ejection_time"), "{e}");
+    let e = od("base_ejection_time: 60s, max_ejection_time: 10s");
+    assert!(e.contains("outlier_detection.max_ejection_time"), "{e}");
+    let e = od("max_ejection_percent: 101");
+    assert!(e.contains("outlier_detection.max_ejection_percent"), "{e}");
+    let e = od("consecutive_5x: 3");
+    assert!(e.contains("consecutive_5x"), "{e}");
+    let e = od("interval: soon");
+    assert!(e.contains("outlier_detection.interval"), "{e}");
+}
+
+#[test]
+fn rejects_bad_health_checks() {
+    let hc = |body: &str| err(&good_with(&format!("    health_checks: [{{ {body} }}]\n")));
+    let e = hc("interval: 1s");
+    assert!(
+        e.contains("clusters[0].health_checks[0]") && e.contains("exactly one"),
+        "{e}"
+    );
+    let e = hc("path: /h, tcp: true");
+    assert!(e.contains("exactly one"), "{e}");
+    let e = hc("tcp: false");
+    assert!(e.contains("exactly one"), "{e}");
+    let e = hc("tcp: true, expected_statuses: [200]");
+    assert!(e.contains("health_checks[0]"), "{e}");
+    let e = hc("path: healthz");
+    assert!(e.contains("health_checks[0].path"), "{e}");
+    let e = hc("path: /h, interval: 0s");
+    assert!(e.contains("health_checks[0].interval"), "{e}");
+    let e = hc("path: /h, timeout: 0s");
+    assert!(e.contains("health_checks[0].timeout"), "{e}");
+    let e = hc("path: /h, unhealthy_threshold: 0");
+    assert!(e.contains("health_checks[0].unhealthy_threshold"), "{e}");
+    let e = hc("path: /h, healthy_threshold: 0");
+    assert!(e.contains("health_checks[0].healthy_threshold"), "{e}");
+    let e = hc("path: /h, expected_statuses: [\"399-200\"]");
+    assert!(e.contains("health_checks[0].expected_statuses[0]"), "{e}");
+    let e = hc("path: /h, expected_statuses: [700]");
+    assert!(e.contains("expected_statuses[0]"), "{e}");
+    let e = hc("path: /h, expected_statuses: [\"2xx\"]");
+    assert!(e.contains("expected_statuses[0]"), "{e}");
+    let e = hc("path: /h, intervall: 1s");
+    assert!(e.contains("intervall"), "{e}");
+    let c = load_str(&good_with(
+        "    health_checks: [{ path: /h, host: hc.local, expected_statuses: [200, \"204-206\"] }]\n",
+    ))
+    .unwrap();
+    assert_eq!(
+        c.config.clusters[0].health_checks[0].kind,
+        HealthCheckKind::Http {
+            path: "/h".into(),
+            host: "hc.local".into(),
+            expected: vec![(200, 200), (204, 206)]
+        }
     );
 }

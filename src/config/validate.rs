@@ -6,7 +6,10 @@ use std::{collections::HashMap, net::SocketAddr};
 use super::{
     error::ConfigError,
     model::*,
-    raw::{RawCluster, RawConfig, RawListener, RawRetryPolicy, RawWorkers},
+    raw::{
+        RawCluster, RawConfig, RawHealthCheck, RawHost, RawListener, RawOutlierDetection,
+        RawRetryPolicy, RawStatusRange, RawWorkers,
+    },
 };
 use crate::codec::limits;
 
@@ -385,13 +388,30 @@ fn validate_cluster(path: &str, rc: &RawCluster) -> Result<ClusterConfig, Config
         .as_deref()
     {
         None | Some("round_robin") => LbPolicy::RoundRobin,
+        Some("least_request") => LbPolicy::LeastRequest,
+        Some("random") => LbPolicy::Random,
+        Some("ring_hash") => LbPolicy::RingHash,
+        Some("maglev") => LbPolicy::Maglev,
         Some(other) => {
             return Err(ConfigError::invalid(
                 format!("{path}.lb_policy"),
-                format!("`{other}` is not a supported lb_policy (round_robin)"),
+                format!("`{other}` is not a supported lb_policy (round_robin, least_request, random, ring_hash, maglev)"),
             ))
         }
     };
+    let hash_policy = validate_hash_policy(path, rc)?;
+    if lb_policy.uses_hash() && hash_policy.is_empty() {
+        return Err(ConfigError::invalid(
+            format!("{path}.hash_policy"),
+            "ring_hash and maglev need a hash_policy (e.g. [{ header: x-user }])",
+        ));
+    }
+    if !lb_policy.uses_hash() && !hash_policy.is_empty() {
+        return Err(ConfigError::invalid(
+            format!("{path}.hash_policy"),
+            "hash_policy is only used by lb_policy ring_hash or maglev",
+        ));
+    }
     if rc.hosts.is_empty() {
         return Err(ConfigError::invalid(
             format!("{path}.hosts"),
@@ -399,8 +419,20 @@ fn validate_cluster(path: &str, rc: &RawCluster) -> Result<ClusterConfig, Config
         ));
     }
     let mut endpoints = Vec::with_capacity(rc.hosts.len());
-    for (h, host) in rc.hosts.iter().enumerate() {
+    let mut endpoint_weights = Vec::with_capacity(rc.hosts.len());
+    for (h, raw_host) in rc.hosts.iter().enumerate() {
         let field = format!("{path}.hosts[{h}]");
+        let weight = match raw_host {
+            RawHost::Plain(_) => defaults::HOST_WEIGHT,
+            RawHost::Weighted(w) => bounded(
+                &format!("{field}.weight"),
+                u64::from(w.weight.unwrap_or(defaults::HOST_WEIGHT)),
+                1,
+                u64::from(defaults::MAX_HOST_WEIGHT),
+            )? as u32,
+        };
+        endpoint_weights.push(weight);
+        let host = raw_host.address();
         let endpoint = match host.parse::<SocketAddr>() {
             Ok(addr) => Endpoint::Addr(addr),
             Err(_) if kind != ClusterKind::Static => parse_named(&field, host)?,
@@ -461,7 +493,230 @@ fn validate_cluster(path: &str, rc: &RawCluster) -> Result<ClusterConfig, Config
         respect_dns_ttl: rc.respect_dns_ttl.unwrap_or(false),
         dns_lookup_family,
         dns_resolvers: parse_resolvers(&format!("{path}.dns_resolvers"), &rc.dns_resolvers)?,
+        endpoint_weights,
+        hash_policy,
+        circuit_breakers: validate_breakers(path, rc)?,
+        outlier_detection: match &rc.outlier_detection {
+            None => None,
+            Some(od) => Some(validate_outlier(&format!("{path}.outlier_detection"), od)?),
+        },
+        health_checks: rc
+            .health_checks
+            .iter()
+            .enumerate()
+            .map(|(i, hc)| {
+                validate_health_check(&format!("{path}.health_checks[{i}]"), &rc.name, hc)
+            })
+            .collect::<Result<_, _>>()?,
+        ignore_health_on_host_removal: rc.ignore_health_on_host_removal.unwrap_or(false),
     })
+}
+
+fn validate_hash_policy(path: &str, rc: &RawCluster) -> Result<Vec<HashPolicy>, ConfigError> {
+    let mut out = Vec::with_capacity(rc.hash_policy.len());
+    for (i, p) in rc.hash_policy.iter().enumerate() {
+        let field = format!("{path}.hash_policy[{i}]");
+        let mut set = Vec::new();
+        if let Some(h) = &p.header {
+            if h.is_empty() || !h.bytes().all(crate::codec::headers::is_tchar) {
+                return Err(ConfigError::invalid(
+                    format!("{field}.header"),
+                    format!("`{h}` is not a header name"),
+                ));
+            }
+            set.push(HashPolicy::Header(h.to_ascii_lowercase()));
+        }
+        if let Some(c) = &p.cookie {
+            if c.is_empty() || !c.bytes().all(crate::codec::headers::is_tchar) {
+                return Err(ConfigError::invalid(
+                    format!("{field}.cookie"),
+                    format!("`{c}` is not a cookie name"),
+                ));
+            }
+            set.push(HashPolicy::Cookie(c.clone()));
+        }
+        match p.source_ip {
+            Some(true) => set.push(HashPolicy::SourceIp),
+            Some(false) => {
+                return Err(ConfigError::invalid(
+                    format!("{field}.source_ip"),
+                    "source_ip: false hashes nothing; remove the entry",
+                ))
+            }
+            None => {}
+        }
+        if set.len() != 1 {
+            return Err(ConfigError::invalid(
+                field,
+                "each hash_policy entry needs exactly one of header, cookie, source_ip",
+            ));
+        }
+        out.extend(set);
+    }
+    Ok(out)
+}
+
+fn validate_breakers(path: &str, rc: &RawCluster) -> Result<CircuitBreakers, ConfigError> {
+    let d = CircuitBreakers::default();
+    let Some(cb) = &rc.circuit_breakers else {
+        return Ok(d);
+    };
+    let field = |name: &str| format!("{path}.circuit_breakers.{name}");
+    let at_least_one = |name: &str, v: Option<u32>, default: u32| match v {
+        Some(0) => Err(ConfigError::invalid(
+            field(name),
+            "must be at least 1 (0 would refuse every request)",
+        )),
+        Some(n) => Ok(n),
+        None => Ok(default),
+    };
+    Ok(CircuitBreakers {
+        max_connections: at_least_one("max_connections", cb.max_connections, d.max_connections)?,
+        max_pending_requests: at_least_one(
+            "max_pending_requests",
+            cb.max_pending_requests,
+            d.max_pending_requests,
+        )?,
+        max_requests: at_least_one("max_requests", cb.max_requests, d.max_requests)?,
+        // 0 retries is meaningful: no retry is ever allowed.
+        max_retries: cb.max_retries.unwrap_or(d.max_retries),
+    })
+}
+
+fn validate_outlier(path: &str, od: &RawOutlierDetection) -> Result<OutlierDetection, ConfigError> {
+    let d = OutlierDetection::default();
+    let consecutive_5xx = od.consecutive_5xx.unwrap_or(d.consecutive_5xx);
+    let consecutive_gateway_failure = od
+        .consecutive_gateway_failure
+        .unwrap_or(d.consecutive_gateway_failure);
+    if consecutive_5xx == 0 && consecutive_gateway_failure == 0 {
+        return Err(ConfigError::invalid(
+            path,
+            "consecutive_5xx and consecutive_gateway_failure are both 0: nothing would be ejected",
+        ));
+    }
+    let base_ejection_time = positive(
+        &format!("{path}.base_ejection_time"),
+        od.base_ejection_time,
+        d.base_ejection_time,
+    )?;
+    let max_ejection_time = positive(
+        &format!("{path}.max_ejection_time"),
+        od.max_ejection_time,
+        d.max_ejection_time.max(base_ejection_time),
+    )?;
+    if max_ejection_time < base_ejection_time {
+        return Err(ConfigError::invalid(
+            format!("{path}.max_ejection_time"),
+            "must not be shorter than base_ejection_time",
+        ));
+    }
+    Ok(OutlierDetection {
+        consecutive_5xx,
+        consecutive_gateway_failure,
+        interval: positive(&format!("{path}.interval"), od.interval, d.interval)?,
+        base_ejection_time,
+        max_ejection_time,
+        max_ejection_percent: bounded(
+            &format!("{path}.max_ejection_percent"),
+            u64::from(od.max_ejection_percent.unwrap_or(d.max_ejection_percent)),
+            0,
+            100,
+        )? as u32,
+    })
+}
+
+fn validate_health_check(
+    path: &str,
+    cluster: &str,
+    hc: &RawHealthCheck,
+) -> Result<HealthCheckConfig, ConfigError> {
+    let kind = match (&hc.path, hc.tcp) {
+        (Some(p), None | Some(false)) => {
+            let mut expected = Vec::with_capacity(hc.expected_statuses.len());
+            for (i, r) in hc.expected_statuses.iter().enumerate() {
+                expected.push(parse_status_range(
+                    &format!("{path}.expected_statuses[{i}]"),
+                    r,
+                )?);
+            }
+            if expected.is_empty() {
+                expected.push((200, 399));
+            }
+            HealthCheckKind::Http {
+                path: check_path(&format!("{path}.path"), p)?,
+                host: hc.host.clone().unwrap_or_else(|| cluster.to_string()),
+                expected,
+            }
+        }
+        (None, Some(true)) => {
+            if !hc.expected_statuses.is_empty() || hc.host.is_some() {
+                return Err(ConfigError::invalid(
+                    path,
+                    "a tcp check has no `expected_statuses` or `host`",
+                ));
+            }
+            HealthCheckKind::Tcp
+        }
+        _ => {
+            return Err(ConfigError::invalid(
+                path,
+                "a health check needs exactly one of `path: /…` (HTTP) or `tcp: true`",
+            ))
+        }
+    };
+    let interval = positive(
+        &format!("{path}.interval"),
+        hc.interval,
+        defaults::HC_INTERVAL,
+    )?;
+    let timeout = positive(&format!("{path}.timeout"), hc.timeout, defaults::HC_TIMEOUT)?;
+    let threshold = |name: &str, v: Option<u32>, default: u32| {
+        bounded(
+            &format!("{path}.{name}"),
+            u64::from(v.unwrap_or(default)),
+            1,
+            1000,
+        )
+        .map(|n| n as u32)
+    };
+    Ok(HealthCheckConfig {
+        kind,
+        interval,
+        timeout,
+        unhealthy_threshold: threshold(
+            "unhealthy_threshold",
+            hc.unhealthy_threshold,
+            defaults::HC_UNHEALTHY_THRESHOLD,
+        )?,
+        healthy_threshold: threshold(
+            "healthy_threshold",
+            hc.healthy_threshold,
+            defaults::HC_HEALTHY_THRESHOLD,
+        )?,
+    })
+}
+
+fn parse_status_range(field: &str, r: &RawStatusRange) -> Result<(u16, u16), ConfigError> {
+    let bad = |what: String| {
+        ConfigError::invalid(
+            field,
+            format!("`{what}` is not a status (100-599) or a range such as 200-399"),
+        )
+    };
+    let (lo, hi) = match r {
+        RawStatusRange::Code(c) => (*c, *c),
+        RawStatusRange::Range(s) => {
+            let (a, b) = s.split_once('-').unwrap_or((s, s));
+            let lo = a.trim().parse::<u16>().map_err(|_| bad(s.clone()))?;
+            let hi = b.trim().parse::<u16>().map_err(|_| bad(s.clone()))?;
+            (lo, hi)
+        }
+    };
+    if !(100..=599).contains(&lo) || !(100..=599).contains(&hi) || lo > hi {
+        return Err(bad(format!("{lo}-{hi}")));
+    }
+    Ok((lo, hi))
 }
 
 fn parse_named(field: &str, text: &str) -> Result<Endpoint, ConfigError> {

@@ -133,6 +133,8 @@ struct Target {
     literal: Option<IpAddr>,
     /// The addresses of the last successful lookup (kept through failures).
     last_good: Option<Vec<IpAddr>>,
+    /// The entry's load-balancing weight, carried by each of its addresses.
+    weight: u32,
 }
 
 struct DnsCluster {
@@ -156,18 +158,21 @@ impl DnsCluster {
         let targets = c
             .endpoints
             .iter()
-            .map(|e| match e {
+            .zip(c.endpoint_weights.iter().chain(std::iter::repeat(&1)))
+            .map(|(e, &weight)| match e {
                 Endpoint::Addr(a) => Target {
                     hostname: Arc::from(a.to_string()),
                     port: a.port(),
                     literal: Some(a.ip()),
                     last_good: None,
+                    weight,
                 },
                 Endpoint::Name { host, port } => Target {
                     hostname: Arc::from(host.as_str()),
                     port: *port,
                     literal: None,
                     last_good: None,
+                    weight,
                 },
             })
             .collect();
@@ -432,6 +437,7 @@ fn build_hosts(kind: ClusterKind, targets: &[Target]) -> Vec<Host> {
                 hosts.push(Host {
                     addr,
                     hostname: t.hostname.clone(),
+                    weight: t.weight,
                 });
             }
         }
@@ -490,6 +496,7 @@ mod tests {
             port,
             literal: None,
             last_good: ips.map(|v| v.iter().map(|s| ip(s)).collect()),
+            weight: 1,
         }
     }
 
@@ -530,6 +537,7 @@ mod tests {
                 port: 90,
                 literal: Some(ip("10.0.0.7")),
                 last_good: None,
+                weight: 1,
             },
         ];
         assert_eq!(

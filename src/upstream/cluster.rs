@@ -1,73 +1,437 @@
-//! A cluster as one worker sees it: its config, the newest host set it has seen,
-//! its round-robin cursor and its idle connection pool. Owned by one worker.
+//! A cluster as one worker sees it: its config, the newest host set and health
+//! verdicts it has seen, its balancer, its circuit-breaker counts, per-host
+//! in-flight and failure counts, and its idle connection pool. Owned by one
+//! worker; nothing here is shared except the read-mostly `SharedHosts` and
+//! `ClusterHealth` (see `health.rs` for the one rare write: an ejection).
+//!
+//! A request enters with `begin_request`, which applies the circuit breakers,
+//! picks a host and returns a `RequestGuard`. The guard counts the request as in
+//! flight until it is dropped, and on drop feeds its outcome to outlier
+//! detection.
 
-use std::{cell::RefCell, net::SocketAddr, sync::Arc};
+use std::{
+    cell::{Cell, RefCell},
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+    time::Instant,
+};
 
 use monoio::net::TcpStream;
 
 use super::{
+    health::{ClusterHealth, EjectionSlot, HealthSnapshot},
     hosts::{HostSet, SharedHosts},
     pool::UpstreamPool,
 };
-use crate::{balancer::RoundRobin, config::ClusterConfig};
+use crate::{
+    balancer::{hash, Balancer, Candidate},
+    codec::headers::HeaderIndex,
+    config::{CircuitBreakers, ClusterConfig, HashPolicy},
+};
 
 pub struct WorkerCluster {
     pub config: Arc<ClusterConfig>,
     shared: Arc<SharedHosts>,
+    health: Arc<ClusterHealth>,
+    /// This worker's share of the cluster's circuit-breaker thresholds.
+    limits: CircuitBreakers,
     state: RefCell<State>,
+    stats: ClusterStats,
+}
+
+/// Per-worker counters (Envoy's names).
+#[derive(Debug, Default)]
+pub struct ClusterStats {
+    pub upstream_cx_overflow: Cell<u64>,
+    pub upstream_rq_pending_overflow: Cell<u64>,
+    pub upstream_rq_overflow: Cell<u64>,
+    pub outlier_ejections: Cell<u64>,
+    pub lb_panic: Cell<u64>,
 }
 
 struct State {
-    version: u64,
+    hosts_version: u64,
+    health_version: u64,
     hosts: Arc<HostSet>,
-    balancer: RoundRobin,
+    health: Arc<HealthSnapshot>,
+    /// Every host that may take requests: the host set plus hosts pending removal.
+    members: Vec<Member>,
+    /// Bumped whenever `members` is rebuilt: guards from before find their host by address.
+    generation: u64,
+    /// Members eligible now (healthy, not ejected), or all of them in panic mode.
+    candidates: Vec<Candidate>,
+    candidate_member: Vec<u32>,
+    balancer: Balancer,
+    /// Requests in flight on this worker, and those of them opening a connection.
+    active: u32,
+    pending: u32,
+    /// The earliest moment (health clock, ms) an ejected member comes back.
+    next_unejection: Option<u64>,
+    last_outlier_check: Instant,
     pool: UpstreamPool,
 }
 
-/// The outcome of picking a host.
-pub enum Pick {
-    /// Only the address is handed out: cloning the shared `Host` would touch a
-    /// reference count other cores also touch.
-    Host(SocketAddr),
-    /// Discovery has not finished its first resolution.
-    NotResolved,
-    NoHosts,
+struct Member {
+    addr: SocketAddr,
+    weight: u32,
+    active: u32,
+    consecutive_5xx: u32,
+    consecutive_gateway: u32,
+    slot: Option<Arc<EjectionSlot>>,
+}
+
+/// What `begin_request` decided.
+pub enum Admission<'a> {
+    Admitted(RequestGuard<'a>),
+    /// No host at all (or DNS has not answered yet): 503 `no healthy upstream`.
+    NoHealthyUpstream,
+    /// A circuit breaker is open: 503 at once with `x-ringway-overloaded: true`.
+    Overloaded(Overflow),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overflow {
+    /// `max_requests`.
+    Requests,
+    /// `max_pending_requests`: too many requests waiting for a new connection.
+    Pending,
+    /// `max_connections`.
+    Connections,
+}
+
+/// What a request is hashed on (ring_hash, maglev): the parsed head and the peer.
+pub struct HashInput<'a> {
+    pub buf: &'a [u8],
+    pub headers: &'a [HeaderIndex],
+    pub peer: IpAddr,
+}
+
+/// How a request ended, for outlier detection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// No response head: connect failure, reset, timeout, unframeable response.
+    LocalFailure,
+    Status(u16),
+    /// The client failed; says nothing about the upstream.
+    NotUpstream,
+}
+
+/// One admitted request. Holds its place in the breaker and least-request
+/// counts until dropped.
+pub struct RequestGuard<'a> {
+    cluster: &'a WorkerCluster,
+    addr: SocketAddr,
+    member: usize,
+    generation: u64,
+    pending: Cell<bool>,
+    outcome: Cell<Outcome>,
+}
+
+impl RequestGuard<'_> {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The upstream answered with `status` (a response head arrived).
+    pub fn response(&self, status: u16) {
+        self.outcome.set(Outcome::Status(status));
+        self.end_pending();
+    }
+
+    /// The request failed on the client's side (its body, its connection).
+    pub fn client_fault(&self) {
+        self.outcome.set(Outcome::NotUpstream);
+    }
+
+    fn end_pending(&self) {
+        if self.pending.replace(false) {
+            let mut st = self.cluster.state.borrow_mut();
+            st.pending = st.pending.saturating_sub(1);
+        }
+    }
+}
+
+impl Drop for RequestGuard<'_> {
+    fn drop(&mut self) {
+        self.end_pending();
+        self.cluster
+            .finish(self.addr, self.member, self.generation, self.outcome.get());
+    }
 }
 
 impl WorkerCluster {
-    pub fn new(config: Arc<ClusterConfig>, shared: Arc<SharedHosts>, worker: usize) -> Self {
+    pub fn new(
+        config: Arc<ClusterConfig>,
+        shared: Arc<SharedHosts>,
+        health: Arc<ClusterHealth>,
+        worker: usize,
+        workers: usize,
+        seed: u64,
+    ) -> Self {
         let pool = UpstreamPool::new(config.max_idle_per_host, config.idle_timeout);
-        WorkerCluster {
+        let cluster = WorkerCluster {
+            limits: config.circuit_breakers.per_worker(workers),
             state: RefCell::new(State {
-                version: shared.version(),
-                hosts: shared.snapshot(),
-                balancer: RoundRobin::starting_at(worker),
+                hosts_version: 0,
+                health_version: 0,
+                hosts: Arc::new(HostSet::default()),
+                health: Arc::new(HealthSnapshot::default()),
+                members: Vec::new(),
+                generation: 0,
+                candidates: Vec::new(),
+                candidate_member: Vec::new(),
+                balancer: Balancer::new(config.lb_policy, worker, seed),
+                active: 0,
+                pending: 0,
+                next_unejection: None,
+                last_outlier_check: Instant::now(),
                 pool,
             }),
             config,
             shared,
-        }
+            health,
+            stats: ClusterStats::default(),
+        };
+        cluster.refresh(&mut cluster.state.borrow_mut());
+        cluster
     }
 
-    /// Pick the next host, taking a newer host set first if one was published.
-    pub fn pick(&self) -> Pick {
+    pub fn stats(&self) -> &ClusterStats {
+        &self.stats
+    }
+
+    /// This worker's share of the circuit-breaker thresholds.
+    pub fn limits(&self) -> CircuitBreakers {
+        self.limits
+    }
+
+    /// Apply the circuit breakers and pick a host, taking a newer host set or
+    /// newer health verdicts first if any were published.
+    pub fn begin_request(&self, input: &HashInput<'_>) -> Admission<'_> {
         let mut st = self.state.borrow_mut();
-        let version = self.shared.version();
-        if version != st.version {
-            let hosts = self.shared.snapshot();
-            // Hosts that left the set take no new requests; their idle connections close.
-            st.pool
-                .retain_hosts(|addr| hosts.hosts.iter().any(|h| h.addr == *addr));
-            st.hosts = hosts;
-            st.version = version;
+        self.refresh(&mut st);
+        if !st.hosts.resolved || st.members.is_empty() {
+            return Admission::NoHealthyUpstream;
         }
-        if !st.hosts.resolved {
-            return Pick::NotResolved;
+        if st.active >= self.limits.max_requests {
+            bump(&self.stats.upstream_rq_overflow);
+            return Admission::Overloaded(Overflow::Requests);
         }
-        let len = st.hosts.hosts.len();
-        match st.balancer.pick(len) {
-            Some(i) => Pick::Host(st.hosts.hosts[i].addr),
-            None => Pick::NoHosts,
+        let key = if self.config.lb_policy.uses_hash() {
+            hash_key(&self.config.hash_policy, input)
+        } else {
+            None
+        };
+        let st = &mut *st;
+        let (members, candidate_member) = (&st.members, &st.candidate_member);
+        let picked = st.balancer.pick(st.candidates.len(), key, |i| {
+            members[candidate_member[i] as usize].active
+        });
+        let Some(c) = picked else {
+            return Admission::NoHealthyUpstream;
+        };
+        let m = st.candidate_member[c] as usize;
+        let addr = st.members[m].addr;
+        // Without an idle connection this request opens one: that is what the
+        // connection and pending limits bound (ringway does not queue requests
+        // for a connection, so a pending request is one that is connecting).
+        let connecting = !st.pool.has_idle(addr);
+        if connecting {
+            let open = st.pool.idle_count() as u64 + u64::from(st.active);
+            if open >= u64::from(self.limits.max_connections) {
+                bump(&self.stats.upstream_cx_overflow);
+                return Admission::Overloaded(Overflow::Connections);
+            }
+            if st.pending >= self.limits.max_pending_requests {
+                bump(&self.stats.upstream_rq_pending_overflow);
+                return Admission::Overloaded(Overflow::Pending);
+            }
+            st.pending += 1;
+        }
+        st.active += 1;
+        st.members[m].active += 1;
+        Admission::Admitted(RequestGuard {
+            cluster: self,
+            addr,
+            member: m,
+            generation: st.generation,
+            pending: Cell::new(connecting),
+            outcome: Cell::new(Outcome::LocalFailure),
+        })
+    }
+
+    /// Take newer hosts or health verdicts if published, and rebuild what depends on them.
+    fn refresh(&self, st: &mut State) {
+        let hosts_version = self.shared.version();
+        let health_version = self.health.version();
+        if hosts_version == st.hosts_version && health_version == st.health_version {
+            return;
+        }
+        let hosts_changed = hosts_version != st.hosts_version;
+        st.hosts_version = hosts_version;
+        st.health_version = health_version;
+        let old_retained = st.health.pending_removal.len();
+        st.hosts = self.shared.snapshot();
+        st.health = self.health.snapshot();
+        if hosts_changed || old_retained != 0 || !st.health.pending_removal.is_empty() {
+            self.rebuild_members(st);
+        }
+        self.rebuild_candidates(st);
+    }
+
+    fn rebuild_members(&self, st: &mut State) {
+        let mut old = std::mem::take(&mut st.members);
+        let wanted = st
+            .hosts
+            .hosts
+            .iter()
+            .chain(st.health.pending_removal.iter());
+        for h in wanted {
+            if st.members.iter().any(|m| m.addr == h.addr) {
+                continue;
+            }
+            // Keep this worker's counts for hosts that stay.
+            let member = match old.iter().position(|m| m.addr == h.addr) {
+                Some(i) => {
+                    let mut m = old.swap_remove(i);
+                    m.weight = h.weight.max(1);
+                    m
+                }
+                None => Member {
+                    addr: h.addr,
+                    weight: h.weight.max(1),
+                    active: 0,
+                    consecutive_5xx: 0,
+                    consecutive_gateway: 0,
+                    slot: self
+                        .config
+                        .outlier_detection
+                        .is_some()
+                        .then(|| self.health.slot(h.addr)),
+                },
+            };
+            st.members.push(member);
+        }
+        st.generation += 1;
+        // Hosts that left take no new requests; their idle connections close.
+        let members = &st.members;
+        st.pool
+            .retain_hosts(|addr| members.iter().any(|m| m.addr == *addr));
+    }
+
+    fn rebuild_candidates(&self, st: &mut State) {
+        let now_ms = self.health.now_ms();
+        st.candidates.clear();
+        st.candidate_member.clear();
+        st.next_unejection = None;
+        for (i, m) in st.members.iter().enumerate() {
+            if st.health.is_unhealthy(&m.addr) {
+                continue;
+            }
+            if let Some(until) = m.slot.as_ref().and_then(|s| s.ejected_until(now_ms)) {
+                st.next_unejection = Some(st.next_unejection.map_or(until, |n| n.min(until)));
+                continue;
+            }
+            st.candidates.push(Candidate {
+                addr: m.addr,
+                weight: m.weight,
+            });
+            st.candidate_member.push(i as u32);
+        }
+        if st.candidates.is_empty() && !st.members.is_empty() {
+            // Panic mode: with no healthy host, balance over all of them rather
+            // than fail every request.
+            bump(&self.stats.lb_panic);
+            for (i, m) in st.members.iter().enumerate() {
+                st.candidates.push(Candidate {
+                    addr: m.addr,
+                    weight: m.weight,
+                });
+                st.candidate_member.push(i as u32);
+            }
+        }
+        st.balancer.rebuild(&st.candidates);
+    }
+
+    /// A guard ended: release its counts and feed outlier detection.
+    fn finish(&self, addr: SocketAddr, member: usize, generation: u64, outcome: Outcome) {
+        let mut st = self.state.borrow_mut();
+        st.active = st.active.saturating_sub(1);
+        let m = if generation == st.generation {
+            Some(member)
+        } else {
+            st.members.iter().position(|m| m.addr == addr)
+        };
+        let Some(m) = m else { return };
+        let member = &mut st.members[m];
+        member.active = member.active.saturating_sub(1);
+        let Some(od) = self.config.outlier_detection else {
+            return;
+        };
+        let (is_5xx, is_gateway) = match outcome {
+            Outcome::NotUpstream => return,
+            Outcome::LocalFailure => (true, true),
+            Outcome::Status(s) => (s >= 500, matches!(s, 502..=504)),
+        };
+        if !is_5xx {
+            member.consecutive_5xx = 0;
+            member.consecutive_gateway = 0;
+            return;
+        }
+        member.consecutive_5xx += 1;
+        if is_gateway {
+            member.consecutive_gateway += 1;
+        } else {
+            member.consecutive_gateway = 0;
+        }
+        let trips = (od.consecutive_5xx > 0 && member.consecutive_5xx >= od.consecutive_5xx)
+            || (od.consecutive_gateway_failure > 0
+                && member.consecutive_gateway >= od.consecutive_gateway_failure);
+        if !trips {
+            return;
+        }
+        member.consecutive_5xx = 0;
+        member.consecutive_gateway = 0;
+        let Some(slot) = member.slot.clone() else {
+            return;
+        };
+        let now_ms = self.health.now_ms();
+        if slot.is_ejected(now_ms) {
+            return;
+        }
+        // Envoy's rule: eject while the ejected share is below the maximum, so
+        // at least one host can always be ejected.
+        let ejected = st
+            .members
+            .iter()
+            .filter(|m| m.slot.as_ref().is_some_and(|s| s.is_ejected(now_ms)))
+            .count();
+        if 100 * ejected >= od.max_ejection_percent as usize * st.members.len() {
+            return;
+        }
+        let dur = self
+            .health
+            .eject(&slot, od.base_ejection_time, od.max_ejection_time);
+        bump(&self.stats.outlier_ejections);
+        tracing::info!(cluster = %self.config.name, host = %addr, ejection_ms = dur.as_millis() as u64, "outlier ejected");
+    }
+
+    /// The worker's timer: once per outlier `interval`, let ejected hosts whose
+    /// time has passed back in.
+    pub fn tick(&self, now: Instant) {
+        let Some(od) = self.config.outlier_detection else {
+            return;
+        };
+        let mut st = self.state.borrow_mut();
+        if now.saturating_duration_since(st.last_outlier_check) < od.interval {
+            return;
+        }
+        st.last_outlier_check = now;
+        if st
+            .next_unejection
+            .is_some_and(|until| until <= self.health.now_ms())
+        {
+            self.rebuild_candidates(&mut st);
         }
     }
 
@@ -78,7 +442,7 @@ impl WorkerCluster {
     pub fn checkin(&self, addr: SocketAddr, stream: TcpStream) {
         let mut st = self.state.borrow_mut();
         // Only hosts still in the set get their connection back.
-        if st.hosts.hosts.iter().any(|h| h.addr == addr) {
+        if st.members.iter().any(|m| m.addr == addr) {
             st.pool.checkin(addr, stream);
         }
     }
@@ -90,4 +454,35 @@ impl WorkerCluster {
     pub fn idle_connections(&self) -> usize {
         self.state.borrow().pool.idle_count()
     }
+}
+
+fn bump(c: &Cell<u64>) {
+    c.set(c.get() + 1);
+}
+
+/// The first hash policy that finds something in the request gives the key.
+fn hash_key(policies: &[HashPolicy], input: &HashInput<'_>) -> Option<u64> {
+    for p in policies {
+        let key = match p {
+            HashPolicy::Header(name) => input
+                .headers
+                .iter()
+                .find(|h| h.name(input.buf).eq_ignore_ascii_case(name.as_bytes()))
+                .map(|h| hash::hash64(h.value(input.buf))),
+            HashPolicy::Cookie(name) => input
+                .headers
+                .iter()
+                .filter(|h| h.name(input.buf).eq_ignore_ascii_case(b"cookie"))
+                .find_map(|h| hash::cookie_value(h.value(input.buf), name.as_bytes()))
+                .map(hash::hash64),
+            HashPolicy::SourceIp => Some(match input.peer {
+                IpAddr::V4(ip) => hash::hash64(&ip.octets()),
+                IpAddr::V6(ip) => hash::hash64(&ip.octets()),
+            }),
+        };
+        if key.is_some() {
+            return key;
+        }
+    }
+    None
 }

@@ -22,6 +22,9 @@ pub struct Host {
     pub addr: SocketAddr,
     /// The name it was discovered under (the address itself for static hosts).
     pub hostname: Arc<str>,
+    /// Load-balancing weight, at least 1 (every address of a DNS endpoint
+    /// carries the endpoint's weight).
+    pub weight: u32,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -33,12 +36,18 @@ pub struct HostSet {
 
 impl HostSet {
     pub fn fixed(addrs: impl IntoIterator<Item = SocketAddr>) -> Self {
+        Self::weighted(addrs.into_iter().map(|a| (a, 1)))
+    }
+
+    /// Static hosts with their weights.
+    pub fn weighted(addrs: impl IntoIterator<Item = (SocketAddr, u32)>) -> Self {
         HostSet {
             hosts: addrs
                 .into_iter()
-                .map(|addr| Host {
+                .map(|(addr, weight)| Host {
                     addr,
                     hostname: Arc::from(addr.to_string()),
+                    weight: weight.max(1),
                 })
                 .collect(),
             resolved: true,

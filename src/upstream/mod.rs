@@ -1,8 +1,10 @@
 //! The upstream side: clusters as each worker sees them, their host sets, the
 //! connection pools, and connecting.
 
+pub mod checker;
 pub mod cluster;
 pub mod connect;
+pub mod health;
 pub mod hosts;
 pub mod pool;
 

@@ -81,6 +81,11 @@ impl UpstreamPool {
         self.idle.retain(|addr, _| keep(addr));
     }
 
+    /// Whether an idle connection to `addr` is parked (it may still fail its probe).
+    pub fn has_idle(&self, addr: SocketAddr) -> bool {
+        self.idle.get(&addr).is_some_and(|l| !l.is_empty())
+    }
+
     pub fn idle_count(&self) -> usize {
         self.idle.values().map(Vec::len).sum()
     }

@@ -25,7 +25,7 @@ use crate::{
     codec::limits::{BODY_CHUNK, READ_CHUNK},
     config::{Config, IoDriverChoice},
     router::Router,
-    upstream::{hosts::SharedHosts, WorkerCluster},
+    upstream::{health::ClusterHealth, hosts::SharedHosts, WorkerCluster},
 };
 use drain::Drain;
 use session::ListenerCtx;
@@ -55,6 +55,8 @@ impl std::fmt::Display for IoDriver {
 pub struct Shared {
     pub config: Arc<Config>,
     pub hosts: Vec<Arc<SharedHosts>>,
+    /// Per cluster: health-check verdicts and the outlier ejection table.
+    pub health: Vec<Arc<ClusterHealth>>,
     pub shutdown: Arc<AtomicBool>,
 }
 
@@ -71,14 +73,26 @@ pub struct Worker {
 
 impl Worker {
     fn new(id: usize, shared: &Shared) -> Self {
+        let seed = random_seed(id);
+        let workers = shared.config.workers;
         let clusters = shared
             .config
             .clusters
             .iter()
             .zip(&shared.hosts)
-            .map(|(c, h)| WorkerCluster::new(Arc::new(c.clone()), h.clone(), id))
+            .zip(&shared.health)
+            .enumerate()
+            .map(|(i, ((c, h), health))| {
+                WorkerCluster::new(
+                    Arc::new(c.clone()),
+                    h.clone(),
+                    health.clone(),
+                    id,
+                    workers,
+                    seed.rotate_left(i as u32 + 1),
+                )
+            })
             .collect();
-        let seed = random_seed(id);
         Worker {
             id,
             clusters,
@@ -239,6 +253,10 @@ async fn worker_main(
     while !shared.shutdown.load(Ordering::Relaxed) {
         monoio::time::sleep(TICK).await;
         ticks += 1;
+        let now = Instant::now();
+        for c in &worker.clusters {
+            c.tick(now);
+        }
         if ticks % 10 == 0 {
             for c in &worker.clusters {
                 c.sweep();

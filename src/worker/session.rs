@@ -22,7 +22,7 @@ use super::{
 use crate::{
     codec::{
         body::{BodyDecoder, BodyEncoder, BodyPiece},
-        encode::{encode_request, encode_response, local_reply, RequestEdits, ResponsePlan},
+        encode::{encode_request, encode_response, local_reply_with, RequestEdits, ResponsePlan},
         headers::HeaderIndex,
         limits::BODY_CHUNK,
         request::{parse_request, Method, Parsed, RequestHead},
@@ -31,7 +31,11 @@ use crate::{
     },
     config::{ListenerConfig, RouteConfig},
     router::Router,
-    upstream::{cluster::Pick, connect::connect, UpstreamError, WorkerCluster},
+    upstream::{
+        cluster::{Admission, HashInput, RequestGuard},
+        connect::connect,
+        UpstreamError, WorkerCluster,
+    },
 };
 
 /// A listener as one worker serves it.
@@ -239,15 +243,33 @@ impl Session {
         };
         let worker = self.worker.clone();
         let cluster = &worker.clusters[route.route.cluster];
-        let addr = match cluster.pick() {
-            Pick::Host(addr) => addr,
-            Pick::NotResolved | Pick::NoHosts => {
+        let admission = cluster.begin_request(&HashInput {
+            buf: &self.buf,
+            headers: &self.headers,
+            peer: self.peer.ip(),
+        });
+        let guard = match admission {
+            Admission::Admitted(guard) => guard,
+            Admission::NoHealthyUpstream => {
                 self.buf.advance(head.head_len);
                 return self
                     .reply(503, "no healthy upstream", head_only, close_after_reply)
                     .await;
             }
+            Admission::Overloaded(_) => {
+                self.buf.advance(head.head_len);
+                return self
+                    .reply_with(
+                        503,
+                        "upstream overflow",
+                        b"x-ringway-overloaded: true\r\n",
+                        head_only,
+                        close_after_reply,
+                    )
+                    .await;
+            }
         };
+        let addr = guard.addr();
 
         let request_id = worker.next_request_id();
         let rewrite = route
@@ -279,7 +301,7 @@ impl Session {
                 return Step::Close;
             }
         }
-        self.forward(&head, cluster, addr, route.route).await
+        self.forward(&head, cluster, guard, route.route).await
     }
 
     /// A small content-length body that arrived with its head is moved into
@@ -301,7 +323,7 @@ impl Session {
         &mut self,
         head: &RequestHead,
         cluster: &WorkerCluster,
-        first_addr: SocketAddr,
+        mut guard: RequestGuard<'_>,
         route: &RouteConfig,
     ) -> Step {
         let head_only = head.method == Method::Head;
@@ -313,7 +335,6 @@ impl Session {
         let attempts = 1 + retry.map_or(0, |r| r.num_retries);
         let started = Instant::now();
         let overall = route.timeout.map(|t| started + t);
-        let mut addr = first_addr;
         let mut attempt = 1;
         let mut fresh_only = false;
         let (mut upstream, resp, sent_at) = loop {
@@ -336,7 +357,14 @@ impl Session {
                 self.out.extend_from_slice(&self.req_head);
             }
             let outcome = self
-                .attempt(head, cluster, addr, fresh_only, replayable, deadline)
+                .attempt(
+                    head,
+                    cluster,
+                    guard.addr(),
+                    fresh_only,
+                    replayable,
+                    deadline,
+                )
                 .await;
             fresh_only = false;
             let failure = match outcome {
@@ -347,10 +375,14 @@ impl Session {
                         break (upstream, resp, sent_at);
                     }
                     // The response is dropped with its connection.
+                    guard.response(resp.status);
                     self.up_buf.clear();
                     None
                 }
-                Err(AttemptError::Client(step)) => return step,
+                Err(AttemptError::Client(step)) => {
+                    guard.client_fault();
+                    return step;
+                }
                 Err(AttemptError::StaleConnection) => {
                     // Not a retry: the same request on a new connection to the same host.
                     fresh_only = true;
@@ -380,11 +412,25 @@ impl Session {
             }
             monoio::time::sleep(self.worker.retry_backoff(attempt)).await;
             attempt += 1;
-            // Another host when the cluster has one.
-            if let Pick::Host(next) = cluster.pick() {
-                addr = next;
-            }
+            // The failed attempt's outcome is recorded as its guard drops; the
+            // next attempt is admitted anew, normally on the balancer's next host.
+            // (The head is consumed by now, so hash policies see no key.)
+            let no_key = HashInput {
+                buf: &[],
+                headers: &[],
+                peer: self.peer.ip(),
+            };
+            drop(guard);
+            guard = match cluster.begin_request(&no_key) {
+                Admission::Admitted(next) => next,
+                _ => {
+                    let e = failure.unwrap_or(UpstreamError::NoHealthyUpstream);
+                    self.up_buf.clear();
+                    return self.upstream_error(e, head_only, close_after_reply).await;
+                }
+            };
         };
+        guard.response(resp.status);
 
         if resp.status == 101 {
             if !head.upgrade {
@@ -466,7 +512,7 @@ impl Session {
             return Step::Close;
         }
         if resp.keep_alive && self.up_buf.is_empty() {
-            cluster.checkin(addr, upstream);
+            cluster.checkin(guard.addr(), upstream);
         }
         self.up_buf.clear();
         if keep_alive {
@@ -617,9 +663,21 @@ impl Session {
 
     /// Send a response of our own. `close`: the connection ends after it.
     async fn reply(&mut self, status: u16, msg: &str, head_only: bool, close: bool) -> Step {
+        self.reply_with(status, msg, b"", head_only, close).await
+    }
+
+    /// `reply` with extra header lines.
+    async fn reply_with(
+        &mut self,
+        status: u16,
+        msg: &str,
+        extra: &[u8],
+        head_only: bool,
+        close: bool,
+    ) -> Step {
         let close = close || self.worker.drain.is_draining();
         self.out.clear();
-        local_reply(status, msg, head_only, close, &mut self.out);
+        local_reply_with(status, msg, extra, head_only, close, &mut self.out);
         if flush(&mut self.client, &mut self.out).await.is_err() {
             return Step::Close;
         }

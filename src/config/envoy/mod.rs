@@ -18,7 +18,7 @@ use walk::{Ctx, Map, Node, Refuse, Warn};
 
 use super::{
     error::locate,
-    raw::{RawAdmin, RawCluster, RawConfig, RawWorkers},
+    raw::{RawAdmin, RawCluster, RawConfig, RawHost, RawWorkers},
     ConfigError,
 };
 
@@ -492,7 +492,7 @@ fn cluster(
             for h in cx.seq(&hs)? {
                 let (addr, at) = address(cx, &h)?;
                 origins.push((format!("{native}.hosts[{}]", rc.hosts.len()), at));
-                rc.hosts.push(addr);
+                rc.hosts.push(RawHost::Plain(addr));
             }
             origins.push((format!("{native}.hosts"), hs.path.clone()));
         }
@@ -510,7 +510,7 @@ fn load_assignment(
     node: &Node,
     cluster_name: &str,
     native: &str,
-    hosts: &mut Vec<String>,
+    hosts: &mut Vec<RawHost>,
     origins: &mut Vec<(String, String)>,
 ) -> Result<(), ConfigError> {
     let la = cx.fields(
@@ -611,7 +611,7 @@ fn load_assignment(
             };
             let (addr, at) = address(cx, &a)?;
             origins.push((format!("{native}.hosts[{}]", hosts.len()), at));
-            hosts.push(addr);
+            hosts.push(RawHost::Plain(addr));
         }
     }
     Ok(())
