@@ -11,12 +11,18 @@
 //! ```
 //!
 //! `worker::session` drives one connection through these stages.
+//!
+//! Beside the data path: `stats` (per-core counters, summed when read),
+//! `access_log` (per-core batched lines) and `admin` (its own thread).
 
+pub mod access_log;
+pub mod admin;
 pub mod balancer;
 pub mod codec;
 pub mod config;
 pub mod demo;
 pub mod router;
 pub mod server;
+pub mod stats;
 pub mod upstream;
 pub mod worker;

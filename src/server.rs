@@ -13,6 +13,7 @@ use std::{
 
 use crate::{
     config::{ClusterKind, Config, Endpoint, IoDriverChoice},
+    stats::ServerStats,
     upstream::hosts::{HostSet, SharedHosts},
     worker::{self, listener, IoDriver, Shared},
 };
@@ -22,6 +23,8 @@ pub struct Server {
     pub listeners: Vec<(String, SocketAddr)>,
     pub shutdown: Arc<AtomicBool>,
     pub hosts: Vec<Arc<SharedHosts>>,
+    /// Every worker's counters and the admin's flags; the admin endpoint reads it.
+    pub stats: Arc<ServerStats>,
     threads: Vec<JoinHandle<std::io::Result<IoDriver>>>,
 }
 
@@ -95,10 +98,16 @@ impl Server {
             .collect();
 
         let shutdown = Arc::new(AtomicBool::new(false));
+        let stats = Arc::new(ServerStats::new(
+            config.clone(),
+            hosts.clone(),
+            shutdown.clone(),
+        ));
         let shared = Arc::new(Shared {
             config: config.clone(),
             hosts: hosts.clone(),
             shutdown: shutdown.clone(),
+            stats: stats.clone(),
         });
         let choice = driver_override.unwrap_or(config.io_driver);
         let driver = worker::resolve_driver(choice);
@@ -125,6 +134,7 @@ impl Server {
             listeners,
             shutdown,
             hosts,
+            stats,
             threads,
         })
     }

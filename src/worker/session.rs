@@ -30,11 +30,14 @@ use crate::{
     },
     config::ListenerConfig,
     router::Router,
+    stats::tap::SessionTap,
     upstream::{cluster::Pick, connect::connect, UpstreamError, WorkerCluster},
 };
 
 /// A listener as one worker serves it.
 pub struct ListenerCtx {
+    /// Position in `Config::listeners` (indexes the stats).
+    pub index: usize,
     pub config: ListenerConfig,
     pub router: Router,
 }
@@ -81,6 +84,7 @@ pub struct Session {
     up_tokens: Vec<(u32, u32)>,
     scratch: Vec<u8>,
     served: u64,
+    tap: SessionTap,
 }
 
 pub async fn serve(
@@ -91,6 +95,7 @@ pub async fn serve(
 ) {
     worker.active.set(worker.active.get() + 1);
     let session = Session {
+        tap: SessionTap::open(&worker.tap, listener.index, peer),
         worker: worker.clone(),
         listener,
         client,
@@ -113,7 +118,9 @@ pub async fn serve(
 impl Session {
     async fn run(mut self) {
         loop {
-            match self.next_request().await {
+            let step = self.next_request().await;
+            self.tap.request_end();
+            match step {
                 Step::KeepAlive => {
                     self.served += 1;
                     continue;
@@ -192,6 +199,7 @@ impl Session {
             }
         };
 
+        self.tap.request_start(&head, &self.headers, &self.buf);
         let head_only = head.method == Method::Head;
         // A local reply can keep the connection only if no request body is pending.
         let close_after_reply = head.framing != BodyFraming::None || !head.keep_alive;
@@ -203,6 +211,10 @@ impl Session {
             }
         }
 
+        if let Some((status, body)) = self.tap.health_check(head.path(&self.buf)) {
+            self.buf.advance(head.head_len);
+            return self.reply(status, body, head_only, close_after_reply).await;
+        }
         let listener = self.listener.clone();
         let route = listener.router.route(
             head.host_value(&self.buf),
@@ -222,7 +234,9 @@ impl Session {
         };
         let worker = self.worker.clone();
         let cluster = &worker.clusters[route.route.cluster];
-        let addr = match cluster.pick() {
+        let pick = cluster.pick();
+        self.tap.picked(route.route.cluster, &pick);
+        let addr = match pick {
             Pick::Host(addr) => addr,
             Pick::NotResolved | Pick::NoHosts => {
                 self.buf.advance(head.head_len);
@@ -233,6 +247,7 @@ impl Session {
         };
 
         let request_id = worker.next_request_id();
+        self.tap.request_id(&request_id);
         let rewrite = route
             .route
             .prefix_rewrite
@@ -290,7 +305,10 @@ impl Session {
             let mut upstream = match pooled {
                 Some(s) => s,
                 None => match connect(addr, cluster.config.connect_timeout).await {
-                    Ok(s) => s,
+                    Ok(s) => {
+                        self.tap.upstream_connected();
+                        s
+                    }
                     Err(e) => return self.upstream_error(e, head_only, close_after_reply).await,
                 },
             };
@@ -303,6 +321,7 @@ impl Session {
             let sent = if head.framing == BodyFraming::None {
                 flush(&mut upstream, &mut self.out)
                     .await
+                    .map(|_| 0)
                     .map_err(|_| RelayError::Sink)
             } else {
                 let encoder = if head.framing == BodyFraming::Chunked {
@@ -324,8 +343,9 @@ impl Session {
                 .await
             };
             match sent {
-                Ok(()) => {}
+                Ok(n) => self.tap.bytes_received(n),
                 Err(RelayError::Sink) if reused && replayable => {
+                    self.tap.upstream_retry();
                     fresh_only = true;
                     continue;
                 }
@@ -352,8 +372,12 @@ impl Session {
 
             // Response head, after any informational responses.
             match self.read_response_head(&mut upstream, head, deadline).await {
-                Ok(resp) => break (upstream, resp, sent_at),
+                Ok(resp) => {
+                    self.tap.upstream_response(resp.status, sent_at);
+                    break (upstream, resp, sent_at);
+                }
                 Err(UpstreamError::Reset) if reused && replayable && self.up_buf.is_empty() => {
+                    self.tap.upstream_retry();
                     fresh_only = true;
                     continue;
                 }
@@ -438,7 +462,9 @@ impl Session {
             None,
         )
         .await;
-        if relayed.is_err() {
+        if let Ok(n) = relayed {
+            self.tap.bytes_sent(n);
+        } else {
             // The response is cut short; the client learns by the connection closing.
             self.up_buf.clear();
             return Step::Close;
@@ -507,6 +533,7 @@ impl Session {
 
     async fn upstream_error(&mut self, e: UpstreamError, head_only: bool, close: bool) -> Step {
         tracing::debug!(peer = %self.peer, error = %e, "upstream error");
+        self.tap.upstream_error(&e);
         self.reply(e.status(), &e.to_string(), head_only, close)
             .await
     }
@@ -516,6 +543,8 @@ impl Session {
         let close = close || self.worker.drain.is_draining();
         self.out.clear();
         local_reply(status, msg, head_only, close, &mut self.out);
+        self.tap
+            .local_reply(status, if head_only { 0 } else { msg.len() as u64 + 1 });
         if flush(&mut self.client, &mut self.out).await.is_err() {
             return Step::Close;
         }
@@ -558,7 +587,7 @@ async fn relay_body(
     encoder: BodyEncoder,
     read_timeout: Option<std::time::Duration>,
     limit: Option<u64>,
-) -> Result<(), RelayError> {
+) -> Result<u64, RelayError> {
     let mut trailers = Vec::new();
     let mut total = 0u64;
     loop {
@@ -579,7 +608,10 @@ async fn relay_body(
         }
         if step.done {
             encoder.finish(&trailers, out);
-            return flush(dst, out).await.map_err(|_| RelayError::Sink);
+            return flush(dst, out)
+                .await
+                .map(|_| total)
+                .map_err(|_| RelayError::Sink);
         }
         flush(dst, out).await.map_err(|_| RelayError::Sink)?;
         let deadline = read_timeout.map(|t| Instant::now() + t);
@@ -589,7 +621,10 @@ async fn relay_body(
                     .eof()
                     .map_err(|e| RelayError::Source(SourceFault::Codec(e)))?;
                 encoder.finish(&trailers, out);
-                return flush(dst, out).await.map_err(|_| RelayError::Sink);
+                return flush(dst, out)
+                    .await
+                    .map(|_| total)
+                    .map_err(|_| RelayError::Sink);
             }
             Ok(_) => {}
             Err(ReadError::TimedOut) => {
