@@ -77,8 +77,7 @@ fn main() -> ExitCode {
 /// Logs to stderr; the returned setter changes the filter at run time (admin `/logging`).
 fn init_logging() -> LogLevelSetter {
     use tracing_subscriber::{layer::SubscriberExt, reload, util::SubscriberInitExt, EnvFilter};
-    let filter =
-        EnvFilter::try_from_env("RINGWAY_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_env("RINGWAY_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let (filter, handle) = reload::Layer::new(filter);
     tracing_subscriber::registry()
         .with(filter)

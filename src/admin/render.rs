@@ -58,8 +58,8 @@ const QUANTILES: [(f64, &str); 5] = [
 
 /// Prometheus bucket boundaries in ms: Envoy's defaults.
 const PROM_BUCKETS_MS: [f64; 19] = [
-    0.5, 1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0,
-    30000.0, 60000.0, 300000.0, 600000.0, 1800000.0, 3600000.0,
+    0.5, 1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0, 30000.0,
+    60000.0, 300000.0, 600000.0, 1800000.0, 3600000.0,
 ];
 
 fn ms(us: u64) -> f64 {
@@ -295,11 +295,7 @@ pub fn prometheus(server: &ServerStats) -> String {
     let _ = writeln!(out, "# TYPE {family} gauge");
     for w in &snap.workers {
         let driver = w.driver.map_or("starting".to_string(), |d| d.to_string());
-        let _ = writeln!(
-            out,
-            "{family}{{worker=\"{}\",driver=\"{driver}\"}} 1",
-            w.id
-        );
+        let _ = writeln!(out, "{family}{{worker=\"{}\",driver=\"{driver}\"}} 1", w.id);
     }
     out
 }

@@ -84,7 +84,11 @@ fn serve(admin: &Admin, mut stream: TcpStream) -> std::io::Result<()> {
             Ok(Parsed::Complete(head)) => break head,
             Ok(Parsed::Incomplete) => {}
             Err(e) => {
-                return write_response(&mut stream, &Response::text(e.status(), format!("{e}\n")), false)
+                return write_response(
+                    &mut stream,
+                    &Response::text(e.status(), format!("{e}\n")),
+                    false,
+                )
             }
         }
         let n = stream.read(&mut chunk)?;
@@ -95,7 +99,9 @@ fn serve(admin: &Admin, mut stream: TcpStream) -> std::io::Result<()> {
     };
     // Read (and ignore) a small body so closing does not reset the connection.
     if let BodyFraming::Length(n) = head.framing {
-        let mut left = n.min(MAX_BODY).saturating_sub((buf.len() - head.head_len) as u64);
+        let mut left = n
+            .min(MAX_BODY)
+            .saturating_sub((buf.len() - head.head_len) as u64);
         while left > 0 {
             let got = stream.read(&mut chunk[..left.min(4096) as usize])?;
             if got == 0 {
@@ -137,7 +143,13 @@ fn write_response(stream: &mut TcpStream, r: &Response, head_only: bool) -> std:
 
 /// The admin's own access log (`admin.access_log_path`), one line per request.
 fn log_request(admin: &Admin, method: &str, target: &str, status: u16) {
-    let Some(path) = admin.stats.config.admin.as_ref().and_then(|a| a.access_log_path.as_ref()) else {
+    let Some(path) = admin
+        .stats
+        .config
+        .admin
+        .as_ref()
+        .and_then(|a| a.access_log_path.as_ref())
+    else {
         return;
     };
     let mut line = Vec::new();
@@ -147,7 +159,11 @@ fn log_request(admin: &Admin, method: &str, target: &str, status: u16) {
         .map_or(0, |d| d.as_millis() as u64);
     crate::access_log::write_iso8601(&mut line, millis);
     line.extend_from_slice(format!("] \"{method} {target}\" {status}\n").as_bytes());
-    if let Ok(mut f) = std::fs::OpenOptions::new().append(true).create(true).open(path) {
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+    {
         let _ = f.write_all(&line);
     }
 }
@@ -172,7 +188,10 @@ fn percent_decode(s: &str) -> String {
     while i < b.len() {
         match b[i] {
             b'+' => out.push(b' '),
-            b'%' => match (b.get(i + 1).and_then(|&c| hex(c)), b.get(i + 2).and_then(|&c| hex(c))) {
+            b'%' => match (
+                b.get(i + 1).and_then(|&c| hex(c)),
+                b.get(i + 2).and_then(|&c| hex(c)),
+            ) {
                 (Some(h), Some(l)) => {
                     out.push(h << 4 | l);
                     i += 3;
@@ -207,10 +226,7 @@ pub fn handle(admin: &Admin, method: Method, target: &str) -> Response {
         _ => false,
     };
     if !allowed {
-        return Response::text(
-            405,
-            format!("{path} changes state: use POST\n"),
-        );
+        return Response::text(405, format!("{path} changes state: use POST\n"));
     }
     let json = param("format") == Some("json");
     let stats = &admin.stats;

@@ -161,10 +161,14 @@ fn rejects_bad_access_log_and_health_check() {
             &format!("    address: 127.0.0.1:8000\n{extra}"),
         )
     };
-    let e = err(&with("    access_log: { path: /tmp/a.log, format: \"%NOPE%\" }\n"));
+    let e = err(&with(
+        "    access_log: { path: /tmp/a.log, format: \"%NOPE%\" }\n",
+    ));
     assert!(e.contains("listeners[0].access_log.format"), "{e}");
     assert!(e.contains("NOPE"), "{e}");
-    let e = err(&with("    access_log: { path: /tmp/a.log, format: \"%DURATION\" }\n"));
+    let e = err(&with(
+        "    access_log: { path: /tmp/a.log, format: \"%DURATION\" }\n",
+    ));
     assert!(e.contains("unterminated"), "{e}");
     let e = err(&with("    access_log: { path: \"\" }\n"));
     assert!(e.contains("listeners[0].access_log.path"), "{e}");
