@@ -1,6 +1,9 @@
 //! The `ringway` command: run a config, run the demo, check or convert a config.
 
-use std::process::ExitCode;
+use std::{
+    process::ExitCode,
+    sync::{atomic::AtomicBool, Arc},
+};
 
 use clap::{Parser, Subcommand};
 use ringway::{
@@ -129,7 +132,19 @@ fn serve(mut config: config::Config, opts: &RunOpts, set_level: LogLevelSetter) 
     if let Some(n) = opts.workers {
         config.workers = n.max(1);
     }
-    let server = match Server::start(config, opts.io_driver) {
+    // Signals are handled before any listener exists, so a SIGTERM right after
+    // the listener line is printed always drains rather than kills.
+    let shutdown = Arc::new(AtomicBool::new(false));
+    if let Err(e) = server::install_signal_handlers(shutdown.clone()) {
+        eprintln!("ringway: cannot install signal handlers: {e}");
+        return ExitCode::from(1);
+    }
+    // SIGUSR1 (logrotate) must never find the default action, which kills.
+    if let Err(e) = access_log::install_reopen_signal() {
+        eprintln!("ringway: cannot install SIGUSR1 handler: {e}");
+        return ExitCode::from(1);
+    }
+    let server = match Server::start(config, opts.io_driver, shutdown) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("ringway: {e}");
@@ -160,14 +175,6 @@ fn serve(mut config: config::Config, opts: &RunOpts, set_level: LogLevelSetter) 
                 return ExitCode::from(1);
             }
         }
-    }
-    if let Err(e) = access_log::install_reopen_signal(server.stats.clone()) {
-        eprintln!("ringway: cannot install SIGUSR1 handler: {e}");
-        return ExitCode::from(1);
-    }
-    if let Err(e) = server::install_signal_handlers(server.shutdown.clone()) {
-        eprintln!("ringway: cannot install signal handlers: {e}");
-        return ExitCode::from(1);
     }
     if server.join() {
         tracing::info!("drained, exiting");

@@ -41,10 +41,12 @@ pub enum StartError {
 }
 
 impl Server {
-    /// Bind and start. Returns once every listener is accepting.
+    /// Bind and start. Returns once every listener is accepting. Setting
+    /// `shutdown` starts a graceful drain.
     pub fn start(
         config: Config,
         driver_override: Option<IoDriverChoice>,
+        shutdown: Arc<AtomicBool>,
     ) -> Result<Server, StartError> {
         raise_fd_limit();
         let config = Arc::new(config);
@@ -97,7 +99,6 @@ impl Server {
             })
             .collect();
 
-        let shutdown = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(ServerStats::new(
             config.clone(),
             hosts.clone(),

@@ -10,18 +10,20 @@
 pub mod format;
 pub mod sink;
 
-use std::sync::{atomic::Ordering, Arc};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use format::{AccessLogFormat, FormatError, LogRecord, RequestCapture, ResponseFlags};
 pub use sink::AccessLogSink;
 
-use crate::stats::ServerStats;
-
 /// Envoy's default access log format.
 pub const DEFAULT_FORMAT: &str = "[%START_TIME%] \"%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%\" %RESPONSE_CODE% %RESPONSE_FLAGS% %BYTES_RECEIVED% %BYTES_SENT% %DURATION% %RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% \"%REQ(X-FORWARDED-FOR)%\" \"%REQ(USER-AGENT)%\" \"%REQ(X-REQUEST-ID)%\" \"%REQ(:AUTHORITY)%\" \"%UPSTREAM_HOST%\"\n";
 
+/// Bumped by SIGUSR1; each worker compares it on its tick and reopens its files.
+/// Process-wide so the handler can be installed before any listener exists.
+pub static REOPEN: AtomicU64 = AtomicU64::new(0);
+
 /// SIGUSR1 → every worker reopens its access log files on its next tick.
-pub fn install_reopen_signal(stats: Arc<ServerStats>) -> std::io::Result<()> {
+pub fn install_reopen_signal() -> std::io::Result<()> {
     use signal_hook::{consts::SIGUSR1, iterator::Signals};
     let mut signals = Signals::new([SIGUSR1])?;
     std::thread::Builder::new()
@@ -29,7 +31,7 @@ pub fn install_reopen_signal(stats: Arc<ServerStats>) -> std::io::Result<()> {
         .spawn(move || {
             for _ in signals.forever() {
                 tracing::info!("SIGUSR1: reopening access logs");
-                stats.reopen.fetch_add(1, Ordering::Relaxed);
+                REOPEN.fetch_add(1, Ordering::Relaxed);
             }
         })?;
     Ok(())

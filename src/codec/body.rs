@@ -45,6 +45,32 @@ impl BodyDecoder {
         matches!(self, BodyDecoder::Done)
     }
 
+    /// If all `len` buffered bytes are payload of an identity-framed body (none
+    /// belongs to the next message), account for them and return true: the caller
+    /// may forward its buffer as it is, without decoding or copying.
+    pub fn take_all(&mut self, len: usize) -> bool {
+        match self {
+            BodyDecoder::Length(remaining) if len as u64 <= *remaining => {
+                *remaining -= len as u64;
+                if *remaining == 0 {
+                    *self = BodyDecoder::Done;
+                }
+                true
+            }
+            BodyDecoder::Close => true,
+            _ => false,
+        }
+    }
+
+    /// More than one read buffer of payload may still arrive.
+    pub fn is_large(&self) -> bool {
+        match self {
+            BodyDecoder::Length(remaining) => *remaining > limits::READ_CHUNK as u64,
+            BodyDecoder::Chunked(_) | BodyDecoder::Close => true,
+            BodyDecoder::Done => false,
+        }
+    }
+
     /// Decode as much of `input` as possible, passing payload to `sink`.
     pub fn decode(
         &mut self,

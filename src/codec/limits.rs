@@ -19,6 +19,8 @@ pub const MAX_CHUNK_LINE_BYTES: usize = 4 * 1024;
 pub const MAX_TRAILER_BYTES: usize = 16 * 1024;
 /// Each read asks the kernel for at least this much room.
 pub const READ_CHUNK: usize = 16 * 1024;
+/// Large bodies are relayed through buffers of this size: fewer, larger reads.
+pub const BODY_CHUNK: usize = 64 * 1024;
 /// Informational (1xx) responses accepted before the final one.
 pub const MAX_INFORMATIONAL_RESPONSES: usize = 8;
 /// How long a request body may pause between reads before the client gets a 408.

@@ -216,7 +216,7 @@ impl WorkerStats {
 
 /// The process-wide view: every worker's stats plus the few flags the admin
 /// endpoint flips. Shared read-mostly by the workers (they read `health_failed`
-/// only when a `health_check` path is asked for, and `reopen` on their tick).
+/// only when a `health_check` path is asked for).
 pub struct ServerStats {
     pub config: Arc<Config>,
     pub workers: Vec<Arc<WorkerStats>>,
@@ -224,8 +224,6 @@ pub struct ServerStats {
     pub shutdown: Arc<AtomicBool>,
     /// Set by `POST /healthcheck/fail`, cleared by `/healthcheck/ok`.
     pub health_failed: AtomicBool,
-    /// Bumped by SIGUSR1: workers reopen their access log files on their tick.
-    pub reopen: AtomicU64,
     pub started: Instant,
     pub started_at: SystemTime,
     /// Counter values at the last `/reset_counters`, subtracted from what is shown.
@@ -253,7 +251,6 @@ impl ServerStats {
             hosts,
             shutdown,
             health_failed: AtomicBool::new(false),
-            reopen: AtomicU64::new(0),
             started: Instant::now(),
             started_at: SystemTime::now(),
             baseline: Mutex::new(None),

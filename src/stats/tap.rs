@@ -68,7 +68,7 @@ impl WorkerTap {
                 .map(|_| RefCell::new(HostTable::default()))
                 .collect(),
             sinks,
-            reopen_seen: Cell::new(server.reopen.load(Relaxed)),
+            reopen_seen: Cell::new(crate::access_log::REOPEN.load(Relaxed)),
             server,
         }
     }
@@ -112,7 +112,7 @@ impl WorkerTap {
     /// The worker's tick: write buffered log lines, reopen logs after SIGUSR1,
     /// and sample how many idle connections each pool holds.
     pub fn tick(&self, clusters: &[WorkerCluster]) {
-        let generation = self.server.reopen.load(Relaxed);
+        let generation = crate::access_log::REOPEN.load(Relaxed);
         if generation != self.reopen_seen.get() {
             self.reopen_seen.set(generation);
             for sink in self.sinks.iter().flatten() {

@@ -11,6 +11,11 @@ use std::{
 
 use monoio::net::TcpStream;
 
+/// Idle connections older than this are probed before reuse. Upstreams close
+/// idle connections after seconds, not milliseconds; probing every checkout
+/// would add a syscall to every request.
+const PROBE_AFTER: Duration = Duration::from_millis(250);
+
 struct IdleConn {
     stream: TcpStream,
     since: Instant,
@@ -33,9 +38,19 @@ impl UpstreamPool {
 
     /// An idle connection to `addr` that still looks alive, if any.
     pub fn checkout(&mut self, addr: SocketAddr) -> Option<TcpStream> {
+        self.checkout_at(addr, Instant::now())
+    }
+
+    fn checkout_at(&mut self, addr: SocketAddr, now: Instant) -> Option<TcpStream> {
         let list = self.idle.get_mut(&addr)?;
         while let Some(conn) = list.pop() {
-            if conn.since.elapsed() < self.idle_timeout && still_open(&conn.stream) {
+            let idle = now.saturating_duration_since(conn.since);
+            if idle >= self.idle_timeout {
+                continue;
+            }
+            // A connection parked a moment ago is taken on trust (an idempotent
+            // request that meets a close is replayed); older ones are probed.
+            if idle < PROBE_AFTER || still_open(&conn.stream) {
                 return Some(conn.stream);
             }
         }
@@ -93,4 +108,63 @@ fn still_open(stream: &TcpStream) -> bool {
         )
     };
     n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::WouldBlock
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn runtime() -> monoio::Runtime<monoio::time::TimeDriver<monoio::LegacyDriver>> {
+        monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+            .enable_timer()
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn lifo_cap_and_dead_connection_probe() {
+        runtime().block_on(async {
+            let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = server.local_addr().unwrap();
+            let mut pool = UpstreamPool::new(2, Duration::from_secs(60));
+            let mut peers = Vec::new();
+            let mut fds = Vec::new();
+            for _ in 0..3 {
+                let s = TcpStream::connect_addr(addr).await.unwrap();
+                peers.push(server.accept().unwrap().0);
+                fds.push(s.as_raw_fd());
+                pool.checkin(addr, s);
+            }
+            // The cap keeps two; the newest comes out first.
+            assert_eq!(pool.idle_count(), 2);
+            let newest = pool.checkout(addr).unwrap();
+            assert_eq!(newest.as_raw_fd(), fds[1]);
+            pool.checkin(addr, newest);
+
+            // The upstream closes one; once it is old enough to be probed, it is skipped.
+            drop(peers.remove(1));
+            let later = Instant::now() + PROBE_AFTER + Duration::from_millis(1);
+            let got = pool.checkout_at(addr, later).unwrap();
+            assert_eq!(got.as_raw_fd(), fds[0]);
+            // Unexpected bytes from the upstream also disqualify a connection.
+            pool.checkin(addr, got);
+            peers[0].write_all(b"junk").unwrap();
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while pool.idle_count() > 0 && Instant::now() < deadline {
+                if pool.checkout_at(addr, later).is_some() {
+                    panic!("a connection with unread bytes was handed out");
+                }
+            }
+            assert_eq!(pool.idle_count(), 0);
+
+            // Past the idle timeout nothing is handed out.
+            let s = TcpStream::connect_addr(addr).await.unwrap();
+            peers.push(server.accept().unwrap().0);
+            pool.checkin(addr, s);
+            assert!(pool
+                .checkout_at(addr, Instant::now() + Duration::from_secs(61))
+                .is_none());
+        });
+    }
 }

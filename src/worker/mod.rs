@@ -22,7 +22,7 @@ use bytes::BytesMut;
 use monoio::{io::CancelHandle, net::TcpListener};
 
 use crate::{
-    codec::limits::READ_CHUNK,
+    codec::limits::{BODY_CHUNK, READ_CHUNK},
     config::{Config, IoDriverChoice},
     router::Router,
     stats::{tap::WorkerTap, ServerStats},
@@ -103,7 +103,7 @@ impl Worker {
 
     pub fn give_buffer(&self, mut buf: BytesMut) {
         // Only plain, reasonably sized buffers are kept; a grown one is freed.
-        if buf.capacity() < READ_CHUNK || buf.capacity() > 4 * READ_CHUNK {
+        if buf.capacity() < READ_CHUNK || buf.capacity() > BODY_CHUNK {
             return;
         }
         buf.clear();

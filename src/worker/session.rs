@@ -24,6 +24,7 @@ use crate::{
         body::{BodyDecoder, BodyEncoder, BodyPiece},
         encode::{encode_request, encode_response, local_reply, RequestEdits, ResponsePlan},
         headers::HeaderIndex,
+        limits::BODY_CHUNK,
         request::{parse_request, Method, Parsed, RequestHead},
         response::{parse_response, ResponseHead},
         BodyFraming, CodecError, Version,
@@ -590,30 +591,56 @@ async fn relay_body(
 ) -> Result<u64, RelayError> {
     let mut trailers = Vec::new();
     let mut total = 0u64;
+    if decoder.is_large() && src_buf.capacity() < BODY_CHUNK {
+        src_buf.reserve(BODY_CHUNK - src_buf.len());
+    }
     loop {
-        let step = decoder
-            .decode(src_buf, &mut |piece| match piece {
-                BodyPiece::Data(d) => {
-                    total += d.len() as u64;
-                    encoder.piece(BodyPiece::Data(d), out);
-                }
-                BodyPiece::Trailers(t) => trailers.extend_from_slice(t),
-            })
-            .map_err(|e| RelayError::Source(SourceFault::Codec(e)))?;
-        src_buf.advance(step.consumed);
-        if limit.is_some_and(|max| total > max) {
-            return Err(RelayError::Source(SourceFault::Codec(
-                CodecError::BodyTooLarge,
-            )));
+        // Fast path: a buffer holding nothing but identity payload is written as
+        // it is, with no copy.
+        if encoder == BodyEncoder::Identity
+            && out.is_empty()
+            && !src_buf.is_empty()
+            && decoder.take_all(src_buf.len())
+        {
+            total += src_buf.len() as u64;
+            if limit.is_some_and(|max| total > max) {
+                return Err(RelayError::Source(SourceFault::Codec(
+                    CodecError::BodyTooLarge,
+                )));
+            }
+            let whole = std::mem::take(src_buf);
+            let (res, mut whole) = dst.write_all(whole).await;
+            whole.clear();
+            *src_buf = whole;
+            res.map_err(|_| RelayError::Sink)?;
+            if decoder.is_done() {
+                return Ok(total);
+            }
+        } else {
+            let step = decoder
+                .decode(src_buf, &mut |piece| match piece {
+                    BodyPiece::Data(d) => {
+                        total += d.len() as u64;
+                        encoder.piece(BodyPiece::Data(d), out);
+                    }
+                    BodyPiece::Trailers(t) => trailers.extend_from_slice(t),
+                })
+                .map_err(|e| RelayError::Source(SourceFault::Codec(e)))?;
+            src_buf.advance(step.consumed);
+            if limit.is_some_and(|max| total > max) {
+                return Err(RelayError::Source(SourceFault::Codec(
+                    CodecError::BodyTooLarge,
+                )));
+            }
+            if step.done {
+                encoder.finish(&trailers, out);
+                return flush(dst, out)
+                    .await
+                    .map(|_| total)
+                    .map_err(|_| RelayError::Sink);
+            }
+            flush(dst, out).await.map_err(|_| RelayError::Sink)?;
         }
-        if step.done {
-            encoder.finish(&trailers, out);
-            return flush(dst, out)
-                .await
-                .map(|_| total)
-                .map_err(|_| RelayError::Sink);
-        }
-        flush(dst, out).await.map_err(|_| RelayError::Sink)?;
         let deadline = read_timeout.map(|t| Instant::now() + t);
         match read_more(src, src_buf, deadline).await {
             Ok(0) => {

@@ -1,0 +1,526 @@
+#!/usr/bin/env bash
+# ringway side-by-side benchmark: ringway (io_uring and epoll), nginx, HAProxy (HTTP)
+# and HAProxy `mode tcp` (the floor) in front of one nginx upstream, plus a "direct"
+# row, all on loopback, interleaved over rounds, medians reported.
+# See bench/README.md. Every process started here is recorded by PID and stopped by
+# the EXIT trap; every load run is bounded by `timeout`.
+set -euo pipefail
+
+usage() {
+  cat <<'EOF'
+usage: bench/run.sh [--quick] [--rounds N] [--duration SECONDS] [--only REGEX]
+                    [--no-idle] [--idle-conns N] [--no-build] [--install-oha]
+                    [--out FILE] [--keep]
+  --quick        smoke mode, under a minute: 1 KiB/64 connections, 1 round of 2 s,
+                 1,000 idle connections; writes bench/out/RESULTS-quick.md
+  --rounds N     interleaved rounds per scenario (default 3); medians are reported
+  --duration S   seconds per wrk run (default 5)
+  --only REGEX   run only scenarios whose name matches (e.g. '1k-c64')
+  --no-idle      skip the idle keep-alive connection scenario
+  --idle-conns N idle keep-alive connections to hold (default 10000)
+  --no-build     do not run cargo build (use target/release/ringway as it is)
+  --install-oha  `cargo install oha` if missing (slow on a busy 2-core machine);
+                 without it oha is used only if already on PATH
+  --out FILE     Markdown output (default bench/RESULTS.md)
+  --keep         keep the temp dir with configs, logs and raw results
+EOF
+}
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+ORIG_ARGS="$*"
+QUICK=0 ROUNDS=3 DURATION=5 ONLY="" IDLE=1 IDLE_CONNS=10000 BUILD=1 INSTALL_OHA=0 KEEP=0
+OUT="$REPO/bench/RESULTS.md"
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --quick) QUICK=1 ;;
+    --rounds) ROUNDS=$2; shift ;;
+    --duration) DURATION=$2; shift ;;
+    --only) ONLY=$2; shift ;;
+    --no-idle) IDLE=0 ;;
+    --idle-conns) IDLE_CONNS=$2; shift ;;
+    --no-build) BUILD=0 ;;
+    --install-oha) INSTALL_OHA=1 ;;
+    --out) OUT=$2; shift ;;
+    --keep) KEEP=1 ;;
+    -h|--help) usage; exit 0 ;;
+    *) usage >&2; exit 2 ;;
+  esac
+  shift
+done
+if [[ $QUICK == 1 ]]; then
+  ROUNDS=1 DURATION=2 IDLE_CONNS=1000 ONLY=${ONLY:-'^1k-c64-w2$'}
+  [[ $OUT == "$REPO/bench/RESULTS.md" ]] && OUT="$REPO/bench/out/RESULTS-quick.md"
+fi
+mkdir -p "$(dirname "$OUT")"
+
+WORK=$(mktemp -d /tmp/ringway-bench.XXXXXX)
+chmod 755 "$WORK"   # nginx workers run as www-data and must read the files
+RESULTS=$WORK/results.tsv   # one row per wrk run
+IDLE_TSV=$WORK/idle.tsv     # one row per proxy in the idle scenario
+OHA_TSV=$WORK/oha.tsv
+META=$WORK/meta.txt
+CLK=$(getconf CLK_TCK)
+BENCH_START=$(date +%s)
+
+# ---------------------------------------------------------------- process hygiene
+PIDS=()            # every long-running process we started
+CLEANED=0
+cleanup() {
+  [[ $CLEANED == 1 ]] && return
+  CLEANED=1
+  local pid
+  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for _ in $(seq 30); do
+    local alive=0
+    for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [[ $alive == 0 ]] && break
+    sleep 0.1
+  done
+  for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+  if [[ $KEEP == 1 ]]; then echo "bench: kept $WORK" >&2; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+trap 'cleanup; exit 130' INT TERM
+
+log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
+
+# Stop one process we started (and, for nginx, its workers go with the master).
+stop_pid() {
+  local pid=$1
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  local keep=() p
+  for p in "${PIDS[@]}"; do [[ $p != "$pid" ]] && keep+=("$p"); done
+  PIDS=("${keep[@]}")
+}
+
+# ---------------------------------------------------------------- install
+install_missing() {
+  local pkgs=()
+  command -v nginx >/dev/null || pkgs+=(nginx)
+  command -v haproxy >/dev/null || pkgs+=(haproxy)
+  command -v wrk >/dev/null || pkgs+=(wrk)
+  [[ -x /usr/bin/time ]] || pkgs+=(time)
+  command -v python3 >/dev/null || pkgs+=(python3)
+  if [[ ${#pkgs[@]} -gt 0 ]]; then
+    log "installing from Debian: ${pkgs[*]}"
+    apt-get update -q >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${pkgs[@]}" >&2
+  fi
+  if ! command -v oha >/dev/null && [[ $INSTALL_OHA == 1 ]]; then
+    log "cargo install oha (slow on a busy machine)"
+    nice -n 10 cargo install --locked oha >&2 || log "oha install failed; continuing without it"
+  fi
+  export PATH="$HOME/.cargo/bin:$PATH"
+}
+install_missing
+if [[ $BUILD == 1 ]]; then
+  log "building ringway (release)"
+  (cd "$REPO" && nice -n 10 cargo build --release >&2)
+fi
+RINGWAY=$REPO/target/release/ringway
+[[ -x $RINGWAY ]] || { echo "bench: $RINGWAY missing" >&2; exit 1; }
+HAVE_OHA=0; command -v oha >/dev/null && HAVE_OHA=1
+
+# ---------------------------------------------------------------- addresses (loopback only)
+UP_HOST=127.0.0.2 UP_PORT=8080
+declare -A ADDR=(
+  [direct]=127.0.0.2:8080
+  [ringway-uring]=127.0.0.11:8000
+  [ringway-epoll]=127.0.0.12:8000
+  [nginx]=127.0.0.13:8000
+  [haproxy]=127.0.0.14:8000
+  [haproxy-tcp]=127.0.0.15:8000
+)
+PROXIES=(ringway-uring ringway-epoll nginx haproxy haproxy-tcp)
+TARGETS=(direct "${PROXIES[@]}")
+declare -A MAIN_PID=()   # proxy name -> main PID (nginx: master)
+
+# ---------------------------------------------------------------- /proc helpers
+# The proxy's processes: the main PID and its direct children (nginx workers).
+proc_pids() {
+  local main=$1 t
+  [[ -d /proc/$main ]] || return 0
+  echo "$main"
+  for t in /proc/"$main"/task/*/children; do cat "$t" 2>/dev/null; done | tr ' ' '\n' | grep -v '^$' || true
+}
+# utime+stime clock ticks of all threads of the given processes.
+cpu_ticks() {
+  local sum=0 p v
+  for p in "$@"; do
+    v=$(sed 's/^.*) //' /proc/"$p"/stat 2>/dev/null | awk '{print $12+$13}') || v=0
+    sum=$((sum + ${v:-0}))
+  done
+  echo "$sum"
+}
+mem_kib() { # FIELD PIDS... : sum of VmRSS/VmHWM in KiB
+  local field=$1 sum=0 p v; shift
+  for p in "$@"; do
+    v=$(awk -v f="$field:" '$1==f {print $2}' /proc/"$p"/status 2>/dev/null) || v=0
+    sum=$((sum + ${v:-0}))
+  done
+  echo "$sum"
+}
+reset_hwm() { local p; for p in "$@"; do echo 5 > /proc/"$p"/clear_refs 2>/dev/null || true; done; }
+
+wait_port() { # HOST PORT [PID]: up to 10 s, giving up early if PID has exited
+  local i
+  for i in $(seq 100); do
+    if [[ -n ${3:-} ]] && ! kill -0 "$3" 2>/dev/null; then return 1; fi
+    if timeout 0.5 bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  return 1
+}
+
+# ---------------------------------------------------------------- configs
+make_files() {
+  mkdir -p "$WORK/up/www" "$WORK/up/tmp"
+  head -c 1024 /dev/zero | tr '\0' 'a' > "$WORK/up/www/1k"
+  head -c 65536 /dev/zero | tr '\0' 'b' > "$WORK/up/www/64k"
+  head -c 1048576 /dev/zero | tr '\0' 'c' > "$WORK/up/www/1m"
+  cat > "$WORK/up/nginx.conf" <<EOF
+# Upstream: one nginx worker serving static files, keep-alive on.
+daemon off;
+master_process on;
+worker_processes 1;
+worker_rlimit_nofile 20000;
+pid $WORK/up/nginx.pid;
+error_log $WORK/up/error.log warn;
+events { worker_connections 19000; multi_accept on; }
+http {
+  access_log off;
+  sendfile on; tcp_nopush on; tcp_nodelay on;
+  keepalive_timeout 120s; keepalive_requests 10000000;
+  open_file_cache max=16 inactive=600s; open_file_cache_valid 600s;
+  client_body_temp_path $WORK/up/tmp; proxy_temp_path $WORK/up/tmp;
+  fastcgi_temp_path $WORK/up/tmp; uwsgi_temp_path $WORK/up/tmp; scgi_temp_path $WORK/up/tmp;
+  default_type application/octet-stream;
+  server {
+    listen $UP_HOST:$UP_PORT reuseport backlog=4096;
+    root $WORK/up/www;
+    # The 1 MiB upload: nginx reads and discards the body, then answers 200.
+    location = /upload { client_max_body_size 4m; return 200 "ok\n"; }
+  }
+}
+EOF
+}
+
+write_proxy_configs() { # WORKERS
+  local w=$1 name d
+  for name in ringway-uring ringway-epoll; do
+    d=$WORK/$name; mkdir -p "$d"
+    cat > "$d/ringway.yaml" <<EOF
+workers: $w
+drain_timeout: 1s
+listeners:
+  - name: bench
+    address: ${ADDR[$name]}
+    max_request_body_size: 4MiB
+    virtual_hosts:
+      - name: all
+        domains: ["*"]
+        routes:
+          - match: { prefix: / }
+            cluster: upstream
+clusters:
+  - name: upstream
+    type: static
+    hosts: ["$UP_HOST:$UP_PORT"]
+    max_idle_per_host: 1024
+EOF
+  done
+
+  d=$WORK/nginx; mkdir -p "$d/tmp"
+  cat > "$d/nginx.conf" <<EOF
+# nginx as a reverse proxy: $w workers pinned like ringway's, upstream keep-alive,
+# response buffering in memory only, request bodies streamed (not spooled to disk).
+daemon off;
+master_process on;
+worker_processes $w;
+worker_cpu_affinity auto;
+worker_rlimit_nofile 20000;
+pid $d/nginx.pid;
+error_log $d/error.log warn;
+events { worker_connections 19000; multi_accept on; }
+http {
+  access_log off;
+  tcp_nodelay on;
+  keepalive_timeout 120s; keepalive_requests 10000000;
+  client_body_temp_path $d/tmp; proxy_temp_path $d/tmp;
+  fastcgi_temp_path $d/tmp; uwsgi_temp_path $d/tmp; scgi_temp_path $d/tmp;
+  upstream up { server $UP_HOST:$UP_PORT; keepalive 1024; keepalive_requests 10000000; }
+  server {
+    listen ${ADDR[nginx]} backlog=4096;
+    client_max_body_size 4m;
+    location / {
+      proxy_pass http://up;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_request_buffering off;
+      proxy_buffers 16 64k;
+      proxy_max_temp_file_size 0;
+    }
+  }
+}
+EOF
+
+  d=$WORK/haproxy; mkdir -p "$d"
+  local cpumap="cpu-map auto:1/1-$w 0-$((w - 1))"
+  cat > "$d/haproxy.cfg" <<EOF
+# HAProxy HTTP mode: $w threads pinned like ringway's workers, server-side keep-alive
+# with connection reuse.
+global
+  nbthread $w
+  $cpumap
+  # 10,000 idle clients need 10,000 fds with server-side reuse, but HAProxy budgets
+  # two per connection; the hard limit here is 20,000, so let it run below its budget.
+  maxconn 10100
+  no strict-limits
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 120s
+  timeout server 120s
+  timeout http-keep-alive 120s
+  option http-keep-alive
+  http-reuse always
+frontend fe
+  bind ${ADDR[haproxy]}
+  default_backend be
+backend be
+  server up $UP_HOST:$UP_PORT
+EOF
+  cat > "$d/haproxy-tcp.cfg" <<EOF
+# HAProxy mode tcp: a byte relay with no HTTP parsing, one upstream connection per
+# client connection -- the floor any HTTP proxy is measured against.
+global
+  nbthread $w
+  $cpumap
+  maxconn 9000
+  no strict-limits
+defaults
+  mode tcp
+  timeout connect 5s
+  timeout client 120s
+  timeout server 120s
+frontend fe
+  bind ${ADDR[haproxy-tcp]}
+  default_backend be
+backend be
+  server up $UP_HOST:$UP_PORT
+EOF
+}
+
+proxy_cmd() { # NAME WORKERS -> the exact command line
+  local name=$1 w=$2
+  case $name in
+    ringway-uring) echo "$RINGWAY -c $WORK/ringway-uring/ringway.yaml --io-driver uring --workers $w" ;;
+    ringway-epoll) echo "$RINGWAY -c $WORK/ringway-epoll/ringway.yaml --io-driver epoll --workers $w" ;;
+    nginx) echo "nginx -p $WORK/nginx -c $WORK/nginx/nginx.conf -e $WORK/nginx/error.log" ;;
+    haproxy) echo "haproxy -db -f $WORK/haproxy/haproxy.cfg" ;;
+    haproxy-tcp) echo "haproxy -db -f $WORK/haproxy/haproxy-tcp.cfg" ;;
+  esac
+}
+
+start_upstream() {
+  # shellcheck disable=SC2086
+  nginx -p "$WORK/up" -c "$WORK/up/nginx.conf" -e "$WORK/up/error.log" &
+  UP_PID=$!; PIDS+=("$UP_PID")
+  wait_port "$UP_HOST" "$UP_PORT" "$UP_PID" || { echo "bench: upstream did not start" >&2; cat "$WORK/up/error.log" >&2; exit 1; }
+  log "upstream nginx PID $UP_PID on $UP_HOST:$UP_PORT"
+}
+
+start_proxies() { # WORKERS
+  local w=$1 name cmd host port
+  write_proxy_configs "$w"
+  for name in "${PROXIES[@]}"; do
+    cmd=$(proxy_cmd "$name" "$w")
+    echo "$name (workers $w): $cmd" >> "$WORK/commands.txt"
+    # shellcheck disable=SC2086
+    $cmd > "$WORK/$name.$w.out" 2> "$WORK/$name.$w.err" &
+    MAIN_PID[$name]=$!; PIDS+=("$!")
+    host=${ADDR[$name]%:*} port=${ADDR[$name]#*:}
+    if ! wait_port "$host" "$port" "${MAIN_PID[$name]}"; then
+      echo "bench: $name did not start; stderr:" >&2; tail -20 "$WORK/$name.$w.err" >&2; exit 1
+    fi
+    if [[ $name == ringway-* ]] && ! grep -q "listener" "$WORK/$name.$w.out"; then
+      sleep 0.5; grep -q "listener" "$WORK/$name.$w.out" || log "warning: $name printed no listener line"
+    fi
+  done
+  log "proxies up with $w worker(s): $(for n in "${PROXIES[@]}"; do printf '%s=%s ' "$n" "${MAIN_PID[$n]}"; done)"
+}
+
+stop_proxies() {
+  local name
+  for name in "${PROXIES[@]}"; do stop_pid "${MAIN_PID[$name]}"; done
+}
+
+# ---------------------------------------------------------------- one wrk run
+# run_wrk SCENARIO WORKERS ROUND TARGET CONNS PATH POST_BYTES CLOSE
+run_wrk() {
+  local scen=$1 w=$2 round=$3 target=$4 conns=$5 path=$6 post=$7 close=$8
+  local addr=${ADDR[$target]} ppids=() upids=() extra=()
+  if [[ $target != direct ]]; then mapfile -t ppids < <(proc_pids "${MAIN_PID[$target]}"); fi
+  mapfile -t upids < <(proc_pids "$UP_PID")
+  [[ $close == 1 ]] && extra=(-H "Connection: close")
+  local cmd=(wrk -t1 -c"$conns" -d"${DURATION}s" --timeout 5s -s "$REPO/bench/wrk_report.lua" "${extra[@]}" "http://$addr$path")
+  echo "$scen: ${post:+BENCH_POST_BYTES=$post }${cmd[*]}" >> "$WORK/wrk-commands.txt"
+  local p0=0 u0 p1=0 u1 hwm=0
+  [[ ${#ppids[@]} -gt 0 ]] && { reset_hwm "${ppids[@]}"; p0=$(cpu_ticks "${ppids[@]}"); }
+  u0=$(cpu_ticks "${upids[@]}")
+  BENCH_POST_BYTES=$post /usr/bin/time -f '%U %S' -o "$WORK/wrk.time" \
+    timeout $((DURATION + 20)) "${cmd[@]}" > "$WORK/wrk.out" 2>&1 || true
+  [[ ${#ppids[@]} -gt 0 ]] && { p1=$(cpu_ticks "${ppids[@]}"); hwm=$(mem_kib VmHWM "${ppids[@]}"); }
+  u1=$(cpu_ticks "${upids[@]}")
+  local line; line=$(grep '^BENCH ' "$WORK/wrk.out" || true)
+  if [[ -z $line ]]; then
+    log "  $scen $target: wrk produced no result: $(tail -3 "$WORK/wrk.out" | tr '\n' ' ')"
+    printf '%s\t%s\t%s\t%s\t%s\tNA\tNA\tNA\tNA\tNA\tNA\tNA\tNA\tNA\n' "$scen" "$w" "$conns" "$target" "$round" >> "$RESULTS"
+    return
+  fi
+  local lt; lt=$(tail -1 "$WORK/wrk.time" | awk '{print ($1+$2)*1000000}')
+  # Derived figures in one awk: rps, latencies (ms), errors, CPU-µs per request.
+  echo "$line" | awk -v scen="$scen" -v w="$w" -v c="$conns" -v t="$target" -v r="$round" \
+      -v dp=$((p1 - p0)) -v du=$((u1 - u0)) -v lt="$lt" -v clk="$CLK" -v hwm="$hwm" '
+    { for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } }
+    END {
+      n = v["requests"]; secs = v["duration_us"] / 1e6
+      errs = v["err_connect"] + v["err_read"] + v["err_write"] + v["err_timeout"]
+      pcpu = (t == "direct") ? "NA" : sprintf("%.2f", dp * 1e6 / clk / (n > 0 ? n : 1))
+      tot = sprintf("%.2f", ((dp + du) * 1e6 / clk + lt) / (n > 0 ? n : 1))
+      printf "%s\t%s\t%s\t%s\t%s\t%.0f\t%.3f\t%.3f\t%.3f\t%d\t%d\t%s\t%s\t%s\n",
+        scen, w, c, t, r, n / secs, v["p50"] / 1000, v["p99"] / 1000, v["p999"] / 1000,
+        errs, v["err_status"], pcpu, tot, (t == "direct") ? "NA" : hwm
+    }' >> "$RESULTS"
+  log "  $(tail -1 "$RESULTS" | awk -F'\t' '{printf "%-14s r%s %8s req/s p50 %s ms p99 %s ms err %s non2xx %s cpu/req %s total %s rss %s KiB", $4, $5, $6, $7, $8, $10, $11, $12, $13, $14}')"
+}
+
+# oha pass (when installed): one run per proxy on the headline scenario, for p99/p99.9
+run_oha() { # SCENARIO WORKERS CONNS PATH
+  local scen=$1 w=$2 conns=$3 path=$4 target out
+  for target in "${TARGETS[@]}"; do
+    out=$(timeout $((DURATION + 20)) oha --no-tui -z "${DURATION}s" -c "$conns" --json "http://${ADDR[$target]}$path" 2>/dev/null || true)
+    echo "$scen: oha --no-tui -z ${DURATION}s -c $conns --json http://${ADDR[$target]}$path" >> "$WORK/wrk-commands.txt"
+    echo "$out" | python3 -c '
+import json, sys
+scen, w, t = sys.argv[1:4]
+try:
+    d = json.load(sys.stdin)
+except Exception:
+    sys.exit(0)
+p = d.get("latencyPercentiles", {})
+s = d.get("summary", {})
+ms = lambda x: "NA" if x is None else "%.3f" % (x * 1000)
+print("\t".join([scen, w, t, "%.0f" % s.get("requestsPerSec", 0), ms(p.get("p50")), ms(p.get("p99")), ms(p.get("p99.9"))]))
+' "$scen" "$w" "$target" >> "$OHA_TSV" || true
+  done
+}
+
+# ---------------------------------------------------------------- scenarios
+# name | workers | connections | path | POST bytes | close after each request
+SCENARIOS=(
+  "1k-c64-w2|2|64|/1k|0|0"
+  "1k-c1-w2|2|1|/1k|0|0"
+  "1k-c1000-w2|2|1000|/1k|0|0"
+  "64k-c64-w2|2|64|/64k|0|0"
+  "1m-c64-w2|2|64|/1m|0|0"
+  "post1m-c64-w2|2|64|/upload|1048576|0"
+  "close-1k-c64-w2|2|64|/1k|0|1"
+  "1k-c64-w1|1|64|/1k|0|0"
+  "64k-c64-w1|1|64|/64k|0|0"
+)
+
+run_scenario() { # SPEC
+  local name w conns path post close round i n
+  IFS='|' read -r name w conns path post close <<< "$1"
+  log "scenario $name: $conns connections, ${path}, workers $w, $ROUNDS round(s) of ${DURATION}s"
+  n=${#TARGETS[@]}
+  for round in $(seq "$ROUNDS"); do
+    # Rotate the order each round so no target always runs first or last.
+    for i in $(seq 0 $((n - 1))); do
+      run_wrk "$name" "$w" "$round" "${TARGETS[$(((i + round - 1) % n))]}" "$conns" "$path" \
+        "$([[ $post == 0 ]] && echo "" || echo "$post")" "$close"
+    done
+  done
+  if [[ $HAVE_OHA == 1 && $name == 1k-c64-w* ]]; then run_oha "$name" "$w" "$conns" "$path"; fi
+}
+
+# Idle keep-alive connections: added RSS per connection, per proxy.
+run_idle() { # WORKERS
+  local w=$1 target pids before after held line
+  for target in ringway-uring ringway-epoll nginx haproxy; do
+    mapfile -t pids < <(proc_pids "${MAIN_PID[$target]}")
+    sleep 0.5
+    before=$(mem_kib VmRSS "${pids[@]}")
+    local host=${ADDR[$target]%:*} port=${ADDR[$target]#*:}
+    echo "idle: python3 bench/idle_hold.py $host $port /1k $IDLE_CONNS --hold 60 --deadline 60" >> "$WORK/wrk-commands.txt"
+    coproc HOLD { exec timeout 90 python3 "$REPO/bench/idle_hold.py" "$host" "$port" /1k "$IDLE_CONNS" --hold 60 --deadline 60; }
+    local hold_pid=$HOLD_PID; PIDS+=("$hold_pid")
+    line=""
+    read -r -t 90 line <&"${HOLD[0]}" || true
+    sleep 1
+    mapfile -t pids < <(proc_pids "${MAIN_PID[$target]}")
+    after=$(mem_kib VmRSS "${pids[@]}")
+    held=$(echo "$line" | awk '{print $2+0}')
+    local wfd=${HOLD[1]}
+    exec {wfd}>&-
+    stop_pid "$hold_pid"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$target" "$w" "$held" "$before" "$after" \
+      "$(awk -v a="$after" -v b="$before" -v n="$held" 'BEGIN { printf "%.2f", (n > 0 ? (a - b) / n : 0) }')" >> "$IDLE_TSV"
+    log "  idle $target: $line; RSS $before -> $after KiB"
+    sleep 1
+  done
+}
+
+# ---------------------------------------------------------------- main
+{
+  echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo "cpu=$(nproc) x $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
+  echo "kernel=$(uname -r)"
+  echo "rustc=$(rustc --version 2>/dev/null || echo '?')"
+  echo "ringway=$(cd "$REPO" && git rev-parse --short HEAD 2>/dev/null)$(cd "$REPO" && git diff --quiet -- src 2>/dev/null || echo '+dirty')"
+  echo "nginx=$(nginx -v 2>&1 | sed 's/.*nginx\///')"
+  echo "haproxy=$(haproxy -v | head -1 | awk '{print $3}')"
+  echo "wrk=$(wrk -v 2>&1 | head -1 | awk '{print $2}')"
+  echo "oha=$([[ $HAVE_OHA == 1 ]] && oha --version | awk '{print $2}' || echo 'not installed')"
+  echo "nofile=$(ulimit -Hn)"
+  echo "rounds=$ROUNDS"
+  echo "duration=$DURATION"
+  echo "loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "uring_disabled=$(cat /proc/sys/kernel/io_uring_disabled 2>/dev/null || echo n/a)"
+  echo "invocation=bench/run.sh${ORIG_ARGS:+ $ORIG_ARGS}"
+} > "$META"
+: > "$RESULTS"; : > "$IDLE_TSV"; : > "$OHA_TSV"; : > "$WORK/commands.txt"; : > "$WORK/wrk-commands.txt"
+
+make_files
+start_upstream
+for w in 2 1; do
+  specs=()
+  for s in "${SCENARIOS[@]}"; do
+    IFS='|' read -r name sw _ <<< "$s"
+    [[ $sw == "$w" ]] || continue
+    [[ -n $ONLY && ! $name =~ $ONLY ]] && continue
+    specs+=("$s")
+  done
+  want_idle=0
+  [[ $IDLE == 1 && $w == 2 ]] && want_idle=1
+  [[ ${#specs[@]} -eq 0 && $want_idle == 0 ]] && continue
+  start_proxies "$w"
+  for s in "${specs[@]}"; do run_scenario "$s"; done
+  if [[ $want_idle == 1 ]]; then
+    log "scenario idle: $IDLE_CONNS idle keep-alive connections per proxy"
+    run_idle "$w"
+  fi
+  stop_proxies
+done
+echo "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)" >> "$META"
+echo "wall_seconds=$(( $(date +%s) - BENCH_START ))" >> "$META"
+
+python3 "$REPO/bench/report.py" --meta "$META" --results "$RESULTS" --idle "$IDLE_TSV" --oha "$OHA_TSV" \
+  --commands "$WORK/commands.txt" --wrk-commands "$WORK/wrk-commands.txt" --configs "$WORK" \
+  --scenarios "$(printf '%s\n' "${SCENARIOS[@]}")" > "$OUT"
+cp "$RESULTS" "$(dirname "$OUT")/$(basename "$OUT" .md).raw.tsv" 2>/dev/null || true
+log "wrote $OUT"

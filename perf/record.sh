@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# Profile ringway under load: start the bench upstream (nginx, 1 worker, static files
+# on 127.0.0.2:8080) and ringway (release build) on 127.0.0.21:8000, drive it with wrk,
+# and sample ringway with `perf record -e cpu-clock` (software event: this machine has
+# no hardware counters). Renders a flame graph (inferno) and top-functions reports
+# into perf/out/. See perf/README.md. Every process started here is stopped by PID.
+set -euo pipefail
+
+usage() {
+  cat <<'EOF'
+usage: perf/record.sh [--size 1k|64k|1m] [--conns N] [--workers N] [--driver uring|epoll]
+                      [--duration S] [--freq HZ] [--call-graph dwarf|fp] [--no-build]
+defaults: 1 KiB responses, 64 connections, 2 workers, io_uring, 10 s, 499 Hz, dwarf
+EOF
+}
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SIZE=1k CONNS=64 WORKERS=2 DRIVER=uring DURATION=10 FREQ=499 CALLGRAPH=dwarf BUILD=1
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --size) SIZE=$2; shift ;;
+    --conns) CONNS=$2; shift ;;
+    --workers) WORKERS=$2; shift ;;
+    --driver) DRIVER=$2; shift ;;
+    --duration) DURATION=$2; shift ;;
+    --freq) FREQ=$2; shift ;;
+    --call-graph) CALLGRAPH=$2; shift ;;
+    --no-build) BUILD=0 ;;
+    -h|--help) usage; exit 0 ;;
+    *) usage >&2; exit 2 ;;
+  esac
+  shift
+done
+OUTDIR=$REPO/perf/out
+TAG=$SIZE-c$CONNS-w$WORKERS-$DRIVER
+mkdir -p "$OUTDIR"
+WORK=$(mktemp -d /tmp/ringway-perf.XXXXXX)
+chmod 755 "$WORK"   # nginx workers run as www-data
+
+PIDS=()
+CLEANED=0
+cleanup() {
+  [[ $CLEANED == 1 ]] && return
+  CLEANED=1
+  local pid
+  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for _ in $(seq 30); do
+    local alive=0
+    for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [[ $alive == 0 ]] && break
+    sleep 0.1
+  done
+  for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'cleanup; exit 130' INT TERM
+log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
+
+# ---------------------------------------------------------------- tools
+pkgs=()
+command -v perf >/dev/null || pkgs+=(linux-perf)
+command -v nginx >/dev/null || pkgs+=(nginx)
+command -v wrk >/dev/null || pkgs+=(wrk)
+if [[ ${#pkgs[@]} -gt 0 ]]; then
+  log "installing from Debian: ${pkgs[*]}"
+  apt-get update -q >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${pkgs[@]}" >&2
+fi
+export PATH="$HOME/.cargo/bin:$PATH"
+if ! command -v inferno-flamegraph >/dev/null; then
+  log "cargo install inferno (flame graphs)"
+  nice -n 10 cargo install --locked inferno >&2 || log "inferno install failed: no SVG, text reports only"
+fi
+if [[ $BUILD == 1 ]]; then
+  log "building ringway (release, with debug line tables per Cargo.toml)"
+  (cd "$REPO" && nice -n 10 cargo build --release >&2)
+fi
+RINGWAY=$REPO/target/release/ringway
+
+# Can perf sample here at all? (containers may forbid perf_event_open)
+if ! perf record -e cpu-clock -o "$WORK/probe.data" -- true >/dev/null 2>&1; then
+  log "perf cannot sample on this machine (perf_event_open refused;"
+  log "kernel.perf_event_paranoid=$(cat /proc/sys/kernel/perf_event_paranoid 2>/dev/null))."
+  log "Fallback: valgrind --tool=callgrind on a short run (instruction counts, not time):"
+  log "  valgrind --tool=callgrind --callgrind-out-file=perf/out/callgrind.out $RINGWAY -c CONFIG --workers 1 --io-driver epoll"
+  exit 1
+fi
+
+# ---------------------------------------------------------------- upstream + ringway
+UP=127.0.0.2:8080 RW=127.0.0.21:8000
+mkdir -p "$WORK/www" "$WORK/tmp"
+head -c 1024 /dev/zero | tr '\0' a > "$WORK/www/1k"
+head -c 65536 /dev/zero | tr '\0' b > "$WORK/www/64k"
+head -c 1048576 /dev/zero | tr '\0' c > "$WORK/www/1m"
+cat > "$WORK/up.conf" <<EOF
+daemon off;
+worker_processes 1;
+worker_rlimit_nofile 20000;
+pid $WORK/up.pid;
+error_log $WORK/up.err warn;
+events { worker_connections 19000; }
+http {
+  access_log off; sendfile on; tcp_nopush on; tcp_nodelay on;
+  keepalive_timeout 120s; keepalive_requests 10000000;
+  open_file_cache max=16 inactive=600s; open_file_cache_valid 600s;
+  client_body_temp_path $WORK/tmp; proxy_temp_path $WORK/tmp;
+  fastcgi_temp_path $WORK/tmp; uwsgi_temp_path $WORK/tmp; scgi_temp_path $WORK/tmp;
+  server { listen $UP reuseport backlog=4096; root $WORK/www; }
+}
+EOF
+cat > "$WORK/ringway.yaml" <<EOF
+workers: $WORKERS
+drain_timeout: 1s
+listeners:
+  - name: perf
+    address: $RW
+    virtual_hosts:
+      - name: all
+        domains: ["*"]
+        routes:
+          - match: { prefix: / }
+            cluster: upstream
+clusters:
+  - name: upstream
+    type: static
+    hosts: ["$UP"]
+    max_idle_per_host: 1024
+EOF
+
+wait_port() {
+  local i
+  for i in $(seq 100); do
+    kill -0 "$3" 2>/dev/null || return 1
+    timeout 0.5 bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+nginx -p "$WORK" -c "$WORK/up.conf" -e "$WORK/up.err" &
+UP_PID=$!; PIDS+=("$UP_PID")
+wait_port "${UP%:*}" "${UP#*:}" "$UP_PID" || { log "upstream did not start"; cat "$WORK/up.err" >&2; exit 1; }
+"$RINGWAY" -c "$WORK/ringway.yaml" --io-driver "$DRIVER" --workers "$WORKERS" > "$WORK/rw.out" 2> "$WORK/rw.err" &
+RW_PID=$!; PIDS+=("$RW_PID")
+wait_port "${RW%:*}" "${RW#*:}" "$RW_PID" || { log "ringway did not start"; cat "$WORK/rw.err" >&2; exit 1; }
+log "upstream PID $UP_PID, ringway PID $RW_PID ($DRIVER, $WORKERS workers)"
+
+# Warm up (pools, buffers), then record while wrk runs for DURATION seconds.
+timeout 10 wrk -t1 -c"$CONNS" -d1s "http://$RW/$SIZE" > /dev/null 2>&1 || true
+cg=(-g)
+[[ $CALLGRAPH == dwarf ]] && cg=(--call-graph dwarf,16384)
+DATA=$OUTDIR/perf-$TAG.data
+log "perf record -e cpu-clock -F $FREQ ${cg[*]} -p $RW_PID for ${DURATION}s under wrk -t1 -c$CONNS"
+timeout $((DURATION + 20)) wrk -t1 -c"$CONNS" -d"$((DURATION + 1))s" --latency "http://$RW/$SIZE" > "$OUTDIR/wrk-$TAG.txt" 2>&1 &
+WRK_PID=$!; PIDS+=("$WRK_PID")
+sleep 0.5
+timeout $((DURATION + 30)) perf record -e cpu-clock -F "$FREQ" "${cg[@]}" -p "$RW_PID" -o "$DATA" -- sleep "$DURATION" \
+  > "$WORK/perf-record.log" 2>&1 || { log "perf record failed:"; cat "$WORK/perf-record.log" >&2; exit 1; }
+wait "$WRK_PID" || true
+grep -E "Requests/sec|Latency " "$OUTDIR/wrk-$TAG.txt" >&2 || true
+
+# ---------------------------------------------------------------- reports
+log "rendering reports into $OUTDIR"
+# Flat profile: where the samples land (self time), by symbol, across all threads.
+perf report -i "$DATA" --no-children --sort symbol --stdio --percent-limit 0.5 -g none \
+  > "$OUTDIR/top-self-$TAG.txt" 2> /dev/null || true
+# Inclusive profile: which functions the time is spent *under* (children included).
+perf report -i "$DATA" --children --sort symbol --stdio --percent-limit 2 -g none \
+  > "$OUTDIR/top-children-$TAG.txt" 2> /dev/null || true
+# By shared object: ringway itself vs kernel vs libc.
+perf report -i "$DATA" --no-children --sort dso --stdio -g none \
+  > "$OUTDIR/top-dso-$TAG.txt" 2> /dev/null || true
+if command -v inferno-collapse-perf >/dev/null; then
+  perf script -i "$DATA" --no-inline 2> /dev/null | inferno-collapse-perf > "$OUTDIR/folded-$TAG.txt"
+  inferno-flamegraph --title "ringway $TAG (cpu-clock, $FREQ Hz)" < "$OUTDIR/folded-$TAG.txt" \
+    > "$OUTDIR/flame-$TAG.svg"
+  log "flame graph: perf/out/flame-$TAG.svg"
+fi
+{
+  echo "# top functions by self time (perf/out/top-self-$TAG.txt), first 40"
+  grep -E '^ +[0-9]' "$OUTDIR/top-self-$TAG.txt" | head -40
+  echo
+  echo "# by object (perf/out/top-dso-$TAG.txt)"
+  grep -E '^ +[0-9]' "$OUTDIR/top-dso-$TAG.txt" | head -8
+} | tee "$OUTDIR/summary-$TAG.txt"
