@@ -402,8 +402,8 @@ run_wrk() {
 run_oha() { # SCENARIO WORKERS CONNS PATH
   local scen=$1 w=$2 conns=$3 path=$4 target out
   for target in "${TARGETS[@]}"; do
-    out=$(timeout $((DURATION + 20)) oha --no-tui -z "${DURATION}s" -c "$conns" --json "http://${ADDR[$target]}$path" 2>/dev/null || true)
-    echo "$scen: oha --no-tui -z ${DURATION}s -c $conns --json http://${ADDR[$target]}$path" >> "$WORK/wrk-commands.txt"
+    out=$(timeout $((DURATION + 20)) oha --no-tui -z "${DURATION}s" -c "$conns" --output-format json "http://${ADDR[$target]}$path" 2>/dev/null || true)
+    echo "$scen: oha --no-tui -z ${DURATION}s -c $conns --output-format json http://${ADDR[$target]}$path" >> "$WORK/wrk-commands.txt"
     echo "$out" | python3 -c '
 import json, sys
 scen, w, t = sys.argv[1:4]

@@ -60,6 +60,11 @@ enum Command {
         #[arg(short, long, value_name = "FILE")]
         config: String,
     },
+    /// Print a config (e.g. Envoy bootstrap YAML) as ringway's native YAML.
+    Convert {
+        #[arg(short, long, value_name = "FILE")]
+        config: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -70,6 +75,7 @@ fn main() -> ExitCode {
         (None, Some(config)) => run_file(&config, &cli.run, set_level),
         (Some(Command::Demo { run }), _) => run_demo(&run, set_level),
         (Some(Command::Check { config }), _) => check(&config),
+        (Some(Command::Convert { config }), _) => convert(&config),
         (None, None) => {
             eprintln!("ringway: give a config with -c FILE, or try `ringway demo` (see --help)");
             ExitCode::from(2)
@@ -111,6 +117,23 @@ fn check(path: &str) -> ExitCode {
                 loaded.config.clusters.len(),
                 loaded.config.workers
             );
+            ExitCode::SUCCESS
+        }
+        Err(code) => code,
+    }
+}
+
+/// Native YAML on stdout; what the translation left behind, as comments at the top
+/// and as warnings on stderr.
+fn convert(path: &str) -> ExitCode {
+    match load(path) {
+        Ok(loaded) => {
+            println!("# ringway native config, converted by `ringway convert -c {path}`");
+            for w in &loaded.warnings {
+                eprintln!("ringway: {path}: warning: {w}");
+                println!("# not carried over: {w}");
+            }
+            print!("{}", config::to_native_yaml(&loaded.raw));
             ExitCode::SUCCESS
         }
         Err(code) => code,

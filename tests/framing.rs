@@ -12,9 +12,7 @@ driver_tests!(
     framing_rejections_are_400,
     http09_is_refused,
     too_many_headers_is_431,
-    #[ignore = "BUG: oversized header blocks get 414, not 431: read_more (worker/io.rs) overwrites the head from offset 0"]
     header_block_too_large_is_431,
-    #[ignore = "BUG: a request head needing more than one read is corrupted (worker/io.rs read_more writes at offset 0)"]
     head_spanning_reads_is_intact,
     uri_too_long_is_414,
     body_over_limit_is_413,

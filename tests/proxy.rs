@@ -28,7 +28,6 @@ driver_tests!(
     truncated_upstream_body_closes_client,
     informational_responses_forwarded,
     close_delimited_response_rechunked_for_http11,
-    #[ignore = "BUG: an upstream response head needing more than one read is corrupted (worker/io.rs read_more writes at offset 0)"]
     response_head_spanning_reads_is_intact,
     upgrade_tunnels_both_ways,
     upgrade_refused_by_upstream_stays_http,
@@ -44,7 +43,6 @@ mod idle_connections_closed_on_shutdown {
         super::idle_connections_closed_on_shutdown(crate::support::Driver::Uring)
     }
     #[test]
-    #[ignore = "BUG: epoll: an idle keep-alive connection ignores the drain, gets a 408 after request_headers_timeout (session.rs:162 readable(true) false positive)"]
     fn epoll() {
         super::idle_connections_closed_on_shutdown(crate::support::Driver::Epoll)
     }

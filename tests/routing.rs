@@ -9,7 +9,6 @@ use support::*;
 
 driver_tests!(
     vhost_precedence,
-    #[ignore = "BUG: Host with a port matches a prefix.* wildcard before the exact domain (router/vhost.rs select)"]
     vhost_precedence_with_port,
     route_order_and_path_match,
     prefix_rewrite_keeps_query,
@@ -24,7 +23,6 @@ driver_tests!(
     http10_without_host_goes_to_default_vhost,
     http10_gets_chunked_response_dechunked,
     driver_flag_is_honoured,
-    #[ignore = "BUG: a pipelined request straddling a read boundary is corrupted (worker/io.rs read_more writes at offset 0)"]
     many_pipelined_requests_across_reads,
     concurrent_clients_on_two_workers,
 );

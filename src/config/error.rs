@@ -79,6 +79,12 @@ pub fn locate(source: &str, path: &str) -> Option<usize> {
         .lines()
         .map(|l| {
             let text = l.split(" #").next().unwrap_or(l);
+            // A whole-line comment is blank for the walk.
+            let text = if text.trim_start().starts_with('#') {
+                ""
+            } else {
+                text
+            };
             let mut indent = text.len() - text.trim_start().len();
             let mut rest = text.trim_start();
             let mut item = false;
@@ -103,6 +109,17 @@ pub fn locate(source: &str, path: &str) -> Option<usize> {
             None => (seg, ""),
         };
         if !key.is_empty() {
+            // Under a key, children sit at the indent of its first child line, which
+            // may be any deeper indent; inside a list item, at the item's own.
+            let level = if in_item {
+                floor
+            } else {
+                lines
+                    .iter()
+                    .skip(from)
+                    .find(|l| !l.2.is_empty())
+                    .map_or(floor, |l| l.0)
+            };
             let mut hit = None;
             for (i, &(ind, item, content)) in lines.iter().enumerate().skip(from) {
                 if content.is_empty() {
@@ -118,7 +135,7 @@ pub fn locate(source: &str, path: &str) -> Option<usize> {
                     .unwrap_or("")
                     .trim()
                     .trim_matches('"');
-                if ind == floor && k == key && content.contains(':') {
+                if ind == level && k == key && content.contains(':') {
                     hit = Some(i);
                     break;
                 }
@@ -141,8 +158,12 @@ pub fn locate(source: &str, path: &str) -> Option<usize> {
                 if content.is_empty() && !item {
                     continue;
                 }
-                // A list may sit at its key's own indent (`key:\n- a`).
-                if ind + 2 < floor + 1 || item_indent.is_some_and(|d| ind < d) {
+                // A list may sit at its key's own indent (`key:\n- a`), but a
+                // sibling key there means the list was flow style, `key: [a]`.
+                if ind + 2 < floor + 1
+                    || (!item && ind < floor)
+                    || item_indent.is_some_and(|d| ind < d)
+                {
                     break;
                 }
                 if item && item_indent.is_none() {
@@ -212,5 +233,26 @@ clusters:
             locate(YAML, "listeners[0].virtual_hosts[0].routes[1].match.prefix"),
             Some(11)
         );
+        assert_eq!(
+            locate(YAML, "listeners[0].virtual_hosts[0].domains[0]"),
+            Some(7)
+        );
+    }
+
+    #[test]
+    fn finds_keys_nested_under_keys_at_any_indent() {
+        let yaml = "# a comment at column 0
+a:
+    b:   # four spaces
+        c: 1
+    d:
+      - e: 2
+# another
+      - e: 3
+        f: 4
+";
+        assert_eq!(locate(yaml, "a.b.c"), Some(4));
+        assert_eq!(locate(yaml, "a.d[1].f"), Some(9));
+        assert_eq!(locate(yaml, "a.d[1].e"), Some(8));
     }
 }

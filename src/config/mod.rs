@@ -3,6 +3,7 @@
 //! Two front doors lead to one model: ringway's native schema (`raw.rs`) and, for
 //! files whose top level has `static_resources`, Envoy's bootstrap form.
 
+pub mod envoy;
 pub mod error;
 pub mod model;
 pub mod raw;
@@ -32,26 +33,40 @@ pub fn load_file(path: &str) -> Result<Loaded, ConfigError> {
 
 /// Parse and validate a config text (native or Envoy form).
 pub fn load_str(text: &str) -> Result<Loaded, ConfigError> {
-    let (raw, warnings) = if is_envoy(text) {
-        return Err(ConfigError::Unsupported {
-            field: "static_resources".into(),
-            line: error::locate(text, "static_resources"),
-            reason: "Envoy bootstrap files are not read yet".into(),
+    if is_envoy(text) {
+        let t = envoy::translate(text)?;
+        let config = validate::validate(&t.raw).map_err(|e| envoy::restate(e, &t.origins, text))?;
+        return Ok(Loaded {
+            config,
+            raw: t.raw,
+            warnings: t.warnings,
         });
-    } else {
-        (parse_native(text)?, Vec::new())
-    };
+    }
+    let raw = parse_native(text)?;
     let config = validate::validate(&raw).map_err(|e| e.with_source(text))?;
     Ok(Loaded {
         config,
         raw,
-        warnings,
+        warnings: Vec::new(),
     })
 }
 
+/// Envoy bootstrap files have a top-level `static_resources`; ringway's own never do.
+/// A file that does not parse is judged by its lines, so that its syntax error is
+/// reported by the reader the user meant.
 fn is_envoy(text: &str) -> bool {
-    text.lines()
-        .any(|l| l.starts_with("static_resources:") || l.starts_with("\"static_resources\":"))
+    match serde_yaml::from_str::<serde_yaml::Value>(text) {
+        Ok(doc) => envoy::is_envoy(&doc),
+        Err(_) => text
+            .lines()
+            .any(|l| l.starts_with("static_resources:") || l.starts_with("\"static_resources\":")),
+    }
+}
+
+/// The native YAML for a loaded config, for `ringway convert`: it loads back to
+/// the same model.
+pub fn to_native_yaml(raw: &RawConfig) -> String {
+    serde_yaml::to_string(raw).expect("RawConfig always serializes")
 }
 
 /// Deserialize the native schema; errors carry the YAML path and line.

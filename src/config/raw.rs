@@ -62,6 +62,7 @@ pub struct RawDns {
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawListener {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     pub address: String,
     #[serde(default)]
@@ -103,6 +104,7 @@ pub struct RawHealthCheck {
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawVirtualHost {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     pub domains: Vec<String>,
     #[serde(default)]

@@ -37,38 +37,41 @@ impl VhostIndex {
 
     /// The virtual host for a `Host` value (`None`: the request had no Host).
     /// `scratch` is a reused buffer for lower-casing.
+    ///
+    /// Each tier (exact, suffix, prefix) is tried with the port and then without
+    /// it before the next tier, so `api.example.com:8080` finds an exact
+    /// `api.example.com` before an `api.*` wildcard.
     pub fn select(&self, host: Option<&[u8]>, scratch: &mut Vec<u8>) -> Option<usize> {
         let Some(host) = host else {
             return self.default;
         };
         scratch.clear();
         scratch.extend(host.iter().map(u8::to_ascii_lowercase));
-        if let Some(v) = self.match_name(scratch) {
-            return Some(v);
-        }
-        // Try again without the port (not for a bare IPv6 literal's colons).
-        let without_port = match scratch.iter().rposition(|&b| b == b':') {
-            Some(i) if !scratch.ends_with(b"]") => &scratch[..i],
-            _ => return self.default,
+        let full = &scratch[..];
+        // The port is after the last colon, except in a bare IPv6 literal.
+        let name = match full.iter().rposition(|&b| b == b':') {
+            Some(i) if !full.ends_with(b"]") => &full[..i],
+            _ => full,
         };
-        self.match_name(without_port).or(self.default)
-    }
-
-    fn match_name(&self, name: &[u8]) -> Option<usize> {
-        if let Some(&v) = self.exact.get(name) {
-            return Some(v);
-        }
-        for (suffix, v) in &self.suffixes {
-            if name.len() > suffix.len() && name.ends_with(suffix) {
-                return Some(*v);
-            }
-        }
-        for (prefix, v) in &self.prefixes {
-            if name.len() > prefix.len() && name.starts_with(prefix) {
-                return Some(*v);
-            }
-        }
-        None
+        let names = [full, name];
+        let exact = || names.iter().find_map(|n| self.exact.get(*n).copied());
+        let suffix = || {
+            names.iter().find_map(|n| {
+                self.suffixes
+                    .iter()
+                    .find(|(s, _)| n.len() > s.len() && n.ends_with(s))
+                    .map(|(_, v)| *v)
+            })
+        };
+        let prefix = || {
+            names.iter().find_map(|n| {
+                self.prefixes
+                    .iter()
+                    .find(|(p, _)| n.len() > p.len() && n.starts_with(p))
+                    .map(|(_, v)| *v)
+            })
+        };
+        exact().or_else(suffix).or_else(prefix).or(self.default)
     }
 }
 
@@ -97,6 +100,11 @@ mod tests {
         assert_eq!(sel("example.com"), Some(0));
         assert_eq!(sel("exact.test:8080"), Some(5));
         assert_eq!(sel("exact.test"), Some(0));
+        assert_eq!(
+            sel("api.example.com:8080"),
+            Some(1),
+            "a suffix beats a prefix, port or not"
+        );
         assert_eq!(idx.select(None, &mut Vec::new()), Some(0));
     }
 

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use bytes::BytesMut;
 use monoio::{
+    buf::IoBufMut,
     io::{AsyncReadRent, AsyncWriteRentExt},
     net::TcpStream,
 };
@@ -29,18 +30,21 @@ pub async fn read_more(
     if buf.capacity() - buf.len() < READ_CHUNK / 2 {
         buf.reserve(READ_CHUNK);
     }
-    let owned = std::mem::take(buf);
-    let (res, owned) = match deadline {
-        None => stream.read(owned).await,
+    // monoio reads into an `IoBufMut` from its start; a slice of the spare
+    // capacity makes the read append after the bytes already buffered.
+    let (len, cap) = (buf.len(), buf.capacity());
+    let spare = std::mem::take(buf).slice_mut(len..cap);
+    let (res, spare) = match deadline {
+        None => stream.read(spare).await,
         Some(d) => {
             let left = d.saturating_duration_since(Instant::now());
-            match monoio::time::timeout(left, stream.read(owned)).await {
+            match monoio::time::timeout(left, stream.read(spare)).await {
                 Ok(r) => r,
                 Err(_) => return Err(ReadError::TimedOut),
             }
         }
     };
-    *buf = owned;
+    *buf = spare.into_inner();
     res.map_err(|e| ReadError::Io(e.kind()))
 }
 

@@ -167,7 +167,9 @@ impl Session {
         };
         let drain = self.worker.drain.wait();
         monoio::select! {
-            r = monoio::time::timeout(timeout, self.client.readable(true)) => matches!(r, Ok(Ok(()))),
+            // Not relaxed: on epoll a relaxed check can report stale readiness, and
+            // the session would then park a buffer in a read that ignores the drain.
+            r = monoio::time::timeout(timeout, self.client.readable(false)) => matches!(r, Ok(Ok(()))),
             _ = drain => false,
         }
     }

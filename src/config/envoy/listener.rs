@@ -1,0 +1,913 @@
+//! Envoy listeners: one filter chain whose only network filter is the HTTP
+//! connection manager (v2 `config:` or v3 `typed_config:`), its route config,
+//! and its http_filters, of which ringway runs only the router.
+
+use serde_yaml::Value;
+
+use super::{
+    address, common_http_rules,
+    walk::{is_empty, is_false, is_true, Ctx, DefaultOnly, Fields, Map, Node, Refuse, Warn},
+};
+use crate::config::{
+    raw::{RawListener, RawMatch, RawRoute, RawVirtualHost},
+    units::ByteSize,
+    ConfigError,
+};
+
+type Origins = Vec<(String, String)>;
+
+const HCM_NAMES: &[&str] = &[
+    "envoy.http_connection_manager",
+    "envoy.filters.network.http_connection_manager",
+];
+const HCM_TYPES: &[&str] = &[
+    "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+    "type.googleapis.com/envoy.config.filter.network.http_connection_manager.v2.HttpConnectionManager",
+];
+const ROUTER_NAMES: &[&str] = &["envoy.router", "envoy.filters.http.router"];
+const ROUTER_TYPES: &[&str] = &[
+    "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router",
+    "type.googleapis.com/envoy.config.filter.http.router.v2.Router",
+];
+const FILE_LOG_NAMES: &[&str] = &["envoy.file_access_log", "envoy.access_loggers.file"];
+const FILE_LOG_TYPES: &[&str] = &[
+    "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+    "type.googleapis.com/envoy.config.accesslog.v2.FileAccessLog",
+];
+
+const HEADERS_MUTATION: &str = "adding or removing headers is not implemented";
+const PER_FILTER: &str = "per-route filter config needs filters ringway lacks";
+const TLS: &str = "TLS is not implemented";
+
+pub fn listener(
+    cx: &mut Ctx,
+    node: &Node,
+    native: &str,
+    origins: &mut Origins,
+) -> Result<RawListener, ConfigError> {
+    let f = cx.fields(
+        node,
+        &[
+            ("name", Map),
+            ("address", Map),
+            ("filter_chains", Map),
+            ("stat_prefix", Map),
+            ("access_log", Map),
+            ("per_connection_buffer_limit_bytes", Warn("ringway's buffers have a fixed size")),
+            ("tcp_fast_open_queue_length", Warn("TCP Fast Open is not enabled")),
+            ("tcp_backlog_size", Warn("the accept backlog is fixed at 1024")),
+            ("traffic_direction", Warn("traffic direction only matters to tracing")),
+            ("drain_type", Warn("ringway drains on SIGTERM only")),
+            ("listener_filters_timeout", Warn("ringway has no listener filters")),
+            ("continue_on_listener_filters_timeout", Warn("ringway has no listener filters")),
+            ("connection_balance_config", Warn("each worker accepts on its own SO_REUSEPORT socket")),
+            ("reuse_port", Warn("each worker accepts on its own SO_REUSEPORT socket")),
+            ("enable_reuse_port", Warn("each worker accepts on its own SO_REUSEPORT socket")),
+            ("metadata", Warn("metadata only matters to filters ringway lacks")),
+            ("ignore_global_conn_limit", Warn("ringway has no global connection limit")),
+            ("max_connections_to_accept_per_socket_event", Warn("accepting is not tunable")),
+            ("bind_to_port", DefaultOnly(is_true, "listeners that do not bind are not implemented")),
+            ("use_original_dst", DefaultOnly(is_false, "original destination redirection is not implemented")),
+            ("transparent", DefaultOnly(is_false, "transparent proxying is not implemented")),
+            ("freebind", DefaultOnly(is_false, "IP_FREEBIND is not implemented")),
+            ("enable_mptcp", DefaultOnly(is_false, "MPTCP is not implemented")),
+            ("listener_filters", DefaultOnly(is_empty, "listener filters (TLS inspector, proxy protocol, original_dst) are not implemented")),
+            ("socket_options", Refuse("socket options are not implemented")),
+            ("default_filter_chain", Refuse("filter chain matching is not implemented")),
+            ("filter_chain_matcher", Refuse("filter chain matching is not implemented")),
+            ("udp_listener_config", Refuse("UDP listeners are not implemented")),
+            ("additional_addresses", Refuse("a listener has one address; write one listener per address")),
+            ("api_listener", Refuse("API listeners are not implemented")),
+            ("internal_listener", Refuse("internal listeners are not implemented")),
+            ("deprecated_v1", Refuse("v1 listener options are not implemented")),
+        ],
+    )?;
+    origins.push((native.to_string(), node.path.clone()));
+    let mut rl = RawListener::default();
+    match f.get("address") {
+        Some(a) => {
+            let (addr, at) = address(cx, &a)?;
+            origins.push((format!("{native}.address"), at));
+            rl.address = addr;
+        }
+        None => return Err(cx.invalid(&node.path, "a listener needs an `address`")),
+    }
+    if let Some(n) = f.get("name") {
+        rl.name = Some(cx.string(&n)?);
+    }
+    if let Some(p) = f.get("stat_prefix") {
+        stat_prefix(cx, &p, &mut rl)?;
+    }
+    if let Some(logs) = f.get("access_log") {
+        access_logs(cx, &logs)?;
+    }
+
+    let Some(chains) = f.get("filter_chains") else {
+        return Err(cx.invalid(&node.path, "a listener needs `filter_chains`"));
+    };
+    let chains = cx.seq(&chains)?;
+    if let Some(extra) = chains.get(1) {
+        return Err(cx.unsupported(
+            &extra.path,
+            "several filter chains need filter_chain_match, which is not implemented",
+        ));
+    }
+    let Some(chain) = chains.first() else {
+        return Err(cx.invalid(&node.path, "a listener needs one filter chain"));
+    };
+    let c = cx.fields(
+        chain,
+        &[
+            ("filters", Map),
+            (
+                "name",
+                Warn("filter chain names only matter to filter chain matching"),
+            ),
+            (
+                "metadata",
+                Warn("metadata only matters to filters ringway lacks"),
+            ),
+            ("transport_socket_connect_timeout", Warn(TLS)),
+            (
+                "filter_chain_match",
+                DefaultOnly(is_empty, "filter chain matching is not implemented"),
+            ),
+            (
+                "use_proxy_proto",
+                DefaultOnly(is_false, "the PROXY protocol is not implemented"),
+            ),
+            ("tls_context", Refuse(TLS)),
+            ("transport_socket", Refuse(TLS)),
+        ],
+    )?;
+    let filters = match c.get("filters") {
+        Some(fs) => cx.seq(&fs)?,
+        None => Vec::new(),
+    };
+    let mut hcm = None;
+    for filter in &filters {
+        let body = network_filter(cx, filter)?;
+        if hcm.is_some() {
+            return Err(cx.unsupported(
+                &filter.path,
+                "one http_connection_manager per listener is implemented",
+            ));
+        }
+        hcm = Some(body);
+    }
+    let Some(hcm) = hcm else {
+        return Err(cx.unsupported(
+            &chain.path,
+            "a listener without an http_connection_manager (plain TCP proxying) is not implemented",
+        ));
+    };
+    connection_manager(cx, &hcm, native, &mut rl, origins)?;
+    Ok(rl)
+}
+
+/// A network filter: the HTTP connection manager's body, or an error.
+fn network_filter<'a>(cx: &mut Ctx, filter: &Node<'a>) -> Result<Node<'a>, ConfigError> {
+    let f = cx.fields(
+        filter,
+        &[
+            ("name", Map),
+            ("config", Map),
+            ("typed_config", Map),
+            (
+                "config_discovery",
+                Refuse("filter config discovery (ECDS) is not implemented"),
+            ),
+        ],
+    )?;
+    let (name, body, type_url) = extension(cx, filter, &f)?;
+    let is_hcm = match &type_url {
+        Some(t) => HCM_TYPES.contains(&t.as_str()),
+        None => HCM_NAMES.contains(&name.as_str()),
+    };
+    if !is_hcm {
+        let what = type_url.unwrap_or(name);
+        return Err(cx.unsupported(
+            &named_path(filter, &f),
+            format!("network filter `{what}` is not implemented; ringway runs only the HTTP connection manager"),
+        ));
+    }
+    Ok(body)
+}
+
+/// The name, body (`config` or `typed_config`) and `@type` of an extension entry.
+fn extension<'a>(
+    cx: &mut Ctx,
+    node: &Node<'a>,
+    f: &Fields<'a>,
+) -> Result<(String, Node<'a>, Option<String>), ConfigError> {
+    let name = match f.get("name") {
+        Some(n) => cx.string(&n)?,
+        None => String::new(),
+    };
+    static NULL: Value = Value::Null;
+    match (f.get("config"), f.get("typed_config")) {
+        (Some(_), Some(t)) => {
+            Err(cx.invalid(&t.path, "give either `config` or `typed_config`, not both"))
+        }
+        (Some(c), None) => Ok((name, c, None)),
+        (None, Some(t)) => {
+            let url = cx
+                .mapping(&t)?
+                .get("@type")
+                .and_then(Value::as_str)
+                .ok_or_else(|| cx.invalid(&t.path, "typed_config needs an `@type`"))?;
+            Ok((name, t.clone(), Some(url.to_string())))
+        }
+        (None, None) => Ok((name, node.child("config", &NULL), None)),
+    }
+}
+
+fn named_path(node: &Node, f: &Fields) -> String {
+    if f.has("name") {
+        format!("{}.name", node.path)
+    } else {
+        node.path.clone()
+    }
+}
+
+fn stat_prefix(cx: &mut Ctx, p: &Node, rl: &mut RawListener) -> Result<(), ConfigError> {
+    let prefix = cx.string(p)?;
+    if rl.name.is_none() {
+        cx.warn(
+            &p.path,
+            format!("ringway has no stat prefixes; `{prefix}` names the listener instead"),
+        );
+        rl.name = Some(prefix);
+    } else {
+        cx.warn(
+            &p.path,
+            "ignored: ringway has no stat prefixes; stats use the listener name",
+        );
+    }
+    Ok(())
+}
+
+fn connection_manager(
+    cx: &mut Ctx,
+    node: &Node,
+    native: &str,
+    rl: &mut RawListener,
+    origins: &mut Origins,
+) -> Result<(), ConfigError> {
+    let f = cx.fields(
+        node,
+        &[
+            ("@type", Map),
+            ("codec_type", Map),
+            ("stat_prefix", Map),
+            ("route_config", Map),
+            ("http_filters", Map),
+            ("access_log", Map),
+            ("common_http_protocol_options", Map),
+            ("idle_timeout", Map),
+            ("request_headers_timeout", Map),
+            ("max_request_headers_kb", Map),
+            (
+                "http2_protocol_options",
+                Warn("ringway speaks HTTP/1.1 to clients"),
+            ),
+            (
+                "drain_timeout",
+                Warn("the process-wide drain_timeout applies"),
+            ),
+            (
+                "delayed_close_timeout",
+                Warn("connections close once the response is written"),
+            ),
+            (
+                "generate_request_id",
+                Warn("ringway does not generate x-request-id"),
+            ),
+            (
+                "preserve_external_request_id",
+                Warn("ringway passes x-request-id through unchanged"),
+            ),
+            (
+                "use_remote_address",
+                DefaultOnly(is_false, "x-forwarded-for handling is not implemented"),
+            ),
+            (
+                "skip_xff_append",
+                DefaultOnly(is_false, "x-forwarded-for handling is not implemented"),
+            ),
+            (
+                "xff_num_trusted_hops",
+                DefaultOnly(
+                    |v| v.as_u64() == Some(0),
+                    "x-forwarded-for handling is not implemented",
+                ),
+            ),
+            (
+                "normalize_path",
+                DefaultOnly(is_false, "path normalization is not implemented"),
+            ),
+            (
+                "merge_slashes",
+                DefaultOnly(is_false, "path normalization is not implemented"),
+            ),
+            (
+                "rds",
+                Refuse("RDS (dynamic routes) is not implemented; give route_config"),
+            ),
+            ("scoped_routes", Refuse("scoped routes are not implemented")),
+            ("tracing", Refuse("tracing is not implemented")),
+            ("add_user_agent", Refuse(HEADERS_MUTATION)),
+            (
+                "server_name",
+                Refuse("the server header is not configurable"),
+            ),
+            (
+                "server_header_transformation",
+                Refuse("the server header is not configurable"),
+            ),
+            ("via", Refuse(HEADERS_MUTATION)),
+            (
+                "stream_idle_timeout",
+                Refuse(
+                    "stream idle timeouts are not implemented; the route timeout bounds a request",
+                ),
+            ),
+            (
+                "request_timeout",
+                Refuse("whole-request timeouts are not implemented"),
+            ),
+            (
+                "http_protocol_options",
+                Refuse("HTTP/1.1 codec options are not implemented"),
+            ),
+            (
+                "upgrade_configs",
+                Refuse("upgrades (WebSocket) are not implemented"),
+            ),
+            ("forward_client_cert_details", Refuse(TLS)),
+            ("set_current_client_cert_details", Refuse(TLS)),
+            (
+                "internal_address_config",
+                Refuse("internal address detection is not implemented"),
+            ),
+            (
+                "local_reply_config",
+                Refuse("local reply rewriting is not implemented"),
+            ),
+            (
+                "strip_matching_host_port",
+                Refuse("host port stripping is not implemented"),
+            ),
+            (
+                "strip_any_host_port",
+                Refuse("host port stripping is not implemented"),
+            ),
+            (
+                "path_with_escaped_slashes_action",
+                Refuse("path normalization is not implemented"),
+            ),
+            (
+                "proxy_100_continue",
+                Refuse("100-continue proxying is not implemented"),
+            ),
+            (
+                "stream_error_on_invalid_http_message",
+                Refuse("invalid messages always close the connection"),
+            ),
+            (
+                "original_ip_detection_extensions",
+                Refuse("extensions are not implemented"),
+            ),
+            (
+                "max_stream_duration",
+                Refuse("stream duration limits are not implemented"),
+            ),
+            (
+                "represent_ipv4_remote_address_as_ipv4_mapped_ipv6",
+                Refuse("x-forwarded-for handling is not implemented"),
+            ),
+            ("early_header_mutation_extensions", Refuse(HEADERS_MUTATION)),
+            (
+                "request_id_extension",
+                Refuse("request id extensions are not implemented"),
+            ),
+        ],
+    )?;
+    let hcm = &node.path;
+    if let Some(c) = f.get("codec_type") {
+        match cx.string(&c)?.to_ascii_lowercase().as_str() {
+            "http1" => {}
+            "auto" => cx.warn(
+                &c.path,
+                "ringway speaks HTTP/1.1 to clients; AUTO's HTTP/2 detection does not apply",
+            ),
+            "http2" | "http3" => {
+                return Err(cx.unsupported(
+                    &c.path,
+                    "HTTP/2 and HTTP/3 to clients are not implemented; ringway speaks HTTP/1.1",
+                ))
+            }
+            other => {
+                return Err(cx.parse_error(
+                    &c.path,
+                    format!("`{other}` is not AUTO, HTTP1, HTTP2 or HTTP3"),
+                ))
+            }
+        }
+    }
+    if let Some(p) = f.get("stat_prefix") {
+        stat_prefix(cx, &p, rl)?;
+    }
+    if let Some(logs) = f.get("access_log") {
+        access_logs(cx, &logs)?;
+    }
+    if let Some(t) = f.get("idle_timeout") {
+        rl.idle_timeout = Some(cx.duration(&t)?);
+        origins.push((format!("{native}.idle_timeout"), t.path.clone()));
+    }
+    if let Some(o) = f.get("common_http_protocol_options") {
+        let o = cx.fields(&o, &common_http_rules("downstream"))?;
+        if let Some(t) = o.get("idle_timeout") {
+            rl.idle_timeout = Some(cx.duration(&t)?);
+            origins.push((format!("{native}.idle_timeout"), t.path.clone()));
+        }
+        if let Some(n) = o.get("max_headers_count") {
+            rl.max_request_headers_count = Some(cx.uint(&n, u32::MAX as u64)? as usize);
+            origins.push((
+                format!("{native}.max_request_headers_count"),
+                n.path.clone(),
+            ));
+        }
+    }
+    if let Some(t) = f.get("request_headers_timeout") {
+        rl.request_headers_timeout = Some(cx.duration(&t)?);
+        origins.push((format!("{native}.request_headers_timeout"), t.path.clone()));
+    }
+    if let Some(kb) = f.get("max_request_headers_kb") {
+        rl.max_request_headers_size = Some(ByteSize(cx.uint(&kb, 8192)? * 1024));
+        origins.push((
+            format!("{native}.max_request_headers_size"),
+            kb.path.clone(),
+        ));
+    }
+    if let Some(hf) = f.get("http_filters") {
+        http_filters(cx, &hf)?;
+    }
+    let Some(rc) = f.get("route_config") else {
+        return Err(cx.invalid(hcm, "the connection manager needs a `route_config`"));
+    };
+    route_config(cx, &rc, native, rl, origins)
+}
+
+fn http_filters(cx: &mut Ctx, node: &Node) -> Result<(), ConfigError> {
+    let list = cx.seq(node)?;
+    let mut router = false;
+    for filter in &list {
+        let f = cx.fields(
+            filter,
+            &[
+                ("name", Map),
+                ("config", Map),
+                ("typed_config", Map),
+                ("is_optional", Map),
+                (
+                    "disabled",
+                    DefaultOnly(
+                        is_false,
+                        "disabled filters need per-route filter config, which is not implemented",
+                    ),
+                ),
+                (
+                    "config_discovery",
+                    Refuse("filter config discovery (ECDS) is not implemented"),
+                ),
+            ],
+        )?;
+        let (name, body, type_url) = extension(cx, filter, &f)?;
+        let is_router = match &type_url {
+            Some(t) => ROUTER_TYPES.contains(&t.as_str()),
+            None => ROUTER_NAMES.contains(&name.as_str()),
+        };
+        if !is_router {
+            let what = type_url.unwrap_or(name);
+            return Err(cx.unsupported(
+                &named_path(filter, &f),
+                format!("http filter `{what}` is not implemented; ringway runs only the router"),
+            ));
+        }
+        if let Some(o) = f.get("is_optional") {
+            cx.boolean(&o)?;
+        }
+        cx.fields(
+            &body,
+            &[
+                ("@type", Map),
+                ("dynamic_stats", Warn("ringway keeps its own stats")),
+                ("start_child_span", Warn("tracing is not implemented")),
+                (
+                    "suppress_grpc_request_failure_code_stats",
+                    Warn("ringway keeps its own stats"),
+                ),
+                (
+                    "upstream_log",
+                    Refuse("upstream access logs are not implemented"),
+                ),
+                (
+                    "upstream_log_options",
+                    Refuse("upstream access logs are not implemented"),
+                ),
+                (
+                    "suppress_envoy_headers",
+                    Refuse("ringway always adds its x-envoy- response headers"),
+                ),
+                (
+                    "strict_check_headers",
+                    Refuse("x-envoy- request headers are not implemented"),
+                ),
+                (
+                    "respect_expected_rq_timeout",
+                    Refuse("x-envoy- request headers are not implemented"),
+                ),
+                (
+                    "upstream_http_filters",
+                    Refuse("upstream http filters are not implemented"),
+                ),
+            ],
+        )?;
+        cx.warn(
+            &named_path(filter, &f),
+            "the router filter is implied: ringway always routes, and runs no other http filter",
+        );
+        router = true;
+    }
+    if !list.is_empty() && !router {
+        return Err(cx.invalid(
+            &node.path,
+            "no router filter: Envoy would not forward any request",
+        ));
+    }
+    Ok(())
+}
+
+/// The path of an access log that a file logger writes, after its checks.
+pub fn file_access_log(cx: &mut Ctx, node: &Node) -> Result<String, ConfigError> {
+    let f = cx.fields(
+        node,
+        &[
+            ("name", Map),
+            ("config", Map),
+            ("typed_config", Map),
+            ("filter", Refuse("access log filters are not implemented")),
+        ],
+    )?;
+    let (name, body, type_url) = extension(cx, node, &f)?;
+    let is_file = match &type_url {
+        Some(t) => FILE_LOG_TYPES.contains(&t.as_str()),
+        None => FILE_LOG_NAMES.contains(&name.as_str()),
+    };
+    if !is_file {
+        let what = type_url.unwrap_or(name);
+        return Err(cx.unsupported(
+            &named_path(node, &f),
+            format!("access logger `{what}` is not implemented"),
+        ));
+    }
+    let b = cx.fields(
+        &body,
+        &[
+            ("@type", Map),
+            ("path", Map),
+            ("format", Refuse("access log formats are not implemented")),
+            (
+                "json_format",
+                Refuse("access log formats are not implemented"),
+            ),
+            (
+                "typed_json_format",
+                Refuse("access log formats are not implemented"),
+            ),
+            (
+                "log_format",
+                Refuse("access log formats are not implemented"),
+            ),
+        ],
+    )?;
+    match b.get("path") {
+        Some(p) => cx.string(&p),
+        None => Err(cx.invalid(&body.path, "a file access log needs a `path`")),
+    }
+}
+
+/// Request access logs: ringway writes none yet, so only `/dev/null` passes.
+fn access_logs(cx: &mut Ctx, node: &Node) -> Result<(), ConfigError> {
+    for log in cx.seq(node)? {
+        let path = file_access_log(cx, &log)?;
+        if path == "/dev/null" {
+            cx.warn(&log.path, "ignored: an access log to /dev/null");
+        } else {
+            return Err(cx.unsupported(
+                &log.path,
+                format!("request access logs are not implemented (this one writes {path})"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn route_config(
+    cx: &mut Ctx,
+    node: &Node,
+    native: &str,
+    rl: &mut RawListener,
+    origins: &mut Origins,
+) -> Result<(), ConfigError> {
+    let f = cx.fields(
+        node,
+        &[
+            ("virtual_hosts", Map),
+            ("name", Warn("route configuration names only matter to RDS")),
+            (
+                "validate_clusters",
+                Warn("ringway always checks that routed clusters exist"),
+            ),
+            (
+                "max_direct_response_body_size_bytes",
+                Warn("ringway has no direct responses"),
+            ),
+            ("internal_only_headers", Refuse(HEADERS_MUTATION)),
+            ("response_headers_to_add", Refuse(HEADERS_MUTATION)),
+            ("response_headers_to_remove", Refuse(HEADERS_MUTATION)),
+            ("request_headers_to_add", Refuse(HEADERS_MUTATION)),
+            ("request_headers_to_remove", Refuse(HEADERS_MUTATION)),
+            (
+                "most_specific_header_mutations_wins",
+                Refuse(HEADERS_MUTATION),
+            ),
+            (
+                "cluster_specifier_plugins",
+                Refuse("cluster specifier plugins are not implemented"),
+            ),
+            (
+                "request_mirror_policies",
+                Refuse("request mirroring is not implemented"),
+            ),
+            ("typed_per_filter_config", Refuse(PER_FILTER)),
+            ("vhds", Refuse("VHDS is not implemented")),
+            (
+                "ignore_port_in_host_matching",
+                Refuse("host matching always compares the port"),
+            ),
+        ],
+    )?;
+    let Some(vhs) = f.get("virtual_hosts") else {
+        origins.push((format!("{native}.virtual_hosts"), node.path.clone()));
+        return Ok(());
+    };
+    origins.push((format!("{native}.virtual_hosts"), vhs.path.clone()));
+    for (v, vh) in cx.seq(&vhs)?.into_iter().enumerate() {
+        let vnative = format!("{native}.virtual_hosts[{v}]");
+        origins.push((vnative.clone(), vh.path.clone()));
+        rl.virtual_hosts
+            .push(virtual_host(cx, &vh, &vnative, origins)?);
+    }
+    Ok(())
+}
+
+fn virtual_host(
+    cx: &mut Ctx,
+    node: &Node,
+    native: &str,
+    origins: &mut Origins,
+) -> Result<RawVirtualHost, ConfigError> {
+    let f = cx.fields(
+        node,
+        &[
+            ("name", Map),
+            ("domains", Map),
+            ("routes", Map),
+            (
+                "virtual_clusters",
+                Warn("virtual cluster stats are not kept"),
+            ),
+            (
+                "metadata",
+                Warn("metadata only matters to filters ringway lacks"),
+            ),
+            (
+                "require_tls",
+                DefaultOnly(
+                    |v| v.as_str().is_some_and(|s| s.eq_ignore_ascii_case("none")),
+                    TLS,
+                ),
+            ),
+            ("rate_limits", Refuse("rate limiting is not implemented")),
+            ("request_headers_to_add", Refuse(HEADERS_MUTATION)),
+            ("request_headers_to_remove", Refuse(HEADERS_MUTATION)),
+            ("response_headers_to_add", Refuse(HEADERS_MUTATION)),
+            ("response_headers_to_remove", Refuse(HEADERS_MUTATION)),
+            ("cors", Refuse("CORS is not implemented")),
+            ("retry_policy", Refuse("retries are not implemented yet")),
+            (
+                "retry_policy_typed_config",
+                Refuse("retries are not implemented yet"),
+            ),
+            ("hedge_policy", Refuse("request hedging is not implemented")),
+            ("per_filter_config", Refuse(PER_FILTER)),
+            ("typed_per_filter_config", Refuse(PER_FILTER)),
+            ("include_request_attempt_count", Refuse(HEADERS_MUTATION)),
+            (
+                "include_attempt_count_in_response",
+                Refuse(HEADERS_MUTATION),
+            ),
+            (
+                "request_mirror_policies",
+                Refuse("request mirroring is not implemented"),
+            ),
+            ("matcher", Refuse("generic matchers are not implemented")),
+        ],
+    )?;
+    let mut rv = RawVirtualHost::default();
+    if let Some(n) = f.get("name") {
+        rv.name = Some(cx.string(&n)?);
+    }
+    if let Some(ds) = f.get("domains") {
+        for d in cx.seq(&ds)? {
+            rv.domains.push(cx.string(&d)?);
+        }
+    }
+    if let Some(rs) = f.get("routes") {
+        for (r, route) in cx.seq(&rs)?.into_iter().enumerate() {
+            let rnative = format!("{native}.routes[{r}]");
+            origins.push((rnative.clone(), route.path.clone()));
+            rv.routes.push(self::route(cx, &route, &rnative, origins)?);
+        }
+    }
+    Ok(rv)
+}
+
+fn route(
+    cx: &mut Ctx,
+    node: &Node,
+    native: &str,
+    origins: &mut Origins,
+) -> Result<RawRoute, ConfigError> {
+    let f = cx.fields(
+        node,
+        &[
+            ("match", Map),
+            ("route", Map),
+            ("name", Warn("route names only appear in Envoy's logs")),
+            ("decorator", Warn("tracing is not implemented")),
+            ("tracing", Warn("tracing is not implemented")),
+            (
+                "metadata",
+                Warn("metadata only matters to filters ringway lacks"),
+            ),
+            (
+                "per_request_buffer_limit_bytes",
+                Warn("bodies stream through fixed-size buffers"),
+            ),
+            ("stat_prefix", Warn("per-route stats are not kept")),
+            ("redirect", Refuse("redirect routes are not implemented")),
+            (
+                "direct_response",
+                Refuse("direct responses are not implemented"),
+            ),
+            (
+                "filter_action",
+                Refuse("filter actions are not implemented"),
+            ),
+            (
+                "non_forwarding_action",
+                Refuse("non-forwarding actions are not implemented"),
+            ),
+            ("request_headers_to_add", Refuse(HEADERS_MUTATION)),
+            ("request_headers_to_remove", Refuse(HEADERS_MUTATION)),
+            ("response_headers_to_add", Refuse(HEADERS_MUTATION)),
+            ("response_headers_to_remove", Refuse(HEADERS_MUTATION)),
+            ("per_filter_config", Refuse(PER_FILTER)),
+            ("typed_per_filter_config", Refuse(PER_FILTER)),
+        ],
+    )?;
+    let Some(m) = f.get("match") else {
+        return Err(cx.invalid(&node.path, "a route needs a `match`"));
+    };
+    let m = cx.fields(
+        &m,
+        &[
+            ("prefix", Map),
+            ("path", Map),
+            (
+                "case_sensitive",
+                DefaultOnly(is_true, "case-insensitive matching is not implemented"),
+            ),
+            (
+                "headers",
+                DefaultOnly(is_empty, "header matchers are not implemented"),
+            ),
+            (
+                "query_parameters",
+                DefaultOnly(is_empty, "query parameter matchers are not implemented"),
+            ),
+            (
+                "safe_regex",
+                Refuse("regex routes are not implemented; use prefix or path"),
+            ),
+            (
+                "regex",
+                Refuse("regex routes are not implemented; use prefix or path"),
+            ),
+            (
+                "path_separated_prefix",
+                Refuse("path_separated_prefix is not implemented; use prefix"),
+            ),
+            (
+                "path_match_policy",
+                Refuse("path match extensions are not implemented"),
+            ),
+            ("connect_matcher", Refuse("CONNECT is not implemented")),
+            ("grpc", Refuse("gRPC matching is not implemented")),
+            (
+                "runtime_fraction",
+                Refuse("runtime fractions are not implemented"),
+            ),
+            ("tls_context", Refuse(TLS)),
+            (
+                "dynamic_metadata",
+                Refuse("metadata matchers are not implemented"),
+            ),
+            (
+                "filter_state",
+                Refuse("filter state matchers are not implemented"),
+            ),
+        ],
+    )?;
+    let mut rr = RawRoute {
+        matcher: RawMatch {
+            prefix: m.get("prefix").map(|p| cx.string(&p)).transpose()?,
+            path: m.get("path").map(|p| cx.string(&p)).transpose()?,
+        },
+        ..RawRoute::default()
+    };
+    let Some(action) = f.get("route") else {
+        return Err(cx.invalid(&node.path, "a route needs a `route` action"));
+    };
+    let a = cx.fields(
+        &action,
+        &[
+            ("cluster", Map),
+            ("prefix_rewrite", Map),
+            ("timeout", Map),
+            ("hash_policy", Warn("hash policies only matter to RING_HASH and MAGLEV; ringway balances round robin")),
+            ("priority", DefaultOnly(|v| v.as_str().is_some_and(|s| s.eq_ignore_ascii_case("default")), "priority routing is not implemented")),
+            ("auto_host_rewrite", DefaultOnly(is_false, "host rewriting is not implemented")),
+            ("include_vh_rate_limits", DefaultOnly(is_false, "rate limiting is not implemented")),
+            ("append_x_forwarded_host", DefaultOnly(is_false, HEADERS_MUTATION)),
+            ("cluster_header", Refuse("cluster_header is not implemented; name the cluster")),
+            ("weighted_clusters", Refuse("weighted clusters are not implemented; name one cluster")),
+            ("cluster_specifier_plugin", Refuse("cluster specifier plugins are not implemented")),
+            ("inline_cluster_specifier_plugin", Refuse("cluster specifier plugins are not implemented")),
+            ("regex_rewrite", Refuse("regex rewrites are not implemented; use prefix_rewrite")),
+            ("path_rewrite_policy", Refuse("path rewrite extensions are not implemented; use prefix_rewrite")),
+            ("host_rewrite", Refuse("host rewriting is not implemented")),
+            ("host_rewrite_literal", Refuse("host rewriting is not implemented")),
+            ("host_rewrite_header", Refuse("host rewriting is not implemented")),
+            ("host_rewrite_path_regex", Refuse("host rewriting is not implemented")),
+            ("retry_policy", Refuse("retries are not implemented yet")),
+            ("retry_policy_typed_config", Refuse("retries are not implemented yet")),
+            ("hedge_policy", Refuse("request hedging is not implemented")),
+            ("idle_timeout", Refuse("per-route idle timeouts are not implemented; use timeout")),
+            ("request_mirror_policy", Refuse("request mirroring is not implemented")),
+            ("request_mirror_policies", Refuse("request mirroring is not implemented")),
+            ("rate_limits", Refuse("rate limiting is not implemented")),
+            ("cors", Refuse("CORS is not implemented")),
+            ("max_grpc_timeout", Refuse("gRPC timeouts are not implemented")),
+            ("grpc_timeout_offset", Refuse("gRPC timeouts are not implemented")),
+            ("upgrade_configs", Refuse("upgrades (WebSocket) are not implemented")),
+            ("use_websocket", Refuse("upgrades (WebSocket) are not implemented")),
+            ("internal_redirect_policy", Refuse("internal redirects are not implemented")),
+            ("internal_redirect_action", Refuse("internal redirects are not implemented")),
+            ("max_internal_redirects", Refuse("internal redirects are not implemented")),
+            ("max_stream_duration", Refuse("stream duration limits are not implemented")),
+            ("cluster_not_found_response_code", Refuse("routes to unknown clusters are refused at load")),
+            ("metadata_match", Refuse("subset load balancing is not implemented")),
+            ("early_data_policy", Refuse("TLS early data is not implemented")),
+        ],
+    )?;
+    match a.get("cluster") {
+        Some(c) => {
+            rr.cluster = cx.string(&c)?;
+            origins.push((format!("{native}.cluster"), c.path.clone()));
+        }
+        None => return Err(cx.invalid(&action.path, "a route action needs a `cluster`")),
+    }
+    if let Some(p) = a.get("prefix_rewrite") {
+        rr.prefix_rewrite = Some(cx.string(&p)?);
+        origins.push((format!("{native}.prefix_rewrite"), p.path.clone()));
+    }
+    if let Some(t) = a.get("timeout") {
+        rr.timeout = Some(cx.duration(&t)?);
+        origins.push((format!("{native}.timeout"), t.path.clone()));
+    }
+    Ok(rr)
+}

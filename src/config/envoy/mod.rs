@@ -1,0 +1,704 @@
+//! The second front door: Envoy bootstrap YAML (top level `static_resources`,
+//! optional `admin`) translated into ringway's native `RawConfig`, so one model
+//! serves both. Reads the v2 shape (`config:` under the connection manager,
+//! cluster `hosts:`) and the v3 shape (`typed_config` with `@type`, clusters with
+//! `load_assignment`).
+//!
+//! Invariant: nothing is dropped silently. Every key of every mapping is either
+//! translated, turned into a warning (a hint ringway does not need), refused as
+//! `ConfigError::Unsupported` (behaviour ringway lacks), or rejected as unknown —
+//! each naming its YAML path and line in the Envoy file.
+
+mod listener;
+mod walk;
+
+use serde_yaml::Value;
+
+use walk::{Ctx, Map, Node, Refuse, Warn};
+
+use super::{
+    error::locate,
+    raw::{RawAdmin, RawCluster, RawConfig, RawWorkers},
+    ConfigError,
+};
+
+/// An Envoy file read into the native schema.
+#[derive(Debug)]
+pub struct Translation {
+    pub raw: RawConfig,
+    pub warnings: Vec<String>,
+    /// Native field path → the Envoy path it came from, so an error found later
+    /// by `validate()` names the place in the file the user wrote.
+    pub origins: Vec<(String, String)>,
+}
+
+/// Whether a parsed YAML document is Envoy bootstrap (it has `static_resources`).
+pub fn is_envoy(doc: &Value) -> bool {
+    doc.as_mapping()
+        .is_some_and(|m| m.contains_key("static_resources"))
+}
+
+/// Translate an Envoy bootstrap text into the native schema.
+pub fn translate(source: &str) -> Result<Translation, ConfigError> {
+    let doc: Value = serde_yaml::from_str(source).map_err(|e| ConfigError::Parse {
+        field: "(top level)".into(),
+        line: e.location().map(|l| l.line()),
+        reason: super::strip_location(&e.to_string()),
+    })?;
+    translate_value(source, &doc)
+}
+
+fn translate_value(source: &str, doc: &Value) -> Result<Translation, ConfigError> {
+    let mut cx = Ctx::new(source);
+    let mut origins = Vec::new();
+    let root = Node::root(doc);
+    let top = cx.fields(
+        &root,
+        &[
+            ("static_resources", Map),
+            ("admin", Map),
+            ("node", Warn("node identity only matters to xDS servers and stats")),
+            ("stats_config", Warn("stats tag extraction is not configurable")),
+            ("stats_flush_interval", Warn("ringway has no stats sinks to flush")),
+            ("stats_flush_on_admin", Warn("ringway has no stats sinks to flush")),
+            ("watchdog", Warn("ringway has no watchdog")),
+            ("watchdogs", Warn("ringway has no watchdog")),
+            ("flags_path", Warn("ringway has no flag files")),
+            ("enable_dispatcher_stats", Warn("ringway keeps no event-loop stats")),
+            ("stats_server_version_override", Warn("ringway reports its own version")),
+            ("use_tcp_for_dns_lookups", Warn("DNS is sent over UDP, retried over TCP when truncated")),
+            ("dynamic_resources", Refuse("xDS (dynamic configuration) is not implemented; use static_resources")),
+            ("cluster_manager", Refuse("cluster manager settings (EDS, outlier event logs, upstream bind) are not implemented")),
+            ("layered_runtime", Refuse("runtime overrides are not implemented")),
+            ("runtime", Refuse("runtime overrides are not implemented")),
+            ("stats_sinks", Refuse("stats sinks (statsd, metrics service) are not implemented")),
+            ("tracing", Refuse("tracing is not implemented")),
+            ("overload_manager", Refuse("the overload manager is not implemented")),
+            ("hds_config", Refuse("health discovery service is not implemented")),
+            ("header_prefix", Refuse("ringway's own headers keep the x-envoy- prefix")),
+            ("bootstrap_extensions", Refuse("extensions are not implemented")),
+            ("fatal_actions", Refuse("extensions are not implemented")),
+            ("typed_dns_resolver_config", Refuse("only ringway's built-in resolver exists")),
+            ("dns_resolution_config", Refuse("only ringway's built-in resolver exists")),
+            ("default_socket_interface", Refuse("socket interfaces are not implemented")),
+            ("certificate_provider_instances", Refuse("TLS is not implemented")),
+            ("listener_manager", Refuse("listener manager extensions are not implemented")),
+        ],
+    )?;
+
+    let mut raw = RawConfig {
+        // Envoy starts one worker per core unless --concurrency says otherwise.
+        workers: Some(RawWorkers::Named("auto".into())),
+        ..RawConfig::default()
+    };
+
+    if let Some(sr) = top.get("static_resources") {
+        let sr = cx.fields(
+            &sr,
+            &[
+                ("listeners", Map),
+                ("clusters", Map),
+                ("secrets", Refuse("TLS is not implemented")),
+            ],
+        )?;
+        if let Some(ls) = sr.get("listeners") {
+            for (i, l) in cx.seq(&ls)?.into_iter().enumerate() {
+                let native = format!("listeners[{i}]");
+                let rl = listener::listener(&mut cx, &l, &native, &mut origins)?;
+                raw.listeners.push(rl);
+            }
+        }
+        if let Some(cs) = sr.get("clusters") {
+            for (i, c) in cx.seq(&cs)?.into_iter().enumerate() {
+                let native = format!("clusters[{i}]");
+                origins.push((native.clone(), c.path.clone()));
+                raw.clusters
+                    .push(cluster(&mut cx, &c, &native, &mut origins)?);
+            }
+        }
+    }
+
+    if let Some(a) = top.get("admin") {
+        raw.admin = Some(admin(&mut cx, &a, &mut origins)?);
+    }
+
+    Ok(Translation {
+        raw,
+        warnings: cx.warnings,
+        origins,
+    })
+}
+
+/// Restate an error that `validate()` found in the translated config in terms of
+/// the Envoy file: its path and line there.
+pub fn restate(err: ConfigError, origins: &[(String, String)], source: &str) -> ConfigError {
+    let envoy_path = |field: &str| -> String {
+        let best = origins
+            .iter()
+            .filter(|(native, _)| {
+                field == native
+                    || (field.starts_with(native.as_str())
+                        && matches!(field.as_bytes().get(native.len()), Some(b'.' | b'[')))
+            })
+            .max_by_key(|(native, _)| native.len());
+        match best {
+            Some((native, envoy)) => format!("{envoy}{}", &field[native.len()..]),
+            None => field.to_string(),
+        }
+    };
+    match err {
+        ConfigError::Invalid {
+            field,
+            line: None,
+            reason,
+        } => {
+            let field = envoy_path(&field);
+            ConfigError::Invalid {
+                line: locate(source, &field),
+                field,
+                reason,
+            }
+        }
+        ConfigError::Unsupported {
+            field,
+            line: None,
+            reason,
+        } => {
+            let field = envoy_path(&field);
+            ConfigError::Unsupported {
+                line: locate(source, &field),
+                field,
+                reason,
+            }
+        }
+        other => other,
+    }
+}
+
+/// `address: { socket_address: { address, port_value } }` → `ip:port` or `name:port`.
+/// Returns the text and the path of the `socket_address` it came from.
+fn address(cx: &mut Ctx, node: &Node) -> Result<(String, String), ConfigError> {
+    let f = cx.fields(
+        node,
+        &[
+            ("socket_address", Map),
+            ("pipe", Refuse("unix domain sockets are not implemented")),
+            (
+                "envoy_internal_address",
+                Refuse("internal listeners are not implemented"),
+            ),
+        ],
+    )?;
+    let sa = f
+        .get("socket_address")
+        .ok_or_else(|| cx.invalid(&node.path, "needs a `socket_address`"))?;
+    let s = cx.fields(
+        &sa,
+        &[
+            ("address", Map),
+            ("port_value", Map),
+            (
+                "protocol",
+                walk::DefaultOnly(
+                    |v| v.as_str().is_some_and(|p| p.eq_ignore_ascii_case("tcp")),
+                    "only TCP is implemented",
+                ),
+            ),
+            (
+                "named_port",
+                Refuse("named ports are not implemented; use port_value"),
+            ),
+            (
+                "resolver_name",
+                Refuse("custom resolvers are not implemented"),
+            ),
+            (
+                "ipv4_compat",
+                Warn("dual-stack sockets follow the kernel's default"),
+            ),
+        ],
+    )?;
+    let host = match s.get("address") {
+        Some(a) => cx.string(&a)?,
+        None => return Err(cx.invalid(&sa.path, "needs an `address`")),
+    };
+    let port = match s.get("port_value") {
+        Some(p) => cx.uint(&p, u16::MAX as u64)?,
+        None => return Err(cx.invalid(&sa.path, "needs a `port_value`")),
+    };
+    let text = if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    Ok((text, sa.path))
+}
+
+const CLUSTER_TYPES: &[(&str, &str)] = &[
+    ("static", "static"),
+    ("strict_dns", "strict_dns"),
+    ("logical_dns", "logical_dns"),
+];
+
+fn cluster(
+    cx: &mut Ctx,
+    node: &Node,
+    native: &str,
+    origins: &mut Vec<(String, String)>,
+) -> Result<RawCluster, ConfigError> {
+    const UPSTREAM_H1: &str = "ringway speaks HTTP/1.1 to upstreams";
+    let f = cx.fields(
+        node,
+        &[
+            ("name", Map),
+            ("type", Map),
+            ("lb_policy", Map),
+            ("connect_timeout", Map),
+            ("hosts", Map),
+            ("load_assignment", Map),
+            ("dns_refresh_rate", Map),
+            ("dns_failure_refresh_rate", Map),
+            ("respect_dns_ttl", Map),
+            ("dns_lookup_family", Map),
+            ("dns_resolvers", Map),
+            ("common_http_protocol_options", Map),
+            ("http2_protocol_options", Warn(UPSTREAM_H1)),
+            ("http_protocol_options", Warn(UPSTREAM_H1)),
+            ("typed_extension_protocol_options", Warn(UPSTREAM_H1)),
+            ("protocol_selection", Warn(UPSTREAM_H1)),
+            (
+                "per_connection_buffer_limit_bytes",
+                Warn("ringway's buffers have a fixed size"),
+            ),
+            (
+                "upstream_connection_options",
+                Warn("TCP keepalive tuning is not configurable"),
+            ),
+            (
+                "cleanup_interval",
+                Warn("ringway drains removed hosts' pools on each DNS update"),
+            ),
+            (
+                "close_connections_on_host_health_failure",
+                Warn("ringway has no active health checks"),
+            ),
+            (
+                "ignore_health_on_host_removal",
+                Warn("ringway has no active health checks"),
+            ),
+            ("alt_stat_name", Warn("stats use the cluster name")),
+            (
+                "metadata",
+                Warn("metadata only matters to filters ringway lacks"),
+            ),
+            (
+                "track_timeout_budgets",
+                Warn("timeout budget stats are not kept"),
+            ),
+            (
+                "wait_for_warm_on_init",
+                Warn("DNS clusters answer 503 until their first resolution"),
+            ),
+            (
+                "preconnect_policy",
+                Warn("connections are opened on demand"),
+            ),
+            (
+                "use_tcp_for_dns_lookups",
+                Warn("DNS is sent over UDP, retried over TCP when truncated"),
+            ),
+            (
+                "health_checks",
+                Refuse("active health checking is not implemented"),
+            ),
+            (
+                "outlier_detection",
+                Refuse("outlier detection is not implemented"),
+            ),
+            (
+                "circuit_breakers",
+                Refuse("circuit breakers are not implemented"),
+            ),
+            ("tls_context", Refuse("TLS to upstreams is not implemented")),
+            (
+                "transport_socket",
+                Refuse("TLS to upstreams is not implemented"),
+            ),
+            (
+                "transport_socket_matches",
+                Refuse("TLS to upstreams is not implemented"),
+            ),
+            ("eds_cluster_config", Refuse("EDS is not implemented")),
+            (
+                "cluster_type",
+                Refuse("custom cluster types are not implemented"),
+            ),
+            (
+                "lb_subset_config",
+                Refuse("subset load balancing is not implemented"),
+            ),
+            (
+                "common_lb_config",
+                Refuse("zone-aware and panic-threshold settings are not implemented"),
+            ),
+            (
+                "ring_hash_lb_config",
+                Refuse("only round_robin is implemented"),
+            ),
+            (
+                "maglev_lb_config",
+                Refuse("only round_robin is implemented"),
+            ),
+            (
+                "least_request_lb_config",
+                Refuse("only round_robin is implemented"),
+            ),
+            (
+                "original_dst_lb_config",
+                Refuse("only round_robin is implemented"),
+            ),
+            (
+                "load_balancing_policy",
+                Refuse("only round_robin is implemented"),
+            ),
+            (
+                "max_requests_per_connection",
+                Refuse("per-connection request limits are not implemented"),
+            ),
+            (
+                "upstream_bind_config",
+                Refuse("binding upstream sockets is not implemented"),
+            ),
+            (
+                "upstream_http_protocol_options",
+                Refuse("auto_sni / auto_san_validation need TLS, which is not implemented"),
+            ),
+            (
+                "typed_dns_resolver_config",
+                Refuse("only ringway's built-in resolver exists"),
+            ),
+            (
+                "dns_resolution_config",
+                Refuse("only ringway's built-in resolver exists"),
+            ),
+            (
+                "filters",
+                Refuse("upstream network filters are not implemented"),
+            ),
+        ],
+    )?;
+    let name = match f.get("name") {
+        Some(n) => cx.string(&n)?,
+        None => return Err(cx.invalid(&node.path, "a cluster needs a `name`")),
+    };
+    let mut rc = RawCluster {
+        name: name.clone(),
+        ..RawCluster::default()
+    };
+    if let Some(t) = f.get("type") {
+        let text = cx.string(&t)?.to_ascii_lowercase();
+        rc.kind = Some(match CLUSTER_TYPES.iter().find(|(e, _)| *e == text) {
+            Some((_, n)) => n.to_string(),
+            None if text == "eds" => return Err(cx.unsupported(&t.path, "EDS is not implemented")),
+            None if text == "original_dst" => {
+                return Err(cx.unsupported(&t.path, "ORIGINAL_DST clusters are not implemented"))
+            }
+            None => {
+                return Err(cx.parse_error(
+                    &t.path,
+                    format!("`{text}` is not a cluster type (STATIC, STRICT_DNS, LOGICAL_DNS)"),
+                ))
+            }
+        });
+    }
+    if let Some(p) = f.get("lb_policy") {
+        let text = cx.string(&p)?.to_ascii_lowercase();
+        match text.as_str() {
+            "round_robin" => rc.lb_policy = Some(text),
+            "least_request"
+            | "random"
+            | "ring_hash"
+            | "maglev"
+            | "cluster_provided"
+            | "original_dst_lb"
+            | "load_balancing_policy_config" => {
+                return Err(cx.unsupported(
+                    &p.path,
+                    format!(
+                        "lb_policy {} is not implemented; only ROUND_ROBIN",
+                        text.to_ascii_uppercase()
+                    ),
+                ))
+            }
+            _ => return Err(cx.parse_error(&p.path, format!("`{text}` is not an Envoy lb_policy"))),
+        }
+    }
+    if let Some(t) = f.get("connect_timeout") {
+        rc.connect_timeout = Some(cx.duration(&t)?);
+    }
+    if let Some(t) = f.get("dns_refresh_rate") {
+        rc.dns_refresh_rate = Some(cx.duration(&t)?);
+    }
+    if let Some(r) = f.get("dns_failure_refresh_rate") {
+        let r = cx.fields(
+            &r,
+            &[
+                ("base_interval", Map),
+                (
+                    "max_interval",
+                    Warn("failed resolutions are retried at base_interval, without backoff"),
+                ),
+            ],
+        )?;
+        if let Some(b) = r.get("base_interval") {
+            rc.dns_failure_refresh_rate = Some(cx.duration(&b)?);
+        }
+    }
+    if let Some(b) = f.get("respect_dns_ttl") {
+        rc.respect_dns_ttl = Some(cx.boolean(&b)?);
+    }
+    if let Some(fam) = f.get("dns_lookup_family") {
+        let text = cx.string(&fam)?.to_ascii_lowercase();
+        if !["auto", "v4_only", "v6_only", "v4_preferred", "all"].contains(&text.as_str()) {
+            return Err(cx.parse_error(
+                &fam.path,
+                format!("`{text}` is not one of AUTO, V4_ONLY, V6_ONLY, V4_PREFERRED, ALL"),
+            ));
+        }
+        rc.dns_lookup_family = Some(text);
+    }
+    if let Some(rs) = f.get("dns_resolvers") {
+        for r in cx.seq(&rs)? {
+            let (addr, _) = address(cx, &r)?;
+            rc.dns_resolvers.push(addr);
+        }
+    }
+    if let Some(o) = f.get("common_http_protocol_options") {
+        let o = cx.fields(&o, &common_http_rules("upstream"))?;
+        if let Some(t) = o.get("idle_timeout") {
+            rc.idle_timeout = Some(cx.duration(&t)?);
+        }
+    }
+
+    // Endpoints: v2 `hosts:` or v3 `load_assignment:`, not both.
+    match (f.get("hosts"), f.get("load_assignment")) {
+        (Some(_), Some(la)) => {
+            return Err(cx.invalid(
+                &la.path,
+                "give either `hosts` or `load_assignment`, not both",
+            ))
+        }
+        (Some(hs), None) => {
+            for h in cx.seq(&hs)? {
+                let (addr, at) = address(cx, &h)?;
+                origins.push((format!("{native}.hosts[{}]", rc.hosts.len()), at));
+                rc.hosts.push(addr);
+            }
+            origins.push((format!("{native}.hosts"), hs.path.clone()));
+        }
+        (None, Some(la)) => {
+            load_assignment(cx, &la, &name, native, &mut rc.hosts, origins)?;
+            origins.push((format!("{native}.hosts"), la.path.clone()));
+        }
+        (None, None) => {}
+    }
+    Ok(rc)
+}
+
+fn load_assignment(
+    cx: &mut Ctx,
+    node: &Node,
+    cluster_name: &str,
+    native: &str,
+    hosts: &mut Vec<String>,
+    origins: &mut Vec<(String, String)>,
+) -> Result<(), ConfigError> {
+    let la = cx.fields(
+        node,
+        &[
+            ("cluster_name", Map),
+            ("endpoints", Map),
+            ("policy", Refuse("load assignment policies (overprovisioning, drop overloads) are not implemented")),
+            ("named_endpoints", Refuse("named endpoints are not implemented")),
+        ],
+    )?;
+    if let Some(n) = la.get("cluster_name") {
+        let n_text = cx.string(&n)?;
+        if n_text != cluster_name {
+            cx.warn(
+                &n.path,
+                format!("ignored: cluster_name `{n_text}` only matters to EDS; the cluster is `{cluster_name}`"),
+            );
+        }
+    }
+    let Some(eps) = la.get("endpoints") else {
+        return Ok(());
+    };
+    for loc in cx.seq(&eps)? {
+        let l = cx.fields(
+            &loc,
+            &[
+                ("lb_endpoints", Map),
+                ("locality", Warn("ringway does not balance by locality")),
+                (
+                    "priority",
+                    walk::DefaultOnly(walk::is_zero, "priority levels are not implemented"),
+                ),
+                (
+                    "load_balancing_weight",
+                    Warn("ringway does not balance by locality"),
+                ),
+                ("proximity", Warn("ringway does not balance by locality")),
+                (
+                    "metadata",
+                    Warn("metadata only matters to filters ringway lacks"),
+                ),
+                (
+                    "leds_cluster_locality_config",
+                    Refuse("LEDS is not implemented"),
+                ),
+            ],
+        )?;
+        let Some(lbs) = l.get("lb_endpoints") else {
+            continue;
+        };
+        for lb in cx.seq(&lbs)? {
+            let e = cx.fields(
+                &lb,
+                &[
+                    ("endpoint", Map),
+                    (
+                        "load_balancing_weight",
+                        walk::DefaultOnly(walk::is_one, "weighted round robin is not implemented"),
+                    ),
+                    (
+                        "health_status",
+                        Refuse("static health status is not implemented"),
+                    ),
+                    (
+                        "metadata",
+                        Warn("metadata only matters to filters ringway lacks"),
+                    ),
+                    (
+                        "endpoint_name",
+                        Refuse("named endpoints are not implemented"),
+                    ),
+                ],
+            )?;
+            let Some(ep) = e.get("endpoint") else {
+                return Err(cx.invalid(&lb.path, "needs an `endpoint`"));
+            };
+            let ep = cx.fields(
+                &ep,
+                &[
+                    ("address", Map),
+                    (
+                        "hostname",
+                        Warn("ringway reports the address; host names come from DNS clusters"),
+                    ),
+                    (
+                        "health_check_config",
+                        Refuse("active health checking is not implemented"),
+                    ),
+                    (
+                        "additional_addresses",
+                        Refuse("additional endpoint addresses are not implemented"),
+                    ),
+                ],
+            )?;
+            let Some(a) = ep.get("address") else {
+                return Err(cx.invalid(&ep.node.path, "needs an `address`"));
+            };
+            let (addr, at) = address(cx, &a)?;
+            origins.push((format!("{native}.hosts[{}]", hosts.len()), at));
+            hosts.push(addr);
+        }
+    }
+    Ok(())
+}
+
+/// `common_http_protocol_options`, shared by the connection manager (downstream)
+/// and clusters (upstream). Only `idle_timeout` and (downstream) `max_headers_count`
+/// are mapped by the callers.
+fn common_http_rules(side: &str) -> Vec<(&'static str, walk::Rule)> {
+    let headers = if side == "upstream" {
+        Warn("ringway limits upstream response headers with its own fixed limits")
+    } else {
+        Map
+    };
+    vec![
+        ("idle_timeout", Map),
+        ("max_headers_count", headers),
+        (
+            "max_connection_duration",
+            Refuse("connection lifetime limits are not implemented"),
+        ),
+        (
+            "max_stream_duration",
+            Refuse("stream duration limits are not implemented"),
+        ),
+        (
+            "max_requests_per_connection",
+            Refuse("per-connection request limits are not implemented"),
+        ),
+        (
+            "headers_with_underscores_action",
+            Refuse("ringway always allows underscores in header names"),
+        ),
+        (
+            "max_response_headers_kb",
+            Refuse("configurable response header limits are not implemented"),
+        ),
+    ]
+}
+
+fn admin(
+    cx: &mut Ctx,
+    node: &Node,
+    origins: &mut Vec<(String, String)>,
+) -> Result<RawAdmin, ConfigError> {
+    let f = cx.fields(
+        node,
+        &[
+            ("access_log_path", Map),
+            ("address", Map),
+            ("access_log", Map),
+            ("profile_path", Warn("ringway has no CPU profiler endpoint")),
+            (
+                "socket_options",
+                Refuse("socket options are not implemented"),
+            ),
+            (
+                "ignore_global_conn_limit",
+                Warn("ringway has no global connection limit"),
+            ),
+        ],
+    )?;
+    let Some(a) = f.get("address") else {
+        return Err(cx.invalid(&node.path, "the admin interface needs an `address`"));
+    };
+    let (address, at) = address(cx, &a)?;
+    origins.push(("admin.address".into(), at));
+    let mut access_log_path = match f.get("access_log_path") {
+        Some(p) => Some(cx.string(&p)?),
+        None => None,
+    };
+    if let Some(logs) = f.get("access_log") {
+        for log in cx.seq(&logs)? {
+            let path = listener::file_access_log(cx, &log)?;
+            if access_log_path.is_some() {
+                return Err(
+                    cx.unsupported(&log.path, "ringway's admin interface writes one access log")
+                );
+            }
+            access_log_path = Some(path);
+        }
+    }
+    Ok(RawAdmin {
+        address,
+        access_log_path,
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,551 @@
+//! The Envoy front door: the seed files load and mean what they meant to Envoy;
+//! v2 and v3 goldens; one test per refusal and per warning, each checking the
+//! YAML path and line; `convert` output loads back to the same model.
+
+use std::{net::SocketAddr, time::Duration};
+
+use crate::config::{load_str, model::*, to_native_yaml, ConfigError, Loaded};
+
+const FRONT: &str = include_str!("../../../config/envoy/front-envoy.yaml");
+const SERVICE: &str = include_str!("../../../config/envoy/service-envoy.yaml");
+const V2: &str = include_str!("testdata/v2.yaml");
+const V3: &str = include_str!("testdata/v3.yaml");
+const NATIVE: &str = include_str!("testdata/native.yaml");
+
+const HCM_V3: &str = "static_resources.listeners[0].filter_chains[0].filters[0].typed_config";
+const HCM_V2: &str = "static_resources.listeners[0].filter_chains[0].filters[0].config";
+
+/// The 1-based line where the first occurrence of `needle` (possibly several
+/// lines long) starts.
+fn line_of(text: &str, needle: &str) -> Option<usize> {
+    let at = text.find(needle);
+    assert!(at.is_some(), "`{needle}` is not in the test text");
+    at.map(|i| text[..i].matches('\n').count() + 1)
+}
+
+/// `base` with the first `from` replaced by `to`; `from` must be there.
+fn edit(base: &str, from: &str, to: &str) -> String {
+    assert!(base.contains(from), "`{from}` is not in the base text");
+    base.replacen(from, to, 1)
+}
+
+fn load(text: &str) -> Loaded {
+    load_str(text).unwrap_or_else(|e| panic!("should load: {e}"))
+}
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+/// Without the golden file's leading comment.
+fn native_golden() -> String {
+    NATIVE.lines().skip(1).map(|l| format!("{l}\n")).collect()
+}
+
+#[test]
+fn front_envoy_seed_translates_to_the_front_proxy() {
+    let loaded = load(FRONT);
+    let c = &loaded.config;
+    assert_eq!(
+        c.workers,
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    assert_eq!(c.listeners.len(), 1);
+    let l = &c.listeners[0];
+    assert_eq!(l.name, "ingress_http");
+    assert_eq!(l.address, addr("0.0.0.0:80"));
+    assert_eq!(l.virtual_hosts.len(), 1);
+    let vh = &l.virtual_hosts[0];
+    assert_eq!(vh.name, "backend");
+    assert_eq!(vh.domains, ["*"]);
+    let routes: Vec<(PathMatch, &str)> = vh
+        .routes
+        .iter()
+        .map(|r| (r.matcher.clone(), c.clusters[r.cluster].name.as_str()))
+        .collect();
+    assert_eq!(
+        routes,
+        [
+            (PathMatch::Prefix("/service/1".into()), "service1"),
+            (PathMatch::Prefix("/service/2".into()), "service2"),
+        ]
+    );
+    for r in &vh.routes {
+        assert_eq!(r.prefix_rewrite, None);
+        assert_eq!(r.timeout, Some(defaults::ROUTE_TIMEOUT));
+    }
+    assert_eq!(c.clusters.len(), 2);
+    for (cl, name) in c.clusters.iter().zip(["service1", "service2"]) {
+        assert_eq!(cl.name, name);
+        assert_eq!(cl.kind, ClusterKind::StrictDns);
+        assert_eq!(cl.lb_policy, LbPolicy::RoundRobin);
+        assert_eq!(cl.connect_timeout, Duration::from_millis(250));
+        assert_eq!(
+            cl.endpoints,
+            [Endpoint::Name {
+                host: name.into(),
+                port: 80
+            }]
+        );
+        assert_eq!(cl.dns_refresh_rate, defaults::DNS_REFRESH_RATE);
+        assert_eq!(cl.dns_lookup_family, DnsLookupFamily::Auto);
+        assert!(!cl.respect_dns_ttl);
+    }
+    let admin = c.admin.as_ref().expect("admin");
+    assert_eq!(admin.address, addr("0.0.0.0:8001"));
+    assert_eq!(admin.access_log_path.as_deref(), Some("/dev/null"));
+
+    assert_eq!(
+        loaded.warnings,
+        [
+            format!("{HCM_V2}.codec_type (line 11): ringway speaks HTTP/1.1 to clients; AUTO's HTTP/2 detection does not apply"),
+            format!("{HCM_V2}.stat_prefix (line 12): ringway has no stat prefixes; `ingress_http` names the listener instead"),
+            format!("{HCM_V2}.http_filters[0].name (line 29): the router filter is implied: ringway always routes, and runs no other http filter"),
+            format!("{HCM_V2}.route_config.name (line 14): ignored: route configuration names only matter to RDS"),
+            "static_resources.clusters[0].http2_protocol_options (line 36): ignored: ringway speaks HTTP/1.1 to upstreams".to_string(),
+            "static_resources.clusters[1].http2_protocol_options (line 45): ignored: ringway speaks HTTP/1.1 to upstreams".to_string(),
+        ]
+    );
+}
+
+#[test]
+fn service_envoy_seed_translates_to_the_sidecar() {
+    let loaded = load(SERVICE);
+    let c = &loaded.config;
+    let l = &c.listeners[0];
+    assert_eq!(l.name, "ingress_http");
+    assert_eq!(l.address, addr("0.0.0.0:80"));
+    assert_eq!(l.virtual_hosts[0].name, "service");
+    let r = &l.virtual_hosts[0].routes[0];
+    assert_eq!(r.matcher, PathMatch::Prefix("/service".into()));
+    let cl = &c.clusters[r.cluster];
+    assert_eq!(cl.name, "local_service");
+    assert_eq!(cl.kind, ClusterKind::StrictDns);
+    assert_eq!(cl.connect_timeout, Duration::from_millis(250));
+    assert_eq!(cl.endpoints, [Endpoint::Addr(addr("127.0.0.1:8080"))]);
+    assert_eq!(
+        c.admin.as_ref().map(|a| a.address),
+        Some(addr("0.0.0.0:8081"))
+    );
+    assert_eq!(loaded.warnings.len(), 4, "{:#?}", loaded.warnings);
+}
+
+#[test]
+fn golden_v3() {
+    let loaded = load(V3);
+    assert_eq!(to_native_yaml(&loaded.raw), native_golden());
+    assert_eq!(
+        loaded.warnings,
+        [
+            format!("{HCM_V3}.stat_prefix (line 16): ignored: ringway has no stat prefixes; stats use the listener name"),
+            format!("{HCM_V3}.http_filters[0].name (line 45): the router filter is implied: ringway always routes, and runs no other http filter"),
+        ]
+    );
+}
+
+#[test]
+fn golden_v2() {
+    let loaded = load(V2);
+    assert_eq!(to_native_yaml(&loaded.raw), native_golden());
+    assert_eq!(loaded.warnings.len(), 2, "{:#?}", loaded.warnings);
+}
+
+#[test]
+fn golden_model() {
+    let c = load(V3).config;
+    let l = &c.listeners[0];
+    assert_eq!(l.idle_timeout, Duration::from_secs(300));
+    assert_eq!(l.limits.max_header_bytes, 32 * 1024);
+    assert_eq!(l.limits.max_headers, 50);
+    let api = &l.virtual_hosts[0].routes;
+    assert_eq!(api[0].matcher, PathMatch::Exact("/healthz".into()));
+    assert_eq!(api[1].prefix_rewrite.as_deref(), Some("/"));
+    assert_eq!(api[1].timeout, Some(Duration::from_millis(2500)));
+    assert_eq!(l.virtual_hosts[1].routes[0].timeout, None, "0s disables");
+    let [apic, web, local] = &c.clusters[..] else {
+        panic!("three clusters")
+    };
+    assert_eq!(apic.kind, ClusterKind::StrictDns);
+    assert_eq!(apic.endpoints.len(), 2);
+    assert_eq!(apic.dns_lookup_family, DnsLookupFamily::V4Only);
+    assert_eq!(apic.dns_refresh_rate, Duration::from_secs(10));
+    assert!(apic.respect_dns_ttl);
+    assert_eq!(web.kind, ClusterKind::LogicalDns);
+    assert_eq!(web.connect_timeout, Duration::from_millis(500));
+    assert_eq!(local.kind, ClusterKind::Static);
+    assert_eq!(local.endpoints, [Endpoint::Addr(addr("[::1]:9000"))]);
+    assert_eq!(
+        c.admin.map(|a| (a.address, a.access_log_path)),
+        Some((addr("127.0.0.1:9901"), None))
+    );
+}
+
+#[test]
+fn convert_round_trips() {
+    for text in [FRONT, SERVICE, V2, V3] {
+        let first = load(text);
+        let native = to_native_yaml(&first.raw);
+        let again = load(&native);
+        assert!(again.warnings.is_empty(), "{:#?}", again.warnings);
+        assert_eq!(
+            format!("{:?}", first.config),
+            format!("{:?}", again.config),
+            "{native}"
+        );
+    }
+}
+
+#[test]
+fn native_files_stay_native() {
+    // A native file with an `admin:` key is not mistaken for Envoy.
+    let loaded = load(&native_golden());
+    assert!(loaded.warnings.is_empty());
+    let e = load_str("static_resources: [\n").unwrap_err().to_string();
+    assert!(e.contains("line"), "{e}");
+}
+
+// ---- refusals: behaviour ringway lacks is an Unsupported error at its path and line
+
+fn unsupported(text: &str, path: &str, needle: &str) {
+    match load_str(text) {
+        Err(ConfigError::Unsupported {
+            field,
+            line,
+            reason,
+        }) => {
+            assert_eq!(field, path, "{reason}");
+            assert_eq!(line, line_of(text, needle), "{field}: {reason}");
+            assert!(reason.contains("not implemented"), "{reason}");
+        }
+        other => panic!("expected Unsupported at {path}, got {other:?}"),
+    }
+}
+
+macro_rules! refuses {
+    ($name:ident, $base:expr, $from:expr => $to:expr, $path:expr, $needle:expr) => {
+        #[test]
+        fn $name() {
+            unsupported(&edit($base, $from, $to), &$path, $needle);
+        }
+    };
+}
+
+const LISTENER: &str = "  - name: front\n";
+const CHAIN: &str = "    - filters:\n";
+const HCM: &str = "          stat_prefix: ingress_http\n";
+const V1_MATCH: &str = "                  prefix: \"/v1/\"\n";
+const V1_ACTION: &str = "                  timeout: 2.5s\n";
+const VHOST: &str = "            - name: api\n";
+const CLUSTER: &str = "    lb_policy: ROUND_ROBIN\n";
+const ROUTER: &str = "          - name: envoy.filters.http.router\n";
+const HCM_FILTER: &str = "      - name: envoy.filters.network.http_connection_manager\n";
+
+refuses!(http_filter_other_than_router, V3,
+    ROUTER => "          - name: envoy.filters.http.cors\n            typed_config: {\"@type\": type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors}\n          - name: envoy.filters.http.router\n",
+    format!("{HCM_V3}.http_filters[0].name"), "envoy.filters.http.cors");
+refuses!(v2_http_filter_other_than_router, V2,
+    "          - name: envoy.router\n" => "          - name: envoy.lua\n            config: {inline_code: x}\n          - name: envoy.router\n",
+    format!("{HCM_V2}.http_filters[0].name"), "envoy.lua");
+refuses!(tls_transport_socket_on_listener, V3,
+    CHAIN => "    - transport_socket:\n        name: envoy.transport_sockets.tls\n      filters:\n",
+    "static_resources.listeners[0].filter_chains[0].transport_socket", "transport_socket:");
+refuses!(v2_tls_context_on_listener, V2,
+    CHAIN => "    - tls_context:\n        common_tls_context: {}\n      filters:\n",
+    "static_resources.listeners[0].filter_chains[0].tls_context", "tls_context:");
+refuses!(tls_transport_socket_on_cluster, V3,
+    CLUSTER => "    lb_policy: ROUND_ROBIN\n    transport_socket:\n      name: envoy.transport_sockets.tls\n",
+    "static_resources.clusters[0].transport_socket", "transport_socket:");
+refuses!(safe_regex_match, V3,
+    V1_MATCH => "                  safe_regex: {regex: \"/v1/.*\"}\n",
+    format!("{HCM_V3}.route_config.virtual_hosts[0].routes[1].match.safe_regex"), "safe_regex");
+refuses!(v2_regex_match, V2,
+    V1_MATCH => "                  regex: \"/v1/.*\"\n",
+    format!("{HCM_V2}.route_config.virtual_hosts[0].routes[1].match.regex"), "regex:");
+refuses!(headers_matcher, V3,
+    V1_MATCH => "                  prefix: \"/v1/\"\n                  headers:\n                  - name: x-canary\n                    exact_match: \"1\"\n",
+    format!("{HCM_V3}.route_config.virtual_hosts[0].routes[1].match.headers"), "headers:");
+refuses!(case_insensitive_match, V3,
+    V1_MATCH => "                  prefix: \"/v1/\"\n                  case_sensitive: false\n",
+    format!("{HCM_V3}.route_config.virtual_hosts[0].routes[1].match.case_sensitive"), "case_sensitive");
+refuses!(weighted_clusters, V3,
+    V1_ACTION => "                  timeout: 2.5s\n                  weighted_clusters:\n                    clusters: [{name: api, weight: 1}]\n",
+    format!("{HCM_V3}.route_config.virtual_hosts[0].routes[1].route.weighted_clusters"), "weighted_clusters");
+refuses!(retry_policy_on_route, V3,
+    V1_ACTION => "                  timeout: 2.5s\n                  retry_policy: {retry_on: 5xx, num_retries: 3}\n",
+    format!("{HCM_V3}.route_config.virtual_hosts[0].routes[1].route.retry_policy"), "retry_policy");
+refuses!(retry_policy_on_virtual_host, V3,
+    VHOST => "            - name: api\n              retry_policy: {retry_on: 5xx}\n",
+    format!("{HCM_V3}.route_config.virtual_hosts[0].retry_policy"), "retry_policy");
+refuses!(redirect_route, V3,
+    "                  path: \"/healthz\"\n" => "                  path: \"/healthz\"\n                redirect: {https_redirect: true}\n",
+    format!("{HCM_V3}.route_config.virtual_hosts[0].routes[0].redirect"), "redirect:");
+refuses!(unknown_network_filter, V3,
+    HCM_FILTER => "      - name: envoy.filters.network.tcp_proxy\n        typed_config: {\"@type\": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy, stat_prefix: tcp, cluster: api}\n      - name: envoy.filters.network.http_connection_manager\n",
+    "static_resources.listeners[0].filter_chains[0].filters[0].name", "tcp_proxy");
+refuses!(second_filter_chain, V3,
+    "  clusters:\n" => "    - filters: []\n  clusters:\n",
+    "static_resources.listeners[0].filter_chains[1]", "    - filters: []");
+refuses!(listener_filters, V3,
+    LISTENER => "  - name: front\n    listener_filters:\n    - name: envoy.filters.listener.tls_inspector\n",
+    "static_resources.listeners[0].listener_filters", "listener_filters");
+refuses!(rds, V3,
+    HCM => "          stat_prefix: ingress_http\n          rds: {route_config_name: r}\n",
+    format!("{HCM_V3}.rds"), "rds:");
+refuses!(http2_downstream, V3,
+    "codec_type: HTTP1" => "codec_type: HTTP2",
+    format!("{HCM_V3}.codec_type"), "codec_type");
+refuses!(access_log_to_a_file, V3,
+    HCM => "          stat_prefix: ingress_http\n          access_log:\n          - name: envoy.access_loggers.file\n            typed_config:\n              \"@type\": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog\n              path: /var/log/envoy/access.log\n",
+    format!("{HCM_V3}.access_log[0]"), "- name: envoy.access_loggers.file");
+refuses!(eds_cluster, V3,
+    "type: STRICT_DNS" => "type: EDS",
+    "static_resources.clusters[0].type", "type: EDS");
+refuses!(least_request, V3,
+    "lb_policy: ROUND_ROBIN" => "lb_policy: LEAST_REQUEST",
+    "static_resources.clusters[0].lb_policy", "LEAST_REQUEST");
+refuses!(health_checks, V3,
+    CLUSTER => "    lb_policy: ROUND_ROBIN\n    health_checks:\n    - timeout: 1s\n",
+    "static_resources.clusters[0].health_checks", "health_checks");
+refuses!(circuit_breakers, V3,
+    CLUSTER => "    lb_policy: ROUND_ROBIN\n    circuit_breakers: {thresholds: [{max_connections: 10}]}\n",
+    "static_resources.clusters[0].circuit_breakers", "circuit_breakers");
+refuses!(weighted_endpoint, V3,
+    "        - endpoint:\n" => "        - load_balancing_weight: 5\n          endpoint:\n",
+    "static_resources.clusters[0].load_assignment.endpoints[0].lb_endpoints[0].load_balancing_weight", "load_balancing_weight: 5");
+refuses!(dynamic_resources, V3,
+    "admin:\n" => "dynamic_resources:\n  lds_config: {path: /etc/envoy/lds.yaml}\nadmin:\n",
+    "dynamic_resources", "dynamic_resources");
+refuses!(secrets, V3,
+    "  clusters:\n" => "  secrets: []\n  clusters:\n",
+    "static_resources.secrets", "secrets");
+
+// ---- warnings: hints ringway does not need, named with path and line
+
+fn warns(text: &str, path: &str, needle: &str, says: &str) {
+    let loaded = load(text);
+    let at = format!("{path} (line {}): ", line_of(text, needle).unwrap_or(0));
+    assert!(
+        loaded
+            .warnings
+            .iter()
+            .any(|w| w.starts_with(&at) && w.contains(says)),
+        "no warning `{at}…{says}…` in {:#?}",
+        loaded.warnings
+    );
+}
+
+macro_rules! warns {
+    ($name:ident, $base:expr, $from:expr => $to:expr, $path:expr, $needle:expr, $says:expr) => {
+        #[test]
+        fn $name() {
+            warns(&edit($base, $from, $to), &$path, $needle, $says);
+        }
+    };
+}
+
+#[test]
+fn seed_warnings() {
+    warns(
+        FRONT,
+        "static_resources.clusters[0].http2_protocol_options",
+        "http2_protocol_options",
+        "HTTP/1.1 to upstreams",
+    );
+    warns(
+        FRONT,
+        &format!("{HCM_V2}.stat_prefix"),
+        "stat_prefix",
+        "names the listener",
+    );
+    warns(
+        FRONT,
+        &format!("{HCM_V2}.codec_type"),
+        "codec_type",
+        "HTTP/1.1",
+    );
+    warns(
+        FRONT,
+        &format!("{HCM_V2}.route_config.name"),
+        "name: local_route",
+        "RDS",
+    );
+    warns(
+        FRONT,
+        &format!("{HCM_V2}.http_filters[0].name"),
+        "envoy.router",
+        "router filter is implied",
+    );
+}
+
+#[test]
+fn stat_prefix_beside_a_name() {
+    warns(
+        V3,
+        &format!("{HCM_V3}.stat_prefix"),
+        "stat_prefix",
+        "stats use the listener name",
+    );
+}
+warns!(hash_policy, V3,
+    V1_ACTION => "                  timeout: 2.5s\n                  hash_policy: [{header: {header_name: x-user}}]\n",
+    format!("{HCM_V3}.route_config.virtual_hosts[0].routes[1].route.hash_policy"), "hash_policy", "round robin");
+warns!(access_log_to_dev_null, V2,
+    "          stat_prefix: ingress_http\n" => "          stat_prefix: ingress_http\n          access_log:\n          - name: envoy.file_access_log\n            config: {path: /dev/null}\n",
+    format!("{HCM_V2}.access_log[0]"), "envoy.file_access_log", "/dev/null");
+warns!(node_identity, V3,
+    "admin:\n" => "node:\n  id: front\n  cluster: front-proxy\nadmin:\n",
+    "node", "node:", "xDS");
+warns!(listener_buffer_limit, V3,
+    LISTENER => "  - name: front\n    per_connection_buffer_limit_bytes: 32768\n",
+    "static_resources.listeners[0].per_connection_buffer_limit_bytes", "per_connection_buffer_limit_bytes", "fixed size");
+warns!(dns_failure_backoff_max, V3,
+    CLUSTER => "    lb_policy: ROUND_ROBIN\n    dns_failure_refresh_rate:\n      base_interval: 1s\n      max_interval: 30s\n",
+    "static_resources.clusters[0].dns_failure_refresh_rate.max_interval", "max_interval", "without backoff");
+warns!(load_assignment_cluster_name_differs, V3,
+    "      cluster_name: api\n" => "      cluster_name: api_eds\n",
+    "static_resources.clusters[0].load_assignment.cluster_name", "api_eds", "only matters to EDS");
+warns!(upstream_protocol_options_v3, V3,
+    CLUSTER => "    lb_policy: ROUND_ROBIN\n    typed_extension_protocol_options:\n      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:\n        \"@type\": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions\n        explicit_http_config: {http2_protocol_options: {}}\n",
+    "static_resources.clusters[0].typed_extension_protocol_options", "typed_extension_protocol_options", "HTTP/1.1 to upstreams");
+
+#[test]
+fn dns_failure_refresh_base_interval_maps() {
+    let text = edit(
+        V3,
+        CLUSTER,
+        "    lb_policy: ROUND_ROBIN\n    dns_failure_refresh_rate: {base_interval: 2s}\n",
+    );
+    let c = load(&text).config;
+    assert_eq!(
+        c.clusters[0].dns_failure_refresh_rate,
+        Duration::from_secs(2)
+    );
+}
+
+#[test]
+fn admin_access_log_v3_maps() {
+    let text = edit(
+        V3,
+        "admin:\n",
+        "admin:\n  access_log:\n  - name: envoy.access_loggers.file\n    typed_config:\n      \"@type\": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog\n      path: /tmp/admin.log\n",
+    );
+    let c = load(&text).config;
+    assert_eq!(
+        c.admin.and_then(|a| a.access_log_path).as_deref(),
+        Some("/tmp/admin.log")
+    );
+}
+
+// ---- unknown keys and bad values: Parse errors at their path and line
+
+fn parse_error(text: &str, path: &str, needle: &str, says: &str) {
+    match load_str(text) {
+        Err(ConfigError::Parse {
+            field,
+            line,
+            reason,
+        }) => {
+            assert_eq!(field, path, "{reason}");
+            assert_eq!(line, line_of(text, needle), "{field}: {reason}");
+            assert!(reason.contains(says), "{reason}");
+        }
+        other => panic!("expected a Parse error at {path}, got {other:?}"),
+    }
+}
+
+#[test]
+fn unknown_keys_are_errors() {
+    parse_error(
+        &edit(
+            FRONT,
+            "    connect_timeout: 0.25s\n",
+            "    conect_timeout: 0.25s\n",
+        ),
+        "static_resources.clusters[0].conect_timeout",
+        "conect_timeout",
+        "unknown field `conect_timeout`",
+    );
+    parse_error(
+        &edit(V3, "admin:\n", "admn:\n  x: 1\nadmin:\n"),
+        "admn",
+        "admn",
+        "unknown field",
+    );
+    parse_error(
+        &edit(V3, V1_MATCH, "                  prefx: \"/v1/\"\n"),
+        &format!("{HCM_V3}.route_config.virtual_hosts[0].routes[1].match.prefx"),
+        "prefx",
+        "unknown field",
+    );
+}
+
+#[test]
+fn bad_values_are_errors() {
+    parse_error(
+        &edit(FRONT, "connect_timeout: 0.25s", "connect_timeout: soon"),
+        "static_resources.clusters[0].connect_timeout",
+        "soon",
+        "soon",
+    );
+    parse_error(
+        &edit(FRONT, "type: strict_dns", "type: dns"),
+        "static_resources.clusters[0].type",
+        "type: dns",
+        "not a cluster type",
+    );
+    parse_error(
+        &edit(FRONT, "port_value: 8001", "port_value: 80000"),
+        "admin.address.socket_address.port_value",
+        "80000",
+        "0 to 65535",
+    );
+}
+
+// ---- rules checked after translation are reported at the Envoy path
+
+fn invalid(text: &str, path: &str, needle: &str, says: &str) {
+    match load_str(text) {
+        Err(ConfigError::Invalid {
+            field,
+            line,
+            reason,
+        }) => {
+            assert_eq!(field, path, "{reason}");
+            assert_eq!(line, line_of(text, needle), "{field}: {reason}");
+            assert!(reason.contains(says), "{reason}");
+        }
+        other => panic!("expected an Invalid error at {path}, got {other:?}"),
+    }
+}
+
+#[test]
+fn validation_errors_name_the_envoy_path() {
+    invalid(
+        &edit(FRONT, "cluster: service2", "cluster: service3"),
+        &format!("{HCM_V2}.route_config.virtual_hosts[0].routes[1].route.cluster"),
+        "service3",
+        "no cluster named `service3`",
+    );
+    invalid(
+        &edit(V3, "address: \"::1\"", "address: localhost"),
+        "static_resources.clusters[2].load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address",
+        "socket_address:\n                address: localhost",
+        "strict_dns",
+    );
+    invalid(
+        &edit(
+            FRONT,
+            "address: 0.0.0.0\n        port_value: 80",
+            "address: front\n        port_value: 80",
+        ),
+        "static_resources.listeners[0].address.socket_address",
+        "socket_address:",
+        "not an ip:port",
+    );
+    invalid(
+        &edit(V3, "domains: [\"*\"]", "domains: [\"api.example.com\"]"),
+        &format!("{HCM_V3}.route_config.virtual_hosts[1].domains[0]"),
+        "domains: [\"api.example.com\"]\n              routes:\n              - match:\n                  prefix: \"/\"",
+        "already served",
+    );
+}
