@@ -21,6 +21,7 @@ pub mod balancer;
 pub mod codec;
 pub mod config;
 pub mod demo;
+pub mod discovery;
 pub mod router;
 pub mod server;
 pub mod stats;

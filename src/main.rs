@@ -208,31 +208,53 @@ fn serve(mut config: config::Config, opts: &RunOpts, set_level: LogLevelSetter) 
 }
 
 fn run_demo(opts: &RunOpts, set_level: LogLevelSetter) -> ExitCode {
-    let loaded = match config::load_str(demo::FRONT_PROXY_YAML) {
+    let mut loaded = match config::load_str(demo::FRONT_PROXY_YAML) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("ringway: embedded demo config: {e}");
             return ExitCode::from(1);
         }
     };
-    let mut services = Vec::new();
-    for (n, name, addr) in demo::SERVICES {
-        match demo::service::DemoService::start(addr.parse().expect("demo address"), *n, name) {
-            Ok(s) => services.push(s),
-            Err(e) => {
-                eprintln!("ringway: demo service {name} cannot listen on {addr}: {e}");
-                return ExitCode::from(1);
-            }
+    let started = demo::DemoDir::create().and_then(|dir| {
+        let dns = demo::dns::DemoDns::start(dir.records.clone())?;
+        let fleet = demo::DemoFleet::start(&dir.records)?;
+        Ok((dir, dns, fleet))
+    });
+    let (dir, dns, fleet) = match started {
+        Ok(parts) => parts,
+        Err(e) => {
+            eprintln!("ringway: cannot start the demo services: {e}");
+            return ExitCode::from(1);
         }
-    }
-    println!("ringway demo: service1 on 127.0.0.2:8080, 127.0.0.3:8080, 127.0.0.4:8080; service2 on 127.0.0.5:8080");
+    };
+    // The clusters are strict_dns: ask the demo's responder, and only it, so the
+    // machine's /etc/hosts and resolv.conf cannot shadow the records file.
+    let dns_config = &mut loaded.config.dns;
+    dns_config.resolvers = vec![dns.addr];
+    dns_config.hosts_file = Some(dir.dir.join("no-hosts").display().to_string());
+    dns_config.resolv_conf = Some(dir.dir.join("no-resolv.conf").display().to_string());
+    let instances: Vec<String> = fleet
+        .instances()
+        .iter()
+        .map(|(n, a)| format!("service{n} on {a}"))
+        .collect();
+    println!("ringway demo: {}", instances.join(", "));
+    println!(
+        "ringway demo: DNS for them on {} (udp), records in {}",
+        dns.addr,
+        dir.records.display()
+    );
     println!("ringway demo: front proxy on http://127.0.0.1:8000 (config/front-proxy.yaml). Try:");
-    println!("    curl localhost:8000/service/1   # repeat: round robin over the three service1 instances");
+    println!("    curl localhost:8000/service/1   # repeat: round robin over every service1 address in DNS");
     println!("    curl localhost:8000/service/2");
     println!("    curl -i localhost:8000/nowhere  # 404 from ringway itself");
     println!("    curl localhost:8001/stats       # admin: counters summed over every worker (also /clusters, /help)");
+    println!("  Scale service1 without restarting the proxy:");
+    println!("    echo 'service1 127.0.0.6' >> {}", dir.records.display());
     println!("Ctrl-C to stop.");
     let code = serve(loaded.config, opts, set_level);
-    drop(services);
+    drop(fleet);
+    drop(dns);
+    drop(dir);
     code
 }

@@ -13,6 +13,7 @@ use std::{
 
 use crate::{
     config::{ClusterKind, Config, Endpoint, IoDriverChoice},
+    discovery,
     stats::ServerStats,
     upstream::hosts::{HostSet, SharedHosts},
     worker::{self, listener, IoDriver, Shared},
@@ -26,6 +27,8 @@ pub struct Server {
     /// Every worker's counters and the admin's flags; the admin endpoint reads it.
     pub stats: Arc<ServerStats>,
     threads: Vec<JoinHandle<std::io::Result<IoDriver>>>,
+    /// Refreshes DNS clusters; present when any cluster has a name to resolve.
+    resolver: Option<JoinHandle<()>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -110,6 +113,8 @@ impl Server {
             shutdown: shutdown.clone(),
             stats: stats.clone(),
         });
+        let resolver =
+            discovery::start(&config, &hosts, shutdown.clone()).map_err(StartError::Spawn)?;
         let choice = driver_override.unwrap_or(config.io_driver);
         let driver = worker::resolve_driver(choice);
         let forced = choice != IoDriverChoice::Auto;
@@ -137,6 +142,7 @@ impl Server {
             hosts,
             stats,
             threads,
+            resolver,
         })
     }
 
@@ -159,6 +165,14 @@ impl Server {
                     tracing::error!(worker = id, "worker panicked");
                     ok = false;
                 }
+            }
+        }
+        if let Some(r) = self.resolver {
+            // Workers may also end by failing; either way nothing needs DNS now.
+            self.shutdown.store(true, Ordering::Relaxed);
+            if r.join().is_err() {
+                tracing::error!("resolver thread panicked");
+                ok = false;
             }
         }
         ok
