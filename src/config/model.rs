@@ -138,6 +138,28 @@ pub struct RouteConfig {
     pub prefix_rewrite: Option<String>,
     /// `None`: no timeout.
     pub timeout: Option<Duration>,
+    pub retry: Option<RetryPolicy>,
+}
+
+/// When and how often a failed attempt is tried again (Envoy's `retry_policy`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryPolicy {
+    pub on_5xx: bool,
+    pub on_gateway_error: bool,
+    pub on_connect_failure: bool,
+    pub on_reset: bool,
+    pub retriable_status_codes: Vec<u16>,
+    pub num_retries: u32,
+    pub per_try_timeout: Option<Duration>,
+}
+
+impl RetryPolicy {
+    /// Should a response with this status be retried?
+    pub fn retries_status(&self, status: u16) -> bool {
+        (self.on_5xx && status >= 500)
+            || (self.on_gateway_error && matches!(status, 502..=504))
+            || self.retriable_status_codes.contains(&status)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -122,6 +122,23 @@ pub struct RawRoute {
     /// Until the whole response arrives from upstream; 0s disables. Default 15s.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<ConfigDuration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_policy: Option<RawRetryPolicy>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRetryPolicy {
+    /// Comma-separated: 5xx, gateway-error, connect-failure, reset, retriable-status-codes.
+    pub retry_on: String,
+    /// Default 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub num_retries: Option<u32>,
+    /// Bounds each attempt's wait for a response head; default: the route timeout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_try_timeout: Option<ConfigDuration>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retriable_status_codes: Vec<u16>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]

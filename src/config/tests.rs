@@ -179,3 +179,50 @@ fn rejects_bad_access_log_and_health_check() {
     let e = err(&with("    health_check: {}\n"));
     assert!(e.contains("path"), "{e}");
 }
+
+#[test]
+fn retry_policy_is_validated() {
+    let good = GOOD.replace("            prefix_rewrite: /x\n", "");
+    let with = |policy: &str| {
+        good.replace(
+            "            cluster: service1\n          - match: { path",
+            &format!("            cluster: service1\n            retry_policy: {policy}\n          - match: {{ path"),
+        )
+    };
+    let loaded = load_str(&with(
+        "{ retry_on: \"5xx,connect-failure\", num_retries: 2, per_try_timeout: 1s }",
+    ))
+    .unwrap();
+    let retry = loaded.config.listeners[0].virtual_hosts[0].routes[0]
+        .retry
+        .clone()
+        .unwrap();
+    assert!(retry.on_5xx && retry.on_connect_failure && !retry.on_reset);
+    assert_eq!(retry.num_retries, 2);
+    assert!(retry.retries_status(500) && !retry.retries_status(404));
+    let e = err(&with("{ retry_on: sometimes }"));
+    assert!(e.contains("routes[0].retry_policy.retry_on"), "{e}");
+    assert!(e.contains("line 11"), "{e}");
+    let e = err(&with("{ retry_on: retriable-status-codes }"));
+    assert!(e.contains("retriable_status_codes"), "{e}");
+    let e = err(&with(
+        "{ retry_on: retriable-status-codes, retriable_status_codes: [42] }",
+    ));
+    assert!(e.contains("42 is not an HTTP status"), "{e}");
+    let e = err(&with("{ retry_on: 5xx, num_retries: 11 }"));
+    assert!(e.contains("num_retries"), "{e}");
+    let policy = load_str(&with(
+        "{ retry_on: \"gateway-error,retriable-status-codes\", retriable_status_codes: [409] }",
+    ))
+    .unwrap()
+    .config
+    .listeners[0]
+        .virtual_hosts[0]
+        .routes[0]
+        .retry
+        .clone()
+        .unwrap();
+    assert!(
+        policy.retries_status(503) && policy.retries_status(409) && !policy.retries_status(500)
+    );
+}

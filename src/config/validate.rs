@@ -6,7 +6,7 @@ use std::{collections::HashMap, net::SocketAddr};
 use super::{
     error::ConfigError,
     model::*,
-    raw::{RawCluster, RawConfig, RawListener, RawWorkers},
+    raw::{RawCluster, RawConfig, RawListener, RawRetryPolicy, RawWorkers},
 };
 use crate::codec::limits;
 
@@ -217,11 +217,16 @@ fn validate_listener(
                 Some(d) if d.0.is_zero() => None,
                 Some(d) => Some(d.0),
             };
+            let retry = match &rr.retry_policy {
+                None => None,
+                Some(p) => Some(validate_retry(&format!("{rpath}.retry_policy"), p)?),
+            };
             routes.push(RouteConfig {
                 matcher,
                 cluster,
                 prefix_rewrite,
                 timeout,
+                retry,
             });
         }
         virtual_hosts.push(VirtualHostConfig {
@@ -279,6 +284,64 @@ fn validate_listener(
             defaults::DOWNSTREAM_IDLE_TIMEOUT,
         )?,
     })
+}
+
+fn validate_retry(path: &str, raw: &RawRetryPolicy) -> Result<RetryPolicy, ConfigError> {
+    let mut policy = RetryPolicy {
+        on_5xx: false,
+        on_gateway_error: false,
+        on_connect_failure: false,
+        on_reset: false,
+        retriable_status_codes: raw.retriable_status_codes.clone(),
+        num_retries: raw.num_retries.unwrap_or(1),
+        per_try_timeout: raw.per_try_timeout.map(|d| d.0).filter(|d| !d.is_zero()),
+    };
+    let mut wants_codes = false;
+    for token in raw
+        .retry_on
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
+        match token {
+            "5xx" => policy.on_5xx = true,
+            "gateway-error" => policy.on_gateway_error = true,
+            "connect-failure" => policy.on_connect_failure = true,
+            "reset" => policy.on_reset = true,
+            "retriable-status-codes" => wants_codes = true,
+            other => {
+                return Err(ConfigError::invalid(
+                    format!("{path}.retry_on"),
+                    format!("`{other}` is not one of 5xx, gateway-error, connect-failure, reset, retriable-status-codes"),
+                ))
+            }
+        }
+    }
+    if !wants_codes {
+        policy.retriable_status_codes.clear();
+    } else if policy.retriable_status_codes.is_empty() {
+        return Err(ConfigError::invalid(
+            format!("{path}.retriable_status_codes"),
+            "retry_on names retriable-status-codes but none are listed",
+        ));
+    }
+    if let Some(bad) = policy
+        .retriable_status_codes
+        .iter()
+        .find(|c| !(100..=599).contains(*c))
+    {
+        return Err(ConfigError::invalid(
+            format!("{path}.retriable_status_codes"),
+            format!("{bad} is not an HTTP status"),
+        ));
+    }
+    if policy.num_retries > 10 {
+        return Err(ConfigError::invalid(
+            format!("{path}.num_retries"),
+            "at most 10 retries",
+        ));
+    }
+    Ok(policy)
 }
 
 fn bounded(field: &str, n: u64, min: u64, max: u64) -> Result<u64, ConfigError> {

@@ -323,9 +323,22 @@ impl SessionTap {
         self.host_do(|h| h.inc(HostCounter::CxTotal));
     }
 
-    /// The request is sent again on a fresh connection.
-    pub fn upstream_retry(&mut self) {
-        self.cluster_do(|c| c.inc(ClusterCounter::UpstreamRqRetry));
+    /// The route's retry policy sends the request again, to `addr` (another host
+    /// when the cluster has one). Each attempt counts in `upstream_rq_total`.
+    pub fn upstream_retry(&mut self, addr: SocketAddr) {
+        let Some(cluster) = self.cluster else {
+            return;
+        };
+        let cs = &self.tap.stats.clusters[cluster];
+        cs.inc(ClusterCounter::UpstreamRqRetry);
+        cs.inc(ClusterCounter::UpstreamRqTotal);
+        self.host_do(|h| h.gauge(HostGauge::RqActive).dec());
+        self.upstream_addr = Some(addr);
+        self.host = self.tap.host_index(cluster, addr).map(|i| (i, addr));
+        self.host_do(|h| {
+            h.inc(HostCounter::RqTotal);
+            h.gauge(HostGauge::RqActive).inc();
+        });
     }
 
     /// The upstream exchange failed; a local reply follows.

@@ -123,6 +123,13 @@ impl Worker {
         x.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
 
+    /// Jittered exponential backoff before retry `attempt` + 1: a random wait up
+    /// to 25 ms × 2^(attempt-1), capped at 250 ms (Envoy's defaults).
+    pub fn retry_backoff(&self, attempt: u32) -> Duration {
+        let ceiling_ms = (25u64 << attempt.saturating_sub(1).min(4)).min(250);
+        Duration::from_micros(self.next_random() % (ceiling_ms * 1000 + 1))
+    }
+
     /// A random (version 4) UUID in its 36-character text form.
     pub fn next_request_id(&self) -> [u8; 36] {
         let mut bytes = [0u8; 16];

@@ -29,7 +29,7 @@ use crate::{
         response::{parse_response, ResponseHead},
         BodyFraming, CodecError, Version,
     },
-    config::ListenerConfig,
+    config::{ListenerConfig, RouteConfig},
     router::Router,
     stats::tap::SessionTap,
     upstream::{cluster::Pick, connect::connect, UpstreamError, WorkerCluster},
@@ -53,6 +53,20 @@ enum Step {
     /// A 101 was relayed: tunnel bytes both ways until either side closes.
     Tunnel(TcpStream),
 }
+
+/// Why an attempt produced no response head.
+enum AttemptError {
+    /// The upstream failed; a retry may help.
+    Upstream(UpstreamError),
+    /// A reused connection turned out closed before answering.
+    StaleConnection,
+    /// The client side failed and has been answered (or closed) already.
+    Client(Step),
+}
+
+/// Content-length bodies up to this size that arrive with their head are held
+/// whole, so the request can be replayed on another connection or host.
+const REPLAY_BODY_MAX: u64 = 16 * 1024;
 
 /// Why relaying a body stopped early.
 enum RelayError {
@@ -280,115 +294,117 @@ impl Session {
                 return Step::Close;
             }
         }
-        let timeout = route.route.timeout;
-        self.forward(&head, cluster, addr, timeout).await
+        self.forward(&head, cluster, addr, route.route).await
     }
 
-    /// Send the request to `addr` and relay the response.
+    /// A small content-length body that arrived with its head is moved into
+    /// `req_head`, so the request can be replayed (retries, stale connections).
+    fn buffer_small_body(&mut self, head: &RequestHead) -> bool {
+        match head.framing {
+            BodyFraming::None => true,
+            BodyFraming::Length(n) if n <= REPLAY_BODY_MAX && self.buf.len() as u64 >= n => {
+                self.req_head.extend_from_slice(&self.buf[..n as usize]);
+                self.buf.advance(n as usize);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Send the request (retrying as the route allows) and relay the response.
     async fn forward(
         &mut self,
         head: &RequestHead,
         cluster: &WorkerCluster,
-        addr: SocketAddr,
-        timeout: Option<std::time::Duration>,
+        first_addr: SocketAddr,
+        route: &RouteConfig,
     ) -> Step {
         let head_only = head.method == Method::Head;
         let close_after_reply = head.framing != BodyFraming::None || !head.keep_alive;
-        // A request without a body that failed on a reused connection before any
-        // response byte can be replayed once on a new connection.
-        let replayable = head.method.is_idempotent() && head.framing == BodyFraming::None;
+        let head_len = self.req_head.len();
+        // Only a request held whole in `req_head` can be sent twice.
+        let replayable = self.buffer_small_body(head);
+        self.tap
+            .bytes_received((self.req_head.len() - head_len) as u64);
+        let retry = route.retry.as_ref().filter(|_| replayable);
+        let attempts = 1 + retry.map_or(0, |r| r.num_retries);
+        let started = Instant::now();
+        let overall = route.timeout.map(|t| started + t);
+        let mut addr = first_addr;
+        let mut attempt = 1;
         let mut fresh_only = false;
         let (mut upstream, resp, sent_at) = loop {
-            let pooled = if fresh_only {
-                None
-            } else {
-                cluster.checkout(addr)
+            let per_try = retry
+                .and_then(|r| r.per_try_timeout)
+                .map(|t| Instant::now() + t);
+            let deadline = match (overall, per_try) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
             };
-            let reused = pooled.is_some();
-            let mut upstream = match pooled {
-                Some(s) => s,
-                None => match connect(addr, cluster.config.connect_timeout).await {
-                    Ok(s) => {
-                        self.tap.upstream_connected();
-                        s
-                    }
-                    Err(e) => return self.upstream_error(e, head_only, close_after_reply).await,
-                },
-            };
-            let sent_at = Instant::now();
-            let deadline = timeout.map(|t| sent_at + t);
-
-            // Request head and body.
             self.out.clear();
-            self.out.extend_from_slice(&self.req_head);
-            let sent = if head.framing == BodyFraming::None {
-                flush(&mut upstream, &mut self.out)
-                    .await
-                    .map(|_| 0)
-                    .map_err(|_| RelayError::Sink)
+            if route.retry.is_some() {
+                // The head without its blank line, the attempt count, then the rest.
+                self.out.extend_from_slice(&self.req_head[..head_len - 2]);
+                self.out.extend_from_slice(b"x-ringway-attempt-count: ");
+                crate::codec::encode::write_dec(&mut self.out, u64::from(attempt));
+                self.out.extend_from_slice(b"\r\n\r\n");
+                self.out.extend_from_slice(&self.req_head[head_len..]);
             } else {
-                let encoder = if head.framing == BodyFraming::Chunked {
-                    BodyEncoder::Chunked
-                } else {
-                    BodyEncoder::Identity
-                };
-                let limit = self.listener.config.limits.max_body_bytes;
-                relay_body(
-                    &mut self.client,
-                    &mut self.buf,
-                    &mut upstream,
-                    &mut self.out,
-                    BodyDecoder::new(head.framing),
-                    encoder,
-                    Some(crate::codec::limits::REQUEST_BODY_READ_TIMEOUT),
-                    limit,
-                )
-                .await
-            };
-            match sent {
-                Ok(n) => self.tap.bytes_received(n),
-                Err(RelayError::Sink) if reused && replayable => {
-                    self.tap.upstream_retry();
-                    fresh_only = true;
-                    continue;
-                }
-                Err(RelayError::Sink) => {
-                    return self
-                        .upstream_error(UpstreamError::Reset, head_only, close_after_reply)
-                        .await
-                }
-                Err(RelayError::Source(fault)) => {
-                    self.buf = BytesMut::new();
-                    return match fault {
-                        SourceFault::Codec(e) => {
-                            self.reply(e.status(), &e.to_string(), head_only, true)
-                                .await
-                        }
-                        SourceFault::TimedOut => {
-                            self.reply(408, "request body not received in time", head_only, true)
-                                .await
-                        }
-                        SourceFault::Io => Step::Close,
-                    };
-                }
+                self.out.extend_from_slice(&self.req_head);
             }
-
-            // Response head, after any informational responses.
-            match self.read_response_head(&mut upstream, head, deadline).await {
-                Ok(resp) => {
-                    self.tap.upstream_response(resp.status, sent_at);
-                    break (upstream, resp, sent_at);
-                }
-                Err(UpstreamError::Reset) if reused && replayable && self.up_buf.is_empty() => {
-                    self.tap.upstream_retry();
-                    fresh_only = true;
-                    continue;
-                }
-                Err(e) => {
+            let outcome = self
+                .attempt(head, cluster, addr, fresh_only, replayable, deadline)
+                .await;
+            fresh_only = false;
+            let failure = match outcome {
+                Ok((upstream, resp, sent_at)) => {
+                    let again =
+                        attempt < attempts && retry.is_some_and(|r| r.retries_status(resp.status));
+                    if !again {
+                        break (upstream, resp, sent_at);
+                    }
+                    // The response is dropped with its connection.
                     self.up_buf.clear();
-                    return self.upstream_error(e, head_only, close_after_reply).await;
+                    None
                 }
+                Err(AttemptError::Client(step)) => return step,
+                Err(AttemptError::StaleConnection) => {
+                    // Not a retry: the same request on a new connection to the same host.
+                    fresh_only = true;
+                    continue;
+                }
+                Err(AttemptError::Upstream(e)) => {
+                    self.tap.upstream_error(&e);
+                    Some(e)
+                }
+            };
+            let retriable = match failure {
+                None => true,
+                Some(e) => {
+                    attempt < attempts
+                        && retry.is_some_and(|r| match e {
+                            UpstreamError::ConnectFailed(_) | UpstreamError::ConnectTimeout => {
+                                r.on_connect_failure || r.on_5xx || r.on_gateway_error
+                            }
+                            UpstreamError::Reset => r.on_reset || r.on_5xx,
+                            UpstreamError::Timeout => r.on_reset || r.on_5xx || r.on_gateway_error,
+                            UpstreamError::BadResponse(_) => r.on_5xx || r.on_gateway_error,
+                            UpstreamError::NoHealthyUpstream => false,
+                        })
+                        && overall.is_none_or(|d| Instant::now() < d)
+                }
+            };
+            if let (Some(e), false) = (failure, retriable) {
+                self.up_buf.clear();
+                return self.upstream_error(e, head_only, close_after_reply).await;
             }
+            monoio::time::sleep(self.worker.retry_backoff(attempt)).await;
+            attempt += 1;
+            // Another host when the cluster has one.
+            if let Pick::Host(next) = cluster.pick() {
+                addr = next;
+            }
+            self.tap.upstream_retry(addr);
         };
 
         if resp.status == 101 {
@@ -461,7 +477,7 @@ impl Session {
             &mut self.out,
             BodyDecoder::new(resp.framing),
             encoder,
-            timeout,
+            route.timeout,
             None,
         )
         .await;
@@ -480,6 +496,96 @@ impl Session {
             Step::KeepAlive
         } else {
             Step::Close
+        }
+    }
+
+    /// One attempt: a connection (pooled or new), the request sent from `out`
+    /// (plus any streamed body), and the final response head.
+    async fn attempt(
+        &mut self,
+        head: &RequestHead,
+        cluster: &WorkerCluster,
+        addr: SocketAddr,
+        fresh_only: bool,
+        replayable: bool,
+        deadline: Option<Instant>,
+    ) -> Result<(TcpStream, ResponseHead, Instant), AttemptError> {
+        let head_only = head.method == Method::Head;
+        // A request that failed on a reused connection before any response byte
+        // is replayed on a new one, if replaying cannot repeat a side effect.
+        let stale_replay = replayable && head.method.is_idempotent();
+        let pooled = if fresh_only {
+            None
+        } else {
+            cluster.checkout(addr)
+        };
+        let reused = pooled.is_some();
+        let mut upstream = match pooled {
+            Some(s) => s,
+            None => {
+                let s = connect(addr, cluster.config.connect_timeout)
+                    .await
+                    .map_err(AttemptError::Upstream)?;
+                self.tap.upstream_connected();
+                s
+            }
+        };
+        let sent_at = Instant::now();
+        let sent = if replayable {
+            flush(&mut upstream, &mut self.out)
+                .await
+                .map(|_| 0)
+                .map_err(|_| RelayError::Sink)
+        } else {
+            let encoder = if head.framing == BodyFraming::Chunked {
+                BodyEncoder::Chunked
+            } else {
+                BodyEncoder::Identity
+            };
+            let limit = self.listener.config.limits.max_body_bytes;
+            relay_body(
+                &mut self.client,
+                &mut self.buf,
+                &mut upstream,
+                &mut self.out,
+                BodyDecoder::new(head.framing),
+                encoder,
+                Some(crate::codec::limits::REQUEST_BODY_READ_TIMEOUT),
+                limit,
+            )
+            .await
+        };
+        match sent {
+            Ok(n) => self.tap.bytes_received(n),
+            Err(RelayError::Sink) if reused && stale_replay => {
+                return Err(AttemptError::StaleConnection)
+            }
+            Err(RelayError::Sink) => return Err(AttemptError::Upstream(UpstreamError::Reset)),
+            Err(RelayError::Source(fault)) => {
+                self.buf = BytesMut::new();
+                let step = match fault {
+                    SourceFault::Codec(e) => {
+                        self.reply(e.status(), &e.to_string(), head_only, true)
+                            .await
+                    }
+                    SourceFault::TimedOut => {
+                        self.reply(408, "request body not received in time", head_only, true)
+                            .await
+                    }
+                    SourceFault::Io => Step::Close,
+                };
+                return Err(AttemptError::Client(step));
+            }
+        }
+        match self.read_response_head(&mut upstream, head, deadline).await {
+            Ok(resp) => {
+                self.tap.upstream_response(resp.status, sent_at);
+                Ok((upstream, resp, sent_at))
+            }
+            Err(UpstreamError::Reset) if reused && stale_replay && self.up_buf.is_empty() => {
+                Err(AttemptError::StaleConnection)
+            }
+            Err(e) => Err(AttemptError::Upstream(e)),
         }
     }
 
@@ -536,7 +642,6 @@ impl Session {
 
     async fn upstream_error(&mut self, e: UpstreamError, head_only: bool, close: bool) -> Step {
         tracing::debug!(peer = %self.peer, error = %e, "upstream error");
-        self.tap.upstream_error(&e);
         self.reply(e.status(), &e.to_string(), head_only, close)
             .await
     }

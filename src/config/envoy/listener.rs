@@ -9,7 +9,7 @@ use super::{
     walk::{is_empty, is_false, is_true, Ctx, DefaultOnly, Fields, Map, Node, Refuse, Warn},
 };
 use crate::config::{
-    raw::{RawListener, RawMatch, RawRoute, RawVirtualHost},
+    raw::{RawListener, RawMatch, RawRetryPolicy, RawRoute, RawVirtualHost},
     units::ByteSize,
     ConfigError,
 };
@@ -706,10 +706,13 @@ fn virtual_host(
             ("response_headers_to_add", Refuse(HEADERS_MUTATION)),
             ("response_headers_to_remove", Refuse(HEADERS_MUTATION)),
             ("cors", Refuse("CORS is not implemented")),
-            ("retry_policy", Refuse("retries are not implemented yet")),
+            (
+                "retry_policy",
+                Refuse("virtual-host retry policies are not implemented; set retry_policy on each route"),
+            ),
             (
                 "retry_policy_typed_config",
-                Refuse("retries are not implemented yet"),
+                Refuse("retry policy extensions are not implemented; set retry_policy on each route"),
             ),
             ("hedge_policy", Refuse("request hedging is not implemented")),
             ("per_filter_config", Refuse(PER_FILTER)),
@@ -873,8 +876,8 @@ fn route(
             ("host_rewrite_literal", Refuse("host rewriting is not implemented")),
             ("host_rewrite_header", Refuse("host rewriting is not implemented")),
             ("host_rewrite_path_regex", Refuse("host rewriting is not implemented")),
-            ("retry_policy", Refuse("retries are not implemented yet")),
-            ("retry_policy_typed_config", Refuse("retries are not implemented yet")),
+            ("retry_policy", Map),
+            ("retry_policy_typed_config", Refuse("retry policy extensions are not implemented; use retry_policy")),
             ("hedge_policy", Refuse("request hedging is not implemented")),
             ("idle_timeout", Refuse("per-route idle timeouts are not implemented; use timeout")),
             ("request_mirror_policy", Refuse("request mirroring is not implemented")),
@@ -909,5 +912,66 @@ fn route(
         rr.timeout = Some(cx.duration(&t)?);
         origins.push((format!("{native}.timeout"), t.path.clone()));
     }
+    if let Some(p) = a.get("retry_policy") {
+        rr.retry_policy = Some(retry_policy(
+            cx,
+            &p,
+            &format!("{native}.retry_policy"),
+            origins,
+        )?);
+    }
     Ok(rr)
+}
+
+/// A route's `retry_policy`: the conditions and counts ringway implements map
+/// across; its own backoff and host choice stand in for Envoy's tuning knobs.
+fn retry_policy(
+    cx: &mut Ctx,
+    node: &Node,
+    native: &str,
+    origins: &mut Origins,
+) -> Result<RawRetryPolicy, ConfigError> {
+    let f = cx.fields(
+        node,
+        &[
+            ("retry_on", Map),
+            ("num_retries", Map),
+            ("per_try_timeout", Map),
+            ("retriable_status_codes", Map),
+            ("retry_back_off", Warn("ringway backs off by itself: jittered, 25 ms doubling to 250 ms")),
+            ("retry_host_predicate", Warn("ringway retries on the next host of the balancer whenever the cluster has another")),
+            ("host_selection_retry_max_attempts", Warn("ringway retries on the next host of the balancer whenever the cluster has another")),
+            ("per_try_idle_timeout", Refuse("per-try idle timeouts are not implemented; use per_try_timeout")),
+            ("retry_priority", Refuse("priority levels are not implemented")),
+            ("retriable_headers", Refuse("retrying on response headers is not implemented")),
+            ("retriable_request_headers", Refuse("retrying on request headers is not implemented")),
+            ("rate_limited_retry_back_off", Refuse("rate-limited backoff is not implemented")),
+            ("retry_options_predicates", Refuse("retry option predicates are not implemented")),
+        ],
+    )?;
+    let mut rp = RawRetryPolicy::default();
+    match f.get("retry_on") {
+        Some(r) => {
+            rp.retry_on = cx.string(&r)?;
+            origins.push((format!("{native}.retry_on"), r.path.clone()));
+        }
+        None => return Err(cx.invalid(&node.path, "a retry_policy needs `retry_on`")),
+    }
+    if let Some(n) = f.get("num_retries") {
+        rp.num_retries = Some(cx.uint(&n, u64::from(u32::MAX))? as u32);
+        origins.push((format!("{native}.num_retries"), n.path.clone()));
+    }
+    if let Some(t) = f.get("per_try_timeout") {
+        rp.per_try_timeout = Some(cx.duration(&t)?);
+    }
+    if let Some(codes) = f.get("retriable_status_codes") {
+        for c in cx.seq(&codes)? {
+            rp.retriable_status_codes.push(cx.uint(&c, 999)? as u16);
+        }
+        origins.push((
+            format!("{native}.retriable_status_codes"),
+            codes.path.clone(),
+        ));
+    }
+    Ok(rp)
 }

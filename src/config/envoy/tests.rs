@@ -270,9 +270,42 @@ refuses!(case_insensitive_match, V3,
 refuses!(weighted_clusters, V3,
     V1_ACTION => "                  timeout: 2.5s\n                  weighted_clusters:\n                    clusters: [{name: api, weight: 1}]\n",
     format!("{HCM_V3}.route_config.virtual_hosts[0].routes[1].route.weighted_clusters"), "weighted_clusters");
-refuses!(retry_policy_on_route, V3,
-    V1_ACTION => "                  timeout: 2.5s\n                  retry_policy: {retry_on: 5xx, num_retries: 3}\n",
-    format!("{HCM_V3}.route_config.virtual_hosts[0].routes[1].route.retry_policy"), "retry_policy");
+refuses!(retry_policy_header_conditions, V3,
+    V1_ACTION => "                  timeout: 2.5s\n                  retry_policy:\n                    retry_on: 5xx\n                    retriable_headers: [{name: x-retry}]\n",
+    format!("{HCM_V3}.route_config.virtual_hosts[0].routes[1].route.retry_policy.retriable_headers"), "retriable_headers");
+
+#[test]
+fn retry_policy_on_route_maps_across() {
+    let text = edit(
+        V3,
+        V1_ACTION,
+        "                  timeout: 2.5s\n                  retry_policy:\n                    retry_on: \"connect-failure,5xx\"\n                    num_retries: 3\n                    per_try_timeout: 0.5s\n                    retry_back_off: {base_interval: 0.1s}\n",
+    );
+    let loaded = load(&text);
+    let retry = loaded.config.listeners[0].virtual_hosts[0].routes[1]
+        .retry
+        .clone()
+        .expect("a retry policy");
+    assert!(retry.on_connect_failure && retry.on_5xx);
+    assert_eq!(retry.num_retries, 3);
+    assert_eq!(
+        retry.per_try_timeout,
+        Some(std::time::Duration::from_millis(500))
+    );
+    assert!(loaded.warnings.iter().any(|w| w.contains("retry_back_off")));
+    // A condition ringway lacks is refused at the Envoy file's line.
+    let bad = edit(
+        &text,
+        "retry_on: \"connect-failure,5xx\"",
+        "retry_on: \"retriable-4xx\"",
+    );
+    let e = load_str(&bad).unwrap_err().to_string();
+    assert!(e.contains("retry_on") && e.contains("retriable-4xx"), "{e}");
+    assert!(
+        e.contains(&format!("line {}", line_of(&bad, "retriable-4xx").unwrap())),
+        "{e}"
+    );
+}
 refuses!(retry_policy_on_virtual_host, V3,
     VHOST => "            - name: api\n              retry_policy: {retry_on: 5xx}\n",
     format!("{HCM_V3}.route_config.virtual_hosts[0].retry_policy"), "retry_policy");
