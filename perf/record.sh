@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Profile ringway under load: start the bench upstream (nginx, 1 worker, static files
-# on 127.0.0.2:8080) and ringway (release build) on 127.0.0.21:8000, drive it with wrk,
+# on 127.0.0.2:18081) and ringway (release build) on 127.0.0.21:8000, drive it with wrk,
 # and sample ringway with `perf record -e cpu-clock` (software event: this machine has
 # no hardware counters). Renders a flame graph (inferno) and top-functions reports
 # into perf/out/. See perf/README.md. Every process started here is stopped by PID.
@@ -10,12 +10,15 @@ usage() {
   cat <<'EOF'
 usage: perf/record.sh [--size 1k|64k|1m] [--conns N] [--workers N] [--driver uring|epoll]
                       [--duration S] [--freq HZ] [--call-graph dwarf|fp] [--no-build]
+                      [--no-counts]
 defaults: 1 KiB responses, 64 connections, 2 workers, io_uring, 10 s, 499 Hz, dwarf
+After sampling, a second 4 s run counts syscalls, page faults, context switches and
+(through a temporary uprobe on libc) malloc/free calls per request with `perf stat`.
 EOF
 }
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-SIZE=1k CONNS=64 WORKERS=2 DRIVER=uring DURATION=10 FREQ=499 CALLGRAPH=dwarf BUILD=1
+SIZE=1k CONNS=64 WORKERS=2 DRIVER=uring DURATION=10 FREQ=499 CALLGRAPH=dwarf BUILD=1 COUNTS=1
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --size) SIZE=$2; shift ;;
@@ -26,6 +29,7 @@ while [[ $# -gt 0 ]]; do
     --freq) FREQ=$2; shift ;;
     --call-graph) CALLGRAPH=$2; shift ;;
     --no-build) BUILD=0 ;;
+    --no-counts) COUNTS=0 ;;
     -h|--help) usage; exit 0 ;;
     *) usage >&2; exit 2 ;;
   esac
@@ -88,7 +92,7 @@ if ! perf record -e cpu-clock -o "$WORK/probe.data" -- true >/dev/null 2>&1; the
 fi
 
 # ---------------------------------------------------------------- upstream + ringway
-UP=127.0.0.2:8080 RW=127.0.0.21:8000
+UP=127.0.0.2:18081 RW=127.0.0.21:8000
 mkdir -p "$WORK/www" "$WORK/tmp"
 head -c 1024 /dev/zero | tr '\0' a > "$WORK/www/1k"
 head -c 65536 /dev/zero | tr '\0' b > "$WORK/www/64k"
@@ -106,7 +110,7 @@ http {
   open_file_cache max=16 inactive=600s; open_file_cache_valid 600s;
   client_body_temp_path $WORK/tmp; proxy_temp_path $WORK/tmp;
   fastcgi_temp_path $WORK/tmp; uwsgi_temp_path $WORK/tmp; scgi_temp_path $WORK/tmp;
-  server { listen $UP reuseport backlog=4096; root $WORK/www; }
+  server { listen $UP backlog=4096; root $WORK/www; }
 }
 EOF
 cat > "$WORK/ringway.yaml" <<EOF
@@ -184,3 +188,32 @@ fi
   echo "# by object (perf/out/top-dso-$TAG.txt)"
   grep -E '^ +[0-9]' "$OUTDIR/top-dso-$TAG.txt" | head -8
 } | tee "$OUTDIR/summary-$TAG.txt"
+
+# ---------------------------------------------------------------- per-request counts
+# perf stat over exactly one wrk run (the command only sets the duration when -p is
+# given), divided by the requests wrk completed: deterministic-ish figures that do not
+# depend on the machine's noise.
+if [[ $COUNTS == 1 ]]; then
+  LIBC=$(ldd "$RINGWAY" | awk '/libc.so.6/ {print $3}')
+  PROBES=()
+  for fn in malloc free realloc; do
+    if perf probe -q -x "$LIBC" "rw_$fn=$fn" >/dev/null 2>&1; then PROBES+=("probe_libc:rw_$fn"); fi
+  done
+  cleanup_probes() { local p; for p in "${PROBES[@]}"; do perf probe -q -d "$p" >/dev/null 2>&1 || true; done; }
+  trap 'cleanup_probes; cleanup' EXIT
+  evs=raw_syscalls:sys_enter,syscalls:sys_enter_io_uring_enter,syscalls:sys_enter_epoll_wait
+  evs+=,syscalls:sys_enter_recvfrom,syscalls:sys_enter_read,syscalls:sys_enter_write
+  evs+=,syscalls:sys_enter_readv,syscalls:sys_enter_writev,syscalls:sys_enter_sendto
+  evs+=,syscalls:sys_enter_madvise,syscalls:sys_enter_brk,page-faults,context-switches
+  for p in "${PROBES[@]}"; do evs+=,$p; done
+  timeout 40 perf stat -x, -e "$evs" -p "$RW_PID" -o "$WORK/stat.csv" -- \
+    wrk -t1 -c"$CONNS" -d4s "http://$RW/$SIZE" > "$WORK/wrk-stat.txt" 2>&1 || true
+  cleanup_probes
+  reqs=$(awk '/requests in/ {print $1}' "$WORK/wrk-stat.txt")
+  {
+    echo "# per-request counts, ringway $TAG, over one 4 s wrk run of ${reqs:-?} requests"
+    echo "# (perf stat -p RINGWAY_PID; malloc/free via uprobes on $LIBC)"
+    awk -F, -v n="${reqs:-0}" '!/^#/ && NF > 2 && $1 ~ /^[0-9]/ {
+      printf "%-40s %12d  %8.3f per request\n", $3, $1, (n > 0 ? $1 / n : 0) }' "$WORK/stat.csv"
+  } | tee "$OUTDIR/counts-$TAG.txt"
+fi

@@ -166,6 +166,10 @@ pub fn listener(
 }
 
 /// A network filter: the HTTP connection manager's body, or an error.
+/// Envoy enables upgrades per type; ringway tunnels any upgrade its upstream accepts.
+const UPGRADES: &str =
+    "ringway tunnels every upgrade (WebSocket and others) its upstream answers with 101";
+
 fn network_filter<'a>(cx: &mut Ctx, filter: &Node<'a>) -> Result<Node<'a>, ConfigError> {
     let f = cx.fields(
         filter,
@@ -340,10 +344,7 @@ fn connection_manager(
                 "http_protocol_options",
                 Refuse("HTTP/1.1 codec options are not implemented"),
             ),
-            (
-                "upgrade_configs",
-                Refuse("upgrades (WebSocket) are not implemented"),
-            ),
+            ("upgrade_configs", Warn(UPGRADES)),
             ("forward_client_cert_details", Refuse(TLS)),
             ("set_current_client_cert_details", Refuse(TLS)),
             (
@@ -886,8 +887,8 @@ fn route(
             ("cors", Refuse("CORS is not implemented")),
             ("max_grpc_timeout", Refuse("gRPC timeouts are not implemented")),
             ("grpc_timeout_offset", Refuse("gRPC timeouts are not implemented")),
-            ("upgrade_configs", Refuse("upgrades (WebSocket) are not implemented")),
-            ("use_websocket", Refuse("upgrades (WebSocket) are not implemented")),
+            ("upgrade_configs", Warn(UPGRADES)),
+            ("use_websocket", Warn(UPGRADES)),
             ("internal_redirect_policy", Refuse("internal redirects are not implemented")),
             ("internal_redirect_action", Refuse("internal redirects are not implemented")),
             ("max_internal_redirects", Refuse("internal redirects are not implemented")),
