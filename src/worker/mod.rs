@@ -102,11 +102,17 @@ impl Worker {
     }
 
     pub fn give_buffer(&self, mut buf: BytesMut) {
-        // Only plain, reasonably sized buffers are kept; a grown one is freed.
-        if buf.capacity() < READ_CHUNK || buf.capacity() > BODY_CHUNK {
+        if buf.capacity() == 0 {
             return;
         }
+        // Consumed bytes still count against `capacity()` until the buffer is
+        // rewound; a unique, empty buffer rewinds in place, without allocating.
         buf.clear();
+        buf.reserve(READ_CHUNK);
+        // Only plain, reasonably sized buffers are kept; a grown one is freed.
+        if buf.capacity() > BODY_CHUNK {
+            return;
+        }
         let mut pool = self.buffers.borrow_mut();
         if pool.len() < MAX_POOLED_BUFFERS {
             pool.push(buf);

@@ -1,0 +1,148 @@
+//! Steady-state proxying allocates nothing on the heap. A counting global
+//! allocator wraps the system one; ringway runs in this process (one worker),
+//! with an upstream and a client that themselves never allocate once started.
+//! After a warm-up, thousands of keep-alive requests must add no allocation.
+//!
+//! This is a deterministic count, not a timing, so it belongs in the test suite.
+//! Both io drivers run in one test, one after the other, so no other test in
+//! this binary allocates while counting.
+
+use std::{
+    alloc::{GlobalAlloc, Layout, System},
+    io::{Read, Write},
+    net::{TcpListener, TcpStream},
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc,
+    },
+    thread,
+};
+
+use ringway::{
+    config::{self, IoDriverChoice},
+    server::Server,
+};
+
+struct Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: every method delegates to the system allocator unchanged; the counter
+// is a plain atomic increment with no allocation of its own.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as our caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as our caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as our caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+const RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello";
+const REQUEST: &[u8] =
+    b"GET /alloc HTTP/1.1\r\nHost: example.com\r\nUser-Agent: alloc-test\r\n\r\n";
+const WARMUP: u64 = 2_000;
+const MEASURED: u64 = 5_000;
+
+/// Index of the end of the first head in `buf[..len]`, if complete.
+fn head_end(buf: &[u8]) -> Option<usize> {
+    buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4)
+}
+
+/// An upstream answering every request on every connection with `RESPONSE`,
+/// using only stack buffers once a connection's thread runs.
+fn upstream() -> std::net::SocketAddr {
+    let listener = TcpListener::bind("127.0.0.61:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            thread::spawn(move || {
+                let mut buf = [0u8; 8192];
+                let mut len = 0;
+                loop {
+                    while let Some(end) = head_end(&buf[..len]) {
+                        if conn.write_all(RESPONSE).is_err() {
+                            return;
+                        }
+                        buf.copy_within(end..len, 0);
+                        len -= end;
+                    }
+                    match conn.read(&mut buf[len..]) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => len += n,
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// Send one request and read one response (whose body is `hello`).
+fn roundtrip(conn: &mut TcpStream, buf: &mut [u8; 4096]) {
+    conn.write_all(REQUEST).unwrap();
+    let mut len = 0;
+    loop {
+        if let Some(end) = head_end(&buf[..len]) {
+            if len >= end + 5 {
+                assert_eq!(&buf[end..end + 5], b"hello");
+                assert!(buf.starts_with(b"HTTP/1.1 200 "));
+                return;
+            }
+        }
+        let n = conn.read(&mut buf[len..]).unwrap();
+        assert!(n > 0, "proxy closed the connection");
+        len += n;
+    }
+}
+
+fn allocations_per_request(driver: IoDriverChoice, upstream: std::net::SocketAddr) -> (u64, u64) {
+    let yaml = format!(
+        "workers: 1\nlisteners:\n  - name: l\n    address: 127.0.0.1:0\n    virtual_hosts:\n      \
+         - domains: [\"*\"]\n        routes:\n          - match: {{ prefix: / }}\n            \
+         cluster: c\nclusters:\n  - name: c\n    hosts: [\"{upstream}\"]\n"
+    );
+    let config = config::load_str(&yaml).unwrap().config;
+    let shutdown = Arc::new(AtomicBool::new(false));
+    let server = Server::start(config, Some(driver), shutdown.clone()).unwrap();
+    let proxy = server.listeners[0].1;
+    let mut conn = TcpStream::connect(proxy).unwrap();
+    conn.set_nodelay(true).unwrap();
+    let mut buf = [0u8; 4096];
+    for _ in 0..WARMUP {
+        roundtrip(&mut conn, &mut buf);
+    }
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    for _ in 0..MEASURED {
+        roundtrip(&mut conn, &mut buf);
+    }
+    let after = ALLOCATIONS.load(Ordering::SeqCst);
+    drop(conn);
+    server.stop();
+    assert!(server.join());
+    (after - before, MEASURED)
+}
+
+#[test]
+fn steady_state_requests_allocate_nothing() {
+    let upstream = upstream();
+    for driver in [IoDriverChoice::Uring, IoDriverChoice::Epoll] {
+        let (allocations, requests) = allocations_per_request(driver, upstream);
+        assert_eq!(
+            allocations, 0,
+            "{driver:?}: {allocations} allocations over {requests} proxied requests"
+        );
+    }
+}
