@@ -11,7 +11,12 @@
 //! ```
 //!
 //! `worker::session` drives one connection through these stages.
+//!
+//! Beside the data path: `stats` (per-core counters, summed when read),
+//! `access_log` (per-core batched lines) and `admin` (its own thread).
 
+pub mod access_log;
+pub mod admin;
 pub mod balancer;
 pub mod codec;
 pub mod config;
@@ -19,5 +24,6 @@ pub mod demo;
 pub mod discovery;
 pub mod router;
 pub mod server;
+pub mod stats;
 pub mod upstream;
 pub mod worker;

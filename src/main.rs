@@ -7,6 +7,8 @@ use std::{
 
 use clap::{Parser, Subcommand};
 use ringway::{
+    access_log,
+    admin::{self, Admin, LogLevelSetter},
     config::{self, IoDriverChoice},
     demo,
     server::{self, Server},
@@ -66,12 +68,12 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    init_logging();
+    let set_level = init_logging();
     let cli = Cli::parse();
     match (cli.command, cli.config) {
-        (Some(Command::Run { config, run }), _) => run_file(&config, &run),
-        (None, Some(config)) => run_file(&config, &cli.run),
-        (Some(Command::Demo { run }), _) => run_demo(&run),
+        (Some(Command::Run { config, run }), _) => run_file(&config, &run, set_level),
+        (None, Some(config)) => run_file(&config, &cli.run, set_level),
+        (Some(Command::Demo { run }), _) => run_demo(&run, set_level),
         (Some(Command::Check { config }), _) => check(&config),
         (Some(Command::Convert { config }), _) => convert(&config),
         (None, None) => {
@@ -81,13 +83,19 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("RINGWAY_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+/// Logs to stderr; the returned setter changes the filter at run time (admin `/logging`).
+fn init_logging() -> LogLevelSetter {
+    use tracing_subscriber::{layer::SubscriberExt, reload, util::SubscriberInitExt, EnvFilter};
+    let filter = EnvFilter::try_from_env("RINGWAY_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let (filter, handle) = reload::Layer::new(filter);
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
         .init();
+    Box::new(move |level: &str| {
+        let filter = EnvFilter::try_new(level).map_err(|e| e.to_string())?;
+        handle.reload(filter).map_err(|e| e.to_string())
+    })
 }
 
 fn load(path: &str) -> Result<config::Loaded, ExitCode> {
@@ -132,7 +140,7 @@ fn convert(path: &str) -> ExitCode {
     }
 }
 
-fn run_file(path: &str, opts: &RunOpts) -> ExitCode {
+fn run_file(path: &str, opts: &RunOpts, set_level: LogLevelSetter) -> ExitCode {
     let loaded = match load(path) {
         Ok(l) => l,
         Err(code) => return code,
@@ -140,10 +148,10 @@ fn run_file(path: &str, opts: &RunOpts) -> ExitCode {
     for w in &loaded.warnings {
         tracing::warn!("{path}: {w}");
     }
-    serve(loaded.config, opts)
+    serve(loaded.config, opts, set_level)
 }
 
-fn serve(mut config: config::Config, opts: &RunOpts) -> ExitCode {
+fn serve(mut config: config::Config, opts: &RunOpts, set_level: LogLevelSetter) -> ExitCode {
     if let Some(n) = opts.workers {
         config.workers = n.max(1);
     }
@@ -152,6 +160,11 @@ fn serve(mut config: config::Config, opts: &RunOpts) -> ExitCode {
     let shutdown = Arc::new(AtomicBool::new(false));
     if let Err(e) = server::install_signal_handlers(shutdown.clone()) {
         eprintln!("ringway: cannot install signal handlers: {e}");
+        return ExitCode::from(1);
+    }
+    // SIGUSR1 (logrotate) must never find the default action, which kills.
+    if let Err(e) = access_log::install_reopen_signal() {
+        eprintln!("ringway: cannot install SIGUSR1 handler: {e}");
         return ExitCode::from(1);
     }
     let server = match Server::start(config, opts.io_driver, shutdown) {
@@ -165,6 +178,27 @@ fn serve(mut config: config::Config, opts: &RunOpts) -> ExitCode {
         // A stable line that scripts and tests wait for.
         println!("ringway: listener {name} on {addr}");
     }
+    if let Some(admin_config) = &server.stats.config.admin {
+        let admin = Admin {
+            stats: server.stats.clone(),
+            listeners: server.listeners.clone(),
+            set_log_level: Some(set_level),
+            command_line: std::env::args().collect(),
+        };
+        match admin::server::start(admin, admin_config.address) {
+            // A stable line that scripts and tests wait for.
+            Ok(addr) => println!("ringway: admin on {addr}"),
+            Err(e) => {
+                eprintln!(
+                    "ringway: cannot serve admin on {}: {e}",
+                    admin_config.address
+                );
+                server.stop();
+                server.join();
+                return ExitCode::from(1);
+            }
+        }
+    }
     if server.join() {
         tracing::info!("drained, exiting");
         ExitCode::SUCCESS
@@ -173,7 +207,7 @@ fn serve(mut config: config::Config, opts: &RunOpts) -> ExitCode {
     }
 }
 
-fn run_demo(opts: &RunOpts) -> ExitCode {
+fn run_demo(opts: &RunOpts, set_level: LogLevelSetter) -> ExitCode {
     let mut loaded = match config::load_str(demo::FRONT_PROXY_YAML) {
         Ok(l) => l,
         Err(e) => {
@@ -214,10 +248,11 @@ fn run_demo(opts: &RunOpts) -> ExitCode {
     println!("    curl localhost:8000/service/1   # repeat: round robin over every service1 address in DNS");
     println!("    curl localhost:8000/service/2");
     println!("    curl -i localhost:8000/nowhere  # 404 from ringway itself");
+    println!("    curl localhost:8001/stats       # admin: counters summed over every worker (also /clusters, /help)");
     println!("  Scale service1 without restarting the proxy:");
     println!("    echo 'service1 127.0.0.6' >> {}", dir.records.display());
     println!("Ctrl-C to stop.");
-    let code = serve(loaded.config, opts);
+    let code = serve(loaded.config, opts, set_level);
     drop(fleet);
     drop(dns);
     drop(dir);

@@ -14,6 +14,7 @@ use std::{
 use crate::{
     config::{ClusterKind, Config, Endpoint, IoDriverChoice},
     discovery,
+    stats::ServerStats,
     upstream::{
         checker::{self, CheckedCluster},
         health::ClusterHealth,
@@ -27,6 +28,8 @@ pub struct Server {
     pub listeners: Vec<(String, SocketAddr)>,
     pub shutdown: Arc<AtomicBool>,
     pub hosts: Vec<Arc<SharedHosts>>,
+    /// Every worker's counters and the admin's flags; the admin endpoint reads it.
+    pub stats: Arc<ServerStats>,
     threads: Vec<JoinHandle<std::io::Result<IoDriver>>>,
     /// Refreshes DNS clusters; present when any cluster has a name to resolve.
     resolver: Option<JoinHandle<()>>,
@@ -129,11 +132,17 @@ impl Server {
         )
         .map_err(StartError::Spawn)?;
 
+        let stats = Arc::new(ServerStats::new(
+            config.clone(),
+            hosts.clone(),
+            shutdown.clone(),
+        ));
         let shared = Arc::new(Shared {
             config: config.clone(),
             hosts: hosts.clone(),
             health,
             shutdown: shutdown.clone(),
+            stats: stats.clone(),
         });
         let resolver =
             discovery::start(&config, &hosts, shutdown.clone()).map_err(StartError::Spawn)?;
@@ -162,6 +171,7 @@ impl Server {
             listeners,
             shutdown,
             hosts,
+            stats,
             threads,
             resolver,
         })

@@ -93,6 +93,25 @@ pub struct ListenerConfig {
     pub limits: RequestLimits,
     pub request_headers_timeout: Duration,
     pub idle_timeout: Duration,
+    /// `None`: this listener writes no access log.
+    pub access_log: Option<AccessLogConfig>,
+    /// `None`: no health check path; every path is routed.
+    pub health_check: Option<ListenerHealthCheck>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AccessLogConfig {
+    /// A file (opened with O_APPEND by every worker) or `/dev/stdout`.
+    pub path: String,
+    /// Compiled once here; every worker renders with it.
+    pub format: std::sync::Arc<crate::access_log::AccessLogFormat>,
+}
+
+/// A path the listener answers itself: 200 `LIVE`, or 503 after
+/// `POST /healthcheck/fail` and while draining.
+#[derive(Debug, Clone)]
+pub struct ListenerHealthCheck {
+    pub path: String,
 }
 
 /// Per-listener limits on what a client may send.

@@ -79,6 +79,26 @@ pub struct RawListener {
     pub max_uri_size: Option<ByteSize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_request_body_size: Option<ByteSize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_log: Option<RawAccessLog>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check: Option<RawListenerHealthCheck>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAccessLog {
+    /// A file, or `/dev/stdout`.
+    pub path: String,
+    /// Envoy command operators; Envoy's default format when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawListenerHealthCheck {
+    pub path: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]

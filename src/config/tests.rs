@@ -140,6 +140,47 @@ fn yaml_syntax_error_names_a_line() {
 }
 
 #[test]
+fn accepts_access_log_and_health_check() {
+    let good = GOOD.replace("            prefix_rewrite: /x\n", "");
+    let text = good.replace(
+        "    address: 127.0.0.1:8000\n",
+        "    address: 127.0.0.1:8000\n    access_log: { path: /dev/stdout }\n    health_check: { path: /healthz }\n",
+    );
+    let c = load_str(&text).unwrap().config;
+    let l = &c.listeners[0];
+    assert_eq!(l.access_log.as_ref().unwrap().path, "/dev/stdout");
+    assert_eq!(l.health_check.as_ref().unwrap().path, "/healthz");
+}
+
+#[test]
+fn rejects_bad_access_log_and_health_check() {
+    let good = GOOD.replace("            prefix_rewrite: /x\n", "");
+    let with = |extra: &str| {
+        good.replace(
+            "    address: 127.0.0.1:8000\n",
+            &format!("    address: 127.0.0.1:8000\n{extra}"),
+        )
+    };
+    let e = err(&with(
+        "    access_log: { path: /tmp/a.log, format: \"%NOPE%\" }\n",
+    ));
+    assert!(e.contains("listeners[0].access_log.format"), "{e}");
+    assert!(e.contains("NOPE"), "{e}");
+    let e = err(&with(
+        "    access_log: { path: /tmp/a.log, format: \"%DURATION\" }\n",
+    ));
+    assert!(e.contains("unterminated"), "{e}");
+    let e = err(&with("    access_log: { path: \"\" }\n"));
+    assert!(e.contains("listeners[0].access_log.path"), "{e}");
+    let e = err(&with("    access_log: { path: /tmp/a.log, fromat: x }\n"));
+    assert!(e.contains("fromat"), "{e}");
+    let e = err(&with("    health_check: { path: healthz }\n"));
+    assert!(e.contains("listeners[0].health_check.path"), "{e}");
+    let e = err(&with("    health_check: {}\n"));
+    assert!(e.contains("path"), "{e}");
+}
+
+#[test]
 fn retry_policy_is_validated() {
     let good = GOOD.replace("            prefix_rewrite: /x\n", "");
     let with = |policy: &str| {

@@ -238,7 +238,37 @@ fn validate_listener(
             routes,
         });
     }
+    let access_log = match &rl.access_log {
+        None => None,
+        Some(a) => {
+            if a.path.trim().is_empty() {
+                return Err(ConfigError::invalid(
+                    format!("{path}.access_log.path"),
+                    "give a file path or /dev/stdout",
+                ));
+            }
+            let text = a
+                .format
+                .as_deref()
+                .unwrap_or(crate::access_log::DEFAULT_FORMAT);
+            let format = crate::access_log::AccessLogFormat::compile(text).map_err(|e| {
+                ConfigError::invalid(format!("{path}.access_log.format"), e.to_string())
+            })?;
+            Some(AccessLogConfig {
+                path: a.path.clone(),
+                format: std::sync::Arc::new(format),
+            })
+        }
+    };
+    let health_check = match &rl.health_check {
+        None => None,
+        Some(h) => Some(ListenerHealthCheck {
+            path: check_path(&format!("{path}.health_check.path"), &h.path)?,
+        }),
+    };
     Ok(ListenerConfig {
+        access_log,
+        health_check,
         name: rl
             .name
             .clone()

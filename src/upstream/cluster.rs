@@ -451,6 +451,11 @@ impl WorkerCluster {
         self.state.borrow_mut().pool.sweep();
     }
 
+    /// Idle pooled connections per host (for the stats tick).
+    pub fn idle_per_host(&self, f: impl FnMut(SocketAddr, usize)) {
+        self.state.borrow().pool.idle_per_host(f);
+    }
+
     pub fn idle_connections(&self) -> usize {
         self.state.borrow().pool.idle_count()
     }

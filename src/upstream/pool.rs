@@ -86,6 +86,13 @@ impl UpstreamPool {
         self.idle.get(&addr).is_some_and(|l| !l.is_empty())
     }
 
+    /// Idle connections per host (for the stats tick).
+    pub fn idle_per_host(&self, mut f: impl FnMut(SocketAddr, usize)) {
+        for (addr, list) in &self.idle {
+            f(*addr, list.len());
+        }
+    }
+
     pub fn idle_count(&self) -> usize {
         self.idle.values().map(Vec::len).sum()
     }

@@ -25,6 +25,7 @@ use crate::{
     codec::limits::{BODY_CHUNK, READ_CHUNK},
     config::{Config, IoDriverChoice},
     router::Router,
+    stats::{tap::WorkerTap, ServerStats},
     upstream::{health::ClusterHealth, hosts::SharedHosts, WorkerCluster},
 };
 use drain::Drain;
@@ -58,6 +59,7 @@ pub struct Shared {
     /// Per cluster: health-check verdicts and the outlier ejection table.
     pub health: Vec<Arc<ClusterHealth>>,
     pub shutdown: Arc<AtomicBool>,
+    pub stats: Arc<ServerStats>,
 }
 
 /// One worker's state, owned by its thread.
@@ -67,6 +69,8 @@ pub struct Worker {
     pub drain: Drain,
     /// Downstream connections open on this worker.
     pub active: Cell<usize>,
+    /// Counters, per-host tables and access log sinks of this worker.
+    pub tap: Rc<WorkerTap>,
     rng: Cell<u64>,
     buffers: RefCell<Vec<BytesMut>>,
 }
@@ -98,6 +102,7 @@ impl Worker {
             clusters,
             drain: Drain::default(),
             active: Cell::new(0),
+            tap: Rc::new(WorkerTap::new(id, shared.stats.clone())),
             rng: Cell::new(seed | 1),
             buffers: RefCell::new(Vec::new()),
         }
@@ -209,6 +214,7 @@ pub fn run(
         {
             Ok(mut rt) => {
                 tracing::info!(worker = id, driver = "io_uring", "worker started");
+                shared.stats.workers[id].set_driver(IoDriver::Uring);
                 rt.block_on(worker_main(id, shared, listeners))?;
                 return Ok(IoDriver::Uring);
             }
@@ -222,6 +228,7 @@ pub fn run(
         .enable_timer()
         .build()?;
     tracing::info!(worker = id, driver = "epoll", "worker started");
+    shared.stats.workers[id].set_driver(IoDriver::Epoll);
     rt.block_on(worker_main(id, shared, listeners))?;
     Ok(IoDriver::Epoll)
 }
@@ -234,9 +241,10 @@ async fn worker_main(
     let worker = Rc::new(Worker::new(id, &shared));
     let canceller = monoio::io::Canceller::new();
     let mut accept_loops = Vec::new();
-    for (config, socket) in shared.config.listeners.iter().zip(sockets) {
+    for (index, (config, socket)) in shared.config.listeners.iter().zip(sockets).enumerate() {
         let listener = TcpListener::from_std(socket)?;
         let ctx = Rc::new(ListenerCtx {
+            index,
             router: Router::new(config),
             config: config.clone(),
         });
@@ -257,6 +265,7 @@ async fn worker_main(
         for c in &worker.clusters {
             c.tick(now);
         }
+        worker.tap.tick(&worker.clusters);
         if ticks % 10 == 0 {
             for c in &worker.clusters {
                 c.sweep();
@@ -281,6 +290,7 @@ async fn worker_main(
             "drain timeout: closing connections"
         );
     }
+    worker.tap.flush_logs();
     Ok(())
 }
 

@@ -31,6 +31,7 @@ use crate::{
     },
     config::{ListenerConfig, RouteConfig},
     router::Router,
+    stats::tap::{Picked, SessionTap},
     upstream::{
         cluster::{Admission, HashInput, RequestGuard},
         connect::connect,
@@ -40,6 +41,8 @@ use crate::{
 
 /// A listener as one worker serves it.
 pub struct ListenerCtx {
+    /// Position in `Config::listeners` (indexes the stats).
+    pub index: usize,
     pub config: ListenerConfig,
     pub router: Router,
 }
@@ -100,6 +103,7 @@ pub struct Session {
     up_tokens: Vec<(u32, u32)>,
     scratch: Vec<u8>,
     served: u64,
+    tap: SessionTap,
 }
 
 pub async fn serve(
@@ -110,6 +114,7 @@ pub async fn serve(
 ) {
     worker.active.set(worker.active.get() + 1);
     let session = Session {
+        tap: SessionTap::open(&worker.tap, listener.index, peer),
         worker: worker.clone(),
         listener,
         client,
@@ -132,7 +137,9 @@ pub async fn serve(
 impl Session {
     async fn run(mut self) {
         loop {
-            match self.next_request().await {
+            let step = self.next_request().await;
+            self.tap.request_end();
+            match step {
                 Step::KeepAlive => {
                     self.served += 1;
                     continue;
@@ -213,6 +220,7 @@ impl Session {
             }
         };
 
+        self.tap.request_start(&head, &self.headers, &self.buf);
         let head_only = head.method == Method::Head;
         // A local reply can keep the connection only if no request body is pending.
         let close_after_reply = head.framing != BodyFraming::None || !head.keep_alive;
@@ -224,6 +232,10 @@ impl Session {
             }
         }
 
+        if let Some((status, body)) = self.tap.health_check(head.path(&self.buf)) {
+            self.buf.advance(head.head_len);
+            return self.reply(status, body, head_only, close_after_reply).await;
+        }
         let listener = self.listener.clone();
         let route = listener.router.route(
             head.host_value(&self.buf),
@@ -248,6 +260,12 @@ impl Session {
             headers: &self.headers,
             peer: self.peer.ip(),
         });
+        let picked = match &admission {
+            Admission::Admitted(guard) => Picked::Host(guard.addr()),
+            Admission::NoHealthyUpstream => Picked::NoHealthy,
+            Admission::Overloaded(which) => Picked::Overflow(*which),
+        };
+        self.tap.picked(route.route.cluster, &picked);
         let guard = match admission {
             Admission::Admitted(guard) => guard,
             Admission::NoHealthyUpstream => {
@@ -272,6 +290,7 @@ impl Session {
         let addr = guard.addr();
 
         let request_id = worker.next_request_id();
+        self.tap.request_id(&request_id);
         let rewrite = route
             .route
             .prefix_rewrite
@@ -331,6 +350,8 @@ impl Session {
         let head_len = self.req_head.len();
         // Only a request held whole in `req_head` can be sent twice.
         let replayable = self.buffer_small_body(head);
+        self.tap
+            .bytes_received((self.req_head.len() - head_len) as u64);
         let retry = route.retry.as_ref().filter(|_| replayable);
         let attempts = 1 + retry.map_or(0, |r| r.num_retries);
         let started = Instant::now();
@@ -388,7 +409,10 @@ impl Session {
                     fresh_only = true;
                     continue;
                 }
-                Err(AttemptError::Upstream(e)) => Some(e),
+                Err(AttemptError::Upstream(e)) => {
+                    self.tap.upstream_error(&e);
+                    Some(e)
+                }
             };
             let retriable = match failure {
                 None => true,
@@ -429,6 +453,7 @@ impl Session {
                     return self.upstream_error(e, head_only, close_after_reply).await;
                 }
             };
+            self.tap.upstream_retry(guard.addr());
         };
         guard.response(resp.status);
 
@@ -506,7 +531,9 @@ impl Session {
             None,
         )
         .await;
-        if relayed.is_err() {
+        if let Ok(n) = relayed {
+            self.tap.bytes_sent(n);
+        } else {
             // The response is cut short; the client learns by the connection closing.
             self.up_buf.clear();
             return Step::Close;
@@ -545,14 +572,19 @@ impl Session {
         let reused = pooled.is_some();
         let mut upstream = match pooled {
             Some(s) => s,
-            None => connect(addr, cluster.config.connect_timeout)
-                .await
-                .map_err(AttemptError::Upstream)?,
+            None => {
+                let s = connect(addr, cluster.config.connect_timeout)
+                    .await
+                    .map_err(AttemptError::Upstream)?;
+                self.tap.upstream_connected();
+                s
+            }
         };
         let sent_at = Instant::now();
         let sent = if replayable {
             flush(&mut upstream, &mut self.out)
                 .await
+                .map(|_| 0)
                 .map_err(|_| RelayError::Sink)
         } else {
             let encoder = if head.framing == BodyFraming::Chunked {
@@ -574,7 +606,7 @@ impl Session {
             .await
         };
         match sent {
-            Ok(()) => {}
+            Ok(n) => self.tap.bytes_received(n),
             Err(RelayError::Sink) if reused && stale_replay => {
                 return Err(AttemptError::StaleConnection)
             }
@@ -596,7 +628,10 @@ impl Session {
             }
         }
         match self.read_response_head(&mut upstream, head, deadline).await {
-            Ok(resp) => Ok((upstream, resp, sent_at)),
+            Ok(resp) => {
+                self.tap.upstream_response(resp.status, sent_at);
+                Ok((upstream, resp, sent_at))
+            }
             Err(UpstreamError::Reset) if reused && stale_replay && self.up_buf.is_empty() => {
                 Err(AttemptError::StaleConnection)
             }
@@ -678,6 +713,8 @@ impl Session {
         let close = close || self.worker.drain.is_draining();
         self.out.clear();
         local_reply_with(status, msg, extra, head_only, close, &mut self.out);
+        self.tap
+            .local_reply(status, if head_only { 0 } else { msg.len() as u64 + 1 });
         if flush(&mut self.client, &mut self.out).await.is_err() {
             return Step::Close;
         }
@@ -720,7 +757,7 @@ async fn relay_body(
     encoder: BodyEncoder,
     read_timeout: Option<std::time::Duration>,
     limit: Option<u64>,
-) -> Result<(), RelayError> {
+) -> Result<u64, RelayError> {
     let mut trailers = Vec::new();
     let mut total = 0u64;
     if decoder.is_large() && src_buf.capacity() < BODY_CHUNK {
@@ -746,7 +783,7 @@ async fn relay_body(
             *src_buf = whole;
             res.map_err(|_| RelayError::Sink)?;
             if decoder.is_done() {
-                return Ok(());
+                return Ok(total);
             }
         } else {
             let step = decoder
@@ -766,7 +803,10 @@ async fn relay_body(
             }
             if step.done {
                 encoder.finish(&trailers, out);
-                return flush(dst, out).await.map_err(|_| RelayError::Sink);
+                return flush(dst, out)
+                    .await
+                    .map(|_| total)
+                    .map_err(|_| RelayError::Sink);
             }
             flush(dst, out).await.map_err(|_| RelayError::Sink)?;
         }
@@ -777,7 +817,10 @@ async fn relay_body(
                     .eof()
                     .map_err(|e| RelayError::Source(SourceFault::Codec(e)))?;
                 encoder.finish(&trailers, out);
-                return flush(dst, out).await.map_err(|_| RelayError::Sink);
+                return flush(dst, out)
+                    .await
+                    .map(|_| total)
+                    .map_err(|_| RelayError::Sink);
             }
             Ok(_) => {}
             Err(ReadError::TimedOut) => {

@@ -1,0 +1,52 @@
+//! The admin endpoint: Envoy's operator interface on its own thread, never on a
+//! worker. A small blocking server (`server.rs`) parses requests with our own
+//! codec and answers one request per connection; `render.rs` turns the summed
+//! per-core stats into Envoy's text, JSON and Prometheus forms.
+//!
+//! State-changing endpoints accept POST only (GET gets 405), as Envoy now does.
+
+pub mod render;
+pub mod server;
+
+use std::{net::SocketAddr, sync::Arc};
+
+use crate::stats::ServerStats;
+
+/// Changes the log filter at run time (`POST /logging?level=`); given by main,
+/// which owns the subscriber.
+pub type LogLevelSetter = Box<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
+
+/// What the admin thread needs.
+pub struct Admin {
+    pub stats: Arc<ServerStats>,
+    /// Listener names and the addresses they really bound (port 0 resolved).
+    pub listeners: Vec<(String, SocketAddr)>,
+    pub set_log_level: Option<LogLevelSetter>,
+    /// The process's command line, for `/server_info`.
+    pub command_line: Vec<String>,
+}
+
+/// One admin endpoint.
+pub struct Endpoint {
+    pub path: &'static str,
+    /// Changes state: POST only.
+    pub post_only: bool,
+    pub help: &'static str,
+}
+
+pub const ENDPOINTS: &[Endpoint] = &[
+    Endpoint { path: "/", post_only: false, help: "this list" },
+    Endpoint { path: "/help", post_only: false, help: "this list" },
+    Endpoint { path: "/stats", post_only: false, help: "counters, gauges and histogram quantiles summed over every worker; ?filter=REGEX, ?format=json" },
+    Endpoint { path: "/stats/prometheus", post_only: false, help: "the same in Prometheus text exposition format 0.0.4" },
+    Endpoint { path: "/clusters", post_only: false, help: "upstream clusters and per-host counters (Envoy's ::-separated lines); ?format=json" },
+    Endpoint { path: "/config_dump", post_only: false, help: "the effective configuration as JSON" },
+    Endpoint { path: "/listeners", post_only: false, help: "listeners and the addresses they are bound to; ?format=json" },
+    Endpoint { path: "/server_info", post_only: false, help: "version, state, uptime, workers and the io driver of each, as JSON" },
+    Endpoint { path: "/ready", post_only: false, help: "200 LIVE, or 503 DRAINING while draining or after /healthcheck/fail" },
+    Endpoint { path: "/healthcheck/fail", post_only: true, help: "make /ready and listeners' health_check paths answer 503" },
+    Endpoint { path: "/healthcheck/ok", post_only: true, help: "undo /healthcheck/fail" },
+    Endpoint { path: "/reset_counters", post_only: true, help: "count counters and histograms from zero again (gauges keep their level)" },
+    Endpoint { path: "/logging", post_only: true, help: "change the log level: ?level=trace|debug|info|warn|error (or a RINGWAY_LOG filter)" },
+    Endpoint { path: "/quitquitquit", post_only: true, help: "drain gracefully, then exit 0" },
+];

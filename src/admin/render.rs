@@ -1,0 +1,532 @@
+//! Turning a summed `Snapshot` into Envoy's admin formats.
+//!
+//! Every stat has a scope (`http`, `cluster`, `worker`, `server`), a scope
+//! label value (listener, cluster or worker), a name, a kind and a value. Its
+//! Envoy text name is `scope.label.name` (`cluster.service1.upstream_rq_total`);
+//! its Prometheus name is `ringway_scope_name{scope_label="label"}`
+//! (`ringway_cluster_upstream_rq_total{cluster="service1"}`). Histograms are
+//! recorded in microseconds and shown in milliseconds, like Envoy's.
+
+use std::{fmt::Write as _, net::SocketAddr};
+
+use regex::Regex;
+use serde_json::{json, Value};
+
+use super::{Admin, ENDPOINTS};
+use crate::{
+    config::{ClusterKind, Config, Endpoint, PathMatch},
+    stats::{names::*, snapshot::Snapshot, HistogramSnapshot, ServerStats},
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+pub struct Stat<'a> {
+    pub scope: &'static str,
+    /// (Prometheus label name, value); `None` for `server.*`.
+    pub label: Option<(&'static str, String)>,
+    pub name: &'a str,
+    pub kind: Kind,
+    pub value: u64,
+    pub histogram: Option<&'a HistogramSnapshot>,
+}
+
+impl Stat<'_> {
+    pub fn text_name(&self) -> String {
+        match &self.label {
+            Some((_, v)) => format!("{}.{}.{}", self.scope, v, self.name),
+            None => format!("{}.{}", self.scope, self.name),
+        }
+    }
+    fn prom_name(&self) -> String {
+        format!("{PROMETHEUS_PREFIX}{}_{}", self.scope, self.name)
+    }
+}
+
+/// Quantiles shown in `/stats`, as Envoy's `supported_quantiles`.
+const QUANTILES: [(f64, &str); 5] = [
+    (0.5, "P50"),
+    (0.9, "P90"),
+    (0.99, "P99"),
+    (0.999, "P99.9"),
+    (1.0, "P100"),
+];
+
+/// Prometheus bucket boundaries in ms: Envoy's defaults.
+const PROM_BUCKETS_MS: [f64; 19] = [
+    0.5, 1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0, 30000.0,
+    60000.0, 300000.0, 600000.0, 1800000.0, 3600000.0,
+];
+
+fn ms(us: u64) -> f64 {
+    us as f64 / 1000.0
+}
+
+/// Every stat, sorted by text name.
+pub fn stats<'a>(server: &ServerStats, snap: &'a Snapshot) -> Vec<Stat<'a>> {
+    let mut out = Vec::new();
+    let up = server.started.elapsed().as_secs();
+    let live = server.is_live();
+    for (name, value, kind) in [
+        ("concurrency", server.workers.len() as u64, Kind::Gauge),
+        ("live", u64::from(live), Kind::Gauge),
+        // Envoy's server.state: 0 LIVE, 1 DRAINING.
+        ("state", u64::from(!live), Kind::Gauge),
+        ("uptime", up, Kind::Gauge),
+    ] {
+        out.push(Stat {
+            scope: "server",
+            label: None,
+            name,
+            kind,
+            value,
+            histogram: None,
+        });
+    }
+    for l in &snap.listeners {
+        let label = || Some(("listener", l.name.clone()));
+        for c in ListenerCounter::ALL {
+            out.push(Stat {
+                scope: "http",
+                label: label(),
+                name: c.name(),
+                kind: Kind::Counter,
+                value: l.counters[*c as usize],
+                histogram: None,
+            });
+        }
+        for g in ListenerGauge::ALL {
+            out.push(Stat {
+                scope: "http",
+                label: label(),
+                name: g.name(),
+                kind: Kind::Gauge,
+                value: l.gauges[*g as usize],
+                histogram: None,
+            });
+        }
+        out.push(Stat {
+            scope: "http",
+            label: label(),
+            name: DOWNSTREAM_RQ_TIME,
+            kind: Kind::Histogram,
+            value: 0,
+            histogram: Some(&l.rq_time),
+        });
+    }
+    for c in &snap.clusters {
+        let label = || Some(("cluster", c.name.clone()));
+        let mut push = |name: &'static str, kind: Kind, value: u64| {
+            out.push(Stat {
+                scope: "cluster",
+                label: label(),
+                name,
+                kind,
+                value,
+                histogram: None,
+            })
+        };
+        for k in ClusterCounter::ALL {
+            push(k.name(), Kind::Counter, c.counters[*k as usize]);
+        }
+        for g in ClusterGauge::ALL {
+            push(g.name(), Kind::Gauge, c.gauges[*g as usize]);
+        }
+        push(UPSTREAM_CX_ACTIVE, Kind::Gauge, c.cx_active());
+        push(UPSTREAM_CX_DESTROY, Kind::Counter, c.cx_destroy());
+        push(MEMBERSHIP_TOTAL, Kind::Gauge, c.membership_total);
+        push(MEMBERSHIP_HEALTHY, Kind::Gauge, c.membership_healthy);
+        out.push(Stat {
+            scope: "cluster",
+            label: label(),
+            name: UPSTREAM_RQ_TIME,
+            kind: Kind::Histogram,
+            value: 0,
+            histogram: Some(&c.rq_time),
+        });
+    }
+    for w in &snap.workers {
+        for k in WorkerCounter::ALL {
+            out.push(Stat {
+                scope: "worker",
+                label: Some(("worker", w.id.to_string())),
+                name: k.name(),
+                kind: Kind::Counter,
+                value: w.counters[*k as usize],
+                histogram: None,
+            });
+        }
+    }
+    out.sort_by_cached_key(|s| s.text_name());
+    out
+}
+
+fn quantiles_text(h: &HistogramSnapshot) -> String {
+    if h.count == 0 {
+        return "No recorded values".into();
+    }
+    let mut s = String::new();
+    for (q, label) in QUANTILES {
+        let _ = write!(s, "{label}({}) ", ms(h.quantile(q).unwrap_or(0)));
+    }
+    let _ = write!(s, "count({}) sum({})", h.count, ms(h.sum));
+    s
+}
+
+pub fn stats_text(server: &ServerStats, filter: Option<&Regex>) -> String {
+    let snap = server.snapshot();
+    let mut out = String::new();
+    for s in stats(server, &snap) {
+        let name = s.text_name();
+        if filter.is_some_and(|f| !f.is_match(&name)) {
+            continue;
+        }
+        match s.histogram {
+            Some(h) => {
+                let _ = writeln!(out, "{name}: {}", quantiles_text(h));
+            }
+            None => {
+                let _ = writeln!(out, "{name}: {}", s.value);
+            }
+        }
+    }
+    out
+}
+
+pub fn stats_json(server: &ServerStats, filter: Option<&Regex>) -> String {
+    let snap = server.snapshot();
+    let mut plain = Vec::new();
+    let mut hists = Vec::new();
+    for s in stats(server, &snap) {
+        let name = s.text_name();
+        if filter.is_some_and(|f| !f.is_match(&name)) {
+            continue;
+        }
+        match s.histogram {
+            Some(h) => hists.push(json!({
+                "name": name,
+                "values": QUANTILES.iter().map(|(q, _)| json!({
+                    "cumulative": h.quantile(*q).map(ms),
+                })).collect::<Vec<_>>(),
+                "count": h.count,
+                "sum": ms(h.sum),
+            })),
+            None => plain.push(json!({ "name": name, "value": s.value })),
+        }
+    }
+    plain.push(json!({
+        "histograms": {
+            "supported_quantiles": QUANTILES.iter().map(|(q, _)| q * 100.0).collect::<Vec<_>>(),
+            "computed_quantiles": hists,
+        }
+    }));
+    serde_json::to_string_pretty(&json!({ "stats": plain })).unwrap_or_default()
+}
+
+fn escape_label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn labels(label: &Option<(&'static str, String)>, extra: Option<(&str, String)>) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    if let Some((k, v)) = label {
+        parts.push(format!("{k}=\"{}\"", escape_label(v)));
+    }
+    if let Some((k, v)) = extra {
+        parts.push(format!("{k}=\"{}\"", escape_label(&v)));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("{{{}}}", parts.join(","))
+    }
+}
+
+/// Prometheus text exposition format 0.0.4: one `# TYPE` per family, its
+/// samples right after it.
+pub fn prometheus(server: &ServerStats) -> String {
+    let snap = server.snapshot();
+    let mut all = stats(server, &snap);
+    all.sort_by_cached_key(|s| s.prom_name());
+    let mut out = String::new();
+    let mut last_family = String::new();
+    for s in &all {
+        let family = s.prom_name();
+        if family != last_family {
+            let kind = match s.kind {
+                Kind::Counter => "counter",
+                Kind::Gauge => "gauge",
+                Kind::Histogram => "histogram",
+            };
+            let _ = writeln!(out, "# TYPE {family} {kind}");
+            last_family = family.clone();
+        }
+        match s.histogram {
+            None => {
+                let _ = writeln!(out, "{family}{} {}", labels(&s.label, None), s.value);
+            }
+            Some(h) => {
+                for le in PROM_BUCKETS_MS {
+                    let n = h.count_at_most((le * 1000.0) as u64);
+                    let _ = writeln!(
+                        out,
+                        "{family}_bucket{} {n}",
+                        labels(&s.label, Some(("le", format!("{le}"))))
+                    );
+                }
+                let _ = writeln!(
+                    out,
+                    "{family}_bucket{} {}",
+                    labels(&s.label, Some(("le", "+Inf".into()))),
+                    h.count
+                );
+                let _ = writeln!(out, "{family}_sum{} {}", labels(&s.label, None), ms(h.sum));
+                let _ = writeln!(out, "{family}_count{} {}", labels(&s.label, None), h.count);
+            }
+        }
+    }
+    let family = format!("{PROMETHEUS_PREFIX}worker_io_driver_info");
+    let _ = writeln!(out, "# TYPE {family} gauge");
+    for w in &snap.workers {
+        let driver = w.driver.map_or("starting".to_string(), |d| d.to_string());
+        let _ = writeln!(out, "{family}{{worker=\"{}\",driver=\"{driver}\"}} 1", w.id);
+    }
+    out
+}
+
+/// Envoy's circuit-breaker defaults, shown as Envoy shows them. ringway does not
+/// enforce circuit breakers yet.
+const THRESHOLDS: [(&str, u64); 4] = [
+    ("max_connections", 1024),
+    ("max_pending_requests", 1024),
+    ("max_requests", 1024),
+    ("max_retries", 3),
+];
+
+pub fn clusters_text(server: &ServerStats) -> String {
+    let snap = server.snapshot();
+    let mut out = String::new();
+    for c in &snap.clusters {
+        let n = &c.name;
+        let _ = writeln!(out, "{n}::observability_name::{n}");
+        for priority in ["default_priority", "high_priority"] {
+            for (k, v) in THRESHOLDS {
+                let _ = writeln!(out, "{n}::{priority}::{k}::{v}");
+            }
+        }
+        let _ = writeln!(out, "{n}::added_via_api::false");
+        for h in &c.hosts {
+            let a = h.addr;
+            for (k, v) in [
+                ("cx_active", h.cx_active()),
+                ("cx_connect_fail", h.counter(HostCounter::CxConnectFail)),
+                ("cx_total", h.counter(HostCounter::CxTotal)),
+                ("rq_active", h.gauge(HostGauge::RqActive)),
+                ("rq_error", h.counter(HostCounter::RqError)),
+                ("rq_success", h.counter(HostCounter::RqSuccess)),
+                ("rq_timeout", h.counter(HostCounter::RqTimeout)),
+                ("rq_total", h.counter(HostCounter::RqTotal)),
+            ] {
+                let _ = writeln!(out, "{n}::{a}::{k}::{v}");
+            }
+            let _ = writeln!(out, "{n}::{a}::hostname::{}", h.hostname);
+            let _ = writeln!(out, "{n}::{a}::health_flags::healthy");
+            for (k, v) in [
+                ("weight", "1"),
+                ("region", ""),
+                ("zone", ""),
+                ("sub_zone", ""),
+                ("canary", "false"),
+                ("priority", "0"),
+                ("success_rate", "-1"),
+                ("local_origin_success_rate", "-1"),
+            ] {
+                let _ = writeln!(out, "{n}::{a}::{k}::{v}");
+            }
+        }
+    }
+    out
+}
+
+fn socket_address(a: SocketAddr) -> Value {
+    json!({ "socket_address": { "address": a.ip().to_string(), "port_value": a.port() } })
+}
+
+pub fn clusters_json(server: &ServerStats) -> String {
+    let snap = server.snapshot();
+    let clusters: Vec<Value> = snap
+        .clusters
+        .iter()
+        .map(|c| {
+            let hosts: Vec<Value> = c
+                .hosts
+                .iter()
+                .map(|h| {
+                    let stat = |name: &str, kind: &str, value: u64| {
+                        json!({ "name": name, "type": kind, "value": value })
+                    };
+                    json!({
+                        "address": socket_address(h.addr),
+                        "hostname": h.hostname,
+                        "stats": [
+                            stat("cx_active", "GAUGE", h.cx_active()),
+                            stat("cx_connect_fail", "COUNTER", h.counter(HostCounter::CxConnectFail)),
+                            stat("cx_total", "COUNTER", h.counter(HostCounter::CxTotal)),
+                            stat("rq_active", "GAUGE", h.gauge(HostGauge::RqActive)),
+                            stat("rq_error", "COUNTER", h.counter(HostCounter::RqError)),
+                            stat("rq_success", "COUNTER", h.counter(HostCounter::RqSuccess)),
+                            stat("rq_timeout", "COUNTER", h.counter(HostCounter::RqTimeout)),
+                            stat("rq_total", "COUNTER", h.counter(HostCounter::RqTotal)),
+                        ],
+                        "health_status": { "eds_health_status": "HEALTHY" },
+                        "weight": 1,
+                        "priority": 0,
+                    })
+                })
+                .collect();
+            json!({
+                "name": c.name,
+                "observability_name": c.name,
+                "added_via_api": false,
+                "circuit_breakers": { "thresholds": THRESHOLDS.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>() },
+                "host_statuses": hosts,
+            })
+        })
+        .collect();
+    serde_json::to_string_pretty(&json!({ "cluster_statuses": clusters })).unwrap_or_default()
+}
+
+pub fn listeners_text(listeners: &[(String, SocketAddr)]) -> String {
+    listeners
+        .iter()
+        .map(|(n, a)| format!("{n}::{a}\n"))
+        .collect()
+}
+
+pub fn listeners_json(listeners: &[(String, SocketAddr)]) -> String {
+    let list: Vec<Value> = listeners
+        .iter()
+        .map(|(n, a)| json!({ "name": n, "local_address": socket_address(*a) }))
+        .collect();
+    serde_json::to_string_pretty(&json!({ "listener_statuses": list })).unwrap_or_default()
+}
+
+fn dur(d: std::time::Duration) -> String {
+    format!("{}s", d.as_secs_f64())
+}
+
+pub fn config_dump(c: &Config) -> String {
+    let listeners: Vec<Value> = c
+        .listeners
+        .iter()
+        .map(|l| {
+            json!({
+                "name": l.name,
+                "address": l.address.to_string(),
+                "request_headers_timeout": dur(l.request_headers_timeout),
+                "idle_timeout": dur(l.idle_timeout),
+                "max_request_headers_size": l.limits.max_header_bytes,
+                "max_request_headers_count": l.limits.max_headers,
+                "max_uri_size": l.limits.max_uri_bytes,
+                "max_request_body_size": l.limits.max_body_bytes,
+                "access_log": l.access_log.as_ref().map(|a| json!({ "path": a.path })),
+                "health_check": l.health_check.as_ref().map(|h| json!({ "path": h.path })),
+                "virtual_hosts": l.virtual_hosts.iter().map(|v| json!({
+                    "name": v.name,
+                    "domains": v.domains,
+                    "routes": v.routes.iter().map(|r| json!({
+                        "match": match &r.matcher {
+                            PathMatch::Prefix(p) => json!({ "prefix": p }),
+                            PathMatch::Exact(p) => json!({ "path": p }),
+                        },
+                        "cluster": c.clusters.get(r.cluster).map(|c| c.name.as_str()),
+                        "prefix_rewrite": r.prefix_rewrite,
+                        "timeout": r.timeout.map_or("0s".into(), dur),
+                    })).collect::<Vec<_>>(),
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let clusters: Vec<Value> = c
+        .clusters
+        .iter()
+        .map(|cl| {
+            json!({
+                "name": cl.name,
+                "type": match cl.kind {
+                    ClusterKind::Static => "static",
+                    ClusterKind::StrictDns => "strict_dns",
+                    ClusterKind::LogicalDns => "logical_dns",
+                },
+                "lb_policy": "round_robin",
+                "connect_timeout": dur(cl.connect_timeout),
+                "idle_timeout": dur(cl.idle_timeout),
+                "max_idle_per_host": cl.max_idle_per_host,
+                "hosts": cl.endpoints.iter().map(|e| match e {
+                    Endpoint::Addr(a) => a.to_string(),
+                    Endpoint::Name { host, port } => format!("{host}:{port}"),
+                }).collect::<Vec<_>>(),
+                "dns_refresh_rate": dur(cl.dns_refresh_rate),
+                "dns_failure_refresh_rate": dur(cl.dns_failure_refresh_rate),
+                "respect_dns_ttl": cl.respect_dns_ttl,
+                "dns_lookup_family": format!("{:?}", cl.dns_lookup_family),
+            })
+        })
+        .collect();
+    serde_json::to_string_pretty(&json!({
+        "workers": c.workers,
+        "io_driver": format!("{:?}", c.io_driver),
+        "drain_timeout": dur(c.drain_timeout),
+        "admin": c.admin.as_ref().map(|a| json!({ "address": a.address.to_string(), "access_log_path": a.access_log_path })),
+        "listeners": listeners,
+        "clusters": clusters,
+    }))
+    .unwrap_or_default()
+}
+
+pub fn server_info(admin: &Admin) -> String {
+    let s = &admin.stats;
+    let up = s.started.elapsed().as_secs();
+    let snap = s.raw_snapshot();
+    let state = if s.draining() {
+        "DRAINING"
+    } else if !s.is_live() {
+        // Envoy reports a failed health check as draining, too.
+        "DRAINING"
+    } else {
+        "LIVE"
+    };
+    let workers: Vec<Value> = snap
+        .workers
+        .iter()
+        .map(|w| json!({ "id": w.id, "io_driver": w.driver.map(|d| d.to_string()) }))
+        .collect();
+    serde_json::to_string_pretty(&json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "state": state,
+        "health_check_failed": s.health_failed.load(std::sync::atomic::Ordering::Relaxed),
+        "uptime_current_epoch": format!("{up}s"),
+        "uptime_all_epochs": format!("{up}s"),
+        "command_line_options": {
+            "argv": admin.command_line,
+            "concurrency": s.workers.len(),
+        },
+        "workers": workers,
+    }))
+    .unwrap_or_default()
+}
+
+pub fn help() -> Vec<u8> {
+    let mut out = String::from("admin commands are:\n");
+    for e in ENDPOINTS {
+        let method = if e.post_only { " (POST)" } else { "" };
+        let _ = writeln!(out, "  {}{method}: {}", e.path, e.help);
+    }
+    out.into_bytes()
+}

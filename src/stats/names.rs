@@ -1,0 +1,135 @@
+//! Metric names, Envoy's where Envoy has one so existing dashboards map over.
+//! Each family is an enum whose variants index a worker's counter array; the
+//! name of a variant is a compile-time constant (Sōzu `metrics/names.rs`).
+
+macro_rules! metric_family {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $var:ident = $text:literal,)* }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum $name {
+            $($(#[$vdoc])* $var,)*
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$var,)*];
+            pub const COUNT: usize = Self::ALL.len();
+
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $($name::$var => $text,)*
+                }
+            }
+        }
+    };
+}
+
+metric_family! {
+    /// Per listener (Envoy's connection-manager stats: `http.<listener>.…`).
+    ListenerCounter {
+        DownstreamCxTotal = "downstream_cx_total",
+        DownstreamCxDestroy = "downstream_cx_destroy",
+        DownstreamRqTotal = "downstream_rq_total",
+        DownstreamRq1xx = "downstream_rq_1xx",
+        DownstreamRq2xx = "downstream_rq_2xx",
+        DownstreamRq3xx = "downstream_rq_3xx",
+        DownstreamRq4xx = "downstream_rq_4xx",
+        DownstreamRq5xx = "downstream_rq_5xx",
+        /// The client closed or reset before its response was complete.
+        DownstreamRqRxReset = "downstream_rq_rx_reset",
+        /// 431: the head was over `max_request_headers_size` or count.
+        DownstreamRqHeadersTooLarge = "downstream_rq_headers_too_large",
+        /// 414: the request target was over `max_uri_size`.
+        DownstreamRqUriTooLarge = "downstream_rq_uri_too_large",
+        /// 413: the body was over `max_request_body_size`.
+        DownstreamRqBodyTooLarge = "downstream_rq_too_large",
+        /// 400/405/505: a request we could not frame or will not serve.
+        DownstreamRqBadFraming = "downstream_rq_bad_framing",
+        /// 408: the head or body did not arrive in time.
+        DownstreamRqTimeout = "downstream_rq_timeout",
+        /// 404 from ringway: no route matched.
+        DownstreamRqNoRoute = "downstream_rq_no_route",
+        /// Requests answered by the listener's `health_check` path.
+        DownstreamRqHealthCheck = "downstream_rq_health_check",
+    }
+}
+
+metric_family! {
+    ListenerGauge {
+        DownstreamCxActive = "downstream_cx_active",
+        DownstreamRqActive = "downstream_rq_active",
+    }
+}
+
+metric_family! {
+    /// Per cluster (`cluster.<name>.…`).
+    ClusterCounter {
+        UpstreamCxTotal = "upstream_cx_total",
+        UpstreamCxConnectFail = "upstream_cx_connect_fail",
+        UpstreamCxConnectTimeout = "upstream_cx_connect_timeout",
+        UpstreamRqTotal = "upstream_rq_total",
+        UpstreamRq1xx = "upstream_rq_1xx",
+        UpstreamRq2xx = "upstream_rq_2xx",
+        UpstreamRq3xx = "upstream_rq_3xx",
+        UpstreamRq4xx = "upstream_rq_4xx",
+        UpstreamRq5xx = "upstream_rq_5xx",
+        UpstreamRqTimeout = "upstream_rq_timeout",
+        UpstreamRqRetry = "upstream_rq_retry",
+        /// Reset or closed by the upstream before a whole response head.
+        UpstreamRqRxReset = "upstream_rq_rx_reset",
+        /// 503 because the cluster had no host to pick.
+        UpstreamRqNoHealthy = "upstream_cx_none_healthy",
+        /// 503 from a circuit breaker: `max_connections`.
+        UpstreamCxOverflow = "upstream_cx_overflow",
+        /// 503 from a circuit breaker: `max_pending_requests`.
+        UpstreamRqPendingOverflow = "upstream_rq_pending_overflow",
+        /// 503 from a circuit breaker: `max_requests`.
+        UpstreamRqOverflow = "upstream_rq_overflow",
+    }
+}
+
+metric_family! {
+    ClusterGauge {
+        UpstreamRqActive = "upstream_rq_active",
+        /// Idle pooled connections, sampled on the worker's 100 ms tick.
+        UpstreamCxIdle = "upstream_cx_idle",
+    }
+}
+
+metric_family! {
+    /// Per host, as `/clusters` shows them.
+    HostCounter {
+        CxTotal = "cx_total",
+        CxConnectFail = "cx_connect_fail",
+        RqTotal = "rq_total",
+        RqSuccess = "rq_success",
+        RqError = "rq_error",
+        RqTimeout = "rq_timeout",
+    }
+}
+
+metric_family! {
+    HostGauge {
+        RqActive = "rq_active",
+        CxIdle = "cx_idle",
+    }
+}
+
+metric_family! {
+    /// Per worker (`worker.<id>.…`).
+    WorkerCounter {
+        DownstreamCxAccepted = "downstream_cx_accepted",
+        AccessLogLines = "access_log_lines",
+        AccessLogWriteErrors = "access_log_write_errors",
+    }
+}
+
+/// Derived at read time: connections open = in use + idle.
+pub const UPSTREAM_CX_ACTIVE: &str = "upstream_cx_active";
+/// Derived at read time: `upstream_cx_total - upstream_cx_active`.
+pub const UPSTREAM_CX_DESTROY: &str = "upstream_cx_destroy";
+pub const MEMBERSHIP_TOTAL: &str = "membership_total";
+pub const MEMBERSHIP_HEALTHY: &str = "membership_healthy";
+pub const DOWNSTREAM_RQ_TIME: &str = "downstream_rq_time";
+pub const UPSTREAM_RQ_TIME: &str = "upstream_rq_time";
+/// Prefix of every Prometheus metric name.
+pub const PROMETHEUS_PREFIX: &str = "ringway_";

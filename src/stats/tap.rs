@@ -1,0 +1,542 @@
+//! Where the data path reports to stats and access logs.
+//!
+//! `WorkerTap` is one worker's side: its `WorkerStats`, its per-host tables and
+//! its access log sinks. `SessionTap` is one downstream connection's: the
+//! session calls it at a few well-defined points (request start, host picked,
+//! upstream connected / failed / answered, local reply, request end) and all
+//! the counting and logging logic lives here. No call allocates once a
+//! connection's buffers have warmed up.
+
+use std::{
+    cell::{Cell, RefCell},
+    net::SocketAddr,
+    rc::Rc,
+    sync::{atomic::Ordering::Relaxed, Arc},
+    time::{Instant, SystemTime, UNIX_EPOCH},
+};
+
+use super::{names::*, HostStats, ServerStats, WorkerStats};
+use crate::{
+    access_log::{
+        format::ReqSource, AccessLogSink, LogRecord, RequestCapture, ResponseFlags as Flags,
+    },
+    codec::{headers::HeaderIndex, request::RequestHead, Version},
+    upstream::{cluster::Overflow, UpstreamError, WorkerCluster},
+};
+
+/// What the cluster decided for a request, as the stats see it.
+pub enum Picked {
+    Host(std::net::SocketAddr),
+    NoHealthy,
+    Overflow(Overflow),
+}
+
+/// This worker's view of one cluster's hosts: position → counters. Rebuilt
+/// (and published for the admin thread) only when the host set changes.
+#[derive(Default)]
+struct HostTable {
+    version: u64,
+    addrs: Vec<SocketAddr>,
+    stats: Vec<Arc<HostStats>>,
+}
+
+pub struct WorkerTap {
+    pub stats: Arc<WorkerStats>,
+    pub server: Arc<ServerStats>,
+    host_tables: Vec<RefCell<HostTable>>,
+    /// Per listener: this worker's access log output, if the listener logs.
+    sinks: Vec<Option<RefCell<AccessLogSink>>>,
+    reopen_seen: Cell<u64>,
+}
+
+impl WorkerTap {
+    pub fn new(id: usize, server: Arc<ServerStats>) -> WorkerTap {
+        let sinks = server
+            .config
+            .listeners
+            .iter()
+            .map(|l| {
+                let log = l.access_log.as_ref()?;
+                match AccessLogSink::open(&log.path) {
+                    Ok(s) => Some(RefCell::new(s)),
+                    Err(e) => {
+                        tracing::error!(worker = id, listener = %l.name, path = %log.path, error = %e, "cannot open access log");
+                        None
+                    }
+                }
+            })
+            .collect();
+        WorkerTap {
+            stats: server.workers[id].clone(),
+            host_tables: server
+                .config
+                .clusters
+                .iter()
+                .map(|_| RefCell::new(HostTable::default()))
+                .collect(),
+            sinks,
+            reopen_seen: Cell::new(crate::access_log::REOPEN.load(Relaxed)),
+            server,
+        }
+    }
+
+    /// The position of `addr` in this worker's table for `cluster`, rebuilding
+    /// the table first if discovery published a new host set.
+    fn host_index(&self, cluster: usize, addr: SocketAddr) -> Option<usize> {
+        let shared = &self.server.hosts[cluster];
+        let mut table = self.host_tables[cluster].borrow_mut();
+        let version = shared.version();
+        if table.version != version {
+            let set = shared.snapshot();
+            let mut addrs = Vec::with_capacity(set.hosts.len());
+            let mut stats = Vec::with_capacity(set.hosts.len());
+            for h in &set.hosts {
+                let kept = table.addrs.iter().position(|a| *a == h.addr);
+                addrs.push(h.addr);
+                stats.push(kept.map_or_else(Default::default, |i| table.stats[i].clone()));
+            }
+            *self.stats.clusters[cluster]
+                .hosts
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) =
+                addrs.iter().copied().zip(stats.iter().cloned()).collect();
+            *table = HostTable {
+                version,
+                addrs,
+                stats,
+            };
+        }
+        table.addrs.iter().position(|a| *a == addr)
+    }
+
+    fn with_host(&self, cluster: usize, host: (usize, SocketAddr), f: impl FnOnce(&HostStats)) {
+        let table = self.host_tables[cluster].borrow();
+        if table.addrs.get(host.0) == Some(&host.1) {
+            f(&table.stats[host.0]);
+        }
+    }
+
+    /// The worker's tick: write buffered log lines, reopen logs after SIGUSR1,
+    /// and sample how many idle connections each pool holds.
+    pub fn tick(&self, clusters: &[WorkerCluster]) {
+        let generation = crate::access_log::REOPEN.load(Relaxed);
+        if generation != self.reopen_seen.get() {
+            self.reopen_seen.set(generation);
+            for sink in self.sinks.iter().flatten() {
+                let mut sink = sink.borrow_mut();
+                let _ = sink.flush();
+                if let Err(e) = sink.reopen() {
+                    tracing::error!(path = sink.path(), error = %e, "cannot reopen access log");
+                }
+            }
+        }
+        self.flush_logs();
+        for (i, c) in clusters.iter().enumerate() {
+            let cs = &self.stats.clusters[i];
+            cs.gauge(ClusterGauge::UpstreamCxIdle)
+                .set(c.idle_connections() as u64);
+            let table = self.host_tables[i].borrow();
+            for h in &table.stats {
+                h.gauge(HostGauge::CxIdle).set(0);
+            }
+            c.idle_per_host(|addr, n| {
+                if let Some(p) = table.addrs.iter().position(|a| *a == addr) {
+                    table.stats[p].gauge(HostGauge::CxIdle).set(n as u64);
+                }
+            });
+        }
+    }
+
+    /// Write every buffered access log line (tick and drain).
+    pub fn flush_logs(&self) {
+        for sink in self.sinks.iter().flatten() {
+            if sink.borrow_mut().flush().is_err() {
+                self.stats.inc(WorkerCounter::AccessLogWriteErrors);
+            }
+        }
+    }
+}
+
+/// One downstream connection's reporting state; one request at a time.
+pub struct SessionTap {
+    tap: Rc<WorkerTap>,
+    listener: usize,
+    peer: SocketAddr,
+    in_request: bool,
+    start: Instant,
+    start_millis: u64,
+    protocol: Option<Version>,
+    status: u16,
+    flags: Flags,
+    bytes_received: u64,
+    bytes_sent: u64,
+    cluster: Option<usize>,
+    host: Option<(usize, SocketAddr)>,
+    upstream_addr: Option<SocketAddr>,
+    upstream_start: Instant,
+    service_time_ms: Option<u64>,
+    capture: RequestCapture,
+}
+
+impl SessionTap {
+    /// A connection was accepted on `listener`.
+    pub fn open(tap: &Rc<WorkerTap>, listener: usize, peer: SocketAddr) -> SessionTap {
+        let l = &tap.stats.listeners[listener];
+        tap.stats.inc(WorkerCounter::DownstreamCxAccepted);
+        l.inc(ListenerCounter::DownstreamCxTotal);
+        l.gauge(ListenerGauge::DownstreamCxActive).inc();
+        let now = Instant::now();
+        SessionTap {
+            tap: tap.clone(),
+            listener,
+            peer,
+            in_request: false,
+            start: now,
+            start_millis: 0,
+            protocol: None,
+            status: 0,
+            flags: Flags::default(),
+            bytes_received: 0,
+            bytes_sent: 0,
+            cluster: None,
+            host: None,
+            upstream_addr: None,
+            upstream_start: now,
+            service_time_ms: None,
+            capture: RequestCapture::default(),
+        }
+    }
+
+    fn logs(&self) -> bool {
+        self.tap.sinks[self.listener].is_some()
+    }
+
+    fn begin(&mut self) {
+        if self.in_request {
+            return;
+        }
+        self.in_request = true;
+        self.start = Instant::now();
+        if self.logs() {
+            self.start_millis = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64);
+        }
+        let l = &self.tap.stats.listeners[self.listener];
+        l.inc(ListenerCounter::DownstreamRqTotal);
+        l.gauge(ListenerGauge::DownstreamRqActive).inc();
+    }
+
+    /// A request head was parsed.
+    pub fn request_start(&mut self, head: &RequestHead, headers: &[HeaderIndex], buf: &[u8]) {
+        self.begin();
+        self.protocol = Some(head.version);
+        if !self.logs() {
+            return;
+        }
+        self.capture.clear();
+        let config = &self.tap.server.config.listeners[self.listener];
+        let Some(log) = config.access_log.as_ref() else {
+            return;
+        };
+        for alts in &log.format.fields {
+            let value = alts.iter().find_map(|src| match src {
+                ReqSource::Method => Some(head.slice(buf, head.method_span)),
+                ReqSource::Path => Some(head.slice(buf, head.target)),
+                ReqSource::Authority => head.host_value(buf),
+                ReqSource::Header(name) => headers
+                    .iter()
+                    .find(|h| h.name(buf).eq_ignore_ascii_case(name))
+                    .map(|h| h.value(buf)),
+            });
+            self.capture.push(value);
+        }
+    }
+
+    /// The `x-request-id` ringway generated when the client sent none.
+    pub fn request_id(&mut self, id: &[u8]) {
+        if !self.logs() {
+            return;
+        }
+        let config = &self.tap.server.config.listeners[self.listener];
+        let Some(log) = config.access_log.as_ref() else {
+            return;
+        };
+        for (i, alts) in log.format.fields.iter().enumerate() {
+            let wants = alts
+                .iter()
+                .any(|s| matches!(s, ReqSource::Header(n) if n == b"x-request-id"));
+            if wants && self.capture.spans.get(i) == Some(&None) {
+                let start = self.capture.bytes.len();
+                self.capture.bytes.extend_from_slice(id);
+                self.capture.spans[i] = Some((start, self.capture.bytes.len()));
+            }
+        }
+    }
+
+    /// If `path` is the listener's health check path: the status and body to answer.
+    pub fn health_check(&mut self, path: &[u8]) -> Option<(u16, &'static str)> {
+        let config = &self.tap.server.config.listeners[self.listener];
+        let hc = config.health_check.as_ref()?;
+        if hc.path.as_bytes() != path {
+            return None;
+        }
+        self.tap.stats.listeners[self.listener].inc(ListenerCounter::DownstreamRqHealthCheck);
+        Some(if self.tap.server.is_live() {
+            (200, "LIVE")
+        } else {
+            (503, "DRAINING")
+        })
+    }
+
+    /// The balancer was asked for a host of `cluster`.
+    pub fn picked(&mut self, cluster: usize, pick: &Picked) {
+        self.cluster = Some(cluster);
+        let cs = &self.tap.stats.clusters[cluster];
+        match pick {
+            Picked::Overflow(which) => {
+                cs.inc(match which {
+                    Overflow::Connections => ClusterCounter::UpstreamCxOverflow,
+                    Overflow::Pending => ClusterCounter::UpstreamRqPendingOverflow,
+                    Overflow::Requests => ClusterCounter::UpstreamRqOverflow,
+                });
+                self.flags.set(Flags::UPSTREAM_OVERFLOW);
+            }
+            Picked::Host(addr) => {
+                cs.inc(ClusterCounter::UpstreamRqTotal);
+                cs.gauge(ClusterGauge::UpstreamRqActive).inc();
+                self.upstream_start = Instant::now();
+                self.upstream_addr = Some(*addr);
+                self.host = self.tap.host_index(cluster, *addr).map(|i| (i, *addr));
+                self.host_do(|h| {
+                    h.inc(HostCounter::RqTotal);
+                    h.gauge(HostGauge::RqActive).inc();
+                });
+            }
+            Picked::NoHealthy => {
+                cs.inc(ClusterCounter::UpstreamRqNoHealthy);
+                self.flags.set(Flags::NO_HEALTHY_UPSTREAM);
+            }
+        }
+    }
+
+    fn host_do(&self, f: impl FnOnce(&HostStats)) {
+        if let (Some(c), Some(h)) = (self.cluster, self.host) {
+            self.tap.with_host(c, h, f);
+        }
+    }
+
+    fn cluster_do(&self, f: impl FnOnce(&super::ClusterStats)) {
+        if let Some(c) = self.cluster {
+            f(&self.tap.stats.clusters[c]);
+        }
+    }
+
+    /// A new upstream connection was established.
+    pub fn upstream_connected(&mut self) {
+        self.cluster_do(|c| c.inc(ClusterCounter::UpstreamCxTotal));
+        self.host_do(|h| h.inc(HostCounter::CxTotal));
+    }
+
+    /// The route's retry policy sends the request again, to `addr` (another host
+    /// when the cluster has one). Each attempt counts in `upstream_rq_total`.
+    pub fn upstream_retry(&mut self, addr: SocketAddr) {
+        let Some(cluster) = self.cluster else {
+            return;
+        };
+        let cs = &self.tap.stats.clusters[cluster];
+        cs.inc(ClusterCounter::UpstreamRqRetry);
+        cs.inc(ClusterCounter::UpstreamRqTotal);
+        self.host_do(|h| h.gauge(HostGauge::RqActive).dec());
+        self.upstream_addr = Some(addr);
+        self.host = self.tap.host_index(cluster, addr).map(|i| (i, addr));
+        self.host_do(|h| {
+            h.inc(HostCounter::RqTotal);
+            h.gauge(HostGauge::RqActive).inc();
+        });
+    }
+
+    /// The upstream exchange failed; a local reply follows.
+    pub fn upstream_error(&mut self, e: &UpstreamError) {
+        let (cluster_counter, flag) = match e {
+            UpstreamError::NoHealthyUpstream => (None, Flags::NO_HEALTHY_UPSTREAM),
+            UpstreamError::ConnectFailed(_) => (None, Flags::UPSTREAM_CONNECT_FAILURE),
+            UpstreamError::ConnectTimeout => (
+                Some(ClusterCounter::UpstreamCxConnectTimeout),
+                Flags::UPSTREAM_CONNECT_FAILURE,
+            ),
+            UpstreamError::Reset => (
+                Some(ClusterCounter::UpstreamRqRxReset),
+                Flags::UPSTREAM_TERMINATION,
+            ),
+            UpstreamError::Timeout => (
+                Some(ClusterCounter::UpstreamRqTimeout),
+                Flags::UPSTREAM_TIMEOUT,
+            ),
+            UpstreamError::BadResponse(_) => (None, Flags::UPSTREAM_PROTOCOL_ERROR),
+        };
+        self.flags.set(flag);
+        let connect = matches!(
+            e,
+            UpstreamError::ConnectFailed(_) | UpstreamError::ConnectTimeout
+        );
+        self.cluster_do(|c| {
+            if connect {
+                c.inc(ClusterCounter::UpstreamCxConnectFail);
+            }
+            if let Some(k) = cluster_counter {
+                c.inc(k);
+            }
+        });
+        self.host_do(|h| {
+            if connect {
+                h.inc(HostCounter::CxConnectFail);
+            }
+            if matches!(e, UpstreamError::Timeout) {
+                h.inc(HostCounter::RqTimeout);
+            }
+            h.inc(HostCounter::RqError);
+        });
+    }
+
+    /// The upstream's final response head arrived; `sent_at`: when the request went out.
+    pub fn upstream_response(&mut self, status: u16, sent_at: Instant) {
+        self.status = status;
+        self.service_time_ms = Some(sent_at.elapsed().as_millis() as u64);
+        let class = match status {
+            100..=199 => ClusterCounter::UpstreamRq1xx,
+            200..=299 => ClusterCounter::UpstreamRq2xx,
+            300..=399 => ClusterCounter::UpstreamRq3xx,
+            400..=499 => ClusterCounter::UpstreamRq4xx,
+            _ => ClusterCounter::UpstreamRq5xx,
+        };
+        self.cluster_do(|c| c.inc(class));
+        self.host_do(|h| {
+            h.inc(if status >= 500 {
+                HostCounter::RqError
+            } else {
+                HostCounter::RqSuccess
+            })
+        });
+    }
+
+    /// Body bytes read from the client for this request.
+    pub fn bytes_received(&mut self, n: u64) {
+        self.bytes_received += n;
+    }
+
+    /// Body bytes written to the client for this response.
+    pub fn bytes_sent(&mut self, n: u64) {
+        self.bytes_sent += n;
+    }
+
+    /// ringway answers itself with `status` and a body of `body_len` bytes.
+    pub fn local_reply(&mut self, status: u16, body_len: u64) {
+        self.begin();
+        self.status = status;
+        self.bytes_sent = body_len;
+        let l = &self.tap.stats.listeners[self.listener];
+        let rejection = match status {
+            431 => Some(ListenerCounter::DownstreamRqHeadersTooLarge),
+            414 => Some(ListenerCounter::DownstreamRqUriTooLarge),
+            413 => Some(ListenerCounter::DownstreamRqBodyTooLarge),
+            400 | 405 | 505 => Some(ListenerCounter::DownstreamRqBadFraming),
+            408 => Some(ListenerCounter::DownstreamRqTimeout),
+            404 if self.cluster.is_none() => {
+                self.flags.set(Flags::NO_ROUTE);
+                Some(ListenerCounter::DownstreamRqNoRoute)
+            }
+            _ => None,
+        };
+        if let Some(r) = rejection {
+            l.inc(r);
+            if r != ListenerCounter::DownstreamRqNoRoute {
+                self.flags.set(Flags::DOWNSTREAM_PROTOCOL_ERROR);
+            }
+        }
+    }
+
+    /// The request is over (response written, or the connection is giving up).
+    pub fn request_end(&mut self) {
+        if !self.in_request {
+            return;
+        }
+        self.in_request = false;
+        let elapsed = self.start.elapsed();
+        let stats = &self.tap.stats;
+        let l = &stats.listeners[self.listener];
+        if self.status == 0 {
+            // The client went away before any response.
+            l.inc(ListenerCounter::DownstreamRqRxReset);
+            self.flags.set(Flags::DOWNSTREAM_TERMINATION);
+        } else {
+            l.inc(match self.status {
+                100..=199 => ListenerCounter::DownstreamRq1xx,
+                200..=299 => ListenerCounter::DownstreamRq2xx,
+                300..=399 => ListenerCounter::DownstreamRq3xx,
+                400..=499 => ListenerCounter::DownstreamRq4xx,
+                _ => ListenerCounter::DownstreamRq5xx,
+            });
+        }
+        l.gauge(ListenerGauge::DownstreamRqActive).dec();
+        l.rq_time.record(elapsed.as_micros() as u64);
+        if self.upstream_addr.is_some() {
+            let up = self.upstream_start.elapsed().as_micros() as u64;
+            self.cluster_do(|c| {
+                c.gauge(ClusterGauge::UpstreamRqActive).dec();
+                c.rq_time.record(up);
+            });
+            self.host_do(|h| h.gauge(HostGauge::RqActive).dec());
+        }
+        if let Some(sink) = &self.tap.sinks[self.listener] {
+            let config = &self.tap.server.config.listeners[self.listener];
+            if let Some(log) = config.access_log.as_ref() {
+                if self.protocol.is_none() {
+                    // No head was parsed: nothing was captured.
+                    self.capture.clear();
+                }
+                let record = LogRecord {
+                    start_millis: self.start_millis,
+                    protocol: self.protocol,
+                    status: self.status,
+                    flags: self.flags,
+                    bytes_received: self.bytes_received,
+                    bytes_sent: self.bytes_sent,
+                    duration_ms: elapsed.as_millis() as u64,
+                    service_time_ms: self.service_time_ms,
+                    upstream_host: self.upstream_addr,
+                    upstream_cluster: self
+                        .cluster
+                        .map(|c| self.tap.server.config.clusters[c].name.as_str()),
+                    peer: self.peer,
+                    request: &self.capture,
+                };
+                let mut sink = sink.borrow_mut();
+                log.format.render(&record, &mut sink.buf);
+                stats.inc(WorkerCounter::AccessLogLines);
+                if sink.wants_flush() && sink.flush().is_err() {
+                    stats.inc(WorkerCounter::AccessLogWriteErrors);
+                }
+            }
+        }
+        self.protocol = None;
+        self.status = 0;
+        self.flags = Flags::default();
+        self.bytes_received = 0;
+        self.bytes_sent = 0;
+        self.cluster = None;
+        self.host = None;
+        self.upstream_addr = None;
+        self.service_time_ms = None;
+        self.capture.clear();
+    }
+}
+
+impl Drop for SessionTap {
+    fn drop(&mut self) {
+        self.request_end();
+        let l = &self.tap.stats.listeners[self.listener];
+        l.gauge(ListenerGauge::DownstreamCxActive).dec();
+        l.inc(ListenerCounter::DownstreamCxDestroy);
+    }
+}

@@ -1,0 +1,435 @@
+//! The admin endpoint, stats and access logs, end to end: the real binary with
+//! two workers, real upstreams, under both io drivers.
+
+mod admin_support;
+
+use std::collections::HashMap;
+
+use admin_support::*;
+
+const FORMAT: &str = "%REQ(:METHOD)% %REQ(:PATH)% %PROTOCOL% %RESPONSE_CODE% %RESPONSE_FLAGS% %BYTES_SENT% %UPSTREAM_HOST% %REQ(X-TEST)%";
+
+struct Setup {
+    ringway: Ringway,
+    good: Upstream,
+    dead: std::net::SocketAddr,
+    log: std::path::PathBuf,
+}
+
+fn setup(driver: &str) -> Setup {
+    let good = Upstream::start("127.0.0.2");
+    let dead = refused_addr("127.0.0.3");
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    let config = format!(
+        r#"workers: 2
+admin:
+  address: 127.0.0.1:0
+listeners:
+  - name: ingress
+    address: 127.0.0.1:0
+    access_log:
+      path: {log}
+      format: "{FORMAT}"
+    health_check: {{ path: /healthz }}
+    virtual_hosts:
+      - name: all
+        domains: ["*"]
+        routes:
+          - match: {{ prefix: /ok }}
+            cluster: good
+          - match: {{ prefix: /missing }}
+            cluster: good
+          - match: {{ prefix: /slow }}
+            cluster: good
+          - match: {{ prefix: /dead }}
+            cluster: dead
+clusters:
+  - name: good
+    hosts: ["{good}"]
+  - name: dead
+    hosts: ["{dead}"]
+"#,
+        log = log.display(),
+        good = good.addr,
+    );
+    Setup {
+        ringway: Ringway::start(&config, driver, dir),
+        good,
+        dead,
+        log,
+    }
+}
+
+/// 5 × 200 from upstream, 3 × 404 from upstream, 2 × 404 no route, 2 × 503
+/// connection refused: each on its own connection, so both workers serve some.
+/// Returns the length of the 503's body.
+fn send_known_outcomes(addr: std::net::SocketAddr) -> usize {
+    let mut dead_len = 0;
+    for i in 0..5 {
+        let r = request(addr, "GET", &format!("/ok/{i}"), "x-test: ok\r\n");
+        assert_eq!(r.status, 200, "{r:?}");
+    }
+    for i in 0..3 {
+        let r = request(addr, "GET", &format!("/missing/{i}"), "x-test: missing\r\n");
+        assert_eq!(r.status, 404);
+    }
+    for _ in 0..2 {
+        let r = request(addr, "GET", "/nowhere", "x-test: nowhere\r\n");
+        assert_eq!(r.status, 404);
+        assert_eq!(r.body, "no route matched this request\n");
+    }
+    for _ in 0..2 {
+        let r = request(addr, "GET", "/dead", "x-test: dead\r\n");
+        assert_eq!(r.status, 503);
+        assert!(r.body.starts_with("upstream connect error"), "{r:?}");
+        dead_len = r.body.len();
+    }
+    dead_len
+}
+
+fn counts_are_exact(driver: &str) {
+    let s = setup(driver);
+    let admin = s.ringway.admin;
+    let dead_len = send_known_outcomes(s.ringway.listener());
+
+    // The tap records a request after its response is written: wait until all
+    // twelve are in, and every connection is closed.
+    let st = wait_for("12 requests and 0 open connections", || {
+        let st = stats(admin);
+        (stat(&st, "http.ingress.downstream_rq_total") == 12
+            && stat(&st, "http.ingress.downstream_cx_active") == 0)
+            .then_some(st)
+    });
+    let expect = [
+        ("http.ingress.downstream_cx_total", 12),
+        ("http.ingress.downstream_cx_destroy", 12),
+        ("http.ingress.downstream_rq_active", 0),
+        ("http.ingress.downstream_rq_2xx", 5),
+        ("http.ingress.downstream_rq_4xx", 5),
+        ("http.ingress.downstream_rq_5xx", 2),
+        ("http.ingress.downstream_rq_no_route", 2),
+        ("http.ingress.downstream_rq_rx_reset", 0),
+        ("cluster.good.upstream_rq_total", 8),
+        ("cluster.good.upstream_rq_2xx", 5),
+        ("cluster.good.upstream_rq_4xx", 3),
+        ("cluster.good.upstream_rq_5xx", 0),
+        ("cluster.good.upstream_rq_active", 0),
+        ("cluster.good.upstream_cx_connect_fail", 0),
+        ("cluster.good.membership_total", 1),
+        ("cluster.good.membership_healthy", 1),
+        ("cluster.dead.upstream_rq_total", 2),
+        ("cluster.dead.upstream_cx_connect_fail", 2),
+        ("cluster.dead.upstream_cx_total", 0),
+        ("cluster.dead.upstream_rq_2xx", 0),
+        ("server.concurrency", 2),
+        ("server.live", 1),
+    ];
+    for (name, want) in expect {
+        assert_eq!(stat(&st, name), want, "{name}");
+    }
+    // Two workers, summed: accepts per worker add up to the listener's total.
+    let accepted: u64 = (0..2)
+        .map(|w| stat(&st, &format!("worker.{w}.downstream_cx_accepted")))
+        .sum();
+    assert_eq!(accepted, 12);
+    let good_cx = stat(&st, "cluster.good.upstream_cx_total");
+    assert!((1..=8).contains(&good_cx), "{good_cx}");
+    assert!(st["http.ingress.downstream_rq_time"].contains("count(12)"));
+    assert!(st["cluster.good.upstream_rq_time"].contains("count(8)"));
+
+    // ?filter= and ?format=json.
+    let r = get(admin, "/stats?filter=%5Ecluster%5C.dead%5C.");
+    assert!(r.body.lines().count() > 3);
+    assert!(
+        r.body.lines().all(|l| l.starts_with("cluster.dead.")),
+        "{}",
+        r.body
+    );
+    let r = get(admin, "/stats?format=json&filter=upstream_rq_total");
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    let list = v["stats"].as_array().unwrap();
+    let good = list
+        .iter()
+        .find(|s| s["name"] == "cluster.good.upstream_rq_total")
+        .unwrap();
+    assert_eq!(good["value"], 8);
+
+    prometheus_counts(admin);
+    clusters_counts(admin, s.good.addr, s.dead);
+    access_log_lines(&s, dead_len);
+
+    // /reset_counters counts from zero; gauges keep their level.
+    assert_eq!(get(admin, "/reset_counters").status, 405);
+    assert_eq!(post(admin, "/reset_counters").status, 200);
+    let st = stats(admin);
+    assert_eq!(stat(&st, "http.ingress.downstream_rq_total"), 0);
+    assert_eq!(stat(&st, "cluster.good.membership_total"), 1);
+    assert_eq!(st["cluster.good.upstream_rq_time"], "No recorded values");
+}
+
+fn prometheus_counts(admin: std::net::SocketAddr) {
+    let r = get(admin, "/stats/prometheus");
+    assert_eq!(r.status, 200);
+    let ct = &r
+        .headers
+        .iter()
+        .find(|(k, _)| k == "content-type")
+        .unwrap()
+        .1;
+    assert!(ct.contains("version=0.0.4"), "{ct}");
+    // A real exposition parser reads it.
+    let scrape =
+        prometheus_parse::Scrape::parse(r.body.lines().map(|l| Ok(l.to_string()))).unwrap();
+    let value = |metric: &str, label: (&str, &str)| -> f64 {
+        let s = scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == metric && s.labels.get(label.0) == Some(label.1))
+            .unwrap_or_else(|| panic!("no sample {metric}"));
+        match &s.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => *v,
+            other => panic!("{metric}: {other:?}"),
+        }
+    };
+    assert_eq!(
+        value("ringway_cluster_upstream_rq_total", ("cluster", "good")),
+        8.0
+    );
+    assert_eq!(
+        value(
+            "ringway_cluster_upstream_cx_connect_fail",
+            ("cluster", "dead")
+        ),
+        2.0
+    );
+    assert_eq!(
+        value("ringway_http_downstream_rq_5xx", ("listener", "ingress")),
+        2.0
+    );
+    let hist = scrape
+        .samples
+        .iter()
+        .find(|s| {
+            s.metric == "ringway_http_downstream_rq_time"
+                && s.labels.get("listener") == Some("ingress")
+        })
+        .expect("histogram sample");
+    match &hist.value {
+        prometheus_parse::Value::Histogram(buckets) => {
+            let inf = buckets.iter().find(|b| b.less_than.is_infinite()).unwrap();
+            assert_eq!(inf.count, 12.0);
+            assert!(buckets.windows(2).all(|w| w[0].count <= w[1].count));
+        }
+        other => panic!("not a histogram: {other:?}"),
+    }
+
+    // What the lenient parser does not check: every sample's family was
+    // declared by a `# TYPE` line before it, and names are valid.
+    let mut declared: HashMap<String, String> = HashMap::new();
+    let name_ok = |n: &str| {
+        n.chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && n.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+    };
+    for line in r.body.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap();
+            assert!(name_ok(name), "{line}");
+            assert!(["counter", "gauge", "histogram"].contains(&kind), "{line}");
+            assert!(
+                declared.insert(name.into(), kind.into()).is_none(),
+                "twice: {line}"
+            );
+            continue;
+        }
+        let name = line.split(['{', ' ']).next().unwrap();
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|suf| {
+                name.strip_suffix(suf)
+                    .filter(|f| declared.get(*f).map(String::as_str) == Some("histogram"))
+            })
+            .unwrap_or(name);
+        assert!(declared.contains_key(family), "undeclared: {line}");
+        let value = line.rsplit(' ').next().unwrap();
+        assert!(value.parse::<f64>().is_ok(), "{line}");
+    }
+}
+
+fn clusters_counts(
+    admin: std::net::SocketAddr,
+    good: std::net::SocketAddr,
+    dead: std::net::SocketAddr,
+) {
+    let r = get(admin, "/clusters");
+    let lines: HashMap<&str, &str> = r.body.lines().filter_map(|l| l.rsplit_once("::")).collect();
+    let g = |k: &str| lines[format!("good::{good}::{k}").as_str()];
+    assert_eq!(g("rq_total"), "8");
+    assert_eq!(g("rq_success"), "8");
+    assert_eq!(g("rq_error"), "0");
+    assert_eq!(g("rq_active"), "0");
+    assert_eq!(g("health_flags"), "healthy");
+    let d = |k: &str| lines[format!("dead::{dead}::{k}").as_str()];
+    assert_eq!(d("rq_total"), "2");
+    assert_eq!(d("rq_error"), "2");
+    assert_eq!(d("cx_connect_fail"), "2");
+    assert_eq!(d("cx_total"), "0");
+    assert_eq!(lines["good::default_priority::max_connections"], "1024");
+    assert_eq!(lines["dead::added_via_api"], "false");
+
+    let r = get(admin, "/clusters?format=json");
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    let dead_json = v["cluster_statuses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "dead")
+        .unwrap();
+    let host = &dead_json["host_statuses"][0];
+    assert_eq!(host["address"]["socket_address"]["port_value"], dead.port());
+    let fail = host["stats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "cx_connect_fail")
+        .unwrap();
+    assert_eq!(fail["value"], 2);
+}
+
+fn access_log_lines(s: &Setup, dead_len: usize) {
+    // Workers write their lines in batches on their tick: wait for all twelve.
+    let text = wait_for("12 access log lines", || {
+        let t = std::fs::read_to_string(&s.log).unwrap_or_default();
+        (t.lines().count() == 12).then_some(t)
+    });
+    let good = s.good.addr;
+    let dead = s.dead;
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.sort();
+    let mut want: Vec<String> = Vec::new();
+    for _ in 0..2 {
+        want.push(format!("GET /dead HTTP/1.1 503 UF {dead_len} {dead} dead"));
+    }
+    for i in 0..3 {
+        want.push(format!("GET /missing/{i} HTTP/1.1 404 - 9 {good} missing"));
+    }
+    for _ in 0..2 {
+        want.push("GET /nowhere HTTP/1.1 404 NR 30 - nowhere".to_string());
+    }
+    for i in 0..5 {
+        want.push(format!("GET /ok/{i} HTTP/1.1 200 - 3 {good} ok"));
+    }
+    want.sort();
+    assert_eq!(lines, want);
+}
+
+fn health_and_ready(driver: &str) {
+    let s = setup(driver);
+    let (admin, listener) = (s.ringway.admin, s.ringway.listener());
+    let r = get(admin, "/ready");
+    assert_eq!((r.status, r.body.as_str()), (200, "LIVE\n"));
+    assert_eq!(get(listener, "/healthz").status, 200);
+
+    // State-changing endpoints are POST only.
+    for path in [
+        "/healthcheck/fail",
+        "/healthcheck/ok",
+        "/reset_counters",
+        "/logging?level=debug",
+        "/quitquitquit",
+    ] {
+        let r = get(admin, path);
+        assert_eq!(r.status, 405, "{path}");
+        assert!(r.headers.iter().any(|(k, v)| k == "allow" && v == "POST"));
+    }
+    assert_eq!(
+        get(admin, "/ready").status,
+        200,
+        "a GET must change nothing"
+    );
+
+    assert_eq!(post(admin, "/healthcheck/fail").status, 200);
+    let r = get(admin, "/ready");
+    assert_eq!((r.status, r.body.as_str()), (503, "DRAINING\n"));
+    assert_eq!(get(listener, "/healthz").status, 503);
+    // Proxying goes on: only the health answers change.
+    assert_eq!(get(listener, "/ok").status, 200);
+    assert_eq!(post(admin, "/healthcheck/ok").status, 200);
+    assert_eq!(get(admin, "/ready").status, 200);
+    assert_eq!(get(listener, "/healthz").status, 200);
+
+    // The other read endpoints answer.
+    let help = get(admin, "/help").body;
+    for path in [
+        "/stats/prometheus",
+        "/clusters",
+        "/quitquitquit",
+        "/config_dump",
+    ] {
+        assert!(help.contains(path), "{help}");
+    }
+    let r = get(admin, "/listeners");
+    assert_eq!(r.body, format!("ingress::{listener}\n"));
+    let v: serde_json::Value = serde_json::from_str(&get(admin, "/server_info").body).unwrap();
+    assert_eq!(v["state"], "LIVE");
+    let want_driver = if driver == "uring" {
+        "io_uring"
+    } else {
+        "epoll"
+    };
+    let workers = v["workers"].as_array().unwrap();
+    assert_eq!(workers.len(), 2);
+    assert!(workers.iter().all(|w| w["io_driver"] == want_driver), "{v}");
+    let v: serde_json::Value = serde_json::from_str(&get(admin, "/config_dump").body).unwrap();
+    assert_eq!(v["clusters"][0]["name"], "good");
+    assert_eq!(post(admin, "/logging?level=debug").status, 200);
+    assert_eq!(post(admin, "/logging?level=%5Bnope").status, 400);
+    assert_eq!(get(admin, "/nope").status, 404);
+    assert_eq!(get(admin, "/stats?filter=%5B").status, 400);
+}
+
+fn quit_drains_in_flight(driver: &str) {
+    let mut s = setup(driver);
+    let (admin, listener) = (s.ringway.admin, s.ringway.listener());
+    let client = std::thread::spawn(move || get(listener, "/slow"));
+    let arrived = s.good.slow_arrived.clone();
+    wait_for("the slow request to reach the upstream", || {
+        (*arrived.lock().unwrap() == 1).then_some(())
+    });
+    assert_eq!(post(admin, "/quitquitquit").status, 200);
+    // Draining: /ready says so while the request is still in flight.
+    wait_for("/ready to say DRAINING", || {
+        (get(admin, "/ready").status == 503).then_some(())
+    });
+    s.good
+        .release
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let r = client.join().unwrap();
+    assert_eq!((r.status, r.body.as_str()), (200, "slow but complete\n"));
+    assert_eq!(s.ringway.wait_exit(), Some(0));
+    // The drained worker flushed its access log line before exiting.
+    let log = std::fs::read_to_string(&s.log).unwrap();
+    assert!(log.contains("GET /slow HTTP/1.1 200 - 18"), "{log}");
+}
+
+macro_rules! both_drivers {
+    ($($name:ident => $body:ident;)*) => {
+        mod uring {
+            $(#[test] fn $name() { super::$body("uring") })*
+        }
+        mod epoll {
+            $(#[test] fn $name() { super::$body("epoll") })*
+        }
+    };
+}
+
+both_drivers! {
+    stats_prometheus_clusters_and_access_log_count_exactly => counts_are_exact;
+    healthcheck_fail_flips_ready_and_post_only_endpoints => health_and_ready;
+    quitquitquit_drains_in_flight_request_and_exits_zero => quit_drains_in_flight;
+}
