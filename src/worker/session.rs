@@ -33,7 +33,7 @@ use crate::{
     router::Router,
     stats::tap::{Picked, SessionTap},
     upstream::{
-        cluster::{Admission, HashInput, RequestGuard},
+        cluster::{Admission, HashInput, RequestGuard, RetrySlot},
         connect::connect,
         UpstreamError, WorkerCluster,
     },
@@ -337,6 +337,16 @@ impl Session {
         }
     }
 
+    /// A slot of the `max_retries` breaker, or `None` (counted as
+    /// `upstream_rq_retry_overflow`) when this worker's share is in flight.
+    fn retry_slot<'c>(&mut self, cluster: &'c WorkerCluster) -> Option<RetrySlot<'c>> {
+        let slot = cluster.try_retry();
+        if slot.is_none() {
+            self.tap.retry_overflow();
+        }
+        slot
+    }
+
     /// Send the request (retrying as the route allows) and relay the response.
     async fn forward(
         &mut self,
@@ -358,6 +368,8 @@ impl Session {
         let overall = route.timeout.map(|t| started + t);
         let mut attempt = 1;
         let mut fresh_only = false;
+        // The `max_retries` breaker's slot for the retry in flight, if any.
+        let mut _retry_slot: Option<RetrySlot<'_>> = None;
         let (mut upstream, resp, sent_at) = loop {
             let per_try = retry
                 .and_then(|r| r.per_try_timeout)
@@ -392,9 +404,16 @@ impl Session {
                 Ok((upstream, resp, sent_at)) => {
                     let again =
                         attempt < attempts && retry.is_some_and(|r| r.retries_status(resp.status));
-                    if !again {
+                    // Without a retry slot, this response is the answer.
+                    let slot = if again {
+                        self.retry_slot(cluster)
+                    } else {
+                        None
+                    };
+                    let Some(slot) = slot else {
                         break (upstream, resp, sent_at);
-                    }
+                    };
+                    _retry_slot = Some(slot);
                     // The response is dropped with its connection.
                     guard.response(resp.status);
                     self.up_buf.clear();
@@ -430,9 +449,17 @@ impl Session {
                         && overall.is_none_or(|d| Instant::now() < d)
                 }
             };
-            if let (Some(e), false) = (failure, retriable) {
-                self.up_buf.clear();
-                return self.upstream_error(e, head_only, close_after_reply).await;
+            if let Some(e) = failure {
+                let slot = if retriable {
+                    self.retry_slot(cluster)
+                } else {
+                    None
+                };
+                let Some(slot) = slot else {
+                    self.up_buf.clear();
+                    return self.upstream_error(e, head_only, close_after_reply).await;
+                };
+                _retry_slot = Some(slot);
             }
             monoio::time::sleep(self.worker.retry_backoff(attempt)).await;
             attempt += 1;
