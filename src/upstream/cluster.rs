@@ -498,3 +498,39 @@ fn hash_key(policies: &[HashPolicy], input: &HashInput<'_>) -> Option<u64> {
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cluster(breakers: &str, workers: usize) -> WorkerCluster {
+        let config = crate::config::load_str(&format!(
+            "listeners: [{{ address: \"127.0.0.1:0\", virtual_hosts: [{{ domains: [\"*\"], routes: [{{ match: {{ prefix: / }}, cluster: c }}] }}] }}]\nclusters: [{{ name: c, hosts: [\"127.0.0.1:1\"], circuit_breakers: {breakers} }}]\n"
+        ))
+        .unwrap()
+        .config;
+        let c = config.clusters.into_iter().next().unwrap();
+        let hosts = Arc::new(SharedHosts::new(HostSet::fixed(["127.0.0.1:1"
+            .parse()
+            .unwrap()])));
+        let health = Arc::new(ClusterHealth::default());
+        WorkerCluster::new(Arc::new(c), hosts, health, 0, workers, 1)
+    }
+
+    #[test]
+    fn retries_in_flight_are_limited_to_this_workers_share() {
+        // ceil(3 / 2) = 2 retries in flight per worker.
+        let c = cluster("{ max_retries: 3 }", 2);
+        let first = c.try_retry().expect("first retry");
+        let second = c.try_retry().expect("second retry");
+        assert!(c.try_retry().is_none(), "a third retry overflows");
+        drop(first);
+        let third = c.try_retry().expect("a finished retry frees its slot");
+        assert!(c.try_retry().is_none());
+        drop((second, third));
+        assert!(c.try_retry().is_some());
+
+        let none = cluster("{ max_retries: 0 }", 2);
+        assert!(none.try_retry().is_none(), "max_retries: 0 allows no retry");
+    }
+}

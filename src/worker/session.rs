@@ -337,14 +337,21 @@ impl Session {
         }
     }
 
-    /// A slot of the `max_retries` breaker, or `None` (counted as
-    /// `upstream_rq_retry_overflow`) when this worker's share is in flight.
-    fn retry_slot<'c>(&mut self, cluster: &'c WorkerCluster) -> Option<RetrySlot<'c>> {
-        let slot = cluster.try_retry();
-        if slot.is_none() {
+    /// Take a slot of the `max_retries` breaker for the next retry into
+    /// `held`, releasing the previous retry's (its attempt is over). False,
+    /// counted as `upstream_rq_retry_overflow`, when this worker's share of
+    /// retries is in flight.
+    fn take_retry_slot<'c>(
+        &mut self,
+        cluster: &'c WorkerCluster,
+        held: &mut Option<RetrySlot<'c>>,
+    ) -> bool {
+        *held = None;
+        *held = cluster.try_retry();
+        if held.is_none() {
             self.tap.retry_overflow();
         }
-        slot
+        held.is_some()
     }
 
     /// Send the request (retrying as the route allows) and relay the response.
@@ -369,7 +376,7 @@ impl Session {
         let mut attempt = 1;
         let mut fresh_only = false;
         // The `max_retries` breaker's slot for the retry in flight, if any.
-        let mut _retry_slot: Option<RetrySlot<'_>> = None;
+        let mut retry_slot: Option<RetrySlot<'_>> = None;
         let (mut upstream, resp, sent_at) = loop {
             let per_try = retry
                 .and_then(|r| r.per_try_timeout)
@@ -405,15 +412,9 @@ impl Session {
                     let again =
                         attempt < attempts && retry.is_some_and(|r| r.retries_status(resp.status));
                     // Without a retry slot, this response is the answer.
-                    let slot = if again {
-                        self.retry_slot(cluster)
-                    } else {
-                        None
-                    };
-                    let Some(slot) = slot else {
+                    if !(again && self.take_retry_slot(cluster, &mut retry_slot)) {
                         break (upstream, resp, sent_at);
-                    };
-                    _retry_slot = Some(slot);
+                    }
                     // The response is dropped with its connection.
                     guard.response(resp.status);
                     self.up_buf.clear();
@@ -450,16 +451,10 @@ impl Session {
                 }
             };
             if let Some(e) = failure {
-                let slot = if retriable {
-                    self.retry_slot(cluster)
-                } else {
-                    None
-                };
-                let Some(slot) = slot else {
+                if !(retriable && self.take_retry_slot(cluster, &mut retry_slot)) {
                     self.up_buf.clear();
                     return self.upstream_error(e, head_only, close_after_reply).await;
-                };
-                _retry_slot = Some(slot);
+                }
             }
             monoio::time::sleep(self.worker.retry_backoff(attempt)).await;
             attempt += 1;
