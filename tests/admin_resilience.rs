@@ -368,6 +368,15 @@ fn retries_are_counted_and_max_retries_stops_them(d: Driver) {
         prometheus(admin, "upstream_rq_retry_overflow", "n"),
         status_overflows as f64
     );
+    let dump: serde_json::Value =
+        serde_json::from_str(&admin_support::get(admin, "/config_dump").body).unwrap();
+    let n = dump["clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "n")
+        .unwrap();
+    assert_eq!(n["circuit_breakers"]["max_retries"], 0);
     let lines = clusters(admin);
     assert_eq!(lines["n::default_priority::max_retries"], "0");
     assert_eq!(lines["r::default_priority::max_retries"], "3");

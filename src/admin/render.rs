@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 
 use super::{Admin, ENDPOINTS};
 use crate::{
-    config::{CircuitBreakers, ClusterKind, Config, Endpoint, PathMatch},
+    config::{CircuitBreakers, ClusterKind, Config, Endpoint, LbPolicy, PathMatch},
     stats::{
         names::*,
         snapshot::{HealthFlags, Snapshot},
@@ -501,7 +501,17 @@ pub fn config_dump(c: &Config) -> String {
                     ClusterKind::StrictDns => "strict_dns",
                     ClusterKind::LogicalDns => "logical_dns",
                 },
-                "lb_policy": "round_robin",
+                "lb_policy": match cl.lb_policy {
+                    LbPolicy::RoundRobin => "round_robin",
+                    LbPolicy::LeastRequest => "least_request",
+                    LbPolicy::Random => "random",
+                    LbPolicy::RingHash => "ring_hash",
+                    LbPolicy::Maglev => "maglev",
+                },
+                "circuit_breakers": thresholds(&cl.circuit_breakers)
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), json!(v)))
+                    .collect::<serde_json::Map<_, _>>(),
                 "connect_timeout": dur(cl.connect_timeout),
                 "idle_timeout": dur(cl.idle_timeout),
                 "max_idle_per_host": cl.max_idle_per_host,
