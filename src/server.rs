@@ -142,6 +142,7 @@ impl Server {
         let stats = Arc::new(ServerStats::new(
             config.clone(),
             hosts.clone(),
+            health.clone(),
             shutdown.clone(),
         ));
         let shared = Arc::new(Shared {

@@ -27,7 +27,11 @@ use std::{
     time::{Instant, SystemTime},
 };
 
-use crate::{config::Config, upstream::hosts::SharedHosts, worker::IoDriver};
+use crate::{
+    config::Config,
+    upstream::{health::ClusterHealth, hosts::SharedHosts},
+    worker::IoDriver,
+};
 pub use histogram::{Histogram, HistogramSnapshot};
 use names::*;
 
@@ -221,6 +225,8 @@ pub struct ServerStats {
     pub config: Arc<Config>,
     pub workers: Vec<Arc<WorkerStats>>,
     pub hosts: Vec<Arc<SharedHosts>>,
+    /// Per cluster: health-check verdicts and counts, the ejection table.
+    pub health: Vec<Arc<ClusterHealth>>,
     pub shutdown: Arc<AtomicBool>,
     /// Set by `POST /healthcheck/fail`, cleared by `/healthcheck/ok`.
     pub health_failed: AtomicBool,
@@ -234,6 +240,7 @@ impl ServerStats {
     pub fn new(
         config: Arc<Config>,
         hosts: Vec<Arc<SharedHosts>>,
+        health: Vec<Arc<ClusterHealth>>,
         shutdown: Arc<AtomicBool>,
     ) -> Self {
         let workers = (0..config.workers)
@@ -249,6 +256,7 @@ impl ServerStats {
             config,
             workers,
             hosts,
+            health,
             shutdown,
             health_failed: AtomicBool::new(false),
             started: Instant::now(),

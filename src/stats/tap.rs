@@ -32,11 +32,15 @@ pub enum Picked {
 }
 
 /// This worker's view of one cluster's hosts: position → counters. Rebuilt
-/// (and published for the admin thread) only when the host set changes.
+/// (and published for the admin thread) only when the host set, or the hosts
+/// kept while pending removal, change.
 #[derive(Default)]
 struct HostTable {
     version: u64,
+    health_version: u64,
+    /// The discovered hosts, then those pending removal (the last `pending`).
     addrs: Vec<SocketAddr>,
+    pending: usize,
     stats: Vec<Arc<HostStats>>,
 }
 
@@ -84,27 +88,41 @@ impl WorkerTap {
     /// the table first if discovery published a new host set.
     fn host_index(&self, cluster: usize, addr: SocketAddr) -> Option<usize> {
         let shared = &self.server.hosts[cluster];
+        let health = &self.server.health[cluster];
         let mut table = self.host_tables[cluster].borrow_mut();
         let version = shared.version();
-        if table.version != version {
-            let set = shared.snapshot();
-            let mut addrs = Vec::with_capacity(set.hosts.len());
-            let mut stats = Vec::with_capacity(set.hosts.len());
-            for h in &set.hosts {
-                let kept = table.addrs.iter().position(|a| *a == h.addr);
-                addrs.push(h.addr);
-                stats.push(kept.map_or_else(Default::default, |i| table.stats[i].clone()));
+        let health_version = health.version();
+        if table.version != version || table.health_version != health_version {
+            // Health versions also move on ejections and verdicts; only a
+            // change of the hosts kept while pending removal matters here.
+            let verdicts = health.snapshot();
+            let pending = &verdicts.pending_removal;
+            let same_pending = table.pending == pending.len()
+                && table.addrs[table.addrs.len() - table.pending..]
+                    .iter()
+                    .zip(pending)
+                    .all(|(a, h)| *a == h.addr);
+            if table.version != version || !same_pending {
+                let set = shared.snapshot();
+                let n = set.hosts.len() + pending.len();
+                let mut addrs = Vec::with_capacity(n);
+                let mut stats = Vec::with_capacity(n);
+                for h in set.hosts.iter().chain(pending) {
+                    let kept = table.addrs.iter().position(|a| *a == h.addr);
+                    addrs.push(h.addr);
+                    stats.push(kept.map_or_else(Default::default, |i| table.stats[i].clone()));
+                }
+                *self.stats.clusters[cluster]
+                    .hosts
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()) =
+                    addrs.iter().copied().zip(stats.iter().cloned()).collect();
+                table.addrs = addrs;
+                table.stats = stats;
+                table.pending = pending.len();
             }
-            *self.stats.clusters[cluster]
-                .hosts
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()) =
-                addrs.iter().copied().zip(stats.iter().cloned()).collect();
-            *table = HostTable {
-                version,
-                addrs,
-                stats,
-            };
+            table.version = version;
+            table.health_version = health_version;
         }
         table.addrs.iter().position(|a| *a == addr)
     }
@@ -354,6 +372,12 @@ impl SessionTap {
             h.inc(HostCounter::RqTotal);
             h.gauge(HostGauge::RqActive).inc();
         });
+    }
+
+    /// The retry policy wanted another attempt but the `max_retries` breaker
+    /// had no slot free: the last failure goes to the client.
+    pub fn retry_overflow(&mut self) {
+        self.cluster_do(|c| c.inc(ClusterCounter::UpstreamRqRetryOverflow));
     }
 
     /// The upstream exchange failed; a local reply follows.
