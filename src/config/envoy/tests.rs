@@ -834,17 +834,14 @@ fn gateway_failure_ejection_follows_envoys_enforcing_default() {
         "",
     );
     let c = load(&text).config;
-    let od = c.clusters[0].outlier_detection.clone().unwrap();
+    let od = c.clusters[0].outlier_detection.unwrap();
     assert_eq!((od.consecutive_5xx, od.consecutive_gateway_failure), (3, 0));
     let text = edit(
         RES,
         "      consecutive_5xx: 3\n",
         "      consecutive_5xx: 3\n      enforcing_consecutive_5xx: 0\n",
     );
-    let od = load(&text).config.clusters[0]
-        .outlier_detection
-        .clone()
-        .unwrap();
+    let od = load(&text).config.clusters[0].outlier_detection.unwrap();
     assert_eq!((od.consecutive_5xx, od.consecutive_gateway_failure), (0, 2));
 }
 
