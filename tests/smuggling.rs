@@ -6,7 +6,10 @@ mod support;
 
 use support::*;
 
-driver_tests!(connection_header_cannot_remove_content_length,);
+driver_tests!(
+    connection_header_cannot_remove_content_length,
+    h2c_upgrade_is_not_forwarded,
+);
 
 /// `Connection: content-length` must not strip the framing header: the upstream
 /// would then read the body as the start of a second, smuggled request.
@@ -31,4 +34,22 @@ fn connection_header_cannot_remove_content_length(driver: Driver) {
     assert_eq!(seen.len(), 2, "no third, smuggled request");
     assert_eq!(seen[0].target, "/x");
     assert_eq!(seen[1].target, "/next");
+}
+
+/// An h2c upgrade would give the client a raw HTTP/2 connection to the upstream,
+/// past ringway's routing of every later request. It is not forwarded.
+fn h2c_upgrade_is_not_forwarded(driver: Driver) {
+    let up = Upstream::echo("up");
+    let rw = Ringway::start(driver, &simple_config(&[up.addr]));
+    let mut c = Client::connect(rw.addr());
+    let r = c.roundtrip(
+        b"GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n",
+    );
+    assert_eq!(r.status, 200);
+    let seen = up.wait_requests(1);
+    assert_eq!(seen[0].header("upgrade"), None);
+    assert_eq!(seen[0].header("http2-settings"), None);
+    assert!(seen[0]
+        .header("connection")
+        .is_none_or(|v| !v.to_ascii_lowercase().contains("upgrade")));
 }

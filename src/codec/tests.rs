@@ -308,3 +308,16 @@ fn connection_cannot_strip_framing_headers() {
     assert!(text.contains("content-length: 5\r\n"), "{text}");
     assert!(text.contains("host: a\r\n"), "{text}");
 }
+
+#[test]
+fn h2c_upgrade_is_not_an_upgrade() {
+    let h = parse(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n")
+        .unwrap()
+        .unwrap();
+    assert!(!h.upgrade);
+    let h =
+        parse(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+            .unwrap()
+            .unwrap();
+    assert!(h.upgrade);
+}
