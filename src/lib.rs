@@ -22,6 +22,7 @@ pub mod codec;
 pub mod config;
 pub mod demo;
 pub mod discovery;
+pub mod generation;
 pub mod router;
 pub mod server;
 pub mod stats;
