@@ -156,8 +156,12 @@ impl Reloader {
             notes.push(format!("cannot start a discovery/health thread: {e}"));
         }
         for (name, addr) in added {
-            // The same stable line as at start, for scripts and tests.
-            println!("ringway: listener {name} on {addr}");
+            // The same stable line as at start, for scripts and tests. Not
+            // `println!`: a closed stdout must not panic the reload.
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "ringway: listener {name} on {addr}");
+            let _ = out.flush();
         }
         let mut summary = format!("generation {version}: {changes}");
         for n in notes {
