@@ -97,7 +97,7 @@ def main():
     w(f"| CPU | {meta.get('cpu')} |")
     w(f"| kernel | {meta.get('kernel')} (io_uring_disabled={meta.get('uring_disabled')}) |")
     w(f"| rustc | {meta.get('rustc')} |")
-    w(f"| ringway | commit {meta.get('ringway')}, release build, `--io-driver uring` and `--io-driver epoll` |")
+    w(f"| ringway | {meta.get('ringway')}, release build, `--io-driver uring` and `--io-driver epoll` |")
     w(f"| peers | nginx {meta.get('nginx')}, HAProxy {meta.get('haproxy')} (Debian packages) |")
     w(f"| load | wrk {meta.get('wrk')} (`-t1`), oha: {meta.get('oha')} |")
     w(f"| open files (hard) | {meta.get('nofile')} |")

@@ -125,9 +125,10 @@ RINGWAY=$REPO/target/release/ringway
 HAVE_OHA=0; command -v oha >/dev/null && HAVE_OHA=1
 
 # ---------------------------------------------------------------- addresses (loopback only)
-UP_HOST=127.0.0.2 UP_PORT=8080
+# Not 8080: `ringway demo` binds 127.0.0.2:8080, and an SO_REUSEPORT twin would share it.
+UP_HOST=127.0.0.2 UP_PORT=18080
 declare -A ADDR=(
-  [direct]=127.0.0.2:8080
+  [direct]=127.0.0.2:18080
   [ringway-uring]=127.0.0.11:8000
   [ringway-epoll]=127.0.0.12:8000
   [nginx]=127.0.0.13:8000
@@ -199,7 +200,7 @@ http {
   fastcgi_temp_path $WORK/up/tmp; uwsgi_temp_path $WORK/up/tmp; scgi_temp_path $WORK/up/tmp;
   default_type application/octet-stream;
   server {
-    listen $UP_HOST:$UP_PORT reuseport backlog=4096;
+    listen $UP_HOST:$UP_PORT backlog=4096;   # no reuseport: a clash must fail loudly
     root $WORK/up/www;
     # The 1 MiB upload: nginx reads and discards the body, then answers 200.
     location = /upload { client_max_body_size 4m; return 200 "ok\n"; }
@@ -481,7 +482,7 @@ run_idle() { # WORKERS
   echo "cpu=$(nproc) x $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
   echo "kernel=$(uname -r)"
   echo "rustc=$(rustc --version 2>/dev/null || echo '?')"
-  echo "ringway=$(cd "$REPO" && git rev-parse --short HEAD 2>/dev/null)$(cd "$REPO" && git diff --quiet -- src 2>/dev/null || echo '+dirty')"
+  echo "ringway=HEAD $(cd "$REPO" && git rev-parse --short HEAD 2>/dev/null)$(cd "$REPO" && git diff --quiet -- src 2>/dev/null || echo '+dirty src'), binary built $(date -u -r "$RINGWAY" '+%H:%M:%S UTC')"
   echo "nginx=$(nginx -v 2>&1 | sed 's/.*nginx\///')"
   echo "haproxy=$(haproxy -v | head -1 | awk '{print $3}')"
   echo "wrk=$(wrk -v 2>&1 | head -1 | awk '{print $2}')"

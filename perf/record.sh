@@ -183,11 +183,11 @@ if command -v inferno-collapse-perf >/dev/null; then
 fi
 {
   echo "# top functions by self time (perf/out/top-self-$TAG.txt), first 40"
-  grep -E '^ +[0-9]' "$OUTDIR/top-self-$TAG.txt" | head -40
+  grep -E '^ +[0-9]' "$OUTDIR/top-self-$TAG.txt" | head -40 || true
   echo
   echo "# by object (perf/out/top-dso-$TAG.txt)"
-  grep -E '^ +[0-9]' "$OUTDIR/top-dso-$TAG.txt" | head -8
-} | tee "$OUTDIR/summary-$TAG.txt"
+  grep -E '^ +[0-9]' "$OUTDIR/top-dso-$TAG.txt" | head -8 || true
+} 2>/dev/null | tee "$OUTDIR/summary-$TAG.txt" || true   # head closing the pipe is fine
 
 # ---------------------------------------------------------------- per-request counts
 # perf stat over exactly one wrk run (the command only sets the duration when -p is
@@ -204,7 +204,9 @@ if [[ $COUNTS == 1 ]]; then
   evs=raw_syscalls:sys_enter,syscalls:sys_enter_io_uring_enter,syscalls:sys_enter_epoll_wait
   evs+=,syscalls:sys_enter_recvfrom,syscalls:sys_enter_read,syscalls:sys_enter_write
   evs+=,syscalls:sys_enter_readv,syscalls:sys_enter_writev,syscalls:sys_enter_sendto
+  evs+=,syscalls:sys_enter_sendmsg,syscalls:sys_enter_recvmsg,syscalls:sys_enter_epoll_ctl
   evs+=,syscalls:sys_enter_madvise,syscalls:sys_enter_brk,page-faults,context-switches
+  evs+=,io_uring:io_uring_submit_req,io_uring:io_uring_poll_arm,io_uring:io_uring_queue_async_work
   for p in "${PROBES[@]}"; do evs+=,$p; done
   timeout 40 perf stat -x, -e "$evs" -p "$RW_PID" -o "$WORK/stat.csv" -- \
     wrk -t1 -c"$CONNS" -d4s "http://$RW/$SIZE" > "$WORK/wrk-stat.txt" 2>&1 || true

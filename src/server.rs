@@ -136,6 +136,7 @@ impl Reloader {
             listener_slots,
             cluster_slots,
             hosts: next.clusters.iter().map(|c| c.hosts.clone()).collect(),
+            health: next.clusters.iter().map(|c| c.health.clone()).collect(),
             listeners: next.bound_listeners(),
         };
         let added: Vec<(String, SocketAddr)> = next
@@ -190,7 +191,14 @@ impl Server {
         driver_override: Option<IoDriverChoice>,
         shutdown: Arc<AtomicBool>,
     ) -> Result<Server, StartError> {
-        raise_fd_limit();
+        // Upstream connections are bounded by the clusters' breakers; the same
+        // again is a modest allowance for client connections.
+        let upstream_fds: u64 = config
+            .clusters
+            .iter()
+            .map(|c| u64::from(c.circuit_breakers.max_connections))
+            .sum();
+        raise_fd_limit(2 * upstream_fds + 64);
         let config = Arc::new(config);
         let workers = config.workers;
         let slots: Vec<usize> = (0..config.listeners.len().max(config.clusters.len())).collect();
@@ -203,6 +211,7 @@ impl Server {
         let stats = Arc::new(ServerStats::new(
             config.clone(),
             first.clusters.iter().map(|c| c.hosts.clone()).collect(),
+            first.clusters.iter().map(|c| c.health.clone()).collect(),
             listeners.clone(),
             shutdown.clone(),
         ));
@@ -337,19 +346,33 @@ pub fn install_signal_handlers(shutdown: Arc<AtomicBool>, hook: ReloadHook) -> s
 }
 
 /// Raise the open-file limit to the hard limit: every connection is an fd.
-fn raise_fd_limit() {
+/// Say so when the result is below `wanted` (what the config's connection limits
+/// could use), since then connections fail with EMFILE before breakers trip.
+fn raise_fd_limit(wanted: u64) {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
     };
     // SAFETY: getrlimit/setrlimit only read/write the struct we pass.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
-            let old = lim.rlim_cur;
-            lim.rlim_cur = lim.rlim_max;
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) == 0 {
-                tracing::debug!(from = old, to = lim.rlim_max, "raised open-file limit");
-            }
+    let got = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0;
+    if !got {
+        return;
+    }
+    let old = lim.rlim_cur;
+    if lim.rlim_cur < lim.rlim_max {
+        lim.rlim_cur = lim.rlim_max;
+        // SAFETY: as above.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
+            lim.rlim_cur = old;
         }
+    }
+    tracing::info!(from = old, to = lim.rlim_cur, "open-file limit");
+    if lim.rlim_cur < wanted {
+        tracing::warn!(
+            limit = lim.rlim_cur,
+            wanted,
+            "the open-file limit is below what the clusters' max_connections allow \
+             (plus as many client connections); raise the hard limit (ulimit -Hn)"
+        );
     }
 }

@@ -8,7 +8,7 @@ mod envoy_support;
 
 use std::{collections::HashMap, process::Command};
 
-use envoy_support::{get, rewrite_envoy, temp_path, Ringway, Upstream};
+use envoy_support::{get, rewrite_envoy, temp_path, wait_for, Ringway, Upstream};
 
 const SEED: &str = include_str!("../config/envoy/front-envoy.yaml");
 
@@ -74,12 +74,115 @@ fn front_proxy(driver: &str) {
     // No route: 404 from ringway itself.
     assert_eq!(get(front, "/nowhere").0, 404);
 
+    // The seed's admin port (rewritten to 127.0.0.1:0) serves Envoy's endpoints.
+    let admin = proxy.admin();
+    assert!(admin.ip().is_loopback() && admin.port() != 0, "{admin}");
+    let (status, help) = get(admin, "/help");
+    assert_eq!(status, 200, "{help}");
+    for endpoint in ["/stats/prometheus", "/clusters", "/ready"] {
+        assert!(help.contains(endpoint), "/help lacks {endpoint}:\n{help}");
+    }
+    admin_counts(admin, &service1, &service2);
+
     let stderr = proxy.stop();
     assert!(
         stderr.contains("static_resources.clusters[0].http2_protocol_options (line 36)"),
         "the start-up warnings name path and line:\n{stderr}"
     );
     let _ = std::fs::remove_file(path);
+}
+
+/// `/stats/prometheus` parses and counts the ten requests above; `/clusters`
+/// lists every upstream host with its own count.
+fn admin_counts(admin: std::net::SocketAddr, service1: &[Upstream], service2: &Upstream) {
+    // A request is counted once its response is written: wait until all ten are.
+    let scrape = wait_for("10 requests in /stats/prometheus", || {
+        let (status, body) = get(admin, "/stats/prometheus");
+        assert_eq!(status, 200, "{body}");
+        let scrape = prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_string())))
+            .expect("Prometheus text exposition");
+        (sample(
+            &scrape,
+            "ringway_http_downstream_rq_total",
+            ("listener", "ingress_http"),
+        ) == 10.0)
+            .then_some(scrape)
+    });
+    let expect = [
+        (
+            "ringway_http_downstream_rq_2xx",
+            ("listener", "ingress_http"),
+            9.0,
+        ),
+        (
+            "ringway_http_downstream_rq_4xx",
+            ("listener", "ingress_http"),
+            1.0,
+        ),
+        (
+            "ringway_http_downstream_rq_no_route",
+            ("listener", "ingress_http"),
+            1.0,
+        ),
+        (
+            "ringway_cluster_upstream_rq_total",
+            ("cluster", "service1"),
+            6.0,
+        ),
+        (
+            "ringway_cluster_upstream_rq_2xx",
+            ("cluster", "service1"),
+            6.0,
+        ),
+        (
+            "ringway_cluster_upstream_rq_total",
+            ("cluster", "service2"),
+            3.0,
+        ),
+        (
+            "ringway_cluster_membership_total",
+            ("cluster", "service1"),
+            3.0,
+        ),
+        (
+            "ringway_cluster_membership_total",
+            ("cluster", "service2"),
+            1.0,
+        ),
+    ];
+    for (metric, label, want) in expect {
+        assert_eq!(sample(&scrape, metric, label), want, "{metric}{label:?}");
+    }
+
+    let (status, clusters) = get(admin, "/clusters");
+    assert_eq!(status, 200, "{clusters}");
+    let lines: HashMap<&str, &str> = clusters
+        .lines()
+        .filter_map(|l| l.rsplit_once("::"))
+        .collect();
+    for (cluster, u, n) in service1
+        .iter()
+        .map(|u| ("service1", u, "2"))
+        .chain([("service2", service2, "3")])
+    {
+        let key = format!("{cluster}::{}::rq_total", u.addr);
+        assert_eq!(lines.get(key.as_str()), Some(&n), "{key} in:\n{clusters}");
+    }
+}
+
+/// The value of the sample `metric{label}`; fails if there is none.
+fn sample(scrape: &prometheus_parse::Scrape, metric: &str, label: (&str, &str)) -> f64 {
+    let s = scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == metric && s.labels.get(label.0) == Some(label.1))
+        .unwrap_or_else(|| panic!("no sample {metric}{{{}=\"{}\"}}", label.0, label.1));
+    match &s.value {
+        prometheus_parse::Value::Counter(v)
+        | prometheus_parse::Value::Gauge(v)
+        | prometheus_parse::Value::Untyped(v) => *v,
+        other => panic!("{metric}: {other:?}"),
+    }
 }
 
 #[test]

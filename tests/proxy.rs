@@ -494,16 +494,19 @@ fn idle_connections_closed_on_shutdown(d: Driver) {
 fn fresh_connection_closed_on_shutdown(d: Driver) {
     let up = Upstream::echo("up");
     let mut rw = Ringway::start(d, &simple_config(&[up.addr]));
-    // A served connection proves the worker is up and the listener accepting.
-    assert_eq!(get(rw.addr(), "h", "/").status, 200);
-    let mut never_sent = Client::connect(rw.addr());
-    // Wait until the worker holds it: ringway keeps one more fd open.
+    // A served connection, kept open, proves the worker is up and the listener
+    // accepting, and leaves no close in flight to disturb the fd count below.
+    let mut warm = Client::connect(rw.addr());
+    assert_eq!(warm.get("h", "/").status, 200);
     let fds = || std::fs::read_dir(format!("/proc/{}/fd", rw.pid())).map_or(0, |d| d.count());
     let before = fds();
+    let mut never_sent = Client::connect(rw.addr());
     let mut probe = Client::connect(rw.addr());
-    wait_until("ringway to accept the probe", || fds() > before);
+    // Wait until the worker holds both: ringway keeps two more fds open.
+    wait_until("ringway to accept both connections", || fds() >= before + 2);
     rw.sigterm();
     never_sent.expect_closed();
     probe.expect_closed();
+    warm.expect_closed();
     assert_eq!(rw.wait_exit().code(), Some(0));
 }

@@ -14,8 +14,12 @@ use serde_json::{json, Value};
 
 use super::{Admin, ENDPOINTS};
 use crate::{
-    config::{ClusterKind, Config, Endpoint, PathMatch},
-    stats::{names::*, snapshot::Snapshot, HistogramSnapshot, ServerStats},
+    config::{CircuitBreakers, ClusterKind, Config, Endpoint, LbPolicy, PathMatch},
+    stats::{
+        names::*,
+        snapshot::{HealthFlags, Snapshot},
+        HistogramSnapshot, ServerStats,
+    },
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,7 +47,9 @@ impl Stat<'_> {
         }
     }
     fn prom_name(&self) -> String {
-        format!("{PROMETHEUS_PREFIX}{}_{}", self.scope, self.name)
+        // Envoy's sub-scopes (`outlier_detection.ejections_active`) become `_`:
+        // a dot is not allowed in a Prometheus name.
+        format!("{PROMETHEUS_PREFIX}{}_{}", self.scope, self.name).replace('.', "_")
     }
 }
 
@@ -140,6 +146,13 @@ pub fn stats<'a>(server: &ServerStats, snap: &'a Snapshot) -> Vec<Stat<'a>> {
         push(UPSTREAM_CX_DESTROY, Kind::Counter, c.cx_destroy());
         push(MEMBERSHIP_TOTAL, Kind::Gauge, c.membership_total);
         push(MEMBERSHIP_HEALTHY, Kind::Gauge, c.membership_healthy);
+        let (od, hc) = (c.outlier_detection, c.health_checked);
+        for k in ClusterHealthCounter::ALL.iter().filter(|k| k.shown(od, hc)) {
+            push(k.name(), Kind::Counter, c.health_counters[*k as usize]);
+        }
+        for g in ClusterHealthGauge::ALL.iter().filter(|g| g.shown(od, hc)) {
+            push(g.name(), Kind::Gauge, c.health_gauges[*g as usize]);
+        }
         out.push(Stat {
             scope: "cluster",
             label: label(),
@@ -300,25 +313,26 @@ pub fn prometheus(server: &ServerStats) -> String {
     out
 }
 
-/// Envoy's circuit-breaker defaults, shown as Envoy shows them. ringway does not
-/// enforce circuit breakers yet.
-const THRESHOLDS: [(&str, u64); 4] = [
-    ("max_connections", 1024),
-    ("max_pending_requests", 1024),
-    ("max_requests", 1024),
-    ("max_retries", 3),
-];
+/// The cluster's configured circuit-breaker thresholds: totals for the whole
+/// process (each worker enforces `ceil(total / workers)` of them). ringway has
+/// one priority, Envoy's default.
+fn thresholds(b: &CircuitBreakers) -> [(&'static str, u32); 4] {
+    [
+        ("max_connections", b.max_connections),
+        ("max_pending_requests", b.max_pending_requests),
+        ("max_requests", b.max_requests),
+        ("max_retries", b.max_retries),
+    ]
+}
 
 pub fn clusters_text(server: &ServerStats) -> String {
     let snap = server.snapshot();
     let mut out = String::new();
-    for c in &snap.clusters {
+    for (c, config) in snap.clusters.iter().zip(&snap.config.clusters) {
         let n = &c.name;
         let _ = writeln!(out, "{n}::observability_name::{n}");
-        for priority in ["default_priority", "high_priority"] {
-            for (k, v) in THRESHOLDS {
-                let _ = writeln!(out, "{n}::{priority}::{k}::{v}");
-            }
+        for (k, v) in thresholds(&config.circuit_breakers) {
+            let _ = writeln!(out, "{n}::default_priority::{k}::{v}");
         }
         let _ = writeln!(out, "{n}::added_via_api::false");
         for h in &c.hosts {
@@ -336,9 +350,9 @@ pub fn clusters_text(server: &ServerStats) -> String {
                 let _ = writeln!(out, "{n}::{a}::{k}::{v}");
             }
             let _ = writeln!(out, "{n}::{a}::hostname::{}", h.hostname);
-            let _ = writeln!(out, "{n}::{a}::health_flags::healthy");
+            let _ = writeln!(out, "{n}::{a}::health_flags::{}", h.flags.text());
+            let _ = writeln!(out, "{n}::{a}::weight::{}", h.weight);
             for (k, v) in [
-                ("weight", "1"),
                 ("region", ""),
                 ("zone", ""),
                 ("sub_zone", ""),
@@ -358,12 +372,29 @@ fn socket_address(a: SocketAddr) -> Value {
     json!({ "socket_address": { "address": a.ip().to_string(), "port_value": a.port() } })
 }
 
+/// Envoy's `HostHealthStatus`: only the flags that are set appear.
+fn health_status(f: HealthFlags) -> Value {
+    let mut m = serde_json::Map::new();
+    if f.failed_active_hc {
+        m.insert("failed_active_health_check".into(), json!(true));
+    }
+    if f.failed_outlier_check {
+        m.insert("failed_outlier_check".into(), json!(true));
+    }
+    if f.pending_dynamic_removal {
+        m.insert("pending_dynamic_removal".into(), json!(true));
+    }
+    m.insert("eds_health_status".into(), json!("HEALTHY"));
+    Value::Object(m)
+}
+
 pub fn clusters_json(server: &ServerStats) -> String {
     let snap = server.snapshot();
     let clusters: Vec<Value> = snap
         .clusters
         .iter()
-        .map(|c| {
+        .zip(&snap.config.clusters)
+        .map(|(c, config)| {
             let hosts: Vec<Value> = c
                 .hosts
                 .iter()
@@ -384,8 +415,8 @@ pub fn clusters_json(server: &ServerStats) -> String {
                             stat("rq_timeout", "COUNTER", h.counter(HostCounter::RqTimeout)),
                             stat("rq_total", "COUNTER", h.counter(HostCounter::RqTotal)),
                         ],
-                        "health_status": { "eds_health_status": "HEALTHY" },
-                        "weight": 1,
+                        "health_status": health_status(h.flags),
+                        "weight": h.weight,
                         "priority": 0,
                     })
                 })
@@ -394,7 +425,13 @@ pub fn clusters_json(server: &ServerStats) -> String {
                 "name": c.name,
                 "observability_name": c.name,
                 "added_via_api": false,
-                "circuit_breakers": { "thresholds": THRESHOLDS.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>() },
+                "circuit_breakers": { "thresholds": [
+                    thresholds(&config.circuit_breakers)
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), json!(v)))
+                        .chain([("priority".to_string(), json!("DEFAULT"))])
+                        .collect::<serde_json::Map<_, _>>(),
+                ] },
                 "host_statuses": hosts,
             })
         })
@@ -464,7 +501,17 @@ pub fn config_dump(c: &Config) -> String {
                     ClusterKind::StrictDns => "strict_dns",
                     ClusterKind::LogicalDns => "logical_dns",
                 },
-                "lb_policy": "round_robin",
+                "lb_policy": match cl.lb_policy {
+                    LbPolicy::RoundRobin => "round_robin",
+                    LbPolicy::LeastRequest => "least_request",
+                    LbPolicy::Random => "random",
+                    LbPolicy::RingHash => "ring_hash",
+                    LbPolicy::Maglev => "maglev",
+                },
+                "circuit_breakers": thresholds(&cl.circuit_breakers)
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), json!(v)))
+                    .collect::<serde_json::Map<_, _>>(),
                 "connect_timeout": dur(cl.connect_timeout),
                 "idle_timeout": dur(cl.idle_timeout),
                 "max_idle_per_host": cl.max_idle_per_host,

@@ -227,7 +227,7 @@ pub struct RawWeightedHost {
 }
 
 /// One hash policy entry: exactly one of the fields.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawHashPolicy {
     #[serde(default, skip_serializing_if = "Option::is_none")]

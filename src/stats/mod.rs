@@ -38,7 +38,11 @@ use std::{
 
 use arc_swap::ArcSwap;
 
-use crate::{config::Config, upstream::hosts::SharedHosts, worker::IoDriver};
+use crate::{
+    config::Config,
+    upstream::{health::ClusterHealth, hosts::SharedHosts},
+    worker::IoDriver,
+};
 pub use histogram::{Histogram, HistogramSnapshot};
 use names::*;
 
@@ -303,6 +307,8 @@ pub struct StatsView {
     pub listener_slots: Vec<usize>,
     pub cluster_slots: Vec<usize>,
     pub hosts: Vec<Arc<SharedHosts>>,
+    /// Per cluster: health-check verdicts and counts, the ejection table.
+    pub health: Vec<Arc<ClusterHealth>>,
     /// Listener names and the addresses they really bound (port 0 resolved).
     pub listeners: Vec<(String, SocketAddr)>,
 }
@@ -343,6 +349,7 @@ impl ServerStats {
     pub fn new(
         config: Arc<Config>,
         hosts: Vec<Arc<SharedHosts>>,
+        health: Vec<Arc<ClusterHealth>>,
         listeners: Vec<(String, SocketAddr)>,
         shutdown: Arc<AtomicBool>,
     ) -> Self {
@@ -372,6 +379,7 @@ impl ServerStats {
                 listener_slots,
                 cluster_slots,
                 hosts,
+                health,
                 listeners,
             }),
             names: Mutex::new(names),

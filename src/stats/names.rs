@@ -84,6 +84,53 @@ metric_family! {
         UpstreamRqPendingOverflow = "upstream_rq_pending_overflow",
         /// 503 from a circuit breaker: `max_requests`.
         UpstreamRqOverflow = "upstream_rq_overflow",
+        /// A retry the policy wanted but `max_retries` did not allow: the
+        /// last attempt's failure went to the client instead.
+        UpstreamRqRetryOverflow = "upstream_rq_retry_overflow",
+    }
+}
+
+metric_family! {
+    /// Per cluster, but not per core: counted in the cluster's shared health
+    /// table (`upstream/health.rs`) by the one writer that owns each count, the
+    /// health-check thread or the worker that ejects a host (rare). Only shown
+    /// for clusters that configure the feature, as Envoy does.
+    ClusterHealthCounter {
+        /// Ejections enforced (ringway enforces every ejection it detects).
+        OutlierEjectionsEnforcedTotal = "outlier_detection.ejections_enforced_total",
+        /// One check of one host ran.
+        HealthCheckAttempt = "health_check.attempt",
+        HealthCheckSuccess = "health_check.success",
+        HealthCheckFailure = "health_check.failure",
+    }
+}
+
+metric_family! {
+    /// Levels read from the shared health state when the admin asks.
+    ClusterHealthGauge {
+        /// Hosts ejected right now.
+        OutlierEjectionsActive = "outlier_detection.ejections_active",
+        /// Members the active checker considers healthy.
+        HealthCheckHealthy = "health_check.healthy",
+    }
+}
+
+impl ClusterHealthCounter {
+    /// Whether a cluster with (outlier detection, health checks) has this stat.
+    pub const fn shown(self, outlier: bool, checked: bool) -> bool {
+        match self {
+            ClusterHealthCounter::OutlierEjectionsEnforcedTotal => outlier,
+            _ => checked,
+        }
+    }
+}
+
+impl ClusterHealthGauge {
+    pub const fn shown(self, outlier: bool, checked: bool) -> bool {
+        match self {
+            ClusterHealthGauge::OutlierEjectionsActive => outlier,
+            ClusterHealthGauge::HealthCheckHealthy => checked,
+        }
     }
 }
 

@@ -1,6 +1,11 @@
 //! Reading the stats: the admin thread loads every worker's blocks and sums
 //! them into one `Snapshot`, then subtracts the `/reset_counters` baseline.
 //! Gauges are levels and are never reset.
+//!
+//! Resilience state comes from the shared per-cluster health tables, read
+//! here and nowhere on the request path: health-check verdicts and pending
+//! removals (the checker's snapshot), ejections (the ejection table), and the
+//! checker's counts.
 
 use std::{net::SocketAddr, sync::atomic::Ordering::Relaxed};
 
@@ -9,6 +14,9 @@ use crate::worker::IoDriver;
 
 #[derive(Debug, Clone)]
 pub struct Snapshot {
+    /// The config the snapshot was taken under (`clusters` and `listeners`
+    /// follow its order).
+    pub config: std::sync::Arc<crate::config::Config>,
     pub listeners: Vec<ListenerSnap>,
     pub clusters: Vec<ClusterSnap>,
     pub workers: Vec<WorkerSnap>,
@@ -29,8 +37,17 @@ pub struct ClusterSnap {
     pub gauges: Vec<u64>,
     pub rq_time: HistogramSnapshot,
     pub hosts: Vec<HostSnap>,
+    /// Hosts in the discovered set plus hosts kept while pending removal.
     pub membership_total: u64,
+    /// Of those, the ones neither failing active checks nor ejected.
     pub membership_healthy: u64,
+    /// Indexed by `ClusterHealthCounter`.
+    pub health_counters: Vec<u64>,
+    /// Indexed by `ClusterHealthGauge`.
+    pub health_gauges: Vec<u64>,
+    /// The cluster configures outlier detection / active health checks.
+    pub outlier_detection: bool,
+    pub health_checked: bool,
 }
 
 impl ClusterSnap {
@@ -55,8 +72,43 @@ impl ClusterSnap {
 pub struct HostSnap {
     pub addr: SocketAddr,
     pub hostname: String,
+    pub weight: u32,
+    pub flags: HealthFlags,
     pub counters: Vec<u64>,
     pub gauges: Vec<u64>,
+}
+
+/// Envoy's per-host health flags, as `/clusters` prints them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HealthFlags {
+    pub failed_active_hc: bool,
+    pub failed_outlier_check: bool,
+    pub pending_dynamic_removal: bool,
+}
+
+impl HealthFlags {
+    /// Takes requests (outside panic mode).
+    pub fn is_healthy(self) -> bool {
+        !self.failed_active_hc && !self.failed_outlier_check
+    }
+
+    /// `healthy`, or the set flags each with a leading `/`, in Envoy's order.
+    pub fn text(self) -> String {
+        let mut s = String::new();
+        for (set, name) in [
+            (self.failed_active_hc, "/failed_active_hc"),
+            (self.failed_outlier_check, "/failed_outlier_check"),
+            (self.pending_dynamic_removal, "/pending_dynamic_removal"),
+        ] {
+            if set {
+                s.push_str(name);
+            }
+        }
+        if s.is_empty() {
+            s.push_str("healthy");
+        }
+        s
+    }
 }
 
 impl HostSnap {
@@ -109,26 +161,58 @@ impl ServerStats {
             .clusters
             .iter()
             .zip(&view.hosts)
-            .map(|(c, shared)| {
+            .zip(&view.health)
+            .map(|((c, shared), health)| {
                 let set = shared.snapshot();
+                let verdicts = health.snapshot();
+                let outlier = health.outlier_summary();
+                let discovered = set.hosts.iter().map(|h| (h, false));
+                let kept = verdicts.pending_removal.iter().map(|h| (h, true));
+                let hosts: Vec<HostSnap> = discovered
+                    .chain(kept)
+                    .map(|(h, pending)| HostSnap {
+                        addr: h.addr,
+                        hostname: h.hostname.to_string(),
+                        weight: h.weight,
+                        flags: HealthFlags {
+                            failed_active_hc: verdicts.is_unhealthy(&h.addr),
+                            failed_outlier_check: outlier.ejected.binary_search(&h.addr).is_ok(),
+                            pending_dynamic_removal: pending,
+                        },
+                        counters: vec![0; HostCounter::COUNT],
+                        gauges: vec![0; HostGauge::COUNT],
+                    })
+                    .collect();
+                let mut health_counters = vec![0; ClusterHealthCounter::COUNT];
+                health_counters[ClusterHealthCounter::OutlierEjectionsEnforcedTotal as usize] =
+                    outlier.ejections_total;
+                health_counters[ClusterHealthCounter::HealthCheckAttempt as usize] =
+                    health.checks.attempt.get();
+                health_counters[ClusterHealthCounter::HealthCheckSuccess as usize] =
+                    health.checks.success.get();
+                health_counters[ClusterHealthCounter::HealthCheckFailure as usize] =
+                    health.checks.failure.get();
+                let mut health_gauges = vec![0; ClusterHealthGauge::COUNT];
+                health_gauges[ClusterHealthGauge::OutlierEjectionsActive as usize] = hosts
+                    .iter()
+                    .filter(|h| h.flags.failed_outlier_check)
+                    .count()
+                    as u64;
+                health_gauges[ClusterHealthGauge::HealthCheckHealthy as usize] =
+                    hosts.iter().filter(|h| !h.flags.failed_active_hc).count() as u64;
                 ClusterSnap {
                     name: c.name.clone(),
                     counters: vec![0; ClusterCounter::COUNT],
                     gauges: vec![0; ClusterGauge::COUNT],
                     rq_time: HistogramSnapshot::default(),
-                    hosts: set
-                        .hosts
-                        .iter()
-                        .map(|h| HostSnap {
-                            addr: h.addr,
-                            hostname: h.hostname.to_string(),
-                            counters: vec![0; HostCounter::COUNT],
-                            gauges: vec![0; HostGauge::COUNT],
-                        })
-                        .collect(),
-                    // No active health checking yet: every member is healthy.
-                    membership_total: set.hosts.len() as u64,
-                    membership_healthy: set.hosts.len() as u64,
+                    membership_total: hosts.len() as u64,
+                    membership_healthy: hosts.iter().filter(|h| h.flags.is_healthy()).count()
+                        as u64,
+                    hosts,
+                    health_counters,
+                    health_gauges,
+                    outlier_detection: c.outlier_detection.is_some(),
+                    health_checked: !c.health_checks.is_empty(),
                 }
             })
             .collect();
@@ -160,6 +244,7 @@ impl ServerStats {
             });
         }
         Snapshot {
+            config: view.config.clone(),
             listeners,
             clusters,
             workers,
@@ -202,6 +287,7 @@ impl Snapshot {
                 continue;
             };
             sub(&mut c.counters, &b.counters);
+            sub(&mut c.health_counters, &b.health_counters);
             c.rq_time = c.rq_time.since(&b.rq_time);
             for h in c.hosts.iter_mut() {
                 if let Some(bh) = b.hosts.iter().find(|bh| bh.addr == h.addr) {

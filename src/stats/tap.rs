@@ -22,7 +22,9 @@ use crate::{
     },
     codec::{headers::HeaderIndex, request::RequestHead, Version},
     config::ListenerConfig,
-    upstream::{cluster::Overflow, hosts::SharedHosts, UpstreamError, WorkerCluster},
+    upstream::{
+        cluster::Overflow, health::ClusterHealth, hosts::SharedHosts, UpstreamError, WorkerCluster,
+    },
 };
 
 /// What the cluster decided for a request, as the stats see it.
@@ -33,13 +35,19 @@ pub enum Picked {
 }
 
 /// This worker's view of one cluster's hosts: position → counters. Rebuilt
-/// (and published for the admin thread) only when the host set changes.
+/// (and published for the admin thread) only when the host set, or the hosts
+/// kept while pending removal, change.
 #[derive(Default)]
 struct HostTable {
     /// The cluster's current host set (replaced when a reload changes the cluster).
     shared: Option<Arc<SharedHosts>>,
+    /// Its health table (replaced with the host set).
+    health: Option<Arc<ClusterHealth>>,
     version: u64,
+    health_version: u64,
+    /// The discovered hosts, then those pending removal (the last `pending`).
     addrs: Vec<SocketAddr>,
+    pending: usize,
     stats: Vec<Arc<HostStats>>,
 }
 
@@ -74,14 +82,15 @@ impl WorkerTap {
         for (l, &slot) in view.config.listeners.iter().zip(&view.listener_slots) {
             tap.configure_listener(slot, l);
         }
-        for ((c, &slot), hosts) in view
+        for (((c, &slot), hosts), health) in view
             .config
             .clusters
             .iter()
             .zip(&view.cluster_slots)
             .zip(&view.hosts)
+            .zip(&view.health)
         {
-            tap.configure_cluster(slot, &c.name, hosts);
+            tap.configure_cluster(slot, &c.name, hosts, health);
         }
         tap
     }
@@ -113,7 +122,13 @@ impl WorkerTap {
     }
 
     /// A (re)loaded config has cluster `name` in `slot` with host set `hosts`.
-    pub fn configure_cluster(&self, slot: usize, name: &str, hosts: &Arc<SharedHosts>) {
+    pub fn configure_cluster(
+        &self,
+        slot: usize,
+        name: &str,
+        hosts: &Arc<SharedHosts>,
+        health: &Arc<ClusterHealth>,
+    ) {
         let mut names = self.cluster_names.borrow_mut();
         if names.len() <= slot {
             names.resize_with(slot + 1, || Arc::from(""));
@@ -128,7 +143,9 @@ impl WorkerTap {
             // A new host set (a changed cluster): rebuild on next use, keeping
             // the counters of addresses that stay.
             table.shared = Some(hosts.clone());
+            table.health = Some(health.clone());
             table.version = 0;
+            table.health_version = 0;
         }
     }
 
@@ -142,27 +159,40 @@ impl WorkerTap {
         let mut tables = self.host_tables.borrow_mut();
         let table = tables.get_mut(cluster)?;
         let shared = table.shared.clone()?;
+        let health = table.health.clone()?;
         let version = shared.version();
-        if table.version != version {
-            let set = shared.snapshot();
-            let mut addrs = Vec::with_capacity(set.hosts.len());
-            let mut stats = Vec::with_capacity(set.hosts.len());
-            for h in &set.hosts {
-                let kept = table.addrs.iter().position(|a| *a == h.addr);
-                addrs.push(h.addr);
-                stats.push(kept.map_or_else(Default::default, |i| table.stats[i].clone()));
+        let health_version = health.version();
+        if table.version != version || table.health_version != health_version {
+            // Health versions also move on ejections and verdicts; only a
+            // change of the hosts kept while pending removal matters here.
+            let verdicts = health.snapshot();
+            let pending = &verdicts.pending_removal;
+            let same_pending = table.pending == pending.len()
+                && table.addrs[table.addrs.len() - table.pending..]
+                    .iter()
+                    .zip(pending)
+                    .all(|(a, h)| *a == h.addr);
+            if table.version != version || !same_pending {
+                let set = shared.snapshot();
+                let n = set.hosts.len() + pending.len();
+                let mut addrs = Vec::with_capacity(n);
+                let mut stats = Vec::with_capacity(n);
+                for h in set.hosts.iter().chain(pending) {
+                    let kept = table.addrs.iter().position(|a| *a == h.addr);
+                    addrs.push(h.addr);
+                    stats.push(kept.map_or_else(Default::default, |i| table.stats[i].clone()));
+                }
+                *self.stats.clusters[cluster]
+                    .hosts
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()) =
+                    addrs.iter().copied().zip(stats.iter().cloned()).collect();
+                table.addrs = addrs;
+                table.stats = stats;
+                table.pending = pending.len();
             }
-            *self.stats.clusters[cluster]
-                .hosts
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()) =
-                addrs.iter().copied().zip(stats.iter().cloned()).collect();
-            *table = HostTable {
-                shared: Some(shared),
-                version,
-                addrs,
-                stats,
-            };
+            table.version = version;
+            table.health_version = health_version;
         }
         table.addrs.iter().position(|a| *a == addr)
     }
@@ -430,6 +460,12 @@ impl SessionTap {
             h.inc(HostCounter::RqTotal);
             h.gauge(HostGauge::RqActive).inc();
         });
+    }
+
+    /// The retry policy wanted another attempt but the `max_retries` breaker
+    /// had no slot free: the last failure goes to the client.
+    pub fn retry_overflow(&mut self) {
+        self.cluster_do(|c| c.inc(ClusterCounter::UpstreamRqRetryOverflow));
     }
 
     /// The upstream exchange failed; a local reply follows.

@@ -167,6 +167,13 @@ impl ClusterChecker {
                     continue;
                 }
                 let passed = run_check(*addr, check);
+                let counts = &self.cluster.health.checks;
+                counts.attempt.inc();
+                if passed {
+                    counts.success.inc();
+                } else {
+                    counts.failure.inc();
+                }
                 state.due = Instant::now() + check.interval;
                 record(state, check, passed);
             }

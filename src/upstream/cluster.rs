@@ -7,7 +7,12 @@
 //! A request enters with `begin_request`, which applies the circuit breakers,
 //! picks a host and returns a `RequestGuard`. The guard counts the request as in
 //! flight until it is dropped, and on drop feeds its outcome to outlier
-//! detection.
+//! detection. A retry first takes a `RetrySlot` (`try_retry`, the
+//! `max_retries` breaker), held until the retried request ends.
+//!
+//! Counting is not done here: the session reports admissions and overflows to
+//! the per-core stats blocks (`stats/tap.rs`), and ejections are counted in the
+//! shared ejection table (`health.rs`), so each count has one home.
 
 use std::{
     cell::{Cell, RefCell},
@@ -36,17 +41,6 @@ pub struct WorkerCluster {
     /// This worker's share of the cluster's circuit-breaker thresholds.
     limits: CircuitBreakers,
     state: RefCell<State>,
-    stats: ClusterStats,
-}
-
-/// Per-worker counters (Envoy's names).
-#[derive(Debug, Default)]
-pub struct ClusterStats {
-    pub upstream_cx_overflow: Cell<u64>,
-    pub upstream_rq_pending_overflow: Cell<u64>,
-    pub upstream_rq_overflow: Cell<u64>,
-    pub outlier_ejections: Cell<u64>,
-    pub lb_panic: Cell<u64>,
 }
 
 struct State {
@@ -65,6 +59,8 @@ struct State {
     /// Requests in flight on this worker, and those of them opening a connection.
     active: u32,
     pending: u32,
+    /// Retries in flight on this worker (the `max_retries` breaker).
+    retries: u32,
     /// The earliest moment (health clock, ms) an ejected member comes back.
     next_unejection: Option<u64>,
     last_outlier_check: Instant,
@@ -104,6 +100,19 @@ pub struct HashInput<'a> {
     pub buf: &'a [u8],
     pub headers: &'a [HeaderIndex],
     pub peer: IpAddr,
+}
+
+/// A retry admitted by the `max_retries` breaker; counts as in flight until
+/// dropped.
+pub struct RetrySlot<'a> {
+    cluster: &'a WorkerCluster,
+}
+
+impl Drop for RetrySlot<'_> {
+    fn drop(&mut self) {
+        let mut st = self.cluster.state.borrow_mut();
+        st.retries = st.retries.saturating_sub(1);
+    }
 }
 
 /// How a request ended, for outlier detection.
@@ -183,6 +192,7 @@ impl WorkerCluster {
                 balancer: Balancer::new(config.lb_policy, worker, seed),
                 active: 0,
                 pending: 0,
+                retries: 0,
                 next_unejection: None,
                 last_outlier_check: Instant::now(),
                 pool,
@@ -190,14 +200,9 @@ impl WorkerCluster {
             config,
             shared,
             health,
-            stats: ClusterStats::default(),
         };
         cluster.refresh(&mut cluster.state.borrow_mut());
         cluster
-    }
-
-    pub fn stats(&self) -> &ClusterStats {
-        &self.stats
     }
 
     /// This worker's share of the circuit-breaker thresholds.
@@ -214,7 +219,6 @@ impl WorkerCluster {
             return Admission::NoHealthyUpstream;
         }
         if st.active >= self.limits.max_requests {
-            bump(&self.stats.upstream_rq_overflow);
             return Admission::Overloaded(Overflow::Requests);
         }
         let key = if self.config.lb_policy.uses_hash() {
@@ -239,11 +243,9 @@ impl WorkerCluster {
         if connecting {
             let open = st.pool.idle_count() as u64 + u64::from(st.active);
             if open >= u64::from(self.limits.max_connections) {
-                bump(&self.stats.upstream_cx_overflow);
                 return Admission::Overloaded(Overflow::Connections);
             }
             if st.pending >= self.limits.max_pending_requests {
-                bump(&self.stats.upstream_rq_pending_overflow);
                 return Admission::Overloaded(Overflow::Pending);
             }
             st.pending += 1;
@@ -258,6 +260,17 @@ impl WorkerCluster {
             pending: Cell::new(connecting),
             outcome: Cell::new(Outcome::LocalFailure),
         })
+    }
+
+    /// Ask the `max_retries` breaker for a retry: `None` when this worker's
+    /// share of retries is already in flight (Envoy's `upstream_rq_retry_overflow`).
+    pub fn try_retry(&self) -> Option<RetrySlot<'_>> {
+        let mut st = self.state.borrow_mut();
+        if st.retries >= self.limits.max_retries {
+            return None;
+        }
+        st.retries += 1;
+        Some(RetrySlot { cluster: self })
     }
 
     /// Take newer hosts or health verdicts if published, and rebuild what depends on them.
@@ -341,7 +354,6 @@ impl WorkerCluster {
         if st.candidates.is_empty() && !st.members.is_empty() {
             // Panic mode: with no healthy host, balance over all of them rather
             // than fail every request.
-            bump(&self.stats.lb_panic);
             for (i, m) in st.members.iter().enumerate() {
                 st.candidates.push(Candidate {
                     addr: m.addr,
@@ -412,7 +424,6 @@ impl WorkerCluster {
         let dur = self
             .health
             .eject(&slot, od.base_ejection_time, od.max_ejection_time);
-        bump(&self.stats.outlier_ejections);
         tracing::info!(cluster = %self.config.name, host = %addr, ejection_ms = dur.as_millis() as u64, "outlier ejected");
     }
 
@@ -461,10 +472,6 @@ impl WorkerCluster {
     }
 }
 
-fn bump(c: &Cell<u64>) {
-    c.set(c.get() + 1);
-}
-
 /// The first hash policy that finds something in the request gives the key.
 fn hash_key(policies: &[HashPolicy], input: &HashInput<'_>) -> Option<u64> {
     for p in policies {
@@ -490,4 +497,40 @@ fn hash_key(policies: &[HashPolicy], input: &HashInput<'_>) -> Option<u64> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cluster(breakers: &str, workers: usize) -> WorkerCluster {
+        let config = crate::config::load_str(&format!(
+            "listeners: [{{ address: \"127.0.0.1:0\", virtual_hosts: [{{ domains: [\"*\"], routes: [{{ match: {{ prefix: / }}, cluster: c }}] }}] }}]\nclusters: [{{ name: c, hosts: [\"127.0.0.1:1\"], circuit_breakers: {breakers} }}]\n"
+        ))
+        .unwrap()
+        .config;
+        let c = config.clusters.into_iter().next().unwrap();
+        let hosts = Arc::new(SharedHosts::new(HostSet::fixed(["127.0.0.1:1"
+            .parse()
+            .unwrap()])));
+        let health = Arc::new(ClusterHealth::default());
+        WorkerCluster::new(Arc::new(c), hosts, health, 0, workers, 1)
+    }
+
+    #[test]
+    fn retries_in_flight_are_limited_to_this_workers_share() {
+        // ceil(3 / 2) = 2 retries in flight per worker.
+        let c = cluster("{ max_retries: 3 }", 2);
+        let first = c.try_retry().expect("first retry");
+        let second = c.try_retry().expect("second retry");
+        assert!(c.try_retry().is_none(), "a third retry overflows");
+        drop(first);
+        let third = c.try_retry().expect("a finished retry frees its slot");
+        assert!(c.try_retry().is_none());
+        drop((second, third));
+        assert!(c.try_retry().is_some());
+
+        let none = cluster("{ max_retries: 0 }", 2);
+        assert!(none.try_retry().is_none(), "max_retries: 0 allows no retry");
+    }
 }

@@ -15,6 +15,11 @@
 //!   simply no longer ejects. So the request path never writes a line another
 //!   core reads, and reads only lines that change on ejection.
 //!
+//! The same table carries the counts only it can keep: ejections (summed from
+//! the slots) and the checker's attempts, successes and failures (written by
+//! the checker thread alone, with a plain load and store). The admin thread
+//! reads them; no worker does.
+//!
 //! Everything is keyed by address, not by position in a host set, so a host
 //! keeps its health and ejection history across DNS re-resolutions.
 
@@ -31,6 +36,7 @@ use std::{
 use arc_swap::ArcSwap;
 
 use super::hosts::Host;
+use crate::stats::Counter;
 
 /// The active checker's verdicts for one cluster.
 #[derive(Debug, Clone, Default)]
@@ -78,9 +84,28 @@ pub struct ClusterHealth {
     version: AtomicU64,
     active: ArcSwap<HealthSnapshot>,
     epoch: Instant,
-    /// Taken only when a worker's host set changes (to find or create slots),
-    /// never per request.
+    /// Taken only when a worker's host set changes (to find or create slots)
+    /// and when the admin reads it, never per request.
     slots: Mutex<HashMap<SocketAddr, Arc<EjectionSlot>>>,
+    /// The active checker's counts; written by the checker thread only.
+    pub checks: CheckCounters,
+}
+
+/// Envoy's `health_check.attempt`, `.success`, `.failure`.
+#[derive(Debug, Default)]
+pub struct CheckCounters {
+    pub attempt: Counter,
+    pub success: Counter,
+    pub failure: Counter,
+}
+
+/// What the admin shows of outlier detection.
+#[derive(Debug, Clone, Default)]
+pub struct OutlierSummary {
+    /// Hosts ejected now.
+    pub ejected: Vec<SocketAddr>,
+    /// Ejections ever enforced.
+    pub ejections_total: u64,
 }
 
 impl Default for ClusterHealth {
@@ -90,6 +115,7 @@ impl Default for ClusterHealth {
             active: ArcSwap::from_pointee(HealthSnapshot::default()),
             epoch: Instant::now(),
             slots: Mutex::new(HashMap::new()),
+            checks: CheckCounters::default(),
         }
     }
 }
@@ -118,6 +144,22 @@ impl ClusterHealth {
     pub fn slot(&self, addr: SocketAddr) -> Arc<EjectionSlot> {
         let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
         slots.entry(addr).or_default().clone()
+    }
+
+    /// Ejected hosts and the ejection count, for the admin thread.
+    pub fn outlier_summary(&self) -> OutlierSummary {
+        let now = self.now_ms();
+        let slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        let mut ejected: Vec<SocketAddr> = slots
+            .iter()
+            .filter(|(_, s)| s.is_ejected(now))
+            .map(|(a, _)| *a)
+            .collect();
+        ejected.sort_unstable();
+        OutlierSummary {
+            ejected,
+            ejections_total: slots.values().map(|s| u64::from(s.times_ejected())).sum(),
+        }
     }
 
     /// Eject the host of `slot` for `base × times ejected` (at most `max`).
@@ -157,5 +199,8 @@ mod tests {
         }
         assert_eq!(h.eject(&slot, base, max), max);
         assert_eq!(slot.times_ejected(), 23);
+        let summary = h.outlier_summary();
+        assert_eq!(summary.ejected, vec![addr]);
+        assert_eq!(summary.ejections_total, 23);
     }
 }

@@ -340,7 +340,7 @@ async fn apply_generation(
     for c in &gen.clusters {
         worker
             .tap
-            .configure_cluster(c.slot, &c.config.name, &c.hosts);
+            .configure_cluster(c.slot, &c.config.name, &c.hosts, &c.health);
     }
     let next = Rc::new(worker.build_generation(&gen, accepting));
     *worker.generation.borrow_mut() = next.clone();

@@ -34,7 +34,7 @@ use crate::{
     router::Router,
     stats::tap::{Picked, SessionTap},
     upstream::{
-        cluster::{Admission, HashInput, RequestGuard},
+        cluster::{Admission, HashInput, RequestGuard, RetrySlot},
         connect::connect,
         UpstreamError, WorkerCluster,
     },
@@ -360,6 +360,23 @@ impl Session {
         }
     }
 
+    /// Take a slot of the `max_retries` breaker for the next retry into
+    /// `held`, releasing the previous retry's (its attempt is over). False,
+    /// counted as `upstream_rq_retry_overflow`, when this worker's share of
+    /// retries is in flight.
+    fn take_retry_slot<'c>(
+        &mut self,
+        cluster: &'c WorkerCluster,
+        held: &mut Option<RetrySlot<'c>>,
+    ) -> bool {
+        *held = None;
+        *held = cluster.try_retry();
+        if held.is_none() {
+            self.tap.retry_overflow();
+        }
+        held.is_some()
+    }
+
     /// Send the request (retrying as the route allows) and relay the response.
     async fn forward(
         &mut self,
@@ -381,6 +398,8 @@ impl Session {
         let overall = route.timeout.map(|t| started + t);
         let mut attempt = 1;
         let mut fresh_only = false;
+        // The `max_retries` breaker's slot for the retry in flight, if any.
+        let mut retry_slot: Option<RetrySlot<'_>> = None;
         let (mut upstream, resp, sent_at) = loop {
             let per_try = retry
                 .and_then(|r| r.per_try_timeout)
@@ -415,7 +434,8 @@ impl Session {
                 Ok((upstream, resp, sent_at)) => {
                     let again =
                         attempt < attempts && retry.is_some_and(|r| r.retries_status(resp.status));
-                    if !again {
+                    // Without a retry slot, this response is the answer.
+                    if !(again && self.take_retry_slot(cluster, &mut retry_slot)) {
                         break (upstream, resp, sent_at);
                     }
                     // The response is dropped with its connection.
@@ -453,9 +473,11 @@ impl Session {
                         && overall.is_none_or(|d| Instant::now() < d)
                 }
             };
-            if let (Some(e), false) = (failure, retriable) {
-                self.up_buf.clear();
-                return self.upstream_error(e, head_only, close_after_reply).await;
+            if let Some(e) = failure {
+                if !(retriable && self.take_retry_slot(cluster, &mut retry_slot)) {
+                    self.up_buf.clear();
+                    return self.upstream_error(e, head_only, close_after_reply).await;
+                }
             }
             monoio::time::sleep(self.worker.retry_backoff(attempt)).await;
             attempt += 1;

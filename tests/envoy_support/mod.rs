@@ -128,6 +128,19 @@ fn serve(conn: TcpStream, name: &str) {
     }
 }
 
+/// Poll `cond` until it holds; fail the test if the deadline passes first.
+pub fn wait_for<T>(what: &str, mut cond: impl FnMut() -> Option<T>) -> T {
+    let end = Instant::now() + DEADLINE;
+    loop {
+        if let Some(v) = cond() {
+            return v;
+        }
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        // A pause between polls of the condition, not a guess at how long it takes.
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// One request on a fresh connection: (status, body).
 pub fn get(addr: SocketAddr, path: &str) -> (u16, String) {
     let mut s = TcpStream::connect(addr).expect("connect to ringway");
@@ -156,6 +169,8 @@ pub fn get(addr: SocketAddr, path: &str) -> (u16, String) {
 pub struct Ringway {
     child: Child,
     lines: mpsc::Receiver<String>,
+    /// Stdout lines read so far, so waiting for one line never loses another.
+    seen: Vec<String>,
     stderr: Arc<Mutex<String>>,
     stderr_thread: Option<JoinHandle<()>>,
 }
@@ -193,6 +208,7 @@ impl Ringway {
         Ringway {
             child,
             lines,
+            seen: Vec::new(),
             stderr,
             stderr_thread: Some(stderr_thread),
         }
@@ -200,15 +216,30 @@ impl Ringway {
 
     /// Wait for `ringway: listener NAME on ADDR` and return ADDR.
     pub fn listener(&mut self, name: &str) -> SocketAddr {
-        let prefix = format!("ringway: listener {name} on ");
+        let addr = self.stdout_line(&format!("ringway: listener {name} on "));
+        addr.trim().parse().expect("listener address")
+    }
+
+    /// Wait for `ringway: admin on ADDR` and return ADDR.
+    pub fn admin(&mut self) -> SocketAddr {
+        let addr = self.stdout_line("ringway: admin on ");
+        addr.trim().parse().expect("admin address")
+    }
+
+    /// The rest of the first stdout line starting with `prefix`, waiting for it.
+    fn stdout_line(&mut self, prefix: &str) -> String {
+        if let Some(rest) = self.seen.iter().find_map(|l| l.strip_prefix(prefix)) {
+            return rest.to_string();
+        }
         let end = Instant::now() + DEADLINE;
         loop {
             let left = end.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
                 Ok(line) => {
-                    if let Some(addr) = line.strip_prefix(&prefix) {
-                        return addr.trim().parse().expect("listener address");
+                    if let Some(rest) = line.strip_prefix(prefix) {
+                        return rest.to_string();
                     }
+                    self.seen.push(line);
                 }
                 Err(e) => panic!(
                     "no `{prefix}…` line ({e:?}); stderr:\n{}",

@@ -6,10 +6,11 @@ use serde_yaml::Value;
 
 use super::{
     address, common_http_rules,
+    resilience::{self, RouteHash},
     walk::{is_empty, is_false, is_true, Ctx, DefaultOnly, Fields, Map, Node, Refuse, Warn},
 };
 use crate::config::{
-    raw::{RawListener, RawMatch, RawRetryPolicy, RawRoute, RawVirtualHost},
+    raw::{RawAccessLog, RawListener, RawMatch, RawRetryPolicy, RawRoute, RawVirtualHost},
     units::ByteSize,
     ConfigError,
 };
@@ -99,7 +100,7 @@ pub fn listener(
         stat_prefix(cx, &p, &mut rl)?;
     }
     if let Some(logs) = f.get("access_log") {
-        access_logs(cx, &logs)?;
+        listener_access_logs(cx, &logs)?;
     }
 
     let Some(chains) = f.get("filter_chains") else {
@@ -420,7 +421,7 @@ fn connection_manager(
         stat_prefix(cx, &p, rl)?;
     }
     if let Some(logs) = f.get("access_log") {
-        access_logs(cx, &logs)?;
+        request_access_logs(cx, &logs, native, rl, origins)?;
     }
     if let Some(t) = f.get("idle_timeout") {
         rl.idle_timeout = Some(cx.duration(&t)?);
@@ -550,15 +551,26 @@ fn http_filters(cx: &mut Ctx, node: &Node) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// The path of an access log that a file logger writes, after its checks.
-pub fn file_access_log(cx: &mut Ctx, node: &Node) -> Result<String, ConfigError> {
+/// A file access log: its path, and the node of its format string if it has one
+/// (v2/v3 `format`, v3 `log_format.text_format` or `.text_format_source.inline_string`).
+pub struct FileLog<'a> {
+    pub path: String,
+    pub path_node: Node<'a>,
+    pub format: Option<(String, Node<'a>)>,
+}
+
+/// Read one `access_log` entry: only the file logger, without filters.
+pub fn file_access_log<'a>(cx: &mut Ctx, node: &Node<'a>) -> Result<FileLog<'a>, ConfigError> {
     let f = cx.fields(
         node,
         &[
             ("name", Map),
             ("config", Map),
             ("typed_config", Map),
-            ("filter", Refuse("access log filters are not implemented")),
+            (
+                "filter",
+                Refuse("access log filters are not implemented; ringway logs every request"),
+            ),
         ],
     )?;
     let (name, body, type_url) = extension(cx, node, &f)?;
@@ -570,45 +582,155 @@ pub fn file_access_log(cx: &mut Ctx, node: &Node) -> Result<String, ConfigError>
         let what = type_url.unwrap_or(name);
         return Err(cx.unsupported(
             &named_path(node, &f),
-            format!("access logger `{what}` is not implemented"),
+            format!("access logger `{what}` is not implemented; ringway writes file access logs"),
         ));
     }
+    const JSON: &str = "JSON access log formats are not implemented; use a text format";
     let b = cx.fields(
         &body,
         &[
             ("@type", Map),
             ("path", Map),
-            ("format", Refuse("access log formats are not implemented")),
+            ("format", Map),
+            ("log_format", Map),
+            ("json_format", Refuse(JSON)),
+            ("typed_json_format", Refuse(JSON)),
+        ],
+    )?;
+    let Some(p) = b.get("path") else {
+        return Err(cx.invalid(&body.path, "a file access log needs a `path`"));
+    };
+    let path = cx.string(&p)?;
+    let mut format = match b.get("format") {
+        Some(t) => Some((cx.string(&t)?, t)),
+        None => None,
+    };
+    if let Some(lf) = b.get("log_format") {
+        if let Some((_, first)) = &format {
+            return Err(cx.invalid(
+                &lf.path,
+                format!(
+                    "give either `format` or `log_format`, not both (format is at {})",
+                    first.path
+                ),
+            ));
+        }
+        format = log_format(cx, &lf)?;
+    }
+    Ok(FileLog {
+        path,
+        path_node: p,
+        format,
+    })
+}
+
+/// v3 `SubstitutionFormatString`, text forms only.
+fn log_format<'a>(
+    cx: &mut Ctx,
+    node: &Node<'a>,
+) -> Result<Option<(String, Node<'a>)>, ConfigError> {
+    const JSON: &str = "JSON access log formats are not implemented; use a text format";
+    let f = cx.fields(
+        node,
+        &[
+            ("text_format", Map),
+            ("text_format_source", Map),
+            ("json_format", Refuse(JSON)),
             (
-                "json_format",
-                Refuse("access log formats are not implemented"),
+                "content_type",
+                Warn("the content type only matters to local replies"),
             ),
             (
-                "typed_json_format",
-                Refuse("access log formats are not implemented"),
+                "omit_empty_values",
+                DefaultOnly(
+                    is_false,
+                    "omitting empty values is not implemented; they print `-`",
+                ),
             ),
             (
-                "log_format",
-                Refuse("access log formats are not implemented"),
+                "formatters",
+                Refuse("formatter extensions are not implemented"),
             ),
         ],
     )?;
-    match b.get("path") {
-        Some(p) => cx.string(&p),
-        None => Err(cx.invalid(&body.path, "a file access log needs a `path`")),
+    match (f.get("text_format"), f.get("text_format_source")) {
+        (Some(_), Some(s)) => Err(cx.invalid(
+            &s.path,
+            "give either `text_format` or `text_format_source`, not both",
+        )),
+        (Some(t), None) => Ok(Some((cx.string(&t)?, t))),
+        (None, Some(s)) => {
+            let src = cx.fields(
+                &s,
+                &[
+                    ("inline_string", Map),
+                    ("filename", Refuse("formats read from a file are not implemented; use inline_string")),
+                    ("inline_bytes", Refuse("formats given as bytes are not implemented; use inline_string")),
+                    ("environment_variable", Refuse("formats read from the environment are not implemented; use inline_string")),
+                ],
+            )?;
+            match src.get("inline_string") {
+                Some(t) => Ok(Some((cx.string(&t)?, t))),
+                None => Err(cx.invalid(&s.path, "needs an `inline_string`")),
+            }
+        }
+        (None, None) => Ok(None),
     }
 }
 
-/// Request access logs: ringway writes none yet, so only `/dev/null` passes.
-fn access_logs(cx: &mut Ctx, node: &Node) -> Result<(), ConfigError> {
+/// The connection manager's request access logs → the listener's `access_log`.
+/// A log to `/dev/null` is dropped with a warning; ringway writes one file per
+/// listener.
+fn request_access_logs(
+    cx: &mut Ctx,
+    node: &Node,
+    native: &str,
+    rl: &mut RawListener,
+    origins: &mut Origins,
+) -> Result<(), ConfigError> {
+    let mut first: Option<String> = None;
     for log in cx.seq(node)? {
-        let path = file_access_log(cx, &log)?;
-        if path == "/dev/null" {
+        let fl = file_access_log(cx, &log)?;
+        if fl.path == "/dev/null" {
+            cx.warn(&log.path, "ignored: an access log to /dev/null");
+            continue;
+        }
+        if let Some(first) = &first {
+            let line = cx.line(first).unwrap_or(0);
+            return Err(cx.unsupported(
+                &log.path,
+                format!("several access logs per listener are not implemented; the first is {first} (line {line})"),
+            ));
+        }
+        first = Some(log.path.clone());
+        origins.push((format!("{native}.access_log"), log.path.clone()));
+        origins.push((
+            format!("{native}.access_log.path"),
+            fl.path_node.path.clone(),
+        ));
+        let format = fl.format.map(|(text, at)| {
+            origins.push((format!("{native}.access_log.format"), at.path.clone()));
+            text
+        });
+        rl.access_log = Some(RawAccessLog {
+            path: fl.path,
+            format,
+        });
+    }
+    Ok(())
+}
+
+/// A listener's own `access_log` logs connections, not requests; ringway writes
+/// none, so only `/dev/null` passes.
+fn listener_access_logs(cx: &mut Ctx, node: &Node) -> Result<(), ConfigError> {
+    for log in cx.seq(node)? {
+        let fl = file_access_log(cx, &log)?;
+        if fl.path == "/dev/null" {
             cx.warn(&log.path, "ignored: an access log to /dev/null");
         } else {
             return Err(cx.unsupported(
                 &log.path,
-                format!("request access logs are not implemented (this one writes {path})"),
+                format!("listener (connection) access logs are not implemented (this one writes {}); the connection manager's access_log maps", fl.path),
             ));
         }
     }
@@ -862,40 +984,124 @@ fn route(
             ("cluster", Map),
             ("prefix_rewrite", Map),
             ("timeout", Map),
-            ("hash_policy", Warn("hash policies only matter to RING_HASH and MAGLEV; ringway balances round robin")),
-            ("priority", DefaultOnly(|v| v.as_str().is_some_and(|s| s.eq_ignore_ascii_case("default")), "priority routing is not implemented")),
-            ("auto_host_rewrite", DefaultOnly(is_false, "host rewriting is not implemented")),
-            ("include_vh_rate_limits", DefaultOnly(is_false, "rate limiting is not implemented")),
-            ("append_x_forwarded_host", DefaultOnly(is_false, HEADERS_MUTATION)),
-            ("cluster_header", Refuse("cluster_header is not implemented; name the cluster")),
-            ("weighted_clusters", Refuse("weighted clusters are not implemented; name one cluster")),
-            ("cluster_specifier_plugin", Refuse("cluster specifier plugins are not implemented")),
-            ("inline_cluster_specifier_plugin", Refuse("cluster specifier plugins are not implemented")),
-            ("regex_rewrite", Refuse("regex rewrites are not implemented; use prefix_rewrite")),
-            ("path_rewrite_policy", Refuse("path rewrite extensions are not implemented; use prefix_rewrite")),
+            ("hash_policy", Map),
+            (
+                "priority",
+                DefaultOnly(
+                    |v| {
+                        v.as_str()
+                            .is_some_and(|s| s.eq_ignore_ascii_case("default"))
+                    },
+                    "priority routing is not implemented",
+                ),
+            ),
+            (
+                "auto_host_rewrite",
+                DefaultOnly(is_false, "host rewriting is not implemented"),
+            ),
+            (
+                "include_vh_rate_limits",
+                DefaultOnly(is_false, "rate limiting is not implemented"),
+            ),
+            (
+                "append_x_forwarded_host",
+                DefaultOnly(is_false, HEADERS_MUTATION),
+            ),
+            (
+                "cluster_header",
+                Refuse("cluster_header is not implemented; name the cluster"),
+            ),
+            (
+                "weighted_clusters",
+                Refuse("weighted clusters are not implemented; name one cluster"),
+            ),
+            (
+                "cluster_specifier_plugin",
+                Refuse("cluster specifier plugins are not implemented"),
+            ),
+            (
+                "inline_cluster_specifier_plugin",
+                Refuse("cluster specifier plugins are not implemented"),
+            ),
+            (
+                "regex_rewrite",
+                Refuse("regex rewrites are not implemented; use prefix_rewrite"),
+            ),
+            (
+                "path_rewrite_policy",
+                Refuse("path rewrite extensions are not implemented; use prefix_rewrite"),
+            ),
             ("host_rewrite", Refuse("host rewriting is not implemented")),
-            ("host_rewrite_literal", Refuse("host rewriting is not implemented")),
-            ("host_rewrite_header", Refuse("host rewriting is not implemented")),
-            ("host_rewrite_path_regex", Refuse("host rewriting is not implemented")),
+            (
+                "host_rewrite_literal",
+                Refuse("host rewriting is not implemented"),
+            ),
+            (
+                "host_rewrite_header",
+                Refuse("host rewriting is not implemented"),
+            ),
+            (
+                "host_rewrite_path_regex",
+                Refuse("host rewriting is not implemented"),
+            ),
             ("retry_policy", Map),
-            ("retry_policy_typed_config", Refuse("retry policy extensions are not implemented; use retry_policy")),
+            (
+                "retry_policy_typed_config",
+                Refuse("retry policy extensions are not implemented; use retry_policy"),
+            ),
             ("hedge_policy", Refuse("request hedging is not implemented")),
-            ("idle_timeout", Refuse("per-route idle timeouts are not implemented; use timeout")),
-            ("request_mirror_policy", Refuse("request mirroring is not implemented")),
-            ("request_mirror_policies", Refuse("request mirroring is not implemented")),
+            (
+                "idle_timeout",
+                Refuse("per-route idle timeouts are not implemented; use timeout"),
+            ),
+            (
+                "request_mirror_policy",
+                Refuse("request mirroring is not implemented"),
+            ),
+            (
+                "request_mirror_policies",
+                Refuse("request mirroring is not implemented"),
+            ),
             ("rate_limits", Refuse("rate limiting is not implemented")),
             ("cors", Refuse("CORS is not implemented")),
-            ("max_grpc_timeout", Refuse("gRPC timeouts are not implemented")),
-            ("grpc_timeout_offset", Refuse("gRPC timeouts are not implemented")),
+            (
+                "max_grpc_timeout",
+                Refuse("gRPC timeouts are not implemented"),
+            ),
+            (
+                "grpc_timeout_offset",
+                Refuse("gRPC timeouts are not implemented"),
+            ),
             ("upgrade_configs", Warn(UPGRADES)),
             ("use_websocket", Warn(UPGRADES)),
-            ("internal_redirect_policy", Refuse("internal redirects are not implemented")),
-            ("internal_redirect_action", Refuse("internal redirects are not implemented")),
-            ("max_internal_redirects", Refuse("internal redirects are not implemented")),
-            ("max_stream_duration", Refuse("stream duration limits are not implemented")),
-            ("cluster_not_found_response_code", Refuse("routes to unknown clusters are refused at load")),
-            ("metadata_match", Refuse("subset load balancing is not implemented")),
-            ("early_data_policy", Refuse("TLS early data is not implemented")),
+            (
+                "internal_redirect_policy",
+                Refuse("internal redirects are not implemented"),
+            ),
+            (
+                "internal_redirect_action",
+                Refuse("internal redirects are not implemented"),
+            ),
+            (
+                "max_internal_redirects",
+                Refuse("internal redirects are not implemented"),
+            ),
+            (
+                "max_stream_duration",
+                Refuse("stream duration limits are not implemented"),
+            ),
+            (
+                "cluster_not_found_response_code",
+                Refuse("routes to unknown clusters are refused at load"),
+            ),
+            (
+                "metadata_match",
+                Refuse("subset load balancing is not implemented"),
+            ),
+            (
+                "early_data_policy",
+                Refuse("TLS early data is not implemented"),
+            ),
         ],
     )?;
     match a.get("cluster") {
@@ -921,6 +1127,20 @@ fn route(
             origins,
         )?);
     }
+    // ringway hashes per cluster: kept for the merge once every cluster is read.
+    let hash = match a.get("hash_policy") {
+        Some(h) => RouteHash {
+            cluster: rr.cluster.clone(),
+            policies: resilience::route_hash_policy(cx, &h)?,
+            path: h.path.clone(),
+        },
+        None => RouteHash {
+            cluster: rr.cluster.clone(),
+            policies: Vec::new(),
+            path: node.path.clone(),
+        },
+    };
+    cx.route_hashes.push(hash);
     Ok(rr)
 }
 

@@ -10,6 +10,7 @@
 //! each naming its YAML path and line in the Envoy file.
 
 mod listener;
+mod resilience;
 mod walk;
 
 use serde_yaml::Value;
@@ -18,7 +19,7 @@ use walk::{Ctx, Map, Node, Refuse, Warn};
 
 use super::{
     error::locate,
-    raw::{RawAdmin, RawCluster, RawConfig, RawHost, RawWorkers},
+    raw::{RawAdmin, RawCluster, RawConfig, RawHost, RawWeightedHost, RawWorkers},
     ConfigError,
 };
 
@@ -108,14 +109,24 @@ fn translate_value(source: &str, doc: &Value) -> Result<Translation, ConfigError
                 raw.listeners.push(rl);
             }
         }
+        let mut cluster_paths = Vec::new();
         if let Some(cs) = sr.get("clusters") {
             for (i, c) in cx.seq(&cs)?.into_iter().enumerate() {
                 let native = format!("clusters[{i}]");
                 origins.push((native.clone(), c.path.clone()));
                 raw.clusters
                     .push(cluster(&mut cx, &c, &native, &mut origins)?);
+                cluster_paths.push(c.path.clone());
             }
         }
+        let routes = std::mem::take(&mut cx.route_hashes);
+        resilience::merge_route_hashes(
+            &mut cx,
+            &routes,
+            &mut raw.clusters,
+            &cluster_paths,
+            &mut origins,
+        )?;
     }
 
     if let Some(a) = top.get("admin") {
@@ -280,12 +291,9 @@ fn cluster(
             ),
             (
                 "close_connections_on_host_health_failure",
-                Warn("ringway has no active health checks"),
+                Warn("connections to a host that fails its checks stay open; the host just gets no new requests"),
             ),
-            (
-                "ignore_health_on_host_removal",
-                Warn("ringway has no active health checks"),
-            ),
+            ("ignore_health_on_host_removal", Map),
             ("alt_stat_name", Warn("stats use the cluster name")),
             (
                 "metadata",
@@ -307,18 +315,9 @@ fn cluster(
                 "use_tcp_for_dns_lookups",
                 Warn("DNS is sent over UDP, retried over TCP when truncated"),
             ),
-            (
-                "health_checks",
-                Refuse("active health checking is not implemented"),
-            ),
-            (
-                "outlier_detection",
-                Refuse("outlier detection is not implemented"),
-            ),
-            (
-                "circuit_breakers",
-                Refuse("circuit breakers are not implemented"),
-            ),
+            ("health_checks", Map),
+            ("outlier_detection", Map),
+            ("circuit_breakers", Map),
             ("tls_context", Refuse("TLS to upstreams is not implemented")),
             (
                 "transport_socket",
@@ -337,29 +336,18 @@ fn cluster(
                 "lb_subset_config",
                 Refuse("subset load balancing is not implemented"),
             ),
-            (
-                "common_lb_config",
-                Refuse("zone-aware and panic-threshold settings are not implemented"),
-            ),
-            (
-                "ring_hash_lb_config",
-                Refuse("only round_robin is implemented"),
-            ),
-            (
-                "maglev_lb_config",
-                Refuse("only round_robin is implemented"),
-            ),
-            (
-                "least_request_lb_config",
-                Refuse("only round_robin is implemented"),
-            ),
+            ("common_lb_config", Map),
+            ("ring_hash_lb_config", Map),
+            ("maglev_lb_config", Map),
+            ("least_request_lb_config", Map),
+            ("round_robin_lb_config", Map),
             (
                 "original_dst_lb_config",
-                Refuse("only round_robin is implemented"),
+                Refuse("ORIGINAL_DST balancing is not implemented"),
             ),
             (
                 "load_balancing_policy",
-                Refuse("only round_robin is implemented"),
+                Refuse("typed load balancing policies are not implemented; use lb_policy"),
             ),
             (
                 "max_requests_per_connection",
@@ -414,18 +402,15 @@ fn cluster(
     if let Some(p) = f.get("lb_policy") {
         let text = cx.string(&p)?.to_ascii_lowercase();
         match text.as_str() {
-            "round_robin" => rc.lb_policy = Some(text),
-            "least_request"
-            | "random"
-            | "ring_hash"
-            | "maglev"
-            | "cluster_provided"
-            | "original_dst_lb"
-            | "load_balancing_policy_config" => {
+            "round_robin" | "least_request" | "random" | "ring_hash" | "maglev" => {
+                origins.push((format!("{native}.lb_policy"), p.path.clone()));
+                rc.lb_policy = Some(text)
+            }
+            "cluster_provided" | "original_dst_lb" | "load_balancing_policy_config" => {
                 return Err(cx.unsupported(
                     &p.path,
                     format!(
-                        "lb_policy {} is not implemented; only ROUND_ROBIN",
+                        "lb_policy {} is not implemented; ROUND_ROBIN, LEAST_REQUEST, RANDOM, RING_HASH and MAGLEV are",
                         text.to_ascii_uppercase()
                     ),
                 ))
@@ -478,6 +463,49 @@ fn cluster(
         if let Some(t) = o.get("idle_timeout") {
             rc.idle_timeout = Some(cx.duration(&t)?);
         }
+    }
+    for key in [
+        "ring_hash_lb_config",
+        "maglev_lb_config",
+        "least_request_lb_config",
+        "round_robin_lb_config",
+    ] {
+        if let Some(c) = f.get(key) {
+            resilience::lb_config(cx, key, &c)?;
+        }
+    }
+    let zero_panic = match f.get("common_lb_config") {
+        Some(c) => resilience::common_lb_config(cx, &c)?,
+        None => false,
+    };
+    if let Some(hcs) = f.get("health_checks") {
+        rc.health_checks = resilience::health_checks(cx, &hcs, native, origins)?;
+    }
+    if let Some(od) = f.get("outlier_detection") {
+        origins.push((format!("{native}.outlier_detection"), od.path.clone()));
+        rc.outlier_detection = Some(resilience::outlier_detection(cx, &od)?);
+        let uneject = f.get("outlier_detection").and_then(|o| {
+            o.v.get("successful_active_health_check_uneject_host")
+                .cloned()
+        });
+        if !rc.health_checks.is_empty() && uneject.is_none() {
+            cx.warn(
+                &od.path,
+                "Envoy ends an ejection when an active health check passes (successful_active_health_check_uneject_host defaults to true); in ringway an ejection lasts its time",
+            );
+        }
+    }
+    if (!rc.health_checks.is_empty() || rc.outlier_detection.is_some()) && !zero_panic {
+        cx.warn(
+            &node.path,
+            "Envoy's panic threshold is 50% healthy; ringway's is 0%: it balances over unhealthy and ejected hosts only when none is left (set common_lb_config.healthy_panic_threshold: {value: 0} to say so)",
+        );
+    }
+    if let Some(cb) = f.get("circuit_breakers") {
+        rc.circuit_breakers = resilience::circuit_breakers(cx, &cb, native, origins)?;
+    }
+    if let Some(b) = f.get("ignore_health_on_host_removal") {
+        rc.ignore_health_on_host_removal = Some(cx.boolean(&b)?);
     }
 
     // Endpoints: v2 `hosts:` or v3 `load_assignment:`, not both.
@@ -567,13 +595,18 @@ fn load_assignment(
                 &lb,
                 &[
                     ("endpoint", Map),
-                    (
-                        "load_balancing_weight",
-                        walk::DefaultOnly(walk::is_one, "weighted round robin is not implemented"),
-                    ),
+                    ("load_balancing_weight", Map),
                     (
                         "health_status",
-                        Refuse("static health status is not implemented"),
+                        walk::DefaultOnly(
+                            |v| {
+                                v.as_str().is_some_and(|s| {
+                                    ["unknown", "healthy"]
+                                        .contains(&s.to_ascii_lowercase().as_str())
+                                })
+                            },
+                            "static health status other than HEALTHY is not implemented",
+                        ),
                     ),
                     (
                         "metadata",
@@ -598,7 +631,7 @@ fn load_assignment(
                     ),
                     (
                         "health_check_config",
-                        Refuse("active health checking is not implemented"),
+                        Refuse("a health check address or port per endpoint is not implemented; checks go to the endpoint's address"),
                     ),
                     (
                         "additional_addresses",
@@ -610,8 +643,23 @@ fn load_assignment(
                 return Err(cx.invalid(&ep.node.path, "needs an `address`"));
             };
             let (addr, at) = address(cx, &a)?;
-            origins.push((format!("{native}.hosts[{}]", hosts.len()), at));
-            hosts.push(RawHost::Plain(addr));
+            let host = format!("{native}.hosts[{}]", hosts.len());
+            origins.push((host.clone(), at));
+            let weight = match e.get("load_balancing_weight") {
+                Some(w) => {
+                    origins.push((format!("{host}.weight"), w.path.clone()));
+                    cx.uint(&w, u64::from(u32::MAX))? as u32
+                }
+                None => 1,
+            };
+            hosts.push(if weight == 1 {
+                RawHost::Plain(addr)
+            } else {
+                RawHost::Weighted(RawWeightedHost {
+                    address: addr,
+                    weight: Some(weight),
+                })
+            });
         }
     }
     Ok(())
@@ -685,7 +733,14 @@ fn admin(
     };
     if let Some(logs) = f.get("access_log") {
         for log in cx.seq(&logs)? {
-            let path = listener::file_access_log(cx, &log)?;
+            let fl = listener::file_access_log(cx, &log)?;
+            if let Some((_, at)) = fl.format {
+                return Err(cx.unsupported(
+                    &at.path,
+                    "a format for the admin interface's access log is not implemented",
+                ));
+            }
+            let path = fl.path;
             if access_log_path.is_some() {
                 return Err(
                     cx.unsupported(&log.path, "ringway's admin interface writes one access log")

@@ -11,6 +11,8 @@ const SERVICE: &str = include_str!("../../../config/envoy/service-envoy.yaml");
 const V2: &str = include_str!("testdata/v2.yaml");
 const V3: &str = include_str!("testdata/v3.yaml");
 const NATIVE: &str = include_str!("testdata/native.yaml");
+const RES: &str = include_str!("testdata/resilience.yaml");
+const RES_NATIVE: &str = include_str!("testdata/resilience.native.yaml");
 
 const HCM_V3: &str = "static_resources.listeners[0].filter_chains[0].filters[0].typed_config";
 const HCM_V2: &str = "static_resources.listeners[0].filter_chains[0].filters[0].config";
@@ -39,7 +41,11 @@ fn addr(s: &str) -> SocketAddr {
 
 /// Without the golden file's leading comment.
 fn native_golden() -> String {
-    NATIVE.lines().skip(1).map(|l| format!("{l}\n")).collect()
+    without_comment(NATIVE)
+}
+
+fn without_comment(text: &str) -> String {
+    text.lines().skip(1).map(|l| format!("{l}\n")).collect()
 }
 
 #[test]
@@ -182,7 +188,7 @@ fn golden_model() {
 
 #[test]
 fn convert_round_trips() {
-    for text in [FRONT, SERVICE, V2, V3] {
+    for text in [FRONT, SERVICE, V2, V3, RES] {
         let first = load(text);
         let native = to_native_yaml(&first.raw);
         let again = load(&native);
@@ -327,24 +333,9 @@ refuses!(rds, V3,
 refuses!(http2_downstream, V3,
     "codec_type: HTTP1" => "codec_type: HTTP2",
     format!("{HCM_V3}.codec_type"), "codec_type");
-refuses!(access_log_to_a_file, V3,
-    HCM => "          stat_prefix: ingress_http\n          access_log:\n          - name: envoy.access_loggers.file\n            typed_config:\n              \"@type\": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog\n              path: /var/log/envoy/access.log\n",
-    format!("{HCM_V3}.access_log[0]"), "- name: envoy.access_loggers.file");
 refuses!(eds_cluster, V3,
     "type: STRICT_DNS" => "type: EDS",
     "static_resources.clusters[0].type", "type: EDS");
-refuses!(least_request, V3,
-    "lb_policy: ROUND_ROBIN" => "lb_policy: LEAST_REQUEST",
-    "static_resources.clusters[0].lb_policy", "LEAST_REQUEST");
-refuses!(health_checks, V3,
-    CLUSTER => "    lb_policy: ROUND_ROBIN\n    health_checks:\n    - timeout: 1s\n",
-    "static_resources.clusters[0].health_checks", "health_checks");
-refuses!(circuit_breakers, V3,
-    CLUSTER => "    lb_policy: ROUND_ROBIN\n    circuit_breakers: {thresholds: [{max_connections: 10}]}\n",
-    "static_resources.clusters[0].circuit_breakers", "circuit_breakers");
-refuses!(weighted_endpoint, V3,
-    "        - endpoint:\n" => "        - load_balancing_weight: 5\n          endpoint:\n",
-    "static_resources.clusters[0].load_assignment.endpoints[0].lb_endpoints[0].load_balancing_weight", "load_balancing_weight: 5");
 refuses!(dynamic_resources, V3,
     "admin:\n" => "dynamic_resources:\n  lds_config: {path: /etc/envoy/lds.yaml}\nadmin:\n",
     "dynamic_resources", "dynamic_resources");
@@ -419,9 +410,9 @@ fn stat_prefix_beside_a_name() {
         "stats use the listener name",
     );
 }
-warns!(hash_policy, V3,
+warns!(hash_policy_to_a_round_robin_cluster, V3,
     V1_ACTION => "                  timeout: 2.5s\n                  hash_policy: [{header: {header_name: x-user}}]\n",
-    format!("{HCM_V3}.route_config.virtual_hosts[0].routes[1].route.hash_policy"), "hash_policy", "round robin");
+    format!("{HCM_V3}.route_config.virtual_hosts[0].routes[1].route.hash_policy"), "hash_policy", "only matter to RING_HASH and MAGLEV");
 warns!(access_log_to_dev_null, V2,
     "          stat_prefix: ingress_http\n" => "          stat_prefix: ingress_http\n          access_log:\n          - name: envoy.file_access_log\n            config: {path: /dev/null}\n",
     format!("{HCM_V2}.access_log[0]"), "envoy.file_access_log", "/dev/null");
@@ -582,3 +573,403 @@ fn validation_errors_name_the_envoy_path() {
         "already served",
     );
 }
+
+// ---- resilience: health checks, outlier detection, circuit breakers, balancers,
+// weights, route hash policy, and the connection manager's access log
+
+const RES_CART: &str = "static_resources.clusters[0]";
+const RES_CART_LB: &str = "    lb_policy: MAGLEV\n";
+const RES_HC: &str = "      http_health_check:\n        path: /healthz\n";
+const RES_OD: &str = "      consecutive_5xx: 3\n";
+const RES_CB: &str = "        max_connections: 100\n";
+const RES_CART_ROUTE: &str = "                  cluster: cart\n                  hash_policy:\n                  - header:\n";
+
+#[test]
+fn golden_resilience() {
+    let loaded = load(RES);
+    assert_eq!(to_native_yaml(&loaded.raw), without_comment(RES_NATIVE));
+    // Only the router remark: everything else maps.
+    assert_eq!(loaded.warnings.len(), 1, "{:#?}", loaded.warnings);
+}
+
+#[test]
+fn golden_resilience_model() {
+    let c = load(RES).config;
+    let [cart, web] = &c.clusters[..] else {
+        panic!("two clusters")
+    };
+    assert_eq!(cart.lb_policy, LbPolicy::Maglev);
+    assert_eq!(cart.endpoint_weights, [1, 3]);
+    assert_eq!(
+        cart.hash_policy,
+        [HashPolicy::Header("x-user".into()), HashPolicy::SourceIp]
+    );
+    assert!(cart.ignore_health_on_host_removal);
+    let cb = &cart.circuit_breakers;
+    assert_eq!(
+        (
+            cb.max_connections,
+            cb.max_pending_requests,
+            cb.max_requests,
+            cb.max_retries
+        ),
+        (100, 50, 200, 2)
+    );
+    let od = cart.outlier_detection.as_ref().expect("outlier detection");
+    assert_eq!((od.consecutive_5xx, od.consecutive_gateway_failure), (3, 2));
+    assert_eq!(od.interval, Duration::from_secs(5));
+    assert_eq!(od.base_ejection_time, Duration::from_secs(10));
+    assert_eq!(od.max_ejection_time, Duration::from_secs(60));
+    assert_eq!(od.max_ejection_percent, 50);
+    let [hc] = &cart.health_checks[..] else {
+        panic!("one check")
+    };
+    assert_eq!(
+        (
+            hc.interval,
+            hc.timeout,
+            hc.unhealthy_threshold,
+            hc.healthy_threshold
+        ),
+        (Duration::from_secs(5), Duration::from_secs(1), 3, 2)
+    );
+    // Envoy's [200, 300) and [304, 305) are half-open: 200–299 and 304.
+    assert_eq!(
+        hc.kind,
+        HealthCheckKind::Http {
+            path: "/healthz".into(),
+            host: "cart.internal".into(),
+            expected: vec![(200, 299), (304, 304)],
+        }
+    );
+    assert_eq!(web.lb_policy, LbPolicy::LeastRequest);
+    assert_eq!(web.health_checks[0].kind, HealthCheckKind::Tcp);
+    // Without expected_statuses Envoy passes 200 alone (ringway's own default is 200–399).
+    assert_eq!(
+        web.health_checks[1].kind,
+        HealthCheckKind::Http {
+            path: "/ready".into(),
+            host: "web".into(),
+            expected: vec![(200, 200)],
+        }
+    );
+    let log = c.listeners[0].access_log.as_ref().expect("access log");
+    assert_eq!(log.path, "/var/log/ringway/edge.log");
+}
+
+#[test]
+fn lb_policies_map_in_any_case() {
+    for (envoy, native) in [
+        ("ROUND_ROBIN", LbPolicy::RoundRobin),
+        ("least_request", LbPolicy::LeastRequest),
+        ("Random", LbPolicy::Random),
+        ("RING_HASH", LbPolicy::RingHash),
+        ("maglev", LbPolicy::Maglev),
+    ] {
+        let text = edit(RES, RES_CART_LB, &format!("    lb_policy: {envoy}\n"));
+        let c = load(&text).config;
+        assert_eq!(c.clusters[0].lb_policy, native, "{envoy}");
+    }
+}
+
+#[test]
+fn ring_hash_without_a_route_hash_policy_balances_at_random() {
+    let text = edit(V3, "lb_policy: ROUND_ROBIN", "lb_policy: RING_HASH");
+    let loaded = load(&text);
+    assert_eq!(loaded.config.clusters[0].lb_policy, LbPolicy::Random);
+    warns(
+        &text,
+        "static_resources.clusters[0].lb_policy",
+        "RING_HASH",
+        "places every request at random",
+    );
+}
+
+#[test]
+fn a_route_without_hash_policy_to_a_hashing_cluster_warns() {
+    let text = edit(
+        RES,
+        "                  prefix: \"/\"\n                route:\n                  cluster: web\n",
+        "                  prefix: \"/\"\n                route:\n                  cluster: cart\n",
+    );
+    let loaded = load(&text);
+    let route = format!("{HCM_V3}.route_config.virtual_hosts[0].routes[2]");
+    assert!(
+        loaded.warnings.iter().any(|w| w.starts_with(&route)
+            && w.contains("ringway hashes per cluster")
+            && w.contains("routes[0].route.hash_policy (line 34)")),
+        "{:#?}",
+        loaded.warnings
+    );
+}
+
+#[test]
+fn routes_that_hash_one_cluster_differently_are_refused() {
+    // The second route to `cart` hashes on a cookie instead of x-user.
+    let text = edit(
+        RES,
+        "                  cluster: cart\n                  hash_policy:\n                  - header:\n                      header_name: x-user\n                    terminal: true\n                  - connection_properties:\n                      source_ip: true\n              - match:\n                  prefix: \"/\"\n",
+        "                  cluster: cart\n                  hash_policy:\n                  - cookie:\n                      name: session\n              - match:\n                  prefix: \"/\"\n",
+    );
+    match load_str(&text) {
+        Err(ConfigError::Unsupported {
+            field,
+            line,
+            reason,
+        }) => {
+            assert_eq!(
+                field,
+                format!("{HCM_V3}.route_config.virtual_hosts[0].routes[1].route.hash_policy")
+            );
+            assert_eq!(line, line_of(&text, "- cookie:").map(|l| l - 1));
+            assert!(reason.contains("per cluster"), "{reason}");
+            assert!(
+                reason.contains("routes[0].route.hash_policy (line 34)"),
+                "{reason}"
+            );
+            assert!(reason.contains("`cart`"), "{reason}");
+        }
+        other => panic!("expected Unsupported, got {other:?}"),
+    }
+}
+
+#[test]
+fn access_log_v2_format_maps() {
+    let text = edit(
+        V2,
+        "          stat_prefix: ingress_http\n",
+        "          stat_prefix: ingress_http\n          access_log:\n          - name: envoy.file_access_log\n            config:\n              path: /tmp/front.log\n              format: \"%REQ(:METHOD)% %RESPONSE_CODE%\\n\"\n",
+    );
+    let loaded = load(&text);
+    let raw = loaded.raw.listeners[0]
+        .access_log
+        .clone()
+        .expect("access log");
+    assert_eq!(raw.path, "/tmp/front.log");
+    assert_eq!(
+        raw.format.as_deref(),
+        Some("%REQ(:METHOD)% %RESPONSE_CODE%\n")
+    );
+    // Without a format, Envoy's default format (which is ringway's default too).
+    let text = edit(
+        &text,
+        "              format: \"%REQ(:METHOD)% %RESPONSE_CODE%\\n\"\n",
+        "",
+    );
+    let raw = load(&text).raw.listeners[0].access_log.clone().unwrap();
+    assert_eq!((raw.path.as_str(), raw.format), ("/tmp/front.log", None));
+}
+
+#[test]
+fn access_log_v3_text_format_maps() {
+    let text = edit(
+        RES,
+        "              log_format:\n                text_format_source:\n                  inline_string: \"%REQ(:METHOD)% %REQ(:PATH)% %RESPONSE_CODE% %UPSTREAM_HOST%\\n\"\n",
+        "              log_format:\n                text_format: \"%DURATION%\\n\"\n",
+    );
+    let raw = load(&text).raw.listeners[0].access_log.clone().unwrap();
+    assert_eq!(raw.format.as_deref(), Some("%DURATION%\n"));
+}
+
+#[test]
+fn access_log_unknown_operator_is_an_error_at_the_envoy_line() {
+    let text = edit(RES, "%UPSTREAM_HOST%\\n", "%UPSTREAM_WHO%\\n");
+    invalid(
+        &text,
+        &format!("{HCM_V3}.access_log[0].typed_config.log_format.text_format_source.inline_string"),
+        "inline_string",
+        "UPSTREAM_WHO",
+    );
+}
+
+#[test]
+fn resilience_values_are_checked_at_the_envoy_path() {
+    invalid(
+        &edit(RES, RES_CB, "        max_connections: 0\n"),
+        &format!("{RES_CART}.circuit_breakers.thresholds[0].max_connections"),
+        "max_connections: 0",
+        "at least 1",
+    );
+    invalid(
+        &edit(
+            RES,
+            "load_balancing_weight: 3",
+            "load_balancing_weight: 5000",
+        ),
+        &format!("{RES_CART}.load_assignment.endpoints[0].lb_endpoints[1].load_balancing_weight"),
+        "load_balancing_weight: 5000",
+        "5000",
+    );
+    invalid(
+        &edit(RES, "          end: 305\n", "          end: 304\n"),
+        &format!("{RES_CART}.health_checks[0].http_health_check.expected_statuses[1]"),
+        "- start: 304",
+        "end is exclusive",
+    );
+    invalid(
+        &edit(
+            RES,
+            "      max_ejection_percent: 50\n",
+            "      max_ejection_percent: 150\n",
+        ),
+        &format!("{RES_CART}.outlier_detection.max_ejection_percent"),
+        "max_ejection_percent: 150",
+        "150",
+    );
+    invalid(
+        &edit(RES, "        path: /healthz\n", "        path: healthz\n"),
+        &format!("{RES_CART}.health_checks[0].http_health_check.path"),
+        "path: healthz",
+        "",
+    );
+}
+
+#[test]
+fn gateway_failure_ejection_follows_envoys_enforcing_default() {
+    // Envoy counts consecutive gateway failures but ejects on them only when
+    // enforcing_consecutive_gateway_failure is 100 (its default is 0).
+    let text = edit(
+        RES,
+        "      enforcing_consecutive_gateway_failure: 100\n",
+        "",
+    );
+    let c = load(&text).config;
+    let od = c.clusters[0].outlier_detection.unwrap();
+    assert_eq!((od.consecutive_5xx, od.consecutive_gateway_failure), (3, 0));
+    let text = edit(
+        RES,
+        "      consecutive_5xx: 3\n",
+        "      consecutive_5xx: 3\n      enforcing_consecutive_5xx: 0\n",
+    );
+    let od = load(&text).config.clusters[0].outlier_detection.unwrap();
+    assert_eq!((od.consecutive_5xx, od.consecutive_gateway_failure), (0, 2));
+}
+
+#[test]
+fn circuit_breaker_high_priority_is_ignored() {
+    let text = edit(
+        RES,
+        "      - priority: DEFAULT\n",
+        "      - priority: HIGH\n        max_connections: 5\n      - priority: DEFAULT\n",
+    );
+    let c = load(&text).config;
+    assert_eq!(c.clusters[0].circuit_breakers.max_connections, 100);
+    warns(
+        &text,
+        &format!("{RES_CART}.circuit_breakers.thresholds[0]"),
+        "- priority: HIGH",
+        "DEFAULT priority",
+    );
+    let two = edit(
+        RES,
+        "        max_retries: 2\n",
+        "        max_retries: 2\n      - max_requests: 7\n",
+    );
+    invalid(
+        &two,
+        &format!("{RES_CART}.circuit_breakers.thresholds[1]"),
+        "- max_requests: 7",
+        "second DEFAULT",
+    );
+}
+
+warns!(health_check_jitter, RES,
+    RES_HC => "      interval_jitter: 1s\n      http_health_check:\n        path: /healthz\n",
+    format!("{RES_CART}.health_checks[0].interval_jitter"), "interval_jitter", "not jittered");
+warns!(success_rate_ejection_left_implicit, RES,
+    "      enforcing_success_rate: 0\n" => "",
+    format!("{RES_CART}.outlier_detection"), "outlier_detection:", "success-rate ejection");
+warns!(panic_threshold_left_implicit, RES,
+    "    common_lb_config:\n      healthy_panic_threshold: {value: 0}\n    health_checks:\n" => "    health_checks:\n",
+    RES_CART, "- name: cart", "panic threshold is 50%");
+warns!(uneject_on_passing_check_left_implicit, RES,
+    "      successful_active_health_check_uneject_host: false\n" => "",
+    format!("{RES_CART}.outlier_detection"), "outlier_detection:", "ejection lasts its time");
+warns!(ring_size, RES,
+    RES_CART_LB => "    lb_policy: RING_HASH\n    ring_hash_lb_config:\n      minimum_ring_size: 4096\n",
+    format!("{RES_CART}.ring_hash_lb_config.minimum_ring_size"), "minimum_ring_size", "160 ring points");
+warns!(close_connections_on_health_failure, RES,
+    RES_CART_LB => "    lb_policy: MAGLEV\n    close_connections_on_host_health_failure: true\n",
+    format!("{RES_CART}.close_connections_on_host_health_failure"), "close_connections_on_host_health_failure", "stay open");
+
+refuses!(grpc_health_check, RES,
+    RES_HC => "      grpc_health_check: {service_name: cart}\n      http_health_check:\n        path: /healthz\n",
+    format!("{RES_CART}.health_checks[0].grpc_health_check"), "grpc_health_check");
+refuses!(health_check_alt_port, RES,
+    RES_HC => "      alt_port: 9000\n      http_health_check:\n        path: /healthz\n",
+    format!("{RES_CART}.health_checks[0].alt_port"), "alt_port");
+refuses!(http_health_check_body_match, RES,
+    RES_HC => "      http_health_check:\n        receive: [{text: \"4f4b\"}]\n        path: /healthz\n",
+    format!("{RES_CART}.health_checks[0].http_health_check.receive"), "receive:");
+refuses!(http_health_check_over_http2, RES,
+    RES_HC => "      http_health_check:\n        codec_client_type: HTTP2\n        path: /healthz\n",
+    format!("{RES_CART}.health_checks[0].http_health_check.codec_client_type"), "codec_client_type");
+refuses!(tcp_health_check_payload, RES,
+    "      tcp_health_check: {}\n" => "      tcp_health_check:\n        send: {text: \"50494e47\"}\n",
+    "static_resources.clusters[1].health_checks[0].tcp_health_check.send", "send:");
+refuses!(endpoint_health_check_port, RES,
+    "        - load_balancing_weight: 3\n          endpoint:\n" => "        - load_balancing_weight: 3\n          endpoint:\n            health_check_config: {port_value: 9000}\n",
+    format!("{RES_CART}.load_assignment.endpoints[0].lb_endpoints[1].endpoint.health_check_config"), "health_check_config");
+refuses!(probabilistic_ejection, RES,
+    RES_OD => "      consecutive_5xx: 3\n      enforcing_consecutive_5xx: 50\n",
+    format!("{RES_CART}.outlier_detection.enforcing_consecutive_5xx"), "enforcing_consecutive_5xx");
+refuses!(success_rate_ejection, RES,
+    "      enforcing_success_rate: 0\n" => "      enforcing_success_rate: 100\n",
+    format!("{RES_CART}.outlier_detection.enforcing_success_rate"), "enforcing_success_rate: 100");
+refuses!(failure_percentage_ejection, RES,
+    RES_OD => "      consecutive_5xx: 3\n      enforcing_failure_percentage: 100\n",
+    format!("{RES_CART}.outlier_detection.enforcing_failure_percentage"), "enforcing_failure_percentage");
+refuses!(split_local_origin_errors, RES,
+    RES_OD => "      consecutive_5xx: 3\n      split_external_local_origin_errors: true\n",
+    format!("{RES_CART}.outlier_detection.split_external_local_origin_errors"), "split_external");
+refuses!(no_enforced_detector, RES,
+    "      enforcing_consecutive_gateway_failure: 100\n" => "      enforcing_consecutive_5xx: 0\n",
+    format!("{RES_CART}.outlier_detection"), "outlier_detection:");
+refuses!(retry_budget, RES,
+    RES_CB => "        max_connections: 100\n        retry_budget: {budget_percent: {value: 20}}\n",
+    format!("{RES_CART}.circuit_breakers.thresholds[0].retry_budget"), "retry_budget");
+refuses!(per_host_thresholds, RES,
+    "    circuit_breakers:\n" => "    circuit_breakers:\n      per_host_thresholds:\n      - max_connections: 1\n",
+    format!("{RES_CART}.circuit_breakers.per_host_thresholds"), "per_host_thresholds");
+refuses!(panic_threshold_other_than_zero, RES,
+    "healthy_panic_threshold: {value: 0}" => "healthy_panic_threshold: {value: 50}",
+    format!("{RES_CART}.common_lb_config.healthy_panic_threshold"), "healthy_panic_threshold");
+refuses!(zone_aware_balancing, RES,
+    "    common_lb_config:\n" => "    common_lb_config:\n      zone_aware_lb_config: {min_cluster_size: 3}\n",
+    format!("{RES_CART}.common_lb_config.zone_aware_lb_config"), "zone_aware_lb_config");
+refuses!(bounded_load_hashing, RES,
+    RES_CART_LB => "    lb_policy: MAGLEV\n    maglev_lb_config:\n      consistent_hashing_lb_config:\n        hash_balance_factor: 150\n",
+    format!("{RES_CART}.maglev_lb_config.consistent_hashing_lb_config.hash_balance_factor"), "hash_balance_factor");
+refuses!(slow_start, RES,
+    "    lb_policy: least_request\n" => "    lb_policy: least_request\n    least_request_lb_config:\n      slow_start_config: {slow_start_window: 30s}\n",
+    "static_resources.clusters[1].least_request_lb_config.slow_start_config", "slow_start_config");
+refuses!(cluster_provided_lb, V3,
+    "lb_policy: ROUND_ROBIN" => "lb_policy: CLUSTER_PROVIDED",
+    "static_resources.clusters[0].lb_policy", "CLUSTER_PROVIDED");
+refuses!(hash_on_query_parameter, RES,
+    RES_CART_ROUTE => "                  cluster: cart\n                  hash_policy:\n                  - query_parameter: {name: user}\n                    terminal: true\n                  - header:\n",
+    format!("{HCM_V3}.route_config.virtual_hosts[0].routes[0].route.hash_policy[0].query_parameter"), "query_parameter");
+refuses!(generated_affinity_cookie, RES,
+    RES_CART_ROUTE => "                  cluster: cart\n                  hash_policy:\n                  - cookie:\n                      name: sticky\n                      ttl: 3600s\n                    terminal: true\n                  - header:\n",
+    format!("{HCM_V3}.route_config.virtual_hosts[0].routes[0].route.hash_policy[0].cookie.ttl"), "ttl:");
+refuses!(combined_hash_key, RES,
+    "                    terminal: true\n" => "",
+    format!("{HCM_V3}.route_config.virtual_hosts[0].routes[0].route.hash_policy[0]"), "- header:");
+refuses!(access_log_filter, RES,
+    "          - name: envoy.access_loggers.file\n" => "          - name: envoy.access_loggers.file\n            filter: {status_code_filter: {comparison: {op: GE, value: {default_value: 500}}}}\n",
+    format!("{HCM_V3}.access_log[0].filter"), "filter:");
+refuses!(access_log_json_format, RES,
+    "                text_format_source:\n                  inline_string: \"%REQ(:METHOD)% %REQ(:PATH)% %RESPONSE_CODE% %UPSTREAM_HOST%\\n\"\n" => "                json_format: {method: \"%REQ(:METHOD)%\"}\n",
+    format!("{HCM_V3}.access_log[0].typed_config.log_format.json_format"), "json_format");
+refuses!(access_log_format_from_a_file, RES,
+    "                  inline_string: \"%REQ(:METHOD)% %REQ(:PATH)% %RESPONSE_CODE% %UPSTREAM_HOST%\\n\"\n" => "                  filename: /etc/envoy/format.txt\n",
+    format!("{HCM_V3}.access_log[0].typed_config.log_format.text_format_source.filename"), "filename:");
+refuses!(second_access_log, RES,
+    "          route_config:\n" => "          - name: envoy.access_loggers.file\n            typed_config:\n              \"@type\": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog\n              path: /var/log/ringway/other.log\n          route_config:\n",
+    format!("{HCM_V3}.access_log[1]"), "- name: envoy.access_loggers.file\n            typed_config:\n              \"@type\": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog\n              path: /var/log/ringway/other.log");
+refuses!(access_logger_other_than_file, RES,
+    "          - name: envoy.access_loggers.file\n" => "          - name: envoy.access_loggers.stdout\n            typed_config: {\"@type\": type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog}\n          - name: envoy.access_loggers.file\n",
+    format!("{HCM_V3}.access_log[0].name"), "envoy.access_loggers.stdout");
+refuses!(listener_connection_access_log, V3,
+    LISTENER => "  - name: front\n    access_log:\n    - name: envoy.access_loggers.file\n      typed_config:\n        \"@type\": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog\n        path: /var/log/conn.log\n",
+    "static_resources.listeners[0].access_log[0]", "- name: envoy.access_loggers.file");

@@ -33,9 +33,6 @@ pub fn is_true(v: &Value) -> bool {
 pub fn is_zero(v: &Value) -> bool {
     v.as_u64() == Some(0)
 }
-pub fn is_one(v: &Value) -> bool {
-    v.as_u64() == Some(1)
-}
 pub fn is_empty(v: &Value) -> bool {
     match v {
         Value::Null => true,
@@ -96,10 +93,12 @@ impl<'a> Fields<'a> {
     }
 }
 
-/// The source text, for line numbers, and the warnings gathered so far.
+/// The source text, for line numbers, the warnings gathered so far, and the
+/// routes' hash policies (merged onto their clusters once all are read).
 pub struct Ctx<'s> {
     pub source: &'s str,
     pub warnings: Vec<String>,
+    pub route_hashes: Vec<super::resilience::RouteHash>,
 }
 
 impl<'s> Ctx<'s> {
@@ -107,6 +106,7 @@ impl<'s> Ctx<'s> {
         Ctx {
             source,
             warnings: Vec::new(),
+            route_hashes: Vec::new(),
         }
     }
 

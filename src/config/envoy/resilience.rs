@@ -1,0 +1,699 @@
+//! Envoy's resilience settings on clusters and routes, mapped onto ringway's:
+//! `health_checks`, `outlier_detection`, `circuit_breakers.thresholds`, the
+//! load-balancer configs, endpoint weights, and route `hash_policy` (which
+//! ringway keeps on the cluster, so the routes to one cluster must agree).
+//!
+//! Where Envoy's defaults differ from ringway's, the translation writes Envoy's
+//! value out (an HTTP check expects only 200; gateway-failure ejection is off
+//! unless enforced), so the native config behaves as the Envoy file did.
+
+use serde_yaml::Value;
+
+use super::walk::{is_false, Ctx, DefaultOnly, Map, Node, Refuse, Warn};
+use crate::config::{
+    raw::{
+        RawCircuitBreakers, RawCluster, RawHashPolicy, RawHealthCheck, RawOutlierDetection,
+        RawStatusRange,
+    },
+    ConfigError,
+};
+
+type Origins = Vec<(String, String)>;
+
+const TLS: &str = "TLS is not implemented";
+const CHECK_EVERY_INTERVAL: &str =
+    "ringway checks every host at `interval`, with or without traffic, healthy or not";
+const CHECK_LOG: &str = "health check transitions go to ringway's own log";
+const RING_POINTS: &str = "ringway places 160 ring points per unit of host weight";
+const KEY_HASH: &str =
+    "ringway hashes keys with its own function (FNV-1a and murmur3's finalizer) and hosts by address";
+
+/// A route's `hash_policy`, kept until every cluster is known: ringway hashes
+/// per cluster, so the routes to one cluster are merged after translation.
+pub struct RouteHash {
+    pub cluster: String,
+    /// Empty when the route has no `hash_policy`.
+    pub policies: Vec<RawHashPolicy>,
+    /// The Envoy path of the `hash_policy` (or of the route when it has none).
+    pub path: String,
+}
+
+/// `health_checks[]` of one cluster.
+pub fn health_checks(
+    cx: &mut Ctx,
+    list: &Node,
+    native: &str,
+    origins: &mut Origins,
+) -> Result<Vec<RawHealthCheck>, ConfigError> {
+    let mut out = Vec::new();
+    for (i, node) in cx.seq(list)?.into_iter().enumerate() {
+        let hnative = format!("{native}.health_checks[{i}]");
+        origins.push((hnative.clone(), node.path.clone()));
+        out.push(health_check(cx, &node, &hnative, origins)?);
+    }
+    Ok(out)
+}
+
+fn health_check(
+    cx: &mut Ctx,
+    node: &Node,
+    native: &str,
+    origins: &mut Origins,
+) -> Result<RawHealthCheck, ConfigError> {
+    let f = cx.fields(
+        node,
+        &[
+            ("timeout", Map),
+            ("interval", Map),
+            ("unhealthy_threshold", Map),
+            ("healthy_threshold", Map),
+            ("http_health_check", Map),
+            ("tcp_health_check", Map),
+            ("initial_jitter", Warn("checks are not jittered")),
+            ("interval_jitter", Warn("checks are not jittered")),
+            ("interval_jitter_percent", Warn("checks are not jittered")),
+            ("no_traffic_interval", Warn(CHECK_EVERY_INTERVAL)),
+            ("no_traffic_healthy_interval", Warn(CHECK_EVERY_INTERVAL)),
+            ("unhealthy_interval", Warn(CHECK_EVERY_INTERVAL)),
+            ("unhealthy_edge_interval", Warn(CHECK_EVERY_INTERVAL)),
+            ("healthy_edge_interval", Warn(CHECK_EVERY_INTERVAL)),
+            ("reuse_connection", Warn("each check opens its own connection (`connection: close`)")),
+            ("event_log_path", Warn(CHECK_LOG)),
+            ("event_logger", Warn(CHECK_LOG)),
+            ("event_service", Warn(CHECK_LOG)),
+            ("always_log_health_check_failures", Warn(CHECK_LOG)),
+            ("always_log_health_check_success", Warn(CHECK_LOG)),
+            ("alt_port", Refuse("checking another port than the host's is not implemented")),
+            ("grpc_health_check", Refuse("gRPC health checks are not implemented; use http_health_check or tcp_health_check")),
+            ("custom_health_check", Refuse("custom health checks are not implemented; use http_health_check or tcp_health_check")),
+            ("tls_options", Refuse(TLS)),
+            ("transport_socket_match_criteria", Refuse(TLS)),
+        ],
+    )?;
+    let mut hc = RawHealthCheck::default();
+    if let Some(t) = f.get("timeout") {
+        hc.timeout = Some(cx.duration(&t)?);
+    }
+    if let Some(t) = f.get("interval") {
+        hc.interval = Some(cx.duration(&t)?);
+    }
+    if let Some(n) = f.get("unhealthy_threshold") {
+        hc.unhealthy_threshold = Some(cx.uint(&n, u64::from(u32::MAX))? as u32);
+    }
+    if let Some(n) = f.get("healthy_threshold") {
+        hc.healthy_threshold = Some(cx.uint(&n, u64::from(u32::MAX))? as u32);
+    }
+    match (f.get("http_health_check"), f.get("tcp_health_check")) {
+        (Some(h), None) => http_check(cx, &h, native, &mut hc, origins)?,
+        (None, Some(t)) => {
+            let msg =
+                "payload checks are not implemented; a tcp check passes when the connect completes";
+            cx.fields(
+                &t,
+                &[
+                    ("send", DefaultOnly(super::walk::is_empty, msg)),
+                    ("receive", DefaultOnly(super::walk::is_empty, msg)),
+                    (
+                        "proxy_protocol_config",
+                        Refuse("the PROXY protocol is not implemented"),
+                    ),
+                ],
+            )?;
+            hc.tcp = Some(true);
+        }
+        (Some(_), Some(t)) => {
+            return Err(cx.invalid(
+                &t.path,
+                "give either `http_health_check` or `tcp_health_check`, not both",
+            ))
+        }
+        (None, None) => {
+            return Err(cx.invalid(
+                &node.path,
+                "a health check needs `http_health_check` or `tcp_health_check`",
+            ))
+        }
+    }
+    Ok(hc)
+}
+
+fn http_check(
+    cx: &mut Ctx,
+    node: &Node,
+    native: &str,
+    hc: &mut RawHealthCheck,
+    origins: &mut Origins,
+) -> Result<(), ConfigError> {
+    let is_get = |v: &Value| v.as_str().is_some_and(|m| m.eq_ignore_ascii_case("get"));
+    let is_http1 = |v: &Value| v.as_str().is_some_and(|m| m.eq_ignore_ascii_case("http1"));
+    let f = cx.fields(
+        node,
+        &[
+            ("path", Map),
+            ("host", Map),
+            ("expected_statuses", Map),
+            ("method", DefaultOnly(is_get, "health checks other than GET are not implemented")),
+            ("codec_client_type", DefaultOnly(is_http1, "HTTP/2 and HTTP/3 health checks are not implemented; ringway checks over HTTP/1.1")),
+            ("use_http2", DefaultOnly(is_false, "HTTP/2 health checks are not implemented; ringway checks over HTTP/1.1")),
+            ("response_buffer_size", Warn("ringway reads only the status line")),
+            ("send", Refuse("health check request bodies are not implemented")),
+            ("receive", Refuse("matching the health check response body is not implemented")),
+            ("request_headers_to_add", Refuse("adding or removing health check headers is not implemented")),
+            ("request_headers_to_remove", Refuse("adding or removing health check headers is not implemented")),
+            ("retriable_statuses", Refuse("retriable health check statuses are not implemented")),
+            ("service_name", Refuse("service name matching (x-envoy-upstream-healthchecked-cluster) is not implemented")),
+            ("service_name_matcher", Refuse("service name matching (x-envoy-upstream-healthchecked-cluster) is not implemented")),
+        ],
+    )?;
+    match f.get("path") {
+        Some(p) => {
+            hc.path = Some(cx.string(&p)?);
+            origins.push((format!("{native}.path"), p.path.clone()));
+        }
+        None => return Err(cx.invalid(&node.path, "an http_health_check needs a `path`")),
+    }
+    if let Some(h) = f.get("host") {
+        hc.host = Some(cx.string(&h)?);
+        origins.push((format!("{native}.host"), h.path.clone()));
+    }
+    match f.get("expected_statuses") {
+        Some(list) => {
+            for (i, r) in cx.seq(&list)?.into_iter().enumerate() {
+                origins.push((format!("{native}.expected_statuses[{i}]"), r.path.clone()));
+                hc.expected_statuses.push(status_range(cx, &r)?);
+            }
+        }
+        // Envoy's default is 200 alone; ringway's would be 200-399.
+        None => hc.expected_statuses.push(RawStatusRange::Code(200)),
+    }
+    Ok(())
+}
+
+/// Envoy's `{ start, end }` is half-open; ringway's `"lo-hi"` is inclusive.
+fn status_range(cx: &mut Ctx, node: &Node) -> Result<RawStatusRange, ConfigError> {
+    let f = cx.fields(node, &[("start", Map), ("end", Map)])?;
+    let (Some(s), Some(e)) = (f.get("start"), f.get("end")) else {
+        return Err(cx.invalid(&node.path, "a status range needs `start` and `end`"));
+    };
+    let (start, end) = (cx.uint(&s, 600)?, cx.uint(&e, 600)?);
+    if start < 100 || end <= start {
+        return Err(cx.invalid(
+            &node.path,
+            format!("[{start}, {end}) is not a range of statuses (start ≥ 100, end ≤ 600, start < end; end is exclusive)"),
+        ));
+    }
+    let last = end - 1;
+    Ok(if last == start {
+        RawStatusRange::Code(start as u16)
+    } else {
+        RawStatusRange::Range(format!("{start}-{last}"))
+    })
+}
+
+/// `outlier_detection`: consecutive-failure ejection maps; Envoy's statistical
+/// detectors (success rate, failure percentage) are not implemented.
+pub fn outlier_detection(cx: &mut Ctx, node: &Node) -> Result<RawOutlierDetection, ConfigError> {
+    const SUCCESS_RATE: &str = "success-rate ejection is not implemented";
+    const FAILURE_PERCENT: &str = "failure-percentage ejection is not implemented";
+    const SPLIT: &str =
+        "only used with split_external_local_origin_errors, which is not implemented";
+    let f = cx.fields(
+        node,
+        &[
+            ("consecutive_5xx", Map),
+            ("consecutive_gateway_failure", Map),
+            ("interval", Map),
+            ("base_ejection_time", Map),
+            ("max_ejection_time", Map),
+            ("max_ejection_percent", Map),
+            ("enforcing_consecutive_5xx", Map),
+            ("enforcing_consecutive_gateway_failure", Map),
+            ("enforcing_success_rate", Map),
+            ("success_rate_minimum_hosts", Warn(SUCCESS_RATE)),
+            ("success_rate_request_volume", Warn(SUCCESS_RATE)),
+            ("success_rate_stdev_factor", Warn(SUCCESS_RATE)),
+            ("failure_percentage_threshold", Warn("failure-percentage ejection is not implemented (and Envoy enforces it only with enforcing_failure_percentage)")),
+            ("failure_percentage_minimum_hosts", Warn(FAILURE_PERCENT)),
+            ("failure_percentage_request_volume", Warn(FAILURE_PERCENT)),
+            ("enforcing_failure_percentage", DefaultOnly(super::walk::is_zero, FAILURE_PERCENT)),
+            ("enforcing_failure_percentage_local_origin", DefaultOnly(super::walk::is_zero, FAILURE_PERCENT)),
+            ("split_external_local_origin_errors", DefaultOnly(is_false, "separate counting of local-origin failures is not implemented; they count as 5xx")),
+            ("consecutive_local_origin_failure", Warn(SPLIT)),
+            ("enforcing_consecutive_local_origin_failure", Warn(SPLIT)),
+            ("enforcing_local_origin_success_rate", Warn(SPLIT)),
+            ("max_ejection_time_jitter", Warn("ejections are not jittered")),
+            ("successful_active_health_check_uneject_host", Map),
+            ("always_eject_one_host", DefaultOnly(is_false, "ejecting beyond max_ejection_percent is not implemented")),
+            ("monitors", Refuse("outlier detection monitors are not implemented")),
+        ],
+    )?;
+    let mut od = RawOutlierDetection::default();
+    let count = |cx: &mut Ctx, key: &str| -> Result<Option<u32>, ConfigError> {
+        f.get(key)
+            .map(|n| cx.uint(&n, u64::from(u32::MAX)).map(|v| v as u32))
+            .transpose()
+    };
+    od.consecutive_5xx = count(cx, "consecutive_5xx")?;
+    od.consecutive_gateway_failure = count(cx, "consecutive_gateway_failure")?;
+    od.max_ejection_percent = count(cx, "max_ejection_percent")?;
+    for (key, slot) in [
+        ("interval", &mut od.interval),
+        ("base_ejection_time", &mut od.base_ejection_time),
+        ("max_ejection_time", &mut od.max_ejection_time),
+    ] {
+        if let Some(t) = f.get(key) {
+            *slot = Some(cx.duration(&t)?);
+        }
+    }
+    // Envoy enforces a detector with a probability in percent: 100 ejects, 0 only
+    // counts. ringway ejects or not.
+    let enforcing = |cx: &mut Ctx, key: &str, default: u64| -> Result<bool, ConfigError> {
+        let Some(n) = f.get(key) else {
+            return Ok(default == 100);
+        };
+        match cx.uint(&n, 100)? {
+            0 => Ok(false),
+            100 => Ok(true),
+            _ => Err(cx.unsupported(
+                &n.path,
+                "ejecting with a probability is not implemented; use 0 or 100",
+            )),
+        }
+    };
+    if !enforcing(cx, "enforcing_consecutive_5xx", 100)? {
+        od.consecutive_5xx = Some(0);
+    }
+    // Envoy's default enforcing_consecutive_gateway_failure is 0: the detector
+    // counts but never ejects.
+    if !enforcing(cx, "enforcing_consecutive_gateway_failure", 0)? {
+        od.consecutive_gateway_failure = Some(0);
+    }
+    match f.get("enforcing_success_rate") {
+        Some(n) if cx.uint(&n, 100)? == 0 => {}
+        Some(n) => return Err(cx.unsupported(&n.path, SUCCESS_RATE)),
+        None => cx.warn(
+            &node.path,
+            "Envoy's success-rate ejection (on by default, for clusters of 5+ hosts with 100+ requests each per interval) is not implemented; only consecutive failures eject (set enforcing_success_rate: 0 to say so)",
+        ),
+    }
+    if od.consecutive_5xx == Some(0) && od.consecutive_gateway_failure == Some(0) {
+        return Err(cx.unsupported(
+            &node.path,
+            "no consecutive-failure detector is enforced, and Envoy's statistical detectors are not implemented",
+        ));
+    }
+    if let Some(u) = f.get("successful_active_health_check_uneject_host") {
+        if cx.boolean(&u)? {
+            cx.warn(
+                &u.path,
+                "ignored: a passing health check does not end an ejection early; it lasts its time",
+            );
+        }
+    }
+    Ok(od)
+}
+
+/// `circuit_breakers`: the DEFAULT priority's thresholds. ringway routes nothing
+/// at HIGH priority (a route `priority: HIGH` is refused), so HIGH thresholds
+/// never apply.
+pub fn circuit_breakers(
+    cx: &mut Ctx,
+    node: &Node,
+    native: &str,
+    origins: &mut Origins,
+) -> Result<Option<RawCircuitBreakers>, ConfigError> {
+    let f = cx.fields(
+        node,
+        &[
+            ("thresholds", Map),
+            (
+                "per_host_thresholds",
+                Refuse("per-host circuit breakers are not implemented"),
+            ),
+        ],
+    )?;
+    let Some(list) = f.get("thresholds") else {
+        return Ok(None);
+    };
+    let mut out: Option<(RawCircuitBreakers, String)> = None;
+    for t in cx.seq(&list)? {
+        let th = cx.fields(
+            &t,
+            &[
+                ("priority", Map),
+                ("max_connections", Map),
+                ("max_pending_requests", Map),
+                ("max_requests", Map),
+                ("max_retries", Map),
+                (
+                    "track_remaining",
+                    Warn("remaining-capacity gauges are not kept"),
+                ),
+                (
+                    "retry_budget",
+                    Refuse("retry budgets are not implemented; use max_retries"),
+                ),
+                (
+                    "max_connection_pools",
+                    Refuse("connection pool limits are not implemented"),
+                ),
+            ],
+        )?;
+        if let Some(p) = th.get("priority") {
+            match cx.string(&p)?.to_ascii_lowercase().as_str() {
+                "default" => {}
+                "high" => {
+                    cx.warn(
+                        &t.path,
+                        "ignored: HIGH priority thresholds; ringway routes every request at DEFAULT priority",
+                    );
+                    continue;
+                }
+                other => {
+                    return Err(cx.parse_error(
+                        &p.path,
+                        format!("`{other}` is not a routing priority (DEFAULT, HIGH)"),
+                    ))
+                }
+            }
+        }
+        if let Some((_, first)) = &out {
+            let line = cx.line(first).unwrap_or(0);
+            return Err(cx.invalid(
+                &t.path,
+                format!("a second DEFAULT thresholds entry; the first is {first} (line {line})"),
+            ));
+        }
+        let mut cb = RawCircuitBreakers::default();
+        for (key, slot) in [
+            ("max_connections", &mut cb.max_connections),
+            ("max_pending_requests", &mut cb.max_pending_requests),
+            ("max_requests", &mut cb.max_requests),
+            ("max_retries", &mut cb.max_retries),
+        ] {
+            if let Some(n) = th.get(key) {
+                *slot = Some(cx.uint(&n, u64::from(u32::MAX))? as u32);
+            }
+        }
+        origins.push((format!("{native}.circuit_breakers"), t.path.clone()));
+        out = Some((cb, t.path.clone()));
+    }
+    Ok(out.map(|(cb, _)| cb))
+}
+
+/// The `*_lb_config` blocks: tuning of balancers ringway builds its own way.
+pub fn lb_config(cx: &mut Ctx, key: &str, node: &Node) -> Result<(), ConfigError> {
+    let slow_start = Refuse("slow start is not implemented");
+    match key {
+        "ring_hash_lb_config" => cx
+            .fields(
+                node,
+                &[
+                    ("minimum_ring_size", Warn(RING_POINTS)),
+                    ("maximum_ring_size", Warn(RING_POINTS)),
+                    ("hash_function", Warn(KEY_HASH)),
+                    ("use_hostname_for_hashing", Warn(KEY_HASH)),
+                    (
+                        "hash_balance_factor",
+                        Refuse("bounded-load hashing is not implemented"),
+                    ),
+                    ("consistent_hashing_lb_config", Map),
+                ],
+            )
+            .and_then(|f| match f.get("consistent_hashing_lb_config") {
+                Some(c) => consistent_hashing(cx, &c),
+                None => Ok(()),
+            }),
+        "maglev_lb_config" => cx
+            .fields(
+                node,
+                &[
+                    (
+                        "table_size",
+                        Warn("ringway's Maglev table has 65537 entries"),
+                    ),
+                    ("consistent_hashing_lb_config", Map),
+                ],
+            )
+            .and_then(|f| match f.get("consistent_hashing_lb_config") {
+                Some(c) => consistent_hashing(cx, &c),
+                None => Ok(()),
+            }),
+        "least_request_lb_config" => {
+            let f = cx.fields(
+                node,
+                &[
+                    ("choice_count", Map),
+                    (
+                        "active_request_bias",
+                        Warn("with unequal weights ringway compares (active + 1) / weight"),
+                    ),
+                    (
+                        "selection_method",
+                        Warn("ringway draws two hosts (power of two choices)"),
+                    ),
+                    (
+                        "enable_full_scan",
+                        Warn("ringway draws two hosts (power of two choices)"),
+                    ),
+                    ("slow_start_config", slow_start),
+                    (
+                        "locality_lb_config",
+                        Refuse("locality-aware balancing is not implemented"),
+                    ),
+                ],
+            )?;
+            if let Some(n) = f.get("choice_count") {
+                if cx.uint(&n, u64::from(u32::MAX))? != 2 {
+                    cx.warn(
+                        &n.path,
+                        "ignored: ringway draws two hosts (power of two choices)",
+                    );
+                }
+            }
+            Ok(())
+        }
+        "round_robin_lb_config" => cx
+            .fields(
+                node,
+                &[
+                    ("slow_start_config", slow_start),
+                    (
+                        "locality_lb_config",
+                        Refuse("locality-aware balancing is not implemented"),
+                    ),
+                ],
+            )
+            .map(drop),
+        _ => unreachable!("lb_config called for {key}"),
+    }
+}
+
+fn consistent_hashing(cx: &mut Ctx, node: &Node) -> Result<(), ConfigError> {
+    cx.fields(
+        node,
+        &[
+            ("use_hostname_for_hashing", Warn(KEY_HASH)),
+            (
+                "hash_balance_factor",
+                Refuse("bounded-load hashing is not implemented"),
+            ),
+        ],
+    )
+    .map(drop)
+}
+
+/// `common_lb_config`. Returns whether it sets `healthy_panic_threshold: 0`
+/// (ringway's own threshold).
+pub fn common_lb_config(cx: &mut Ctx, node: &Node) -> Result<bool, ConfigError> {
+    let f = cx.fields(
+        node,
+        &[
+            ("healthy_panic_threshold", Map),
+            ("consistent_hashing_lb_config", Map),
+            ("update_merge_window", Warn("host set updates apply as they come")),
+            ("close_connections_on_host_set_change", Warn("ringway closes idle connections to hosts that leave; others stay pooled")),
+            ("ignore_new_hosts_until_first_hc", Refuse("new hosts start healthy in ringway; waiting for a first check is not implemented")),
+            ("zone_aware_lb_config", Refuse("zone-aware balancing is not implemented")),
+            ("locality_weighted_lb_config", Refuse("locality-weighted balancing is not implemented")),
+            ("override_host_status", Refuse("host overrides are not implemented")),
+        ],
+    )?;
+    if let Some(c) = f.get("consistent_hashing_lb_config") {
+        consistent_hashing(cx, &c)?;
+    }
+    let Some(p) = f.get("healthy_panic_threshold") else {
+        return Ok(false);
+    };
+    let v = cx.fields(&p, &[("value", Map)])?;
+    let value = match v.get("value") {
+        Some(n) => match n.v {
+            Value::Number(x) => x.as_f64(),
+            _ => None,
+        }
+        .ok_or_else(|| cx.parse_error(&n.path, "expected a percentage"))?,
+        None => 0.0,
+    };
+    if value != 0.0 {
+        return Err(cx.unsupported(
+            &p.path,
+            "panic thresholds other than 0% are not implemented: ringway balances over unhealthy hosts only when none is healthy",
+        ));
+    }
+    Ok(true)
+}
+
+/// A route's `hash_policy` list in ringway's form.
+pub fn route_hash_policy(cx: &mut Ctx, node: &Node) -> Result<Vec<RawHashPolicy>, ConfigError> {
+    let list = cx.seq(node)?;
+    let mut out = Vec::new();
+    for (i, p) in list.iter().enumerate() {
+        let f = cx.fields(
+            p,
+            &[
+                ("header", Map),
+                ("cookie", Map),
+                ("connection_properties", Map),
+                ("terminal", Map),
+                (
+                    "query_parameter",
+                    Refuse("hashing on a query parameter is not implemented"),
+                ),
+                (
+                    "filter_state",
+                    Refuse("hashing on filter state is not implemented"),
+                ),
+            ],
+        )?;
+        // ringway takes the first entry that finds a value; Envoy combines every
+        // entry's value unless an earlier one is `terminal`.
+        let terminal = match f.get("terminal") {
+            Some(t) => cx.boolean(&t)?,
+            None => false,
+        };
+        if !terminal && i + 1 < list.len() {
+            return Err(cx.unsupported(
+                &p.path,
+                "combining several hash policies into one key is not implemented: ringway uses the first entry that finds a value; mark every entry but the last `terminal: true` to say so",
+            ));
+        }
+        let mut entry = RawHashPolicy::default();
+        if let Some(h) = f.get("header") {
+            let h = cx.fields(
+                &h,
+                &[
+                    ("header_name", Map),
+                    (
+                        "regex_rewrite",
+                        Refuse("rewriting the hashed value is not implemented"),
+                    ),
+                ],
+            )?;
+            match h.get("header_name") {
+                Some(n) => entry.header = Some(cx.string(&n)?),
+                None => return Err(cx.invalid(&h.node.path, "needs a `header_name`")),
+            }
+        }
+        if let Some(c) = f.get("cookie") {
+            let c = cx.fields(
+                &c,
+                &[
+                    ("name", Map),
+                    ("ttl", Refuse("generating affinity cookies is not implemented; ringway hashes a cookie the client sends")),
+                    ("path", Warn("only used when Envoy generates the cookie")),
+                    ("attributes", Warn("only used when Envoy generates the cookie")),
+                ],
+            )?;
+            match c.get("name") {
+                Some(n) => entry.cookie = Some(cx.string(&n)?),
+                None => return Err(cx.invalid(&c.node.path, "needs a `name`")),
+            }
+        }
+        if let Some(cp) = f.get("connection_properties") {
+            let cp = cx.fields(&cp, &[("source_ip", Map)])?;
+            if let Some(s) = cp.get("source_ip") {
+                if cx.boolean(&s)? {
+                    entry.source_ip = Some(true);
+                } else {
+                    cx.warn(&s.path, "ignored: source_ip: false hashes nothing");
+                    continue;
+                }
+            }
+        }
+        let given = entry.header.is_some() as u8
+            + entry.cookie.is_some() as u8
+            + entry.source_ip.is_some() as u8;
+        if given != 1 {
+            return Err(cx.invalid(
+                &p.path,
+                "a hash policy needs exactly one of header, cookie, connection_properties",
+            ));
+        }
+        out.push(entry);
+    }
+    Ok(out)
+}
+
+/// Give each hashing cluster the hash policy of the routes to it. Routes that
+/// disagree are refused; a route without one is warned about (ringway hashes
+/// its requests too); a RING_HASH/MAGLEV cluster no route hashes for balances at
+/// random, as Envoy does without a hash.
+pub fn merge_route_hashes(
+    cx: &mut Ctx,
+    routes: &[RouteHash],
+    clusters: &mut [RawCluster],
+    cluster_paths: &[String],
+    origins: &mut Origins,
+) -> Result<(), ConfigError> {
+    for (i, (rc, cpath)) in clusters.iter_mut().zip(cluster_paths).enumerate() {
+        let mine: Vec<&RouteHash> = routes.iter().filter(|r| r.cluster == rc.name).collect();
+        let hashing = matches!(rc.lb_policy.as_deref(), Some("ring_hash" | "maglev"));
+        if !hashing {
+            for r in mine.iter().filter(|r| !r.policies.is_empty()) {
+                cx.warn(
+                    &r.path,
+                    format!(
+                        "ignored: hash policies only matter to RING_HASH and MAGLEV; cluster `{}` balances {}",
+                        rc.name,
+                        rc.lb_policy.as_deref().unwrap_or("round_robin")
+                    ),
+                );
+            }
+            continue;
+        }
+        let Some(first) = mine.iter().find(|r| !r.policies.is_empty()) else {
+            let policy = rc
+                .lb_policy
+                .as_deref()
+                .unwrap_or_default()
+                .to_ascii_uppercase();
+            cx.warn(
+                &format!("{cpath}.lb_policy"),
+                format!("no route to `{}` has a hash_policy, so Envoy's {policy} places every request at random: ringway balances it `random`", rc.name),
+            );
+            rc.lb_policy = Some("random".into());
+            continue;
+        };
+        let first_at = format!(
+            "{} (line {})",
+            first.path,
+            cx.line(&first.path).unwrap_or(0)
+        );
+        for r in &mine {
+            if r.policies.is_empty() {
+                cx.warn(
+                    &r.path,
+                    format!("this route to `{}` has no hash_policy, but ringway hashes per cluster: its requests are placed by the hash_policy at {first_at}", rc.name),
+                );
+            } else if r.policies != first.policies {
+                return Err(cx.unsupported(
+                    &r.path,
+                    format!("a hash_policy per route is not implemented: ringway hashes per cluster, and this one differs from the hash_policy at {first_at} for the same cluster `{}`", rc.name),
+                ));
+            }
+        }
+        rc.hash_policy = first.policies.clone();
+        origins.push((format!("clusters[{i}].hash_policy"), first.path.clone()));
+    }
+    Ok(())
+}
