@@ -82,19 +82,28 @@ fn reload_under_load_loses_no_request(driver: &str) {
     const THREADS: usize = 4;
     const PER_THREAD: usize = 300;
     const RELOADS: usize = 5;
+    const SEGMENT: usize = PER_THREAD / (RELOADS + 1);
     let (a, b) = (Upstream::start("a"), Upstream::start("b"));
     let proxy = Proxy::start(driver, &two_cluster_config("a", &a, &b), 1);
     let addr = proxy.listener("main");
     let done = Arc::new(AtomicUsize::new(0));
+    // Reloads seen applied; each client waits for reload k half a segment
+    // after it was triggered, so every reload lands while requests flow and
+    // the load cannot finish before the reloads.
+    let applied = Arc::new(AtomicUsize::new(0));
     let failures = Arc::new(std::sync::Mutex::new(Vec::new()));
     let load: Vec<_> = (0..THREADS)
         .map(|t| {
-            let (done, failures) = (done.clone(), failures.clone());
+            let (done, applied, failures) = (done.clone(), applied.clone(), failures.clone());
             thread::spawn(move || {
                 // Half the clients keep one connection across reloads, half
                 // open a new connection per request.
                 let mut client = (t % 2 == 0).then(|| Client::connect(addr));
                 for i in 0..PER_THREAD {
+                    let k = i.saturating_sub(SEGMENT / 2) / SEGMENT;
+                    if (1..=RELOADS).contains(&k) {
+                        wait_until("reload k to apply", || applied.load(Ordering::SeqCst) >= k);
+                    }
                     let r = match client.as_mut() {
                         Some(c) => c.get("/load"),
                         None => try_get(addr, "/load"),
@@ -112,13 +121,16 @@ fn reload_under_load_loses_no_request(driver: &str) {
         })
         .collect();
     for k in 1..=RELOADS {
-        // Reload k once a share of the load has gone through, so every
-        // reload lands while requests are flowing.
-        let target = k * THREADS * PER_THREAD / (RELOADS + 1);
-        wait_until("load progress", || done.load(Ordering::SeqCst) >= target);
+        wait_until("load progress", || {
+            done.load(Ordering::SeqCst) >= k * SEGMENT * THREADS
+        });
         let to = if k % 2 == 1 { "b" } else { "a" };
         proxy.write_config(&two_cluster_config(to, &a, &b));
         assert!(proxy.sighup(), "stderr:\n{}", proxy.stderr());
+        wait_until("the reload to reach the workers", || {
+            (0..8).all(|_| get(addr, "/probe").body == to)
+        });
+        applied.store(k, Ordering::SeqCst);
     }
     for t in load {
         t.join().unwrap();
