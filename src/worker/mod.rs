@@ -45,6 +45,18 @@ const TICK: Duration = Duration::from_millis(100);
 /// Buffers a worker keeps for reuse; beyond this they are freed.
 const MAX_POOLED_BUFFERS: usize = 1024;
 
+/// The vectors a session uses while a request is in flight; pooled per worker
+/// so an idle connection holds none of them.
+#[derive(Default)]
+pub struct Scratch {
+    pub out: Vec<u8>,
+    pub req_head: Vec<u8>,
+    pub headers: Vec<crate::codec::headers::HeaderIndex>,
+    pub tokens: Vec<(u32, u32)>,
+    pub up_headers: Vec<crate::codec::headers::HeaderIndex>,
+    pub up_tokens: Vec<(u32, u32)>,
+}
+
 /// Which io driver a worker ended up on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IoDriver {
@@ -110,6 +122,7 @@ pub struct Worker {
     seed: u64,
     workers: usize,
     buffers: RefCell<Vec<BytesMut>>,
+    scratches: RefCell<Vec<Scratch>>,
 }
 
 impl Worker {
@@ -131,6 +144,30 @@ impl Worker {
             tap: Rc::new(WorkerTap::new(id, shared.stats.clone())),
             rng: Cell::new(seed | 1),
             buffers: RefCell::new(Vec::new()),
+            scratches: RefCell::new(Vec::new()),
+        }
+    }
+
+    pub fn take_scratch(&self) -> Scratch {
+        self.scratches
+            .borrow_mut()
+            .pop()
+            .unwrap_or_else(|| Scratch {
+                out: Vec::with_capacity(READ_CHUNK),
+                ..Scratch::default()
+            })
+    }
+
+    pub fn give_scratch(&self, mut s: Scratch) {
+        // A vector grown by one large message is freed rather than kept.
+        if s.out.capacity() > BODY_CHUNK + READ_CHUNK || s.req_head.capacity() > BODY_CHUNK {
+            return;
+        }
+        s.out.clear();
+        s.req_head.clear();
+        let mut pool = self.scratches.borrow_mut();
+        if pool.len() < MAX_POOLED_BUFFERS {
+            pool.push(s);
         }
     }
 

@@ -173,15 +173,35 @@ impl Session {
         if self.buf.capacity() == 0 {
             self.buf = self.worker.take_buffer();
         }
+        if self.out.capacity() == 0 {
+            let s = self.worker.take_scratch();
+            self.out = s.out;
+            self.req_head = s.req_head;
+            self.headers = s.headers;
+            self.tokens = s.tokens;
+            self.up_headers = s.up_headers;
+            self.up_tokens = s.up_tokens;
+        }
     }
 
-    /// Give idle buffers back to the worker so a parked connection holds none.
+    /// Give idle buffers back to the worker so a parked connection holds none:
+    /// read buffers, and the scratch vectors that grow to a message's size.
     fn release_buffers(&mut self) {
         if self.buf.is_empty() {
             self.worker.give_buffer(std::mem::take(&mut self.buf));
         }
         if self.up_buf.is_empty() {
             self.worker.give_buffer(std::mem::take(&mut self.up_buf));
+        }
+        if self.out.is_empty() && self.out.capacity() > 0 {
+            self.worker.give_scratch(super::Scratch {
+                out: std::mem::take(&mut self.out),
+                req_head: std::mem::take(&mut self.req_head),
+                headers: std::mem::take(&mut self.headers),
+                tokens: std::mem::take(&mut self.tokens),
+                up_headers: std::mem::take(&mut self.up_headers),
+                up_tokens: std::mem::take(&mut self.up_tokens),
+            });
         }
     }
 
