@@ -24,6 +24,7 @@ use std::{
 use monoio::net::TcpStream;
 
 use super::{
+    breaker::Resource,
     health::{ClusterHealth, EjectionSlot, HealthSnapshot},
     hosts::{HostSet, SharedHosts},
     pool::UpstreamPool,
@@ -40,6 +41,8 @@ pub struct WorkerCluster {
     health: Arc<ClusterHealth>,
     /// This worker's share of the cluster's circuit-breaker thresholds.
     limits: CircuitBreakers,
+    worker: usize,
+    workers: usize,
     state: RefCell<State>,
 }
 
@@ -112,6 +115,7 @@ impl Drop for RetrySlot<'_> {
     fn drop(&mut self) {
         let mut st = self.cluster.state.borrow_mut();
         st.retries = st.retries.saturating_sub(1);
+        self.cluster.publish(Resource::Retries, st.retries);
     }
 }
 
@@ -156,6 +160,7 @@ impl RequestGuard<'_> {
         if self.pending.replace(false) {
             let mut st = self.cluster.state.borrow_mut();
             st.pending = st.pending.saturating_sub(1);
+            self.cluster.publish(Resource::Pending, st.pending);
         }
     }
 }
@@ -180,6 +185,8 @@ impl WorkerCluster {
         let pool = UpstreamPool::new(config.max_idle_per_host, config.idle_timeout);
         let cluster = WorkerCluster {
             limits: config.circuit_breakers.per_worker(workers),
+            worker,
+            workers,
             state: RefCell::new(State {
                 hosts_version: 0,
                 health_version: 0,
@@ -218,7 +225,10 @@ impl WorkerCluster {
         if !st.hosts.resolved || st.members.is_empty() {
             return Admission::NoHealthyUpstream;
         }
-        if st.active >= self.limits.max_requests {
+        let totals = self.config.circuit_breakers;
+        if st.active >= self.limits.max_requests
+            && !self.headroom(Resource::Requests, totals.max_requests)
+        {
             return Admission::Overloaded(Overflow::Requests);
         }
         let key = if self.config.lb_policy.uses_hash() {
@@ -242,15 +252,22 @@ impl WorkerCluster {
         let connecting = !st.pool.has_idle(addr);
         if connecting {
             let open = st.pool.idle_count() as u64 + u64::from(st.active);
-            if open >= u64::from(self.limits.max_connections) {
+            self.publish(Resource::Connections, open as u32);
+            if open >= u64::from(self.limits.max_connections)
+                && !self.headroom(Resource::Connections, totals.max_connections)
+            {
                 return Admission::Overloaded(Overflow::Connections);
             }
-            if st.pending >= self.limits.max_pending_requests {
+            if st.pending >= self.limits.max_pending_requests
+                && !self.headroom(Resource::Pending, totals.max_pending_requests)
+            {
                 return Admission::Overloaded(Overflow::Pending);
             }
             st.pending += 1;
+            self.publish(Resource::Pending, st.pending);
         }
         st.active += 1;
+        self.publish(Resource::Requests, st.active);
         st.members[m].active += 1;
         Admission::Admitted(RequestGuard {
             cluster: self,
@@ -262,14 +279,29 @@ impl WorkerCluster {
         })
     }
 
+    /// Publish this worker's count of `r` on the cluster's breaker board.
+    fn publish(&self, r: Resource, value: u32) {
+        self.health
+            .breakers
+            .publish(self.worker, self.workers, r, value);
+    }
+
+    /// Over this worker's share: may it borrow headroom other workers leave?
+    fn headroom(&self, r: Resource, total: u32) -> bool {
+        self.health.breakers.has_headroom(self.workers, r, total)
+    }
+
     /// Ask the `max_retries` breaker for a retry: `None` when this worker's
     /// share of retries is already in flight (Envoy's `upstream_rq_retry_overflow`).
     pub fn try_retry(&self) -> Option<RetrySlot<'_>> {
         let mut st = self.state.borrow_mut();
-        if st.retries >= self.limits.max_retries {
+        if st.retries >= self.limits.max_retries
+            && !self.headroom(Resource::Retries, self.config.circuit_breakers.max_retries)
+        {
             return None;
         }
         st.retries += 1;
+        self.publish(Resource::Retries, st.retries);
         Some(RetrySlot { cluster: self })
     }
 
@@ -369,6 +401,7 @@ impl WorkerCluster {
     fn finish(&self, addr: SocketAddr, member: usize, generation: u64, outcome: Outcome) {
         let mut st = self.state.borrow_mut();
         st.active = st.active.saturating_sub(1);
+        self.publish(Resource::Requests, st.active);
         let m = if generation == st.generation {
             Some(member)
         } else {
@@ -504,6 +537,15 @@ mod tests {
     use super::*;
 
     fn cluster(breakers: &str, workers: usize) -> WorkerCluster {
+        cluster_on(breakers, 0, workers, Arc::new(ClusterHealth::default()))
+    }
+
+    fn cluster_on(
+        breakers: &str,
+        worker: usize,
+        workers: usize,
+        health: Arc<ClusterHealth>,
+    ) -> WorkerCluster {
         let config = crate::config::load_str(&format!(
             "listeners: [{{ address: \"127.0.0.1:0\", virtual_hosts: [{{ domains: [\"*\"], routes: [{{ match: {{ prefix: / }}, cluster: c }}] }}] }}]\nclusters: [{{ name: c, hosts: [\"127.0.0.1:1\"], circuit_breakers: {breakers} }}]\n"
         ))
@@ -513,22 +555,35 @@ mod tests {
         let hosts = Arc::new(SharedHosts::new(HostSet::fixed(["127.0.0.1:1"
             .parse()
             .unwrap()])));
-        let health = Arc::new(ClusterHealth::default());
-        WorkerCluster::new(Arc::new(c), hosts, health, 0, workers, 1)
+        WorkerCluster::new(Arc::new(c), hosts, health, worker, workers, 1)
     }
 
     #[test]
-    fn retries_in_flight_are_limited_to_this_workers_share() {
-        // ceil(3 / 2) = 2 retries in flight per worker.
-        let c = cluster("{ max_retries: 3 }", 2);
-        let first = c.try_retry().expect("first retry");
-        let second = c.try_retry().expect("second retry");
-        assert!(c.try_retry().is_none(), "a third retry overflows");
-        drop(first);
-        let third = c.try_retry().expect("a finished retry frees its slot");
-        assert!(c.try_retry().is_none());
-        drop((second, third));
-        assert!(c.try_retry().is_some());
+    fn retries_beyond_the_share_borrow_only_unused_headroom() {
+        // Two workers of one cluster; ceil(3 / 2) = 2 retries each as a share.
+        let health = Arc::new(ClusterHealth::default());
+        let w0 = cluster_on("{ max_retries: 3 }", 0, 2, health.clone());
+        let w1 = cluster_on("{ max_retries: 3 }", 1, 2, health);
+        let a = w0.try_retry().expect("first retry");
+        let b = w0.try_retry().expect("second retry");
+        // Over its share, worker 0 borrows the one retry worker 1 is not using...
+        let c = w0
+            .try_retry()
+            .expect("a third, borrowed while worker 1 is idle");
+        assert!(w0.try_retry().is_none(), "the cluster total is 3");
+        // Worker 1 always gets its own share, even while worker 0 has borrowed
+        // (the total is exceeded only by what was borrowed, until it finishes).
+        let d = w1.try_retry().expect("worker 1's share is its own");
+        drop(c);
+        // With 3 in flight again, nobody over its share may borrow.
+        assert!(w0.try_retry().is_none());
+        let e = w1.try_retry().expect("worker 1's second share slot");
+        assert!(
+            w1.try_retry().is_none(),
+            "over its share, and no headroom left"
+        );
+        drop((a, b, d, e));
+        assert!(w0.try_retry().is_some());
 
         let none = cluster("{ max_retries: 0 }", 2);
         assert!(none.try_retry().is_none(), "max_retries: 0 allows no retry");

@@ -89,6 +89,8 @@ pub struct ClusterHealth {
     slots: Mutex<HashMap<SocketAddr, Arc<EjectionSlot>>>,
     /// The active checker's counts; written by the checker thread only.
     pub checks: CheckCounters,
+    /// Every worker's in-flight counts, for circuit breakers.
+    pub breakers: super::breaker::BreakerBoard,
 }
 
 /// Envoy's `health_check.attempt`, `.success`, `.failure`.
@@ -116,6 +118,7 @@ impl Default for ClusterHealth {
             epoch: Instant::now(),
             slots: Mutex::new(HashMap::new()),
             checks: CheckCounters::default(),
+            breakers: Default::default(),
         }
     }
 }

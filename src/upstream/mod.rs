@@ -1,6 +1,7 @@
 //! The upstream side: clusters as each worker sees them, their host sets, the
 //! connection pools, and connecting.
 
+pub mod breaker;
 pub mod checker;
 pub mod cluster;
 pub mod connect;
