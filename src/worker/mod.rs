@@ -14,6 +14,7 @@
 pub mod drain;
 pub mod io;
 pub mod listener;
+pub mod recycle;
 pub mod session;
 
 use std::{
@@ -40,7 +41,8 @@ use crate::{
 use drain::Drain;
 use session::ListenerCtx;
 
-/// How often a worker looks at the shutdown flag and sweeps idle pools.
+/// How often a worker looks at the shutdown flag, expires idle connections and
+/// sweeps idle pools.
 const TICK: Duration = Duration::from_millis(100);
 /// Buffers a worker keeps for reuse; beyond this they are freed.
 const MAX_POOLED_BUFFERS: usize = 1024;
@@ -123,6 +125,8 @@ pub struct Worker {
     workers: usize,
     buffers: RefCell<Vec<BytesMut>>,
     scratches: RefCell<Vec<Scratch>>,
+    /// Slots for in-flight requests' futures (see `recycle`).
+    pub futures: recycle::FutureArena,
 }
 
 impl Worker {
@@ -145,6 +149,7 @@ impl Worker {
             rng: Cell::new(seed | 1),
             buffers: RefCell::new(Vec::new()),
             scratches: RefCell::new(Vec::new()),
+            futures: recycle::FutureArena::default(),
         }
     }
 
@@ -440,6 +445,9 @@ async fn worker_main(id: usize, shared: Arc<Shared>) -> std::io::Result<()> {
             apply_generation(&worker, shared.generations.load(), &mut accepting).await;
         }
         let now = Instant::now();
+        for a in &accepting {
+            a.drain.expire(now);
+        }
         let gen = worker.generation();
         for c in &gen.clusters {
             c.tick(now);

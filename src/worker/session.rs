@@ -96,6 +96,7 @@ enum SourceFault {
 }
 
 pub struct Session {
+    _active: ActiveConnection,
     worker: Rc<Worker>,
     listener: Rc<ListenerCtx>,
     client: TcpStream,
@@ -115,14 +116,17 @@ pub struct Session {
     tap: SessionTap,
 }
 
-pub async fn serve(
+/// Serve one accepted connection. Not itself `async`: the returned future is
+/// the session's own, with no outer frame keeping a second copy of its state.
+pub fn serve(
     worker: Rc<Worker>,
     listener: Rc<ListenerCtx>,
     client: TcpStream,
     peer: SocketAddr,
-) {
+) -> impl std::future::Future<Output = ()> {
     worker.active.set(worker.active.get() + 1);
     let session = Session {
+        _active: ActiveConnection(worker.clone()),
         tap: SessionTap::open(&worker.tap, listener.index, listener.config.clone(), peer),
         worker: worker.clone(),
         listener,
@@ -139,14 +143,31 @@ pub async fn serve(
         scratch: Vec::new(),
         served: 0,
     };
-    session.run().await;
-    worker.active.set(worker.active.get() - 1);
+    session.run()
+}
+
+/// Counts the connection in `Worker::active` for as long as its session lives.
+struct ActiveConnection(Rc<Worker>);
+
+impl Drop for ActiveConnection {
+    fn drop(&mut self) {
+        self.0.active.set(self.0.active.get() - 1);
+    }
 }
 
 impl Session {
     async fn run(mut self) {
+        let worker = self.worker.clone();
         loop {
-            let step = self.next_request().await;
+            // Idle: wait here, in the task's own small state, holding no buffer.
+            if self.buf.is_empty() {
+                self.release_buffers();
+                if !self.wait_for_request().await {
+                    break;
+                }
+            }
+            // Busy: the request's larger state lives in a recycled slot.
+            let step = worker.futures.recycle(self.next_request()).await;
             self.tap.request_end();
             match step {
                 Step::KeepAlive => {
@@ -155,13 +176,16 @@ impl Session {
                 }
                 Step::Close => break,
                 Step::LingerClose => {
-                    self.linger_close().await;
+                    // Boxed: error paths only, and it would otherwise size every
+                    // connection's task.
+                    Box::pin(self.linger_close()).await;
                     break;
                 }
                 Step::Tunnel(upstream) => {
                     let client_rest = std::mem::take(&mut self.buf);
                     let up_rest = std::mem::take(&mut self.up_buf);
-                    tunnel(self.client, client_rest, upstream, up_rest).await;
+                    // Boxed: rare, and it would otherwise size every connection's task.
+                    Box::pin(tunnel(self.client, client_rest, upstream, up_rest)).await;
                     return;
                 }
             }
@@ -212,22 +236,19 @@ impl Session {
         } else {
             self.listener.config.idle_timeout
         };
-        let drain = self.listener.drain.wait();
+        // The deadline is kept by the worker's tick (see `drain`), so a parked
+        // connection holds no timer of its own.
+        let park = self.listener.drain.park(Instant::now() + timeout);
         monoio::select! {
             // Not relaxed: on epoll a relaxed check can report stale readiness, and
             // the session would then park a buffer in a read that ignores the drain.
-            r = monoio::time::timeout(timeout, self.client.readable(false)) => matches!(r, Ok(Ok(()))),
-            _ = drain => false,
+            r = self.client.readable(false) => r.is_ok(),
+            _ = park => false,
         }
     }
 
+    /// Serve the request whose first bytes have arrived.
     async fn next_request(&mut self) -> Step {
-        if self.buf.is_empty() {
-            self.release_buffers();
-            if !self.wait_for_request().await {
-                return Step::Close;
-            }
-        }
         // Each request uses the newest generation: its routes and clusters. The
         // generation is held (an `Rc`, no allocation) until the request ends.
         let gen = self.worker.generation();
