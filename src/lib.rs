@@ -7,7 +7,8 @@
 //!  client ◄── │                  RFC 9112)      trie)       robin)      per host)              │
 //!             │        ◄── codec::response ◄── codec::body (stream, re-frame) ◄──              │
 //!             └─────────────────────────────────────────────────────────────────────────────────┘
-//!  shared, read-only: config, host sets (published by discovery, read lock-free)
+//!  shared, read-only: config generations (swapped by reloads) and host sets
+//!  (published by discovery), both read lock-free
 //! ```
 //!
 //! `worker::session` drives one connection through these stages.
@@ -22,6 +23,7 @@ pub mod codec;
 pub mod config;
 pub mod demo;
 pub mod discovery;
+pub mod generation;
 pub mod router;
 pub mod server;
 pub mod stats;

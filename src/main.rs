@@ -148,17 +148,24 @@ fn run_file(path: &str, opts: &RunOpts, set_level: LogLevelSetter) -> ExitCode {
     for w in &loaded.warnings {
         tracing::warn!("{path}: {w}");
     }
-    serve(loaded.config, opts, set_level)
+    serve(loaded.config, Some(path), opts, set_level)
 }
 
-fn serve(mut config: config::Config, opts: &RunOpts, set_level: LogLevelSetter) -> ExitCode {
+/// `path`: the config file SIGHUP and `POST /reload` re-read.
+fn serve(
+    mut config: config::Config,
+    path: Option<&str>,
+    opts: &RunOpts,
+    set_level: LogLevelSetter,
+) -> ExitCode {
     if let Some(n) = opts.workers {
         config.workers = n.max(1);
     }
     // Signals are handled before any listener exists, so a SIGTERM right after
     // the listener line is printed always drains rather than kills.
     let shutdown = Arc::new(AtomicBool::new(false));
-    if let Err(e) = server::install_signal_handlers(shutdown.clone()) {
+    let reload_hook = server::ReloadHook::default();
+    if let Err(e) = server::install_signal_handlers(shutdown.clone(), reload_hook.clone()) {
         eprintln!("ringway: cannot install signal handlers: {e}");
         return ExitCode::from(1);
     }
@@ -167,22 +174,25 @@ fn serve(mut config: config::Config, opts: &RunOpts, set_level: LogLevelSetter) 
         eprintln!("ringway: cannot install SIGUSR1 handler: {e}");
         return ExitCode::from(1);
     }
-    let server = match Server::start(config, opts.io_driver, shutdown) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("ringway: {e}");
-            return ExitCode::from(1);
-        }
-    };
+    let server =
+        match Server::start_with_file(config, path.map(str::to_string), opts.io_driver, shutdown) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("ringway: {e}");
+                return ExitCode::from(1);
+            }
+        };
     for (name, addr) in &server.listeners {
         // A stable line that scripts and tests wait for.
         println!("ringway: listener {name} on {addr}");
     }
-    if let Some(admin_config) = &server.stats.config.admin {
+    let _ = reload_hook.set(server.reloader.clone());
+    if let Some(admin_config) = &server.stats.config().admin {
+        let reloader = server.reloader.clone();
         let admin = Admin {
             stats: server.stats.clone(),
-            listeners: server.listeners.clone(),
             set_log_level: Some(set_level),
+            reload: Some(Box::new(move || reloader.reload())),
             command_line: std::env::args().collect(),
         };
         match admin::server::start(admin, admin_config.address) {
@@ -252,7 +262,7 @@ fn run_demo(opts: &RunOpts, set_level: LogLevelSetter) -> ExitCode {
     println!("  Scale service1 without restarting the proxy:");
     println!("    echo 'service1 127.0.0.6' >> {}", dir.records.display());
     println!("Ctrl-C to stop.");
-    let code = serve(loaded.config, opts, set_level);
+    let code = serve(loaded.config, None, opts, set_level);
     drop(fleet);
     drop(dns);
     drop(dir);

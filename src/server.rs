@@ -1,57 +1,193 @@
-//! Start-up and shutdown of the whole process: bind every listener once per
-//! worker, publish the initial host sets, start pinned worker threads, turn
-//! SIGINT/SIGTERM into a graceful drain, and wait for the workers to finish.
+//! Start-up, reload and shutdown of the whole process: bind every listener once
+//! per worker, publish the first config generation, start pinned worker
+//! threads, re-read the config on SIGHUP or `POST /reload`, turn SIGINT/SIGTERM
+//! into a graceful drain, and wait for the workers to finish.
 
 use std::{
     net::SocketAddr,
     sync::{
         atomic::{AtomicBool, Ordering},
-        Arc,
+        Arc, Mutex, OnceLock,
     },
     thread::JoinHandle,
 };
 
 use crate::{
-    config::{ClusterKind, Config, Endpoint, IoDriverChoice},
+    config::{self, Config, IoDriverChoice},
     discovery,
-    stats::ServerStats,
-    upstream::{
-        checker::{self, CheckedCluster},
-        health::ClusterHealth,
-        hosts::{HostSet, SharedHosts},
-    },
-    worker::{self, listener, IoDriver, Shared},
+    generation::{BindError, Generation, Generations},
+    stats::{ServerStats, StatsView},
+    upstream::checker,
+    worker::{self, IoDriver, Shared},
 };
 
 /// A running proxy.
 pub struct Server {
     pub listeners: Vec<(String, SocketAddr)>,
     pub shutdown: Arc<AtomicBool>,
-    pub hosts: Vec<Arc<SharedHosts>>,
     /// Every worker's counters and the admin's flags; the admin endpoint reads it.
     pub stats: Arc<ServerStats>,
+    /// Swaps in a re-read config.
+    pub reloader: Arc<Reloader>,
     threads: Vec<JoinHandle<std::io::Result<IoDriver>>>,
-    /// Refreshes DNS clusters; present when any cluster has a name to resolve.
-    resolver: Option<JoinHandle<()>>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("cannot listen on {addr} (listener {name}): {source}")]
-    Bind {
-        name: String,
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Bind(#[from] BindError),
     #[error("cannot start worker thread: {0}")]
     Spawn(std::io::Error),
 }
 
+/// The resolver and health-check threads: started when a config first needs
+/// them (at start or by a reload), stopped at shutdown.
+#[derive(Default)]
+struct Helpers {
+    resolver: Option<JoinHandle<()>>,
+    checker: Option<JoinHandle<()>>,
+}
+
+impl Helpers {
+    fn ensure(
+        &mut self,
+        gen: &Generation,
+        generations: &Arc<Generations>,
+        shutdown: &Arc<AtomicBool>,
+    ) -> std::io::Result<()> {
+        if self.resolver.is_none() && discovery::resolver::needed(gen) {
+            self.resolver = Some(discovery::start(generations.clone(), shutdown.clone())?);
+        }
+        if self.checker.is_none() && checker::needed(gen) {
+            self.checker = Some(checker::spawn(generations.clone(), shutdown.clone())?);
+        }
+        Ok(())
+    }
+}
+
+/// Re-reads the config file and publishes it as a new generation. One reload at
+/// a time; never on a worker thread.
+pub struct Reloader {
+    /// The config file; `None` (the demo's embedded config): nothing to re-read.
+    path: Option<String>,
+    generations: Arc<Generations>,
+    stats: Arc<ServerStats>,
+    shutdown: Arc<AtomicBool>,
+    helpers: Mutex<Helpers>,
+}
+
+impl Reloader {
+    /// Re-read and swap in the config file. `Ok`: what changed; `Err`: why it
+    /// was rejected (the old config keeps serving). Logs one line either way.
+    pub fn reload(&self) -> Result<String, String> {
+        // Serialises reloads (the admin thread and the signal thread).
+        let mut helpers = self.helpers.lock().unwrap_or_else(|e| e.into_inner());
+        match self.try_reload(&mut helpers) {
+            Ok(summary) => {
+                tracing::info!("reload accepted: {summary}");
+                Ok(summary)
+            }
+            Err(e) => {
+                tracing::error!("reload rejected, old config keeps serving: {e}");
+                Err(e)
+            }
+        }
+    }
+
+    fn try_reload(&self, helpers: &mut Helpers) -> Result<String, String> {
+        if self.shutdown.load(Ordering::Relaxed) {
+            return Err("draining: no reloads during shutdown".to_string());
+        }
+        let path = self
+            .path
+            .as_deref()
+            .ok_or("this process runs an embedded config; there is no file to re-read")?;
+        let loaded = config::load_file(path).map_err(|e| format!("{path}: {e}"))?;
+        for w in &loaded.warnings {
+            tracing::warn!("{path}: {w}");
+        }
+        let mut config = loaded.config;
+        let old = self.generations.load();
+        let mut notes = Vec::new();
+        // What a reload cannot change: the threads and the admin listener.
+        if config.workers != old.config.workers {
+            notes.push(format!(
+                "workers stays {} (restart to change)",
+                old.config.workers
+            ));
+            config.workers = old.config.workers;
+        }
+        if config.io_driver != old.config.io_driver {
+            notes.push("io_driver unchanged until restart".to_string());
+            config.io_driver = old.config.io_driver;
+        }
+        if config.admin.as_ref().map(|a| a.address) != old.config.admin.as_ref().map(|a| a.address)
+        {
+            notes.push("admin address unchanged until restart".to_string());
+            config.admin = old.config.admin.clone();
+        }
+        let config = Arc::new(config);
+        let (listener_slots, cluster_slots) = self.stats.register(&config)?;
+        let (next, changes) = old
+            .next(config.clone(), &listener_slots, &cluster_slots)
+            .map_err(|e| e.to_string())?;
+        let view = StatsView {
+            config,
+            listener_slots,
+            cluster_slots,
+            hosts: next.clusters.iter().map(|c| c.hosts.clone()).collect(),
+            health: next.clusters.iter().map(|c| c.health.clone()).collect(),
+            listeners: next.bound_listeners(),
+        };
+        let added: Vec<(String, SocketAddr)> = next
+            .listeners
+            .iter()
+            .filter(|l| {
+                !old.listeners
+                    .iter()
+                    .any(|o| Arc::ptr_eq(&o.sockets, &l.sockets))
+            })
+            .map(|l| (l.config.name.clone(), l.sockets.bound))
+            .collect();
+        let version = next.version;
+        self.generations.publish(next);
+        self.stats.publish_view(view);
+        if let Err(e) = helpers.ensure(&self.generations.load(), &self.generations, &self.shutdown)
+        {
+            notes.push(format!("cannot start a discovery/health thread: {e}"));
+        }
+        for (name, addr) in added {
+            // The same stable line as at start, for scripts and tests. Not
+            // `println!`: a closed stdout must not panic the reload.
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "ringway: listener {name} on {addr}");
+            let _ = out.flush();
+        }
+        let mut summary = format!("generation {version}: {changes}");
+        for n in notes {
+            summary.push_str("; ");
+            summary.push_str(&n);
+        }
+        Ok(summary)
+    }
+}
+
 impl Server {
     /// Bind and start. Returns once every listener is accepting. Setting
-    /// `shutdown` starts a graceful drain.
+    /// `shutdown` starts a graceful drain. Reloads are refused (no file).
     pub fn start(
         config: Config,
+        driver_override: Option<IoDriverChoice>,
+        shutdown: Arc<AtomicBool>,
+    ) -> Result<Server, StartError> {
+        Server::start_with_file(config, None, driver_override, shutdown)
+    }
+
+    /// `start`, with `path`: the config file a reload re-reads.
+    pub fn start_with_file(
+        config: Config,
+        path: Option<String>,
         driver_override: Option<IoDriverChoice>,
         shutdown: Arc<AtomicBool>,
     ) -> Result<Server, StartError> {
@@ -65,101 +201,38 @@ impl Server {
         raise_fd_limit(2 * upstream_fds + 64);
         let config = Arc::new(config);
         let workers = config.workers;
-        let mut per_worker: Vec<Vec<std::net::TcpListener>> =
-            (0..workers).map(|_| Vec::new()).collect();
-        let mut listeners = Vec::new();
-        for l in &config.listeners {
-            let (actual, sockets) =
-                listener::bind_all(l.address, workers).map_err(|source| StartError::Bind {
-                    name: l.name.clone(),
-                    addr: l.address,
-                    source,
-                })?;
-            for (w, s) in sockets.into_iter().enumerate() {
-                per_worker[w].push(s);
-            }
-            listeners.push((l.name.clone(), actual));
-        }
-
-        let hosts: Vec<Arc<SharedHosts>> = config
-            .clusters
-            .iter()
-            .map(|c| {
-                let initial = match c.kind {
-                    ClusterKind::Static => HostSet::weighted(
-                        c.endpoints
-                            .iter()
-                            .zip(c.endpoint_weights.iter().chain(std::iter::repeat(&1)))
-                            .filter_map(|(e, w)| match e {
-                                Endpoint::Addr(a) => Some((*a, *w)),
-                                Endpoint::Name { .. } => None,
-                            }),
-                    ),
-                    // Filled by discovery; until then the cluster answers 503.
-                    ClusterKind::StrictDns | ClusterKind::LogicalDns => {
-                        let literal: Vec<(SocketAddr, u32)> = c
-                            .endpoints
-                            .iter()
-                            .zip(c.endpoint_weights.iter().chain(std::iter::repeat(&1)))
-                            .filter_map(|(e, w)| match e {
-                                Endpoint::Addr(a) => Some((*a, *w)),
-                                Endpoint::Name { .. } => None,
-                            })
-                            .collect();
-                        if literal.len() == c.endpoints.len() {
-                            HostSet::weighted(literal)
-                        } else {
-                            HostSet::default()
-                        }
-                    }
-                };
-                Arc::new(SharedHosts::new(initial))
-            })
-            .collect();
-
-        let health: Vec<Arc<ClusterHealth>> = config
-            .clusters
-            .iter()
-            .map(|_| Arc::new(ClusterHealth::default()))
-            .collect();
-        // One thread checks every cluster's hosts; workers only read its verdicts.
-        checker::spawn(
-            config
-                .clusters
-                .iter()
-                .zip(&hosts)
-                .zip(&health)
-                .map(|((c, h), health)| CheckedCluster {
-                    config: Arc::new(c.clone()),
-                    hosts: h.clone(),
-                    health: health.clone(),
-                })
-                .collect(),
-            shutdown.clone(),
-        )
-        .map_err(StartError::Spawn)?;
-
+        let slots: Vec<usize> = (0..config.listeners.len().max(config.clusters.len())).collect();
+        let first = Generation::initial(
+            config.clone(),
+            &slots[..config.listeners.len()],
+            &slots[..config.clusters.len()],
+        )?;
+        let listeners = first.bound_listeners();
         let stats = Arc::new(ServerStats::new(
             config.clone(),
-            hosts.clone(),
-            health.clone(),
+            first.clusters.iter().map(|c| c.hosts.clone()).collect(),
+            first.clusters.iter().map(|c| c.health.clone()).collect(),
+            listeners.clone(),
             shutdown.clone(),
         ));
+        let generations = Arc::new(Generations::new(first));
+        // One thread checks every cluster's hosts and one resolves DNS; workers
+        // only read what they publish.
+        let mut helpers = Helpers::default();
+        helpers
+            .ensure(&generations.load(), &generations, &shutdown)
+            .map_err(StartError::Spawn)?;
         let shared = Arc::new(Shared {
-            config: config.clone(),
-            hosts: hosts.clone(),
-            health,
+            generations: generations.clone(),
             shutdown: shutdown.clone(),
             stats: stats.clone(),
         });
-        let resolver =
-            discovery::start(&config, &hosts, shutdown.clone()).map_err(StartError::Spawn)?;
         let choice = driver_override.unwrap_or(config.io_driver);
         let driver = worker::resolve_driver(choice);
         let forced = choice != IoDriverChoice::Auto;
         let cores = core_affinity::get_core_ids().unwrap_or_default();
         let mut threads = Vec::with_capacity(workers);
-        for (id, sockets) in per_worker.into_iter().enumerate() {
+        for id in 0..workers {
             let shared = shared.clone();
             let core = (!cores.is_empty()).then(|| cores[id % cores.len()]);
             let handle = std::thread::Builder::new()
@@ -170,18 +243,24 @@ impl Server {
                             tracing::warn!(worker = id, "could not pin worker to core");
                         }
                     }
-                    worker::run(id, driver, forced, shared, sockets)
+                    worker::run(id, driver, forced, shared)
                 })
                 .map_err(StartError::Spawn)?;
             threads.push(handle);
         }
+        let reloader = Arc::new(Reloader {
+            path,
+            generations,
+            stats: stats.clone(),
+            shutdown: shutdown.clone(),
+            helpers: Mutex::new(helpers),
+        });
         Ok(Server {
             listeners,
             shutdown,
-            hosts,
             stats,
+            reloader,
             threads,
-            resolver,
         })
     }
 
@@ -206,27 +285,53 @@ impl Server {
                 }
             }
         }
-        if let Some(r) = self.resolver {
-            // Workers may also end by failing; either way nothing needs DNS now.
-            self.shutdown.store(true, Ordering::Relaxed);
-            if r.join().is_err() {
-                tracing::error!("resolver thread panicked");
-                ok = false;
+        // Workers may also end by failing; either way nothing needs DNS or checks now.
+        self.shutdown.store(true, Ordering::Relaxed);
+        let helpers = std::mem::take(
+            &mut *self
+                .reloader
+                .helpers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        );
+        for (name, handle) in [
+            ("resolver", helpers.resolver),
+            ("health checker", helpers.checker),
+        ] {
+            if let Some(h) = handle {
+                if h.join().is_err() {
+                    tracing::error!("{name} thread panicked");
+                    ok = false;
+                }
             }
         }
         ok
     }
 }
 
-/// SIGINT/SIGTERM start a graceful drain; a second one exits at once.
-pub fn install_signal_handlers(shutdown: Arc<AtomicBool>) -> std::io::Result<()> {
+/// Where SIGHUP finds the reloader once the server has started.
+pub type ReloadHook = Arc<OnceLock<Arc<Reloader>>>;
+
+/// SIGINT/SIGTERM start a graceful drain; a second one exits at once. SIGHUP
+/// re-reads the config (once `hook` is set; before that it is logged and ignored).
+pub fn install_signal_handlers(shutdown: Arc<AtomicBool>, hook: ReloadHook) -> std::io::Result<()> {
     use signal_hook::{consts::*, iterator::Signals};
-    let mut signals = Signals::new([SIGINT, SIGTERM])?;
+    let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP])?;
     std::thread::Builder::new()
         .name("ringway-signals".into())
         .spawn(move || {
             let mut seen = 0;
             for sig in signals.forever() {
+                if sig == SIGHUP {
+                    match hook.get() {
+                        Some(reloader) => {
+                            tracing::info!("SIGHUP: re-reading the config");
+                            let _ = reloader.reload();
+                        }
+                        None => tracing::warn!("SIGHUP before start-up finished: ignored"),
+                    }
+                    continue;
+                }
                 seen += 1;
                 if seen == 1 {
                     tracing::info!(signal = sig, "draining: finishing in-flight requests");

@@ -8,7 +8,7 @@
 pub mod render;
 pub mod server;
 
-use std::{net::SocketAddr, sync::Arc};
+use std::sync::Arc;
 
 use crate::stats::ServerStats;
 
@@ -16,12 +16,16 @@ use crate::stats::ServerStats;
 /// which owns the subscriber.
 pub type LogLevelSetter = Box<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
 
-/// What the admin thread needs.
+/// Re-reads the config file and swaps it in (`POST /reload`): what changed, or
+/// why the new config was rejected (the old one keeps serving).
+pub type ReloadFn = Box<dyn Fn() -> Result<String, String> + Send + Sync>;
+
+/// What the admin thread needs. Listener addresses come from `stats.view()`,
+/// which follows reloads.
 pub struct Admin {
     pub stats: Arc<ServerStats>,
-    /// Listener names and the addresses they really bound (port 0 resolved).
-    pub listeners: Vec<(String, SocketAddr)>,
     pub set_log_level: Option<LogLevelSetter>,
+    pub reload: Option<ReloadFn>,
     /// The process's command line, for `/server_info`.
     pub command_line: Vec<String>,
 }
@@ -48,5 +52,6 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint { path: "/healthcheck/ok", post_only: true, help: "undo /healthcheck/fail" },
     Endpoint { path: "/reset_counters", post_only: true, help: "count counters and histograms from zero again (gauges keep their level)" },
     Endpoint { path: "/logging", post_only: true, help: "change the log level: ?level=trace|debug|info|warn|error (or a RINGWAY_LOG filter)" },
+    Endpoint { path: "/reload", post_only: true, help: "re-read the config file; a config that fails validation is rejected (4xx with the error) and the old one keeps serving" },
     Endpoint { path: "/quitquitquit", post_only: true, help: "drain gracefully, then exit 0" },
 ];

@@ -328,7 +328,7 @@ fn thresholds(b: &CircuitBreakers) -> [(&'static str, u32); 4] {
 pub fn clusters_text(server: &ServerStats) -> String {
     let snap = server.snapshot();
     let mut out = String::new();
-    for (c, config) in snap.clusters.iter().zip(&server.config.clusters) {
+    for (c, config) in snap.clusters.iter().zip(&snap.config.clusters) {
         let n = &c.name;
         let _ = writeln!(out, "{n}::observability_name::{n}");
         for (k, v) in thresholds(&config.circuit_breakers) {
@@ -393,7 +393,7 @@ pub fn clusters_json(server: &ServerStats) -> String {
     let clusters: Vec<Value> = snap
         .clusters
         .iter()
-        .zip(&server.config.clusters)
+        .zip(&snap.config.clusters)
         .map(|(c, config)| {
             let hosts: Vec<Value> = c
                 .hosts

@@ -143,9 +143,8 @@ fn write_response(stream: &mut TcpStream, r: &Response, head_only: bool) -> std:
 
 /// The admin's own access log (`admin.access_log_path`), one line per request.
 fn log_request(admin: &Admin, method: &str, target: &str, status: u16) {
-    let Some(path) = admin
-        .stats
-        .config
+    let config = admin.stats.config();
+    let Some(path) = config
         .admin
         .as_ref()
         .and_then(|a| a.access_log_path.as_ref())
@@ -254,12 +253,13 @@ pub fn handle(admin: &Admin, method: Method, target: &str) -> Response {
                 Response::text(200, render::clusters_text(stats))
             }
         }
-        "/config_dump" => Response::new(200, JSON, render::config_dump(&stats.config)),
+        "/config_dump" => Response::new(200, JSON, render::config_dump(&stats.config())),
         "/listeners" => {
+            let view = stats.view();
             if json {
-                Response::new(200, JSON, render::listeners_json(&admin.listeners))
+                Response::new(200, JSON, render::listeners_json(&view.listeners))
             } else {
-                Response::text(200, render::listeners_text(&admin.listeners))
+                Response::text(200, render::listeners_text(&view.listeners))
             }
         }
         "/server_info" => Response::new(200, JSON, render::server_info(admin)),
@@ -291,6 +291,13 @@ pub fn handle(admin: &Admin, method: Method, target: &str) -> Response {
                     Response::text(200, format!("log level: {level}\n"))
                 }
                 Err(e) => Response::text(400, format!("bad level `{level}`: {e}\n")),
+            },
+        },
+        "/reload" => match admin.reload.as_ref() {
+            None => Response::text(501, "reload is not available in this process\n"),
+            Some(reload) => match reload() {
+                Ok(summary) => Response::text(200, format!("reloaded: {summary}\n")),
+                Err(e) => Response::text(400, format!("reload rejected: {e}\n")),
             },
         },
         "/quitquitquit" => Response {

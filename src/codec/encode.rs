@@ -73,6 +73,10 @@ pub fn encode_request(
             HeaderKind::Host => head.authority.is_none(),
             // Re-framed as chunked upstream; the codings listed stay as sent.
             HeaderKind::TransferEncoding => true,
+            // Framing is never hop-by-hop, whatever `Connection` lists: dropping
+            // Content-Length because a client named it would desynchronise us and
+            // the upstream (request smuggling).
+            HeaderKind::ContentLength => true,
             HeaderKind::Upgrade => head.upgrade,
             HeaderKind::Expect => !head.expect_continue,
             HeaderKind::XForwardedProto => false,
@@ -141,6 +145,8 @@ pub fn encode_response(
     for h in headers {
         let keep = match h.kind {
             HeaderKind::TransferEncoding => plan.chunked && head.framing == BodyFraming::Chunked,
+            // The body is framed by this length; `Connection` cannot remove it.
+            HeaderKind::ContentLength => true,
             HeaderKind::Upgrade => switching,
             k if k.is_hop_by_hop() => false,
             _ => !is_listed(buf, h.name(buf), conn_tokens),

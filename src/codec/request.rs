@@ -190,7 +190,12 @@ pub fn parse_request(
                     }
                 }
             }
-            HeaderKind::Upgrade => has_upgrade = true,
+            // An h2c upgrade would hand the client a raw HTTP/2 connection to the
+            // upstream, past every later routing decision ("h2c smuggling"); like
+            // Envoy, ringway does not offer it: the Upgrade header is dropped.
+            HeaderKind::Upgrade => {
+                has_upgrade |= headers::tokens(value).any(|t| !t.eq_ignore_ascii_case(b"h2c"));
+            }
             HeaderKind::Expect if value.eq_ignore_ascii_case(b"100-continue") => {
                 expect_continue = true;
             }

@@ -285,3 +285,39 @@ fn response_framing() {
         );
     }
 }
+
+#[test]
+fn connection_cannot_strip_framing_headers() {
+    let input = b"POST /x HTTP/1.1\r\nHost: a\r\nConnection: content-length, transfer-encoding, host\r\nContent-Length: 5\r\n\r\nhello";
+    let mut headers = Vec::new();
+    let mut tokens = Vec::new();
+    let head =
+        match parse_request(input, &RequestLimits::default(), &mut headers, &mut tokens).unwrap() {
+            Parsed::Complete(h) => h,
+            Parsed::Incomplete => panic!("incomplete"),
+        };
+    let mut out = Vec::new();
+    let edits = RequestEdits {
+        client_ip: "10.0.0.9".parse().unwrap(),
+        rewrite: None,
+        upstream: "127.0.0.2:80".parse().unwrap(),
+        request_id: b"id",
+    };
+    encode_request(input, &head, &headers, &tokens, &edits, &mut out);
+    let text = String::from_utf8(out).unwrap().to_ascii_lowercase();
+    assert!(text.contains("content-length: 5\r\n"), "{text}");
+    assert!(text.contains("host: a\r\n"), "{text}");
+}
+
+#[test]
+fn h2c_upgrade_is_not_an_upgrade() {
+    let h = parse(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n")
+        .unwrap()
+        .unwrap();
+    assert!(!h.upgrade);
+    let h =
+        parse(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+            .unwrap()
+            .unwrap();
+    assert!(h.upgrade);
+}

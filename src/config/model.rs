@@ -76,7 +76,7 @@ pub struct AdminConfig {
     pub access_log_path: Option<String>,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DnsConfig {
     pub resolvers: Vec<SocketAddr>,
     pub hosts_file: Option<String>,
@@ -312,7 +312,9 @@ pub enum Endpoint {
     Name { host: String, port: u16 },
 }
 
-#[derive(Debug, Clone)]
+/// `PartialEq`: a reload keeps a cluster's per-worker state only when its
+/// config compares equal.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClusterConfig {
     pub name: String,
     pub kind: ClusterKind,

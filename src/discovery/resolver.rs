@@ -6,6 +6,11 @@
 //! `respect_dns_ttl`); after a failure after `dns_failure_refresh_rate`, doubled
 //! for each further consecutive failure up to ten times that (Envoy's backoff).
 //! Every delay gets up to 10 % random jitter so clusters do not query in lockstep.
+//!
+//! Reloads: the thread follows the published config generation. A cluster the
+//! reload carried over unchanged (same `SharedHosts`) keeps its schedule and
+//! last good addresses; a new or changed one starts with an immediate refresh;
+//! a removed one is dropped.
 
 use std::{
     collections::hash_map::RandomState,
@@ -28,7 +33,8 @@ use super::{
     DEFAULT_HOSTS_FILE, DEFAULT_RESOLV_CONF,
 };
 use crate::{
-    config::{defaults, ClusterConfig, ClusterKind, Config, DnsLookupFamily, Endpoint},
+    config::{defaults, ClusterConfig, ClusterKind, DnsConfig, DnsLookupFamily, Endpoint},
+    generation::{is_dns, Generation, Generations},
     upstream::hosts::{Host, HostSet, SharedHosts},
 };
 
@@ -37,90 +43,90 @@ const STOP_POLL: Duration = Duration::from_millis(100);
 /// Failure backoff stops growing at this multiple of `dns_failure_refresh_rate`.
 const MAX_BACKOFF_FACTOR: u32 = 10;
 
-/// Start the resolver thread if any cluster has a name to resolve. It stops
+/// Whether `gen` has a cluster with a name to resolve.
+pub fn needed(gen: &Generation) -> bool {
+    gen.clusters.iter().any(|c| is_dns(&c.config))
+}
+
+/// Start the resolver thread. It follows `generations` (reloads) and stops
 /// within `STOP_POLL` of `stop` becoming true.
 pub fn start(
-    config: &Config,
-    hosts: &[Arc<SharedHosts>],
+    generations: Arc<Generations>,
     stop: Arc<AtomicBool>,
-) -> std::io::Result<Option<JoinHandle<()>>> {
-    let dns_clusters: Vec<usize> = config
-        .clusters
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| {
-            c.kind != ClusterKind::Static
-                && c.endpoints
-                    .iter()
-                    .any(|e| matches!(e, Endpoint::Name { .. }))
-        })
-        .map(|(i, _)| i)
-        .collect();
-    if dns_clusters.is_empty() {
-        return Ok(None);
-    }
-    let resolv_path = config
-        .dns
-        .resolv_conf
-        .clone()
-        .unwrap_or_else(|| DEFAULT_RESOLV_CONF.to_string());
-    let hosts_path = config
-        .dns
-        .hosts_file
-        .clone()
-        .unwrap_or_else(|| DEFAULT_HOSTS_FILE.to_string());
-    let resolv = ResolvConf::load(&resolv_path);
-    let timeout = config
-        .dns
-        .timeout
-        .or(resolv.timeout)
-        .unwrap_or(defaults::DNS_TIMEOUT);
-    let attempts = config
-        .dns
-        .attempts
-        .or(resolv.attempts)
-        .unwrap_or(defaults::DNS_ATTEMPTS);
-    let now = Instant::now();
-    let clusters = dns_clusters
-        .into_iter()
-        .map(|i| {
-            let c = &config.clusters[i];
-            let servers = if !c.dns_resolvers.is_empty() {
-                c.dns_resolvers.clone()
-            } else if !config.dns.resolvers.is_empty() {
-                config.dns.resolvers.clone()
-            } else {
-                resolv.servers_or_local()
-            };
-            DnsCluster::new(
-                c,
-                hosts[i].clone(),
-                DnsClient {
-                    servers,
-                    timeout,
-                    attempts,
-                },
-                now,
-            )
-        })
-        .collect();
-    let resolver = Resolver {
-        clusters,
-        hosts_file: HostsFile::new(hosts_path),
-        resolv,
+) -> std::io::Result<JoinHandle<()>> {
+    let gen = generations.load();
+    let mut resolver = Resolver {
+        clusters: Vec::new(),
+        settings: DnsSettings::new(&gen.config.dns),
+        dns: gen.config.dns.clone(),
+        generations,
+        version: 0,
         stop,
         jitter: Jitter::new(),
     };
-    let handle = std::thread::Builder::new()
+    resolver.follow(&gen);
+    std::thread::Builder::new()
         .name("ringway-dns".into())
-        .spawn(move || resolver.run())?;
-    Ok(Some(handle))
+        .spawn(move || resolver.run())
+}
+
+/// The process-wide DNS settings of a config's `dns:` block.
+struct DnsSettings {
+    hosts_file: HostsFile,
+    resolv: ResolvConf,
+    timeout: Duration,
+    attempts: u32,
+}
+
+impl DnsSettings {
+    fn new(dns: &DnsConfig) -> DnsSettings {
+        let resolv_path = dns
+            .resolv_conf
+            .clone()
+            .unwrap_or_else(|| DEFAULT_RESOLV_CONF.to_string());
+        let hosts_path = dns
+            .hosts_file
+            .clone()
+            .unwrap_or_else(|| DEFAULT_HOSTS_FILE.to_string());
+        let resolv = ResolvConf::load(&resolv_path);
+        DnsSettings {
+            timeout: dns
+                .timeout
+                .or(resolv.timeout)
+                .unwrap_or(defaults::DNS_TIMEOUT),
+            attempts: dns
+                .attempts
+                .or(resolv.attempts)
+                .unwrap_or(defaults::DNS_ATTEMPTS),
+            hosts_file: HostsFile::new(hosts_path),
+            resolv,
+        }
+    }
+
+    fn client(&self, c: &ClusterConfig, dns: &DnsConfig) -> DnsClient {
+        let servers = if !c.dns_resolvers.is_empty() {
+            c.dns_resolvers.clone()
+        } else if !dns.resolvers.is_empty() {
+            dns.resolvers.clone()
+        } else {
+            self.resolv.servers_or_local()
+        };
+        DnsClient {
+            servers,
+            timeout: self.timeout,
+            attempts: self.attempts,
+        }
+    }
 }
 
 struct Resolver {
     clusters: Vec<DnsCluster>,
-    hosts_file: HostsFile,
-    resolv: ResolvConf,
+    settings: DnsSettings,
+    /// The `dns:` block `settings` were made from.
+    dns: DnsConfig,
+    generations: Arc<Generations>,
+    /// The generation `clusters` follow.
+    version: u64,
     stop: Arc<AtomicBool>,
     jitter: Jitter,
 }
@@ -194,9 +200,38 @@ impl DnsCluster {
 }
 
 impl Resolver {
+    /// Take `gen`'s DNS clusters: keep those carried over, add the rest.
+    fn follow(&mut self, gen: &Generation) {
+        self.version = gen.version;
+        if gen.config.dns != self.dns {
+            self.settings = DnsSettings::new(&gen.config.dns);
+            self.dns = gen.config.dns.clone();
+        }
+        let mut old = std::mem::take(&mut self.clusters);
+        let now = Instant::now();
+        for c in gen.clusters.iter().filter(|c| is_dns(&c.config)) {
+            match old.iter().position(|d| Arc::ptr_eq(&d.shared, &c.hosts)) {
+                Some(i) => self.clusters.push(old.swap_remove(i)),
+                None => self.clusters.push(DnsCluster::new(
+                    &c.config,
+                    c.hosts.clone(),
+                    self.settings.client(&c.config, &self.dns),
+                    now,
+                )),
+            }
+        }
+        for gone in old {
+            tracing::debug!(cluster = %gone.name, "DNS cluster no longer resolved (reload)");
+        }
+    }
+
     fn run(mut self) {
         tracing::debug!(clusters = self.clusters.len(), "resolver thread started");
         while !self.stop.load(Ordering::Relaxed) {
+            if self.generations.version() != self.version {
+                let gen = self.generations.load();
+                self.follow(&gen);
+            }
             let now = Instant::now();
             let mut hosts_checked = false;
             for i in 0..self.clusters.len() {
@@ -204,7 +239,7 @@ impl Resolver {
                     continue;
                 }
                 if !hosts_checked {
-                    self.hosts_file.reload_if_changed();
+                    self.settings.hosts_file.reload_if_changed();
                     hosts_checked = true;
                 }
                 self.refresh(i);
@@ -225,11 +260,14 @@ impl Resolver {
     fn refresh(&mut self, index: usize) {
         let Resolver {
             clusters,
-            hosts_file,
-            resolv,
+            settings,
             stop,
             jitter,
+            ..
         } = self;
+        let DnsSettings {
+            hosts_file, resolv, ..
+        } = settings;
         let cluster = &mut clusters[index];
         let mut failed: Option<(Arc<str>, LookupError)> = None;
         let mut min_ttl: Option<u32> = None;

@@ -12,6 +12,14 @@
 //! Nothing here allocates on the request path: per-host counters are found by
 //! the host's position in a per-worker table rebuilt only when a host set changes
 //! (`tap.rs`).
+//!
+//! Reloads: listener and cluster blocks live in *slots* keyed by name. A name
+//! gets a slot the first time a config names it and keeps it for the life of
+//! the process, so a cluster that survives a reload (changed or not) keeps
+//! counting where it was. A removed name's slot stays allocated and keeps its
+//! counts, but is no longer shown; if a later config brings the name back, its
+//! counters continue. `StatsView` (swapped on each reload) says which slots the
+//! current config shows, in config order.
 
 pub mod histogram;
 pub mod names;
@@ -19,13 +27,16 @@ pub mod snapshot;
 pub mod tap;
 
 use std::{
+    collections::HashMap,
     net::SocketAddr,
     sync::{
-        atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::Relaxed},
-        Arc, Mutex,
+        atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering::Relaxed},
+        Arc, Mutex, OnceLock,
     },
     time::{Instant, SystemTime},
 };
+
+use arc_swap::ArcSwap;
 
 use crate::{
     config::Config,
@@ -172,6 +183,74 @@ impl ClusterStats {
     }
 }
 
+/// Distinct listener names one process can count (over all reloads).
+pub const MAX_LISTENER_SLOTS: usize = 1024;
+/// Distinct cluster names one process can count (over all reloads).
+pub const MAX_CLUSTER_SLOTS: usize = 4096;
+
+/// Stats blocks by slot, allocated when a name first needs one (at start or by
+/// the reload thread, always before a generation using the slot is published),
+/// then read by the owning worker and the admin thread without a lock.
+pub struct Slots<T> {
+    slots: Box<[OnceLock<Box<T>>]>,
+    len: AtomicUsize,
+}
+
+impl<T: Default> Slots<T> {
+    fn new(capacity: usize, initial: usize) -> Self {
+        let slots = Slots {
+            slots: (0..capacity).map(|_| OnceLock::new()).collect(),
+            len: AtomicUsize::new(0),
+        };
+        slots.ensure(initial);
+        slots
+    }
+
+    /// Make slots `0..n` exist. False if that exceeds the capacity.
+    fn ensure(&self, n: usize) -> bool {
+        if n > self.slots.len() {
+            return false;
+        }
+        for s in &self.slots[..n] {
+            s.get_or_init(Default::default);
+        }
+        self.len.fetch_max(n, Relaxed);
+        true
+    }
+}
+
+impl<T> Slots<T> {
+    pub fn len(&self) -> usize {
+        self.len.load(Relaxed)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn get(&self, slot: usize) -> Option<&T> {
+        self.slots.get(slot)?.get().map(|b| &**b)
+    }
+
+    /// Every allocated slot, in slot order.
+    pub fn iter(&self) -> impl Iterator<Item = &T> {
+        self.slots[..self.len()]
+            .iter()
+            .filter_map(|s| s.get().map(|b| &**b))
+    }
+}
+
+impl<T> std::ops::Index<usize> for Slots<T> {
+    type Output = T;
+    #[inline]
+    fn index(&self, slot: usize) -> &T {
+        // Invariant: a slot is allocated before any generation naming it is published.
+        self.slots[slot]
+            .get()
+            .expect("stats slot allocated before use")
+    }
+}
+
 /// Everything one worker counts.
 #[repr(align(64))]
 pub struct WorkerStats {
@@ -179,8 +258,10 @@ pub struct WorkerStats {
     /// 0 = not started, 1 = io_uring, 2 = epoll.
     driver: AtomicU8,
     pub counters: [Counter; WorkerCounter::COUNT],
-    pub listeners: Box<[ListenerStats]>,
-    pub clusters: Box<[ClusterStats]>,
+    /// By listener slot (see the module docs).
+    pub listeners: Slots<ListenerStats>,
+    /// By cluster slot.
+    pub clusters: Slots<ClusterStats>,
 }
 
 impl WorkerStats {
@@ -189,8 +270,8 @@ impl WorkerStats {
             id,
             driver: AtomicU8::new(0),
             counters: block(),
-            listeners: (0..listeners).map(|_| ListenerStats::default()).collect(),
-            clusters: (0..clusters).map(|_| ClusterStats::default()).collect(),
+            listeners: Slots::new(MAX_LISTENER_SLOTS.max(listeners), listeners),
+            clusters: Slots::new(MAX_CLUSTER_SLOTS.max(clusters), clusters),
         }
     }
 
@@ -218,15 +299,41 @@ impl WorkerStats {
     }
 }
 
+/// What the current config shows: its listeners' and clusters' slots (in config
+/// order), the clusters' host sets and the listeners' bound addresses. Replaced
+/// as a whole on each reload.
+pub struct StatsView {
+    pub config: Arc<Config>,
+    pub listener_slots: Vec<usize>,
+    pub cluster_slots: Vec<usize>,
+    pub hosts: Vec<Arc<SharedHosts>>,
+    /// Per cluster: health-check verdicts and counts, the ejection table.
+    pub health: Vec<Arc<ClusterHealth>>,
+    /// Listener names and the addresses they really bound (port 0 resolved).
+    pub listeners: Vec<(String, SocketAddr)>,
+}
+
+/// Name → slot, for listeners and clusters.
+#[derive(Default)]
+struct SlotNames {
+    listeners: HashMap<String, usize>,
+    clusters: HashMap<String, usize>,
+}
+
+impl SlotNames {
+    fn slot(map: &mut HashMap<String, usize>, name: &str) -> usize {
+        let next = map.len();
+        *map.entry(name.to_string()).or_insert(next)
+    }
+}
+
 /// The process-wide view: every worker's stats plus the few flags the admin
 /// endpoint flips. Shared read-mostly by the workers (they read `health_failed`
 /// only when a `health_check` path is asked for).
 pub struct ServerStats {
-    pub config: Arc<Config>,
+    view: ArcSwap<StatsView>,
+    names: Mutex<SlotNames>,
     pub workers: Vec<Arc<WorkerStats>>,
-    pub hosts: Vec<Arc<SharedHosts>>,
-    /// Per cluster: health-check verdicts and counts, the ejection table.
-    pub health: Vec<Arc<ClusterHealth>>,
     pub shutdown: Arc<AtomicBool>,
     /// Set by `POST /healthcheck/fail`, cleared by `/healthcheck/ok`.
     pub health_failed: AtomicBool,
@@ -237,10 +344,13 @@ pub struct ServerStats {
 }
 
 impl ServerStats {
+    /// Stats for `config`'s listeners (bound at `listeners`) and clusters: slot
+    /// `i` is the `i`-th of each.
     pub fn new(
         config: Arc<Config>,
         hosts: Vec<Arc<SharedHosts>>,
         health: Vec<Arc<ClusterHealth>>,
+        listeners: Vec<(String, SocketAddr)>,
         shutdown: Arc<AtomicBool>,
     ) -> Self {
         let workers = (0..config.workers)
@@ -252,17 +362,73 @@ impl ServerStats {
                 ))
             })
             .collect();
+        let mut names = SlotNames::default();
+        let listener_slots = config
+            .listeners
+            .iter()
+            .map(|l| SlotNames::slot(&mut names.listeners, &l.name))
+            .collect();
+        let cluster_slots = config
+            .clusters
+            .iter()
+            .map(|c| SlotNames::slot(&mut names.clusters, &c.name))
+            .collect();
         ServerStats {
-            config,
+            view: ArcSwap::from_pointee(StatsView {
+                config,
+                listener_slots,
+                cluster_slots,
+                hosts,
+                health,
+                listeners,
+            }),
+            names: Mutex::new(names),
             workers,
-            hosts,
-            health,
             shutdown,
             health_failed: AtomicBool::new(false),
             started: Instant::now(),
             started_at: SystemTime::now(),
             baseline: Mutex::new(None),
         }
+    }
+
+    /// The config now in force (the newest accepted reload).
+    pub fn config(&self) -> Arc<Config> {
+        self.view.load().config.clone()
+    }
+
+    pub fn view(&self) -> Arc<StatsView> {
+        self.view.load_full()
+    }
+
+    /// Slots for `config`'s listeners and clusters (by name; new names get new
+    /// slots, allocated in every worker). Reload thread only, before publishing.
+    pub fn register(&self, config: &Config) -> Result<(Vec<usize>, Vec<usize>), String> {
+        let mut names = self.names.lock().unwrap_or_else(|e| e.into_inner());
+        let listeners: Vec<usize> = config
+            .listeners
+            .iter()
+            .map(|l| SlotNames::slot(&mut names.listeners, &l.name))
+            .collect();
+        let clusters: Vec<usize> = config
+            .clusters
+            .iter()
+            .map(|c| SlotNames::slot(&mut names.clusters, &c.name))
+            .collect();
+        let (nl, nc) = (names.listeners.len(), names.clusters.len());
+        for w in &self.workers {
+            if !w.listeners.ensure(nl) || !w.clusters.ensure(nc) {
+                return Err(format!(
+                    "more distinct listener/cluster names over this process's life than its stats can hold ({MAX_LISTENER_SLOTS}/{MAX_CLUSTER_SLOTS}); restart to reset"
+                ));
+            }
+        }
+        Ok((listeners, clusters))
+    }
+
+    /// Show a new config's listeners and clusters (after a reload was published).
+    pub fn publish_view(&self, view: StatsView) {
+        self.view.store(Arc::new(view));
     }
 
     pub fn draining(&self) -> bool {

@@ -14,6 +14,9 @@ use crate::worker::IoDriver;
 
 #[derive(Debug, Clone)]
 pub struct Snapshot {
+    /// The config the snapshot was taken under (`clusters` and `listeners`
+    /// follow its order).
+    pub config: std::sync::Arc<crate::config::Config>,
     pub listeners: Vec<ListenerSnap>,
     pub clusters: Vec<ClusterSnap>,
     pub workers: Vec<WorkerSnap>,
@@ -142,7 +145,8 @@ fn sub(into: &mut [u64], base: &[u64]) {
 impl ServerStats {
     /// Sum every worker's stats, without the reset baseline.
     pub fn raw_snapshot(&self) -> Snapshot {
-        let cfg = &self.config;
+        let view = self.view();
+        let cfg = &view.config;
         let mut listeners: Vec<ListenerSnap> = cfg
             .listeners
             .iter()
@@ -156,8 +160,8 @@ impl ServerStats {
         let mut clusters: Vec<ClusterSnap> = cfg
             .clusters
             .iter()
-            .zip(&self.hosts)
-            .zip(&self.health)
+            .zip(&view.hosts)
+            .zip(&view.health)
             .map(|((c, shared), health)| {
                 let set = shared.snapshot();
                 let verdicts = health.snapshot();
@@ -214,12 +218,14 @@ impl ServerStats {
             .collect();
         let mut workers = Vec::with_capacity(self.workers.len());
         for w in &self.workers {
-            for (snap, l) in listeners.iter_mut().zip(w.listeners.iter()) {
+            for (snap, &slot) in listeners.iter_mut().zip(&view.listener_slots) {
+                let l = &w.listeners[slot];
                 add(&mut snap.counters, l.counters.iter().map(|c| c.get()));
                 add(&mut snap.gauges, l.gauges.iter().map(|g| g.get()));
                 snap.rq_time.merge(&l.rq_time.snapshot());
             }
-            for (snap, c) in clusters.iter_mut().zip(w.clusters.iter()) {
+            for (snap, &slot) in clusters.iter_mut().zip(&view.cluster_slots) {
+                let c = &w.clusters[slot];
                 add(&mut snap.counters, c.counters.iter().map(|c| c.get()));
                 add(&mut snap.gauges, c.gauges.iter().map(|g| g.get()));
                 snap.rq_time.merge(&c.rq_time.snapshot());
@@ -238,6 +244,7 @@ impl ServerStats {
             });
         }
         Snapshot {
+            config: view.config.clone(),
             listeners,
             clusters,
             workers,
@@ -267,11 +274,18 @@ impl ServerStats {
 
 impl Snapshot {
     fn subtract(&mut self, base: &Snapshot) {
-        for (l, b) in self.listeners.iter_mut().zip(&base.listeners) {
+        // By name: a reload may have added, removed or reordered them.
+        for l in self.listeners.iter_mut() {
+            let Some(b) = base.listeners.iter().find(|b| b.name == l.name) else {
+                continue;
+            };
             sub(&mut l.counters, &b.counters);
             l.rq_time = l.rq_time.since(&b.rq_time);
         }
-        for (c, b) in self.clusters.iter_mut().zip(&base.clusters) {
+        for c in self.clusters.iter_mut() {
+            let Some(b) = base.clusters.iter().find(|b| b.name == c.name) else {
+                continue;
+            };
             sub(&mut c.counters, &b.counters);
             sub(&mut c.health_counters, &b.health_counters);
             c.rq_time = c.rq_time.since(&b.rq_time);

@@ -21,7 +21,10 @@ use crate::{
         format::ReqSource, AccessLogSink, LogRecord, RequestCapture, ResponseFlags as Flags,
     },
     codec::{headers::HeaderIndex, request::RequestHead, Version},
-    upstream::{cluster::Overflow, UpstreamError, WorkerCluster},
+    config::ListenerConfig,
+    upstream::{
+        cluster::Overflow, health::ClusterHealth, hosts::SharedHosts, UpstreamError, WorkerCluster,
+    },
 };
 
 /// What the cluster decided for a request, as the stats see it.
@@ -36,6 +39,10 @@ pub enum Picked {
 /// kept while pending removal, change.
 #[derive(Default)]
 struct HostTable {
+    /// The cluster's current host set (replaced when a reload changes the cluster).
+    shared: Option<Arc<SharedHosts>>,
+    /// Its health table (replaced with the host set).
+    health: Option<Arc<ClusterHealth>>,
     version: u64,
     health_version: u64,
     /// The discovered hosts, then those pending removal (the last `pending`).
@@ -44,52 +51,115 @@ struct HostTable {
     stats: Vec<Arc<HostStats>>,
 }
 
+/// One listener's access log output on this worker.
+pub type Sink = Rc<RefCell<AccessLogSink>>;
+
 pub struct WorkerTap {
+    pub id: usize,
     pub stats: Arc<WorkerStats>,
     pub server: Arc<ServerStats>,
-    host_tables: Vec<RefCell<HostTable>>,
-    /// Per listener: this worker's access log output, if the listener logs.
-    sinks: Vec<Option<RefCell<AccessLogSink>>>,
+    /// By cluster slot. Grows only when a reload names a new cluster.
+    host_tables: RefCell<Vec<HostTable>>,
+    /// By cluster slot: the cluster's name (a slot's name never changes).
+    cluster_names: RefCell<Vec<Arc<str>>>,
+    /// By listener slot: this worker's access log output, if the listener logs.
+    sinks: RefCell<Vec<Option<Sink>>>,
     reopen_seen: Cell<u64>,
 }
 
 impl WorkerTap {
     pub fn new(id: usize, server: Arc<ServerStats>) -> WorkerTap {
-        let sinks = server
-            .config
-            .listeners
-            .iter()
-            .map(|l| {
-                let log = l.access_log.as_ref()?;
-                match AccessLogSink::open(&log.path) {
-                    Ok(s) => Some(RefCell::new(s)),
-                    Err(e) => {
-                        tracing::error!(worker = id, listener = %l.name, path = %log.path, error = %e, "cannot open access log");
-                        None
-                    }
-                }
-            })
-            .collect();
-        WorkerTap {
+        let tap = WorkerTap {
+            id,
             stats: server.workers[id].clone(),
-            host_tables: server
-                .config
-                .clusters
-                .iter()
-                .map(|_| RefCell::new(HostTable::default()))
-                .collect(),
-            sinks,
+            host_tables: RefCell::new(Vec::new()),
+            cluster_names: RefCell::new(Vec::new()),
+            sinks: RefCell::new(Vec::new()),
             reopen_seen: Cell::new(crate::access_log::REOPEN.load(Relaxed)),
             server,
+        };
+        let view = tap.server.view();
+        for (l, &slot) in view.config.listeners.iter().zip(&view.listener_slots) {
+            tap.configure_listener(slot, l);
         }
+        for (((c, &slot), hosts), health) in view
+            .config
+            .clusters
+            .iter()
+            .zip(&view.cluster_slots)
+            .zip(&view.hosts)
+            .zip(&view.health)
+        {
+            tap.configure_cluster(slot, &c.name, hosts, health);
+        }
+        tap
+    }
+
+    /// A (re)loaded config serves listener `config` in `slot`: open its access
+    /// log unless this slot already writes to that path.
+    pub fn configure_listener(&self, slot: usize, config: &ListenerConfig) {
+        let mut sinks = self.sinks.borrow_mut();
+        if sinks.len() <= slot {
+            sinks.resize_with(slot + 1, || None);
+        }
+        let wanted = config.access_log.as_ref().map(|l| l.path.as_str());
+        let current = sinks[slot].as_ref().map(|s| s.borrow().path().to_string());
+        if wanted == current.as_deref() {
+            return;
+        }
+        if let Some(old) = sinks[slot].take() {
+            let _ = old.borrow_mut().flush();
+        }
+        let Some(log) = config.access_log.as_ref() else {
+            return;
+        };
+        match AccessLogSink::open(&log.path) {
+            Ok(s) => sinks[slot] = Some(Rc::new(RefCell::new(s))),
+            Err(e) => {
+                tracing::error!(worker = self.id, listener = %config.name, path = %log.path, error = %e, "cannot open access log");
+            }
+        }
+    }
+
+    /// A (re)loaded config has cluster `name` in `slot` with host set `hosts`.
+    pub fn configure_cluster(
+        &self,
+        slot: usize,
+        name: &str,
+        hosts: &Arc<SharedHosts>,
+        health: &Arc<ClusterHealth>,
+    ) {
+        let mut names = self.cluster_names.borrow_mut();
+        if names.len() <= slot {
+            names.resize_with(slot + 1, || Arc::from(""));
+        }
+        names[slot] = Arc::from(name);
+        let mut tables = self.host_tables.borrow_mut();
+        if tables.len() <= slot {
+            tables.resize_with(slot + 1, HostTable::default);
+        }
+        let table = &mut tables[slot];
+        if !table.shared.as_ref().is_some_and(|s| Arc::ptr_eq(s, hosts)) {
+            // A new host set (a changed cluster): rebuild on next use, keeping
+            // the counters of addresses that stay.
+            table.shared = Some(hosts.clone());
+            table.health = Some(health.clone());
+            table.version = 0;
+            table.health_version = 0;
+        }
+    }
+
+    fn sink(&self, listener: usize) -> Option<Sink> {
+        self.sinks.borrow().get(listener).cloned().flatten()
     }
 
     /// The position of `addr` in this worker's table for `cluster`, rebuilding
     /// the table first if discovery published a new host set.
     fn host_index(&self, cluster: usize, addr: SocketAddr) -> Option<usize> {
-        let shared = &self.server.hosts[cluster];
-        let health = &self.server.health[cluster];
-        let mut table = self.host_tables[cluster].borrow_mut();
+        let mut tables = self.host_tables.borrow_mut();
+        let table = tables.get_mut(cluster)?;
+        let shared = table.shared.clone()?;
+        let health = table.health.clone()?;
         let version = shared.version();
         let health_version = health.version();
         if table.version != version || table.health_version != health_version {
@@ -128,7 +198,10 @@ impl WorkerTap {
     }
 
     fn with_host(&self, cluster: usize, host: (usize, SocketAddr), f: impl FnOnce(&HostStats)) {
-        let table = self.host_tables[cluster].borrow();
+        let tables = self.host_tables.borrow();
+        let Some(table) = tables.get(cluster) else {
+            return;
+        };
         if table.addrs.get(host.0) == Some(&host.1) {
             f(&table.stats[host.0]);
         }
@@ -136,11 +209,12 @@ impl WorkerTap {
 
     /// The worker's tick: write buffered log lines, reopen logs after SIGUSR1,
     /// and sample how many idle connections each pool holds.
-    pub fn tick(&self, clusters: &[WorkerCluster]) {
+    /// `clusters`: the current config's clusters with their slots.
+    pub fn tick<'a>(&self, clusters: impl Iterator<Item = (usize, &'a WorkerCluster)>) {
         let generation = crate::access_log::REOPEN.load(Relaxed);
         if generation != self.reopen_seen.get() {
             self.reopen_seen.set(generation);
-            for sink in self.sinks.iter().flatten() {
+            for sink in self.sinks.borrow().iter().flatten() {
                 let mut sink = sink.borrow_mut();
                 let _ = sink.flush();
                 if let Err(e) = sink.reopen() {
@@ -149,11 +223,12 @@ impl WorkerTap {
             }
         }
         self.flush_logs();
-        for (i, c) in clusters.iter().enumerate() {
+        let tables = self.host_tables.borrow();
+        for (i, c) in clusters {
             let cs = &self.stats.clusters[i];
             cs.gauge(ClusterGauge::UpstreamCxIdle)
                 .set(c.idle_connections() as u64);
-            let table = self.host_tables[i].borrow();
+            let Some(table) = tables.get(i) else { continue };
             for h in &table.stats {
                 h.gauge(HostGauge::CxIdle).set(0);
             }
@@ -167,7 +242,7 @@ impl WorkerTap {
 
     /// Write every buffered access log line (tick and drain).
     pub fn flush_logs(&self) {
-        for sink in self.sinks.iter().flatten() {
+        for sink in self.sinks.borrow().iter().flatten() {
             if sink.borrow_mut().flush().is_err() {
                 self.stats.inc(WorkerCounter::AccessLogWriteErrors);
             }
@@ -179,6 +254,8 @@ impl WorkerTap {
 pub struct SessionTap {
     tap: Rc<WorkerTap>,
     listener: usize,
+    config: Arc<ListenerConfig>,
+    sink: Option<Sink>,
     peer: SocketAddr,
     in_request: bool,
     start: Instant,
@@ -197,16 +274,23 @@ pub struct SessionTap {
 }
 
 impl SessionTap {
-    /// A connection was accepted on `listener`.
-    pub fn open(tap: &Rc<WorkerTap>, listener: usize, peer: SocketAddr) -> SessionTap {
+    /// A connection was accepted on the listener in stats slot `listener`.
+    pub fn open(
+        tap: &Rc<WorkerTap>,
+        listener: usize,
+        config: Arc<ListenerConfig>,
+        peer: SocketAddr,
+    ) -> SessionTap {
         let l = &tap.stats.listeners[listener];
         tap.stats.inc(WorkerCounter::DownstreamCxAccepted);
         l.inc(ListenerCounter::DownstreamCxTotal);
         l.gauge(ListenerGauge::DownstreamCxActive).inc();
         let now = Instant::now();
         SessionTap {
+            sink: tap.sink(listener),
             tap: tap.clone(),
             listener,
+            config,
             peer,
             in_request: false,
             start: now,
@@ -225,8 +309,15 @@ impl SessionTap {
         }
     }
 
+    /// A reload changed this connection's listener config (same slot): take
+    /// its new access log settings. Between requests only.
+    pub fn listener_changed(&mut self, config: Arc<ListenerConfig>) {
+        self.sink = self.tap.sink(self.listener);
+        self.config = config;
+    }
+
     fn logs(&self) -> bool {
-        self.tap.sinks[self.listener].is_some()
+        self.sink.is_some()
     }
 
     fn begin(&mut self) {
@@ -253,8 +344,7 @@ impl SessionTap {
             return;
         }
         self.capture.clear();
-        let config = &self.tap.server.config.listeners[self.listener];
-        let Some(log) = config.access_log.as_ref() else {
+        let Some(log) = self.config.access_log.as_ref() else {
             return;
         };
         for alts in &log.format.fields {
@@ -276,8 +366,7 @@ impl SessionTap {
         if !self.logs() {
             return;
         }
-        let config = &self.tap.server.config.listeners[self.listener];
-        let Some(log) = config.access_log.as_ref() else {
+        let Some(log) = self.config.access_log.as_ref() else {
             return;
         };
         for (i, alts) in log.format.fields.iter().enumerate() {
@@ -294,8 +383,7 @@ impl SessionTap {
 
     /// If `path` is the listener's health check path: the status and body to answer.
     pub fn health_check(&mut self, path: &[u8]) -> Option<(u16, &'static str)> {
-        let config = &self.tap.server.config.listeners[self.listener];
-        let hc = config.health_check.as_ref()?;
+        let hc = self.config.health_check.as_ref()?;
         if hc.path.as_bytes() != path {
             return None;
         }
@@ -512,9 +600,9 @@ impl SessionTap {
             });
             self.host_do(|h| h.gauge(HostGauge::RqActive).dec());
         }
-        if let Some(sink) = &self.tap.sinks[self.listener] {
-            let config = &self.tap.server.config.listeners[self.listener];
-            if let Some(log) = config.access_log.as_ref() {
+        if let Some(sink) = &self.sink {
+            let names = self.tap.cluster_names.borrow();
+            if let Some(log) = self.config.access_log.as_ref() {
                 if self.protocol.is_none() {
                     // No head was parsed: nothing was captured.
                     self.capture.clear();
@@ -529,9 +617,7 @@ impl SessionTap {
                     duration_ms: elapsed.as_millis() as u64,
                     service_time_ms: self.service_time_ms,
                     upstream_host: self.upstream_addr,
-                    upstream_cluster: self
-                        .cluster
-                        .map(|c| self.tap.server.config.clusters[c].name.as_str()),
+                    upstream_cluster: self.cluster.and_then(|c| names.get(c)).map(|n| &**n),
                     peer: self.peer,
                     request: &self.capture,
                 };

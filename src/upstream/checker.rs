@@ -13,6 +13,9 @@
 //! leaves it while healthy is kept (`pending_removal`) and keeps serving until
 //! a check fails, unless `ignore_health_on_host_removal` is set. Verdicts are
 //! keyed by address, so a host that comes back keeps its history.
+//!
+//! Reloads: the thread follows the published config generation; a cluster
+//! carried over unchanged (same `SharedHosts`) keeps its verdicts and schedule.
 
 use std::{
     collections::HashMap,
@@ -30,7 +33,10 @@ use super::{
     health::{ClusterHealth, HealthSnapshot},
     hosts::{Host, SharedHosts},
 };
-use crate::config::{ClusterConfig, HealthCheckConfig, HealthCheckKind};
+use crate::{
+    config::{ClusterConfig, HealthCheckConfig, HealthCheckKind},
+    generation::{Generation, Generations},
+};
 
 /// The longest the checker sleeps before looking at the shutdown flag again.
 const MAX_NAP: Duration = Duration::from_millis(50);
@@ -63,27 +69,54 @@ impl Target {
     }
 }
 
-/// Start the checker if any cluster has health checks.
-pub fn spawn(
-    clusters: Vec<CheckedCluster>,
-    shutdown: Arc<AtomicBool>,
-) -> std::io::Result<Option<JoinHandle<()>>> {
-    let clusters: Vec<CheckedCluster> = clusters
-        .into_iter()
-        .filter(|c| !c.config.health_checks.is_empty())
-        .collect();
-    if clusters.is_empty() {
-        return Ok(None);
-    }
-    std::thread::Builder::new()
-        .name("ringway-health".into())
-        .spawn(move || run(clusters, shutdown))
-        .map(Some)
+/// Whether any cluster of `gen` has health checks.
+pub fn needed(gen: &Generation) -> bool {
+    gen.clusters
+        .iter()
+        .any(|c| !c.config.health_checks.is_empty())
 }
 
-fn run(clusters: Vec<CheckedCluster>, shutdown: Arc<AtomicBool>) {
-    let mut checker: Vec<ClusterChecker> = clusters.into_iter().map(ClusterChecker::new).collect();
+/// Start the checker thread; it follows `generations` (reloads) until `shutdown`.
+pub fn spawn(
+    generations: Arc<Generations>,
+    shutdown: Arc<AtomicBool>,
+) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("ringway-health".into())
+        .spawn(move || run(generations, shutdown))
+}
+
+/// `gen`'s checked clusters: those carried over keep their checker.
+fn follow(gen: &Generation, old: Vec<ClusterChecker>) -> Vec<ClusterChecker> {
+    let mut old = old;
+    gen.clusters
+        .iter()
+        .filter(|c| !c.config.health_checks.is_empty())
+        .map(|c| {
+            match old
+                .iter()
+                .position(|k| Arc::ptr_eq(&k.cluster.hosts, &c.hosts))
+            {
+                Some(i) => old.swap_remove(i),
+                None => ClusterChecker::new(CheckedCluster {
+                    config: c.config.clone(),
+                    hosts: c.hosts.clone(),
+                    health: c.health.clone(),
+                }),
+            }
+        })
+        .collect()
+}
+
+fn run(generations: Arc<Generations>, shutdown: Arc<AtomicBool>) {
+    let mut version = 0;
+    let mut checker: Vec<ClusterChecker> = Vec::new();
     while !shutdown.load(Ordering::Relaxed) {
+        if generations.version() != version {
+            let gen = generations.load();
+            version = gen.version;
+            checker = follow(&gen, checker);
+        }
         let mut next = Instant::now() + MAX_NAP;
         for c in &mut checker {
             c.round(&shutdown);

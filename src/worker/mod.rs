@@ -1,7 +1,15 @@
 //! Workers: one thread per core, pinned, each with its own monoio runtime, its
 //! own SO_REUSEPORT listening sockets, router, balancers and pools. The only
-//! things a worker shares are read-only: the config, published host sets, and
-//! the process-wide shutdown flag it polls on a timer tick (never per request).
+//! things a worker shares are read-only: the published config generation, host
+//! sets, and the process-wide shutdown flag it polls on a timer tick (never per
+//! request).
+//!
+//! Reload: on its tick a worker compares the generation version with its own;
+//! on a change it builds a new `WorkerGeneration` (routers, cluster table),
+//! reusing the `WorkerCluster` of every cluster the reload carried over, takes
+//! the sockets of new listeners and stops accepting on removed ones. Sessions
+//! take an `Rc` of the current `WorkerGeneration` per request, so a request
+//! finishes on the generation it started with.
 
 pub mod drain;
 pub mod io;
@@ -23,10 +31,11 @@ use monoio::{io::CancelHandle, net::TcpListener};
 
 use crate::{
     codec::limits::{BODY_CHUNK, READ_CHUNK},
-    config::{Config, IoDriverChoice},
+    config::IoDriverChoice,
+    generation::{Generation, Generations},
     router::Router,
     stats::{tap::WorkerTap, ServerStats},
-    upstream::{health::ClusterHealth, hosts::SharedHosts, WorkerCluster},
+    upstream::WorkerCluster,
 };
 use drain::Drain;
 use session::ListenerCtx;
@@ -35,6 +44,18 @@ use session::ListenerCtx;
 const TICK: Duration = Duration::from_millis(100);
 /// Buffers a worker keeps for reuse; beyond this they are freed.
 const MAX_POOLED_BUFFERS: usize = 1024;
+
+/// The vectors a session uses while a request is in flight; pooled per worker
+/// so an idle connection holds none of them.
+#[derive(Default)]
+pub struct Scratch {
+    pub out: Vec<u8>,
+    pub req_head: Vec<u8>,
+    pub headers: Vec<crate::codec::headers::HeaderIndex>,
+    pub tokens: Vec<(u32, u32)>,
+    pub up_headers: Vec<crate::codec::headers::HeaderIndex>,
+    pub up_tokens: Vec<(u32, u32)>,
+}
 
 /// Which io driver a worker ended up on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,57 +75,158 @@ impl std::fmt::Display for IoDriver {
 
 /// What every worker thread is given at spawn.
 pub struct Shared {
-    pub config: Arc<Config>,
-    pub hosts: Vec<Arc<SharedHosts>>,
-    /// Per cluster: health-check verdicts and the outlier ejection table.
-    pub health: Vec<Arc<ClusterHealth>>,
+    /// The current config generation (swapped by reloads).
+    pub generations: Arc<Generations>,
     pub shutdown: Arc<AtomicBool>,
     pub stats: Arc<ServerStats>,
+}
+
+/// One config generation as this worker serves it. Immutable once built;
+/// sessions hold an `Rc` of it for the length of a request.
+pub struct WorkerGeneration {
+    pub version: u64,
+    /// By config index (what routes name).
+    pub clusters: Vec<Rc<WorkerCluster>>,
+    /// By config index: the cluster's stats slot.
+    pub cluster_slots: Vec<usize>,
+    pub listeners: Vec<Rc<ListenerCtx>>,
+    /// What it was built from (cluster identities for the next reload).
+    source: Option<Arc<Generation>>,
+}
+
+impl WorkerGeneration {
+    /// This generation's context for the listener whose sockets are `id`.
+    pub fn listener(&self, id: u64) -> Option<&Rc<ListenerCtx>> {
+        self.listeners.iter().find(|l| l.id == id)
+    }
+
+    fn slotted_clusters(&self) -> impl Iterator<Item = (usize, &WorkerCluster)> {
+        self.cluster_slots
+            .iter()
+            .copied()
+            .zip(self.clusters.iter().map(|c| &**c))
+    }
 }
 
 /// One worker's state, owned by its thread.
 pub struct Worker {
     pub id: usize,
-    pub clusters: Vec<WorkerCluster>,
+    generation: RefCell<Rc<WorkerGeneration>>,
+    /// Started when the whole worker drains (shutdown).
     pub drain: Drain,
     /// Downstream connections open on this worker.
     pub active: Cell<usize>,
     /// Counters, per-host tables and access log sinks of this worker.
     pub tap: Rc<WorkerTap>,
     rng: Cell<u64>,
+    seed: u64,
+    workers: usize,
     buffers: RefCell<Vec<BytesMut>>,
+    scratches: RefCell<Vec<Scratch>>,
 }
 
 impl Worker {
     fn new(id: usize, shared: &Shared) -> Self {
         let seed = random_seed(id);
-        let workers = shared.config.workers;
-        let clusters = shared
-            .config
-            .clusters
-            .iter()
-            .zip(&shared.hosts)
-            .zip(&shared.health)
-            .enumerate()
-            .map(|(i, ((c, h), health))| {
-                WorkerCluster::new(
-                    Arc::new(c.clone()),
-                    h.clone(),
-                    health.clone(),
-                    id,
-                    workers,
-                    seed.rotate_left(i as u32 + 1),
-                )
-            })
-            .collect();
         Worker {
             id,
-            clusters,
+            generation: RefCell::new(Rc::new(WorkerGeneration {
+                version: 0,
+                clusters: Vec::new(),
+                cluster_slots: Vec::new(),
+                listeners: Vec::new(),
+                source: None,
+            })),
+            seed,
+            workers: shared.stats.workers.len(),
             drain: Drain::default(),
             active: Cell::new(0),
             tap: Rc::new(WorkerTap::new(id, shared.stats.clone())),
             rng: Cell::new(seed | 1),
             buffers: RefCell::new(Vec::new()),
+            scratches: RefCell::new(Vec::new()),
+        }
+    }
+
+    pub fn take_scratch(&self) -> Scratch {
+        self.scratches
+            .borrow_mut()
+            .pop()
+            .unwrap_or_else(|| Scratch {
+                out: Vec::with_capacity(READ_CHUNK),
+                ..Scratch::default()
+            })
+    }
+
+    pub fn give_scratch(&self, mut s: Scratch) {
+        // A vector grown by one large message is freed rather than kept.
+        if s.out.capacity() > BODY_CHUNK + READ_CHUNK || s.req_head.capacity() > BODY_CHUNK {
+            return;
+        }
+        s.out.clear();
+        s.req_head.clear();
+        let mut pool = self.scratches.borrow_mut();
+        if pool.len() < MAX_POOLED_BUFFERS {
+            pool.push(s);
+        }
+    }
+
+    /// The generation new requests use. An `Rc` clone: no allocation.
+    pub fn generation(&self) -> Rc<WorkerGeneration> {
+        self.generation.borrow().clone()
+    }
+
+    /// Build this worker's view of `gen`, reusing the clusters it carried over
+    /// and each listener's drain signal.
+    fn build_generation(&self, gen: &Arc<Generation>, drains: &[Accepting]) -> WorkerGeneration {
+        let old = self.generation();
+        let clusters = gen
+            .clusters
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let kept = old.source.as_ref().and_then(|src| {
+                    src.clusters
+                        .iter()
+                        .position(|o| o.same(c))
+                        .map(|j| old.clusters[j].clone())
+                });
+                kept.unwrap_or_else(|| {
+                    Rc::new(WorkerCluster::new(
+                        c.config.clone(),
+                        c.hosts.clone(),
+                        c.health.clone(),
+                        self.id,
+                        self.workers,
+                        self.seed.rotate_left(i as u32 + 1) ^ gen.version,
+                    ))
+                })
+            })
+            .collect();
+        let listeners = gen
+            .listeners
+            .iter()
+            .map(|l| {
+                let drain = drains
+                    .iter()
+                    .find(|a| a.id == l.sockets.id)
+                    .map_or_else(Drain::default, |a| a.drain.clone());
+                Rc::new(ListenerCtx {
+                    index: l.slot,
+                    id: l.sockets.id,
+                    version: gen.version,
+                    router: Router::new(&l.config),
+                    config: l.config.clone(),
+                    drain,
+                })
+            })
+            .collect();
+        WorkerGeneration {
+            version: gen.version,
+            clusters,
+            cluster_slots: gen.clusters.iter().map(|c| c.slot).collect(),
+            listeners,
+            source: Some(gen.clone()),
         }
     }
 
@@ -203,7 +325,6 @@ pub fn run(
     driver: IoDriver,
     forced: bool,
     shared: Arc<Shared>,
-    listeners: Vec<std::net::TcpListener>,
 ) -> std::io::Result<IoDriver> {
     let entries = 1024;
     if driver == IoDriver::Uring {
@@ -215,7 +336,7 @@ pub fn run(
             Ok(mut rt) => {
                 tracing::info!(worker = id, driver = "io_uring", "worker started");
                 shared.stats.workers[id].set_driver(IoDriver::Uring);
-                rt.block_on(worker_main(id, shared, listeners))?;
+                rt.block_on(worker_main(id, shared))?;
                 return Ok(IoDriver::Uring);
             }
             Err(e) if forced => return Err(e),
@@ -229,57 +350,123 @@ pub fn run(
         .build()?;
     tracing::info!(worker = id, driver = "epoll", "worker started");
     shared.stats.workers[id].set_driver(IoDriver::Epoll);
-    rt.block_on(worker_main(id, shared, listeners))?;
+    rt.block_on(worker_main(id, shared))?;
     Ok(IoDriver::Epoll)
 }
 
-async fn worker_main(
-    id: usize,
-    shared: Arc<Shared>,
-    sockets: Vec<std::net::TcpListener>,
-) -> std::io::Result<()> {
-    let worker = Rc::new(Worker::new(id, &shared));
-    let canceller = monoio::io::Canceller::new();
-    let mut accept_loops = Vec::new();
-    for (index, (config, socket)) in shared.config.listeners.iter().zip(sockets).enumerate() {
-        let listener = TcpListener::from_std(socket)?;
-        let ctx = Rc::new(ListenerCtx {
-            index,
-            router: Router::new(config),
-            config: config.clone(),
-        });
-        accept_loops.push(monoio::spawn(accept_loop(
-            worker.clone(),
-            ctx,
-            listener,
-            canceller.handle(),
-        )));
-    }
+/// A listener this worker accepts on.
+struct Accepting {
+    /// `ListenerSockets::id`.
+    id: u64,
+    canceller: monoio::io::Canceller,
+    handle: monoio::task::JoinHandle<()>,
+    /// Started when a reload removes the listener (or at shutdown).
+    drain: Drain,
+}
 
-    // The tick: watch for shutdown, sweep idle upstream connections.
+/// Switch this worker to `gen`: new routers and cluster table, accept loops on
+/// new listeners, none on removed ones (whose connections then drain).
+async fn apply_generation(
+    worker: &Rc<Worker>,
+    gen: Arc<Generation>,
+    accepting: &mut Vec<Accepting>,
+) {
+    for l in &gen.listeners {
+        worker.tap.configure_listener(l.slot, &l.config);
+    }
+    for c in &gen.clusters {
+        worker
+            .tap
+            .configure_cluster(c.slot, &c.config.name, &c.hosts, &c.health);
+    }
+    let next = Rc::new(worker.build_generation(&gen, accepting));
+    *worker.generation.borrow_mut() = next.clone();
+
+    // Listeners that left: stop accepting, close idle connections, let
+    // requests in flight finish (their sessions then close).
+    let mut i = 0;
+    while i < accepting.len() {
+        if next.listener(accepting[i].id).is_some() {
+            i += 1;
+            continue;
+        }
+        let gone = accepting.swap_remove(i);
+        gone.canceller.cancel();
+        gone.handle.await;
+        gone.drain.start();
+    }
+    // Listeners that are new to this worker: take its socket and accept.
+    for (l, ctx) in gen.listeners.iter().zip(&next.listeners) {
+        if accepting.iter().any(|a| a.id == ctx.id) {
+            continue;
+        }
+        let Some(socket) = l.sockets.take(worker.id) else {
+            continue;
+        };
+        match TcpListener::from_std(socket) {
+            Ok(listener) => {
+                let canceller = monoio::io::Canceller::new();
+                let handle = monoio::spawn(accept_loop(
+                    worker.clone(),
+                    ctx.id,
+                    listener,
+                    canceller.handle(),
+                ));
+                accepting.push(Accepting {
+                    id: ctx.id,
+                    canceller,
+                    handle,
+                    drain: ctx.drain.clone(),
+                });
+            }
+            Err(e) => {
+                tracing::error!(worker = worker.id, listener = %l.config.name, error = %e, "cannot accept on listener")
+            }
+        }
+    }
+}
+
+async fn worker_main(id: usize, shared: Arc<Shared>) -> std::io::Result<()> {
+    let worker = Rc::new(Worker::new(id, &shared));
+    let mut accepting: Vec<Accepting> = Vec::new();
+    apply_generation(&worker, shared.generations.load(), &mut accepting).await;
+
+    // The tick: watch for shutdown and new generations, sweep idle upstream connections.
     let mut ticks = 0u64;
     while !shared.shutdown.load(Ordering::Relaxed) {
         monoio::time::sleep(TICK).await;
         ticks += 1;
+        if shared.generations.version() != worker.generation.borrow().version {
+            apply_generation(&worker, shared.generations.load(), &mut accepting).await;
+        }
         let now = Instant::now();
-        for c in &worker.clusters {
+        let gen = worker.generation();
+        for c in &gen.clusters {
             c.tick(now);
         }
-        worker.tap.tick(&worker.clusters);
+        worker.tap.tick(gen.slotted_clusters());
         if ticks % 10 == 0 {
-            for c in &worker.clusters {
+            for c in &gen.clusters {
                 c.sweep();
             }
         }
     }
 
     // Drain: stop accepting, close idle connections, let in-flight requests finish.
-    canceller.cancel();
-    for handle in accept_loops {
+    let mut stopping = Vec::with_capacity(accepting.len());
+    for a in accepting.drain(..) {
+        a.canceller.cancel();
+        stopping.push((a.handle, a.drain));
+    }
+    for (handle, drain) in stopping {
         handle.await;
+        drain.start();
     }
     worker.drain.start();
-    let deadline = Instant::now() + shared.config.drain_timeout;
+    for l in &worker.generation().listeners {
+        l.drain.start();
+    }
+    let deadline = Instant::now() + shared.generations.load().config.drain_timeout;
     while worker.active.get() > 0 && Instant::now() < deadline {
         monoio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -294,17 +481,16 @@ async fn worker_main(
     Ok(())
 }
 
-async fn accept_loop(
-    worker: Rc<Worker>,
-    ctx: Rc<ListenerCtx>,
-    listener: TcpListener,
-    cancel: CancelHandle,
-) {
+async fn accept_loop(worker: Rc<Worker>, id: u64, listener: TcpListener, cancel: CancelHandle) {
     loop {
         match listener.cancelable_accept(cancel.clone()).await {
             Ok((stream, peer)) => {
+                // The listener as the current generation configures it.
+                let Some(ctx) = worker.generation().listener(id).cloned() else {
+                    continue; // removed by a reload; this loop is being cancelled
+                };
                 let _ = stream.set_nodelay(true);
-                monoio::spawn(session::serve(worker.clone(), ctx.clone(), stream, peer));
+                monoio::spawn(session::serve(worker.clone(), ctx, stream, peer));
             }
             Err(e) if e.raw_os_error() == Some(libc::ECANCELED) => return,
             Err(e) => {

@@ -7,7 +7,7 @@
 //! is fully written. Bodies stream through the fixed-size read buffers; no stage
 //! holds a whole body. An idle connection waits for readability with no buffer.
 
-use std::{net::SocketAddr, rc::Rc, time::Instant};
+use std::{net::SocketAddr, rc::Rc, sync::Arc, time::Instant};
 
 use bytes::{Buf, BytesMut};
 use monoio::{
@@ -16,6 +16,7 @@ use monoio::{
 };
 
 use super::{
+    drain::Drain,
     io::{flush, read_more, ReadError},
     Worker,
 };
@@ -39,12 +40,20 @@ use crate::{
     },
 };
 
-/// A listener as one worker serves it.
+/// A listener as one worker serves it in one config generation.
 pub struct ListenerCtx {
-    /// Position in `Config::listeners` (indexes the stats).
+    /// The listener's stats slot.
     pub index: usize,
-    pub config: ListenerConfig,
+    /// Its sockets' id (`ListenerSockets::id`): the same across reloads that
+    /// keep the listener.
+    pub id: u64,
+    /// The generation this context (and its router's cluster indices) belongs to.
+    pub version: u64,
+    pub config: Arc<ListenerConfig>,
     pub router: Router,
+    /// Started when a reload removes the listener, or at shutdown: idle
+    /// connections close, busy ones close after their request.
+    pub drain: Drain,
 }
 
 /// What happens after one request.
@@ -114,7 +123,7 @@ pub async fn serve(
 ) {
     worker.active.set(worker.active.get() + 1);
     let session = Session {
-        tap: SessionTap::open(&worker.tap, listener.index, peer),
+        tap: SessionTap::open(&worker.tap, listener.index, listener.config.clone(), peer),
         worker: worker.clone(),
         listener,
         client,
@@ -164,15 +173,35 @@ impl Session {
         if self.buf.capacity() == 0 {
             self.buf = self.worker.take_buffer();
         }
+        if self.out.capacity() == 0 {
+            let s = self.worker.take_scratch();
+            self.out = s.out;
+            self.req_head = s.req_head;
+            self.headers = s.headers;
+            self.tokens = s.tokens;
+            self.up_headers = s.up_headers;
+            self.up_tokens = s.up_tokens;
+        }
     }
 
-    /// Give idle buffers back to the worker so a parked connection holds none.
+    /// Give idle buffers back to the worker so a parked connection holds none:
+    /// read buffers, and the scratch vectors that grow to a message's size.
     fn release_buffers(&mut self) {
         if self.buf.is_empty() {
             self.worker.give_buffer(std::mem::take(&mut self.buf));
         }
         if self.up_buf.is_empty() {
             self.worker.give_buffer(std::mem::take(&mut self.up_buf));
+        }
+        if self.out.is_empty() && self.out.capacity() > 0 {
+            self.worker.give_scratch(super::Scratch {
+                out: std::mem::take(&mut self.out),
+                req_head: std::mem::take(&mut self.req_head),
+                headers: std::mem::take(&mut self.headers),
+                tokens: std::mem::take(&mut self.tokens),
+                up_headers: std::mem::take(&mut self.up_headers),
+                up_tokens: std::mem::take(&mut self.up_tokens),
+            });
         }
     }
 
@@ -183,7 +212,7 @@ impl Session {
         } else {
             self.listener.config.idle_timeout
         };
-        let drain = self.worker.drain.wait();
+        let drain = self.listener.drain.wait();
         monoio::select! {
             // Not relaxed: on epoll a relaxed check can report stale readiness, and
             // the session would then park a buffer in a read that ignores the drain.
@@ -197,6 +226,19 @@ impl Session {
             self.release_buffers();
             if !self.wait_for_request().await {
                 return Step::Close;
+            }
+        }
+        // Each request uses the newest generation: its routes and clusters. The
+        // generation is held (an `Rc`, no allocation) until the request ends.
+        let gen = self.worker.generation();
+        if gen.version != self.listener.version {
+            match gen.listener(self.listener.id) {
+                Some(l) => {
+                    self.listener = l.clone();
+                    self.tap.listener_changed(l.config.clone());
+                }
+                // A reload removed this listener: it drains.
+                None => return Step::Close,
             }
         }
         self.acquire_buffers();
@@ -254,7 +296,8 @@ impl Session {
                 .await;
         };
         let worker = self.worker.clone();
-        let cluster = &worker.clusters[route.route.cluster];
+        let cluster = &*gen.clusters[route.route.cluster];
+        let cluster_slot = gen.cluster_slots[route.route.cluster];
         let admission = cluster.begin_request(&HashInput {
             buf: &self.buf,
             headers: &self.headers,
@@ -265,7 +308,7 @@ impl Session {
             Admission::NoHealthyUpstream => Picked::NoHealthy,
             Admission::Overloaded(which) => Picked::Overflow(*which),
         };
-        self.tap.picked(route.route.cluster, &picked);
+        self.tap.picked(cluster_slot, &picked);
         let guard = match admission {
             Admission::Admitted(guard) => guard,
             Admission::NoHealthyUpstream => {
@@ -518,7 +561,7 @@ impl Session {
             // HTTP/1.1 clients get chunked; HTTP/1.0 clients a close-delimited body.
             BodyFraming::Chunked | BodyFraming::Close => (http11, http11),
         };
-        let keep_alive = framing_keeps && head.keep_alive && !self.worker.drain.is_draining();
+        let keep_alive = framing_keeps && head.keep_alive && !self.listener.drain.is_draining();
         let plan = ResponsePlan {
             chunked,
             keep_alive,
@@ -732,7 +775,7 @@ impl Session {
         head_only: bool,
         close: bool,
     ) -> Step {
-        let close = close || self.worker.drain.is_draining();
+        let close = close || self.listener.drain.is_draining();
         self.out.clear();
         local_reply_with(status, msg, extra, head_only, close, &mut self.out);
         self.tap
