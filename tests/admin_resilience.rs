@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use support::{
     admin::{self, clusters, host_json, sample, scrape, stat, stats},
     host_list, refused_addr, request, send_request, wait_for, Driver, FailingUpstream, Mode,
-    Response, Ringway,
+    Response, Ringway, FAST_HC,
 };
 
 driver_tests!(
@@ -70,14 +70,6 @@ fn prometheus(admin: SocketAddr, name: &str, cluster: &str) -> f64 {
         ("cluster", cluster),
     )
 }
-
-const FAST_HC: &str = "    health_checks:
-      - path: /healthz
-        interval: 50ms
-        timeout: 1s
-        unhealthy_threshold: 1
-        healthy_threshold: 1
-";
 
 fn failed_health_check_shows_in_clusters(d: Driver) {
     let a = FailingUpstream::start("a");

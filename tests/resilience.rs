@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 
 use support::{
     host_list, refused_addr, request, send_request, wait_until, Driver, FailingUpstream, Mode,
-    Response, Ringway,
+    Response, Ringway, FAST_HC,
 };
 
 driver_tests!(
@@ -62,14 +62,6 @@ fn who_answers(addr: SocketAddr, n: usize, extra: &str) -> Vec<String> {
         })
         .collect()
 }
-
-const FAST_HC: &str = "    health_checks:
-      - path: /healthz
-        interval: 50ms
-        timeout: 1s
-        unhealthy_threshold: 1
-        healthy_threshold: 1
-";
 
 fn health_checks_remove_and_restore_hosts(d: Driver) {
     let a = FailingUpstream::start("a");

@@ -99,3 +99,17 @@ pub fn wait_for<T>(what: &str, mut cond: impl FnMut() -> Option<T>) -> T {
         thread::sleep(Duration::from_millis(5));
     }
 }
+
+/// The first value of header `name` (any case) in `headers`.
+fn find_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    find_headers(headers, name).into_iter().next()
+}
+
+/// Every value of header `name` (any case) in `headers`, in order.
+fn find_headers<'a>(headers: &'a [(String, String)], name: &str) -> Vec<&'a str> {
+    headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+        .collect()
+}

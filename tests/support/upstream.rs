@@ -35,17 +35,10 @@ pub struct Received {
 
 impl Received {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        super::find_header(&self.headers, name)
     }
     pub fn header_all(&self, name: &str) -> Vec<&str> {
-        self.headers
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-            .collect()
+        super::find_headers(&self.headers, name)
     }
 }
 
@@ -603,6 +596,16 @@ impl Commands {
         )
     }
 }
+
+/// Cluster keys (indented four spaces) for active health checks of
+/// `FailingUpstream`s' `/healthz` every 50 ms, one result flipping a host.
+pub const FAST_HC: &str = "    health_checks:
+      - path: /healthz
+        interval: 50ms
+        timeout: 1s
+        unhealthy_threshold: 1
+        healthy_threshold: 1
+";
 
 /// `["a", "b"]`: the YAML list of these upstreams' addresses.
 pub fn host_list(ups: &[&FailingUpstream]) -> String {
