@@ -1,24 +1,54 @@
 //! The admin endpoint, stats and access logs, end to end: the real binary with
 //! two workers, real upstreams, under both io drivers.
 
-mod admin_support;
+#[macro_use]
+mod support;
 
-use std::collections::HashMap;
+use std::{collections::HashMap, net::SocketAddr};
 
-use admin_support::*;
+use support::{
+    admin::{get, parse_prometheus, post, sample, stat, stats},
+    refused_addr, request, text_response, wait_for, wait_until, Driver, Gate, Reply, Ringway,
+    Upstream,
+};
+
+driver_tests!(
+    stats_prometheus_clusters_and_access_log_count_exactly,
+    healthcheck_fail_flips_ready_and_post_only_endpoints,
+    quitquitquit_drains_in_flight_request_and_exits_zero,
+);
 
 const FORMAT: &str = "%REQ(:METHOD)% %REQ(:PATH)% %PROTOCOL% %RESPONSE_CODE% %RESPONSE_FLAGS% %BYTES_SENT% %UPSTREAM_HOST% %REQ(X-TEST)%";
 
 struct Setup {
     ringway: Ringway,
     good: Upstream,
-    dead: std::net::SocketAddr,
+    /// Opens `/slow` at `good`.
+    release_slow: Gate,
+    dead: SocketAddr,
     log: std::path::PathBuf,
 }
 
-fn setup(driver: &str) -> Setup {
-    let good = Upstream::start("127.0.0.2");
-    let dead = refused_addr("127.0.0.3");
+/// The upstream of cluster `good`: `/missing…` → 404; `/slow` → 200 only once
+/// released; anything else → 200 with body `ok`.
+fn good_upstream(release_slow: &Gate) -> Upstream {
+    let release_slow = release_slow.clone();
+    Upstream::start("good", move |r| {
+        if r.target.starts_with("/missing") {
+            Reply::Bytes(text_response("404 Not Found", "not here\n"))
+        } else if r.target.starts_with("/slow") {
+            let done = text_response("200 OK", "slow but complete\n");
+            Reply::After(release_slow.clone(), Box::new(Reply::Bytes(done)))
+        } else {
+            Reply::Bytes(text_response("200 OK", "ok\n"))
+        }
+    })
+}
+
+fn setup(driver: Driver) -> Setup {
+    let release_slow = Gate::new();
+    let good = good_upstream(&release_slow);
+    let dead = refused_addr();
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("access.log");
     let config = format!(
@@ -54,8 +84,9 @@ clusters:
         good = good.addr,
     );
     Setup {
-        ringway: Ringway::start(&config, driver, dir),
+        ringway: Ringway::launch(driver, &config).in_dir(dir).start(),
         good,
+        release_slow,
         dead,
         log,
     }
@@ -64,7 +95,7 @@ clusters:
 /// 5 × 200 from upstream, 3 × 404 from upstream, 2 × 404 no route, 2 × 503
 /// connection refused: each on its own connection, so both workers serve some.
 /// Returns the length of the 503's body.
-fn send_known_outcomes(addr: std::net::SocketAddr) -> usize {
+fn send_known_outcomes(addr: SocketAddr) -> usize {
     let mut dead_len = 0;
     for i in 0..5 {
         let r = request(addr, "GET", &format!("/ok/{i}"), "x-test: ok\r\n");
@@ -77,21 +108,21 @@ fn send_known_outcomes(addr: std::net::SocketAddr) -> usize {
     for _ in 0..2 {
         let r = request(addr, "GET", "/nowhere", "x-test: nowhere\r\n");
         assert_eq!(r.status, 404);
-        assert_eq!(r.body, "no route matched this request\n");
+        assert_eq!(r.body_str(), "no route matched this request\n");
     }
     for _ in 0..2 {
         let r = request(addr, "GET", "/dead", "x-test: dead\r\n");
         assert_eq!(r.status, 503);
-        assert!(r.body.starts_with("upstream connect error"), "{r:?}");
+        assert!(r.body_str().starts_with("upstream connect error"), "{r:?}");
         dead_len = r.body.len();
     }
     dead_len
 }
 
-fn counts_are_exact(driver: &str) {
+fn stats_prometheus_clusters_and_access_log_count_exactly(driver: Driver) {
     let s = setup(driver);
-    let admin = s.ringway.admin;
-    let dead_len = send_known_outcomes(s.ringway.listener());
+    let admin = s.ringway.admin();
+    let dead_len = send_known_outcomes(s.ringway.addr());
 
     // The tap records a request after its response is written: wait until all
     // twelve are in, and every connection is closed.
@@ -139,15 +170,15 @@ fn counts_are_exact(driver: &str) {
     assert!(st["cluster.good.upstream_rq_time"].contains("count(8)"));
 
     // ?filter= and ?format=json.
-    let r = get(admin, "/stats?filter=%5Ecluster%5C.dead%5C.");
-    assert!(r.body.lines().count() > 3);
+    let body = get(admin, "/stats?filter=%5Ecluster%5C.dead%5C.").body_str();
+    assert!(body.lines().count() > 3);
     assert!(
-        r.body.lines().all(|l| l.starts_with("cluster.dead.")),
+        body.lines().all(|l| l.starts_with("cluster.dead.")),
         "{}",
-        r.body
+        body
     );
     let r = get(admin, "/stats?format=json&filter=upstream_rq_total");
-    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&r.body_str()).unwrap();
     let list = v["stats"].as_array().unwrap();
     let good = list
         .iter()
@@ -168,32 +199,15 @@ fn counts_are_exact(driver: &str) {
     assert_eq!(st["cluster.good.upstream_rq_time"], "No recorded values");
 }
 
-fn prometheus_counts(admin: std::net::SocketAddr) {
+fn prometheus_counts(admin: SocketAddr) {
     let r = get(admin, "/stats/prometheus");
     assert_eq!(r.status, 200);
-    let ct = &r
-        .headers
-        .iter()
-        .find(|(k, _)| k == "content-type")
-        .unwrap()
-        .1;
+    let ct = r.header("content-type").unwrap();
     assert!(ct.contains("version=0.0.4"), "{ct}");
     // A real exposition parser reads it.
-    let scrape =
-        prometheus_parse::Scrape::parse(r.body.lines().map(|l| Ok(l.to_string()))).unwrap();
-    let value = |metric: &str, label: (&str, &str)| -> f64 {
-        let s = scrape
-            .samples
-            .iter()
-            .find(|s| s.metric == metric && s.labels.get(label.0) == Some(label.1))
-            .unwrap_or_else(|| panic!("no sample {metric}"));
-        match &s.value {
-            prometheus_parse::Value::Counter(v)
-            | prometheus_parse::Value::Gauge(v)
-            | prometheus_parse::Value::Untyped(v) => *v,
-            other => panic!("{metric}: {other:?}"),
-        }
-    };
+    let body = r.body_str();
+    let scrape = parse_prometheus(&body);
+    let value = |metric: &str, label: (&str, &str)| sample(&scrape, metric, label);
     assert_eq!(
         value("ringway_cluster_upstream_rq_total", ("cluster", "good")),
         8.0
@@ -236,7 +250,7 @@ fn prometheus_counts(admin: std::net::SocketAddr) {
             && n.chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
     };
-    for line in r.body.lines() {
+    for line in body.lines() {
         if let Some(rest) = line.strip_prefix("# TYPE ") {
             let (name, kind) = rest.split_once(' ').unwrap();
             assert!(name_ok(name), "{line}");
@@ -261,13 +275,9 @@ fn prometheus_counts(admin: std::net::SocketAddr) {
     }
 }
 
-fn clusters_counts(
-    admin: std::net::SocketAddr,
-    good: std::net::SocketAddr,
-    dead: std::net::SocketAddr,
-) {
-    let r = get(admin, "/clusters");
-    let lines: HashMap<&str, &str> = r.body.lines().filter_map(|l| l.rsplit_once("::")).collect();
+fn clusters_counts(admin: SocketAddr, good: SocketAddr, dead: SocketAddr) {
+    let body = get(admin, "/clusters").body_str();
+    let lines: HashMap<&str, &str> = body.lines().filter_map(|l| l.rsplit_once("::")).collect();
     let g = |k: &str| lines[format!("good::{good}::{k}").as_str()];
     assert_eq!(g("rq_total"), "8");
     assert_eq!(g("rq_success"), "8");
@@ -283,7 +293,7 @@ fn clusters_counts(
     assert_eq!(lines["dead::added_via_api"], "false");
 
     let r = get(admin, "/clusters?format=json");
-    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&r.body_str()).unwrap();
     let dead_json = v["cluster_statuses"]
         .as_array()
         .unwrap()
@@ -328,11 +338,11 @@ fn access_log_lines(s: &Setup, dead_len: usize) {
     assert_eq!(lines, want);
 }
 
-fn health_and_ready(driver: &str) {
+fn healthcheck_fail_flips_ready_and_post_only_endpoints(driver: Driver) {
     let s = setup(driver);
-    let (admin, listener) = (s.ringway.admin, s.ringway.listener());
+    let (admin, listener) = (s.ringway.admin(), s.ringway.addr());
     let r = get(admin, "/ready");
-    assert_eq!((r.status, r.body.as_str()), (200, "LIVE\n"));
+    assert_eq!((r.status, r.body_str().as_str()), (200, "LIVE\n"));
     assert_eq!(get(listener, "/healthz").status, 200);
 
     // State-changing endpoints are POST only.
@@ -345,7 +355,7 @@ fn health_and_ready(driver: &str) {
     ] {
         let r = get(admin, path);
         assert_eq!(r.status, 405, "{path}");
-        assert!(r.headers.iter().any(|(k, v)| k == "allow" && v == "POST"));
+        assert!(r.header_all("allow").contains(&"POST"));
     }
     assert_eq!(
         get(admin, "/ready").status,
@@ -355,7 +365,7 @@ fn health_and_ready(driver: &str) {
 
     assert_eq!(post(admin, "/healthcheck/fail").status, 200);
     let r = get(admin, "/ready");
-    assert_eq!((r.status, r.body.as_str()), (503, "DRAINING\n"));
+    assert_eq!((r.status, r.body_str().as_str()), (503, "DRAINING\n"));
     assert_eq!(get(listener, "/healthz").status, 503);
     // Proxying goes on: only the health answers change.
     assert_eq!(get(listener, "/ok").status, 200);
@@ -364,7 +374,7 @@ fn health_and_ready(driver: &str) {
     assert_eq!(get(listener, "/healthz").status, 200);
 
     // The other read endpoints answer.
-    let help = get(admin, "/help").body;
+    let help = get(admin, "/help").body_str();
     for path in [
         "/stats/prometheus",
         "/clusters",
@@ -374,18 +384,16 @@ fn health_and_ready(driver: &str) {
         assert!(help.contains(path), "{help}");
     }
     let r = get(admin, "/listeners");
-    assert_eq!(r.body, format!("ingress::{listener}\n"));
-    let v: serde_json::Value = serde_json::from_str(&get(admin, "/server_info").body).unwrap();
+    assert_eq!(r.body_str(), format!("ingress::{listener}\n"));
+    let v: serde_json::Value =
+        serde_json::from_str(&get(admin, "/server_info").body_str()).unwrap();
     assert_eq!(v["state"], "LIVE");
-    let want_driver = if driver == "uring" {
-        "io_uring"
-    } else {
-        "epoll"
-    };
+    let want_driver = driver.log_name();
     let workers = v["workers"].as_array().unwrap();
     assert_eq!(workers.len(), 2);
     assert!(workers.iter().all(|w| w["io_driver"] == want_driver), "{v}");
-    let v: serde_json::Value = serde_json::from_str(&get(admin, "/config_dump").body).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&get(admin, "/config_dump").body_str()).unwrap();
     assert_eq!(v["clusters"][0]["name"], "good");
     assert_eq!(post(admin, "/logging?level=debug").status, 200);
     assert_eq!(post(admin, "/logging?level=%5Bnope").status, 400);
@@ -393,43 +401,30 @@ fn health_and_ready(driver: &str) {
     assert_eq!(get(admin, "/stats?filter=%5B").status, 400);
 }
 
-fn quit_drains_in_flight(driver: &str) {
+fn quitquitquit_drains_in_flight_request_and_exits_zero(driver: Driver) {
     let mut s = setup(driver);
-    let (admin, listener) = (s.ringway.admin, s.ringway.listener());
+    let (admin, listener) = (s.ringway.admin(), s.ringway.addr());
     let client = std::thread::spawn(move || get(listener, "/slow"));
-    let arrived = s.good.slow_arrived.clone();
-    wait_for("the slow request to reach the upstream", || {
-        (*arrived.lock().unwrap() == 1).then_some(())
+    wait_until("the slow request to reach the upstream", || {
+        let reqs = s.good.requests();
+        reqs.iter()
+            .filter(|r| r.target.starts_with("/slow"))
+            .count()
+            == 1
     });
     assert_eq!(post(admin, "/quitquitquit").status, 200);
     // Draining: /ready says so while the request is still in flight.
-    wait_for("/ready to say DRAINING", || {
-        (get(admin, "/ready").status == 503).then_some(())
+    wait_until("/ready to say DRAINING", || {
+        get(admin, "/ready").status == 503
     });
-    s.good
-        .release
-        .store(true, std::sync::atomic::Ordering::Relaxed);
+    s.release_slow.open();
     let r = client.join().unwrap();
-    assert_eq!((r.status, r.body.as_str()), (200, "slow but complete\n"));
-    assert_eq!(s.ringway.wait_exit(), Some(0));
+    assert_eq!(
+        (r.status, r.body_str().as_str()),
+        (200, "slow but complete\n")
+    );
+    assert_eq!(s.ringway.wait_exit().code(), Some(0));
     // The drained worker flushed its access log line before exiting.
     let log = std::fs::read_to_string(&s.log).unwrap();
     assert!(log.contains("GET /slow HTTP/1.1 200 - 18"), "{log}");
-}
-
-macro_rules! both_drivers {
-    ($($name:ident => $body:ident;)*) => {
-        mod uring {
-            $(#[test] fn $name() { super::$body("uring") })*
-        }
-        mod epoll {
-            $(#[test] fn $name() { super::$body("epoll") })*
-        }
-    };
-}
-
-both_drivers! {
-    stats_prometheus_clusters_and_access_log_count_exactly => counts_are_exact;
-    healthcheck_fail_flips_ready_and_post_only_endpoints => health_and_ready;
-    quitquitquit_drains_in_flight_request_and_exits_zero => quit_drains_in_flight;
 }

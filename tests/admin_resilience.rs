@@ -6,18 +6,18 @@
 //! once; retries count `upstream_rq_retry`, and `max_retries: 0` stops them and
 //! counts `upstream_rq_retry_overflow`.
 //!
-//! Ringway and the admin client come from `admin_support`, upstreams that fail
-//! on command from `resilience_support`. Every wait is on a condition with a
-//! deadline.
+//! Every wait is on a condition with a deadline.
 
-mod admin_support;
 #[macro_use]
-mod resilience_support;
+mod support;
 
-use std::{collections::HashMap, net::SocketAddr};
+use std::net::SocketAddr;
 
-use admin_support::{stat, stats, wait_for, Ringway};
-use resilience_support::{get, host_list, read_response, send, Driver, Mode, Upstream};
+use support::{
+    admin::{self, clusters, host_json, sample, scrape, stat, stats},
+    host_list, refused_addr, request, send_request, wait_for, Driver, FailingUpstream, Mode,
+    Response, Ringway, FAST_HC,
+};
 
 driver_tests!(
     failed_health_check_shows_in_clusters,
@@ -50,19 +50,9 @@ listeners:
     )
 }
 
-fn start(d: Driver, yaml: &str) -> Ringway {
-    Ringway::start(yaml, d.flag(), tempfile::tempdir().unwrap())
-}
-
-/// `/clusters` as `rest-of-line → value` (split at the last `::`).
-fn clusters(admin: SocketAddr) -> HashMap<String, String> {
-    let r = admin_support::get(admin, "/clusters");
-    assert_eq!(r.status, 200);
-    r.body
-        .lines()
-        .filter_map(|l| l.rsplit_once("::"))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+/// `GET path` on a new connection with `extra` header lines.
+fn get(addr: SocketAddr, path: &str, extra: &str) -> Response {
+    request(addr, "GET", path, extra)
 }
 
 fn flags(admin: SocketAddr, cluster: &str, host: SocketAddr) -> String {
@@ -71,59 +61,25 @@ fn flags(admin: SocketAddr, cluster: &str, host: SocketAddr) -> String {
         .unwrap_or_else(|| panic!("no health_flags line for {host}"))
 }
 
-/// The `/clusters?format=json` entry of `host` in `cluster`.
-fn host_json(admin: SocketAddr, cluster: &str, host: SocketAddr) -> serde_json::Value {
-    let r = admin_support::get(admin, "/clusters?format=json");
-    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
-    v["cluster_statuses"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == cluster)
-        .unwrap()["host_statuses"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|h| h["address"]["socket_address"]["port_value"] == host.port())
-        .cloned()
-        .unwrap()
-}
-
 /// The Prometheus sample `ringway_cluster_<name>{cluster="c"}`, checked to be
 /// declared and well-formed by a real exposition parser.
 fn prometheus(admin: SocketAddr, name: &str, cluster: &str) -> f64 {
-    let r = admin_support::get(admin, "/stats/prometheus");
-    let scrape =
-        prometheus_parse::Scrape::parse(r.body.lines().map(|l| Ok(l.to_string()))).unwrap();
-    let metric = format!("ringway_cluster_{name}");
-    let s = scrape
-        .samples
-        .iter()
-        .find(|s| s.metric == metric && s.labels.get("cluster") == Some(cluster))
-        .unwrap_or_else(|| panic!("no sample {metric}"));
-    match &s.value {
-        prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Gauge(v) => *v,
-        other => panic!("{metric}: {other:?}"),
-    }
+    sample(
+        &scrape(admin),
+        &format!("ringway_cluster_{name}"),
+        ("cluster", cluster),
+    )
 }
 
-const FAST_HC: &str = "    health_checks:
-      - path: /healthz
-        interval: 50ms
-        timeout: 1s
-        unhealthy_threshold: 1
-        healthy_threshold: 1
-";
-
 fn failed_health_check_shows_in_clusters(d: Driver) {
-    let a = Upstream::start("a");
-    let b = Upstream::start("b");
+    let a = FailingUpstream::start("a");
+    let b = FailingUpstream::start("b");
     let hosts = format!("[{{ address: \"{}\", weight: 3 }}, \"{}\"]", a.addr, b.addr);
-    let rw = start(
+    let rw = Ringway::start(
         d,
         &config(&[("/", "c", "")], &format!("  - name: c\n    hosts: {hosts}\n{FAST_HC}    circuit_breakers: {{ max_connections: 7, max_retries: 5 }}\n")),
     );
-    let admin = rw.admin;
+    let admin = rw.admin();
     wait_for("both hosts checked", || {
         (a.health_checks() >= 1 && b.health_checks() >= 1).then_some(())
     });
@@ -177,9 +133,9 @@ const OUTLIER: &str = "    outlier_detection:
 ";
 
 fn ejected_host_shows_in_clusters_and_stats(d: Driver) {
-    let a = Upstream::start("a");
-    let b = Upstream::start("b");
-    let rw = start(
+    let a = FailingUpstream::start("a");
+    let b = FailingUpstream::start("b");
+    let rw = Ringway::start(
         d,
         &config(
             &[("/", "c", "")],
@@ -189,7 +145,7 @@ fn ejected_host_shows_in_clusters_and_stats(d: Driver) {
             ),
         ),
     );
-    let admin = rw.admin;
+    let admin = rw.admin();
     let st = stats(admin);
     assert_eq!(stat(&st, "cluster.c.outlier_detection.ejections_active"), 0);
     assert_eq!(
@@ -204,7 +160,7 @@ fn ejected_host_shows_in_clusters_and_stats(d: Driver) {
     a.set_mode(Mode::Status(503));
     // Each worker counts its own failures in a row; keep asking until one ejects.
     wait_for("a to be ejected", || {
-        get(rw.listener(), "/", "");
+        get(rw.addr(), "/", "");
         (flags(admin, "c", a.addr) == "/failed_outlier_check").then_some(())
     });
     assert_eq!(flags(admin, "c", b.addr), "healthy");
@@ -221,7 +177,7 @@ fn ejected_host_shows_in_clusters_and_stats(d: Driver) {
     );
 
     // /reset_counters zeroes the ejection count, not the ejection.
-    assert_eq!(admin_support::post(admin, "/reset_counters").status, 200);
+    assert_eq!(admin::post(admin, "/reset_counters").status, 200);
     let st = stats(admin);
     assert_eq!(
         stat(&st, "cluster.c.outlier_detection.ejections_enforced_total"),
@@ -231,9 +187,9 @@ fn ejected_host_shows_in_clusters_and_stats(d: Driver) {
 }
 
 fn breaker_overflow_is_counted_once(d: Driver) {
-    let a = Upstream::start("a");
+    let a = FailingUpstream::start("a");
     // Two workers, `max_requests: 2`: each worker admits one request.
-    let rw = start(
+    let rw = Ringway::start(
         d,
         &config(
             &[("/", "c", "")],
@@ -243,13 +199,13 @@ fn breaker_overflow_is_counted_once(d: Driver) {
             ),
         ),
     );
-    let admin = rw.admin;
+    let admin = rw.admin();
     assert_eq!(
         clusters(admin)["c::default_priority::max_requests"],
         "2",
         "the configured total"
     );
-    let held = send(rw.listener(), "/hang", "");
+    let mut held = send_request(rw.addr(), "GET", "/hang", "");
     wait_for("a request to hang on the upstream", || {
         (a.hung() == 1).then_some(())
     });
@@ -257,12 +213,9 @@ fn breaker_overflow_is_counted_once(d: Driver) {
     // overflows. Count the 503s the clients saw.
     let mut overflows = 0;
     wait_for("a breaker overflow", || {
-        let r = get(rw.listener(), "/", "");
+        let r = get(rw.addr(), "/", "");
         if r.status == 503 {
-            assert_eq!(
-                r.headers.get("x-ringway-overloaded").map(String::as_str),
-                Some("true")
-            );
+            assert_eq!(r.header("x-ringway-overloaded"), Some("true"));
             overflows += 1;
         } else {
             assert_eq!(r.status, 200, "{r:?}");
@@ -270,7 +223,7 @@ fn breaker_overflow_is_counted_once(d: Driver) {
         (overflows > 0).then_some(())
     });
     a.release();
-    assert_eq!(read_response(held).status, 200);
+    assert_eq!(held.read_response().status, 200);
     let st = stats(admin);
     // Counted once, by the stats tap.
     assert_eq!(stat(&st, "cluster.c.upstream_rq_overflow"), overflows);
@@ -284,13 +237,16 @@ fn breaker_overflow_is_counted_once(d: Driver) {
 
 fn retries_are_counted_and_max_retries_stops_them(d: Driver) {
     // `r`: retries allowed (default max_retries). `n` and `dead`: max_retries 0.
-    let (r_bad, r_good) = (Upstream::start("r_bad"), Upstream::start("r_good"));
-    let (n_bad, n_good) = (Upstream::start("n_bad"), Upstream::start("n_good"));
-    let d_good = Upstream::start("d_good");
-    let refused = {
-        let l = std::net::TcpListener::bind("127.0.0.99:0").unwrap();
-        l.local_addr().unwrap()
-    };
+    let (r_bad, r_good) = (
+        FailingUpstream::start("r_bad"),
+        FailingUpstream::start("r_good"),
+    );
+    let (n_bad, n_good) = (
+        FailingUpstream::start("n_bad"),
+        FailingUpstream::start("n_good"),
+    );
+    let d_good = FailingUpstream::start("d_good");
+    let refused = refused_addr();
     r_bad.set_mode(Mode::Status(503));
     n_bad.set_mode(Mode::Status(503));
     let policy =
@@ -301,7 +257,7 @@ fn retries_are_counted_and_max_retries_stops_them(d: Driver) {
         host_list(&[&n_bad, &n_good]),
         d_good.addr,
     );
-    let rw = start(
+    let rw = Ringway::start(
         d,
         &config(
             &[
@@ -312,14 +268,14 @@ fn retries_are_counted_and_max_retries_stops_them(d: Driver) {
             &clusters_yaml,
         ),
     );
-    let admin = rw.admin;
-    let addr = rw.listener();
+    let admin = rw.admin();
+    let addr = rw.addr();
 
     // Retries allowed: a 503 from `r_bad` is retried on `r_good`.
     for _ in 0..8 {
         let r = get(addr, "/r", "");
         assert_eq!(r.status, 200, "{r:?}");
-        assert_eq!(r.body, "r_good");
+        assert_eq!(r.body_str(), "r_good");
     }
     let retried = r_bad.requests() as u64;
     assert!(retried >= 1, "round robin sent nothing to r_bad");
@@ -329,10 +285,10 @@ fn retries_are_counted_and_max_retries_stops_them(d: Driver) {
     for _ in 0..8 {
         let r = get(addr, "/n", "");
         if r.status == 503 {
-            assert_eq!(r.body, "n_bad", "the last failure, as it was");
+            assert_eq!(r.body_str(), "n_bad", "the last failure, as it was");
             status_overflows += 1;
         } else {
-            assert_eq!(r.body, "n_good");
+            assert_eq!(r.body_str(), "n_good");
         }
     }
     assert_eq!(status_overflows, n_bad.requests() as u64);
@@ -343,10 +299,10 @@ fn retries_are_counted_and_max_retries_stops_them(d: Driver) {
     for _ in 0..8 {
         let r = get(addr, "/dead", "");
         if r.status == 503 {
-            assert!(r.body.starts_with("upstream connect error"), "{r:?}");
+            assert!(r.body_str().starts_with("upstream connect error"), "{r:?}");
             connect_overflows += 1;
         } else {
-            assert_eq!(r.body, "d_good");
+            assert_eq!(r.body_str(), "d_good");
         }
     }
     assert!(connect_overflows >= 1);
@@ -369,7 +325,7 @@ fn retries_are_counted_and_max_retries_stops_them(d: Driver) {
         status_overflows as f64
     );
     let dump: serde_json::Value =
-        serde_json::from_str(&admin_support::get(admin, "/config_dump").body).unwrap();
+        serde_json::from_str(&admin::get(admin, "/config_dump").body_str()).unwrap();
     let n = dump["clusters"]
         .as_array()
         .unwrap()

@@ -2,13 +2,15 @@
 //! whose answers change mid-test, and upstreams on 127.0.0.2…, under both io
 //! drivers. See `src/discovery/` for the resolver itself.
 
-mod dns_support;
+mod support;
 
-use std::collections::HashSet;
+use std::{collections::HashSet, net::SocketAddr};
 
-use dns_support::{ip, upstreams, wait_until, Behaviour, DnsResponder, Proxy};
+use support::{
+    dns::{ip, upstreams, Behaviour, DnsResponder},
+    try_request, wait_until, Driver, Gate, Response, Ringway,
+};
 
-const DRIVERS: [&str; 2] = ["uring", "epoll"];
 const NAME: &str = "svc.test";
 
 /// A config with one catch-all route to cluster `svc`. `cluster_extra` lines
@@ -66,23 +68,45 @@ fn dir() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
 }
 
+/// Start ringway with `config` in `dir`, logging at debug level (printed if
+/// the test fails).
+fn start(dir: tempfile::TempDir, config: &str, driver: Driver) -> Ringway {
+    Ringway::launch(driver, config)
+        .in_dir(dir)
+        .env("RINGWAY_LOG", "ringway=debug")
+        .start()
+}
+
+/// One request on a fresh connection: (status, body).
+fn get(addr: SocketAddr, path: &str) -> Result<(u16, String), String> {
+    try_request(addr, "GET", path, "").map(|r: Response| (r.status, r.body_str()))
+}
+
+/// A request that must succeed; returns the upstream IP that answered.
+fn ok(proxy: &Ringway, path: &str) -> String {
+    match get(proxy.addr(), path) {
+        Ok((200, body)) => body,
+        other => panic!("expected 200, got {other:?}"),
+    }
+}
+
 /// Wait until `ip` answers a request (every request meanwhile must succeed).
-fn wait_for_host(proxy: &Proxy, ip: &str) {
+fn wait_for_host(proxy: &Ringway, ip: &str) {
     wait_until(&format!("{ip} to take traffic"), || {
-        proxy.get("/").map(|(s, b)| s == 200 && b == ip) == Ok(true)
+        get(proxy.addr(), "/").map(|(s, b)| s == 200 && b == ip) == Ok(true)
     });
 }
 
-fn wait_resolved(proxy: &Proxy) {
+fn wait_resolved(proxy: &Ringway) {
     wait_until("the cluster to resolve", || {
-        matches!(proxy.get("/"), Ok((200, _)))
+        matches!(get(proxy.addr(), "/"), Ok((200, _)))
     });
 }
 
 #[test]
 fn round_robin_spans_every_returned_address() {
-    for driver in DRIVERS {
-        let (port, _ups) = upstreams(&["127.0.0.2", "127.0.0.3", "127.0.0.4"]);
+    for driver in Driver::ALL {
+        let (port, _ups) = upstreams(&["127.0.0.2", "127.0.0.3", "127.0.0.4"], &Gate::new());
         let dns = DnsResponder::start();
         dns.answer(
             NAME,
@@ -91,15 +115,15 @@ fn round_robin_spans_every_returned_address() {
         );
         let dir = dir();
         let cfg = config(&dir, &dns, &[format!("{NAME}:{port}")], "", "");
-        let proxy = Proxy::start(dir, &cfg, driver);
+        let proxy = start(dir, &cfg, driver);
         wait_resolved(&proxy);
-        let seen: Vec<String> = (0..30).map(|_| proxy.ok("/")).collect();
+        let seen: Vec<String> = (0..30).map(|_| ok(&proxy, "/")).collect();
         for want in ["127.0.0.2", "127.0.0.3", "127.0.0.4"] {
             // One worker, round robin: each of 3 hosts gets every third request.
             assert_eq!(
                 seen.iter().filter(|s| *s == want).count(),
                 10,
-                "{driver}: {seen:?}"
+                "{driver:?}: {seen:?}"
             );
         }
     }
@@ -107,68 +131,71 @@ fn round_robin_spans_every_returned_address() {
 
 #[test]
 fn added_address_takes_traffic_and_removed_one_stops_without_failures() {
-    for driver in DRIVERS {
-        let (port, ups) = upstreams(&["127.0.0.2", "127.0.0.3", "127.0.0.4"]);
+    for driver in Driver::ALL {
+        let (port, ups) = upstreams(&["127.0.0.2", "127.0.0.3", "127.0.0.4"], &Gate::new());
         let dns = DnsResponder::start();
         dns.answer(NAME, &[ip("127.0.0.2"), ip("127.0.0.3")], 30);
         let dir = dir();
         let cfg = config(&dir, &dns, &[format!("{NAME}:{port}")], "", "");
-        let proxy = Proxy::start(dir, &cfg, driver);
+        let proxy = start(dir, &cfg, driver);
         wait_resolved(&proxy);
-        let first: HashSet<String> = (0..4).map(|_| proxy.ok("/")).collect();
-        assert_eq!(first.len(), 2, "{driver}: {first:?}");
+        let first: HashSet<String> = (0..4).map(|_| ok(&proxy, "/")).collect();
+        assert_eq!(first.len(), 2, "{driver:?}: {first:?}");
 
         dns.answer(NAME, &[ip("127.0.0.3"), ip("127.0.0.4")], 30);
         // Every request succeeds while the set changes under it.
-        wait_until("127.0.0.4 to take traffic", || proxy.ok("/") == "127.0.0.4");
-        let removed_hits = ups[0].hits();
-        let after: HashSet<String> = (0..20).map(|_| proxy.ok("/")).collect();
+        wait_until("127.0.0.4 to take traffic", || {
+            ok(&proxy, "/") == "127.0.0.4"
+        });
+        let removed_hits = ups[0].request_count();
+        let after: HashSet<String> = (0..20).map(|_| ok(&proxy, "/")).collect();
         assert_eq!(
             after,
             HashSet::from(["127.0.0.3".to_string(), "127.0.0.4".to_string()]),
-            "{driver}"
+            "{driver:?}"
         );
         assert_eq!(
-            ups[0].hits(),
+            ups[0].request_count(),
             removed_hits,
-            "{driver}: removed host still used"
+            "{driver:?}: removed host still used"
         );
     }
 }
 
 #[test]
 fn in_flight_request_to_removed_host_completes() {
-    for driver in DRIVERS {
-        let (port, ups) = upstreams(&["127.0.0.2", "127.0.0.3"]);
+    for driver in Driver::ALL {
+        let release_slow = Gate::new();
+        let (port, ups) = upstreams(&["127.0.0.2", "127.0.0.3"], &release_slow);
         let dns = DnsResponder::start();
         dns.answer(NAME, &[ip("127.0.0.2")], 30);
         let dir = dir();
         let cfg = config(&dir, &dns, &[format!("{NAME}:{port}")], "", "");
-        let proxy = std::sync::Arc::new(Proxy::start(dir, &cfg, driver));
+        let proxy = start(dir, &cfg, driver);
         wait_for_host(&proxy, "127.0.0.2");
 
-        let slow = {
-            let proxy = proxy.clone();
-            std::thread::spawn(move || proxy.get("/slow"))
-        };
-        wait_until("the slow request to reach 127.0.0.2", || ups[0].held() == 1);
+        let addr = proxy.addr();
+        let slow = std::thread::spawn(move || get(addr, "/slow"));
+        wait_until("the slow request to reach 127.0.0.2", || {
+            ups[0].requests().iter().any(|r| r.target == "/slow")
+        });
         dns.answer(NAME, &[ip("127.0.0.3")], 30);
         wait_for_host(&proxy, "127.0.0.3");
-        ups[0].release();
+        release_slow.open();
         let got = slow.join().unwrap();
-        assert_eq!(got, Ok((200, "127.0.0.2".to_string())), "{driver}");
+        assert_eq!(got, Ok((200, "127.0.0.2".to_string())), "{driver:?}");
     }
 }
 
 #[test]
 fn dns_failures_keep_the_last_good_set() {
-    for driver in DRIVERS {
-        let (port, _ups) = upstreams(&["127.0.0.2", "127.0.0.3"]);
+    for driver in Driver::ALL {
+        let (port, _ups) = upstreams(&["127.0.0.2", "127.0.0.3"], &Gate::new());
         let dns = DnsResponder::start();
         dns.answer(NAME, &[ip("127.0.0.2"), ip("127.0.0.3")], 30);
         let dir = dir();
         let cfg = config(&dir, &dns, &[format!("{NAME}:{port}")], "", "");
-        let proxy = Proxy::start(dir, &cfg, driver);
+        let proxy = start(dir, &cfg, driver);
         wait_resolved(&proxy);
         for failure in [Behaviour::NxDomain, Behaviour::ServFail, Behaviour::Drop] {
             dns.set(NAME, failure.clone());
@@ -176,38 +203,38 @@ fn dns_failures_keep_the_last_good_set() {
             // at a time, so five more queries contain a whole failed refresh.
             let before = dns.queries(NAME);
             wait_until("a failed refresh", || dns.queries(NAME) >= before + 5);
-            let seen: HashSet<String> = (0..6).map(|_| proxy.ok("/")).collect();
-            assert_eq!(seen.len(), 2, "{driver} {failure:?}: {seen:?}");
+            let seen: HashSet<String> = (0..6).map(|_| ok(&proxy, "/")).collect();
+            assert_eq!(seen.len(), 2, "{driver:?} {failure:?}: {seen:?}");
         }
         // And it recovers when DNS answers again.
         dns.answer(NAME, &[ip("127.0.0.3")], 30);
         wait_until("the new answer", || {
-            (0..3).all(|_| proxy.ok("/") == "127.0.0.3")
+            (0..3).all(|_| ok(&proxy, "/") == "127.0.0.3")
         });
     }
 }
 
 #[test]
 fn truncated_udp_answer_is_retried_over_tcp() {
-    for driver in DRIVERS {
-        let (port, _ups) = upstreams(&["127.0.0.2", "127.0.0.3"]);
+    for driver in Driver::ALL {
+        let (port, _ups) = upstreams(&["127.0.0.2", "127.0.0.3"], &Gate::new());
         let dns = DnsResponder::start();
         dns.answer(NAME, &[ip("127.0.0.2"), ip("127.0.0.3")], 30);
         dns.truncate_udp(NAME);
         let dir = dir();
         let cfg = config(&dir, &dns, &[format!("{NAME}:{port}")], "", "");
-        let proxy = Proxy::start(dir, &cfg, driver);
+        let proxy = start(dir, &cfg, driver);
         wait_resolved(&proxy);
-        let seen: HashSet<String> = (0..4).map(|_| proxy.ok("/")).collect();
-        assert_eq!(seen.len(), 2, "{driver}: {seen:?}");
-        assert!(dns.tcp_queries(NAME) > 0, "{driver}: no TCP retry");
+        let seen: HashSet<String> = (0..4).map(|_| ok(&proxy, "/")).collect();
+        assert_eq!(seen.len(), 2, "{driver:?}: {seen:?}");
+        assert!(dns.tcp_queries(NAME) > 0, "{driver:?}: no TCP retry");
     }
 }
 
 #[test]
 fn ttl_sets_the_next_refresh_when_asked() {
-    for driver in DRIVERS {
-        let (port, _ups) = upstreams(&["127.0.0.2", "127.0.0.3"]);
+    for driver in Driver::ALL {
+        let (port, _ups) = upstreams(&["127.0.0.2", "127.0.0.3"], &Gate::new());
         let dns = DnsResponder::start();
         dns.answer(NAME, &[ip("127.0.0.2")], 1);
         let dir = dir();
@@ -220,7 +247,7 @@ fn ttl_sets_the_next_refresh_when_asked() {
             "",
         )
         .replace("dns_refresh_rate: 100ms", "dns_refresh_rate: 1h");
-        let proxy = Proxy::start(dir, &cfg, driver);
+        let proxy = start(dir, &cfg, driver);
         wait_for_host(&proxy, "127.0.0.2");
         dns.answer(NAME, &[ip("127.0.0.3")], 1);
         wait_for_host(&proxy, "127.0.0.3");
@@ -229,8 +256,8 @@ fn ttl_sets_the_next_refresh_when_asked() {
 
 #[test]
 fn hosts_file_names_resolve_without_dns() {
-    for driver in DRIVERS {
-        let (port, _ups) = upstreams(&["127.0.0.2", "127.0.0.3"]);
+    for driver in Driver::ALL {
+        let (port, _ups) = upstreams(&["127.0.0.2", "127.0.0.3"], &Gate::new());
         let dns = DnsResponder::start();
         let dir = dir();
         std::fs::write(
@@ -239,18 +266,18 @@ fn hosts_file_names_resolve_without_dns() {
         )
         .unwrap();
         let cfg = config(&dir, &dns, &[format!("hosts-only.test:{port}")], "", "");
-        let proxy = Proxy::start(dir, &cfg, driver);
+        let proxy = start(dir, &cfg, driver);
         wait_resolved(&proxy);
-        let seen: HashSet<String> = (0..4).map(|_| proxy.ok("/")).collect();
-        assert_eq!(seen.len(), 2, "{driver}: {seen:?}");
-        assert_eq!(dns.queries("hosts-only.test"), 0, "{driver}");
+        let seen: HashSet<String> = (0..4).map(|_| ok(&proxy, "/")).collect();
+        assert_eq!(seen.len(), 2, "{driver:?}: {seen:?}");
+        assert_eq!(dns.queries("hosts-only.test"), 0, "{driver:?}");
     }
 }
 
 #[test]
 fn search_domains_from_resolv_conf_expand_short_names() {
-    for driver in DRIVERS {
-        let (port, _ups) = upstreams(&["127.0.0.2"]);
+    for driver in Driver::ALL {
+        let (port, _ups) = upstreams(&["127.0.0.2"], &Gate::new());
         let dns = DnsResponder::start();
         dns.answer(NAME, &[ip("127.0.0.2")], 30);
         let dir = dir();
@@ -260,43 +287,43 @@ fn search_domains_from_resolv_conf_expand_short_names() {
         )
         .unwrap();
         let cfg = config(&dir, &dns, &[format!("svc:{port}")], "", "");
-        let proxy = Proxy::start(dir, &cfg, driver);
+        let proxy = start(dir, &cfg, driver);
         wait_for_host(&proxy, "127.0.0.2");
     }
 }
 
 #[test]
 fn logical_dns_uses_the_first_address_of_the_latest_answer() {
-    for driver in DRIVERS {
-        let (port, _ups) = upstreams(&["127.0.0.2", "127.0.0.3"]);
+    for driver in Driver::ALL {
+        let (port, _ups) = upstreams(&["127.0.0.2", "127.0.0.3"], &Gate::new());
         let dns = DnsResponder::start();
         dns.answer(NAME, &[ip("127.0.0.3"), ip("127.0.0.2")], 30);
         let dir = dir();
         let cfg = config(&dir, &dns, &[format!("{NAME}:{port}")], "", "")
             .replace("type: strict_dns", "type: logical_dns");
-        let proxy = Proxy::start(dir, &cfg, driver);
+        let proxy = start(dir, &cfg, driver);
         wait_resolved(&proxy);
-        assert!((0..6).all(|_| proxy.ok("/") == "127.0.0.3"), "{driver}");
+        assert!((0..6).all(|_| ok(&proxy, "/") == "127.0.0.3"), "{driver:?}");
         dns.answer(NAME, &[ip("127.0.0.2"), ip("127.0.0.3")], 30);
         wait_for_host(&proxy, "127.0.0.2");
-        assert!((0..6).all(|_| proxy.ok("/") == "127.0.0.2"), "{driver}");
+        assert!((0..6).all(|_| ok(&proxy, "/") == "127.0.0.2"), "{driver:?}");
     }
 }
 
 #[test]
 fn unresolved_cluster_answers_503_then_succeeds() {
-    for driver in DRIVERS {
-        let (port, _ups) = upstreams(&["127.0.0.2"]);
+    for driver in Driver::ALL {
+        let (port, _ups) = upstreams(&["127.0.0.2"], &Gate::new());
         let dns = DnsResponder::start();
         dns.set(NAME, Behaviour::Drop);
         let dir = dir();
         // A long query timeout: the 503 cannot have waited for DNS to give up.
         let cfg = config(&dir, &dns, &[format!("{NAME}:{port}")], "", "")
             .replace("timeout: 500ms", "timeout: 3s");
-        let proxy = Proxy::start(dir, &cfg, driver);
+        let proxy = start(dir, &cfg, driver);
         wait_until("the first query", || dns.queries(NAME) >= 1);
-        let (status, _) = proxy.get("/").expect("a response");
-        assert_eq!(status, 503, "{driver}");
+        let (status, _) = get(proxy.addr(), "/").expect("a response");
+        assert_eq!(status, 503, "{driver:?}");
         dns.answer(NAME, &[ip("127.0.0.2")], 30);
         wait_for_host(&proxy, "127.0.0.2");
     }

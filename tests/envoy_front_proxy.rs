@@ -4,21 +4,42 @@
 //! upstreams — under both io drivers. Also `ringway check` and `ringway convert`
 //! on the seed.
 
-mod envoy_support;
+#[macro_use]
+mod support;
 
-use std::{collections::HashMap, process::Command};
+use std::{collections::HashMap, net::SocketAddr, process::Command};
 
-use envoy_support::{get, rewrite_envoy, temp_path, wait_for, Ringway, Upstream};
+use serde_yaml::{Mapping, Value};
+use support::{
+    admin::{self, parse_prometheus, sample},
+    text_response, wait_for, Driver, Reply, Ringway, Upstream,
+};
+
+driver_tests!(envoy_front_proxy);
 
 const SEED: &str = include_str!("../config/envoy/front-envoy.yaml");
 
-fn front_proxy(driver: &str) {
+/// An upstream answering every request with `NAME PATH`.
+fn named_upstream(name: &str) -> Upstream {
+    let n = name.to_string();
+    Upstream::start(name, move |r| {
+        Reply::Bytes(text_response("200 OK", &format!("{n} {}", r.target)))
+    })
+}
+
+/// One request on a fresh connection: (status, body).
+fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let r = admin::get(addr, path);
+    (r.status, r.body_str())
+}
+
+fn envoy_front_proxy(driver: Driver) {
     let service1 = [
-        Upstream::start("service1-a", "127.0.0.2"),
-        Upstream::start("service1-b", "127.0.0.3"),
-        Upstream::start("service1-c", "127.0.0.4"),
+        named_upstream("service1-a"),
+        named_upstream("service1-b"),
+        named_upstream("service1-c"),
     ];
-    let service2 = Upstream::start("service2-a", "127.0.0.5");
+    let service2 = named_upstream("service2-a");
     let yaml = rewrite_envoy(
         SEED,
         &[
@@ -26,18 +47,11 @@ fn front_proxy(driver: &str) {
             ("service2", vec![service2.addr]),
         ],
     );
-    let path = temp_path(&format!("front-envoy-{driver}.yaml"));
-    std::fs::write(&path, yaml).unwrap();
-
     // One worker: every worker balances on its own, so with one the cycle is exact.
-    let mut proxy = Ringway::start(&[
-        "-c",
-        path.to_str().unwrap(),
-        "--io-driver",
-        driver,
-        "--workers",
-        "1",
-    ]);
+    let proxy = Ringway::launch(driver, &yaml)
+        .args(&["--workers", "1"])
+        .env("RINGWAY_LOG", "info")
+        .start();
     // The seed's listener has no name; Envoy's stat_prefix names it.
     let front = proxy.listener("ingress_http");
     assert!(front.ip().is_loopback() && front.port() != 0, "{front}");
@@ -89,18 +103,16 @@ fn front_proxy(driver: &str) {
         stderr.contains("static_resources.clusters[0].http2_protocol_options (line 36)"),
         "the start-up warnings name path and line:\n{stderr}"
     );
-    let _ = std::fs::remove_file(path);
 }
 
 /// `/stats/prometheus` parses and counts the ten requests above; `/clusters`
 /// lists every upstream host with its own count.
-fn admin_counts(admin: std::net::SocketAddr, service1: &[Upstream], service2: &Upstream) {
+fn admin_counts(admin: SocketAddr, service1: &[Upstream], service2: &Upstream) {
     // A request is counted once its response is written: wait until all ten are.
     let scrape = wait_for("10 requests in /stats/prometheus", || {
         let (status, body) = get(admin, "/stats/prometheus");
         assert_eq!(status, 200, "{body}");
-        let scrape = prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_string())))
-            .expect("Prometheus text exposition");
+        let scrape = parse_prometheus(&body);
         (sample(
             &scrape,
             "ringway_http_downstream_rq_total",
@@ -170,31 +182,6 @@ fn admin_counts(admin: std::net::SocketAddr, service1: &[Upstream], service2: &U
     }
 }
 
-/// The value of the sample `metric{label}`; fails if there is none.
-fn sample(scrape: &prometheus_parse::Scrape, metric: &str, label: (&str, &str)) -> f64 {
-    let s = scrape
-        .samples
-        .iter()
-        .find(|s| s.metric == metric && s.labels.get(label.0) == Some(label.1))
-        .unwrap_or_else(|| panic!("no sample {metric}{{{}=\"{}\"}}", label.0, label.1));
-    match &s.value {
-        prometheus_parse::Value::Counter(v)
-        | prometheus_parse::Value::Gauge(v)
-        | prometheus_parse::Value::Untyped(v) => *v,
-        other => panic!("{metric}: {other:?}"),
-    }
-}
-
-#[test]
-fn envoy_front_proxy_uring() {
-    front_proxy("uring");
-}
-
-#[test]
-fn envoy_front_proxy_epoll() {
-    front_proxy("epoll");
-}
-
 #[test]
 fn check_prints_the_translation_warnings() {
     let out = Command::new(env!("CARGO_BIN_EXE_ringway"))
@@ -233,7 +220,8 @@ fn convert_prints_native_yaml_that_checks_clean() {
         native.contains("# not carried over: static_resources.clusters[0].http2_protocol_options")
     );
     assert!(native.contains("  address: 0.0.0.0:80\n"), "{native}");
-    let path = temp_path("converted.yaml");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("converted.yaml");
     std::fs::write(&path, &native).unwrap();
     let check = Command::new(bin)
         .args(["check", "-c", path.to_str().unwrap()])
@@ -244,5 +232,41 @@ fn convert_prints_native_yaml_that_checks_clean() {
         !String::from_utf8_lossy(&check.stderr).contains("warning"),
         "native output has nothing left to warn about: {check:?}"
     );
-    let _ = std::fs::remove_file(path);
+}
+
+/// Rewrite an Envoy bootstrap file for a test, touching addresses only: every
+/// listener and the admin interface move to `127.0.0.1:0`, and each named
+/// cluster's hosts become the given literal addresses of test upstreams.
+pub fn rewrite_envoy(text: &str, clusters: &[(&str, Vec<SocketAddr>)]) -> String {
+    let mut doc: Value = serde_yaml::from_str(text).expect("seed parses");
+    let loopback = |sa: &mut Value| {
+        sa["address"] = "127.0.0.1".into();
+        sa["port_value"] = 0.into();
+    };
+    let sr = &mut doc["static_resources"];
+    for l in sr["listeners"].as_sequence_mut().expect("listeners") {
+        loopback(&mut l["address"]["socket_address"]);
+    }
+    for c in sr["clusters"].as_sequence_mut().expect("clusters") {
+        let name = c["name"].as_str().unwrap().to_string();
+        let Some((_, addrs)) = clusters.iter().find(|(n, _)| *n == name) else {
+            continue;
+        };
+        let hosts: Vec<Value> = addrs
+            .iter()
+            .map(|a| {
+                let mut sa = Mapping::new();
+                sa.insert("address".into(), a.ip().to_string().into());
+                sa.insert("port_value".into(), u64::from(a.port()).into());
+                let mut h = Mapping::new();
+                h.insert("socket_address".into(), Value::Mapping(sa));
+                Value::Mapping(h)
+            })
+            .collect();
+        c["hosts"] = Value::Sequence(hosts);
+    }
+    if doc.get("admin").is_some() {
+        loopback(&mut doc["admin"]["address"]["socket_address"]);
+    }
+    serde_yaml::to_string(&doc).unwrap()
 }

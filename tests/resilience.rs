@@ -4,9 +4,14 @@
 //! keeps a key on one host, weights are respected. Each under both io drivers.
 
 #[macro_use]
-mod resilience_support;
+mod support;
 
-use resilience_support::*;
+use std::net::SocketAddr;
+
+use support::{
+    host_list, refused_addr, request, send_request, wait_until, Driver, FailingUpstream, Mode,
+    Response, Ringway, FAST_HC,
+};
 
 driver_tests!(
     health_checks_remove_and_restore_hosts,
@@ -21,17 +26,46 @@ driver_tests!(
     weighted_round_robin_respects_weights,
 );
 
-const FAST_HC: &str = "    health_checks:
-      - path: /healthz
-        interval: 50ms
-        timeout: 1s
-        unhealthy_threshold: 1
-        healthy_threshold: 1
-";
+/// A config with one catch-all route to cluster `c`, `workers` workers and
+/// `cluster_extra` appended to the cluster (indented four spaces).
+fn config(workers: usize, hosts: &str, cluster_extra: &str) -> String {
+    format!(
+        "workers: {workers}
+listeners:
+  - name: main
+    address: 127.0.0.1:0
+    virtual_hosts:
+      - domains: [\"*\"]
+        routes:
+          - match: {{ prefix: / }}
+            cluster: c
+clusters:
+  - name: c
+    connect_timeout: 1s
+    hosts: {hosts}
+{cluster_extra}"
+    )
+}
+
+/// `GET path` on a new connection with `extra` header lines.
+fn get(addr: SocketAddr, path: &str, extra: &str) -> Response {
+    request(addr, "GET", path, extra)
+}
+
+/// Which upstream answered (its name, from the body), for `n` requests.
+fn who_answers(addr: SocketAddr, n: usize, extra: &str) -> Vec<String> {
+    (0..n)
+        .map(|_| {
+            let r = get(addr, "/", extra);
+            assert_eq!(r.status, 200, "{r:?}");
+            r.body_str()
+        })
+        .collect()
+}
 
 fn health_checks_remove_and_restore_hosts(d: Driver) {
-    let a = Upstream::start("a");
-    let b = Upstream::start("b");
+    let a = FailingUpstream::start("a");
+    let b = FailingUpstream::start("b");
     let rw = Ringway::start(d, &config(2, &host_list(&[&a, &b]), FAST_HC));
     wait_until("both hosts to serve", || {
         let seen = who_answers(rw.addr(), 6, "");
@@ -55,8 +89,8 @@ fn health_checks_remove_and_restore_hosts(d: Driver) {
 }
 
 fn all_hosts_unhealthy_is_panic_mode(d: Driver) {
-    let a = Upstream::start("a");
-    let b = Upstream::start("b");
+    let a = FailingUpstream::start("a");
+    let b = FailingUpstream::start("b");
     a.set_health(500);
     b.set_health(500);
     let rw = Ringway::start(d, &config(1, &host_list(&[&a, &b]), FAST_HC));
@@ -73,12 +107,9 @@ fn all_hosts_unhealthy_is_panic_mode(d: Driver) {
 }
 
 fn tcp_health_check_follows_a_refusing_host(d: Driver) {
-    let a = Upstream::start("a");
+    let a = FailingUpstream::start("a");
     // A host nobody listens on: connections are refused.
-    let dead = {
-        let l = std::net::TcpListener::bind("127.0.0.99:0").unwrap();
-        l.local_addr().unwrap()
-    };
+    let dead = refused_addr();
     let hosts = format!("[\"{}\", \"{dead}\"]", a.addr);
     let rw = Ringway::start(
         d,
@@ -103,15 +134,15 @@ const OUTLIER: &str = "    outlier_detection:
 ";
 
 fn outlier_detection_ejects_and_brings_back(d: Driver) {
-    let a = Upstream::start("a");
-    let b = Upstream::start("b");
+    let a = FailingUpstream::start("a");
+    let b = FailingUpstream::start("b");
     let rw = Ringway::start(d, &config(1, &host_list(&[&a, &b]), OUTLIER));
     a.set_mode(Mode::Status(503));
     // Round robin on one worker: three 503s from `a` within six requests eject it.
     wait_until("a to be ejected", || {
         (0..6)
             .map(|_| get(rw.addr(), "/", ""))
-            .all(|r| r.status == 200 && r.body == "b")
+            .all(|r| r.status == 200 && r.body_str() == "b")
     });
     let before = a.requests();
     assert!(who_answers(rw.addr(), 10, "").iter().all(|n| n == "b"));
@@ -125,8 +156,8 @@ fn outlier_detection_ejects_and_brings_back(d: Driver) {
 }
 
 fn outlier_ejection_on_one_core_holds_for_all(d: Driver) {
-    let a = Upstream::start("a");
-    let b = Upstream::start("b");
+    let a = FailingUpstream::start("a");
+    let b = FailingUpstream::start("b");
     let extra = OUTLIER.replace("base_ejection_time: 1s", "base_ejection_time: 60s");
     let rw = Ringway::start(d, &config(2, &host_list(&[&a, &b]), &extra));
     // Resets (local-origin failures) count as gateway failures too.
@@ -134,7 +165,7 @@ fn outlier_ejection_on_one_core_holds_for_all(d: Driver) {
     wait_until("a to be ejected", || {
         (0..6).all(|_| {
             let r = get(rw.addr(), "/", "");
-            r.status == 200 && r.body == "b"
+            r.status == 200 && r.body_str() == "b"
         })
     });
     // New connections land on both workers; neither sends to `a` any more.
@@ -144,7 +175,7 @@ fn outlier_ejection_on_one_core_holds_for_all(d: Driver) {
 }
 
 fn breaker_overflows_with_503(d: Driver) {
-    let a = Upstream::start("a");
+    let a = FailingUpstream::start("a");
     let rw = Ringway::start(
         d,
         &config(
@@ -153,44 +184,44 @@ fn breaker_overflows_with_503(d: Driver) {
             "    circuit_breakers: { max_requests: 1 }\n",
         ),
     );
-    let held = send(rw.addr(), "/hang", "");
+    let mut held = send_request(rw.addr(), "GET", "/hang", "");
     wait_until("the first request to reach the upstream", || a.hung() == 1);
     let r = get(rw.addr(), "/", "");
     assert_eq!(r.status, 503, "{r:?}");
-    assert_eq!(
-        r.headers.get("x-ringway-overloaded").map(String::as_str),
-        Some("true")
-    );
+    assert_eq!(r.header("x-ringway-overloaded"), Some("true"));
     assert_eq!(
         a.requests(),
         1,
         "the overflowing request reached the upstream"
     );
     a.release();
-    assert_eq!(read_response(held).status, 200);
+    assert_eq!(held.read_response().status, 200);
     // With the first request done, the breaker closes again.
     assert_eq!(get(rw.addr(), "/", "").status, 200);
 }
 
 fn least_request_prefers_the_idle_host(d: Driver) {
-    let a = Upstream::start("a");
-    let b = Upstream::start("b");
+    let a = FailingUpstream::start("a");
+    let b = FailingUpstream::start("b");
     let rw = Ringway::start(
         d,
         &config(1, &host_list(&[&a, &b]), "    lb_policy: least_request\n"),
     );
-    let held = send(rw.addr(), "/hang", "");
+    let mut held = send_request(rw.addr(), "GET", "/hang", "");
     wait_until("one host to hold a request", || a.hung() + b.hung() == 1);
     let (busy, idle) = if a.hung() == 1 { (&a, &b) } else { (&b, &a) };
     let seen = who_answers(rw.addr(), 20, "");
     assert!(seen.iter().all(|n| n == idle.name()), "{seen:?}");
     busy.release();
-    assert_eq!(read_response(held).status, 200);
+    assert_eq!(held.read_response().status, 200);
 }
 
 fn ring_hash_keeps_a_key_on_one_host(d: Driver) {
-    let ups: Vec<Upstream> = ["a", "b", "c"].iter().map(|n| Upstream::start(n)).collect();
-    let refs: Vec<&Upstream> = ups.iter().collect();
+    let ups: Vec<FailingUpstream> = ["a", "b", "c"]
+        .iter()
+        .map(|n| FailingUpstream::start(n))
+        .collect();
+    let refs: Vec<&FailingUpstream> = ups.iter().collect();
     let rw = Ringway::start(
         d,
         &config(
@@ -213,8 +244,11 @@ fn ring_hash_keeps_a_key_on_one_host(d: Driver) {
 }
 
 fn maglev_keeps_a_cookie_on_one_host(d: Driver) {
-    let ups: Vec<Upstream> = ["a", "b", "c"].iter().map(|n| Upstream::start(n)).collect();
-    let refs: Vec<&Upstream> = ups.iter().collect();
+    let ups: Vec<FailingUpstream> = ["a", "b", "c"]
+        .iter()
+        .map(|n| FailingUpstream::start(n))
+        .collect();
+    let refs: Vec<&FailingUpstream> = ups.iter().collect();
     let rw = Ringway::start(
         d,
         &config(
@@ -230,8 +264,8 @@ fn maglev_keeps_a_cookie_on_one_host(d: Driver) {
 }
 
 fn weighted_round_robin_respects_weights(d: Driver) {
-    let a = Upstream::start("a");
-    let b = Upstream::start("b");
+    let a = FailingUpstream::start("a");
+    let b = FailingUpstream::start("b");
     let hosts = format!("[{{ address: \"{}\", weight: 3 }}, \"{}\"]", a.addr, b.addr);
     let rw = Ringway::start(d, &config(1, &hosts, ""));
     let seen = who_answers(rw.addr(), 40, "");

@@ -1,0 +1,340 @@
+//! The real `ringway` binary as a child process, and the native config
+//! snippets most tests start it with.
+
+use std::{
+    collections::HashMap,
+    fs,
+    io::{BufRead, BufReader},
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    process::{Child, Command, ExitStatus, Stdio},
+    sync::{mpsc, Mutex},
+    thread,
+    time::Instant,
+};
+
+use super::{wait_until, Driver, DEADLINE};
+
+/// How to start ringway: `Ringway::launch(driver, yaml)…start()`.
+pub struct Launch {
+    driver: Driver,
+    yaml: String,
+    listeners: usize,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    dir: Option<tempfile::TempDir>,
+}
+
+impl Launch {
+    /// Wait for `count` listener lines before `start` returns (default 1).
+    pub fn listeners(mut self, count: usize) -> Launch {
+        self.listeners = count;
+        self
+    }
+
+    /// Extra command-line arguments after `-c FILE --io-driver D`.
+    pub fn args(mut self, args: &[&str]) -> Launch {
+        self.args.extend(args.iter().map(|a| a.to_string()));
+        self
+    }
+
+    pub fn env(mut self, key: &str, value: &str) -> Launch {
+        self.env.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    /// Write the config into `dir` (which may already hold files the config
+    /// names: hosts files, access logs) instead of a fresh temp dir. The dir
+    /// lives as long as the process.
+    pub fn in_dir(mut self, dir: tempfile::TempDir) -> Launch {
+        self.dir = Some(dir);
+        self
+    }
+
+    /// Spawn ringway and wait (with the deadline) until it has announced its
+    /// listeners on stdout.
+    pub fn start(self) -> Ringway {
+        let dir = match self.dir {
+            Some(dir) => dir,
+            None => tempfile::tempdir().expect("temp dir"),
+        };
+        let config = dir.path().join("ringway.yaml");
+        fs::write(&config, &self.yaml).expect("write config");
+        let stderr_path = dir.path().join("ringway-stderr.log");
+        let stderr = fs::File::create(&stderr_path).expect("create stderr log");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ringway"))
+            .arg("-c")
+            .arg(&config)
+            .arg("--io-driver")
+            .arg(self.driver.flag())
+            .args(&self.args)
+            .env("NO_COLOR", "1")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .expect("spawn ringway");
+
+        // Stdout is read on a thread so every wait on it can have a deadline.
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut rw = Ringway {
+            child,
+            listeners: HashMap::new(),
+            first: "0.0.0.0:0".parse().unwrap(),
+            stdout: Mutex::new(Stdout {
+                lines: rx,
+                seen: Vec::new(),
+            }),
+            stderr_path,
+            exited: None,
+            dir,
+        };
+        let deadline = Instant::now() + DEADLINE;
+        while rw.listeners.len() < self.listeners {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let next = rw.stdout.get_mut().unwrap().lines.recv_timeout(left);
+            match next {
+                Ok(line) => {
+                    if let Some((name, addr)) = parse_listener_line(&line) {
+                        if rw.listeners.is_empty() {
+                            rw.first = addr;
+                        }
+                        rw.listeners.insert(name, addr);
+                    }
+                    rw.stdout.get_mut().unwrap().seen.push(line);
+                }
+                Err(_) => panic!(
+                    "ringway did not announce {} listener(s); stderr:\n{}",
+                    self.listeners,
+                    rw.stderr()
+                ),
+            }
+        }
+        rw
+    }
+}
+
+/// Ringway's stdout: lines not read yet, and lines read so far (so waiting
+/// for one line never loses another).
+struct Stdout {
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+/// A running `ringway` child process. Dropping it kills the process by PID and
+/// reaps it, so nothing is left running even when the test panics; a panicking
+/// test also prints ringway's stderr.
+pub struct Ringway {
+    child: Child,
+    listeners: HashMap<String, SocketAddr>,
+    first: SocketAddr,
+    stdout: Mutex<Stdout>,
+    stderr_path: PathBuf,
+    exited: Option<ExitStatus>,
+    // Keeps the config file and the log alive for the life of the process.
+    dir: tempfile::TempDir,
+}
+
+impl Ringway {
+    /// Start ringway with `yaml` and wait until its one listener is accepting.
+    pub fn start(driver: Driver, yaml: &str) -> Ringway {
+        Ringway::launch(driver, yaml).start()
+    }
+
+    /// Start ringway and wait until `count` listeners have been announced.
+    pub fn start_listeners(driver: Driver, yaml: &str, count: usize) -> Ringway {
+        Ringway::launch(driver, yaml).listeners(count).start()
+    }
+
+    /// Ringway with `yaml`, to be started with more options.
+    pub fn launch(driver: Driver, yaml: &str) -> Launch {
+        Launch {
+            driver,
+            yaml: yaml.to_string(),
+            listeners: 1,
+            args: Vec::new(),
+            env: Vec::new(),
+            dir: None,
+        }
+    }
+
+    /// The address of the first listener announced.
+    pub fn addr(&self) -> SocketAddr {
+        self.first
+    }
+
+    pub fn listener(&self, name: &str) -> SocketAddr {
+        self.listeners[name]
+    }
+
+    /// The admin address from `ringway: admin on ADDR`, waiting for the line.
+    pub fn admin(&self) -> SocketAddr {
+        let addr = self.stdout_line("ringway: admin on ");
+        addr.trim().parse().expect("admin address")
+    }
+
+    /// The rest of the first stdout line starting with `prefix`, waiting (with
+    /// the deadline) for it.
+    pub fn stdout_line(&self, prefix: &str) -> String {
+        let mut out = self.stdout.lock().unwrap();
+        if let Some(rest) = out.seen.iter().find_map(|l| l.strip_prefix(prefix)) {
+            return rest.to_string();
+        }
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match out.lines.recv_timeout(left) {
+                Ok(line) => {
+                    let rest = line.strip_prefix(prefix).map(str::to_string);
+                    out.seen.push(line);
+                    if let Some(rest) = rest {
+                        return rest;
+                    }
+                }
+                Err(e) => panic!(
+                    "no `{prefix}…` line on stdout ({e:?}); stderr:\n{}",
+                    self.stderr()
+                ),
+            }
+        }
+    }
+
+    /// The temp dir holding the config (and whatever the test put there).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn stderr(&self) -> String {
+        fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    pub fn signal(&self, sig: libc::c_int) {
+        // SAFETY: kill(2) on our own child's PID; it has not been reaped yet
+        // (`exited` is None whenever a test can still signal it).
+        let rc = unsafe { libc::kill(self.child.id() as libc::pid_t, sig) };
+        assert_eq!(rc, 0, "kill({sig}) failed");
+    }
+
+    pub fn sigterm(&self) {
+        self.signal(libc::SIGTERM);
+    }
+
+    /// The exit status, if the process has exited.
+    pub fn try_exit(&mut self) -> Option<ExitStatus> {
+        if self.exited.is_none() {
+            self.exited = self.child.try_wait().expect("try_wait");
+        }
+        self.exited
+    }
+
+    /// Wait (with the deadline) for the process to exit.
+    pub fn wait_exit(&mut self) -> ExitStatus {
+        let mut status = None;
+        wait_until("ringway to exit", || {
+            status = self.try_exit();
+            status.is_some()
+        });
+        status.unwrap()
+    }
+
+    /// Kill the process (by PID), reap it, and return all it wrote to stderr.
+    pub fn stop(mut self) -> String {
+        self.kill();
+        self.stderr()
+    }
+
+    fn kill(&mut self) {
+        if self.try_exit().is_none() {
+            // SAFETY: kill(2) on our own child, which has not been reaped.
+            unsafe {
+                libc::kill(self.child.id() as libc::pid_t, libc::SIGKILL);
+            }
+            self.exited = self.child.wait().ok();
+        }
+    }
+
+    /// A field of /proc/PID/status in KiB (`VmRSS`, `VmHWM`).
+    pub fn proc_status_kib(&self, field: &str) -> u64 {
+        let status = fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("read /proc/PID/status");
+        let line = status
+            .lines()
+            .find(|l| l.starts_with(&format!("{field}:")))
+            .unwrap_or_else(|| panic!("no {field} in /proc status"));
+        line.split_whitespace()
+            .nth(1)
+            .and_then(|n| n.parse().ok())
+            .expect("numeric field")
+    }
+}
+
+impl Drop for Ringway {
+    fn drop(&mut self) {
+        self.kill();
+        if thread::panicking() {
+            eprintln!("---- ringway stderr ----\n{}", self.stderr());
+        }
+    }
+}
+
+fn parse_listener_line(line: &str) -> Option<(String, SocketAddr)> {
+    let rest = line.strip_prefix("ringway: listener ")?;
+    let (name, addr) = rest.split_once(" on ")?;
+    Some((name.to_string(), addr.trim().parse().ok()?))
+}
+
+/// The native config for one listener on 127.0.0.1:0 with `workers: 1`.
+/// `listener_extra` are extra listener keys (indented YAML lines, e.g.
+/// `"    request_headers_timeout: 300ms\n"`); `vhosts` and `clusters` are the
+/// YAML of those lists' items.
+pub fn config(listener_extra: &str, vhosts: &str, clusters: &str) -> String {
+    format!(
+        "workers: 1\n\
+         drain_timeout: 15s\n\
+         listeners:\n  \
+           - name: ingress\n    \
+             address: 127.0.0.1:0\n\
+         {listener_extra}    \
+             virtual_hosts:\n\
+         {vhosts}\
+         clusters:\n\
+         {clusters}"
+    )
+}
+
+/// One `*` virtual host routing everything to `cluster`, with optional route keys.
+pub fn catch_all(cluster: &str, route_extra: &str) -> String {
+    format!(
+        "      - name: all\n        domains: [\"*\"]\n        routes:\n          \
+         - match: {{ prefix: / }}\n            cluster: {cluster}\n{route_extra}"
+    )
+}
+
+/// A static round-robin cluster over `hosts`.
+pub fn cluster(name: &str, hosts: &[SocketAddr]) -> String {
+    let hosts: Vec<String> = hosts.iter().map(|h| format!("\"{h}\"")).collect();
+    format!(
+        "  - name: {name}\n    type: static\n    lb_policy: round_robin\n    \
+         connect_timeout: 2s\n    hosts: [{}]\n",
+        hosts.join(", ")
+    )
+}
+
+/// The simplest setup: everything to one cluster `c` over `hosts`.
+pub fn simple_config(hosts: &[SocketAddr]) -> String {
+    config("", &catch_all("c", ""), &cluster("c", hosts))
+}
