@@ -188,7 +188,8 @@ fn ejected_host_shows_in_clusters_and_stats(d: Driver) {
 
 fn breaker_overflow_is_counted_once(d: Driver) {
     let a = FailingUpstream::start("a");
-    // Two workers, `max_requests: 2`: each worker admits one request.
+    // Two workers, `max_requests: 2`: each worker's share is one request; beyond
+    // it a worker borrows only while the cluster-wide count is under 2.
     let rw = Ringway::start(
         d,
         &config(
@@ -206,11 +207,13 @@ fn breaker_overflow_is_counted_once(d: Driver) {
         "the configured total"
     );
     let mut held = send_request(rw.addr(), "GET", "/hang", "");
-    wait_for("a request to hang on the upstream", || {
-        (a.hung() == 1).then_some(())
+    let mut held2 = send_request(rw.addr(), "GET", "/hang", "");
+    wait_for("two requests to hang on the upstream", || {
+        (a.hung() == 2).then_some(())
     });
-    // New connections land on either worker; the one holding the request
-    // overflows. Count the 503s the clients saw.
+    // The cluster total is spent. New connections land on either worker; a
+    // worker at its share (at least one of them) overflows. Count the 503s the
+    // clients saw.
     let mut overflows = 0;
     wait_for("a breaker overflow", || {
         let r = get(rw.addr(), "/", "");
@@ -224,6 +227,7 @@ fn breaker_overflow_is_counted_once(d: Driver) {
     });
     a.release();
     assert_eq!(held.read_response().status, 200);
+    assert_eq!(held2.read_response().status, 200);
     let st = stats(admin);
     // Counted once, by the stats tap.
     assert_eq!(stat(&st, "cluster.c.upstream_rq_overflow"), overflows);
