@@ -93,6 +93,8 @@ pub struct ListenerConfig {
     pub limits: RequestLimits,
     pub request_headers_timeout: Duration,
     pub idle_timeout: Duration,
+    /// `None`: client connections may live as long as they are used.
+    pub max_connection_duration: Option<Duration>,
     /// `None`: this listener writes no access log.
     pub access_log: Option<AccessLogConfig>,
     /// `None`: no health check path; every path is routed.

@@ -71,6 +71,9 @@ pub struct RawListener {
     pub request_headers_timeout: Option<ConfigDuration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idle_timeout: Option<ConfigDuration>,
+    /// A client connection older than this is closed after its current request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_connection_duration: Option<ConfigDuration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_request_headers_size: Option<ByteSize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

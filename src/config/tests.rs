@@ -449,3 +449,22 @@ fn rejects_bad_health_checks() {
         }
     );
 }
+
+#[test]
+fn max_connection_duration_must_be_positive() {
+    let good = GOOD.replace("            prefix_rewrite: /x\n", "");
+    let with = |v: &str| {
+        good.replace(
+            "    address: 127.0.0.1:8000\n",
+            &format!("    address: 127.0.0.1:8000\n    max_connection_duration: {v}\n"),
+        )
+    };
+    let c = load_str(&with("10m")).unwrap().config;
+    assert_eq!(
+        c.listeners[0].max_connection_duration,
+        Some(std::time::Duration::from_secs(600))
+    );
+    let e = err(&with("0s"));
+    assert!(e.contains("listeners[0].max_connection_duration"), "{e}");
+    assert!(e.contains("line 5"), "{e}");
+}

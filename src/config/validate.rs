@@ -286,6 +286,14 @@ fn validate_listener(
             rl.idle_timeout,
             defaults::DOWNSTREAM_IDLE_TIMEOUT,
         )?,
+        max_connection_duration: match rl.max_connection_duration {
+            None => None,
+            Some(d) => Some(positive(
+                &format!("{path}.max_connection_duration"),
+                Some(d),
+                d.0,
+            )?),
+        },
     })
 }
 

@@ -113,6 +113,8 @@ pub struct Session {
     up_tokens: Vec<(u32, u32)>,
     scratch: Vec<u8>,
     served: u64,
+    /// When the connection was accepted (for `max_connection_duration`).
+    accepted_at: Instant,
     tap: SessionTap,
 }
 
@@ -142,6 +144,7 @@ pub fn serve(
         up_tokens: Vec::new(),
         scratch: Vec::new(),
         served: 0,
+        accepted_at: Instant::now(),
     };
     session.run()
 }
@@ -229,6 +232,15 @@ impl Session {
         }
     }
 
+    /// The connection has lived past `max_connection_duration`: it closes after
+    /// the current response (with `connection: close`).
+    fn past_max_duration(&self) -> bool {
+        self.listener
+            .config
+            .max_connection_duration
+            .is_some_and(|max| self.accepted_at.elapsed() >= max)
+    }
+
     /// Wait for the next request's first byte; false: close (idle timeout, drain, EOF).
     async fn wait_for_request(&mut self) -> bool {
         let timeout = if self.served == 0 {
@@ -238,7 +250,11 @@ impl Session {
         };
         // The deadline is kept by the worker's tick (see `drain`), so a parked
         // connection holds no timer of its own.
-        let park = self.listener.drain.park(Instant::now() + timeout);
+        let mut deadline = Instant::now() + timeout;
+        if let Some(max) = self.listener.config.max_connection_duration {
+            deadline = deadline.min(self.accepted_at + max);
+        }
+        let park = self.listener.drain.park(deadline);
         monoio::select! {
             // Not relaxed: on epoll a relaxed check can report stale readiness, and
             // the session would then park a buffer in a read that ignores the drain.
@@ -582,7 +598,10 @@ impl Session {
             // HTTP/1.1 clients get chunked; HTTP/1.0 clients a close-delimited body.
             BodyFraming::Chunked | BodyFraming::Close => (http11, http11),
         };
-        let keep_alive = framing_keeps && head.keep_alive && !self.listener.drain.is_draining();
+        let keep_alive = framing_keeps
+            && head.keep_alive
+            && !self.listener.drain.is_draining()
+            && !self.past_max_duration();
         let plan = ResponsePlan {
             chunked,
             keep_alive,
@@ -796,7 +815,7 @@ impl Session {
         head_only: bool,
         close: bool,
     ) -> Step {
-        let close = close || self.listener.drain.is_draining();
+        let close = close || self.listener.drain.is_draining() || self.past_max_duration();
         self.out.clear();
         local_reply_with(status, msg, extra, head_only, close, &mut self.out);
         self.tap

@@ -433,6 +433,10 @@ fn connection_manager(
             rl.idle_timeout = Some(cx.duration(&t)?);
             origins.push((format!("{native}.idle_timeout"), t.path.clone()));
         }
+        if let Some(t) = o.get("max_connection_duration") {
+            rl.max_connection_duration = Some(cx.duration(&t)?);
+            origins.push((format!("{native}.max_connection_duration"), t.path.clone()));
+        }
         if let Some(n) = o.get("max_headers_count") {
             rl.max_request_headers_count = Some(cx.uint(&n, u32::MAX as u64)? as usize);
             origins.push((

@@ -667,7 +667,7 @@ fn load_assignment(
 
 /// `common_http_protocol_options`, shared by the connection manager (downstream)
 /// and clusters (upstream). Only `idle_timeout` and (downstream) `max_headers_count`
-/// are mapped by the callers.
+/// and `max_connection_duration` are mapped by the callers.
 fn common_http_rules(side: &str) -> Vec<(&'static str, walk::Rule)> {
     let headers = if side == "upstream" {
         Warn("ringway limits upstream response headers with its own fixed limits")
@@ -679,7 +679,11 @@ fn common_http_rules(side: &str) -> Vec<(&'static str, walk::Rule)> {
         ("max_headers_count", headers),
         (
             "max_connection_duration",
-            Refuse("connection lifetime limits are not implemented"),
+            if side == "upstream" {
+                Refuse("upstream connection lifetime limits are not implemented")
+            } else {
+                Map
+            },
         ),
         (
             "max_stream_duration",
