@@ -190,9 +190,9 @@ fn absolute_form_and_upgrade_and_expect() {
     assert!(h.expect_continue);
 }
 
-#[test]
-fn forwarded_request_drops_hop_by_hop_and_adds_forwarding_headers() {
-    let input = b"GET /service/1/x?y=1 HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, X-Secret\r\nX-Secret: s\r\nKeep-Alive: 5\r\nProxy-Connection: x\r\nTE: trailers, deflate\r\nUpgrade: h2c\r\nX-Forwarded-For: 1.1.1.1\r\nX-Forwarded-Proto: https\r\nAccept: */*\r\n\r\n";
+/// Parse `input` and encode it for the upstream (client 10.0.0.9, request id
+/// `id-1`), lower-cased for matching.
+fn forwarded(input: &[u8], rewrite: Option<(usize, &[u8])>) -> String {
     let mut headers = Vec::new();
     let mut tokens = Vec::new();
     let head =
@@ -203,12 +203,18 @@ fn forwarded_request_drops_hop_by_hop_and_adds_forwarding_headers() {
     let mut out = Vec::new();
     let edits = RequestEdits {
         client_ip: "10.0.0.9".parse().unwrap(),
-        rewrite: Some((10, b"/v2")),
+        rewrite,
         upstream: "127.0.0.2:80".parse().unwrap(),
         request_id: b"id-1",
     };
     encode_request(input, &head, &headers, &tokens, &edits, &mut out);
-    let text = String::from_utf8(out).unwrap().to_ascii_lowercase();
+    String::from_utf8(out).unwrap().to_ascii_lowercase()
+}
+
+#[test]
+fn forwarded_request_drops_hop_by_hop_and_adds_forwarding_headers() {
+    let input = b"GET /service/1/x?y=1 HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, X-Secret\r\nX-Secret: s\r\nKeep-Alive: 5\r\nProxy-Connection: x\r\nTE: trailers, deflate\r\nUpgrade: h2c\r\nX-Forwarded-For: 1.1.1.1\r\nX-Forwarded-Proto: https\r\nAccept: */*\r\n\r\n";
+    let text = forwarded(input, Some((10, b"/v2")));
     assert!(
         text.starts_with("get /v2/x?y=1 http/1.1\r\nhost: a\r\n"),
         "{text}"
@@ -289,22 +295,7 @@ fn response_framing() {
 #[test]
 fn connection_cannot_strip_framing_headers() {
     let input = b"POST /x HTTP/1.1\r\nHost: a\r\nConnection: content-length, transfer-encoding, host\r\nContent-Length: 5\r\n\r\nhello";
-    let mut headers = Vec::new();
-    let mut tokens = Vec::new();
-    let head =
-        match parse_request(input, &RequestLimits::default(), &mut headers, &mut tokens).unwrap() {
-            Parsed::Complete(h) => h,
-            Parsed::Incomplete => panic!("incomplete"),
-        };
-    let mut out = Vec::new();
-    let edits = RequestEdits {
-        client_ip: "10.0.0.9".parse().unwrap(),
-        rewrite: None,
-        upstream: "127.0.0.2:80".parse().unwrap(),
-        request_id: b"id",
-    };
-    encode_request(input, &head, &headers, &tokens, &edits, &mut out);
-    let text = String::from_utf8(out).unwrap().to_ascii_lowercase();
+    let text = forwarded(input, None);
     assert!(text.contains("content-length: 5\r\n"), "{text}");
     assert!(text.contains("host: a\r\n"), "{text}");
 }

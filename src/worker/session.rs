@@ -232,6 +232,21 @@ impl Session {
         }
     }
 
+    /// Write the client's response head into `out` (replacing its contents) and
+    /// consume the upstream's from `up_buf`.
+    fn encode_response_head(&mut self, resp: &ResponseHead, plan: ResponsePlan) {
+        self.out.clear();
+        encode_response(
+            &self.up_buf,
+            resp,
+            &self.up_headers,
+            &self.up_tokens,
+            &plan,
+            &mut self.out,
+        );
+        self.up_buf.advance(resp.head_len);
+    }
+
     /// The connection has lived past `max_connection_duration`: it closes after
     /// the current response (with `connection: close`).
     fn past_max_duration(&self) -> bool {
@@ -570,22 +585,15 @@ impl Session {
                     )
                     .await;
             }
-            self.out.clear();
-            let plan = ResponsePlan {
-                chunked: false,
-                keep_alive: true,
-                client_version: head.version,
-                service_time_ms: sent_at.elapsed().as_millis() as u64,
-            };
-            encode_response(
-                &self.up_buf,
+            self.encode_response_head(
                 &resp,
-                &self.up_headers,
-                &self.up_tokens,
-                &plan,
-                &mut self.out,
+                ResponsePlan {
+                    chunked: false,
+                    keep_alive: true,
+                    client_version: head.version,
+                    service_time_ms: sent_at.elapsed().as_millis() as u64,
+                },
             );
-            self.up_buf.advance(resp.head_len);
             if flush(&mut self.client, &mut self.out).await.is_err() {
                 return Step::Close;
             }
@@ -602,22 +610,15 @@ impl Session {
             && head.keep_alive
             && !self.listener.drain.is_draining()
             && !self.past_max_duration();
-        let plan = ResponsePlan {
-            chunked,
-            keep_alive,
-            client_version: head.version,
-            service_time_ms: sent_at.elapsed().as_millis() as u64,
-        };
-        self.out.clear();
-        encode_response(
-            &self.up_buf,
+        self.encode_response_head(
             &resp,
-            &self.up_headers,
-            &self.up_tokens,
-            &plan,
-            &mut self.out,
+            ResponsePlan {
+                chunked,
+                keep_alive,
+                client_version: head.version,
+                service_time_ms: sent_at.elapsed().as_millis() as u64,
+            },
         );
-        self.up_buf.advance(resp.head_len);
         let encoder = if chunked {
             BodyEncoder::Chunked
         } else {
