@@ -44,8 +44,9 @@ use session::ListenerCtx;
 /// How often a worker looks at the shutdown flag, expires idle connections and
 /// sweeps idle pools.
 const TICK: Duration = Duration::from_millis(100);
-/// Buffers a worker keeps for reuse; beyond this they are freed.
-const MAX_POOLED_BUFFERS: usize = 1024;
+/// Buffers (and scratch sets) a worker keeps for reuse; beyond this they are
+/// freed. Bounds what a burst leaves behind: at most 16 MiB of 64 KiB buffers.
+const MAX_POOLED_BUFFERS: usize = 256;
 
 /// The vectors a session uses while a request is in flight; pooled per worker
 /// so an idle connection holds none of them.

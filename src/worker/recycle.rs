@@ -18,7 +18,7 @@ use std::{
 };
 
 /// Free slots kept per worker; beyond this, returned slots are freed.
-const MAX_FREE: usize = 4096;
+const MAX_FREE: usize = 1024;
 
 /// Free slots of one layout (the arena serves one future type per worker).
 #[derive(Default)]

@@ -127,7 +127,7 @@ pub fn serve(
     peer: SocketAddr,
 ) -> impl std::future::Future<Output = ()> {
     worker.active.set(worker.active.get() + 1);
-    let session = Session {
+    let mut session = Session {
         _active: ActiveConnection(worker.clone()),
         tap: SessionTap::open(&worker.tap, listener.index, listener.config.clone(), peer),
         worker: worker.clone(),
@@ -146,7 +146,17 @@ pub fn serve(
         served: 0,
         accepted_at: Instant::now(),
     };
-    session.run()
+    // An `async move` block owns the session once; an `async fn` taking it by
+    // value would keep a second copy of it in the task (rustc's layout of
+    // by-value arguments), doubling what every idle connection costs.
+    async move {
+        if let Some(upstream) = session.run().await {
+            let client_rest = std::mem::take(&mut session.buf);
+            let up_rest = std::mem::take(&mut session.up_buf);
+            // Boxed: rare, and it would otherwise size every connection's task.
+            Box::pin(tunnel(session.client, client_rest, upstream, up_rest)).await;
+        }
+    }
 }
 
 /// Counts the connection in `Worker::active` for as long as its session lives.
@@ -159,7 +169,8 @@ impl Drop for ActiveConnection {
 }
 
 impl Session {
-    async fn run(mut self) {
+    /// Serve requests until the connection ends; `Some` when it became a tunnel.
+    async fn run(&mut self) -> Option<TcpStream> {
         let worker = self.worker.clone();
         loop {
             // Idle: wait here, in the task's own small state, holding no buffer.
@@ -184,16 +195,11 @@ impl Session {
                     Box::pin(self.linger_close()).await;
                     break;
                 }
-                Step::Tunnel(upstream) => {
-                    let client_rest = std::mem::take(&mut self.buf);
-                    let up_rest = std::mem::take(&mut self.up_buf);
-                    // Boxed: rare, and it would otherwise size every connection's task.
-                    Box::pin(tunnel(self.client, client_rest, upstream, up_rest)).await;
-                    return;
-                }
+                Step::Tunnel(upstream) => return Some(upstream),
             }
         }
         self.release_buffers();
+        None
     }
 
     fn acquire_buffers(&mut self) {
