@@ -15,6 +15,7 @@ pub mod drain;
 pub mod io;
 pub mod listener;
 pub mod recycle;
+pub mod relay;
 pub mod session;
 
 use std::{

@@ -10,22 +10,19 @@
 use std::{net::SocketAddr, rc::Rc, sync::Arc, time::Instant};
 
 use bytes::{Buf, BytesMut};
-use monoio::{
-    io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt, Splitable},
-    net::TcpStream,
-};
+use monoio::{io::AsyncWriteRent, net::TcpStream};
 
 use super::{
     drain::Drain,
     io::{flush, read_more, ReadError},
+    relay::{relay_body, tunnel, RelayError, SourceFault},
     Worker,
 };
 use crate::{
     codec::{
-        body::{BodyDecoder, BodyEncoder, BodyPiece},
+        body::{BodyDecoder, BodyEncoder},
         encode::{encode_request, encode_response, local_reply_with, RequestEdits, ResponsePlan},
         headers::HeaderIndex,
-        limits::BODY_CHUNK,
         request::{parse_request, Method, Parsed, RequestHead},
         response::{parse_response, ResponseHead},
         BodyFraming, CodecError, Version,
@@ -80,20 +77,6 @@ enum AttemptError {
 /// Content-length bodies up to this size that arrive with their head are held
 /// whole, so the request can be replayed on another connection or host.
 const REPLAY_BODY_MAX: u64 = 16 * 1024;
-
-/// Why relaying a body stopped early.
-enum RelayError {
-    /// The side we read from failed: framing, truncation, timeout or I/O.
-    Source(SourceFault),
-    /// The side we write to failed.
-    Sink,
-}
-
-enum SourceFault {
-    Codec(CodecError),
-    TimedOut,
-    Io,
-}
 
 pub struct Session {
     _active: ActiveConnection,
@@ -854,126 +837,4 @@ impl Session {
             }
         }
     }
-}
-
-/// Relay one body from `src` to `dst`: bytes already in `src_buf` first, then
-/// reads of at most one buffer at a time. `out` may hold a head to send first.
-/// `read_timeout` bounds each wait for more bytes from `src`.
-#[allow(clippy::too_many_arguments)]
-async fn relay_body(
-    src: &mut TcpStream,
-    src_buf: &mut BytesMut,
-    dst: &mut TcpStream,
-    out: &mut Vec<u8>,
-    mut decoder: BodyDecoder,
-    encoder: BodyEncoder,
-    read_timeout: Option<std::time::Duration>,
-    limit: Option<u64>,
-) -> Result<u64, RelayError> {
-    let mut trailers = Vec::new();
-    let mut total = 0u64;
-    if decoder.is_large() && src_buf.capacity() < BODY_CHUNK {
-        src_buf.reserve(BODY_CHUNK - src_buf.len());
-    }
-    loop {
-        // Fast path: a buffer holding nothing but identity payload is written as
-        // it is, with no copy.
-        if encoder == BodyEncoder::Identity
-            && out.is_empty()
-            && !src_buf.is_empty()
-            && decoder.take_all(src_buf.len())
-        {
-            total += src_buf.len() as u64;
-            if limit.is_some_and(|max| total > max) {
-                return Err(RelayError::Source(SourceFault::Codec(
-                    CodecError::BodyTooLarge,
-                )));
-            }
-            let whole = std::mem::take(src_buf);
-            let (res, mut whole) = dst.write_all(whole).await;
-            whole.clear();
-            *src_buf = whole;
-            res.map_err(|_| RelayError::Sink)?;
-            if decoder.is_done() {
-                return Ok(total);
-            }
-        } else {
-            let step = decoder
-                .decode(src_buf, &mut |piece| match piece {
-                    BodyPiece::Data(d) => {
-                        total += d.len() as u64;
-                        encoder.piece(BodyPiece::Data(d), out);
-                    }
-                    BodyPiece::Trailers(t) => trailers.extend_from_slice(t),
-                })
-                .map_err(|e| RelayError::Source(SourceFault::Codec(e)))?;
-            src_buf.advance(step.consumed);
-            if limit.is_some_and(|max| total > max) {
-                return Err(RelayError::Source(SourceFault::Codec(
-                    CodecError::BodyTooLarge,
-                )));
-            }
-            if step.done {
-                encoder.finish(&trailers, out);
-                return flush(dst, out)
-                    .await
-                    .map(|_| total)
-                    .map_err(|_| RelayError::Sink);
-            }
-            flush(dst, out).await.map_err(|_| RelayError::Sink)?;
-        }
-        let deadline = read_timeout.map(|t| Instant::now() + t);
-        match read_more(src, src_buf, deadline).await {
-            Ok(0) => {
-                decoder
-                    .eof()
-                    .map_err(|e| RelayError::Source(SourceFault::Codec(e)))?;
-                encoder.finish(&trailers, out);
-                return flush(dst, out)
-                    .await
-                    .map(|_| total)
-                    .map_err(|_| RelayError::Sink);
-            }
-            Ok(_) => {}
-            Err(ReadError::TimedOut) => {
-                *src_buf = BytesMut::new();
-                return Err(RelayError::Source(SourceFault::TimedOut));
-            }
-            Err(ReadError::Io(_)) => return Err(RelayError::Source(SourceFault::Io)),
-        }
-    }
-}
-
-/// After a 101: copy bytes both ways until each side has closed its half.
-async fn tunnel(client: TcpStream, client_rest: BytesMut, upstream: TcpStream, up_rest: BytesMut) {
-    let (client_r, client_w) = client.into_split();
-    let (up_r, up_w) = upstream.into_split();
-    monoio::join!(
-        pipe(client_r, client_rest, up_w),
-        pipe(up_r, up_rest, client_w)
-    );
-}
-
-async fn pipe<R: AsyncReadRent, W: AsyncWriteRent>(mut from: R, pending: BytesMut, mut to: W) {
-    let mut buf = pending;
-    loop {
-        if !buf.is_empty() {
-            let (res, b) = to.write_all(buf).await;
-            buf = b;
-            if res.is_err() {
-                break;
-            }
-            buf.clear();
-        }
-        if buf.capacity() < crate::codec::limits::READ_CHUNK {
-            buf.reserve(crate::codec::limits::READ_CHUNK);
-        }
-        let (res, b) = from.read(buf).await;
-        buf = b;
-        match res {
-            Ok(n) if n > 0 => {}
-            _ => break,
-        }
-    }
-    let _ = to.shutdown().await;
 }
