@@ -83,7 +83,16 @@ impl Client {
     }
 
     pub fn get(&mut self, host: &str, path: &str) -> Response {
-        self.roundtrip(format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes())
+        self.roundtrip(get_bytes(host, path).as_bytes())
+    }
+
+    /// `get`, with a failure to write or read as an `Err` rather than a panic
+    /// (for a test that collects failures across many requests).
+    pub fn try_get(&mut self, host: &str, path: &str) -> Result<Response, ReadFail> {
+        self.stream
+            .write_all(get_bytes(host, path).as_bytes())
+            .map_err(ReadFail::Io)?;
+        self.try_read_response(false)
     }
 
     /// Read more bytes; 0 on EOF (a reset counts as EOF).
@@ -301,6 +310,10 @@ pub fn try_request(
         .map_err(|e| e.to_string())?;
     c.try_read_response(method == "HEAD")
         .map_err(|e| format!("{e:?}"))
+}
+
+fn get_bytes(host: &str, path: &str) -> String {
+    format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n")
 }
 
 fn request_bytes(method: &str, path: &str, extra: &str) -> String {

@@ -1,6 +1,6 @@
 //! The one harness for the integration tests: the real `ringway` binary
-//! started on ephemeral ports with its config written into a fresh temp dir
-//! (`process`), scripted upstream servers on 127.0.0.2… that record exactly
+//! started on ephemeral ports with its config written into a fresh temp dir,
+//! which a test may rewrite and reload by SIGHUP (`process`), scripted upstream servers on 127.0.0.2… that record exactly
 //! what they received or fail on command (`upstream`), a raw HTTP/1.1 client
 //! that can send any bytes and read one response at a time (`client`), the
 //! admin endpoint's read helpers — `/stats`, `/clusters`, Prometheus

@@ -1,5 +1,7 @@
 //! The real `ringway` binary as a child process, and the native config
-//! snippets most tests start it with.
+//! snippets most tests start it with. A test can rewrite the config file and
+//! reload it (`write_config`, `sighup`); listener lookups follow the addresses
+//! a reload announces.
 
 use std::{
     collections::HashMap,
@@ -8,12 +10,15 @@ use std::{
     net::SocketAddr,
     path::{Path, PathBuf},
     process::{Child, Command, ExitStatus, Stdio},
-    sync::{mpsc, Mutex},
+    sync::{
+        mpsc::{self, TryRecvError},
+        Mutex,
+    },
     thread,
     time::Instant,
 };
 
-use super::{wait_until, Driver, DEADLINE};
+use super::{wait_for, wait_until, Driver, DEADLINE};
 
 /// How to start ringway: `Ringway::launch(driver, yaml)…start()`.
 pub struct Launch {
@@ -89,7 +94,6 @@ impl Launch {
         });
         let mut rw = Ringway {
             child,
-            listeners: HashMap::new(),
             first: "0.0.0.0:0".parse().unwrap(),
             stdout: Mutex::new(Stdout {
                 lines: rx,
@@ -99,17 +103,19 @@ impl Launch {
             exited: None,
             dir,
         };
+        // Distinct listener names announced so far.
+        let mut announced = HashMap::new();
         let deadline = Instant::now() + DEADLINE;
-        while rw.listeners.len() < self.listeners {
+        while announced.len() < self.listeners {
             let left = deadline.saturating_duration_since(Instant::now());
             let next = rw.stdout.get_mut().unwrap().lines.recv_timeout(left);
             match next {
                 Ok(line) => {
                     if let Some((name, addr)) = parse_listener_line(&line) {
-                        if rw.listeners.is_empty() {
+                        if announced.is_empty() {
                             rw.first = addr;
                         }
-                        rw.listeners.insert(name, addr);
+                        announced.insert(name, addr);
                     }
                     rw.stdout.get_mut().unwrap().seen.push(line);
                 }
@@ -131,12 +137,32 @@ struct Stdout {
     seen: Vec<String>,
 }
 
+impl Stdout {
+    /// Move every line already written (without waiting) into `seen`.
+    fn catch_up(&mut self) {
+        loop {
+            match self.lines.try_recv() {
+                Ok(line) => self.seen.push(line),
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => return,
+            }
+        }
+    }
+}
+
+/// What ringway made of a reload request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reload {
+    /// Logged `reload accepted`: the new config is on its way to the workers.
+    Accepted,
+    /// Logged `reload rejected`: the old config keeps serving.
+    Rejected,
+}
+
 /// A running `ringway` child process. Dropping it kills the process by PID and
 /// reaps it, so nothing is left running even when the test panics; a panicking
 /// test also prints ringway's stderr.
 pub struct Ringway {
     child: Child,
-    listeners: HashMap<String, SocketAddr>,
     first: SocketAddr,
     stdout: Mutex<Stdout>,
     stderr_path: PathBuf,
@@ -173,8 +199,23 @@ impl Ringway {
         self.first
     }
 
+    /// The address announced last for listener `name` (a reload that moves a
+    /// listener announces it again).
     pub fn listener(&self, name: &str) -> SocketAddr {
-        self.listeners[name]
+        self.try_listener(name)
+            .unwrap_or_else(|| panic!("no listener {name} announced"))
+    }
+
+    /// `listener`, or `None` if `name` has not been announced (yet): reads only
+    /// what ringway has written so far, without waiting.
+    pub fn try_listener(&self, name: &str) -> Option<SocketAddr> {
+        let mut out = self.stdout.lock().unwrap();
+        out.catch_up();
+        out.seen
+            .iter()
+            .rev()
+            .filter_map(|l| parse_listener_line(l))
+            .find_map(|(n, addr)| (n == name).then_some(addr))
     }
 
     /// The admin address from `ringway: admin on ADDR`, waiting for the line.
@@ -231,6 +272,40 @@ impl Ringway {
 
     pub fn sigterm(&self) {
         self.signal(libc::SIGTERM);
+    }
+
+    /// Replace the config file ringway was started with, atomically (write a
+    /// sibling, then rename), so a reload never reads half a file.
+    pub fn write_config(&self, yaml: &str) {
+        let tmp = self.dir().join("ringway.yaml.new");
+        fs::write(&tmp, yaml).expect("write config");
+        fs::rename(&tmp, self.dir().join("ringway.yaml")).expect("rename config");
+    }
+
+    /// How many reloads ringway has logged as accepted and as rejected.
+    pub fn reloads(&self) -> (usize, usize) {
+        let log = self.stderr();
+        (
+            log.matches("reload accepted").count(),
+            log.matches("reload rejected").count(),
+        )
+    }
+
+    /// Send SIGHUP and wait (with the deadline) until ringway logs the reload
+    /// as accepted or rejected.
+    pub fn sighup(&self) -> Reload {
+        let (accepted, rejected) = self.reloads();
+        self.signal(libc::SIGHUP);
+        wait_for("the reload to be logged", || {
+            let (a, r) = self.reloads();
+            if a > accepted {
+                Some(Reload::Accepted)
+            } else if r > rejected {
+                Some(Reload::Rejected)
+            } else {
+                None
+            }
+        })
     }
 
     /// The exit status, if the process has exited.
