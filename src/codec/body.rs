@@ -214,7 +214,13 @@ impl ChunkedDecoder {
                     }
                 }
                 SizeWs => match b {
-                    b' ' | b'\t' => SizeWs,
+                    b' ' | b'\t' => {
+                        self.line_len += 1;
+                        if self.line_len > limits::MAX_CHUNK_LINE_BYTES {
+                            return Err(CodecError::BadChunk);
+                        }
+                        SizeWs
+                    }
                     b';' => Ext,
                     _ => return Err(CodecError::BadChunk),
                 },
@@ -475,6 +481,17 @@ mod tests {
         let bad = b"0000000000000000a\r\n";
         assert_eq!(
             decode_split(BodyFraming::Chunked, bad, 0),
+            Err(CodecError::BadChunk)
+        );
+    }
+
+    #[test]
+    fn whitespace_after_a_chunk_size_counts_toward_the_line_limit() {
+        let mut bad = b"1".to_vec();
+        bad.resize(limits::MAX_CHUNK_LINE_BYTES + 2, b' ');
+        bad.extend_from_slice(b";x\r\n");
+        assert_eq!(
+            decode_split(BodyFraming::Chunked, &bad, 0),
             Err(CodecError::BadChunk)
         );
     }

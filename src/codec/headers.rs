@@ -16,6 +16,8 @@ pub enum HeaderKind {
     XForwardedProto,
     XRequestId,
     Trailer,
+    /// Only meaningful to an h2c upgrade, which ringway never forwards.
+    Http2Settings,
     Other,
 }
 
@@ -33,6 +35,7 @@ impl HeaderKind {
             10 if eq("keep-alive") => HeaderKind::KeepAlive,
             12 if eq("x-request-id") => HeaderKind::XRequestId,
             14 if eq("content-length") => HeaderKind::ContentLength,
+            14 if eq("http2-settings") => HeaderKind::Http2Settings,
             15 if eq("x-forwarded-for") => HeaderKind::XForwardedFor,
             16 if eq("proxy-connection") => HeaderKind::ProxyConnection,
             17 if eq("transfer-encoding") => HeaderKind::TransferEncoding,
@@ -52,6 +55,7 @@ impl HeaderKind {
                 | HeaderKind::Te
                 | HeaderKind::Upgrade
                 | HeaderKind::TransferEncoding
+                | HeaderKind::Http2Settings
         )
     }
 }

@@ -88,7 +88,11 @@ impl RequestHead {
     pub fn slice<'a>(&self, buf: &'a [u8], span: (u32, u32)) -> &'a [u8] {
         &buf[span.0 as usize..span.1 as usize]
     }
+    /// The path to route on; `http://host` (absolute form, no path) means `/`.
     pub fn path<'a>(&self, buf: &'a [u8]) -> &'a [u8] {
+        if self.path_len == 0 {
+            return b"/";
+        }
         &buf[self.target.0 as usize..(self.target.0 + self.path_len) as usize]
     }
     /// The host the request is for: the absolute-form authority, else `Host`.
@@ -156,6 +160,7 @@ pub fn parse_request(
     let mut conn_keep_alive = false;
     let mut conn_upgrade = false;
     let mut has_upgrade = false;
+    let mut offers_h2c = false;
     let mut expect_continue = false;
     let mut te_trailers = false;
     let mut has_request_id = false;
@@ -194,7 +199,8 @@ pub fn parse_request(
             // upstream, past every later routing decision ("h2c smuggling"); like
             // Envoy, ringway does not offer it: the Upgrade header is dropped.
             HeaderKind::Upgrade => {
-                has_upgrade |= headers::tokens(value).any(|t| !t.eq_ignore_ascii_case(b"h2c"));
+                has_upgrade = true;
+                offers_h2c |= headers::tokens(value).any(|t| t.eq_ignore_ascii_case(b"h2c"));
             }
             HeaderKind::Expect if value.eq_ignore_ascii_case(b"100-continue") => {
                 expect_continue = true;
@@ -267,7 +273,9 @@ pub fn parse_request(
         expect_continue: expect_continue
             && version == Version::Http11
             && framing != BodyFraming::None,
-        upgrade: conn_upgrade && has_upgrade,
+        // Offering h2c at all (even beside another protocol) forfeits the upgrade:
+        // the upstream could pick h2c, and the client would be past routing.
+        upgrade: conn_upgrade && has_upgrade && !offers_h2c,
         te_trailers,
         has_request_id,
         head_len,

@@ -18,6 +18,9 @@ pub struct ResponseHead {
     pub framing: BodyFraming,
     /// The upstream will keep the connection open after this response.
     pub keep_alive: bool,
+    /// Bodiless by rule (HEAD, 1xx, 204, 304) yet carrying Content-Length > 0 or
+    /// Transfer-Encoding: no body is read, so the connection is probed before reuse.
+    pub declared_body: bool,
     pub head_len: usize,
 }
 
@@ -146,6 +149,7 @@ pub fn parse_response(
         reason,
         framing,
         keep_alive,
+        declared_body: bodiless && (content_length.is_some_and(|n| n > 0) || te_count > 0),
         head_len,
     }))
 }

@@ -312,3 +312,20 @@ fn h2c_upgrade_is_not_an_upgrade() {
             .unwrap();
     assert!(h.upgrade);
 }
+
+#[test]
+fn h2c_beside_another_protocol_forfeits_the_upgrade() {
+    let input = b"GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: h2c, websocket\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n";
+    assert!(!parse(input).unwrap().unwrap().upgrade);
+    let text = forwarded(input, None);
+    assert!(!text.contains("upgrade"), "{text}");
+    assert!(!text.contains("http2-settings"), "{text}");
+}
+
+#[test]
+fn absolute_form_without_a_path_routes_as_root() {
+    let input = b"GET http://example.com HTTP/1.1\r\nHost: example.com\r\n\r\n";
+    let h = parse(input).unwrap().unwrap();
+    assert_eq!(h.path(input), b"/");
+    assert!(forwarded(input, None).starts_with("get / http/1.1\r\n"));
+}

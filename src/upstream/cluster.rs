@@ -479,15 +479,15 @@ impl WorkerCluster {
         }
     }
 
-    pub fn checkout(&self, addr: SocketAddr) -> Option<TcpStream> {
-        self.state.borrow_mut().pool.checkout(addr)
+    pub fn checkout(&self, addr: SocketAddr, probe: bool) -> Option<TcpStream> {
+        self.state.borrow_mut().pool.checkout(addr, probe)
     }
 
-    pub fn checkin(&self, addr: SocketAddr, stream: TcpStream) {
+    pub fn checkin(&self, addr: SocketAddr, stream: TcpStream, suspect: bool) {
         let mut st = self.state.borrow_mut();
         // Only hosts still in the set get their connection back.
         if st.members.iter().any(|m| m.addr == addr) {
-            st.pool.checkin(addr, stream);
+            st.pool.checkin(addr, stream, suspect);
         }
     }
 

@@ -19,6 +19,10 @@ const PROBE_AFTER: Duration = Duration::from_millis(250);
 struct IdleConn {
     stream: TcpStream,
     since: Instant,
+    /// Its last response was bodiless by rule (HEAD, 204, 304) yet declared a
+    /// body: if the upstream sends that body after all, it must not become the
+    /// next request's response. Always probed before reuse.
+    suspect: bool,
 }
 
 pub struct UpstreamPool {
@@ -37,11 +41,13 @@ impl UpstreamPool {
     }
 
     /// An idle connection to `addr` that still looks alive, if any.
-    pub fn checkout(&mut self, addr: SocketAddr) -> Option<TcpStream> {
-        self.checkout_at(addr, Instant::now())
+    /// `probe`: check the connection whatever its age (a request that cannot be
+    /// replayed should not meet a connection the upstream already closed).
+    pub fn checkout(&mut self, addr: SocketAddr, probe: bool) -> Option<TcpStream> {
+        self.checkout_at(addr, Instant::now(), probe)
     }
 
-    fn checkout_at(&mut self, addr: SocketAddr, now: Instant) -> Option<TcpStream> {
+    fn checkout_at(&mut self, addr: SocketAddr, now: Instant, probe: bool) -> Option<TcpStream> {
         let list = self.idle.get_mut(&addr)?;
         while let Some(conn) = list.pop() {
             let idle = now.saturating_duration_since(conn.since);
@@ -50,7 +56,8 @@ impl UpstreamPool {
             }
             // A connection parked a moment ago is taken on trust (an idempotent
             // request that meets a close is replayed); older ones are probed.
-            if idle < PROBE_AFTER || still_open(&conn.stream) {
+            let trusted = idle < PROBE_AFTER && !probe && !conn.suspect;
+            if trusted || still_open(&conn.stream) {
                 return Some(conn.stream);
             }
         }
@@ -58,12 +65,13 @@ impl UpstreamPool {
     }
 
     /// Return a connection whose last response was read completely.
-    pub fn checkin(&mut self, addr: SocketAddr, stream: TcpStream) {
+    pub fn checkin(&mut self, addr: SocketAddr, stream: TcpStream, suspect: bool) {
         let list = self.idle.entry(addr).or_default();
         if list.len() < self.max_idle_per_host {
             list.push(IdleConn {
                 stream,
                 since: Instant::now(),
+                suspect,
             });
         }
     }
@@ -139,30 +147,30 @@ mod tests {
                 let s = TcpStream::connect_addr(addr).await.unwrap();
                 peers.push(server.accept().unwrap().0);
                 fds.push(s.as_raw_fd());
-                pool.checkin(addr, s);
+                pool.checkin(addr, s, false);
             }
             // The cap keeps two; the newest comes out first.
             assert_eq!(pool.idle_count(), 2);
-            let newest = pool.checkout(addr).unwrap();
+            let newest = pool.checkout(addr, false).unwrap();
             assert_eq!(newest.as_raw_fd(), fds[1]);
-            pool.checkin(addr, newest);
+            pool.checkin(addr, newest, false);
 
             // The upstream closes one; once it is old enough to be probed, it is skipped.
             drop(peers.remove(1));
             let later = Instant::now() + PROBE_AFTER + Duration::from_millis(1);
-            let got = pool.checkout_at(addr, later).unwrap();
+            let got = pool.checkout_at(addr, later, false).unwrap();
             assert_eq!(got.as_raw_fd(), fds[0]);
             // Unexpected bytes from the upstream also disqualify a connection, once
             // loopback has delivered them (under load that can take a moment).
-            pool.checkin(addr, got);
+            pool.checkin(addr, got, false);
             peers[0].write_all(b"junk").unwrap();
             let deadline = Instant::now() + Duration::from_secs(10);
-            while let Some(conn) = pool.checkout_at(addr, later) {
+            while let Some(conn) = pool.checkout_at(addr, later, false) {
                 assert!(
                     Instant::now() < deadline,
                     "a dirty connection kept being handed out"
                 );
-                pool.checkin(addr, conn);
+                pool.checkin(addr, conn, false);
                 std::thread::yield_now();
             }
             assert_eq!(pool.idle_count(), 0);
@@ -170,9 +178,9 @@ mod tests {
             // Past the idle timeout nothing is handed out.
             let s = TcpStream::connect_addr(addr).await.unwrap();
             peers.push(server.accept().unwrap().0);
-            pool.checkin(addr, s);
+            pool.checkin(addr, s, false);
             assert!(pool
-                .checkout_at(addr, Instant::now() + Duration::from_secs(61))
+                .checkout_at(addr, Instant::now() + Duration::from_secs(61), false)
                 .is_none());
         });
     }

@@ -7,11 +7,11 @@ use std::time::Instant;
 use bytes::BytesMut;
 use monoio::{
     buf::IoBufMut,
-    io::{AsyncReadRent, AsyncWriteRentExt},
+    io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt},
     net::TcpStream,
 };
 
-use crate::codec::limits::READ_CHUNK;
+use crate::codec::limits::{READ_CHUNK, WRITE_TIMEOUT};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReadError {
@@ -49,13 +49,29 @@ pub async fn read_more(
 }
 
 /// Write all of `out`, then clear it (the allocation is kept for reuse).
+/// Bounded by `WRITE_TIMEOUT`; on timeout the buffer goes with the cancelled
+/// write and the caller closes the connection.
 pub async fn flush(stream: &mut TcpStream, out: &mut Vec<u8>) -> std::io::Result<()> {
     if out.is_empty() {
         return Ok(());
     }
     let owned = std::mem::take(out);
-    let (res, mut owned) = stream.write_all(owned).await;
+    let (res, mut owned) = write_all_within(stream, owned).await?;
     owned.clear();
     *out = owned;
     res.map(|_| ())
+}
+
+/// `write_all`, bounded by `WRITE_TIMEOUT`. The outer error is the timeout.
+pub async fn write_all_within<W: AsyncWriteRent, B: monoio::buf::IoBuf>(
+    stream: &mut W,
+    buf: B,
+) -> std::io::Result<(std::io::Result<usize>, B)> {
+    match monoio::time::timeout(WRITE_TIMEOUT, stream.write_all(buf)).await {
+        Ok(done) => Ok(done),
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "the peer stopped reading",
+        )),
+    }
 }

@@ -499,7 +499,7 @@ async fn accept_loop(worker: Rc<Worker>, id: u64, listener: TcpListener, cancel:
                 let Some(ctx) = worker.generation().listener(id).cloned() else {
                     continue; // removed by a reload; this loop is being cancelled
                 };
-                let _ = stream.set_nodelay(true);
+                // TCP_NODELAY is inherited from the listening socket (see listener.rs).
                 monoio::spawn(session::serve(worker.clone(), ctx, stream, peer));
             }
             Err(e) if e.raw_os_error() == Some(libc::ECANCELED) => return,

@@ -7,11 +7,11 @@ use std::time::Instant;
 
 use bytes::{Buf, BytesMut};
 use monoio::{
-    io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt, Splitable},
+    io::{AsyncReadRent, AsyncWriteRent, Splitable},
     net::TcpStream,
 };
 
-use super::io::{flush, read_more, ReadError};
+use super::io::{flush, read_more, write_all_within, ReadError};
 use crate::codec::{
     body::{BodyDecoder, BodyEncoder, BodyPiece},
     limits::BODY_CHUNK,
@@ -66,7 +66,9 @@ pub async fn relay_body(
                 )));
             }
             let whole = std::mem::take(src_buf);
-            let (res, mut whole) = dst.write_all(whole).await;
+            let (res, mut whole) = write_all_within(dst, whole)
+                .await
+                .map_err(|_| RelayError::Sink)?;
             whole.clear();
             *src_buf = whole;
             res.map_err(|_| RelayError::Sink)?;
@@ -120,26 +122,36 @@ pub async fn relay_body(
     }
 }
 
-/// After a 101: copy bytes both ways until each side has closed its half.
+/// After a 101: copy bytes both ways until each side has closed its half. A
+/// direction silent for `idle` ends (the listener's idle timeout), as does one
+/// whose reader stopped reading (`WRITE_TIMEOUT`).
 pub async fn tunnel(
     client: TcpStream,
     client_rest: BytesMut,
     upstream: TcpStream,
     up_rest: BytesMut,
+    idle: std::time::Duration,
 ) {
     let (client_r, client_w) = client.into_split();
     let (up_r, up_w) = upstream.into_split();
     monoio::join!(
-        pipe(client_r, client_rest, up_w),
-        pipe(up_r, up_rest, client_w)
+        pipe(client_r, client_rest, up_w, idle),
+        pipe(up_r, up_rest, client_w, idle)
     );
 }
 
-async fn pipe<R: AsyncReadRent, W: AsyncWriteRent>(mut from: R, pending: BytesMut, mut to: W) {
+async fn pipe<R: AsyncReadRent, W: AsyncWriteRent>(
+    mut from: R,
+    pending: BytesMut,
+    mut to: W,
+    idle: std::time::Duration,
+) {
     let mut buf = pending;
     loop {
         if !buf.is_empty() {
-            let (res, b) = to.write_all(buf).await;
+            let Ok((res, b)) = write_all_within(&mut to, buf).await else {
+                break;
+            };
             buf = b;
             if res.is_err() {
                 break;
@@ -149,7 +161,9 @@ async fn pipe<R: AsyncReadRent, W: AsyncWriteRent>(mut from: R, pending: BytesMu
         if buf.capacity() < crate::codec::limits::READ_CHUNK {
             buf.reserve(crate::codec::limits::READ_CHUNK);
         }
-        let (res, b) = from.read(buf).await;
+        let Ok((res, b)) = monoio::time::timeout(idle, from.read(buf)).await else {
+            break;
+        };
         buf = b;
         match res {
             Ok(n) if n > 0 => {}

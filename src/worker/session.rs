@@ -137,7 +137,8 @@ pub fn serve(
             let client_rest = std::mem::take(&mut session.buf);
             let up_rest = std::mem::take(&mut session.up_buf);
             // Boxed: rare, and it would otherwise size every connection's task.
-            Box::pin(tunnel(session.client, client_rest, upstream, up_rest)).await;
+            let idle = session.listener.config.idle_timeout;
+            Box::pin(tunnel(session.client, client_rest, upstream, up_rest, idle)).await;
         }
     }
 }
@@ -285,20 +286,35 @@ impl Session {
         self.acquire_buffers();
         let deadline = Instant::now() + self.listener.config.request_headers_timeout;
         let limits = self.listener.config.limits;
+        let mut saw_newline = self.buf.contains(&b'\n');
         let head = loop {
             match parse_request(&self.buf, &limits, &mut self.headers, &mut self.tokens) {
                 Ok(Parsed::Complete(head)) => break head,
                 Ok(Parsed::Incomplete) => {}
                 Err(e) => return self.reply(e.status(), &e.to_string(), false, true).await,
             }
-            match read_more(&mut self.client, &mut self.buf, Some(deadline)).await {
-                Ok(0) | Err(ReadError::Io(_)) => return Step::Close,
-                Ok(_) => {}
-                Err(ReadError::TimedOut) => {
-                    self.buf = BytesMut::new();
-                    return self
-                        .reply(408, "request headers not received in time", false, true)
-                        .await;
+            // Parse again only when the new bytes could end the head (a newline)
+            // or trip a limit: re-parsing after every byte of a trickled head
+            // would cost time quadratic in its size.
+            loop {
+                let from = self.buf.len().saturating_sub(3);
+                match read_more(&mut self.client, &mut self.buf, Some(deadline)).await {
+                    Ok(0) | Err(ReadError::Io(_)) => return Step::Close,
+                    Ok(_) => {}
+                    Err(ReadError::TimedOut) => {
+                        self.buf = BytesMut::new();
+                        return self
+                            .reply(408, "request headers not received in time", false, true)
+                            .await;
+                    }
+                }
+                let fresh_newline = self.buf[from..].contains(&b'\n');
+                saw_newline |= fresh_newline;
+                if fresh_newline
+                    || self.buf.len() > limits.max_header_bytes
+                    || (!saw_newline && self.buf.len() > limits.max_uri_bytes + 32)
+                {
+                    break;
                 }
             }
         };
@@ -634,7 +650,7 @@ impl Session {
             return Step::Close;
         }
         if resp.keep_alive && self.up_buf.is_empty() {
-            cluster.checkin(guard.addr(), upstream);
+            cluster.checkin(guard.addr(), upstream, resp.declared_body);
         }
         self.up_buf.clear();
         if keep_alive {
@@ -662,7 +678,7 @@ impl Session {
         let pooled = if fresh_only {
             None
         } else {
-            cluster.checkout(addr)
+            cluster.checkout(addr, !stale_replay)
         };
         let reused = pooled.is_some();
         let mut upstream = match pooled {
