@@ -182,11 +182,13 @@ fn serve(
                 return ExitCode::from(1);
             }
         };
+    // Reloads are possible before the listener lines go out, so whoever waits
+    // for them can send SIGHUP at once.
+    let _ = reload_hook.set(server.reloader.clone());
     for (name, addr) in &server.listeners {
         // A stable line that scripts and tests wait for.
         println!("ringway: listener {name} on {addr}");
     }
-    let _ = reload_hook.set(server.reloader.clone());
     if let Some(admin_config) = &server.stats.config().admin {
         let reloader = server.reloader.clone();
         let admin = Admin {
