@@ -116,8 +116,6 @@ impl WorkerGeneration {
 pub struct Worker {
     pub id: usize,
     generation: RefCell<Rc<WorkerGeneration>>,
-    /// Started when the whole worker drains (shutdown).
-    pub drain: Drain,
     /// Downstream connections open on this worker.
     pub active: Cell<usize>,
     /// Counters, per-host tables and access log sinks of this worker.
@@ -145,7 +143,6 @@ impl Worker {
             })),
             seed,
             workers: shared.stats.workers.len(),
-            drain: Drain::default(),
             active: Cell::new(0),
             tap: Rc::new(WorkerTap::new(id, shared.stats.clone())),
             rng: Cell::new(seed | 1),
@@ -466,13 +463,13 @@ async fn worker_main(id: usize, shared: Arc<Shared>) -> std::io::Result<()> {
     let mut stopping = Vec::with_capacity(accepting.len());
     for a in accepting.drain(..) {
         a.canceller.cancel();
-        stopping.push((a.handle, a.drain));
+        stopping.push(a.handle);
     }
-    for (handle, drain) in stopping {
+    for handle in stopping {
         handle.await;
-        drain.start();
     }
-    worker.drain.start();
+    // Every listener of the current generation (including any that never got a
+    // socket on this worker); listeners removed earlier were drained then.
     for l in &worker.generation().listeners {
         l.drain.start();
     }
@@ -505,10 +502,8 @@ async fn accept_loop(worker: Rc<Worker>, id: u64, listener: TcpListener, cancel:
             Err(e) if e.raw_os_error() == Some(libc::ECANCELED) => return,
             Err(e) => {
                 // Out of fds or memory: back off briefly rather than spin.
+                // A cancel during the pause ends the loop at the next accept.
                 tracing::warn!(worker = worker.id, error = %e, "accept failed");
-                if worker.drain.is_draining() {
-                    return;
-                }
                 monoio::time::sleep(Duration::from_millis(10)).await;
             }
         }
