@@ -110,6 +110,91 @@ pub fn parse_content_length(value: &[u8]) -> Option<u64> {
     })
 }
 
+/// The fields both directions frame a message by, gathered while a head is
+/// parsed: one accumulator, so requests and responses can never drift apart in
+/// how they count Content-Length or read `Connection`.
+#[derive(Debug, Default)]
+pub struct FramingFields {
+    pub content_length: Option<u64>,
+    content_length_lines: u32,
+    transfer_encoding_lines: u32,
+    close: bool,
+    keep_alive: bool,
+    /// `Connection` named `upgrade`.
+    pub upgrade: bool,
+}
+
+impl FramingFields {
+    /// Take note of one header. Tokens `Connection` lists (other than `close`
+    /// and `keep-alive`) are recorded in `conn_tokens`: those headers are
+    /// hop-by-hop.
+    pub fn observe(
+        &mut self,
+        kind: HeaderKind,
+        value: &[u8],
+        buf: &[u8],
+        conn_tokens: &mut Vec<(u32, u32)>,
+    ) -> Result<(), super::CodecError> {
+        match kind {
+            HeaderKind::ContentLength => {
+                self.content_length_lines += 1;
+                self.content_length =
+                    Some(parse_content_length(value).ok_or(super::CodecError::BadContentLength)?);
+            }
+            HeaderKind::TransferEncoding => self.transfer_encoding_lines += 1,
+            HeaderKind::Connection => {
+                for token in tokens(value) {
+                    if token.eq_ignore_ascii_case(b"close") {
+                        self.close = true;
+                    } else if token.eq_ignore_ascii_case(b"keep-alive") {
+                        self.keep_alive = true;
+                    } else {
+                        self.upgrade |= token.eq_ignore_ascii_case(b"upgrade");
+                        conn_tokens.push(offsets(buf, token));
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Refuse what no recipient may frame: several Content-Length lines (even
+    /// equal ones), or Content-Length together with Transfer-Encoding.
+    pub fn check(&self) -> Result<(), super::CodecError> {
+        if self.content_length_lines > 1 {
+            return Err(super::CodecError::BadContentLength);
+        }
+        if self.has_transfer_encoding() && self.content_length.is_some() {
+            return Err(super::CodecError::LengthAndChunked);
+        }
+        Ok(())
+    }
+
+    pub fn has_transfer_encoding(&self) -> bool {
+        self.transfer_encoding_lines > 0
+    }
+
+    /// The codings of every Transfer-Encoding line, in order.
+    pub fn transfer_coding(headers: &[HeaderIndex], buf: &[u8]) -> TransferCoding {
+        transfer_coding(
+            headers
+                .iter()
+                .filter(|h| h.kind == HeaderKind::TransferEncoding)
+                .map(|h| h.value(buf)),
+        )
+    }
+
+    /// Persistence (RFC 9112 §9.3): HTTP/1.1 unless `close`; HTTP/1.0 only with
+    /// `keep-alive`.
+    pub fn keep_alive(&self, version: super::Version) -> bool {
+        match version {
+            super::Version::Http11 => !self.close,
+            super::Version::Http10 => self.keep_alive && !self.close,
+        }
+    }
+}
+
 /// What `Transfer-Encoding` lines, taken together, say about framing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TransferCoding {

@@ -153,12 +153,7 @@ pub fn parse_request(
 
     let mut host = None;
     let mut host_count = 0;
-    let mut content_length: Option<u64> = None;
-    let mut cl_count = 0;
-    let mut te_count = 0;
-    let mut conn_close = false;
-    let mut conn_keep_alive = false;
-    let mut conn_upgrade = false;
+    let mut fields = headers::FramingFields::default();
     let mut has_upgrade = false;
     let mut offers_h2c = false;
     let mut expect_continue = false;
@@ -170,30 +165,11 @@ pub fn parse_request(
             return Err(CodecError::BadHeaderValue);
         }
         let kind = HeaderKind::of(h.name.as_bytes());
+        fields.observe(kind, value, buf, conn_tokens)?;
         match kind {
             HeaderKind::Host => {
                 host_count += 1;
                 host = Some(headers::offsets(buf, value));
-            }
-            HeaderKind::ContentLength => {
-                cl_count += 1;
-                content_length =
-                    Some(headers::parse_content_length(value).ok_or(CodecError::BadContentLength)?);
-            }
-            HeaderKind::TransferEncoding => te_count += 1,
-            HeaderKind::Connection => {
-                for token in headers::tokens(value) {
-                    if token.eq_ignore_ascii_case(b"close") {
-                        conn_close = true;
-                    } else if token.eq_ignore_ascii_case(b"keep-alive") {
-                        conn_keep_alive = true;
-                    } else {
-                        if token.eq_ignore_ascii_case(b"upgrade") {
-                            conn_upgrade = true;
-                        }
-                        conn_tokens.push(headers::offsets(buf, token));
-                    }
-                }
             }
             // An h2c upgrade would hand the client a raw HTTP/2 connection to the
             // upstream, past every later routing decision ("h2c smuggling"); like
@@ -218,27 +194,18 @@ pub fn parse_request(
         });
     }
 
-    if cl_count > 1 {
-        return Err(CodecError::BadContentLength);
-    }
-    let framing = if te_count > 0 {
-        if content_length.is_some() {
-            return Err(CodecError::LengthAndChunked);
-        }
+    fields.check()?;
+    let framing = if fields.has_transfer_encoding() {
         if version == Version::Http10 {
             // RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 message is faulty framing.
             return Err(CodecError::BadTransferEncoding);
         }
-        let values = out
-            .iter()
-            .filter(|h| h.kind == HeaderKind::TransferEncoding)
-            .map(|h| h.value(buf));
-        match headers::transfer_coding(values) {
+        match headers::FramingFields::transfer_coding(out, buf) {
             TransferCoding::Chunked => BodyFraming::Chunked,
             _ => return Err(CodecError::BadTransferEncoding),
         }
     } else {
-        match content_length {
+        match fields.content_length {
             Some(n) if n > 0 => BodyFraming::Length(n),
             _ => BodyFraming::None,
         }
@@ -256,10 +223,7 @@ pub fn parse_request(
         return Err(CodecError::MissingHost);
     }
 
-    let keep_alive = match version {
-        Version::Http11 => !conn_close,
-        Version::Http10 => conn_keep_alive && !conn_close,
-    };
+    let keep_alive = fields.keep_alive(version);
     Ok(Parsed::Complete(RequestHead {
         method,
         method_span: headers::offsets(buf, method_str.as_bytes()),
@@ -275,7 +239,7 @@ pub fn parse_request(
             && framing != BodyFraming::None,
         // Offering h2c at all (even beside another protocol) forfeits the upgrade:
         // the upstream could pick h2c, and the client would be past routing.
-        upgrade: conn_upgrade && has_upgrade && !offers_h2c,
+        upgrade: fields.upgrade && has_upgrade && !offers_h2c,
         te_trailers,
         has_request_id,
         head_len,

@@ -69,62 +69,26 @@ pub fn parse_response(
     } else {
         headers::offsets(buf, reason.as_bytes())
     };
-    let mut content_length = None;
-    let mut cl_count = 0;
-    let mut te_count = 0;
-    let mut conn_close = false;
-    let mut conn_keep_alive = false;
+    let mut fields = headers::FramingFields::default();
     for h in res.headers.iter() {
         if !headers::valid_field_value(h.value) {
             return Err(CodecError::BadHeaderValue);
         }
         let kind = HeaderKind::of(h.name.as_bytes());
-        match kind {
-            HeaderKind::ContentLength => {
-                cl_count += 1;
-                content_length = Some(
-                    headers::parse_content_length(h.value).ok_or(CodecError::BadContentLength)?,
-                );
-            }
-            HeaderKind::TransferEncoding => te_count += 1,
-            HeaderKind::Connection => {
-                for token in headers::tokens(h.value) {
-                    if token.eq_ignore_ascii_case(b"close") {
-                        conn_close = true;
-                    } else if token.eq_ignore_ascii_case(b"keep-alive") {
-                        conn_keep_alive = true;
-                    } else {
-                        conn_tokens.push(headers::offsets(buf, token));
-                    }
-                }
-            }
-            _ => {}
-        }
+        fields.observe(kind, h.value, buf, conn_tokens)?;
         out.push(HeaderIndex {
             name: headers::offsets(buf, h.name.as_bytes()),
             value: headers::offsets(buf, h.value),
             kind,
         });
     }
-    if cl_count > 1 {
-        return Err(CodecError::BadContentLength);
-    }
-    if te_count > 0 && content_length.is_some() {
-        return Err(CodecError::LengthAndChunked);
-    }
+    fields.check()?;
     let bodiless = head_request || (100..200).contains(&status) || status == 204 || status == 304;
-    let mut keep_alive = match version {
-        Version::Http11 => !conn_close,
-        Version::Http10 => conn_keep_alive && !conn_close,
-    };
+    let mut keep_alive = fields.keep_alive(version);
     let framing = if bodiless {
         BodyFraming::None
-    } else if te_count > 0 {
-        let values = out
-            .iter()
-            .filter(|h| h.kind == HeaderKind::TransferEncoding)
-            .map(|h| h.value(buf));
-        match headers::transfer_coding(values) {
+    } else if fields.has_transfer_encoding() {
+        match headers::FramingFields::transfer_coding(out, buf) {
             TransferCoding::Chunked if version == Version::Http11 => BodyFraming::Chunked,
             TransferCoding::NotChunked => {
                 // RFC 9112 §6.3: the body runs until the connection closes.
@@ -134,7 +98,7 @@ pub fn parse_response(
             _ => return Err(CodecError::BadTransferEncoding),
         }
     } else {
-        match content_length {
+        match fields.content_length {
             Some(0) => BodyFraming::None,
             Some(n) => BodyFraming::Length(n),
             None => {
@@ -149,7 +113,8 @@ pub fn parse_response(
         reason,
         framing,
         keep_alive,
-        declared_body: bodiless && (content_length.is_some_and(|n| n > 0) || te_count > 0),
+        declared_body: bodiless
+            && (fields.content_length.is_some_and(|n| n > 0) || fields.has_transfer_encoding()),
         head_len,
     }))
 }
