@@ -254,7 +254,7 @@ impl WorkerTap {
 pub struct SessionTap {
     tap: Rc<WorkerTap>,
     listener: usize,
-    config: Arc<ListenerConfig>,
+    config: Rc<ListenerConfig>,
     sink: Option<Sink>,
     peer: SocketAddr,
     in_request: bool,
@@ -278,7 +278,7 @@ impl SessionTap {
     pub fn open(
         tap: &Rc<WorkerTap>,
         listener: usize,
-        config: Arc<ListenerConfig>,
+        config: Rc<ListenerConfig>,
         peer: SocketAddr,
     ) -> SessionTap {
         let l = &tap.stats.listeners[listener];
@@ -311,7 +311,7 @@ impl SessionTap {
 
     /// A reload changed this connection's listener config (same slot): take
     /// its new access log settings. Between requests only.
-    pub fn listener_changed(&mut self, config: Arc<ListenerConfig>) {
+    pub fn listener_changed(&mut self, config: Rc<ListenerConfig>) {
         self.sink = self.tap.sink(self.listener);
         self.config = config;
     }

@@ -220,7 +220,7 @@ impl Worker {
                     id: l.sockets.id,
                     version: gen.version,
                     router: Router::new(&l.config),
-                    config: l.config.clone(),
+                    config: Rc::new(crate::config::ListenerConfig::clone(&l.config)),
                     drain,
                 })
             })

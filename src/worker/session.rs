@@ -7,7 +7,7 @@
 //! is fully written. Bodies stream through the fixed-size read buffers; no stage
 //! holds a whole body. An idle connection waits for readability with no buffer.
 
-use std::{net::SocketAddr, rc::Rc, sync::Arc, time::Instant};
+use std::{net::SocketAddr, rc::Rc, time::Instant};
 
 use bytes::{Buf, BytesMut};
 use monoio::{io::AsyncWriteRent, net::TcpStream};
@@ -46,7 +46,9 @@ pub struct ListenerCtx {
     pub id: u64,
     /// The generation this context (and its router's cluster indices) belongs to.
     pub version: u64,
-    pub config: Arc<ListenerConfig>,
+    /// This worker's own copy: sessions clone it (`Rc`, no atomic), where a
+    /// shared `Arc` would bounce one cache line between cores per connection.
+    pub config: Rc<ListenerConfig>,
     pub router: Router,
     /// Started when a reload removes the listener, or at shutdown: idle
     /// connections close, busy ones close after their request.
