@@ -70,17 +70,7 @@ impl LeastRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn cands(weights: &[u32]) -> Vec<Candidate> {
-        weights
-            .iter()
-            .enumerate()
-            .map(|(i, &weight)| Candidate {
-                addr: format!("127.0.0.{}:80", i + 2).parse().unwrap(),
-                weight,
-            })
-            .collect()
-    }
+    use crate::balancer::test_candidates as cands;
 
     #[test]
     fn prefers_the_idle_host() {

@@ -25,6 +25,19 @@ pub struct Candidate {
     pub weight: u32,
 }
 
+/// Candidates 127.0.0.2:80, 127.0.0.3:80, … with the given weights (tests).
+#[cfg(test)]
+pub(crate) fn test_candidates(weights: &[u32]) -> Vec<Candidate> {
+    weights
+        .iter()
+        .enumerate()
+        .map(|(i, &weight)| Candidate {
+            addr: format!("127.0.0.{}:80", i + 2).parse().unwrap(),
+            weight,
+        })
+        .collect()
+}
+
 /// The per-worker state of one cluster's load-balancing policy.
 #[derive(Debug)]
 pub enum Balancer {

@@ -78,6 +78,7 @@ impl SmoothWeighted {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::balancer::test_candidates as cands;
 
     #[test]
     fn cycles_over_every_host() {
@@ -89,17 +90,6 @@ mod tests {
         let mut rr = RoundRobin::starting_at(5);
         assert_eq!(rr.pick(2), Some(1));
         assert_eq!(rr.pick(2), Some(0));
-    }
-
-    fn cands(weights: &[u32]) -> Vec<Candidate> {
-        weights
-            .iter()
-            .enumerate()
-            .map(|(i, &weight)| Candidate {
-                addr: format!("127.0.0.{}:80", i + 2).parse().unwrap(),
-                weight,
-            })
-            .collect()
     }
 
     #[test]
