@@ -63,23 +63,8 @@ CLK=$(getconf CLK_TCK)
 BENCH_START=$(date +%s)
 
 # ---------------------------------------------------------------- process hygiene
-PIDS=()            # every long-running process we started
-CLEANED=0
-cleanup() {
-  [[ $CLEANED == 1 ]] && return
-  CLEANED=1
-  local pid
-  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for _ in $(seq 30); do
-    local alive=0
-    for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
-    [[ $alive == 0 ]] && break
-    sleep 0.1
-  done
-  for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
-  if [[ $KEEP == 1 ]]; then echo "bench: kept $WORK" >&2; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
+# shellcheck source=bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 trap 'cleanup; exit 130' INT TERM
 
 log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }

@@ -41,23 +41,9 @@ mkdir -p "$OUTDIR"
 WORK=$(mktemp -d /tmp/ringway-perf.XXXXXX)
 chmod 755 "$WORK"   # nginx workers run as www-data
 
-PIDS=()
-CLEANED=0
-cleanup() {
-  [[ $CLEANED == 1 ]] && return
-  CLEANED=1
-  local pid
-  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for _ in $(seq 30); do
-    local alive=0
-    for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
-    [[ $alive == 0 ]] && break
-    sleep 0.1
-  done
-  for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+KEEP=0
+# shellcheck source=bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../bench/lib.sh"
 trap 'cleanup; exit 130' INT TERM
 log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
 
