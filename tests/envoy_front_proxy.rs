@@ -108,16 +108,17 @@ fn envoy_front_proxy(driver: Driver) {
 /// `/stats/prometheus` parses and counts the ten requests above; `/clusters`
 /// lists every upstream host with its own count.
 fn admin_counts(admin: SocketAddr, service1: &[Upstream], service2: &Upstream) {
-    // A request is counted once its response is written: wait until all ten are.
-    let scrape = wait_for("10 requests in /stats/prometheus", || {
+    // `downstream_rq_total` counts a request when it starts, its status class
+    // once its response is written (the client may see the response first):
+    // wait until all ten are counted by class.
+    let scrape = wait_for("10 finished requests in /stats/prometheus", || {
         let (status, body) = get(admin, "/stats/prometheus");
         assert_eq!(status, 200, "{body}");
         let scrape = parse_prometheus(&body);
-        (sample(
-            &scrape,
-            "ringway_http_downstream_rq_total",
-            ("listener", "ingress_http"),
-        ) == 10.0)
+        let l = ("listener", "ingress_http");
+        let finished = sample(&scrape, "ringway_http_downstream_rq_2xx", l)
+            + sample(&scrape, "ringway_http_downstream_rq_4xx", l);
+        (sample(&scrape, "ringway_http_downstream_rq_total", l) == 10.0 && finished == 10.0)
             .then_some(scrape)
     });
     let expect = [
