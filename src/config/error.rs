@@ -44,25 +44,37 @@ impl ConfigError {
 
     /// Attach the line of the field this error names, found in the YAML `source`.
     pub fn with_source(self, source: &str) -> Self {
+        self.located_in(source, str::to_string)
+    }
+
+    /// Rename the field this error names with `path` (a path of the translated
+    /// config to the one of the file the user wrote), then attach its line there.
+    pub fn located_in(self, source: &str, path: impl Fn(&str) -> String) -> Self {
         match self {
             ConfigError::Invalid {
                 field,
                 line: None,
                 reason,
-            } => ConfigError::Invalid {
-                line: locate(source, &field),
-                field,
-                reason,
-            },
+            } => {
+                let field = path(&field);
+                ConfigError::Invalid {
+                    line: locate(source, &field),
+                    field,
+                    reason,
+                }
+            }
             ConfigError::Unsupported {
                 field,
                 line: None,
                 reason,
-            } => ConfigError::Unsupported {
-                line: locate(source, &field),
-                field,
-                reason,
-            },
+            } => {
+                let field = path(&field);
+                ConfigError::Unsupported {
+                    line: locate(source, &field),
+                    field,
+                    reason,
+                }
+            }
             other => other,
         }
     }

@@ -18,7 +18,6 @@ use serde_yaml::Value;
 use walk::{Ctx, Map, Node, Refuse, Warn};
 
 use super::{
-    error::locate,
     raw::{RawAdmin, RawCluster, RawConfig, RawHost, RawWeightedHost, RawWorkers},
     ConfigError,
 };
@@ -157,33 +156,7 @@ pub fn restate(err: ConfigError, origins: &[(String, String)], source: &str) -> 
             None => field.to_string(),
         }
     };
-    match err {
-        ConfigError::Invalid {
-            field,
-            line: None,
-            reason,
-        } => {
-            let field = envoy_path(&field);
-            ConfigError::Invalid {
-                line: locate(source, &field),
-                field,
-                reason,
-            }
-        }
-        ConfigError::Unsupported {
-            field,
-            line: None,
-            reason,
-        } => {
-            let field = envoy_path(&field);
-            ConfigError::Unsupported {
-                line: locate(source, &field),
-                field,
-                reason,
-            }
-        }
-        other => other,
-    }
+    err.located_in(source, envoy_path)
 }
 
 /// `address: { socket_address: { address, port_value } }` → `ip:port` or `name:port`.
