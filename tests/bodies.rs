@@ -7,7 +7,10 @@ mod support;
 
 use std::{io::Write, net::TcpStream, thread};
 
-use support::*;
+use support::{
+    admin::{stat, stats},
+    *,
+};
 
 driver_tests!(
     large_chunked_upload_streams_with_bounded_memory,
@@ -19,6 +22,7 @@ driver_tests!(
     head_response_has_no_body,
     no_content_and_not_modified_have_no_body,
     chunk_extensions_and_trailers,
+    bad_chunk_with_the_head_is_a_502,
 );
 
 const BIG: u64 = 64 * 1024 * 1024;
@@ -243,4 +247,47 @@ fn chunk_extensions_and_trailers(d: Driver) {
         vec![("X-Checksum".to_string(), "abc".to_string())]
     );
     assert_eq!(c.get("h", "/after").status, 200);
+}
+
+/// An upstream whose first chunk is broken, in the same read as its head:
+/// nothing has reached the client yet, so it gets a whole 502 (it used to get
+/// an empty reply, counted as a 2xx), and the connection stays usable.
+fn bad_chunk_with_the_head_is_a_502(d: Driver) {
+    let up = Upstream::start("up", |r| {
+        if r.target == "/bad" {
+            Reply::Bytes(
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nnope\r\n".to_vec(),
+            )
+        } else {
+            Reply::Bytes(ok_response("fine"))
+        }
+    });
+    let yaml = format!(
+        "admin: {{ address: 127.0.0.1:0 }}\n{}",
+        simple_config(&[up.addr])
+    );
+    let rw = Ringway::start(d, &yaml);
+    let mut c = Client::connect(rw.addr());
+    let r = c.get("h", "/bad");
+    assert_eq!(r.status, 502, "{}", r.body_str());
+    assert_eq!(r.header("server"), Some("ringway"));
+    assert!(
+        r.body_str().contains("invalid chunked encoding"),
+        "{}",
+        r.body_str()
+    );
+    let r = c.get("h", "/good");
+    assert_eq!(r.status, 200);
+    let st = wait_for("both requests counted", || {
+        let st = stats(rw.admin());
+        (stat(&st, "http.ingress.downstream_rq_5xx") + stat(&st, "http.ingress.downstream_rq_2xx")
+            == 2)
+            .then_some(st)
+    });
+    assert_eq!(
+        stat(&st, "http.ingress.downstream_rq_5xx"),
+        1,
+        "the client got a 502"
+    );
+    assert_eq!(stat(&st, "http.ingress.downstream_rq_2xx"), 1);
 }

@@ -20,6 +20,7 @@ driver_tests!(
     pipelined_requests_answered_in_order,
     http10_without_keep_alive_closes,
     http10_keep_alive_when_asked,
+    http10_keep_alive_local_replies_say_keep_alive,
     http10_without_host_goes_to_default_vhost,
     http10_gets_chunked_response_dechunked,
     driver_flag_is_honoured,
@@ -328,6 +329,33 @@ fn http10_keep_alive_when_asked(d: Driver) {
     // The last request without keep-alive ends the connection.
     let r = c.roundtrip(b"GET /last HTTP/1.0\r\nHost: h\r\n\r\n");
     assert_eq!(r.status, 200);
+    c.expect_closed();
+}
+
+/// `ab -k` waited forever on ringway's own replies: an HTTP/1.0 client keeps
+/// the connection only when the response says `connection: keep-alive`.
+fn http10_keep_alive_local_replies_say_keep_alive(d: Driver) {
+    let up = Upstream::echo("up");
+    let vhosts = "      - domains: [\"only.test\"]\n        routes:\n\
+        \x20         - match: { prefix: /yes }\n            cluster: c\n";
+    let rw = Ringway::start(d, &config("", vhosts, &cluster("c", &[up.addr])));
+    let mut c = Client::connect(rw.addr());
+    for _ in 0..2 {
+        let r =
+            c.roundtrip(b"GET /no HTTP/1.0\r\nHost: only.test\r\nConnection: keep-alive\r\n\r\n");
+        assert_eq!(r.status, 404);
+        assert!(
+            r.has_token("connection", "keep-alive"),
+            "a kept HTTP/1.0 connection is announced: {:?}",
+            r.headers
+        );
+    }
+    let r = c.roundtrip(b"GET /yes HTTP/1.0\r\nHost: only.test\r\nConnection: keep-alive\r\n\r\n");
+    assert_eq!(r.status, 200);
+    // Without keep-alive the reply says close, and the connection ends.
+    let r = c.roundtrip(b"GET /no HTTP/1.0\r\nHost: only.test\r\n\r\n");
+    assert_eq!(r.status, 404);
+    assert!(r.has_token("connection", "close"), "{:?}", r.headers);
     c.expect_closed();
 }
 

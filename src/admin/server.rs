@@ -16,6 +16,7 @@ use crate::{
         BodyFraming,
     },
     config::RequestLimits,
+    worker::local_reply::LocalReply,
 };
 
 /// A slow or silent admin client is cut off after this.
@@ -86,7 +87,7 @@ fn serve(admin: &Admin, mut stream: TcpStream) -> std::io::Result<()> {
             Err(e) => {
                 return write_response(
                     &mut stream,
-                    &Response::text(e.status(), format!("{e}\n")),
+                    &Response::text(LocalReply::BadRequest(e).status(), format!("{e}\n")),
                     false,
                 )
             }

@@ -170,38 +170,67 @@ pub fn encode_response(
     out.extend_from_slice(b"\r\n\r\n");
 }
 
-/// A response ringway makes itself: a status, `server: ringway` and a short
-/// plain-text body saying what went wrong.
-pub fn local_reply(status: u16, body: &str, head_only: bool, close: bool, out: &mut Vec<u8>) {
-    local_reply_with(status, body, b"", head_only, close, out)
+/// What a local reply says about the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionHeader {
+    /// Nothing: HTTP/1.1 keeps the connection alive by default.
+    Omit,
+    /// `connection: close`: the connection ends after this response.
+    Close,
+    /// `connection: keep-alive`: an HTTP/1.0 client keeps the connection only when told.
+    KeepAlive,
 }
 
-/// `local_reply` with extra header lines (`extra` is empty or whole
-/// `name: value\r\n` lines), e.g. `x-ringway-overloaded: true` on a breaker's 503.
-pub fn local_reply_with(
+/// A response ringway makes itself: a status, `server: ringway` and a short
+/// plain-text body saying what went wrong. `extra` is empty or whole
+/// `name: value\r\n` lines (e.g. `x-ringway-overloaded: true`). Returns the
+/// body's length (0 when `head_only`).
+pub fn local_reply(
     status: u16,
-    body: &str,
+    body: impl std::fmt::Display,
     extra: &[u8],
     head_only: bool,
-    close: bool,
+    connection: ConnectionHeader,
     out: &mut Vec<u8>,
-) {
+) -> u64 {
+    use std::io::Write as _;
+    // Measured first (content-length precedes the body), written second: no
+    // temporary string.
+    let body_len = displayed_len(&body) as u64 + 1;
     out.extend_from_slice(b"HTTP/1.1 ");
     write_dec(out, u64::from(status));
     out.push(b' ');
     out.extend_from_slice(reason_phrase(status).as_bytes());
     out.extend_from_slice(b"\r\nserver: ringway\r\ncontent-type: text/plain\r\ncontent-length: ");
-    write_dec(out, body.len() as u64 + 1);
+    write_dec(out, body_len);
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(extra);
-    if close {
-        out.extend_from_slice(b"connection: close\r\n");
-    }
+    out.extend_from_slice(match connection {
+        ConnectionHeader::Omit => b"",
+        ConnectionHeader::Close => b"connection: close\r\n",
+        ConnectionHeader::KeepAlive => b"connection: keep-alive\r\n",
+    });
     out.extend_from_slice(b"\r\n");
-    if !head_only {
-        out.extend_from_slice(body.as_bytes());
-        out.push(b'\n');
+    if head_only {
+        return 0;
     }
+    // Writing into a Vec cannot fail.
+    let _ = writeln!(out, "{body}");
+    body_len
+}
+
+/// How many bytes `value` displays as, without building the string.
+fn displayed_len(value: &impl std::fmt::Display) -> usize {
+    struct Count(usize);
+    impl std::fmt::Write for Count {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            self.0 += s.len();
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    let _ = std::fmt::write(&mut count, format_args!("{value}"));
+    count.0
 }
 
 pub fn reason_phrase(status: u16) -> &'static str {
@@ -285,7 +314,15 @@ mod tests {
     #[test]
     fn local_reply_shape() {
         let mut out = Vec::new();
-        local_reply(503, "no healthy upstream", false, true, &mut out);
+        let n = local_reply(
+            503,
+            "no healthy upstream",
+            b"",
+            false,
+            ConnectionHeader::Close,
+            &mut out,
+        );
+        assert_eq!(n, 20);
         let text = String::from_utf8(out).unwrap();
         assert!(text.starts_with("HTTP/1.1 503 Service Unavailable\r\n"));
         assert!(text.contains("server: ringway\r\n"));

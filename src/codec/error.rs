@@ -1,4 +1,5 @@
-//! What can be wrong with bytes on the wire, and whose fault it is.
+//! What can be wrong with bytes on the wire. The answer a client gets for
+//! each is decided in one place, `worker::local_reply`.
 
 use thiserror::Error;
 
@@ -39,18 +40,4 @@ pub enum CodecError {
     UnexpectedEof,
     #[error("method not supported")]
     MethodNotAllowed,
-}
-
-impl CodecError {
-    /// The status a client gets when its request has this error.
-    pub fn status(self) -> u16 {
-        match self {
-            CodecError::HeadersTooLarge | CodecError::TooManyHeaders => 431,
-            CodecError::UriTooLong => 414,
-            CodecError::BodyTooLarge => 413,
-            CodecError::Version => 505,
-            CodecError::MethodNotAllowed => 405,
-            _ => 400,
-        }
-    }
 }

@@ -83,7 +83,6 @@ fn framing_rejections() {
             "{:?}: got {got:?}, want {want:?}",
             String::from_utf8_lossy(input)
         );
-        assert!((400..=505).contains(&want.status()));
     }
 }
 
@@ -103,7 +102,6 @@ fn header_count_limit_at_n_and_n_plus_1() {
         parse_with(&build(lim.max_headers + 1), &lim).unwrap_err(),
         CodecError::TooManyHeaders
     );
-    assert_eq!(CodecError::TooManyHeaders.status(), 431);
 }
 
 #[test]

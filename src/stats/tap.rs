@@ -381,18 +381,15 @@ impl SessionTap {
         }
     }
 
-    /// If `path` is the listener's health check path: the status and body to answer.
-    pub fn health_check(&mut self, path: &[u8]) -> Option<(u16, &'static str)> {
+    /// If `path` is the listener's health check path: whether the server is live
+    /// (not draining, not failed by `POST /healthcheck/fail`).
+    pub fn health_check(&mut self, path: &[u8]) -> Option<bool> {
         let hc = self.config.health_check.as_ref()?;
         if hc.path.as_bytes() != path {
             return None;
         }
         self.tap.stats.listeners[self.listener].inc(ListenerCounter::DownstreamRqHealthCheck);
-        Some(if self.tap.server.is_live() {
-            (200, "LIVE")
-        } else {
-            (503, "DRAINING")
-        })
+        Some(self.tap.server.is_live())
     }
 
     /// The balancer was asked for a host of `cluster`.
@@ -542,30 +539,22 @@ impl SessionTap {
         self.bytes_sent += n;
     }
 
-    /// ringway answers itself with `status` and a body of `body_len` bytes.
-    pub fn local_reply(&mut self, status: u16, body_len: u64) {
+    /// ringway answers itself with `status` and a body of `body_len` bytes;
+    /// `counter` and `flag` are the reply's own (`worker::local_reply` decides them).
+    pub fn local_reply(
+        &mut self,
+        status: u16,
+        body_len: u64,
+        counter: Option<ListenerCounter>,
+        flag: u16,
+    ) {
         self.begin();
         self.status = status;
         self.bytes_sent = body_len;
-        let l = &self.tap.stats.listeners[self.listener];
-        let rejection = match status {
-            431 => Some(ListenerCounter::DownstreamRqHeadersTooLarge),
-            414 => Some(ListenerCounter::DownstreamRqUriTooLarge),
-            413 => Some(ListenerCounter::DownstreamRqBodyTooLarge),
-            400 | 405 | 505 => Some(ListenerCounter::DownstreamRqBadFraming),
-            408 => Some(ListenerCounter::DownstreamRqTimeout),
-            404 if self.cluster.is_none() => {
-                self.flags.set(Flags::NO_ROUTE);
-                Some(ListenerCounter::DownstreamRqNoRoute)
-            }
-            _ => None,
-        };
-        if let Some(r) = rejection {
-            l.inc(r);
-            if r != ListenerCounter::DownstreamRqNoRoute {
-                self.flags.set(Flags::DOWNSTREAM_PROTOCOL_ERROR);
-            }
+        if let Some(c) = counter {
+            self.tap.stats.listeners[self.listener].inc(c);
         }
+        self.flags.set(flag);
     }
 
     /// The request is over (response written, or the connection is giving up).

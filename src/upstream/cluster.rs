@@ -479,8 +479,8 @@ impl WorkerCluster {
         }
     }
 
-    pub fn checkout(&self, addr: SocketAddr, probe: bool) -> Option<TcpStream> {
-        self.state.borrow_mut().pool.checkout(addr, probe)
+    pub fn checkout(&self, addr: SocketAddr, how: super::pool::Checkout) -> Option<TcpStream> {
+        self.state.borrow_mut().pool.checkout(addr, how)
     }
 
     pub fn checkin(&self, addr: SocketAddr, stream: TcpStream, suspect: bool) {

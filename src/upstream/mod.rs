@@ -30,18 +30,3 @@ pub enum UpstreamError {
     #[error("upstream sent an invalid response: {0}")]
     BadResponse(CodecError),
 }
-
-impl UpstreamError {
-    /// Envoy's mapping: connect failures and resets before headers are 503, a
-    /// timeout 504, a response we cannot frame 502.
-    pub fn status(self) -> u16 {
-        match self {
-            UpstreamError::NoHealthyUpstream
-            | UpstreamError::ConnectFailed(_)
-            | UpstreamError::ConnectTimeout
-            | UpstreamError::Reset => 503,
-            UpstreamError::Timeout => 504,
-            UpstreamError::BadResponse(_) => 502,
-        }
-    }
-}

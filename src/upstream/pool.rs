@@ -25,6 +25,17 @@ struct IdleConn {
     suspect: bool,
 }
 
+/// What a request can bear from a pooled connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checkout {
+    /// It can be sent again if the connection turns out closed: a connection
+    /// parked a moment ago is taken on trust.
+    Replayable,
+    /// It cannot be sent twice, so it must not meet a connection the upstream
+    /// already closed: every connection is probed first, whatever its age.
+    ProbeFirst,
+}
+
 pub struct UpstreamPool {
     idle: HashMap<SocketAddr, Vec<IdleConn>>,
     max_idle_per_host: usize,
@@ -41,13 +52,11 @@ impl UpstreamPool {
     }
 
     /// An idle connection to `addr` that still looks alive, if any.
-    /// `probe`: check the connection whatever its age (a request that cannot be
-    /// replayed should not meet a connection the upstream already closed).
-    pub fn checkout(&mut self, addr: SocketAddr, probe: bool) -> Option<TcpStream> {
-        self.checkout_at(addr, Instant::now(), probe)
+    pub fn checkout(&mut self, addr: SocketAddr, how: Checkout) -> Option<TcpStream> {
+        self.checkout_at(addr, Instant::now(), how)
     }
 
-    fn checkout_at(&mut self, addr: SocketAddr, now: Instant, probe: bool) -> Option<TcpStream> {
+    fn checkout_at(&mut self, addr: SocketAddr, now: Instant, how: Checkout) -> Option<TcpStream> {
         let list = self.idle.get_mut(&addr)?;
         while let Some(conn) = list.pop() {
             let idle = now.saturating_duration_since(conn.since);
@@ -56,7 +65,7 @@ impl UpstreamPool {
             }
             // A connection parked a moment ago is taken on trust (an idempotent
             // request that meets a close is replayed); older ones are probed.
-            let trusted = idle < PROBE_AFTER && !probe && !conn.suspect;
+            let trusted = idle < PROBE_AFTER && how == Checkout::Replayable && !conn.suspect;
             if trusted || still_open(&conn.stream) {
                 return Some(conn.stream);
             }
@@ -151,21 +160,21 @@ mod tests {
             }
             // The cap keeps two; the newest comes out first.
             assert_eq!(pool.idle_count(), 2);
-            let newest = pool.checkout(addr, false).unwrap();
+            let newest = pool.checkout(addr, Checkout::Replayable).unwrap();
             assert_eq!(newest.as_raw_fd(), fds[1]);
             pool.checkin(addr, newest, false);
 
             // The upstream closes one; once it is old enough to be probed, it is skipped.
             drop(peers.remove(1));
             let later = Instant::now() + PROBE_AFTER + Duration::from_millis(1);
-            let got = pool.checkout_at(addr, later, false).unwrap();
+            let got = pool.checkout_at(addr, later, Checkout::Replayable).unwrap();
             assert_eq!(got.as_raw_fd(), fds[0]);
             // Unexpected bytes from the upstream also disqualify a connection, once
             // loopback has delivered them (under load that can take a moment).
             pool.checkin(addr, got, false);
             peers[0].write_all(b"junk").unwrap();
             let deadline = Instant::now() + Duration::from_secs(10);
-            while let Some(conn) = pool.checkout_at(addr, later, false) {
+            while let Some(conn) = pool.checkout_at(addr, later, Checkout::Replayable) {
                 assert!(
                     Instant::now() < deadline,
                     "a dirty connection kept being handed out"
@@ -180,7 +189,11 @@ mod tests {
             peers.push(server.accept().unwrap().0);
             pool.checkin(addr, s, false);
             assert!(pool
-                .checkout_at(addr, Instant::now() + Duration::from_secs(61), false)
+                .checkout_at(
+                    addr,
+                    Instant::now() + Duration::from_secs(61),
+                    Checkout::Replayable
+                )
                 .is_none());
         });
     }

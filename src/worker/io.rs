@@ -1,4 +1,4 @@
-//! Rent-style I/O helpers shared by the session stages: reads that grow a
+//! Rent-style I/O helpers shared by the connection stages: reads that grow a
 //! `BytesMut` within a bound and honour a deadline, and writes of a reused
 //! output buffer.
 

@@ -11,12 +11,17 @@
 //! take an `Rc` of the current `WorkerGeneration` per request, so a request
 //! finishes on the generation it started with.
 
+mod attempt;
+pub mod downstream;
 pub mod drain;
+mod exchange;
+pub mod h1;
 pub mod io;
 pub mod listener;
+pub mod local_reply;
 pub mod recycle;
 pub mod relay;
-pub mod session;
+mod retry;
 
 use std::{
     cell::{Cell, RefCell},
@@ -32,15 +37,17 @@ use bytes::BytesMut;
 use monoio::{io::CancelHandle, net::TcpListener};
 
 use crate::{
-    codec::limits::{BODY_CHUNK, READ_CHUNK},
-    config::IoDriverChoice,
+    codec::{
+        headers::HeaderIndex,
+        limits::{BODY_CHUNK, READ_CHUNK},
+    },
+    config::{IoDriverChoice, ListenerConfig},
     generation::{Generation, Generations},
     router::Router,
     stats::{tap::WorkerTap, ServerStats},
     upstream::WorkerCluster,
 };
 use drain::Drain;
-use session::ListenerCtx;
 
 /// How often a worker looks at the shutdown flag, expires idle connections and
 /// sweeps idle pools.
@@ -49,16 +56,82 @@ const TICK: Duration = Duration::from_millis(100);
 /// freed. Bounds what a burst leaves behind: at most 16 MiB of 64 KiB buffers.
 const MAX_POOLED_BUFFERS: usize = 256;
 
-/// The vectors a session uses while a request is in flight; pooled per worker
-/// so an idle connection holds none of them.
+/// The vectors a connection uses while a request is in flight; pooled per
+/// worker so an idle connection holds none of them.
 #[derive(Default)]
 pub struct Scratch {
+    pub h1: H1Scratch,
+    pub exchange: ExchangeScratch,
+}
+
+/// An HTTP/1.1 client side's: what it writes, and its request head's index.
+#[derive(Default)]
+pub struct H1Scratch {
     pub out: Vec<u8>,
-    pub req_head: Vec<u8>,
-    pub headers: Vec<crate::codec::headers::HeaderIndex>,
+    pub headers: Vec<HeaderIndex>,
     pub tokens: Vec<(u32, u32)>,
-    pub up_headers: Vec<crate::codec::headers::HeaderIndex>,
+}
+
+/// An exchange's: the upstream request head, what it writes upstream, and the
+/// response head's index.
+#[derive(Default)]
+pub struct ExchangeScratch {
+    pub req_head: Vec<u8>,
+    pub out: Vec<u8>,
+    pub up_headers: Vec<HeaderIndex>,
     pub up_tokens: Vec<(u32, u32)>,
+}
+
+/// What one request's exchange works in: its scratch vectors, the upstream
+/// read buffer, and the router's scratch.
+#[derive(Default)]
+pub struct ExchangeBuffers {
+    /// The encoded upstream request head (and a held body), kept until a
+    /// response arrives so the request can be sent again.
+    pub req_head: Vec<u8>,
+    /// The head as numbered for one attempt (`x-ringway-attempt-count`).
+    pub out: Vec<u8>,
+    pub up_buf: BytesMut,
+    pub up_headers: Vec<HeaderIndex>,
+    pub up_tokens: Vec<(u32, u32)>,
+    /// The router's (lower-cased host); not pooled, it stays small.
+    pub route_scratch: Vec<u8>,
+}
+
+impl ExchangeBuffers {
+    pub fn put_scratch(&mut self, s: ExchangeScratch) {
+        self.req_head = s.req_head;
+        self.out = s.out;
+        self.up_headers = s.up_headers;
+        self.up_tokens = s.up_tokens;
+    }
+
+    pub fn take_scratch(&mut self) -> ExchangeScratch {
+        ExchangeScratch {
+            req_head: std::mem::take(&mut self.req_head),
+            out: std::mem::take(&mut self.out),
+            up_headers: std::mem::take(&mut self.up_headers),
+            up_tokens: std::mem::take(&mut self.up_tokens),
+        }
+    }
+}
+
+/// A listener as one worker serves it in one config generation.
+pub struct ListenerCtx {
+    /// The listener's stats slot.
+    pub index: usize,
+    /// Its sockets' id (`ListenerSockets::id`): the same across reloads that
+    /// keep the listener.
+    pub id: u64,
+    /// The generation this context (and its router's cluster indices) belongs to.
+    pub version: u64,
+    /// This worker's own copy: connections clone it (`Rc`, no atomic), where a
+    /// shared `Arc` would bounce one cache line between cores per connection.
+    pub config: Rc<ListenerConfig>,
+    pub router: Router,
+    /// Started when a reload removes the listener, or at shutdown: idle
+    /// connections close, busy ones close after their request.
+    pub drain: Drain,
 }
 
 /// Which io driver a worker ended up on.
@@ -157,18 +230,25 @@ impl Worker {
             .borrow_mut()
             .pop()
             .unwrap_or_else(|| Scratch {
-                out: Vec::with_capacity(READ_CHUNK),
-                ..Scratch::default()
+                h1: H1Scratch {
+                    out: Vec::with_capacity(READ_CHUNK),
+                    ..H1Scratch::default()
+                },
+                exchange: ExchangeScratch::default(),
             })
     }
 
     pub fn give_scratch(&self, mut s: Scratch) {
         // A vector grown by one large message is freed rather than kept.
-        if s.out.capacity() > BODY_CHUNK + READ_CHUNK || s.req_head.capacity() > BODY_CHUNK {
+        let grown = s.h1.out.capacity() > BODY_CHUNK + READ_CHUNK
+            || s.exchange.out.capacity() > BODY_CHUNK + READ_CHUNK
+            || s.exchange.req_head.capacity() > BODY_CHUNK;
+        if grown {
             return;
         }
-        s.out.clear();
-        s.req_head.clear();
+        s.h1.out.clear();
+        s.exchange.out.clear();
+        s.exchange.req_head.clear();
         let mut pool = self.scratches.borrow_mut();
         if pool.len() < MAX_POOLED_BUFFERS {
             pool.push(s);
@@ -220,7 +300,7 @@ impl Worker {
                     id: l.sockets.id,
                     version: gen.version,
                     router: Router::new(&l.config),
-                    config: Rc::new(crate::config::ListenerConfig::clone(&l.config)),
+                    config: Rc::new(ListenerConfig::clone(&l.config)),
                     drain,
                 })
             })
@@ -259,21 +339,14 @@ impl Worker {
         }
     }
 
-    fn next_random(&self) -> u64 {
-        // xorshift64*: fast, per worker, good enough for request ids.
+    /// xorshift64*: fast, per worker, good enough for request ids and backoff jitter.
+    pub fn next_random(&self) -> u64 {
         let mut x = self.rng.get();
         x ^= x >> 12;
         x ^= x << 25;
         x ^= x >> 27;
         self.rng.set(x);
         x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    /// Jittered exponential backoff before retry `attempt` + 1: a random wait up
-    /// to 25 ms × 2^(attempt-1), capped at 250 ms (Envoy's defaults).
-    pub fn retry_backoff(&self, attempt: u32) -> Duration {
-        let ceiling_ms = (25u64 << attempt.saturating_sub(1).min(4)).min(250);
-        Duration::from_micros(self.next_random() % (ceiling_ms * 1000 + 1))
     }
 
     /// A random (version 4) UUID in its 36-character text form.
@@ -497,7 +570,7 @@ async fn accept_loop(worker: Rc<Worker>, id: u64, listener: TcpListener, cancel:
                     continue; // removed by a reload; this loop is being cancelled
                 };
                 // TCP_NODELAY is inherited from the listening socket (see listener.rs).
-                monoio::spawn(session::serve(worker.clone(), ctx, stream, peer));
+                monoio::spawn(h1::serve(worker.clone(), ctx, stream, peer));
             }
             Err(e) if e.raw_os_error() == Some(libc::ECANCELED) => return,
             Err(e) => {

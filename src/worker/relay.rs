@@ -21,9 +21,18 @@ use crate::codec::{
 /// Why relaying a body stopped early.
 pub enum RelayError {
     /// The side we read from failed: framing, truncation, timeout or I/O.
-    Source(SourceFault),
+    Source(SourceFault, Delivered),
     /// The side we write to failed.
     Sink,
+}
+
+/// How much of the message had reached the other side when its source failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivered {
+    /// Not a byte: not even the head in `out`. The failure can still be
+    /// answered with a whole response of our own.
+    Nothing,
+    Partly,
 }
 
 pub enum SourceFault {
@@ -41,10 +50,44 @@ pub async fn relay_body(
     src_buf: &mut BytesMut,
     dst: &mut TcpStream,
     out: &mut Vec<u8>,
+    decoder: BodyDecoder,
+    encoder: BodyEncoder,
+    read_timeout: Option<std::time::Duration>,
+    limit: Option<u64>,
+) -> Result<u64, RelayError> {
+    let mut wrote = false;
+    let relayed = relay(
+        src,
+        src_buf,
+        dst,
+        out,
+        decoder,
+        encoder,
+        read_timeout,
+        limit,
+        &mut wrote,
+    )
+    .await;
+    match relayed {
+        Err(RelayError::Source(fault, _)) if !wrote => {
+            Err(RelayError::Source(fault, Delivered::Nothing))
+        }
+        other => other,
+    }
+}
+
+/// `relay_body`, noting in `wrote` whether anything reached `dst`.
+#[allow(clippy::too_many_arguments)]
+async fn relay(
+    src: &mut TcpStream,
+    src_buf: &mut BytesMut,
+    dst: &mut TcpStream,
+    out: &mut Vec<u8>,
     mut decoder: BodyDecoder,
     encoder: BodyEncoder,
     read_timeout: Option<std::time::Duration>,
     limit: Option<u64>,
+    wrote: &mut bool,
 ) -> Result<u64, RelayError> {
     let mut trailers = Vec::new();
     let mut total = 0u64;
@@ -61,9 +104,10 @@ pub async fn relay_body(
         {
             total += src_buf.len() as u64;
             if limit.is_some_and(|max| total > max) {
-                return Err(RelayError::Source(SourceFault::Codec(
-                    CodecError::BodyTooLarge,
-                )));
+                return Err(RelayError::Source(
+                    SourceFault::Codec(CodecError::BodyTooLarge),
+                    Delivered::Partly,
+                ));
             }
             let whole = std::mem::take(src_buf);
             let (res, mut whole) = write_all_within(dst, whole)
@@ -72,6 +116,7 @@ pub async fn relay_body(
             whole.clear();
             *src_buf = whole;
             res.map_err(|_| RelayError::Sink)?;
+            *wrote = true;
             if decoder.is_done() {
                 return Ok(total);
             }
@@ -84,12 +129,13 @@ pub async fn relay_body(
                     }
                     BodyPiece::Trailers(t) => trailers.extend_from_slice(t),
                 })
-                .map_err(|e| RelayError::Source(SourceFault::Codec(e)))?;
+                .map_err(|e| RelayError::Source(SourceFault::Codec(e), Delivered::Partly))?;
             src_buf.advance(step.consumed);
             if limit.is_some_and(|max| total > max) {
-                return Err(RelayError::Source(SourceFault::Codec(
-                    CodecError::BodyTooLarge,
-                )));
+                return Err(RelayError::Source(
+                    SourceFault::Codec(CodecError::BodyTooLarge),
+                    Delivered::Partly,
+                ));
             }
             if step.done {
                 encoder.finish(&trailers, out);
@@ -98,14 +144,16 @@ pub async fn relay_body(
                     .map(|_| total)
                     .map_err(|_| RelayError::Sink);
             }
+            let sending = !out.is_empty();
             flush(dst, out).await.map_err(|_| RelayError::Sink)?;
+            *wrote |= sending;
         }
         let deadline = read_timeout.map(|t| Instant::now() + t);
         match read_more(src, src_buf, deadline).await {
             Ok(0) => {
                 decoder
                     .eof()
-                    .map_err(|e| RelayError::Source(SourceFault::Codec(e)))?;
+                    .map_err(|e| RelayError::Source(SourceFault::Codec(e), Delivered::Partly))?;
                 encoder.finish(&trailers, out);
                 return flush(dst, out)
                     .await
@@ -115,9 +163,11 @@ pub async fn relay_body(
             Ok(_) => {}
             Err(ReadError::TimedOut) => {
                 *src_buf = BytesMut::new();
-                return Err(RelayError::Source(SourceFault::TimedOut));
+                return Err(RelayError::Source(SourceFault::TimedOut, Delivered::Partly));
             }
-            Err(ReadError::Io(_)) => return Err(RelayError::Source(SourceFault::Io)),
+            Err(ReadError::Io(_)) => {
+                return Err(RelayError::Source(SourceFault::Io, Delivered::Partly))
+            }
         }
     }
 }

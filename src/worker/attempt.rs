@@ -1,0 +1,207 @@
+//! One upstream attempt: a connection (pooled or new), the request head and
+//! body written to it, and the final response head read back, with any 1xx
+//! responses before it passed on or dropped.
+//!
+//! A pooled connection can turn out to have been closed by the upstream while
+//! it sat idle. When that shows before any response byte, and sending the
+//! request again cannot repeat a side effect, the attempt reports
+//! `StaleConnection` and the exchange replays it on a new connection to the
+//! same host: that is not a retry and costs the request nothing.
+
+use std::{net::SocketAddr, time::Instant};
+
+use bytes::{Buf, BytesMut};
+use monoio::net::TcpStream;
+
+use super::{
+    downstream::{Downstream, HeadView, RequestBodyError, Step},
+    io::{read_more, write_all_within, ReadError},
+    ExchangeBuffers, Worker,
+};
+use crate::{
+    codec::{
+        limits::MAX_INFORMATIONAL_RESPONSES,
+        request::{Method, Parsed},
+        response::{parse_response, ResponseHead},
+        CodecError,
+    },
+    upstream::{connect::connect, pool::Checkout, UpstreamError, WorkerCluster},
+};
+
+/// Why an attempt produced no response head.
+pub enum AttemptError {
+    /// The upstream failed; a retry may help.
+    Upstream(UpstreamError),
+    /// A reused connection turned out closed before answering.
+    StaleConnection,
+    /// The client side failed and has been answered (or closed) already.
+    Client(Step),
+}
+
+/// What an attempt is asked to do.
+pub struct AttemptPlan<'a> {
+    pub cluster: &'a WorkerCluster,
+    pub addr: SocketAddr,
+    /// Do not reuse a pooled connection (the last one was stale).
+    pub fresh_only: bool,
+    /// The whole request is in `ExchangeBuffers::req_head`.
+    pub replayable: bool,
+    /// When the response head must have arrived.
+    pub deadline: Option<Instant>,
+    /// Send `ExchangeBuffers::out` (the head as numbered for this attempt)
+    /// instead of `req_head`.
+    pub numbered: bool,
+}
+
+/// A response head and the connection it arrived on.
+pub struct Answered {
+    pub upstream: TcpStream,
+    pub resp: ResponseHead,
+    /// When the request was sent (for the upstream service time).
+    pub sent_at: Instant,
+}
+
+/// Make one attempt.
+pub async fn attempt<D: Downstream>(
+    worker: &Worker,
+    down: &mut D,
+    bufs: &mut ExchangeBuffers,
+    plan: &AttemptPlan<'_>,
+) -> Result<Answered, AttemptError> {
+    // A request that failed on a reused connection before any response byte
+    // is replayed on a new one, if replaying cannot repeat a side effect.
+    let stale_replay = plan.replayable && down.head().method.is_idempotent();
+    let pooled = if plan.fresh_only {
+        None
+    } else {
+        let checkout = if stale_replay {
+            Checkout::Replayable
+        } else {
+            Checkout::ProbeFirst
+        };
+        plan.cluster.checkout(plan.addr, checkout)
+    };
+    let reused = pooled.is_some();
+    let mut upstream = match pooled {
+        Some(s) => s,
+        None => {
+            let s = connect(plan.addr, plan.cluster.config.connect_timeout)
+                .await
+                .map_err(AttemptError::Upstream)?;
+            down.tap().upstream_connected();
+            s
+        }
+    };
+    let sent_at = Instant::now();
+    match send_request(down, bufs, &mut upstream, plan).await {
+        Ok(()) => {}
+        Err(RequestBodyError::Upstream) if reused && stale_replay => {
+            return Err(AttemptError::StaleConnection)
+        }
+        Err(RequestBodyError::Upstream) => {
+            return Err(AttemptError::Upstream(UpstreamError::Reset))
+        }
+        Err(RequestBodyError::Client(step)) => return Err(AttemptError::Client(step)),
+    }
+    match read_response_head(worker, down, bufs, &mut upstream, plan.deadline).await {
+        Ok(resp) => {
+            down.tap().upstream_response(resp.status, sent_at);
+            Ok(Answered {
+                upstream,
+                resp,
+                sent_at,
+            })
+        }
+        Err(UpstreamError::Reset) if reused && stale_replay && bufs.up_buf.is_empty() => {
+            Err(AttemptError::StaleConnection)
+        }
+        Err(e) => Err(AttemptError::Upstream(e)),
+    }
+}
+
+/// Write the head and a held body, or the head and a streamed body.
+async fn send_request<D: Downstream>(
+    down: &mut D,
+    bufs: &mut ExchangeBuffers,
+    upstream: &mut TcpStream,
+    plan: &AttemptPlan<'_>,
+) -> Result<(), RequestBodyError> {
+    let head = if plan.numbered {
+        &mut bufs.out
+    } else {
+        &mut bufs.req_head
+    };
+    if !plan.replayable {
+        let n = down.send_request_body(upstream, head).await?;
+        down.tap().bytes_received(n);
+        return Ok(());
+    }
+    // Written without clearing: `req_head` stays for a replay.
+    match write_all_within(upstream, std::mem::take(head)).await {
+        Ok((res, written)) => {
+            *head = written;
+            res.map(|_| ()).map_err(|_| RequestBodyError::Upstream)
+        }
+        // The buffer went with the timed-out write.
+        Err(_) => Err(RequestBodyError::Upstream),
+    }
+}
+
+/// Read the final response head into `bufs.up_buf`, relaying or dropping 1xx
+/// responses before it.
+async fn read_response_head<D: Downstream>(
+    worker: &Worker,
+    down: &mut D,
+    bufs: &mut ExchangeBuffers,
+    upstream: &mut TcpStream,
+    deadline: Option<Instant>,
+) -> Result<ResponseHead, UpstreamError> {
+    if bufs.up_buf.capacity() == 0 {
+        bufs.up_buf = worker.take_buffer();
+    }
+    bufs.up_buf.clear();
+    let head_request = down.head().method == Method::Head;
+    let mut informational = 0;
+    loop {
+        let parsed = parse_response(
+            &bufs.up_buf,
+            head_request,
+            &mut bufs.up_headers,
+            &mut bufs.up_tokens,
+        );
+        match parsed {
+            Ok(Parsed::Complete(resp)) if resp.is_informational() && resp.status != 101 => {
+                informational += 1;
+                if informational > MAX_INFORMATIONAL_RESPONSES {
+                    return Err(UpstreamError::BadResponse(CodecError::Malformed));
+                }
+                // 100 Continue was answered by us already.
+                if resp.status != 100 {
+                    let view = HeadView {
+                        head: &resp,
+                        buf: &bufs.up_buf,
+                        headers: &bufs.up_headers,
+                        tokens: &bufs.up_tokens,
+                    };
+                    down.send_informational(view)
+                        .await
+                        .map_err(|_| UpstreamError::Reset)?;
+                }
+                bufs.up_buf.advance(resp.head_len);
+                continue;
+            }
+            Ok(Parsed::Complete(resp)) => return Ok(resp),
+            Ok(Parsed::Incomplete) => {}
+            Err(e) => return Err(UpstreamError::BadResponse(e)),
+        }
+        match read_more(upstream, &mut bufs.up_buf, deadline).await {
+            Ok(0) | Err(ReadError::Io(_)) => return Err(UpstreamError::Reset),
+            Ok(_) => {}
+            Err(ReadError::TimedOut) => {
+                // The buffer went with the cancelled read.
+                bufs.up_buf = BytesMut::new();
+                return Err(UpstreamError::Timeout);
+            }
+        }
+    }
+}

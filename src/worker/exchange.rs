@@ -1,0 +1,346 @@
+//! The request exchange: route → admit → forward (with retries) → relay the
+//! response → hand the upstream connection back to its pool. Protocol-blind:
+//! the client side is a `Downstream`, so the same code serves an HTTP/1.1
+//! request and, later, an HTTP/2 stream, over TCP or TLS.
+//!
+//! Every answer of ringway's own goes out as a `LocalReply` through
+//! `Downstream::local_reply`; counting goes through the request's `SessionTap`
+//! at the points where a fact becomes known.
+
+use std::time::Instant;
+
+use bytes::Buf;
+
+use super::{
+    attempt::{attempt, Answered, AttemptError, AttemptPlan},
+    downstream::{Downstream, HeadView, Step},
+    local_reply::LocalReply,
+    relay::{Delivered, RelayError, SourceFault},
+    retry::{backoff, NoRetry, RetryState, REPLAY_BODY_MAX},
+    ExchangeBuffers, ListenerCtx, Worker, WorkerGeneration,
+};
+use crate::{
+    codec::{
+        body::BodyDecoder,
+        encode::{encode_request, write_dec, RequestEdits},
+        CodecError,
+    },
+    config::RouteConfig,
+    router::RouteMatch,
+    stats::tap::Picked,
+    upstream::{
+        cluster::{Admission, HashInput, RequestGuard},
+        UpstreamError, WorkerCluster,
+    },
+};
+
+/// What a request is served against: its worker, the config generation it
+/// started on, and its listener in that generation.
+pub struct Env<'a> {
+    pub worker: &'a Worker,
+    pub gen: &'a WorkerGeneration,
+    pub listener: &'a ListenerCtx,
+}
+
+/// Serve the request `down` holds, whose head has been read.
+pub async fn run<D: Downstream>(env: &Env<'_>, down: &mut D, bufs: &mut ExchangeBuffers) -> Step {
+    let Some(route) = route(env, down, &mut bufs.route_scratch) else {
+        return down.local_reply(LocalReply::NoRoute).await;
+    };
+    let cluster = &*env.gen.clusters[route.route.cluster];
+    let slot = env.gen.cluster_slots[route.route.cluster];
+    let guard = match admit(cluster, slot, down) {
+        Ok(guard) => guard,
+        Err(reply) => return down.local_reply(reply).await,
+    };
+    encode_upstream_head(env, down, bufs, &route, &guard);
+    down.consume_head();
+    if down.head().expect_continue && down.send_continue().await.is_err() {
+        return Step::Close;
+    }
+    forward(env, down, bufs, cluster, guard, route.route).await
+}
+
+fn route<'l, D: Downstream>(
+    env: &Env<'l>,
+    down: &mut D,
+    scratch: &mut Vec<u8>,
+) -> Option<RouteMatch<'l>> {
+    let (req, _) = down.request();
+    env.listener.router.route(
+        req.head.host_value(req.buf),
+        req.head.path(req.buf),
+        scratch,
+    )
+}
+
+/// Ask the cluster for a host (breakers, health, balancer), counting the outcome.
+fn admit<'c, D: Downstream>(
+    cluster: &'c WorkerCluster,
+    slot: usize,
+    down: &mut D,
+) -> Result<RequestGuard<'c>, LocalReply> {
+    let peer = down.peer().ip();
+    let (req, tap) = down.request();
+    let admission = cluster.begin_request(&HashInput {
+        buf: req.buf,
+        headers: req.headers,
+        peer,
+    });
+    let (picked, outcome) = match admission {
+        Admission::Admitted(guard) => (Picked::Host(guard.addr()), Ok(guard)),
+        Admission::NoHealthyUpstream => (Picked::NoHealthy, Err(LocalReply::NoHealthyUpstream)),
+        Admission::Overloaded(which) => (Picked::Overflow(which), Err(LocalReply::Overflow(which))),
+    };
+    tap.picked(slot, &picked);
+    outcome
+}
+
+/// The head as the upstream gets it, into `bufs.req_head`.
+fn encode_upstream_head<D: Downstream>(
+    env: &Env<'_>,
+    down: &mut D,
+    bufs: &mut ExchangeBuffers,
+    route: &RouteMatch<'_>,
+    guard: &RequestGuard<'_>,
+) {
+    let request_id = env.worker.next_request_id();
+    let client_ip = down.peer().ip();
+    let (req, tap) = down.request();
+    tap.request_id(&request_id);
+    let rewrite = route
+        .route
+        .prefix_rewrite
+        .as_deref()
+        .map(|r| (route.matched_len, r.as_bytes()));
+    let edits = RequestEdits {
+        client_ip,
+        rewrite,
+        upstream: guard.addr(),
+        request_id: &request_id,
+    };
+    bufs.req_head.clear();
+    encode_request(
+        req.buf,
+        req.head,
+        req.headers,
+        req.tokens,
+        &edits,
+        &mut bufs.req_head,
+    );
+}
+
+/// Send the request (retrying as the route allows) and relay the response.
+async fn forward<'c, D: Downstream>(
+    env: &Env<'_>,
+    down: &mut D,
+    bufs: &mut ExchangeBuffers,
+    cluster: &'c WorkerCluster,
+    guard: RequestGuard<'c>,
+    route: &'c RouteConfig,
+) -> Step {
+    let head_len = bufs.req_head.len();
+    // Only a request held whole in `req_head` can be sent twice.
+    let replayable = down.take_whole_body(&mut bufs.req_head, REPLAY_BODY_MAX);
+    down.tap()
+        .bytes_received((bufs.req_head.len() - head_len) as u64);
+    let mut retry = RetryState::new(cluster, route, replayable, Instant::now());
+    let request = Request {
+        cluster,
+        head_len,
+        replayable,
+    };
+    let (answered, guard) = match attempts(env, down, bufs, &request, &mut retry, guard).await {
+        Ok(done) => done,
+        Err(step) => return step,
+    };
+    guard.response(answered.resp.status);
+    respond(down, bufs, cluster, &guard, route, answered).await
+}
+
+/// What stays the same across a request's attempts.
+struct Request<'c> {
+    cluster: &'c WorkerCluster,
+    /// The length of the head in `req_head` (a held body follows it).
+    head_len: usize,
+    replayable: bool,
+}
+
+/// Attempt until a response is final: the first one the retry policy does
+/// not retry, or the failure it gives up on (answered here).
+async fn attempts<'c, D: Downstream>(
+    env: &Env<'_>,
+    down: &mut D,
+    bufs: &mut ExchangeBuffers,
+    request: &Request<'c>,
+    retry: &mut RetryState<'c>,
+    mut guard: RequestGuard<'c>,
+) -> Result<(Answered, RequestGuard<'c>), Step> {
+    let mut fresh_only = false;
+    loop {
+        if retry.counts_attempts() {
+            number_attempt(bufs, request.head_len, retry.attempt());
+        }
+        let plan = AttemptPlan {
+            cluster: request.cluster,
+            addr: guard.addr(),
+            fresh_only,
+            replayable: request.replayable,
+            deadline: retry.attempt_deadline(Instant::now()),
+            numbered: retry.counts_attempts(),
+        };
+        fresh_only = false;
+        let failure = match attempt(env.worker, down, bufs, &plan).await {
+            Ok(answered) => match retry.after_status(answered.resp.status) {
+                Ok(()) => {
+                    // The response is dropped with its connection.
+                    guard.response(answered.resp.status);
+                    bufs.up_buf.clear();
+                    None
+                }
+                Err(no) => {
+                    count_no_retry(down, no);
+                    return Ok((answered, guard));
+                }
+            },
+            Err(AttemptError::Client(step)) => {
+                guard.client_fault();
+                return Err(step);
+            }
+            Err(AttemptError::StaleConnection) => {
+                // Not a retry: the same request on a new connection to the same host.
+                fresh_only = true;
+                continue;
+            }
+            Err(AttemptError::Upstream(e)) => {
+                down.tap().upstream_error(&e);
+                if let Err(no) = retry.after_error(e, Instant::now()) {
+                    count_no_retry(down, no);
+                    bufs.up_buf.clear();
+                    return Err(down.local_reply(LocalReply::Upstream(e)).await);
+                }
+                Some(e)
+            }
+        };
+        monoio::time::sleep(backoff(retry.attempt(), env.worker.next_random())).await;
+        retry.advance();
+        // The failed attempt's outcome is recorded as its guard drops; the next
+        // attempt is admitted anew, normally on the balancer's next host. (The
+        // head is consumed by now, so hash policies see no key.)
+        drop(guard);
+        guard = match readmit(request.cluster, down) {
+            Some(next) => next,
+            None => {
+                let e = failure.unwrap_or(UpstreamError::NoHealthyUpstream);
+                bufs.up_buf.clear();
+                return Err(down.local_reply(LocalReply::Upstream(e)).await);
+            }
+        };
+        down.tap().upstream_retry(guard.addr());
+    }
+}
+
+fn count_no_retry<D: Downstream>(down: &mut D, no: NoRetry) {
+    if let NoRetry::Overflow = no {
+        down.tap().retry_overflow();
+    }
+}
+
+fn readmit<'c, D: Downstream>(cluster: &'c WorkerCluster, down: &D) -> Option<RequestGuard<'c>> {
+    let no_key = HashInput {
+        buf: &[],
+        headers: &[],
+        peer: down.peer().ip(),
+    };
+    match cluster.begin_request(&no_key) {
+        Admission::Admitted(next) => Some(next),
+        _ => None,
+    }
+}
+
+/// `bufs.out` = the head with `x-ringway-attempt-count`, then any held body.
+fn number_attempt(bufs: &mut ExchangeBuffers, head_len: usize, attempt: u32) {
+    let out = &mut bufs.out;
+    out.clear();
+    // The head without its blank line, the count, the blank line, the body.
+    out.extend_from_slice(&bufs.req_head[..head_len - 2]);
+    out.extend_from_slice(b"x-ringway-attempt-count: ");
+    write_dec(out, u64::from(attempt));
+    out.extend_from_slice(b"\r\n\r\n");
+    out.extend_from_slice(&bufs.req_head[head_len..]);
+}
+
+/// Relay the final response to the client, then pool the upstream connection
+/// if it is clean.
+async fn respond<D: Downstream>(
+    down: &mut D,
+    bufs: &mut ExchangeBuffers,
+    cluster: &WorkerCluster,
+    guard: &RequestGuard<'_>,
+    route: &RouteConfig,
+    answered: Answered,
+) -> Step {
+    let Answered {
+        mut upstream,
+        resp,
+        sent_at,
+    } = answered;
+    if resp.status == 101 && !down.head().upgrade {
+        bufs.up_buf.clear();
+        let e = UpstreamError::BadResponse(CodecError::Malformed);
+        return down.local_reply(LocalReply::Upstream(e)).await;
+    }
+    let view = HeadView {
+        head: &resp,
+        buf: &bufs.up_buf,
+        headers: &bufs.up_headers,
+        tokens: &bufs.up_tokens,
+    };
+    let service_time_ms = sent_at.elapsed().as_millis() as u64;
+    let Ok(encoder) = down.send_response_head(view, service_time_ms).await else {
+        return Step::Close;
+    };
+    bufs.up_buf.advance(resp.head_len);
+    if resp.status == 101 {
+        return Step::Tunnel(upstream);
+    }
+    // The route timeout bounds the wait for the head; once the body flows, it
+    // bounds each read instead, so a long download is not cut off midway.
+    let decoder = BodyDecoder::new(resp.framing);
+    let relayed = down
+        .relay_response_body(
+            &mut upstream,
+            &mut bufs.up_buf,
+            decoder,
+            encoder,
+            route.timeout,
+        )
+        .await;
+    let sent = match relayed {
+        Ok(sent) => sent,
+        // A body that breaks its framing before any of the response reached
+        // the client (often in the same read as the head): the client can
+        // still be told, with a whole 502 of our own.
+        Err(RelayError::Source(SourceFault::Codec(e), Delivered::Nothing)) => {
+            bufs.up_buf.clear();
+            let e = UpstreamError::BadResponse(e);
+            down.tap().upstream_error(&e);
+            return down.local_reply(LocalReply::Upstream(e)).await;
+        }
+        Err(_) => {
+            // The response is cut short; the client learns by the connection closing.
+            bufs.up_buf.clear();
+            return Step::Close;
+        }
+    };
+    down.tap().bytes_sent(sent);
+    if resp.keep_alive && bufs.up_buf.is_empty() {
+        cluster.checkin(guard.addr(), upstream, resp.declared_body);
+    }
+    bufs.up_buf.clear();
+    if down.keeps_alive() {
+        Step::KeepAlive
+    } else {
+        Step::Close
+    }
+}

@@ -1,0 +1,570 @@
+//! One HTTP/1.1 client connection, from accept to close: wait for a request,
+//! read its head, hand it to the exchange, and repeat while both sides keep
+//! the connection alive. Also the HTTP/1.1 side of `Downstream`: reading the
+//! request body, framing responses for this client, writing local replies,
+//! closing with a linger.
+//!
+//! Requests on a connection are handled strictly in order, which is what makes
+//! pipelining correct: the next head is not parsed until the previous response
+//! is fully written. Bodies stream through the fixed-size read buffers; no stage
+//! holds a whole body. An idle connection waits for readability with no buffer.
+
+use std::{net::SocketAddr, rc::Rc, time::Instant};
+
+use bytes::{Buf, BytesMut};
+use monoio::{io::AsyncWriteRent, net::TcpStream};
+
+use super::{
+    downstream::{
+        ClientGone, Downstream, HeadView, RequestBodyError, RequestView, ResponseView, Step,
+    },
+    exchange::{self, Env},
+    io::{flush, read_more, ReadError},
+    local_reply::{AfterReply, Liveness, LocalReply},
+    relay::{relay_body, tunnel, RelayError, SourceFault},
+    ExchangeBuffers, H1Scratch, ListenerCtx, Worker,
+};
+use crate::{
+    codec::{
+        body::{BodyDecoder, BodyEncoder},
+        encode::{encode_response, local_reply, ConnectionHeader, ResponsePlan},
+        limits::REQUEST_BODY_READ_TIMEOUT,
+        request::{parse_request, Method, Parsed, RequestHead},
+        BodyFraming, CodecError, Version,
+    },
+    stats::tap::SessionTap,
+};
+
+/// A head still without its end may run this far past the URI limit before
+/// its request line must have ended (room for the method and version).
+const REQUEST_LINE_SLACK: usize = 32;
+/// After an error reply, what the client still sends is read and dropped for
+/// at most this long…
+const LINGER_TIME: std::time::Duration = std::time::Duration::from_secs(2);
+/// …or this many bytes, whichever comes first.
+const LINGER_BYTES: usize = 256 * 1024;
+
+/// The client side of the connection: its socket, read buffer, and the
+/// vectors its heads are indexed into.
+struct Client {
+    listener: Rc<ListenerCtx>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    buf: BytesMut,
+    scratch: H1Scratch,
+    /// When the connection was accepted (for `max_connection_duration`).
+    accepted_at: Instant,
+    tap: SessionTap,
+}
+
+pub struct Connection {
+    _active: ActiveConnection,
+    worker: Rc<Worker>,
+    client: Client,
+    exchange: ExchangeBuffers,
+    served: u64,
+}
+
+/// Serve one accepted connection. Not itself `async`: the returned future is
+/// the connection's own, with no outer frame keeping a second copy of its state.
+pub fn serve(
+    worker: Rc<Worker>,
+    listener: Rc<ListenerCtx>,
+    stream: TcpStream,
+    peer: SocketAddr,
+) -> impl std::future::Future<Output = ()> {
+    worker.active.set(worker.active.get() + 1);
+    let mut conn = Connection {
+        _active: ActiveConnection(worker.clone()),
+        client: Client {
+            tap: SessionTap::open(&worker.tap, listener.index, listener.config.clone(), peer),
+            listener,
+            stream,
+            peer,
+            buf: BytesMut::new(),
+            scratch: H1Scratch::default(),
+            accepted_at: Instant::now(),
+        },
+        worker,
+        exchange: ExchangeBuffers::default(),
+        served: 0,
+    };
+    // An `async move` block owns the connection once; an `async fn` taking it
+    // by value would keep a second copy of it in the task (rustc's layout of
+    // by-value arguments), doubling what every idle connection costs.
+    async move {
+        if let Some(upstream) = conn.run().await {
+            let client_rest = std::mem::take(&mut conn.client.buf);
+            let up_rest = std::mem::take(&mut conn.exchange.up_buf);
+            // Boxed: rare, and it would otherwise size every connection's task.
+            let idle = conn.client.listener.config.idle_timeout;
+            let stream = conn.client.stream;
+            Box::pin(tunnel(stream, client_rest, upstream, up_rest, idle)).await;
+        }
+    }
+}
+
+/// Counts the connection in `Worker::active` for as long as it lives.
+struct ActiveConnection(Rc<Worker>);
+
+impl Drop for ActiveConnection {
+    fn drop(&mut self) {
+        self.0.active.set(self.0.active.get() - 1);
+    }
+}
+
+impl Connection {
+    /// Serve requests until the connection ends; `Some` when it became a tunnel.
+    async fn run(&mut self) -> Option<TcpStream> {
+        let worker = self.worker.clone();
+        loop {
+            // Idle: wait here, in the task's own small state, holding no buffer.
+            if self.client.buf.is_empty() {
+                self.release_buffers();
+                if !self.wait_for_request().await {
+                    break;
+                }
+            }
+            // Busy: the request's larger state lives in a recycled slot.
+            let step = worker.futures.recycle(self.next_request()).await;
+            self.client.tap.request_end();
+            match step {
+                Step::KeepAlive => {
+                    self.served += 1;
+                    continue;
+                }
+                Step::Close => break,
+                Step::LingerClose => {
+                    // Boxed: error paths only, and it would otherwise size every
+                    // connection's task.
+                    Box::pin(self.client.linger_close()).await;
+                    break;
+                }
+                Step::Tunnel(upstream) => return Some(upstream),
+            }
+        }
+        self.release_buffers();
+        None
+    }
+
+    fn acquire_buffers(&mut self) {
+        if self.client.buf.capacity() == 0 {
+            self.client.buf = self.worker.take_buffer();
+        }
+        if self.client.scratch.out.capacity() == 0 {
+            let s = self.worker.take_scratch();
+            self.client.scratch = s.h1;
+            self.exchange.put_scratch(s.exchange);
+        }
+    }
+
+    /// Give idle buffers back to the worker so a parked connection holds none:
+    /// read buffers, and the scratch vectors that grow to a message's size.
+    fn release_buffers(&mut self) {
+        if self.client.buf.is_empty() {
+            self.worker
+                .give_buffer(std::mem::take(&mut self.client.buf));
+        }
+        if self.exchange.up_buf.is_empty() {
+            self.worker
+                .give_buffer(std::mem::take(&mut self.exchange.up_buf));
+        }
+        let scratch = &self.client.scratch;
+        if scratch.out.is_empty() && scratch.out.capacity() > 0 {
+            self.worker.give_scratch(super::Scratch {
+                h1: std::mem::take(&mut self.client.scratch),
+                exchange: self.exchange.take_scratch(),
+            });
+        }
+    }
+
+    /// Wait for the next request's first byte; false: close (idle timeout, drain, EOF).
+    async fn wait_for_request(&mut self) -> bool {
+        let config = &self.client.listener.config;
+        let timeout = if self.served == 0 {
+            config.request_headers_timeout
+        } else {
+            config.idle_timeout
+        };
+        // The deadline is kept by the worker's tick (see `drain`), so a parked
+        // connection holds no timer of its own.
+        let mut deadline = Instant::now() + timeout;
+        if let Some(max) = config.max_connection_duration {
+            deadline = deadline.min(self.client.accepted_at + max);
+        }
+        let park = self.client.listener.drain.park(deadline);
+        monoio::select! {
+            // Not relaxed: on epoll a relaxed check can report stale readiness, and
+            // the connection would then park a buffer in a read that ignores the drain.
+            r = self.client.stream.readable(false) => r.is_ok(),
+            _ = park => false,
+        }
+    }
+
+    /// Serve the request whose first bytes have arrived.
+    async fn next_request(&mut self) -> Step {
+        // Each request uses the newest generation: its routes and clusters. The
+        // generation is held (an `Rc`, no allocation) until the request ends.
+        let gen = self.worker.generation();
+        if gen.version != self.client.listener.version {
+            match gen.listener(self.client.listener.id) {
+                Some(l) => {
+                    self.client.listener = l.clone();
+                    self.client.tap.listener_changed(l.config.clone());
+                }
+                // A reload removed this listener: it drains.
+                None => return Step::Close,
+            }
+        }
+        self.acquire_buffers();
+        let head = match self.client.read_head().await {
+            Ok(head) => head,
+            Err(step) => return step,
+        };
+        let listener = self.client.listener.clone();
+        let mut request = Request {
+            head_pending: head.head_len,
+            head,
+            client: &mut self.client,
+            keep_alive: false,
+        };
+        if let Some(reply) = request.screen() {
+            return request.local_reply(reply).await;
+        }
+        let env = Env {
+            worker: &self.worker,
+            gen: &gen,
+            listener: &listener,
+        };
+        exchange::run(&env, &mut request, &mut self.exchange).await
+    }
+}
+
+impl Client {
+    /// Read and parse the next request head; `Err`: the connection's next step
+    /// (a bad or late head has been answered).
+    async fn read_head(&mut self) -> Result<RequestHead, Step> {
+        let deadline = Instant::now() + self.listener.config.request_headers_timeout;
+        let limits = self.listener.config.limits;
+        let mut saw_newline = self.buf.contains(&b'\n');
+        let head = loop {
+            let parsed = parse_request(
+                &self.buf,
+                &limits,
+                &mut self.scratch.headers,
+                &mut self.scratch.tokens,
+            );
+            match parsed {
+                Ok(Parsed::Complete(head)) => break head,
+                Ok(Parsed::Incomplete) => {}
+                Err(e) => return Err(self.reply(LocalReply::BadRequest(e), None).await),
+            }
+            // Parse again only when the new bytes could end the head (a newline)
+            // or trip a limit: re-parsing after every byte of a trickled head
+            // would cost time quadratic in its size.
+            loop {
+                let from = self.buf.len().saturating_sub(3);
+                match read_more(&mut self.stream, &mut self.buf, Some(deadline)).await {
+                    Ok(0) | Err(ReadError::Io(_)) => return Err(Step::Close),
+                    Ok(_) => {}
+                    Err(ReadError::TimedOut) => {
+                        // The buffer went with the cancelled read.
+                        self.buf = BytesMut::new();
+                        return Err(self.reply(LocalReply::HeadersTimeout, None).await);
+                    }
+                }
+                let fresh_newline = self.buf[from..].contains(&b'\n');
+                saw_newline |= fresh_newline;
+                if fresh_newline
+                    || self.buf.len() > limits.max_header_bytes
+                    || (!saw_newline && self.buf.len() > limits.max_uri_bytes + REQUEST_LINE_SLACK)
+                {
+                    break;
+                }
+            }
+        };
+        self.tap
+            .request_start(&head, &self.scratch.headers, &self.buf);
+        Ok(head)
+    }
+
+    /// The connection has lived past `max_connection_duration`: it closes after
+    /// the current response (with `connection: close`).
+    fn past_max_duration(&self) -> bool {
+        self.listener
+            .config
+            .max_connection_duration
+            .is_some_and(|max| self.accepted_at.elapsed() >= max)
+    }
+
+    /// Whether the connection may stay open after the response to `head`.
+    fn may_keep_alive(&self, head: &RequestHead) -> bool {
+        head.keep_alive && !self.listener.drain.is_draining() && !self.past_max_duration()
+    }
+
+    /// Send a reply of ringway's own to the request `head` (none: its head
+    /// could not be read) and count it.
+    async fn reply(&mut self, reply: LocalReply, head: Option<&RequestHead>) -> Step {
+        // A pending request body would be read as the next request: close.
+        let keep = reply.after() == AfterReply::MayKeepAlive
+            && head.is_some_and(|h| h.framing == BodyFraming::None && self.may_keep_alive(h));
+        let connection = match (keep, head.map(|h| h.version)) {
+            (false, _) => ConnectionHeader::Close,
+            (true, Some(Version::Http10)) => ConnectionHeader::KeepAlive,
+            (true, _) => ConnectionHeader::Omit,
+        };
+        let head_only = head.is_some_and(|h| h.method == Method::Head);
+        let out = &mut self.scratch.out;
+        out.clear();
+        let status = reply.status();
+        let body_len = local_reply(
+            status,
+            reply,
+            reply.extra_headers(),
+            head_only,
+            connection,
+            out,
+        );
+        self.tap
+            .local_reply(status, body_len, reply.counter(), reply.flag());
+        if flush(&mut self.stream, out).await.is_err() {
+            return Step::Close;
+        }
+        if keep {
+            Step::KeepAlive
+        } else if status >= 400 {
+            Step::LingerClose
+        } else {
+            Step::Close
+        }
+    }
+
+    /// Half-close, then discard what the client still sends for a moment, so the
+    /// kernel does not answer unread bytes with a reset that destroys our response.
+    async fn linger_close(&mut self) {
+        let _ = self.stream.shutdown().await;
+        let deadline = Instant::now() + LINGER_TIME;
+        let mut discarded = 0usize;
+        let mut buf = std::mem::take(&mut self.buf);
+        while discarded < LINGER_BYTES {
+            buf.clear();
+            match read_more(&mut self.stream, &mut buf, Some(deadline)).await {
+                Ok(n) if n > 0 => discarded += n,
+                _ => return,
+            }
+        }
+    }
+}
+
+/// One request on the connection, as the exchange sees its client.
+struct Request<'c> {
+    client: &'c mut Client,
+    head: RequestHead,
+    /// Bytes of the head still at the front of the read buffer.
+    head_pending: usize,
+    /// Decided when the response head is written.
+    keep_alive: bool,
+}
+
+impl Request<'_> {
+    /// What the listener answers itself, before routing: a declared body over
+    /// the limit, or its health-check path.
+    fn screen(&mut self) -> Option<LocalReply> {
+        let client = &mut *self.client;
+        let max_body = client.listener.config.limits.max_body_bytes;
+        if let (BodyFraming::Length(n), Some(max)) = (self.head.framing, max_body) {
+            if n > max {
+                return Some(LocalReply::BadRequest(CodecError::BodyTooLarge));
+            }
+        }
+        let live = client.tap.health_check(self.head.path(&client.buf))?;
+        Some(LocalReply::HealthCheck(if live {
+            Liveness::Live
+        } else {
+            Liveness::Failing
+        }))
+    }
+
+    fn plan(&self, resp: &crate::codec::response::ResponseHead) -> (bool, bool) {
+        let http11 = self.head.version == Version::Http11;
+        let (chunked, framing_keeps) = match resp.framing {
+            BodyFraming::None | BodyFraming::Length(_) => (false, true),
+            // HTTP/1.1 clients get chunked; HTTP/1.0 clients a close-delimited body.
+            BodyFraming::Chunked | BodyFraming::Close => (http11, http11),
+        };
+        (
+            chunked,
+            framing_keeps && self.client.may_keep_alive(&self.head),
+        )
+    }
+}
+
+impl Downstream for Request<'_> {
+    fn peer(&self) -> SocketAddr {
+        self.client.peer
+    }
+
+    fn head(&self) -> &RequestHead {
+        &self.head
+    }
+
+    fn request(&mut self) -> (RequestView<'_>, &mut SessionTap) {
+        let client = &mut *self.client;
+        let view = HeadView {
+            head: &self.head,
+            buf: &client.buf,
+            headers: &client.scratch.headers,
+            tokens: &client.scratch.tokens,
+        };
+        (view, &mut client.tap)
+    }
+
+    fn tap(&mut self) -> &mut SessionTap {
+        &mut self.client.tap
+    }
+
+    fn consume_head(&mut self) {
+        self.client.buf.advance(self.head_pending);
+        self.head_pending = 0;
+    }
+
+    fn take_whole_body(&mut self, into: &mut Vec<u8>, max: u64) -> bool {
+        let buf = &mut self.client.buf;
+        match self.head.framing {
+            BodyFraming::None => true,
+            BodyFraming::Length(n) if n <= max && buf.len() as u64 >= n => {
+                into.extend_from_slice(&buf[..n as usize]);
+                buf.advance(n as usize);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    async fn send_request_body(
+        &mut self,
+        upstream: &mut TcpStream,
+        head: &[u8],
+    ) -> Result<u64, RequestBodyError> {
+        let encoder = if self.head.framing == BodyFraming::Chunked {
+            BodyEncoder::Chunked
+        } else {
+            BodyEncoder::Identity
+        };
+        let client = &mut *self.client;
+        client.scratch.out.clear();
+        client.scratch.out.extend_from_slice(head);
+        let relayed = relay_body(
+            &mut client.stream,
+            &mut client.buf,
+            upstream,
+            &mut client.scratch.out,
+            BodyDecoder::new(self.head.framing),
+            encoder,
+            Some(REQUEST_BODY_READ_TIMEOUT),
+            client.listener.config.limits.max_body_bytes,
+        )
+        .await;
+        let fault = match relayed {
+            Ok(n) => return Ok(n),
+            Err(RelayError::Sink) => return Err(RequestBodyError::Upstream),
+            Err(RelayError::Source(fault, _)) => fault,
+        };
+        // What is left of the body cannot be framed: drop it with the buffer.
+        client.buf = BytesMut::new();
+        let step = match fault {
+            SourceFault::Codec(e) => self.local_reply(LocalReply::BadRequest(e)).await,
+            SourceFault::TimedOut => self.local_reply(LocalReply::BodyTimeout).await,
+            SourceFault::Io => Step::Close,
+        };
+        Err(RequestBodyError::Client(step))
+    }
+
+    async fn send_continue(&mut self) -> Result<(), ClientGone> {
+        let out = &mut self.client.scratch.out;
+        out.clear();
+        out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+        flush(&mut self.client.stream, out)
+            .await
+            .map_err(|_| ClientGone)
+    }
+
+    async fn send_informational(&mut self, resp: ResponseView<'_>) -> Result<(), ClientGone> {
+        // 1xx responses mean nothing to HTTP/1.0.
+        if self.head.version != Version::Http11 {
+            return Ok(());
+        }
+        let out = &mut self.client.scratch.out;
+        out.clear();
+        out.extend_from_slice(&resp.buf[..resp.head.head_len]);
+        flush(&mut self.client.stream, out)
+            .await
+            .map_err(|_| ClientGone)
+    }
+
+    /// The head is left in the output buffer to go out with the body's first
+    /// bytes (one write), except a 101's, which goes at once.
+    async fn send_response_head(
+        &mut self,
+        resp: ResponseView<'_>,
+        service_time_ms: u64,
+    ) -> Result<BodyEncoder, ClientGone> {
+        let switching = resp.head.status == 101;
+        let (chunked, keep_alive) = if switching {
+            (false, true)
+        } else {
+            self.plan(resp.head)
+        };
+        self.keep_alive = keep_alive;
+        let plan = ResponsePlan {
+            chunked,
+            keep_alive,
+            client_version: self.head.version,
+            service_time_ms,
+        };
+        let out = &mut self.client.scratch.out;
+        out.clear();
+        encode_response(resp.buf, resp.head, resp.headers, resp.tokens, &plan, out);
+        if switching {
+            flush(&mut self.client.stream, out)
+                .await
+                .map_err(|_| ClientGone)?;
+        }
+        Ok(if chunked {
+            BodyEncoder::Chunked
+        } else {
+            BodyEncoder::Identity
+        })
+    }
+
+    async fn relay_response_body(
+        &mut self,
+        upstream: &mut TcpStream,
+        up_buf: &mut BytesMut,
+        decoder: BodyDecoder,
+        encoder: BodyEncoder,
+        read_timeout: Option<std::time::Duration>,
+    ) -> Result<u64, RelayError> {
+        let client = &mut *self.client;
+        relay_body(
+            upstream,
+            up_buf,
+            &mut client.stream,
+            &mut client.scratch.out,
+            decoder,
+            encoder,
+            read_timeout,
+            None,
+        )
+        .await
+    }
+
+    fn keeps_alive(&self) -> bool {
+        self.keep_alive
+    }
+
+    async fn local_reply(&mut self, reply: LocalReply) -> Step {
+        self.consume_head();
+        self.client.reply(reply, Some(&self.head)).await
+    }
+}

@@ -1,0 +1,260 @@
+//! Every answer ringway gives on its own, in one place.
+//!
+//! A request that ringway cannot or will not forward — bad framing, a timeout,
+//! no route, no healthy host, an open breaker, a failed upstream — gets exactly
+//! one `LocalReply`. The value is the cause; everything that follows from the
+//! cause is read off it here: the status, the body text, extra headers, the
+//! listener counter it bumps, the access-log response flag it raises, and
+//! whether the connection can carry on after it. Nothing downstream turns a
+//! status number back into a cause (Envoy's `sendLocalReply` with response
+//! flags, Sōzu's `DefaultAnswerStatus`).
+//!
+//! Upstream failures also count against the cluster and host that failed; that
+//! happens where the failure is seen (`SessionTap::upstream_error`), before the
+//! reply is chosen.
+
+use std::fmt;
+
+use crate::{
+    access_log::ResponseFlags as Flags,
+    codec::CodecError,
+    stats::names::ListenerCounter,
+    upstream::{cluster::Overflow, UpstreamError},
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LocalReply {
+    /// The request broke HTTP/1.1 grammar or framing, or one of the listener's limits.
+    BadRequest(CodecError),
+    /// The request head did not arrive within `request_headers_timeout`.
+    HeadersTimeout,
+    /// The request body stalled for longer than the body read timeout.
+    BodyTimeout,
+    /// The listener's own `health_check` path.
+    HealthCheck(Liveness),
+    /// No virtual host or route matched.
+    NoRoute,
+    /// The cluster has no host that may take requests.
+    NoHealthyUpstream,
+    /// A circuit breaker is open.
+    Overflow(Overflow),
+    /// The upstream failed before a response head arrived.
+    Upstream(UpstreamError),
+}
+
+/// What a listener's health-check path reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Liveness {
+    Live,
+    /// Draining, or failed by `POST /healthcheck/fail`.
+    Failing,
+}
+
+/// What may happen to the connection after the reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterReply {
+    /// Where the next request would start is unknown (bad framing, a stalled
+    /// head or body): the connection closes.
+    Close,
+    /// The request was understood: the connection may carry on, if the
+    /// request's body (if any) has been consumed and the client keeps alive.
+    MayKeepAlive,
+}
+
+impl LocalReply {
+    pub fn status(self) -> u16 {
+        match self {
+            LocalReply::BadRequest(e) => match e {
+                CodecError::HeadersTooLarge | CodecError::TooManyHeaders => 431,
+                CodecError::UriTooLong => 414,
+                CodecError::BodyTooLarge => 413,
+                CodecError::Version => 505,
+                CodecError::MethodNotAllowed => 405,
+                _ => 400,
+            },
+            LocalReply::HeadersTimeout | LocalReply::BodyTimeout => 408,
+            LocalReply::HealthCheck(Liveness::Live) => 200,
+            LocalReply::HealthCheck(Liveness::Failing) => 503,
+            LocalReply::NoRoute => 404,
+            LocalReply::NoHealthyUpstream | LocalReply::Overflow(_) => 503,
+            // Envoy's mapping: connect failures and resets before headers are
+            // 503, a timeout 504, a response that cannot be framed 502.
+            LocalReply::Upstream(e) => match e {
+                UpstreamError::NoHealthyUpstream
+                | UpstreamError::ConnectFailed(_)
+                | UpstreamError::ConnectTimeout
+                | UpstreamError::Reset => 503,
+                UpstreamError::Timeout => 504,
+                UpstreamError::BadResponse(_) => 502,
+            },
+        }
+    }
+
+    /// Header lines to add (each `name: value\r\n`).
+    pub fn extra_headers(self) -> &'static [u8] {
+        match self {
+            LocalReply::Overflow(_) => b"x-ringway-overloaded: true\r\n",
+            _ => b"",
+        }
+    }
+
+    pub fn after(self) -> AfterReply {
+        match self {
+            LocalReply::BadRequest(_) | LocalReply::HeadersTimeout | LocalReply::BodyTimeout => {
+                AfterReply::Close
+            }
+            _ => AfterReply::MayKeepAlive,
+        }
+    }
+
+    /// The listener counter this reply bumps, beyond the status class.
+    pub fn counter(self) -> Option<ListenerCounter> {
+        Some(match self {
+            LocalReply::BadRequest(e) => match e {
+                CodecError::HeadersTooLarge | CodecError::TooManyHeaders => {
+                    ListenerCounter::DownstreamRqHeadersTooLarge
+                }
+                CodecError::UriTooLong => ListenerCounter::DownstreamRqUriTooLarge,
+                CodecError::BodyTooLarge => ListenerCounter::DownstreamRqBodyTooLarge,
+                _ => ListenerCounter::DownstreamRqBadFraming,
+            },
+            LocalReply::HeadersTimeout | LocalReply::BodyTimeout => {
+                ListenerCounter::DownstreamRqTimeout
+            }
+            LocalReply::NoRoute => ListenerCounter::DownstreamRqNoRoute,
+            // Counted where they are decided: the health check when its path
+            // matches, overflow and no-healthy when the cluster is asked for a
+            // host, upstream failures where they happen.
+            LocalReply::HealthCheck(_)
+            | LocalReply::NoHealthyUpstream
+            | LocalReply::Overflow(_)
+            | LocalReply::Upstream(_) => return None,
+        })
+    }
+
+    /// The access-log response flag this reply raises (0: none of its own).
+    pub fn flag(self) -> u16 {
+        match self {
+            LocalReply::BadRequest(_) | LocalReply::HeadersTimeout | LocalReply::BodyTimeout => {
+                Flags::DOWNSTREAM_PROTOCOL_ERROR
+            }
+            LocalReply::NoRoute => Flags::NO_ROUTE,
+            LocalReply::NoHealthyUpstream => Flags::NO_HEALTHY_UPSTREAM,
+            LocalReply::Overflow(_) => Flags::UPSTREAM_OVERFLOW,
+            // Raised by `SessionTap::upstream_error` with the cause's own flag.
+            LocalReply::HealthCheck(_) | LocalReply::Upstream(_) => 0,
+        }
+    }
+}
+
+/// The plain-text body (a newline is added when it is written).
+impl fmt::Display for LocalReply {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LocalReply::BadRequest(e) => e.fmt(f),
+            LocalReply::HeadersTimeout => f.write_str("request headers not received in time"),
+            LocalReply::BodyTimeout => f.write_str("request body not received in time"),
+            LocalReply::HealthCheck(Liveness::Live) => f.write_str("LIVE"),
+            LocalReply::HealthCheck(Liveness::Failing) => f.write_str("DRAINING"),
+            LocalReply::NoRoute => f.write_str("no route matched this request"),
+            LocalReply::NoHealthyUpstream => f.write_str("no healthy upstream"),
+            LocalReply::Overflow(_) => f.write_str("upstream overflow"),
+            LocalReply::Upstream(e) => e.fmt(f),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_follow_envoy() {
+        assert_eq!(LocalReply::NoRoute.status(), 404);
+        assert_eq!(
+            LocalReply::Upstream(UpstreamError::ConnectTimeout).status(),
+            503
+        );
+        assert_eq!(LocalReply::Upstream(UpstreamError::Timeout).status(), 504);
+        assert_eq!(
+            LocalReply::Upstream(UpstreamError::BadResponse(CodecError::BadChunk)).status(),
+            502
+        );
+        assert_eq!(
+            LocalReply::BadRequest(CodecError::HeadersTooLarge).status(),
+            431
+        );
+        assert_eq!(LocalReply::BadRequest(CodecError::Version).status(), 505);
+        assert_eq!(LocalReply::HeadersTimeout.status(), 408);
+    }
+
+    #[test]
+    fn every_codec_error_is_a_client_error_status() {
+        use CodecError::*;
+        for e in [
+            Malformed,
+            Version,
+            Http09,
+            HeadersTooLarge,
+            TooManyHeaders,
+            UriTooLong,
+            BadTarget,
+            MissingHost,
+            BadHost,
+            LengthAndChunked,
+            BadContentLength,
+            BadTransferEncoding,
+            BadHeaderValue,
+            BadChunk,
+            BodyTooLarge,
+            UnexpectedEof,
+            MethodNotAllowed,
+        ] {
+            let status = LocalReply::BadRequest(e).status();
+            assert!((400..=505).contains(&status), "{e:?}: {status}");
+        }
+        assert_eq!(LocalReply::BadRequest(TooManyHeaders).status(), 431);
+    }
+
+    #[test]
+    fn framing_errors_close_and_routing_answers_may_keep_alive() {
+        assert_eq!(
+            LocalReply::BadRequest(CodecError::BadChunk).after(),
+            AfterReply::Close
+        );
+        assert_eq!(LocalReply::BodyTimeout.after(), AfterReply::Close);
+        assert_eq!(LocalReply::NoRoute.after(), AfterReply::MayKeepAlive);
+        assert_eq!(
+            LocalReply::Overflow(Overflow::Requests).after(),
+            AfterReply::MayKeepAlive
+        );
+    }
+
+    #[test]
+    fn each_cause_has_its_own_counter() {
+        // A missing Host is bad framing, a long URI is not: the cause decides,
+        // not the status number both share with other causes.
+        assert_eq!(
+            LocalReply::BadRequest(CodecError::MissingHost).counter(),
+            Some(ListenerCounter::DownstreamRqBadFraming)
+        );
+        assert_eq!(
+            LocalReply::BadRequest(CodecError::UriTooLong).counter(),
+            Some(ListenerCounter::DownstreamRqUriTooLarge)
+        );
+        assert_eq!(LocalReply::Upstream(UpstreamError::Reset).counter(), None);
+        assert_eq!(LocalReply::NoRoute.flag(), Flags::NO_ROUTE);
+    }
+
+    #[test]
+    fn body_is_the_cause_in_words() {
+        assert_eq!(
+            LocalReply::Overflow(Overflow::Pending).to_string(),
+            "upstream overflow"
+        );
+        assert_eq!(
+            LocalReply::Upstream(UpstreamError::Timeout).to_string(),
+            "upstream request timeout"
+        );
+    }
+}
