@@ -9,13 +9,11 @@ use std::{
 };
 
 use super::{render, Admin, ENDPOINTS};
-use crate::{
-    codec::{
-        encode::reason_phrase,
-        request::{parse_request, Method, Parsed},
-        BodyFraming,
-    },
-    config::RequestLimits,
+use crate::codec::{
+    encode::reason_phrase,
+    limits::RequestLimits,
+    request::{parse_request, Method, Parsed},
+    BodyFraming,
 };
 
 /// A slow or silent admin client is cut off after this.

@@ -13,10 +13,10 @@
 
 pub mod drain;
 pub mod io;
-pub mod listener;
 pub mod recycle;
 pub mod relay;
 pub mod session;
+pub mod tap;
 
 use std::{
     cell::{Cell, RefCell},
@@ -35,12 +35,14 @@ use crate::{
     codec::limits::{BODY_CHUNK, READ_CHUNK},
     config::IoDriverChoice,
     generation::{Generation, Generations},
+    net::IoDriver,
     router::Router,
-    stats::{tap::WorkerTap, ServerStats},
+    stats::ServerStats,
     upstream::WorkerCluster,
 };
 use drain::Drain;
 use session::ListenerCtx;
+use tap::WorkerTap;
 
 /// How often a worker looks at the shutdown flag, expires idle connections and
 /// sweeps idle pools.
@@ -59,22 +61,6 @@ pub struct Scratch {
     pub tokens: Vec<(u32, u32)>,
     pub up_headers: Vec<crate::codec::headers::HeaderIndex>,
     pub up_tokens: Vec<(u32, u32)>,
-}
-
-/// Which io driver a worker ended up on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IoDriver {
-    Uring,
-    Epoll,
-}
-
-impl std::fmt::Display for IoDriver {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            IoDriver::Uring => "io_uring",
-            IoDriver::Epoll => "epoll",
-        })
-    }
 }
 
 /// What every worker thread is given at spawn.
@@ -496,7 +482,7 @@ async fn accept_loop(worker: Rc<Worker>, id: u64, listener: TcpListener, cancel:
                 let Some(ctx) = worker.generation().listener(id).cloned() else {
                     continue; // removed by a reload; this loop is being cancelled
                 };
-                // TCP_NODELAY is inherited from the listening socket (see listener.rs).
+                // TCP_NODELAY is inherited from the listening socket (see net/bind.rs).
                 monoio::spawn(session::serve(worker.clone(), ctx, stream, peer));
             }
             Err(e) if e.raw_os_error() == Some(libc::ECANCELED) => return,

@@ -16,6 +16,7 @@ use super::{
     drain::Drain,
     io::{flush, read_more, ReadError},
     relay::{relay_body, tunnel, RelayError, SourceFault},
+    tap::{Picked, SessionTap},
     Worker,
 };
 use crate::{
@@ -29,7 +30,6 @@ use crate::{
     },
     config::{ListenerConfig, RouteConfig},
     router::Router,
-    stats::tap::{Picked, SessionTap},
     upstream::{
         cluster::{Admission, HashInput, RequestGuard, RetrySlot},
         connect::connect,
