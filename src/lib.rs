@@ -3,8 +3,8 @@
 //! ```text
 //!             ┌──────────── one worker thread per core (pinned, own monoio runtime) ───────────┐
 //!  client ──► │ listener ─► codec::request ─► router ─► balancer ─► upstream::pool ─► upstream │
-//!             │ (SO_REUSEPORT)  (httparse,     (vhost +    (round     (keep-alive     connect  │
-//!  client ◄── │                  RFC 9112)      trie)       robin)      per host)              │
+//!             │ (SO_REUSEPORT)  (httparse,     (vhost +    (weighted, (keep-alive     connect  │
+//!  client ◄── │                  RFC 9112)      trie)       hashing)   per host)              │
 //!             │        ◄── codec::response ◄── codec::body (stream, re-frame) ◄──              │
 //!             └─────────────────────────────────────────────────────────────────────────────────┘
 //!  shared, read-only: config generations (swapped by reloads) and host sets
@@ -13,17 +13,33 @@
 //!
 //! `worker::session` drives one connection through these stages.
 //!
-//! Beside the data path: `stats` (per-core counters, summed when read),
-//! `access_log` (per-core batched lines) and `admin` (its own thread).
+//! Layers, bottom to top; a module imports only from layers below it
+//! (`.ci/module-graph.py` checks that the top-level graph has no cycle):
+//!
+//! 1. Leaves: `codec` (sans-IO HTTP/1.1, with its `RequestLimits`), `net`
+//!    (binding sockets, the io driver kind), `metric` (counter, gauge and
+//!    histogram cells).
+//! 2. `access_log` (formats and sinks), then `config` (the validated model).
+//! 3. The data path's parts: `router`, `balancer`, `stats` (per-core count
+//!    storage), `upstream` (clusters per worker, pools, host sets, health).
+//! 4. `generation`: the published snapshot of a config and its shared pieces.
+//! 5. Readers of generations: `worker` (the data path itself, one per core,
+//!    with its `tap` into stats and access logs), and the helper threads
+//!    `discovery` (DNS) and `checker` (active health checks).
+//! 6. The control plane: `server` (start-up, building generations, reload,
+//!    signals), then `admin` (its own thread) and `demo`.
 
 pub mod access_log;
 pub mod admin;
 pub mod balancer;
+pub mod checker;
 pub mod codec;
 pub mod config;
 pub mod demo;
 pub mod discovery;
 pub mod generation;
+pub mod metric;
+pub mod net;
 pub mod router;
 pub mod server;
 pub mod stats;

@@ -15,10 +15,11 @@ use serde_json::{json, Value};
 use super::{Admin, ENDPOINTS};
 use crate::{
     config::{CircuitBreakers, ClusterKind, Config, Endpoint, LbPolicy, PathMatch},
+    metric::HistogramSnapshot,
     stats::{
         names::*,
         snapshot::{HealthFlags, Snapshot},
-        HistogramSnapshot, ServerStats,
+        ServerStats,
     },
 };
 

@@ -12,10 +12,10 @@ use super::{render, Admin, ENDPOINTS};
 use crate::{
     codec::{
         encode::reason_phrase,
+        limits::RequestLimits,
         request::{parse_request, Method, Parsed},
         BodyFraming,
     },
-    config::RequestLimits,
     worker::local_reply::LocalReply,
 };
 

@@ -1,5 +1,8 @@
 //! Named limits of the HTTP/1.1 codec. Defaults can be changed per listener
 //! within the ceilings; the ceilings bound the stack and buffers we reserve.
+//!
+//! `RequestLimits` lives here, not in `config`: the codec enforces it, and the
+//! codec imports nothing of the crate (config builds one per listener).
 
 /// Default limit on the request head (request line + headers), as Envoy's 60 KiB.
 pub const MAX_HEADER_BYTES: usize = 60 * 1024;
@@ -29,3 +32,24 @@ pub const MAX_INFORMATIONAL_RESPONSES: usize = 8;
 pub const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 /// How long a request body may pause between reads before the client gets a 408.
 pub const REQUEST_BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Per-listener limits on what a client may send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestLimits {
+    pub max_header_bytes: usize,
+    pub max_headers: usize,
+    pub max_uri_bytes: usize,
+    /// `None`: unlimited (bodies stream with bounded memory anyway).
+    pub max_body_bytes: Option<u64>,
+}
+
+impl Default for RequestLimits {
+    fn default() -> Self {
+        RequestLimits {
+            max_header_bytes: MAX_HEADER_BYTES,
+            max_headers: MAX_HEADERS,
+            max_uri_bytes: MAX_URI_BYTES,
+            max_body_bytes: None,
+        }
+    }
+}

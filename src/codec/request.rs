@@ -5,9 +5,9 @@
 use super::{
     error::CodecError,
     headers::{self, HeaderIndex, HeaderKind, TransferCoding},
-    limits, BodyFraming, Version,
+    limits::{self, RequestLimits},
+    BodyFraming, Version,
 };
-use crate::config::RequestLimits;
 
 /// Outcome of trying to parse a head from the bytes read so far.
 #[derive(Debug)]

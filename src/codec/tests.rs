@@ -4,11 +4,11 @@
 use super::{
     encode::{encode_request, RequestEdits},
     error::CodecError,
+    limits::RequestLimits,
     request::{parse_request, Parsed, RequestHead},
     response::{parse_response, ResponseHead},
     BodyFraming, Version,
 };
-use crate::config::RequestLimits;
 
 fn parse(input: &[u8]) -> Result<Option<RequestHead>, CodecError> {
     parse_with(input, &RequestLimits::default())

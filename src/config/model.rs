@@ -3,6 +3,8 @@
 
 use std::{net::SocketAddr, time::Duration};
 
+use crate::codec::limits::RequestLimits;
+
 /// Defaults, Envoy's where Envoy has one.
 pub mod defaults {
     use std::time::Duration;
@@ -114,28 +116,6 @@ pub struct AccessLogConfig {
 #[derive(Debug, Clone)]
 pub struct ListenerHealthCheck {
     pub path: String,
-}
-
-/// Per-listener limits on what a client may send.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RequestLimits {
-    pub max_header_bytes: usize,
-    pub max_headers: usize,
-    pub max_uri_bytes: usize,
-    /// `None`: unlimited (bodies stream with bounded memory anyway).
-    pub max_body_bytes: Option<u64>,
-}
-
-impl Default for RequestLimits {
-    fn default() -> Self {
-        use crate::codec::limits;
-        RequestLimits {
-            max_header_bytes: limits::MAX_HEADER_BYTES,
-            max_headers: limits::MAX_HEADERS,
-            max_uri_bytes: limits::MAX_URI_BYTES,
-            max_body_bytes: None,
-        }
-    }
 }
 
 #[derive(Debug, Clone)]

@@ -11,7 +11,7 @@ use super::{
         RawRetryPolicy, RawStatusRange, RawWorkers,
     },
 };
-use crate::codec::limits;
+use crate::codec::limits::{self, RequestLimits};
 
 pub fn validate(raw: &RawConfig) -> Result<Config, ConfigError> {
     let workers = match &raw.workers {

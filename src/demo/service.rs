@@ -11,9 +11,9 @@ use std::{
     },
 };
 
-use crate::{
-    codec::request::{parse_request, Parsed},
-    config::RequestLimits,
+use crate::codec::{
+    limits::RequestLimits,
+    request::{parse_request, Parsed},
 };
 
 pub struct DemoService {

@@ -11,7 +11,7 @@
 //!
 //! Nothing here allocates on the request path: per-host counters are found by
 //! the host's position in a per-worker table rebuilt only when a host set changes
-//! (`tap.rs`).
+//! (`worker/tap.rs`).
 //!
 //! Reloads: listener and cluster blocks live in *slots* keyed by name. A name
 //! gets a slot the first time a config names it and keeps it for the life of
@@ -21,16 +21,14 @@
 //! counters continue. `StatsView` (swapped on each reload) says which slots the
 //! current config shows, in config order.
 
-pub mod histogram;
 pub mod names;
 pub mod snapshot;
-pub mod tap;
 
 use std::{
     collections::HashMap,
     net::SocketAddr,
     sync::{
-        atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering::Relaxed},
+        atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering::Relaxed},
         Arc, Mutex, OnceLock,
     },
     time::{Instant, SystemTime},
@@ -40,56 +38,11 @@ use arc_swap::ArcSwap;
 
 use crate::{
     config::Config,
+    metric::{Counter, Gauge, Histogram},
+    net::IoDriver,
     upstream::{health::ClusterHealth, hosts::SharedHosts},
-    worker::IoDriver,
 };
-pub use histogram::{Histogram, HistogramSnapshot};
 use names::*;
-
-/// A monotonic count, written by one worker only.
-#[derive(Debug, Default)]
-pub struct Counter(AtomicU64);
-
-impl Counter {
-    #[inline]
-    pub fn add(&self, n: u64) {
-        // Single writer: no read-modify-write needed, and none is paid for.
-        self.0.store(self.0.load(Relaxed).wrapping_add(n), Relaxed);
-    }
-    #[inline]
-    pub fn inc(&self) {
-        self.add(1);
-    }
-    pub fn get(&self) -> u64 {
-        self.0.load(Relaxed)
-    }
-}
-
-/// A level (connections open, requests in flight), written by one worker only.
-/// A worker's own level never goes below zero: it decrements only what it
-/// incremented.
-#[derive(Debug, Default)]
-pub struct Gauge(AtomicU64);
-
-impl Gauge {
-    #[inline]
-    pub fn inc(&self) {
-        self.0.store(self.0.load(Relaxed) + 1, Relaxed);
-    }
-    #[inline]
-    pub fn dec(&self) {
-        let v = self.0.load(Relaxed);
-        debug_assert!(v > 0, "gauge below zero");
-        self.0.store(v.saturating_sub(1), Relaxed);
-    }
-    #[inline]
-    pub fn set(&self, v: u64) {
-        self.0.store(v, Relaxed);
-    }
-    pub fn get(&self) -> u64 {
-        self.0.load(Relaxed)
-    }
-}
 
 fn block<T: Default, const N: usize>() -> [T; N] {
     std::array::from_fn(|_| T::default())

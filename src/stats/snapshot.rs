@@ -9,8 +9,8 @@
 
 use std::{net::SocketAddr, sync::atomic::Ordering::Relaxed};
 
-use super::{names::*, HistogramSnapshot, ServerStats};
-use crate::worker::IoDriver;
+use super::{names::*, ServerStats};
+use crate::{metric::HistogramSnapshot, net::IoDriver};
 
 #[derive(Debug, Clone)]
 pub struct Snapshot {

@@ -11,7 +11,7 @@
 //! `max_retries` breaker), held until the retried request ends.
 //!
 //! Counting is not done here: the session reports admissions and overflows to
-//! the per-core stats blocks (`stats/tap.rs`), and ejections are counted in the
+//! the per-core stats blocks (`worker/tap.rs`), and ejections are counted in the
 //! shared ejection table (`health.rs`), so each count has one home.
 
 use std::{

@@ -36,7 +36,7 @@ use std::{
 use arc_swap::ArcSwap;
 
 use super::hosts::Host;
-use crate::stats::Counter;
+use crate::metric::Counter;
 
 /// The active checker's verdicts for one cluster.
 #[derive(Debug, Clone, Default)]

@@ -2,7 +2,6 @@
 //! connection pools, and connecting.
 
 pub mod breaker;
-pub mod checker;
 pub mod cluster;
 pub mod connect;
 pub mod health;

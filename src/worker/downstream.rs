@@ -19,15 +19,12 @@ use std::net::SocketAddr;
 use bytes::BytesMut;
 use monoio::net::TcpStream;
 
-use super::{local_reply::LocalReply, relay::RelayError};
-use crate::{
-    codec::{
-        body::{BodyDecoder, BodyEncoder},
-        headers::HeaderIndex,
-        request::RequestHead,
-        response::ResponseHead,
-    },
-    stats::tap::SessionTap,
+use super::{local_reply::LocalReply, relay::RelayError, tap::SessionTap};
+use crate::codec::{
+    body::{BodyDecoder, BodyEncoder},
+    headers::HeaderIndex,
+    request::RequestHead,
+    response::ResponseHead,
 };
 
 /// What the connection does once an exchange is over.

@@ -17,6 +17,7 @@ use super::{
     local_reply::LocalReply,
     relay::{Delivered, RelayError, SourceFault},
     retry::{backoff, NoRetry, RetryState, REPLAY_BODY_MAX},
+    tap::Picked,
     ExchangeBuffers, ListenerCtx, Worker, WorkerGeneration,
 };
 use crate::{
@@ -27,7 +28,6 @@ use crate::{
     },
     config::RouteConfig,
     router::RouteMatch,
-    stats::tap::Picked,
     upstream::{
         cluster::{Admission, HashInput, RequestGuard},
         UpstreamError, WorkerCluster,

@@ -22,17 +22,15 @@ use super::{
     io::{flush, read_more, ReadError},
     local_reply::{AfterReply, Liveness, LocalReply},
     relay::{relay_body, tunnel, RelayError, SourceFault},
+    tap::SessionTap,
     ExchangeBuffers, H1Scratch, ListenerCtx, Worker,
 };
-use crate::{
-    codec::{
-        body::{BodyDecoder, BodyEncoder},
-        encode::{encode_response, local_reply, ConnectionHeader, ResponsePlan},
-        limits::REQUEST_BODY_READ_TIMEOUT,
-        request::{parse_request, Method, Parsed, RequestHead},
-        BodyFraming, CodecError, Version,
-    },
-    stats::tap::SessionTap,
+use crate::codec::{
+    body::{BodyDecoder, BodyEncoder},
+    encode::{encode_response, local_reply, ConnectionHeader, ResponsePlan},
+    limits::REQUEST_BODY_READ_TIMEOUT,
+    request::{parse_request, Method, Parsed, RequestHead},
+    BodyFraming, CodecError, Version,
 };
 
 /// A head still without its end may run this far past the URI limit before

@@ -17,11 +17,11 @@ pub mod drain;
 mod exchange;
 pub mod h1;
 pub mod io;
-pub mod listener;
 pub mod local_reply;
 pub mod recycle;
 pub mod relay;
 mod retry;
+pub mod tap;
 
 use std::{
     cell::{Cell, RefCell},
@@ -43,11 +43,13 @@ use crate::{
     },
     config::{IoDriverChoice, ListenerConfig},
     generation::{Generation, Generations},
+    net::IoDriver,
     router::Router,
-    stats::{tap::WorkerTap, ServerStats},
+    stats::ServerStats,
     upstream::WorkerCluster,
 };
 use drain::Drain;
+use tap::WorkerTap;
 
 /// How often a worker looks at the shutdown flag, expires idle connections and
 /// sweeps idle pools.
@@ -132,22 +134,6 @@ pub struct ListenerCtx {
     /// Started when a reload removes the listener, or at shutdown: idle
     /// connections close, busy ones close after their request.
     pub drain: Drain,
-}
-
-/// Which io driver a worker ended up on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IoDriver {
-    Uring,
-    Epoll,
-}
-
-impl std::fmt::Display for IoDriver {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            IoDriver::Uring => "io_uring",
-            IoDriver::Epoll => "epoll",
-        })
-    }
 }
 
 /// What every worker thread is given at spawn.
@@ -569,7 +555,7 @@ async fn accept_loop(worker: Rc<Worker>, id: u64, listener: TcpListener, cancel:
                 let Some(ctx) = worker.generation().listener(id).cloned() else {
                     continue; // removed by a reload; this loop is being cancelled
                 };
-                // TCP_NODELAY is inherited from the listening socket (see listener.rs).
+                // TCP_NODELAY is inherited from the listening socket (see net/bind.rs).
                 monoio::spawn(h1::serve(worker.clone(), ctx, stream, peer));
             }
             Err(e) if e.raw_os_error() == Some(libc::ECANCELED) => return,

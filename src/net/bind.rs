@@ -1,6 +1,9 @@
 //! Listening sockets, made with socket2 so every option is explicit: one socket
 //! per worker per listener, all bound to the same address with SO_REUSEPORT so
 //! the kernel spreads new connections across cores.
+//!
+//! Binding happens off the workers (at start and on reload, by the control
+//! plane); a worker only takes its socket and accepts on it.
 
 use std::{io, net::SocketAddr};
 

@@ -1,4 +1,6 @@
-//! Where the data path reports to stats and access logs.
+//! Where the data path reports to stats and access logs. It sits in the
+//! worker, above `stats` (which only stores counts) and `upstream` (whose
+//! outcomes it counts).
 //!
 //! `WorkerTap` is one worker's side: its `WorkerStats`, its per-host tables and
 //! its access log sinks. `SessionTap` is one downstream connection's: the
@@ -15,13 +17,13 @@ use std::{
     time::{Instant, SystemTime, UNIX_EPOCH},
 };
 
-use super::{names::*, HostStats, ServerStats, WorkerStats};
 use crate::{
     access_log::{
         format::ReqSource, AccessLogSink, LogRecord, RequestCapture, ResponseFlags as Flags,
     },
     codec::{headers::HeaderIndex, request::RequestHead, Version},
     config::ListenerConfig,
+    stats::{names::*, ClusterStats, HostStats, ServerStats, WorkerStats},
     upstream::{
         cluster::Overflow, health::ClusterHealth, hosts::SharedHosts, UpstreamError, WorkerCluster,
     },
@@ -429,7 +431,7 @@ impl SessionTap {
         }
     }
 
-    fn cluster_do(&self, f: impl FnOnce(&super::ClusterStats)) {
+    fn cluster_do(&self, f: impl FnOnce(&ClusterStats)) {
         if let Some(c) = self.cluster {
             f(&self.tap.stats.clusters[c]);
         }

@@ -1,24 +1,39 @@
-//! Start-up, reload and shutdown of the whole process: bind every listener once
-//! per worker, publish the first config generation, start pinned worker
-//! threads, re-read the config on SIGHUP or `POST /reload`, turn SIGINT/SIGTERM
-//! into a graceful drain, and wait for the workers to finish.
+//! The control plane: start-up, reload and shutdown of the whole process. It
+//! sits above everything it starts (workers, the resolver and checker threads)
+//! and nothing on the data path imports it.
+//!
+//! - `build`: bind every listener once per worker, make (or carry over) each
+//!   cluster's shared pieces: the next `Generation`.
+//! - this file: publish the first generation, start pinned worker threads and
+//!   the helper threads, and wait for the workers to finish.
+//! - `reload`: re-read the config on SIGHUP or `POST /reload`.
+//! - `signals`: turn SIGINT/SIGTERM into a graceful drain, SIGHUP into a reload.
+
+pub mod build;
+pub mod reload;
+pub mod signals;
 
 use std::{
     net::SocketAddr,
     sync::{
         atomic::{AtomicBool, Ordering},
-        Arc, Mutex, OnceLock,
+        Arc, Mutex,
     },
     thread::JoinHandle,
 };
 
+pub use build::{BindError, Changes};
+pub use reload::Reloader;
+pub use signals::{install_signal_handlers, ReloadHook};
+
 use crate::{
-    config::{self, Config, IoDriverChoice},
+    checker,
+    config::{Config, IoDriverChoice},
     discovery,
-    generation::{BindError, Generation, Generations},
-    stats::{ServerStats, StatsView},
-    upstream::checker,
-    worker::{self, IoDriver, Shared},
+    generation::{Generation, Generations},
+    net::IoDriver,
+    stats::ServerStats,
+    worker::{self, Shared},
 };
 
 /// A running proxy.
@@ -43,13 +58,13 @@ pub enum StartError {
 /// The resolver and health-check threads: started when a config first needs
 /// them (at start or by a reload), stopped at shutdown.
 #[derive(Default)]
-struct Helpers {
+pub(crate) struct Helpers {
     resolver: Option<JoinHandle<()>>,
     checker: Option<JoinHandle<()>>,
 }
 
 impl Helpers {
-    fn ensure(
+    pub(crate) fn ensure(
         &mut self,
         gen: &Generation,
         generations: &Arc<Generations>,
@@ -62,114 +77,6 @@ impl Helpers {
             self.checker = Some(checker::spawn(generations.clone(), shutdown.clone())?);
         }
         Ok(())
-    }
-}
-
-/// Re-reads the config file and publishes it as a new generation. One reload at
-/// a time; never on a worker thread.
-pub struct Reloader {
-    /// The config file; `None` (the demo's embedded config): nothing to re-read.
-    path: Option<String>,
-    generations: Arc<Generations>,
-    stats: Arc<ServerStats>,
-    shutdown: Arc<AtomicBool>,
-    helpers: Mutex<Helpers>,
-}
-
-impl Reloader {
-    /// Re-read and swap in the config file. `Ok`: what changed; `Err`: why it
-    /// was rejected (the old config keeps serving). Logs one line either way.
-    pub fn reload(&self) -> Result<String, String> {
-        // Serialises reloads (the admin thread and the signal thread).
-        let mut helpers = self.helpers.lock().unwrap_or_else(|e| e.into_inner());
-        match self.try_reload(&mut helpers) {
-            Ok(summary) => {
-                tracing::info!("reload accepted: {summary}");
-                Ok(summary)
-            }
-            Err(e) => {
-                tracing::error!("reload rejected, old config keeps serving: {e}");
-                Err(e)
-            }
-        }
-    }
-
-    fn try_reload(&self, helpers: &mut Helpers) -> Result<String, String> {
-        if self.shutdown.load(Ordering::Relaxed) {
-            return Err("draining: no reloads during shutdown".to_string());
-        }
-        let path = self
-            .path
-            .as_deref()
-            .ok_or("this process runs an embedded config; there is no file to re-read")?;
-        let loaded = config::load_file(path).map_err(|e| format!("{path}: {e}"))?;
-        for w in &loaded.warnings {
-            tracing::warn!("{path}: {w}");
-        }
-        let mut config = loaded.config;
-        let old = self.generations.load();
-        let mut notes = Vec::new();
-        // What a reload cannot change: the threads and the admin listener.
-        if config.workers != old.config.workers {
-            notes.push(format!(
-                "workers stays {} (restart to change)",
-                old.config.workers
-            ));
-            config.workers = old.config.workers;
-        }
-        if config.io_driver != old.config.io_driver {
-            notes.push("io_driver unchanged until restart".to_string());
-            config.io_driver = old.config.io_driver;
-        }
-        if config.admin.as_ref().map(|a| a.address) != old.config.admin.as_ref().map(|a| a.address)
-        {
-            notes.push("admin address unchanged until restart".to_string());
-            config.admin = old.config.admin.clone();
-        }
-        let config = Arc::new(config);
-        let (listener_slots, cluster_slots) = self.stats.register(&config)?;
-        let (next, changes) = old
-            .next(config.clone(), &listener_slots, &cluster_slots)
-            .map_err(|e| e.to_string())?;
-        let view = StatsView {
-            config,
-            listener_slots,
-            cluster_slots,
-            hosts: next.clusters.iter().map(|c| c.hosts.clone()).collect(),
-            health: next.clusters.iter().map(|c| c.health.clone()).collect(),
-            listeners: next.bound_listeners(),
-        };
-        let added: Vec<(String, SocketAddr)> = next
-            .listeners
-            .iter()
-            .filter(|l| {
-                !old.listeners
-                    .iter()
-                    .any(|o| Arc::ptr_eq(&o.sockets, &l.sockets))
-            })
-            .map(|l| (l.config.name.clone(), l.sockets.bound))
-            .collect();
-        let version = next.version;
-        self.generations.publish(next);
-        self.stats.publish_view(view);
-        if let Err(e) = helpers.ensure(&self.generations.load(), &self.generations, &self.shutdown)
-        {
-            notes.push(format!("cannot start a discovery/health thread: {e}"));
-        }
-        for (name, addr) in added {
-            // The same stable line as at start, for scripts and tests. Not
-            // `println!`: a closed stdout must not panic the reload.
-            use std::io::Write;
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "ringway: listener {name} on {addr}");
-            let _ = out.flush();
-        }
-        let mut summary = format!("generation {version}: {changes}");
-        for n in notes {
-            summary.push_str("; ");
-            summary.push_str(&n);
-        }
-        Ok(summary)
     }
 }
 
@@ -307,42 +214,6 @@ impl Server {
         }
         ok
     }
-}
-
-/// Where SIGHUP finds the reloader once the server has started.
-pub type ReloadHook = Arc<OnceLock<Arc<Reloader>>>;
-
-/// SIGINT/SIGTERM start a graceful drain; a second one exits at once. SIGHUP
-/// re-reads the config (once `hook` is set; before that it is logged and ignored).
-pub fn install_signal_handlers(shutdown: Arc<AtomicBool>, hook: ReloadHook) -> std::io::Result<()> {
-    use signal_hook::{consts::*, iterator::Signals};
-    let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP])?;
-    std::thread::Builder::new()
-        .name("ringway-signals".into())
-        .spawn(move || {
-            let mut seen = 0;
-            for sig in signals.forever() {
-                if sig == SIGHUP {
-                    match hook.get() {
-                        Some(reloader) => {
-                            tracing::info!("SIGHUP: re-reading the config");
-                            let _ = reloader.reload();
-                        }
-                        None => tracing::warn!("SIGHUP before start-up finished: ignored"),
-                    }
-                    continue;
-                }
-                seen += 1;
-                if seen == 1 {
-                    tracing::info!(signal = sig, "draining: finishing in-flight requests");
-                    shutdown.store(true, Ordering::Relaxed);
-                } else {
-                    tracing::warn!("second signal: exiting now");
-                    std::process::exit(1);
-                }
-            }
-        })?;
-    Ok(())
 }
 
 /// Raise the open-file limit to the hard limit: every connection is an fd.

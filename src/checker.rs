@@ -1,7 +1,7 @@
 //! Active health checking: ONE thread for the whole process checks every host
 //! of every cluster that has `health_checks`, with blocking std sockets bounded
 //! by the check's timeout, and publishes each cluster's verdicts as an immutable
-//! `HealthSnapshot` (see `health.rs`). Workers never run checks, so an upstream
+//! `HealthSnapshot` (see `upstream/health.rs`). Workers never run checks, so an upstream
 //! sees one checker, not one per core.
 //!
 //! A host starts healthy (so a restart does not answer 503 until the first
@@ -16,6 +16,10 @@
 //!
 //! Reloads: the thread follows the published config generation; a cluster
 //! carried over unchanged (same `SharedHosts`) keeps its verdicts and schedule.
+//!
+//! Layering: like `discovery`, this is a thread beside the workers that reads
+//! generations and writes into `upstream`'s shared tables, so it sits above
+//! both `generation` and `upstream` (neither imports it).
 
 use std::{
     collections::HashMap,
@@ -29,13 +33,13 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::{
-    health::{ClusterHealth, HealthSnapshot},
-    hosts::{Host, SharedHosts},
-};
 use crate::{
     config::{ClusterConfig, HealthCheckConfig, HealthCheckKind},
     generation::{Generation, Generations},
+    upstream::{
+        health::{ClusterHealth, HealthSnapshot},
+        hosts::{Host, SharedHosts},
+    },
 };
 
 /// The longest the checker sleeps before looking at the shutdown flag again.

@@ -1,0 +1,8 @@
+//! Sockets below the workers: binding listeners (`bind`) and the io driver a
+//! worker runs on (`driver`). Imports nothing of the crate, so every layer
+//! above (workers, the control plane, stats) may use it.
+
+pub mod bind;
+pub mod driver;
+
+pub use driver::IoDriver;
