@@ -20,6 +20,15 @@ pub struct RequestEdits<'a> {
     pub upstream: SocketAddr,
     /// Written as `x-request-id` when the client sent none.
     pub request_id: &'a [u8],
+    /// How the request reached us: `x-forwarded-proto`.
+    pub scheme: Scheme,
+}
+
+/// The scheme a request arrived with (TLS or not).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Http,
+    Https,
 }
 
 fn is_listed(buf: &[u8], name: &[u8], tokens: &[(u32, u32)]) -> bool {
@@ -109,7 +118,10 @@ pub fn encode_request(
         }
     }
     write_ip(out, edits.client_ip);
-    out.extend_from_slice(b"\r\nx-forwarded-proto: http\r\n");
+    out.extend_from_slice(match edits.scheme {
+        Scheme::Http => b"\r\nx-forwarded-proto: http\r\n",
+        Scheme::Https => b"\r\nx-forwarded-proto: https\r\n",
+    });
     if !head.has_request_id {
         header_line(out, b"x-request-id", edits.request_id);
     }

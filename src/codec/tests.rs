@@ -204,6 +204,7 @@ fn forwarded(input: &[u8], rewrite: Option<(usize, &[u8])>) -> String {
         rewrite,
         upstream: "127.0.0.2:80".parse().unwrap(),
         request_id: b"id-1",
+        scheme: crate::codec::encode::Scheme::Http,
     };
     encode_request(input, &head, &headers, &tokens, &edits, &mut out);
     String::from_utf8(out).unwrap().to_ascii_lowercase()

@@ -6,3 +6,5 @@ pub mod bind;
 pub mod driver;
 
 pub use driver::IoDriver;
+pub mod tls;
+pub mod transport;

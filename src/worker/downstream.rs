@@ -22,6 +22,7 @@ use monoio::net::TcpStream;
 use super::{local_reply::LocalReply, relay::RelayError, tap::SessionTap};
 use crate::codec::{
     body::{BodyDecoder, BodyEncoder},
+    encode::Scheme,
     headers::HeaderIndex,
     request::RequestHead,
     response::ResponseHead,
@@ -68,6 +69,12 @@ pub type ResponseView<'a> = HeadView<'a, ResponseHead>;
 #[allow(async_fn_in_trait)] // single-threaded runtime: no `Send` bound wanted
 pub trait Downstream {
     fn peer(&self) -> SocketAddr;
+
+    /// How the request arrived (`x-forwarded-proto`).
+    fn scheme(&self) -> Scheme;
+
+    /// Whether the connection can become a byte tunnel after a 101.
+    fn can_tunnel(&self) -> bool;
 
     /// The request's head. Its offsets are valid until `consume_head`; the
     /// head's own fields (method, framing, …) stay valid for the whole exchange.

@@ -106,6 +106,7 @@ fn encode_upstream_head<D: Downstream>(
 ) {
     let request_id = env.worker.next_request_id();
     let client_ip = down.peer().ip();
+    let scheme = down.scheme();
     let (req, tap) = down.request();
     tap.request_id(&request_id);
     let rewrite = route
@@ -118,6 +119,7 @@ fn encode_upstream_head<D: Downstream>(
         rewrite,
         upstream: guard.addr(),
         request_id: &request_id,
+        scheme,
     };
     bufs.req_head.clear();
     encode_request(
@@ -285,7 +287,8 @@ async fn respond<D: Downstream>(
         resp,
         sent_at,
     } = answered;
-    if resp.status == 101 && !down.head().upgrade {
+    // A 101 the client did not ask for, or one its connection cannot carry.
+    if resp.status == 101 && !(down.head().upgrade && down.can_tunnel()) {
         bufs.up_buf.clear();
         let e = UpstreamError::BadResponse(CodecError::Malformed);
         return down.local_reply(LocalReply::Upstream(e)).await;

@@ -12,7 +12,7 @@
 use std::{net::SocketAddr, rc::Rc, time::Instant};
 
 use bytes::{Buf, BytesMut};
-use monoio::{io::AsyncWriteRent, net::TcpStream};
+use monoio::net::TcpStream;
 
 use super::{
     downstream::{
@@ -25,12 +25,15 @@ use super::{
     tap::SessionTap,
     ExchangeBuffers, H1Scratch, ListenerCtx, Worker,
 };
-use crate::codec::{
-    body::{BodyDecoder, BodyEncoder},
-    encode::{encode_response, local_reply, ConnectionHeader, ResponsePlan},
-    limits::REQUEST_BODY_READ_TIMEOUT,
-    request::{parse_request, Method, Parsed, RequestHead},
-    BodyFraming, CodecError, Version,
+use crate::{
+    codec::{
+        body::{BodyDecoder, BodyEncoder},
+        encode::{encode_response, local_reply, ConnectionHeader, ResponsePlan, Scheme},
+        limits::REQUEST_BODY_READ_TIMEOUT,
+        request::{parse_request, Method, Parsed, RequestHead},
+        BodyFraming, CodecError, Version,
+    },
+    net::transport::Transport,
 };
 
 /// A head still without its end may run this far past the URI limit before
@@ -44,31 +47,33 @@ const LINGER_BYTES: usize = 256 * 1024;
 
 /// The client side of the connection: its socket, read buffer, and the
 /// vectors its heads are indexed into.
-struct Client {
+struct Client<S> {
     listener: Rc<ListenerCtx>,
-    stream: TcpStream,
+    stream: S,
     peer: SocketAddr,
     buf: BytesMut,
     scratch: H1Scratch,
     /// When the connection was accepted (for `max_connection_duration`).
     accepted_at: Instant,
+    /// It runs over TLS.
+    tls: bool,
     tap: SessionTap,
 }
 
-pub struct Connection {
+pub struct Connection<S> {
     _active: ActiveConnection,
     worker: Rc<Worker>,
-    client: Client,
+    client: Client<S>,
     exchange: ExchangeBuffers,
     served: u64,
 }
 
 /// Serve one accepted connection. Not itself `async`: the returned future is
 /// the connection's own, with no outer frame keeping a second copy of its state.
-pub fn serve(
+pub fn serve<S: Transport>(
     worker: Rc<Worker>,
     listener: Rc<ListenerCtx>,
-    stream: TcpStream,
+    stream: S,
     peer: SocketAddr,
 ) -> impl std::future::Future<Output = ()> {
     worker.active.set(worker.active.get() + 1);
@@ -77,11 +82,12 @@ pub fn serve(
         client: Client {
             tap: SessionTap::open(&worker.tap, listener.index, listener.config.clone(), peer),
             listener,
-            stream,
             peer,
             buf: BytesMut::new(),
             scratch: H1Scratch::default(),
             accepted_at: Instant::now(),
+            tls: stream.tls().is_some(),
+            stream,
         },
         worker,
         exchange: ExchangeBuffers::default(),
@@ -96,8 +102,10 @@ pub fn serve(
             let up_rest = std::mem::take(&mut conn.exchange.up_buf);
             // Boxed: rare, and it would otherwise size every connection's task.
             let idle = conn.client.listener.config.idle_timeout;
-            let stream = conn.client.stream;
-            Box::pin(tunnel(stream, client_rest, upstream, up_rest, idle)).await;
+            // `can_tunnel` let the 101 through only if the transport can.
+            if let Some(stream) = conn.client.stream.into_tunnel() {
+                Box::pin(tunnel(stream, client_rest, upstream, up_rest, idle)).await;
+            }
         }
     }
 }
@@ -111,7 +119,7 @@ impl Drop for ActiveConnection {
     }
 }
 
-impl Connection {
+impl<S: Transport> Connection<S> {
     /// Serve requests until the connection ends; `Some` when it became a tunnel.
     async fn run(&mut self) -> Option<TcpStream> {
         let worker = self.worker.clone();
@@ -192,9 +200,7 @@ impl Connection {
         }
         let park = self.client.listener.drain.park(deadline);
         monoio::select! {
-            // Not relaxed: on epoll a relaxed check can report stale readiness, and
-            // the connection would then park a buffer in a read that ignores the drain.
-            r = self.client.stream.readable(false) => r.is_ok(),
+            r = self.client.stream.wait_readable() => r.is_ok(),
             _ = park => false,
         }
     }
@@ -238,7 +244,7 @@ impl Connection {
     }
 }
 
-impl Client {
+impl<S: Transport> Client<S> {
     /// Read and parse the next request head; `Err`: the connection's next step
     /// (a bad or late head has been answered).
     async fn read_head(&mut self) -> Result<RequestHead, Step> {
@@ -355,8 +361,8 @@ impl Client {
 }
 
 /// One request on the connection, as the exchange sees its client.
-struct Request<'c> {
-    client: &'c mut Client,
+struct Request<'c, S> {
+    client: &'c mut Client<S>,
     head: RequestHead,
     /// Bytes of the head still at the front of the read buffer.
     head_pending: usize,
@@ -364,7 +370,7 @@ struct Request<'c> {
     keep_alive: bool,
 }
 
-impl Request<'_> {
+impl<S: Transport> Request<'_, S> {
     /// What the listener answers itself, before routing: a declared body over
     /// the limit, or its health-check path.
     fn screen(&mut self) -> Option<LocalReply> {
@@ -397,9 +403,21 @@ impl Request<'_> {
     }
 }
 
-impl Downstream for Request<'_> {
+impl<S: Transport> Downstream for Request<'_, S> {
     fn peer(&self) -> SocketAddr {
         self.client.peer
+    }
+
+    fn scheme(&self) -> Scheme {
+        if self.client.tls {
+            Scheme::Https
+        } else {
+            Scheme::Http
+        }
+    }
+
+    fn can_tunnel(&self) -> bool {
+        !self.client.tls
     }
 
     fn head(&self) -> &RequestHead {

@@ -8,7 +8,6 @@ use bytes::BytesMut;
 use monoio::{
     buf::IoBufMut,
     io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt},
-    net::TcpStream,
 };
 
 use crate::codec::limits::{READ_CHUNK, WRITE_TIMEOUT};
@@ -22,8 +21,8 @@ pub enum ReadError {
 /// Read more bytes onto the end of `buf`. `Ok(0)` is end of stream.
 /// On timeout the buffer is lost with the cancelled read; callers close the
 /// connection then, so nothing else needs it.
-pub async fn read_more(
-    stream: &mut TcpStream,
+pub async fn read_more<R: AsyncReadRent>(
+    stream: &mut R,
     buf: &mut BytesMut,
     deadline: Option<Instant>,
 ) -> Result<usize, ReadError> {
@@ -51,7 +50,7 @@ pub async fn read_more(
 /// Write all of `out`, then clear it (the allocation is kept for reuse).
 /// Bounded by `WRITE_TIMEOUT`; on timeout the buffer goes with the cancelled
 /// write and the caller closes the connection.
-pub async fn flush(stream: &mut TcpStream, out: &mut Vec<u8>) -> std::io::Result<()> {
+pub async fn flush<W: AsyncWriteRent>(stream: &mut W, out: &mut Vec<u8>) -> std::io::Result<()> {
     if out.is_empty() {
         return Ok(());
     }

@@ -45,10 +45,10 @@ pub enum SourceFault {
 /// reads of at most one buffer at a time. `out` may hold a head to send first.
 /// `read_timeout` bounds each wait for more bytes from `src`.
 #[allow(clippy::too_many_arguments)]
-pub async fn relay_body(
-    src: &mut TcpStream,
+pub async fn relay_body<R: AsyncReadRent, W: AsyncWriteRent>(
+    src: &mut R,
     src_buf: &mut BytesMut,
-    dst: &mut TcpStream,
+    dst: &mut W,
     out: &mut Vec<u8>,
     decoder: BodyDecoder,
     encoder: BodyEncoder,
@@ -78,10 +78,10 @@ pub async fn relay_body(
 
 /// `relay_body`, noting in `wrote` whether anything reached `dst`.
 #[allow(clippy::too_many_arguments)]
-async fn relay(
-    src: &mut TcpStream,
+async fn relay<R: AsyncReadRent, W: AsyncWriteRent>(
+    src: &mut R,
     src_buf: &mut BytesMut,
-    dst: &mut TcpStream,
+    dst: &mut W,
     out: &mut Vec<u8>,
     mut decoder: BodyDecoder,
     encoder: BodyEncoder,

@@ -1,0 +1,275 @@
+//! TLS over a monoio `TcpStream`, with rustls doing the protocol sans-IO.
+//!
+//! `TlsStream` owns the socket, the rustls connection and two ciphertext
+//! buffers. Reads fill the inbound buffer with one rent-style socket read,
+//! feed it to rustls whole, and hand out plaintext; writes give plaintext to
+//! rustls and send the records it produces with one rent-style write. Nothing
+//! here blocks or spawns: it is driven by the connection's own task, so it
+//! stays on its core like every other piece of a connection.
+//!
+//! Invariants: the inbound buffer is only refilled once rustls has taken all
+//! of it (monoio reads into a buffer from its start); records rustls wants to
+//! send (handshake messages, alerts, TLS 1.3 session tickets, key updates) are
+//! flushed before the stream waits for the peer, so a peer never waits on us.
+
+use std::{
+    io::{self, Read, Write},
+    time::Duration,
+};
+
+use monoio::{
+    buf::{IoBuf, IoBufMut, IoVecBuf, IoVecBufMut, RawBuf},
+    io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt},
+    net::TcpStream,
+    BufResult,
+};
+use rustls::ServerConnection;
+
+/// One socket read: the largest TLS record plus its header fits.
+const CIPHERTEXT_READ: usize = 16 * 1024 + 512;
+/// The first byte of a TLS handshake record.
+const HANDSHAKE_RECORD: u8 = 0x16;
+
+/// Why a handshake did not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum HandshakeError {
+    /// The client spoke something else first, e.g. plaintext HTTP.
+    #[error("not TLS (first byte {0:#04x})")]
+    NotTls(u8),
+    #[error("TLS handshake failed: {0}")]
+    Tls(#[from] rustls::Error),
+    #[error("connection closed during the TLS handshake")]
+    Eof,
+    #[error("TLS handshake timed out")]
+    TimedOut,
+    #[error("I/O error during the TLS handshake: {0}")]
+    Io(io::Error),
+}
+
+/// What a handshake settled, for access logs and stats.
+#[derive(Debug, Clone, Default)]
+pub struct TlsInfo {
+    pub version: Option<rustls::ProtocolVersion>,
+    pub cipher: Option<rustls::CipherSuite>,
+    pub sni: Option<String>,
+    pub alpn: Option<Vec<u8>>,
+    pub resumed: bool,
+    /// A client certificate was presented and verified.
+    pub peer_certificate: bool,
+}
+
+pub struct TlsStream {
+    tcp: TcpStream,
+    conn: ServerConnection,
+    /// Ciphertext read from the socket; `rx[rx_pos..]` is not yet given to rustls.
+    rx: Vec<u8>,
+    rx_pos: usize,
+    /// Ciphertext waiting to be written.
+    tx: Vec<u8>,
+}
+
+impl TlsStream {
+    pub fn new(tcp: TcpStream, conn: ServerConnection) -> TlsStream {
+        TlsStream {
+            tcp,
+            conn,
+            rx: Vec::with_capacity(CIPHERTEXT_READ),
+            rx_pos: 0,
+            tx: Vec::new(),
+        }
+    }
+
+    /// Run the handshake to completion within `timeout`.
+    pub async fn handshake(&mut self, timeout: Duration) -> Result<(), HandshakeError> {
+        match monoio::time::timeout(timeout, self.drive_handshake()).await {
+            Ok(done) => done,
+            Err(_) => Err(HandshakeError::TimedOut),
+        }
+    }
+
+    async fn drive_handshake(&mut self) -> Result<(), HandshakeError> {
+        let mut first = true;
+        while self.conn.is_handshaking() {
+            self.send_pending().await.map_err(HandshakeError::Io)?;
+            if !self.conn.wants_read() {
+                continue;
+            }
+            if self.read_socket().await.map_err(HandshakeError::Io)? == 0 {
+                return Err(HandshakeError::Eof);
+            }
+            if first {
+                first = false;
+                if let Some(&b) = self.rx.first().filter(|&&b| b != HANDSHAKE_RECORD) {
+                    return Err(HandshakeError::NotTls(b));
+                }
+            }
+            if let Err(e) = self.feed() {
+                // Tell the client why (the alert rustls queued), then give up.
+                let _ = self.send_pending().await;
+                return Err(HandshakeError::Tls(e));
+            }
+        }
+        // Finished messages, and TLS 1.3 session tickets.
+        self.send_pending().await.map_err(HandshakeError::Io)?;
+        Ok(())
+    }
+
+    pub fn info(&self) -> TlsInfo {
+        let c = &self.conn;
+        TlsInfo {
+            version: c.protocol_version(),
+            cipher: c.negotiated_cipher_suite().map(|s| s.suite()),
+            sni: c.server_name().map(str::to_owned),
+            alpn: c.alpn_protocol().map(<[u8]>::to_vec),
+            resumed: matches!(c.handshake_kind(), Some(rustls::HandshakeKind::Resumed)),
+            peer_certificate: c.peer_certificates().is_some_and(|certs| !certs.is_empty()),
+        }
+    }
+
+    /// Wait until a read would find something (plaintext, or bytes on the
+    /// socket, or its end), holding no read buffer of the caller's.
+    pub async fn readable(&mut self) -> io::Result<()> {
+        let buffered = self
+            .conn
+            .process_new_packets()
+            .map(|s| s.plaintext_bytes_to_read() > 0)
+            .unwrap_or(true);
+        if buffered || self.rx_pos < self.rx.len() {
+            return Ok(());
+        }
+        self.tcp.readable(false).await
+    }
+
+    /// One socket read into `rx` (only once rustls has taken all of it).
+    async fn read_socket(&mut self) -> io::Result<usize> {
+        debug_assert_eq!(self.rx_pos, self.rx.len());
+        let mut rx = std::mem::take(&mut self.rx);
+        rx.clear();
+        if rx.capacity() < CIPHERTEXT_READ {
+            rx.reserve(CIPHERTEXT_READ);
+        }
+        let (res, rx) = self.tcp.read(rx).await;
+        self.rx = rx;
+        self.rx_pos = 0;
+        res
+    }
+
+    /// Give rustls the ciphertext read so far and let it process it.
+    fn feed(&mut self) -> Result<(), rustls::Error> {
+        if self.rx.is_empty() {
+            // End of stream: rustls learns it from an empty read.
+            let _ = self.conn.read_tls(&mut io::empty());
+        }
+        while self.rx_pos < self.rx.len() {
+            let mut pending = &self.rx[self.rx_pos..];
+            let taken = self.conn.read_tls(&mut pending);
+            // Processing makes room in rustls' buffers for the rest.
+            self.conn.process_new_packets()?;
+            match taken {
+                Ok(n) => self.rx_pos += n,
+                // Full even after processing: the peer sent more than rustls
+                // buffers before its owner reads (we read only when it is empty).
+                Err(e) => return Err(rustls::Error::General(e.to_string())),
+            }
+        }
+        self.conn.process_new_packets()?;
+        Ok(())
+    }
+
+    /// Write every record rustls has queued.
+    async fn send_pending(&mut self) -> io::Result<()> {
+        while self.conn.wants_write() {
+            self.tx.clear();
+            self.conn.write_tls(&mut self.tx)?;
+            let tx = std::mem::take(&mut self.tx);
+            let (res, tx) = self.tcp.write_all(tx).await;
+            self.tx = tx;
+            res?;
+        }
+        Ok(())
+    }
+
+    async fn read_plain(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match self.conn.reader().read(out) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+            // Records rustls wants out (a key update's answer) go before we wait.
+            self.send_pending().await?;
+            if self.rx_pos >= self.rx.len() {
+                self.read_socket().await?;
+            }
+            if let Err(e) = self.feed() {
+                let _ = self.send_pending().await;
+                return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+            }
+        }
+    }
+
+    async fn write_plain(&mut self, data: &[u8]) -> io::Result<usize> {
+        let mut written = 0;
+        while written < data.len() {
+            // rustls takes what fits its buffer limit; the rest after a send.
+            written += self.conn.writer().write(&data[written..])?;
+            self.send_pending().await?;
+        }
+        Ok(written)
+    }
+}
+
+impl AsyncReadRent for TlsStream {
+    async fn read<T: IoBufMut>(&mut self, mut buf: T) -> BufResult<usize, T> {
+        // SAFETY: `write_ptr` is valid for `bytes_total` bytes for as long as we
+        // own `buf`, and `read` only writes into the slice.
+        let out = unsafe { std::slice::from_raw_parts_mut(buf.write_ptr(), buf.bytes_total()) };
+        let res = self.read_plain(out).await;
+        if let Ok(n) = res {
+            // SAFETY: `read_plain` initialised the first `n` bytes.
+            unsafe { buf.set_init(n) };
+        }
+        (res, buf)
+    }
+
+    async fn readv<T: IoVecBufMut>(&mut self, mut buf: T) -> BufResult<usize, T> {
+        // SAFETY: the raw buffer points into `buf`'s first iovec, which we own.
+        let res = match unsafe { RawBuf::new_from_iovec_mut(&mut buf) } {
+            Some(raw) => self.read(raw).await.0,
+            None => Ok(0),
+        };
+        if let Ok(n) = res {
+            // SAFETY: `read` initialised the first `n` bytes.
+            unsafe { buf.set_init(n) };
+        }
+        (res, buf)
+    }
+}
+
+impl AsyncWriteRent for TlsStream {
+    async fn write<T: IoBuf>(&mut self, buf: T) -> BufResult<usize, T> {
+        // SAFETY: `read_ptr` is valid for `bytes_init` bytes while we own `buf`.
+        let data = unsafe { std::slice::from_raw_parts(buf.read_ptr(), buf.bytes_init()) };
+        let res = self.write_plain(data).await;
+        (res, buf)
+    }
+
+    async fn writev<T: IoVecBuf>(&mut self, buf: T) -> BufResult<usize, T> {
+        // SAFETY: the raw buffer points into `buf`'s first iovec, which we own.
+        let res = match unsafe { RawBuf::new_from_iovec(&buf) } {
+            Some(raw) => self.write(raw).await.0,
+            None => Ok(0),
+        };
+        (res, buf)
+    }
+
+    async fn flush(&mut self) -> io::Result<()> {
+        self.send_pending().await
+    }
+
+    async fn shutdown(&mut self) -> io::Result<()> {
+        self.conn.send_close_notify();
+        self.send_pending().await?;
+        self.tcp.shutdown().await
+    }
+}

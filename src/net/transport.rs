@@ -1,0 +1,55 @@
+//! What a client connection runs over: a plain `TcpStream` or a `TlsStream`.
+//! The HTTP/1.1 connection code is generic over `Transport`, so one body of
+//! code serves both (monomorphised: no dynamic dispatch on the data path).
+
+use std::io;
+
+use monoio::{
+    io::{AsyncReadRent, AsyncWriteRent},
+    net::TcpStream,
+};
+
+use super::tls::{TlsInfo, TlsStream};
+
+#[allow(async_fn_in_trait)] // single-threaded runtime: no `Send` bound wanted
+pub trait Transport: AsyncReadRent + AsyncWriteRent {
+    /// Wait until a read would not block, holding no buffer of the caller's.
+    async fn wait_readable(&mut self) -> io::Result<()>;
+
+    /// The TLS session, if the connection is TLS.
+    fn tls(&self) -> Option<TlsInfo>;
+
+    /// The plain socket, when the connection can become a raw tunnel after a
+    /// 101 (a TLS connection cannot yet: its two directions share one session).
+    fn into_tunnel(self) -> Option<TcpStream>;
+}
+
+impl Transport for TcpStream {
+    async fn wait_readable(&mut self) -> io::Result<()> {
+        // Not relaxed: on epoll a relaxed check can report stale readiness, and
+        // the connection would then park a buffer in a read that ignores the drain.
+        self.readable(false).await
+    }
+
+    fn tls(&self) -> Option<TlsInfo> {
+        None
+    }
+
+    fn into_tunnel(self) -> Option<TcpStream> {
+        Some(self)
+    }
+}
+
+impl Transport for TlsStream {
+    async fn wait_readable(&mut self) -> io::Result<()> {
+        self.readable().await
+    }
+
+    fn tls(&self) -> Option<TlsInfo> {
+        Some(self.info())
+    }
+
+    fn into_tunnel(self) -> Option<TcpStream> {
+        None
+    }
+}
