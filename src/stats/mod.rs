@@ -18,8 +18,9 @@
 //! the process, so a cluster that survives a reload (changed or not) keeps
 //! counting where it was. A removed name's slot stays allocated and keeps its
 //! counts, but is no longer shown; if a later config brings the name back, its
-//! counters continue. `StatsView` (swapped on each reload) says which slots the
-//! current config shows, in config order.
+//! counters continue. Which slots the current config shows, in config order,
+//! is the published generation's business (`generation`), read by the admin:
+//! this module stores counts and nothing about what is configured.
 
 pub mod names;
 pub mod snapshot;
@@ -34,13 +35,9 @@ use std::{
     time::{Instant, SystemTime},
 };
 
-use arc_swap::ArcSwap;
-
 use crate::{
-    config::Config,
     metric::{Counter, Gauge, Histogram},
     net::IoDriver,
-    upstream::{health::ClusterHealth, hosts::SharedHosts},
 };
 use names::*;
 
@@ -252,20 +249,6 @@ impl WorkerStats {
     }
 }
 
-/// What the current config shows: its listeners' and clusters' slots (in config
-/// order), the clusters' host sets and the listeners' bound addresses. Replaced
-/// as a whole on each reload.
-pub struct StatsView {
-    pub config: Arc<Config>,
-    pub listener_slots: Vec<usize>,
-    pub cluster_slots: Vec<usize>,
-    pub hosts: Vec<Arc<SharedHosts>>,
-    /// Per cluster: health-check verdicts and counts, the ejection table.
-    pub health: Vec<Arc<ClusterHealth>>,
-    /// Listener names and the addresses they really bound (port 0 resolved).
-    pub listeners: Vec<(String, SocketAddr)>,
-}
-
 /// Name → slot, for listeners and clusters.
 #[derive(Default)]
 struct SlotNames {
@@ -280,11 +263,12 @@ impl SlotNames {
     }
 }
 
-/// The process-wide view: every worker's stats plus the few flags the admin
-/// endpoint flips. Shared read-mostly by the workers (they read `health_failed`
-/// only when a `health_check` path is asked for).
+/// The process-wide counts: every worker's stats blocks, the slot names, the
+/// `/reset_counters` baseline, plus the few flags the admin endpoint flips.
+/// Shared read-mostly by the workers (they read `health_failed` only when a
+/// `health_check` path is asked for). What a config *shows* (which slots, which
+/// hosts) is not kept here: the admin reads it from the published generation.
 pub struct ServerStats {
-    view: ArcSwap<StatsView>,
     names: Mutex<SlotNames>,
     pub workers: Vec<Arc<WorkerStats>>,
     pub shutdown: Arc<AtomicBool>,
@@ -297,46 +281,19 @@ pub struct ServerStats {
 }
 
 impl ServerStats {
-    /// Stats for `config`'s listeners (bound at `listeners`) and clusters: slot
-    /// `i` is the `i`-th of each.
+    /// Stats blocks for `workers` workers, room for at least `listeners` and
+    /// `clusters` names; `register` gives names their slots.
     pub fn new(
-        config: Arc<Config>,
-        hosts: Vec<Arc<SharedHosts>>,
-        health: Vec<Arc<ClusterHealth>>,
-        listeners: Vec<(String, SocketAddr)>,
+        workers: usize,
+        listeners: usize,
+        clusters: usize,
         shutdown: Arc<AtomicBool>,
     ) -> Self {
-        let workers = (0..config.workers)
-            .map(|id| {
-                Arc::new(WorkerStats::new(
-                    id,
-                    config.listeners.len(),
-                    config.clusters.len(),
-                ))
-            })
-            .collect();
-        let mut names = SlotNames::default();
-        let listener_slots = config
-            .listeners
-            .iter()
-            .map(|l| SlotNames::slot(&mut names.listeners, &l.name))
-            .collect();
-        let cluster_slots = config
-            .clusters
-            .iter()
-            .map(|c| SlotNames::slot(&mut names.clusters, &c.name))
-            .collect();
         ServerStats {
-            view: ArcSwap::from_pointee(StatsView {
-                config,
-                listener_slots,
-                cluster_slots,
-                hosts,
-                health,
-                listeners,
-            }),
-            names: Mutex::new(names),
-            workers,
+            names: Mutex::new(SlotNames::default()),
+            workers: (0..workers)
+                .map(|id| Arc::new(WorkerStats::new(id, listeners, clusters)))
+                .collect(),
             shutdown,
             health_failed: AtomicBool::new(false),
             started: Instant::now(),
@@ -345,28 +302,23 @@ impl ServerStats {
         }
     }
 
-    /// The config now in force (the newest accepted reload).
-    pub fn config(&self) -> Arc<Config> {
-        self.view.load().config.clone()
-    }
-
-    pub fn view(&self) -> Arc<StatsView> {
-        self.view.load_full()
-    }
-
-    /// Slots for `config`'s listeners and clusters (by name; new names get new
-    /// slots, allocated in every worker). Reload thread only, before publishing.
-    pub fn register(&self, config: &Config) -> Result<(Vec<usize>, Vec<usize>), String> {
+    /// Slots for a config's listener and cluster names, in the order given (a
+    /// name keeps its slot for the life of the process; new names get new
+    /// slots, allocated in every worker). At start and by the reload thread,
+    /// always before the generation using them is published.
+    pub fn register<'a>(
+        &self,
+        listeners: impl IntoIterator<Item = &'a str>,
+        clusters: impl IntoIterator<Item = &'a str>,
+    ) -> Result<(Vec<usize>, Vec<usize>), String> {
         let mut names = self.names.lock().unwrap_or_else(|e| e.into_inner());
-        let listeners: Vec<usize> = config
-            .listeners
-            .iter()
-            .map(|l| SlotNames::slot(&mut names.listeners, &l.name))
+        let listeners: Vec<usize> = listeners
+            .into_iter()
+            .map(|l| SlotNames::slot(&mut names.listeners, l))
             .collect();
-        let clusters: Vec<usize> = config
-            .clusters
-            .iter()
-            .map(|c| SlotNames::slot(&mut names.clusters, &c.name))
+        let clusters: Vec<usize> = clusters
+            .into_iter()
+            .map(|c| SlotNames::slot(&mut names.clusters, c))
             .collect();
         let (nl, nc) = (names.listeners.len(), names.clusters.len());
         for w in &self.workers {
@@ -377,11 +329,6 @@ impl ServerStats {
             }
         }
         Ok((listeners, clusters))
-    }
-
-    /// Show a new config's listeners and clusters (after a reload was published).
-    pub fn publish_view(&self, view: StatsView) {
-        self.view.store(Arc::new(view));
     }
 
     pub fn draining(&self) -> bool {

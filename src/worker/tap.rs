@@ -80,20 +80,8 @@ impl WorkerTap {
             reopen_seen: Cell::new(crate::access_log::REOPEN.load(Relaxed)),
             server,
         };
-        let view = tap.server.view();
-        for (l, &slot) in view.config.listeners.iter().zip(&view.listener_slots) {
-            tap.configure_listener(slot, l);
-        }
-        for (((c, &slot), hosts), health) in view
-            .config
-            .clusters
-            .iter()
-            .zip(&view.cluster_slots)
-            .zip(&view.hosts)
-            .zip(&view.health)
-        {
-            tap.configure_cluster(slot, &c.name, hosts, health);
-        }
+        // Listeners and clusters are configured by the worker's first
+        // generation (`apply_generation`), before any connection.
         tap
     }
 
