@@ -9,9 +9,10 @@
 //! worker's values and sum them: the sum is exact for counters once traffic
 //! stops, and a moment's snapshot while it flows.
 //!
-//! Nothing here allocates on the request path: per-host counters are found by
-//! the host's position in a per-worker table rebuilt only when a host set changes
-//! (`worker/tap.rs`).
+//! Nothing here allocates on the request path: per-host counters hang off the
+//! host, as a member of the worker's `WorkerCluster` (`upstream/cluster.rs`),
+//! which takes them from (and publishes them to) its `ClusterStats` only when
+//! its membership changes.
 //!
 //! Reloads: listener and cluster blocks live in *slots* keyed by name. A name
 //! gets a slot the first time a config names it and keeps it for the life of
@@ -106,8 +107,11 @@ pub struct ClusterStats {
     pub gauges: [Gauge; ClusterGauge::COUNT],
     /// Microseconds from picking a host to the last response byte.
     pub rq_time: Histogram,
-    /// This worker's per-host counters, published for the admin thread. Locked
-    /// only when this worker sees a new host set, and when the admin reads.
+    /// This worker's per-host counters: the members of its `WorkerCluster`
+    /// for this slot (each member holds its own `Arc`), published here for the
+    /// admin thread and for the next `WorkerCluster` of the same name (a
+    /// reload), so a host that stays keeps counting. Locked only when this
+    /// worker's membership changes, and when the admin reads.
     pub hosts: Mutex<Vec<(SocketAddr, Arc<HostStats>)>>,
 }
 
@@ -142,7 +146,7 @@ pub const MAX_CLUSTER_SLOTS: usize = 4096;
 /// the reload thread, always before a generation using the slot is published),
 /// then read by the owning worker and the admin thread without a lock.
 pub struct Slots<T> {
-    slots: Box<[OnceLock<Box<T>>]>,
+    slots: Box<[OnceLock<Arc<T>>]>,
     len: AtomicUsize,
 }
 
@@ -180,6 +184,11 @@ impl<T> Slots<T> {
 
     pub fn get(&self, slot: usize) -> Option<&T> {
         self.slots.get(slot)?.get().map(|b| &**b)
+    }
+
+    /// A handle on one slot's block, for its owner to keep (a worker's cluster).
+    pub fn handle(&self, slot: usize) -> Option<Arc<T>> {
+        self.slots.get(slot)?.get().cloned()
     }
 
     /// Every allocated slot, in slot order.

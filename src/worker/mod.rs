@@ -186,6 +186,11 @@ impl Worker {
                         c.config.clone(),
                         c.hosts.clone(),
                         c.health.clone(),
+                        self.tap
+                            .stats
+                            .clusters
+                            .handle(c.slot)
+                            .expect("stats slot allocated before its generation is published"),
                         self.id,
                         self.workers,
                         self.seed.rotate_left(i as u32 + 1) ^ gen.version,
@@ -364,12 +369,13 @@ async fn apply_generation(
     for l in &gen.listeners {
         worker.tap.configure_listener(l.slot, &l.config);
     }
-    for c in &gen.clusters {
-        worker
-            .tap
-            .configure_cluster(c.slot, &c.config.name, &c.hosts, &c.health);
-    }
     let next = Rc::new(worker.build_generation(&gen, accepting));
+    worker.tap.configure_clusters(
+        gen.clusters
+            .iter()
+            .zip(&next.clusters)
+            .map(|(c, wc)| (c.slot, c.config.name.as_str(), wc)),
+    );
     *worker.generation.borrow_mut() = next.clone();
 
     // Listeners that left: stop accepting, close idle connections, let
