@@ -36,6 +36,7 @@ use crate::{
     config::IoDriverChoice,
     generation::{Generation, Generations},
     net::IoDriver,
+    prim::Rng,
     router::Router,
     stats::ServerStats,
     upstream::WorkerCluster,
@@ -106,7 +107,7 @@ pub struct Worker {
     pub active: Cell<usize>,
     /// Counters, per-host tables and access log sinks of this worker.
     pub tap: Rc<WorkerTap>,
-    rng: Cell<u64>,
+    rng: Cell<Rng>,
     seed: u64,
     workers: usize,
     buffers: RefCell<Vec<BytesMut>>,
@@ -131,7 +132,7 @@ impl Worker {
             workers: shared.stats.workers.len(),
             active: Cell::new(0),
             tap: Rc::new(WorkerTap::new(id, shared.stats.clone())),
-            rng: Cell::new(seed | 1),
+            rng: Cell::new(Rng::new(seed)),
             buffers: RefCell::new(Vec::new()),
             scratches: RefCell::new(Vec::new()),
             futures: recycle::FutureArena::default(),
@@ -251,13 +252,11 @@ impl Worker {
     }
 
     fn next_random(&self) -> u64 {
-        // xorshift64*: fast, per worker, good enough for request ids.
-        let mut x = self.rng.get();
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.rng.set(x);
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        // Per worker, good enough for request ids and backoff.
+        let mut rng = self.rng.get();
+        let x = rng.next_u64();
+        self.rng.set(rng);
+        x
     }
 
     /// Jittered exponential backoff before retry `attempt` + 1: a random wait up
@@ -289,13 +288,9 @@ impl Worker {
     }
 }
 
-/// A seed that differs per worker and per process (std's RandomState is seeded
-/// from the OS).
+/// A seed that differs per worker and per process.
 fn random_seed(id: usize) -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_usize(id);
-    h.finish()
+    Rng::random_seed(id as u64)
 }
 
 /// Choose the driver: `auto` probes io_uring and falls back to epoll.
