@@ -28,10 +28,9 @@ use std::{
     },
 };
 
-use arc_swap::ArcSwap;
-
 use crate::{
     config::{ClusterConfig, ClusterKind, Config, Endpoint, ListenerConfig},
+    prim::Published,
     upstream::{health::ClusterHealth, hosts::SharedHosts},
 };
 
@@ -123,32 +122,26 @@ impl Generation {
     }
 }
 
-/// The published generation: an `ArcSwap` plus a version counter, like
-/// `SharedHosts`. Written by the reload thread only.
-pub struct Generations {
-    current: ArcSwap<Generation>,
-    version: AtomicU64,
-}
+/// The published generation (`prim::Published`, numbered by the generation's
+/// own `version`). Written by the reload thread only.
+pub struct Generations(Published<Generation>);
 
 impl Generations {
     pub fn new(first: Generation) -> Self {
-        Generations {
-            version: AtomicU64::new(first.version),
-            current: ArcSwap::from_pointee(first),
-        }
+        let version = first.version;
+        Generations(Published::with_version(first, version))
     }
 
     pub fn version(&self) -> u64 {
-        self.version.load(Ordering::Acquire)
+        self.0.version()
     }
 
     pub fn load(&self) -> Arc<Generation> {
-        self.current.load_full()
+        self.0.load()
     }
 
     pub fn publish(&self, next: Generation) {
         let version = next.version;
-        self.current.store(Arc::new(next));
-        self.version.store(version, Ordering::Release);
+        self.0.publish_as(next, version);
     }
 }

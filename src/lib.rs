@@ -18,7 +18,7 @@
 //!
 //! 1. Leaves: `codec` (sans-IO HTTP/1.1, with its `RequestLimits`), `net`
 //!    (binding sockets, the io driver kind), `metric` (counter, gauge and
-//!    histogram cells).
+//!    histogram cells), `prim` (the versioned publish cell, the RNG).
 //! 2. `access_log` (formats and sinks), then `config` (the validated model).
 //! 3. The data path's parts: `router`, `balancer`, `stats` (per-core count
 //!    storage), `upstream` (clusters per worker, pools, host sets, health).
@@ -40,6 +40,7 @@ pub mod discovery;
 pub mod generation;
 pub mod metric;
 pub mod net;
+pub mod prim;
 pub mod router;
 pub mod server;
 pub mod stats;

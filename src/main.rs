@@ -189,9 +189,10 @@ fn serve(
         // A stable line that scripts and tests wait for.
         println!("ringway: listener {name} on {addr}");
     }
-    if let Some(admin_config) = &server.stats.config().admin {
+    if let Some(admin_config) = &server.generations.load().config.admin {
         let reloader = server.reloader.clone();
         let admin = Admin {
+            generations: server.generations.clone(),
             stats: server.stats.clone(),
             set_log_level: Some(set_level),
             reload: Some(Box::new(move || reloader.reload())),

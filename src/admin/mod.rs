@@ -1,16 +1,18 @@
 //! The admin endpoint: Envoy's operator interface on its own thread, never on a
 //! worker. A small blocking server (`server.rs`) parses requests with our own
-//! codec and answers one request per connection; `render.rs` turns the summed
-//! per-core stats into Envoy's text, JSON and Prometheus forms.
+//! codec and answers one request per connection; `view.rs` outlines what the
+//! published generation shows and has `stats` sum the counts into it;
+//! `render.rs` turns that into Envoy's text, JSON and Prometheus forms.
 //!
 //! State-changing endpoints accept POST only (GET gets 405), as Envoy now does.
 
 pub mod render;
 pub mod server;
+pub mod view;
 
 use std::sync::Arc;
 
-use crate::stats::ServerStats;
+use crate::{generation::Generations, stats::ServerStats};
 
 /// Changes the log filter at run time (`POST /logging?level=`); given by main,
 /// which owns the subscriber.
@@ -20,9 +22,10 @@ pub type LogLevelSetter = Box<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
 /// why the new config was rejected (the old one keeps serving).
 pub type ReloadFn = Box<dyn Fn() -> Result<String, String> + Send + Sync>;
 
-/// What the admin thread needs. Listener addresses come from `stats.view()`,
-/// which follows reloads.
+/// What the admin thread needs: the published generation for what is
+/// configured (it follows reloads), `stats` for the counts (`view.rs`).
 pub struct Admin {
+    pub generations: Arc<Generations>,
     pub stats: Arc<ServerStats>,
     pub set_log_level: Option<LogLevelSetter>,
     pub reload: Option<ReloadFn>,

@@ -191,10 +191,10 @@ fn quantiles_text(h: &HistogramSnapshot) -> String {
     s
 }
 
-pub fn stats_text(server: &ServerStats, filter: Option<&Regex>) -> String {
-    let snap = server.snapshot();
+pub fn stats_text(admin: &Admin, filter: Option<&Regex>) -> String {
+    let (_, snap) = admin.snapshot();
     let mut out = String::new();
-    for s in stats(server, &snap) {
+    for s in stats(&admin.stats, &snap) {
         let name = s.text_name();
         if filter.is_some_and(|f| !f.is_match(&name)) {
             continue;
@@ -211,11 +211,11 @@ pub fn stats_text(server: &ServerStats, filter: Option<&Regex>) -> String {
     out
 }
 
-pub fn stats_json(server: &ServerStats, filter: Option<&Regex>) -> String {
-    let snap = server.snapshot();
+pub fn stats_json(admin: &Admin, filter: Option<&Regex>) -> String {
+    let (_, snap) = admin.snapshot();
     let mut plain = Vec::new();
     let mut hists = Vec::new();
-    for s in stats(server, &snap) {
+    for s in stats(&admin.stats, &snap) {
         let name = s.text_name();
         if filter.is_some_and(|f| !f.is_match(&name)) {
             continue;
@@ -264,9 +264,9 @@ fn labels(label: &Option<(&'static str, String)>, extra: Option<(&str, String)>)
 
 /// Prometheus text exposition format 0.0.4: one `# TYPE` per family, its
 /// samples right after it.
-pub fn prometheus(server: &ServerStats) -> String {
-    let snap = server.snapshot();
-    let mut all = stats(server, &snap);
+pub fn prometheus(admin: &Admin) -> String {
+    let (_, snap) = admin.snapshot();
+    let mut all = stats(&admin.stats, &snap);
     all.sort_by_cached_key(|s| s.prom_name());
     let mut out = String::new();
     let mut last_family = String::new();
@@ -326,10 +326,10 @@ fn thresholds(b: &CircuitBreakers) -> [(&'static str, u32); 4] {
     ]
 }
 
-pub fn clusters_text(server: &ServerStats) -> String {
-    let snap = server.snapshot();
+pub fn clusters_text(admin: &Admin) -> String {
+    let (gen, snap) = admin.snapshot();
     let mut out = String::new();
-    for (c, config) in snap.clusters.iter().zip(&snap.config.clusters) {
+    for (c, config) in snap.clusters.iter().zip(&gen.config.clusters) {
         let n = &c.name;
         let _ = writeln!(out, "{n}::observability_name::{n}");
         for (k, v) in thresholds(&config.circuit_breakers) {
@@ -389,12 +389,12 @@ fn health_status(f: HealthFlags) -> Value {
     Value::Object(m)
 }
 
-pub fn clusters_json(server: &ServerStats) -> String {
-    let snap = server.snapshot();
+pub fn clusters_json(admin: &Admin) -> String {
+    let (gen, snap) = admin.snapshot();
     let clusters: Vec<Value> = snap
         .clusters
         .iter()
-        .zip(&snap.config.clusters)
+        .zip(&gen.config.clusters)
         .map(|(c, config)| {
             let hosts: Vec<Value> = c
                 .hosts
@@ -541,7 +541,7 @@ pub fn config_dump(c: &Config) -> String {
 pub fn server_info(admin: &Admin) -> String {
     let s = &admin.stats;
     let up = s.started.elapsed().as_secs();
-    let snap = s.raw_snapshot();
+    let snap = admin.raw_snapshot();
     let state = if s.draining() {
         "DRAINING"
     } else if !s.is_live() {

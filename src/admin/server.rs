@@ -144,7 +144,7 @@ fn write_response(stream: &mut TcpStream, r: &Response, head_only: bool) -> std:
 
 /// The admin's own access log (`admin.access_log_path`), one line per request.
 fn log_request(admin: &Admin, method: &str, target: &str, status: u16) {
-    let config = admin.stats.config();
+    let config = admin.config();
     let Some(path) = config
         .admin
         .as_ref()
@@ -241,26 +241,26 @@ pub fn handle(admin: &Admin, method: Method, target: &str) -> Response {
                 },
             };
             if json {
-                Response::new(200, JSON, render::stats_json(stats, filter.as_ref()))
+                Response::new(200, JSON, render::stats_json(admin, filter.as_ref()))
             } else {
-                Response::text(200, render::stats_text(stats, filter.as_ref()))
+                Response::text(200, render::stats_text(admin, filter.as_ref()))
             }
         }
-        "/stats/prometheus" => Response::new(200, PROMETHEUS, render::prometheus(stats)),
+        "/stats/prometheus" => Response::new(200, PROMETHEUS, render::prometheus(admin)),
         "/clusters" => {
             if json {
-                Response::new(200, JSON, render::clusters_json(stats))
+                Response::new(200, JSON, render::clusters_json(admin))
             } else {
-                Response::text(200, render::clusters_text(stats))
+                Response::text(200, render::clusters_text(admin))
             }
         }
-        "/config_dump" => Response::new(200, JSON, render::config_dump(&stats.config())),
+        "/config_dump" => Response::new(200, JSON, render::config_dump(&admin.config())),
         "/listeners" => {
-            let view = stats.view();
+            let listeners = admin.listeners();
             if json {
-                Response::new(200, JSON, render::listeners_json(&view.listeners))
+                Response::new(200, JSON, render::listeners_json(&listeners))
             } else {
-                Response::text(200, render::listeners_text(&view.listeners))
+                Response::text(200, render::listeners_text(&listeners))
             }
         }
         "/server_info" => Response::new(200, JSON, render::server_info(admin)),
@@ -280,7 +280,7 @@ pub fn handle(admin: &Admin, method: Method, target: &str) -> Response {
             Response::text(200, "OK\n")
         }
         "/reset_counters" => {
-            stats.reset_counters();
+            admin.reset_counters();
             Response::text(200, "OK\n")
         }
         "/logging" => match (param("level"), admin.set_log_level.as_ref()) {

@@ -17,6 +17,8 @@ use std::net::SocketAddr;
 pub use round_robin::RoundRobin;
 
 use crate::config::LbPolicy;
+/// One generator per balancer: no shared state.
+pub use crate::prim::Rng;
 
 /// One host a balancer may pick, as given to `Balancer::rebuild`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,29 +112,5 @@ impl Balancer {
             Balancer::RingHash(ring) => ring.pick(key),
             Balancer::Maglev(table) => table.pick(key),
         }
-    }
-}
-
-/// xorshift64*: per balancer, no shared state.
-#[derive(Debug, Clone)]
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Rng(seed | 1)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    /// Uniform in `0..n` (n > 0), by multiply-shift (no modulo bias worth naming).
-    pub fn below(&mut self, n: u64) -> u64 {
-        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
     }
 }

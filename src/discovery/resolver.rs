@@ -13,8 +13,6 @@
 //! a removed one is dropped.
 
 use std::{
-    collections::hash_map::RandomState,
-    hash::{BuildHasher, Hasher},
     net::{IpAddr, SocketAddr},
     sync::{
         atomic::{AtomicBool, Ordering},
@@ -35,6 +33,7 @@ use super::{
 use crate::{
     config::{defaults, ClusterConfig, ClusterKind, DnsConfig, DnsLookupFamily, Endpoint},
     generation::{is_dns, Generation, Generations},
+    prim::Rng,
     upstream::hosts::{Host, HostSet, SharedHosts},
 };
 
@@ -483,24 +482,12 @@ fn build_hosts(kind: ClusterKind, targets: &[Target]) -> Vec<Host> {
     hosts
 }
 
-/// Refresh jitter: a xorshift generator seeded from the std hasher's random keys.
-/// Not for anything secret.
-struct Jitter(u64);
+/// Refresh jitter, from the crate's one generator. Not for anything secret.
+struct Jitter(Rng);
 
 impl Jitter {
     fn new() -> Jitter {
-        let mut h = RandomState::new().build_hasher();
-        h.write_u64(std::process::id().into());
-        Jitter(h.finish() | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
+        Jitter(Rng::new(Rng::random_seed(std::process::id().into())))
     }
 
     /// `base` plus up to 10 % of it.
@@ -509,7 +496,7 @@ impl Jitter {
         if span == 0 {
             return base;
         }
-        base + Duration::from_micros(self.next() % span)
+        base + Duration::from_micros(self.0.below(span))
     }
 }
 

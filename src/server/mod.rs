@@ -44,6 +44,8 @@ pub struct Server {
     pub stats: Arc<ServerStats>,
     /// Swaps in a re-read config.
     pub reloader: Arc<Reloader>,
+    /// The published config generation: what the admin shows as configured.
+    pub generations: Arc<Generations>,
     threads: Vec<JoinHandle<std::io::Result<IoDriver>>>,
 }
 
@@ -53,6 +55,19 @@ pub enum StartError {
     Bind(#[from] BindError),
     #[error("cannot start worker thread: {0}")]
     Spawn(std::io::Error),
+    #[error("{0}")]
+    Stats(String),
+}
+
+/// Stats slots for `config`'s listeners and clusters, in config order.
+pub(crate) fn register(
+    stats: &ServerStats,
+    config: &Config,
+) -> Result<(Vec<usize>, Vec<usize>), String> {
+    stats.register(
+        config.listeners.iter().map(|l| l.name.as_str()),
+        config.clusters.iter().map(|c| c.name.as_str()),
+    )
 }
 
 /// The resolver and health-check threads: started when a config first needs
@@ -108,20 +123,16 @@ impl Server {
         raise_fd_limit(2 * upstream_fds + 64);
         let config = Arc::new(config);
         let workers = config.workers;
-        let slots: Vec<usize> = (0..config.listeners.len().max(config.clusters.len())).collect();
-        let first = Generation::initial(
-            config.clone(),
-            &slots[..config.listeners.len()],
-            &slots[..config.clusters.len()],
-        )?;
-        let listeners = first.bound_listeners();
         let stats = Arc::new(ServerStats::new(
-            config.clone(),
-            first.clusters.iter().map(|c| c.hosts.clone()).collect(),
-            first.clusters.iter().map(|c| c.health.clone()).collect(),
-            listeners.clone(),
+            workers,
+            config.listeners.len(),
+            config.clusters.len(),
             shutdown.clone(),
         ));
+        let (listener_slots, cluster_slots) =
+            register(&stats, &config).map_err(StartError::Stats)?;
+        let first = Generation::initial(config.clone(), &listener_slots, &cluster_slots)?;
+        let listeners = first.bound_listeners();
         let generations = Arc::new(Generations::new(first));
         // One thread checks every cluster's hosts and one resolves DNS; workers
         // only read what they publish.
@@ -157,7 +168,7 @@ impl Server {
         }
         let reloader = Arc::new(Reloader {
             path,
-            generations,
+            generations: generations.clone(),
             stats: stats.clone(),
             shutdown: shutdown.clone(),
             helpers: Mutex::new(helpers),
@@ -167,6 +178,7 @@ impl Server {
             shutdown,
             stats,
             reloader,
+            generations,
             threads,
         })
     }

@@ -13,11 +13,7 @@ use std::{
 };
 
 use super::Helpers;
-use crate::{
-    config,
-    generation::Generations,
-    stats::{ServerStats, StatsView},
-};
+use crate::{config, generation::Generations, stats::ServerStats};
 
 /// Re-reads the config file and publishes it as a new generation. One reload at
 /// a time; never on a worker thread.
@@ -81,18 +77,10 @@ impl Reloader {
             config.admin = old.config.admin.clone();
         }
         let config = Arc::new(config);
-        let (listener_slots, cluster_slots) = self.stats.register(&config)?;
+        let (listener_slots, cluster_slots) = super::register(&self.stats, &config)?;
         let (next, changes) = old
-            .next(config.clone(), &listener_slots, &cluster_slots)
+            .next(config, &listener_slots, &cluster_slots)
             .map_err(|e| e.to_string())?;
-        let view = StatsView {
-            config,
-            listener_slots,
-            cluster_slots,
-            hosts: next.clusters.iter().map(|c| c.hosts.clone()).collect(),
-            health: next.clusters.iter().map(|c| c.health.clone()).collect(),
-            listeners: next.bound_listeners(),
-        };
         let added: Vec<(String, SocketAddr)> = next
             .listeners
             .iter()
@@ -105,7 +93,6 @@ impl Reloader {
             .collect();
         let version = next.version;
         self.generations.publish(next);
-        self.stats.publish_view(view);
         if let Err(e) = helpers.ensure(&self.generations.load(), &self.generations, &self.shutdown)
         {
             notes.push(format!("cannot start a discovery/health thread: {e}"));

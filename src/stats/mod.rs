@@ -9,17 +9,19 @@
 //! worker's values and sum them: the sum is exact for counters once traffic
 //! stops, and a moment's snapshot while it flows.
 //!
-//! Nothing here allocates on the request path: per-host counters are found by
-//! the host's position in a per-worker table rebuilt only when a host set changes
-//! (`worker/tap.rs`).
+//! Nothing here allocates on the request path: per-host counters hang off the
+//! host, as a member of the worker's `WorkerCluster` (`upstream/cluster.rs`),
+//! which takes them from (and publishes them to) its `ClusterStats` only when
+//! its membership changes.
 //!
 //! Reloads: listener and cluster blocks live in *slots* keyed by name. A name
 //! gets a slot the first time a config names it and keeps it for the life of
 //! the process, so a cluster that survives a reload (changed or not) keeps
 //! counting where it was. A removed name's slot stays allocated and keeps its
 //! counts, but is no longer shown; if a later config brings the name back, its
-//! counters continue. `StatsView` (swapped on each reload) says which slots the
-//! current config shows, in config order.
+//! counters continue. Which slots the current config shows, in config order,
+//! is the published generation's business (`generation`), read by the admin:
+//! this module stores counts and nothing about what is configured.
 
 pub mod names;
 pub mod snapshot;
@@ -34,13 +36,9 @@ use std::{
     time::{Instant, SystemTime},
 };
 
-use arc_swap::ArcSwap;
-
 use crate::{
-    config::Config,
     metric::{Counter, Gauge, Histogram},
     net::IoDriver,
-    upstream::{health::ClusterHealth, hosts::SharedHosts},
 };
 use names::*;
 
@@ -109,8 +107,11 @@ pub struct ClusterStats {
     pub gauges: [Gauge; ClusterGauge::COUNT],
     /// Microseconds from picking a host to the last response byte.
     pub rq_time: Histogram,
-    /// This worker's per-host counters, published for the admin thread. Locked
-    /// only when this worker sees a new host set, and when the admin reads.
+    /// This worker's per-host counters: the members of its `WorkerCluster`
+    /// for this slot (each member holds its own `Arc`), published here for the
+    /// admin thread and for the next `WorkerCluster` of the same name (a
+    /// reload), so a host that stays keeps counting. Locked only when this
+    /// worker's membership changes, and when the admin reads.
     pub hosts: Mutex<Vec<(SocketAddr, Arc<HostStats>)>>,
 }
 
@@ -145,7 +146,7 @@ pub const MAX_CLUSTER_SLOTS: usize = 4096;
 /// the reload thread, always before a generation using the slot is published),
 /// then read by the owning worker and the admin thread without a lock.
 pub struct Slots<T> {
-    slots: Box<[OnceLock<Box<T>>]>,
+    slots: Box<[OnceLock<Arc<T>>]>,
     len: AtomicUsize,
 }
 
@@ -183,6 +184,11 @@ impl<T> Slots<T> {
 
     pub fn get(&self, slot: usize) -> Option<&T> {
         self.slots.get(slot)?.get().map(|b| &**b)
+    }
+
+    /// A handle on one slot's block, for its owner to keep (a worker's cluster).
+    pub fn handle(&self, slot: usize) -> Option<Arc<T>> {
+        self.slots.get(slot)?.get().cloned()
     }
 
     /// Every allocated slot, in slot order.
@@ -252,20 +258,6 @@ impl WorkerStats {
     }
 }
 
-/// What the current config shows: its listeners' and clusters' slots (in config
-/// order), the clusters' host sets and the listeners' bound addresses. Replaced
-/// as a whole on each reload.
-pub struct StatsView {
-    pub config: Arc<Config>,
-    pub listener_slots: Vec<usize>,
-    pub cluster_slots: Vec<usize>,
-    pub hosts: Vec<Arc<SharedHosts>>,
-    /// Per cluster: health-check verdicts and counts, the ejection table.
-    pub health: Vec<Arc<ClusterHealth>>,
-    /// Listener names and the addresses they really bound (port 0 resolved).
-    pub listeners: Vec<(String, SocketAddr)>,
-}
-
 /// Name → slot, for listeners and clusters.
 #[derive(Default)]
 struct SlotNames {
@@ -280,11 +272,12 @@ impl SlotNames {
     }
 }
 
-/// The process-wide view: every worker's stats plus the few flags the admin
-/// endpoint flips. Shared read-mostly by the workers (they read `health_failed`
-/// only when a `health_check` path is asked for).
+/// The process-wide counts: every worker's stats blocks, the slot names, the
+/// `/reset_counters` baseline, plus the few flags the admin endpoint flips.
+/// Shared read-mostly by the workers (they read `health_failed` only when a
+/// `health_check` path is asked for). What a config *shows* (which slots, which
+/// hosts) is not kept here: the admin reads it from the published generation.
 pub struct ServerStats {
-    view: ArcSwap<StatsView>,
     names: Mutex<SlotNames>,
     pub workers: Vec<Arc<WorkerStats>>,
     pub shutdown: Arc<AtomicBool>,
@@ -297,46 +290,19 @@ pub struct ServerStats {
 }
 
 impl ServerStats {
-    /// Stats for `config`'s listeners (bound at `listeners`) and clusters: slot
-    /// `i` is the `i`-th of each.
+    /// Stats blocks for `workers` workers, room for at least `listeners` and
+    /// `clusters` names; `register` gives names their slots.
     pub fn new(
-        config: Arc<Config>,
-        hosts: Vec<Arc<SharedHosts>>,
-        health: Vec<Arc<ClusterHealth>>,
-        listeners: Vec<(String, SocketAddr)>,
+        workers: usize,
+        listeners: usize,
+        clusters: usize,
         shutdown: Arc<AtomicBool>,
     ) -> Self {
-        let workers = (0..config.workers)
-            .map(|id| {
-                Arc::new(WorkerStats::new(
-                    id,
-                    config.listeners.len(),
-                    config.clusters.len(),
-                ))
-            })
-            .collect();
-        let mut names = SlotNames::default();
-        let listener_slots = config
-            .listeners
-            .iter()
-            .map(|l| SlotNames::slot(&mut names.listeners, &l.name))
-            .collect();
-        let cluster_slots = config
-            .clusters
-            .iter()
-            .map(|c| SlotNames::slot(&mut names.clusters, &c.name))
-            .collect();
         ServerStats {
-            view: ArcSwap::from_pointee(StatsView {
-                config,
-                listener_slots,
-                cluster_slots,
-                hosts,
-                health,
-                listeners,
-            }),
-            names: Mutex::new(names),
-            workers,
+            names: Mutex::new(SlotNames::default()),
+            workers: (0..workers)
+                .map(|id| Arc::new(WorkerStats::new(id, listeners, clusters)))
+                .collect(),
             shutdown,
             health_failed: AtomicBool::new(false),
             started: Instant::now(),
@@ -345,28 +311,23 @@ impl ServerStats {
         }
     }
 
-    /// The config now in force (the newest accepted reload).
-    pub fn config(&self) -> Arc<Config> {
-        self.view.load().config.clone()
-    }
-
-    pub fn view(&self) -> Arc<StatsView> {
-        self.view.load_full()
-    }
-
-    /// Slots for `config`'s listeners and clusters (by name; new names get new
-    /// slots, allocated in every worker). Reload thread only, before publishing.
-    pub fn register(&self, config: &Config) -> Result<(Vec<usize>, Vec<usize>), String> {
+    /// Slots for a config's listener and cluster names, in the order given (a
+    /// name keeps its slot for the life of the process; new names get new
+    /// slots, allocated in every worker). At start and by the reload thread,
+    /// always before the generation using them is published.
+    pub fn register<'a>(
+        &self,
+        listeners: impl IntoIterator<Item = &'a str>,
+        clusters: impl IntoIterator<Item = &'a str>,
+    ) -> Result<(Vec<usize>, Vec<usize>), String> {
         let mut names = self.names.lock().unwrap_or_else(|e| e.into_inner());
-        let listeners: Vec<usize> = config
-            .listeners
-            .iter()
-            .map(|l| SlotNames::slot(&mut names.listeners, &l.name))
+        let listeners: Vec<usize> = listeners
+            .into_iter()
+            .map(|l| SlotNames::slot(&mut names.listeners, l))
             .collect();
-        let clusters: Vec<usize> = config
-            .clusters
-            .iter()
-            .map(|c| SlotNames::slot(&mut names.clusters, &c.name))
+        let clusters: Vec<usize> = clusters
+            .into_iter()
+            .map(|c| SlotNames::slot(&mut names.clusters, c))
             .collect();
         let (nl, nc) = (names.listeners.len(), names.clusters.len());
         for w in &self.workers {
@@ -377,11 +338,6 @@ impl ServerStats {
             }
         }
         Ok((listeners, clusters))
-    }
-
-    /// Show a new config's listeners and clusters (after a reload was published).
-    pub fn publish_view(&self, view: StatsView) {
-        self.view.store(Arc::new(view));
     }
 
     pub fn draining(&self) -> bool {

@@ -1,22 +1,16 @@
-//! Reading the stats: the admin thread loads every worker's blocks and sums
-//! them into one `Snapshot`, then subtracts the `/reset_counters` baseline.
-//! Gauges are levels and are never reset.
-//!
-//! Resilience state comes from the shared per-cluster health tables, read
-//! here and nowhere on the request path: health-check verdicts and pending
-//! removals (the checker's snapshot), ejections (the ejection table), and the
-//! checker's counts.
+//! Reading the stats: the admin thread says what to show (listeners, clusters
+//! and hosts of the published generation, with their slots, hostnames, health
+//! flags and the health table's counts, built in `admin::view`), then this
+//! module loads every worker's blocks and sums them into it, and subtracts the
+//! `/reset_counters` baseline. Gauges are levels and are never reset.
 
 use std::{net::SocketAddr, sync::atomic::Ordering::Relaxed};
 
 use super::{names::*, ServerStats};
 use crate::{metric::HistogramSnapshot, net::IoDriver};
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Snapshot {
-    /// The config the snapshot was taken under (`clusters` and `listeners`
-    /// follow its order).
-    pub config: std::sync::Arc<crate::config::Config>,
     pub listeners: Vec<ListenerSnap>,
     pub clusters: Vec<ClusterSnap>,
     pub workers: Vec<WorkerSnap>,
@@ -25,6 +19,8 @@ pub struct Snapshot {
 #[derive(Debug, Clone)]
 pub struct ListenerSnap {
     pub name: String,
+    /// Its stats slot (the blocks summed into it).
+    pub slot: usize,
     pub counters: Vec<u64>,
     pub gauges: Vec<u64>,
     pub rq_time: HistogramSnapshot,
@@ -33,6 +29,8 @@ pub struct ListenerSnap {
 #[derive(Debug, Clone)]
 pub struct ClusterSnap {
     pub name: String,
+    /// Its stats slot (the blocks summed into it).
+    pub slot: usize,
     pub counters: Vec<u64>,
     pub gauges: Vec<u64>,
     pub rq_time: HistogramSnapshot,
@@ -143,89 +141,24 @@ fn sub(into: &mut [u64], base: &[u64]) {
 }
 
 impl ServerStats {
-    /// Sum every worker's stats, without the reset baseline.
-    pub fn raw_snapshot(&self) -> Snapshot {
-        let view = self.view();
-        let cfg = &view.config;
-        let mut listeners: Vec<ListenerSnap> = cfg
-            .listeners
-            .iter()
-            .map(|l| ListenerSnap {
-                name: l.name.clone(),
-                counters: vec![0; ListenerCounter::COUNT],
-                gauges: vec![0; ListenerGauge::COUNT],
-                rq_time: HistogramSnapshot::default(),
-            })
-            .collect();
-        let mut clusters: Vec<ClusterSnap> = cfg
-            .clusters
-            .iter()
-            .zip(&view.hosts)
-            .zip(&view.health)
-            .map(|((c, shared), health)| {
-                let set = shared.snapshot();
-                let verdicts = health.snapshot();
-                let outlier = health.outlier_summary();
-                let discovered = set.hosts.iter().map(|h| (h, false));
-                let kept = verdicts.pending_removal.iter().map(|h| (h, true));
-                let hosts: Vec<HostSnap> = discovered
-                    .chain(kept)
-                    .map(|(h, pending)| HostSnap {
-                        addr: h.addr,
-                        hostname: h.hostname.to_string(),
-                        weight: h.weight,
-                        flags: HealthFlags {
-                            failed_active_hc: verdicts.is_unhealthy(&h.addr),
-                            failed_outlier_check: outlier.ejected.binary_search(&h.addr).is_ok(),
-                            pending_dynamic_removal: pending,
-                        },
-                        counters: vec![0; HostCounter::COUNT],
-                        gauges: vec![0; HostGauge::COUNT],
-                    })
-                    .collect();
-                let mut health_counters = vec![0; ClusterHealthCounter::COUNT];
-                health_counters[ClusterHealthCounter::OutlierEjectionsEnforcedTotal as usize] =
-                    outlier.ejections_total;
-                health_counters[ClusterHealthCounter::HealthCheckAttempt as usize] =
-                    health.checks.attempt.get();
-                health_counters[ClusterHealthCounter::HealthCheckSuccess as usize] =
-                    health.checks.success.get();
-                health_counters[ClusterHealthCounter::HealthCheckFailure as usize] =
-                    health.checks.failure.get();
-                let mut health_gauges = vec![0; ClusterHealthGauge::COUNT];
-                health_gauges[ClusterHealthGauge::OutlierEjectionsActive as usize] = hosts
-                    .iter()
-                    .filter(|h| h.flags.failed_outlier_check)
-                    .count()
-                    as u64;
-                health_gauges[ClusterHealthGauge::HealthCheckHealthy as usize] =
-                    hosts.iter().filter(|h| !h.flags.failed_active_hc).count() as u64;
-                ClusterSnap {
-                    name: c.name.clone(),
-                    counters: vec![0; ClusterCounter::COUNT],
-                    gauges: vec![0; ClusterGauge::COUNT],
-                    rq_time: HistogramSnapshot::default(),
-                    membership_total: hosts.len() as u64,
-                    membership_healthy: hosts.iter().filter(|h| h.flags.is_healthy()).count()
-                        as u64,
-                    hosts,
-                    health_counters,
-                    health_gauges,
-                    outlier_detection: c.outlier_detection.is_some(),
-                    health_checked: !c.health_checks.is_empty(),
-                }
-            })
-            .collect();
-        let mut workers = Vec::with_capacity(self.workers.len());
+    /// Sum every worker's counts into `shown` (a snapshot whose names, slots
+    /// and hosts the caller filled in from the generation, counts zero), and
+    /// add one `WorkerSnap` per worker. Without the reset baseline.
+    pub fn raw_snapshot(&self, mut shown: Snapshot) -> Snapshot {
+        shown.workers.clear();
         for w in &self.workers {
-            for (snap, &slot) in listeners.iter_mut().zip(&view.listener_slots) {
-                let l = &w.listeners[slot];
+            for snap in shown.listeners.iter_mut() {
+                let Some(l) = w.listeners.get(snap.slot) else {
+                    continue;
+                };
                 add(&mut snap.counters, l.counters.iter().map(|c| c.get()));
                 add(&mut snap.gauges, l.gauges.iter().map(|g| g.get()));
                 snap.rq_time.merge(&l.rq_time.snapshot());
             }
-            for (snap, &slot) in clusters.iter_mut().zip(&view.cluster_slots) {
-                let c = &w.clusters[slot];
+            for snap in shown.clusters.iter_mut() {
+                let Some(c) = w.clusters.get(snap.slot) else {
+                    continue;
+                };
                 add(&mut snap.counters, c.counters.iter().map(|c| c.get()));
                 add(&mut snap.gauges, c.gauges.iter().map(|g| g.get()));
                 snap.rq_time.merge(&c.rq_time.snapshot());
@@ -237,23 +170,18 @@ impl ServerStats {
                     }
                 }
             }
-            workers.push(WorkerSnap {
+            shown.workers.push(WorkerSnap {
                 id: w.id,
                 driver: w.driver(),
                 counters: w.counters.iter().map(|c| c.get()).collect(),
             });
         }
-        Snapshot {
-            config: view.config.clone(),
-            listeners,
-            clusters,
-            workers,
-        }
+        shown
     }
 
     /// What the admin shows: counters since the last `/reset_counters`.
-    pub fn snapshot(&self) -> Snapshot {
-        let mut snap = self.raw_snapshot();
+    pub fn snapshot(&self, shown: Snapshot) -> Snapshot {
+        let mut snap = self.raw_snapshot(shown);
         let base = self.baseline.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(base) = base.as_ref() {
             snap.subtract(base);
@@ -262,8 +190,8 @@ impl ServerStats {
     }
 
     /// `/reset_counters`: from now on counters and histograms count from zero.
-    pub fn reset_counters(&self) {
-        let now = self.raw_snapshot();
+    pub fn reset_counters(&self, shown: Snapshot) {
+        let now = self.raw_snapshot(shown);
         *self.baseline.lock().unwrap_or_else(|e| e.into_inner()) = Some(now);
     }
 

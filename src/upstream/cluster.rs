@@ -12,7 +12,9 @@
 //!
 //! Counting is not done here: the session reports admissions and overflows to
 //! the per-core stats blocks (`worker/tap.rs`), and ejections are counted in the
-//! shared ejection table (`health.rs`), so each count has one home.
+//! shared ejection table (`health.rs`), so each count has one home. What lives
+//! here is where the per-host counters hang: each member carries its host's
+//! `HostStats`, which the tap takes from the cluster (`host_stats`).
 
 use std::{
     cell::{Cell, RefCell},
@@ -33,12 +35,16 @@ use crate::{
     balancer::{hash, Balancer, Candidate},
     codec::headers::HeaderIndex,
     config::{CircuitBreakers, ClusterConfig, HashPolicy},
+    stats::{names::HostGauge, ClusterStats, HostStats},
 };
 
 pub struct WorkerCluster {
     pub config: Arc<ClusterConfig>,
     shared: Arc<SharedHosts>,
     health: Arc<ClusterHealth>,
+    /// This worker's stats block for the cluster's slot: where members find
+    /// (and publish) their per-host counters when membership changes.
+    stats: Arc<ClusterStats>,
     /// This worker's share of the cluster's circuit-breaker thresholds.
     limits: CircuitBreakers,
     worker: usize,
@@ -55,6 +61,8 @@ struct State {
     members: Vec<Member>,
     /// Bumped whenever `members` is rebuilt: guards from before find their host by address.
     generation: u64,
+    /// The member `begin_request` admitted last: the one the tap asks about next.
+    last_admitted: usize,
     /// Members eligible now (healthy, not ejected), or all of them in panic mode.
     candidates: Vec<Candidate>,
     candidate_member: Vec<u32>,
@@ -77,6 +85,8 @@ struct Member {
     consecutive_5xx: u32,
     consecutive_gateway: u32,
     slot: Option<Arc<EjectionSlot>>,
+    /// This host's counters on this worker (what `/clusters` shows per host).
+    stats: Arc<HostStats>,
 }
 
 /// What `begin_request` decided.
@@ -178,6 +188,7 @@ impl WorkerCluster {
         config: Arc<ClusterConfig>,
         shared: Arc<SharedHosts>,
         health: Arc<ClusterHealth>,
+        stats: Arc<ClusterStats>,
         worker: usize,
         workers: usize,
         seed: u64,
@@ -194,6 +205,7 @@ impl WorkerCluster {
                 health: Arc::new(HealthSnapshot::default()),
                 members: Vec::new(),
                 generation: 0,
+                last_admitted: 0,
                 candidates: Vec::new(),
                 candidate_member: Vec::new(),
                 balancer: Balancer::new(config.lb_policy, worker, seed),
@@ -207,6 +219,7 @@ impl WorkerCluster {
             config,
             shared,
             health,
+            stats,
         };
         cluster.refresh(&mut cluster.state.borrow_mut());
         cluster
@@ -269,6 +282,7 @@ impl WorkerCluster {
         st.active += 1;
         self.publish(Resource::Requests, st.active);
         st.members[m].active += 1;
+        st.last_admitted = m;
         Admission::Admitted(RequestGuard {
             cluster: self,
             addr,
@@ -324,8 +338,14 @@ impl WorkerCluster {
         self.rebuild_candidates(st);
     }
 
+    /// The members: the host set plus the hosts kept while pending removal
+    /// (the one place this union is computed for the request path). A host
+    /// that stays keeps its counts and counters; a new one takes the counters
+    /// this worker's stats slot still holds for its address (a reload rebuilt
+    /// the cluster), else fresh ones.
     fn rebuild_members(&self, st: &mut State) {
         let mut old = std::mem::take(&mut st.members);
+        let mut published = self.stats.hosts.lock().unwrap_or_else(|e| e.into_inner());
         let wanted = st
             .hosts
             .hosts
@@ -353,10 +373,17 @@ impl WorkerCluster {
                         .outlier_detection
                         .is_some()
                         .then(|| self.health.slot(h.addr)),
+                    stats: published
+                        .iter()
+                        .find(|(a, _)| *a == h.addr)
+                        .map_or_else(Default::default, |(_, s)| s.clone()),
                 },
             };
             st.members.push(member);
         }
+        published.clear();
+        published.extend(st.members.iter().map(|m| (m.addr, m.stats.clone())));
+        drop(published);
         st.generation += 1;
         // Hosts that left take no new requests; their idle connections close.
         let members = &st.members;
@@ -495,9 +522,31 @@ impl WorkerCluster {
         self.state.borrow_mut().pool.sweep();
     }
 
-    /// Idle pooled connections per host (for the stats tick).
-    pub fn idle_per_host(&self, f: impl FnMut(SocketAddr, usize)) {
-        self.state.borrow().pool.idle_per_host(f);
+    /// The counters of the member at `addr`. O(1) for the host `begin_request`
+    /// just admitted, which is whom the tap asks about (on a pick and on a
+    /// retry); a search otherwise. An `Arc` clone: no allocation, no lock.
+    pub fn host_stats(&self, addr: SocketAddr) -> Option<Arc<HostStats>> {
+        let st = self.state.borrow();
+        let m = st
+            .members
+            .get(st.last_admitted)
+            .filter(|m| m.addr == addr)
+            .or_else(|| st.members.iter().find(|m| m.addr == addr))?;
+        Some(m.stats.clone())
+    }
+
+    /// The worker's tick: each member's idle pooled connections into its
+    /// `cx_idle` gauge.
+    pub fn sample_idle(&self) {
+        let st = self.state.borrow();
+        for m in &st.members {
+            m.stats.gauge(HostGauge::CxIdle).set(0);
+        }
+        st.pool.idle_per_host(|addr, n| {
+            if let Some(m) = st.members.iter().find(|m| m.addr == addr) {
+                m.stats.gauge(HostGauge::CxIdle).set(n as u64);
+            }
+        });
     }
 
     pub fn idle_connections(&self) -> usize {
@@ -555,7 +604,8 @@ mod tests {
         let hosts = Arc::new(SharedHosts::new(HostSet::fixed(["127.0.0.1:1"
             .parse()
             .unwrap()])));
-        WorkerCluster::new(Arc::new(c), hosts, health, worker, workers, 1)
+        let stats = Arc::new(ClusterStats::default());
+        WorkerCluster::new(Arc::new(c), hosts, health, stats, worker, workers, 1)
     }
 
     #[test]

@@ -33,10 +33,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use arc_swap::ArcSwap;
-
 use super::hosts::Host;
-use crate::metric::Counter;
+use crate::{metric::Counter, prim::Published};
 
 /// The active checker's verdicts for one cluster.
 #[derive(Debug, Clone, Default)]
@@ -81,8 +79,8 @@ impl EjectionSlot {
 
 #[derive(Debug)]
 pub struct ClusterHealth {
-    version: AtomicU64,
-    active: ArcSwap<HealthSnapshot>,
+    /// The checker's verdicts; its version also moves on every ejection.
+    active: Published<HealthSnapshot>,
     epoch: Instant,
     /// Taken only when a worker's host set changes (to find or create slots)
     /// and when the admin reads it, never per request.
@@ -113,8 +111,7 @@ pub struct OutlierSummary {
 impl Default for ClusterHealth {
     fn default() -> Self {
         ClusterHealth {
-            version: AtomicU64::new(1),
-            active: ArcSwap::from_pointee(HealthSnapshot::default()),
+            active: Published::new(HealthSnapshot::default()),
             epoch: Instant::now(),
             slots: Mutex::new(HashMap::new()),
             checks: CheckCounters::default(),
@@ -125,17 +122,16 @@ impl Default for ClusterHealth {
 
 impl ClusterHealth {
     pub fn version(&self) -> u64 {
-        self.version.load(Ordering::Acquire)
+        self.active.version()
     }
 
     pub fn snapshot(&self) -> Arc<HealthSnapshot> {
-        self.active.load_full()
+        self.active.load()
     }
 
     /// Publish new active-check verdicts (checker thread).
     pub fn publish(&self, snapshot: HealthSnapshot) {
-        self.active.store(Arc::new(snapshot));
-        self.version.fetch_add(1, Ordering::Release);
+        self.active.publish(snapshot);
     }
 
     /// Milliseconds since this table was made: the clock of `ejected_until`.
@@ -172,7 +168,8 @@ impl ClusterHealth {
         let dur = base.saturating_mul(times).min(max.max(base));
         let until = self.now_ms() + dur.as_millis() as u64;
         slot.ejected_until.fetch_max(until, Ordering::Release);
-        self.version.fetch_add(1, Ordering::Release);
+        // After the slot write: a worker that sees the new version sees the ejection.
+        self.active.bump();
         dur
     }
 }

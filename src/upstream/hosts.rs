@@ -2,20 +2,14 @@
 //! by whoever discovers them (config for static clusters, the resolver thread for
 //! DNS ones) and read by every worker without a lock.
 //!
-//! Publication: the writer stores a new `Arc<HostSet>` in an `ArcSwap` and then
-//! bumps `version`. A worker compares one relaxed-load of `version` with the
-//! version it cached; only when they differ does it take the new snapshot. The
-//! request path therefore costs one read of a read-mostly cache line.
+//! Publication is `prim::Published` (its docs give the ordering): a worker
+//! compares one load of the version with the version it cached, and only when
+//! they differ takes the new snapshot. The request path therefore costs one
+//! read of a read-mostly cache line.
 
-use std::{
-    net::SocketAddr,
-    sync::{
-        atomic::{AtomicU64, Ordering},
-        Arc,
-    },
-};
+use std::{net::SocketAddr, sync::Arc};
 
-use arc_swap::ArcSwap;
+use crate::prim::Published;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Host {
@@ -57,30 +51,23 @@ impl HostSet {
 
 /// One cluster's published host set, shared by the publisher and every worker.
 #[derive(Debug)]
-pub struct SharedHosts {
-    current: ArcSwap<HostSet>,
-    version: AtomicU64,
-}
+pub struct SharedHosts(Published<HostSet>);
 
 impl SharedHosts {
     pub fn new(initial: HostSet) -> Self {
-        SharedHosts {
-            current: ArcSwap::from_pointee(initial),
-            version: AtomicU64::new(1),
-        }
+        SharedHosts(Published::new(initial))
     }
 
     /// Publish a new set (publisher side).
     pub fn publish(&self, set: HostSet) {
-        self.current.store(Arc::new(set));
-        self.version.fetch_add(1, Ordering::Release);
+        self.0.publish(set);
     }
 
     pub fn version(&self) -> u64 {
-        self.version.load(Ordering::Acquire)
+        self.0.version()
     }
 
     pub fn snapshot(&self) -> Arc<HostSet> {
-        self.current.load_full()
+        self.0.load()
     }
 }

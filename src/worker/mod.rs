@@ -44,6 +44,7 @@ use crate::{
     config::{IoDriverChoice, ListenerConfig},
     generation::{Generation, Generations},
     net::IoDriver,
+    prim::Rng,
     router::Router,
     stats::ServerStats,
     upstream::WorkerCluster,
@@ -179,7 +180,7 @@ pub struct Worker {
     pub active: Cell<usize>,
     /// Counters, per-host tables and access log sinks of this worker.
     pub tap: Rc<WorkerTap>,
-    rng: Cell<u64>,
+    rng: Cell<Rng>,
     seed: u64,
     workers: usize,
     buffers: RefCell<Vec<BytesMut>>,
@@ -204,7 +205,7 @@ impl Worker {
             workers: shared.stats.workers.len(),
             active: Cell::new(0),
             tap: Rc::new(WorkerTap::new(id, shared.stats.clone())),
-            rng: Cell::new(seed | 1),
+            rng: Cell::new(Rng::new(seed)),
             buffers: RefCell::new(Vec::new()),
             scratches: RefCell::new(Vec::new()),
             futures: recycle::FutureArena::default(),
@@ -266,6 +267,11 @@ impl Worker {
                         c.config.clone(),
                         c.hosts.clone(),
                         c.health.clone(),
+                        self.tap
+                            .stats
+                            .clusters
+                            .handle(c.slot)
+                            .expect("stats slot allocated before its generation is published"),
                         self.id,
                         self.workers,
                         self.seed.rotate_left(i as u32 + 1) ^ gen.version,
@@ -325,14 +331,12 @@ impl Worker {
         }
     }
 
-    /// xorshift64*: fast, per worker, good enough for request ids and backoff jitter.
+    /// Per worker, good enough for request ids and backoff jitter.
     pub fn next_random(&self) -> u64 {
-        let mut x = self.rng.get();
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.rng.set(x);
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        let mut rng = self.rng.get();
+        let x = rng.next_u64();
+        self.rng.set(rng);
+        x
     }
 
     /// A random (version 4) UUID in its 36-character text form.
@@ -357,13 +361,9 @@ impl Worker {
     }
 }
 
-/// A seed that differs per worker and per process (std's RandomState is seeded
-/// from the OS).
+/// A seed that differs per worker and per process.
 fn random_seed(id: usize) -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_usize(id);
-    h.finish()
+    Rng::random_seed(id as u64)
 }
 
 /// Choose the driver: `auto` probes io_uring and falls back to epoll.
@@ -437,12 +437,13 @@ async fn apply_generation(
     for l in &gen.listeners {
         worker.tap.configure_listener(l.slot, &l.config);
     }
-    for c in &gen.clusters {
-        worker
-            .tap
-            .configure_cluster(c.slot, &c.config.name, &c.hosts, &c.health);
-    }
     let next = Rc::new(worker.build_generation(&gen, accepting));
+    worker.tap.configure_clusters(
+        gen.clusters
+            .iter()
+            .zip(&next.clusters)
+            .map(|(c, wc)| (c.slot, c.config.name.as_str(), wc)),
+    );
     *worker.generation.borrow_mut() = next.clone();
 
     // Listeners that left: stop accepting, close idle connections, let

@@ -2,9 +2,9 @@
 //! worker, above `stats` (which only stores counts) and `upstream` (whose
 //! outcomes it counts).
 //!
-//! `WorkerTap` is one worker's side: its `WorkerStats`, its per-host tables and
-//! its access log sinks. `SessionTap` is one downstream connection's: the
-//! session calls it at a few well-defined points (request start, host picked,
+//! `WorkerTap` is one worker's side: its `WorkerStats`, its clusters (whose
+//! members carry the per-host counters) and its access log sinks. `SessionTap`
+//! is one downstream connection's: the session calls it at a few well-defined points (request start, host picked,
 //! upstream connected / failed / answered, local reply, request end) and all
 //! the counting and logging logic lives here. No call allocates once a
 //! connection's buffers have warmed up.
@@ -24,9 +24,7 @@ use crate::{
     codec::{headers::HeaderIndex, request::RequestHead, Version},
     config::ListenerConfig,
     stats::{names::*, ClusterStats, HostStats, ServerStats, WorkerStats},
-    upstream::{
-        cluster::Overflow, health::ClusterHealth, hosts::SharedHosts, UpstreamError, WorkerCluster,
-    },
+    upstream::{cluster::Overflow, UpstreamError, WorkerCluster},
 };
 
 /// What the cluster decided for a request, as the stats see it.
@@ -36,23 +34,6 @@ pub enum Picked {
     Overflow(Overflow),
 }
 
-/// This worker's view of one cluster's hosts: position → counters. Rebuilt
-/// (and published for the admin thread) only when the host set, or the hosts
-/// kept while pending removal, change.
-#[derive(Default)]
-struct HostTable {
-    /// The cluster's current host set (replaced when a reload changes the cluster).
-    shared: Option<Arc<SharedHosts>>,
-    /// Its health table (replaced with the host set).
-    health: Option<Arc<ClusterHealth>>,
-    version: u64,
-    health_version: u64,
-    /// The discovered hosts, then those pending removal (the last `pending`).
-    addrs: Vec<SocketAddr>,
-    pending: usize,
-    stats: Vec<Arc<HostStats>>,
-}
-
 /// One listener's access log output on this worker.
 pub type Sink = Rc<RefCell<AccessLogSink>>;
 
@@ -60,8 +41,9 @@ pub struct WorkerTap {
     pub id: usize,
     pub stats: Arc<WorkerStats>,
     pub server: Arc<ServerStats>,
-    /// By cluster slot. Grows only when a reload names a new cluster.
-    host_tables: RefCell<Vec<HostTable>>,
+    /// By cluster slot: this worker's cluster of the current generation, which
+    /// holds each host's counters. Grows only when a reload names a new cluster.
+    clusters: RefCell<Vec<Option<Rc<WorkerCluster>>>>,
     /// By cluster slot: the cluster's name (a slot's name never changes).
     cluster_names: RefCell<Vec<Arc<str>>>,
     /// By listener slot: this worker's access log output, if the listener logs.
@@ -74,26 +56,14 @@ impl WorkerTap {
         let tap = WorkerTap {
             id,
             stats: server.workers[id].clone(),
-            host_tables: RefCell::new(Vec::new()),
+            clusters: RefCell::new(Vec::new()),
             cluster_names: RefCell::new(Vec::new()),
             sinks: RefCell::new(Vec::new()),
             reopen_seen: Cell::new(crate::access_log::REOPEN.load(Relaxed)),
             server,
         };
-        let view = tap.server.view();
-        for (l, &slot) in view.config.listeners.iter().zip(&view.listener_slots) {
-            tap.configure_listener(slot, l);
-        }
-        for (((c, &slot), hosts), health) in view
-            .config
-            .clusters
-            .iter()
-            .zip(&view.cluster_slots)
-            .zip(&view.hosts)
-            .zip(&view.health)
-        {
-            tap.configure_cluster(slot, &c.name, hosts, health);
-        }
+        // Listeners and clusters are configured by the worker's first
+        // generation (`apply_generation`), before any connection.
         tap
     }
 
@@ -123,31 +93,25 @@ impl WorkerTap {
         }
     }
 
-    /// A (re)loaded config has cluster `name` in `slot` with host set `hosts`.
-    pub fn configure_cluster(
+    /// A (re)loaded config's clusters: `(slot, name, this worker's cluster)`.
+    /// Slots it does not name forget their cluster, so a removed cluster is
+    /// still freed with its last request.
+    pub fn configure_clusters<'a>(
         &self,
-        slot: usize,
-        name: &str,
-        hosts: &Arc<SharedHosts>,
-        health: &Arc<ClusterHealth>,
+        current: impl Iterator<Item = (usize, &'a str, &'a Rc<WorkerCluster>)>,
     ) {
         let mut names = self.cluster_names.borrow_mut();
-        if names.len() <= slot {
-            names.resize_with(slot + 1, || Arc::from(""));
-        }
-        names[slot] = Arc::from(name);
-        let mut tables = self.host_tables.borrow_mut();
-        if tables.len() <= slot {
-            tables.resize_with(slot + 1, HostTable::default);
-        }
-        let table = &mut tables[slot];
-        if !table.shared.as_ref().is_some_and(|s| Arc::ptr_eq(s, hosts)) {
-            // A new host set (a changed cluster): rebuild on next use, keeping
-            // the counters of addresses that stay.
-            table.shared = Some(hosts.clone());
-            table.health = Some(health.clone());
-            table.version = 0;
-            table.health_version = 0;
+        let mut clusters = self.clusters.borrow_mut();
+        clusters.iter_mut().for_each(|c| *c = None);
+        for (slot, name, cluster) in current {
+            if names.len() <= slot {
+                names.resize_with(slot + 1, || Arc::from(""));
+            }
+            names[slot] = Arc::from(name);
+            if clusters.len() <= slot {
+                clusters.resize_with(slot + 1, || None);
+            }
+            clusters[slot] = Some(cluster.clone());
         }
     }
 
@@ -155,58 +119,10 @@ impl WorkerTap {
         self.sinks.borrow().get(listener).cloned().flatten()
     }
 
-    /// The position of `addr` in this worker's table for `cluster`, rebuilding
-    /// the table first if discovery published a new host set.
-    fn host_index(&self, cluster: usize, addr: SocketAddr) -> Option<usize> {
-        let mut tables = self.host_tables.borrow_mut();
-        let table = tables.get_mut(cluster)?;
-        let shared = table.shared.clone()?;
-        let health = table.health.clone()?;
-        let version = shared.version();
-        let health_version = health.version();
-        if table.version != version || table.health_version != health_version {
-            // Health versions also move on ejections and verdicts; only a
-            // change of the hosts kept while pending removal matters here.
-            let verdicts = health.snapshot();
-            let pending = &verdicts.pending_removal;
-            let same_pending = table.pending == pending.len()
-                && table.addrs[table.addrs.len() - table.pending..]
-                    .iter()
-                    .zip(pending)
-                    .all(|(a, h)| *a == h.addr);
-            if table.version != version || !same_pending {
-                let set = shared.snapshot();
-                let n = set.hosts.len() + pending.len();
-                let mut addrs = Vec::with_capacity(n);
-                let mut stats = Vec::with_capacity(n);
-                for h in set.hosts.iter().chain(pending) {
-                    let kept = table.addrs.iter().position(|a| *a == h.addr);
-                    addrs.push(h.addr);
-                    stats.push(kept.map_or_else(Default::default, |i| table.stats[i].clone()));
-                }
-                *self.stats.clusters[cluster]
-                    .hosts
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner()) =
-                    addrs.iter().copied().zip(stats.iter().cloned()).collect();
-                table.addrs = addrs;
-                table.stats = stats;
-                table.pending = pending.len();
-            }
-            table.version = version;
-            table.health_version = health_version;
-        }
-        table.addrs.iter().position(|a| *a == addr)
-    }
-
-    fn with_host(&self, cluster: usize, host: (usize, SocketAddr), f: impl FnOnce(&HostStats)) {
-        let tables = self.host_tables.borrow();
-        let Some(table) = tables.get(cluster) else {
-            return;
-        };
-        if table.addrs.get(host.0) == Some(&host.1) {
-            f(&table.stats[host.0]);
-        }
+    /// The counters of host `addr`, as a member of this worker's cluster in `slot`.
+    fn host_stats(&self, slot: usize, addr: SocketAddr) -> Option<Arc<HostStats>> {
+        let clusters = self.clusters.borrow();
+        clusters.get(slot)?.as_ref()?.host_stats(addr)
     }
 
     /// The worker's tick: write buffered log lines, reopen logs after SIGUSR1,
@@ -225,20 +141,11 @@ impl WorkerTap {
             }
         }
         self.flush_logs();
-        let tables = self.host_tables.borrow();
         for (i, c) in clusters {
             let cs = &self.stats.clusters[i];
             cs.gauge(ClusterGauge::UpstreamCxIdle)
                 .set(c.idle_connections() as u64);
-            let Some(table) = tables.get(i) else { continue };
-            for h in &table.stats {
-                h.gauge(HostGauge::CxIdle).set(0);
-            }
-            c.idle_per_host(|addr, n| {
-                if let Some(p) = table.addrs.iter().position(|a| *a == addr) {
-                    table.stats[p].gauge(HostGauge::CxIdle).set(n as u64);
-                }
-            });
+            c.sample_idle();
         }
     }
 
@@ -268,7 +175,8 @@ pub struct SessionTap {
     bytes_received: u64,
     bytes_sent: u64,
     cluster: Option<usize>,
-    host: Option<(usize, SocketAddr)>,
+    /// The counters of the host the request went to (the cluster member's own).
+    host: Option<Arc<HostStats>>,
     upstream_addr: Option<SocketAddr>,
     upstream_start: Instant,
     service_time_ms: Option<u64>,
@@ -412,7 +320,7 @@ impl SessionTap {
                 cs.gauge(ClusterGauge::UpstreamRqActive).inc();
                 self.upstream_start = Instant::now();
                 self.upstream_addr = Some(*addr);
-                self.host = self.tap.host_index(cluster, *addr).map(|i| (i, *addr));
+                self.host = self.tap.host_stats(cluster, *addr);
                 self.host_do(|h| {
                     h.inc(HostCounter::RqTotal);
                     h.gauge(HostGauge::RqActive).inc();
@@ -426,8 +334,8 @@ impl SessionTap {
     }
 
     fn host_do(&self, f: impl FnOnce(&HostStats)) {
-        if let (Some(c), Some(h)) = (self.cluster, self.host) {
-            self.tap.with_host(c, h, f);
+        if let Some(h) = &self.host {
+            f(h);
         }
     }
 
@@ -454,7 +362,7 @@ impl SessionTap {
         cs.inc(ClusterCounter::UpstreamRqTotal);
         self.host_do(|h| h.gauge(HostGauge::RqActive).dec());
         self.upstream_addr = Some(addr);
-        self.host = self.tap.host_index(cluster, addr).map(|i| (i, addr));
+        self.host = self.tap.host_stats(cluster, addr);
         self.host_do(|h| {
             h.inc(HostCounter::RqTotal);
             h.gauge(HostGauge::RqActive).inc();

@@ -1,0 +1,10 @@
+//! One of each small primitive the rest of the crate shares, so each exists
+//! once with its reasoning written once: `Published` (a versioned snapshot
+//! cell, how anything crosses cores) and `Rng` (xorshift64*, never for
+//! secrets). A leaf: imports nothing of the crate.
+
+pub mod published;
+pub mod rng;
+
+pub use published::Published;
+pub use rng::Rng;
