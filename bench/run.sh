@@ -10,15 +10,22 @@ usage() {
   cat <<'EOF'
 usage: bench/run.sh [--quick] [--rounds N] [--duration SECONDS] [--only REGEX]
                     [--no-idle] [--idle-conns N] [--no-build] [--install-oha]
+                    [--baseline BIN] [--baseline-label TEXT] [--rate N]
                     [--out FILE] [--keep]
   --quick        smoke mode, under a minute: 1 KiB/64 connections, 1 round of 2 s,
-                 1,000 idle connections; writes bench/out/RESULTS-quick.md
+                 1,000 idle connections; writes bench/out/RESULTS-quick.md; its
+                 verdicts are labelled a smoke check (one short round decides nothing)
   --rounds N     interleaved rounds per scenario (default 3); medians are reported
   --duration S   seconds per wrk run (default 5)
   --only REGEX   run only scenarios whose name matches (e.g. '1k-c64')
   --no-idle      skip the idle keep-alive connection scenario
   --idle-conns N idle keep-alive connections to hold (default 10000)
-  --no-build     do not run cargo build (use target/release/ringway as it is)
+  --no-build     do not run cargo build (use the release binary as it is)
+                 ringway is $CARGO_TARGET_DIR/release/ringway (default target/)
+  --baseline BIN a second ringway binary (e.g. main's build) run as two extra
+                 targets, ringway-base-uring and ringway-base-epoll, in every round
+  --baseline-label TEXT  names the baseline in the report (default: "baseline")
+  --rate N       offered load of the fixed-rate scenarios, req/s (default 20000)
   --install-oha  `cargo install oha` if missing (slow on a busy 2-core machine);
                  without it oha is used only if already on PATH
   --out FILE     Markdown output (default bench/RESULTS.md)
@@ -29,6 +36,7 @@ EOF
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ORIG_ARGS="$*"
 QUICK=0 ROUNDS=3 DURATION=5 ONLY="" IDLE=1 IDLE_CONNS=10000 BUILD=1 INSTALL_OHA=0 KEEP=0
+BASELINE="" BASELINE_LABEL=baseline RATE=20000
 OUT="$REPO/bench/RESULTS.md"
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -40,6 +48,9 @@ while [[ $# -gt 0 ]]; do
     --idle-conns) IDLE_CONNS=$2; shift ;;
     --no-build) BUILD=0 ;;
     --install-oha) INSTALL_OHA=1 ;;
+    --baseline) BASELINE=$2; shift ;;
+    --baseline-label) BASELINE_LABEL=$2; shift ;;
+    --rate) RATE=$2; shift ;;
     --out) OUT=$2; shift ;;
     --keep) KEEP=1 ;;
     -h|--help) usage; exit 0 ;;
@@ -87,6 +98,7 @@ install_missing() {
   command -v nginx >/dev/null || pkgs+=(nginx)
   command -v haproxy >/dev/null || pkgs+=(haproxy)
   command -v wrk >/dev/null || pkgs+=(wrk)
+  command -v h2load >/dev/null || pkgs+=(nghttp2-client)   # the fixed-rate scenarios
   [[ -x /usr/bin/time ]] || pkgs+=(time)
   command -v python3 >/dev/null || pkgs+=(python3)
   if [[ ${#pkgs[@]} -gt 0 ]]; then
@@ -105,8 +117,13 @@ if [[ $BUILD == 1 ]]; then
   log "building ringway (release)"
   (cd "$REPO" && nice -n 10 cargo build --release >&2)
 fi
-RINGWAY=$REPO/target/release/ringway
+# cargo builds into $CARGO_TARGET_DIR when it is set; run what it built.
+RINGWAY=${CARGO_TARGET_DIR:-$REPO/target}/release/ringway
 [[ -x $RINGWAY ]] || { echo "bench: $RINGWAY missing" >&2; exit 1; }
+if [[ -n $BASELINE ]]; then
+  BASELINE=$(realpath "$BASELINE")
+  [[ -x $BASELINE ]] || { echo "bench: baseline $BASELINE missing" >&2; exit 1; }
+fi
 HAVE_OHA=0; command -v oha >/dev/null && HAVE_OHA=1
 
 # ---------------------------------------------------------------- addresses (loopback only)
@@ -119,8 +136,11 @@ declare -A ADDR=(
   [nginx]=127.0.0.13:8000
   [haproxy]=127.0.0.14:8000
   [haproxy-tcp]=127.0.0.15:8000
+  [ringway-base-uring]=127.0.0.16:8000
+  [ringway-base-epoll]=127.0.0.17:8000
 )
 PROXIES=(ringway-uring ringway-epoll nginx haproxy haproxy-tcp)
+[[ -n $BASELINE ]] && PROXIES+=(ringway-base-uring ringway-base-epoll)
 TARGETS=(direct "${PROXIES[@]}")
 declare -A MAIN_PID=()   # proxy name -> main PID (nginx: master)
 
@@ -196,7 +216,8 @@ EOF
 
 write_proxy_configs() { # WORKERS
   local w=$1 name d
-  for name in ringway-uring ringway-epoll; do
+  for name in "${PROXIES[@]}"; do
+    [[ $name == ringway-* ]] || continue
     d=$WORK/$name; mkdir -p "$d"
     cat > "$d/ringway.yaml" <<EOF
 workers: $w
@@ -305,6 +326,8 @@ proxy_cmd() { # NAME WORKERS -> the exact command line
   case $name in
     ringway-uring) echo "$RINGWAY -c $WORK/ringway-uring/ringway.yaml --io-driver uring --workers $w" ;;
     ringway-epoll) echo "$RINGWAY -c $WORK/ringway-epoll/ringway.yaml --io-driver epoll --workers $w" ;;
+    ringway-base-uring) echo "$BASELINE -c $WORK/ringway-base-uring/ringway.yaml --io-driver uring --workers $w" ;;
+    ringway-base-epoll) echo "$BASELINE -c $WORK/ringway-base-epoll/ringway.yaml --io-driver epoll --workers $w" ;;
     nginx) echo "nginx -p $WORK/nginx -c $WORK/nginx/nginx.conf -e $WORK/nginx/error.log" ;;
     haproxy) echo "haproxy -db -f $WORK/haproxy/haproxy.cfg" ;;
     haproxy-tcp) echo "haproxy -db -f $WORK/haproxy/haproxy-tcp.cfg" ;;
@@ -384,6 +407,58 @@ run_wrk() {
   log "  $(tail -1 "$RESULTS" | awk -F'\t' '{printf "%-14s r%s %8s req/s p50 %s ms p99 %s ms err %s non2xx %s cpu/req %s total %s rss %s KiB", $4, $5, $6, $7, $8, $10, $11, $12, $13, $14}')"
 }
 
+# One fixed-rate run: h2load --h1 offers RATE req/s in all (each of CONNS
+# connections sends RATE/CONNS a second), so every target does the same work and
+# CPU per request is compared at equal load, not at saturation.
+# run_rate SCENARIO WORKERS ROUND TARGET CONNS PATH RATE
+run_rate() {
+  local scen=$1 w=$2 round=$3 target=$4 conns=$5 path=$6 rate=$7
+  local addr=${ADDR[$target]} ppids=() upids=()
+  if [[ $target != direct ]]; then mapfile -t ppids < <(proc_pids "${MAIN_PID[$target]}"); fi
+  mapfile -t upids < <(proc_pids "$UP_PID")
+  local per; per=$(awk -v r="$rate" -v c="$conns" 'BEGIN { printf "%d", (r + c / 2) / c }')
+  local log=$WORK/h2load.log
+  local cmd=(h2load --h1 -t1 -c"$conns" --rps "$per" -D "$DURATION" --log-file "$log" "http://$addr$path")
+  echo "$scen: ${cmd[*]}" >> "$WORK/wrk-commands.txt"
+  local p0=0 u0 p1=0 u1 hwm=0
+  [[ ${#ppids[@]} -gt 0 ]] && { reset_hwm "${ppids[@]}"; p0=$(cpu_ticks "${ppids[@]}"); }
+  u0=$(cpu_ticks "${upids[@]}")
+  rm -f "$log"
+  /usr/bin/time -f '%U %S' -o "$WORK/wrk.time" \
+    timeout $((DURATION + 20)) "${cmd[@]}" > "$WORK/h2load.out" 2>&1 || true
+  [[ ${#ppids[@]} -gt 0 ]] && { p1=$(cpu_ticks "${ppids[@]}"); hwm=$(mem_kib VmHWM "${ppids[@]}"); }
+  u1=$(cpu_ticks "${upids[@]}")
+  if ! grep -q '^finished in' "$WORK/h2load.out" || [[ ! -s $log ]]; then
+    log "  $scen $target: h2load produced no result: $(tail -3 "$WORK/h2load.out" | tr '\n' ' ')"
+    printf '%s\t%s\t%s\t%s\t%s\tNA\tNA\tNA\tNA\tNA\tNA\tNA\tNA\tNA\n' "$scen" "$w" "$conns" "$target" "$round" >> "$RESULTS"
+    return
+  fi
+  local lt; lt=$(tail -1 "$WORK/wrk.time" | awk '{print ($1+$2)*1000000}')
+  # h2load's summary: achieved rate, failed/errored/timed-out requests, non-2xx.
+  local secs errs non2xx
+  secs=$(awk '/^finished in/ { sub(/s,$/, "", $3); print $3 }' "$WORK/h2load.out")
+  # "requests: N total, N started, N done, N succeeded, N failed, N errored, N timeout"
+  errs=$(awk '/^requests:/ { print $10 }' "$WORK/h2load.out")
+  # "status codes: N 2xx, N 3xx, N 4xx, N 5xx"; non-2xx counts >= 400, as wrk does
+  non2xx=$(awk '/^status codes:/ { print $7 + $9 }' "$WORK/h2load.out")
+  # Latency percentiles from the per-request log (column 3: µs to the end of the
+  # response; status -1 is a failed stream), nearest-rank.
+  awk -F'\t' '$2 >= 0 { print $3 }' "$log" | sort -n | awk -v scen="$scen" -v w="$w" -v c="$conns" \
+      -v t="$target" -v r="$round" -v secs="${secs:-0}" -v errs="${errs:-0}" -v non2xx="${non2xx:-0}" \
+      -v dp=$((p1 - p0)) -v du=$((u1 - u0)) -v lt="$lt" -v clk="$CLK" -v hwm="$hwm" '
+    { v[NR] = $1 }
+    function pct(q,  i) { i = int(q * NR + 0.999999); if (i < 1) i = 1; return v[i] / 1000 }
+    END {
+      n = NR
+      pcpu = (t == "direct") ? "NA" : sprintf("%.2f", dp * 1e6 / clk / (n > 0 ? n : 1))
+      tot = sprintf("%.2f", ((dp + du) * 1e6 / clk + lt) / (n > 0 ? n : 1))
+      printf "%s\t%s\t%s\t%s\t%s\t%.0f\t%.3f\t%.3f\t%.3f\t%d\t%d\t%s\t%s\t%s\n",
+        scen, w, c, t, r, (secs > 0 ? n / secs : 0), pct(0.50), pct(0.99), pct(0.999),
+        errs, non2xx, pcpu, tot, (t == "direct") ? "NA" : hwm
+    }' >> "$RESULTS"
+  log "  $(tail -1 "$RESULTS" | awk -F'\t' '{printf "%-18s r%s %8s req/s p50 %s ms p99 %s ms err %s non2xx %s cpu/req %s total %s", $4, $5, $6, $7, $8, $10, $11, $12, $13}')"
+}
+
 # oha pass (when installed): one run per proxy on the headline scenario, for p99/p99.9
 run_oha() { # SCENARIO WORKERS CONNS PATH
   local scen=$1 w=$2 conns=$3 path=$4 target out
@@ -406,27 +481,35 @@ print("\t".join([scen, w, t, "%.0f" % s.get("requestsPerSec", 0), ms(p.get("p50"
 }
 
 # ---------------------------------------------------------------- scenarios
-# name | workers | connections | path | POST bytes | close after each request
+# name | workers | connections | path | POST bytes | close after each request |
+# offered req/s (0: as fast as it goes, wrk; else fixed rate, h2load)
+RK=$((RATE / 1000))k
 SCENARIOS=(
-  "1k-c64-w2|2|64|/1k|0|0"
-  "1k-c1-w2|2|1|/1k|0|0"
-  "1k-c1000-w2|2|1000|/1k|0|0"
-  "64k-c64-w2|2|64|/64k|0|0"
-  "1m-c64-w2|2|64|/1m|0|0"
-  "post1m-c64-w2|2|64|/upload|1048576|0"
-  "close-1k-c64-w2|2|64|/1k|0|1"
-  "1k-c64-w1|1|64|/1k|0|0"
-  "64k-c64-w1|1|64|/64k|0|0"
+  "1k-c64-w2|2|64|/1k|0|0|0"
+  "rate$RK-1k-c64-w2|2|64|/1k|0|0|$RATE"
+  "1k-c1-w2|2|1|/1k|0|0|0"
+  "1k-c1000-w2|2|1000|/1k|0|0|0"
+  "64k-c64-w2|2|64|/64k|0|0|0"
+  "1m-c64-w2|2|64|/1m|0|0|0"
+  "post1m-c64-w2|2|64|/upload|1048576|0|0"
+  "close-1k-c64-w2|2|64|/1k|0|1|0"
+  "1k-c64-w1|1|64|/1k|0|0|0"
+  "rate$RK-1k-c64-w1|1|64|/1k|0|0|$RATE"
+  "64k-c64-w1|1|64|/64k|0|0|0"
 )
 
 run_scenario() { # SPEC
-  local name w conns path post close round i n
-  IFS='|' read -r name w conns path post close <<< "$1"
-  log "scenario $name: $conns connections, ${path}, workers $w, $ROUNDS round(s) of ${DURATION}s"
+  local name w conns path post close rate round i n
+  IFS='|' read -r name w conns path post close rate <<< "$1"
+  log "scenario $name: $conns connections, ${path}, workers $w, $ROUNDS round(s) of ${DURATION}s$([[ $rate != 0 ]] && echo ", $rate req/s offered")"
   n=${#TARGETS[@]}
   for round in $(seq "$ROUNDS"); do
     # Rotate the order each round so no target always runs first or last.
     for i in $(seq 0 $((n - 1))); do
+      if [[ $rate != 0 ]]; then
+        run_rate "$name" "$w" "$round" "${TARGETS[$(((i + round - 1) % n))]}" "$conns" "$path" "$rate"
+        continue
+      fi
       run_wrk "$name" "$w" "$round" "${TARGETS[$(((i + round - 1) % n))]}" "$conns" "$path" \
         "$([[ $post == 0 ]] && echo "" || echo "$post")" "$close"
     done
@@ -437,7 +520,9 @@ run_scenario() { # SPEC
 # Idle keep-alive connections: added RSS per connection, per proxy.
 run_idle() { # WORKERS
   local w=$1 target pids before after held line
-  for target in ringway-uring ringway-epoll nginx haproxy; do
+  local idle_targets=(ringway-uring ringway-epoll nginx haproxy)
+  [[ -n $BASELINE ]] && idle_targets+=(ringway-base-uring ringway-base-epoll)
+  for target in "${idle_targets[@]}"; do
     mapfile -t pids < <(proc_pids "${MAIN_PID[$target]}")
     sleep 0.5
     before=$(mem_kib VmRSS "${pids[@]}")
@@ -467,6 +552,10 @@ run_idle() { # WORKERS
   echo "cpu=$(nproc) x $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
   echo "kernel=$(uname -r)"
   echo "rustc=$(rustc --version 2>/dev/null || echo '?')"
+  echo "quick=$QUICK"
+  echo "baseline=${BASELINE:+$BASELINE_LABEL ($BASELINE, built $(date -u -r "$BASELINE" '+%H:%M:%S UTC'))}"
+  echo "binary=$RINGWAY"
+  echo "h2load=$(h2load --version 2>&1 | awk '{print $2}')"
   echo "ringway=HEAD $(cd "$REPO" && git rev-parse --short HEAD 2>/dev/null)$(cd "$REPO" && git diff --quiet -- src 2>/dev/null || echo '+dirty src'), binary built $(date -u -r "$RINGWAY" '+%H:%M:%S UTC')"
   echo "nginx=$(nginx -v 2>&1 | sed 's/.*nginx\///')"
   echo "haproxy=$(haproxy -v | head -1 | awk '{print $3}')"

@@ -10,15 +10,19 @@ usage() {
   cat <<'EOF'
 usage: perf/record.sh [--size 1k|64k|1m] [--conns N] [--workers N] [--driver uring|epoll]
                       [--duration S] [--freq HZ] [--call-graph dwarf|fp] [--no-build]
-                      [--no-counts]
+                      [--no-counts] [--no-flame]
 defaults: 1 KiB responses, 64 connections, 2 workers, io_uring, 10 s, 499 Hz, dwarf
-After sampling, a second 4 s run counts syscalls, page faults, context switches and
-(through a temporary uprobe on libc) malloc/free calls per request with `perf stat`.
+The recorded run itself is also counted (perf stat around it): syscalls, io_uring
+enters and SQEs per request are printed for exactly the requests that were sampled.
+Then a second 4 s run counts more syscalls, page faults, context switches and
+(through a temporary uprobe on libc) malloc/free calls per request (--no-counts skips it).
+--no-flame skips the flame graph (and installing inferno for it): text reports only.
+ringway is $CARGO_TARGET_DIR/release/ringway (default target/).
 EOF
 }
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-SIZE=1k CONNS=64 WORKERS=2 DRIVER=uring DURATION=10 FREQ=499 CALLGRAPH=dwarf BUILD=1 COUNTS=1
+SIZE=1k CONNS=64 WORKERS=2 DRIVER=uring DURATION=10 FREQ=499 CALLGRAPH=dwarf BUILD=1 COUNTS=1 FLAME=1
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --size) SIZE=$2; shift ;;
@@ -30,6 +34,7 @@ while [[ $# -gt 0 ]]; do
     --call-graph) CALLGRAPH=$2; shift ;;
     --no-build) BUILD=0 ;;
     --no-counts) COUNTS=0 ;;
+    --no-flame) FLAME=0 ;;
     -h|--help) usage; exit 0 ;;
     *) usage >&2; exit 2 ;;
   esac
@@ -58,7 +63,7 @@ if [[ ${#pkgs[@]} -gt 0 ]]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${pkgs[@]}" >&2
 fi
 export PATH="$HOME/.cargo/bin:$PATH"
-if ! command -v inferno-flamegraph >/dev/null; then
+if [[ $FLAME == 1 ]] && ! command -v inferno-flamegraph >/dev/null; then
   log "cargo install inferno (flame graphs)"
   nice -n 10 cargo install --locked inferno >&2 || log "inferno install failed: no SVG, text reports only"
 fi
@@ -66,7 +71,9 @@ if [[ $BUILD == 1 ]]; then
   log "building ringway (release, with debug line tables per Cargo.toml)"
   (cd "$REPO" && nice -n 10 cargo build --release >&2)
 fi
-RINGWAY=$REPO/target/release/ringway
+# cargo builds into $CARGO_TARGET_DIR when it is set; profile what it built.
+RINGWAY=${CARGO_TARGET_DIR:-$REPO/target}/release/ringway
+[[ -x $RINGWAY ]] || { log "$RINGWAY missing"; exit 1; }
 
 # Can perf sample here at all? (containers may forbid perf_event_open)
 if ! perf record -e cpu-clock -o "$WORK/probe.data" -- true >/dev/null 2>&1; then
@@ -141,14 +148,36 @@ timeout 10 wrk -t1 -c"$CONNS" -d1s "http://$RW/$SIZE" > /dev/null 2>&1 || true
 cg=(-g)
 [[ $CALLGRAPH == dwarf ]] && cg=(--call-graph dwarf,16384)
 DATA=$OUTDIR/perf-$TAG.data
-log "perf record -e cpu-clock -F $FREQ ${cg[*]} -p $RW_PID for ${DURATION}s under wrk -t1 -c$CONNS"
-timeout $((DURATION + 20)) wrk -t1 -c"$CONNS" -d"$((DURATION + 1))s" --latency "http://$RW/$SIZE" > "$OUTDIR/wrk-$TAG.txt" 2>&1 &
-WRK_PID=$!; PIDS+=("$WRK_PID")
-sleep 0.5
-timeout $((DURATION + 30)) perf record -e cpu-clock -F "$FREQ" "${cg[@]}" -p "$RW_PID" -o "$DATA" -- sleep "$DURATION" \
-  > "$WORK/perf-record.log" 2>&1 || { log "perf record failed:"; cat "$WORK/perf-record.log" >&2; exit 1; }
-wait "$WRK_PID" || true
+# Counted during the recorded run (tracepoints that exist on this kernel; each is
+# checked first so an older kernel just loses a line): syscalls, io_uring enters,
+# SQEs submitted, polls armed (a recv/send that found the socket not ready),
+# task_work runs (deferred with DEFER_TASKRUN: io_uring_local_work_run).
+REC_EVS=raw_syscalls:sys_enter,context-switches
+for ev in syscalls:sys_enter_io_uring_enter syscalls:sys_enter_epoll_wait io_uring:io_uring_submit_req \
+    io_uring:io_uring_poll_arm io_uring:io_uring_local_work_run io_uring:io_uring_task_work_run \
+    io_uring:io_uring_cqring_wait io_uring:io_uring_queue_async_work; do
+  perf list "$ev" 2>/dev/null | grep -q "${ev#*:}" && REC_EVS+=,$ev
+done
+log "perf record -e cpu-clock -F $FREQ ${cg[*]} -p $RW_PID for ${DURATION}s under wrk -t1 -c$CONNS (perf stat around it)"
+# perf stat -p counts only ringway (all its threads) while its command runs; that
+# command is perf record -p, which samples only ringway while wrk runs: both
+# windows are exactly wrk's run, so counts divide by wrk's request count.
+timeout $((DURATION + 40)) perf stat -x, -e "$REC_EVS" -p "$RW_PID" -o "$WORK/rec-stat.csv" -- \
+  perf record -e cpu-clock -F "$FREQ" "${cg[@]}" -p "$RW_PID" -o "$DATA" -- \
+  wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "http://$RW/$SIZE" \
+  > "$OUTDIR/wrk-$TAG.txt" 2> "$WORK/perf-record.log" || { log "perf record failed:"; cat "$WORK/perf-record.log" >&2; exit 1; }
 grep -E "Requests/sec|Latency " "$OUTDIR/wrk-$TAG.txt" >&2 || true
+REC_REQS=$(awk '/requests in/ {print $1}' "$OUTDIR/wrk-$TAG.txt")
+{
+  echo "# per request during the recorded run: ringway $TAG, ${REC_REQS:-?} requests in ${DURATION} s"
+  echo "# (perf stat -p RINGWAY_PID around perf record; sampling at $FREQ Hz adds a little)"
+  awk -F, -v n="${REC_REQS:-0}" '!/^#/ && NF > 2 && $1 ~ /^[0-9]/ {
+    name = $3
+    label = name
+    if (name == "raw_syscalls:sys_enter") label = name "  (all syscalls)"
+    if (name == "io_uring:io_uring_submit_req") label = name "  (SQEs)"
+    printf "%-52s %12d  %8.3f per request\n", label, $1, (n > 0 ? $1 / n : 0) }' "$WORK/rec-stat.csv"
+} | tee "$OUTDIR/recorded-counts-$TAG.txt"
 
 # ---------------------------------------------------------------- reports
 log "rendering reports into $OUTDIR"
@@ -161,7 +190,7 @@ perf report -i "$DATA" --children --sort symbol --stdio --percent-limit 2 -g non
 # By shared object: ringway itself vs kernel vs libc.
 perf report -i "$DATA" --no-children --sort dso --stdio -g none \
   > "$OUTDIR/top-dso-$TAG.txt" 2> /dev/null || true
-if command -v inferno-collapse-perf >/dev/null; then
+if [[ $FLAME == 1 ]] && command -v inferno-collapse-perf >/dev/null; then
   perf script -i "$DATA" --no-inline 2> /dev/null | inferno-collapse-perf > "$OUTDIR/folded-$TAG.txt"
   inferno-flamegraph --title "ringway $TAG (cpu-clock, $FREQ Hz)" < "$OUTDIR/folded-$TAG.txt" \
     > "$OUTDIR/flame-$TAG.svg"
