@@ -1,0 +1,92 @@
+//! The admin endpoint as an operator and an attacker meet it, through the real
+//! binary: slow and silent clients cannot delay a health check, the log level
+//! and reload answers say what they did, and state-changing requests from a
+//! browser page are refused.
+//!
+//! The admin runs the same code under either io driver (its own thread), so
+//! these run once, under epoll. Every wait is on a condition with a deadline.
+
+mod support;
+
+use std::{
+    io::{ErrorKind, Read, Write},
+    net::{SocketAddr, TcpStream},
+};
+
+use ringway::admin::server::MAX_CONNECTIONS;
+use support::{admin, simple_config, Driver, Ringway, Upstream};
+
+fn with_admin(yaml: &str) -> String {
+    format!("admin:\n  address: 127.0.0.1:0\n{yaml}")
+}
+
+fn start() -> (Ringway, Upstream) {
+    let up = Upstream::echo("a");
+    let rw = Ringway::start(Driver::Epoll, &with_admin(&simple_config(&[up.addr])));
+    (rw, up)
+}
+
+/// Whether `conn` is still open with nothing received: a non-blocking read
+/// finds no data and no end of stream.
+fn open_and_unanswered(conn: &TcpStream) -> bool {
+    conn.set_nonblocking(true).unwrap();
+    let mut byte = [0u8; 1];
+    let result = (&*conn).read(&mut byte);
+    conn.set_nonblocking(false).unwrap();
+    matches!(result, Err(e) if e.kind() == ErrorKind::WouldBlock)
+}
+
+fn ready(addr: SocketAddr) {
+    let r = admin::get(addr, "/ready");
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body_str(), "LIVE\n");
+}
+
+#[test]
+fn silent_and_trickling_clients_do_not_delay_ready() {
+    let (rw, _up) = start();
+    let addr = rw.admin();
+    let silent: Vec<TcpStream> = (0..20).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    let mut trickle = TcpStream::connect(addr).unwrap();
+    // One byte of a request between health checks: the trickling request never
+    // completes, and every check is answered while it and the silent ones wait.
+    let request = b"GET /stats HTTP/1.1\r\nhost: x\r\n\r\n";
+    let (trickled, rest) = request.split_at(request.len() - 1);
+    for byte in trickled {
+        trickle.write_all(&[*byte]).unwrap();
+        ready(addr);
+        assert!(
+            open_and_unanswered(&trickle),
+            "the trickling client was answered or cut off"
+        );
+    }
+    for (i, c) in silent.iter().enumerate() {
+        assert!(
+            open_and_unanswered(c),
+            "silent connection {i} was answered or cut off"
+        );
+    }
+    // The trickling client still gets its answer once its request is whole.
+    trickle.write_all(rest).unwrap();
+    let mut answer = String::new();
+    trickle.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
+}
+
+#[test]
+fn a_flood_beyond_the_bound_evicts_the_oldest_not_the_health_check() {
+    let (rw, _up) = start();
+    let addr = rw.admin();
+    let flood: Vec<TcpStream> = (0..2 * MAX_CONNECTIONS)
+        .map(|_| TcpStream::connect(addr).unwrap())
+        .collect();
+    ready(addr);
+    // The newest silent connection is kept (the oldest made room for it).
+    assert!(open_and_unanswered(flood.last().unwrap()));
+    // The oldest is closed without an answer (evicted, or at the latest at its
+    // deadline).
+    let mut first = &flood[0];
+    let mut rest = Vec::new();
+    first.read_to_end(&mut rest).unwrap_or_default();
+    assert!(rest.is_empty(), "an evicted connection got bytes: {rest:?}");
+}
