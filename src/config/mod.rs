@@ -76,7 +76,7 @@ pub fn parse_native(text: &str) -> Result<RawConfig, ConfigError> {
         let field = err.path().to_string();
         let inner = err.into_inner();
         let line = inner.location().map(|l| l.line());
-        let reason = strip_location(&inner.to_string());
+        let reason = strip_path(strip_location(&inner.to_string()), &field);
         ConfigError::Parse {
             field: if field == "." {
                 "(top level)".into()
@@ -87,6 +87,20 @@ pub fn parse_native(text: &str) -> Result<RawConfig, ConfigError> {
             reason,
         }
     })
+}
+
+/// serde_yaml starts some messages with its own path of the value
+/// (`listeners[0].idle_timeout: unknown unit`); the error names the field
+/// already, so a leading path that `field` starts with is dropped.
+fn strip_path(reason: String, field: &str) -> String {
+    match reason.split_once(": ") {
+        Some((path, rest))
+            if !path.is_empty() && !path.contains(' ') && field.starts_with(path) =>
+        {
+            rest.to_string()
+        }
+        _ => reason,
+    }
 }
 
 /// serde_yaml appends " at line L column C"; the line is reported separately.
