@@ -14,7 +14,7 @@ use std::{
 };
 
 use ringway::admin::server::MAX_CONNECTIONS;
-use support::{admin, simple_config, Driver, Ringway, Upstream};
+use support::{admin, simple_config, wait_until, Driver, Ringway, Upstream};
 
 fn with_admin(yaml: &str) -> String {
     format!("admin:\n  address: 127.0.0.1:0\n{yaml}")
@@ -89,4 +89,51 @@ fn a_flood_beyond_the_bound_evicts_the_oldest_not_the_health_check() {
     let mut rest = Vec::new();
     first.read_to_end(&mut rest).unwrap_or_default();
     assert!(rest.is_empty(), "an evicted connection got bytes: {rest:?}");
+}
+
+#[test]
+fn a_bad_log_level_is_refused_and_changes_nothing() {
+    let (rw, _up) = start();
+    let addr = rw.admin();
+    let r = admin::post(addr, "/logging?level=warnn");
+    assert_eq!(r.status, 400, "{r:?}");
+    let body = r.body_str();
+    assert!(body.contains("warnn"), "{body}");
+    assert!(body.contains("trace, debug, info, warn, error"), "{body}");
+    // Still at info: an info line (the reload's) is logged.
+    assert_eq!(admin::post(addr, "/reload").status, 200);
+    wait_until("the reload's info line", || {
+        rw.stderr().contains("reload accepted")
+    });
+    let r = admin::post(addr, "/logging?level=ringway=debug,warn");
+    assert_eq!(r.status, 200, "{r:?}");
+}
+
+#[test]
+fn reload_says_what_changed_and_a_no_op_keeps_the_generation() {
+    let up = Upstream::echo("a");
+    let yaml = with_admin(&simple_config(&[up.addr]));
+    let rw = Ringway::start(Driver::Epoll, &yaml);
+    let addr = rw.admin();
+    let reload = || {
+        let r = admin::post(addr, "/reload");
+        assert_eq!(r.status, 200, "{r:?}");
+        r.body_str()
+    };
+    let body = reload();
+    assert!(body.contains("no change (generation 1 stays)"), "{body}");
+    let body = reload();
+    assert!(body.contains("no change (generation 1 stays)"), "{body}");
+
+    // A changed route on a kept listener: named in the answer and the log.
+    rw.write_config(&yaml.replace("prefix: /", "prefix: /v2"));
+    let body = reload();
+    assert!(body.contains("generation 2:"), "{body}");
+    assert!(body.contains("listeners changed [ingress]"), "{body}");
+    let log = rw.stderr();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("reload accepted") && l.contains("listeners changed [ingress]")),
+        "{log}"
+    );
 }
