@@ -212,7 +212,7 @@ fn load(path: &str) -> Result<config::Loaded, ExitCode> {
 fn check(path: &str) -> ExitCode {
     match load(path) {
         Ok(loaded) => {
-            for w in &loaded.warnings {
+            for w in loaded.warnings.iter().chain(&loaded.risks) {
                 eprintln!("ringway: {path}: warning: {w}");
             }
             println!(
@@ -237,6 +237,9 @@ fn convert(path: &str) -> ExitCode {
                 eprintln!("ringway: {path}: warning: {w}");
                 println!("# not carried over: {w}");
             }
+            for w in &loaded.risks {
+                eprintln!("ringway: {path}: warning: {w}");
+            }
             print!("{}", config::to_native_yaml(&loaded.raw));
             ExitCode::SUCCESS
         }
@@ -249,7 +252,7 @@ fn run_file(path: &str, opts: &RunOpts, set_level: LogLevelSetter) -> ExitCode {
         Ok(l) => l,
         Err(code) => return code,
     };
-    for w in &loaded.warnings {
+    for w in loaded.warnings.iter().chain(&loaded.risks) {
         tracing::warn!("{path}: {w}");
     }
     serve(loaded.config, Some(path), opts, set_level)

@@ -137,3 +137,40 @@ fn reload_says_what_changed_and_a_no_op_keeps_the_generation() {
         "{log}"
     );
 }
+
+#[test]
+fn state_changes_from_a_browser_page_are_refused() {
+    let (rw, _up) = start();
+    let addr = rw.admin();
+    let refused = [
+        format!("host: {addr}\r\norigin: http://evil.example\r\n"),
+        format!("host: {addr}\r\norigin: null\r\n"),
+        format!("host: {addr}\r\norigin: http://localhost:1\r\n"),
+        "host: evil.example:8001\r\n".to_string(),
+    ];
+    for headers in &refused {
+        let r = admin::post_with(addr, "/healthcheck/fail", headers);
+        assert_eq!(r.status, 403, "{headers:?}: {r:?}");
+        assert!(r.body_str().starts_with("refused: "), "{r:?}");
+        let r = admin::post_with(addr, "/quitquitquit", headers);
+        assert_eq!(r.status, 403, "{headers:?}: {r:?}");
+    }
+    // Nothing changed: still live, still running.
+    ready(addr);
+    let allowed = [
+        format!("host: {addr}\r\n"),
+        format!("host: localhost:{}\r\n", addr.port()),
+        format!("host: {addr}\r\norigin: http://{addr}\r\n"),
+        format!(
+            "host: localhost\r\norigin: http://localhost:{}\r\n",
+            addr.port()
+        ),
+    ];
+    for headers in &allowed {
+        let r = admin::post_with(addr, "/healthcheck/ok", headers);
+        assert_eq!(r.status, 200, "{headers:?}: {r:?}");
+    }
+    // GETs change nothing and are not checked.
+    let r = support::request(addr, "GET", "/ready", "origin: http://evil.example\r\n");
+    assert_eq!(r.status, 200);
+}

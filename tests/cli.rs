@@ -238,3 +238,39 @@ fn the_demo_survives_a_closed_stdout_and_removes_its_temp_dir() {
     assert!(status.success(), "{status}: {log}");
     assert!(!temp.exists(), "the demo left {} behind", temp.display());
 }
+
+/// A non-loopback admin: a warning from `check`, and in the log at start.
+#[test]
+fn a_non_loopback_admin_is_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    // TEST-NET-1: not an address of this machine, so the start fails at the
+    // admin's bind, after the warning, and nothing listens beyond loopback.
+    let yaml = format!("admin:\n  address: 192.0.2.1:0\n{}", valid_config());
+    let path = write(dir.path(), &yaml);
+    let path = path.to_str().unwrap();
+    let out = ringway(&["check", path], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "warning: admin.address (line 2): 192.0.2.1:0 is reachable from other machines"
+        ),
+        "{err}"
+    );
+    let out = ringway(&["-c", path, "--io-driver", "epoll"], &[("NO_COLOR", "1")]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("WARN") && err.contains("admin.address (line 2)"),
+        "{err}"
+    );
+
+    let out = ringway(
+        &[
+            "check",
+            &write(dir.path(), &valid_config()).to_string_lossy(),
+        ],
+        &[],
+    );
+    assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
+}

@@ -16,6 +16,9 @@
 //!   connection is the slowest one, and a flood of silent connections can only
 //!   push out other slow connections, not refuse the next health check. Memory
 //!   stays bounded by `MAX_CONNECTIONS` × the head limit.
+//! - **Not from a browser.** A POST carrying a foreign `Origin`, or a `Host`
+//!   naming anything but the admin's address or `localhost`, is refused (403)
+//!   before it reaches a handler (`cross_site`).
 //! - Handlers run on this thread and are quick (they read atomics and render
 //!   text); `/reload` takes as long as a config load.
 //!
@@ -35,6 +38,7 @@ use super::{render, Admin, ENDPOINTS};
 use crate::{
     codec::{
         encode::reason_phrase,
+        headers::HeaderIndex,
         request::{parse_request, Method, Parsed, RequestHead},
         BodyFraming,
     },
@@ -84,7 +88,7 @@ pub fn start(admin: Admin, addr: SocketAddr) -> std::io::Result<SocketAddr> {
     let admin = Arc::new(admin);
     std::thread::Builder::new()
         .name("ringway-admin".into())
-        .spawn(move || serve_forever(&admin, &listener))?;
+        .spawn(move || serve_forever(&admin, &listener, bound))?;
     Ok(bound)
 }
 
@@ -115,7 +119,7 @@ struct Conn {
     phase: Phase,
 }
 
-fn serve_forever(admin: &Admin, listener: &TcpListener) {
+fn serve_forever(admin: &Admin, listener: &TcpListener, bound: SocketAddr) {
     let mut conns: Vec<Conn> = Vec::new();
     let mut fds: Vec<libc::pollfd> = Vec::new();
     loop {
@@ -153,7 +157,7 @@ fn serve_forever(admin: &Admin, listener: &TcpListener) {
             if fds[i + 1].revents == 0 {
                 continue;
             }
-            if let Progress::Done = advance(admin, &mut conns[i]) {
+            if let Progress::Done = advance(admin, bound, &mut conns[i]) {
                 conns.swap_remove(i);
             }
         }
@@ -208,9 +212,9 @@ fn accept_all(listener: &TcpListener, conns: &mut Vec<Conn>) {
 }
 
 /// Move one connection on as far as its socket allows without blocking.
-fn advance(admin: &Admin, conn: &mut Conn) -> Progress {
+fn advance(admin: &Admin, bound: SocketAddr, conn: &mut Conn) -> Progress {
     if let Phase::Reading = conn.phase {
-        match read_request(admin, conn) {
+        match read_request(admin, bound, conn) {
             Some(phase) => conn.phase = phase,
             None => return Progress::Wait,
         }
@@ -241,7 +245,7 @@ fn advance(admin: &Admin, conn: &mut Conn) -> Progress {
 /// Read what the socket has; once the request (head and the body we read) is
 /// whole, answer it and return the `Writing` phase. `None`: wait for more.
 /// A closed or failed connection turns into `Writing` nothing.
-fn read_request(admin: &Admin, conn: &mut Conn) -> Option<Phase> {
+fn read_request(admin: &Admin, bound: SocketAddr, conn: &mut Conn) -> Option<Phase> {
     let closed = Some(Phase::Writing {
         out: Vec::new(),
         written: 0,
@@ -278,9 +282,90 @@ fn read_request(admin: &Admin, conn: &mut Conn) -> Option<Phase> {
     let buf = &conn.buf;
     let target = String::from_utf8_lossy(head.slice(buf, head.target)).into_owned();
     let method = String::from_utf8_lossy(head.slice(buf, head.method_span)).into_owned();
-    let response = handle(admin, head.method, &target);
+    let response = match cross_site(&head, &headers, buf, bound) {
+        Some(reason) => Response::text(403, format!("refused: {reason}\n")),
+        None => handle(admin, head.method, &target),
+    };
     log_request(admin, &method, &target, response.status);
     Some(writing(&response, head.method == Method::Head))
+}
+
+/// Why a request that changes state may come from a web page rather than an
+/// operator, if it may: a browser lets any page POST a form to
+/// `http://127.0.0.1:8001/quitquitquit`, and DNS rebinding lets a page's own
+/// name point at the admin. Either way the browser says so: an `Origin` that
+/// is not the admin's own, or a `Host` that is a name other than `localhost`.
+/// Tools (curl, scripts, load balancers) send neither. Only POSTs are checked:
+/// GETs change nothing.
+///
+/// The `Host` port is not compared (an SSH tunnel or port forward changes it;
+/// a rebinding page cannot change the name); the `Origin` must be exact.
+fn cross_site(
+    head: &RequestHead,
+    headers: &[HeaderIndex],
+    buf: &[u8],
+    bound: SocketAddr,
+) -> Option<String> {
+    if head.method != Method::Post {
+        return None;
+    }
+    let text = |v: &[u8]| String::from_utf8_lossy(v).into_owned();
+    if let Some(origin) = headers
+        .iter()
+        .find(|h| h.name(buf).eq_ignore_ascii_case(b"origin"))
+        .map(|h| text(h.value(buf)))
+    {
+        if !own_origin(&origin, bound) {
+            return Some(format!(
+                "a state-changing request from another origin (Origin: {origin}); \
+                 the admin accepts POSTs from http://{bound} (or http://localhost:{}) only",
+                bound.port()
+            ));
+        }
+    }
+    if let Some(host) = head.host.map(|s| text(head.slice(buf, s))) {
+        if !own_host(split_port(&host).0, bound) {
+            return Some(format!(
+                "a state-changing request for another host (Host: {host}); \
+                 the admin answers POSTs to its own address ({bound}) or localhost only"
+            ));
+        }
+    }
+    None
+}
+
+/// `localhost`, or the admin's IP (any IP when it is bound to all addresses).
+fn own_host(host: &str, bound: SocketAddr) -> bool {
+    if host.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    let literal = host.strip_prefix('[').and_then(|h| h.strip_suffix(']'));
+    match literal.unwrap_or(host).parse::<std::net::IpAddr>() {
+        Ok(ip) => bound.ip().is_unspecified() || ip == bound.ip(),
+        Err(_) => false,
+    }
+}
+
+/// `http://HOST:PORT` naming the admin itself (port 80 when absent).
+fn own_origin(origin: &str, bound: SocketAddr) -> bool {
+    let Some(authority) = origin.trim().strip_prefix("http://") else {
+        return false; // `null`, https, another scheme
+    };
+    let (host, port) = split_port(authority);
+    own_host(host, bound) && port.unwrap_or(80) == bound.port()
+}
+
+/// `host:port` → (`host`, port); `[v6]:port` keeps its brackets.
+fn split_port(authority: &str) -> (&str, Option<u16>) {
+    match authority.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && (!host.contains(':') || host.ends_with(']')) => {
+            match port.parse() {
+                Ok(p) => (host, Some(p)),
+                Err(_) => (authority, None),
+            }
+        }
+        _ => (authority, None),
+    }
 }
 
 /// Whether the body we read (and ignore) has arrived: up to `MAX_BODY` of a
@@ -492,6 +577,31 @@ pub fn handle(admin: &Admin, method: Method, target: &str) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn own_hosts_and_origins() {
+        let lo: SocketAddr = "127.0.0.1:8001".parse().unwrap();
+        let any: SocketAddr = "0.0.0.0:8001".parse().unwrap();
+        let v6: SocketAddr = "[::1]:8001".parse().unwrap();
+        assert!(own_host("localhost", lo));
+        assert!(own_host("LocalHost", lo));
+        assert!(own_host("127.0.0.1", lo));
+        assert!(!own_host("127.0.0.2", lo));
+        assert!(!own_host("evil.example", lo));
+        assert!(own_host("10.1.2.3", any));
+        assert!(!own_host("evil.example", any));
+        assert!(own_host("[::1]", v6));
+        assert_eq!(split_port("[::1]:8001"), ("[::1]", Some(8001)));
+        assert_eq!(split_port("localhost"), ("localhost", None));
+        assert_eq!(split_port("::1"), ("::1", None));
+        assert!(own_origin("http://127.0.0.1:8001", lo));
+        assert!(own_origin("http://localhost:8001", lo));
+        assert!(!own_origin("http://localhost:3000", lo));
+        assert!(!own_origin("https://127.0.0.1:8001", lo));
+        assert!(!own_origin("null", lo));
+        assert!(!own_origin("http://evil.example:8001", lo));
+        assert!(own_origin("http://[::1]:8001", v6));
+    }
 
     #[test]
     fn decodes_queries() {
