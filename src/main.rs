@@ -27,8 +27,35 @@ struct Cli {
     config: Option<String>,
     #[command(flatten)]
     run: RunOpts,
+    #[command(flatten)]
+    log: LogOpts,
     #[command(subcommand)]
     command: Option<Command>,
+}
+
+/// The config file of a subcommand: `-c FILE`, or just `FILE`.
+#[derive(clap::Args)]
+struct ConfigArg {
+    /// Config file (native ringway YAML, or Envoy bootstrap YAML).
+    #[arg(short, long, value_name = "FILE")]
+    config: Option<String>,
+    /// The config file, given without -c.
+    #[arg(
+        value_name = "FILE",
+        conflicts_with = "config",
+        required_unless_present = "config"
+    )]
+    file: Option<String>,
+}
+
+impl ConfigArg {
+    fn path(&self) -> &str {
+        // clap requires one of the two.
+        self.config
+            .as_deref()
+            .or(self.file.as_deref())
+            .unwrap_or("")
+    }
 }
 
 #[derive(clap::Args)]
@@ -36,17 +63,39 @@ struct RunOpts {
     /// io driver: auto (io_uring, else epoll), uring, epoll. Overrides the config.
     #[arg(long, value_name = "DRIVER")]
     io_driver: Option<IoDriverChoice>,
-    /// Number of workers. Overrides the config's `workers`.
-    #[arg(long)]
-    workers: Option<usize>,
+    /// Number of workers, 1 to 1024. Overrides the config's `workers`.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=MAX_WORKERS))]
+    workers: Option<u16>,
+}
+
+/// The config's own bound on `workers`.
+const MAX_WORKERS: i64 = 1024;
+
+#[derive(clap::Args)]
+struct LogOpts {
+    /// Log lines on stderr as text, or as one JSON object per line.
+    #[arg(
+        long,
+        value_enum,
+        env = "RINGWAY_LOG_FORMAT",
+        default_value_t = LogFormat::Text,
+        global = true
+    )]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// Run the proxy with a config file.
     Run {
-        #[arg(short, long, value_name = "FILE")]
-        config: String,
+        #[command(flatten)]
+        config: ConfigArg,
         #[command(flatten)]
         run: RunOpts,
     },
@@ -55,27 +104,33 @@ enum Command {
         #[command(flatten)]
         run: RunOpts,
     },
-    /// Validate a config file; exit non-zero with the error.
+    /// Validate a config file (and print warnings); exit non-zero with the error.
     Check {
-        #[arg(short, long, value_name = "FILE")]
-        config: String,
+        #[command(flatten)]
+        config: ConfigArg,
     },
     /// Print a config (e.g. Envoy bootstrap YAML) as ringway's native YAML.
     Convert {
-        #[arg(short, long, value_name = "FILE")]
-        config: String,
+        #[command(flatten)]
+        config: ConfigArg,
     },
 }
 
 fn main() -> ExitCode {
-    let set_level = init_logging();
     let cli = Cli::parse();
+    let set_level = match init_logging(cli.log.log_format) {
+        Ok(set) => set,
+        Err(e) => {
+            eprintln!("ringway: {e}");
+            return ExitCode::from(2);
+        }
+    };
     match (cli.command, cli.config) {
-        (Some(Command::Run { config, run }), _) => run_file(&config, &run, set_level),
+        (Some(Command::Run { config, run }), _) => run_file(config.path(), &run, set_level),
         (None, Some(config)) => run_file(&config, &cli.run, set_level),
         (Some(Command::Demo { run }), _) => run_demo(&run, set_level),
-        (Some(Command::Check { config }), _) => check(&config),
-        (Some(Command::Convert { config }), _) => convert(&config),
+        (Some(Command::Check { config }), _) => check(config.path()),
+        (Some(Command::Convert { config }), _) => convert(config.path()),
         (None, None) => {
             eprintln!("ringway: give a config with -c FILE, or try `ringway demo` (see --help)");
             ExitCode::from(2)
@@ -83,19 +138,68 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs to stderr; the returned setter changes the filter at run time (admin `/logging`).
-fn init_logging() -> LogLevelSetter {
-    use tracing_subscriber::{layer::SubscriberExt, reload, util::SubscriberInitExt, EnvFilter};
-    let filter = EnvFilter::try_from_env("RINGWAY_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+/// The levels a log filter may name, alone or as `TARGET=LEVEL`.
+const LOG_LEVELS: &[&str] = &["trace", "debug", "info", "warn", "error", "off"];
+/// The filter when `RINGWAY_LOG` is unset.
+const DEFAULT_LOG_FILTER: &str = "info";
+
+/// A log filter (`RINGWAY_LOG`, `POST /logging?level=`): comma-separated
+/// `LEVEL` or `TARGET=LEVEL` directives. `EnvFilter` reads a lone unknown word
+/// as a target name, which turns every other log line off; a typo such as
+/// `warnn` must be an error instead.
+fn log_filter(text: &str) -> Result<tracing_subscriber::EnvFilter, String> {
+    for directive in text.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        let level = directive.rsplit_once('=').map_or(directive, |(_, l)| l);
+        if !LOG_LEVELS.iter().any(|l| l.eq_ignore_ascii_case(level)) {
+            return Err(format!(
+                "`{directive}` is not a log level: use one of {}, or TARGET=LEVEL (e.g. ringway=debug)",
+                LOG_LEVELS.join(", ")
+            ));
+        }
+    }
+    tracing_subscriber::EnvFilter::try_new(text).map_err(|e| e.to_string())
+}
+
+/// Logs to stderr, filtered by `RINGWAY_LOG` (an invalid one is an error);
+/// colours only on a terminal (never into files or journald, nor with
+/// `NO_COLOR`). The returned setter changes the filter at run time (admin
+/// `/logging`).
+fn init_logging(format: LogFormat) -> Result<LogLevelSetter, String> {
+    use std::io::IsTerminal;
+    use tracing_subscriber::{fmt, layer::SubscriberExt, reload, util::SubscriberInitExt};
+    let filter = match std::env::var("RINGWAY_LOG") {
+        Ok(text) if !text.trim().is_empty() => {
+            log_filter(&text).map_err(|e| format!("RINGWAY_LOG={text}: {e}"))?
+        }
+        _ => log_filter(DEFAULT_LOG_FILTER)?,
+    };
     let (filter, handle) = reload::Layer::new(filter);
-    tracing_subscriber::registry()
-        .with(filter)
-        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
-        .init();
-    Box::new(move |level: &str| {
-        let filter = EnvFilter::try_new(level).map_err(|e| e.to_string())?;
+    let registry = tracing_subscriber::registry().with(filter);
+    match format {
+        LogFormat::Text => {
+            let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            registry
+                .with(fmt::layer().with_writer(std::io::stderr).with_ansi(ansi))
+                .init()
+        }
+        LogFormat::Json => registry
+            .with(fmt::layer().json().with_writer(std::io::stderr))
+            .init(),
+    }
+    Ok(Box::new(move |level: &str| {
+        let filter = log_filter(level)?;
         handle.reload(filter).map_err(|e| e.to_string())
-    })
+    }))
+}
+
+/// A line on stdout that must not kill the process when stdout is gone
+/// (`ringway demo | head`): `println!` panics on a closed pipe.
+fn say(line: std::fmt::Arguments) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_fmt(line);
+    let _ = out.write_all(b"\n");
+    let _ = out.flush();
 }
 
 fn load(path: &str) -> Result<config::Loaded, ExitCode> {
@@ -108,7 +212,7 @@ fn load(path: &str) -> Result<config::Loaded, ExitCode> {
 fn check(path: &str) -> ExitCode {
     match load(path) {
         Ok(loaded) => {
-            for w in &loaded.warnings {
+            for w in loaded.warnings.iter().chain(&loaded.risks) {
                 eprintln!("ringway: {path}: warning: {w}");
             }
             println!(
@@ -133,6 +237,9 @@ fn convert(path: &str) -> ExitCode {
                 eprintln!("ringway: {path}: warning: {w}");
                 println!("# not carried over: {w}");
             }
+            for w in &loaded.risks {
+                eprintln!("ringway: {path}: warning: {w}");
+            }
             print!("{}", config::to_native_yaml(&loaded.raw));
             ExitCode::SUCCESS
         }
@@ -145,7 +252,7 @@ fn run_file(path: &str, opts: &RunOpts, set_level: LogLevelSetter) -> ExitCode {
         Ok(l) => l,
         Err(code) => return code,
     };
-    for w in &loaded.warnings {
+    for w in loaded.warnings.iter().chain(&loaded.risks) {
         tracing::warn!("{path}: {w}");
     }
     serve(loaded.config, Some(path), opts, set_level)
@@ -158,8 +265,9 @@ fn serve(
     opts: &RunOpts,
     set_level: LogLevelSetter,
 ) -> ExitCode {
+    tracing::info!("ringway {} starting", env!("CARGO_PKG_VERSION"));
     if let Some(n) = opts.workers {
-        config.workers = n.max(1);
+        config.workers = usize::from(n);
     }
     // Signals are handled before any listener exists, so a SIGTERM right after
     // the listener line is printed always drains rather than kills.
@@ -187,7 +295,7 @@ fn serve(
     let _ = reload_hook.set(server.reloader.clone());
     for (name, addr) in &server.listeners {
         // A stable line that scripts and tests wait for.
-        println!("ringway: listener {name} on {addr}");
+        say(format_args!("ringway: listener {name} on {addr}"));
     }
     if let Some(admin_config) = &server.generations.load().config.admin {
         let reloader = server.reloader.clone();
@@ -200,7 +308,7 @@ fn serve(
         };
         match admin::server::start(admin, admin_config.address) {
             // A stable line that scripts and tests wait for.
-            Ok(addr) => println!("ringway: admin on {addr}"),
+            Ok(addr) => say(format_args!("ringway: admin on {addr}")),
             Err(e) => {
                 eprintln!(
                     "ringway: cannot serve admin on {}: {e}",
@@ -212,6 +320,12 @@ fn serve(
             }
         }
     }
+    // For logs that do not see stdout (journald, JSON): start-up is over.
+    tracing::info!(
+        listeners = server.listeners.len(),
+        workers = server.stats.workers.len(),
+        "started"
+    );
     if server.join() {
         tracing::info!("drained, exiting");
         ExitCode::SUCCESS
@@ -240,6 +354,14 @@ fn run_demo(opts: &RunOpts, set_level: LogLevelSetter) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    // Release builds abort on panic, so `DemoDir`'s drop would not run: the
+    // hook removes the temp dir first.
+    let temp_dir = dir.dir.clone();
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let _ = std::fs::remove_dir_all(&temp_dir);
+        previous(info);
+    }));
     // The clusters are strict_dns: ask the demo's responder, and only it, so the
     // machine's /etc/hosts and resolv.conf cannot shadow the records file.
     let dns_config = &mut loaded.config.dns;
@@ -251,20 +373,29 @@ fn run_demo(opts: &RunOpts, set_level: LogLevelSetter) -> ExitCode {
         .iter()
         .map(|(n, a)| format!("service{n} on {a}"))
         .collect();
-    println!("ringway demo: {}", instances.join(", "));
-    println!(
+    say(format_args!("ringway demo: {}", instances.join(", ")));
+    say(format_args!(
         "ringway demo: DNS for them on {} (udp), records in {}",
         dns.addr,
         dir.records.display()
-    );
-    println!("ringway demo: front proxy on http://127.0.0.1:8000 (config/front-proxy.yaml). Try:");
-    println!("    curl localhost:8000/service/1   # repeat: round robin over every service1 address in DNS");
-    println!("    curl localhost:8000/service/2");
-    println!("    curl -i localhost:8000/nowhere  # 404 from ringway itself");
-    println!("    curl localhost:8001/stats       # admin: counters summed over every worker (also /clusters, /help)");
-    println!("  Scale service1 without restarting the proxy:");
-    println!("    echo 'service1 127.0.0.6' >> {}", dir.records.display());
-    println!("Ctrl-C to stop.");
+    ));
+    say(format_args!(
+        "ringway demo: front proxy on http://127.0.0.1:8000 (config/front-proxy.yaml). Try:"
+    ));
+    say(format_args!("    curl localhost:8000/service/1   # repeat: round robin over every service1 address in DNS"));
+    say(format_args!("    curl localhost:8000/service/2"));
+    say(format_args!(
+        "    curl -i localhost:8000/nowhere  # 404 from ringway itself"
+    ));
+    say(format_args!("    curl localhost:8001/stats       # admin: counters summed over every worker (also /clusters, /help)"));
+    say(format_args!(
+        "  Scale service1 without restarting the proxy:"
+    ));
+    say(format_args!(
+        "    echo 'service1 127.0.0.6' >> {}",
+        dir.records.display()
+    ));
+    say(format_args!("Ctrl-C to stop."));
     let code = serve(loaded.config, None, opts, set_level);
     drop(fleet);
     drop(dns);

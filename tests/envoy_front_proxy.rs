@@ -229,9 +229,13 @@ fn convert_prints_native_yaml_that_checks_clean() {
         .output()
         .unwrap();
     assert!(check.status.success(), "{check:?}");
+    // Nothing left untranslated; only the seed's admin on 0.0.0.0 (kept, as
+    // the seed's story has it) is still worth a warning.
+    let stderr = String::from_utf8_lossy(&check.stderr);
+    let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("warning")).collect();
     assert!(
-        !String::from_utf8_lossy(&check.stderr).contains("warning"),
-        "native output has nothing left to warn about: {check:?}"
+        warnings.len() == 1 && warnings[0].contains("admin.address"),
+        "native output has nothing else to warn about: {check:?}"
     );
 }
 

@@ -1,5 +1,6 @@
 //! The admin endpoint: Envoy's operator interface on its own thread, never on a
-//! worker. A small blocking server (`server.rs`) parses requests with our own
+//! worker. A small `poll(2)` loop (`server.rs`) serves every admin connection
+//! side by side, each under one total deadline, parses requests with our own
 //! codec and answers one request per connection; `view.rs` outlines what the
 //! published generation shows and has `stats` sum the counts into it;
 //! `render.rs` turns that into Envoy's text, JSON and Prometheus forms.

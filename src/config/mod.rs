@@ -19,7 +19,12 @@ pub use raw::RawConfig;
 pub struct Loaded {
     pub config: Config,
     pub raw: RawConfig,
+    /// What the Envoy translation left behind (`convert` prints them as
+    /// "not carried over").
     pub warnings: Vec<String>,
+    /// Settings that run as written but are likely unsafe (`check` and start
+    /// print them as warnings).
+    pub risks: Vec<String>,
 }
 
 /// Read and validate a config file.
@@ -37,6 +42,7 @@ pub fn load_str(text: &str) -> Result<Loaded, ConfigError> {
         let t = envoy::translate(text)?;
         let config = validate::validate(&t.raw).map_err(|e| envoy::restate(e, &t.origins, text))?;
         return Ok(Loaded {
+            risks: risks(&config, text),
             config,
             raw: t.raw,
             warnings: t.warnings,
@@ -45,10 +51,33 @@ pub fn load_str(text: &str) -> Result<Loaded, ConfigError> {
     let raw = parse_native(text)?;
     let config = validate::validate(&raw).map_err(|e| e.with_source(text))?;
     Ok(Loaded {
+        risks: risks(&config, text),
         config,
         raw,
         warnings: Vec::new(),
     })
+}
+
+/// Settings of `config` (read from `text`) that work but deserve a warning.
+/// The admin endpoint has no authentication: anyone who can connect to it can
+/// drain the process (`/quitquitquit`) or fail its health check. Envoy's
+/// sandboxes bind it to 0.0.0.0, so such files are common.
+fn risks(config: &Config, text: &str) -> Vec<String> {
+    let mut risks = Vec::new();
+    if let Some(admin) = &config.admin {
+        if !admin.address.ip().is_loopback() {
+            let line = error::locate(text, "admin.address")
+                .map(|l| format!(" (line {l})"))
+                .unwrap_or_default();
+            risks.push(format!(
+                "admin.address{line}: {} is reachable from other machines, and the admin \
+                 endpoint has no authentication (anyone who can connect can drain the \
+                 process); bind it to 127.0.0.1 unless a firewall guards the port",
+                admin.address
+            ));
+        }
+    }
+    risks
 }
 
 /// Envoy bootstrap files have a top-level `static_resources`; ringway's own never do.
@@ -76,7 +105,7 @@ pub fn parse_native(text: &str) -> Result<RawConfig, ConfigError> {
         let field = err.path().to_string();
         let inner = err.into_inner();
         let line = inner.location().map(|l| l.line());
-        let reason = strip_location(&inner.to_string());
+        let reason = strip_path(strip_location(&inner.to_string()), &field);
         ConfigError::Parse {
             field: if field == "." {
                 "(top level)".into()
@@ -87,6 +116,20 @@ pub fn parse_native(text: &str) -> Result<RawConfig, ConfigError> {
             reason,
         }
     })
+}
+
+/// serde_yaml starts some messages with its own path of the value
+/// (`listeners[0].idle_timeout: unknown unit`); the error names the field
+/// already, so a leading path that `field` starts with is dropped.
+fn strip_path(reason: String, field: &str) -> String {
+    match reason.split_once(": ") {
+        Some((path, rest))
+            if !path.is_empty() && !path.contains(' ') && field.starts_with(path) =>
+        {
+            rest.to_string()
+        }
+        _ => reason,
+    }
 }
 
 /// serde_yaml appends " at line L column C"; the line is reported separately.

@@ -29,7 +29,7 @@ pub struct RawConfig {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(untagged)]
+#[serde(untagged, expecting = "expected `auto` or a number from 1 to 1024")]
 pub enum RawWorkers {
     Count(usize),
     Named(String),

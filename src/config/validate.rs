@@ -19,10 +19,14 @@ pub fn validate(raw: &RawConfig) -> Result<Config, ConfigError> {
         Some(RawWorkers::Named(s)) if s.eq_ignore_ascii_case("auto") => available_cores(),
         Some(RawWorkers::Count(n)) if (1..=1024).contains(n) => *n,
         Some(other) => {
+            let got = match other {
+                RawWorkers::Count(n) => n.to_string(),
+                RawWorkers::Named(s) => format!("`{s}`"),
+            };
             return Err(ConfigError::invalid(
                 "workers",
-                format!("expected `auto` or a number from 1 to 1024, got {other:?}"),
-            ))
+                format!("expected `auto` or a number from 1 to 1024, got {got}"),
+            ));
         }
     };
     let io_driver = match &raw.io_driver {

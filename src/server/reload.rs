@@ -13,7 +13,11 @@ use std::{
 };
 
 use super::Helpers;
-use crate::{config, generation::Generations, stats::ServerStats};
+use crate::{
+    config::{self, Config},
+    generation::Generations,
+    stats::ServerStats,
+};
 
 /// Re-reads the config file and publishes it as a new generation. One reload at
 /// a time; never on a worker thread.
@@ -76,6 +80,15 @@ impl Reloader {
             notes.push("admin address unchanged until restart".to_string());
             config.admin = old.config.admin.clone();
         }
+        let edits = ConfigEdits::between(&old.config, &config);
+        if edits.is_empty() {
+            let mut summary = format!("no change (generation {} stays)", old.version);
+            for n in notes {
+                summary.push_str("; ");
+                summary.push_str(&n);
+            }
+            return Ok(summary);
+        }
         let config = Arc::new(config);
         let (listener_slots, cluster_slots) = super::register(&self.stats, &config)?;
         let (next, changes) = old
@@ -105,11 +118,75 @@ impl Reloader {
             let _ = writeln!(out, "ringway: listener {name} on {addr}");
             let _ = out.flush();
         }
-        let mut summary = format!("generation {version}: {changes}");
+        let mut summary = format!("generation {version}: {changes}{edits}");
         for n in notes {
             summary.push_str("; ");
             summary.push_str(&n);
         }
         Ok(summary)
+    }
+}
+
+/// What a reload changes beyond the listeners and clusters that `Changes`
+/// names as added, removed or rebuilt: listeners kept with new routes or
+/// limits, and top-level settings. Empty: the re-read config is the one in
+/// force, and no new generation is published.
+struct ConfigEdits {
+    /// Whole configs differ (in anything, including what the fields below miss).
+    any: bool,
+    /// Listeners kept (same name and address) whose config changed.
+    listeners: Vec<String>,
+    /// Top-level settings that changed.
+    settings: Vec<&'static str>,
+}
+
+impl ConfigEdits {
+    /// `Config` is not `PartialEq` (a compiled access-log format is not), but
+    /// its `Debug` form shows every field and holds no hash maps, so equal
+    /// text means equal configs.
+    fn between(old: &Config, new: &Config) -> ConfigEdits {
+        let same =
+            |a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| format!("{a:?}") == format!("{b:?}");
+        let listeners = new
+            .listeners
+            .iter()
+            .filter(|l| {
+                old.listeners
+                    .iter()
+                    // A moved listener is rebound: `Changes` names it as added and removed.
+                    .find(|o| o.name == l.name && o.address == l.address)
+                    .is_some_and(|o| !same(o, *l))
+            })
+            .map(|l| l.name.clone())
+            .collect();
+        let mut settings = Vec::new();
+        if old.drain_timeout != new.drain_timeout {
+            settings.push("drain_timeout");
+        }
+        if old.dns != new.dns {
+            settings.push("dns");
+        }
+        ConfigEdits {
+            any: !same(old, new),
+            listeners,
+            settings,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        !self.any
+    }
+}
+
+/// Appended to `Changes` in the reload line.
+impl std::fmt::Display for ConfigEdits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if !self.listeners.is_empty() {
+            write!(f, "; listeners changed [{}]", self.listeners.join(","))?;
+        }
+        if !self.settings.is_empty() {
+            write!(f, "; settings changed [{}]", self.settings.join(","))?;
+        }
+        Ok(())
     }
 }

@@ -4,14 +4,24 @@
 
 use std::{collections::HashMap, net::SocketAddr};
 
-use super::{request, Response};
+use super::{request, Client, Response};
 
 pub fn get(addr: SocketAddr, path: &str) -> Response {
     request(addr, "GET", path, "")
 }
 
+/// `POST path` as curl sends it: `Host` is the admin's address (the admin
+/// refuses state changes addressed to any other host).
 pub fn post(addr: SocketAddr, path: &str) -> Response {
-    request(addr, "POST", path, "content-length: 0\r\n")
+    post_with(addr, path, &format!("host: {addr}\r\n"))
+}
+
+/// `POST path` with exactly the `headers` lines given (each ending in CRLF).
+pub fn post_with(addr: SocketAddr, path: &str, headers: &str) -> Response {
+    Client::connect(addr).roundtrip(
+        format!("POST {path} HTTP/1.1\r\n{headers}content-length: 0\r\nconnection: close\r\n\r\n")
+            .as_bytes(),
+    )
 }
 
 /// `/stats` as a map of `name → value` (histogram lines keep their text).

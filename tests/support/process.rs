@@ -27,6 +27,7 @@ pub struct Launch {
     listeners: usize,
     args: Vec<String>,
     env: Vec<(String, String)>,
+    env_removed: Vec<String>,
     dir: Option<tempfile::TempDir>,
 }
 
@@ -45,6 +46,13 @@ impl Launch {
 
     pub fn env(mut self, key: &str, value: &str) -> Launch {
         self.env.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    /// Start without `key` in the environment (also one this harness sets,
+    /// such as `NO_COLOR`).
+    pub fn env_remove(mut self, key: &str) -> Launch {
+        self.env_removed.push(key.to_string());
         self
     }
 
@@ -67,14 +75,19 @@ impl Launch {
         fs::write(&config, &self.yaml).expect("write config");
         let stderr_path = dir.path().join("ringway-stderr.log");
         let stderr = fs::File::create(&stderr_path).expect("create stderr log");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ringway"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ringway"));
+        command
             .arg("-c")
             .arg(&config)
             .arg("--io-driver")
             .arg(self.driver.flag())
             .args(&self.args)
             .env("NO_COLOR", "1")
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        for key in &self.env_removed {
+            command.env_remove(key);
+        }
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(stderr)
@@ -190,6 +203,7 @@ impl Ringway {
             listeners: 1,
             args: Vec::new(),
             env: Vec::new(),
+            env_removed: Vec::new(),
             dir: None,
         }
     }
