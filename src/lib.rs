@@ -14,7 +14,8 @@
 //! `worker::session` drives one connection through these stages.
 //!
 //! Beside the data path: `stats` (per-core counters, summed when read),
-//! `access_log` (per-core batched lines) and `admin` (its own thread).
+//! `access_log` (per-core batched lines), `admin` (its own thread) and `tls`
+//! (rustls configs built at config load, shared read-only by every worker).
 
 pub mod access_log;
 pub mod admin;
@@ -27,5 +28,6 @@ pub mod generation;
 pub mod router;
 pub mod server;
 pub mod stats;
+pub mod tls;
 pub mod upstream;
 pub mod worker;

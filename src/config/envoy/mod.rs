@@ -142,21 +142,24 @@ fn translate_value(source: &str, doc: &Value) -> Result<Translation, ConfigError
 /// Restate an error that `validate()` found in the translated config in terms of
 /// the Envoy file: its path and line there.
 pub fn restate(err: ConfigError, origins: &[(String, String)], source: &str) -> ConfigError {
-    let envoy_path = |field: &str| -> String {
-        let best = origins
-            .iter()
-            .filter(|(native, _)| {
-                field == native
-                    || (field.starts_with(native.as_str())
-                        && matches!(field.as_bytes().get(native.len()), Some(b'.' | b'[')))
-            })
-            .max_by_key(|(native, _)| native.len());
-        match best {
-            Some((native, envoy)) => format!("{envoy}{}", &field[native.len()..]),
-            None => field.to_string(),
-        }
-    };
-    err.located_in(source, envoy_path)
+    err.located_in(source, |field| envoy_path(field, origins))
+}
+
+/// The Envoy path a native field path came from: the longest recorded origin
+/// that is a prefix of it, with the rest of the path appended.
+pub fn envoy_path(field: &str, origins: &[(String, String)]) -> String {
+    let best = origins
+        .iter()
+        .filter(|(native, _)| {
+            field == native
+                || (field.starts_with(native.as_str())
+                    && matches!(field.as_bytes().get(native.len()), Some(b'.' | b'[')))
+        })
+        .max_by_key(|(native, _)| native.len());
+    match best {
+        Some((native, envoy)) => format!("{envoy}{}", &field[native.len()..]),
+        None => field.to_string(),
+    }
 }
 
 /// `address: { socket_address: { address, port_value } }` → `ip:port` or `name:port`.
