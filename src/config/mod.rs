@@ -119,3 +119,5 @@ fn strip_location(msg: &str) -> String {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tls_tests;
