@@ -4,11 +4,22 @@
 //! rotating ticketer inside that config, so a ticket issued by one worker resumes
 //! on any other; TLS 1.2 sessions resume by ID from one bounded cache (or by
 //! ticket when tickets are on).
+//!
+//! A reload rebuilds every listener's config, but a listener whose TLS settings
+//! and files are byte-for-byte unchanged keeps its ticket keys and session cache
+//! (`SessionState`, found by a digest of both), so clients keep resuming across
+//! reloads. Any change — a renewed certificate, mTLS turned on — gets fresh keys,
+//! so no session outlives the settings it was made under.
 
-use std::{sync::Arc, time::Duration, time::SystemTime};
+use std::{
+    hash::{Hash, Hasher},
+    sync::{Arc, Mutex, Weak},
+    time::Duration,
+    time::SystemTime,
+};
 
 use rustls::{
-    server::{ServerSessionMemoryCache, WebPkiClientVerifier},
+    server::{ProducesTickets, ServerSessionMemoryCache, WebPkiClientVerifier},
     ServerConfig,
 };
 
@@ -61,11 +72,54 @@ pub struct ListenerTlsSpec {
     pub max_concurrent_handshakes: u32,
 }
 
+/// Ticket keys and the session cache of one TLS configuration, shared by every
+/// worker and by successive generations while the configuration is unchanged.
+#[derive(Debug)]
+pub struct SessionState {
+    /// `None` when tickets are off.
+    ticketer: Option<Arc<dyn ProducesTickets>>,
+    cache: Arc<ServerSessionMemoryCache>,
+}
+
+/// Live session states by configuration digest. Touched only at config load.
+static SESSIONS: Mutex<Vec<(u64, Weak<SessionState>)>> = Mutex::new(Vec::new());
+
+/// The session state for a configuration digest: the live one if a listener of
+/// the current generation has it, else a new one.
+fn session_state(digest: u64, tickets: SessionTickets) -> Result<Arc<SessionState>, TlsError> {
+    let mut live = SESSIONS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    live.retain(|(_, weak)| weak.strong_count() > 0);
+    if let Some(state) = live
+        .iter()
+        .find(|(d, _)| *d == digest)
+        .and_then(|(_, weak)| weak.upgrade())
+    {
+        return Ok(state);
+    }
+    let ticketer = match tickets {
+        SessionTickets::On => Some(
+            rustls::crypto::aws_lc_rs::Ticketer::new()
+                .map_err(|e| TlsError::Rustls(e.to_string()))?,
+        ),
+        SessionTickets::Off => None,
+    };
+    let state = Arc::new(SessionState {
+        ticketer,
+        cache: ServerSessionMemoryCache::new(SESSION_CACHE_ENTRIES),
+    });
+    live.push((digest, Arc::downgrade(&state)));
+    Ok(state)
+}
+
 /// A listener's TLS, loaded: what the accept path needs, and what `/certs` shows.
 #[derive(Debug)]
 pub struct ListenerTls {
     spec: ListenerTlsSpec,
     server_config: Arc<ServerConfig>,
+    /// Held so that the next generation finds the same keys while this one lives.
+    sessions: Arc<SessionState>,
     /// Leaf facts of each configured certificate, in config order.
     certificates: Vec<CertFacts>,
     /// The CA certificates client certificates are verified against.
@@ -83,11 +137,14 @@ impl ListenerTls {
     ) -> Result<ListenerTls, TlsFieldError> {
         let provider = spec.params.provider();
         let mut warnings = Vec::new();
+        let mut digest = std::collections::hash_map::DefaultHasher::new();
+        spec.hash(&mut digest);
         let mut keyed = Vec::with_capacity(spec.certificates.len());
         let mut certificates = Vec::with_capacity(spec.certificates.len());
         for (i, c) in spec.certificates.iter().enumerate() {
             let at = format!("{field}.certificates[{i}]");
             let loaded = load_certified_key(c, &provider).map_err(|e| e.at(&at))?;
+            loaded.material.hash(&mut digest);
             let leaf = loaded.leaf().clone();
             if let Some(w) = leaf.expiry_warning(now) {
                 warnings.push(FieldWarning::new(format!("{at}.cert_chain"), w));
@@ -115,6 +172,7 @@ impl ListenerTls {
             ClientAuth::Optional { ca } | ClientAuth::Required { ca } => {
                 let at = format!("{field}.client_ca");
                 let loaded = load_ca(ca).map_err(|e| e.at(&at))?;
+                loaded.material.hash(&mut digest);
                 let builder =
                     WebPkiClientVerifier::builder_with_provider(loaded.roots, provider.clone());
                 let builder = match spec.client_auth {
@@ -137,14 +195,16 @@ impl ListenerTls {
             .with_client_cert_verifier(verifier)
             .with_cert_resolver(Arc::new(SniResolver::new(keyed)));
         config.alpn_protocols = spec.alpn.iter().map(|a| a.wire().to_vec()).collect();
-        config.session_storage = ServerSessionMemoryCache::new(SESSION_CACHE_ENTRIES);
-        if spec.session_tickets == SessionTickets::On {
-            config.ticketer = rustls::crypto::aws_lc_rs::Ticketer::new()
-                .map_err(|e| TlsError::Rustls(e.to_string()).at(field))?;
+        let sessions =
+            session_state(digest.finish(), spec.session_tickets).map_err(|e| e.at(field))?;
+        config.session_storage = sessions.cache.clone();
+        if let Some(ticketer) = &sessions.ticketer {
+            config.ticketer = ticketer.clone();
         }
         Ok(ListenerTls {
             spec: spec.clone(),
             server_config: Arc::new(config),
+            sessions,
             certificates,
             client_ca,
             warnings,
@@ -159,6 +219,12 @@ impl ListenerTls {
 
     pub fn spec(&self) -> &ListenerTlsSpec {
         &self.spec
+    }
+
+    /// Whether `other` shares this listener's ticket keys and session cache
+    /// (true across a reload that changed none of its TLS settings or files).
+    pub fn shares_sessions_with(&self, other: &ListenerTls) -> bool {
+        Arc::ptr_eq(&self.sessions, &other.sessions)
     }
 
     pub fn handshake_timeout(&self) -> Duration {

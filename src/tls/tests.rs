@@ -471,6 +471,38 @@ fn sessions_resume_by_tls13_ticket_and_tls12_ticket_or_session_id() {
     }
 }
 
+#[test]
+fn an_unchanged_listener_keeps_its_ticket_keys_across_reloads_and_a_changed_one_does_not() {
+    let dir = temp();
+    let ca = TestCa::new("test CA");
+    let pem = ca.issue(&["a.test"], &PKCS_ECDSA_P256_SHA256);
+    let s = spec(vec![files(dir.path(), "a", &pem)]);
+    let before = build(&s);
+    let c = client(&ca);
+    let first = connect(&before, &c, "a.test");
+    first.result.as_ref().expect("handshake");
+    // A reload with nothing changed: the ticket from the old generation resumes.
+    let after = build(&s);
+    assert!(after.shares_sessions_with(&before));
+    drop(before);
+    let again = connect(&after, &c, "a.test");
+    again.result.as_ref().expect("handshake");
+    assert_eq!(again.server.handshake_kind(), Some(HandshakeKind::Resumed));
+    // A renewed certificate (same path, new bytes) gets new keys.
+    files(
+        dir.path(),
+        "a",
+        &ca.issue(&["a.test"], &PKCS_ECDSA_P256_SHA256),
+    );
+    let renewed = build(&s);
+    assert!(!renewed.shares_sessions_with(&after));
+    let mut mtls = s.clone();
+    mtls.client_auth = ClientAuth::Optional {
+        ca: PemSource::Inline(ca.pem.clone()),
+    };
+    assert!(!build(&mtls).shares_sessions_with(&renewed));
+}
+
 // ---- client certificates
 
 #[test]

@@ -460,13 +460,15 @@ fn tls_params(
             let name = cx.string(&item)?;
             match Group::parse(&name) {
                 Some(g) => names.push(g.name().to_string()),
-                None => return Err(cx.unsupported(
-                    &item.path,
-                    format!(
+                None => {
+                    return Err(cx.unsupported(
+                        &item.path,
+                        format!(
                         "`{name}` is not a key exchange group ringway implements; supported: {}",
                         crate::tls::params::group_names()
                     ),
-                )),
+                    ))
+                }
             }
         }
         origins.push((format!("{field}.curves"), list.path.clone()));

@@ -59,7 +59,8 @@ fn todays_sandbox_loads_with_its_inline_certificate_and_runtime_layer() {
         line_of(&text, "connection_limit")
     );
     assert!(
-        loaded.warnings.iter().any(|w| w == &format!(
+        loaded.warnings.iter().any(|w| w
+            == &format!(
             "{at}: ignored: no listener is named `example_listener_name` (Envoy ignores it too)"
         )),
         "{:#?}",
