@@ -19,7 +19,9 @@
 //! 1. Leaves: `codec` (sans-IO HTTP/1.1, with its `RequestLimits`), `net`
 //!    (binding sockets, the io driver kind), `metric` (counter, gauge and
 //!    histogram cells), `prim` (the versioned publish cell, the RNG).
-//! 2. `access_log` (formats and sinks), then `config` (the validated model).
+//! 2. `access_log` (formats and sinks), `tls` (certificates and rustls configs,
+//!    built at config load, shared read-only by every worker), then `config`
+//!    (the validated model).
 //! 3. The data path's parts: `router`, `balancer`, `stats` (per-core count
 //!    storage), `upstream` (clusters per worker, pools, host sets, health).
 //! 4. `generation`: the published snapshot of a config and its shared pieces.
@@ -44,5 +46,6 @@ pub mod prim;
 pub mod router;
 pub mod server;
 pub mod stats;
+pub mod tls;
 pub mod upstream;
 pub mod worker;

@@ -9,6 +9,7 @@ pub mod model;
 pub mod raw;
 pub mod units;
 pub mod validate;
+pub mod validate_tls;
 
 pub use error::ConfigError;
 pub use model::*;
@@ -41,20 +42,31 @@ pub fn load_str(text: &str) -> Result<Loaded, ConfigError> {
     if is_envoy(text) {
         let t = envoy::translate(text)?;
         let config = validate::validate(&t.raw).map_err(|e| envoy::restate(e, &t.origins, text))?;
+        let mut warnings = t.warnings;
+        warnings.extend(
+            config.tls_warnings().iter().map(|w| {
+                located_warning(text, &envoy::envoy_path(&w.field, &t.origins), &w.message)
+            }),
+        );
         return Ok(Loaded {
             risks: risks(&config, text),
             config,
             raw: t.raw,
-            warnings: t.warnings,
+            warnings,
         });
     }
     let raw = parse_native(text)?;
     let config = validate::validate(&raw).map_err(|e| e.with_source(text))?;
+    let warnings = config
+        .tls_warnings()
+        .iter()
+        .map(|w| located_warning(text, &w.field, &w.message))
+        .collect();
     Ok(Loaded {
         risks: risks(&config, text),
         config,
         raw,
-        warnings: Vec::new(),
+        warnings,
     })
 }
 
@@ -78,6 +90,14 @@ fn risks(config: &Config, text: &str) -> Vec<String> {
         }
     }
     risks
+}
+
+/// `field (line N): message`, the form every loader warning takes.
+fn located_warning(source: &str, field: &str, message: &str) -> String {
+    match error::locate(source, field) {
+        Some(line) => format!("{field} (line {line}): {message}"),
+        None => format!("{field}: {message}"),
+    }
 }
 
 /// Envoy bootstrap files have a top-level `static_resources`; ringway's own never do.
@@ -142,3 +162,5 @@ fn strip_location(msg: &str) -> String {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tls_tests;

@@ -36,6 +36,12 @@ pub mod defaults {
     pub const HC_UNHEALTHY_THRESHOLD: u32 = 3;
     pub const HC_HEALTHY_THRESHOLD: u32 = 2;
     pub const HOST_WEIGHT: u32 = 1;
+    // TLS (Envoy's `transport_socket_connect_timeout` has no default; nginx's
+    // handshake bound is its 60 s client_header_timeout; 10 s is HAProxy's).
+    pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+    /// Per worker: enough for a burst of new clients, small enough that a flood
+    /// of handshakes (~0.5 ms of CPU each) cannot starve established connections.
+    pub const MAX_CONCURRENT_HANDSHAKES: u32 = 256;
     pub const MAX_HOST_WEIGHT: u32 = 1000;
 }
 
@@ -72,6 +78,39 @@ pub struct Config {
     pub clusters: Vec<ClusterConfig>,
 }
 
+impl Config {
+    /// What loading TLS material noticed without refusing it (a certificate that
+    /// expires soon, `verify: none`), each with the native field path it is about.
+    pub fn tls_warnings(&self) -> Vec<crate::tls::FieldWarning> {
+        let listeners = self
+            .listeners
+            .iter()
+            .filter_map(|l| l.tls.as_deref())
+            .flat_map(|t| t.warnings().iter().cloned());
+        let clusters = self
+            .clusters
+            .iter()
+            .filter_map(|c| c.tls.as_deref())
+            .flat_map(|t| t.warnings().iter().cloned());
+        listeners.chain(clusters).collect()
+    }
+
+    /// Every TLS context's certificates, listeners first, for the admin's `/certs`:
+    /// `crate::tls::admin::certs_json(&config.cert_contexts(), SystemTime::now())`.
+    pub fn cert_contexts(&self) -> Vec<crate::tls::admin::CertContext<'_>> {
+        use crate::tls::admin::CertContext;
+        let listeners = self
+            .listeners
+            .iter()
+            .filter_map(|l| Some(CertContext::listener(&l.name, l.tls.as_deref()?)));
+        let clusters = self
+            .clusters
+            .iter()
+            .filter_map(|c| Some(CertContext::cluster(&c.name, c.tls.as_deref()?)));
+        listeners.chain(clusters).collect()
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct AdminConfig {
     pub address: SocketAddr,
@@ -101,6 +140,12 @@ pub struct ListenerConfig {
     pub access_log: Option<AccessLogConfig>,
     /// `None`: no health check path; every path is routed.
     pub health_check: Option<ListenerHealthCheck>,
+    /// `None`: plaintext HTTP. Loaded (certificates read and checked) when the
+    /// config was validated; shared read-only by every worker.
+    pub tls: Option<std::sync::Arc<crate::tls::ListenerTls>>,
+    /// Envoy's listener connection limit, for all workers together: a connection
+    /// accepted over it is closed at once (`downstream_cx_overflow`). `None`: no limit.
+    pub max_connections: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -318,4 +363,7 @@ pub struct ClusterConfig {
     pub outlier_detection: Option<OutlierDetection>,
     pub health_checks: Vec<HealthCheckConfig>,
     pub ignore_health_on_host_removal: bool,
+    /// `None`: plaintext to the upstream. Compares equal by settings and by the
+    /// bytes of every file it loaded, so a renewed CA changes the cluster.
+    pub tls: Option<std::sync::Arc<crate::tls::ClusterTls>>,
 }

@@ -86,6 +86,120 @@ pub struct RawListener {
     pub access_log: Option<RawAccessLog>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health_check: Option<RawListenerHealthCheck>,
+    /// Terminate TLS on this listener.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<RawListenerTls>,
+    /// Open client connections allowed on this listener (all workers together);
+    /// connections over it are closed at accept. Default: no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_connections: Option<u64>,
+}
+
+/// PEM from a file (`/etc/ringway/cert.pem`) or inline (`{ inline: "-----BEGIN…" }`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum RawPem {
+    Path(String),
+    Inline(RawInlinePem),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawInlinePem {
+    pub inline: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCertificate {
+    pub cert_chain: RawPem,
+    pub private_key: RawPem,
+}
+
+/// `"1.2"`, or `1.2` written as a YAML number.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum RawTlsVersion {
+    Text(String),
+    Number(f64),
+}
+
+impl RawTlsVersion {
+    pub fn text(&self) -> String {
+        match self {
+            RawTlsVersion::Text(t) => t.clone(),
+            RawTlsVersion::Number(n) => format!("{n:.1}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawListenerTls {
+    /// At least one; the first is the default (no SNI, or no name matched).
+    pub certificates: Vec<RawCertificate>,
+    /// Default `[http/1.1]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alpn: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_version: Option<RawTlsVersion>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_version: Option<RawTlsVersion>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cipher_suites: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub curves: Option<Vec<String>>,
+    /// Default true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_tickets: Option<bool>,
+    /// CA bundle that client certificates must chain to (mutual TLS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ca: Option<RawPem>,
+    /// Default false: with `client_ca`, a client without a certificate is let in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub require_client_certificate: Option<bool>,
+    /// Default 10s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handshake_timeout: Option<ConfigDuration>,
+    /// Per worker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrent_handshakes: Option<u32>,
+}
+
+/// `verify: system`, `verify: none`, or `verify: { ca: PATH }`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum RawVerify {
+    Named(String),
+    Ca(RawVerifyCa),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVerifyCa {
+    pub ca: RawPem,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawClusterTls {
+    /// Sent as SNI and verified; absent: no SNI (as in Envoy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sni: Option<String>,
+    pub verify: RawVerify,
+    /// Default: none offered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alpn: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_certificate: Option<RawCertificate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_version: Option<RawTlsVersion>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_version: Option<RawTlsVersion>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cipher_suites: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub curves: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -196,6 +310,9 @@ pub struct RawCluster {
     /// Drop a host that left DNS at once, even if it still passes health checks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ignore_health_on_host_removal: Option<bool>,
+    /// Speak TLS to this cluster's hosts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<RawClusterTls>,
 }
 
 /// A cluster host: the plain `"ip:port"` string, or an address with a weight.

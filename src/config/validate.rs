@@ -271,6 +271,17 @@ fn validate_listener(
         }),
     };
     Ok(ListenerConfig {
+        tls: match &rl.tls {
+            None => None,
+            Some(t) => Some(super::validate_tls::listener_tls(
+                &format!("{path}.tls"),
+                t,
+            )?),
+        },
+        max_connections: super::validate_tls::max_connections(
+            &format!("{path}.max_connections"),
+            rl.max_connections,
+        )?,
         access_log,
         health_check,
         name: rl
@@ -551,6 +562,10 @@ fn validate_cluster(path: &str, rc: &RawCluster) -> Result<ClusterConfig, Config
             })
             .collect::<Result<_, _>>()?,
         ignore_health_on_host_removal: rc.ignore_health_on_host_removal.unwrap_or(false),
+        tls: match &rc.tls {
+            None => None,
+            Some(t) => Some(super::validate_tls::cluster_tls(&format!("{path}.tls"), t)?),
+        },
     })
 }
 

@@ -38,7 +38,8 @@ const FILE_LOG_TYPES: &[&str] = &[
 
 const HEADERS_MUTATION: &str = "adding or removing headers is not implemented";
 const PER_FILTER: &str = "per-route filter config needs filters ringway lacks";
-const TLS: &str = "TLS is not implemented";
+const CLIENT_CERT_HEADERS: &str =
+    "forwarding client certificate details (x-forwarded-client-cert) is not implemented";
 
 pub fn listener(
     cx: &mut Ctx,
@@ -54,33 +55,108 @@ pub fn listener(
             ("filter_chains", Map),
             ("stat_prefix", Map),
             ("access_log", Map),
-            ("per_connection_buffer_limit_bytes", Warn("ringway's buffers have a fixed size")),
-            ("tcp_fast_open_queue_length", Warn("TCP Fast Open is not enabled")),
-            ("tcp_backlog_size", Warn("the accept backlog is fixed at 1024")),
-            ("traffic_direction", Warn("traffic direction only matters to tracing")),
+            (
+                "per_connection_buffer_limit_bytes",
+                Warn("ringway's buffers have a fixed size"),
+            ),
+            (
+                "tcp_fast_open_queue_length",
+                Warn("TCP Fast Open is not enabled"),
+            ),
+            (
+                "tcp_backlog_size",
+                Warn("the accept backlog is fixed at 1024"),
+            ),
+            (
+                "traffic_direction",
+                Warn("traffic direction only matters to tracing"),
+            ),
             ("drain_type", Warn("ringway drains on SIGTERM only")),
-            ("listener_filters_timeout", Warn("ringway has no listener filters")),
-            ("continue_on_listener_filters_timeout", Warn("ringway has no listener filters")),
-            ("connection_balance_config", Warn("each worker accepts on its own SO_REUSEPORT socket")),
-            ("reuse_port", Warn("each worker accepts on its own SO_REUSEPORT socket")),
-            ("enable_reuse_port", Warn("each worker accepts on its own SO_REUSEPORT socket")),
-            ("metadata", Warn("metadata only matters to filters ringway lacks")),
-            ("ignore_global_conn_limit", Warn("ringway has no global connection limit")),
-            ("max_connections_to_accept_per_socket_event", Warn("accepting is not tunable")),
-            ("bind_to_port", DefaultOnly(is_true, "listeners that do not bind are not implemented")),
-            ("use_original_dst", DefaultOnly(is_false, "original destination redirection is not implemented")),
-            ("transparent", DefaultOnly(is_false, "transparent proxying is not implemented")),
-            ("freebind", DefaultOnly(is_false, "IP_FREEBIND is not implemented")),
-            ("enable_mptcp", DefaultOnly(is_false, "MPTCP is not implemented")),
-            ("listener_filters", DefaultOnly(is_empty, "listener filters (TLS inspector, proxy protocol, original_dst) are not implemented")),
-            ("socket_options", Refuse("socket options are not implemented")),
-            ("default_filter_chain", Refuse("filter chain matching is not implemented")),
-            ("filter_chain_matcher", Refuse("filter chain matching is not implemented")),
-            ("udp_listener_config", Refuse("UDP listeners are not implemented")),
-            ("additional_addresses", Refuse("a listener has one address; write one listener per address")),
+            (
+                "listener_filters_timeout",
+                Warn("ringway has no listener filters"),
+            ),
+            (
+                "continue_on_listener_filters_timeout",
+                Warn("ringway has no listener filters"),
+            ),
+            (
+                "connection_balance_config",
+                Warn("each worker accepts on its own SO_REUSEPORT socket"),
+            ),
+            (
+                "reuse_port",
+                Warn("each worker accepts on its own SO_REUSEPORT socket"),
+            ),
+            (
+                "enable_reuse_port",
+                Warn("each worker accepts on its own SO_REUSEPORT socket"),
+            ),
+            (
+                "metadata",
+                Warn("metadata only matters to filters ringway lacks"),
+            ),
+            (
+                "ignore_global_conn_limit",
+                Warn("ringway has no global connection limit"),
+            ),
+            (
+                "max_connections_to_accept_per_socket_event",
+                Warn("accepting is not tunable"),
+            ),
+            (
+                "bind_to_port",
+                DefaultOnly(is_true, "listeners that do not bind are not implemented"),
+            ),
+            (
+                "use_original_dst",
+                DefaultOnly(
+                    is_false,
+                    "original destination redirection is not implemented",
+                ),
+            ),
+            (
+                "transparent",
+                DefaultOnly(is_false, "transparent proxying is not implemented"),
+            ),
+            (
+                "freebind",
+                DefaultOnly(is_false, "IP_FREEBIND is not implemented"),
+            ),
+            (
+                "enable_mptcp",
+                DefaultOnly(is_false, "MPTCP is not implemented"),
+            ),
+            ("listener_filters", Map),
+            (
+                "socket_options",
+                Refuse("socket options are not implemented"),
+            ),
+            (
+                "default_filter_chain",
+                Refuse("filter chain matching is not implemented"),
+            ),
+            (
+                "filter_chain_matcher",
+                Refuse("filter chain matching is not implemented"),
+            ),
+            (
+                "udp_listener_config",
+                Refuse("UDP listeners are not implemented"),
+            ),
+            (
+                "additional_addresses",
+                Refuse("a listener has one address; write one listener per address"),
+            ),
             ("api_listener", Refuse("API listeners are not implemented")),
-            ("internal_listener", Refuse("internal listeners are not implemented")),
-            ("deprecated_v1", Refuse("v1 listener options are not implemented")),
+            (
+                "internal_listener",
+                Refuse("internal listeners are not implemented"),
+            ),
+            (
+                "deprecated_v1",
+                Refuse("v1 listener options are not implemented"),
+            ),
         ],
     )?;
     origins.push((native.to_string(), node.path.clone()));
@@ -101,6 +177,9 @@ pub fn listener(
     }
     if let Some(logs) = f.get("access_log") {
         listener_access_logs(cx, &logs)?;
+    }
+    if let Some(lf) = f.get("listener_filters") {
+        listener_filters(cx, &lf)?;
     }
 
     let Some(chains) = f.get("filter_chains") else {
@@ -128,7 +207,7 @@ pub fn listener(
                 "metadata",
                 Warn("metadata only matters to filters ringway lacks"),
             ),
-            ("transport_socket_connect_timeout", Warn(TLS)),
+            ("transport_socket_connect_timeout", Map),
             (
                 "filter_chain_match",
                 DefaultOnly(is_empty, "filter chain matching is not implemented"),
@@ -137,10 +216,30 @@ pub fn listener(
                 "use_proxy_proto",
                 DefaultOnly(is_false, "the PROXY protocol is not implemented"),
             ),
-            ("tls_context", Refuse(TLS)),
-            ("transport_socket", Refuse(TLS)),
+            ("tls_context", Map),
+            ("transport_socket", Map),
         ],
     )?;
+    rl.tls = match (c.get("transport_socket"), c.get("tls_context")) {
+        (Some(_), Some(t)) => {
+            return Err(cx.invalid(&t.path, "give transport_socket or tls_context, not both"))
+        }
+        (Some(s), None) => super::tls::listener_socket(cx, &s, native, origins)?,
+        (None, Some(t)) => Some(super::tls::downstream_context(cx, &t, native, origins)?),
+        (None, None) => None,
+    };
+    if let Some(t) = c.get("transport_socket_connect_timeout") {
+        match rl.tls.as_mut() {
+            Some(tls) => {
+                tls.handshake_timeout = Some(cx.duration(&t)?);
+                origins.push((format!("{native}.tls.handshake_timeout"), t.path.clone()));
+            }
+            None => cx.warn(
+                &t.path,
+                "ignored: a plaintext filter chain has no handshake to time out",
+            ),
+        }
+    }
     let filters = match c.get("filters") {
         Some(fs) => cx.seq(&fs)?,
         None => Vec::new(),
@@ -164,6 +263,48 @@ pub fn listener(
     };
     connection_manager(cx, &hcm, native, &mut rl, origins)?;
     Ok(rl)
+}
+
+const TLS_INSPECTOR_NAMES: &[&str] = &[
+    "envoy.filters.listener.tls_inspector",
+    "envoy.listener.tls_inspector",
+];
+const TLS_INSPECTOR_TYPE: &str =
+    "type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector";
+
+/// Listener filters: only the TLS inspector maps (ringway reads SNI and ALPN in
+/// its own handshake); any other is refused.
+fn listener_filters(cx: &mut Ctx, node: &Node) -> Result<(), ConfigError> {
+    for filter in cx.seq(node)? {
+        let f = cx.fields(
+            &filter,
+            &[
+                ("name", Map),
+                ("config", Map),
+                ("typed_config", Map),
+                (
+                    "filter_disabled",
+                    Refuse("conditional listener filters are not implemented"),
+                ),
+            ],
+        )?;
+        let (name, _body, type_url) = extension(cx, &filter, &f)?;
+        let inspector = match &type_url {
+            Some(t) => t == TLS_INSPECTOR_TYPE,
+            None => TLS_INSPECTOR_NAMES.contains(&name.as_str()),
+        };
+        if !inspector {
+            return Err(cx.unsupported(
+                &named_path(&filter, &f),
+                "listener filters (proxy protocol, original_dst, …) are not implemented; the TLS inspector is implied",
+            ));
+        }
+        cx.warn(
+            &named_path(&filter, &f),
+            "ignored: ringway reads SNI and ALPN in its own TLS handshake",
+        );
+    }
+    Ok(())
 }
 
 /// A network filter: the HTTP connection manager's body, or an error.
@@ -200,7 +341,7 @@ fn network_filter<'a>(cx: &mut Ctx, filter: &Node<'a>) -> Result<Node<'a>, Confi
 }
 
 /// The name, body (`config` or `typed_config`) and `@type` of an extension entry.
-fn extension<'a>(
+pub(super) fn extension<'a>(
     cx: &mut Ctx,
     node: &Node<'a>,
     f: &Fields<'a>,
@@ -227,7 +368,7 @@ fn extension<'a>(
     }
 }
 
-fn named_path(node: &Node, f: &Fields) -> String {
+pub(super) fn named_path(node: &Node, f: &Fields) -> String {
     if f.has("name") {
         format!("{}.name", node.path)
     } else {
@@ -346,8 +487,11 @@ fn connection_manager(
                 Refuse("HTTP/1.1 codec options are not implemented"),
             ),
             ("upgrade_configs", Warn(UPGRADES)),
-            ("forward_client_cert_details", Refuse(TLS)),
-            ("set_current_client_cert_details", Refuse(TLS)),
+            ("forward_client_cert_details", Refuse(CLIENT_CERT_HEADERS)),
+            (
+                "set_current_client_cert_details",
+                Refuse(CLIENT_CERT_HEADERS),
+            ),
             (
                 "internal_address_config",
                 Refuse("internal address detection is not implemented"),
@@ -824,7 +968,7 @@ fn virtual_host(
                 "require_tls",
                 DefaultOnly(
                     |v| v.as_str().is_some_and(|s| s.eq_ignore_ascii_case("none")),
-                    TLS,
+                    "redirecting plaintext requests to HTTPS (require_tls) is not implemented",
                 ),
             ),
             ("rate_limits", Refuse("rate limiting is not implemented")),
@@ -961,7 +1105,12 @@ fn route(
                 "runtime_fraction",
                 Refuse("runtime fractions are not implemented"),
             ),
-            ("tls_context", Refuse(TLS)),
+            (
+                "tls_context",
+                Refuse(
+                    "matching routes on the client's TLS (presented, validated) is not implemented",
+                ),
+            ),
             (
                 "dynamic_metadata",
                 Refuse("metadata matchers are not implemented"),

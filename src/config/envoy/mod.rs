@@ -11,6 +11,8 @@
 
 mod listener;
 mod resilience;
+mod runtime;
+mod tls;
 mod walk;
 
 use serde_yaml::Value;
@@ -69,7 +71,7 @@ fn translate_value(source: &str, doc: &Value) -> Result<Translation, ConfigError
             ("use_tcp_for_dns_lookups", Warn("DNS is sent over UDP, retried over TCP when truncated")),
             ("dynamic_resources", Refuse("xDS (dynamic configuration) is not implemented; use static_resources")),
             ("cluster_manager", Refuse("cluster manager settings (EDS, outlier event logs, upstream bind) are not implemented")),
-            ("layered_runtime", Refuse("runtime overrides are not implemented")),
+            ("layered_runtime", Map),
             ("runtime", Refuse("runtime overrides are not implemented")),
             ("stats_sinks", Refuse("stats sinks (statsd, metrics service) are not implemented")),
             ("tracing", Refuse("tracing is not implemented")),
@@ -81,11 +83,13 @@ fn translate_value(source: &str, doc: &Value) -> Result<Translation, ConfigError
             ("typed_dns_resolver_config", Refuse("only ringway's built-in resolver exists")),
             ("dns_resolution_config", Refuse("only ringway's built-in resolver exists")),
             ("default_socket_interface", Refuse("socket interfaces are not implemented")),
-            ("certificate_provider_instances", Refuse("TLS is not implemented")),
+            ("certificate_provider_instances", Refuse("certificate providers are not implemented; give certificates in tls_certificates")),
             ("listener_manager", Refuse("listener manager extensions are not implemented")),
         ],
     )?;
 
+    // Each listener's own Envoy `name` (not its stat_prefix): runtime keys name it.
+    let mut envoy_names: Vec<Option<String>> = Vec::new();
     let mut raw = RawConfig {
         // Envoy starts one worker per core unless --concurrency says otherwise.
         workers: Some(RawWorkers::Named("auto".into())),
@@ -98,7 +102,10 @@ fn translate_value(source: &str, doc: &Value) -> Result<Translation, ConfigError
             &[
                 ("listeners", Map),
                 ("clusters", Map),
-                ("secrets", Refuse("TLS is not implemented")),
+                (
+                    "secrets",
+                    Refuse("SDS secrets are not implemented; give certificates in tls_certificates (filename or inline_string)"),
+                ),
             ],
         )?;
         if let Some(ls) = sr.get("listeners") {
@@ -106,6 +113,7 @@ fn translate_value(source: &str, doc: &Value) -> Result<Translation, ConfigError
                 let native = format!("listeners[{i}]");
                 let rl = listener::listener(&mut cx, &l, &native, &mut origins)?;
                 raw.listeners.push(rl);
+                envoy_names.push(l.v.get("name").and_then(Value::as_str).map(str::to_string));
             }
         }
         let mut cluster_paths = Vec::new();
@@ -131,6 +139,11 @@ fn translate_value(source: &str, doc: &Value) -> Result<Translation, ConfigError
     if let Some(a) = top.get("admin") {
         raw.admin = Some(admin(&mut cx, &a, &mut origins)?);
     }
+    if let Some(rt) = top.get("layered_runtime") {
+        for limit in runtime::layered_runtime(&mut cx, &rt)? {
+            apply_connection_limit(&mut cx, &limit, &envoy_names, &mut raw, &mut origins);
+        }
+    }
 
     Ok(Translation {
         raw,
@@ -139,24 +152,57 @@ fn translate_value(source: &str, doc: &Value) -> Result<Translation, ConfigError
     })
 }
 
+/// A runtime connection limit goes to the listener of that Envoy name; Envoy
+/// ignores a key naming no listener, and ringway says so.
+fn apply_connection_limit(
+    cx: &mut Ctx,
+    limit: &runtime::ConnectionLimit,
+    envoy_names: &[Option<String>],
+    raw: &mut RawConfig,
+    origins: &mut Vec<(String, String)>,
+) {
+    let found = envoy_names
+        .iter()
+        .position(|n| n.as_deref() == Some(limit.listener.as_str()));
+    match found.and_then(|i| raw.listeners.get_mut(i).map(|l| (i, l))) {
+        Some((i, listener)) => {
+            listener.max_connections = Some(limit.limit);
+            origins.push((
+                format!("listeners[{i}].max_connections"),
+                limit.path.clone(),
+            ));
+        }
+        None => cx.warn(
+            &limit.path,
+            format!(
+                "ignored: no listener is named `{}` (Envoy ignores it too)",
+                limit.listener
+            ),
+        ),
+    }
+}
+
 /// Restate an error that `validate()` found in the translated config in terms of
 /// the Envoy file: its path and line there.
 pub fn restate(err: ConfigError, origins: &[(String, String)], source: &str) -> ConfigError {
-    let envoy_path = |field: &str| -> String {
-        let best = origins
-            .iter()
-            .filter(|(native, _)| {
-                field == native
-                    || (field.starts_with(native.as_str())
-                        && matches!(field.as_bytes().get(native.len()), Some(b'.' | b'[')))
-            })
-            .max_by_key(|(native, _)| native.len());
-        match best {
-            Some((native, envoy)) => format!("{envoy}{}", &field[native.len()..]),
-            None => field.to_string(),
-        }
-    };
-    err.located_in(source, envoy_path)
+    err.located_in(source, |field| envoy_path(field, origins))
+}
+
+/// The Envoy path a native field path came from: the longest recorded origin
+/// that is a prefix of it, with the rest of the path appended.
+pub fn envoy_path(field: &str, origins: &[(String, String)]) -> String {
+    let best = origins
+        .iter()
+        .filter(|(native, _)| {
+            field == native
+                || (field.starts_with(native.as_str())
+                    && matches!(field.as_bytes().get(native.len()), Some(b'.' | b'[')))
+        })
+        .max_by_key(|(native, _)| native.len());
+    match best {
+        Some((native, envoy)) => format!("{envoy}{}", &field[native.len()..]),
+        None => field.to_string(),
+    }
 }
 
 /// `address: { socket_address: { address, port_value } }` → `ip:port` or `name:port`.
@@ -291,15 +337,9 @@ fn cluster(
             ("health_checks", Map),
             ("outlier_detection", Map),
             ("circuit_breakers", Map),
-            ("tls_context", Refuse("TLS to upstreams is not implemented")),
-            (
-                "transport_socket",
-                Refuse("TLS to upstreams is not implemented"),
-            ),
-            (
-                "transport_socket_matches",
-                Refuse("TLS to upstreams is not implemented"),
-            ),
+            ("tls_context", Map),
+            ("transport_socket", Map),
+            ("transport_socket_matches", Map),
             ("eds_cluster_config", Refuse("EDS is not implemented")),
             (
                 "cluster_type",
@@ -332,7 +372,7 @@ fn cluster(
             ),
             (
                 "upstream_http_protocol_options",
-                Refuse("auto_sni / auto_san_validation need TLS, which is not implemented"),
+                Refuse("auto_sni / auto_san_validation are not implemented; set sni in the UpstreamTlsContext"),
             ),
             (
                 "typed_dns_resolver_config",
@@ -394,6 +434,7 @@ fn cluster(
     if let Some(t) = f.get("connect_timeout") {
         rc.connect_timeout = Some(cx.duration(&t)?);
     }
+    rc.tls = cluster_tls(cx, &f, native, origins)?;
     if let Some(t) = f.get("dns_refresh_rate") {
         rc.dns_refresh_rate = Some(cx.duration(&t)?);
     }
@@ -638,6 +679,39 @@ fn load_assignment(
     Ok(())
 }
 
+/// A cluster's TLS, from whichever of its three spellings it uses.
+fn cluster_tls(
+    cx: &mut Ctx,
+    f: &walk::Fields,
+    native: &str,
+    origins: &mut Vec<(String, String)>,
+) -> Result<Option<crate::config::raw::RawClusterTls>, ConfigError> {
+    let given: Vec<Node> = [
+        "transport_socket",
+        "transport_socket_matches",
+        "tls_context",
+    ]
+    .iter()
+    .filter_map(|k| f.get(k))
+    .collect();
+    if let Some(second) = given.get(1) {
+        return Err(cx.invalid(
+            &second.path,
+            "give one of transport_socket, transport_socket_matches or tls_context",
+        ));
+    }
+    let Some(node) = given.first() else {
+        return Ok(None);
+    };
+    if node.path.ends_with(".transport_socket") {
+        tls::cluster_socket(cx, node, native, origins)
+    } else if node.path.ends_with(".transport_socket_matches") {
+        tls::cluster_socket_matches(cx, node, native, origins)
+    } else {
+        tls::upstream_context(cx, node, native, origins).map(Some)
+    }
+}
+
 /// `common_http_protocol_options`, shared by the connection manager (downstream)
 /// and clusters (upstream). Only `idle_timeout` and (downstream) `max_headers_count`
 /// and `max_connection_duration` are mapped by the callers.
@@ -734,3 +808,5 @@ fn admin(
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tls_tests;

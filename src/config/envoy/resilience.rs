@@ -20,7 +20,7 @@ use crate::config::{
 
 type Origins = Vec<(String, String)>;
 
-const TLS: &str = "TLS is not implemented";
+const TLS: &str = "health checks over TLS are not implemented";
 const CHECK_EVERY_INTERVAL: &str =
     "ringway checks every host at `interval`, with or without traffic, healthy or not";
 const CHECK_LOG: &str = "health check transitions go to ringway's own log";

@@ -252,15 +252,15 @@ refuses!(http_filter_other_than_router, V3,
 refuses!(v2_http_filter_other_than_router, V2,
     "          - name: envoy.router\n" => "          - name: envoy.lua\n            config: {inline_code: x}\n          - name: envoy.router\n",
     format!("{HCM_V2}.http_filters[0].name"), "envoy.lua");
-refuses!(tls_transport_socket_on_listener, V3,
-    CHAIN => "    - transport_socket:\n        name: envoy.transport_sockets.tls\n      filters:\n",
-    "static_resources.listeners[0].filter_chains[0].transport_socket", "transport_socket:");
-refuses!(v2_tls_context_on_listener, V2,
-    CHAIN => "    - tls_context:\n        common_tls_context: {}\n      filters:\n",
-    "static_resources.listeners[0].filter_chains[0].tls_context", "tls_context:");
-refuses!(tls_transport_socket_on_cluster, V3,
-    CLUSTER => "    lb_policy: ROUND_ROBIN\n    transport_socket:\n      name: envoy.transport_sockets.tls\n",
-    "static_resources.clusters[0].transport_socket", "transport_socket:");
+refuses!(alts_transport_socket_on_listener, V3,
+    CHAIN => "    - transport_socket:\n        name: envoy.transport_sockets.alts\n      filters:\n",
+    "static_resources.listeners[0].filter_chains[0].transport_socket.name", "name: envoy.transport_sockets.alts");
+refuses!(v2_tls_context_with_sds_on_listener, V2,
+    CHAIN => "    - tls_context:\n        common_tls_context:\n          tls_certificate_sds_secret_configs: [{name: c}]\n      filters:\n",
+    "static_resources.listeners[0].filter_chains[0].tls_context.common_tls_context.tls_certificate_sds_secret_configs", "tls_certificate_sds_secret_configs");
+refuses!(renegotiation_on_cluster, V3,
+    CLUSTER => "    lb_policy: ROUND_ROBIN\n    transport_socket:\n      name: envoy.transport_sockets.tls\n      typed_config:\n        \"@type\": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext\n        allow_renegotiation: true\n",
+    "static_resources.clusters[0].transport_socket.typed_config.allow_renegotiation", "allow_renegotiation");
 refuses!(safe_regex_match, V3,
     V1_MATCH => "                  safe_regex: {regex: \"/v1/.*\"}\n",
     format!("{HCM_V3}.route_config.virtual_hosts[0].routes[1].match.safe_regex"), "safe_regex");
@@ -325,8 +325,8 @@ refuses!(second_filter_chain, V3,
     "  clusters:\n" => "    - filters: []\n  clusters:\n",
     "static_resources.listeners[0].filter_chains[1]", "    - filters: []");
 refuses!(listener_filters, V3,
-    LISTENER => "  - name: front\n    listener_filters:\n    - name: envoy.filters.listener.tls_inspector\n",
-    "static_resources.listeners[0].listener_filters", "listener_filters");
+    LISTENER => "  - name: front\n    listener_filters:\n    - name: envoy.filters.listener.proxy_protocol\n",
+    "static_resources.listeners[0].listener_filters[0].name", "name: envoy.filters.listener.proxy_protocol");
 refuses!(rds, V3,
     HCM => "          stat_prefix: ingress_http\n          rds: {route_config_name: r}\n",
     format!("{HCM_V3}.rds"), "rds:");

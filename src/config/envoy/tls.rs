@@ -1,0 +1,732 @@
+//! Envoy's TLS transport sockets: `DownstreamTlsContext` on a filter chain (v3
+//! `transport_socket`, v2 `tls_context`) and `UpstreamTlsContext` on a cluster
+//! (v3 `transport_socket`, a `transport_socket_matches` list of one, v2
+//! `tls_context`), translated into the native `tls:` blocks. Certificates and CAs
+//! may be files (`filename`) or PEM in the file (`inline_string`).
+//!
+//! What rustls and ringway cannot do is refused at its path: SDS secrets, OCSP
+//! stapling, private key providers, key passwords, CRLs, certificate pinning,
+//! renegotiation, TLS below 1.2, non-AEAD cipher suites, P-521. Cipher names are
+//! checked here rather than after translation, because Envoy's BoringSSL syntax
+//! (`[A|B]` groups) does not map one entry to one native entry.
+
+use super::{
+    listener::{extension, named_path},
+    walk::{is_empty, is_false, Ctx, DefaultOnly, Map, Node, Refuse, Warn},
+};
+use crate::{
+    config::{
+        raw::{
+            RawCertificate, RawClusterTls, RawInlinePem, RawListenerTls, RawPem, RawTlsVersion,
+            RawVerify, RawVerifyCa,
+        },
+        ConfigError,
+    },
+    tls::{params::CIPHERS, Cipher, Group, TlsVersion},
+};
+
+type Origins = Vec<(String, String)>;
+
+const TLS_SOCKET_NAMES: &[&str] = &["envoy.transport_sockets.tls", "tls"];
+const RAW_SOCKET_NAMES: &[&str] = &["envoy.transport_sockets.raw_buffer", "raw_buffer"];
+const DOWNSTREAM_TYPES: &[&str] = &[
+    "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
+    "type.googleapis.com/envoy.api.v2.auth.DownstreamTlsContext",
+];
+const UPSTREAM_TYPES: &[&str] = &[
+    "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+    "type.googleapis.com/envoy.api.v2.auth.UpstreamTlsContext",
+];
+const RAW_TYPES: &[&str] =
+    &["type.googleapis.com/envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer"];
+
+const SDS: &str = "SDS secrets are not implemented; give certificates in tls_certificates (filename or inline_string)";
+const OCSP: &str = "OCSP stapling is not implemented";
+const CERT_PINNING: &str = "certificate pinning (hash or SPKI) is not implemented";
+const CRL: &str = "certificate revocation lists are not implemented";
+const EXTENSIONS: &str =
+    "TLS extensions (handshakers, certificate selectors, key providers) are not implemented";
+
+/// Which way a context faces: it decides the `@type` and the fields allowed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Downstream,
+    Upstream,
+}
+
+/// A `transport_socket`: `Some(body)` for TLS, `None` for `raw_buffer` (plaintext).
+fn transport_socket<'a>(
+    cx: &mut Ctx,
+    node: &Node<'a>,
+    side: Side,
+) -> Result<Option<Node<'a>>, ConfigError> {
+    let f = cx.fields(
+        node,
+        &[("name", Map), ("config", Map), ("typed_config", Map)],
+    )?;
+    let (name, body, type_url) = extension(cx, node, &f)?;
+    let types = match side {
+        Side::Downstream => DOWNSTREAM_TYPES,
+        Side::Upstream => UPSTREAM_TYPES,
+    };
+    let is_raw = match &type_url {
+        Some(t) => RAW_TYPES.contains(&t.as_str()),
+        None => RAW_SOCKET_NAMES.contains(&name.as_str()),
+    };
+    if is_raw {
+        return Ok(None);
+    }
+    let is_tls = match &type_url {
+        Some(t) => types.contains(&t.as_str()),
+        None => TLS_SOCKET_NAMES.contains(&name.as_str()),
+    };
+    if !is_tls {
+        let what = type_url.unwrap_or(name);
+        let expected = match side {
+            Side::Downstream => "DownstreamTlsContext",
+            Side::Upstream => "UpstreamTlsContext",
+        };
+        return Err(cx.unsupported(
+            &named_path(node, &f),
+            format!("transport socket `{what}` is not implemented; ringway's is envoy.transport_sockets.tls with a {expected}"),
+        ));
+    }
+    Ok(Some(body))
+}
+
+/// A filter chain's `transport_socket` (v3) → the listener's `tls`, or `None` for
+/// a plaintext `raw_buffer` socket.
+pub fn listener_socket(
+    cx: &mut Ctx,
+    node: &Node,
+    native: &str,
+    origins: &mut Origins,
+) -> Result<Option<RawListenerTls>, ConfigError> {
+    match transport_socket(cx, node, Side::Downstream)? {
+        None => Ok(None),
+        Some(body) => downstream_context(cx, &body, native, origins).map(Some),
+    }
+}
+
+/// A `DownstreamTlsContext` (v3 typed_config, v2 `tls_context`) → `tls:`.
+pub fn downstream_context(
+    cx: &mut Ctx,
+    node: &Node,
+    native: &str,
+    origins: &mut Origins,
+) -> Result<RawListenerTls, ConfigError> {
+    let f = cx.fields(
+        node,
+        &[
+            ("@type", Map),
+            ("common_tls_context", Map),
+            ("require_client_certificate", Map),
+            ("disable_stateless_session_resumption", Map),
+            ("prefer_client_ciphers", Map),
+            ("session_ticket_keys", Warn("ringway makes and rotates its own ticket keys (shared by its workers, not by other processes)")),
+            ("session_timeout", Warn("session lifetimes are rustls's: tickets last 12 hours, cached sessions until the cache (8192) is full")),
+            ("full_scan_certs_on_sni_mismatch", Warn("a name no certificate covers gets the first certificate")),
+            ("session_ticket_keys_sds_secret_config", Refuse(SDS)),
+            ("require_sni", DefaultOnly(is_false, "refusing clients without SNI is not implemented (they get the first certificate)")),
+            ("disable_stateful_session_resumption", DefaultOnly(is_false, "turning off the session cache is not implemented")),
+            ("ocsp_staple_policy", DefaultOnly(|v| v.as_str().is_some_and(|s| s.eq_ignore_ascii_case("lenient_stapling")), OCSP)),
+            ("enforce_rsa_key_usage", Warn("rustls applies its own key usage checks")),
+        ],
+    )?;
+    origins.push((format!("{native}.tls"), node.path.clone()));
+    let mut tls = RawListenerTls::default();
+    if let Some(p) = f.get("prefer_client_ciphers") {
+        if !cx.boolean(&p)? {
+            cx.warn(&p.path, "ringway follows the client's cipher suite order");
+        }
+    }
+    if let Some(d) = f.get("disable_stateless_session_resumption") {
+        if cx.boolean(&d)? {
+            tls.session_tickets = Some(false);
+            origins.push((format!("{native}.tls.session_tickets"), d.path.clone()));
+        }
+    }
+    let Some(common) = f.get("common_tls_context") else {
+        return Err(cx.invalid(
+            &node.path,
+            "a DownstreamTlsContext needs common_tls_context with tls_certificates",
+        ));
+    };
+    let c = common_context(
+        cx,
+        &common,
+        Side::Downstream,
+        &format!("{native}.tls"),
+        origins,
+    )?;
+    if c.certificates.is_empty() {
+        return Err(cx.invalid(
+            &common.path,
+            "a TLS listener needs at least one certificate in tls_certificates",
+        ));
+    }
+    tls.certificates = c.certificates;
+    tls.alpn = c.alpn;
+    tls.min_version = c.min_version;
+    tls.max_version = c.max_version;
+    tls.cipher_suites = c.cipher_suites;
+    tls.curves = c.curves;
+    tls.client_ca = c.trusted_ca;
+    if let Some(r) = f.get("require_client_certificate") {
+        let required = bool_value(cx, &r)?;
+        if required {
+            tls.require_client_certificate = Some(true);
+            origins.push((
+                format!("{native}.tls.require_client_certificate"),
+                r.path.clone(),
+            ));
+        }
+    }
+    Ok(tls)
+}
+
+/// A cluster's `transport_socket` → its `tls`, or `None` for `raw_buffer`.
+pub fn cluster_socket(
+    cx: &mut Ctx,
+    node: &Node,
+    native: &str,
+    origins: &mut Origins,
+) -> Result<Option<RawClusterTls>, ConfigError> {
+    match transport_socket(cx, node, Side::Upstream)? {
+        None => Ok(None),
+        Some(body) => upstream_context(cx, &body, native, origins).map(Some),
+    }
+}
+
+/// `transport_socket_matches` maps only as a list of one entry that matches
+/// every endpoint: then it is that entry's transport socket.
+pub fn cluster_socket_matches(
+    cx: &mut Ctx,
+    node: &Node,
+    native: &str,
+    origins: &mut Origins,
+) -> Result<Option<RawClusterTls>, ConfigError> {
+    let list = cx.seq(node)?;
+    if let Some(extra) = list.get(1) {
+        return Err(cx.unsupported(
+            &extra.path,
+            "choosing a transport socket per endpoint is not implemented; one entry with an empty `match` maps",
+        ));
+    }
+    let Some(entry) = list.first() else {
+        return Ok(None);
+    };
+    let f = cx.fields(
+        entry,
+        &[
+            ("name", Map),
+            (
+                "match",
+                DefaultOnly(
+                    is_empty,
+                    "choosing a transport socket by endpoint metadata is not implemented",
+                ),
+            ),
+            ("transport_socket", Map),
+        ],
+    )?;
+    match f.get("transport_socket") {
+        Some(s) => cluster_socket(cx, &s, native, origins),
+        None => Err(cx.invalid(&entry.path, "needs a `transport_socket`")),
+    }
+}
+
+/// An `UpstreamTlsContext` → a cluster's `tls:`.
+pub fn upstream_context(
+    cx: &mut Ctx,
+    node: &Node,
+    native: &str,
+    origins: &mut Origins,
+) -> Result<RawClusterTls, ConfigError> {
+    let f = cx.fields(
+        node,
+        &[
+            ("@type", Map),
+            ("common_tls_context", Map),
+            ("sni", Map),
+            (
+                "allow_renegotiation",
+                DefaultOnly(
+                    is_false,
+                    "TLS renegotiation is not implemented (rustls refuses it)",
+                ),
+            ),
+            (
+                "max_session_keys",
+                Warn("ringway keeps up to 256 sessions per cluster for resumption"),
+            ),
+            (
+                "enforce_rsa_key_usage",
+                Warn("rustls applies its own key usage checks"),
+            ),
+        ],
+    )?;
+    let field = format!("{native}.tls");
+    origins.push((field.clone(), node.path.clone()));
+    let sni = match f.get("sni") {
+        Some(s) => {
+            origins.push((format!("{field}.sni"), s.path.clone()));
+            Some(cx.string(&s)?)
+        }
+        None => None,
+    };
+    let c = match f.get("common_tls_context") {
+        Some(common) => common_context(cx, &common, Side::Upstream, &field, origins)?,
+        None => CommonContext::default(),
+    };
+    if c.certificates.len() > 1 {
+        return Err(cx.unsupported(
+            &c.certificates_path,
+            "one client certificate per cluster is implemented",
+        ));
+    }
+    if let Some(san) = &c.san_exact {
+        if sni.as_deref() != Some(san.0.as_str()) {
+            return Err(cx.unsupported(
+                &san.1,
+                "matching the upstream certificate against a name other than `sni` is not implemented; set sni to the name the certificate must carry",
+            ));
+        }
+    }
+    let verify = match c.trusted_ca {
+        Some(ca) => {
+            if sni.is_some() && c.san_exact.is_none() {
+                cx.warn(
+                    &node.path,
+                    "ringway also checks that the upstream certificate is valid for `sni`; Envoy checks only the chain unless match_typed_subject_alt_names is set",
+                );
+            }
+            RawVerify::Ca(RawVerifyCa { ca })
+        }
+        None => {
+            // As in Envoy, no validation_context verifies nothing; the native
+            // layer warns about `verify: none`, at this context's line.
+            origins.push((format!("{field}.verify"), node.path.clone()));
+            RawVerify::Named("none".into())
+        }
+    };
+    Ok(RawClusterTls {
+        sni,
+        verify,
+        alpn: c.alpn,
+        client_certificate: c.certificates.into_iter().next(),
+        min_version: c.min_version,
+        max_version: c.max_version,
+        cipher_suites: c.cipher_suites,
+        curves: c.curves,
+    })
+}
+
+/// What `common_tls_context` says, in native terms.
+#[derive(Default)]
+struct CommonContext {
+    certificates: Vec<RawCertificate>,
+    certificates_path: String,
+    alpn: Option<Vec<String>>,
+    min_version: Option<RawTlsVersion>,
+    max_version: Option<RawTlsVersion>,
+    cipher_suites: Option<Vec<String>>,
+    curves: Option<Vec<String>>,
+    trusted_ca: Option<RawPem>,
+    /// One exact DNS SAN the peer's certificate must carry, and its path.
+    san_exact: Option<(String, String)>,
+}
+
+fn common_context(
+    cx: &mut Ctx,
+    node: &Node,
+    side: Side,
+    field: &str,
+    origins: &mut Origins,
+) -> Result<CommonContext, ConfigError> {
+    let f = cx.fields(
+        node,
+        &[
+            ("tls_params", Map),
+            ("tls_certificates", Map),
+            ("validation_context", Map),
+            ("alpn_protocols", Map),
+            ("tls_certificate_sds_secret_configs", Refuse(SDS)),
+            ("validation_context_sds_secret_config", Refuse(SDS)),
+            ("combined_validation_context", Refuse(SDS)),
+            (
+                "tls_certificate_provider_instance",
+                Refuse("certificate providers are not implemented"),
+            ),
+            (
+                "tls_certificate_certificate_provider",
+                Refuse("certificate providers are not implemented"),
+            ),
+            (
+                "tls_certificate_certificate_provider_instance",
+                Refuse("certificate providers are not implemented"),
+            ),
+            (
+                "validation_context_certificate_provider",
+                Refuse("certificate providers are not implemented"),
+            ),
+            (
+                "validation_context_certificate_provider_instance",
+                Refuse("certificate providers are not implemented"),
+            ),
+            ("custom_handshaker", Refuse(EXTENSIONS)),
+            ("custom_tls_certificate_selector", Refuse(EXTENSIONS)),
+            ("key_log", Refuse("TLS key logging is not implemented")),
+        ],
+    )?;
+    let mut c = CommonContext::default();
+    if let Some(p) = f.get("tls_params") {
+        tls_params(cx, &p, field, &mut c, origins)?;
+    }
+    if let Some(list) = f.get("tls_certificates") {
+        c.certificates_path = list.path.clone();
+        let key = match side {
+            Side::Downstream => "certificates",
+            Side::Upstream => "client_certificate",
+        };
+        for (i, entry) in cx.seq(&list)?.into_iter().enumerate() {
+            let native = match side {
+                Side::Downstream => format!("{field}.{key}[{i}]"),
+                Side::Upstream => format!("{field}.{key}"),
+            };
+            c.certificates
+                .push(tls_certificate(cx, &entry, &native, origins)?);
+        }
+    }
+    if let Some(v) = f.get("validation_context") {
+        validation_context(cx, &v, side, field, &mut c, origins)?;
+    }
+    if let Some(a) = f.get("alpn_protocols") {
+        let mut list = Vec::new();
+        for p in cx.seq(&a)? {
+            let name = cx.string(&p)?;
+            if name == "h2" {
+                return Err(
+                    cx.unsupported(&p.path, "HTTP/2 is not implemented yet; offer http/1.1")
+                );
+            }
+            list.push(name);
+        }
+        origins.push((format!("{field}.alpn"), a.path.clone()));
+        c.alpn = Some(list);
+    }
+    Ok(c)
+}
+
+fn tls_params(
+    cx: &mut Ctx,
+    node: &Node,
+    field: &str,
+    c: &mut CommonContext,
+    origins: &mut Origins,
+) -> Result<(), ConfigError> {
+    let f = cx.fields(
+        node,
+        &[
+            ("tls_minimum_protocol_version", Map),
+            ("tls_maximum_protocol_version", Map),
+            ("cipher_suites", Map),
+            ("ecdh_curves", Map),
+            (
+                "signature_algorithms",
+                Refuse("choosing signature algorithms is not implemented"),
+            ),
+            (
+                "compliance_policies",
+                Refuse("compliance policies (FIPS 202205) are not implemented"),
+            ),
+        ],
+    )?;
+    if let Some(v) = f.get("tls_minimum_protocol_version") {
+        c.min_version = version(cx, &v)?;
+        origins.push((format!("{field}.min_version"), v.path.clone()));
+    }
+    if let Some(v) = f.get("tls_maximum_protocol_version") {
+        c.max_version = version(cx, &v)?;
+        origins.push((format!("{field}.max_version"), v.path.clone()));
+    }
+    if let Some(list) = f.get("cipher_suites") {
+        c.cipher_suites = Some(cipher_suites(cx, &list)?);
+        origins.push((format!("{field}.cipher_suites"), list.path.clone()));
+    }
+    if let Some(list) = f.get("ecdh_curves") {
+        let mut names = Vec::new();
+        for item in cx.seq(&list)? {
+            let name = cx.string(&item)?;
+            match Group::parse(&name) {
+                Some(g) => names.push(g.name().to_string()),
+                None => {
+                    return Err(cx.unsupported(
+                        &item.path,
+                        format!(
+                        "`{name}` is not a key exchange group ringway implements; supported: {}",
+                        crate::tls::params::group_names()
+                    ),
+                    ))
+                }
+            }
+        }
+        origins.push((format!("{field}.curves"), list.path.clone()));
+        c.curves = Some(names);
+    }
+    Ok(())
+}
+
+/// Envoy's `TLS_AUTO`, `TLSv1_2`, `TLSv1_3`. `TLS_AUTO` means the default.
+fn version(cx: &mut Ctx, node: &Node) -> Result<Option<RawTlsVersion>, ConfigError> {
+    let text = cx.string(node)?;
+    if text.eq_ignore_ascii_case("tls_auto") {
+        return Ok(None);
+    }
+    match TlsVersion::parse(&text) {
+        Ok(v) => Ok(Some(RawTlsVersion::Text(v.name().to_string()))),
+        Err(crate::tls::params::VersionError::TooOld) => Err(cx.unsupported(
+            &node.path,
+            format!(
+                "{text}: ringway speaks TLS 1.2 and 1.3 only (rustls implements nothing older)"
+            ),
+        )),
+        Err(_) => Err(cx.parse_error(
+            &node.path,
+            format!("`{text}` is not TLS_AUTO, TLSv1_0, TLSv1_1, TLSv1_2 or TLSv1_3"),
+        )),
+    }
+}
+
+/// Envoy's cipher list applies to TLS 1.2 only (BoringSSL always offers its TLS
+/// 1.3 suites), so the native list is the mapped TLS 1.2 suites followed by every
+/// TLS 1.3 suite. `[A|B]` equal-preference groups are flattened: rustls follows
+/// the client's order anyway.
+fn cipher_suites(cx: &mut Ctx, node: &Node) -> Result<Vec<String>, ConfigError> {
+    let mut out = Vec::new();
+    for item in cx.seq(node)? {
+        let text = cx.string(&item)?;
+        for name in text
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .split('|')
+            .map(str::trim)
+        {
+            match Cipher::parse(name) {
+                Some(c) if c.version() == TlsVersion::Tls12 => {
+                    if !out.iter().any(|n| n == c.iana()) {
+                        out.push(c.iana().to_string());
+                    }
+                }
+                Some(_) => {
+                    return Err(cx.unsupported(
+                        &item.path,
+                        format!("`{name}` is a TLS 1.3 suite; Envoy's cipher_suites choose TLS 1.2 suites only (every TLS 1.3 suite is offered)"),
+                    ))
+                }
+                None => {
+                    return Err(cx.unsupported(
+                        &item.path,
+                        format!(
+                            "`{name}` is not a cipher suite ringway implements (only AEAD suites with ECDHE key exchange); supported: {}",
+                            CIPHERS
+                                .iter()
+                                .filter(|c| c.version == TlsVersion::Tls12)
+                                .map(|c| c.openssl)
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    ))
+                }
+            }
+        }
+    }
+    out.extend(
+        CIPHERS
+            .iter()
+            .filter(|c| c.version == TlsVersion::Tls13)
+            .map(|c| c.iana.to_string()),
+    );
+    Ok(out)
+}
+
+fn tls_certificate(
+    cx: &mut Ctx,
+    node: &Node,
+    native: &str,
+    origins: &mut Origins,
+) -> Result<RawCertificate, ConfigError> {
+    let f = cx.fields(
+        node,
+        &[
+            ("certificate_chain", Map),
+            ("private_key", Map),
+            ("watched_directory", Warn("certificate files are re-read on every reload (SIGHUP, POST /reload), not watched")),
+            ("password", Refuse("encrypted private keys are not implemented; decrypt the key file")),
+            ("ocsp_staple", Refuse(OCSP)),
+            ("signed_certificate_timestamp", Refuse("certificate transparency timestamps are not implemented")),
+            ("private_key_provider", Refuse(EXTENSIONS)),
+            ("pkcs12", Refuse("PKCS#12 bundles are not implemented; give PEM certificate_chain and private_key")),
+        ],
+    )?;
+    origins.push((native.to_string(), node.path.clone()));
+    let (Some(chain), Some(key)) = (f.get("certificate_chain"), f.get("private_key")) else {
+        return Err(cx.invalid(
+            &node.path,
+            "a certificate needs both certificate_chain and private_key",
+        ));
+    };
+    origins.push((format!("{native}.cert_chain"), chain.path.clone()));
+    origins.push((format!("{native}.private_key"), key.path.clone()));
+    Ok(RawCertificate {
+        cert_chain: data_source(cx, &chain)?,
+        private_key: data_source(cx, &key)?,
+    })
+}
+
+fn validation_context(
+    cx: &mut Ctx,
+    node: &Node,
+    side: Side,
+    field: &str,
+    c: &mut CommonContext,
+    origins: &mut Origins,
+) -> Result<(), ConfigError> {
+    let f = cx.fields(
+        node,
+        &[
+            ("trusted_ca", Map),
+            ("match_typed_subject_alt_names", Map),
+            ("match_subject_alt_names", Map),
+            ("watched_directory", Warn("CA files are re-read on every reload (SIGHUP, POST /reload), not watched")),
+            ("trust_chain_verification", DefaultOnly(|v| v.as_str().is_some_and(|s| s.eq_ignore_ascii_case("verify_trust_chain")), "accepting untrusted chains is not implemented (use verify: none on a cluster)")),
+            ("verify_certificate_hash", Refuse(CERT_PINNING)),
+            ("verify_certificate_spki", Refuse(CERT_PINNING)),
+            ("crl", Refuse(CRL)),
+            ("only_verify_leaf_cert_crl", Refuse(CRL)),
+            ("allow_expired_certificate", DefaultOnly(is_false, "accepting expired certificates is not implemented")),
+            ("max_verify_depth", Refuse("limiting the verification depth is not implemented")),
+            ("custom_validator_config", Refuse(EXTENSIONS)),
+            ("system_root_certs", Refuse("system root certificates in a validation context are not implemented; on a cluster, write the native verify: system")),
+            ("ca_certificate_provider_instance", Refuse("certificate providers are not implemented")),
+        ],
+    )?;
+    if let Some(ca) = f.get("trusted_ca") {
+        let native = match side {
+            Side::Downstream => format!("{field}.client_ca"),
+            Side::Upstream => format!("{field}.verify.ca"),
+        };
+        origins.push((native, ca.path.clone()));
+        c.trusted_ca = Some(data_source(cx, &ca)?);
+    }
+    for key in ["match_typed_subject_alt_names", "match_subject_alt_names"] {
+        let Some(list) = f.get(key) else { continue };
+        if side == Side::Downstream {
+            return Err(cx.unsupported(
+                &list.path,
+                "matching client certificate names is not implemented; any certificate the client_ca signed is accepted",
+            ));
+        }
+        let items = cx.seq(&list)?;
+        if items.len() != 1 || c.san_exact.is_some() {
+            return Err(cx.unsupported(
+                &list.path,
+                "one exact DNS name (the cluster's sni) is the only name match implemented",
+            ));
+        }
+        c.san_exact = Some((
+            exact_dns_matcher(cx, &items[0], key)?,
+            items[0].path.clone(),
+        ));
+    }
+    Ok(())
+}
+
+/// `{ san_type: DNS, matcher: { exact: NAME } }` (typed) or `{ exact: NAME }`.
+fn exact_dns_matcher(cx: &mut Ctx, node: &Node, key: &str) -> Result<String, ConfigError> {
+    let matcher = if key == "match_typed_subject_alt_names" {
+        let f = cx.fields(
+            node,
+            &[
+                ("san_type", Map),
+                ("matcher", Map),
+                ("oid", Refuse("OID SAN matching is not implemented")),
+            ],
+        )?;
+        match f.get("san_type") {
+            Some(t) if cx.string(&t)?.eq_ignore_ascii_case("dns") => {}
+            Some(t) => return Err(cx.unsupported(&t.path, "only DNS names are matched")),
+            None => return Err(cx.invalid(&node.path, "needs a san_type")),
+        }
+        f.get("matcher")
+            .ok_or_else(|| cx.invalid(&node.path, "needs a matcher"))?
+    } else {
+        node.clone()
+    };
+    let m = cx.fields(
+        &matcher,
+        &[
+            ("exact", Map),
+            (
+                "ignore_case",
+                DefaultOnly(is_false, "only exact matching is implemented"),
+            ),
+            ("prefix", Refuse("only exact name matching is implemented")),
+            ("suffix", Refuse("only exact name matching is implemented")),
+            (
+                "contains",
+                Refuse("only exact name matching is implemented"),
+            ),
+            (
+                "safe_regex",
+                Refuse("only exact name matching is implemented"),
+            ),
+        ],
+    )?;
+    match m.get("exact") {
+        Some(e) => cx.string(&e),
+        None => Err(cx.unsupported(&matcher.path, "only exact name matching is implemented")),
+    }
+}
+
+/// A DataSource: `filename` or `inline_string`.
+fn data_source(cx: &mut Ctx, node: &Node) -> Result<RawPem, ConfigError> {
+    let f = cx.fields(
+        node,
+        &[
+            ("filename", Map),
+            ("inline_string", Map),
+            (
+                "inline_bytes",
+                Refuse("inline_bytes is not implemented; give the PEM as inline_string"),
+            ),
+            (
+                "environment_variable",
+                Refuse("PEM from environment variables is not implemented"),
+            ),
+            (
+                "watched_directory",
+                Warn("files are re-read on every reload (SIGHUP, POST /reload), not watched"),
+            ),
+        ],
+    )?;
+    match (f.get("filename"), f.get("inline_string")) {
+        (Some(p), None) => Ok(RawPem::Path(cx.string(&p)?)),
+        (None, Some(s)) => Ok(RawPem::Inline(RawInlinePem {
+            inline: cx.string(&s)?,
+        })),
+        _ => Err(cx.invalid(&node.path, "give exactly one of filename or inline_string")),
+    }
+}
+
+/// A `BoolValue`: `true`, or `{ value: true }`.
+fn bool_value(cx: &mut Ctx, node: &Node) -> Result<bool, ConfigError> {
+    if node.v.is_mapping() {
+        let f = cx.fields(node, &[("value", Map)])?;
+        return match f.get("value") {
+            Some(v) => cx.boolean(&v),
+            None => Ok(false),
+        };
+    }
+    cx.boolean(node)
+}
