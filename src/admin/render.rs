@@ -50,7 +50,18 @@ impl Stat<'_> {
     fn prom_name(&self) -> String {
         // Envoy's sub-scopes (`outlier_detection.ejections_active`) become `_`:
         // a dot is not allowed in a Prometheus name.
-        format!("{PROMETHEUS_PREFIX}{}_{}", self.scope, self.name).replace('.', "_")
+        // as is any other character a Prometheus name cannot hold (cipher
+        // names have `-`).
+        format!("{PROMETHEUS_PREFIX}{}_{}", self.scope, self.name)
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '_' || c == ':' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect()
     }
 }
 
@@ -96,7 +107,11 @@ pub fn stats<'a>(server: &ServerStats, snap: &'a Snapshot) -> Vec<Stat<'a>> {
     }
     for l in &snap.listeners {
         let label = || Some(("listener", l.name.clone()));
-        for c in ListenerCounter::ALL {
+        // Envoy shows `ssl.*` only where there is TLS.
+        let shown = ListenerCounter::ALL
+            .iter()
+            .filter(|c| l.tls || !c.name().starts_with("ssl."));
+        for c in shown {
             out.push(Stat {
                 scope: "http",
                 label: label(),

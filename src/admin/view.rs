@@ -64,6 +64,7 @@ fn outline(gen: &Generation) -> Snapshot {
             .map(|l| ListenerSnap {
                 name: l.config.name.clone(),
                 slot: l.slot,
+                tls: l.config.tls.is_some(),
                 counters: vec![0; ListenerCounter::COUNT],
                 gauges: vec![0; ListenerGauge::COUNT],
                 rq_time: HistogramSnapshot::default(),

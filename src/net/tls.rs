@@ -51,6 +51,8 @@ pub enum HandshakeError {
 pub struct TlsInfo {
     pub version: Option<rustls::ProtocolVersion>,
     pub cipher: Option<rustls::CipherSuite>,
+    /// The key exchange group.
+    pub group: Option<rustls::NamedGroup>,
     pub sni: Option<String>,
     pub alpn: Option<Vec<u8>>,
     pub resumed: bool,
@@ -119,6 +121,7 @@ impl TlsStream {
         TlsInfo {
             version: c.protocol_version(),
             cipher: c.negotiated_cipher_suite().map(|s| s.suite()),
+            group: c.negotiated_key_exchange_group().map(|g| g.name()),
             sni: c.server_name().map(str::to_owned),
             alpn: c.alpn_protocol().map(<[u8]>::to_vec),
             resumed: matches!(c.handshake_kind(), Some(rustls::HandshakeKind::Resumed)),

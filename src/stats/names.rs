@@ -50,6 +50,38 @@ metric_family! {
         DownstreamRqNoRoute = "downstream_rq_no_route",
         /// Requests answered by the listener's `health_check` path.
         DownstreamRqHealthCheck = "downstream_rq_health_check",
+        /// Connections closed at accept: `max_connections` were open.
+        DownstreamCxOverflow = "downstream_cx_overflow",
+        // TLS listeners (Envoy's `ssl.*`, under the listener here).
+        /// Handshakes completed.
+        SslHandshake = "ssl.handshake",
+        /// Handshakes that failed (any cause below included).
+        SslConnectionError = "ssl.connection_error",
+        /// Handshakes that resumed a session (ticket or session id).
+        SslSessionReused = "ssl.session_reused",
+        /// Completed handshakes where the client sent no certificate.
+        SslNoCertificate = "ssl.no_certificate",
+        /// The client spoke plaintext (e.g. HTTP) to a TLS port: closed at once.
+        SslNotTls = "ssl.plaintext_rejected",
+        /// A handshake did not finish within `handshake_timeout`.
+        SslHandshakeTimeout = "ssl.handshake_timeout",
+        /// Closed at accept: `max_concurrent_handshakes` were in progress.
+        SslHandshakeOverflow = "ssl.handshake_overflow",
+        SslVersionTls12 = "ssl.versions.TLSv1_2",
+        SslVersionTls13 = "ssl.versions.TLSv1_3",
+        SslCipherTls13Aes128GcmSha256 = "ssl.ciphers.TLS_AES_128_GCM_SHA256",
+        SslCipherTls13Aes256GcmSha384 = "ssl.ciphers.TLS_AES_256_GCM_SHA384",
+        SslCipherTls13Chacha20Poly1305Sha256 = "ssl.ciphers.TLS_CHACHA20_POLY1305_SHA256",
+        SslCipherEcdheEcdsaAes128GcmSha256 = "ssl.ciphers.ECDHE-ECDSA-AES128-GCM-SHA256",
+        SslCipherEcdheEcdsaAes256GcmSha384 = "ssl.ciphers.ECDHE-ECDSA-AES256-GCM-SHA384",
+        SslCipherEcdheEcdsaChacha20Poly1305 = "ssl.ciphers.ECDHE-ECDSA-CHACHA20-POLY1305",
+        SslCipherEcdheRsaAes128GcmSha256 = "ssl.ciphers.ECDHE-RSA-AES128-GCM-SHA256",
+        SslCipherEcdheRsaAes256GcmSha384 = "ssl.ciphers.ECDHE-RSA-AES256-GCM-SHA384",
+        SslCipherEcdheRsaChacha20Poly1305 = "ssl.ciphers.ECDHE-RSA-CHACHA20-POLY1305",
+        SslCurveX25519 = "ssl.curves.X25519",
+        SslCurveP256 = "ssl.curves.P-256",
+        SslCurveP384 = "ssl.curves.P-384",
+        SslCurveX25519Mlkem768 = "ssl.curves.X25519MLKEM768",
     }
 }
 

@@ -21,6 +21,8 @@ pub struct ListenerSnap {
     pub name: String,
     /// Its stats slot (the blocks summed into it).
     pub slot: usize,
+    /// It terminates TLS: its `ssl.*` counters are shown.
+    pub tls: bool,
     pub counters: Vec<u64>,
     pub gauges: Vec<u64>,
     pub rq_time: HistogramSnapshot,

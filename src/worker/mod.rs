@@ -16,6 +16,7 @@ pub mod downstream;
 pub mod drain;
 mod exchange;
 pub mod h1;
+mod handshake;
 pub mod io;
 pub mod local_reply;
 pub mod recycle;
@@ -46,7 +47,7 @@ use crate::{
     net::IoDriver,
     prim::Rng,
     router::Router,
-    stats::ServerStats,
+    stats::{names::ListenerCounter, ServerStats},
     upstream::WorkerCluster,
 };
 use drain::Drain;
@@ -187,6 +188,8 @@ pub struct Worker {
     scratches: RefCell<Vec<Scratch>>,
     /// Slots for in-flight requests' futures (see `recycle`).
     pub futures: recycle::FutureArena,
+    /// TLS handshakes in progress on this worker (see `handshake`).
+    pub handshakes: Cell<u32>,
 }
 
 impl Worker {
@@ -209,6 +212,7 @@ impl Worker {
             buffers: RefCell::new(Vec::new()),
             scratches: RefCell::new(Vec::new()),
             futures: recycle::FutureArena::default(),
+            handshakes: Cell::new(0),
         }
     }
 
@@ -660,6 +664,18 @@ async fn worker_main(id: usize, shared: Arc<Shared>) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The listener's `max_connections` (Envoy's runtime `connection_limit`) is
+/// shared out evenly: with `SO_REUSEPORT` the kernel spreads connections over
+/// the workers, so each enforces its share of the limit, rounded up, against
+/// the connections it has open on this listener.
+fn over_connection_limit(worker: &Worker, ctx: &ListenerCtx) -> bool {
+    let Some(limit) = ctx.config.max_connections else {
+        return false;
+    };
+    let share = limit.div_ceil(worker.workers as u64);
+    worker.tap.listener_connections(ctx.index) >= share
+}
+
 async fn accept_loop(worker: Rc<Worker>, id: u64, listener: TcpListener, cancel: CancelHandle) {
     loop {
         match listener.cancelable_accept(cancel.clone()).await {
@@ -668,8 +684,21 @@ async fn accept_loop(worker: Rc<Worker>, id: u64, listener: TcpListener, cancel:
                 let Some(ctx) = worker.generation().listener(id).cloned() else {
                     continue; // removed by a reload; this loop is being cancelled
                 };
+                if over_connection_limit(&worker, &ctx) {
+                    worker
+                        .tap
+                        .listener_counter(ctx.index, ListenerCounter::DownstreamCxOverflow);
+                    continue; // closed as it drops
+                }
                 // TCP_NODELAY is inherited from the listening socket (see net/bind.rs).
-                monoio::spawn(h1::serve(worker.clone(), ctx, stream, peer));
+                match ctx.config.tls.clone() {
+                    Some(tls) => {
+                        monoio::spawn(handshake::serve(worker.clone(), ctx, tls, stream, peer));
+                    }
+                    None => {
+                        monoio::spawn(h1::serve(worker.clone(), ctx, stream, peer));
+                    }
+                }
             }
             Err(e) if e.raw_os_error() == Some(libc::ECANCELED) => return,
             Err(e) => {

@@ -69,6 +69,18 @@ impl WorkerTap {
 
     /// A (re)loaded config serves listener `config` in `slot`: open its access
     /// log unless this slot already writes to that path.
+    /// Count `c` on the listener in stats slot `slot`.
+    pub fn listener_counter(&self, slot: usize, c: ListenerCounter) {
+        self.stats.listeners[slot].inc(c);
+    }
+
+    /// Connections this worker has open on the listener in `slot`.
+    pub fn listener_connections(&self, slot: usize) -> u64 {
+        self.stats.listeners[slot]
+            .gauge(ListenerGauge::DownstreamCxActive)
+            .get()
+    }
+
     pub fn configure_listener(&self, slot: usize, config: &ListenerConfig) {
         let mut sinks = self.sinks.borrow_mut();
         if sinks.len() <= slot {

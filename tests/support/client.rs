@@ -49,11 +49,22 @@ pub enum ReadFail {
     Io(io::Error),
 }
 
-/// One client connection. Reads are buffered, so pipelined responses are read
-/// one after another.
-pub struct Client {
-    pub stream: TcpStream,
+/// One client connection (plain TCP unless `S` says otherwise, e.g. a TLS
+/// stream). Reads are buffered, so pipelined responses are read one after
+/// another.
+pub struct Client<S = TcpStream> {
+    pub stream: S,
     buf: Vec<u8>,
+}
+
+impl<S: Read + Write> Client<S> {
+    /// A client over an already connected stream.
+    pub fn over(stream: S) -> Client<S> {
+        Client {
+            stream,
+            buf: Vec::new(),
+        }
+    }
 }
 
 impl Client {
@@ -71,7 +82,9 @@ impl Client {
             buf: Vec::new(),
         })
     }
+}
 
+impl<S: Read + Write> Client<S> {
     pub fn send(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).expect("write to ringway");
     }
