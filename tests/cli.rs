@@ -380,3 +380,43 @@ fn envoy_listeners_sharing_a_stat_prefix_get_distinct_names() {
         "{err}"
     );
 }
+
+/// A second ringway (or any server) on a listener's address: refused at start,
+/// naming the listener and address, rather than sharing the port through
+/// SO_REUSEPORT; the first keeps serving.
+#[test]
+fn a_listener_address_another_process_serves_is_refused() {
+    let up = Upstream::echo("a");
+    let first = Ringway::start(Driver::Epoll, &simple_config(&[up.addr]));
+    let taken = first.addr();
+    let other = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for addr in [taken, other.local_addr().unwrap()] {
+        let yaml = simple_config(&[up.addr]).replace("127.0.0.1:0", &addr.to_string());
+        let path = write(dir.path(), &yaml);
+        let out = ringway(&["-c", path.to_str().unwrap(), "--io-driver", "epoll"], &[]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains(&format!(
+                "cannot listen on {addr} (listener ingress): another process is already listening there"
+            )),
+            "{err}"
+        );
+    }
+    let r = support::Client::connect(taken).get("x", "/");
+    assert_eq!(r.status, 200);
+
+    // A reload adding a listener there is rejected the same way.
+    let other_addr = other.local_addr().unwrap();
+    first.write_config(&simple_config(&[up.addr]).replace(
+        "listeners:\n",
+        &format!(
+            "listeners:\n  - name: extra\n    address: {other_addr}\n    virtual_hosts:\n      - domains: [\"*\"]\n        routes: []\n"
+        ),
+    ));
+    assert_eq!(first.sighup(), support::Reload::Rejected);
+    assert!(first.stderr().contains(&format!(
+        "cannot listen on {other_addr} (listener extra): another process"
+    )));
+}
