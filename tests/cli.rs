@@ -274,3 +274,149 @@ fn a_non_loopback_admin_is_warned_about() {
     );
     assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
 }
+
+/// `ringway check` on `yaml`: the exit code and stderr.
+fn check_text(yaml: &str) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), yaml);
+    let out = ringway(&["check", path.to_str().unwrap()], &[]);
+    (out.status.code(), stderr(&out))
+}
+
+#[test]
+fn a_deeply_nested_file_is_refused_before_it_is_parsed() {
+    const DEPTH: usize = 30_000;
+    for yaml in [
+        format!("listeners: {}{}\n", "[".repeat(DEPTH), "]".repeat(DEPTH)),
+        format!("listeners:\n{}x\n", "- ".repeat(DEPTH)),
+        // Block style costs the square of its depth in bytes: 1,000 is plenty.
+        (0..1_000)
+            .map(|i| format!("{}k:\n", " ".repeat(i)))
+            .collect::<String>(),
+    ] {
+        let (code, err) = check_text(&yaml);
+        assert_eq!(code, Some(1), "{err}");
+        assert!(err.contains("nested deeper than 64 levels"), "{err}");
+    }
+}
+
+#[test]
+fn check_refuses_what_run_would_fail_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = valid_config();
+    let cases = [
+        (
+            "admin:\n  address: 127.0.0.1:18001\n".to_string()
+                + &base.replace("127.0.0.1:0", "0.0.0.0:18001"),
+            "admin.address (line 2): 127.0.0.1:18001 is also the address of listeners[0]",
+        ),
+        (
+            base.replace(
+                "    address: 127.0.0.1:0\n",
+                &format!(
+                    "    address: 127.0.0.1:0\n    access_log: {{ path: {} }}\n",
+                    dir.path().display()
+                ),
+            ),
+            "listeners[0].access_log.path (line 6): ",
+        ),
+        (
+            base.replace(
+                "listeners:\n",
+                "listeners:\n  - name: ingress\n    address: 127.0.0.1:1\n    virtual_hosts:\n      - domains: [\"*\"]\n        routes: []\n",
+            ),
+            "listeners[1].name (line 9): duplicate listener name `ingress` (also listeners[0])",
+        ),
+    ];
+    for (yaml, expected) in &cases {
+        let (code, err) = check_text(yaml);
+        assert_eq!(code, Some(1), "{yaml}\n{err}");
+        assert!(err.contains(expected), "{yaml}\nwant {expected}\ngot {err}");
+    }
+    // Port 0 is a fresh port each time: admin and listener may both say it.
+    let (code, err) = check_text(&format!("admin:\n  address: 127.0.0.1:0\n{base}"));
+    assert_eq!(code, Some(0), "{err}");
+}
+
+/// Envoy's sandbox: two unnamed listeners with one `stat_prefix`.
+#[test]
+fn envoy_listeners_sharing_a_stat_prefix_get_distinct_names() {
+    let listener = |port: u16| {
+        format!(
+            "  - address: {{ socket_address: {{ address: 127.0.0.1, port_value: {port} }} }}
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          \"@type\": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: ingress_http
+          route_config:
+            virtual_hosts:
+            - name: all
+              domains: [\"*\"]
+              routes:
+              - match: {{ prefix: / }}
+                route: {{ cluster: c }}
+          http_filters:
+          - name: envoy.filters.http.router
+"
+        )
+    };
+    let yaml = format!(
+        "static_resources:\n  listeners:\n{}{}  clusters:\n  - name: c\n    load_assignment:\n      cluster_name: c\n      endpoints:\n      - lb_endpoints:\n        - endpoint: {{ address: {{ socket_address: {{ address: 127.0.0.2, port_value: 9 }} }} }}\n",
+        listener(18080),
+        listener(18443)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), &yaml);
+    let out = ringway(&["convert", path.to_str().unwrap()], &[]);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    let native = String::from_utf8_lossy(&out.stdout);
+    assert!(native.contains("name: ingress_http\n"), "{native}");
+    assert!(native.contains("name: ingress_http_1\n"), "{native}");
+    assert!(
+        err.contains("`ingress_http` already names a listener; this one is named `ingress_http_1`"),
+        "{err}"
+    );
+}
+
+/// A second ringway (or any server) on a listener's address: refused at start,
+/// naming the listener and address, rather than sharing the port through
+/// SO_REUSEPORT; the first keeps serving.
+#[test]
+fn a_listener_address_another_process_serves_is_refused() {
+    let up = Upstream::echo("a");
+    let first = Ringway::start(Driver::Epoll, &simple_config(&[up.addr]));
+    let taken = first.addr();
+    let other = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for addr in [taken, other.local_addr().unwrap()] {
+        let yaml = simple_config(&[up.addr]).replace("127.0.0.1:0", &addr.to_string());
+        let path = write(dir.path(), &yaml);
+        let out = ringway(&["-c", path.to_str().unwrap(), "--io-driver", "epoll"], &[]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains(&format!(
+                "cannot listen on {addr} (listener ingress): another process is already listening there"
+            )),
+            "{err}"
+        );
+    }
+    let r = support::Client::connect(taken).get("x", "/");
+    assert_eq!(r.status, 200);
+
+    // A reload adding a listener there is rejected the same way.
+    let other_addr = other.local_addr().unwrap();
+    first.write_config(&simple_config(&[up.addr]).replace(
+        "listeners:\n",
+        &format!(
+            "listeners:\n  - name: extra\n    address: {other_addr}\n    virtual_hosts:\n      - domains: [\"*\"]\n        routes: []\n"
+        ),
+    ));
+    assert_eq!(first.sighup(), support::Reload::Rejected);
+    assert!(first.stderr().contains(&format!(
+        "cannot listen on {other_addr} (listener extra): another process"
+    )));
+}

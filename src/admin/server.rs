@@ -43,6 +43,7 @@ use crate::{
         request::{parse_request, Method, Parsed, RequestHead},
         BodyFraming,
     },
+    worker::accept::AcceptFailures,
     worker::local_reply::LocalReply,
 };
 
@@ -123,12 +124,22 @@ struct Conn {
 fn serve_forever(admin: &Admin, listener: &TcpListener, bound: SocketAddr) {
     let mut conns: Vec<Conn> = Vec::new();
     let mut fds: Vec<libc::pollfd> = Vec::new();
+    let mut failures = AcceptFailures::new("admin");
+    // Out of descriptors, the listener stays readable: accepting pauses (as
+    // the workers' loops do) rather than spinning.
+    let mut accept_paused_until: Option<Instant> = None;
     loop {
         let now = Instant::now();
         // Past their deadline: closed unanswered.
         conns.retain(|c| c.deadline > now);
+        accept_paused_until = accept_paused_until.filter(|&t| t > now);
         fds.clear();
-        fds.push(pollfd(listener.as_raw_fd(), libc::POLLIN));
+        let listen_events = if accept_paused_until.is_some() {
+            0
+        } else {
+            libc::POLLIN
+        };
+        fds.push(pollfd(listener.as_raw_fd(), listen_events));
         for c in &conns {
             let events = match c.phase {
                 Phase::Reading => libc::POLLIN,
@@ -138,7 +149,9 @@ fn serve_forever(admin: &Admin, listener: &TcpListener, bound: SocketAddr) {
         }
         let wait = conns
             .iter()
-            .map(|c| c.deadline.saturating_duration_since(now))
+            .map(|c| c.deadline)
+            .chain(accept_paused_until)
+            .map(|t| t.saturating_duration_since(now))
             .min()
             // Round up, so a deadline never spins the loop at 0 ms.
             .map_or(-1, |d| d.as_millis() as libc::c_int + 1);
@@ -163,7 +176,9 @@ fn serve_forever(admin: &Admin, listener: &TcpListener, bound: SocketAddr) {
             }
         }
         if fds[0].revents != 0 {
-            accept_all(listener, &mut conns);
+            if let Some(pause) = accept_all(listener, &mut conns, &mut failures) {
+                accept_paused_until = Some(Instant::now() + pause);
+            }
         }
     }
 }
@@ -176,11 +191,17 @@ fn pollfd(fd: std::os::fd::RawFd, events: libc::c_short) -> libc::pollfd {
     }
 }
 
-/// Take every pending connection, evicting the oldest open ones beyond the bound.
-fn accept_all(listener: &TcpListener, conns: &mut Vec<Conn>) {
+/// Take every pending connection, evicting the oldest open ones beyond the
+/// bound. `Some`: accepting failed; pause it this long.
+fn accept_all(
+    listener: &TcpListener,
+    conns: &mut Vec<Conn>,
+    failures: &mut AcceptFailures,
+) -> Option<Duration> {
     loop {
         match listener.accept() {
             Ok((stream, _)) => {
+                failures.succeeded();
                 if stream.set_nonblocking(true).is_err() {
                     continue;
                 }
@@ -200,14 +221,9 @@ fn accept_all(listener: &TcpListener, conns: &mut Vec<Conn>) {
                     phase: Phase::Reading,
                 });
             }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return None,
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) => {
-                // Out of descriptors, typically: the listener stays readable, so
-                // the next round retries; this round serves the open ones.
-                tracing::warn!(error = %e, "admin accept failed");
-                return;
-            }
+            Err(e) => return Some(failures.failed(&e)),
         }
     }
 }

@@ -39,6 +39,7 @@ pub fn load_file(path: &str) -> Result<Loaded, ConfigError> {
 
 /// Parse and validate a config text (native or Envoy form).
 pub fn load_str(text: &str) -> Result<Loaded, ConfigError> {
+    check_depth(text)?;
     if is_envoy(text) {
         let t = envoy::translate(text)?;
         let config = validate::validate(&t.raw).map_err(|e| envoy::restate(e, &t.origins, text))?;
@@ -98,6 +99,63 @@ fn located_warning(source: &str, field: &str, message: &str) -> String {
         Some(line) => format!("{field} (line {line}): {message}"),
         None => format!("{field}: {message}"),
     }
+}
+
+/// How deeply a config may nest mappings and sequences. Envoy's deepest
+/// documented configs stay under 20; serde_yaml takes seconds (and deep
+/// recursion) over a 30,000-deep document, so such a file is refused first.
+pub const MAX_NESTING: usize = 64;
+
+/// Refuse a text nesting deeper than `MAX_NESTING`, by a lexical scan that
+/// never recurses: block levels are counted by indentation (and `- ` markers),
+/// flow levels by `[`/`{` outside quotes and comments. It may overcount a
+/// block scalar's indented lines by one level, never undercount nesting.
+fn check_depth(text: &str) -> Result<(), ConfigError> {
+    let mut indents: Vec<usize> = Vec::new();
+    let mut flow = 0usize;
+    for (n, line) in text.lines().enumerate() {
+        let content = line.trim_start();
+        if content.is_empty() || content.starts_with('#') {
+            continue;
+        }
+        let indent = line.len() - content.len();
+        if flow == 0 {
+            while indents.last().is_some_and(|&i| i >= indent) {
+                indents.pop();
+            }
+            indents.push(indent);
+        }
+        let dashes = content
+            .split_inclusive(' ')
+            .take_while(|w| *w == "- " || *w == "-")
+            .count();
+        let mut deepest = flow;
+        let mut quote: Option<char> = None;
+        let mut prev = ' ';
+        for c in content.chars() {
+            match (quote, c) {
+                (Some(q), c) if c == q => quote = None,
+                (Some(_), _) => {}
+                (None, '"' | '\'') if " [{,:".contains(prev) => quote = Some(c),
+                (None, '#') if prev == ' ' => break,
+                (None, '[' | '{') => {
+                    flow += 1;
+                    deepest = deepest.max(flow);
+                }
+                (None, ']' | '}') => flow = flow.saturating_sub(1),
+                _ => {}
+            }
+            prev = c;
+        }
+        if indents.len() + dashes + deepest > MAX_NESTING {
+            return Err(ConfigError::Parse {
+                field: "(top level)".into(),
+                line: Some(n + 1),
+                reason: format!("nested deeper than {MAX_NESTING} levels"),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Envoy bootstrap files have a top-level `static_resources`; ringway's own never do.

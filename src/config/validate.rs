@@ -57,9 +57,20 @@ pub fn validate(raw: &RawConfig) -> Result<Config, ConfigError> {
     }
     let mut listeners = Vec::with_capacity(raw.listeners.len());
     let mut seen_addrs = HashMap::new();
+    let mut seen_names = HashMap::new();
     for (i, rl) in raw.listeners.iter().enumerate() {
         let path = format!("listeners[{i}]");
         let listener = validate_listener(&path, i, rl, &cluster_index)?;
+        // Stats, logs and reloads know listeners by name.
+        if let Some(prev) = seen_names.insert(listener.name.clone(), i) {
+            return Err(ConfigError::invalid(
+                format!("{path}.name"),
+                format!(
+                    "duplicate listener name `{}` (also listeners[{prev}])",
+                    listener.name
+                ),
+            ));
+        }
         if let Some(prev) = seen_addrs.insert(listener.address, i) {
             return Err(ConfigError::invalid(
                 format!("{path}.address"),
@@ -71,10 +82,26 @@ pub fn validate(raw: &RawConfig) -> Result<Config, ConfigError> {
 
     let admin = match &raw.admin {
         None => None,
-        Some(a) => Some(AdminConfig {
-            address: parse_addr("admin.address", &a.address)?,
-            access_log_path: a.access_log_path.clone(),
-        }),
+        Some(a) => {
+            let address = parse_addr("admin.address", &a.address)?;
+            if let Some((i, _)) = listeners
+                .iter()
+                .enumerate()
+                .find(|(_, l)| same_port(l.address, address))
+            {
+                return Err(ConfigError::invalid(
+                    "admin.address",
+                    format!("{address} is also the address of listeners[{i}]"),
+                ));
+            }
+            if let Some(p) = &a.access_log_path {
+                not_a_directory("admin.access_log_path", p)?;
+            }
+            Some(AdminConfig {
+                address,
+                access_log_path: a.access_log_path.clone(),
+            })
+        }
     };
     let dns = match &raw.dns {
         None => DnsConfig::default(),
@@ -96,6 +123,26 @@ pub fn validate(raw: &RawConfig) -> Result<Config, ConfigError> {
         listeners,
         clusters,
     })
+}
+
+/// Whether binding `a` and `b` would collide: one fixed port, and the same
+/// IP or a wildcard of the same family. Port 0 picks a fresh port each time.
+fn same_port(a: SocketAddr, b: SocketAddr) -> bool {
+    a.port() == b.port()
+        && a.port() != 0
+        && a.is_ipv4() == b.is_ipv4()
+        && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
+}
+
+/// A log path naming a directory would fail only when the first line is written.
+fn not_a_directory(field: &str, path: &str) -> Result<(), ConfigError> {
+    if std::path::Path::new(path).is_dir() {
+        return Err(ConfigError::invalid(
+            field,
+            format!("`{path}` is a directory; give a file path"),
+        ));
+    }
+    Ok(())
 }
 
 fn available_cores() -> usize {
@@ -251,6 +298,7 @@ fn validate_listener(
                     "give a file path or /dev/stdout",
                 ));
             }
+            not_a_directory(&format!("{path}.access_log.path"), &a.path)?;
             let text = a
                 .format
                 .as_deref()

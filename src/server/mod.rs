@@ -53,6 +53,13 @@ pub struct Server {
 pub enum StartError {
     #[error(transparent)]
     Bind(#[from] BindError),
+    /// Another process listens there: SO_REUSEPORT would let ringway bind
+    /// beside it and take half its connections, silently.
+    #[error(
+        "cannot listen on {addr} (listener {name}): another process is already listening there \
+         (a second ringway?); stop it or pick another address"
+    )]
+    AddressTaken { name: String, addr: SocketAddr },
     #[error("cannot start worker thread: {0}")]
     Spawn(std::io::Error),
     #[error("{0}")]
@@ -121,6 +128,7 @@ impl Server {
             .map(|c| u64::from(c.circuit_breakers.max_connections))
             .sum();
         raise_fd_limit(2 * upstream_fds + 64);
+        refuse_taken_addresses(&config, &[])?;
         let config = Arc::new(config);
         let workers = config.workers;
         let stats = Arc::new(ServerStats::new(
@@ -258,4 +266,42 @@ fn raise_fd_limit(wanted: u64) {
              (plus as many client connections); raise the hard limit (ulimit -Hn)"
         );
     }
+}
+
+/// Refuse a listener address another process already listens on. A probe
+/// socket binds it without SO_REUSEPORT (as another ringway's or any server's
+/// listening socket would have to allow) and is closed at once. `ours`: the
+/// addresses this process serves already (a reload's renamed listener binds
+/// beside its own sockets), not probed.
+pub(super) fn refuse_taken_addresses(
+    config: &Config,
+    ours: &[SocketAddr],
+) -> Result<(), StartError> {
+    let fresh =
+        |l: &&crate::config::ListenerConfig| l.address.port() != 0 && !ours.contains(&l.address);
+    for l in config.listeners.iter().filter(fresh) {
+        if let Err(e) = probe_bind(l.address) {
+            if e.kind() == std::io::ErrorKind::AddrInUse {
+                return Err(StartError::AddressTaken {
+                    name: l.name.clone(),
+                    addr: l.address,
+                });
+            }
+            // Any other failure (no such address, no permission) is the real
+            // bind's to report, with its own error.
+        }
+    }
+    Ok(())
+}
+
+fn probe_bind(addr: SocketAddr) -> std::io::Result<()> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    // As the real sockets: TIME_WAIT leftovers do not count as taken, and a
+    // v6 socket does not claim the v4 port.
+    socket.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.bind(&addr.into())
 }

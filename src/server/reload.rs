@@ -89,6 +89,9 @@ impl Reloader {
             }
             return Ok(summary);
         }
+        // New addresses only: those this process serves already are its own.
+        let ours: Vec<SocketAddr> = old.listeners.iter().map(|l| l.sockets.configured).collect();
+        super::refuse_taken_addresses(&config, &ours).map_err(|e| e.to_string())?;
         let config = Arc::new(config);
         let (listener_slots, cluster_slots) = super::register(&self.stats, &config)?;
         let (next, changes) = old

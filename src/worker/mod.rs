@@ -11,6 +11,7 @@
 //! take an `Rc` of the current `WorkerGeneration` per request, so a request
 //! finishes on the generation it started with.
 
+pub mod accept;
 mod attempt;
 pub mod downstream;
 pub mod drain;
@@ -677,9 +678,16 @@ fn over_connection_limit(worker: &Worker, ctx: &ListenerCtx) -> bool {
 }
 
 async fn accept_loop(worker: Rc<Worker>, id: u64, listener: TcpListener, cancel: CancelHandle) {
+    let name = worker
+        .generation()
+        .listener(id)
+        .map(|l| l.config.name.clone())
+        .unwrap_or_default();
+    let mut failures = accept::AcceptFailures::new(format!("worker {} listener {name}", worker.id));
     loop {
         match listener.cancelable_accept(cancel.clone()).await {
             Ok((stream, peer)) => {
+                failures.succeeded();
                 // The listener as the current generation configures it.
                 let Some(ctx) = worker.generation().listener(id).cloned() else {
                     continue; // removed by a reload; this loop is being cancelled
@@ -702,10 +710,10 @@ async fn accept_loop(worker: Rc<Worker>, id: u64, listener: TcpListener, cancel:
             }
             Err(e) if e.raw_os_error() == Some(libc::ECANCELED) => return,
             Err(e) => {
-                // Out of fds or memory: back off briefly rather than spin.
+                // Out of fds or memory: pause rather than spin (accept.rs).
                 // A cancel during the pause ends the loop at the next accept.
-                tracing::warn!(worker = worker.id, error = %e, "accept failed");
-                monoio::time::sleep(Duration::from_millis(10)).await;
+                let pause = failures.failed(&e);
+                monoio::time::sleep(pause).await;
             }
         }
     }

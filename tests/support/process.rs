@@ -28,6 +28,7 @@ pub struct Launch {
     args: Vec<String>,
     env: Vec<(String, String)>,
     env_removed: Vec<String>,
+    open_files: Option<u64>,
     dir: Option<tempfile::TempDir>,
 }
 
@@ -53,6 +54,13 @@ impl Launch {
     /// such as `NO_COLOR`).
     pub fn env_remove(mut self, key: &str) -> Launch {
         self.env_removed.push(key.to_string());
+        self
+    }
+
+    /// Start with `RLIMIT_NOFILE` (soft and hard, so ringway cannot raise it)
+    /// set to `limit`.
+    pub fn open_files(mut self, limit: u64) -> Launch {
+        self.open_files = Some(limit);
         self
     }
 
@@ -86,6 +94,24 @@ impl Launch {
             .envs(self.env.iter().map(|(k, v)| (k, v)));
         for key in &self.env_removed {
             command.env_remove(key);
+        }
+        if let Some(limit) = self.open_files {
+            use std::os::unix::process::CommandExt;
+            let lim = libc::rlimit {
+                rlim_cur: limit,
+                rlim_max: limit,
+            };
+            // SAFETY: runs in the forked child before exec; setrlimit is
+            // async-signal-safe and only reads `lim`, a copy owned by the closure.
+            unsafe {
+                command.pre_exec(move || {
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
         }
         let mut child = command
             .stdin(Stdio::null())
@@ -204,6 +230,7 @@ impl Ringway {
             args: Vec::new(),
             env: Vec::new(),
             env_removed: Vec::new(),
+            open_files: None,
             dir: None,
         }
     }

@@ -20,7 +20,7 @@ use serde_yaml::Value;
 use walk::{Ctx, Map, Node, Refuse, Warn};
 
 use super::{
-    raw::{RawAdmin, RawCluster, RawConfig, RawHost, RawWeightedHost, RawWorkers},
+    raw::{RawAdmin, RawCluster, RawConfig, RawHost, RawListener, RawWeightedHost, RawWorkers},
     ConfigError,
 };
 
@@ -41,6 +41,30 @@ pub fn is_envoy(doc: &Value) -> bool {
 }
 
 /// Translate an Envoy bootstrap text into the native schema.
+/// Envoy's sandbox has two unnamed listeners with one `stat_prefix`, which
+/// names both here: their stats would collide (and Prometheus get duplicate
+/// series). An unnamed listener whose name is taken gets `NAME_INDEX`.
+/// Explicit duplicate names stay, for validation to refuse.
+fn distinct_stat_prefix_name(
+    cx: &mut Ctx,
+    node: &Node,
+    index: usize,
+    rl: &mut RawListener,
+    earlier: &[RawListener],
+) {
+    let Some(name) = rl.name.clone().filter(|_| node.v.get("name").is_none()) else {
+        return;
+    };
+    if earlier.iter().any(|o| o.name.as_deref() == Some(&name)) {
+        let unique = format!("{name}_{index}");
+        cx.warn(
+            &node.path,
+            format!("`{name}` already names a listener; this one is named `{unique}`"),
+        );
+        rl.name = Some(unique);
+    }
+}
+
 pub fn translate(source: &str) -> Result<Translation, ConfigError> {
     let doc: Value = serde_yaml::from_str(source).map_err(|e| ConfigError::Parse {
         field: "(top level)".into(),
@@ -111,7 +135,8 @@ fn translate_value(source: &str, doc: &Value) -> Result<Translation, ConfigError
         if let Some(ls) = sr.get("listeners") {
             for (i, l) in cx.seq(&ls)?.into_iter().enumerate() {
                 let native = format!("listeners[{i}]");
-                let rl = listener::listener(&mut cx, &l, &native, &mut origins)?;
+                let mut rl = listener::listener(&mut cx, &l, &native, &mut origins)?;
+                distinct_stat_prefix_name(&mut cx, &l, i, &mut rl, &raw.listeners);
                 raw.listeners.push(rl);
                 envoy_names.push(l.v.get("name").and_then(Value::as_str).map(str::to_string));
             }
