@@ -192,6 +192,12 @@ impl TlsStream {
         Ok(())
     }
 
+    /// Send `close_notify` (the socket stays open until dropped).
+    pub async fn close_notify(&mut self) -> io::Result<()> {
+        self.conn.send_close_notify();
+        self.send_pending().await
+    }
+
     async fn read_plain(&mut self, out: &mut [u8]) -> io::Result<usize> {
         loop {
             match self.conn.reader().read(out) {

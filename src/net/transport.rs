@@ -16,6 +16,10 @@ pub trait Transport: AsyncReadRent + AsyncWriteRent {
     /// Wait until a read would not block, holding no buffer of the caller's.
     async fn wait_readable(&mut self) -> io::Result<()>;
 
+    /// Before the socket closes: TLS says so (`close_notify`), so the peer can
+    /// tell the end from a truncation. Nothing for TCP (closing the socket says it).
+    async fn close_gracefully(&mut self);
+
     /// The TLS session, if the connection is TLS.
     fn tls(&self) -> Option<TlsInfo>;
 
@@ -31,6 +35,8 @@ impl Transport for TcpStream {
         self.readable(false).await
     }
 
+    async fn close_gracefully(&mut self) {}
+
     fn tls(&self) -> Option<TlsInfo> {
         None
     }
@@ -43,6 +49,10 @@ impl Transport for TcpStream {
 impl Transport for TlsStream {
     async fn wait_readable(&mut self) -> io::Result<()> {
         self.readable().await
+    }
+
+    async fn close_gracefully(&mut self) {
+        let _ = self.close_notify().await;
     }
 
     fn tls(&self) -> Option<TlsInfo> {

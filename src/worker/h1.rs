@@ -139,7 +139,13 @@ impl<S: Transport> Connection<S> {
                     self.served += 1;
                     continue;
                 }
-                Step::Close => break,
+                Step::Close => {
+                    // Bounded: a peer that stopped reading cannot hold us here.
+                    let notify = self.client.stream.close_gracefully();
+                    // Boxed: it would otherwise size every connection's task.
+                    let _ = Box::pin(monoio::time::timeout(LINGER_TIME, notify)).await;
+                    break;
+                }
                 Step::LingerClose => {
                     // Boxed: error paths only, and it would otherwise size every
                     // connection's task.

@@ -20,6 +20,7 @@ pub mod admin;
 mod client;
 pub mod dns;
 mod process;
+pub mod tls;
 mod upstream;
 
 pub use client::*;

@@ -1,0 +1,163 @@
+//! TLS for the integration tests: a CA made by rcgen, leaf certificates it
+//! issues (written to the test's temp dir for ringway to load), and a blocking
+//! rustls client that talks HTTP/1.1 through `Client`.
+
+use std::{
+    net::{SocketAddr, TcpStream},
+    path::Path,
+    sync::Arc,
+};
+
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+use rustls::{
+    pki_types::{CertificateDer, PrivateKeyDer, ServerName},
+    ClientConfig, ClientConnection, RootCertStore, StreamOwned,
+};
+
+use super::{Client, DEADLINE};
+
+pub type TlsClient = Client<StreamOwned<ClientConnection, TcpStream>>;
+
+pub struct TestCa {
+    pub pem: String,
+    issuer: Issuer<'static, KeyPair>,
+}
+
+/// A certificate and key, as PEM, and where they were written.
+pub struct Leaf {
+    pub cert_pem: String,
+    pub key_pem: String,
+    pub cert_path: String,
+    pub key_path: String,
+}
+
+impl TestCa {
+    pub fn new(name: &str) -> TestCa {
+        let key = KeyPair::generate().expect("CA key");
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let cert = params.self_signed(&key).expect("CA cert");
+        TestCa {
+            pem: cert.pem(),
+            issuer: Issuer::new(params, key),
+        }
+    }
+
+    /// An ECDSA P-256 leaf for `names`, written to `dir` as `FILE.crt`/`FILE.key`.
+    pub fn issue(&self, dir: &Path, file: &str, names: &[&str]) -> Leaf {
+        let key = KeyPair::generate().expect("leaf key");
+        let mut params =
+            CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+                .expect("params");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, names.first().copied().unwrap_or(file));
+        let cert = params.signed_by(&key, &self.issuer).expect("leaf cert");
+        let (cert_pem, key_pem) = (cert.pem(), key.serialize_pem());
+        let cert_path = dir.join(format!("{file}.crt"));
+        let key_path = dir.join(format!("{file}.key"));
+        std::fs::write(&cert_path, &cert_pem).expect("write cert");
+        std::fs::write(&key_path, &key_pem).expect("write key");
+        Leaf {
+            cert_pem,
+            key_pem,
+            cert_path: cert_path.to_string_lossy().into_owned(),
+            key_path: key_path.to_string_lossy().into_owned(),
+        }
+    }
+
+    /// The CA written to `dir/ca.pem`.
+    pub fn write(&self, dir: &Path) -> String {
+        let path = dir.join("ca.pem");
+        std::fs::write(&path, &self.pem).expect("write CA");
+        path.to_string_lossy().into_owned()
+    }
+
+    /// A client config trusting this CA, offering `alpn`.
+    pub fn client_config(&self, alpn: &[&[u8]]) -> ClientConfig {
+        self.client_config_for(alpn, rustls::ALL_VERSIONS, None)
+    }
+
+    /// … limited to `versions`, presenting `identity` (a leaf) if given.
+    pub fn client_config_for(
+        &self,
+        alpn: &[&[u8]],
+        versions: &[&'static rustls::SupportedProtocolVersion],
+        identity: Option<&Leaf>,
+    ) -> ClientConfig {
+        let mut roots = RootCertStore::empty();
+        roots.add(pem_cert(&self.pem)).expect("CA into roots");
+        let builder =
+            ClientConfig::builder_with_protocol_versions(versions).with_root_certificates(roots);
+        let mut config = match identity {
+            Some(leaf) => builder
+                .with_client_auth_cert(vec![pem_cert(&leaf.cert_pem)], pem_key(&leaf.key_pem))
+                .expect("client certificate"),
+            None => builder.with_no_client_auth(),
+        };
+        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        config
+    }
+}
+
+fn pem_cert(pem: &str) -> CertificateDer<'static> {
+    use rustls::pki_types::pem::PemObject;
+    CertificateDer::from_pem_slice(pem.as_bytes()).expect("PEM certificate")
+}
+
+fn pem_key(pem: &str) -> PrivateKeyDer<'static> {
+    use rustls::pki_types::pem::PemObject;
+    PrivateKeyDer::from_pem_slice(pem.as_bytes()).expect("PEM key")
+}
+
+/// Connect to `addr` and complete a handshake for `sni`; the error if it fails.
+pub fn try_tls_connect(
+    addr: SocketAddr,
+    sni: &str,
+    config: &Arc<ClientConfig>,
+) -> Result<TlsClient, rustls::Error> {
+    let tcp = TcpStream::connect(addr).expect("connect to ringway");
+    tcp.set_read_timeout(Some(DEADLINE)).unwrap();
+    tcp.set_write_timeout(Some(DEADLINE)).unwrap();
+    let name = ServerName::try_from(sni.to_string()).expect("server name");
+    let conn = ClientConnection::new(config.clone(), name).expect("client connection");
+    let mut stream = StreamOwned::new(conn, tcp);
+    while stream.conn.is_handshaking() {
+        if let Err(e) = stream.conn.complete_io(&mut stream.sock) {
+            return Err(
+                match e
+                    .into_inner()
+                    .and_then(|e| e.downcast::<rustls::Error>().ok())
+                {
+                    Some(tls) => *tls,
+                    None => rustls::Error::General("connection closed during the handshake".into()),
+                },
+            );
+        }
+    }
+    Ok(Client::over(stream))
+}
+
+pub fn tls_connect(addr: SocketAddr, sni: &str, config: &Arc<ClientConfig>) -> TlsClient {
+    try_tls_connect(addr, sni, config).unwrap_or_else(|e| panic!("TLS handshake with {sni}: {e}"))
+}
+
+/// The subject CN of the certificate the server presented.
+pub fn peer_common_name(c: &TlsClient) -> String {
+    let certs = c
+        .stream
+        .conn
+        .peer_certificates()
+        .expect("a server certificate");
+    let (_, cert) = x509_parser::parse_x509_certificate(&certs[0]).expect("parse certificate");
+    let cn = cert
+        .subject()
+        .iter_common_name()
+        .next()
+        .and_then(|cn| cn.as_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    cn
+}
