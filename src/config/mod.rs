@@ -6,6 +6,7 @@
 pub mod envoy;
 pub mod error;
 pub mod model;
+pub mod names;
 pub mod raw;
 pub mod units;
 pub mod validate;
