@@ -5,6 +5,7 @@
 
 pub mod envoy;
 pub mod error;
+pub mod lower;
 pub mod model;
 pub mod names;
 pub mod raw;
