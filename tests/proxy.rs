@@ -37,7 +37,6 @@ driver_tests!(
     fresh_connection_closed_on_shutdown,
 );
 
-
 fn hop_by_hop_request_headers_stripped(d: Driver) {
     let up = Upstream::echo("up");
     let rw = Ringway::start(d, &simple_config(&[up.addr]));
