@@ -17,16 +17,11 @@ IDENT = re.compile(r"\s*([a-z_][a-z0-9_]*)")
 
 
 def top_modules(src):
-    """`foo.rs` and `foo/` beside lib.rs, except the crate roots."""
-    mods = set()
-    for name in os.listdir(src):
-        if name in ("lib.rs", "main.rs"):
-            continue
-        if name.endswith(".rs"):
-            mods.add(name[:-3])
-        elif os.path.isdir(os.path.join(src, name)):
-            mods.add(name)
-    return mods
+    """The modules lib.rs declares (`pub mod foo;`): the library's layers. The
+    binary's own tree (main.rs's `mod cli;`) is not one of them."""
+    with open(os.path.join(src, "lib.rs")) as fh:
+        lib = strip_comments(fh.read())
+    return set(re.findall(r"^\s*(?:pub(?:\([a-z]+\))?\s+)?mod\s+([a-z_][a-z0-9_]*)\s*;", lib, re.M))
 
 
 def files_of(src, mod):

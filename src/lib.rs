@@ -29,7 +29,9 @@
 //!    with its `tap` into stats and access logs), and the helper threads
 //!    `discovery` (DNS) and `checker` (active health checks).
 //! 6. The control plane: `server` (start-up, building generations, reload,
-//!    signals), then `admin` (its own thread) and `demo`.
+//!    signals), then `admin` (its own thread).
+//!
+//! `ringway demo` lives with the binary (`src/cli/`), not in the library.
 
 pub mod access_log;
 pub mod admin;
@@ -37,7 +39,6 @@ pub mod balancer;
 pub mod checker;
 pub mod codec;
 pub mod config;
-pub mod demo;
 pub mod discovery;
 pub mod generation;
 pub mod metric;

@@ -10,9 +10,12 @@ use ringway::{
     access_log,
     admin::{self, Admin, LogLevelSetter},
     config::{self, IoDriverChoice},
-    demo,
     server::{self, Server},
 };
+
+mod cli;
+
+use cli::demo;
 
 #[derive(Parser)]
 #[command(

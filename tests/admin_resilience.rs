@@ -15,8 +15,9 @@ use std::net::SocketAddr;
 
 use support::{
     admin::{self, clusters, host_json, sample, scrape, stat, stats},
-    host_list, refused_addr, request, send_request, wait_for, Driver, FailingUpstream, Mode,
-    Response, Ringway, FAST_HC,
+    host_list, refused_addr, request,
+    resilience::{failing, routed_config, AdminEndpoint},
+    send_request, wait_for, Driver, Mode, Response, Ringway, FAST_HC,
 };
 
 driver_tests!(
@@ -29,25 +30,7 @@ driver_tests!(
 /// `workers: 2`, admin on an ephemeral port, one listener with `routes`
 /// (prefix, cluster, extra route lines) to `clusters` (YAML list items).
 fn config(routes: &[(&str, &str, &str)], clusters: &str) -> String {
-    let mut r = String::new();
-    for (prefix, cluster, extra) in routes {
-        r.push_str(&format!(
-            "          - match: {{ prefix: {prefix} }}\n            cluster: {cluster}\n{extra}"
-        ));
-    }
-    format!(
-        "workers: 2
-admin:
-  address: 127.0.0.1:0
-listeners:
-  - name: main
-    address: 127.0.0.1:0
-    virtual_hosts:
-      - domains: [\"*\"]
-        routes:
-{r}clusters:
-{clusters}"
-    )
+    routed_config(2, AdminEndpoint::Ephemeral, routes, clusters)
 }
 
 /// `GET path` on a new connection with `extra` header lines.
@@ -72,8 +55,7 @@ fn prometheus(admin: SocketAddr, name: &str, cluster: &str) -> f64 {
 }
 
 fn failed_health_check_shows_in_clusters(d: Driver) {
-    let a = FailingUpstream::start("a");
-    let b = FailingUpstream::start("b");
+    let [a, b] = failing(["a", "b"]);
     let hosts = format!("[{{ address: \"{}\", weight: 3 }}, \"{}\"]", a.addr, b.addr);
     let rw = Ringway::start(
         d,
@@ -133,8 +115,7 @@ const OUTLIER: &str = "    outlier_detection:
 ";
 
 fn ejected_host_shows_in_clusters_and_stats(d: Driver) {
-    let a = FailingUpstream::start("a");
-    let b = FailingUpstream::start("b");
+    let [a, b] = failing(["a", "b"]);
     let rw = Ringway::start(
         d,
         &config(
@@ -187,7 +168,7 @@ fn ejected_host_shows_in_clusters_and_stats(d: Driver) {
 }
 
 fn breaker_overflow_is_counted_once(d: Driver) {
-    let a = FailingUpstream::start("a");
+    let [a] = failing(["a"]);
     // Two workers, `max_requests: 2`: each worker's share is one request; beyond
     // it a worker borrows only while the cluster-wide count is under 2.
     let rw = Ringway::start(
@@ -241,15 +222,8 @@ fn breaker_overflow_is_counted_once(d: Driver) {
 
 fn retries_are_counted_and_max_retries_stops_them(d: Driver) {
     // `r`: retries allowed (default max_retries). `n` and `dead`: max_retries 0.
-    let (r_bad, r_good) = (
-        FailingUpstream::start("r_bad"),
-        FailingUpstream::start("r_good"),
-    );
-    let (n_bad, n_good) = (
-        FailingUpstream::start("n_bad"),
-        FailingUpstream::start("n_good"),
-    );
-    let d_good = FailingUpstream::start("d_good");
+    let [r_bad, r_good, n_bad, n_good, d_good] =
+        failing(["r_bad", "r_good", "n_bad", "n_good", "d_good"]);
     let refused = refused_addr();
     r_bad.set_mode(Mode::Status(503));
     n_bad.set_mode(Mode::Status(503));

@@ -33,20 +33,9 @@ driver_tests!(
     upgrade_refused_by_upstream_stays_http,
     client_connection_close_honoured,
     graceful_shutdown_finishes_in_flight,
+    idle_connections_closed_on_shutdown,
     fresh_connection_closed_on_shutdown,
 );
-
-/// Only the epoll driver is affected, so only its variant is ignored.
-mod idle_connections_closed_on_shutdown {
-    #[test]
-    fn uring() {
-        super::idle_connections_closed_on_shutdown(crate::support::Driver::Uring)
-    }
-    #[test]
-    fn epoll() {
-        super::idle_connections_closed_on_shutdown(crate::support::Driver::Epoll)
-    }
-}
 
 fn hop_by_hop_request_headers_stripped(d: Driver) {
     let up = Upstream::echo("up");

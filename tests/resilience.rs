@@ -9,8 +9,9 @@ mod support;
 use std::net::SocketAddr;
 
 use support::{
-    host_list, refused_addr, request, send_request, wait_until, Driver, FailingUpstream, Mode,
-    Response, Ringway, FAST_HC,
+    host_list, refused_addr, request,
+    resilience::{balancing, failing},
+    send_request, wait_until, Driver, Mode, Response, FAST_HC,
 };
 
 driver_tests!(
@@ -25,27 +26,6 @@ driver_tests!(
     maglev_keeps_a_cookie_on_one_host,
     weighted_round_robin_respects_weights,
 );
-
-/// A config with one catch-all route to cluster `c`, `workers` workers and
-/// `cluster_extra` appended to the cluster (indented four spaces).
-fn config(workers: usize, hosts: &str, cluster_extra: &str) -> String {
-    format!(
-        "workers: {workers}
-listeners:
-  - name: main
-    address: 127.0.0.1:0
-    virtual_hosts:
-      - domains: [\"*\"]
-        routes:
-          - match: {{ prefix: / }}
-            cluster: c
-clusters:
-  - name: c
-    connect_timeout: 1s
-    hosts: {hosts}
-{cluster_extra}"
-    )
-}
 
 /// `GET path` on a new connection with `extra` header lines.
 fn get(addr: SocketAddr, path: &str, extra: &str) -> Response {
@@ -64,9 +44,8 @@ fn who_answers(addr: SocketAddr, n: usize, extra: &str) -> Vec<String> {
 }
 
 fn health_checks_remove_and_restore_hosts(d: Driver) {
-    let a = FailingUpstream::start("a");
-    let b = FailingUpstream::start("b");
-    let rw = Ringway::start(d, &config(2, &host_list(&[&a, &b]), FAST_HC));
+    let [a, b] = failing(["a", "b"]);
+    let rw = balancing(d, 2, &host_list(&[&a, &b]), FAST_HC);
     wait_until("both hosts to serve", || {
         let seen = who_answers(rw.addr(), 6, "");
         seen.iter().any(|n| n == "a") && seen.iter().any(|n| n == "b")
@@ -89,11 +68,10 @@ fn health_checks_remove_and_restore_hosts(d: Driver) {
 }
 
 fn all_hosts_unhealthy_is_panic_mode(d: Driver) {
-    let a = FailingUpstream::start("a");
-    let b = FailingUpstream::start("b");
+    let [a, b] = failing(["a", "b"]);
     a.set_health(500);
     b.set_health(500);
-    let rw = Ringway::start(d, &config(1, &host_list(&[&a, &b]), FAST_HC));
+    let rw = balancing(d, 1, &host_list(&[&a, &b]), FAST_HC);
     // Wait until the checker has judged both hosts (several checks each).
     wait_until("health checks of both hosts", || {
         a.health_checks() >= 3 && b.health_checks() >= 3
@@ -107,17 +85,15 @@ fn all_hosts_unhealthy_is_panic_mode(d: Driver) {
 }
 
 fn tcp_health_check_follows_a_refusing_host(d: Driver) {
-    let a = FailingUpstream::start("a");
+    let [a] = failing(["a"]);
     // A host nobody listens on: connections are refused.
     let dead = refused_addr();
     let hosts = format!("[\"{}\", \"{dead}\"]", a.addr);
-    let rw = Ringway::start(
+    let rw = balancing(
         d,
-        &config(
-            1,
-            &hosts,
-            "    health_checks: [{ tcp: true, interval: 50ms, unhealthy_threshold: 1 }]\n",
-        ),
+        1,
+        &hosts,
+        "    health_checks: [{ tcp: true, interval: 50ms, unhealthy_threshold: 1 }]\n",
     );
     // Once the refusing host is out, every request succeeds.
     wait_until("the refusing host to be taken out", || {
@@ -134,9 +110,8 @@ const OUTLIER: &str = "    outlier_detection:
 ";
 
 fn outlier_detection_ejects_and_brings_back(d: Driver) {
-    let a = FailingUpstream::start("a");
-    let b = FailingUpstream::start("b");
-    let rw = Ringway::start(d, &config(1, &host_list(&[&a, &b]), OUTLIER));
+    let [a, b] = failing(["a", "b"]);
+    let rw = balancing(d, 1, &host_list(&[&a, &b]), OUTLIER);
     a.set_mode(Mode::Status(503));
     // Round robin on one worker: three 503s from `a` within six requests eject it.
     wait_until("a to be ejected", || {
@@ -156,10 +131,9 @@ fn outlier_detection_ejects_and_brings_back(d: Driver) {
 }
 
 fn outlier_ejection_on_one_core_holds_for_all(d: Driver) {
-    let a = FailingUpstream::start("a");
-    let b = FailingUpstream::start("b");
+    let [a, b] = failing(["a", "b"]);
     let extra = OUTLIER.replace("base_ejection_time: 1s", "base_ejection_time: 60s");
-    let rw = Ringway::start(d, &config(2, &host_list(&[&a, &b]), &extra));
+    let rw = balancing(d, 2, &host_list(&[&a, &b]), &extra);
     // Resets (local-origin failures) count as gateway failures too.
     a.set_mode(Mode::Reset);
     wait_until("a to be ejected", || {
@@ -175,14 +149,12 @@ fn outlier_ejection_on_one_core_holds_for_all(d: Driver) {
 }
 
 fn breaker_overflows_with_503(d: Driver) {
-    let a = FailingUpstream::start("a");
-    let rw = Ringway::start(
+    let [a] = failing(["a"]);
+    let rw = balancing(
         d,
-        &config(
-            1,
-            &host_list(&[&a]),
-            "    circuit_breakers: { max_requests: 1 }\n",
-        ),
+        1,
+        &host_list(&[&a]),
+        "    circuit_breakers: { max_requests: 1 }\n",
     );
     let mut held = send_request(rw.addr(), "GET", "/hang", "");
     wait_until("the first request to reach the upstream", || a.hung() == 1);
@@ -201,11 +173,12 @@ fn breaker_overflows_with_503(d: Driver) {
 }
 
 fn least_request_prefers_the_idle_host(d: Driver) {
-    let a = FailingUpstream::start("a");
-    let b = FailingUpstream::start("b");
-    let rw = Ringway::start(
+    let [a, b] = failing(["a", "b"]);
+    let rw = balancing(
         d,
-        &config(1, &host_list(&[&a, &b]), "    lb_policy: least_request\n"),
+        1,
+        &host_list(&[&a, &b]),
+        "    lb_policy: least_request\n",
     );
     let mut held = send_request(rw.addr(), "GET", "/hang", "");
     wait_until("one host to hold a request", || a.hung() + b.hung() == 1);
@@ -217,18 +190,12 @@ fn least_request_prefers_the_idle_host(d: Driver) {
 }
 
 fn ring_hash_keeps_a_key_on_one_host(d: Driver) {
-    let ups: Vec<FailingUpstream> = ["a", "b", "c"]
-        .iter()
-        .map(|n| FailingUpstream::start(n))
-        .collect();
-    let refs: Vec<&FailingUpstream> = ups.iter().collect();
-    let rw = Ringway::start(
+    let ups = failing(["a", "b", "c"]);
+    let rw = balancing(
         d,
-        &config(
-            2,
-            &host_list(&refs),
-            "    lb_policy: ring_hash\n    hash_policy: [{ header: x-user }]\n",
-        ),
+        2,
+        &host_list(&ups.each_ref()),
+        "    lb_policy: ring_hash\n    hash_policy: [{ header: x-user }]\n",
     );
     let mut hosts_used = std::collections::HashSet::new();
     for user in 0..12 {
@@ -244,18 +211,12 @@ fn ring_hash_keeps_a_key_on_one_host(d: Driver) {
 }
 
 fn maglev_keeps_a_cookie_on_one_host(d: Driver) {
-    let ups: Vec<FailingUpstream> = ["a", "b", "c"]
-        .iter()
-        .map(|n| FailingUpstream::start(n))
-        .collect();
-    let refs: Vec<&FailingUpstream> = ups.iter().collect();
-    let rw = Ringway::start(
+    let ups = failing(["a", "b", "c"]);
+    let rw = balancing(
         d,
-        &config(
-            2,
-            &host_list(&refs),
-            "    lb_policy: maglev\n    hash_policy: [{ cookie: session }]\n",
-        ),
+        2,
+        &host_list(&ups.each_ref()),
+        "    lb_policy: maglev\n    hash_policy: [{ cookie: session }]\n",
     );
     for s in 0..8 {
         let seen = who_answers(rw.addr(), 6, &format!("cookie: a=1; session=s{s}\r\n"));
@@ -264,10 +225,9 @@ fn maglev_keeps_a_cookie_on_one_host(d: Driver) {
 }
 
 fn weighted_round_robin_respects_weights(d: Driver) {
-    let a = FailingUpstream::start("a");
-    let b = FailingUpstream::start("b");
+    let [a, b] = failing(["a", "b"]);
     let hosts = format!("[{{ address: \"{}\", weight: 3 }}, \"{}\"]", a.addr, b.addr);
-    let rw = Ringway::start(d, &config(1, &hosts, ""));
+    let rw = balancing(d, 1, &hosts, "");
     let seen = who_answers(rw.addr(), 40, "");
     let on_a = seen.iter().filter(|n| *n == "a").count();
     assert_eq!(on_a, 30, "{seen:?}");

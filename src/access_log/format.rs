@@ -60,6 +60,8 @@ pub struct AccessLogFormat {
     /// The request fields to capture when a request starts: each a list of
     /// alternatives (`A?B`).
     pub fields: Vec<Vec<ReqSource>>,
+    /// The text it was compiled from: what a config dump prints.
+    text: String,
 }
 
 /// Envoy's response flags that ringway can raise, in Envoy's print order.
@@ -157,6 +159,11 @@ pub struct LogRecord<'a> {
 }
 
 impl AccessLogFormat {
+    /// The format text this was compiled from.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
     pub fn compile(text: &str) -> Result<AccessLogFormat, FormatError> {
         let mut segments = Vec::new();
         let mut fields = Vec::new();
@@ -189,7 +196,11 @@ impl AccessLogFormat {
         if !literal.is_empty() {
             segments.push(Segment::Literal(literal));
         }
-        Ok(AccessLogFormat { segments, fields })
+        Ok(AccessLogFormat {
+            segments,
+            fields,
+            text: text.to_string(),
+        })
     }
 
     fn operator(op: &str, fields: &mut Vec<Vec<ReqSource>>) -> Result<Segment, FormatError> {

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 
 use super::{Admin, ENDPOINTS};
 use crate::{
-    config::{CircuitBreakers, ClusterKind, Config, Endpoint, LbPolicy, PathMatch},
+    config::{self, CircuitBreakers, Config},
     metric::HistogramSnapshot,
     stats::{
         names::*,
@@ -470,87 +470,10 @@ pub fn listeners_json(listeners: &[(String, SocketAddr)]) -> String {
     serde_json::to_string_pretty(&json!({ "listener_statuses": list })).unwrap_or_default()
 }
 
-fn dur(d: std::time::Duration) -> String {
-    format!("{}s", d.as_secs_f64())
-}
-
+/// The config in force in the native schema, every default written out: the
+/// same text a config file would give (`config::lower`), as JSON.
 pub fn config_dump(c: &Config) -> String {
-    let listeners: Vec<Value> = c
-        .listeners
-        .iter()
-        .map(|l| {
-            json!({
-                "name": l.name,
-                "address": l.address.to_string(),
-                "request_headers_timeout": dur(l.request_headers_timeout),
-                "idle_timeout": dur(l.idle_timeout),
-                "max_request_headers_size": l.limits.max_header_bytes,
-                "max_request_headers_count": l.limits.max_headers,
-                "max_uri_size": l.limits.max_uri_bytes,
-                "max_request_body_size": l.limits.max_body_bytes,
-                "access_log": l.access_log.as_ref().map(|a| json!({ "path": a.path })),
-                "health_check": l.health_check.as_ref().map(|h| json!({ "path": h.path })),
-                "virtual_hosts": l.virtual_hosts.iter().map(|v| json!({
-                    "name": v.name,
-                    "domains": v.domains,
-                    "routes": v.routes.iter().map(|r| json!({
-                        "match": match &r.matcher {
-                            PathMatch::Prefix(p) => json!({ "prefix": p }),
-                            PathMatch::Exact(p) => json!({ "path": p }),
-                        },
-                        "cluster": c.clusters.get(r.cluster).map(|c| c.name.as_str()),
-                        "prefix_rewrite": r.prefix_rewrite,
-                        "timeout": r.timeout.map_or("0s".into(), dur),
-                    })).collect::<Vec<_>>(),
-                })).collect::<Vec<_>>(),
-            })
-        })
-        .collect();
-    let clusters: Vec<Value> = c
-        .clusters
-        .iter()
-        .map(|cl| {
-            json!({
-                "name": cl.name,
-                "type": match cl.kind {
-                    ClusterKind::Static => "static",
-                    ClusterKind::StrictDns => "strict_dns",
-                    ClusterKind::LogicalDns => "logical_dns",
-                },
-                "lb_policy": match cl.lb_policy {
-                    LbPolicy::RoundRobin => "round_robin",
-                    LbPolicy::LeastRequest => "least_request",
-                    LbPolicy::Random => "random",
-                    LbPolicy::RingHash => "ring_hash",
-                    LbPolicy::Maglev => "maglev",
-                },
-                "circuit_breakers": thresholds(&cl.circuit_breakers)
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), json!(v)))
-                    .collect::<serde_json::Map<_, _>>(),
-                "connect_timeout": dur(cl.connect_timeout),
-                "idle_timeout": dur(cl.idle_timeout),
-                "max_idle_per_host": cl.max_idle_per_host,
-                "hosts": cl.endpoints.iter().map(|e| match e {
-                    Endpoint::Addr(a) => a.to_string(),
-                    Endpoint::Name { host, port } => format!("{host}:{port}"),
-                }).collect::<Vec<_>>(),
-                "dns_refresh_rate": dur(cl.dns_refresh_rate),
-                "dns_failure_refresh_rate": dur(cl.dns_failure_refresh_rate),
-                "respect_dns_ttl": cl.respect_dns_ttl,
-                "dns_lookup_family": format!("{:?}", cl.dns_lookup_family),
-            })
-        })
-        .collect();
-    serde_json::to_string_pretty(&json!({
-        "workers": c.workers,
-        "io_driver": format!("{:?}", c.io_driver),
-        "drain_timeout": dur(c.drain_timeout),
-        "admin": c.admin.as_ref().map(|a| json!({ "address": a.address.to_string(), "access_log_path": a.access_log_path })),
-        "listeners": listeners,
-        "clusters": clusters,
-    }))
-    .unwrap_or_default()
+    serde_json::to_string_pretty(&config::lower::lower_redacted(c)).unwrap_or_default()
 }
 
 pub fn server_info(admin: &Admin) -> String {

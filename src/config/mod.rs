@@ -5,7 +5,9 @@
 
 pub mod envoy;
 pub mod error;
+pub mod lower;
 pub mod model;
+pub mod names;
 pub mod raw;
 pub mod units;
 pub mod validate;

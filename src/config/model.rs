@@ -56,14 +56,14 @@ pub enum IoDriverChoice {
 impl std::str::FromStr for IoDriverChoice {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        match s.to_ascii_lowercase().as_str() {
-            "auto" => Ok(Self::Auto),
-            "uring" | "io_uring" | "iouring" => Ok(Self::Uring),
-            "epoll" | "legacy" => Ok(Self::Epoll),
-            other => Err(format!(
-                "`{other}` is not an io driver (auto, uring, epoll)"
-            )),
-        }
+        use super::names::{listing, parse, IO_DRIVERS};
+        parse(IO_DRIVERS, s).ok_or_else(|| {
+            format!(
+                "`{}` is not an io driver ({})",
+                s.to_ascii_lowercase(),
+                listing(IO_DRIVERS)
+            )
+        })
     }
 }
 

@@ -29,7 +29,7 @@ fn err(text: &str) -> String {
 }
 
 #[test]
-fn accepts_the_issue_example() {
+fn accepts_a_small_config_and_fills_in_defaults() {
     let text = GOOD.replace("            prefix_rewrite: /x\n", "");
     let loaded = load_str(&text).unwrap();
     let c = &loaded.config;

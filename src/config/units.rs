@@ -62,14 +62,22 @@ impl Serialize for ConfigDuration {
     }
 }
 
+/// A duration in a form `ConfigDuration::parse` reads back to the same value:
+/// whole seconds as `5s`, whole milliseconds as `250ms`, anything finer as
+/// decimal seconds (`0.000250s`).
 pub fn format_duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms % 1000 == 0 {
-        format!("{}s", ms / 1000)
+    let nanos = d.subsec_nanos();
+    if nanos == 0 {
+        format!("{}s", d.as_secs())
+    } else if nanos % NANOS_PER_MILLI == 0 {
+        format!("{}ms", d.as_millis())
     } else {
-        format!("{ms}ms")
+        let fraction = format!("{nanos:09}");
+        format!("{}.{}s", d.as_secs(), fraction.trim_end_matches('0'))
     }
 }
+
+const NANOS_PER_MILLI: u32 = 1_000_000;
 
 /// A size in bytes: a plain number or a number with K/KiB/M/MiB/G/GiB (powers of 1024).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,6 +160,21 @@ mod tests {
         assert!(ConfigDuration::parse("5 parsecs").is_err());
         assert!(ConfigDuration::parse("ms").is_err());
         assert!(ConfigDuration::parse("1e300h").is_err());
+    }
+
+    #[test]
+    fn durations_print_as_they_read() {
+        for (d, text) in [
+            (Duration::from_secs(5), "5s"),
+            (Duration::ZERO, "0s"),
+            (Duration::from_millis(250), "250ms"),
+            (Duration::from_millis(2500), "2500ms"),
+            (Duration::from_micros(250), "0.00025s"),
+            (Duration::new(3, 1), "3.000000001s"),
+        ] {
+            assert_eq!(format_duration(d), text);
+            assert_eq!(ConfigDuration::parse(text).unwrap(), d, "{text}");
+        }
     }
 
     #[test]

@@ -6,6 +6,10 @@ use std::{collections::HashMap, net::SocketAddr};
 use super::{
     error::ConfigError,
     model::*,
+    names::{
+        listing, parse as parse_name, retry_on, Names, CLUSTER_KINDS, DNS_LOOKUP_FAMILIES,
+        LB_POLICIES,
+    },
     raw::{
         RawCluster, RawConfig, RawHealthCheck, RawHost, RawListener, RawOutlierDetection,
         RawRetryPolicy, RawStatusRange, RawWorkers,
@@ -373,16 +377,16 @@ fn validate_retry(path: &str, raw: &RawRetryPolicy) -> Result<RetryPolicy, Confi
     let mut wants_codes = false;
     for token in raw
         .retry_on
-        .split(',')
+        .split(retry_on::SEPARATOR)
         .map(str::trim)
         .filter(|t| !t.is_empty())
     {
         match token {
-            "5xx" => policy.on_5xx = true,
-            "gateway-error" => policy.on_gateway_error = true,
-            "connect-failure" => policy.on_connect_failure = true,
-            "reset" => policy.on_reset = true,
-            "retriable-status-codes" => wants_codes = true,
+            retry_on::FIVE_XX => policy.on_5xx = true,
+            retry_on::GATEWAY_ERROR => policy.on_gateway_error = true,
+            retry_on::CONNECT_FAILURE => policy.on_connect_failure = true,
+            retry_on::RESET => policy.on_reset = true,
+            retry_on::RETRIABLE_STATUS_CODES => wants_codes = true,
             other => {
                 return Err(ConfigError::invalid(
                     format!("{path}.retry_on"),
@@ -416,6 +420,23 @@ fn validate_retry(path: &str, raw: &RawRetryPolicy) -> Result<RetryPolicy, Confi
         ));
     }
     Ok(policy)
+}
+
+/// A value named by a word of `table` (any case), or `default` when absent.
+/// `refuse(word, the table's words)` says why another word is refused.
+fn named<T: Copy + PartialEq>(
+    field: &str,
+    table: Names<T>,
+    word: Option<&str>,
+    default: T,
+    refuse: impl FnOnce(&str, &str) -> String,
+) -> Result<T, ConfigError> {
+    let Some(word) = word else {
+        return Ok(default);
+    };
+    parse_name(table, word).ok_or_else(|| {
+        ConfigError::invalid(field, refuse(&word.to_ascii_lowercase(), &listing(table)))
+    })
 }
 
 fn bounded(field: &str, n: u64, min: u64, max: u64) -> Result<u64, ConfigError> {
@@ -471,35 +492,20 @@ fn check_path(field: &str, path: &str) -> Result<String, ConfigError> {
 }
 
 fn validate_cluster(path: &str, rc: &RawCluster) -> Result<ClusterConfig, ConfigError> {
-    let kind = match rc.kind.as_deref().map(str::to_ascii_lowercase).as_deref() {
-        None | Some("static") => ClusterKind::Static,
-        Some("strict_dns") => ClusterKind::StrictDns,
-        Some("logical_dns") => ClusterKind::LogicalDns,
-        Some(other) => {
-            return Err(ConfigError::invalid(
-                format!("{path}.type"),
-                format!("`{other}` is not a cluster type (static, strict_dns, logical_dns)"),
-            ))
-        }
-    };
-    let lb_policy = match rc
-        .lb_policy
-        .as_deref()
-        .map(str::to_ascii_lowercase)
-        .as_deref()
-    {
-        None | Some("round_robin") => LbPolicy::RoundRobin,
-        Some("least_request") => LbPolicy::LeastRequest,
-        Some("random") => LbPolicy::Random,
-        Some("ring_hash") => LbPolicy::RingHash,
-        Some("maglev") => LbPolicy::Maglev,
-        Some(other) => {
-            return Err(ConfigError::invalid(
-                format!("{path}.lb_policy"),
-                format!("`{other}` is not a supported lb_policy (round_robin, least_request, random, ring_hash, maglev)"),
-            ))
-        }
-    };
+    let kind = named(
+        &format!("{path}.type"),
+        CLUSTER_KINDS,
+        rc.kind.as_deref(),
+        ClusterKind::Static,
+        |w, all| format!("`{w}` is not a cluster type ({all})"),
+    )?;
+    let lb_policy = named(
+        &format!("{path}.lb_policy"),
+        LB_POLICIES,
+        rc.lb_policy.as_deref(),
+        LbPolicy::RoundRobin,
+        |w, all| format!("`{w}` is not a supported lb_policy ({all})"),
+    )?;
     let hash_policy = validate_hash_policy(path, rc)?;
     if lb_policy.uses_hash() && hash_policy.is_empty() {
         return Err(ConfigError::invalid(
@@ -546,24 +552,13 @@ fn validate_cluster(path: &str, rc: &RawCluster) -> Result<ClusterConfig, Config
         };
         endpoints.push(endpoint);
     }
-    let dns_lookup_family = match rc
-        .dns_lookup_family
-        .as_deref()
-        .map(str::to_ascii_lowercase)
-        .as_deref()
-    {
-        None | Some("auto") => DnsLookupFamily::Auto,
-        Some("v4_only") => DnsLookupFamily::V4Only,
-        Some("v6_only") => DnsLookupFamily::V6Only,
-        Some("v4_preferred") => DnsLookupFamily::V4Preferred,
-        Some("all") => DnsLookupFamily::All,
-        Some(other) => {
-            return Err(ConfigError::invalid(
-                format!("{path}.dns_lookup_family"),
-                format!("`{other}` is not one of auto, v4_only, v6_only, v4_preferred, all"),
-            ))
-        }
-    };
+    let dns_lookup_family = named(
+        &format!("{path}.dns_lookup_family"),
+        DNS_LOOKUP_FAMILIES,
+        rc.dns_lookup_family.as_deref(),
+        DnsLookupFamily::Auto,
+        |w, all| format!("`{w}` is not one of {all}"),
+    )?;
     let dns_refresh_rate = positive(
         &format!("{path}.dns_refresh_rate"),
         rc.dns_refresh_rate,

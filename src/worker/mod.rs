@@ -14,10 +14,10 @@
 pub mod accept;
 mod attempt;
 pub mod downstream;
-pub mod drain;
 mod exchange;
 pub mod h1;
 mod handshake;
+pub mod idle_parking;
 pub mod io;
 pub mod local_reply;
 pub mod recycle;
@@ -51,12 +51,15 @@ use crate::{
     stats::{names::ListenerCounter, ServerStats},
     upstream::WorkerCluster,
 };
-use drain::Drain;
+use idle_parking::IdleParking;
 use tap::WorkerTap;
 
 /// How often a worker looks at the shutdown flag, expires idle connections and
 /// sweeps idle pools.
 const TICK: Duration = Duration::from_millis(100);
+/// Idle pools are swept every this many ticks (once a second): closing idle
+/// upstream connections is not urgent, and a sweep walks every pool.
+const TICKS_PER_POOL_SWEEP: u64 = 10;
 /// Buffers (and scratch sets) a worker keeps for reuse; beyond this they are
 /// freed. Bounds what a burst leaves behind: at most 16 MiB of 64 KiB buffers.
 const MAX_POOLED_BUFFERS: usize = 256;
@@ -134,9 +137,10 @@ pub struct ListenerCtx {
     /// shared `Arc` would bounce one cache line between cores per connection.
     pub config: Rc<ListenerConfig>,
     pub router: Router,
-    /// Started when a reload removes the listener, or at shutdown: idle
-    /// connections close, busy ones close after their request.
-    pub drain: Drain,
+    /// Where this listener's idle connections park. Its drain is started when
+    /// a reload removes the listener, or at shutdown: idle connections close,
+    /// busy ones close after their request.
+    pub drain: IdleParking,
 }
 
 /// What every worker thread is given at spawn.
@@ -291,7 +295,7 @@ impl Worker {
                 let drain = drains
                     .iter()
                     .find(|a| a.id == l.sockets.id)
-                    .map_or_else(Drain::default, |a| a.drain.clone());
+                    .map_or_else(IdleParking::default, |a| a.drain.clone());
                 Rc::new(ListenerCtx {
                     index: l.slot,
                     id: l.sockets.id,
@@ -540,8 +544,9 @@ struct Accepting {
     id: u64,
     canceller: monoio::io::Canceller,
     handle: monoio::task::JoinHandle<()>,
-    /// Started when a reload removes the listener (or at shutdown).
-    drain: Drain,
+    /// Its idle connections; drained when a reload removes the listener (or
+    /// at shutdown).
+    drain: IdleParking,
 }
 
 /// Switch this worker to `gen`: new routers and cluster table, accept loops on
@@ -629,7 +634,7 @@ async fn worker_main(id: usize, shared: Arc<Shared>) -> std::io::Result<()> {
             c.tick(now);
         }
         worker.tap.tick(gen.slotted_clusters());
-        if ticks % 10 == 0 {
+        if ticks % TICKS_PER_POOL_SWEEP == 0 {
             for c in &gen.clusters {
                 c.sweep();
             }

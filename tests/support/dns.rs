@@ -1,6 +1,7 @@
 //! A hickory-proto DNS responder whose answers a test changes while ringway
-//! runs (UDP and TCP on one ephemeral port of 127.0.0.1), and upstreams on
-//! several 127.0.0.x sharing one port, as DNS-discovered hosts are.
+//! runs (UDP and TCP on one ephemeral port of 127.0.0.1), upstreams on
+//! several 127.0.0.x sharing one port, as DNS-discovered hosts are, and
+//! `DnsCase`, which puts the two behind a ringway whose one cluster they serve.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -21,7 +22,7 @@ use hickory_proto::{
     },
 };
 
-use super::{text_response, Gate, Reply, Upstream};
+use super::{text_response, Driver, Gate, Reply, Ringway, Upstream};
 
 // ---------------------------------------------------------------- DNS responder
 
@@ -237,4 +238,104 @@ pub fn upstreams(ips: &[&str], slow: &Gate) -> (u16, Vec<Upstream>) {
 
 pub fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
+}
+
+// ---------------------------------------------------------------- a DNS case
+
+/// One DNS discovery case: upstreams on several 127.0.0.x sharing `port`, a
+/// responder for their names, and a temp dir for ringway's config, hosts file
+/// and resolv.conf. Hermetic: ringway asks only `dns`, and the hosts file and
+/// resolv.conf are empty unless the test writes them (`write`).
+pub struct DnsCase {
+    pub dns: DnsResponder,
+    /// The port every upstream listens on; DNS answers give only addresses.
+    pub port: u16,
+    pub ups: Vec<Upstream>,
+    /// Handed to ringway by `start`, which removes it when it stops.
+    dir: Option<tempfile::TempDir>,
+}
+
+/// What `DnsCase::config` names its files in the temp dir.
+pub const HOSTS_FILE: &str = "hosts";
+pub const RESOLV_CONF: &str = "resolv.conf";
+
+impl DnsCase {
+    /// Upstreams on `ips` (see `upstreams`; `GET /slow` waits for `slow`) and
+    /// a responder that knows no name yet.
+    pub fn new(ips: &[&str], slow: &Gate) -> DnsCase {
+        let (port, ups) = upstreams(ips, slow);
+        let dir = tempfile::tempdir().unwrap();
+        for f in [HOSTS_FILE, RESOLV_CONF] {
+            std::fs::write(dir.path().join(f), "").unwrap();
+        }
+        DnsCase {
+            dns: DnsResponder::start(),
+            port,
+            ups,
+            dir: Some(dir),
+        }
+    }
+
+    /// `name:port`: a cluster host entry for the upstreams.
+    pub fn host(&self, name: &str) -> String {
+        format!("{name}:{}", self.port)
+    }
+
+    /// Replace `file` (`HOSTS_FILE` or `RESOLV_CONF`) in the temp dir.
+    pub fn write(&self, file: &str, text: &str) {
+        std::fs::write(self.dir().join(file), text).unwrap();
+    }
+
+    fn dir(&self) -> &std::path::Path {
+        self.dir.as_ref().expect("written before start").path()
+    }
+
+    /// A config with one catch-all route to cluster `svc`, a `strict_dns`
+    /// cluster of `hosts` refreshed every 100 ms; `cluster_extra` lines are
+    /// appended to the cluster (indented by 4).
+    pub fn config(&self, hosts: &[String], cluster_extra: &str) -> String {
+        let d = self.dir().display();
+        let hosts = hosts
+            .iter()
+            .map(|h| format!("\"{h}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!(
+            "workers: 1
+dns:
+  resolvers: [\"{resolver}\"]
+  hosts_file: {d}/{HOSTS_FILE}
+  resolv_conf: {d}/{RESOLV_CONF}
+  timeout: 500ms
+  attempts: 1
+listeners:
+  - name: test
+    address: 127.0.0.1:0
+    virtual_hosts:
+      - name: all
+        domains: [\"*\"]
+        routes:
+          - match: {{ prefix: / }}
+            cluster: svc
+clusters:
+  - name: svc
+    type: strict_dns
+    connect_timeout: 1s
+    dns_refresh_rate: 100ms
+    dns_failure_refresh_rate: 100ms
+    hosts: [{hosts}]
+{cluster_extra}",
+            resolver = self.dns.addr,
+        )
+    }
+
+    /// Start ringway on `config` in the temp dir, logging at debug level
+    /// (printed if the test fails). Once only: the dir goes with ringway.
+    pub fn start(&mut self, driver: Driver, config: &str) -> Ringway {
+        let dir = self.dir.take().expect("a DnsCase starts one ringway");
+        Ringway::launch(driver, config)
+            .in_dir(dir)
+            .env("RINGWAY_LOG", "ringway=debug")
+            .start()
+    }
 }

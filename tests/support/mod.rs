@@ -4,8 +4,9 @@
 //! what they received or fail on command (`upstream`), a raw HTTP/1.1 client
 //! that can send any bytes and read one response at a time (`client`), the
 //! admin endpoint's read helpers — `/stats`, `/clusters`, Prometheus
-//! (`admin`) — and a hickory-proto DNS responder whose answers a test changes
-//! while ringway runs (`dns`).
+//! (`admin`) — a hickory-proto DNS responder whose answers a test changes
+//! while ringway runs (`dns`), and the configs the resilience tests share
+//! (`resilience`).
 //!
 //! Nothing here sleeps to synchronise: every wait is on a condition with a
 //! deadline (`wait_until`, `wait_for`). Everything binds port 0, so tests run
@@ -20,6 +21,7 @@ pub mod admin;
 mod client;
 pub mod dns;
 mod process;
+pub mod resilience;
 pub mod tls;
 mod upstream;
 

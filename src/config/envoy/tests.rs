@@ -35,6 +35,43 @@ fn load(text: &str) -> Loaded {
     load_str(text).unwrap_or_else(|e| panic!("should load: {e}"))
 }
 
+/// The kinds of `ConfigError` that point into the file: each has a field, a
+/// line and a reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    Parse,
+    Invalid,
+    Unsupported,
+}
+
+/// `text` fails to load with a `fault` error naming `path`, on the line where
+/// `needle` starts, for a reason that contains `says`.
+fn rejected(fault: Fault, text: &str, path: &str, needle: &str, says: &str) {
+    let err = load_str(text).map(|l| l.config);
+    let (kind, field, line, reason) = match &err {
+        Err(ConfigError::Parse {
+            field,
+            line,
+            reason,
+        }) => (Fault::Parse, field, line, reason),
+        Err(ConfigError::Invalid {
+            field,
+            line,
+            reason,
+        }) => (Fault::Invalid, field, line, reason),
+        Err(ConfigError::Unsupported {
+            field,
+            line,
+            reason,
+        }) => (Fault::Unsupported, field, line, reason),
+        other => panic!("expected {fault:?} at {path}, got {other:?}"),
+    };
+    assert_eq!(kind, fault, "at {path}: {err:?}");
+    assert_eq!(field, path, "{reason}");
+    assert_eq!(*line, line_of(text, needle), "{field}: {reason}");
+    assert!(reason.contains(says), "{reason}");
+}
+
 fn addr(s: &str) -> SocketAddr {
     s.parse().unwrap()
 }
@@ -213,18 +250,7 @@ fn native_files_stay_native() {
 // ---- refusals: behaviour ringway lacks is an Unsupported error at its path and line
 
 fn unsupported(text: &str, path: &str, needle: &str) {
-    match load_str(text) {
-        Err(ConfigError::Unsupported {
-            field,
-            line,
-            reason,
-        }) => {
-            assert_eq!(field, path, "{reason}");
-            assert_eq!(line, line_of(text, needle), "{field}: {reason}");
-            assert!(reason.contains("not implemented"), "{reason}");
-        }
-        other => panic!("expected Unsupported at {path}, got {other:?}"),
-    }
+    rejected(Fault::Unsupported, text, path, needle, "not implemented");
 }
 
 macro_rules! refuses {
@@ -463,18 +489,7 @@ fn admin_access_log_v3_maps() {
 // ---- unknown keys and bad values: Parse errors at their path and line
 
 fn parse_error(text: &str, path: &str, needle: &str, says: &str) {
-    match load_str(text) {
-        Err(ConfigError::Parse {
-            field,
-            line,
-            reason,
-        }) => {
-            assert_eq!(field, path, "{reason}");
-            assert_eq!(line, line_of(text, needle), "{field}: {reason}");
-            assert!(reason.contains(says), "{reason}");
-        }
-        other => panic!("expected a Parse error at {path}, got {other:?}"),
-    }
+    rejected(Fault::Parse, text, path, needle, says);
 }
 
 #[test]
@@ -528,18 +543,7 @@ fn bad_values_are_errors() {
 // ---- rules checked after translation are reported at the Envoy path
 
 fn invalid(text: &str, path: &str, needle: &str, says: &str) {
-    match load_str(text) {
-        Err(ConfigError::Invalid {
-            field,
-            line,
-            reason,
-        }) => {
-            assert_eq!(field, path, "{reason}");
-            assert_eq!(line, line_of(text, needle), "{field}: {reason}");
-            assert!(reason.contains(says), "{reason}");
-        }
-        other => panic!("expected an Invalid error at {path}, got {other:?}"),
-    }
+    rejected(Fault::Invalid, text, path, needle, says);
 }
 
 #[test]

@@ -11,7 +11,8 @@ use crate::{
     },
 };
 
-const SANDBOX: &str = include_str!("testdata/sandbox-tls.yaml");
+/// A template, not a config: the test fills in a certificate it makes.
+const SANDBOX: &str = include_str!("testdata/sandbox-tls.yaml.template");
 
 fn indent(pem: &str, by: usize) -> String {
     let pad = " ".repeat(by);

@@ -20,7 +20,7 @@ use std::{
 };
 
 /// The demo's proxy config, the same file as `config/front-proxy.yaml`.
-pub const FRONT_PROXY_YAML: &str = include_str!("../../config/front-proxy.yaml");
+pub const FRONT_PROXY_YAML: &str = include_str!("../../../config/front-proxy.yaml");
 
 /// Every demo service listens on this port of its own 127.0.0.x address.
 pub const SERVICE_PORT: u16 = 8080;

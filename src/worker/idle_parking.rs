@@ -1,5 +1,6 @@
-//! Where idle keep-alive connections park: woken by the listener's drain
-//! (shutdown, or a reload that removed the listener) or by their idle deadline.
+//! `IdleParking`: where a listener's idle keep-alive connections park between
+//! requests, woken by the listener's drain (shutdown, or a reload that removed
+//! the listener) or by their idle deadline.
 //!
 //! Deadlines are checked by the worker's 100 ms tick rather than by a timer per
 //! connection: a parked connection then costs a slot in this list and a small
@@ -30,7 +31,7 @@ struct State {
 }
 
 #[derive(Clone, Default)]
-pub struct Drain {
+pub struct IdleParking {
     state: Rc<State>,
 }
 
@@ -41,7 +42,7 @@ pub enum Unparked {
     IdleTimeout,
 }
 
-impl Drain {
+impl IdleParking {
     pub fn is_draining(&self) -> bool {
         self.state.draining.get()
     }
@@ -156,21 +157,21 @@ mod tests {
 
     #[test]
     fn deadline_and_drain_wake_parked_connections() {
-        let drain = Drain::default();
+        let parking = IdleParking::default();
         let now = Instant::now();
         let flag = Arc::new(Flag(Default::default()));
-        let mut soon = drain.park(now + Duration::from_secs(1));
-        let mut late = drain.park(now + Duration::from_secs(60));
+        let mut soon = parking.park(now + Duration::from_secs(1));
+        let mut late = parking.park(now + Duration::from_secs(60));
         assert_eq!(poll(&mut soon, &flag), Poll::Pending);
         assert_eq!(poll(&mut late, &flag), Poll::Pending);
-        drain.expire(now + Duration::from_secs(2));
+        parking.expire(now + Duration::from_secs(2));
         assert!(flag.0.load(std::sync::atomic::Ordering::SeqCst), "woken");
         assert_eq!(poll(&mut soon, &flag), Poll::Ready(Unparked::IdleTimeout));
         assert_eq!(poll(&mut late, &flag), Poll::Pending);
-        drain.start();
+        parking.start();
         assert_eq!(poll(&mut late, &flag), Poll::Ready(Unparked::Draining));
         // Slots are freed and reused.
         drop((soon, late));
-        assert_eq!(drain.state.free.borrow().len(), 2);
+        assert_eq!(parking.state.free.borrow().len(), 2);
     }
 }

@@ -11,7 +11,7 @@ use std::{
     },
 };
 
-use crate::codec::{
+use ringway::codec::{
     limits::RequestLimits,
     request::{parse_request, Parsed},
 };
