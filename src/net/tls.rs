@@ -23,7 +23,7 @@ use monoio::{
     net::TcpStream,
     BufResult,
 };
-use rustls::ServerConnection;
+use rustls::{ClientConnection, ConnectionCommon, ServerConnection, SideData};
 
 /// One socket read: the largest TLS record plus its header fits.
 const CIPHERTEXT_READ: usize = 16 * 1024 + 512;
@@ -60,60 +60,44 @@ pub struct TlsInfo {
     pub peer_certificate: bool,
 }
 
-pub struct TlsStream {
+/// A TLS connection of either side: `TlsStream` (a client connected to us)
+/// or `ClientTlsStream` (us connected to an upstream).
+pub struct TlsStream<C = ServerConnection> {
     tcp: TcpStream,
-    conn: ServerConnection,
+    conn: C,
     /// Ciphertext read from the socket; `rx[rx_pos..]` is not yet given to rustls.
     rx: Vec<u8>,
     rx_pos: usize,
     /// Ciphertext waiting to be written.
     tx: Vec<u8>,
+    first_read: FirstRead,
 }
 
-impl TlsStream {
-    pub fn new(tcp: TcpStream, conn: ServerConnection) -> TlsStream {
-        TlsStream {
-            tcp,
-            conn,
-            rx: Vec::with_capacity(CIPHERTEXT_READ),
-            rx_pos: 0,
-            tx: Vec::new(),
-        }
+pub type ClientTlsStream = TlsStream<ClientConnection>;
+
+impl TlsStream<ClientConnection> {
+    /// Our connection to an upstream.
+    pub fn new_client(tcp: TcpStream, conn: ClientConnection) -> ClientTlsStream {
+        TlsStream::with(tcp, conn, FirstRead::Any)
     }
 
-    /// Run the handshake to completion within `timeout`.
-    pub async fn handshake(&mut self, timeout: Duration) -> Result<(), HandshakeError> {
-        match monoio::time::timeout(timeout, self.drive_handshake()).await {
-            Ok(done) => done,
-            Err(_) => Err(HandshakeError::TimedOut),
-        }
+    /// The negotiated protocol (ALPN), if any.
+    pub fn alpn(&self) -> Option<&[u8]> {
+        self.conn.alpn_protocol()
     }
+}
 
-    async fn drive_handshake(&mut self) -> Result<(), HandshakeError> {
-        let mut first = true;
-        while self.conn.is_handshaking() {
-            self.send_pending().await.map_err(HandshakeError::Io)?;
-            if !self.conn.wants_read() {
-                continue;
-            }
-            if self.read_socket().await.map_err(HandshakeError::Io)? == 0 {
-                return Err(HandshakeError::Eof);
-            }
-            if first {
-                first = false;
-                if let Some(&b) = self.rx.first().filter(|&&b| b != HANDSHAKE_RECORD) {
-                    return Err(HandshakeError::NotTls(b));
-                }
-            }
-            if let Err(e) = self.feed() {
-                // Tell the client why (the alert rustls queued), then give up.
-                let _ = self.send_pending().await;
-                return Err(HandshakeError::Tls(e));
-            }
-        }
-        // Finished messages, and TLS 1.3 session tickets.
-        self.send_pending().await.map_err(HandshakeError::Io)?;
-        Ok(())
+impl<C> TlsStream<C> {
+    /// The socket underneath (to look at its state, never to read or write it).
+    pub fn tcp(&self) -> &TcpStream {
+        &self.tcp
+    }
+}
+
+impl TlsStream<ServerConnection> {
+    /// A client's connection, accepted on a TLS listener.
+    pub fn new(tcp: TcpStream, conn: ServerConnection) -> TlsStream<ServerConnection> {
+        TlsStream::with(tcp, conn, FirstRead::ClientHello)
     }
 
     pub fn info(&self) -> TlsInfo {
@@ -127,6 +111,69 @@ impl TlsStream {
             resumed: matches!(c.handshake_kind(), Some(rustls::HandshakeKind::Resumed)),
             peer_certificate: c.peer_certificates().is_some_and(|certs| !certs.is_empty()),
         }
+    }
+}
+
+/// Which side speaks first decides what the first byte read may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FirstRead {
+    /// We are the server: the client's first record must be a handshake.
+    ClientHello,
+    /// We are the client: the server answers with a handshake or an alert.
+    Any,
+}
+
+impl<C, SD> TlsStream<C>
+where
+    C: std::ops::DerefMut<Target = ConnectionCommon<SD>>,
+    SD: SideData,
+{
+    fn with(tcp: TcpStream, conn: C, first_read: FirstRead) -> TlsStream<C> {
+        TlsStream {
+            tcp,
+            conn,
+            rx: Vec::with_capacity(CIPHERTEXT_READ),
+            rx_pos: 0,
+            tx: Vec::new(),
+            first_read,
+        }
+    }
+
+    /// Run the handshake to completion within `timeout`.
+    pub async fn handshake(&mut self, timeout: Duration) -> Result<(), HandshakeError> {
+        match monoio::time::timeout(timeout, self.drive_handshake()).await {
+            Ok(done) => done,
+            Err(_) => Err(HandshakeError::TimedOut),
+        }
+    }
+
+    /// Run the handshake to completion, bounded by whatever deadline the
+    /// caller puts around it.
+    pub async fn drive_handshake(&mut self) -> Result<(), HandshakeError> {
+        let mut first = Some(self.first_read);
+        while self.conn.is_handshaking() {
+            self.send_pending().await.map_err(HandshakeError::Io)?;
+            if !self.conn.wants_read() {
+                continue;
+            }
+            if self.read_socket().await.map_err(HandshakeError::Io)? == 0 {
+                return Err(HandshakeError::Eof);
+            }
+            if first == Some(FirstRead::ClientHello) {
+                if let Some(&b) = self.rx.first().filter(|&&b| b != HANDSHAKE_RECORD) {
+                    return Err(HandshakeError::NotTls(b));
+                }
+            }
+            first = None;
+            if let Err(e) = self.feed() {
+                // Tell the client why (the alert rustls queued), then give up.
+                let _ = self.send_pending().await;
+                return Err(HandshakeError::Tls(e));
+            }
+        }
+        // Finished messages, and TLS 1.3 session tickets.
+        self.send_pending().await.map_err(HandshakeError::Io)?;
+        Ok(())
     }
 
     /// Wait until a read would find something (plaintext, or bytes on the
@@ -228,7 +275,11 @@ impl TlsStream {
     }
 }
 
-impl AsyncReadRent for TlsStream {
+impl<C, SD> AsyncReadRent for TlsStream<C>
+where
+    C: std::ops::DerefMut<Target = ConnectionCommon<SD>>,
+    SD: SideData,
+{
     async fn read<T: IoBufMut>(&mut self, mut buf: T) -> BufResult<usize, T> {
         // SAFETY: `write_ptr` is valid for `bytes_total` bytes for as long as we
         // own `buf`, and `read` only writes into the slice.
@@ -255,7 +306,11 @@ impl AsyncReadRent for TlsStream {
     }
 }
 
-impl AsyncWriteRent for TlsStream {
+impl<C, SD> AsyncWriteRent for TlsStream<C>
+where
+    C: std::ops::DerefMut<Target = ConnectionCommon<SD>>,
+    SD: SideData,
+{
     async fn write<T: IoBuf>(&mut self, buf: T) -> BufResult<usize, T> {
         // SAFETY: `read_ptr` is valid for `bytes_init` bytes while we own `buf`.
         let data = unsafe { std::slice::from_raw_parts(buf.read_ptr(), buf.bytes_init()) };

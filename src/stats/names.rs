@@ -119,6 +119,13 @@ metric_family! {
         /// A retry the policy wanted but `max_retries` did not allow: the
         /// last attempt's failure went to the client instead.
         UpstreamRqRetryOverflow = "upstream_rq_retry_overflow",
+        // Clusters with `tls` (Envoy's `cluster.<name>.ssl.*`).
+        SslHandshake = "ssl.handshake",
+        SslConnectionError = "ssl.connection_error",
+        /// The upstream's certificate does not chain to the trusted CA (or is expired).
+        SslFailVerifyError = "ssl.fail_verify_error",
+        /// It chains, but is not for `sni`.
+        SslFailVerifySan = "ssl.fail_verify_san",
     }
 }
 

@@ -23,7 +23,7 @@ use std::{
     time::Instant,
 };
 
-use monoio::net::TcpStream;
+use super::connect::UpstreamConn;
 
 use super::{
     breaker::Resource,
@@ -506,11 +506,11 @@ impl WorkerCluster {
         }
     }
 
-    pub fn checkout(&self, addr: SocketAddr, how: super::pool::Checkout) -> Option<TcpStream> {
+    pub fn checkout(&self, addr: SocketAddr, how: super::pool::Checkout) -> Option<UpstreamConn> {
         self.state.borrow_mut().pool.checkout(addr, how)
     }
 
-    pub fn checkin(&self, addr: SocketAddr, stream: TcpStream, suspect: bool) {
+    pub fn checkin(&self, addr: SocketAddr, stream: UpstreamConn, suspect: bool) {
         let mut st = self.state.borrow_mut();
         // Only hosts still in the set get their connection back.
         if st.members.iter().any(|m| m.addr == addr) {

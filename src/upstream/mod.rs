@@ -28,4 +28,57 @@ pub enum UpstreamError {
     Timeout,
     #[error("upstream sent an invalid response: {0}")]
     BadResponse(CodecError),
+    #[error("upstream connect error or disconnect/reset before headers. reset reason: connection failure, transport failure reason: TLS error: {0}")]
+    Tls(TlsFailure),
+}
+
+/// Why a TLS handshake with an upstream failed (a small copyable summary of
+/// rustls's error, enough to answer, count and retry on).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum TlsFailure {
+    /// The certificate does not chain to a trusted CA (or is malformed).
+    #[error("certificate verify failed")]
+    Untrusted,
+    /// It chains, but is not for the name we asked for (`sni`).
+    #[error("certificate not valid for the requested name")]
+    WrongName,
+    #[error("certificate expired or not yet valid")]
+    Expired,
+    /// No protocol in common (ALPN).
+    #[error("no application protocol in common")]
+    NoProtocol,
+    #[error("the upstream sent an alert")]
+    Alert,
+    #[error("connection closed during the handshake")]
+    Closed,
+    #[error("handshake failed")]
+    Other,
+}
+
+impl TlsFailure {
+    pub fn of(e: &rustls::Error) -> TlsFailure {
+        use rustls::{CertificateError as Cert, Error as E};
+        match e {
+            E::InvalidCertificate(Cert::NotValidForName)
+            | E::InvalidCertificate(Cert::NotValidForNameContext { .. }) => TlsFailure::WrongName,
+            E::InvalidCertificate(
+                Cert::Expired
+                | Cert::ExpiredContext { .. }
+                | Cert::NotValidYet
+                | Cert::NotValidYetContext { .. },
+            ) => TlsFailure::Expired,
+            E::InvalidCertificate(_) => TlsFailure::Untrusted,
+            E::NoApplicationProtocol => TlsFailure::NoProtocol,
+            E::AlertReceived(_) => TlsFailure::Alert,
+            _ => TlsFailure::Other,
+        }
+    }
+
+    /// A verification failure (Envoy's `ssl.fail_verify_*`), not a transport one.
+    pub fn is_verify(self) -> bool {
+        matches!(
+            self,
+            TlsFailure::Untrusted | TlsFailure::WrongName | TlsFailure::Expired
+        )
+    }
 }

@@ -9,7 +9,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use monoio::net::TcpStream;
+use super::connect::UpstreamConn;
 
 /// Idle connections older than this are probed before reuse. Upstreams close
 /// idle connections after seconds, not milliseconds; probing every checkout
@@ -17,7 +17,7 @@ use monoio::net::TcpStream;
 const PROBE_AFTER: Duration = Duration::from_millis(250);
 
 struct IdleConn {
-    stream: TcpStream,
+    stream: UpstreamConn,
     since: Instant,
     /// Its last response was bodiless by rule (HEAD, 204, 304) yet declared a
     /// body: if the upstream sends that body after all, it must not become the
@@ -52,11 +52,11 @@ impl UpstreamPool {
     }
 
     /// An idle connection to `addr` that still looks alive, if any.
-    pub fn checkout(&mut self, addr: SocketAddr, how: Checkout) -> Option<TcpStream> {
+    pub fn checkout(&mut self, addr: SocketAddr, how: Checkout) -> Option<UpstreamConn> {
         self.checkout_at(addr, Instant::now(), how)
     }
 
-    fn checkout_at(&mut self, addr: SocketAddr, now: Instant, how: Checkout) -> Option<TcpStream> {
+    fn checkout_at(&mut self, addr: SocketAddr, now: Instant, how: Checkout) -> Option<UpstreamConn> {
         let list = self.idle.get_mut(&addr)?;
         while let Some(conn) = list.pop() {
             let idle = now.saturating_duration_since(conn.since);
@@ -74,7 +74,7 @@ impl UpstreamPool {
     }
 
     /// Return a connection whose last response was read completely.
-    pub fn checkin(&mut self, addr: SocketAddr, stream: TcpStream, suspect: bool) {
+    pub fn checkin(&mut self, addr: SocketAddr, stream: UpstreamConn, suspect: bool) {
         let list = self.idle.entry(addr).or_default();
         if list.len() < self.max_idle_per_host {
             list.push(IdleConn {
@@ -117,7 +117,8 @@ impl UpstreamPool {
 
 /// A pooled connection is reusable only if the upstream has neither closed it nor
 /// sent bytes nobody asked for. One non-blocking peek tells both.
-fn still_open(stream: &TcpStream) -> bool {
+fn still_open(conn: &UpstreamConn) -> bool {
+    let stream = conn.tcp();
     let mut byte = 0u8;
     // SAFETY: the fd is owned by `stream` and open for the duration of the call;
     // recv writes at most 1 byte into `byte`, which outlives the call.
@@ -135,6 +136,7 @@ fn still_open(stream: &TcpStream) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use monoio::net::TcpStream;
     use std::io::Write;
 
     fn runtime() -> monoio::Runtime<monoio::time::TimeDriver<monoio::LegacyDriver>> {
@@ -156,19 +158,19 @@ mod tests {
                 let s = TcpStream::connect_addr(addr).await.unwrap();
                 peers.push(server.accept().unwrap().0);
                 fds.push(s.as_raw_fd());
-                pool.checkin(addr, s, false);
+                pool.checkin(addr, UpstreamConn::Plain(s), false);
             }
             // The cap keeps two; the newest comes out first.
             assert_eq!(pool.idle_count(), 2);
             let newest = pool.checkout(addr, Checkout::Replayable).unwrap();
-            assert_eq!(newest.as_raw_fd(), fds[1]);
+            assert_eq!(newest.tcp().as_raw_fd(), fds[1]);
             pool.checkin(addr, newest, false);
 
             // The upstream closes one; once it is old enough to be probed, it is skipped.
             drop(peers.remove(1));
             let later = Instant::now() + PROBE_AFTER + Duration::from_millis(1);
             let got = pool.checkout_at(addr, later, Checkout::Replayable).unwrap();
-            assert_eq!(got.as_raw_fd(), fds[0]);
+            assert_eq!(got.tcp().as_raw_fd(), fds[0]);
             // Unexpected bytes from the upstream also disqualify a connection, once
             // loopback has delivered them (under load that can take a moment).
             pool.checkin(addr, got, false);
@@ -187,7 +189,7 @@ mod tests {
             // Past the idle timeout nothing is handed out.
             let s = TcpStream::connect_addr(addr).await.unwrap();
             peers.push(server.accept().unwrap().0);
-            pool.checkin(addr, s, false);
+            pool.checkin(addr, UpstreamConn::Plain(s), false);
             assert!(pool
                 .checkout_at(
                     addr,

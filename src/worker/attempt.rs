@@ -11,7 +11,6 @@
 use std::{net::SocketAddr, time::Instant};
 
 use bytes::{Buf, BytesMut};
-use monoio::net::TcpStream;
 
 use super::{
     downstream::{Downstream, HeadView, RequestBodyError, Step},
@@ -25,7 +24,11 @@ use crate::{
         response::{parse_response, ResponseHead},
         CodecError,
     },
-    upstream::{connect::connect, pool::Checkout, UpstreamError, WorkerCluster},
+    upstream::{
+        connect::{connect, UpstreamConn},
+        pool::Checkout,
+        UpstreamError, WorkerCluster,
+    },
 };
 
 /// Why an attempt produced no response head.
@@ -55,7 +58,7 @@ pub struct AttemptPlan<'a> {
 
 /// A response head and the connection it arrived on.
 pub struct Answered {
-    pub upstream: TcpStream,
+    pub upstream: UpstreamConn,
     pub resp: ResponseHead,
     /// When the request was sent (for the upstream service time).
     pub sent_at: Instant,
@@ -85,10 +88,14 @@ pub async fn attempt<D: Downstream>(
     let mut upstream = match pooled {
         Some(s) => s,
         None => {
-            let s = connect(plan.addr, plan.cluster.config.connect_timeout)
+            let tls = plan.cluster.config.tls.as_deref();
+            let s = connect(plan.addr, plan.cluster.config.connect_timeout, tls)
                 .await
                 .map_err(AttemptError::Upstream)?;
             down.tap().upstream_connected();
+            if s.is_tls() {
+                down.tap().upstream_tls_handshake();
+            }
             s
         }
     };
@@ -123,7 +130,7 @@ pub async fn attempt<D: Downstream>(
 async fn send_request<D: Downstream>(
     down: &mut D,
     bufs: &mut ExchangeBuffers,
-    upstream: &mut TcpStream,
+    upstream: &mut UpstreamConn,
     plan: &AttemptPlan<'_>,
 ) -> Result<(), RequestBodyError> {
     let head = if plan.numbered {
@@ -153,7 +160,7 @@ async fn read_response_head<D: Downstream>(
     worker: &Worker,
     down: &mut D,
     bufs: &mut ExchangeBuffers,
-    upstream: &mut TcpStream,
+    upstream: &mut UpstreamConn,
     deadline: Option<Instant>,
 ) -> Result<ResponseHead, UpstreamError> {
     if bufs.up_buf.capacity() == 0 {

@@ -17,9 +17,9 @@
 use std::net::SocketAddr;
 
 use bytes::BytesMut;
-use monoio::net::TcpStream;
 
 use super::{local_reply::LocalReply, relay::RelayError, tap::SessionTap};
+use crate::upstream::connect::UpstreamConn;
 use crate::codec::{
     body::{BodyDecoder, BodyEncoder},
     encode::Scheme,
@@ -36,7 +36,7 @@ pub enum Step {
     /// response is not destroyed by a reset.
     LingerClose,
     /// A 101 was relayed: tunnel bytes both ways until either side closes.
-    Tunnel(TcpStream),
+    Tunnel(UpstreamConn),
 }
 
 /// The client went away (or stopped reading) while we wrote to it.
@@ -98,7 +98,7 @@ pub trait Downstream {
     /// so a body that breaks its framing at once sends the upstream nothing.
     async fn send_request_body(
         &mut self,
-        upstream: &mut TcpStream,
+        upstream: &mut UpstreamConn,
         head: &[u8],
     ) -> Result<u64, RequestBodyError>;
 
@@ -121,7 +121,7 @@ pub trait Downstream {
     /// `up_buf`). `read_timeout` bounds each wait for the upstream.
     async fn relay_response_body(
         &mut self,
-        upstream: &mut TcpStream,
+        upstream: &mut UpstreamConn,
         up_buf: &mut BytesMut,
         decoder: BodyDecoder,
         encoder: BodyEncoder,

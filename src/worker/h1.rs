@@ -12,7 +12,6 @@
 use std::{net::SocketAddr, rc::Rc, time::Instant};
 
 use bytes::{Buf, BytesMut};
-use monoio::net::TcpStream;
 
 use super::{
     downstream::{
@@ -34,6 +33,7 @@ use crate::{
         BodyFraming, CodecError, Version,
     },
     net::transport::Transport,
+    upstream::connect::UpstreamConn,
 };
 
 /// A head still without its end may run this far past the URI limit before
@@ -103,8 +103,10 @@ pub fn serve<S: Transport>(
             // Boxed: rare, and it would otherwise size every connection's task.
             let idle = conn.client.listener.config.idle_timeout;
             // `can_tunnel` let the 101 through only if the transport can.
-            if let Some(stream) = conn.client.stream.into_tunnel() {
-                Box::pin(tunnel(stream, client_rest, upstream, up_rest, idle)).await;
+            if let (Some(client), Some(upstream)) =
+                (conn.client.stream.into_tunnel(), upstream.into_tunnel())
+            {
+                Box::pin(tunnel(client, client_rest, upstream, up_rest, idle)).await;
             }
         }
     }
@@ -121,7 +123,7 @@ impl Drop for ActiveConnection {
 
 impl<S: Transport> Connection<S> {
     /// Serve requests until the connection ends; `Some` when it became a tunnel.
-    async fn run(&mut self) -> Option<TcpStream> {
+    async fn run(&mut self) -> Option<UpstreamConn> {
         let worker = self.worker.clone();
         loop {
             // Idle: wait here, in the task's own small state, holding no buffer.
@@ -465,7 +467,7 @@ impl<S: Transport> Downstream for Request<'_, S> {
 
     async fn send_request_body(
         &mut self,
-        upstream: &mut TcpStream,
+        upstream: &mut UpstreamConn,
         head: &[u8],
     ) -> Result<u64, RequestBodyError> {
         let encoder = if self.head.framing == BodyFraming::Chunked {
@@ -561,7 +563,7 @@ impl<S: Transport> Downstream for Request<'_, S> {
 
     async fn relay_response_body(
         &mut self,
-        upstream: &mut TcpStream,
+        upstream: &mut UpstreamConn,
         up_buf: &mut BytesMut,
         decoder: BodyDecoder,
         encoder: BodyEncoder,

@@ -83,6 +83,7 @@ impl LocalReply {
                 UpstreamError::NoHealthyUpstream
                 | UpstreamError::ConnectFailed(_)
                 | UpstreamError::ConnectTimeout
+                | UpstreamError::Tls(_)
                 | UpstreamError::Reset => 503,
                 UpstreamError::Timeout => 504,
                 UpstreamError::BadResponse(_) => 502,

@@ -25,7 +25,7 @@ const BACKOFF_MAX: Duration = Duration::from_millis(250);
 /// Would `policy` retry after `e`? Envoy's `retry_on` conditions.
 pub fn retries_error(policy: &RetryPolicy, e: UpstreamError) -> bool {
     match e {
-        UpstreamError::ConnectFailed(_) | UpstreamError::ConnectTimeout => {
+        UpstreamError::ConnectFailed(_) | UpstreamError::ConnectTimeout | UpstreamError::Tls(_) => {
             policy.on_connect_failure || policy.on_5xx || policy.on_gateway_error
         }
         UpstreamError::Reset => policy.on_reset || policy.on_5xx,

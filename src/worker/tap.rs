@@ -24,7 +24,7 @@ use crate::{
     codec::{headers::HeaderIndex, request::RequestHead, Version},
     config::ListenerConfig,
     stats::{names::*, ClusterStats, HostStats, ServerStats, WorkerStats},
-    upstream::{cluster::Overflow, UpstreamError, WorkerCluster},
+    upstream::{cluster::Overflow, TlsFailure, UpstreamError, WorkerCluster},
 };
 
 /// What the cluster decided for a request, as the stats see it.
@@ -357,6 +357,11 @@ impl SessionTap {
         }
     }
 
+    /// A TLS handshake with an upstream completed.
+    pub fn upstream_tls_handshake(&mut self) {
+        self.cluster_do(|c| c.inc(ClusterCounter::SslHandshake));
+    }
+
     /// A new upstream connection was established.
     pub fn upstream_connected(&mut self) {
         self.cluster_do(|c| c.inc(ClusterCounter::UpstreamCxTotal));
@@ -405,11 +410,19 @@ impl SessionTap {
                 Flags::UPSTREAM_TIMEOUT,
             ),
             UpstreamError::BadResponse(_) => (None, Flags::UPSTREAM_PROTOCOL_ERROR),
+            UpstreamError::Tls(f) => (
+                Some(match f {
+                    TlsFailure::WrongName => ClusterCounter::SslFailVerifySan,
+                    f if f.is_verify() => ClusterCounter::SslFailVerifyError,
+                    _ => ClusterCounter::SslConnectionError,
+                }),
+                Flags::UPSTREAM_CONNECT_FAILURE,
+            ),
         };
         self.flags.set(flag);
         let connect = matches!(
             e,
-            UpstreamError::ConnectFailed(_) | UpstreamError::ConnectTimeout
+            UpstreamError::ConnectFailed(_) | UpstreamError::ConnectTimeout | UpstreamError::Tls(_)
         );
         self.cluster_do(|c| {
             if connect {
