@@ -31,6 +31,9 @@ driver_tests!(
     client_certificates_required,
     certificate_reload_keeps_established_connections,
     curl_and_openssl_speak_to_it,
+    upstream_tls_with_a_private_ca,
+    upstream_tls_verification_failures_are_503_with_the_reason,
+    tls_in_and_tls_out,
 );
 
 /// A test's PKI and the files ringway loads.
@@ -381,4 +384,88 @@ fn curl_and_openssl_speak_to_it(d: Driver) {
         );
         assert!(String::from_utf8_lossy(&out.stderr).contains("Verification: OK"));
     }
+}
+
+/// A cluster whose `tls` block is `tls` (indented for a cluster), to `up`.
+fn tls_cluster_config(up: &TlsUpstream, tls: &str) -> String {
+    let cluster = format!("  - name: c\n    hosts: [\"{}\"]\n    tls:\n{tls}", up.addr);
+    format!(
+        "admin: {{ address: 127.0.0.1:0 }}\n{}",
+        config("", &catch_all("c", ""), &cluster)
+    )
+}
+
+fn upstream_tls_with_a_private_ca(d: Driver) {
+    let pki = Pki::new();
+    let ca = pki.ca.write(pki.dir.path());
+    let leaf = pki.ca.issue(pki.dir.path(), "up", &["up.test"]);
+    let up = TlsUpstream::start("secure", &leaf);
+    let tls = format!("      sni: up.test\n      verify: {{ ca: \"{ca}\" }}\n");
+    let rw = Ringway::start(d, &tls_cluster_config(&up, &tls));
+    let mut c = Client::connect(rw.addr());
+    for _ in 0..3 {
+        let r = c.get("h", "/");
+        assert_eq!(r.status, 200, "{}", r.body_str());
+        assert_eq!(r.body_str(), "secure");
+        assert_eq!(r.header("x-seen-sni"), Some("up.test"));
+        assert_eq!(r.header("x-seen-forwarded-proto"), Some("http"));
+    }
+    assert_eq!(up.accepted(), 1, "the TLS connection is pooled and reused");
+    let st = stats(rw.admin());
+    assert_eq!(stat(&st, "cluster.c.ssl.handshake"), 1);
+}
+
+fn upstream_tls_verification_failures_are_503_with_the_reason(d: Driver) {
+    let pki = Pki::new();
+    let leaf = pki.ca.issue(pki.dir.path(), "up", &["up.test"]);
+    let up = TlsUpstream::start("secure", &leaf);
+    // Trusting another CA: the chain does not verify.
+    let stranger = TestCa::new("another CA");
+    let dir = tempfile::tempdir().unwrap();
+    let other_ca = stranger.write(dir.path());
+    let tls = format!("      sni: up.test\n      verify: {{ ca: \"{other_ca}\" }}\n");
+    let rw = Ringway::start(d, &tls_cluster_config(&up, &tls));
+    let r = get(rw.addr(), "h", "/");
+    assert_eq!(r.status, 503);
+    assert!(
+        r.body_str()
+            .contains("TLS error: certificate verify failed"),
+        "{}",
+        r.body_str()
+    );
+    let st = stats(rw.admin());
+    assert_eq!(stat(&st, "cluster.c.ssl.fail_verify_error"), 1);
+    assert_eq!(stat(&st, "cluster.c.upstream_cx_connect_fail"), 1);
+    drop(rw);
+
+    // The right CA, the wrong name.
+    let ca = pki.ca.write(pki.dir.path());
+    let tls = format!("      sni: other.test\n      verify: {{ ca: \"{ca}\" }}\n");
+    let rw = Ringway::start(d, &tls_cluster_config(&up, &tls));
+    let r = get(rw.addr(), "h", "/");
+    assert_eq!(r.status, 503);
+    assert!(
+        r.body_str().contains("not valid for the requested name"),
+        "{}",
+        r.body_str()
+    );
+    let st = stats(rw.admin());
+    assert_eq!(stat(&st, "cluster.c.ssl.fail_verify_san"), 1);
+}
+
+fn tls_in_and_tls_out(d: Driver) {
+    let pki = Pki::new();
+    let ca = pki.ca.write(pki.dir.path());
+    let leaf = pki.ca.issue(pki.dir.path(), "up", &["up.test"]);
+    let up = TlsUpstream::start("both", &leaf);
+    let cluster = format!(
+        "  - name: c\n    hosts: [\"{}\"]\n    tls:\n      sni: up.test\n      verify: {{ ca: \"{ca}\" }}\n",
+        up.addr
+    );
+    let yaml = config(&tls_block(&[&pki.a], ""), &catch_all("c", ""), &cluster);
+    let rw = Ringway::start(d, &yaml);
+    let mut c = tls_connect(rw.addr(), "a.test", &pki.client(&[]));
+    let r = c.get("a.test", "/");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("x-seen-forwarded-proto"), Some("https"));
 }

@@ -56,7 +56,12 @@ impl UpstreamPool {
         self.checkout_at(addr, Instant::now(), how)
     }
 
-    fn checkout_at(&mut self, addr: SocketAddr, now: Instant, how: Checkout) -> Option<UpstreamConn> {
+    fn checkout_at(
+        &mut self,
+        addr: SocketAddr,
+        now: Instant,
+        how: Checkout,
+    ) -> Option<UpstreamConn> {
         let list = self.idle.get_mut(&addr)?;
         while let Some(conn) = list.pop() {
             let idle = now.saturating_duration_since(conn.since);

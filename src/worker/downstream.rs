@@ -19,7 +19,6 @@ use std::net::SocketAddr;
 use bytes::BytesMut;
 
 use super::{local_reply::LocalReply, relay::RelayError, tap::SessionTap};
-use crate::upstream::connect::UpstreamConn;
 use crate::codec::{
     body::{BodyDecoder, BodyEncoder},
     encode::Scheme,
@@ -27,6 +26,7 @@ use crate::codec::{
     request::RequestHead,
     response::ResponseHead,
 };
+use crate::upstream::connect::UpstreamConn;
 
 /// What the connection does once an exchange is over.
 pub enum Step {

@@ -161,3 +161,76 @@ pub fn peer_common_name(c: &TlsClient) -> String {
         .to_string();
     cn
 }
+
+/// An HTTPS upstream on its own loopback address: a rustls server with `leaf`,
+/// answering every request `200` with body `NAME` and `x-seen-sni` /
+/// `x-seen-forwarded-proto` headers, keeping connections alive.
+pub struct TlsUpstream {
+    pub addr: SocketAddr,
+    accepted: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl TlsUpstream {
+    pub fn start(name: &str, leaf: &Leaf) -> TlsUpstream {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let listener = std::net::TcpListener::bind(super::next_loopback()).expect("bind");
+        let addr = listener.local_addr().unwrap();
+        let config = Arc::new(
+            rustls::ServerConfig::builder()
+                .with_no_client_auth()
+                .with_single_cert(vec![pem_cert(&leaf.cert_pem)], pem_key(&leaf.key_pem))
+                .expect("server config"),
+        );
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let (count, name) = (accepted.clone(), name.to_string());
+        std::thread::spawn(move || {
+            for tcp in listener.incoming() {
+                let Ok(tcp) = tcp else { continue };
+                count.fetch_add(1, Ordering::SeqCst);
+                let (config, name) = (config.clone(), name.clone());
+                std::thread::spawn(move || serve_tls_conn(tcp, config, &name));
+            }
+        });
+        TlsUpstream { addr, accepted }
+    }
+
+    /// Connections accepted (handshakes attempted).
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+fn serve_tls_conn(tcp: TcpStream, config: Arc<rustls::ServerConfig>, name: &str) {
+    use std::io::{Read, Write};
+    tcp.set_read_timeout(Some(DEADLINE)).ok();
+    let Ok(conn) = rustls::ServerConnection::new(config) else {
+        return;
+    };
+    let mut s = StreamOwned::new(conn, tcp);
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+            match s.read(&mut chunk) {
+                Ok(n) if n > 0 => buf.extend_from_slice(&chunk[..n]),
+                _ => return,
+            }
+            continue;
+        };
+        let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+        buf.drain(..end + 4);
+        let proto = head
+            .lines()
+            .find_map(|l| l.strip_prefix("x-forwarded-proto: "))
+            .unwrap_or("-")
+            .to_string();
+        let sni = s.conn.server_name().unwrap_or("-").to_string();
+        let reply = format!(
+            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nx-seen-sni: {sni}\r\nx-seen-forwarded-proto: {proto}\r\n\r\n{name}",
+            name.len()
+        );
+        if s.write_all(reply.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
