@@ -104,6 +104,14 @@ fn https_keep_alive_says_https_upstream(d: Driver) {
     assert_eq!(stat(&st, "http.ingress.ssl.handshake"), 1);
     assert_eq!(stat(&st, "http.ingress.ssl.versions.TLSv1_3"), 1);
     assert_eq!(stat(&st, "http.ingress.ssl.no_certificate"), 1);
+    // The admin's /certs lists the certificate, as Envoy's does.
+    let certs = support::admin::get(rw.admin(), "/certs");
+    assert_eq!(certs.status, 200);
+    let json: serde_json::Value = serde_json::from_str(&certs.body_str()).unwrap();
+    let chain = &json["certificates"][0]["cert_chain"][0];
+    assert_eq!(chain["path"], pki.a.cert_path.as_str(), "{json}");
+    assert!(chain["serial_number"].as_str().is_some_and(|s| !s.is_empty()));
+    assert!(chain["days_until_expiration"].as_str().is_some(), "{json}");
 }
 
 fn sni_picks_the_certificate_and_falls_back_to_the_first(d: Driver) {

@@ -49,6 +49,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint { path: "/stats/prometheus", post_only: false, help: "the same in Prometheus text exposition format 0.0.4" },
     Endpoint { path: "/clusters", post_only: false, help: "upstream clusters and per-host counters (Envoy's ::-separated lines); ?format=json" },
     Endpoint { path: "/config_dump", post_only: false, help: "the effective configuration in the native schema (every default written out), as JSON" },
+    Endpoint { path: "/certs", post_only: false, help: "each TLS certificate loaded (listeners' and clusters'): path, serial, subject, SANs, days until expiry, as JSON" },
     Endpoint { path: "/listeners", post_only: false, help: "listeners and the addresses they are bound to; ?format=json" },
     Endpoint { path: "/server_info", post_only: false, help: "version, state, uptime, workers and the io driver of each, as JSON" },
     Endpoint { path: "/ready", post_only: false, help: "200 LIVE, or 503 DRAINING while draining or after /healthcheck/fail" },

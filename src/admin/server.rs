@@ -534,6 +534,14 @@ pub fn handle(admin: &Admin, method: Method, target: &str) -> Response {
             }
         }
         "/config_dump" => Response::new(200, JSON, render::config_dump(&admin.config())),
+        "/certs" => {
+            let config = admin.config();
+            let certs = crate::tls::admin::certs_json(
+                &config.cert_contexts(),
+                std::time::SystemTime::now(),
+            );
+            Response::new(200, JSON, certs.to_string())
+        }
         "/listeners" => {
             let listeners = admin.listeners();
             if json {
