@@ -110,7 +110,9 @@ fn https_keep_alive_says_https_upstream(d: Driver) {
     let json: serde_json::Value = serde_json::from_str(&certs.body_str()).unwrap();
     let chain = &json["certificates"][0]["cert_chain"][0];
     assert_eq!(chain["path"], pki.a.cert_path.as_str(), "{json}");
-    assert!(chain["serial_number"].as_str().is_some_and(|s| !s.is_empty()));
+    assert!(chain["serial_number"]
+        .as_str()
+        .is_some_and(|s| !s.is_empty()));
     assert!(chain["days_until_expiration"].as_str().is_some(), "{json}");
 }
 

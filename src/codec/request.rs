@@ -8,6 +8,7 @@ use super::{
     limits::{self, RequestLimits},
     BodyFraming, Version,
 };
+use std::mem::MaybeUninit;
 
 /// Outcome of trying to parse a head from the bytes read so far.
 #[derive(Debug)]
@@ -111,10 +112,12 @@ pub fn parse_request(
 ) -> Result<Parsed<RequestHead>, CodecError> {
     out.clear();
     conn_tokens.clear();
-    let mut storage = [httparse::EMPTY_HEADER; limits::MAX_HEADERS_CEILING];
-    let headers = &mut storage[..lim.max_headers];
-    let mut req = httparse::Request::new(headers);
-    let status = match req.parse(buf) {
+    // Uninitialised header slots: httparse writes only the ones it fills, so a
+    // parse does not first write all 256 (8 KiB) of them, as `[EMPTY_HEADER; N]`
+    // would on every request.
+    let mut storage = [const { MaybeUninit::uninit() }; limits::MAX_HEADERS_CEILING];
+    let mut req = httparse::Request::new(&mut []);
+    let status = match req.parse_with_uninit_headers(buf, &mut storage[..lim.max_headers]) {
         Ok(s) => s,
         Err(httparse::Error::TooManyHeaders) => return Err(CodecError::TooManyHeaders),
         Err(httparse::Error::Version) => return Err(version_error(buf)),

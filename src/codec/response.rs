@@ -8,6 +8,7 @@ use super::{
     request::Parsed,
     BodyFraming, Version,
 };
+use std::mem::MaybeUninit;
 
 #[derive(Debug, Clone)]
 pub struct ResponseHead {
@@ -39,9 +40,16 @@ pub fn parse_response(
 ) -> Result<Parsed<ResponseHead>, CodecError> {
     out.clear();
     conn_tokens.clear();
-    let mut storage = [httparse::EMPTY_HEADER; limits::MAX_HEADERS_CEILING];
-    let mut res = httparse::Response::new(&mut storage);
-    let head_len = match res.parse(buf) {
+    // Uninitialised header slots, as in `parse_request`: only the filled ones
+    // are written.
+    let mut storage = [const { MaybeUninit::uninit() }; limits::MAX_HEADERS_CEILING];
+    let mut res = httparse::Response::new(&mut []);
+    let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+        &mut res,
+        buf,
+        &mut storage,
+    );
+    let head_len = match parsed {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => {
             if buf.len() > limits::MAX_RESPONSE_HEADER_BYTES {
