@@ -34,6 +34,7 @@ driver_tests!(
     upstream_tls_with_a_private_ca,
     upstream_tls_verification_failures_are_503_with_the_reason,
     tls_in_and_tls_out,
+    access_log_names_the_tls_session,
 );
 
 /// A test's PKI and the files ringway loads.
@@ -478,4 +479,50 @@ fn tls_in_and_tls_out(d: Driver) {
     let r = c.get("a.test", "/");
     assert_eq!(r.status, 200);
     assert_eq!(r.header("x-seen-forwarded-proto"), Some("https"));
+}
+
+fn access_log_names_the_tls_session(d: Driver) {
+    let pki = Pki::new();
+    let ca_path = pki.ca.write(pki.dir.path());
+    let log = pki.dir.path().join("access.log");
+    let up = Upstream::echo("up");
+    let extra = format!("      client_ca: \"{ca_path}\"\n");
+    let listener = format!(
+        "{}    access_log:\n      path: \"{}\"\n      format: \"%DOWNSTREAM_TLS_VERSION% %DOWNSTREAM_TLS_CIPHER% %REQUESTED_SERVER_NAME% [%DOWNSTREAM_PEER_SUBJECT%] %PROTOCOL%\\n\"\n",
+        tls_block(&[&pki.a], &extra),
+        log.display()
+    );
+    let rw = Ringway::start(
+        d,
+        &config(&listener, &catch_all("c", ""), &cluster("c", &[up.addr])),
+    );
+    let me = pki.ca.issue(pki.dir.path(), "client", &["client.test"]);
+    let with_cert = Arc::new(
+        pki.ca
+            .client_config_for(&[], &[&rustls::version::TLS13], Some(&me)),
+    );
+    let mut c = tls_connect(rw.addr(), "a.test", &with_cert);
+    assert_eq!(c.get("a.test", "/").status, 200);
+    let v12 = Arc::new(
+        pki.ca
+            .client_config_for(&[], &[&rustls::version::TLS12], None),
+    );
+    let mut c = tls_connect(rw.addr(), "a.test", &v12);
+    assert_eq!(c.get("a.test", "/").status, 200);
+    let lines = wait_for("two access log lines", || {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        (text.lines().count() >= 2).then_some(text)
+    });
+    let lines: Vec<&str> = lines.lines().collect();
+    assert!(
+        lines.contains(&"TLSv1.3 TLS_AES_256_GCM_SHA384 a.test [CN=client.test] HTTP/1.1")
+            || lines.contains(&"TLSv1.3 TLS_AES_128_GCM_SHA256 a.test [CN=client.test] HTTP/1.1"),
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("TLSv1.2 ECDHE-ECDSA-") && l.ends_with("a.test [-] HTTP/1.1")),
+        "{lines:?}"
+    );
 }

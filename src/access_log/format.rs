@@ -6,12 +6,19 @@
 //! (other `%RESP(..)%` headers are not kept and print `-`), `%PROTOCOL%`,
 //! `%RESPONSE_CODE%`, `%RESPONSE_FLAGS%`, `%BYTES_RECEIVED%`, `%BYTES_SENT%`,
 //! `%DURATION%`, `%UPSTREAM_HOST%`, `%UPSTREAM_CLUSTER%`,
-//! `%DOWNSTREAM_REMOTE_ADDRESS%`, `%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%`.
+//! `%DOWNSTREAM_REMOTE_ADDRESS%`, `%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%`, and
+//! for TLS connections `%DOWNSTREAM_TLS_VERSION%`, `%DOWNSTREAM_TLS_CIPHER%`,
+//! `%REQUESTED_SERVER_NAME%` (SNI), `%DOWNSTREAM_PEER_SUBJECT%`.
 //! A missing value prints `-`, as in Envoy. An unknown operator is a config error.
 
 use std::{io::Write, net::SocketAddr};
 
-use crate::codec::Version;
+use crate::{codec::Version, net::tls::TlsInfo};
+
+/// `value`, or Envoy's `-` for a value that is not there.
+fn text_or_dash(out: &mut Vec<u8>, value: Option<&str>) {
+    out.extend_from_slice(value.map_or(b"-", str::as_bytes));
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FormatError {
@@ -51,6 +58,10 @@ enum Segment {
     UpstreamCluster,
     RemoteAddress,
     RemoteAddressWithoutPort,
+    TlsVersion,
+    TlsCipher,
+    RequestedServerName,
+    PeerSubject,
 }
 
 /// A compiled format.
@@ -156,6 +167,8 @@ pub struct LogRecord<'a> {
     pub upstream_cluster: Option<&'a str>,
     pub peer: SocketAddr,
     pub request: &'a RequestCapture,
+    /// The connection's TLS session, if it is TLS.
+    pub tls: Option<&'a TlsInfo>,
 }
 
 impl AccessLogFormat {
@@ -254,6 +267,10 @@ impl AccessLogFormat {
             "UPSTREAM_CLUSTER" => Segment::UpstreamCluster,
             "DOWNSTREAM_REMOTE_ADDRESS" => Segment::RemoteAddress,
             "DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT" => Segment::RemoteAddressWithoutPort,
+            "DOWNSTREAM_TLS_VERSION" => Segment::TlsVersion,
+            "DOWNSTREAM_TLS_CIPHER" => Segment::TlsCipher,
+            "REQUESTED_SERVER_NAME" => Segment::RequestedServerName,
+            "DOWNSTREAM_PEER_SUBJECT" => Segment::PeerSubject,
             other => return Err(FormatError::UnknownOperator(other.to_string())),
         })
     }
@@ -303,6 +320,14 @@ impl AccessLogFormat {
                 Segment::RemoteAddressWithoutPort => {
                     let _ = write!(out, "{}", r.peer.ip());
                 }
+                Segment::TlsVersion => text_or_dash(out, r.tls.and_then(TlsInfo::version_name)),
+                Segment::TlsCipher => text_or_dash(out, r.tls.and_then(TlsInfo::cipher_name)),
+                Segment::RequestedServerName => {
+                    text_or_dash(out, r.tls.and_then(|t| t.sni.as_deref()))
+                }
+                Segment::PeerSubject => {
+                    text_or_dash(out, r.tls.and_then(|t| t.peer_subject.as_deref()))
+                }
             }
         }
         if out.last() != Some(&b'\n') {
@@ -329,6 +354,7 @@ mod tests {
             upstream_cluster: Some("service1"),
             peer: "127.0.0.1:5555".parse().unwrap(),
             request: cap,
+            tls: None,
         }
     }
 

@@ -58,6 +58,47 @@ pub struct TlsInfo {
     pub resumed: bool,
     /// A client certificate was presented and verified.
     pub peer_certificate: bool,
+    /// Its subject (RFC 4514-style), for `%DOWNSTREAM_PEER_SUBJECT%`.
+    pub peer_subject: Option<String>,
+}
+
+impl TlsInfo {
+    /// `TLSv1.2` / `TLSv1.3`, as Envoy's `%DOWNSTREAM_TLS_VERSION%` prints it.
+    pub fn version_name(&self) -> Option<&'static str> {
+        match self.version? {
+            rustls::ProtocolVersion::TLSv1_2 => Some("TLSv1.2"),
+            rustls::ProtocolVersion::TLSv1_3 => Some("TLSv1.3"),
+            _ => None,
+        }
+    }
+
+    /// The cipher suite by its OpenSSL name, as Envoy prints it.
+    pub fn cipher_name(&self) -> Option<&'static str> {
+        cipher_name(self.cipher?)
+    }
+}
+
+/// OpenSSL's names for the suites rustls offers (what Envoy logs and counts).
+pub fn cipher_name(suite: rustls::CipherSuite) -> Option<&'static str> {
+    use rustls::CipherSuite as S;
+    Some(match suite {
+        S::TLS13_AES_128_GCM_SHA256 => "TLS_AES_128_GCM_SHA256",
+        S::TLS13_AES_256_GCM_SHA384 => "TLS_AES_256_GCM_SHA384",
+        S::TLS13_CHACHA20_POLY1305_SHA256 => "TLS_CHACHA20_POLY1305_SHA256",
+        S::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 => "ECDHE-ECDSA-AES128-GCM-SHA256",
+        S::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 => "ECDHE-ECDSA-AES256-GCM-SHA384",
+        S::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256 => "ECDHE-ECDSA-CHACHA20-POLY1305",
+        S::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 => "ECDHE-RSA-AES128-GCM-SHA256",
+        S::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384 => "ECDHE-RSA-AES256-GCM-SHA384",
+        S::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256 => "ECDHE-RSA-CHACHA20-POLY1305",
+        _ => return None,
+    })
+}
+
+/// The subject of a DER certificate, RFC 4514-style.
+fn subject_of(der: &[u8]) -> Option<String> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    Some(cert.subject().to_string())
 }
 
 /// A TLS connection of either side: `TlsStream` (a client connected to us)
@@ -110,6 +151,10 @@ impl TlsStream<ServerConnection> {
             alpn: c.alpn_protocol().map(<[u8]>::to_vec),
             resumed: matches!(c.handshake_kind(), Some(rustls::HandshakeKind::Resumed)),
             peer_certificate: c.peer_certificates().is_some_and(|certs| !certs.is_empty()),
+            peer_subject: c
+                .peer_certificates()
+                .and_then(|certs| certs.first())
+                .and_then(|leaf| subject_of(leaf)),
         }
     }
 }

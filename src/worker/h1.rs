@@ -77,16 +77,22 @@ pub fn serve<S: Transport>(
     peer: SocketAddr,
 ) -> impl std::future::Future<Output = ()> {
     worker.active.set(worker.active.get() + 1);
+    let mut tap = SessionTap::open(&worker.tap, listener.index, listener.config.clone(), peer);
+    let tls = stream.tls();
+    let secure = tls.is_some();
+    if let Some(info) = tls {
+        tap.set_tls(info);
+    }
     let mut conn = Connection {
         _active: ActiveConnection(worker.clone()),
         client: Client {
-            tap: SessionTap::open(&worker.tap, listener.index, listener.config.clone(), peer),
+            tap,
             listener,
             peer,
             buf: BytesMut::new(),
             scratch: H1Scratch::default(),
             accepted_at: Instant::now(),
-            tls: stream.tls().is_some(),
+            tls: secure,
             stream,
         },
         worker,

@@ -14,7 +14,7 @@ use rustls::{CipherSuite, NamedGroup, ProtocolVersion, ServerConnection};
 
 use super::{h1, ListenerCtx, Worker};
 use crate::{
-    net::tls::{HandshakeError, TlsInfo, TlsStream},
+    net::tls::{cipher_name, HandshakeError, TlsInfo, TlsStream},
     stats::names::ListenerCounter as C,
     tls::ListenerTls,
 };
@@ -98,27 +98,13 @@ fn handshake_counters(info: &TlsInfo) -> impl Iterator<Item = C> {
     .flatten()
 }
 
+/// The `ssl.ciphers.<name>` counter, found by the suite's OpenSSL name.
 fn cipher_counter(suite: CipherSuite) -> Option<C> {
-    Some(match suite {
-        CipherSuite::TLS13_AES_128_GCM_SHA256 => C::SslCipherTls13Aes128GcmSha256,
-        CipherSuite::TLS13_AES_256_GCM_SHA384 => C::SslCipherTls13Aes256GcmSha384,
-        CipherSuite::TLS13_CHACHA20_POLY1305_SHA256 => C::SslCipherTls13Chacha20Poly1305Sha256,
-        CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 => {
-            C::SslCipherEcdheEcdsaAes128GcmSha256
-        }
-        CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 => {
-            C::SslCipherEcdheEcdsaAes256GcmSha384
-        }
-        CipherSuite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256 => {
-            C::SslCipherEcdheEcdsaChacha20Poly1305
-        }
-        CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 => C::SslCipherEcdheRsaAes128GcmSha256,
-        CipherSuite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384 => C::SslCipherEcdheRsaAes256GcmSha384,
-        CipherSuite::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256 => {
-            C::SslCipherEcdheRsaChacha20Poly1305
-        }
-        _ => return None,
-    })
+    let name = cipher_name(suite)?;
+    C::ALL
+        .iter()
+        .copied()
+        .find(|c| c.name().strip_prefix("ssl.ciphers.") == Some(name))
 }
 
 fn group_counter(group: NamedGroup) -> Option<C> {

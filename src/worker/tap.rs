@@ -23,6 +23,7 @@ use crate::{
     },
     codec::{headers::HeaderIndex, request::RequestHead, Version},
     config::ListenerConfig,
+    net::tls::TlsInfo,
     stats::{names::*, ClusterStats, HostStats, ServerStats, WorkerStats},
     upstream::{cluster::Overflow, TlsFailure, UpstreamError, WorkerCluster},
 };
@@ -174,6 +175,9 @@ impl WorkerTap {
 /// One downstream connection's reporting state; one request at a time.
 pub struct SessionTap {
     tap: Rc<WorkerTap>,
+    /// The connection's TLS session (boxed: most connections have none, and
+    /// every connection carries a tap).
+    tls: Option<Box<TlsInfo>>,
     listener: usize,
     config: Rc<ListenerConfig>,
     sink: Option<Sink>,
@@ -228,7 +232,13 @@ impl SessionTap {
             upstream_start: now,
             service_time_ms: None,
             capture: RequestCapture::default(),
+            tls: None,
         }
+    }
+
+    /// The connection runs over TLS with this session (for the access log).
+    pub fn set_tls(&mut self, tls: TlsInfo) {
+        self.tls = Some(Box::new(tls));
     }
 
     /// A reload changed this connection's listener config (same slot): take
@@ -544,6 +554,7 @@ impl SessionTap {
                     upstream_cluster: self.cluster.and_then(|c| names.get(c)).map(|n| &**n),
                     peer: self.peer,
                     request: &self.capture,
+                    tls: self.tls.as_deref(),
                 };
                 let mut sink = sink.borrow_mut();
                 log.format.render(&record, &mut sink.buf);
