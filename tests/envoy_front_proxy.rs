@@ -15,9 +15,13 @@ use support::{
     text_response, wait_for, Driver, Reply, Ringway, Upstream,
 };
 
-driver_tests!(envoy_front_proxy);
+driver_tests!(envoy_front_proxy, todays_sandbox_with_its_https_listener);
 
 const SEED: &str = include_str!("../config/envoy/front-envoy.yaml");
+/// Today's Envoy front-proxy sandbox (two listeners, HTTPS with an inline
+/// certificate, STRICT_DNS clusters in `load_assignment` form, a runtime
+/// layer), its certificate left for the test to fill in.
+const SANDBOX: &str = include_str!("../src/config/envoy/testdata/sandbox-tls.yaml.template");
 
 /// An upstream answering every request with `NAME PATH`.
 fn named_upstream(name: &str) -> Upstream {
@@ -268,10 +272,71 @@ pub fn rewrite_envoy(text: &str, clusters: &[(&str, Vec<SocketAddr>)]) -> String
                 Value::Mapping(h)
             })
             .collect();
-        c["hosts"] = Value::Sequence(hosts);
+        if c.get("load_assignment").is_some() {
+            // v3: the endpoints of the load assignment.
+            let endpoints: Vec<Value> = hosts
+                .into_iter()
+                .map(|address| {
+                    let mut endpoint = Mapping::new();
+                    endpoint.insert("address".into(), address);
+                    let mut lb = Mapping::new();
+                    lb.insert("endpoint".into(), Value::Mapping(endpoint));
+                    Value::Mapping(lb)
+                })
+                .collect();
+            c["load_assignment"]["endpoints"][0]["lb_endpoints"] = Value::Sequence(endpoints);
+        } else {
+            c["hosts"] = Value::Sequence(hosts);
+        }
     }
     if doc.get("admin").is_some() {
         loopback(&mut doc["admin"]["address"]["socket_address"]);
     }
     serde_yaml::to_string(&doc).unwrap()
+}
+
+/// Today's sandbox runs unchanged but for its addresses and the certificate the
+/// test makes: `/service/1` over HTTP and over HTTPS, the runtime layer accepted.
+fn todays_sandbox_with_its_https_listener(driver: Driver) {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = support::tls::TestCa::new("sandbox CA");
+    let leaf = ca.issue(dir.path(), "front", &["front-proxy.test"]);
+    let indent = |pem: &str| {
+        pem.lines()
+            .map(|l| format!("{}{l}", " ".repeat(18)))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let text = SANDBOX
+        .replace("{{CERT}}", &indent(&leaf.cert_pem))
+        .replace("{{KEY}}", &indent(&leaf.key_pem));
+    let service1 = [named_upstream("service1-a"), named_upstream("service1-b")];
+    let service2 = named_upstream("service2-a");
+    let yaml = rewrite_envoy(
+        &text,
+        &[
+            ("service1", service1.iter().map(|u| u.addr).collect()),
+            ("service2", vec![service2.addr]),
+        ],
+    );
+    let proxy = Ringway::launch(driver, &yaml)
+        .listeners(2)
+        .args(&["--workers", "1"])
+        .start();
+    let http = proxy.listener("ingress_http");
+    let https = proxy.listener("ingress_https");
+    let (status, body) = get(http, "/service/2");
+    assert_eq!((status, body.as_str()), (200, "service2-a /service/2"));
+    let client = std::sync::Arc::new(ca.client_config(&[b"http/1.1"]));
+    let mut c = support::tls::tls_connect(https, "front-proxy.test", &client);
+    for _ in 0..2 {
+        let r = c.get("front-proxy.test", "/service/1");
+        assert_eq!(r.status, 200, "{}", r.body_str());
+        assert!(r.body_str().starts_with("service1-"), "{}", r.body_str());
+    }
+    let stderr = proxy.stop();
+    assert!(
+        stderr.contains("example_listener_name"),
+        "the runtime key for an unknown listener is warned about:\n{stderr}"
+    );
 }

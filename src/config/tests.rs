@@ -468,3 +468,23 @@ fn max_connection_duration_must_be_positive() {
     assert!(e.contains("listeners[0].max_connection_duration"), "{e}");
     assert!(e.contains("line 5"), "{e}");
 }
+
+#[test]
+fn two_listeners_share_an_address_only_on_port_zero() {
+    let second = |addr: &str| {
+        GOOD.replace("            prefix_rewrite: /x\n", "").replace(
+            "clusters:\n",
+            &format!(
+                "  - name: second\n    address: {addr}\n    virtual_hosts:\n      - domains: [\"*\"]\n        routes:\n          - match: {{ prefix: / }}\n            cluster: service1\nclusters:\n"
+            ),
+        )
+    };
+    let e = err(&second("127.0.0.1:8000"));
+    assert!(
+        e.contains("listeners[1].address") && e.contains("already used by listeners[0]"),
+        "{e}"
+    );
+    // Port 0: each binds a port of its own (today's Envoy sandbox rewritten for tests).
+    let both_zero = second("127.0.0.1:0").replace("127.0.0.1:8000", "127.0.0.1:0");
+    assert_eq!(load_str(&both_zero).unwrap().config.listeners.len(), 2);
+}

@@ -75,7 +75,9 @@ pub fn validate(raw: &RawConfig) -> Result<Config, ConfigError> {
                 ),
             ));
         }
-        if let Some(prev) = seen_addrs.insert(listener.address, i) {
+        // Port 0: each listener binds a port of its own.
+        let fixed = listener.address.port() != 0;
+        if let Some(prev) = seen_addrs.insert(listener.address, i).filter(|_| fixed) {
             return Err(ConfigError::invalid(
                 format!("{path}.address"),
                 format!("{} is already used by listeners[{prev}]", listener.address),
