@@ -1,17 +1,19 @@
-//! ringway: a thread-per-core HTTP/1.1 reverse proxy on io_uring.
+//! ringway: a thread-per-core HTTP/1.1 reverse proxy on io_uring, with TLS.
 //!
 //! ```text
-//!             ┌──────────── one worker thread per core (pinned, own monoio runtime) ───────────┐
-//!  client ──► │ listener ─► codec::request ─► router ─► balancer ─► upstream::pool ─► upstream │
-//!             │ (SO_REUSEPORT)  (httparse,     (vhost +    (weighted, (keep-alive     connect  │
-//!  client ◄── │                  RFC 9112)      trie)       hashing)   per host)              │
-//!             │        ◄── codec::response ◄── codec::body (stream, re-frame) ◄──              │
-//!             └─────────────────────────────────────────────────────────────────────────────────┘
-//!  shared, read-only: config generations (swapped by reloads) and host sets
-//!  (published by discovery), both read lock-free
+//!             ┌──────────── one worker thread per core (pinned, own monoio runtime) ─────────────┐
+//!  client ──► │ accept ─► [handshake: TLS] ─► h1 (connection) ─► exchange ─► attempt ─► upstream │
+//!             │ (SO_REUSEPORT)  (rustls)       (codec::request)   (router,    (pool or   (TCP or  │
+//!  client ◄── │                                                   balancer,   connect)   TLS)    │
+//!             │        ◄── h1 (response framing) ◄── relay (codec::body) ◄── retry ◄──           │
+//!             └───────────────────────────────────────────────────────────────────────────────────┘
+//!  shared, read-only: config generations (swapped by reloads), host sets
+//!  (published by discovery) and rustls configs, all read lock-free
 //! ```
 //!
-//! `worker::session` drives one connection through these stages.
+//! `worker::h1` drives one HTTP/1.1 connection; `worker::exchange` serves each
+//! request through a `Downstream` (the client side, whatever its protocol), and
+//! every answer ringway gives itself is a `worker::local_reply::LocalReply`.
 //!
 //! Layers, bottom to top; a module imports only from layers below it
 //! (`.ci/module-graph.py` checks that the top-level graph has no cycle):
