@@ -12,6 +12,9 @@ pub mod defaults {
     pub const ROUTE_TIMEOUT: Duration = Duration::from_secs(15);
     pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
     pub const REQUEST_HEADERS_TIMEOUT: Duration = Duration::from_secs(10);
+    /// nginx's `client_body_buffer_size` on 64-bit, and one body read buffer.
+    pub const REQUEST_BUFFER: u64 = 64 * 1024;
+    pub const REQUEST_BODY_TIMEOUT: Duration = Duration::from_secs(60);
     pub const DOWNSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(3600);
     pub const UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
     pub const MAX_IDLE_PER_HOST: usize = 256;
@@ -133,6 +136,11 @@ pub struct ListenerConfig {
     pub virtual_hosts: Vec<VirtualHostConfig>,
     pub limits: RequestLimits,
     pub request_headers_timeout: Duration,
+    /// Bytes of a request body read before an upstream is chosen (0: none), so
+    /// a client trickling its body holds no upstream connection or breaker slot.
+    pub request_buffer: u64,
+    /// The buffered part of a body must arrive within this (else 408).
+    pub request_body_timeout: Duration,
     pub idle_timeout: Duration,
     /// `None`: client connections may live as long as they are used.
     pub max_connection_duration: Option<Duration>,

@@ -82,6 +82,13 @@ pub struct RawListener {
     pub max_uri_size: Option<ByteSize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_request_body_size: Option<ByteSize>,
+    /// Request bodies up to this size are read whole before an upstream is
+    /// chosen (larger ones: this much of them). `0` streams every body at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_buffer: Option<ByteSize>,
+    /// The buffered part of a request body must arrive within this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_body_timeout: Option<ConfigDuration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_log: Option<RawAccessLog>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

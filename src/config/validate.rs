@@ -355,6 +355,12 @@ fn validate_listener(
             rl.idle_timeout,
             defaults::DOWNSTREAM_IDLE_TIMEOUT,
         )?,
+        request_buffer: request_buffer(&format!("{path}.request_buffer"), rl.request_buffer)?,
+        request_body_timeout: positive(
+            &format!("{path}.request_body_timeout"),
+            rl.request_body_timeout,
+            defaults::REQUEST_BODY_TIMEOUT,
+        )?,
         max_connection_duration: match rl.max_connection_duration {
             None => None,
             Some(d) => Some(positive(
@@ -837,4 +843,18 @@ fn parse_named(field: &str, text: &str) -> Result<Endpoint, ConfigError> {
         host: host.to_ascii_lowercase(),
         port,
     })
+}
+
+/// A request buffer larger than this would let a few clients pin a lot of memory.
+const MAX_REQUEST_BUFFER: u64 = 16 * 1024 * 1024;
+
+fn request_buffer(field: &str, value: Option<super::units::ByteSize>) -> Result<u64, ConfigError> {
+    let n = value.map_or(defaults::REQUEST_BUFFER, |b| b.0);
+    if n > MAX_REQUEST_BUFFER {
+        return Err(ConfigError::invalid(
+            field,
+            format!("{n} bytes is over the {MAX_REQUEST_BUFFER}-byte maximum"),
+        ));
+    }
+    Ok(n)
 }

@@ -245,9 +245,13 @@ impl<S: Transport> Connection<S> {
             head,
             client: &mut self.client,
             keep_alive: false,
+            continue_sent: false,
         };
         if let Some(reply) = request.screen() {
             return request.local_reply(reply).await;
+        }
+        if let Some(step) = request.buffer_body().await {
+            return step;
         }
         let env = Env {
             worker: &self.worker,
@@ -382,6 +386,8 @@ struct Request<'c, S> {
     head_pending: usize,
     /// Decided when the response head is written.
     keep_alive: bool,
+    /// `100 Continue` went out already (sent once, whoever asks first).
+    continue_sent: bool,
 }
 
 impl<S: Transport> Request<'_, S> {
@@ -401,6 +407,58 @@ impl<S: Transport> Request<'_, S> {
         } else {
             Liveness::Failing
         }))
+    }
+
+    /// Read the body — up to the listener's `request_buffer` — before the
+    /// exchange picks an upstream, within `request_body_timeout`. A client that
+    /// trickles its body then holds only its own connection, never an upstream
+    /// connection or a breaker slot: a swarm of slow POSTs cannot take a cluster
+    /// down (nginx reads bodies first for the same reason). The bytes stay in
+    /// the read buffer, where the exchange takes them from; a framing error is
+    /// answered before any upstream sees the request. `Some`: answered or gone.
+    async fn buffer_body(&mut self) -> Option<Step> {
+        let config = &self.client.listener.config;
+        let cap = config.request_buffer as usize;
+        if cap == 0 || self.head.framing == BodyFraming::None {
+            return None;
+        }
+        let deadline = Instant::now() + config.request_body_timeout;
+        if self.head.expect_continue {
+            // The client waits for this before it sends the body.
+            if self.send_continue().await.is_err() {
+                return Some(Step::Close);
+            }
+        }
+        let start = self.head_pending;
+        let mut scan = BodyDecoder::new(self.head.framing);
+        let mut scanned = 0;
+        loop {
+            let buf = &self.client.buf;
+            match scan.decode(&buf[start + scanned..], &mut |_| {}) {
+                Ok(step) if step.done => return None,
+                Ok(step) => scanned += step.consumed,
+                Err(e) => return Some(self.local_reply(LocalReply::BadRequest(e)).await),
+            }
+            if buf.len() - start >= cap {
+                return None; // the rest streams
+            }
+            match read_more(
+                &mut self.client.stream,
+                &mut self.client.buf,
+                Some(deadline),
+            )
+            .await
+            {
+                Ok(0) | Err(ReadError::Io(_)) => return Some(Step::Close),
+                Ok(_) => {}
+                Err(ReadError::TimedOut) => {
+                    // The buffer went with the cancelled read.
+                    self.client.buf = BytesMut::new();
+                    self.head_pending = 0;
+                    return Some(self.local_reply(LocalReply::BodyTimeout).await);
+                }
+            }
+        }
     }
 
     fn plan(&self, resp: &crate::codec::response::ResponseHead) -> (bool, bool) {
@@ -454,7 +512,9 @@ impl<S: Transport> Downstream for Request<'_, S> {
     }
 
     fn consume_head(&mut self) {
-        self.client.buf.advance(self.head_pending);
+        // At most what is buffered: a timed-out read may have taken the buffer.
+        let n = self.head_pending.min(self.client.buf.len());
+        self.client.buf.advance(n);
         self.head_pending = 0;
     }
 
@@ -511,6 +571,9 @@ impl<S: Transport> Downstream for Request<'_, S> {
     }
 
     async fn send_continue(&mut self) -> Result<(), ClientGone> {
+        if std::mem::replace(&mut self.continue_sent, true) {
+            return Ok(());
+        }
         let out = &mut self.client.scratch.out;
         out.clear();
         out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");

@@ -1,0 +1,132 @@
+//! Slow request bodies through the real binary: a swarm of clients trickling
+//! their POST bodies must not take the cluster down (they are buffered before
+//! an upstream is chosen, so they hold no breaker slot or upstream connection),
+//! a body that stalls past `request_body_timeout` gets a 408, and a body that
+//! breaks its framing while buffered never reaches the upstream.
+
+#[macro_use]
+mod support;
+
+use support::{
+    admin::{stat, stats},
+    *,
+};
+
+driver_tests!(
+    a_slow_post_swarm_cannot_starve_normal_requests,
+    a_stalled_body_gets_408,
+    a_buffered_body_reaches_the_upstream_whole,
+    bad_chunks_are_refused_before_any_upstream,
+    expect_continue_is_answered_before_buffering,
+);
+
+/// One listener in front of cluster `c`, whose breakers allow four requests.
+fn guarded(up: &Upstream, listener_extra: &str) -> String {
+    let cluster = format!(
+        "  - name: c\n    hosts: [\"{}\"]\n    circuit_breakers: {{ max_requests: 4, max_pending_requests: 4, max_connections: 4 }}\n",
+        up.addr
+    );
+    format!(
+        "admin: {{ address: 127.0.0.1:0 }}\n{}",
+        config(listener_extra, &catch_all("c", ""), &cluster)
+    )
+}
+
+const SWARM: usize = 16;
+
+fn a_slow_post_swarm_cannot_starve_normal_requests(d: Driver) {
+    let up = Upstream::echo("up");
+    let rw = Ringway::start(d, &guarded(&up, ""));
+    // Four times as many bodies in flight as the cluster takes requests.
+    let mut slow: Vec<Client> = (0..SWARM)
+        .map(|i| {
+            let mut c = Client::connect(rw.addr());
+            c.send(
+                format!("POST /slow/{i} HTTP/1.1\r\nHost: h\r\nContent-Length: 1000\r\n\r\nx")
+                    .as_bytes(),
+            );
+            c
+        })
+        .collect();
+    wait_for("every slow request to be in flight", || {
+        let st = stats(rw.admin());
+        (stat(&st, "http.ingress.downstream_rq_active") == SWARM as u64).then_some(())
+    });
+    for i in 0..8 {
+        let r = get(rw.addr(), "h", &format!("/normal/{i}"));
+        assert_eq!(r.status, 200, "normal request {i}: {}", r.body_str());
+    }
+    assert!(
+        up.requests()
+            .iter()
+            .all(|r| r.target.starts_with("/normal")),
+        "no slow request reached the upstream before its body"
+    );
+    // The slow ones finish their bodies and are served too.
+    for (i, c) in slow.iter_mut().enumerate() {
+        c.send(&[b'y'; 999]);
+        let r = c.read_response();
+        assert_eq!(r.status, 200, "slow {i}");
+        assert_eq!(r.body.len(), 1000);
+    }
+}
+
+fn a_stalled_body_gets_408(d: Driver) {
+    let up = Upstream::echo("up");
+    let rw = Ringway::start(d, &guarded(&up, "    request_body_timeout: 200ms\n"));
+    let mut c = Client::connect(rw.addr());
+    c.send(b"POST /stall HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\nabc");
+    let r = c.read_response();
+    assert_eq!(r.status, 408, "{}", r.body_str());
+    assert_eq!(r.body_str(), "request body not received in time\n");
+    c.expect_closed();
+    assert_eq!(up.request_count(), 0);
+}
+
+fn a_buffered_body_reaches_the_upstream_whole(d: Driver) {
+    let up = Upstream::echo("up");
+    let rw = Ringway::start(d, &guarded(&up, "    request_buffer: 4KiB\n"));
+    // Over the buffer: the first 4 KiB are read first, the rest streams.
+    let body = vec![b'z'; 10_000];
+    let mut c = Client::connect(rw.addr());
+    c.send(b"POST /big HTTP/1.1\r\nHost: h\r\nContent-Length: 10000\r\n\r\n");
+    c.send(&body[..3000]);
+    c.send(&body[3000..]);
+    let r = c.read_response();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, body);
+    // Chunked, within the buffer.
+    let r = c.roundtrip(b"POST /chunked HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body_str(), "hello");
+}
+
+fn bad_chunks_are_refused_before_any_upstream(d: Driver) {
+    let up = Upstream::echo("up");
+    let rw = Ringway::start(d, &guarded(&up, ""));
+    let mut c = Client::connect(rw.addr());
+    c.send(
+        b"POST /bad HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\n",
+    );
+    let r = c.read_response();
+    assert_eq!(r.status, 400);
+    c.expect_closed();
+    assert_eq!(up.accepted(), 0, "the upstream never saw a connection");
+}
+
+fn expect_continue_is_answered_before_buffering(d: Driver) {
+    let up = Upstream::echo("up");
+    let rw = Ringway::start(d, &guarded(&up, ""));
+    let mut c = Client::connect(rw.addr());
+    c.send(b"POST /ask HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
+    let r = c.read_response();
+    assert_eq!(
+        r.status, 100,
+        "100 Continue first, so the client sends its body"
+    );
+    c.send(b"hello");
+    let r = c.read_response();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body_str(), "hello");
+    assert!(up.requests()[0].header("expect").is_none());
+}
