@@ -468,3 +468,13 @@ fn max_connection_duration_must_be_positive() {
     assert!(e.contains("listeners[0].max_connection_duration"), "{e}");
     assert!(e.contains("line 5"), "{e}");
 }
+
+/// Found by `fuzz_random_yaml_never_panics`: a quoted key holding a line
+/// break made a two-line error, the second line the file's to choose.
+#[test]
+fn a_key_with_a_line_break_is_named_on_one_line() {
+    let err = load_str("{\"workers\\nforged: log line\": 1}").unwrap_err();
+    let text = err.to_string();
+    assert!(!text.contains('\n'), "{text}");
+    assert!(text.contains("workers\\nforged"), "{text}");
+}
