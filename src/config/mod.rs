@@ -193,7 +193,8 @@ pub fn parse_native(text: &str) -> Result<RawConfig, ConfigError> {
         let line = inner.location().map(|l| l.line());
         let reason = strip_path(strip_location(&inner.to_string()), &field);
         ConfigError::Parse {
-            field: if field == "." {
+            // `.` is the document; an empty path, an empty key at the top.
+            field: if field == "." || field.is_empty() {
                 "(top level)".into()
             } else {
                 field

@@ -478,3 +478,14 @@ fn a_key_with_a_line_break_is_named_on_one_line() {
     assert!(!text.contains('\n'), "{text}");
     assert!(text.contains("workers\\nforged"), "{text}");
 }
+
+/// Found by `fuzz_random_yaml_never_panics`: an empty key's path is empty, and
+/// the error named no field at all (` (line 1): unknown field ```).
+#[test]
+fn an_empty_key_is_named_as_the_top_level() {
+    let text = err("\"\": 1\n");
+    assert!(
+        text.starts_with("(top level) (line 1): unknown field ``"),
+        "{text}"
+    );
+}
