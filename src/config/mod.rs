@@ -228,6 +228,8 @@ fn strip_location(msg: &str) -> String {
 }
 
 #[cfg(test)]
+mod fuzz;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tls_tests;
