@@ -8,7 +8,7 @@
 //!             │        ◄── codec::response ◄── codec::body (stream, re-frame) ◄──              │
 //!             └─────────────────────────────────────────────────────────────────────────────────┘
 //!  shared, read-only: config generations (swapped by reloads) and host sets
-//!  (published by discovery), both read lock-free
+//!  with their ring/Maglev tables (published by discovery), all read lock-free
 //! ```
 //!
 //! `worker::session` drives one connection through these stages.
