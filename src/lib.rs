@@ -8,7 +8,8 @@
 //!             │        ◄── h1 (response framing) ◄── relay (codec::body) ◄── retry ◄──           │
 //!             └───────────────────────────────────────────────────────────────────────────────────┘
 //!  shared, read-only: config generations (swapped by reloads), host sets
-//!  (published by discovery) and rustls configs, all read lock-free
+//!  (published by discovery, with their ring/Maglev tables) and rustls configs,
+//!  all read lock-free
 //! ```
 //!
 //! `worker::h1` drives one HTTP/1.1 connection; `worker::exchange` serves each

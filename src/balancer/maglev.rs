@@ -2,31 +2,31 @@
 //! filled by each host in turn along its own permutation (offset + j·skip), in
 //! proportion to its weight. A pick is one table index; when a host leaves, its
 //! slots are refilled and only a little more than its share of keys move.
+//! Built once per host set, off the workers (`table.rs`); a worker that may not
+//! use a slot's host (unhealthy, ejected) steps to the next slot.
 
-use super::{hash, Candidate, Rng};
+use super::{hash, Candidate};
 
 /// Envoy's default table size (a prime).
 pub const TABLE_SIZE: usize = 65_537;
 
-#[derive(Debug, Clone)]
+/// A built table: immutable, shared by every worker.
+#[derive(Debug, Clone, Default)]
 pub struct MaglevTable {
+    /// Slot → host index.
     table: Vec<u32>,
-    rng: Rng,
 }
 
 impl MaglevTable {
-    pub fn new(seed: u64) -> Self {
-        MaglevTable {
-            table: Vec::new(),
-            rng: Rng::new(seed),
+    pub fn build(candidates: &[Candidate], size: usize) -> Self {
+        let mut t = MaglevTable::default();
+        if !candidates.is_empty() {
+            t.fill(candidates, size);
         }
+        t
     }
 
-    pub fn rebuild(&mut self, candidates: &[Candidate], size: usize) {
-        self.table.clear();
-        if candidates.is_empty() {
-            return;
-        }
+    fn fill(&mut self, candidates: &[Candidate], size: usize) {
         let m = size as u64;
         struct Entry {
             offset: u64,
@@ -80,12 +80,15 @@ impl MaglevTable {
         }
     }
 
-    pub fn pick(&mut self, key: Option<u64>) -> Option<usize> {
-        if self.table.is_empty() {
-            return None;
-        }
-        let key = key.unwrap_or_else(|| self.rng.next_u64());
-        Some(self.table[(key % self.table.len() as u64) as usize] as usize)
+    /// Host indices from the key's slot onward.
+    pub fn probe(&self, key: u64) -> impl Iterator<Item = u32> + '_ {
+        let n = self.table.len();
+        let at = if n == 0 { 0 } else { (key % n as u64) as usize };
+        (0..n).map(move |i| self.table[(at + i) % n])
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        self.table.capacity() * std::mem::size_of::<u32>()
     }
 }
 
@@ -94,18 +97,21 @@ mod tests {
     use super::*;
     use crate::balancer::ring_hash::tests::{hosts, moved_when_one_leaves};
 
+    fn pick(t: &MaglevTable, key: u64) -> Option<usize> {
+        t.probe(key).next().map(|i| i as usize)
+    }
+
     #[test]
     fn a_key_stays_and_few_move() {
-        let mut t = MaglevTable::new(1);
-        t.rebuild(&hosts(5), TABLE_SIZE);
+        let t = MaglevTable::build(&hosts(5), TABLE_SIZE);
         let key = hash::hash64(b"session-abc");
-        let first = t.pick(Some(key));
-        assert!((0..100).all(|_| t.pick(Some(key)) == first));
+        let first = pick(&t, key);
+        assert!((0..100).all(|_| pick(&t, key) == first));
 
-        let table = std::cell::RefCell::new(MaglevTable::new(1));
+        let table = std::cell::RefCell::new(MaglevTable::default());
         let (moved, on_gone) = moved_when_one_leaves(
-            |c| table.borrow_mut().rebuild(c, TABLE_SIZE),
-            |k| table.borrow_mut().pick(Some(k)).unwrap(),
+            |c| *table.borrow_mut() = MaglevTable::build(c, TABLE_SIZE),
+            |k| pick(&table.borrow(), k).unwrap(),
             &hosts(10),
             4,
         );
@@ -120,8 +126,7 @@ mod tests {
 
     #[test]
     fn even_and_weighted_shares() {
-        let mut t = MaglevTable::new(1);
-        t.rebuild(&hosts(4), TABLE_SIZE);
+        let t = MaglevTable::build(&hosts(4), TABLE_SIZE);
         let mut counts = [0usize; 4];
         for &i in &t.table {
             counts[i as usize] += 1;
@@ -134,11 +139,10 @@ mod tests {
 
         let mut c = hosts(2);
         c[0].weight = 3;
-        t.rebuild(&c, TABLE_SIZE);
+        let t = MaglevTable::build(&c, TABLE_SIZE);
         let heavy = t.table.iter().filter(|&&i| i == 0).count();
         // 3:1 → three quarters of the slots, to within a slot per round.
         assert!(heavy.abs_diff(TABLE_SIZE * 3 / 4) <= 2, "{heavy}");
-        t.rebuild(&[], TABLE_SIZE);
-        assert_eq!(t.pick(Some(1)), None);
+        assert_eq!(pick(&MaglevTable::build(&[], TABLE_SIZE), 1), None);
     }
 }

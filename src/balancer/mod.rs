@@ -1,9 +1,10 @@
 //! Load balancing: per worker, per cluster, allocation-free per pick.
 //!
 //! A `Balancer` is built over the hosts a request may go to (healthy and not
-//! ejected, or all of them in panic mode) whenever that set changes; rings and
-//! tables are built then, never per request. A pick returns an index into the
-//! candidate list it was built over.
+//! ejected, or all of them in panic mode) whenever that set changes. A pick
+//! returns an index into the candidate list it was built over. Rings and
+//! Maglev tables are never built here: they come built with the host set,
+//! one per cluster, shared by every worker (`table.rs`).
 
 pub mod hash;
 pub mod least_request;
@@ -11,10 +12,12 @@ pub mod maglev;
 pub mod random;
 pub mod ring_hash;
 pub mod round_robin;
+pub mod table;
 
-use std::net::SocketAddr;
+use std::{net::SocketAddr, sync::Arc};
 
 pub use round_robin::RoundRobin;
+pub use table::HashTable;
 
 use crate::config::LbPolicy;
 /// One generator per balancer: no shared state.
@@ -48,8 +51,8 @@ pub enum Balancer {
     Weighted(round_robin::SmoothWeighted),
     LeastRequest(least_request::LeastRequest),
     Random(random::WeightedRandom),
-    RingHash(ring_hash::Ring),
-    Maglev(maglev::MaglevTable),
+    /// `ring_hash` and `maglev`: a view of the cluster's shared table.
+    Hashed(table::HashPicker),
 }
 
 impl Balancer {
@@ -61,13 +64,13 @@ impl Balancer {
                 Balancer::LeastRequest(least_request::LeastRequest::new(seed))
             }
             LbPolicy::Random => Balancer::Random(random::WeightedRandom::new(seed)),
-            LbPolicy::RingHash => Balancer::RingHash(ring_hash::Ring::new(seed)),
-            LbPolicy::Maglev => Balancer::Maglev(maglev::MaglevTable::new(seed)),
+            LbPolicy::RingHash | LbPolicy::Maglev => Balancer::Hashed(table::HashPicker::new(seed)),
         }
     }
 
     /// Rebuild for a new candidate list (the host set or its health changed).
-    pub fn rebuild(&mut self, candidates: &[Candidate]) {
+    /// `table`: the host set's hash table, for the hashing policies.
+    pub fn rebuild(&mut self, candidates: &[Candidate], table: Option<&Arc<HashTable>>) {
         let equal = candidates.windows(2).all(|w| w[0].weight == w[1].weight);
         match self {
             Balancer::RoundRobin(rr) if !equal => {
@@ -86,8 +89,7 @@ impl Balancer {
             }
             Balancer::LeastRequest(lr) => lr.rebuild(candidates),
             Balancer::Random(r) => r.rebuild(candidates),
-            Balancer::RingHash(ring) => ring.rebuild(candidates, ring_hash::POINTS_PER_WEIGHT),
-            Balancer::Maglev(table) => table.rebuild(candidates, maglev::TABLE_SIZE),
+            Balancer::Hashed(picker) => picker.rebuild(candidates, table),
         }
     }
 
@@ -109,8 +111,7 @@ impl Balancer {
             Balancer::Weighted(w) => w.pick(),
             Balancer::LeastRequest(lr) => lr.pick(active),
             Balancer::Random(r) => r.pick(),
-            Balancer::RingHash(ring) => ring.pick(key),
-            Balancer::Maglev(table) => table.pick(key),
+            Balancer::Hashed(picker) => Some(picker.pick(len, key)),
         }
     }
 }

@@ -31,4 +31,6 @@ pub enum BodyFraming {
 }
 
 #[cfg(test)]
+mod fuzz;
+#[cfg(test)]
 mod tests;

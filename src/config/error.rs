@@ -42,6 +42,56 @@ impl ConfigError {
         }
     }
 
+    /// The same error with control characters in its field and reason escaped
+    /// (`\n` for a line break): keys come from the file and may hold any.
+    pub fn one_line(self) -> Self {
+        let escape = |s: String| {
+            if s.chars().any(char::is_control) {
+                s.chars()
+                    .map(|c| {
+                        if c.is_control() {
+                            c.escape_default().to_string()
+                        } else {
+                            c.to_string()
+                        }
+                    })
+                    .collect()
+            } else {
+                s
+            }
+        };
+        match self {
+            ConfigError::Parse {
+                field,
+                line,
+                reason,
+            } => ConfigError::Parse {
+                field: escape(field),
+                line,
+                reason: escape(reason),
+            },
+            ConfigError::Invalid {
+                field,
+                line,
+                reason,
+            } => ConfigError::Invalid {
+                field: escape(field),
+                line,
+                reason: escape(reason),
+            },
+            ConfigError::Unsupported {
+                field,
+                line,
+                reason,
+            } => ConfigError::Unsupported {
+                field: escape(field),
+                line,
+                reason: escape(reason),
+            },
+            read @ ConfigError::Read { .. } => read,
+        }
+    }
+
     /// Attach the line of the field this error names, found in the YAML `source`.
     pub fn with_source(self, source: &str) -> Self {
         self.located_in(source, str::to_string)

@@ -39,8 +39,14 @@ pub fn load_file(path: &str) -> Result<Loaded, ConfigError> {
     load_str(&text)
 }
 
-/// Parse and validate a config text (native or Envoy form).
+/// Parse and validate a config text (native or Envoy form). Errors are one
+/// line: a key the file spells with a line break or other control character is
+/// shown escaped, so a log line or `check`'s answer cannot be split or forged.
 pub fn load_str(text: &str) -> Result<Loaded, ConfigError> {
+    load_text(text).map_err(ConfigError::one_line)
+}
+
+fn load_text(text: &str) -> Result<Loaded, ConfigError> {
     check_depth(text)?;
     if is_envoy(text) {
         let t = envoy::translate(text)?;
@@ -187,7 +193,8 @@ pub fn parse_native(text: &str) -> Result<RawConfig, ConfigError> {
         let line = inner.location().map(|l| l.line());
         let reason = strip_path(strip_location(&inner.to_string()), &field);
         ConfigError::Parse {
-            field: if field == "." {
+            // `.` is the document; an empty path, an empty key at the top.
+            field: if field == "." || field.is_empty() {
                 "(top level)".into()
             } else {
                 field
@@ -220,6 +227,8 @@ fn strip_location(msg: &str) -> String {
     }
 }
 
+#[cfg(test)]
+mod fuzz;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

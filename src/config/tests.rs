@@ -488,3 +488,24 @@ fn two_listeners_share_an_address_only_on_port_zero() {
     let both_zero = second("127.0.0.1:0").replace("127.0.0.1:8000", "127.0.0.1:0");
     assert_eq!(load_str(&both_zero).unwrap().config.listeners.len(), 2);
 }
+
+/// Found by `fuzz_random_yaml_never_panics`: a quoted key holding a line
+/// break made a two-line error, the second line the file's to choose.
+#[test]
+fn a_key_with_a_line_break_is_named_on_one_line() {
+    let err = load_str("{\"workers\\nforged: log line\": 1}").unwrap_err();
+    let text = err.to_string();
+    assert!(!text.contains('\n'), "{text}");
+    assert!(text.contains("workers\\nforged"), "{text}");
+}
+
+/// Found by `fuzz_random_yaml_never_panics`: an empty key's path is empty, and
+/// the error named no field at all (` (line 1): unknown field ```).
+#[test]
+fn an_empty_key_is_named_as_the_top_level() {
+    let text = err("\"\": 1\n");
+    assert!(
+        text.starts_with("(top level) (line 1): unknown field ``"),
+        "{text}"
+    );
+}

@@ -3,6 +3,8 @@
 //! cell, how anything crosses cores) and `Rng` (xorshift64*, never for
 //! secrets). A leaf: imports nothing of the crate.
 
+#[cfg(test)]
+pub mod fuzzing;
 pub mod published;
 pub mod rng;
 

@@ -80,7 +80,10 @@ impl RouteTrie {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+    use crate::prim::fuzzing;
 
     fn trie(routes: &[PathMatch]) -> RouteTrie {
         RouteTrie::build(routes.iter())
@@ -120,45 +123,31 @@ mod tests {
         assert_eq!(t.lookup(b"/ab"), Some(1));
     }
 
-    #[test]
-    fn agrees_with_a_linear_scan() {
-        // A deterministic pseudo-random sweep (no proptest dependency needed for this).
-        struct Rng(u64);
-        impl Rng {
-            fn next(&mut self) -> u64 {
-                self.0 ^= self.0 << 13;
-                self.0 ^= self.0 >> 7;
-                self.0 ^= self.0 << 17;
-                self.0
+    fn matcher() -> impl Strategy<Value = PathMatch> {
+        // A small alphabet, so that routes share prefixes and paths hit them.
+        ("[ab/]{0,5}", any::<bool>()).prop_map(|(p, exact)| {
+            if exact {
+                PathMatch::Exact(p)
+            } else {
+                PathMatch::Prefix(p)
             }
-            fn word(&mut self, max: u64) -> String {
-                let len = self.next() % max + 1;
-                (0..len)
-                    .map(|_| ['/', 'a', 'b'][(self.next() % 3) as usize])
-                    .collect()
-            }
-        }
-        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-        for _ in 0..200 {
-            let n = (rng.next() % 6) as usize + 1;
-            let routes: Vec<PathMatch> = (0..n)
-                .map(|_| {
-                    let p = format!("/{}", rng.word(4));
-                    if rng.next() % 2 == 0 {
-                        PathMatch::Prefix(p)
-                    } else {
-                        PathMatch::Exact(p)
-                    }
-                })
-                .collect();
+        })
+    }
+
+    proptest! {
+        #![proptest_config(fuzzing::config(fuzzing::CI_CASES))]
+
+        /// The trie agrees with a first-match scan over any route set and path,
+        /// including the empty prefix, duplicate routes and paths that end
+        /// inside, at or past a route.
+        #[test]
+        fn fuzz_lookup_equals_a_first_match_scan(
+            routes in prop::collection::vec(matcher(), 0..10),
+            paths in prop::collection::vec("[ab/]{0,8}", 1..16),
+        ) {
             let t = trie(&routes);
-            for _ in 0..20 {
-                let path = format!("/{}", rng.word(6));
-                assert_eq!(
-                    t.lookup(path.as_bytes()),
-                    linear(&routes, &path),
-                    "{routes:?} {path}"
-                );
+            for path in &paths {
+                prop_assert_eq!(t.lookup(path.as_bytes()), linear(&routes, path), "{}", path);
             }
         }
     }

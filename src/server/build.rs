@@ -96,7 +96,7 @@ fn initial_hosts(c: &ClusterConfig) -> HostSet {
 fn fresh_cluster(c: &ClusterConfig, slot: usize) -> ClusterShared {
     ClusterShared {
         config: Arc::new(c.clone()),
-        hosts: Arc::new(SharedHosts::new(initial_hosts(c))),
+        hosts: Arc::new(SharedHosts::balanced(initial_hosts(c), c.lb_policy)),
         health: Arc::new(ClusterHealth::default()),
         slot,
     }

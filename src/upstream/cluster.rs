@@ -32,7 +32,7 @@ use super::{
     pool::UpstreamPool,
 };
 use crate::{
-    balancer::{hash, Balancer, Candidate},
+    balancer::{hash, Balancer, Candidate, HashTable},
     codec::headers::HeaderIndex,
     config::{CircuitBreakers, ClusterConfig, HashPolicy},
     stats::{names::HostGauge, ClusterStats, HostStats},
@@ -56,6 +56,8 @@ struct State {
     hosts_version: u64,
     health_version: u64,
     hosts: Arc<HostSet>,
+    /// The hash table published with `hosts` (ring_hash, maglev), shared.
+    table: Option<Arc<HashTable>>,
     health: Arc<HealthSnapshot>,
     /// Every host that may take requests: the host set plus hosts pending removal.
     members: Vec<Member>,
@@ -202,6 +204,7 @@ impl WorkerCluster {
                 hosts_version: 0,
                 health_version: 0,
                 hosts: Arc::new(HostSet::default()),
+                table: None,
                 health: Arc::new(HealthSnapshot::default()),
                 members: Vec::new(),
                 generation: 0,
@@ -330,7 +333,7 @@ impl WorkerCluster {
         st.hosts_version = hosts_version;
         st.health_version = health_version;
         let old_retained = st.health.pending_removal.len();
-        st.hosts = self.shared.snapshot();
+        (st.hosts, st.table) = self.shared.snapshot_with_table();
         st.health = self.health.snapshot();
         if hosts_changed || old_retained != 0 || !st.health.pending_removal.is_empty() {
             self.rebuild_members(st);
@@ -421,7 +424,7 @@ impl WorkerCluster {
                 st.candidate_member.push(i as u32);
             }
         }
-        st.balancer.rebuild(&st.candidates);
+        st.balancer.rebuild(&st.candidates, st.table.as_ref());
     }
 
     /// A guard ended: release its counts and feed outlier detection.

@@ -6,10 +6,20 @@
 //! compares one load of the version with the version it cached, and only when
 //! they differ takes the new snapshot. The request path therefore costs one
 //! read of a read-mostly cache line.
+//!
+//! A cluster that balances by a hash table (`ring_hash`, `maglev`) gets the
+//! table with each host set: `publish` builds it on the publishing thread, then
+//! publishes set and table as one snapshot, so a worker never builds one and
+//! never sees a set without its table. One table per cluster, however many
+//! workers (`balancer::table`).
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{collections::HashSet, net::SocketAddr, sync::Arc};
 
-use crate::prim::Published;
+use crate::{
+    balancer::{Candidate, HashTable},
+    config::LbPolicy,
+    prim::Published,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Host {
@@ -49,25 +59,88 @@ impl HostSet {
     }
 }
 
+/// What one publication carries: the set and, for hashing policies, its table.
+#[derive(Debug, Default)]
+struct Snapshot {
+    set: Arc<HostSet>,
+    table: Option<Arc<HashTable>>,
+}
+
 /// One cluster's published host set, shared by the publisher and every worker.
 #[derive(Debug)]
-pub struct SharedHosts(Published<HostSet>);
+pub struct SharedHosts {
+    cell: Published<Snapshot>,
+    /// Whose table each set gets (none for the non-hashing policies).
+    policy: LbPolicy,
+}
 
 impl SharedHosts {
+    /// A cell whose sets carry no table.
     pub fn new(initial: HostSet) -> Self {
-        SharedHosts(Published::new(initial))
+        SharedHosts::balanced(initial, LbPolicy::RoundRobin)
     }
 
-    /// Publish a new set (publisher side).
+    /// A cell for a cluster balanced by `policy`: each set published gets the
+    /// policy's table, built here, on the publisher's thread.
+    pub fn balanced(initial: HostSet, policy: LbPolicy) -> Self {
+        SharedHosts {
+            cell: Published::new(with_table(initial, policy)),
+            policy,
+        }
+    }
+
+    /// Publish a new set (publisher side), after building its table.
     pub fn publish(&self, set: HostSet) {
-        self.0.publish(set);
+        self.cell.publish(with_table(set, self.policy));
     }
 
     pub fn version(&self) -> u64 {
-        self.0.version()
+        self.cell.version()
     }
 
     pub fn snapshot(&self) -> Arc<HostSet> {
-        self.0.load()
+        self.cell.load().set.clone()
+    }
+
+    /// The newest set and the table built for it, from one publication.
+    pub fn snapshot_with_table(&self) -> (Arc<HostSet>, Option<Arc<HashTable>>) {
+        let s = self.cell.load();
+        (s.set.clone(), s.table.clone())
+    }
+}
+
+/// `set` with its table: over its hosts in order, each address once (as a
+/// worker's members are).
+fn with_table(set: HostSet, policy: LbPolicy) -> Snapshot {
+    let table = policy.uses_hash().then(|| {
+        let mut seen = HashSet::new();
+        let hosts: Vec<Candidate> = set
+            .hosts
+            .iter()
+            .filter(|h| seen.insert(h.addr))
+            .map(|h| Candidate {
+                addr: h.addr,
+                weight: h.weight.max(1),
+            })
+            .collect();
+        if hosts.is_empty() {
+            return None;
+        }
+        // Seconds for the largest rings: say when it starts and ends, so a slow
+        // publication can be told from a stuck one.
+        tracing::debug!(hosts = hosts.len(), ?policy, "hash table: building");
+        let started = std::time::Instant::now();
+        let table = HashTable::build(policy, &hosts).map(Arc::new);
+        tracing::debug!(
+            hosts = hosts.len(),
+            bytes = table.as_ref().map_or(0, |t| t.heap_bytes()),
+            ms = started.elapsed().as_millis() as u64,
+            "hash table: built"
+        );
+        table
+    });
+    Snapshot {
+        set: Arc::new(set),
+        table: table.flatten(),
     }
 }
