@@ -17,6 +17,7 @@ driver_tests!(
     connect_failure_is_retried,
     retries_stop_at_num_retries,
     small_post_body_is_replayed,
+    buffered_post_body_is_replayed,
     streamed_body_is_not_retried,
     unlisted_status_is_not_retried,
 );
@@ -132,6 +133,36 @@ fn streamed_body_is_not_retried(driver: Driver) {
     );
     assert_eq!(r.status, 503);
     assert_eq!(seen.load(Ordering::SeqCst), 1);
+}
+
+/// A body over 16 KiB but within the listener's request buffer (64 KiB) is
+/// read whole before routing, held, and sent again to the next host.
+fn buffered_post_body_is_replayed(driver: Driver) {
+    let bad = failing("bad", 503);
+    let good = Upstream::echo("good");
+    let rw = Ringway::start(
+        driver,
+        &retry_config(&[bad.addr, good.addr], "{ retry_on: 5xx, num_retries: 1 }"),
+    );
+    let body = vec![b'q'; 40 * 1024];
+    let mut c = Client::connect(rw.addr());
+    for _ in 0..2 {
+        c.send(
+            format!(
+                "POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            )
+            .as_bytes(),
+        );
+        c.send(&body);
+        let r = c.read_response();
+        assert_eq!(r.status, 200, "{}", r.body_str());
+        assert_eq!(r.body, body, "the whole body, replayed");
+    }
+    assert!(
+        !bad.requests().is_empty(),
+        "one attempt met the failing host first"
+    );
 }
 
 fn unlisted_status_is_not_retried(driver: Driver) {

@@ -143,7 +143,9 @@ async fn forward<'c, D: Downstream>(
 ) -> Step {
     let head_len = bufs.req_head.len();
     // Only a request held whole in `req_head` can be sent twice.
-    let replayable = down.take_whole_body(&mut bufs.req_head, REPLAY_BODY_MAX);
+    // What the listener buffered before routing can be held (and so replayed).
+    let hold = env.listener.config.request_buffer.max(REPLAY_BODY_MAX);
+    let replayable = down.take_whole_body(&mut bufs.req_head, hold);
     down.tap()
         .bytes_received((bufs.req_head.len() - head_len) as u64);
     let mut retry = RetryState::new(cluster, route, replayable, Instant::now());

@@ -3,7 +3,8 @@
 //! flight, and the one place that decides whether a failure is worth another
 //! attempt under the route's `retry_policy`.
 //!
-//! Only a request held whole (head and any body, see `REPLAY_BODY_MAX`) can be
+//! Only a request held whole (head and any body up to the listener's
+//! `request_buffer`, at least `REPLAY_BODY_MAX`) can be
 //! sent twice; for any other the policy is off and the first outcome is final.
 
 use std::time::{Duration, Instant};
@@ -13,8 +14,9 @@ use crate::{
     upstream::{cluster::RetrySlot, UpstreamError, WorkerCluster},
 };
 
-/// Content-length bodies up to this size that arrive with their head are held
-/// whole, so the request can be replayed on another connection or host.
+/// Content-length bodies up to this size (or the listener's `request_buffer`,
+/// if larger) that have arrived whole are held, so the request can be replayed
+/// on another connection or host.
 pub const REPLAY_BODY_MAX: u64 = 16 * 1024;
 
 /// The first retry waits up to this long; each further one twice as long…
