@@ -2,7 +2,8 @@
 //! their POST bodies must not take the cluster down (they are buffered before
 //! an upstream is chosen, so they hold no breaker slot or upstream connection),
 //! a body that stalls past `request_body_timeout` gets a 408, and a body that
-//! breaks its framing while buffered never reaches the upstream.
+//! breaks its framing while buffered never reaches the upstream. Also the
+//! listener's connection limit.
 
 #[macro_use]
 mod support;
@@ -18,6 +19,7 @@ driver_tests!(
     a_buffered_body_reaches_the_upstream_whole,
     bad_chunks_are_refused_before_any_upstream,
     expect_continue_is_answered_before_buffering,
+    the_listener_connection_limit_closes_the_extra_connection,
 );
 
 /// One listener in front of cluster `c`, whose breakers allow four requests.
@@ -129,4 +131,29 @@ fn expect_continue_is_answered_before_buffering(d: Driver) {
     assert_eq!(r.status, 200);
     assert_eq!(r.body_str(), "hello");
     assert!(up.requests()[0].header("expect").is_none());
+}
+
+/// `max_connections` (Envoy's listener connection limit): a connection over it
+/// is closed at accept and counted; one freed makes room again.
+fn the_listener_connection_limit_closes_the_extra_connection(d: Driver) {
+    let up = Upstream::echo("up");
+    let yaml = guarded(&up, "    max_connections: 2\n");
+    let rw = Ringway::start(d, &yaml);
+    let mut a = Client::connect(rw.addr());
+    assert_eq!(a.get("h", "/a").status, 200);
+    let mut b = Client::connect(rw.addr());
+    assert_eq!(b.get("h", "/b").status, 200);
+    let mut extra = Client::connect(rw.addr());
+    extra.send(b"GET /c HTTP/1.1\r\nHost: h\r\n\r\n");
+    extra.expect_closed();
+    let st = stats(rw.admin());
+    assert_eq!(stat(&st, "http.ingress.downstream_cx_overflow"), 1);
+    drop(a);
+    wait_for("the freed connection to be counted out", || {
+        let st = stats(rw.admin());
+        (stat(&st, "http.ingress.downstream_cx_active") == 1).then_some(())
+    });
+    let mut c = Client::connect(rw.addr());
+    assert_eq!(c.get("h", "/d").status, 200);
+    assert_eq!(b.get("h", "/b2").status, 200);
 }

@@ -35,6 +35,7 @@ driver_tests!(
     upstream_tls_verification_failures_are_503_with_the_reason,
     tls_in_and_tls_out,
     access_log_names_the_tls_session,
+    handshakes_over_the_bound_are_closed,
 );
 
 /// A test's PKI and the files ringway loads.
@@ -525,4 +526,39 @@ fn access_log_names_the_tls_session(d: Driver) {
             .any(|l| l.starts_with("TLSv1.2 ECDHE-ECDSA-") && l.ends_with("a.test [-] HTTP/1.1")),
         "{lines:?}"
     );
+}
+
+/// `max_concurrent_handshakes`: while one handshake is pending, a second
+/// connection is closed at once and counted; established work goes on, and
+/// once the pending one times out a new handshake is taken.
+fn handshakes_over_the_bound_are_closed(d: Driver) {
+    let pki = Pki::new();
+    let up = Upstream::echo("up");
+    let extra = "      max_concurrent_handshakes: 1\n      handshake_timeout: 500ms\n";
+    let rw = start_tls(d, &[&pki.a], extra, &up);
+    let client = pki.client(&[]);
+    let mut established = tls_connect(rw.addr(), "a.test", &client);
+    // A connection that never says hello holds the one handshake place, so a
+    // real client is turned away while it lasts. Which of two connections that
+    // arrive together is served first is the scheduler's choice: open silent
+    // ones until one of them holds the place when the real client comes.
+    let mut silent = Vec::new();
+    wait_for("a real client turned away by a pending handshake", || {
+        let s = TcpStream::connect(rw.addr()).unwrap();
+        s.set_read_timeout(Some(DEADLINE)).unwrap();
+        silent.push(s);
+        try_tls_connect(rw.addr(), "a.test", &client)
+            .err()
+            .map(|_| ())
+    });
+    let st = stats(rw.admin());
+    assert!(stat(&st, "http.ingress.ssl.handshake_overflow") >= 1);
+    assert_eq!(established.get("a.test", "/still").status, 200);
+    // The silent ones time out (or were turned away); the place is free again.
+    for mut s in silent {
+        let mut buf = [0u8; 1];
+        assert_eq!(s.read(&mut buf).unwrap(), 0);
+    }
+    let mut c = tls_connect(rw.addr(), "a.test", &client);
+    assert_eq!(c.get("a.test", "/").status, 200);
 }

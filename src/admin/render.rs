@@ -152,7 +152,11 @@ pub fn stats<'a>(server: &ServerStats, snap: &'a Snapshot) -> Vec<Stat<'a>> {
                 histogram: None,
             })
         };
-        for k in ClusterCounter::ALL {
+        // As for listeners, `ssl.*` only where there is TLS.
+        for k in ClusterCounter::ALL
+            .iter()
+            .filter(|k| c.tls || !k.name().starts_with("ssl."))
+        {
             push(k.name(), Kind::Counter, c.counters[*k as usize]);
         }
         for g in ClusterGauge::ALL {

@@ -113,6 +113,7 @@ fn cluster_outline(c: &ClusterShared) -> ClusterSnap {
     ClusterSnap {
         name: c.config.name.clone(),
         slot: c.slot,
+        tls: c.config.tls.is_some(),
         counters: vec![0; ClusterCounter::COUNT],
         gauges: vec![0; ClusterGauge::COUNT],
         rq_time: HistogramSnapshot::default(),

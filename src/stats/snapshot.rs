@@ -33,6 +33,8 @@ pub struct ClusterSnap {
     pub name: String,
     /// Its stats slot (the blocks summed into it).
     pub slot: usize,
+    /// It speaks TLS to its hosts: its `ssl.*` counters are shown.
+    pub tls: bool,
     pub counters: Vec<u64>,
     pub gauges: Vec<u64>,
     pub rq_time: HistogramSnapshot,
