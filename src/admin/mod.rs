@@ -21,7 +21,7 @@ pub type LogLevelSetter = Box<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
 
 /// Re-reads the config file and swaps it in (`POST /reload`): what changed, or
 /// why the new config was rejected (the old one keeps serving).
-pub type ReloadFn = Box<dyn Fn() -> Result<String, String> + Send + Sync>;
+pub type ReloadFn = Box<dyn Fn() -> Result<String, crate::server::ReloadError> + Send + Sync>;
 
 /// What the admin thread needs: the published generation for what is
 /// configured (it follows reloads), `stats` for the counts (`view.rs`).

@@ -585,7 +585,7 @@ pub fn handle(admin: &Admin, method: Method, target: &str) -> Response {
             None => Response::text(501, "reload is not available in this process\n"),
             Some(reload) => match reload() {
                 Ok(summary) => Response::text(200, format!("reloaded: {summary}\n")),
-                Err(e) => Response::text(400, format!("reload rejected: {e}\n")),
+                Err(e) => Response::text(e.status(), format!("reload rejected: {e}\n")),
             },
         },
         "/quitquitquit" => Response {

@@ -23,6 +23,7 @@ use std::{
 };
 
 pub use build::{BindError, Changes};
+pub use reload::ReloadError;
 pub use reload::Reloader;
 pub use signals::{install_signal_handlers, ReloadHook};
 

@@ -12,12 +12,48 @@ use std::{
     },
 };
 
-use super::Helpers;
+use super::{BindError, Helpers, StartError};
 use crate::{
-    config::{self, Config},
+    config::{self, Config, ConfigError},
     generation::Generations,
     stats::ServerStats,
 };
+
+/// Why a reload was rejected (the old config keeps serving), and what
+/// `POST /reload` answers for it.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    #[error("draining: no reloads during shutdown")]
+    Draining,
+    #[error("this process runs an embedded config; there is no file to re-read")]
+    NoFile,
+    /// The file does not load: the client's (the operator's) to fix.
+    #[error("{path}: {error}")]
+    Invalid { path: String, error: ConfigError },
+    /// A new listener address is another process's.
+    #[error(transparent)]
+    AddressTaken(StartError),
+    /// A new listener could not be bound.
+    #[error(transparent)]
+    Bind(#[from] BindError),
+    /// The process has no room left for more distinct stats names.
+    #[error("{0}")]
+    Stats(String),
+}
+
+impl ReloadError {
+    /// 400 for a config that does not load; 409 when the state of the process
+    /// or machine is in the way (draining, an address taken); 500 when binding
+    /// fails for another reason or the stats are full; 501 with no file.
+    pub fn status(&self) -> u16 {
+        match self {
+            ReloadError::Invalid { .. } => 400,
+            ReloadError::Draining | ReloadError::AddressTaken(_) => 409,
+            ReloadError::Bind(_) | ReloadError::Stats(_) => 500,
+            ReloadError::NoFile => 501,
+        }
+    }
+}
 
 /// Re-reads the config file and publishes it as a new generation. One reload at
 /// a time; never on a worker thread.
@@ -33,7 +69,7 @@ pub struct Reloader {
 impl Reloader {
     /// Re-read and swap in the config file. `Ok`: what changed; `Err`: why it
     /// was rejected (the old config keeps serving). Logs one line either way.
-    pub fn reload(&self) -> Result<String, String> {
+    pub fn reload(&self) -> Result<String, ReloadError> {
         // Serialises reloads (the admin thread and the signal thread).
         let mut helpers = self.helpers.lock().unwrap_or_else(|e| e.into_inner());
         match self.try_reload(&mut helpers) {
@@ -48,15 +84,15 @@ impl Reloader {
         }
     }
 
-    fn try_reload(&self, helpers: &mut Helpers) -> Result<String, String> {
+    fn try_reload(&self, helpers: &mut Helpers) -> Result<String, ReloadError> {
         if self.shutdown.load(Ordering::Relaxed) {
-            return Err("draining: no reloads during shutdown".to_string());
+            return Err(ReloadError::Draining);
         }
-        let path = self
-            .path
-            .as_deref()
-            .ok_or("this process runs an embedded config; there is no file to re-read")?;
-        let loaded = config::load_file(path).map_err(|e| format!("{path}: {e}"))?;
+        let path = self.path.as_deref().ok_or(ReloadError::NoFile)?;
+        let loaded = config::load_file(path).map_err(|error| ReloadError::Invalid {
+            path: path.to_string(),
+            error,
+        })?;
         for w in &loaded.warnings {
             tracing::warn!("{path}: {w}");
         }
@@ -91,12 +127,11 @@ impl Reloader {
         }
         // New addresses only: those this process serves already are its own.
         let ours: Vec<SocketAddr> = old.listeners.iter().map(|l| l.sockets.configured).collect();
-        super::refuse_taken_addresses(&config, &ours).map_err(|e| e.to_string())?;
+        super::refuse_taken_addresses(&config, &ours).map_err(ReloadError::AddressTaken)?;
         let config = Arc::new(config);
-        let (listener_slots, cluster_slots) = super::register(&self.stats, &config)?;
-        let (next, changes) = old
-            .next(config, &listener_slots, &cluster_slots)
-            .map_err(|e| e.to_string())?;
+        let (listener_slots, cluster_slots) =
+            super::register(&self.stats, &config).map_err(ReloadError::Stats)?;
+        let (next, changes) = old.next(config, &listener_slots, &cluster_slots)?;
         let added: Vec<(String, SocketAddr)> = next
             .listeners
             .iter()
@@ -191,5 +226,31 @@ impl std::fmt::Display for ConfigEdits {
             write!(f, "; settings changed [{}]", self.settings.join(","))?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_rejection_has_its_own_status() {
+        let invalid = ReloadError::Invalid {
+            path: "ringway.yaml".into(),
+            error: config::load_str("workers: 0\nlisteners: []\nclusters: []\n").unwrap_err(),
+        };
+        assert_eq!(invalid.status(), 400);
+        assert!(
+            invalid.to_string().starts_with("ringway.yaml: "),
+            "{invalid}"
+        );
+        assert_eq!(ReloadError::Draining.status(), 409);
+        let taken = ReloadError::AddressTaken(StartError::AddressTaken {
+            name: "l".into(),
+            addr: "127.0.0.1:80".parse().unwrap(),
+        });
+        assert_eq!(taken.status(), 409);
+        assert_eq!(ReloadError::Stats("full".into()).status(), 500);
+        assert_eq!(ReloadError::NoFile.status(), 501);
     }
 }

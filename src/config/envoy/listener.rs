@@ -668,7 +668,7 @@ fn http_filters(cx: &mut Ctx, node: &Node) -> Result<(), ConfigError> {
                 ),
                 (
                     "suppress_envoy_headers",
-                    Refuse("ringway always adds its x-envoy- response headers"),
+                    Refuse("ringway always adds its own x-ringway-* response headers (x-ringway-upstream-service-time); they cannot be suppressed"),
                 ),
                 (
                     "strict_check_headers",

@@ -101,7 +101,7 @@ fn translate_value(source: &str, doc: &Value) -> Result<Translation, ConfigError
             ("tracing", Refuse("tracing is not implemented")),
             ("overload_manager", Refuse("the overload manager is not implemented")),
             ("hds_config", Refuse("health discovery service is not implemented")),
-            ("header_prefix", Refuse("ringway's own headers keep the x-envoy- prefix")),
+            ("header_prefix", Refuse("ringway's own headers use the fixed x-ringway- prefix")),
             ("bootstrap_extensions", Refuse("extensions are not implemented")),
             ("fatal_actions", Refuse("extensions are not implemented")),
             ("typed_dns_resolver_config", Refuse("only ringway's built-in resolver exists")),
