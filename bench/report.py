@@ -29,6 +29,9 @@ TARGET_RPS_VS_NGINX = 1.15    # at 1 and at 2 workers: the TCP-relay floor here
 TARGET_RPS_VS_EPOLL = 1.10    # io_uring has to earn its place over ringway's epoll mode
 TARGET_CPU_VS_NGINX = 0.80    # proxy CPU-µs per request, 2 workers
 TARGET_P99_VS_NGINX = 1.00
+# Issue 11's target for HTTPS: req/s at least nginx's, keep-alive and a new connection
+# per request alike.
+TARGET_TLS_RPS_VS_NGINX = 1.00
 
 
 def num(x):
@@ -59,7 +62,7 @@ def ratio(a, b):
 
 def main():
     ap = argparse.ArgumentParser()
-    for a in ["meta", "results", "idle", "oha", "commands", "wrk_commands", "configs", "scenarios"]:
+    for a in ["meta", "results", "idle", "oha", "tls", "commands", "wrk_commands", "configs", "scenarios"]:
         ap.add_argument("--" + a.replace("_", "-"), dest=a)
     args = ap.parse_args()
 
@@ -83,13 +86,26 @@ def main():
         rows[(r["scen"], r["target"])].append(r)
         scen_info[r["scen"]] = (r["workers"], r["conns"])
     descr = {}
+    tls_kind = {}
     for spec in (args.scenarios or "").splitlines():
         parts = spec.split("|")
         if len(parts) == 7:
-            name, w, c, path, post, close, rate = parts
+            parts.append("0")
+        if len(parts) == 8:
+            name, w, c, path, post, close, rate, tls = parts
+            tls_kind[name] = tls
             what = f"POST {int(post) // 1024} KiB to /upload" if post != "0" else f"GET {path}"
+            if tls == "full":
+                what = (f"HTTPS {what}, **a full TLS handshake per request**: {c} parallel "
+                        "`openssl s_time -new` loops (HTTP/1.0, read to close; no latency figures)")
+                descr[name] = f"{what}, {w} worker(s)"
+                continue
+            if tls != "0":
+                what = "HTTPS " + what
             if close == "1":
                 what += ", `Connection: close` on every request"
+                if tls != "0":
+                    what += " (wrk reconnects and **resumes** its TLS session)"
             descr[name] = f"{what}, {c} connection(s), {w} worker(s)"
             if rate != "0":
                 descr[name] += (f", **fixed rate: {int(rate):,} req/s offered** (h2load --h1 --rps, "
@@ -118,7 +134,8 @@ def main():
     if meta.get("baseline"):
         w(f"| baseline | {meta.get('baseline')}, same two drivers, same rounds |")
     w(f"| peers | nginx {meta.get('nginx')}, HAProxy {meta.get('haproxy')} (Debian packages) |")
-    w(f"| load | wrk {meta.get('wrk')} (`-t1`), h2load {meta.get('h2load', '?')} (fixed rate), oha: {meta.get('oha')} |")
+    w(f"| load | wrk {meta.get('wrk')} (`-t1`), h2load {meta.get('h2load', '?')} (fixed rate), "
+      f"openssl {meta.get('openssl', '?')} `s_time -new` (full TLS handshakes), oha: {meta.get('oha')} |")
     w(f"| open files (hard) | {meta.get('nofile')} |")
     w(f"| load average | {meta.get('loadavg_start')} at start, {meta.get('loadavg_end')} at end |")
     w(f"| method | {meta.get('rounds')} interleaved round(s) of {meta.get('duration')} s per target; medians |")
@@ -174,6 +191,51 @@ def main():
                   f"| {cpu} "
                   f"| {chk(a['p99'], n['p99'], lambda r: r <= TARGET_P99_VS_NGINX)} "
                   f"| {ratio(a['rps'], t.get('rps'))} |")
+        w("")
+
+    # HTTPS against issue 11's target.
+    tls_heads = [h for h, k in tls_kind.items() if k != "0" and (h, "nginx") in agg]
+    if tls_heads:
+        w("## HTTPS — against issue 11's target (req/s ≥ 1.00× nginx)\n")
+        if quick:
+            w("**Smoke check only** (`--quick`). A `?` marks each verdict as indicative.\n")
+        w("Same certificate (ECDSA P-256, made by openssl in the run) on every proxy; "
+          "TLS defaults of each otherwise (see the configs below). "
+          "haproxy-tcp terminates TLS and relays bytes: the floor.\n")
+        w("| scenario | ringway driver | req/s | req/s vs nginx (≥ 1.00×) | req/s vs HAProxy "
+          "| proxy CPU-µs/req | CPU/req vs nginx | CPU/req vs HAProxy | req/s vs TLS+TCP floor |")
+        w("|---|---|---:|---|---:|---:|---:|---:|---:|")
+        for h in tls_heads:
+            n = agg[(h, "nginx")]
+            hp = agg.get((h, "haproxy"), {})
+            t = agg.get((h, "haproxy-tcp"), {})
+            for drv in ["ringway-uring", "ringway-epoll", "ringway-base-uring", "ringway-base-epoll"]:
+                a = agg.get((h, drv))
+                if not a:
+                    continue
+                w(f"| {h} | {LABEL[drv]} | {fmt(a['rps'], 0)} "
+                  f"| {chk(a['rps'], n['rps'], lambda r: r >= TARGET_TLS_RPS_VS_NGINX)} "
+                  f"| {ratio(a['rps'], hp.get('rps'))} | {fmt(a['pcpu'])} "
+                  f"| {ratio(a['pcpu'], n['pcpu'])} | {ratio(a['pcpu'], hp.get('pcpu'))} "
+                  f"| {ratio(a['rps'], t.get('rps'))} |")
+        w("")
+    tls = [l.rstrip("\n").split("\t") for l in open(args.tls)] if args.tls and os.path.exists(args.tls) else []
+    tls = [r for r in tls if len(r) == 6]
+    if tls:
+        w("### Full and resumed handshakes (ringway's `ssl.handshake`, `ssl.session_reused`)\n")
+        w("Summed over rounds, from ringway's admin `/stats` before and after each run. "
+          "`openssl s_time -new` never offers a session, so every handshake there is full; "
+          "wrk offers its previous session on every reconnect, and nginx and HAProxy see the "
+          "same client. A keep-alive run handshakes once per connection.\n")
+        w("| scenario | target | requests | handshakes | resumed | resumed % | handshakes per request |")
+        w("|---|---|---:|---:|---:|---:|---:|")
+        sums = defaultdict(lambda: [0, 0, 0])
+        for scen, target, _rnd, hs, reused, reqs in tls:
+            x = sums[(scen, target)]
+            x[0] += int(num(reqs) or 0); x[1] += int(hs); x[2] += int(reused)
+        for (scen, target), (reqs, hs, reused) in sums.items():
+            w(f"| {scen} | {LABEL.get(target, target)} | {reqs:,} | {hs:,} | {reused:,} "
+              f"| {100 * reused / hs if hs else 0:.1f} | {hs / reqs if reqs else 0:.3f} |")
         w("")
 
     # This build against the baseline binary, per scenario and driver.

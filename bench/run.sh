@@ -59,7 +59,7 @@ while [[ $# -gt 0 ]]; do
   shift
 done
 if [[ $QUICK == 1 ]]; then
-  ROUNDS=1 DURATION=2 IDLE_CONNS=1000 ONLY=${ONLY:-'^1k-c64-w2$'}
+  ROUNDS=1 DURATION=2 IDLE_CONNS=1000 ONLY=${ONLY:-'^(tls-)?1k-c64-w2$|^tls-close-1k'}
   [[ $OUT == "$REPO/bench/RESULTS.md" ]] && OUT="$REPO/bench/out/RESULTS-quick.md"
 fi
 mkdir -p "$(dirname "$OUT")"
@@ -68,6 +68,7 @@ WORK=$(mktemp -d /tmp/ringway-bench.XXXXXX)
 chmod 755 "$WORK"   # nginx workers run as www-data and must read the files
 RESULTS=$WORK/results.tsv   # one row per wrk run
 IDLE_TSV=$WORK/idle.tsv     # one row per proxy in the idle scenario
+TLS_TSV=$WORK/tls.tsv       # ringway's full/resumed handshakes per HTTPS run
 OHA_TSV=$WORK/oha.tsv
 META=$WORK/meta.txt
 CLK=$(getconf CLK_TCK)
@@ -101,6 +102,8 @@ install_missing() {
   command -v h2load >/dev/null || pkgs+=(nghttp2-client)   # the fixed-rate scenarios
   [[ -x /usr/bin/time ]] || pkgs+=(time)
   command -v python3 >/dev/null || pkgs+=(python3)
+  command -v openssl >/dev/null || pkgs+=(openssl)   # the certificate, s_time
+  command -v curl >/dev/null || pkgs+=(curl)         # ringway's admin counters
   if [[ ${#pkgs[@]} -gt 0 ]]; then
     log "installing from Debian: ${pkgs[*]}"
     apt-get update -q >&2
@@ -142,6 +145,14 @@ declare -A ADDR=(
 PROXIES=(ringway-uring ringway-epoll nginx haproxy haproxy-tcp)
 [[ -n $BASELINE ]] && PROXIES+=(ringway-base-uring ringway-base-epoll)
 TARGETS=(direct "${PROXIES[@]}")
+# HTTPS: every proxy also listens with TLS on port 8443 of its own address (same
+# processes, same certificate: ECDSA P-256, made by openssl in make_files). There is
+# no "direct" row for HTTPS (the upstream speaks plain HTTP); haproxy-tcp terminates
+# TLS and relays bytes, the floor. ringway's admin (127.0.0.x:9901) gives its
+# ssl.handshake / ssl.session_reused counters: full versus resumed handshakes.
+TLS_PORT=8443 ADMIN_PORT=9901
+TLS_TARGETS=("${PROXIES[@]}")
+tls_addr() { echo "${ADDR[$1]%:*}:$TLS_PORT"; }
 declare -A MAIN_PID=()   # proxy name -> main PID (nginx: master)
 
 # ---------------------------------------------------------------- /proc helpers
@@ -187,6 +198,15 @@ make_files() {
   head -c 1024 /dev/zero | tr '\0' 'a' > "$WORK/up/www/1k"
   head -c 65536 /dev/zero | tr '\0' 'b' > "$WORK/up/www/64k"
   head -c 1048576 /dev/zero | tr '\0' 'c' > "$WORK/up/www/1m"
+  # One ECDSA P-256 certificate for every proxy's HTTPS listener (self-signed; the
+  # load generators do not verify). HAProxy wants certificate and key in one file.
+  mkdir -p "$WORK/tls"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 7 \
+    -subj /CN=bench.test -addext "subjectAltName=DNS:bench.test,IP:127.0.0.11,IP:127.0.0.12,IP:127.0.0.13,IP:127.0.0.14,IP:127.0.0.15,IP:127.0.0.16,IP:127.0.0.17" \
+    -keyout "$WORK/tls/key.pem" -out "$WORK/tls/cert.pem" 2> "$WORK/tls/openssl.err" \
+    || { echo "bench: openssl req failed" >&2; cat "$WORK/tls/openssl.err" >&2; exit 1; }
+  chmod 644 "$WORK/tls/key.pem"
+  cat "$WORK/tls/cert.pem" "$WORK/tls/key.pem" > "$WORK/tls/haproxy.pem"
   cat > "$WORK/up/nginx.conf" <<EOF
 # Upstream: one nginx worker serving static files, keep-alive on.
 daemon off;
@@ -222,10 +242,23 @@ write_proxy_configs() { # WORKERS
     cat > "$d/ringway.yaml" <<EOF
 workers: $w
 drain_timeout: 1s
+admin: { address: ${ADDR[$name]%:*}:$ADMIN_PORT }
 listeners:
   - name: bench
     address: ${ADDR[$name]}
     max_request_body_size: 4MiB
+    virtual_hosts:
+      - name: all
+        domains: ["*"]
+        routes:
+          - match: { prefix: / }
+            cluster: upstream
+  - name: bench_tls                    # TLS defaults: 1.2 and 1.3, tickets, session cache
+    address: $(tls_addr "$name")
+    max_request_body_size: 4MiB
+    tls:
+      certificates:
+        - { cert_chain: $WORK/tls/cert.pem, private_key: $WORK/tls/key.pem }
     virtual_hosts:
       - name: all
         domains: ["*"]
@@ -271,6 +304,22 @@ http {
       proxy_max_temp_file_size 0;
     }
   }
+  server {
+    listen $(tls_addr nginx) ssl backlog=4096;
+    ssl_certificate $WORK/tls/cert.pem;
+    ssl_certificate_key $WORK/tls/key.pem;
+    ssl_session_cache shared:SSL:10m;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    client_max_body_size 4m;
+    location / {
+      proxy_pass http://up;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_request_buffering off;
+      proxy_buffers 16 64k;
+      proxy_max_temp_file_size 0;
+    }
+  }
 }
 EOF
 
@@ -297,6 +346,9 @@ defaults
 frontend fe
   bind ${ADDR[haproxy]}
   default_backend be
+frontend fe_tls
+  bind $(tls_addr haproxy) ssl crt $WORK/tls/haproxy.pem
+  default_backend be
 backend be
   server up $UP_HOST:$UP_PORT
 EOF
@@ -315,6 +367,9 @@ defaults
   timeout server 120s
 frontend fe
   bind ${ADDR[haproxy-tcp]}
+  default_backend be
+frontend fe_tls
+  bind $(tls_addr haproxy-tcp) ssl crt $WORK/tls/haproxy.pem
   default_backend be
 backend be
   server up $UP_HOST:$UP_PORT
@@ -352,7 +407,7 @@ start_proxies() { # WORKERS
     $cmd > "$WORK/$name.$w.out" 2> "$WORK/$name.$w.err" &
     MAIN_PID[$name]=$!; PIDS+=("$!")
     host=${ADDR[$name]%:*} port=${ADDR[$name]#*:}
-    if ! wait_port "$host" "$port" "${MAIN_PID[$name]}"; then
+    if ! wait_port "$host" "$port" "${MAIN_PID[$name]}" || ! wait_port "$host" "$TLS_PORT" "${MAIN_PID[$name]}"; then
       echo "bench: $name did not start; stderr:" >&2; tail -20 "$WORK/$name.$w.err" >&2; exit 1
     fi
     if [[ $name == ringway-* ]] && ! grep -q "listener" "$WORK/$name.$w.out"; then
@@ -367,24 +422,43 @@ stop_proxies() {
   for name in "${PROXIES[@]}"; do stop_pid "${MAIN_PID[$name]}"; done
 }
 
+# ringway's TLS counters for the bench_tls listener: "HANDSHAKES REUSED" (0 0 for others).
+tls_counters() { # TARGET
+  [[ $1 == ringway-* ]] || { echo "NA NA"; return; }
+  timeout 3 curl -s "http://${ADDR[$1]%:*}:$ADMIN_PORT/stats?filter=bench_tls%5C.ssl%5C.(handshake%7Csession_reused)%24" 2>/dev/null \
+    | awk -F': ' '/ssl.handshake:/ {h=$2} /ssl.session_reused:/ {r=$2} END {print (h==""?"NA":h), (r==""?"NA":r)}'
+}
+# Record full/resumed handshakes of one run (ringway only): SCEN TARGET ROUND "H0 R0" "H1 R1" REQUESTS
+tls_record() {
+  local h0 r0 h1 r1; read -r h0 r0 <<< "$4"; read -r h1 r1 <<< "$5"
+  [[ $h0 == NA || $h1 == NA ]] && return 0
+  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" $((h1 - h0)) $((r1 - r0)) "$6" >> "$TLS_TSV"
+}
+
 # ---------------------------------------------------------------- one wrk run
-# run_wrk SCENARIO WORKERS ROUND TARGET CONNS PATH POST_BYTES CLOSE
+# run_wrk SCENARIO WORKERS ROUND TARGET CONNS PATH POST_BYTES CLOSE [TLS]
 run_wrk() {
-  local scen=$1 w=$2 round=$3 target=$4 conns=$5 path=$6 post=$7 close=$8
-  local addr=${ADDR[$target]} ppids=() upids=() extra=()
+  local scen=$1 w=$2 round=$3 target=$4 conns=$5 path=$6 post=$7 close=$8 tls=${9:-0}
+  local addr=${ADDR[$target]} ppids=() upids=() extra=() scheme=http c0="NA NA" c1="NA NA"
+  [[ $tls != 0 ]] && { addr=$(tls_addr "$target"); scheme=https; }
   if [[ $target != direct ]]; then mapfile -t ppids < <(proc_pids "${MAIN_PID[$target]}"); fi
   mapfile -t upids < <(proc_pids "$UP_PID")
   [[ $close == 1 ]] && extra=(-H "Connection: close")
-  local cmd=(wrk -t1 -c"$conns" -d"${DURATION}s" --timeout 5s -s "$REPO/bench/wrk_report.lua" "${extra[@]}" "http://$addr$path")
+  local cmd=(wrk -t1 -c"$conns" -d"${DURATION}s" --timeout 5s -s "$REPO/bench/wrk_report.lua" "${extra[@]}" "$scheme://$addr$path")
   echo "$scen: ${post:+BENCH_POST_BYTES=$post }${cmd[*]}" >> "$WORK/wrk-commands.txt"
   local p0=0 u0 p1=0 u1 hwm=0
   [[ ${#ppids[@]} -gt 0 ]] && { reset_hwm "${ppids[@]}"; p0=$(cpu_ticks "${ppids[@]}"); }
+  [[ $tls != 0 ]] && c0=$(tls_counters "$target")
   u0=$(cpu_ticks "${upids[@]}")
   BENCH_POST_BYTES=$post /usr/bin/time -f '%U %S' -o "$WORK/wrk.time" \
     timeout $((DURATION + 20)) "${cmd[@]}" > "$WORK/wrk.out" 2>&1 || true
   [[ ${#ppids[@]} -gt 0 ]] && { p1=$(cpu_ticks "${ppids[@]}"); hwm=$(mem_kib VmHWM "${ppids[@]}"); }
   u1=$(cpu_ticks "${upids[@]}")
   local line; line=$(grep '^BENCH ' "$WORK/wrk.out" || true)
+  if [[ $tls != 0 ]]; then
+    c1=$(tls_counters "$target")
+    tls_record "$scen" "$target" "$round" "$c0" "$c1" "$(echo "$line" | sed -n 's/.*requests=\([0-9]*\).*/\1/p')"
+  fi
   if [[ -z $line ]]; then
     log "  $scen $target: wrk produced no result: $(tail -3 "$WORK/wrk.out" | tr '\n' ' ')"
     printf '%s\t%s\t%s\t%s\t%s\tNA\tNA\tNA\tNA\tNA\tNA\tNA\tNA\tNA\n' "$scen" "$w" "$conns" "$target" "$round" >> "$RESULTS"
@@ -459,6 +533,56 @@ run_rate() {
   log "  $(tail -1 "$RESULTS" | awk -F'\t' '{printf "%-18s r%s %8s req/s p50 %s ms p99 %s ms err %s non2xx %s cpu/req %s total %s", $4, $5, $6, $7, $8, $10, $11, $12, $13}')"
 }
 
+# One new TLS connection per request with a *full* handshake: wrk and h2load both
+# resume sessions when they reconnect, so here CONNS `openssl s_time -new`
+# processes run side by side, each a loop of connect, full handshake (it never
+# offers a session), `GET PATH HTTP/1.0`, read to close, for DURATION seconds.
+# req/s = connections summed over the processes ÷ the wall time of the whole run.
+# s_time reports no status codes: a response shorter than the 1 KiB body (an error
+# page) is caught by bytes read per connection, counted under non-2xx.
+# run_stime SCENARIO WORKERS ROUND TARGET CONNS PATH
+run_stime() {
+  local scen=$1 w=$2 round=$3 target=$4 conns=$5 path=$6
+  local addr; addr=$(tls_addr "$target")
+  local ppids=() upids=() c0 c1 i
+  mapfile -t ppids < <(proc_pids "${MAIN_PID[$target]}")
+  mapfile -t upids < <(proc_pids "$UP_PID")
+  local one="openssl s_time -connect $addr -new -www $path -time $DURATION"
+  echo "$scen: $conns × ($one) in parallel" >> "$WORK/wrk-commands.txt"
+  rm -f "$WORK"/stime.*.out
+  local script="for i in \$(seq $conns); do $one > $WORK/stime.\$i.out 2>&1 & done; wait"
+  local p0 u0 p1 u1 hwm t0 t1
+  reset_hwm "${ppids[@]}"; p0=$(cpu_ticks "${ppids[@]}"); u0=$(cpu_ticks "${upids[@]}")
+  c0=$(tls_counters "$target")
+  t0=$(date +%s%N)
+  /usr/bin/time -f '%U %S' -o "$WORK/wrk.time" timeout $((DURATION + 20)) bash -c "$script" > /dev/null 2>&1 || true
+  t1=$(date +%s%N)
+  p1=$(cpu_ticks "${ppids[@]}"); hwm=$(mem_kib VmHWM "${ppids[@]}"); u1=$(cpu_ticks "${upids[@]}")
+  c1=$(tls_counters "$target")
+  # "N connections in X.XXs; ..." and "..., B bytes read per connection"
+  local n=0 short=0 k b
+  for i in $(seq "$conns"); do
+    k=$(awk '/connections in [0-9.]+s;/ {print $1; exit}' "$WORK/stime.$i.out" 2>/dev/null)
+    b=$(awk '/bytes read per connection/ {print $(NF-4); exit}' "$WORK/stime.$i.out" 2>/dev/null)
+    n=$((n + ${k:-0}))
+    if [[ -n $k && ${b:-0} -lt 1024 ]]; then short=$((short + k)); fi
+  done
+  if [[ $n == 0 ]]; then
+    log "  $scen $target: s_time produced no result: $(tail -3 "$WORK/stime.1.out" 2>/dev/null | tr '\n' ' ')"
+    printf '%s\t%s\t%s\t%s\t%s\tNA\tNA\tNA\tNA\tNA\tNA\tNA\tNA\tNA\n' "$scen" "$w" "$conns" "$target" "$round" >> "$RESULTS"
+    return
+  fi
+  tls_record "$scen" "$target" "$round" "$c0" "$c1" "$n"
+  local lt; lt=$(tail -1 "$WORK/wrk.time" | awk '{print ($1+$2)*1000000}')
+  awk -v scen="$scen" -v w="$w" -v c="$conns" -v t="$target" -v r="$round" -v n="$n" \
+      -v ns=$((t1 - t0)) -v short="$short" -v dp=$((p1 - p0)) -v du=$((u1 - u0)) -v lt="$lt" \
+      -v clk="$CLK" -v hwm="$hwm" 'BEGIN {
+      printf "%s\t%s\t%s\t%s\t%s\t%.0f\tNA\tNA\tNA\t0\t%d\t%.2f\t%.2f\t%s\n",
+        scen, w, c, t, r, n / (ns / 1e9), short, dp * 1e6 / clk / n, ((dp + du) * 1e6 / clk + lt) / n, hwm
+    }' >> "$RESULTS"
+  log "  $(tail -1 "$RESULTS" | awk -F'\t' '{printf "%-18s r%s %8s req/s short %s cpu/req %s total %s", $4, $5, $6, $11, $12, $13}')"
+}
+
 # oha pass (when installed): one run per proxy on the headline scenario, for p99/p99.9
 run_oha() { # SCENARIO WORKERS CONNS PATH
   local scen=$1 w=$2 conns=$3 path=$4 target out
@@ -482,7 +606,9 @@ print("\t".join([scen, w, t, "%.0f" % s.get("requestsPerSec", 0), ms(p.get("p50"
 
 # ---------------------------------------------------------------- scenarios
 # name | workers | connections | path | POST bytes | close after each request |
-# offered req/s (0: as fast as it goes, wrk; else fixed rate, h2load)
+# offered req/s (0: as fast as it goes, wrk; else fixed rate, h2load) |
+# TLS (0: plain HTTP; 1: HTTPS with wrk, which resumes sessions when it reconnects;
+# full: HTTPS, a full handshake per request, CONNS parallel `openssl s_time -new`)
 RK=$((RATE / 1000))k
 SCENARIOS=(
   "1k-c64-w2|2|64|/1k|0|0|0"
@@ -496,22 +622,30 @@ SCENARIOS=(
   "1k-c64-w1|1|64|/1k|0|0|0"
   "rate$RK-1k-c64-w1|1|64|/1k|0|0|$RATE"
   "64k-c64-w1|1|64|/64k|0|0|0"
+  "tls-1k-c64-w2|2|64|/1k|0|0|0|1"
+  "tls-close-1k-c8-w2|2|8|/1k|0|1|0|full"
+  "tls-resume-1k-c64-w2|2|64|/1k|0|1|0|1"
 )
 
 run_scenario() { # SPEC
-  local name w conns path post close rate round i n
-  IFS='|' read -r name w conns path post close rate <<< "$1"
-  log "scenario $name: $conns connections, ${path}, workers $w, $ROUNDS round(s) of ${DURATION}s$([[ $rate != 0 ]] && echo ", $rate req/s offered")"
-  n=${#TARGETS[@]}
+  local name w conns path post close rate tls round i n targets t
+  IFS='|' read -r name w conns path post close rate tls <<< "$1"
+  tls=${tls:-0}
+  log "scenario $name: $conns connections, ${path}, workers $w, $ROUNDS round(s) of ${DURATION}s$([[ $rate != 0 ]] && echo ", $rate req/s offered")$([[ $tls != 0 ]] && echo ", HTTPS ($tls)")"
+  if [[ $tls == 0 ]]; then targets=("${TARGETS[@]}"); else targets=("${TLS_TARGETS[@]}"); fi
+  n=${#targets[@]}
   for round in $(seq "$ROUNDS"); do
     # Rotate the order each round so no target always runs first or last.
     for i in $(seq 0 $((n - 1))); do
-      if [[ $rate != 0 ]]; then
-        run_rate "$name" "$w" "$round" "${TARGETS[$(((i + round - 1) % n))]}" "$conns" "$path" "$rate"
-        continue
+      t=${targets[$(((i + round - 1) % n))]}
+      if [[ $tls == full ]]; then
+        run_stime "$name" "$w" "$round" "$t" "$conns" "$path"
+      elif [[ $rate != 0 ]]; then
+        run_rate "$name" "$w" "$round" "$t" "$conns" "$path" "$rate"
+      else
+        run_wrk "$name" "$w" "$round" "$t" "$conns" "$path" \
+          "$([[ $post == 0 ]] && echo "" || echo "$post")" "$close" "$tls"
       fi
-      run_wrk "$name" "$w" "$round" "${TARGETS[$(((i + round - 1) % n))]}" "$conns" "$path" \
-        "$([[ $post == 0 ]] && echo "" || echo "$post")" "$close"
     done
   done
   if [[ $HAVE_OHA == 1 && $name == 1k-c64-w* ]]; then run_oha "$name" "$w" "$conns" "$path"; fi
@@ -560,6 +694,7 @@ run_idle() { # WORKERS
   echo "nginx=$(nginx -v 2>&1 | sed 's/.*nginx\///')"
   echo "haproxy=$(haproxy -v | head -1 | awk '{print $3}')"
   echo "wrk=$(wrk -v 2>&1 | head -1 | awk '{print $2}')"
+  echo "openssl=$(openssl version | awk '{print $2}')"
   echo "oha=$([[ $HAVE_OHA == 1 ]] && oha --version | awk '{print $2}' || echo 'not installed')"
   echo "nofile=$(ulimit -Hn)"
   echo "rounds=$ROUNDS"
@@ -568,7 +703,7 @@ run_idle() { # WORKERS
   echo "uring_disabled=$(cat /proc/sys/kernel/io_uring_disabled 2>/dev/null || echo n/a)"
   echo "invocation=bench/run.sh${ORIG_ARGS:+ $ORIG_ARGS}"
 } > "$META"
-: > "$RESULTS"; : > "$IDLE_TSV"; : > "$OHA_TSV"; : > "$WORK/commands.txt"; : > "$WORK/wrk-commands.txt"
+: > "$RESULTS"; : > "$IDLE_TSV"; : > "$TLS_TSV"; : > "$OHA_TSV"; : > "$WORK/commands.txt"; : > "$WORK/wrk-commands.txt"
 
 make_files
 start_upstream
@@ -594,7 +729,7 @@ done
 echo "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)" >> "$META"
 echo "wall_seconds=$(( $(date +%s) - BENCH_START ))" >> "$META"
 
-python3 "$REPO/bench/report.py" --meta "$META" --results "$RESULTS" --idle "$IDLE_TSV" --oha "$OHA_TSV" \
+python3 "$REPO/bench/report.py" --meta "$META" --results "$RESULTS" --idle "$IDLE_TSV" --oha "$OHA_TSV" --tls "$TLS_TSV" \
   --commands "$WORK/commands.txt" --wrk-commands "$WORK/wrk-commands.txt" --configs "$WORK" \
   --scenarios "$(printf '%s\n' "${SCENARIOS[@]}")" > "$OUT"
 cp "$RESULTS" "$(dirname "$OUT")/$(basename "$OUT" .md).raw.tsv" 2>/dev/null || true

@@ -10,19 +10,22 @@ usage() {
   cat <<'EOF'
 usage: perf/record.sh [--size 1k|64k|1m] [--conns N] [--workers N] [--driver uring|epoll]
                       [--duration S] [--freq HZ] [--call-graph dwarf|fp] [--no-build]
-                      [--no-counts] [--no-flame]
+                      [--no-counts] [--no-flame] [--tls]
 defaults: 1 KiB responses, 64 connections, 2 workers, io_uring, 10 s, 499 Hz, dwarf
 The recorded run itself is also counted (perf stat around it): syscalls, io_uring
 enters and SQEs per request are printed for exactly the requests that were sampled.
 Then a second 4 s run counts more syscalls, page faults, context switches and
 (through a temporary uprobe on libc) malloc/free calls per request (--no-counts skips it).
 --no-flame skips the flame graph (and installing inferno for it): text reports only.
+--tls drives ringway's HTTPS listener instead (127.0.0.21:8443, an ECDSA P-256
+certificate made with openssl, ringway's TLS defaults; keep-alive, so one handshake
+per connection): the profile is the steady-state record path. Tag tls-1k-c64-w2-uring.
 ringway is $CARGO_TARGET_DIR/release/ringway (default target/).
 EOF
 }
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-SIZE=1k CONNS=64 WORKERS=2 DRIVER=uring DURATION=10 FREQ=499 CALLGRAPH=dwarf BUILD=1 COUNTS=1 FLAME=1
+SIZE=1k CONNS=64 WORKERS=2 DRIVER=uring DURATION=10 FREQ=499 CALLGRAPH=dwarf BUILD=1 COUNTS=1 FLAME=1 TLS=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --size) SIZE=$2; shift ;;
@@ -35,6 +38,7 @@ while [[ $# -gt 0 ]]; do
     --no-build) BUILD=0 ;;
     --no-counts) COUNTS=0 ;;
     --no-flame) FLAME=0 ;;
+    --tls) TLS=1 ;;
     -h|--help) usage; exit 0 ;;
     *) usage >&2; exit 2 ;;
   esac
@@ -42,6 +46,7 @@ while [[ $# -gt 0 ]]; do
 done
 OUTDIR=$REPO/perf/out
 TAG=$SIZE-c$CONNS-w$WORKERS-$DRIVER
+[[ $TLS == 1 ]] && TAG=tls-$TAG
 mkdir -p "$OUTDIR"
 WORK=$(mktemp -d /tmp/ringway-perf.XXXXXX)
 chmod 755 "$WORK"   # nginx workers run as www-data
@@ -106,6 +111,26 @@ http {
   server { listen $UP backlog=4096; root $WORK/www; }
 }
 EOF
+# With --tls the load goes to a TLS listener on port 8443 (ringway's TLS defaults).
+TLS_LISTENER="" URL_BASE="http://$RW" LOAD_PORT=${RW#*:}
+if [[ $TLS == 1 ]]; then
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 7 \
+    -subj /CN=perf.test -addext "subjectAltName=DNS:perf.test,IP:${RW%:*}" \
+    -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2> "$WORK/openssl.err" \
+    || { log "openssl req failed"; cat "$WORK/openssl.err" >&2; exit 1; }
+  TLS_LISTENER="  - name: perf_tls
+    address: ${RW%:*}:8443
+    tls:
+      certificates:
+        - { cert_chain: $WORK/cert.pem, private_key: $WORK/key.pem }
+    virtual_hosts:
+      - name: all
+        domains: [\"*\"]
+        routes:
+          - match: { prefix: / }
+            cluster: upstream"
+  URL_BASE="https://${RW%:*}:8443" LOAD_PORT=8443
+fi
 cat > "$WORK/ringway.yaml" <<EOF
 workers: $WORKERS
 drain_timeout: 1s
@@ -118,6 +143,7 @@ listeners:
         routes:
           - match: { prefix: / }
             cluster: upstream
+$TLS_LISTENER
 clusters:
   - name: upstream
     type: static
@@ -140,11 +166,11 @@ UP_PID=$!; PIDS+=("$UP_PID")
 wait_port "${UP%:*}" "${UP#*:}" "$UP_PID" || { log "upstream did not start"; cat "$WORK/up.err" >&2; exit 1; }
 "$RINGWAY" -c "$WORK/ringway.yaml" --io-driver "$DRIVER" --workers "$WORKERS" > "$WORK/rw.out" 2> "$WORK/rw.err" &
 RW_PID=$!; PIDS+=("$RW_PID")
-wait_port "${RW%:*}" "${RW#*:}" "$RW_PID" || { log "ringway did not start"; cat "$WORK/rw.err" >&2; exit 1; }
+wait_port "${RW%:*}" "$LOAD_PORT" "$RW_PID" || { log "ringway did not start"; cat "$WORK/rw.err" >&2; exit 1; }
 log "upstream PID $UP_PID, ringway PID $RW_PID ($DRIVER, $WORKERS workers)"
 
 # Warm up (pools, buffers), then record while wrk runs for DURATION seconds.
-timeout 10 wrk -t1 -c"$CONNS" -d1s "http://$RW/$SIZE" > /dev/null 2>&1 || true
+timeout 10 wrk -t1 -c"$CONNS" -d1s "$URL_BASE/$SIZE" > /dev/null 2>&1 || true
 cg=(-g)
 [[ $CALLGRAPH == dwarf ]] && cg=(--call-graph dwarf,16384)
 DATA=$OUTDIR/perf-$TAG.data
@@ -164,7 +190,7 @@ log "perf record -e cpu-clock -F $FREQ ${cg[*]} -p $RW_PID for ${DURATION}s unde
 # windows are exactly wrk's run, so counts divide by wrk's request count.
 timeout $((DURATION + 40)) perf stat -x, -e "$REC_EVS" -p "$RW_PID" -o "$WORK/rec-stat.csv" -- \
   perf record -e cpu-clock -F "$FREQ" "${cg[@]}" -p "$RW_PID" -o "$DATA" -- \
-  wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "http://$RW/$SIZE" \
+  wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "$URL_BASE/$SIZE" \
   > "$OUTDIR/wrk-$TAG.txt" 2> "$WORK/perf-record.log" || { log "perf record failed:"; cat "$WORK/perf-record.log" >&2; exit 1; }
 grep -E "Requests/sec|Latency " "$OUTDIR/wrk-$TAG.txt" >&2 || true
 REC_REQS=$(awk '/requests in/ {print $1}' "$OUTDIR/wrk-$TAG.txt")
@@ -224,7 +250,7 @@ if [[ $COUNTS == 1 ]]; then
   evs+=,io_uring:io_uring_submit_req,io_uring:io_uring_poll_arm,io_uring:io_uring_queue_async_work
   for p in "${PROBES[@]}"; do evs+=,$p; done
   timeout 40 perf stat -x, -e "$evs" -p "$RW_PID" -o "$WORK/stat.csv" -- \
-    wrk -t1 -c"$CONNS" -d4s "http://$RW/$SIZE" > "$WORK/wrk-stat.txt" 2>&1 || true
+    wrk -t1 -c"$CONNS" -d4s "$URL_BASE/$SIZE" > "$WORK/wrk-stat.txt" 2>&1 || true
   cleanup_probes
   reqs=$(awk '/requests in/ {print $1}' "$WORK/wrk-stat.txt")
   {
