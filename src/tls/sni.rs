@@ -4,7 +4,9 @@
 //! (`*.example.com` matches `a.example.com`, not `example.com` or `a.b.example.com`).
 //! Several certificates for one name (say ECDSA and RSA) are tried in config order
 //! and the first whose key can sign with a scheme the client offers wins. No SNI,
-//! or a name no certificate covers, gets the first certificate (the default).
+//! or a name no certificate covers, gets the first certificate (the default) —
+//! or, if the client cannot verify its signatures (an RSA-only client and an
+//! ECDSA default), the first certificate in config order that it can.
 //!
 //! Built once per config load; a lookup is two hash probes and allocates only for
 //! a name with upper-case letters.
@@ -25,6 +27,8 @@ pub struct SniResolver {
     exact: HashMap<String, Vec<usize>>,
     /// `*.example.com` is stored as `example.com`.
     wildcard: HashMap<String, Vec<usize>>,
+    /// Every index in config order: the candidates without a name match.
+    fallback: Vec<usize>,
 }
 
 impl SniResolver {
@@ -52,6 +56,7 @@ impl SniResolver {
             }
         }
         SniResolver {
+            fallback: (0..keys.len()).collect(),
             certs: keys,
             exact,
             wildcard,
@@ -62,7 +67,7 @@ impl SniResolver {
     /// the client offers.
     pub fn choose(&self, server_name: Option<&str>, schemes: &[SignatureScheme]) -> usize {
         let Some(name) = server_name else {
-            return 0;
+            return self.first_signing(&self.fallback, schemes);
         };
         let name = name.trim_end_matches('.');
         let name: Cow<str> = if name.bytes().any(|b| b.is_ascii_uppercase()) {
@@ -74,10 +79,7 @@ impl SniResolver {
             let (_, parent) = name.split_once('.')?;
             self.wildcard.get(parent)
         });
-        match candidates {
-            None => 0,
-            Some(list) => self.first_signing(list, schemes),
-        }
+        self.first_signing(candidates.unwrap_or(&self.fallback), schemes)
     }
 
     fn first_signing(&self, list: &[usize], schemes: &[SignatureScheme]) -> usize {

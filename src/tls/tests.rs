@@ -188,11 +188,23 @@ fn sni_resolver_prefers_a_certificate_the_client_can_verify() {
         .dangerous()
         .with_custom_certificate_verifier(verifier)
         .with_no_client_auth();
-    let s = connect(&tls, &Arc::new(rsa_client), "both.test");
+    let s = connect(&tls, &Arc::new(rsa_client.clone()), "both.test");
     s.result.as_ref().expect("handshake");
     let leaf = &s.client.peer_certificates().unwrap()[0];
     let got = certs::facts("peer", leaf).unwrap();
     assert_eq!(got.serial, tls.certificates()[1].serial, "the RSA one");
+    // Without SNI (or for a name no certificate covers) the same holds: the
+    // default is the first certificate the client can verify.
+    let mut rsa_client_no_sni = rsa_client.clone();
+    rsa_client_no_sni.enable_sni = false;
+    let s = connect(&tls, &Arc::new(rsa_client_no_sni), "both.test");
+    s.result.as_ref().expect("handshake without SNI");
+    let got = certs::facts("peer", &s.client.peer_certificates().unwrap()[0]).unwrap();
+    assert_eq!(
+        got.serial,
+        tls.certificates()[1].serial,
+        "the RSA one, by default"
+    );
     // An ordinary client gets the first (ECDSA) one.
     let s = connect(&tls, &client(&ca), "both.test");
     let got = certs::facts("peer", &s.client.peer_certificates().unwrap()[0]).unwrap();
