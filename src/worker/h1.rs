@@ -148,10 +148,13 @@ impl<S: Transport> Connection<S> {
                     continue;
                 }
                 Step::Close => {
-                    // Bounded: a peer that stopped reading cannot hold us here.
-                    let notify = self.client.stream.close_gracefully();
-                    // Boxed: it would otherwise size every connection's task.
-                    let _ = Box::pin(monoio::time::timeout(LINGER_TIME, notify)).await;
+                    if self.client.tls {
+                        // Bounded: a peer that stopped reading cannot hold us
+                        // here. Boxed: TLS only, and it would otherwise size
+                        // every connection's task.
+                        let notify = self.client.stream.close_gracefully();
+                        let _ = Box::pin(monoio::time::timeout(LINGER_TIME, notify)).await;
+                    }
                     break;
                 }
                 Step::LingerClose => {
