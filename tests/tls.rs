@@ -36,6 +36,7 @@ driver_tests!(
     tls_in_and_tls_out,
     access_log_names_the_tls_session,
     handshakes_over_the_bound_are_closed,
+    upgrades_tunnel_over_tls,
 );
 
 /// A test's PKI and the files ringway loads.
@@ -561,4 +562,49 @@ fn handshakes_over_the_bound_are_closed(d: Driver) {
     }
     let mut c = tls_connect(rw.addr(), "a.test", &client);
     assert_eq!(c.get("a.test", "/").status, 200);
+}
+
+/// A WebSocket-style upgrade over a TLS client connection: the 101 is relayed
+/// and bytes flow both ways through the one-task tunnel until the client closes.
+fn upgrades_tunnel_over_tls(d: Driver) {
+    let pki = Pki::new();
+    let up = Upstream::start("up", |_| {
+        Reply::Custom(Box::new(|s: &mut TcpStream| {
+            let _ = s.write_all(
+                b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nhello;",
+            );
+            let mut buf = [0u8; 4096];
+            loop {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        let mut out = b"echo:".to_vec();
+                        out.extend_from_slice(&buf[..n]);
+                        if s.write_all(&out).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+            false
+        }))
+    });
+    let rw = start_tls(d, &[&pki.a], "", &up);
+    let mut c = tls_connect(rw.addr(), "a.test", &pki.client(&[]));
+    c.send(
+        b"GET /ws HTTP/1.1\r\nHost: a.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+    );
+    let r = c.try_read_response(true).expect("101");
+    assert_eq!(r.status, 101);
+    assert_eq!(c.read_exact_raw(6), b"hello;");
+    for msg in ["ping", "\0binary\r\n\r\n", "last"] {
+        c.send(msg.as_bytes());
+        let want = format!("echo:{msg}");
+        assert_eq!(c.read_exact_raw(want.len()), want.as_bytes());
+    }
+    // The client's close_notify ends the client's direction; the upstream then
+    // closes, and so does the tunnel.
+    c.stream.conn.send_close_notify();
+    c.stream.flush().unwrap();
+    assert!(c.is_closed(), "the tunnel closes after both ends did");
 }

@@ -18,7 +18,10 @@ use rustls::ClientConnection;
 
 use super::{TlsFailure, UpstreamError};
 use crate::{
-    net::tls::{ClientTlsStream, HandshakeError},
+    net::{
+        tls::{ClientTlsStream, HandshakeError},
+        transport::Transport,
+    },
     tls::ClusterTls,
 };
 
@@ -82,6 +85,30 @@ async fn open(addr: SocketAddr, tls: Option<&ClusterTls>) -> Result<UpstreamConn
         Ok(()) => Ok(UpstreamConn::Tls(stream)),
         Err(HandshakeError::Tls(e)) => Err(UpstreamError::Tls(TlsFailure::of(&e))),
         Err(_) => Err(UpstreamError::Tls(TlsFailure::Closed)),
+    }
+}
+
+impl Transport for UpstreamConn {
+    async fn wait_readable(&mut self) -> std::io::Result<()> {
+        match self {
+            UpstreamConn::Plain(s) => s.wait_readable().await,
+            UpstreamConn::Tls(s) => s.readable().await,
+        }
+    }
+
+    async fn close_gracefully(&mut self) {
+        if let UpstreamConn::Tls(s) = self {
+            let _ = s.close_notify().await;
+        }
+    }
+
+    /// What an upstream's session settled is not the client's: none here.
+    fn tls(&self) -> Option<crate::net::tls::TlsInfo> {
+        None
+    }
+
+    fn into_tunnel(self) -> Option<TcpStream> {
+        UpstreamConn::into_tunnel(self)
     }
 }
 

@@ -290,7 +290,7 @@ async fn respond<D: Downstream>(
         sent_at,
     } = answered;
     // A 101 the client did not ask for, or one its connection cannot carry.
-    if resp.status == 101 && !(down.head().upgrade && down.can_tunnel() && !upstream.is_tls()) {
+    if resp.status == 101 && !(down.head().upgrade && down.can_tunnel()) {
         bufs.up_buf.clear();
         let e = UpstreamError::BadResponse(CodecError::Malformed);
         return down.local_reply(LocalReply::Upstream(e)).await;

@@ -20,7 +20,7 @@ use super::{
     exchange::{self, Env},
     io::{flush, read_more, ReadError},
     local_reply::{AfterReply, Liveness, LocalReply},
-    relay::{relay_body, tunnel, RelayError, SourceFault},
+    relay::{relay_body, tunnel, tunnel_one_task, RelayError, SourceFault},
     tap::SessionTap,
     ExchangeBuffers, H1Scratch, ListenerCtx, Worker,
 };
@@ -108,8 +108,18 @@ pub fn serve<S: Transport>(
             let up_rest = std::mem::take(&mut conn.exchange.up_buf);
             // Boxed: rare, and it would otherwise size every connection's task.
             let idle = conn.client.listener.config.idle_timeout;
-            // `can_tunnel` let the 101 through only if the transport can.
-            if let (Some(client), Some(upstream)) =
+            if conn.client.tls || upstream.is_tls() {
+                // One session per TLS connection: the tunnel cannot be split.
+                let client = conn.client.stream;
+                Box::pin(tunnel_one_task(
+                    client,
+                    client_rest,
+                    upstream,
+                    up_rest,
+                    idle,
+                ))
+                .await;
+            } else if let (Some(client), Some(upstream)) =
                 (conn.client.stream.into_tunnel(), upstream.into_tunnel())
             {
                 Box::pin(tunnel(client, client_rest, upstream, up_rest, idle)).await;
@@ -492,7 +502,7 @@ impl<S: Transport> Downstream for Request<'_, S> {
     }
 
     fn can_tunnel(&self) -> bool {
-        !self.client.tls
+        true
     }
 
     fn head(&self) -> &RequestHead {

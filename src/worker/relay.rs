@@ -17,6 +17,7 @@ use crate::codec::{
     limits::BODY_CHUNK,
     CodecError,
 };
+use crate::net::transport::Transport;
 
 /// Why relaying a body stopped early.
 pub enum RelayError {
@@ -188,6 +189,111 @@ pub async fn tunnel(
         pipe(client_r, client_rest, up_w, idle),
         pipe(up_r, up_rest, client_w, idle)
     );
+}
+
+/// Which end of a one-task tunnel has something to read.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum End {
+    Client,
+    Upstream,
+}
+
+/// After a 101 over a connection that cannot be split in two (TLS: both
+/// directions share one session): one loop waits for whichever end has
+/// something to read and copies it to the other. A direction ends when its
+/// reader closes (the other end's write side is then shut), or when the tunnel
+/// has been silent for `idle`.
+pub async fn tunnel_one_task<C: Transport, U: Transport>(
+    mut client: C,
+    client_rest: BytesMut,
+    mut upstream: U,
+    up_rest: BytesMut,
+    idle: std::time::Duration,
+) {
+    if !client_rest.is_empty()
+        && !matches!(
+            write_all_within(&mut upstream, client_rest).await,
+            Ok((Ok(_), _))
+        )
+    {
+        return;
+    }
+    if !up_rest.is_empty()
+        && !matches!(write_all_within(&mut client, up_rest).await, Ok((Ok(_), _)))
+    {
+        return;
+    }
+    let mut buf = BytesMut::with_capacity(crate::codec::limits::READ_CHUNK);
+    let (mut client_open, mut upstream_open) = (true, true);
+    while client_open || upstream_open {
+        let Some(end) =
+            readable_end(&mut client, client_open, &mut upstream, upstream_open, idle).await
+        else {
+            return;
+        };
+        buf.clear();
+        let copied = match end {
+            End::Client => copy_once(&mut client, &mut upstream, buf, idle).await,
+            End::Upstream => copy_once(&mut upstream, &mut client, buf, idle).await,
+        };
+        let Some(back) = copied else {
+            // That end closed (or failed): so does the other's write side.
+            match end {
+                End::Client => {
+                    client_open = false;
+                    let _ = upstream.shutdown().await;
+                }
+                End::Upstream => {
+                    upstream_open = false;
+                    let _ = client.shutdown().await;
+                }
+            }
+            buf = BytesMut::with_capacity(crate::codec::limits::READ_CHUNK);
+            continue;
+        };
+        buf = back;
+    }
+}
+
+/// Wait (at most `idle`) until an open end is readable.
+async fn readable_end<C: Transport, U: Transport>(
+    client: &mut C,
+    client_open: bool,
+    upstream: &mut U,
+    upstream_open: bool,
+    idle: std::time::Duration,
+) -> Option<End> {
+    let either = async {
+        match (client_open, upstream_open) {
+            (true, true) => monoio::select! {
+                r = client.wait_readable() => r.ok().map(|_| End::Client),
+                r = upstream.wait_readable() => r.ok().map(|_| End::Upstream),
+            },
+            (true, false) => client.wait_readable().await.ok().map(|_| End::Client),
+            (false, true) => upstream.wait_readable().await.ok().map(|_| End::Upstream),
+            (false, false) => None,
+        }
+    };
+    monoio::time::timeout(idle, either).await.ok().flatten()
+}
+
+/// One read from `from` written whole to `to`; `None` when `from` has closed
+/// or either side failed.
+async fn copy_once<R: AsyncReadRent, W: AsyncWriteRent>(
+    from: &mut R,
+    to: &mut W,
+    buf: BytesMut,
+    idle: std::time::Duration,
+) -> Option<BytesMut> {
+    let (res, buf) = monoio::time::timeout(idle, from.read(buf)).await.ok()?;
+    match res {
+        Ok(n) if n > 0 => {}
+        _ => return None,
+    }
+    match write_all_within(to, buf).await {
+        Ok((Ok(_), buf)) => Some(buf),
+        _ => None,
+    }
 }
 
 async fn pipe<R: AsyncReadRent, W: AsyncWriteRent>(
