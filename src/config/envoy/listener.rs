@@ -7,10 +7,13 @@ use serde_yaml::Value;
 use super::{
     address, common_http_rules,
     resilience::{self, RouteHash},
-    walk::{is_empty, is_false, is_true, Ctx, DefaultOnly, Fields, Map, Node, Refuse, Warn},
+    walk::{is_empty, is_false, is_true, Ctx, DefaultOnly, Fields, Map, Node, Refuse, Rule, Warn},
 };
 use crate::config::{
-    raw::{RawAccessLog, RawListener, RawMatch, RawRetryPolicy, RawRoute, RawVirtualHost},
+    raw::{
+        RawAccessLog, RawListener, RawListenerTls, RawMatch, RawRetryPolicy, RawRoute,
+        RawVirtualHost,
+    },
     units::ByteSize,
     ConfigError,
 };
@@ -186,40 +189,11 @@ pub fn listener(
         return Err(cx.invalid(&node.path, "a listener needs `filter_chains`"));
     };
     let chains = cx.seq(&chains)?;
-    if let Some(extra) = chains.get(1) {
-        return Err(cx.unsupported(
-            &extra.path,
-            "several filter chains need filter_chain_match, which is not implemented",
-        ));
-    }
-    let Some(chain) = chains.first() else {
+    let Some(primary) = primary_chain(cx, &chains)? else {
         return Err(cx.invalid(&node.path, "a listener needs one filter chain"));
     };
-    let c = cx.fields(
-        chain,
-        &[
-            ("filters", Map),
-            (
-                "name",
-                Warn("filter chain names only matter to filter chain matching"),
-            ),
-            (
-                "metadata",
-                Warn("metadata only matters to filters ringway lacks"),
-            ),
-            ("transport_socket_connect_timeout", Map),
-            (
-                "filter_chain_match",
-                DefaultOnly(is_empty, "filter chain matching is not implemented"),
-            ),
-            (
-                "use_proxy_proto",
-                DefaultOnly(is_false, "the PROXY protocol is not implemented"),
-            ),
-            ("tls_context", Map),
-            ("transport_socket", Map),
-        ],
-    )?;
+    let chain = &chains[primary];
+    let c = cx.fields(chain, CHAIN_FIELDS)?;
     rl.tls = match (c.get("transport_socket"), c.get("tls_context")) {
         (Some(_), Some(t)) => {
             return Err(cx.invalid(&t.path, "give transport_socket or tls_context, not both"))
@@ -262,7 +236,203 @@ pub fn listener(
         ));
     };
     connection_manager(cx, &hcm, native, &mut rl, origins)?;
+    for (k, other) in chains.iter().enumerate() {
+        if k != primary {
+            add_sni_chain(cx, other, &c, &mut rl, native, origins)?;
+        }
+    }
     Ok(rl)
+}
+
+/// What a filter chain may say (the same rules for every chain of a listener).
+const CHAIN_FIELDS: &[(&str, Rule)] = &[
+    ("filters", Map),
+    (
+        "name",
+        Warn("filter chain names only matter to filter chain matching"),
+    ),
+    (
+        "metadata",
+        Warn("metadata only matters to filters ringway lacks"),
+    ),
+    ("transport_socket_connect_timeout", Map),
+    ("filter_chain_match", Map),
+    (
+        "use_proxy_proto",
+        DefaultOnly(is_false, "the PROXY protocol is not implemented"),
+    ),
+    ("tls_context", Map),
+    ("transport_socket", Map),
+];
+
+/// The server names a chain's `filter_chain_match` selects it by (empty: the
+/// default chain). Matching on anything else is refused.
+fn server_names(cx: &mut Ctx, chain: &Node) -> Result<Vec<String>, ConfigError> {
+    let Some(v) = chain.v.get("filter_chain_match") else {
+        return Ok(Vec::new());
+    };
+    let m = chain.child("filter_chain_match", v);
+    let f = cx.fields(
+        &m,
+        &[
+            ("server_names", Map),
+            ("transport_protocol", Map),
+            (
+                "application_protocols",
+                Refuse("filter chains by ALPN are not implemented"),
+            ),
+            (
+                "destination_port",
+                Refuse("filter chains by destination port are not implemented"),
+            ),
+            (
+                "prefix_ranges",
+                Refuse("filter chains by destination address are not implemented"),
+            ),
+            (
+                "source_prefix_ranges",
+                Refuse("filter chains by source address are not implemented"),
+            ),
+            (
+                "direct_source_prefix_ranges",
+                Refuse("filter chains by source address are not implemented"),
+            ),
+            (
+                "source_ports",
+                Refuse("filter chains by source port are not implemented"),
+            ),
+            (
+                "source_type",
+                Refuse("filter chains by source type are not implemented"),
+            ),
+            (
+                "address_suffix",
+                Refuse("filter chains by address suffix are not implemented"),
+            ),
+            (
+                "suffix_len",
+                Refuse("filter chains by address suffix are not implemented"),
+            ),
+        ],
+    )?;
+    if let Some(t) = f.get("transport_protocol") {
+        let proto = cx.string(&t)?;
+        if proto != "tls" {
+            return Err(cx.unsupported(
+                &t.path,
+                format!(
+                    "filter chains by transport protocol `{proto}` are not implemented (`tls` is)"
+                ),
+            ));
+        }
+    }
+    match f.get("server_names") {
+        None => Ok(Vec::new()),
+        Some(n) => cx.seq(&n)?.iter().map(|v| cx.string(v)).collect(),
+    }
+}
+
+/// Which chain is the listener's own (the default, matched by no server name);
+/// the others may only add certificates chosen by SNI. `None`: no chain.
+///
+/// Envoy picks a filter chain by SNI; ringway picks a certificate by SNI, from
+/// the names in each certificate. So chains map when they differ only in their
+/// `server_names` and their certificates, and each certificate covers its
+/// chain's names (`add_sni_chain` checks the rest).
+fn primary_chain(cx: &mut Ctx, chains: &[Node]) -> Result<Option<usize>, ConfigError> {
+    let mut default = None;
+    for (k, chain) in chains.iter().enumerate() {
+        if !server_names(cx, chain)?.is_empty() {
+            continue;
+        }
+        if default.is_some() {
+            return Err(cx.unsupported(
+                &chain.path,
+                "two filter chains without filter_chain_match: which one serves is ambiguous",
+            ));
+        }
+        default = Some(k);
+    }
+    if chains.is_empty() {
+        return Ok(None);
+    }
+    if default.is_none() {
+        cx.warn(
+            &chains[0].path,
+            "every filter chain names its server_names: Envoy closes a connection whose SNI matches none, \
+             ringway serves it the first chain's certificate",
+        );
+    }
+    Ok(Some(default.unwrap_or(0)))
+}
+
+/// A filter chain selected by `server_names` that differs from the listener's
+/// own only in its TLS certificates: its certificates join the listener's,
+/// where SNI picks them. Any other difference is refused.
+fn add_sni_chain(
+    cx: &mut Ctx,
+    chain: &Node,
+    primary: &Fields<'_>,
+    rl: &mut RawListener,
+    native: &str,
+    origins: &mut Origins,
+) -> Result<(), ConfigError> {
+    let c = cx.fields(chain, CHAIN_FIELDS)?;
+    let same_filters = c.get("filters").map(|n| n.v) == primary.get("filters").map(|n| n.v);
+    if !same_filters {
+        return Err(cx.unsupported(
+            &chain.path,
+            "filter chains with different filters are not implemented: only chains that differ in \
+             server_names and certificates map (their certificates are chosen by SNI)",
+        ));
+    }
+    let mut chain_origins = Origins::new();
+    let tls = match (c.get("transport_socket"), c.get("tls_context")) {
+        (Some(s), None) => super::tls::listener_socket(cx, &s, native, &mut chain_origins)?,
+        (None, Some(t)) => Some(super::tls::downstream_context(
+            cx,
+            &t,
+            native,
+            &mut chain_origins,
+        )?),
+        _ => None,
+    };
+    let (Some(mut tls), Some(own)) = (tls, rl.tls.as_mut()) else {
+        return Err(cx.unsupported(
+            &chain.path,
+            "a filter chain chosen by server_names maps only beside a TLS default chain, with TLS itself",
+        ));
+    };
+    let offset = own.certificates.len();
+    let certificates = std::mem::take(&mut tls.certificates);
+    let settings = |t: &RawListenerTls| {
+        serde_yaml::to_value(RawListenerTls {
+            certificates: Vec::new(),
+            ..t.clone()
+        })
+        .ok()
+    };
+    let mut own_settings = own.clone();
+    own_settings.certificates.clear();
+    if settings(&tls) != settings(&own_settings) {
+        return Err(cx.unsupported(
+            &chain.path,
+            "filter chains whose TLS settings differ beyond their certificates are not implemented",
+        ));
+    }
+    own.certificates.extend(certificates);
+    // Errors in these certificates name this chain's fields.
+    let prefix = format!("{native}.tls.certificates[");
+    for (field, at) in chain_origins {
+        if let Some(rest) = field.strip_prefix(&prefix) {
+            if let Some((i, tail)) = rest.split_once(']') {
+                if let Ok(i) = i.parse::<usize>() {
+                    origins.push((format!("{prefix}{}]{tail}", i + offset), at));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 const TLS_INSPECTOR_NAMES: &[&str] = &[

@@ -433,3 +433,113 @@ fn the_tls_inspector_listener_filter_is_implied() {
         loaded.warnings
     );
 }
+
+/// Envoy's "one filter chain per SNI": chains that differ only in
+/// `filter_chain_match.server_names` and their certificates become one listener
+/// whose certificates SNI chooses from; the default chain's comes first.
+fn sni_chains(second_filters_path: &str) -> (String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new("sni chains");
+    let a = ca.issue(&["a.test"], &PKCS_ECDSA_P256_SHA256);
+    let b = ca.issue(&["b.test"], &PKCS_ECDSA_P256_SHA256);
+    let files = |name: &str, pem: &Pem| {
+        (
+            write(dir.path(), &format!("{name}.crt"), &pem.cert),
+            write(dir.path(), &format!("{name}.key"), &pem.key),
+        )
+    };
+    let (a_cert, a_key) = files("a", &a);
+    let (b_cert, b_key) = files("b", &b);
+    let chain = |names: &str, cert: &str, key: &str, path: &str| {
+        format!(
+            "    - {names}filters:
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          \"@type\": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: https
+          route_config:
+            virtual_hosts:
+            - name: all
+              domains: [\"*\"]
+              routes:
+              - match: {{ prefix: {path} }}
+                route: {{ cluster: backend }}
+      transport_socket:
+        name: envoy.transport_sockets.tls
+        typed_config:
+          \"@type\": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext
+          common_tls_context:
+            tls_certificates:
+            - certificate_chain: {{ filename: \"{cert}\" }}
+              private_key: {{ filename: \"{key}\" }}
+"
+        )
+    };
+    let text = format!(
+        "static_resources:
+  listeners:
+  - name: https
+    address:
+      socket_address: {{ address: 127.0.0.1, port_value: 8443 }}
+    filter_chains:
+{}{}  clusters:
+  - name: backend
+    load_assignment:
+      endpoints:
+      - lb_endpoints:
+        - endpoint:
+            address:
+              socket_address: {{ address: 127.0.0.2, port_value: 8443 }}
+",
+        chain(
+            "filter_chain_match: { server_names: [b.test] }\n      ",
+            &b_cert,
+            &b_key,
+            second_filters_path
+        ),
+        chain("", &a_cert, &a_key, "/"),
+    );
+    (text, dir)
+}
+
+#[test]
+fn filter_chains_by_server_name_become_certificates_chosen_by_sni() {
+    let (text, _dir) = sni_chains("/");
+    let loaded = load(&text);
+    let tls = loaded.config.listeners[0].tls.as_ref().expect("TLS");
+    let subjects: Vec<&str> = tls
+        .certificates()
+        .iter()
+        .map(|c| c.subject.as_str())
+        .collect();
+    assert_eq!(
+        subjects,
+        ["CN=a.test", "CN=b.test"],
+        "the default chain's certificate first"
+    );
+    // And it survives convert.
+    let again = load(&to_native_yaml(&loaded.raw));
+    assert_eq!(
+        again.config.listeners[0]
+            .tls
+            .as_ref()
+            .unwrap()
+            .certificates()
+            .len(),
+        2
+    );
+}
+
+#[test]
+fn filter_chains_that_route_differently_are_refused() {
+    let (text, _dir) = sni_chains("/other");
+    let e = load_str(&text).unwrap_err().to_string();
+    assert!(
+        e.contains("static_resources.listeners[0].filter_chains[0]"),
+        "{e}"
+    );
+    assert!(
+        e.contains("filter chains with different filters are not implemented"),
+        "{e}"
+    );
+}
