@@ -348,7 +348,7 @@ fn primary_chain(cx: &mut Ctx, chains: &[Node]) -> Result<Option<usize>, ConfigE
         if default.is_some() {
             return Err(cx.unsupported(
                 &chain.path,
-                "two filter chains without filter_chain_match: which one serves is ambiguous",
+                "two filter chains without filter_chain_match (two defaults) are not implemented: which one serves would be ambiguous",
             ));
         }
         default = Some(k);
