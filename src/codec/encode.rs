@@ -193,27 +193,76 @@ pub enum ConnectionHeader {
     KeepAlive,
 }
 
-/// A response ringway makes itself: a status, `server: ringway` and a short
-/// plain-text body saying what went wrong. `extra` is empty or whole
-/// `name: value\r\n` lines (e.g. `x-ringway-overloaded: true`). Returns the
-/// body's length (0 when `head_only`).
+/// The body of a response ringway makes itself, measured before it is
+/// written (`content-length` precedes it) so no temporary string is built.
+pub trait ReplyBody {
+    /// The `content-type` to send; `None` when there is no body, or when the
+    /// reply's own headers carry one.
+    fn content_type(&self) -> Option<&'static str>;
+    fn byte_len(&self) -> usize;
+    fn write_body(&self, out: &mut Vec<u8>);
+}
+
+/// A one-line plain-text body: the text and a newline.
+pub struct TextLine<T>(pub T);
+
+impl<T: std::fmt::Display> ReplyBody for TextLine<T> {
+    fn content_type(&self) -> Option<&'static str> {
+        Some(TEXT_PLAIN)
+    }
+    fn byte_len(&self) -> usize {
+        displayed_len(&self.0) + 1
+    }
+    fn write_body(&self, out: &mut Vec<u8>) {
+        use std::io::Write as _;
+        // Writing into a Vec cannot fail.
+        let _ = writeln!(out, "{}", self.0);
+    }
+}
+
+/// Bytes sent as they are (a route's `direct_response` body).
+pub struct Verbatim<'a> {
+    pub bytes: &'a [u8],
+    /// `None`: the reply's headers say it, or there is no body.
+    pub content_type: Option<&'static str>,
+}
+
+impl ReplyBody for Verbatim<'_> {
+    fn content_type(&self) -> Option<&'static str> {
+        self.content_type.filter(|_| !self.bytes.is_empty())
+    }
+    fn byte_len(&self) -> usize {
+        self.bytes.len()
+    }
+    fn write_body(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.bytes);
+    }
+}
+
+pub const TEXT_PLAIN: &str = "text/plain";
+
+/// A response ringway makes itself: a status, `server: ringway`, and a body
+/// (ringway's own one-line reason, or a route's direct response). `extra` is
+/// empty or whole `name: value\r\n` lines (e.g. `x-ringway-overloaded: true`,
+/// a redirect's `location`). Returns the body's length (0 when `head_only`).
 pub fn local_reply(
     status: u16,
-    body: impl std::fmt::Display,
+    body: impl ReplyBody,
     extra: &[u8],
     head_only: bool,
     connection: ConnectionHeader,
     out: &mut Vec<u8>,
 ) -> u64 {
-    use std::io::Write as _;
-    // Measured first (content-length precedes the body), written second: no
-    // temporary string.
-    let body_len = displayed_len(&body) as u64 + 1;
+    let body_len = body.byte_len() as u64;
     out.extend_from_slice(b"HTTP/1.1 ");
     write_dec(out, u64::from(status));
     out.push(b' ');
     out.extend_from_slice(reason_phrase(status).as_bytes());
-    out.extend_from_slice(b"\r\nserver: ringway\r\ncontent-type: text/plain\r\ncontent-length: ");
+    out.extend_from_slice(b"\r\nserver: ringway\r\n");
+    if let Some(content_type) = body.content_type() {
+        header_line(out, b"content-type", content_type.as_bytes());
+    }
+    out.extend_from_slice(b"content-length: ");
     write_dec(out, body_len);
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(extra);
@@ -226,8 +275,7 @@ pub fn local_reply(
     if head_only {
         return 0;
     }
-    // Writing into a Vec cannot fail.
-    let _ = writeln!(out, "{body}");
+    body.write_body(out);
     body_len
 }
 
@@ -246,24 +294,64 @@ fn displayed_len(value: &impl std::fmt::Display) -> usize {
 }
 
 pub fn reason_phrase(status: u16) -> &'static str {
-    match status {
-        100 => "Continue",
-        200 => "OK",
-        400 => "Bad Request",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        408 => "Request Timeout",
-        413 => "Content Too Large",
-        414 => "URI Too Long",
-        431 => "Request Header Fields Too Large",
-        500 => "Internal Server Error",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        504 => "Gateway Timeout",
-        505 => "HTTP Version Not Supported",
-        _ => "Unknown",
-    }
+    REASON_PHRASES
+        .iter()
+        .find(|(code, _)| *code == status)
+        .map_or("Unknown", |(_, phrase)| phrase)
 }
+
+/// RFC 9110's reason phrases for the statuses ringway answers itself,
+/// including any a route's `direct_response` or `redirect` may name.
+const REASON_PHRASES: &[(u16, &str)] = &[
+    (100, "Continue"),
+    (200, "OK"),
+    (201, "Created"),
+    (202, "Accepted"),
+    (203, "Non-Authoritative Information"),
+    (204, "No Content"),
+    (205, "Reset Content"),
+    (206, "Partial Content"),
+    (300, "Multiple Choices"),
+    (301, "Moved Permanently"),
+    (302, "Found"),
+    (303, "See Other"),
+    (304, "Not Modified"),
+    (307, "Temporary Redirect"),
+    (308, "Permanent Redirect"),
+    (400, "Bad Request"),
+    (401, "Unauthorized"),
+    (402, "Payment Required"),
+    (403, "Forbidden"),
+    (404, "Not Found"),
+    (405, "Method Not Allowed"),
+    (406, "Not Acceptable"),
+    (407, "Proxy Authentication Required"),
+    (408, "Request Timeout"),
+    (409, "Conflict"),
+    (410, "Gone"),
+    (411, "Length Required"),
+    (412, "Precondition Failed"),
+    (413, "Content Too Large"),
+    (414, "URI Too Long"),
+    (415, "Unsupported Media Type"),
+    (416, "Range Not Satisfiable"),
+    (417, "Expectation Failed"),
+    (418, "I'm a teapot"),
+    (421, "Misdirected Request"),
+    (422, "Unprocessable Content"),
+    (425, "Too Early"),
+    (426, "Upgrade Required"),
+    (428, "Precondition Required"),
+    (429, "Too Many Requests"),
+    (431, "Request Header Fields Too Large"),
+    (451, "Unavailable For Legal Reasons"),
+    (500, "Internal Server Error"),
+    (501, "Not Implemented"),
+    (502, "Bad Gateway"),
+    (503, "Service Unavailable"),
+    (504, "Gateway Timeout"),
+    (505, "HTTP Version Not Supported"),
+];
 
 /// Decimal digits of `n`, without going through `fmt` (no allocation, no locale).
 pub fn write_dec(out: &mut Vec<u8>, mut n: u64) {
@@ -328,7 +416,7 @@ mod tests {
         let mut out = Vec::new();
         let n = local_reply(
             503,
-            "no healthy upstream",
+            TextLine("no healthy upstream"),
             b"",
             false,
             ConnectionHeader::Close,
@@ -341,5 +429,22 @@ mod tests {
         assert!(text.contains("content-length: 20\r\n"));
         assert!(text.contains("connection: close\r\n"));
         assert!(text.ends_with("\r\n\r\nno healthy upstream\n"));
+    }
+
+    #[test]
+    fn an_empty_verbatim_body_has_no_content_type() {
+        let mut out = Vec::new();
+        let body = Verbatim {
+            bytes: b"",
+            content_type: Some(TEXT_PLAIN),
+        };
+        let extra = b"location: https://a.test/\r\n";
+        local_reply(301, body, extra, false, ConnectionHeader::Omit, &mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            text,
+            "HTTP/1.1 301 Moved Permanently\r\nserver: ringway\r\ncontent-length: 0\r\n\
+             location: https://a.test/\r\n\r\n"
+        );
     }
 }

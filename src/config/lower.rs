@@ -176,13 +176,7 @@ fn lower_virtual_host(vhost: &VirtualHostConfig, clusters: &[ClusterConfig]) -> 
 }
 
 fn lower_route(route: &RouteConfig, clusters: &[ClusterConfig]) -> RawRoute {
-    let RouteConfig {
-        matcher,
-        cluster,
-        prefix_rewrite,
-        timeout,
-        retry,
-    } = route;
+    let RouteConfig { matcher, action } = route;
     let matcher = match matcher {
         PathMatch::Prefix(p) => RawMatch {
             prefix: Some(p.clone()),
@@ -193,17 +187,82 @@ fn lower_route(route: &RouteConfig, clusters: &[ClusterConfig]) -> RawRoute {
             path: Some(p.clone()),
         },
     };
-    RawRoute {
+    let raw = RawRoute {
         matcher,
+        ..RawRoute::default()
+    };
+    match action {
+        RouteAction::Forward(f) => lower_forward(raw, f, clusters),
+        RouteAction::Redirect(r) => RawRoute {
+            redirect: Some(lower_redirect(r)),
+            ..raw
+        },
+        RouteAction::Direct(d) => RawRoute {
+            direct_response: Some(lower_direct(d)),
+            ..raw
+        },
+    }
+}
+
+fn lower_forward(raw: RawRoute, forward: &ForwardAction, clusters: &[ClusterConfig]) -> RawRoute {
+    let ForwardAction {
+        cluster,
+        prefix_rewrite,
+        timeout,
+        retry,
+    } = forward;
+    RawRoute {
         // `validate` made `cluster` an index into `clusters`.
-        cluster: clusters
-            .get(*cluster)
-            .map(|c| c.name.clone())
-            .unwrap_or_default(),
+        cluster: Some(
+            clusters
+                .get(*cluster)
+                .map(|c| c.name.clone())
+                .unwrap_or_default(),
+        ),
         prefix_rewrite: prefix_rewrite.clone(),
         // The reader's `0s` is the model's "no timeout".
         timeout: Some(ConfigDuration(timeout.unwrap_or_default())),
         retry_policy: retry.as_ref().map(lower_retry),
+        ..raw
+    }
+}
+
+fn lower_redirect(redirect: &RedirectAction) -> RawRedirect {
+    let RedirectAction {
+        scheme,
+        host,
+        port,
+        path,
+        strip_query,
+        status,
+    } = redirect;
+    let (path, prefix_rewrite) = match path {
+        RedirectPath::Keep => (None, None),
+        RedirectPath::Replace(p) => (Some(p.clone()), None),
+        RedirectPath::PrefixRewrite(p) => (None, Some(p.clone())),
+    };
+    RawRedirect {
+        scheme: scheme.clone(),
+        host: host.clone(),
+        port: *port,
+        path,
+        prefix_rewrite,
+        strip_query: Some(*strip_query),
+        status: Some(*status),
+    }
+}
+
+fn lower_direct(direct: &DirectResponse) -> RawDirectResponse {
+    let DirectResponse { status, body } = direct;
+    let (body, body_file) = match body {
+        DirectBody::Empty => (None, None),
+        DirectBody::Inline(text) => (Some(text.clone()), None),
+        DirectBody::File { path, .. } => (None, Some(path.clone())),
+    };
+    RawDirectResponse {
+        status: *status,
+        body,
+        body_file,
     }
 }
 
@@ -612,6 +671,14 @@ listeners:
               num_retries: 3
               per_try_timeout: 1s
               retriable_status_codes: [409, 429]
+          - match: { prefix: /old/ }
+            redirect: { scheme: https, host: new.example.com, port: 8443, prefix_rewrite: /new/, strip_query: true, status: 308 }
+          - match: { path: /moved }
+            redirect: { path: \"/there?x=1\" }
+          - match: { path: /teapot }
+            direct_response: { status: 418, body: \"short and stout\" }
+          - match: { path: /empty }
+            direct_response: { status: 204 }
           - match: { prefix: / }
             cluster: hashed
             retry_policy: { retry_on: reset }

@@ -179,12 +179,101 @@ pub enum PathMatch {
 #[derive(Debug, Clone)]
 pub struct RouteConfig {
     pub matcher: PathMatch,
+    pub action: RouteAction,
+}
+
+/// What a matched route does with the request.
+#[derive(Debug, Clone)]
+pub enum RouteAction {
+    /// Proxy it to a cluster.
+    Forward(ForwardAction),
+    /// Answer with a redirect built from the request (Envoy's `redirect`).
+    Redirect(RedirectAction),
+    /// Answer with a fixed status and body (Envoy's `direct_response`).
+    Direct(DirectResponse),
+}
+
+impl RouteConfig {
+    /// The forwarding settings, for routes that proxy.
+    pub fn forward(&self) -> Option<&ForwardAction> {
+        self.action.forward()
+    }
+}
+
+impl RouteAction {
+    /// The forwarding settings, for routes that proxy.
+    pub fn forward(&self) -> Option<&ForwardAction> {
+        match self {
+            RouteAction::Forward(f) => Some(f),
+            RouteAction::Redirect(_) | RouteAction::Direct(_) => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ForwardAction {
     /// Index into `Config::clusters`.
     pub cluster: usize,
     pub prefix_rewrite: Option<String>,
     /// `None`: no timeout.
     pub timeout: Option<Duration>,
     pub retry: Option<RetryPolicy>,
+}
+
+/// Envoy's `RedirectAction`: each part of the request's URL that is not
+/// replaced is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedirectAction {
+    /// `None`: the scheme the request arrived with.
+    pub scheme: Option<String>,
+    /// `None`: the request's `Host` (its port dropped as Envoy does, see
+    /// `worker::redirect`).
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub path: RedirectPath,
+    /// Drop the request's query (not one `path` brings itself).
+    pub strip_query: bool,
+    /// 301, 302, 303, 307 or 308.
+    pub status: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedirectPath {
+    /// The request's path and query.
+    Keep,
+    /// This path; the request's query is kept unless it brings its own.
+    Replace(String),
+    /// The matched prefix replaced by this (the rest and the query kept).
+    PrefixRewrite(String),
+}
+
+/// Envoy's `DirectResponseAction`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectResponse {
+    pub status: u16,
+    pub body: DirectBody,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DirectBody {
+    /// No body (`content-length: 0`, no `content-type`).
+    Empty,
+    Inline(String),
+    /// Read when the config is loaded (and again on each reload).
+    File {
+        path: String,
+        bytes: std::sync::Arc<[u8]>,
+    },
+}
+
+impl DirectBody {
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            DirectBody::Empty => b"",
+            DirectBody::Inline(s) => s.as_bytes(),
+            DirectBody::File { bytes, .. } => bytes,
+        }
+    }
 }
 
 /// When and how often a failed attempt is tried again (Envoy's `retry_policy`).

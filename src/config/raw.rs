@@ -233,7 +233,13 @@ pub struct RawVirtualHost {
 pub struct RawRoute {
     #[serde(rename = "match")]
     pub matcher: RawMatch,
-    pub cluster: String,
+    /// Exactly one of `cluster`, `redirect` and `direct_response`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect: Option<RawRedirect>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direct_response: Option<RawDirectResponse>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix_rewrite: Option<String>,
     /// Until the whole response arrives from upstream; 0s disables. Default 15s.
@@ -241,6 +247,42 @@ pub struct RawRoute {
     pub timeout: Option<ConfigDuration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_policy: Option<RawRetryPolicy>,
+}
+
+/// A redirect answered by ringway: every part not given is the request's own.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRedirect {
+    /// `http`, `https` (or another URI scheme).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheme: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// Replaces the whole path (a query in it replaces the request's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Replaces the matched prefix; with a `prefix` match only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix_rewrite: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strip_query: Option<bool>,
+    /// 301 (default), 302, 303, 307 or 308.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+}
+
+/// A fixed answer: a status and an optional body (inline or from a file).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDirectResponse {
+    pub status: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// Read at load (and reload).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_file: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]

@@ -40,7 +40,10 @@ fn accepts_a_small_config_and_fills_in_defaults() {
         std::time::Duration::from_millis(250)
     );
     assert_eq!(
-        c.listeners[0].virtual_hosts[0].routes[0].timeout,
+        c.listeners[0].virtual_hosts[0].routes[0]
+            .forward()
+            .unwrap()
+            .timeout,
         Some(defaults::ROUTE_TIMEOUT)
     );
 }
@@ -194,6 +197,8 @@ fn retry_policy_is_validated() {
     ))
     .unwrap();
     let retry = loaded.config.listeners[0].virtual_hosts[0].routes[0]
+        .forward()
+        .unwrap()
         .retry
         .clone()
         .unwrap();
@@ -219,6 +224,8 @@ fn retry_policy_is_validated() {
     .listeners[0]
         .virtual_hosts[0]
         .routes[0]
+        .forward()
+        .unwrap()
         .retry
         .clone()
         .unwrap();
@@ -467,4 +474,104 @@ fn max_connection_duration_must_be_positive() {
     let e = err(&with("0s"));
     assert!(e.contains("listeners[0].max_connection_duration"), "{e}");
     assert!(e.contains("line 5"), "{e}");
+}
+
+/// GOOD with its second route's action replaced by `action` (indented lines).
+fn second_route(action: &str) -> String {
+    GOOD.replace(
+        "            cluster: service1\n            prefix_rewrite: /x\n",
+        action,
+    )
+}
+
+#[test]
+fn a_route_has_exactly_one_action() {
+    let none = second_route("");
+    let e = err(&none);
+    assert!(
+        e.contains("routes[1] (line 11)") && e.contains("exactly one of"),
+        "{e}"
+    );
+    let two = second_route(
+        "            cluster: service1\n            direct_response: { status: 200 }\n",
+    );
+    assert!(err(&two).contains("exactly one of"));
+    let stray =
+        second_route("            direct_response: { status: 200 }\n            timeout: 1s\n");
+    let e = err(&stray);
+    assert!(
+        e.contains("routes[1].timeout (line 13)") && e.contains("`cluster`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn redirects_are_checked_field_by_field() {
+    let cases = [
+        (
+            "redirect: { status: 200 }",
+            "redirect.status",
+            "not a redirect status",
+        ),
+        (
+            "redirect: { scheme: \"1x\" }",
+            "redirect.scheme",
+            "not a URI scheme",
+        ),
+        (
+            "redirect: { host: \"a\\r\\nset-cookie: x\" }",
+            "redirect.host",
+            "not a host",
+        ),
+        ("redirect: { port: 0 }", "redirect.port", "1 to 65535"),
+        (
+            "redirect: { path: nope }",
+            "redirect.path",
+            "must start with `/`",
+        ),
+        (
+            "redirect: { path: /a, prefix_rewrite: /b }",
+            "redirect.prefix_rewrite",
+            "not both",
+        ),
+    ];
+    for (action, field, says) in cases {
+        let e = err(&second_route(&format!("            {action}\n")));
+        assert!(
+            e.contains(&format!("routes[1].{field} (line 12)")),
+            "{action}: {e}"
+        );
+        assert!(e.contains(says), "{action}: {e}");
+    }
+    let ok = load_str(&second_route(
+        "            redirect: { scheme: HTTPS, prefix_rewrite: /x, strip_query: true }\n",
+    ))
+    .unwrap();
+    let RouteAction::Redirect(r) = &ok.config.listeners[0].virtual_hosts[0].routes[1].action else {
+        panic!("a redirect");
+    };
+    assert_eq!(r.scheme.as_deref(), Some("https"));
+    assert_eq!((r.status, r.strip_query), (301, true));
+}
+
+#[test]
+fn direct_responses_are_checked() {
+    let e = err(&second_route(
+        "            direct_response: { status: 700 }\n",
+    ));
+    assert!(
+        e.contains("routes[1].direct_response.status (line 12)"),
+        "{e}"
+    );
+    let e = err(&second_route(
+        "            direct_response: { status: 200, body: a, body_file: /etc/hostname }\n",
+    ));
+    assert!(e.contains("not both"), "{e}");
+    let e = err(&second_route(
+        "            direct_response: { status: 200, body_file: /nonexistent/ringway }\n",
+    ));
+    assert!(
+        e.contains("direct_response.body_file") && e.contains("cannot read"),
+        "{e}"
+    );
 }

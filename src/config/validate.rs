@@ -240,52 +240,7 @@ fn validate_listener(
         let mut routes = Vec::new();
         for (r, rr) in rv.routes.iter().enumerate() {
             let rpath = format!("{vpath}.routes[{r}]");
-            let matcher = match (&rr.matcher.prefix, &rr.matcher.path) {
-                (Some(p), None) => {
-                    PathMatch::Prefix(check_path(&format!("{rpath}.match.prefix"), p)?)
-                }
-                (None, Some(p)) => PathMatch::Exact(check_path(&format!("{rpath}.match.path"), p)?),
-                _ => {
-                    return Err(ConfigError::invalid(
-                        format!("{rpath}.match"),
-                        "give exactly one of `prefix` or `path`",
-                    ))
-                }
-            };
-            let cluster = *clusters.get(&rr.cluster).ok_or_else(|| {
-                ConfigError::invalid(
-                    format!("{rpath}.cluster"),
-                    format!("no cluster named `{}`", rr.cluster),
-                )
-            })?;
-            let prefix_rewrite = match &rr.prefix_rewrite {
-                None => None,
-                Some(p) => {
-                    if !matches!(matcher, PathMatch::Prefix(_)) {
-                        return Err(ConfigError::invalid(
-                            format!("{rpath}.prefix_rewrite"),
-                            "prefix_rewrite needs a `prefix` match",
-                        ));
-                    }
-                    Some(check_path(&format!("{rpath}.prefix_rewrite"), p)?)
-                }
-            };
-            let timeout = match rr.timeout {
-                None => Some(defaults::ROUTE_TIMEOUT),
-                Some(d) if d.0.is_zero() => None,
-                Some(d) => Some(d.0),
-            };
-            let retry = match &rr.retry_policy {
-                None => None,
-                Some(p) => Some(validate_retry(&format!("{rpath}.retry_policy"), p)?),
-            };
-            routes.push(RouteConfig {
-                matcher,
-                cluster,
-                prefix_rewrite,
-                timeout,
-                retry,
-            });
+            routes.push(super::validate_route::validate_route(&rpath, rr, clusters)?);
         }
         virtual_hosts.push(VirtualHostConfig {
             name: rv.name.clone().unwrap_or_else(|| format!("vhost{v}")),
@@ -364,7 +319,7 @@ fn validate_listener(
     })
 }
 
-fn validate_retry(path: &str, raw: &RawRetryPolicy) -> Result<RetryPolicy, ConfigError> {
+pub(super) fn validate_retry(path: &str, raw: &RawRetryPolicy) -> Result<RetryPolicy, ConfigError> {
     let mut policy = RetryPolicy {
         on_5xx: false,
         on_gateway_error: false,
@@ -480,7 +435,7 @@ fn check_domain(field: &str, domain: &str) -> Result<(), ConfigError> {
     }
 }
 
-fn check_path(field: &str, path: &str) -> Result<String, ConfigError> {
+pub(super) fn check_path(field: &str, path: &str) -> Result<String, ConfigError> {
     if path.starts_with('/') && path.bytes().all(|b| b.is_ascii_graphic()) && !path.contains('?') {
         Ok(path.to_string())
     } else {

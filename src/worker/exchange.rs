@@ -3,6 +3,9 @@
 //! the client side is a `Downstream`, so the same code serves an HTTP/1.1
 //! request and, later, an HTTP/2 stream, over TCP or TLS.
 //!
+//! A route that answers itself (`redirect`, `direct_response`) is answered
+//! at the top of `run`, before any cluster is asked for a host.
+//!
 //! Every answer of ringway's own goes out as a `LocalReply` through
 //! `Downstream::local_reply`; counting goes through the request's `SessionTap`
 //! at the points where a fact becomes known.
@@ -14,7 +17,8 @@ use bytes::Buf;
 use super::{
     attempt::{attempt, Answered, AttemptError, AttemptPlan},
     downstream::{Downstream, HeadView, Step},
-    local_reply::LocalReply,
+    local_reply::{LocalReply, RouteReply},
+    redirect::{write_location, RequestUrl},
     relay::{Delivered, RelayError, SourceFault},
     retry::{backoff, NoRetry, RetryState, REPLAY_BODY_MAX},
     tap::Picked,
@@ -26,7 +30,7 @@ use crate::{
         encode::{encode_request, write_dec, RequestEdits},
         CodecError,
     },
-    config::RouteConfig,
+    config::{ForwardAction, RouteAction},
     router::RouteMatch,
     upstream::{
         cluster::{Admission, HashInput, RequestGuard},
@@ -47,18 +51,61 @@ pub async fn run<D: Downstream>(env: &Env<'_>, down: &mut D, bufs: &mut Exchange
     let Some(route) = route(env, down, &mut bufs.route_scratch) else {
         return down.local_reply(LocalReply::NoRoute).await;
     };
-    let cluster = &*env.gen.clusters[route.route.cluster];
-    let slot = env.gen.cluster_slots[route.route.cluster];
+    match &route.route.action {
+        RouteAction::Forward(action) => proxy(env, down, bufs, &route, action).await,
+        RouteAction::Redirect(redirect) => {
+            let out = &mut bufs.out;
+            out.clear();
+            write_location(out, redirect, &request_url(down, route.matched_len));
+            let reply = RouteReply {
+                status: redirect.status,
+                headers: out,
+                body: b"",
+            };
+            down.local_reply(LocalReply::Route(reply)).await
+        }
+        RouteAction::Direct(direct) => {
+            let reply = RouteReply {
+                status: direct.status,
+                headers: b"",
+                body: direct.body.bytes(),
+            };
+            down.local_reply(LocalReply::Route(reply)).await
+        }
+    }
+}
+
+/// Forward to the route's cluster and relay what comes back.
+async fn proxy<D: Downstream>(
+    env: &Env<'_>,
+    down: &mut D,
+    bufs: &mut ExchangeBuffers,
+    route: &RouteMatch<'_>,
+    action: &ForwardAction,
+) -> Step {
+    let cluster = &*env.gen.clusters[action.cluster];
+    let slot = env.gen.cluster_slots[action.cluster];
     let guard = match admit(cluster, slot, down) {
         Ok(guard) => guard,
         Err(reply) => return down.local_reply(reply).await,
     };
-    encode_upstream_head(env, down, bufs, &route, &guard);
+    encode_upstream_head(env, down, bufs, route.matched_len, action, &guard);
     down.consume_head();
     if down.head().expect_continue && down.send_continue().await.is_err() {
         return Step::Close;
     }
-    forward(env, down, bufs, cluster, guard, route.route).await
+    forward(env, down, bufs, cluster, guard, action).await
+}
+
+fn request_url<D: Downstream>(down: &mut D, matched_len: usize) -> RequestUrl<'_> {
+    let scheme = down.scheme();
+    let (req, _) = down.request();
+    RequestUrl {
+        scheme,
+        host: req.head.host_value(req.buf),
+        target: req.head.slice(req.buf, req.head.target),
+        matched_len,
+    }
 }
 
 fn route<'l, D: Downstream>(
@@ -79,7 +126,7 @@ fn admit<'c, D: Downstream>(
     cluster: &'c WorkerCluster,
     slot: usize,
     down: &mut D,
-) -> Result<RequestGuard<'c>, LocalReply> {
+) -> Result<RequestGuard<'c>, LocalReply<'static>> {
     let peer = down.peer().ip();
     let (req, tap) = down.request();
     let admission = cluster.begin_request(&HashInput {
@@ -101,7 +148,8 @@ fn encode_upstream_head<D: Downstream>(
     env: &Env<'_>,
     down: &mut D,
     bufs: &mut ExchangeBuffers,
-    route: &RouteMatch<'_>,
+    matched_len: usize,
+    action: &ForwardAction,
     guard: &RequestGuard<'_>,
 ) {
     let request_id = env.worker.next_request_id();
@@ -109,11 +157,10 @@ fn encode_upstream_head<D: Downstream>(
     let scheme = down.scheme();
     let (req, tap) = down.request();
     tap.request_id(&request_id);
-    let rewrite = route
-        .route
+    let rewrite = action
         .prefix_rewrite
         .as_deref()
-        .map(|r| (route.matched_len, r.as_bytes()));
+        .map(|r| (matched_len, r.as_bytes()));
     let edits = RequestEdits {
         client_ip,
         rewrite,
@@ -139,7 +186,7 @@ async fn forward<'c, D: Downstream>(
     bufs: &mut ExchangeBuffers,
     cluster: &'c WorkerCluster,
     guard: RequestGuard<'c>,
-    route: &'c RouteConfig,
+    route: &'c ForwardAction,
 ) -> Step {
     let head_len = bufs.req_head.len();
     // Only a request held whole in `req_head` can be sent twice.
@@ -279,7 +326,7 @@ async fn respond<D: Downstream>(
     bufs: &mut ExchangeBuffers,
     cluster: &WorkerCluster,
     guard: &RequestGuard<'_>,
-    route: &RouteConfig,
+    route: &ForwardAction,
     answered: Answered,
 ) -> Step {
     let Answered {

@@ -9,6 +9,11 @@
 //! status number back into a cause (Envoy's `sendLocalReply` with response
 //! flags, Sōzu's `DefaultAnswerStatus`).
 //!
+//! A route that answers itself (`redirect`, `direct_response`) is a cause
+//! too, `LocalReply::Route`: it carries the route's status, its headers
+//! (a redirect's `location`) and its body, borrowed from the config and the
+//! exchange's buffers for the one call that writes them.
+//!
 //! Upstream failures also count against the cluster and host that failed; that
 //! happens where the failure is seen (`SessionTap::upstream_error`), before the
 //! reply is chosen.
@@ -17,13 +22,16 @@ use std::fmt;
 
 use crate::{
     access_log::ResponseFlags as Flags,
-    codec::CodecError,
+    codec::{
+        encode::{ReplyBody, TextLine, Verbatim, TEXT_PLAIN},
+        CodecError,
+    },
     stats::names::ListenerCounter,
     upstream::{cluster::Overflow, UpstreamError},
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LocalReply {
+pub enum LocalReply<'a> {
     /// The request broke HTTP/1.1 grammar or framing, or one of the listener's limits.
     BadRequest(CodecError),
     /// The request head did not arrive within `request_headers_timeout`.
@@ -40,6 +48,27 @@ pub enum LocalReply {
     Overflow(Overflow),
     /// The upstream failed before a response head arrived.
     Upstream(UpstreamError),
+    /// The matched route answers itself (a redirect or a direct response).
+    Route(RouteReply<'a>),
+}
+
+/// A route's own answer, as written: nothing about it is ringway's choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteReply<'a> {
+    pub status: u16,
+    /// Whole `name: value\r\n` lines (a redirect's `location`).
+    pub headers: &'a [u8],
+    pub body: &'a [u8],
+}
+
+impl RouteReply<'_> {
+    /// Whether the route's own headers name the body's type (Envoy then does
+    /// not add `text/plain`).
+    fn has_content_type(&self) -> bool {
+        self.headers
+            .split(|&b| b == b'\n')
+            .any(|line| line.len() > 13 && line[..13].eq_ignore_ascii_case(b"content-type:"))
+    }
 }
 
 /// What a listener's health-check path reports.
@@ -61,7 +90,7 @@ pub enum AfterReply {
     MayKeepAlive,
 }
 
-impl LocalReply {
+impl<'a> LocalReply<'a> {
     pub fn status(self) -> u16 {
         match self {
             LocalReply::BadRequest(e) => match e {
@@ -87,13 +116,15 @@ impl LocalReply {
                 UpstreamError::Timeout => 504,
                 UpstreamError::BadResponse(_) => 502,
             },
+            LocalReply::Route(r) => r.status,
         }
     }
 
     /// Header lines to add (each `name: value\r\n`).
-    pub fn extra_headers(self) -> &'static [u8] {
+    pub fn extra_headers(self) -> &'a [u8] {
         match self {
             LocalReply::Overflow(_) => b"x-ringway-overloaded: true\r\n",
+            LocalReply::Route(r) => r.headers,
             _ => b"",
         }
     }
@@ -129,6 +160,8 @@ impl LocalReply {
             | LocalReply::NoHealthyUpstream
             | LocalReply::Overflow(_)
             | LocalReply::Upstream(_) => return None,
+            // An answer the config asked for, counted by its status class only.
+            LocalReply::Route(_) => return None,
         })
     }
 
@@ -143,12 +176,43 @@ impl LocalReply {
             LocalReply::Overflow(_) => Flags::UPSTREAM_OVERFLOW,
             // Raised by `SessionTap::upstream_error` with the cause's own flag.
             LocalReply::HealthCheck(_) | LocalReply::Upstream(_) => 0,
+            LocalReply::Route(_) => 0,
         }
     }
 }
 
-/// The plain-text body (a newline is added when it is written).
-impl fmt::Display for LocalReply {
+/// ringway's own causes answer with their reason as one line of text; a
+/// route's answer is its configured body, byte for byte.
+impl ReplyBody for LocalReply<'_> {
+    fn content_type(&self) -> Option<&'static str> {
+        match self {
+            LocalReply::Route(r) => verbatim(r).content_type(),
+            _ => TextLine(self).content_type(),
+        }
+    }
+    fn byte_len(&self) -> usize {
+        match self {
+            LocalReply::Route(r) => r.body.len(),
+            _ => TextLine(self).byte_len(),
+        }
+    }
+    fn write_body(&self, out: &mut Vec<u8>) {
+        match self {
+            LocalReply::Route(r) => out.extend_from_slice(r.body),
+            _ => TextLine(self).write_body(out),
+        }
+    }
+}
+
+fn verbatim<'a>(r: &RouteReply<'a>) -> Verbatim<'a> {
+    Verbatim {
+        bytes: r.body,
+        content_type: (!r.has_content_type()).then_some(TEXT_PLAIN),
+    }
+}
+
+/// The reason in words (for ringway's own causes; a route's body is not text).
+impl fmt::Display for LocalReply<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             LocalReply::BadRequest(e) => e.fmt(f),
@@ -160,6 +224,7 @@ impl fmt::Display for LocalReply {
             LocalReply::NoHealthyUpstream => f.write_str("no healthy upstream"),
             LocalReply::Overflow(_) => f.write_str("upstream overflow"),
             LocalReply::Upstream(e) => e.fmt(f),
+            LocalReply::Route(r) => write!(f, "route reply {}", r.status),
         }
     }
 }
@@ -244,6 +309,35 @@ mod tests {
         );
         assert_eq!(LocalReply::Upstream(UpstreamError::Reset).counter(), None);
         assert_eq!(LocalReply::NoRoute.flag(), Flags::NO_ROUTE);
+    }
+
+    #[test]
+    fn a_route_reply_is_written_as_configured() {
+        let reply = LocalReply::Route(RouteReply {
+            status: 302,
+            headers: b"location: https://a.test/x\r\n",
+            body: b"",
+        });
+        assert_eq!(reply.status(), 302);
+        assert_eq!(reply.extra_headers(), b"location: https://a.test/x\r\n");
+        assert_eq!(reply.after(), AfterReply::MayKeepAlive);
+        assert_eq!((reply.counter(), reply.flag()), (None, 0));
+        assert_eq!((reply.byte_len(), reply.content_type()), (0, None));
+        let json = LocalReply::Route(RouteReply {
+            status: 200,
+            headers: b"Content-Type: application/json\r\n",
+            body: b"{}",
+        });
+        assert_eq!((json.byte_len(), json.content_type()), (2, None));
+        let text = LocalReply::Route(RouteReply {
+            status: 200,
+            headers: b"",
+            body: b"ok",
+        });
+        assert_eq!(text.content_type(), Some(TEXT_PLAIN));
+        let mut out = Vec::new();
+        text.write_body(&mut out);
+        assert_eq!(out, b"ok", "no newline is added to a configured body");
     }
 
     #[test]

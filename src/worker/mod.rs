@@ -21,6 +21,7 @@ pub mod idle_parking;
 pub mod io;
 pub mod local_reply;
 pub mod recycle;
+mod redirect;
 pub mod relay;
 mod retry;
 pub mod tap;

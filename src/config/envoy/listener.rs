@@ -7,6 +7,7 @@ use serde_yaml::Value;
 use super::{
     address, common_http_rules,
     resilience::{self, RouteHash},
+    route_action,
     walk::{is_empty, is_false, is_true, Ctx, DefaultOnly, Fields, Map, Node, Refuse, Warn},
 };
 use crate::config::{
@@ -903,7 +904,7 @@ fn route_config(
             ),
             (
                 "max_direct_response_body_size_bytes",
-                Warn("ringway has no direct responses"),
+                Warn("ringway allows direct response bodies of up to 1 MiB"),
             ),
             ("internal_only_headers", Refuse(HEADERS_MUTATION)),
             ("response_headers_to_add", Refuse(HEADERS_MUTATION)),
@@ -1042,11 +1043,8 @@ fn route(
                 Warn("bodies stream through fixed-size buffers"),
             ),
             ("stat_prefix", Warn("per-route stats are not kept")),
-            ("redirect", Refuse("redirect routes are not implemented")),
-            (
-                "direct_response",
-                Refuse("direct responses are not implemented"),
-            ),
+            ("redirect", Map),
+            ("direct_response", Map),
             (
                 "filter_action",
                 Refuse("filter actions are not implemented"),
@@ -1128,11 +1126,38 @@ fn route(
         },
         ..RawRoute::default()
     };
-    let Some(action) = f.get("route") else {
-        return Err(cx.invalid(&node.path, "a route needs a `route` action"));
-    };
+    match (f.get("route"), f.get("redirect"), f.get("direct_response")) {
+        (Some(action), None, None) => forward_action(cx, node, &action, native, origins, rr),
+        (None, Some(r), None) => {
+            rr.redirect = Some(route_action::redirect(cx, &r, native, origins)?);
+            Ok(rr)
+        }
+        (None, None, Some(d)) => {
+            rr.direct_response = Some(route_action::direct_response(cx, &d, native, origins)?);
+            Ok(rr)
+        }
+        (None, None, None) => Err(cx.invalid(
+            &node.path,
+            "a route needs an action: `route`, `redirect` or `direct_response`",
+        )),
+        _ => Err(cx.invalid(
+            &node.path,
+            "a route has one action: give only one of `route`, `redirect` and `direct_response`",
+        )),
+    }
+}
+
+/// A `route` action: forward to a cluster.
+fn forward_action(
+    cx: &mut Ctx,
+    node: &Node,
+    action: &Node,
+    native: &str,
+    origins: &mut Origins,
+    mut rr: RawRoute,
+) -> Result<RawRoute, ConfigError> {
     let a = cx.fields(
-        &action,
+        action,
         &[
             ("cluster", Map),
             ("prefix_rewrite", Map),
@@ -1259,7 +1284,7 @@ fn route(
     )?;
     match a.get("cluster") {
         Some(c) => {
-            rr.cluster = cx.string(&c)?;
+            rr.cluster = Some(cx.string(&c)?);
             origins.push((format!("{native}.cluster"), c.path.clone()));
         }
         None => return Err(cx.invalid(&action.path, "a route action needs a `cluster`")),
@@ -1281,14 +1306,15 @@ fn route(
         )?);
     }
     // ringway hashes per cluster: kept for the merge once every cluster is read.
+    let cluster = rr.cluster.clone().unwrap_or_default();
     let hash = match a.get("hash_policy") {
         Some(h) => RouteHash {
-            cluster: rr.cluster.clone(),
+            cluster: cluster.clone(),
             policies: resilience::route_hash_policy(cx, &h)?,
             path: h.path.clone(),
         },
         None => RouteHash {
-            cluster: rr.cluster.clone(),
+            cluster,
             policies: Vec::new(),
             path: node.path.clone(),
         },

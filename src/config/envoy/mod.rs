@@ -11,6 +11,7 @@
 
 mod listener;
 mod resilience;
+mod route_action;
 mod runtime;
 mod tls;
 mod walk;

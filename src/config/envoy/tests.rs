@@ -104,7 +104,12 @@ fn front_envoy_seed_translates_to_the_front_proxy() {
     let routes: Vec<(PathMatch, &str)> = vh
         .routes
         .iter()
-        .map(|r| (r.matcher.clone(), c.clusters[r.cluster].name.as_str()))
+        .map(|r| {
+            (
+                r.matcher.clone(),
+                c.clusters[r.forward().unwrap().cluster].name.as_str(),
+            )
+        })
         .collect();
     assert_eq!(
         routes,
@@ -114,8 +119,8 @@ fn front_envoy_seed_translates_to_the_front_proxy() {
         ]
     );
     for r in &vh.routes {
-        assert_eq!(r.prefix_rewrite, None);
-        assert_eq!(r.timeout, Some(defaults::ROUTE_TIMEOUT));
+        assert_eq!(r.forward().unwrap().prefix_rewrite, None);
+        assert_eq!(r.forward().unwrap().timeout, Some(defaults::ROUTE_TIMEOUT));
     }
     assert_eq!(c.clusters.len(), 2);
     for (cl, name) in c.clusters.iter().zip(["service1", "service2"]) {
@@ -161,7 +166,7 @@ fn service_envoy_seed_translates_to_the_sidecar() {
     assert_eq!(l.virtual_hosts[0].name, "service");
     let r = &l.virtual_hosts[0].routes[0];
     assert_eq!(r.matcher, PathMatch::Prefix("/service".into()));
-    let cl = &c.clusters[r.cluster];
+    let cl = &c.clusters[r.forward().unwrap().cluster];
     assert_eq!(cl.name, "local_service");
     assert_eq!(cl.kind, ClusterKind::StrictDns);
     assert_eq!(cl.connect_timeout, Duration::from_millis(250));
@@ -202,9 +207,19 @@ fn golden_model() {
     assert_eq!(l.limits.max_headers, 50);
     let api = &l.virtual_hosts[0].routes;
     assert_eq!(api[0].matcher, PathMatch::Exact("/healthz".into()));
-    assert_eq!(api[1].prefix_rewrite.as_deref(), Some("/"));
-    assert_eq!(api[1].timeout, Some(Duration::from_millis(2500)));
-    assert_eq!(l.virtual_hosts[1].routes[0].timeout, None, "0s disables");
+    assert_eq!(
+        api[1].forward().unwrap().prefix_rewrite.as_deref(),
+        Some("/")
+    );
+    assert_eq!(
+        api[1].forward().unwrap().timeout,
+        Some(Duration::from_millis(2500))
+    );
+    assert_eq!(
+        l.virtual_hosts[1].routes[0].forward().unwrap().timeout,
+        None,
+        "0s disables"
+    );
     let [apic, web, local] = &c.clusters[..] else {
         panic!("three clusters")
     };
@@ -315,6 +330,8 @@ fn retry_policy_on_route_maps_across() {
     );
     let loaded = load(&text);
     let retry = loaded.config.listeners[0].virtual_hosts[0].routes[1]
+        .forward()
+        .unwrap()
         .retry
         .clone()
         .expect("a retry policy");
@@ -341,9 +358,163 @@ fn retry_policy_on_route_maps_across() {
 refuses!(retry_policy_on_virtual_host, V3,
     VHOST => "            - name: api\n              retry_policy: {retry_on: 5xx}\n",
     format!("{HCM_V3}.route_config.virtual_hosts[0].retry_policy"), "retry_policy");
-refuses!(redirect_route, V3,
-    "                  path: \"/healthz\"\n" => "                  path: \"/healthz\"\n                redirect: {https_redirect: true}\n",
-    format!("{HCM_V3}.route_config.virtual_hosts[0].routes[0].redirect"), "redirect:");
+
+/// The `/healthz` route of V3 with its `route:` action replaced by `action`.
+fn healthz_action(action: &str) -> String {
+    edit(
+        V3,
+        "                  path: \"/healthz\"\n                route:\n                  cluster: local\n",
+        &format!("                  path: \"/healthz\"\n{action}"),
+    )
+}
+
+#[test]
+fn redirect_routes_map_field_for_field() {
+    let text = healthz_action(
+        "                redirect:\n                  https_redirect: true\n                  host_redirect: www.example.com\n                  port_redirect: 8443\n                  prefix_rewrite: /health\n                  strip_query: true\n                  response_code: PERMANENT_REDIRECT\n",
+    );
+    let c = load(&text).config;
+    let RouteAction::Redirect(r) = &c.listeners[0].virtual_hosts[0].routes[0].action else {
+        panic!("a redirect");
+    };
+    assert_eq!(
+        r,
+        &RedirectAction {
+            scheme: Some("https".into()),
+            host: Some("www.example.com".into()),
+            port: Some(8443),
+            path: RedirectPath::PrefixRewrite("/health".into()),
+            strip_query: true,
+            status: 308,
+        }
+    );
+    // v2 spells the same fields; the enum's number is read too.
+    let v2 = healthz_action(
+        "                redirect: {scheme_redirect: http, path_redirect: /x, response_code: 1}\n",
+    );
+    let RouteAction::Redirect(r) = &load(&v2).config.listeners[0].virtual_hosts[0].routes[0].action
+    else {
+        panic!("a redirect");
+    };
+    assert_eq!((r.scheme.as_deref(), r.status), (Some("http"), 302));
+    assert_eq!(r.path, RedirectPath::Replace("/x".into()));
+}
+
+#[test]
+fn redirect_refusals_name_the_envoy_field() {
+    let route = format!("{HCM_V3}.route_config.virtual_hosts[0].routes[0]");
+    let regex = healthz_action(
+        "                redirect:\n                  regex_rewrite: {pattern: {regex: a}, substitution: b}\n",
+    );
+    rejected(
+        Fault::Unsupported,
+        &regex,
+        &format!("{route}.redirect.regex_rewrite"),
+        "regex_rewrite:",
+        "regex",
+    );
+    let both = healthz_action(
+        "                redirect:\n                  https_redirect: true\n                  scheme_redirect: http\n",
+    );
+    rejected(
+        Fault::Invalid,
+        &both,
+        &format!("{route}.redirect.scheme_redirect"),
+        "scheme_redirect:",
+        "not both",
+    );
+    let code = healthz_action("                redirect: {response_code: GONE}\n");
+    rejected(
+        Fault::Parse,
+        &code,
+        &format!("{route}.redirect.response_code"),
+        "redirect: {response_code",
+        "MOVED_PERMANENTLY",
+    );
+    // Found by validation, reported at the Envoy line.
+    let host = healthz_action("                redirect: {host_redirect: \"a b\"}\n");
+    rejected(
+        Fault::Invalid,
+        &host,
+        &format!("{route}.redirect.host_redirect"),
+        "redirect: {host_redirect",
+        "not a host",
+    );
+    let two = healthz_action(
+        "                route: {cluster: local}\n                redirect: {https_redirect: true}\n",
+    );
+    rejected(
+        Fault::Invalid,
+        &two,
+        &route,
+        "- match:\n                  path: \"/healthz\"",
+        "one action",
+    );
+}
+
+#[test]
+fn direct_responses_map_inline_and_file_bodies() {
+    let text = healthz_action(
+        "                direct_response:\n                  status: 200\n                  body: {inline_string: \"ok\\n\"}\n",
+    );
+    let c = load(&text).config;
+    let RouteAction::Direct(d) = &c.listeners[0].virtual_hosts[0].routes[0].action else {
+        panic!("a direct response");
+    };
+    assert_eq!(d.status, 200);
+    assert_eq!(d.body.bytes(), b"ok\n");
+    let dir = std::env::temp_dir().join(format!("ringway-direct-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("body.json");
+    std::fs::write(&file, b"{\"up\":true}").unwrap();
+    let text = healthz_action(&format!(
+        "                direct_response: {{status: 503, body: {{filename: {}}}}}\n",
+        file.display()
+    ));
+    let loaded = load(&text);
+    let RouteAction::Direct(d) = &loaded.config.listeners[0].virtual_hosts[0].routes[0].action
+    else {
+        panic!("a direct response");
+    };
+    assert_eq!((d.status, d.body.bytes()), (503, &b"{\"up\":true}"[..]));
+    // `convert` names the file, and its output loads back to the same body.
+    let native = load(&to_native_yaml(&loaded.raw)).config;
+    let RouteAction::Direct(again) = &native.listeners[0].virtual_hosts[0].routes[0].action else {
+        panic!("a direct response");
+    };
+    assert_eq!(again, d);
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    let route = format!("{HCM_V3}.route_config.virtual_hosts[0].routes[0]");
+    let bytes = healthz_action(
+        "                direct_response: {status: 200, body: {inline_bytes: b2s=}}\n",
+    );
+    rejected(
+        Fault::Unsupported,
+        &bytes,
+        &format!("{route}.direct_response.body.inline_bytes"),
+        "direct_response:",
+        "inline_string",
+    );
+    let status = healthz_action("                direct_response: {status: 99}\n");
+    rejected(
+        Fault::Invalid,
+        &status,
+        &format!("{route}.direct_response.status"),
+        "direct_response:",
+        "200 to 599",
+    );
+    let missing = healthz_action(
+        "                direct_response: {status: 200, body: {filename: /nonexistent/ringway}}\n",
+    );
+    rejected(
+        Fault::Invalid,
+        &missing,
+        &format!("{route}.direct_response.body.filename"),
+        "direct_response:",
+        "cannot read",
+    );
+}
 refuses!(unknown_network_filter, V3,
     HCM_FILTER => "      - name: envoy.filters.network.tcp_proxy\n        typed_config: {\"@type\": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy, stat_prefix: tcp, cluster: api}\n      - name: envoy.filters.network.http_connection_manager\n",
     "static_resources.listeners[0].filter_chains[0].filters[0].name", "tcp_proxy");
