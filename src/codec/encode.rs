@@ -5,6 +5,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use super::{
+    edit::{EditContext, HeaderOps, RequestRef},
     headers::{HeaderIndex, HeaderKind},
     request::RequestHead,
     response::ResponseHead,
@@ -13,7 +14,8 @@ use super::{
 
 /// What the proxy adds to a request on its way upstream.
 pub struct RequestEdits<'a> {
-    pub client_ip: IpAddr,
+    /// The client (`x-forwarded-for`, `%DOWNSTREAM_REMOTE_ADDRESS%`).
+    pub client: SocketAddr,
     /// Replace the first `.0` bytes of the path with `.1` (prefix_rewrite).
     pub rewrite: Option<(usize, &'a [u8])>,
     /// Used as `Host` when the client sent none (HTTP/1.0).
@@ -22,7 +24,18 @@ pub struct RequestEdits<'a> {
     pub request_id: &'a [u8],
     /// How the request reached us: `x-forwarded-proto`.
     pub scheme: Scheme,
+    /// The route's header mutations (usually none).
+    pub ops: &'a HeaderOps,
+    /// `%START_TIME%`, rendered when `ops` uses it.
+    pub start_time: &'a [u8],
+    /// Sent as `Host` instead of the client's (`host_rewrite_literal`).
+    pub host_rewrite: Option<&'a [u8]>,
 }
+
+/// Headers ringway writes itself on every upstream request; a mutation may
+/// remove or overwrite them (Envoy's router mutates after the connection
+/// manager added them).
+const OWN_REQUEST_HEADERS: &[&str] = &["x-forwarded-for", "x-forwarded-proto", "x-request-id"];
 
 /// The scheme a request arrived with (TLS or not).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,20 +79,30 @@ pub fn encode_request(
     }
     out.extend_from_slice(b" HTTP/1.1\r\n");
 
-    match (head.authority, head.host) {
-        (Some(a), _) => header_line(out, b"host", head.slice(buf, a)),
-        (None, None) => {
+    let cx = EditContext {
+        client: edits.client,
+        upstream: None,
+        start_time: edits.start_time,
+        version: head.version,
+        request: Some(RequestRef { buf, head, headers }),
+    };
+    let ops = edits.ops;
+    let dropped = |name: &[u8]| ops.drops(name, &cx);
+    match (edits.host_rewrite, head.authority, head.host) {
+        (Some(host), _, _) => header_line(out, b"host", host),
+        (None, Some(a), _) => header_line(out, b"host", head.slice(buf, a)),
+        (None, None, None) => {
             out.extend_from_slice(b"host: ");
             write_addr(out, edits.upstream);
             out.extend_from_slice(b"\r\n");
         }
-        (None, Some(_)) => {}
+        (None, None, Some(_)) => {}
     }
     let mut xff_seen = false;
     for h in headers {
         let name = h.name(buf);
         let keep = match h.kind {
-            HeaderKind::Host => head.authority.is_none(),
+            HeaderKind::Host => head.authority.is_none() && edits.host_rewrite.is_none(),
             // Re-framed as chunked upstream; the codings listed stay as sent.
             HeaderKind::TransferEncoding => true,
             // Framing is never hop-by-hop, whatever `Connection` lists: dropping
@@ -95,7 +118,7 @@ pub fn encode_request(
                 false
             }
             k if k.is_hop_by_hop() => false,
-            _ => !is_listed(buf, name, conn_tokens),
+            _ => !is_listed(buf, name, conn_tokens) && !dropped(name),
         };
         if keep {
             header_line(out, name, h.value(buf));
@@ -107,25 +130,126 @@ pub fn encode_request(
     if head.upgrade {
         out.extend_from_slice(b"connection: upgrade\r\n");
     }
-    out.extend_from_slice(b"x-forwarded-for: ");
-    if xff_seen {
-        for h in headers
-            .iter()
-            .filter(|h| h.kind == HeaderKind::XForwardedFor)
-        {
-            out.extend_from_slice(h.value(buf));
-            out.extend_from_slice(b", ");
+    if !dropped(b"x-forwarded-for") {
+        out.extend_from_slice(b"x-forwarded-for: ");
+        if xff_seen {
+            for h in headers
+                .iter()
+                .filter(|h| h.kind == HeaderKind::XForwardedFor)
+            {
+                out.extend_from_slice(h.value(buf));
+                out.extend_from_slice(b", ");
+            }
         }
+        write_ip(out, edits.client.ip());
+        out.extend_from_slice(b"\r\n");
     }
-    write_ip(out, edits.client_ip);
-    out.extend_from_slice(match edits.scheme {
-        Scheme::Http => b"\r\nx-forwarded-proto: http\r\n",
-        Scheme::Https => b"\r\nx-forwarded-proto: https\r\n",
-    });
-    if !head.has_request_id {
+    if !dropped(b"x-forwarded-proto") {
+        out.extend_from_slice(match edits.scheme {
+            Scheme::Http => b"x-forwarded-proto: http\r\n",
+            Scheme::Https => b"x-forwarded-proto: https\r\n",
+        });
+    }
+    if !head.has_request_id && !dropped(b"x-request-id") {
         header_line(out, b"x-request-id", edits.request_id);
     }
+    if !ops.is_empty() {
+        let arrived = |name: &str| {
+            OWN_REQUEST_HEADERS.contains(&name)
+                || headers
+                    .iter()
+                    .any(|h| h.name(buf).eq_ignore_ascii_case(name.as_bytes()))
+        };
+        ops.write_added(&cx, &arrived, out);
+    }
     out.extend_from_slice(b"\r\n");
+}
+
+/// A response head with the route's mutations applied, copied into `out`
+/// (with `headers` and `tokens` indexing it) for `encode_response` to write
+/// as it writes any head. Only routes with response mutations pay for the copy.
+pub struct EditedHead<'a> {
+    pub buf: &'a mut Vec<u8>,
+    pub headers: &'a mut Vec<HeaderIndex>,
+    pub tokens: &'a mut Vec<(u32, u32)>,
+}
+
+/// Apply `ops` to the response head (`buf`, `head`, `headers`, `tokens`);
+/// returns the head whose spans point into `into.buf`.
+pub fn edit_response(
+    buf: &[u8],
+    head: &ResponseHead,
+    headers: &[HeaderIndex],
+    tokens: &[(u32, u32)],
+    ops: &HeaderOps,
+    cx: &EditContext<'_>,
+    into: EditedHead<'_>,
+) -> ResponseHead {
+    let EditedHead {
+        buf: out,
+        headers: index,
+        tokens: out_tokens,
+    } = into;
+    out.clear();
+    index.clear();
+    out_tokens.clear();
+    let copy = |out: &mut Vec<u8>, bytes: &[u8]| {
+        let start = out.len() as u32;
+        out.extend_from_slice(bytes);
+        (start, out.len() as u32)
+    };
+    let reason = copy(out, &buf[head.reason.0 as usize..head.reason.1 as usize]);
+    for t in tokens {
+        let span = copy(out, &buf[t.0 as usize..t.1 as usize]);
+        out_tokens.push(span);
+    }
+    for h in headers {
+        // Framing and hop-by-hop headers are never mutated (the config refuses them).
+        if !super::edit::protected(h.kind) && ops.drops(h.name(buf), cx) {
+            continue;
+        }
+        let name = copy(out, h.name(buf));
+        let value = copy(out, h.value(buf));
+        index.push(HeaderIndex {
+            name,
+            value,
+            kind: h.kind,
+        });
+    }
+    let added_at = out.len();
+    let arrived = |name: &str| {
+        headers
+            .iter()
+            .any(|h| h.name(buf).eq_ignore_ascii_case(name.as_bytes()))
+    };
+    ops.write_added(cx, &arrived, out);
+    index_lines(out, added_at, index);
+    ResponseHead {
+        reason,
+        ..head.clone()
+    }
+}
+
+/// Index the `name: value\r\n` lines written into `buf` from `from` on.
+fn index_lines(buf: &[u8], from: usize, index: &mut Vec<HeaderIndex>) {
+    let mut at = from;
+    while at < buf.len() {
+        let line_end = buf[at..]
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .map_or(buf.len(), |i| at + i);
+        let colon = buf[at..line_end]
+            .iter()
+            .position(|&b| b == b':')
+            .map_or(line_end, |i| at + i);
+        let value_start = (colon + 2).min(line_end);
+        index.push(HeaderIndex {
+            name: (at as u32, colon as u32),
+            value: (value_start as u32, line_end as u32),
+            kind: HeaderKind::of(&buf[at..colon]),
+        });
+        at = line_end + 2;
+    }
 }
 
 /// How the response travels to the client.
@@ -368,7 +492,7 @@ pub fn write_dec(out: &mut Vec<u8>, mut n: u64) {
     out.extend_from_slice(&digits[i..]);
 }
 
-fn write_ip(out: &mut Vec<u8>, ip: IpAddr) {
+pub(super) fn write_ip(out: &mut Vec<u8>, ip: IpAddr) {
     match ip {
         IpAddr::V4(v4) => {
             for (i, octet) in v4.octets().iter().enumerate() {
@@ -385,7 +509,7 @@ fn write_ip(out: &mut Vec<u8>, ip: IpAddr) {
     }
 }
 
-fn write_addr(out: &mut Vec<u8>, addr: SocketAddr) {
+pub(super) fn write_addr(out: &mut Vec<u8>, addr: SocketAddr) {
     match addr.ip() {
         IpAddr::V4(_) => write_ip(out, addr.ip()),
         IpAddr::V6(_) => {

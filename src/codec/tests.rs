@@ -200,11 +200,14 @@ fn forwarded(input: &[u8], rewrite: Option<(usize, &[u8])>) -> String {
         };
     let mut out = Vec::new();
     let edits = RequestEdits {
-        client_ip: "10.0.0.9".parse().unwrap(),
+        client: "10.0.0.9:4000".parse().unwrap(),
         rewrite,
         upstream: "127.0.0.2:80".parse().unwrap(),
         request_id: b"id-1",
         scheme: crate::codec::encode::Scheme::Http,
+        ops: &crate::codec::edit::HeaderOps::default(),
+        start_time: b"",
+        host_rewrite: None,
     };
     encode_request(input, &head, &headers, &tokens, &edits, &mut out);
     String::from_utf8(out).unwrap().to_ascii_lowercase()

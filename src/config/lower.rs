@@ -123,7 +123,9 @@ fn lower_listener(listener: &ListenerConfig, clusters: &[ClusterConfig]) -> RawL
         health_check,
         tls,
         max_connections,
+        headers,
     } = listener;
+    let level = lower_mutations(headers);
     let RequestLimits {
         max_header_bytes,
         max_headers,
@@ -151,6 +153,49 @@ fn lower_listener(listener: &ListenerConfig, clusters: &[ClusterConfig]) -> RawL
         }),
         tls: tls.as_ref().map(|t| lower_listener_tls(t.spec())),
         max_connections: *max_connections,
+        request_headers_to_add: level.request_add,
+        request_headers_to_remove: level.request_remove,
+        response_headers_to_add: level.response_add,
+        response_headers_to_remove: level.response_remove,
+    }
+}
+
+/// One level's mutations in the reader's words.
+struct RawMutations {
+    request_add: Vec<RawHeaderAdd>,
+    request_remove: Vec<String>,
+    response_add: Vec<RawHeaderAdd>,
+    response_remove: Vec<String>,
+}
+
+fn lower_mutations(m: &HeaderMutations) -> RawMutations {
+    let HeaderMutations {
+        request_add,
+        request_remove,
+        response_add,
+        response_remove,
+    } = m;
+    let adds = |list: &[HeaderAdd]| list.iter().map(lower_add).collect();
+    RawMutations {
+        request_add: adds(request_add),
+        request_remove: request_remove.clone(),
+        response_add: adds(response_add),
+        response_remove: response_remove.clone(),
+    }
+}
+
+fn lower_add(add: &HeaderAdd) -> RawHeaderAdd {
+    let HeaderAdd {
+        name,
+        value,
+        action,
+        keep_empty_value,
+    } = add;
+    RawHeaderAdd {
+        name: name.clone(),
+        value: value.text().to_string(),
+        action: Some(names::name(names::APPEND_ACTIONS, *action).to_string()),
+        keep_empty_value: Some(*keep_empty_value),
     }
 }
 
@@ -167,16 +212,29 @@ fn lower_virtual_host(vhost: &VirtualHostConfig, clusters: &[ClusterConfig]) -> 
         name,
         domains,
         routes,
+        headers,
     } = vhost;
+    let level = lower_mutations(headers);
     RawVirtualHost {
         name: Some(name.clone()),
         domains: domains.clone(),
         routes: routes.iter().map(|r| lower_route(r, clusters)).collect(),
+        request_headers_to_add: level.request_add,
+        request_headers_to_remove: level.request_remove,
+        response_headers_to_add: level.response_add,
+        response_headers_to_remove: level.response_remove,
     }
 }
 
 fn lower_route(route: &RouteConfig, clusters: &[ClusterConfig]) -> RawRoute {
-    let RouteConfig { matcher, action } = route;
+    // `edits` is derived from the three levels' `headers`.
+    let RouteConfig {
+        matcher,
+        action,
+        headers,
+        edits: _,
+    } = route;
+    let level = lower_mutations(headers);
     let matcher = match matcher {
         PathMatch::Prefix(p) => RawMatch {
             prefix: Some(p.clone()),
@@ -189,6 +247,10 @@ fn lower_route(route: &RouteConfig, clusters: &[ClusterConfig]) -> RawRoute {
     };
     let raw = RawRoute {
         matcher,
+        request_headers_to_add: level.request_add,
+        request_headers_to_remove: level.request_remove,
+        response_headers_to_add: level.response_add,
+        response_headers_to_remove: level.response_remove,
         ..RawRoute::default()
     };
     match action {
@@ -210,6 +272,7 @@ fn lower_forward(raw: RawRoute, forward: &ForwardAction, clusters: &[ClusterConf
         prefix_rewrite,
         timeout,
         retry,
+        host_rewrite,
     } = forward;
     RawRoute {
         // `validate` made `cluster` an index into `clusters`.
@@ -223,6 +286,7 @@ fn lower_forward(raw: RawRoute, forward: &ForwardAction, clusters: &[ClusterConf
         // The reader's `0s` is the model's "no timeout".
         timeout: Some(ConfigDuration(timeout.unwrap_or_default())),
         retry_policy: retry.as_ref().map(lower_retry),
+        host_rewrite: host_rewrite.clone(),
         ..raw
     }
 }
@@ -655,13 +719,22 @@ listeners:
     max_request_body_size: 1MiB
     access_log: { path: /dev/stdout, format: \"%REQ(:PATH)% %RESPONSE_CODE%\\n\" }
     health_check: { path: /healthz }
+    request_headers_to_remove: [x-debug]
+    response_headers_to_add: [{ name: x-edge, value: \"%START_TIME%\", action: overwrite_if_exists }]
     virtual_hosts:
       - name: api
         domains: [\"api.example.com\", \"*.api.example.com\"]
+        request_headers_to_add: [{ name: x-client, value: \"%DOWNSTREAM_REMOTE_ADDRESS%\", keep_empty_value: true }]
+        response_headers_to_remove: [x-powered-by]
         routes:
           - match: { path: /exact }
             cluster: dns
             timeout: 0s
+            host_rewrite: svc.internal
+            request_headers_to_add: [{ name: x-ua, value: \"%REQ(user-agent)% %PROTOCOL%\", action: add_if_absent }]
+            request_headers_to_remove: [x-secret]
+            response_headers_to_add: [{ name: x-by, value: \"%UPSTREAM_REMOTE_ADDRESS%\" }]
+            response_headers_to_remove: [server]
           - match: { prefix: /v1/ }
             cluster: hashed
             prefix_rewrite: /

@@ -3,6 +3,7 @@
 
 use std::{net::SocketAddr, time::Duration};
 
+pub use crate::codec::edit::{AppendAction, HeaderAdd, HeaderMutations, HeaderOps, Template};
 use crate::codec::limits::RequestLimits;
 
 /// Defaults, Envoy's where Envoy has one.
@@ -146,6 +147,8 @@ pub struct ListenerConfig {
     /// Envoy's listener connection limit, for all workers together: a connection
     /// accepted over it is closed at once (`downstream_cx_overflow`). `None`: no limit.
     pub max_connections: Option<u64>,
+    /// Header mutations for every route of the listener (Envoy's route-config level).
+    pub headers: HeaderMutations,
 }
 
 #[derive(Debug, Clone)]
@@ -168,6 +171,7 @@ pub struct VirtualHostConfig {
     pub name: String,
     pub domains: Vec<String>,
     pub routes: Vec<RouteConfig>,
+    pub headers: HeaderMutations,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -180,6 +184,36 @@ pub enum PathMatch {
 pub struct RouteConfig {
     pub matcher: PathMatch,
     pub action: RouteAction,
+    /// This route's own header mutations, as configured.
+    pub headers: HeaderMutations,
+    /// Derived: the route's, its virtual host's and its listener's mutations,
+    /// chained in Envoy's order; what the data path applies.
+    pub edits: RouteEdits,
+}
+
+/// Every level's header mutations for one route, per head.
+#[derive(Debug, Clone, Default)]
+pub struct RouteEdits {
+    pub request: HeaderOps,
+    pub response: HeaderOps,
+}
+
+impl RouteEdits {
+    /// Levels from most to least specific: Envoy's default order
+    /// (`most_specific_header_mutations_wins: false`), so the least specific
+    /// level has the last word.
+    pub fn chain(
+        route: &HeaderMutations,
+        vhost: &HeaderMutations,
+        listener: &HeaderMutations,
+    ) -> Self {
+        use crate::codec::edit::Direction;
+        let levels = [route, vhost, listener];
+        RouteEdits {
+            request: HeaderOps::chain(&levels, Direction::Request),
+            response: HeaderOps::chain(&levels, Direction::Response),
+        }
+    }
 }
 
 /// What a matched route does with the request.
@@ -218,6 +252,8 @@ pub struct ForwardAction {
     /// `None`: no timeout.
     pub timeout: Option<Duration>,
     pub retry: Option<RetryPolicy>,
+    /// Sent as `Host` instead of the client's (`host_rewrite_literal`).
+    pub host_rewrite: Option<String>,
 }
 
 /// Envoy's `RedirectAction`: each part of the request's URL that is not

@@ -93,6 +93,15 @@ pub struct RawListener {
     /// connections over it are closed at accept. Default: no limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_connections: Option<u64>,
+    /// Header mutations for every route of this listener (Envoy's route-config level).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub request_headers_to_add: Vec<RawHeaderAdd>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub request_headers_to_remove: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub response_headers_to_add: Vec<RawHeaderAdd>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub response_headers_to_remove: Vec<String>,
 }
 
 /// PEM from a file (`/etc/ringway/cert.pem`) or inline (`{ inline: "-----BEGIN…" }`).
@@ -226,6 +235,14 @@ pub struct RawVirtualHost {
     pub domains: Vec<String>,
     #[serde(default)]
     pub routes: Vec<RawRoute>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub request_headers_to_add: Vec<RawHeaderAdd>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub request_headers_to_remove: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub response_headers_to_add: Vec<RawHeaderAdd>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub response_headers_to_remove: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -247,6 +264,32 @@ pub struct RawRoute {
     pub timeout: Option<ConfigDuration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_policy: Option<RawRetryPolicy>,
+    /// Sent as `Host` upstream instead of the client's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_rewrite: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub request_headers_to_add: Vec<RawHeaderAdd>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub request_headers_to_remove: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub response_headers_to_add: Vec<RawHeaderAdd>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub response_headers_to_remove: Vec<String>,
+}
+
+/// One header a route, virtual host or listener adds.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHeaderAdd {
+    pub name: String,
+    /// May use `%DOWNSTREAM_REMOTE_ADDRESS%` and the other operators.
+    pub value: String,
+    /// `append_if_exists_or_add` (default), `add_if_absent`,
+    /// `overwrite_if_exists_or_add`, `overwrite_if_exists`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_empty_value: Option<bool>,
 }
 
 /// A redirect answered by ringway: every part not given is the request's own.

@@ -575,3 +575,30 @@ fn direct_responses_are_checked() {
         "{e}"
     );
 }
+
+#[test]
+fn header_mutations_are_checked_at_their_line() {
+    let with = |extra: &str| GOOD.replace("            prefix_rewrite: /x\n", extra);
+    let cases = [
+        ("            request_headers_to_add: [{ name: content-length, value: \"1\" }]\n", "request_headers_to_add[0].name", "frames the message"),
+        ("            request_headers_to_add: [{ name: \":path\", value: /a }]\n", "request_headers_to_add[0].name", "pseudo-headers"),
+        ("            request_headers_to_add: [{ name: x-a, value: \"%UPSTREAM_REMOTE_ADDRESS%\" }]\n", "request_headers_to_add[0].value", "response_headers_to_add"),
+        ("            response_headers_to_add: [{ name: x-a, value: \"%REQ(x-b)%\" }]\n", "response_headers_to_add[0].value", "response headers"),
+        ("            request_headers_to_add: [{ name: x-a, value: a, action: sometimes }]\n", "request_headers_to_add[0].action", "add_if_absent"),
+        ("            request_headers_to_remove: [transfer-encoding]\n", "request_headers_to_remove[0]", "frames the message"),
+        ("            host_rewrite: \"a/b\"\n", "host_rewrite", "not a host"),
+    ];
+    for (extra, field, says) in cases {
+        let e = err(&with(extra));
+        assert!(
+            e.contains(&format!("routes[1].{field} (line 13)")),
+            "{extra}: {e}"
+        );
+        assert!(e.contains(says), "{extra}: {e}");
+    }
+    let direct = GOOD.replace(
+        "            cluster: service1\n            prefix_rewrite: /x\n",
+        "            direct_response: { status: 200 }\n            request_headers_to_add: [{ name: x-a, value: a }]\n",
+    );
+    assert!(err(&direct).contains("sends no request upstream"));
+}

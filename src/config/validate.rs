@@ -216,6 +216,15 @@ fn validate_listener(
             "a listener needs at least one virtual host",
         ));
     }
+    let listener_headers = super::validate_headers::mutations(
+        path,
+        super::validate_headers::RawLevel {
+            request_add: &rl.request_headers_to_add,
+            request_remove: &rl.request_headers_to_remove,
+            response_add: &rl.response_headers_to_add,
+            response_remove: &rl.response_headers_to_remove,
+        },
+    )?;
     let mut virtual_hosts = Vec::new();
     let mut seen_domains = HashMap::new();
     for (v, rv) in rl.virtual_hosts.iter().enumerate() {
@@ -242,10 +251,23 @@ fn validate_listener(
             let rpath = format!("{vpath}.routes[{r}]");
             routes.push(super::validate_route::validate_route(&rpath, rr, clusters)?);
         }
+        let headers = super::validate_headers::mutations(
+            &vpath,
+            super::validate_headers::RawLevel {
+                request_add: &rv.request_headers_to_add,
+                request_remove: &rv.request_headers_to_remove,
+                response_add: &rv.response_headers_to_add,
+                response_remove: &rv.response_headers_to_remove,
+            },
+        )?;
+        for route in &mut routes {
+            route.edits = RouteEdits::chain(&route.headers, &headers, &listener_headers);
+        }
         virtual_hosts.push(VirtualHostConfig {
             name: rv.name.clone().unwrap_or_else(|| format!("vhost{v}")),
             domains: rv.domains.clone(),
             routes,
+            headers,
         });
     }
     let access_log = match &rl.access_log {
@@ -291,6 +313,7 @@ fn validate_listener(
         )?,
         access_log,
         health_check,
+        headers: listener_headers,
         name: rl
             .name
             .clone()

@@ -11,6 +11,7 @@ use super::{
     model::*,
     raw::{RawDirectResponse, RawRedirect, RawRoute},
     validate::{check_path, validate_retry},
+    validate_headers::{mutations, RawLevel},
 };
 
 /// The statuses Envoy's `RedirectResponseCode` can name.
@@ -51,7 +52,34 @@ pub fn validate_route(
             ))
         }
     };
-    Ok(RouteConfig { matcher, action })
+    let headers = mutations(
+        rpath,
+        RawLevel {
+            request_add: &rr.request_headers_to_add,
+            request_remove: &rr.request_headers_to_remove,
+            response_add: &rr.response_headers_to_add,
+            response_remove: &rr.response_headers_to_remove,
+        },
+    )?;
+    if !matches!(action, RouteAction::Forward(_)) && !headers.request_add.is_empty() {
+        return Err(ConfigError::invalid(
+            format!("{rpath}.request_headers_to_add"),
+            "a route that answers itself sends no request upstream",
+        ));
+    }
+    if !matches!(action, RouteAction::Forward(_)) && !headers.request_remove.is_empty() {
+        return Err(ConfigError::invalid(
+            format!("{rpath}.request_headers_to_remove"),
+            "a route that answers itself sends no request upstream",
+        ));
+    }
+    Ok(RouteConfig {
+        matcher,
+        action,
+        headers,
+        // Chained once the virtual host and listener levels are known.
+        edits: RouteEdits::default(),
+    })
 }
 
 fn forward(
@@ -84,11 +112,16 @@ fn forward(
         None => None,
         Some(p) => Some(validate_retry(&format!("{rpath}.retry_policy"), p)?),
     };
+    let host_rewrite = match &rr.host_rewrite {
+        None => None,
+        Some(h) => Some(host(&format!("{rpath}.host_rewrite"), h)?),
+    };
     Ok(ForwardAction {
         cluster,
         prefix_rewrite,
         timeout,
         retry,
+        host_rewrite,
     })
 }
 
@@ -98,6 +131,7 @@ fn only_forwarding_fields(rpath: &str, rr: &RawRoute, action: &str) -> Result<()
         ("prefix_rewrite", rr.prefix_rewrite.is_some()),
         ("timeout", rr.timeout.is_some()),
         ("retry_policy", rr.retry_policy.is_some()),
+        ("host_rewrite", rr.host_rewrite.is_some()),
     ];
     match forwarding.iter().find(|(_, set)| *set) {
         Some((field, _)) => Err(ConfigError::invalid(

@@ -18,19 +18,20 @@ use super::{
     attempt::{attempt, Answered, AttemptError, AttemptPlan},
     downstream::{Downstream, HeadView, Step},
     local_reply::{LocalReply, RouteReply},
+    mutate::{self, ResponseParts},
     redirect::{write_location, RequestUrl},
     relay::{Delivered, RelayError, SourceFault},
     retry::{backoff, NoRetry, RetryState, REPLAY_BODY_MAX},
     tap::Picked,
-    ExchangeBuffers, ListenerCtx, Worker, WorkerGeneration,
+    EditScratch, ExchangeBuffers, ListenerCtx, Worker, WorkerGeneration,
 };
 use crate::{
     codec::{
         body::BodyDecoder,
-        encode::{encode_request, write_dec, RequestEdits},
+        encode::{encode_request, write_dec, EditedHead, RequestEdits},
         CodecError,
     },
-    config::{ForwardAction, RouteAction},
+    config::{ForwardAction, RouteAction, RouteEdits},
     router::RouteMatch,
     upstream::{
         cluster::{Admission, HashInput, RequestGuard},
@@ -51,12 +52,14 @@ pub async fn run<D: Downstream>(env: &Env<'_>, down: &mut D, bufs: &mut Exchange
     let Some(route) = route(env, down, &mut bufs.route_scratch) else {
         return down.local_reply(LocalReply::NoRoute).await;
     };
+    let edits = &route.route.edits;
     match &route.route.action {
         RouteAction::Forward(action) => proxy(env, down, bufs, &route, action).await,
         RouteAction::Redirect(redirect) => {
             let out = &mut bufs.out;
             out.clear();
             write_location(out, redirect, &request_url(down, route.matched_len));
+            reply_mutations(down, edits, false, &mut bufs.edit.start_time, out);
             let reply = RouteReply {
                 status: redirect.status,
                 headers: out,
@@ -65,14 +68,41 @@ pub async fn run<D: Downstream>(env: &Env<'_>, down: &mut D, bufs: &mut Exchange
             down.local_reply(LocalReply::Route(reply)).await
         }
         RouteAction::Direct(direct) => {
+            let out = &mut bufs.out;
+            out.clear();
+            let body = direct.body.bytes();
+            reply_mutations(
+                down,
+                edits,
+                !body.is_empty(),
+                &mut bufs.edit.start_time,
+                out,
+            );
             let reply = RouteReply {
                 status: direct.status,
-                headers: b"",
-                body: direct.body.bytes(),
+                headers: out,
+                body,
             };
             down.local_reply(LocalReply::Route(reply)).await
         }
     }
+}
+
+/// A route answering itself gets its response mutations too (as in Envoy).
+fn reply_mutations<D: Downstream>(
+    down: &mut D,
+    edits: &RouteEdits,
+    has_body: bool,
+    time: &mut Vec<u8>,
+    out: &mut Vec<u8>,
+) {
+    let ops = &edits.response;
+    if ops.is_empty() {
+        return;
+    }
+    let start_time = mutate::render_start_time(ops, down.tap(), time);
+    let cx = mutate::response_context(down.peer(), None, down.head().version, start_time);
+    mutate::reply_headers(ops, &cx, has_body, out);
 }
 
 /// Forward to the route's cluster and relay what comes back.
@@ -89,12 +119,12 @@ async fn proxy<D: Downstream>(
         Ok(guard) => guard,
         Err(reply) => return down.local_reply(reply).await,
     };
-    encode_upstream_head(env, down, bufs, route.matched_len, action, &guard);
+    encode_upstream_head(env, down, bufs, route, action, &guard);
     down.consume_head();
     if down.head().expect_continue && down.send_continue().await.is_err() {
         return Step::Close;
     }
-    forward(env, down, bufs, cluster, guard, action).await
+    forward(env, down, bufs, cluster, guard, action, &route.route.edits).await
 }
 
 fn request_url<D: Downstream>(down: &mut D, matched_len: usize) -> RequestUrl<'_> {
@@ -148,25 +178,29 @@ fn encode_upstream_head<D: Downstream>(
     env: &Env<'_>,
     down: &mut D,
     bufs: &mut ExchangeBuffers,
-    matched_len: usize,
+    route: &RouteMatch<'_>,
     action: &ForwardAction,
     guard: &RequestGuard<'_>,
 ) {
     let request_id = env.worker.next_request_id();
-    let client_ip = down.peer().ip();
+    let client = down.peer();
     let scheme = down.scheme();
     let (req, tap) = down.request();
     tap.request_id(&request_id);
     let rewrite = action
         .prefix_rewrite
         .as_deref()
-        .map(|r| (matched_len, r.as_bytes()));
+        .map(|r| (route.matched_len, r.as_bytes()));
+    let ops = &route.route.edits.request;
     let edits = RequestEdits {
-        client_ip,
+        client,
         rewrite,
         upstream: guard.addr(),
         request_id: &request_id,
         scheme,
+        ops,
+        start_time: mutate::render_start_time(ops, tap, &mut bufs.edit.start_time),
+        host_rewrite: action.host_rewrite.as_deref().map(str::as_bytes),
     };
     bufs.req_head.clear();
     encode_request(
@@ -187,6 +221,7 @@ async fn forward<'c, D: Downstream>(
     cluster: &'c WorkerCluster,
     guard: RequestGuard<'c>,
     route: &'c ForwardAction,
+    edits: &RouteEdits,
 ) -> Step {
     let head_len = bufs.req_head.len();
     // Only a request held whole in `req_head` can be sent twice.
@@ -204,7 +239,7 @@ async fn forward<'c, D: Downstream>(
         Err(step) => return step,
     };
     guard.response(answered.resp.status);
-    respond(down, bufs, cluster, &guard, route, answered).await
+    respond(down, bufs, cluster, &guard, (route, edits), answered).await
 }
 
 /// What stays the same across a request's attempts.
@@ -326,7 +361,7 @@ async fn respond<D: Downstream>(
     bufs: &mut ExchangeBuffers,
     cluster: &WorkerCluster,
     guard: &RequestGuard<'_>,
-    route: &ForwardAction,
+    (route, edits): (&ForwardAction, &RouteEdits),
     answered: Answered,
 ) -> Step {
     let Answered {
@@ -340,14 +375,47 @@ async fn respond<D: Downstream>(
         let e = UpstreamError::BadResponse(CodecError::Malformed);
         return down.local_reply(LocalReply::Upstream(e)).await;
     }
-    let view = HeadView {
+    let service_time_ms = sent_at.elapsed().as_millis() as u64;
+    let parts = ResponseParts {
         head: &resp,
         buf: &bufs.up_buf,
         headers: &bufs.up_headers,
         tokens: &bufs.up_tokens,
     };
-    let service_time_ms = sent_at.elapsed().as_millis() as u64;
-    let Ok(encoder) = down.send_response_head(view, service_time_ms).await else {
+    let ops = &edits.response;
+    let sent = if ops.is_empty() {
+        let view = HeadView {
+            head: parts.head,
+            buf: parts.buf,
+            headers: parts.headers,
+            tokens: parts.tokens,
+        };
+        down.send_response_head(view, service_time_ms).await
+    } else {
+        let EditScratch {
+            start_time,
+            head,
+            headers,
+            tokens,
+        } = &mut bufs.edit;
+        let time = mutate::render_start_time(ops, down.tap(), start_time);
+        let cx =
+            mutate::response_context(down.peer(), Some(guard.addr()), down.head().version, time);
+        let into = EditedHead {
+            buf: head,
+            headers,
+            tokens,
+        };
+        let edited = mutate::edit_response_head(parts, ops, &cx, into);
+        let view = HeadView {
+            head: &edited.head,
+            buf: edited.buf,
+            headers: edited.headers,
+            tokens: edited.tokens,
+        };
+        down.send_response_head(view, service_time_ms).await
+    };
+    let Ok(encoder) = sent else {
         return Step::Close;
     };
     bufs.up_buf.advance(resp.head_len);

@@ -20,6 +20,7 @@ mod handshake;
 pub mod idle_parking;
 pub mod io;
 pub mod local_reply;
+mod mutate;
 pub mod recycle;
 mod redirect;
 pub mod relay;
@@ -89,6 +90,19 @@ pub struct ExchangeScratch {
     pub out: Vec<u8>,
     pub up_headers: Vec<HeaderIndex>,
     pub up_tokens: Vec<(u32, u32)>,
+    pub edit: EditScratch,
+}
+
+/// Where a route's header mutations are applied: used only by routes that
+/// have some, and pooled with the rest so an idle connection holds none.
+#[derive(Default)]
+pub struct EditScratch {
+    /// `%START_TIME%`, rendered once per request when a value uses it.
+    pub start_time: Vec<u8>,
+    /// The response head with its mutations, as `encode_response` reads it.
+    pub head: Vec<u8>,
+    pub headers: Vec<HeaderIndex>,
+    pub tokens: Vec<(u32, u32)>,
 }
 
 /// What one request's exchange works in: its scratch vectors, the upstream
@@ -103,6 +117,7 @@ pub struct ExchangeBuffers {
     pub up_buf: BytesMut,
     pub up_headers: Vec<HeaderIndex>,
     pub up_tokens: Vec<(u32, u32)>,
+    pub edit: EditScratch,
     /// The router's (lower-cased host); not pooled, it stays small.
     pub route_scratch: Vec<u8>,
 }
@@ -113,6 +128,7 @@ impl ExchangeBuffers {
         self.out = s.out;
         self.up_headers = s.up_headers;
         self.up_tokens = s.up_tokens;
+        self.edit = s.edit;
     }
 
     pub fn take_scratch(&mut self) -> ExchangeScratch {
@@ -121,6 +137,7 @@ impl ExchangeBuffers {
             out: std::mem::take(&mut self.out),
             up_headers: std::mem::take(&mut self.up_headers),
             up_tokens: std::mem::take(&mut self.up_tokens),
+            edit: std::mem::take(&mut self.edit),
         }
     }
 }

@@ -5,7 +5,7 @@
 use serde_yaml::Value;
 
 use super::{
-    address, common_http_rules,
+    address, common_http_rules, headers,
     resilience::{self, RouteHash},
     route_action,
     walk::{is_empty, is_false, is_true, Ctx, DefaultOnly, Fields, Map, Node, Refuse, Warn},
@@ -37,7 +37,8 @@ const FILE_LOG_TYPES: &[&str] = &[
     "type.googleapis.com/envoy.config.accesslog.v2.FileAccessLog",
 ];
 
-const HEADERS_MUTATION: &str = "adding or removing headers is not implemented";
+const HEADERS_MUTATION: &str =
+    "this header feature is not implemented (request_headers_to_add and response_headers_to_add are)";
 const PER_FILTER: &str = "per-route filter config needs filters ringway lacks";
 const CLIENT_CERT_HEADERS: &str =
     "forwarding client certificate details (x-forwarded-client-cert) is not implemented";
@@ -907,13 +908,16 @@ fn route_config(
                 Warn("ringway allows direct response bodies of up to 1 MiB"),
             ),
             ("internal_only_headers", Refuse(HEADERS_MUTATION)),
-            ("response_headers_to_add", Refuse(HEADERS_MUTATION)),
-            ("response_headers_to_remove", Refuse(HEADERS_MUTATION)),
-            ("request_headers_to_add", Refuse(HEADERS_MUTATION)),
-            ("request_headers_to_remove", Refuse(HEADERS_MUTATION)),
+            ("response_headers_to_add", Map),
+            ("response_headers_to_remove", Map),
+            ("request_headers_to_add", Map),
+            ("request_headers_to_remove", Map),
             (
                 "most_specific_header_mutations_wins",
-                Refuse(HEADERS_MUTATION),
+                DefaultOnly(
+                    is_false,
+                    "only Envoy's default order is implemented: route, then virtual host, then route config (the least specific level wins)",
+                ),
             ),
             (
                 "cluster_specifier_plugins",
@@ -931,6 +935,12 @@ fn route_config(
             ),
         ],
     )?;
+    // The route config's level is the listener's in the native schema.
+    let level = headers::level(cx, &f, native, origins)?;
+    rl.request_headers_to_add = level.request_add;
+    rl.request_headers_to_remove = level.request_remove;
+    rl.response_headers_to_add = level.response_add;
+    rl.response_headers_to_remove = level.response_remove;
     let Some(vhs) = f.get("virtual_hosts") else {
         origins.push((format!("{native}.virtual_hosts"), node.path.clone()));
         return Ok(());
@@ -973,10 +983,10 @@ fn virtual_host(
                 ),
             ),
             ("rate_limits", Refuse("rate limiting is not implemented")),
-            ("request_headers_to_add", Refuse(HEADERS_MUTATION)),
-            ("request_headers_to_remove", Refuse(HEADERS_MUTATION)),
-            ("response_headers_to_add", Refuse(HEADERS_MUTATION)),
-            ("response_headers_to_remove", Refuse(HEADERS_MUTATION)),
+            ("request_headers_to_add", Map),
+            ("request_headers_to_remove", Map),
+            ("response_headers_to_add", Map),
+            ("response_headers_to_remove", Map),
             ("cors", Refuse("CORS is not implemented")),
             (
                 "retry_policy",
@@ -1001,7 +1011,14 @@ fn virtual_host(
             ("matcher", Refuse("generic matchers are not implemented")),
         ],
     )?;
-    let mut rv = RawVirtualHost::default();
+    let level = headers::level(cx, &f, native, origins)?;
+    let mut rv = RawVirtualHost {
+        request_headers_to_add: level.request_add,
+        request_headers_to_remove: level.request_remove,
+        response_headers_to_add: level.response_add,
+        response_headers_to_remove: level.response_remove,
+        ..RawVirtualHost::default()
+    };
     if let Some(n) = f.get("name") {
         rv.name = Some(cx.string(&n)?);
     }
@@ -1053,10 +1070,10 @@ fn route(
                 "non_forwarding_action",
                 Refuse("non-forwarding actions are not implemented"),
             ),
-            ("request_headers_to_add", Refuse(HEADERS_MUTATION)),
-            ("request_headers_to_remove", Refuse(HEADERS_MUTATION)),
-            ("response_headers_to_add", Refuse(HEADERS_MUTATION)),
-            ("response_headers_to_remove", Refuse(HEADERS_MUTATION)),
+            ("request_headers_to_add", Map),
+            ("request_headers_to_remove", Map),
+            ("response_headers_to_add", Map),
+            ("response_headers_to_remove", Map),
             ("per_filter_config", Refuse(PER_FILTER)),
             ("typed_per_filter_config", Refuse(PER_FILTER)),
         ],
@@ -1119,11 +1136,16 @@ fn route(
             ),
         ],
     )?;
+    let level = headers::level(cx, &f, native, origins)?;
     let mut rr = RawRoute {
         matcher: RawMatch {
             prefix: m.get("prefix").map(|p| cx.string(&p)).transpose()?,
             path: m.get("path").map(|p| cx.string(&p)).transpose()?,
         },
+        request_headers_to_add: level.request_add,
+        request_headers_to_remove: level.request_remove,
+        response_headers_to_add: level.response_add,
+        response_headers_to_remove: level.response_remove,
         ..RawRoute::default()
     };
     match (f.get("route"), f.get("redirect"), f.get("direct_response")) {
@@ -1175,7 +1197,10 @@ fn forward_action(
             ),
             (
                 "auto_host_rewrite",
-                DefaultOnly(is_false, "host rewriting is not implemented"),
+                DefaultOnly(
+                    is_false,
+                    "rewriting Host to the upstream's DNS name is not implemented; use host_rewrite_literal",
+                ),
             ),
             (
                 "include_vh_rate_limits",
@@ -1209,18 +1234,16 @@ fn forward_action(
                 "path_rewrite_policy",
                 Refuse("path rewrite extensions are not implemented; use prefix_rewrite"),
             ),
-            ("host_rewrite", Refuse("host rewriting is not implemented")),
-            (
-                "host_rewrite_literal",
-                Refuse("host rewriting is not implemented"),
-            ),
+            // v2's name for host_rewrite_literal.
+            ("host_rewrite", Map),
+            ("host_rewrite_literal", Map),
             (
                 "host_rewrite_header",
-                Refuse("host rewriting is not implemented"),
+                Refuse("Host from a request header is not implemented; use host_rewrite_literal"),
             ),
             (
                 "host_rewrite_path_regex",
-                Refuse("host rewriting is not implemented"),
+                Refuse("Host from a path regex is not implemented; use host_rewrite_literal"),
             ),
             ("retry_policy", Map),
             (
@@ -1292,6 +1315,13 @@ fn forward_action(
     if let Some(p) = a.get("prefix_rewrite") {
         rr.prefix_rewrite = Some(cx.string(&p)?);
         origins.push((format!("{native}.prefix_rewrite"), p.path.clone()));
+    }
+    if let Some(h) = a
+        .get("host_rewrite_literal")
+        .or_else(|| a.get("host_rewrite"))
+    {
+        rr.host_rewrite = Some(cx.string(&h)?);
+        origins.push((format!("{native}.host_rewrite"), h.path.clone()));
     }
     if let Some(t) = a.get("timeout") {
         rr.timeout = Some(cx.duration(&t)?);

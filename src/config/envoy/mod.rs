@@ -9,6 +9,7 @@
 //! `ConfigError::Unsupported` (behaviour ringway lacks), or rejected as unknown —
 //! each naming its YAML path and line in the Envoy file.
 
+mod headers;
 mod listener;
 mod resilience;
 mod route_action;

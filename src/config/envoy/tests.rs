@@ -1148,3 +1148,86 @@ refuses!(access_logger_other_than_file, RES,
 refuses!(listener_connection_access_log, V3,
     LISTENER => "  - name: front\n    access_log:\n    - name: envoy.access_loggers.file\n      typed_config:\n        \"@type\": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog\n        path: /var/log/conn.log\n",
     "static_resources.listeners[0].access_log[0]", "- name: envoy.access_loggers.file");
+
+#[test]
+fn header_mutations_map_at_every_level() {
+    let text = edit(
+        V3,
+        "            virtual_hosts:\n",
+        "            request_headers_to_remove: [x-debug]\n            response_headers_to_add:\n            - header: {key: X-Edge, value: \"%START_TIME%\"}\n              append_action: OVERWRITE_IF_EXISTS_OR_ADD\n            virtual_hosts:\n",
+    );
+    let text = edit(
+        &text,
+        V1_ACTION,
+        "                  timeout: 2.5s\n                  host_rewrite_literal: api.internal\n                request_headers_to_add:\n                - header: {key: x-a, value: \"%REQ(x-b)%\"}\n                  append: false\n                  keep_empty_value: true\n",
+    );
+    let c = load(&text).config;
+    let l = &c.listeners[0];
+    assert_eq!(l.headers.request_remove, ["x-debug"]);
+    let edge = &l.headers.response_add[0];
+    assert_eq!(edge.name, "x-edge", "names are lower-cased");
+    assert_eq!(edge.action, AppendAction::OverwriteIfExistsOrAdd);
+    let route = &l.virtual_hosts[0].routes[1];
+    let a = &route.headers.request_add[0];
+    assert_eq!(
+        (a.action, a.keep_empty_value),
+        (AppendAction::OverwriteIfExistsOrAdd, true)
+    );
+    assert_eq!(a.value.text(), "%REQ(x-b)%");
+    assert_eq!(
+        route.forward().unwrap().host_rewrite.as_deref(),
+        Some("api.internal")
+    );
+}
+
+#[test]
+fn header_mutation_refusals_name_the_envoy_field() {
+    let route = format!("{HCM_V3}.route_config.virtual_hosts[0].routes[1]");
+    let with = |entry: &str| {
+        edit(
+            V3,
+            V1_ACTION,
+            &format!("                  timeout: 2.5s\n                request_headers_to_add:\n                - {entry}\n"),
+        )
+    };
+    let op = with("header: {key: x-a, value: \"%UPSTREAM_METADATA([\\\"a\\\"])%\"}");
+    rejected(
+        Fault::Invalid,
+        &op,
+        &format!("{route}.request_headers_to_add[0].header.value"),
+        "header: {key: x-a",
+        "UPSTREAM_METADATA",
+    );
+    let host = with("header: {key: Host, value: a}");
+    rejected(
+        Fault::Invalid,
+        &host,
+        &format!("{route}.request_headers_to_add[0].header.key"),
+        "header: {key: Host",
+        "host_rewrite",
+    );
+    let both = with("{header: {key: x-a, value: a}, append: true, append_action: ADD_IF_ABSENT}");
+    rejected(
+        Fault::Invalid,
+        &both,
+        &format!("{route}.request_headers_to_add[0].append"),
+        "{header: {key: x-a",
+        "not both",
+    );
+    let action = with("{header: {key: x-a, value: a}, append_action: SOMETIMES}");
+    rejected(
+        Fault::Parse,
+        &action,
+        &format!("{route}.request_headers_to_add[0].append_action"),
+        "{header: {key: x-a",
+        "ADD_IF_ABSENT",
+    );
+    let raw = with("header: {key: x-a, raw_value: YQ==}");
+    rejected(
+        Fault::Unsupported,
+        &raw,
+        &format!("{route}.request_headers_to_add[0].header.raw_value"),
+        "header: {key: x-a",
+        "raw bytes",
+    );
+}
