@@ -230,21 +230,13 @@ fn lower_route(route: &RouteConfig, clusters: &[ClusterConfig]) -> RawRoute {
     // `edits` is derived from the three levels' `headers`.
     let RouteConfig {
         matcher,
+        conditions,
         action,
         headers,
         edits: _,
     } = route;
     let level = lower_mutations(headers);
-    let matcher = match matcher {
-        PathMatch::Prefix(p) => RawMatch {
-            prefix: Some(p.clone()),
-            path: None,
-        },
-        PathMatch::Exact(p) => RawMatch {
-            prefix: None,
-            path: Some(p.clone()),
-        },
-    };
+    let matcher = lower_match(matcher, conditions);
     let raw = RawRoute {
         matcher,
         request_headers_to_add: level.request_add,
@@ -264,6 +256,112 @@ fn lower_route(route: &RouteConfig, clusters: &[ClusterConfig]) -> RawRoute {
             ..raw
         },
     }
+}
+
+fn lower_match(path: &PathMatch, conditions: &MatchConditions) -> RawMatch {
+    let MatchConditions {
+        case,
+        headers,
+        query,
+    } = conditions;
+    let mut raw = RawMatch {
+        case_sensitive: Some(*case == Case::Sensitive)
+            .filter(|_| !matches!(path, PathMatch::Regex(_))),
+        headers: headers.iter().map(lower_header_match).collect(),
+        query_parameters: query.iter().map(lower_query_match).collect(),
+        ..RawMatch::default()
+    };
+    match path {
+        PathMatch::Prefix(p) => raw.prefix = Some(p.clone()),
+        PathMatch::Exact(p) => raw.path = Some(p.clone()),
+        PathMatch::SeparatedPrefix(p) => raw.path_separated_prefix = Some(p.clone()),
+        PathMatch::Regex(r) => raw.safe_regex = Some(r.source.clone()),
+    }
+    raw
+}
+
+/// The inline string test fields: `(exact, prefix, suffix, contains, safe_regex, ignore_case)`.
+type StringFields = (
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<bool>,
+);
+
+fn lower_string(m: &StringMatcher) -> StringFields {
+    let StringMatcher { pattern, case } = m;
+    let mut f: StringFields = (None, None, None, None, None, None);
+    match pattern {
+        StringMatch::Exact(v) => f.0 = Some(v.clone()),
+        StringMatch::Prefix(v) => f.1 = Some(v.clone()),
+        StringMatch::Suffix(v) => f.2 = Some(v.clone()),
+        StringMatch::Contains(v) => f.3 = Some(v.clone()),
+        StringMatch::Regex(r) => f.4 = Some(r.source.clone()),
+    }
+    if !matches!(pattern, StringMatch::Regex(_)) {
+        f.5 = Some(*case == Case::Insensitive);
+    }
+    f
+}
+
+fn lower_header_match(m: &HeaderMatcher) -> RawHeaderMatch {
+    let HeaderMatcher {
+        name,
+        test,
+        invert,
+        missing_as_empty,
+    } = m;
+    let mut raw = RawHeaderMatch {
+        name: name.clone(),
+        invert_match: Some(*invert),
+        treat_missing_header_as_empty: Some(*missing_as_empty),
+        ..RawHeaderMatch::default()
+    };
+    match test {
+        HeaderTest::Present => raw.present = Some(true),
+        HeaderTest::Absent => raw.present = Some(false),
+        HeaderTest::Range { start, end } => {
+            raw.range = Some(RawRange {
+                start: *start,
+                end: *end,
+            })
+        }
+        HeaderTest::Value(s) => {
+            (
+                raw.exact,
+                raw.prefix,
+                raw.suffix,
+                raw.contains,
+                raw.safe_regex,
+                raw.ignore_case,
+            ) = lower_string(s);
+        }
+    }
+    raw
+}
+
+fn lower_query_match(m: &QueryMatcher) -> RawQueryMatch {
+    let QueryMatcher { name, test } = m;
+    let mut raw = RawQueryMatch {
+        name: name.clone(),
+        ..RawQueryMatch::default()
+    };
+    match test {
+        QueryTest::Present => raw.present = Some(true),
+        QueryTest::Value(s) => {
+            (
+                raw.exact,
+                raw.prefix,
+                raw.suffix,
+                raw.contains,
+                raw.safe_regex,
+                raw.ignore_case,
+            ) = lower_string(s);
+        }
+    }
+    raw
 }
 
 fn lower_forward(raw: RawRoute, forward: &ForwardAction, clusters: &[ClusterConfig]) -> RawRoute {
@@ -744,6 +842,10 @@ listeners:
               num_retries: 3
               per_try_timeout: 1s
               retriable_status_codes: [409, 429]
+          - match: { path_separated_prefix: /sep, case_sensitive: false, headers: [{ name: x-a, exact: \"1\", ignore_case: true }, { name: x-b, present: false }, { name: x-c, range: { start: 1, end: 5 }, invert_match: true }, { name: x-d, safe_regex: \"v[0-9]\", treat_missing_header_as_empty: true }], query_parameters: [{ name: q, prefix: ab }, { name: f }] }
+            cluster: dns
+          - match: { safe_regex: \"/re/[a-z]+\" }
+            cluster: dns
           - match: { prefix: /old/ }
             redirect: { scheme: https, host: new.example.com, port: 8443, prefix_rewrite: /new/, strip_query: true, status: 308 }
           - match: { path: /moved }

@@ -178,11 +178,121 @@ pub struct VirtualHostConfig {
 pub enum PathMatch {
     Prefix(String),
     Exact(String),
+    /// The path is this, or this followed by `/` and more (Envoy's
+    /// `path_separated_prefix`): `/api` matches `/api` and `/api/v1`, not `/apis`.
+    SeparatedPrefix(String),
+    /// The whole path (without the query) matches (Envoy's `safe_regex`).
+    Regex(RegexMatch),
+}
+
+impl PathMatch {
+    /// The bytes a match consumes, for `prefix_rewrite` (a regex: the whole path).
+    pub fn literal(&self) -> Option<&str> {
+        match self {
+            PathMatch::Prefix(p) | PathMatch::Exact(p) | PathMatch::SeparatedPrefix(p) => Some(p),
+            PathMatch::Regex(_) => None,
+        }
+    }
+}
+
+/// A compiled regular expression (the `regex` crate: linear time, RE2's
+/// syntax for what both have), anchored to match the whole input. Compares
+/// by its source.
+#[derive(Debug, Clone)]
+pub struct RegexMatch {
+    pub source: String,
+    pub regex: regex::Regex,
+}
+
+impl PartialEq for RegexMatch {
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source
+    }
+}
+impl Eq for RegexMatch {}
+
+/// Whether path (and string) matches compare letter case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Case {
+    #[default]
+    Sensitive,
+    Insensitive,
+}
+
+/// What a route asks of a request beyond its path (Envoy's `headers` and
+/// `query_parameters` matchers); every one must hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MatchConditions {
+    /// Prefix, path and separated-prefix matches (never a regex, as in Envoy).
+    pub case: Case,
+    pub headers: Vec<HeaderMatcher>,
+    pub query: Vec<QueryMatcher>,
+}
+
+impl MatchConditions {
+    /// Whether a route can be found by the path trie alone.
+    pub fn path_only(&self) -> bool {
+        self.case == Case::Sensitive && self.headers.is_empty() && self.query.is_empty()
+    }
+}
+
+/// Envoy's `StringMatcher`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StringMatch {
+    Exact(String),
+    Prefix(String),
+    Suffix(String),
+    Contains(String),
+    Regex(RegexMatch),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StringMatcher {
+    pub pattern: StringMatch,
+    /// Not for regexes (Envoy refuses `ignore_case` there too).
+    pub case: Case,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeaderTest {
+    /// `present_match: true` (or no test at all).
+    Present,
+    /// `present_match: false`.
+    Absent,
+    /// The value (several values joined with `,`, as Envoy does).
+    Value(StringMatcher),
+    /// The value as a whole number in `[start, end)`.
+    Range { start: i64, end: i64 },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderMatcher {
+    /// Lower case.
+    pub name: String,
+    pub test: HeaderTest,
+    pub invert: bool,
+    /// A missing header is tested as an empty value.
+    pub missing_as_empty: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueryTest {
+    Present,
+    /// The first value of the parameter, percent-decoded.
+    Value(StringMatcher),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryMatcher {
+    /// Exact, case-sensitive (as Envoy's).
+    pub name: String,
+    pub test: QueryTest,
 }
 
 #[derive(Debug, Clone)]
 pub struct RouteConfig {
     pub matcher: PathMatch,
+    pub conditions: MatchConditions,
     pub action: RouteAction,
     /// This route's own header mutations, as configured.
     pub headers: HeaderMutations,

@@ -346,10 +346,92 @@ pub struct RawRetryPolicy {
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawMatch {
+    /// Exactly one of `prefix`, `path`, `path_separated_prefix`, `safe_regex`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_separated_prefix: Option<String>,
+    /// Must match the whole path (without the query).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub safe_regex: Option<String>,
+    /// Default true; not for `safe_regex`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub case_sensitive: Option<bool>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<RawHeaderMatch>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub query_parameters: Vec<RawQueryMatch>,
+}
+
+/// A string test (Envoy's `StringMatcher`), at most one of the five, as
+/// written inline in a header or query parameter test.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RawStringMatch<'a> {
+    pub exact: Option<&'a str>,
+    pub prefix: Option<&'a str>,
+    pub suffix: Option<&'a str>,
+    pub contains: Option<&'a str>,
+    pub safe_regex: Option<&'a str>,
+    pub ignore_case: Option<bool>,
+}
+
+/// A request header test: `present`, `range`, or a string test on its value
+/// (none of them: present).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHeaderMatch {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exact: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suffix: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contains: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub safe_regex: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ignore_case: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub present: Option<bool>,
+    /// `{ start, end }`: the value as a number in `[start, end)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range: Option<RawRange>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invert_match: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub treat_missing_header_as_empty: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRange {
+    pub start: i64,
+    pub end: i64,
+}
+
+/// A query parameter test: `present`, or a string test on its first value.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawQueryMatch {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exact: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suffix: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contains: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub safe_regex: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ignore_case: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub present: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -506,3 +588,23 @@ pub enum RawStatusRange {
     Code(u16),
     Range(String),
 }
+
+macro_rules! string_match_of {
+    ($t:ty) => {
+        impl $t {
+            /// The inline string test's fields.
+            pub fn string_match(&self) -> RawStringMatch<'_> {
+                RawStringMatch {
+                    exact: self.exact.as_deref(),
+                    prefix: self.prefix.as_deref(),
+                    suffix: self.suffix.as_deref(),
+                    contains: self.contains.as_deref(),
+                    safe_regex: self.safe_regex.as_deref(),
+                    ignore_case: self.ignore_case,
+                }
+            }
+        }
+    };
+}
+string_match_of!(RawHeaderMatch);
+string_match_of!(RawQueryMatch);

@@ -602,3 +602,62 @@ fn header_mutations_are_checked_at_their_line() {
     );
     assert!(err(&direct).contains("sends no request upstream"));
 }
+
+#[test]
+fn matches_are_checked_at_their_line() {
+    let with = |m: &str| {
+        GOOD.replace("          - match: { path: /exact }\n            cluster: service1\n            prefix_rewrite: /x\n", &format!("          - match: {m}\n            cluster: service1\n"))
+    };
+    let cases = [
+        ("{ prefix: /a, safe_regex: /b }", "match", "exactly one of"),
+        ("{ safe_regex: \"(\" }", "match.safe_regex", "not a regex"),
+        (
+            "{ safe_regex: /a, case_sensitive: false }",
+            "match.case_sensitive",
+            "(?i)",
+        ),
+        (
+            "{ path_separated_prefix: /a/ }",
+            "match.path_separated_prefix",
+            "does not end with",
+        ),
+        (
+            "{ prefix: /, headers: [{ name: x, exact: a, prefix: b }] }",
+            "match.headers[0].prefix",
+            "one string test",
+        ),
+        (
+            "{ prefix: /, headers: [{ name: x, exact: a, present: true }] }",
+            "match.headers[0]",
+            "give one test",
+        ),
+        (
+            "{ prefix: /, headers: [{ name: \":path\" }] }",
+            "match.headers[0].name",
+            "pseudo-headers",
+        ),
+        (
+            "{ prefix: /, headers: [{ name: x, range: { start: 5, end: 5 } }] }",
+            "match.headers[0].range",
+            "empty range",
+        ),
+        (
+            "{ prefix: /, headers: [{ name: x, safe_regex: a, ignore_case: true }] }",
+            "match.headers[0].ignore_case",
+            "(?i)",
+        ),
+        (
+            "{ prefix: /, query_parameters: [{ name: q, present: false }] }",
+            "match.query_parameters[0].present",
+            "not a test",
+        ),
+    ];
+    for (m, field, says) in cases {
+        let e = err(&with(m));
+        assert!(
+            e.contains(&format!("routes[1].{field} (line 11)")),
+            "{m}: {e}"
+        );
+        assert!(e.contains(says), "{m}: {e}");
+    }
+}

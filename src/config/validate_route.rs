@@ -25,16 +25,8 @@ pub fn validate_route(
     rr: &RawRoute,
     clusters: &HashMap<String, usize>,
 ) -> Result<RouteConfig, ConfigError> {
-    let matcher = match (&rr.matcher.prefix, &rr.matcher.path) {
-        (Some(p), None) => PathMatch::Prefix(check_path(&format!("{rpath}.match.prefix"), p)?),
-        (None, Some(p)) => PathMatch::Exact(check_path(&format!("{rpath}.match.path"), p)?),
-        _ => {
-            return Err(ConfigError::invalid(
-                format!("{rpath}.match"),
-                "give exactly one of `prefix` or `path`",
-            ))
-        }
-    };
+    let (matcher, conditions) =
+        super::validate_match::validate_match(&format!("{rpath}.match"), &rr.matcher)?;
     let action = match (&rr.cluster, &rr.redirect, &rr.direct_response) {
         (Some(c), None, None) => RouteAction::Forward(forward(rpath, rr, c, &matcher, clusters)?),
         (None, Some(r), None) => {
@@ -75,6 +67,7 @@ pub fn validate_route(
     }
     Ok(RouteConfig {
         matcher,
+        conditions,
         action,
         headers,
         // Chained once the virtual host and listener levels are known.
@@ -143,10 +136,13 @@ fn only_forwarding_fields(rpath: &str, rr: &RawRoute, action: &str) -> Result<()
 }
 
 fn prefix_rewrite(field: &str, p: &str, matcher: &PathMatch) -> Result<String, ConfigError> {
-    if !matches!(matcher, PathMatch::Prefix(_)) {
+    if !matches!(
+        matcher,
+        PathMatch::Prefix(_) | PathMatch::SeparatedPrefix(_)
+    ) {
         return Err(ConfigError::invalid(
             field,
-            "prefix_rewrite needs a `prefix` match",
+            "prefix_rewrite needs a `prefix` (or `path_separated_prefix`) match",
         ));
     }
     check_path(field, p)

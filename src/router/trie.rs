@@ -14,31 +14,51 @@ struct Node {
     exact_route: Option<u32>,
 }
 
+/// Which of a node's two routes a path fills.
+#[derive(Clone, Copy)]
+enum Slot {
+    Prefix,
+    Exact,
+}
+
 #[derive(Debug, Clone)]
 pub struct RouteTrie {
     nodes: Vec<Node>,
 }
 
 impl RouteTrie {
-    pub fn build<'a>(matchers: impl IntoIterator<Item = &'a PathMatch>) -> Self {
+    /// From `(route index, path test)` pairs; a regex is not a trie's to hold
+    /// and is skipped (the router keeps those routes beside the trie).
+    pub fn build<'a>(matchers: impl IntoIterator<Item = (usize, &'a PathMatch)>) -> Self {
         let mut trie = RouteTrie {
             nodes: vec![Node::default()],
         };
-        for (index, m) in matchers.into_iter().enumerate() {
-            let (path, exact) = match m {
-                PathMatch::Prefix(p) => (p.as_bytes(), false),
-                PathMatch::Exact(p) => (p.as_bytes(), true),
-            };
-            let node = trie.insert_path(path);
-            let slot = if exact {
-                &mut trie.nodes[node].exact_route
-            } else {
-                &mut trie.nodes[node].prefix_route
-            };
-            // Keep the first declared route; later duplicates can never win.
-            slot.get_or_insert(index as u32);
+        for (index, m) in matchers {
+            match m {
+                PathMatch::Prefix(p) => trie.insert(p.as_bytes(), Slot::Prefix, index),
+                PathMatch::Exact(p) => trie.insert(p.as_bytes(), Slot::Exact, index),
+                // The path itself, or it and a `/` as a prefix.
+                PathMatch::SeparatedPrefix(p) if p == "/" => trie.insert(b"/", Slot::Prefix, index),
+                PathMatch::SeparatedPrefix(p) => {
+                    trie.insert(p.as_bytes(), Slot::Exact, index);
+                    let mut slash = p.clone().into_bytes();
+                    slash.push(b'/');
+                    trie.insert(&slash, Slot::Prefix, index);
+                }
+                PathMatch::Regex(_) => {}
+            }
         }
         trie
+    }
+
+    fn insert(&mut self, path: &[u8], slot: Slot, index: usize) {
+        let node = self.insert_path(path);
+        let slot = match slot {
+            Slot::Exact => &mut self.nodes[node].exact_route,
+            Slot::Prefix => &mut self.nodes[node].prefix_route,
+        };
+        // Keep the first declared route; later duplicates can never win.
+        slot.get_or_insert(index as u32);
     }
 
     fn insert_path(&mut self, path: &[u8]) -> usize {
@@ -83,13 +103,16 @@ mod tests {
     use super::*;
 
     fn trie(routes: &[PathMatch]) -> RouteTrie {
-        RouteTrie::build(routes.iter())
+        RouteTrie::build(routes.iter().enumerate())
     }
 
     fn linear(routes: &[PathMatch], path: &str) -> Option<usize> {
-        routes.iter().position(|m| match m {
-            PathMatch::Prefix(p) => path.starts_with(p.as_str()),
-            PathMatch::Exact(p) => path == p,
+        routes.iter().position(|m| {
+            crate::router::conditions::path_matches(
+                m,
+                crate::config::Case::Sensitive,
+                path.as_bytes(),
+            )
         })
     }
 
@@ -144,10 +167,14 @@ mod tests {
             let routes: Vec<PathMatch> = (0..n)
                 .map(|_| {
                     let p = format!("/{}", rng.word(4));
-                    if rng.next() % 2 == 0 {
-                        PathMatch::Prefix(p)
-                    } else {
-                        PathMatch::Exact(p)
+                    match rng.next() % 3 {
+                        0 => PathMatch::Prefix(p),
+                        1 => PathMatch::Exact(p),
+                        // A separated prefix never ends with `/`.
+                        _ => match p.trim_end_matches('/') {
+                            "" => PathMatch::SeparatedPrefix("/".into()),
+                            trimmed => PathMatch::SeparatedPrefix(trimmed.into()),
+                        },
                     }
                 })
                 .collect();

@@ -32,7 +32,7 @@ use crate::{
         CodecError,
     },
     config::{ForwardAction, RouteAction, RouteEdits},
-    router::RouteMatch,
+    router::{RouteInput, RouteMatch},
     upstream::{
         cluster::{Admission, HashInput, RequestGuard},
         UpstreamError, WorkerCluster,
@@ -144,11 +144,20 @@ fn route<'l, D: Downstream>(
     scratch: &mut Vec<u8>,
 ) -> Option<RouteMatch<'l>> {
     let (req, _) = down.request();
-    env.listener.router.route(
-        req.head.host_value(req.buf),
-        req.head.path(req.buf),
-        scratch,
-    )
+    let head = req.head;
+    let target = head.slice(req.buf, head.target);
+    let query = match target.iter().position(|&b| b == b'?') {
+        Some(q) => &target[q + 1..],
+        None => &[],
+    };
+    let input = RouteInput {
+        host: head.host_value(req.buf),
+        path: head.path(req.buf),
+        query,
+        buf: req.buf,
+        headers: req.headers,
+    };
+    env.listener.router.route(&input, scratch)
 }
 
 /// Ask the cluster for a host (breakers, health, balancer), counting the outcome.

@@ -5,13 +5,13 @@
 use serde_yaml::Value;
 
 use super::{
-    address, common_http_rules, headers,
+    address, common_http_rules, headers, matching,
     resilience::{self, RouteHash},
     route_action,
     walk::{is_empty, is_false, is_true, Ctx, DefaultOnly, Fields, Map, Node, Refuse, Warn},
 };
 use crate::config::{
-    raw::{RawAccessLog, RawListener, RawMatch, RawRetryPolicy, RawRoute, RawVirtualHost},
+    raw::{RawAccessLog, RawListener, RawRetryPolicy, RawRoute, RawVirtualHost},
     units::ByteSize,
     ConfigError,
 };
@@ -1081,67 +1081,10 @@ fn route(
     let Some(m) = f.get("match") else {
         return Err(cx.invalid(&node.path, "a route needs a `match`"));
     };
-    let m = cx.fields(
-        &m,
-        &[
-            ("prefix", Map),
-            ("path", Map),
-            (
-                "case_sensitive",
-                DefaultOnly(is_true, "case-insensitive matching is not implemented"),
-            ),
-            (
-                "headers",
-                DefaultOnly(is_empty, "header matchers are not implemented"),
-            ),
-            (
-                "query_parameters",
-                DefaultOnly(is_empty, "query parameter matchers are not implemented"),
-            ),
-            (
-                "safe_regex",
-                Refuse("regex routes are not implemented; use prefix or path"),
-            ),
-            (
-                "regex",
-                Refuse("regex routes are not implemented; use prefix or path"),
-            ),
-            (
-                "path_separated_prefix",
-                Refuse("path_separated_prefix is not implemented; use prefix"),
-            ),
-            (
-                "path_match_policy",
-                Refuse("path match extensions are not implemented"),
-            ),
-            ("connect_matcher", Refuse("CONNECT is not implemented")),
-            ("grpc", Refuse("gRPC matching is not implemented")),
-            (
-                "runtime_fraction",
-                Refuse("runtime fractions are not implemented"),
-            ),
-            (
-                "tls_context",
-                Refuse(
-                    "matching routes on the client's TLS (presented, validated) is not implemented",
-                ),
-            ),
-            (
-                "dynamic_metadata",
-                Refuse("metadata matchers are not implemented"),
-            ),
-            (
-                "filter_state",
-                Refuse("filter state matchers are not implemented"),
-            ),
-        ],
-    )?;
+    let matcher = matching::route_match(cx, &m, &format!("{native}.match"), origins)?;
     let level = headers::level(cx, &f, native, origins)?;
     let mut rr = RawRoute {
-        matcher: RawMatch {
-            prefix: m.get("prefix").map(|p| cx.string(&p)).transpose()?,
-            path: m.get("path").map(|p| cx.string(&p)).transpose()?,
-        },
+        matcher,
         request_headers_to_add: level.request_add,
         request_headers_to_remove: level.request_remove,
         response_headers_to_add: level.response_add,

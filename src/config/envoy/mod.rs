@@ -11,6 +11,7 @@
 
 mod headers;
 mod listener;
+mod matching;
 mod resilience;
 mod route_action;
 mod runtime;

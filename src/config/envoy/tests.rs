@@ -302,18 +302,64 @@ refuses!(v2_tls_context_with_sds_on_listener, V2,
 refuses!(renegotiation_on_cluster, V3,
     CLUSTER => "    lb_policy: ROUND_ROBIN\n    transport_socket:\n      name: envoy.transport_sockets.tls\n      typed_config:\n        \"@type\": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext\n        allow_renegotiation: true\n",
     "static_resources.clusters[0].transport_socket.typed_config.allow_renegotiation", "allow_renegotiation");
-refuses!(safe_regex_match, V3,
-    V1_MATCH => "                  safe_regex: {regex: \"/v1/.*\"}\n",
-    format!("{HCM_V3}.route_config.virtual_hosts[0].routes[1].match.safe_regex"), "safe_regex");
 refuses!(v2_regex_match, V2,
     V1_MATCH => "                  regex: \"/v1/.*\"\n",
     format!("{HCM_V2}.route_config.virtual_hosts[0].routes[1].match.regex"), "regex:");
-refuses!(headers_matcher, V3,
-    V1_MATCH => "                  prefix: \"/v1/\"\n                  headers:\n                  - name: x-canary\n                    exact_match: \"1\"\n",
-    format!("{HCM_V3}.route_config.virtual_hosts[0].routes[1].match.headers"), "headers:");
-refuses!(case_insensitive_match, V3,
-    V1_MATCH => "                  prefix: \"/v1/\"\n                  case_sensitive: false\n",
-    format!("{HCM_V3}.route_config.virtual_hosts[0].routes[1].match.case_sensitive"), "case_sensitive");
+refuses!(header_regex_match_not_re2, V3,
+    V1_MATCH => "                  prefix: \"/v1/\"\n                  headers:\n                  - name: x-canary\n                    regex_match: \"1.*\"\n",
+    format!("{HCM_V3}.route_config.virtual_hosts[0].routes[1].match.headers[0].regex_match"), "regex_match:");
+
+#[test]
+fn matchers_map_in_both_forms() {
+    let text = edit(
+        V3,
+        V1_MATCH,
+        "                  path_separated_prefix: \"/v1\"\n                  case_sensitive: false\n                  headers:\n                  - name: X-Canary\n                    exact_match: \"1\"\n                  - name: x-user\n                    string_match: {suffix: \"@corp\", ignore_case: true}\n                    invert_match: true\n                  - name: x-debug\n                    present_match: false\n                  - name: x-n\n                    range_match: {start: 1, end: \"10\"}\n                  query_parameters:\n                  - name: v\n                    string_match: {safe_regex: {google_re2: {}, regex: \"[0-9]+\"}}\n                  - name: flag\n                    present_match: true\n                  - name: old\n                    value: yes\n",
+    );
+    let c = load(&text).config;
+    let r = &c.listeners[0].virtual_hosts[0].routes[1];
+    assert_eq!(r.matcher, PathMatch::SeparatedPrefix("/v1".into()));
+    let m = &r.conditions;
+    assert_eq!(m.case, Case::Insensitive);
+    assert_eq!(m.headers[0].name, "x-canary");
+    assert_eq!(
+        m.headers[0].test,
+        HeaderTest::Value(StringMatcher {
+            pattern: StringMatch::Exact("1".into()),
+            case: Case::Sensitive
+        })
+    );
+    assert!(m.headers[1].invert);
+    assert_eq!(m.headers[2].test, HeaderTest::Absent);
+    assert_eq!(m.headers[3].test, HeaderTest::Range { start: 1, end: 10 });
+    assert!(
+        matches!(&m.query[0].test, QueryTest::Value(s) if matches!(&s.pattern, StringMatch::Regex(r) if r.source == "[0-9]+"))
+    );
+    assert_eq!(m.query[1].test, QueryTest::Present);
+    assert!(
+        matches!(&m.query[2].test, QueryTest::Value(s) if s.pattern == StringMatch::Exact("yes".into()))
+    );
+
+    let regex = edit(
+        V3,
+        V1_MATCH,
+        "                  safe_regex: {google_re2: {}, regex: \"/v[12]/.*\"}\n",
+    );
+    let regex = edit(&regex, "                  prefix_rewrite: \"/\"\n", "");
+    let c = load(&regex).config;
+    assert!(
+        matches!(&c.listeners[0].virtual_hosts[0].routes[1].matcher, PathMatch::Regex(r) if r.source == "/v[12]/.*")
+    );
+    // A regex ringway's engine refuses is an error at the Envoy line.
+    let bad = edit(&regex, "/v[12]/.*", "/v(?<=1)");
+    rejected(
+        Fault::Invalid,
+        &bad,
+        &format!("{HCM_V3}.route_config.virtual_hosts[0].routes[1].match.safe_regex"),
+        "safe_regex:",
+        "not a regex",
+    );
+}
 refuses!(weighted_clusters, V3,
     V1_ACTION => "                  timeout: 2.5s\n                  weighted_clusters:\n                    clusters: [{name: api, weight: 1}]\n",
     format!("{HCM_V3}.route_config.virtual_hosts[0].routes[1].route.weighted_clusters"), "weighted_clusters");
