@@ -2,6 +2,7 @@
 //! (each part of the URL replaced or kept as Envoy does) and `direct_response`
 //! (status and body as configured), in the native schema and the Envoy form.
 //! Each checks that the upstream saw nothing and that the connection carries on.
+//! And `weighted_clusters`, whose split is checked statistically.
 
 #[macro_use]
 mod support;
@@ -12,6 +13,7 @@ driver_tests!(
     redirects_build_the_location_from_the_request,
     direct_responses_answer_as_configured,
     envoy_form_redirect_and_direct_response,
+    weighted_clusters_split_by_weight,
 );
 
 fn redirects_build_the_location_from_the_request(d: Driver) {
@@ -140,4 +142,40 @@ fn envoy_form_redirect_and_direct_response(d: Driver) {
     let r = c.get("edge.test", "/other");
     assert_eq!(r.header("x-upstream"), Some("up"));
     assert_eq!(up.request_count(), 1);
+}
+
+/// 3:1:0 over 400 requests: each request draws on its own, so the counts are
+/// binomial (mean 300, standard deviation about 8.7 for the heavy side); the
+/// bounds are seven deviations wide, and the weight-0 cluster gets nothing.
+fn weighted_clusters_split_by_weight(d: Driver) {
+    const REQUESTS: usize = 400;
+    let heavy = Upstream::echo("heavy");
+    let light = Upstream::echo("light");
+    let never = Upstream::echo("never");
+    let vhosts = "      - name: v\n        domains: [\"*\"]\n        routes:\n\
+        \x20         - match: { prefix: / }\n            weighted_clusters:\n\
+        \x20             - { cluster: heavy, weight: 3 }\n\
+        \x20             - { cluster: light, weight: 1 }\n\
+        \x20             - { cluster: never, weight: 0 }\n";
+    let clusters = cluster("heavy", &[heavy.addr])
+        + &cluster("light", &[light.addr])
+        + &cluster("never", &[never.addr]);
+    let rw = Ringway::start(d, &config("", vhosts, &clusters));
+    let mut c = Client::connect(rw.addr());
+    let mut heavy_count = 0;
+    for _ in 0..REQUESTS {
+        let r = c.get("a.test", "/");
+        assert_eq!(r.status, 200);
+        match r.header("x-upstream") {
+            Some("heavy") => heavy_count += 1,
+            Some("light") => {}
+            other => panic!("unexpected upstream {other:?}"),
+        }
+    }
+    assert!(
+        (240..=360).contains(&heavy_count),
+        "heavy got {heavy_count} of {REQUESTS} (expected about 300)"
+    );
+    assert_eq!(heavy.request_count() + light.request_count(), REQUESTS);
+    assert_eq!(never.request_count(), 0);
 }

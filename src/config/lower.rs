@@ -366,20 +366,30 @@ fn lower_query_match(m: &QueryMatcher) -> RawQueryMatch {
 
 fn lower_forward(raw: RawRoute, forward: &ForwardAction, clusters: &[ClusterConfig]) -> RawRoute {
     let ForwardAction {
-        cluster,
+        target,
         prefix_rewrite,
         timeout,
         retry,
         host_rewrite,
     } = forward;
-    RawRoute {
-        // `validate` made `cluster` an index into `clusters`.
-        cluster: Some(
-            clusters
-                .get(*cluster)
-                .map(|c| c.name.clone())
-                .unwrap_or_default(),
+    // `validate` made cluster names indices into `clusters`.
+    let name = |i: usize| clusters.get(i).map(|c| c.name.clone()).unwrap_or_default();
+    let (cluster, weighted_clusters) = match target {
+        Target::Cluster(c) => (Some(name(*c)), Vec::new()),
+        Target::Weighted(w) => (
+            None,
+            w.clusters
+                .iter()
+                .map(|&(c, weight)| RawWeightedCluster {
+                    cluster: name(c),
+                    weight,
+                })
+                .collect(),
         ),
+    };
+    RawRoute {
+        cluster,
+        weighted_clusters,
         prefix_rewrite: prefix_rewrite.clone(),
         // The reader's `0s` is the model's "no timeout".
         timeout: Some(ConfigDuration(timeout.unwrap_or_default())),
@@ -845,7 +855,7 @@ listeners:
           - match: { path_separated_prefix: /sep, case_sensitive: false, headers: [{ name: x-a, exact: \"1\", ignore_case: true }, { name: x-b, present: false }, { name: x-c, range: { start: 1, end: 5 }, invert_match: true }, { name: x-d, safe_regex: \"v[0-9]\", treat_missing_header_as_empty: true }], query_parameters: [{ name: q, prefix: ab }, { name: f }] }
             cluster: dns
           - match: { safe_regex: \"/re/[a-z]+\" }
-            cluster: dns
+            weighted_clusters: [{ cluster: dns, weight: 3 }, { cluster: hashed, weight: 1 }, { cluster: dns, weight: 0 }]
           - match: { prefix: /old/ }
             redirect: { scheme: https, host: new.example.com, port: 8443, prefix_rewrite: /new/, strip_query: true, status: 308 }
           - match: { path: /moved }

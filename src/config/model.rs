@@ -356,14 +356,77 @@ impl RouteAction {
 
 #[derive(Debug, Clone)]
 pub struct ForwardAction {
-    /// Index into `Config::clusters`.
-    pub cluster: usize,
+    pub target: Target,
     pub prefix_rewrite: Option<String>,
     /// `None`: no timeout.
     pub timeout: Option<Duration>,
     pub retry: Option<RetryPolicy>,
     /// Sent as `Host` instead of the client's (`host_rewrite_literal`).
     pub host_rewrite: Option<String>,
+}
+
+impl ForwardAction {
+    /// The one cluster, for a route that names one.
+    pub fn cluster(&self) -> Option<usize> {
+        match &self.target {
+            Target::Cluster(c) => Some(*c),
+            Target::Weighted(_) => None,
+        }
+    }
+}
+
+/// Where a forwarding route sends requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// Index into `Config::clusters`.
+    Cluster(usize),
+    /// One of several clusters, drawn per request by weight.
+    Weighted(WeightedClusters),
+}
+
+impl Target {
+    /// The cluster for this request; `random` is a fresh draw.
+    pub fn pick(&self, random: u64) -> usize {
+        match self {
+            Target::Cluster(c) => *c,
+            Target::Weighted(w) => w.pick(random),
+        }
+    }
+}
+
+/// Envoy's `weighted_clusters`: each cluster gets `weight / total` of the
+/// requests, drawn independently per request (no allocation: a walk over a
+/// handful of running sums).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WeightedClusters {
+    /// `(cluster index, weight)`, as configured; at least one weight is above 0.
+    pub clusters: Vec<(usize, u32)>,
+    total: u64,
+}
+
+impl WeightedClusters {
+    /// `None` when every weight is 0.
+    pub fn new(clusters: Vec<(usize, u32)>) -> Option<Self> {
+        let total = clusters.iter().map(|(_, w)| u64::from(*w)).sum();
+        (total > 0).then_some(WeightedClusters { clusters, total })
+    }
+
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+
+    pub fn pick(&self, random: u64) -> usize {
+        let mut point = random % self.total;
+        for &(cluster, weight) in &self.clusters {
+            let weight = u64::from(weight);
+            if point < weight {
+                return cluster;
+            }
+            point -= weight;
+        }
+        // Unreachable: the weights sum to `total`.
+        self.clusters[0].0
+    }
 }
 
 /// Envoy's `RedirectAction`: each part of the request's URL that is not
@@ -601,4 +664,17 @@ pub struct ClusterConfig {
     /// `None`: plaintext to the upstream. Compares equal by settings and by the
     /// bytes of every file it loaded, so a renewed CA changes the cluster.
     pub tls: Option<std::sync::Arc<crate::tls::ClusterTls>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weighted_picks_cover_the_weights_exactly() {
+        let w = WeightedClusters::new(vec![(7, 3), (8, 0), (9, 1)]).unwrap();
+        let picks: Vec<usize> = (0..8).map(|r| w.pick(r)).collect();
+        assert_eq!(picks, [7, 7, 7, 9, 7, 7, 7, 9]);
+        assert!(WeightedClusters::new(vec![(1, 0)]).is_none());
+    }
 }

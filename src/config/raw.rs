@@ -250,9 +250,12 @@ pub struct RawVirtualHost {
 pub struct RawRoute {
     #[serde(rename = "match")]
     pub matcher: RawMatch,
-    /// Exactly one of `cluster`, `redirect` and `direct_response`.
+    /// Exactly one of `cluster`, `weighted_clusters`, `redirect` and `direct_response`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<String>,
+    /// `[{ cluster, weight }]`: each request goes to one, drawn by weight.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub weighted_clusters: Vec<RawWeightedCluster>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redirect: Option<RawRedirect>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -275,6 +278,13 @@ pub struct RawRoute {
     pub response_headers_to_add: Vec<RawHeaderAdd>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub response_headers_to_remove: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWeightedCluster {
+    pub cluster: String,
+    pub weight: u32,
 }
 
 /// One header a route, virtual host or listener adds.

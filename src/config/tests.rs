@@ -661,3 +661,29 @@ fn matches_are_checked_at_their_line() {
         assert!(e.contains(says), "{m}: {e}");
     }
 }
+
+#[test]
+fn weighted_clusters_are_checked() {
+    let with = |action: &str| {
+        GOOD.replace(
+            "            cluster: service1\n            prefix_rewrite: /x\n",
+            action,
+        )
+    };
+    let e = err(&with(
+        "            weighted_clusters: [{ cluster: service1, weight: 0 }]\n",
+    ));
+    assert!(
+        e.contains("routes[1].weighted_clusters (line 12)") && e.contains("above 0"),
+        "{e}"
+    );
+    let e = err(&with(
+        "            weighted_clusters: [{ cluster: nope, weight: 1 }]\n",
+    ));
+    assert!(
+        e.contains("weighted_clusters[0].cluster") && e.contains("nope"),
+        "{e}"
+    );
+    let e = err(&with("            cluster: service1\n            weighted_clusters: [{ cluster: service1, weight: 1 }]\n"));
+    assert!(e.contains("not both"), "{e}");
+}

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use super::{
     error::ConfigError,
     model::*,
-    raw::{RawDirectResponse, RawRedirect, RawRoute},
+    raw::{RawDirectResponse, RawRedirect, RawRoute, RawWeightedCluster},
     validate::{check_path, validate_retry},
     validate_headers::{mutations, RawLevel},
 };
@@ -27,8 +27,27 @@ pub fn validate_route(
 ) -> Result<RouteConfig, ConfigError> {
     let (matcher, conditions) =
         super::validate_match::validate_match(&format!("{rpath}.match"), &rr.matcher)?;
-    let action = match (&rr.cluster, &rr.redirect, &rr.direct_response) {
-        (Some(c), None, None) => RouteAction::Forward(forward(rpath, rr, c, &matcher, clusters)?),
+    let target = match (&rr.cluster, rr.weighted_clusters.is_empty()) {
+        (None, true) => None,
+        (Some(c), true) => Some(Target::Cluster(cluster_index(
+            &format!("{rpath}.cluster"),
+            c,
+            clusters,
+        )?)),
+        (None, false) => Some(weighted(
+            &format!("{rpath}.weighted_clusters"),
+            &rr.weighted_clusters,
+            clusters,
+        )?),
+        (Some(_), false) => {
+            return Err(ConfigError::invalid(
+                format!("{rpath}.weighted_clusters"),
+                "give `cluster` or `weighted_clusters`, not both",
+            ))
+        }
+    };
+    let action = match (target, &rr.redirect, &rr.direct_response) {
+        (Some(t), None, None) => RouteAction::Forward(forward(rpath, rr, t, &matcher)?),
         (None, Some(r), None) => {
             only_forwarding_fields(rpath, rr, "redirect")?;
             RouteAction::Redirect(redirect(&format!("{rpath}.redirect"), r)?)
@@ -40,7 +59,7 @@ pub fn validate_route(
         _ => {
             return Err(ConfigError::invalid(
                 rpath,
-                "give exactly one of `cluster`, `redirect` or `direct_response`",
+                "give exactly one of `cluster` (or `weighted_clusters`), `redirect` or `direct_response`",
             ))
         }
     };
@@ -75,19 +94,45 @@ pub fn validate_route(
     })
 }
 
+fn cluster_index(
+    field: &str,
+    name: &str,
+    clusters: &HashMap<String, usize>,
+) -> Result<usize, ConfigError> {
+    clusters
+        .get(name)
+        .copied()
+        .ok_or_else(|| ConfigError::invalid(field, format!("no cluster named `{name}`")))
+}
+
+fn weighted(
+    field: &str,
+    list: &[RawWeightedCluster],
+    clusters: &HashMap<String, usize>,
+) -> Result<Target, ConfigError> {
+    let mut entries = Vec::with_capacity(list.len());
+    for (i, w) in list.iter().enumerate() {
+        let index = cluster_index(&format!("{field}[{i}].cluster"), &w.cluster, clusters)?;
+        entries.push((index, w.weight));
+    }
+    let total: u64 = entries.iter().map(|(_, w)| u64::from(*w)).sum();
+    if total > u64::from(u32::MAX) {
+        return Err(ConfigError::invalid(
+            field,
+            format!("the weights add up to {total}, more than {}", u32::MAX),
+        ));
+    }
+    WeightedClusters::new(entries)
+        .map(Target::Weighted)
+        .ok_or_else(|| ConfigError::invalid(field, "at least one weight must be above 0"))
+}
+
 fn forward(
     rpath: &str,
     rr: &RawRoute,
-    cluster: &str,
+    target: Target,
     matcher: &PathMatch,
-    clusters: &HashMap<String, usize>,
 ) -> Result<ForwardAction, ConfigError> {
-    let cluster = *clusters.get(cluster).ok_or_else(|| {
-        ConfigError::invalid(
-            format!("{rpath}.cluster"),
-            format!("no cluster named `{cluster}`"),
-        )
-    })?;
     let prefix_rewrite = match &rr.prefix_rewrite {
         None => None,
         Some(p) => Some(prefix_rewrite(
@@ -110,7 +155,7 @@ fn forward(
         Some(h) => Some(host(&format!("{rpath}.host_rewrite"), h)?),
     };
     Ok(ForwardAction {
-        cluster,
+        target,
         prefix_rewrite,
         timeout,
         retry,

@@ -31,7 +31,7 @@ use crate::{
         encode::{encode_request, write_dec, EditedHead, RequestEdits},
         CodecError,
     },
-    config::{ForwardAction, RouteAction, RouteEdits},
+    config::{ForwardAction, RouteAction, RouteEdits, Target},
     router::{RouteInput, RouteMatch},
     upstream::{
         cluster::{Admission, HashInput, RequestGuard},
@@ -113,8 +113,13 @@ async fn proxy<D: Downstream>(
     route: &RouteMatch<'_>,
     action: &ForwardAction,
 ) -> Step {
-    let cluster = &*env.gen.clusters[action.cluster];
-    let slot = env.gen.cluster_slots[action.cluster];
+    // A weighted route draws its cluster per request.
+    let index = match &action.target {
+        Target::Cluster(c) => *c,
+        weighted => weighted.pick(env.worker.next_random()),
+    };
+    let cluster = &*env.gen.clusters[index];
+    let slot = env.gen.cluster_slots[index];
     let guard = match admit(cluster, slot, down) {
         Ok(guard) => guard,
         Err(reply) => return down.local_reply(reply).await,

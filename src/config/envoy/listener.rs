@@ -1159,7 +1159,7 @@ fn forward_action(
             ),
             (
                 "weighted_clusters",
-                Refuse("weighted clusters are not implemented; name one cluster"),
+                Map,
             ),
             (
                 "cluster_specifier_plugin",
@@ -1248,12 +1248,23 @@ fn forward_action(
             ),
         ],
     )?;
-    match a.get("cluster") {
-        Some(c) => {
+    match (a.get("cluster"), a.get("weighted_clusters")) {
+        (Some(c), None) => {
             rr.cluster = Some(cx.string(&c)?);
             origins.push((format!("{native}.cluster"), c.path.clone()));
         }
-        None => return Err(cx.invalid(&action.path, "a route action needs a `cluster`")),
+        (None, Some(w)) => {
+            rr.weighted_clusters = route_action::weighted_clusters(cx, &w, native, origins)?;
+        }
+        (None, None) => {
+            return Err(cx.invalid(
+                &action.path,
+                "a route action needs a `cluster` or `weighted_clusters`",
+            ))
+        }
+        (Some(_), Some(w)) => {
+            return Err(cx.invalid(&w.path, "give `cluster` or `weighted_clusters`, not both"))
+        }
     }
     if let Some(p) = a.get("prefix_rewrite") {
         rr.prefix_rewrite = Some(cx.string(&p)?);
@@ -1279,20 +1290,23 @@ fn forward_action(
         )?);
     }
     // ringway hashes per cluster: kept for the merge once every cluster is read.
-    let cluster = rr.cluster.clone().unwrap_or_default();
-    let hash = match a.get("hash_policy") {
-        Some(h) => RouteHash {
-            cluster: cluster.clone(),
-            policies: resilience::route_hash_policy(cx, &h)?,
-            path: h.path.clone(),
-        },
-        None => RouteHash {
-            cluster,
-            policies: Vec::new(),
-            path: node.path.clone(),
-        },
+    // A weighted route's hash policy applies to each of its clusters.
+    let (policies, path) = match a.get("hash_policy") {
+        Some(h) => (resilience::route_hash_policy(cx, &h)?, h.path.clone()),
+        None => (Vec::new(), node.path.clone()),
     };
-    cx.route_hashes.push(hash);
+    let clusters = rr
+        .cluster
+        .iter()
+        .cloned()
+        .chain(rr.weighted_clusters.iter().map(|w| w.cluster.clone()));
+    for cluster in clusters {
+        cx.route_hashes.push(RouteHash {
+            cluster,
+            policies: policies.clone(),
+            path: path.clone(),
+        });
+    }
     Ok(rr)
 }
 

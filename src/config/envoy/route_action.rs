@@ -6,9 +6,99 @@
 
 use super::walk::{Ctx, Map, Node, Refuse};
 use crate::config::{
-    raw::{RawDirectResponse, RawRedirect},
+    raw::{RawDirectResponse, RawRedirect, RawWeightedCluster},
     ConfigError,
 };
+
+const PER_CLUSTER: &str =
+    "per-cluster settings of weighted clusters are not implemented; set them on the route";
+
+/// A `route` action's `weighted_clusters`: `clusters[].{name, weight}`, and
+/// `total_weight`, which must be the weights' sum when given (as Envoy checks).
+pub fn weighted_clusters(
+    cx: &mut Ctx,
+    node: &Node,
+    native: &str,
+    origins: &mut Origins,
+) -> Result<Vec<RawWeightedCluster>, ConfigError> {
+    let f = cx.fields(
+        node,
+        &[
+            ("clusters", Map),
+            ("total_weight", Map),
+            (
+                "runtime_key_prefix",
+                Refuse("runtime weights are not implemented; the configured weights apply"),
+            ),
+            (
+                "header_name",
+                Refuse("choosing the cluster by a request header is not implemented"),
+            ),
+            (
+                "random_value_specifier",
+                Refuse("a fixed random value is not implemented; each request draws its own"),
+            ),
+        ],
+    )?;
+    let native = format!("{native}.weighted_clusters");
+    origins.push((native.clone(), node.path.clone()));
+    let mut list = Vec::new();
+    if let Some(cs) = f.get("clusters") {
+        for (i, c) in cx.seq(&cs)?.into_iter().enumerate() {
+            let cf = cx.fields(
+                &c,
+                &[
+                    ("name", Map),
+                    ("weight", Map),
+                    ("request_headers_to_add", Refuse(PER_CLUSTER)),
+                    ("request_headers_to_remove", Refuse(PER_CLUSTER)),
+                    ("response_headers_to_add", Refuse(PER_CLUSTER)),
+                    ("response_headers_to_remove", Refuse(PER_CLUSTER)),
+                    ("host_rewrite_literal", Refuse(PER_CLUSTER)),
+                    (
+                        "metadata_match",
+                        Refuse("subset load balancing is not implemented"),
+                    ),
+                    ("typed_per_filter_config", Refuse(PER_CLUSTER)),
+                    ("per_filter_config", Refuse(PER_CLUSTER)),
+                    (
+                        "cluster_header",
+                        Refuse("cluster_header is not implemented; name the cluster"),
+                    ),
+                ],
+            )?;
+            let Some(name) = cf.get("name") else {
+                return Err(cx.invalid(&c.path, "a weighted cluster needs a `name`"));
+            };
+            origins.push((format!("{native}[{i}].cluster"), name.path.clone()));
+            let weight = match cf.get("weight") {
+                Some(w) => cx.uint(&w, u64::from(u32::MAX))? as u32,
+                None => 0,
+            };
+            list.push(RawWeightedCluster {
+                cluster: cx.string(&name)?,
+                weight,
+            });
+        }
+    }
+    if list.is_empty() {
+        return Err(cx.invalid(
+            &node.path,
+            "weighted_clusters needs at least one of `clusters`",
+        ));
+    }
+    if let Some(t) = f.get("total_weight") {
+        let total = cx.uint(&t, u64::from(u32::MAX))?;
+        let sum: u64 = list.iter().map(|w| u64::from(w.weight)).sum();
+        if total > 0 && total != sum {
+            return Err(cx.invalid(
+                &t.path,
+                format!("the weights add up to {sum}, not total_weight {total}"),
+            ));
+        }
+    }
+    Ok(list)
+}
 
 type Origins = Vec<(String, String)>;
 

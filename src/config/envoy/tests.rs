@@ -107,7 +107,9 @@ fn front_envoy_seed_translates_to_the_front_proxy() {
         .map(|r| {
             (
                 r.matcher.clone(),
-                c.clusters[r.forward().unwrap().cluster].name.as_str(),
+                c.clusters[r.forward().unwrap().cluster().unwrap()]
+                    .name
+                    .as_str(),
             )
         })
         .collect();
@@ -166,7 +168,7 @@ fn service_envoy_seed_translates_to_the_sidecar() {
     assert_eq!(l.virtual_hosts[0].name, "service");
     let r = &l.virtual_hosts[0].routes[0];
     assert_eq!(r.matcher, PathMatch::Prefix("/service".into()));
-    let cl = &c.clusters[r.forward().unwrap().cluster];
+    let cl = &c.clusters[r.forward().unwrap().cluster().unwrap()];
     assert_eq!(cl.name, "local_service");
     assert_eq!(cl.kind, ClusterKind::StrictDns);
     assert_eq!(cl.connect_timeout, Duration::from_millis(250));
@@ -360,9 +362,48 @@ fn matchers_map_in_both_forms() {
         "not a regex",
     );
 }
-refuses!(weighted_clusters, V3,
-    V1_ACTION => "                  timeout: 2.5s\n                  weighted_clusters:\n                    clusters: [{name: api, weight: 1}]\n",
-    format!("{HCM_V3}.route_config.virtual_hosts[0].routes[1].route.weighted_clusters"), "weighted_clusters");
+#[test]
+fn weighted_clusters_map_with_their_total() {
+    let weighted = |extra: &str| {
+        edit(
+            V3,
+            "                  cluster: api\n                  prefix_rewrite",
+            &format!("                  weighted_clusters:\n                    clusters: [{{name: api, weight: 90}}, {{name: web, weight: 10}}]\n{extra}                  prefix_rewrite"),
+        )
+    };
+    let c = load(&weighted("                    total_weight: 100\n")).config;
+    let f = c.listeners[0].virtual_hosts[0].routes[1].forward().unwrap();
+    let Target::Weighted(w) = &f.target else {
+        panic!("weighted");
+    };
+    assert_eq!(w.clusters, [(0, 90), (1, 10)]);
+    assert_eq!(w.total(), 100);
+    let route = format!("{HCM_V3}.route_config.virtual_hosts[0].routes[1].route.weighted_clusters");
+    let off = weighted("                    total_weight: 99\n");
+    rejected(
+        Fault::Invalid,
+        &off,
+        &format!("{route}.total_weight"),
+        "                    total_weight: 99",
+        "add up to 100",
+    );
+    let runtime = weighted("                    runtime_key_prefix: r\n");
+    rejected(
+        Fault::Unsupported,
+        &runtime,
+        &format!("{route}.runtime_key_prefix"),
+        "                    runtime_key_prefix",
+        "runtime",
+    );
+    let unknown = edit(&weighted(""), "name: web", "name: nope");
+    rejected(
+        Fault::Invalid,
+        &unknown,
+        &format!("{route}.clusters[1].name"),
+        "                    clusters:",
+        "no cluster named `nope`",
+    );
+}
 refuses!(retry_policy_header_conditions, V3,
     V1_ACTION => "                  timeout: 2.5s\n                  retry_policy:\n                    retry_on: 5xx\n                    retriable_headers: [{name: x-retry}]\n",
     format!("{HCM_V3}.route_config.virtual_hosts[0].routes[1].route.retry_policy.retriable_headers"), "retriable_headers");
