@@ -13,6 +13,7 @@ driver_tests!(
     request_mutations_follow_envoys_order_and_actions,
     response_mutations_edit_the_upstreams_head,
     envoy_form_mutations_and_host_rewrite_literal,
+    auto_host_rewrite_sends_the_dns_name,
 );
 
 /// An upstream that echoes, and also sends `x-powered-by` and `x-drop` so the
@@ -183,4 +184,30 @@ fn envoy_form_mutations_and_host_rewrite_literal(d: Driver) {
     assert_eq!(got.header_all("x-client-ip"), ["127.0.0.1"]);
     assert_eq!(got.header_all("x-tag"), ["mine"]);
     assert_eq!(got.header_all("host"), ["upstream.internal"]);
+}
+
+/// A strict_dns cluster whose name a hosts file answers: `auto_host_rewrite`
+/// sends that name as `Host` (without the port, as Envoy's hostname is).
+fn auto_host_rewrite_sends_the_dns_name(d: Driver) {
+    let up = Upstream::echo("up");
+    let dir = tempfile::tempdir().unwrap();
+    let hosts = dir.path().join("hosts");
+    std::fs::write(&hosts, format!("{} backend.test\n", up.addr.ip())).unwrap();
+    let vhosts = "      - name: v\n        domains: [\"*\"]\n        routes:\n\
+        \x20         - match: { prefix: / }\n            cluster: dns\n            auto_host_rewrite: true\n";
+    let clusters = format!(
+        "  - name: dns\n    type: strict_dns\n    hosts: [\"backend.test:{}\"]\n",
+        up.addr.port()
+    );
+    let yaml = format!(
+        "dns: {{ hosts_file: \"{}\", resolvers: [\"127.0.0.1:9\"] }}\n{}",
+        hosts.display(),
+        config("", vhosts, &clusters)
+    );
+    let rw = Ringway::start(d, &yaml);
+    wait_until("the hosts file to resolve backend.test", || {
+        get(rw.addr(), "front.test", "/").status == 200
+    });
+    let got = up.requests();
+    assert_eq!(got.last().unwrap().header_all("host"), ["backend.test"]);
 }

@@ -394,7 +394,11 @@ fn lower_forward(raw: RawRoute, forward: &ForwardAction, clusters: &[ClusterConf
         // The reader's `0s` is the model's "no timeout".
         timeout: Some(ConfigDuration(timeout.unwrap_or_default())),
         retry_policy: retry.as_ref().map(lower_retry),
-        host_rewrite: host_rewrite.clone(),
+        host_rewrite: match host_rewrite {
+            HostRewrite::Literal(h) => Some(h.clone()),
+            HostRewrite::Keep | HostRewrite::UpstreamHostname => None,
+        },
+        auto_host_rewrite: Some(*host_rewrite == HostRewrite::UpstreamHostname),
         ..raw
     }
 }
@@ -854,6 +858,7 @@ listeners:
               retriable_status_codes: [409, 429]
           - match: { path_separated_prefix: /sep, case_sensitive: false, headers: [{ name: x-a, exact: \"1\", ignore_case: true }, { name: x-b, present: false }, { name: x-c, range: { start: 1, end: 5 }, invert_match: true }, { name: x-d, safe_regex: \"v[0-9]\", treat_missing_header_as_empty: true }], query_parameters: [{ name: q, prefix: ab }, { name: f }] }
             cluster: dns
+            auto_host_rewrite: true
           - match: { safe_regex: \"/re/[a-z]+\" }
             weighted_clusters: [{ cluster: dns, weight: 3 }, { cluster: hashed, weight: 1 }, { cluster: dns, weight: 0 }]
           - match: { prefix: /old/ }

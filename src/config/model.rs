@@ -361,8 +361,20 @@ pub struct ForwardAction {
     /// `None`: no timeout.
     pub timeout: Option<Duration>,
     pub retry: Option<RetryPolicy>,
-    /// Sent as `Host` instead of the client's (`host_rewrite_literal`).
-    pub host_rewrite: Option<String>,
+    pub host_rewrite: HostRewrite,
+}
+
+/// What `Host` the upstream gets.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum HostRewrite {
+    /// The client's.
+    #[default]
+    Keep,
+    /// This name (`host_rewrite_literal`).
+    Literal(String),
+    /// The DNS name the chosen host was discovered under (`auto_host_rewrite`);
+    /// hosts of static clusters have none, so they keep the client's (as in Envoy).
+    UpstreamHostname,
 }
 
 impl ForwardAction {

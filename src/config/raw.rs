@@ -270,6 +270,9 @@ pub struct RawRoute {
     /// Sent as `Host` upstream instead of the client's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_rewrite: Option<String>,
+    /// `Host` upstream is the DNS name of the host chosen (DNS clusters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_host_rewrite: Option<bool>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub request_headers_to_add: Vec<RawHeaderAdd>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -150,9 +150,18 @@ fn forward(
         None => None,
         Some(p) => Some(validate_retry(&format!("{rpath}.retry_policy"), p)?),
     };
-    let host_rewrite = match &rr.host_rewrite {
-        None => None,
-        Some(h) => Some(host(&format!("{rpath}.host_rewrite"), h)?),
+    let host_rewrite = match (&rr.host_rewrite, rr.auto_host_rewrite) {
+        (None, None | Some(false)) => HostRewrite::Keep,
+        (Some(h), None | Some(false)) => {
+            HostRewrite::Literal(host(&format!("{rpath}.host_rewrite"), h)?)
+        }
+        (None, Some(true)) => HostRewrite::UpstreamHostname,
+        (Some(_), Some(true)) => {
+            return Err(ConfigError::invalid(
+                format!("{rpath}.auto_host_rewrite"),
+                "give `host_rewrite` or `auto_host_rewrite`, not both",
+            ))
+        }
     };
     Ok(ForwardAction {
         target,
@@ -170,6 +179,7 @@ fn only_forwarding_fields(rpath: &str, rr: &RawRoute, action: &str) -> Result<()
         ("timeout", rr.timeout.is_some()),
         ("retry_policy", rr.retry_policy.is_some()),
         ("host_rewrite", rr.host_rewrite.is_some()),
+        ("auto_host_rewrite", rr.auto_host_rewrite.is_some()),
     ];
     match forwarding.iter().find(|(_, set)| *set) {
         Some((field, _)) => Err(ConfigError::invalid(

@@ -31,7 +31,7 @@ use crate::{
         encode::{encode_request, write_dec, EditedHead, RequestEdits},
         CodecError,
     },
-    config::{ForwardAction, RouteAction, RouteEdits, Target},
+    config::{ForwardAction, HostRewrite, RouteAction, RouteEdits, Target},
     router::{RouteInput, RouteMatch},
     upstream::{
         cluster::{Admission, HashInput, RequestGuard},
@@ -206,6 +206,17 @@ fn encode_upstream_head<D: Downstream>(
         .as_deref()
         .map(|r| (route.matched_len, r.as_bytes()));
     let ops = &route.route.edits.request;
+    let EditScratch {
+        start_time, host, ..
+    } = &mut bufs.edit;
+    let host_rewrite = match &action.host_rewrite {
+        HostRewrite::Keep => None,
+        HostRewrite::Literal(h) => Some(h.as_bytes()),
+        HostRewrite::UpstreamHostname => {
+            host.clear();
+            guard.write_hostname(host).then_some(&host[..])
+        }
+    };
     let edits = RequestEdits {
         client,
         rewrite,
@@ -213,8 +224,8 @@ fn encode_upstream_head<D: Downstream>(
         request_id: &request_id,
         scheme,
         ops,
-        start_time: mutate::render_start_time(ops, tap, &mut bufs.edit.start_time),
-        host_rewrite: action.host_rewrite.as_deref().map(str::as_bytes),
+        start_time: mutate::render_start_time(ops, tap, start_time),
+        host_rewrite,
     };
     bufs.req_head.clear();
     encode_request(
@@ -411,6 +422,7 @@ async fn respond<D: Downstream>(
             head,
             headers,
             tokens,
+            ..
         } = &mut bufs.edit;
         let time = mutate::render_start_time(ops, down.tap(), start_time);
         let cx =

@@ -99,6 +99,8 @@ pub struct ExchangeScratch {
 pub struct EditScratch {
     /// `%START_TIME%`, rendered once per request when a value uses it.
     pub start_time: Vec<u8>,
+    /// The upstream host's name, for `auto_host_rewrite`.
+    pub host: Vec<u8>,
     /// The response head with its mutations, as `encode_response` reads it.
     pub head: Vec<u8>,
     pub headers: Vec<HeaderIndex>,

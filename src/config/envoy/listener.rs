@@ -1138,13 +1138,7 @@ fn forward_action(
                     "priority routing is not implemented",
                 ),
             ),
-            (
-                "auto_host_rewrite",
-                DefaultOnly(
-                    is_false,
-                    "rewriting Host to the upstream's DNS name is not implemented; use host_rewrite_literal",
-                ),
-            ),
+            ("auto_host_rewrite", Map),
             (
                 "include_vh_rate_limits",
                 DefaultOnly(is_false, "rate limiting is not implemented"),
@@ -1157,10 +1151,7 @@ fn forward_action(
                 "cluster_header",
                 Refuse("cluster_header is not implemented; name the cluster"),
             ),
-            (
-                "weighted_clusters",
-                Map,
-            ),
+            ("weighted_clusters", Map),
             (
                 "cluster_specifier_plugin",
                 Refuse("cluster specifier plugins are not implemented"),
@@ -1276,6 +1267,10 @@ fn forward_action(
     {
         rr.host_rewrite = Some(cx.string(&h)?);
         origins.push((format!("{native}.host_rewrite"), h.path.clone()));
+    }
+    if let Some(h) = a.get("auto_host_rewrite") {
+        rr.auto_host_rewrite = Some(cx.boolean(&h)?);
+        origins.push((format!("{native}.auto_host_rewrite"), h.path.clone()));
     }
     if let Some(t) = a.get("timeout") {
         rr.timeout = Some(cx.duration(&t)?);

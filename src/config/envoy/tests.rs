@@ -1262,8 +1262,34 @@ fn header_mutations_map_at_every_level() {
     );
     assert_eq!(a.value.text(), "%REQ(x-b)%");
     assert_eq!(
-        route.forward().unwrap().host_rewrite.as_deref(),
-        Some("api.internal")
+        route.forward().unwrap().host_rewrite,
+        HostRewrite::Literal("api.internal".into())
+    );
+    // auto_host_rewrite maps too; with host_rewrite_literal it is refused.
+    let auto = edit(
+        &text,
+        "host_rewrite_literal: api.internal",
+        "auto_host_rewrite: true",
+    );
+    let c = load(&auto).config;
+    assert_eq!(
+        c.listeners[0].virtual_hosts[0].routes[1]
+            .forward()
+            .unwrap()
+            .host_rewrite,
+        HostRewrite::UpstreamHostname
+    );
+    let both = edit(
+        &text,
+        "host_rewrite_literal: api.internal",
+        "host_rewrite_literal: api.internal\n                  auto_host_rewrite: true",
+    );
+    rejected(
+        Fault::Invalid,
+        &both,
+        &format!("{HCM_V3}.route_config.virtual_hosts[0].routes[1].route.auto_host_rewrite"),
+        "                  auto_host_rewrite: true",
+        "not both",
     );
 }
 
