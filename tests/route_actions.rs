@@ -147,6 +147,7 @@ fn envoy_form_redirect_and_direct_response(d: Driver) {
 /// 3:1:0 over 400 requests: each request draws on its own, so the counts are
 /// binomial (mean 300, standard deviation about 8.7 for the heavy side); the
 /// bounds are seven deviations wide, and the weight-0 cluster gets nothing.
+/// Each cluster's own header mutations and host rewrite apply to its requests.
 fn weighted_clusters_split_by_weight(d: Driver) {
     const REQUESTS: usize = 400;
     let heavy = Upstream::echo("heavy");
@@ -154,9 +155,10 @@ fn weighted_clusters_split_by_weight(d: Driver) {
     let never = Upstream::echo("never");
     let vhosts = "      - name: v\n        domains: [\"*\"]\n        routes:\n\
         \x20         - match: { prefix: / }\n            weighted_clusters:\n\
-        \x20             - { cluster: heavy, weight: 3 }\n\
-        \x20             - { cluster: light, weight: 1 }\n\
-        \x20             - { cluster: never, weight: 0 }\n";
+        \x20             - { cluster: heavy, weight: 3, request_headers_to_add: [{ name: x-split, value: heavy }] }\n\
+        \x20             - { cluster: light, weight: 1, host_rewrite: light.internal }\n\
+        \x20             - { cluster: never, weight: 0 }\n\
+        \x20           request_headers_to_add: [{ name: x-split, value: route, action: add_if_absent }]\n";
     let clusters = cluster("heavy", &[heavy.addr])
         + &cluster("light", &[light.addr])
         + &cluster("never", &[never.addr]);
@@ -178,4 +180,13 @@ fn weighted_clusters_split_by_weight(d: Driver) {
     );
     assert_eq!(heavy.request_count() + light.request_count(), REQUESTS);
     assert_eq!(never.request_count(), 0);
+    // Each cluster's own mutations run before the route's, for its requests only.
+    for r in heavy.requests() {
+        assert_eq!(r.header_all("x-split"), ["heavy"]);
+        assert_eq!(r.header("host"), Some("a.test"));
+    }
+    for r in light.requests() {
+        assert_eq!(r.header_all("x-split"), ["route"]);
+        assert_eq!(r.header("host"), Some("light.internal"));
+    }
 }

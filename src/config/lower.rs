@@ -380,10 +380,7 @@ fn lower_forward(raw: RawRoute, forward: &ForwardAction, clusters: &[ClusterConf
             None,
             w.clusters
                 .iter()
-                .map(|&(c, weight)| RawWeightedCluster {
-                    cluster: name(c),
-                    weight,
-                })
+                .map(|entry| lower_weighted(entry, name(entry.cluster)))
                 .collect(),
         ),
     };
@@ -400,6 +397,30 @@ fn lower_forward(raw: RawRoute, forward: &ForwardAction, clusters: &[ClusterConf
         },
         auto_host_rewrite: Some(*host_rewrite == HostRewrite::UpstreamHostname),
         ..raw
+    }
+}
+
+fn lower_weighted(entry: &WeightedCluster, cluster: String) -> RawWeightedCluster {
+    // `edits` is derived from the levels' `headers`.
+    let WeightedCluster {
+        cluster: _,
+        weight,
+        headers,
+        host_rewrite,
+        edits: _,
+    } = entry;
+    let level = lower_mutations(headers);
+    RawWeightedCluster {
+        cluster,
+        weight: *weight,
+        host_rewrite: match host_rewrite {
+            HostRewrite::Literal(h) => Some(h.clone()),
+            HostRewrite::Keep | HostRewrite::UpstreamHostname => None,
+        },
+        request_headers_to_add: level.request_add,
+        request_headers_to_remove: level.request_remove,
+        response_headers_to_add: level.response_add,
+        response_headers_to_remove: level.response_remove,
     }
 }
 
@@ -860,7 +881,7 @@ listeners:
             cluster: dns
             auto_host_rewrite: true
           - match: { safe_regex: \"/re/[a-z]+\" }
-            weighted_clusters: [{ cluster: dns, weight: 3 }, { cluster: hashed, weight: 1 }, { cluster: dns, weight: 0 }]
+            weighted_clusters: [{ cluster: dns, weight: 3, host_rewrite: a.internal, request_headers_to_add: [{ name: x-split, value: a }], response_headers_to_remove: [x-b] }, { cluster: hashed, weight: 1 }, { cluster: dns, weight: 0 }]
           - match: { prefix: /old/ }
             redirect: { scheme: https, host: new.example.com, port: 8443, prefix_rewrite: /new/, strip_query: true, status: 308 }
           - match: { path: /moved }

@@ -302,26 +302,22 @@ pub struct RouteConfig {
 }
 
 /// Every level's header mutations for one route, per head.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RouteEdits {
     pub request: HeaderOps,
     pub response: HeaderOps,
 }
 
 impl RouteEdits {
-    /// Levels from most to least specific: Envoy's default order
+    /// `levels` from most to least specific (a weighted cluster, the route,
+    /// its virtual host, its listener): Envoy's default order
     /// (`most_specific_header_mutations_wins: false`), so the least specific
     /// level has the last word.
-    pub fn chain(
-        route: &HeaderMutations,
-        vhost: &HeaderMutations,
-        listener: &HeaderMutations,
-    ) -> Self {
+    pub fn chain(levels: &[&HeaderMutations]) -> Self {
         use crate::codec::edit::Direction;
-        let levels = [route, vhost, listener];
         RouteEdits {
-            request: HeaderOps::chain(&levels, Direction::Request),
-            response: HeaderOps::chain(&levels, Direction::Response),
+            request: HeaderOps::chain(levels, Direction::Request),
+            response: HeaderOps::chain(levels, Direction::Response),
         }
     }
 }
@@ -396,30 +392,49 @@ pub enum Target {
     Weighted(WeightedClusters),
 }
 
-impl Target {
-    /// The cluster for this request; `random` is a fresh draw.
-    pub fn pick(&self, random: u64) -> usize {
-        match self {
-            Target::Cluster(c) => *c,
-            Target::Weighted(w) => w.pick(random),
-        }
-    }
-}
-
 /// Envoy's `weighted_clusters`: each cluster gets `weight / total` of the
 /// requests, drawn independently per request (no allocation: a walk over a
 /// handful of running sums).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WeightedClusters {
-    /// `(cluster index, weight)`, as configured; at least one weight is above 0.
-    pub clusters: Vec<(usize, u32)>,
+    /// As configured; at least one weight is above 0.
+    pub clusters: Vec<WeightedCluster>,
     total: u64,
+}
+
+/// One cluster of a weighted split, with its own settings (Envoy's
+/// `ClusterWeight`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WeightedCluster {
+    /// Index into `Config::clusters`.
+    pub cluster: usize,
+    pub weight: u32,
+    /// This cluster's own header mutations, as configured: Envoy runs them
+    /// before the route's.
+    pub headers: HeaderMutations,
+    /// `Keep`: the route's rewrite applies.
+    pub host_rewrite: HostRewrite,
+    /// Derived: this cluster's, the route's, its virtual host's and its
+    /// listener's mutations, chained; what requests sent here get.
+    pub edits: RouteEdits,
+}
+
+impl WeightedCluster {
+    pub fn new(cluster: usize, weight: u32) -> Self {
+        WeightedCluster {
+            cluster,
+            weight,
+            headers: HeaderMutations::default(),
+            host_rewrite: HostRewrite::Keep,
+            edits: RouteEdits::default(),
+        }
+    }
 }
 
 impl WeightedClusters {
     /// `None` when every weight is 0.
-    pub fn new(clusters: Vec<(usize, u32)>) -> Option<Self> {
-        let total = clusters.iter().map(|(_, w)| u64::from(*w)).sum();
+    pub fn new(clusters: Vec<WeightedCluster>) -> Option<Self> {
+        let total = clusters.iter().map(|c| u64::from(c.weight)).sum();
         (total > 0).then_some(WeightedClusters { clusters, total })
     }
 
@@ -427,17 +442,17 @@ impl WeightedClusters {
         self.total
     }
 
-    pub fn pick(&self, random: u64) -> usize {
+    pub fn pick(&self, random: u64) -> &WeightedCluster {
         let mut point = random % self.total;
-        for &(cluster, weight) in &self.clusters {
-            let weight = u64::from(weight);
+        for entry in &self.clusters {
+            let weight = u64::from(entry.weight);
             if point < weight {
-                return cluster;
+                return entry;
             }
             point -= weight;
         }
         // Unreachable: the weights sum to `total`.
-        self.clusters[0].0
+        &self.clusters[0]
     }
 }
 
@@ -684,9 +699,10 @@ mod tests {
 
     #[test]
     fn weighted_picks_cover_the_weights_exactly() {
-        let w = WeightedClusters::new(vec![(7, 3), (8, 0), (9, 1)]).unwrap();
-        let picks: Vec<usize> = (0..8).map(|r| w.pick(r)).collect();
+        let entries = [(7, 3), (8, 0), (9, 1)].map(|(c, w)| WeightedCluster::new(c, w));
+        let w = WeightedClusters::new(entries.to_vec()).unwrap();
+        let picks: Vec<usize> = (0..8).map(|r| w.pick(r).cluster).collect();
         assert_eq!(picks, [7, 7, 7, 9, 7, 7, 7, 9]);
-        assert!(WeightedClusters::new(vec![(1, 0)]).is_none());
+        assert!(WeightedClusters::new(vec![WeightedCluster::new(1, 0)]).is_none());
     }
 }

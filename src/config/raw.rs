@@ -288,6 +288,18 @@ pub struct RawRoute {
 pub struct RawWeightedCluster {
     pub cluster: String,
     pub weight: u32,
+    /// Overrides the route's for requests sent to this cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_rewrite: Option<String>,
+    /// Run before the route's mutations.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub request_headers_to_add: Vec<RawHeaderAdd>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub request_headers_to_remove: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub response_headers_to_add: Vec<RawHeaderAdd>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub response_headers_to_remove: Vec<String>,
 }
 
 /// One header a route, virtual host or listener adds.

@@ -261,7 +261,21 @@ fn validate_listener(
             },
         )?;
         for route in &mut routes {
-            route.edits = RouteEdits::chain(&route.headers, &headers, &listener_headers);
+            route.edits = RouteEdits::chain(&[&route.headers, &headers, &listener_headers]);
+            if let RouteAction::Forward(ForwardAction {
+                target: Target::Weighted(w),
+                ..
+            }) = &mut route.action
+            {
+                for entry in &mut w.clusters {
+                    entry.edits = RouteEdits::chain(&[
+                        &entry.headers,
+                        &route.headers,
+                        &headers,
+                        &listener_headers,
+                    ]);
+                }
+            }
         }
         virtual_hosts.push(VirtualHostConfig {
             name: rv.name.clone().unwrap_or_else(|| format!("vhost{v}")),

@@ -112,10 +112,28 @@ fn weighted(
 ) -> Result<Target, ConfigError> {
     let mut entries = Vec::with_capacity(list.len());
     for (i, w) in list.iter().enumerate() {
-        let index = cluster_index(&format!("{field}[{i}].cluster"), &w.cluster, clusters)?;
-        entries.push((index, w.weight));
+        let entry = format!("{field}[{i}]");
+        let index = cluster_index(&format!("{entry}.cluster"), &w.cluster, clusters)?;
+        let headers = mutations(
+            &entry,
+            RawLevel {
+                request_add: &w.request_headers_to_add,
+                request_remove: &w.request_headers_to_remove,
+                response_add: &w.response_headers_to_add,
+                response_remove: &w.response_headers_to_remove,
+            },
+        )?;
+        let host_rewrite = match &w.host_rewrite {
+            None => HostRewrite::Keep,
+            Some(h) => HostRewrite::Literal(host(&format!("{entry}.host_rewrite"), h)?),
+        };
+        entries.push(WeightedCluster {
+            headers,
+            host_rewrite,
+            ..WeightedCluster::new(index, w.weight)
+        });
     }
-    let total: u64 = entries.iter().map(|(_, w)| u64::from(*w)).sum();
+    let total: u64 = entries.iter().map(|e| u64::from(e.weight)).sum();
     if total > u64::from(u32::MAX) {
         return Err(ConfigError::invalid(
             field,

@@ -113,23 +113,51 @@ async fn proxy<D: Downstream>(
     route: &RouteMatch<'_>,
     action: &ForwardAction,
 ) -> Step {
-    // A weighted route draws its cluster per request.
-    let index = match &action.target {
-        Target::Cluster(c) => *c,
-        weighted => weighted.pick(env.worker.next_random()),
-    };
-    let cluster = &*env.gen.clusters[index];
-    let slot = env.gen.cluster_slots[index];
+    let sent = Sent::pick(env, route, action);
+    let cluster = &*env.gen.clusters[sent.cluster];
+    let slot = env.gen.cluster_slots[sent.cluster];
     let guard = match admit(cluster, slot, down) {
         Ok(guard) => guard,
         Err(reply) => return down.local_reply(reply).await,
     };
-    encode_upstream_head(env, down, bufs, route, action, &guard);
+    encode_upstream_head(env, down, bufs, route, action, &sent, &guard);
     down.consume_head();
     if down.head().expect_continue && down.send_continue().await.is_err() {
         return Step::Close;
     }
-    forward(env, down, bufs, cluster, guard, action, &route.route.edits).await
+    forward(env, down, bufs, cluster, guard, action, sent.edits).await
+}
+
+/// Where this request goes and what it gets on the way: a weighted route
+/// draws its cluster per request, and that cluster's own header mutations
+/// and host rewrite (if any) come first.
+struct Sent<'r> {
+    cluster: usize,
+    edits: &'r RouteEdits,
+    host_rewrite: &'r HostRewrite,
+}
+
+impl<'r> Sent<'r> {
+    fn pick(env: &Env<'_>, route: &RouteMatch<'r>, action: &'r ForwardAction) -> Self {
+        match &action.target {
+            Target::Cluster(c) => Sent {
+                cluster: *c,
+                edits: &route.route.edits,
+                host_rewrite: &action.host_rewrite,
+            },
+            Target::Weighted(w) => {
+                let entry = w.pick(env.worker.next_random());
+                Sent {
+                    cluster: entry.cluster,
+                    edits: &entry.edits,
+                    host_rewrite: match &entry.host_rewrite {
+                        HostRewrite::Keep => &action.host_rewrite,
+                        own => own,
+                    },
+                }
+            }
+        }
+    }
 }
 
 fn request_url<D: Downstream>(down: &mut D, matched_len: usize) -> RequestUrl<'_> {
@@ -194,6 +222,7 @@ fn encode_upstream_head<D: Downstream>(
     bufs: &mut ExchangeBuffers,
     route: &RouteMatch<'_>,
     action: &ForwardAction,
+    sent: &Sent<'_>,
     guard: &RequestGuard<'_>,
 ) {
     let request_id = env.worker.next_request_id();
@@ -205,11 +234,11 @@ fn encode_upstream_head<D: Downstream>(
         .prefix_rewrite
         .as_deref()
         .map(|r| (route.matched_len, r.as_bytes()));
-    let ops = &route.route.edits.request;
+    let ops = &sent.edits.request;
     let EditScratch {
         start_time, host, ..
     } = &mut bufs.edit;
-    let host_rewrite = match &action.host_rewrite {
+    let host_rewrite = match sent.host_rewrite {
         HostRewrite::Keep => None,
         HostRewrite::Literal(h) => Some(h.as_bytes()),
         HostRewrite::UpstreamHostname => {

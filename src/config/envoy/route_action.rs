@@ -4,7 +4,10 @@
 //! ringway cannot do (regex rewrites, bodies as bytes or from the
 //! environment) is refused at its line.
 
-use super::walk::{Ctx, Map, Node, Refuse};
+use super::{
+    headers,
+    walk::{Ctx, Map, Node, Refuse},
+};
 use crate::config::{
     raw::{RawDirectResponse, RawRedirect, RawWeightedCluster},
     ConfigError,
@@ -50,11 +53,11 @@ pub fn weighted_clusters(
                 &[
                     ("name", Map),
                     ("weight", Map),
-                    ("request_headers_to_add", Refuse(PER_CLUSTER)),
-                    ("request_headers_to_remove", Refuse(PER_CLUSTER)),
-                    ("response_headers_to_add", Refuse(PER_CLUSTER)),
-                    ("response_headers_to_remove", Refuse(PER_CLUSTER)),
-                    ("host_rewrite_literal", Refuse(PER_CLUSTER)),
+                    ("request_headers_to_add", Map),
+                    ("request_headers_to_remove", Map),
+                    ("response_headers_to_add", Map),
+                    ("response_headers_to_remove", Map),
+                    ("host_rewrite_literal", Map),
                     (
                         "metadata_match",
                         Refuse("subset load balancing is not implemented"),
@@ -75,9 +78,22 @@ pub fn weighted_clusters(
                 Some(w) => cx.uint(&w, u64::from(u32::MAX))? as u32,
                 None => 0,
             };
+            let level = headers::level(cx, &cf, &format!("{native}[{i}]"), origins)?;
+            let host_rewrite = match cf.get("host_rewrite_literal") {
+                Some(h) => {
+                    origins.push((format!("{native}[{i}].host_rewrite"), h.path.clone()));
+                    Some(cx.string(&h)?)
+                }
+                None => None,
+            };
             list.push(RawWeightedCluster {
                 cluster: cx.string(&name)?,
                 weight,
+                host_rewrite,
+                request_headers_to_add: level.request_add,
+                request_headers_to_remove: level.request_remove,
+                response_headers_to_add: level.response_add,
+                response_headers_to_remove: level.response_remove,
             });
         }
     }

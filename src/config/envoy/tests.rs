@@ -376,8 +376,27 @@ fn weighted_clusters_map_with_their_total() {
     let Target::Weighted(w) = &f.target else {
         panic!("weighted");
     };
-    assert_eq!(w.clusters, [(0, 90), (1, 10)]);
+    let pairs: Vec<(usize, u32)> = w.clusters.iter().map(|e| (e.cluster, e.weight)).collect();
+    assert_eq!(pairs, [(0, 90), (1, 10)]);
     assert_eq!(w.total(), 100);
+    let own = edit(
+        &weighted(""),
+        "{name: web, weight: 10}",
+        "{name: web, weight: 10, host_rewrite_literal: web.internal, request_headers_to_add: [{header: {key: x-split, value: b}}]}",
+    );
+    let c = load(&own).config;
+    let Target::Weighted(w) = &c.listeners[0].virtual_hosts[0].routes[1]
+        .forward()
+        .unwrap()
+        .target
+    else {
+        panic!("weighted");
+    };
+    assert_eq!(
+        w.clusters[1].host_rewrite,
+        HostRewrite::Literal("web.internal".into())
+    );
+    assert_eq!(w.clusters[1].headers.request_add[0].name, "x-split");
     let route = format!("{HCM_V3}.route_config.virtual_hosts[0].routes[1].route.weighted_clusters");
     let off = weighted("                    total_weight: 99\n");
     rejected(
