@@ -14,6 +14,7 @@ driver_tests!(
     response_mutations_edit_the_upstreams_head,
     envoy_form_mutations_and_host_rewrite_literal,
     auto_host_rewrite_sends_the_dns_name,
+    ringways_own_answers_to_a_routed_request_get_its_response_headers,
 );
 
 /// An upstream that echoes, and also sends `x-powered-by` and `x-drop` so the
@@ -210,4 +211,33 @@ fn auto_host_rewrite_sends_the_dns_name(d: Driver) {
     });
     let got = up.requests();
     assert_eq!(got.last().unwrap().header_all("host"), ["backend.test"]);
+}
+
+/// Envoy's router adds a route's response mutations to the local replies it
+/// makes for that route (503 on a failed connect, …); a request no route
+/// matched gets none.
+fn ringways_own_answers_to_a_routed_request_get_its_response_headers(d: Driver) {
+    let vhosts = "      - name: v\n        domains: [\"a.test\"]\n\
+        \x20       response_headers_to_add: [{ name: strict-transport-security, value: max-age=60 }]\n\
+        \x20       routes:\n\
+        \x20         - match: { prefix: / }\n            cluster: dead\n\
+        \x20           response_headers_to_add: [{ name: content-type, value: text/html, action: overwrite_if_exists_or_add }]\n";
+    let rw = Ringway::start(d, &config("", vhosts, &cluster("dead", &[refused_addr()])));
+    let mut c = Client::connect(rw.addr());
+    let r = c.get("a.test", "/");
+    assert_eq!(r.status, 503);
+    assert_eq!(r.header("strict-transport-security"), Some("max-age=60"));
+    assert_eq!(
+        r.header_all("content-type"),
+        ["text/html"],
+        "the route's type replaces text/plain"
+    );
+    assert!(
+        r.body_str().starts_with("upstream connect error"),
+        "{}",
+        r.body_str()
+    );
+    let r = c.get("b.test", "/");
+    assert_eq!(r.status, 404);
+    assert_eq!(r.header("strict-transport-security"), None);
 }

@@ -17,7 +17,7 @@ use bytes::Buf;
 use super::{
     attempt::{attempt, Answered, AttemptError, AttemptPlan},
     downstream::{Downstream, HeadView, Step},
-    local_reply::{LocalReply, RouteReply},
+    local_reply::{Decorated, LocalReply, RouteReply},
     mutate::{self, ResponseParts},
     redirect::{write_location, RequestUrl},
     relay::{Delivered, RelayError, SourceFault},
@@ -105,6 +105,32 @@ fn reply_mutations<D: Downstream>(
     mutate::reply_headers(ops, &cx, has_body, out);
 }
 
+/// One of ringway's own answers to a routed request, with the route's
+/// response mutations (Envoy's router adds them to its local replies); the
+/// plain reply when the route has none.
+async fn routed_reply<D: Downstream>(
+    down: &mut D,
+    bufs: &mut ExchangeBuffers,
+    edits: &RouteEdits,
+    reply: LocalReply<'_>,
+) -> Step {
+    let ops = &edits.response;
+    if ops.is_empty() {
+        return down.local_reply(reply).await;
+    }
+    let out = &mut bufs.out;
+    out.clear();
+    out.extend_from_slice(reply.extra_headers());
+    let start_time = mutate::render_start_time(ops, down.tap(), &mut bufs.edit.start_time);
+    let cx = mutate::response_context(down.peer(), None, down.head().version, start_time);
+    mutate::reply_headers(ops, &cx, true, out);
+    let decorated = Decorated {
+        cause: &reply,
+        headers: out,
+    };
+    down.local_reply(LocalReply::Decorated(decorated)).await
+}
+
 /// Forward to the route's cluster and relay what comes back.
 async fn proxy<D: Downstream>(
     env: &Env<'_>,
@@ -118,7 +144,7 @@ async fn proxy<D: Downstream>(
     let slot = env.gen.cluster_slots[sent.cluster];
     let guard = match admit(cluster, slot, down) {
         Ok(guard) => guard,
-        Err(reply) => return down.local_reply(reply).await,
+        Err(reply) => return routed_reply(down, bufs, sent.edits, reply).await,
     };
     encode_upstream_head(env, down, bufs, route, action, &sent, &guard);
     down.consume_head();
@@ -275,7 +301,7 @@ async fn forward<'c, D: Downstream>(
     cluster: &'c WorkerCluster,
     guard: RequestGuard<'c>,
     route: &'c ForwardAction,
-    edits: &RouteEdits,
+    edits: &'c RouteEdits,
 ) -> Step {
     let head_len = bufs.req_head.len();
     // Only a request held whole in `req_head` can be sent twice.
@@ -287,6 +313,7 @@ async fn forward<'c, D: Downstream>(
         cluster,
         head_len,
         replayable,
+        edits,
     };
     let (answered, guard) = match attempts(env, down, bufs, &request, &mut retry, guard).await {
         Ok(done) => done,
@@ -299,6 +326,8 @@ async fn forward<'c, D: Downstream>(
 /// What stays the same across a request's attempts.
 struct Request<'c> {
     cluster: &'c WorkerCluster,
+    /// The header mutations this request gets (for ringway's own answers too).
+    edits: &'c RouteEdits,
     /// The length of the head in `req_head` (a held body follows it).
     head_len: usize,
     replayable: bool,
@@ -355,7 +384,8 @@ async fn attempts<'c, D: Downstream>(
                 if let Err(no) = retry.after_error(e, Instant::now()) {
                     count_no_retry(down, no);
                     bufs.up_buf.clear();
-                    return Err(down.local_reply(LocalReply::Upstream(e)).await);
+                    let reply = LocalReply::Upstream(e);
+                    return Err(routed_reply(down, bufs, request.edits, reply).await);
                 }
                 Some(e)
             }
@@ -371,7 +401,8 @@ async fn attempts<'c, D: Downstream>(
             None => {
                 let e = failure.unwrap_or(UpstreamError::NoHealthyUpstream);
                 bufs.up_buf.clear();
-                return Err(down.local_reply(LocalReply::Upstream(e)).await);
+                let reply = LocalReply::Upstream(e);
+                return Err(routed_reply(down, bufs, request.edits, reply).await);
             }
         };
         down.tap().upstream_retry(guard.addr());
@@ -427,7 +458,7 @@ async fn respond<D: Downstream>(
     if resp.status == 101 && !(down.head().upgrade && down.can_tunnel()) {
         bufs.up_buf.clear();
         let e = UpstreamError::BadResponse(CodecError::Malformed);
-        return down.local_reply(LocalReply::Upstream(e)).await;
+        return routed_reply(down, bufs, edits, LocalReply::Upstream(e)).await;
     }
     let service_time_ms = sent_at.elapsed().as_millis() as u64;
     let parts = ResponseParts {
@@ -498,7 +529,7 @@ async fn respond<D: Downstream>(
             bufs.up_buf.clear();
             let e = UpstreamError::BadResponse(e);
             down.tap().upstream_error(&e);
-            return down.local_reply(LocalReply::Upstream(e)).await;
+            return routed_reply(down, bufs, edits, LocalReply::Upstream(e)).await;
         }
         Err(_) => {
             // The response is cut short; the client learns by the connection closing.

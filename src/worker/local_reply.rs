@@ -50,6 +50,18 @@ pub enum LocalReply<'a> {
     Upstream(UpstreamError),
     /// The matched route answers itself (a redirect or a direct response).
     Route(RouteReply<'a>),
+    /// One of ringway's own answers to a routed request (no healthy host, a
+    /// failed upstream, …), carrying the route's response header mutations as
+    /// Envoy's router adds them to its local replies. Everything but the
+    /// headers is the cause's.
+    Decorated(Decorated<'a>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decorated<'a> {
+    pub cause: &'a LocalReply<'a>,
+    /// The cause's own extra lines, then the route's added headers.
+    pub headers: &'a [u8],
 }
 
 /// A route's own answer, as written: nothing about it is ringway's choice.
@@ -65,10 +77,14 @@ impl RouteReply<'_> {
     /// Whether the route's own headers name the body's type (Envoy then does
     /// not add `text/plain`).
     fn has_content_type(&self) -> bool {
-        self.headers
-            .split(|&b| b == b'\n')
-            .any(|line| line.len() > 13 && line[..13].eq_ignore_ascii_case(b"content-type:"))
+        has_content_type(self.headers)
     }
+}
+
+fn has_content_type(lines: &[u8]) -> bool {
+    lines
+        .split(|&b| b == b'\n')
+        .any(|line| line.len() > 13 && line[..13].eq_ignore_ascii_case(b"content-type:"))
 }
 
 /// What a listener's health-check path reports.
@@ -117,6 +133,7 @@ impl<'a> LocalReply<'a> {
                 UpstreamError::BadResponse(_) => 502,
             },
             LocalReply::Route(r) => r.status,
+            LocalReply::Decorated(d) => d.cause.status(),
         }
     }
 
@@ -125,12 +142,14 @@ impl<'a> LocalReply<'a> {
         match self {
             LocalReply::Overflow(_) => b"x-ringway-overloaded: true\r\n",
             LocalReply::Route(r) => r.headers,
+            LocalReply::Decorated(d) => d.headers,
             _ => b"",
         }
     }
 
     pub fn after(self) -> AfterReply {
         match self {
+            LocalReply::Decorated(d) => d.cause.after(),
             LocalReply::BadRequest(_) | LocalReply::HeadersTimeout | LocalReply::BodyTimeout => {
                 AfterReply::Close
             }
@@ -141,6 +160,7 @@ impl<'a> LocalReply<'a> {
     /// The listener counter this reply bumps, beyond the status class.
     pub fn counter(self) -> Option<ListenerCounter> {
         Some(match self {
+            LocalReply::Decorated(d) => return d.cause.counter(),
             LocalReply::BadRequest(e) => match e {
                 CodecError::HeadersTooLarge | CodecError::TooManyHeaders => {
                     ListenerCounter::DownstreamRqHeadersTooLarge
@@ -168,6 +188,7 @@ impl<'a> LocalReply<'a> {
     /// The access-log response flag this reply raises (0: none of its own).
     pub fn flag(self) -> u16 {
         match self {
+            LocalReply::Decorated(d) => d.cause.flag(),
             LocalReply::BadRequest(_) | LocalReply::HeadersTimeout | LocalReply::BodyTimeout => {
                 Flags::DOWNSTREAM_PROTOCOL_ERROR
             }
@@ -187,18 +208,22 @@ impl ReplyBody for LocalReply<'_> {
     fn content_type(&self) -> Option<&'static str> {
         match self {
             LocalReply::Route(r) => verbatim(r).content_type(),
+            LocalReply::Decorated(d) if has_content_type(d.headers) => None,
+            LocalReply::Decorated(d) => d.cause.content_type(),
             _ => TextLine(self).content_type(),
         }
     }
     fn byte_len(&self) -> usize {
         match self {
             LocalReply::Route(r) => r.body.len(),
+            LocalReply::Decorated(d) => d.cause.byte_len(),
             _ => TextLine(self).byte_len(),
         }
     }
     fn write_body(&self, out: &mut Vec<u8>) {
         match self {
             LocalReply::Route(r) => out.extend_from_slice(r.body),
+            LocalReply::Decorated(d) => d.cause.write_body(out),
             _ => TextLine(self).write_body(out),
         }
     }
@@ -225,6 +250,7 @@ impl fmt::Display for LocalReply<'_> {
             LocalReply::Overflow(_) => f.write_str("upstream overflow"),
             LocalReply::Upstream(e) => e.fmt(f),
             LocalReply::Route(r) => write!(f, "route reply {}", r.status),
+            LocalReply::Decorated(d) => d.cause.fmt(f),
         }
     }
 }
@@ -338,6 +364,23 @@ mod tests {
         let mut out = Vec::new();
         text.write_body(&mut out);
         assert_eq!(out, b"ok", "no newline is added to a configured body");
+    }
+
+    #[test]
+    fn a_decorated_reply_is_its_cause_with_more_headers() {
+        let cause = LocalReply::Overflow(Overflow::Requests);
+        let reply = LocalReply::Decorated(Decorated {
+            cause: &cause,
+            headers: b"x-ringway-overloaded: true\r\nx-edge: 1\r\n",
+        });
+        assert_eq!(reply.status(), 503);
+        assert_eq!(
+            (reply.counter(), reply.flag()),
+            (cause.counter(), cause.flag())
+        );
+        assert_eq!(reply.byte_len(), cause.byte_len());
+        assert_eq!(reply.content_type(), Some(TEXT_PLAIN));
+        assert_eq!(reply.to_string(), "upstream overflow");
     }
 
     #[test]
