@@ -8,7 +8,10 @@ mod support;
 
 use support::*;
 
-driver_tests!(conditions_pick_the_first_declared_route);
+driver_tests!(
+    conditions_pick_the_first_declared_route,
+    regex_rewrite_replaces_the_path_keeping_the_query,
+);
 
 fn conditions_pick_the_first_declared_route(d: Driver) {
     let names = ["canary", "api", "regex", "docs", "beta", "default"];
@@ -57,4 +60,18 @@ fn conditions_pick_the_first_declared_route(d: Driver) {
     assert_eq!(via("/x?a=1&beta", ""), "beta");
     assert_eq!(via("/x?betas=1", ""), "default");
     assert_eq!(via("/x", "x-canary: off\r\n"), "default");
+}
+
+/// Envoy's documented example: `^/service/([^/]+)(/.*)$` → `\2/instance/\1`.
+fn regex_rewrite_replaces_the_path_keeping_the_query(d: Driver) {
+    let up = Upstream::echo("up");
+    let vhosts = "      - name: v\n        domains: [\"*\"]\n        routes:\n\
+        \x20         - match: { prefix: /service/ }\n            cluster: up\n\
+        \x20           regex_rewrite: { pattern: \"^/service/([^/]+)(/.*)$\", substitution: \"\\\\2/instance/\\\\1\" }\n";
+    let rw = Ringway::start(d, &config("", vhosts, &cluster("up", &[up.addr])));
+    let r = get(rw.addr(), "a.test", "/service/foo/v1/api?x=1");
+    assert_eq!(r.header("x-seen-target"), Some("/v1/api/instance/foo?x=1"));
+    // No match: the path goes as it came.
+    let r = get(rw.addr(), "a.test", "/service/foo");
+    assert_eq!(r.header("x-seen-target"), Some("/service/foo"));
 }

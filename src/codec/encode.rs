@@ -16,7 +16,8 @@ use super::{
 pub struct RequestEdits<'a> {
     /// The client (`x-forwarded-for`, `%DOWNSTREAM_REMOTE_ADDRESS%`).
     pub client: SocketAddr,
-    /// Replace the first `.0` bytes of the path with `.1` (prefix_rewrite).
+    /// Replace the first `.0` bytes of the path with `.1` (prefix_rewrite, or a
+    /// regex_rewrite's whole new path).
     pub rewrite: Option<(usize, &'a [u8])>,
     /// Used as `Host` when the client sent none (HTTP/1.0).
     pub upstream: SocketAddr,
@@ -72,7 +73,8 @@ pub fn encode_request(
     match edits.rewrite {
         Some((matched, replacement)) => {
             out.extend_from_slice(replacement);
-            out.extend_from_slice(&target[matched..]);
+            // An absolute-form target without a path routes as `/` but is empty.
+            out.extend_from_slice(target.get(matched..).unwrap_or_default());
         }
         None if target.is_empty() => out.push(b'/'),
         None => out.extend_from_slice(target),

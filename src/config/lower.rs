@@ -368,6 +368,7 @@ fn lower_forward(raw: RawRoute, forward: &ForwardAction, clusters: &[ClusterConf
     let ForwardAction {
         target,
         prefix_rewrite,
+        regex_rewrite,
         timeout,
         retry,
         host_rewrite,
@@ -388,6 +389,10 @@ fn lower_forward(raw: RawRoute, forward: &ForwardAction, clusters: &[ClusterConf
         cluster,
         weighted_clusters,
         prefix_rewrite: prefix_rewrite.clone(),
+        regex_rewrite: regex_rewrite.as_ref().map(|r| RawRegexRewrite {
+            pattern: r.pattern.clone(),
+            substitution: r.substitution.clone(),
+        }),
         // The reader's `0s` is the model's "no timeout".
         timeout: Some(ConfigDuration(timeout.unwrap_or_default())),
         retry_policy: retry.as_ref().map(lower_retry),
@@ -881,6 +886,7 @@ listeners:
             cluster: dns
             auto_host_rewrite: true
           - match: { safe_regex: \"/re/[a-z]+\" }
+            regex_rewrite: { pattern: \"^/re/(.*)$\", substitution: \"/\\\\1\" }
             weighted_clusters: [{ cluster: dns, weight: 3, host_rewrite: a.internal, request_headers_to_add: [{ name: x-split, value: a }], response_headers_to_remove: [x-b] }, { cluster: hashed, weight: 1 }, { cluster: dns, weight: 0 }]
           - match: { prefix: /old/ }
             redirect: { scheme: https, host: new.example.com, port: 8443, prefix_rewrite: /new/, strip_query: true, status: 308 }

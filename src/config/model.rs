@@ -354,10 +354,116 @@ impl RouteAction {
 pub struct ForwardAction {
     pub target: Target,
     pub prefix_rewrite: Option<String>,
+    /// The path (not the query) with every match replaced (Envoy's `regex_rewrite`).
+    pub regex_rewrite: Option<RegexRewrite>,
     /// `None`: no timeout.
     pub timeout: Option<Duration>,
     pub retry: Option<RetryPolicy>,
     pub host_rewrite: HostRewrite,
+}
+
+/// Envoy's `regex_rewrite`: every non-overlapping match of `pattern` in the
+/// path is replaced by `substitution`, where `\1`…`\9` are capture groups
+/// (RE2's `GlobalReplace`). Written into a reused buffer; a substitution that
+/// uses groups costs the regex crate's captures per match (one small
+/// allocation each), one without groups nothing.
+#[derive(Debug, Clone)]
+pub struct RegexRewrite {
+    pub pattern: String,
+    pub substitution: String,
+    regex: regex::bytes::Regex,
+    parts: Vec<SubstitutionPart>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum SubstitutionPart {
+    Literal(Vec<u8>),
+    Group(usize),
+}
+
+impl PartialEq for RegexRewrite {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.pattern, &self.substitution) == (&other.pattern, &other.substitution)
+    }
+}
+impl Eq for RegexRewrite {}
+
+impl RegexRewrite {
+    pub fn new(pattern: &str, substitution: &str) -> Result<Self, String> {
+        let regex = regex::bytes::Regex::new(pattern)
+            .map_err(|e| format!("not a regex ringway can run: {e}"))?;
+        let groups = regex.captures_len() - 1;
+        let mut parts = Vec::new();
+        let mut literal = Vec::new();
+        let mut bytes = substitution.bytes();
+        while let Some(b) = bytes.next() {
+            if b != b'\\' {
+                literal.push(b);
+                continue;
+            }
+            match bytes.next() {
+                Some(b'\\') => literal.push(b'\\'),
+                Some(d @ b'0'..=b'9') => {
+                    let n = usize::from(d - b'0');
+                    if n > groups {
+                        return Err(format!(
+                            "`\\{n}` names a group the pattern does not have (it has {groups})"
+                        ));
+                    }
+                    if !literal.is_empty() {
+                        parts.push(SubstitutionPart::Literal(std::mem::take(&mut literal)));
+                    }
+                    parts.push(SubstitutionPart::Group(n));
+                }
+                _ => return Err("a `\\` must be followed by a digit or another `\\`".into()),
+            }
+        }
+        if !literal.is_empty() {
+            parts.push(SubstitutionPart::Literal(literal));
+        }
+        Ok(RegexRewrite {
+            pattern: pattern.to_string(),
+            substitution: substitution.to_string(),
+            regex,
+            parts,
+        })
+    }
+
+    /// `path` with every match replaced, into `out`.
+    pub fn rewrite(&self, path: &[u8], out: &mut Vec<u8>) {
+        let groups = self
+            .parts
+            .iter()
+            .any(|p| matches!(p, SubstitutionPart::Group(n) if *n > 0));
+        let mut last = 0;
+        if groups {
+            for caps in self.regex.captures_iter(path) {
+                let whole = caps.get(0).map_or(0..0, |m| m.range());
+                out.extend_from_slice(&path[last..whole.start]);
+                for part in &self.parts {
+                    match part {
+                        SubstitutionPart::Literal(l) => out.extend_from_slice(l),
+                        SubstitutionPart::Group(n) => {
+                            out.extend_from_slice(caps.get(*n).map_or(&b""[..], |m| m.as_bytes()))
+                        }
+                    }
+                }
+                last = whole.end;
+            }
+        } else {
+            for m in self.regex.find_iter(path) {
+                out.extend_from_slice(&path[last..m.start()]);
+                for part in &self.parts {
+                    match part {
+                        SubstitutionPart::Literal(l) => out.extend_from_slice(l),
+                        SubstitutionPart::Group(_) => out.extend_from_slice(m.as_bytes()),
+                    }
+                }
+                last = m.end();
+            }
+        }
+        out.extend_from_slice(&path[last..]);
+    }
 }
 
 /// What `Host` the upstream gets.
@@ -696,6 +802,40 @@ pub struct ClusterConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn rewritten(pattern: &str, substitution: &str, path: &str) -> String {
+        let mut out = Vec::new();
+        RegexRewrite::new(pattern, substitution)
+            .unwrap()
+            .rewrite(path.as_bytes(), &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn regex_rewrites_as_envoy_documents_them() {
+        // Envoy's two documented examples.
+        assert_eq!(
+            rewritten(
+                "^/service/([^/]+)(/.*)$",
+                "\\2/instance/\\1",
+                "/service/foo/v1/api"
+            ),
+            "/v1/api/instance/foo"
+        );
+        assert_eq!(
+            rewritten("one", "two", "/xxx/one/yyy/one/zzz"),
+            "/xxx/two/yyy/two/zzz"
+        );
+        assert_eq!(
+            rewritten("(?i)/xxx/", "/yyy/", "/aaa/XxX/bbb"),
+            "/aaa/yyy/bbb"
+        );
+        assert_eq!(rewritten("a", "[\\0]", "/bab"), "/b[a]b");
+        assert!(RegexRewrite::new("(a)", "\\2")
+            .unwrap_err()
+            .contains("group"));
+        assert!(RegexRewrite::new("a", "\\x").is_err());
+    }
 
     #[test]
     fn weighted_picks_cover_the_weights_exactly() {

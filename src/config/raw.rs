@@ -262,6 +262,9 @@ pub struct RawRoute {
     pub direct_response: Option<RawDirectResponse>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix_rewrite: Option<String>,
+    /// `{ pattern, substitution }`: every match in the path replaced (`\1` is a group).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regex_rewrite: Option<RawRegexRewrite>,
     /// Until the whole response arrives from upstream; 0s disables. Default 15s.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<ConfigDuration>,
@@ -281,6 +284,13 @@ pub struct RawRoute {
     pub response_headers_to_add: Vec<RawHeaderAdd>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub response_headers_to_remove: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRegexRewrite {
+    pub pattern: String,
+    pub substitution: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]

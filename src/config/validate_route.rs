@@ -159,6 +159,19 @@ fn forward(
             matcher,
         )?),
     };
+    let regex_rewrite = match (&rr.regex_rewrite, &prefix_rewrite) {
+        (None, _) => None,
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::invalid(
+                format!("{rpath}.regex_rewrite"),
+                "give `prefix_rewrite` or `regex_rewrite`, not both",
+            ))
+        }
+        (Some(r), None) => Some(
+            RegexRewrite::new(&r.pattern, &r.substitution)
+                .map_err(|e| ConfigError::invalid(format!("{rpath}.regex_rewrite"), e))?,
+        ),
+    };
     let timeout = match rr.timeout {
         None => Some(defaults::ROUTE_TIMEOUT),
         Some(d) if d.0.is_zero() => None,
@@ -184,6 +197,7 @@ fn forward(
     Ok(ForwardAction {
         target,
         prefix_rewrite,
+        regex_rewrite,
         timeout,
         retry,
         host_rewrite,
@@ -194,6 +208,7 @@ fn forward(
 fn only_forwarding_fields(rpath: &str, rr: &RawRoute, action: &str) -> Result<(), ConfigError> {
     let forwarding = [
         ("prefix_rewrite", rr.prefix_rewrite.is_some()),
+        ("regex_rewrite", rr.regex_rewrite.is_some()),
         ("timeout", rr.timeout.is_some()),
         ("retry_policy", rr.retry_policy.is_some()),
         ("host_rewrite", rr.host_rewrite.is_some()),

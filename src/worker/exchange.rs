@@ -256,14 +256,24 @@ fn encode_upstream_head<D: Downstream>(
     let scheme = down.scheme();
     let (req, tap) = down.request();
     tap.request_id(&request_id);
-    let rewrite = action
-        .prefix_rewrite
-        .as_deref()
-        .map(|r| (route.matched_len, r.as_bytes()));
     let ops = &sent.edits.request;
     let EditScratch {
-        start_time, host, ..
+        start_time,
+        host,
+        path,
+        ..
     } = &mut bufs.edit;
+    let rewrite = match (&action.prefix_rewrite, &action.regex_rewrite) {
+        (Some(prefix), _) => Some((route.matched_len, prefix.as_bytes())),
+        (None, Some(regex)) => {
+            // The whole path is replaced by its rewrite; the query stays.
+            let old = req.head.path(req.buf);
+            path.clear();
+            regex.rewrite(old, path);
+            Some((old.len(), &path[..]))
+        }
+        (None, None) => None,
+    };
     let host_rewrite = match sent.host_rewrite {
         HostRewrite::Keep => None,
         HostRewrite::Literal(h) => Some(h.as_bytes()),

@@ -101,6 +101,8 @@ pub struct EditScratch {
     pub start_time: Vec<u8>,
     /// The upstream host's name, for `auto_host_rewrite`.
     pub host: Vec<u8>,
+    /// A `regex_rewrite`'s new path.
+    pub path: Vec<u8>,
     /// The response head with its mutations, as `encode_response` reads it.
     pub head: Vec<u8>,
     pub headers: Vec<HeaderIndex>,

@@ -1160,10 +1160,7 @@ fn forward_action(
                 "inline_cluster_specifier_plugin",
                 Refuse("cluster specifier plugins are not implemented"),
             ),
-            (
-                "regex_rewrite",
-                Refuse("regex rewrites are not implemented; use prefix_rewrite"),
-            ),
+            ("regex_rewrite", Map),
             (
                 "path_rewrite_policy",
                 Refuse("path rewrite extensions are not implemented; use prefix_rewrite"),
@@ -1267,6 +1264,9 @@ fn forward_action(
     {
         rr.host_rewrite = Some(cx.string(&h)?);
         origins.push((format!("{native}.host_rewrite"), h.path.clone()));
+    }
+    if let Some(r) = a.get("regex_rewrite") {
+        rr.regex_rewrite = Some(matching::regex_rewrite(cx, &r, native, origins)?);
     }
     if let Some(h) = a.get("auto_host_rewrite") {
         rr.auto_host_rewrite = Some(cx.boolean(&h)?);

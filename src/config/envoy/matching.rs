@@ -8,7 +8,7 @@
 
 use super::walk::{is_false, Ctx, DefaultOnly, Map, Node, Refuse, Warn};
 use crate::config::{
-    raw::{RawHeaderMatch, RawMatch, RawQueryMatch, RawRange},
+    raw::{RawHeaderMatch, RawMatch, RawQueryMatch, RawRange, RawRegexRewrite},
     ConfigError,
 };
 
@@ -94,7 +94,7 @@ pub fn route_match(
 }
 
 /// `{ google_re2: {}, regex: "…" }` (Envoy's `RegexMatcher`).
-fn regex_matcher(cx: &mut Ctx, node: &Node) -> Result<String, ConfigError> {
+pub fn regex_matcher(cx: &mut Ctx, node: &Node) -> Result<String, ConfigError> {
     let f = cx.fields(node, &[("regex", Map), ("google_re2", Map)])?;
     if let Some(g) = f.get("google_re2") {
         cx.fields(
@@ -269,5 +269,27 @@ fn query_matcher(cx: &mut Ctx, node: &Node) -> Result<RawQueryMatch, ConfigError
         safe_regex: s.safe_regex,
         ignore_case: s.ignore_case,
         present,
+    })
+}
+
+/// A route action's `regex_rewrite`: `{ pattern: RegexMatcher, substitution }`.
+pub fn regex_rewrite(
+    cx: &mut Ctx,
+    node: &Node,
+    native: &str,
+    origins: &mut Origins,
+) -> Result<RawRegexRewrite, ConfigError> {
+    let f = cx.fields(node, &[("pattern", Map), ("substitution", Map)])?;
+    origins.push((format!("{native}.regex_rewrite"), node.path.clone()));
+    let Some(pattern) = f.get("pattern") else {
+        return Err(cx.invalid(&node.path, "a regex_rewrite needs a `pattern`"));
+    };
+    let substitution = match f.get("substitution") {
+        Some(s) => cx.string(&s)?,
+        None => String::new(),
+    };
+    Ok(RawRegexRewrite {
+        pattern: regex_matcher(cx, &pattern)?,
+        substitution,
     })
 }

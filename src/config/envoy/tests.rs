@@ -1363,3 +1363,28 @@ fn header_mutation_refusals_name_the_envoy_field() {
         "raw bytes",
     );
 }
+
+#[test]
+fn regex_rewrite_maps_and_bad_groups_are_refused_at_their_line() {
+    let with = |substitution: &str| {
+        edit(
+            V3,
+            "                  prefix_rewrite: \"/\"\n",
+            &format!("                  regex_rewrite:\n                    pattern: {{google_re2: {{}}, regex: \"^/v1/([^/]+)$\"}}\n                    substitution: \"{substitution}\"\n"),
+        )
+    };
+    let c = load(&with("/api/\\\\1")).config;
+    let r = c.listeners[0].virtual_hosts[0].routes[1].forward().unwrap();
+    let rewrite = r.regex_rewrite.as_ref().expect("a regex rewrite");
+    assert_eq!(
+        (rewrite.pattern.as_str(), rewrite.substitution.as_str()),
+        ("^/v1/([^/]+)$", "/api/\\1")
+    );
+    rejected(
+        Fault::Invalid,
+        &with("/api/\\\\2"),
+        &format!("{HCM_V3}.route_config.virtual_hosts[0].routes[1].route.regex_rewrite"),
+        "                  regex_rewrite:",
+        "group",
+    );
+}
