@@ -331,3 +331,13 @@ fn absolute_form_without_a_path_routes_as_root() {
     assert_eq!(h.path(input), b"/");
     assert!(forwarded(input, None).starts_with("get / http/1.1\r\n"));
 }
+
+#[test]
+fn a_rewrite_of_an_absolute_form_target_without_a_path_does_not_slice_past_it() {
+    // Routed as `/`, so a `prefix: /` rewrite replaces one byte the empty target lacks.
+    let out = forwarded(
+        b"GET http://a.test HTTP/1.1\r\nhost: a.test\r\n\r\n",
+        Some((1, b"/x")),
+    );
+    assert!(out.starts_with("get /x http/1.1\r\n"), "{out}");
+}
