@@ -4,7 +4,11 @@
 //! request and, later, an HTTP/2 stream, over TCP or TLS.
 //!
 //! A route that answers itself (`redirect`, `direct_response`) is answered
-//! at the top of `run`, before any cluster is asked for a host.
+//! at the top of `run`, before any cluster is asked for a host. A forwarding
+//! route picks its cluster there too (a weighted split draws per request,
+//! `Sent::pick`), and with it the header mutations and host rewrite the
+//! request gets: applied as the upstream head is encoded, and to the response
+//! head (or ringway's own answer) on the way back (`mutate`).
 //!
 //! Every answer of ringway's own goes out as a `LocalReply` through
 //! `Downstream::local_reply`; counting goes through the request's `SessionTap`
