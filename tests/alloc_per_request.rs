@@ -108,11 +108,43 @@ fn roundtrip(conn: &mut TcpStream, buf: &mut [u8; 4096]) {
     }
 }
 
-fn allocations_per_request(driver: IoDriverChoice, upstream: std::net::SocketAddr) -> (u64, u64) {
+/// Route keys that turn on header mutations with every operator they can
+/// fill, at all three levels, and a host rewrite: rendered into reused
+/// buffers, so they too must not allocate per request.
+const MUTATIONS: &str = "            host_rewrite: backend.internal\n            \
+     request_headers_to_add:\n              \
+     - { name: x-client, value: \"%DOWNSTREAM_REMOTE_ADDRESS% %PROTOCOL% %REQ(user-agent)%\" }\n              \
+     - { name: x-started, value: \"%START_TIME%\", action: overwrite_if_exists_or_add }\n            \
+     request_headers_to_remove: [user-agent]\n            \
+     response_headers_to_add:\n              \
+     - { name: x-served-by, value: \"%UPSTREAM_REMOTE_ADDRESS%\" }\n            \
+     response_headers_to_remove: [x-powered-by]\n        \
+     response_headers_to_add: [{ name: x-vhost, value: v, action: add_if_absent }]\n    \
+     request_headers_to_add: [{ name: x-edge, value: \"%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%\" }]\n";
+
+/// Routes ahead of the catch-all that the request must be tested against and
+/// miss (a regex path, a case-insensitive prefix, header and query tests),
+/// and a catch-all that splits by weight: matching and the weighted draw must
+/// not allocate either.
+const CONDITIONS: &str = "          - match: { safe_regex: \"/a[0-9]+\" }\n            cluster: c\n          \
+     - match: { prefix: /ALLOC/x, case_sensitive: false }\n            cluster: c\n          \
+     - match: { prefix: /, headers: [{ name: user-agent, contains: bot, ignore_case: true }, { name: x-a, present: true }] }\n            cluster: c\n          \
+     - match: { prefix: /, query_parameters: [{ name: q, exact: \"1\" }] }\n            cluster: c\n";
+const WEIGHTED: &str =
+    "            weighted_clusters: [{ cluster: c, weight: 3 }, { cluster: c2, weight: 1 }]\n";
+
+/// The last route (`prefix: /`): to cluster `c`, or `target` instead when set.
+fn allocations_per_request(
+    driver: IoDriverChoice,
+    upstream: std::net::SocketAddr,
+    case: &Case,
+) -> (u64, u64) {
+    let target = case.target.unwrap_or("            cluster: c\n");
     let yaml = format!(
         "workers: 1\nlisteners:\n  - name: l\n    address: 127.0.0.1:0\n    virtual_hosts:\n      \
-         - domains: [\"*\"]\n        routes:\n          - match: {{ prefix: / }}\n            \
-         cluster: c\nclusters:\n  - name: c\n    hosts: [\"{upstream}\"]\n"
+         - domains: [\"*\"]\n        routes:\n{}          - match: {{ prefix: / }}\n{target}{}\
+         clusters:\n  - name: c\n    hosts: [\"{upstream}\"]\n  - name: c2\n    hosts: [\"{upstream}\"]\n",
+        case.before, case.route_extra
     );
     let config = config::load_str(&yaml).unwrap().config;
     let shutdown = Arc::new(AtomicBool::new(false));
@@ -138,11 +170,48 @@ fn allocations_per_request(driver: IoDriverChoice, upstream: std::net::SocketAdd
 #[test]
 fn steady_state_requests_allocate_nothing() {
     let upstream = upstream();
-    for driver in [IoDriverChoice::Uring, IoDriverChoice::Epoll] {
-        let (allocations, requests) = allocations_per_request(driver, upstream);
-        assert_eq!(
-            allocations, 0,
-            "{driver:?}: {allocations} allocations over {requests} proxied requests"
-        );
+    let cases = [
+        Case::new("plain"),
+        Case {
+            route_extra: MUTATIONS,
+            ..Case::new("header mutations")
+        },
+        Case {
+            before: CONDITIONS,
+            target: Some(WEIGHTED),
+            ..Case::new("conditional routes and a weighted split")
+        },
+    ];
+    for case in &cases {
+        for driver in [IoDriverChoice::Uring, IoDriverChoice::Epoll] {
+            let (allocations, requests) = allocations_per_request(driver, upstream, case);
+            assert_eq!(
+                allocations, 0,
+                "{}, {driver:?}: {allocations} allocations over {requests} proxied requests",
+                case.what
+            );
+        }
+    }
+}
+
+/// One config the count runs under.
+struct Case {
+    what: &'static str,
+    /// Routes before the catch-all.
+    before: &'static str,
+    /// The catch-all's action (default `cluster: c`).
+    target: Option<&'static str>,
+    /// More keys of the catch-all route, then of its virtual host and listener.
+    route_extra: &'static str,
+}
+
+impl Case {
+    fn new(what: &'static str) -> Case {
+        Case {
+            what,
+            before: "",
+            target: None,
+            route_extra: "",
+        }
     }
 }

@@ -5,6 +5,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use super::{
+    edit::{EditContext, HeaderOps, RequestRef},
     headers::{HeaderIndex, HeaderKind},
     request::RequestHead,
     response::ResponseHead,
@@ -13,8 +14,10 @@ use super::{
 
 /// What the proxy adds to a request on its way upstream.
 pub struct RequestEdits<'a> {
-    pub client_ip: IpAddr,
-    /// Replace the first `.0` bytes of the path with `.1` (prefix_rewrite).
+    /// The client (`x-forwarded-for`, `%DOWNSTREAM_REMOTE_ADDRESS%`).
+    pub client: SocketAddr,
+    /// Replace the first `.0` bytes of the path with `.1` (prefix_rewrite, or a
+    /// regex_rewrite's whole new path).
     pub rewrite: Option<(usize, &'a [u8])>,
     /// Used as `Host` when the client sent none (HTTP/1.0).
     pub upstream: SocketAddr,
@@ -22,7 +25,18 @@ pub struct RequestEdits<'a> {
     pub request_id: &'a [u8],
     /// How the request reached us: `x-forwarded-proto`.
     pub scheme: Scheme,
+    /// The route's header mutations (usually none).
+    pub ops: &'a HeaderOps,
+    /// `%START_TIME%`, rendered when `ops` uses it.
+    pub start_time: &'a [u8],
+    /// Sent as `Host` instead of the client's (`host_rewrite_literal`).
+    pub host_rewrite: Option<&'a [u8]>,
 }
+
+/// Headers ringway writes itself on every upstream request; a mutation may
+/// remove or overwrite them (Envoy's router mutates after the connection
+/// manager added them).
+const OWN_REQUEST_HEADERS: &[&str] = &["x-forwarded-for", "x-forwarded-proto", "x-request-id"];
 
 /// The scheme a request arrived with (TLS or not).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,27 +73,38 @@ pub fn encode_request(
     match edits.rewrite {
         Some((matched, replacement)) => {
             out.extend_from_slice(replacement);
-            out.extend_from_slice(&target[matched..]);
+            // An absolute-form target without a path routes as `/` but is empty.
+            out.extend_from_slice(target.get(matched..).unwrap_or_default());
         }
         None if target.is_empty() => out.push(b'/'),
         None => out.extend_from_slice(target),
     }
     out.extend_from_slice(b" HTTP/1.1\r\n");
 
-    match (head.authority, head.host) {
-        (Some(a), _) => header_line(out, b"host", head.slice(buf, a)),
-        (None, None) => {
+    let cx = EditContext {
+        client: edits.client,
+        upstream: None,
+        start_time: edits.start_time,
+        version: head.version,
+        request: Some(RequestRef { buf, head, headers }),
+    };
+    let ops = edits.ops;
+    let dropped = |name: &[u8]| ops.drops(name, &cx);
+    match (edits.host_rewrite, head.authority, head.host) {
+        (Some(host), _, _) => header_line(out, b"host", host),
+        (None, Some(a), _) => header_line(out, b"host", head.slice(buf, a)),
+        (None, None, None) => {
             out.extend_from_slice(b"host: ");
             write_addr(out, edits.upstream);
             out.extend_from_slice(b"\r\n");
         }
-        (None, Some(_)) => {}
+        (None, None, Some(_)) => {}
     }
     let mut xff_seen = false;
     for h in headers {
         let name = h.name(buf);
         let keep = match h.kind {
-            HeaderKind::Host => head.authority.is_none(),
+            HeaderKind::Host => head.authority.is_none() && edits.host_rewrite.is_none(),
             // Re-framed as chunked upstream; the codings listed stay as sent.
             HeaderKind::TransferEncoding => true,
             // Framing is never hop-by-hop, whatever `Connection` lists: dropping
@@ -95,7 +120,7 @@ pub fn encode_request(
                 false
             }
             k if k.is_hop_by_hop() => false,
-            _ => !is_listed(buf, name, conn_tokens),
+            _ => !is_listed(buf, name, conn_tokens) && !dropped(name),
         };
         if keep {
             header_line(out, name, h.value(buf));
@@ -107,25 +132,126 @@ pub fn encode_request(
     if head.upgrade {
         out.extend_from_slice(b"connection: upgrade\r\n");
     }
-    out.extend_from_slice(b"x-forwarded-for: ");
-    if xff_seen {
-        for h in headers
-            .iter()
-            .filter(|h| h.kind == HeaderKind::XForwardedFor)
-        {
-            out.extend_from_slice(h.value(buf));
-            out.extend_from_slice(b", ");
+    if !dropped(b"x-forwarded-for") {
+        out.extend_from_slice(b"x-forwarded-for: ");
+        if xff_seen {
+            for h in headers
+                .iter()
+                .filter(|h| h.kind == HeaderKind::XForwardedFor)
+            {
+                out.extend_from_slice(h.value(buf));
+                out.extend_from_slice(b", ");
+            }
         }
+        write_ip(out, edits.client.ip());
+        out.extend_from_slice(b"\r\n");
     }
-    write_ip(out, edits.client_ip);
-    out.extend_from_slice(match edits.scheme {
-        Scheme::Http => b"\r\nx-forwarded-proto: http\r\n",
-        Scheme::Https => b"\r\nx-forwarded-proto: https\r\n",
-    });
-    if !head.has_request_id {
+    if !dropped(b"x-forwarded-proto") {
+        out.extend_from_slice(match edits.scheme {
+            Scheme::Http => b"x-forwarded-proto: http\r\n",
+            Scheme::Https => b"x-forwarded-proto: https\r\n",
+        });
+    }
+    if !head.has_request_id && !dropped(b"x-request-id") {
         header_line(out, b"x-request-id", edits.request_id);
     }
+    if !ops.is_empty() {
+        let arrived = |name: &str| {
+            OWN_REQUEST_HEADERS.contains(&name)
+                || headers
+                    .iter()
+                    .any(|h| h.name(buf).eq_ignore_ascii_case(name.as_bytes()))
+        };
+        ops.write_added(&cx, &arrived, out);
+    }
     out.extend_from_slice(b"\r\n");
+}
+
+/// A response head with the route's mutations applied, copied into `out`
+/// (with `headers` and `tokens` indexing it) for `encode_response` to write
+/// as it writes any head. Only routes with response mutations pay for the copy.
+pub struct EditedHead<'a> {
+    pub buf: &'a mut Vec<u8>,
+    pub headers: &'a mut Vec<HeaderIndex>,
+    pub tokens: &'a mut Vec<(u32, u32)>,
+}
+
+/// Apply `ops` to the response head (`buf`, `head`, `headers`, `tokens`);
+/// returns the head whose spans point into `into.buf`.
+pub fn edit_response(
+    buf: &[u8],
+    head: &ResponseHead,
+    headers: &[HeaderIndex],
+    tokens: &[(u32, u32)],
+    ops: &HeaderOps,
+    cx: &EditContext<'_>,
+    into: EditedHead<'_>,
+) -> ResponseHead {
+    let EditedHead {
+        buf: out,
+        headers: index,
+        tokens: out_tokens,
+    } = into;
+    out.clear();
+    index.clear();
+    out_tokens.clear();
+    let copy = |out: &mut Vec<u8>, bytes: &[u8]| {
+        let start = out.len() as u32;
+        out.extend_from_slice(bytes);
+        (start, out.len() as u32)
+    };
+    let reason = copy(out, &buf[head.reason.0 as usize..head.reason.1 as usize]);
+    for t in tokens {
+        let span = copy(out, &buf[t.0 as usize..t.1 as usize]);
+        out_tokens.push(span);
+    }
+    for h in headers {
+        // Framing and hop-by-hop headers are never mutated (the config refuses them).
+        if !super::edit::protected(h.kind) && ops.drops(h.name(buf), cx) {
+            continue;
+        }
+        let name = copy(out, h.name(buf));
+        let value = copy(out, h.value(buf));
+        index.push(HeaderIndex {
+            name,
+            value,
+            kind: h.kind,
+        });
+    }
+    let added_at = out.len();
+    let arrived = |name: &str| {
+        headers
+            .iter()
+            .any(|h| h.name(buf).eq_ignore_ascii_case(name.as_bytes()))
+    };
+    ops.write_added(cx, &arrived, out);
+    index_lines(out, added_at, index);
+    ResponseHead {
+        reason,
+        ..head.clone()
+    }
+}
+
+/// Index the `name: value\r\n` lines written into `buf` from `from` on.
+fn index_lines(buf: &[u8], from: usize, index: &mut Vec<HeaderIndex>) {
+    let mut at = from;
+    while at < buf.len() {
+        let line_end = buf[at..]
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .map_or(buf.len(), |i| at + i);
+        let colon = buf[at..line_end]
+            .iter()
+            .position(|&b| b == b':')
+            .map_or(line_end, |i| at + i);
+        let value_start = (colon + 2).min(line_end);
+        index.push(HeaderIndex {
+            name: (at as u32, colon as u32),
+            value: (value_start as u32, line_end as u32),
+            kind: HeaderKind::of(&buf[at..colon]),
+        });
+        at = line_end + 2;
+    }
 }
 
 /// How the response travels to the client.
@@ -193,27 +319,76 @@ pub enum ConnectionHeader {
     KeepAlive,
 }
 
-/// A response ringway makes itself: a status, `server: ringway` and a short
-/// plain-text body saying what went wrong. `extra` is empty or whole
-/// `name: value\r\n` lines (e.g. `x-ringway-overloaded: true`). Returns the
-/// body's length (0 when `head_only`).
+/// The body of a response ringway makes itself, measured before it is
+/// written (`content-length` precedes it) so no temporary string is built.
+pub trait ReplyBody {
+    /// The `content-type` to send; `None` when there is no body, or when the
+    /// reply's own headers carry one.
+    fn content_type(&self) -> Option<&'static str>;
+    fn byte_len(&self) -> usize;
+    fn write_body(&self, out: &mut Vec<u8>);
+}
+
+/// A one-line plain-text body: the text and a newline.
+pub struct TextLine<T>(pub T);
+
+impl<T: std::fmt::Display> ReplyBody for TextLine<T> {
+    fn content_type(&self) -> Option<&'static str> {
+        Some(TEXT_PLAIN)
+    }
+    fn byte_len(&self) -> usize {
+        displayed_len(&self.0) + 1
+    }
+    fn write_body(&self, out: &mut Vec<u8>) {
+        use std::io::Write as _;
+        // Writing into a Vec cannot fail.
+        let _ = writeln!(out, "{}", self.0);
+    }
+}
+
+/// Bytes sent as they are (a route's `direct_response` body).
+pub struct Verbatim<'a> {
+    pub bytes: &'a [u8],
+    /// `None`: the reply's headers say it, or there is no body.
+    pub content_type: Option<&'static str>,
+}
+
+impl ReplyBody for Verbatim<'_> {
+    fn content_type(&self) -> Option<&'static str> {
+        self.content_type.filter(|_| !self.bytes.is_empty())
+    }
+    fn byte_len(&self) -> usize {
+        self.bytes.len()
+    }
+    fn write_body(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.bytes);
+    }
+}
+
+pub const TEXT_PLAIN: &str = "text/plain";
+
+/// A response ringway makes itself: a status, `server: ringway`, and a body
+/// (ringway's own one-line reason, or a route's direct response). `extra` is
+/// empty or whole `name: value\r\n` lines (e.g. `x-ringway-overloaded: true`,
+/// a redirect's `location`). Returns the body's length (0 when `head_only`).
 pub fn local_reply(
     status: u16,
-    body: impl std::fmt::Display,
+    body: impl ReplyBody,
     extra: &[u8],
     head_only: bool,
     connection: ConnectionHeader,
     out: &mut Vec<u8>,
 ) -> u64 {
-    use std::io::Write as _;
-    // Measured first (content-length precedes the body), written second: no
-    // temporary string.
-    let body_len = displayed_len(&body) as u64 + 1;
+    let body_len = body.byte_len() as u64;
     out.extend_from_slice(b"HTTP/1.1 ");
     write_dec(out, u64::from(status));
     out.push(b' ');
     out.extend_from_slice(reason_phrase(status).as_bytes());
-    out.extend_from_slice(b"\r\nserver: ringway\r\ncontent-type: text/plain\r\ncontent-length: ");
+    out.extend_from_slice(b"\r\nserver: ringway\r\n");
+    if let Some(content_type) = body.content_type() {
+        header_line(out, b"content-type", content_type.as_bytes());
+    }
+    out.extend_from_slice(b"content-length: ");
     write_dec(out, body_len);
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(extra);
@@ -226,8 +401,7 @@ pub fn local_reply(
     if head_only {
         return 0;
     }
-    // Writing into a Vec cannot fail.
-    let _ = writeln!(out, "{body}");
+    body.write_body(out);
     body_len
 }
 
@@ -246,24 +420,64 @@ fn displayed_len(value: &impl std::fmt::Display) -> usize {
 }
 
 pub fn reason_phrase(status: u16) -> &'static str {
-    match status {
-        100 => "Continue",
-        200 => "OK",
-        400 => "Bad Request",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        408 => "Request Timeout",
-        413 => "Content Too Large",
-        414 => "URI Too Long",
-        431 => "Request Header Fields Too Large",
-        500 => "Internal Server Error",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        504 => "Gateway Timeout",
-        505 => "HTTP Version Not Supported",
-        _ => "Unknown",
-    }
+    REASON_PHRASES
+        .iter()
+        .find(|(code, _)| *code == status)
+        .map_or("Unknown", |(_, phrase)| phrase)
 }
+
+/// RFC 9110's reason phrases for the statuses ringway answers itself,
+/// including any a route's `direct_response` or `redirect` may name.
+const REASON_PHRASES: &[(u16, &str)] = &[
+    (100, "Continue"),
+    (200, "OK"),
+    (201, "Created"),
+    (202, "Accepted"),
+    (203, "Non-Authoritative Information"),
+    (204, "No Content"),
+    (205, "Reset Content"),
+    (206, "Partial Content"),
+    (300, "Multiple Choices"),
+    (301, "Moved Permanently"),
+    (302, "Found"),
+    (303, "See Other"),
+    (304, "Not Modified"),
+    (307, "Temporary Redirect"),
+    (308, "Permanent Redirect"),
+    (400, "Bad Request"),
+    (401, "Unauthorized"),
+    (402, "Payment Required"),
+    (403, "Forbidden"),
+    (404, "Not Found"),
+    (405, "Method Not Allowed"),
+    (406, "Not Acceptable"),
+    (407, "Proxy Authentication Required"),
+    (408, "Request Timeout"),
+    (409, "Conflict"),
+    (410, "Gone"),
+    (411, "Length Required"),
+    (412, "Precondition Failed"),
+    (413, "Content Too Large"),
+    (414, "URI Too Long"),
+    (415, "Unsupported Media Type"),
+    (416, "Range Not Satisfiable"),
+    (417, "Expectation Failed"),
+    (418, "I'm a teapot"),
+    (421, "Misdirected Request"),
+    (422, "Unprocessable Content"),
+    (425, "Too Early"),
+    (426, "Upgrade Required"),
+    (428, "Precondition Required"),
+    (429, "Too Many Requests"),
+    (431, "Request Header Fields Too Large"),
+    (451, "Unavailable For Legal Reasons"),
+    (500, "Internal Server Error"),
+    (501, "Not Implemented"),
+    (502, "Bad Gateway"),
+    (503, "Service Unavailable"),
+    (504, "Gateway Timeout"),
+    (505, "HTTP Version Not Supported"),
+];
 
 /// Decimal digits of `n`, without going through `fmt` (no allocation, no locale).
 pub fn write_dec(out: &mut Vec<u8>, mut n: u64) {
@@ -280,7 +494,7 @@ pub fn write_dec(out: &mut Vec<u8>, mut n: u64) {
     out.extend_from_slice(&digits[i..]);
 }
 
-fn write_ip(out: &mut Vec<u8>, ip: IpAddr) {
+pub(super) fn write_ip(out: &mut Vec<u8>, ip: IpAddr) {
     match ip {
         IpAddr::V4(v4) => {
             for (i, octet) in v4.octets().iter().enumerate() {
@@ -297,7 +511,7 @@ fn write_ip(out: &mut Vec<u8>, ip: IpAddr) {
     }
 }
 
-fn write_addr(out: &mut Vec<u8>, addr: SocketAddr) {
+pub(super) fn write_addr(out: &mut Vec<u8>, addr: SocketAddr) {
     match addr.ip() {
         IpAddr::V4(_) => write_ip(out, addr.ip()),
         IpAddr::V6(_) => {
@@ -328,7 +542,7 @@ mod tests {
         let mut out = Vec::new();
         let n = local_reply(
             503,
-            "no healthy upstream",
+            TextLine("no healthy upstream"),
             b"",
             false,
             ConnectionHeader::Close,
@@ -341,5 +555,22 @@ mod tests {
         assert!(text.contains("content-length: 20\r\n"));
         assert!(text.contains("connection: close\r\n"));
         assert!(text.ends_with("\r\n\r\nno healthy upstream\n"));
+    }
+
+    #[test]
+    fn an_empty_verbatim_body_has_no_content_type() {
+        let mut out = Vec::new();
+        let body = Verbatim {
+            bytes: b"",
+            content_type: Some(TEXT_PLAIN),
+        };
+        let extra = b"location: https://a.test/\r\n";
+        local_reply(301, body, extra, false, ConnectionHeader::Omit, &mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            text,
+            "HTTP/1.1 301 Moved Permanently\r\nserver: ringway\r\ncontent-length: 0\r\n\
+             location: https://a.test/\r\n\r\n"
+        );
     }
 }

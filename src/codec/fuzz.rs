@@ -244,12 +244,17 @@ fn response_text() -> impl Strategy<Value = Vec<u8>> {
 // ---- head properties ----
 
 fn edits() -> RequestEdits<'static> {
+    // No header mutations; leaked once per call, in tests only.
+    let ops: &'static crate::codec::edit::HeaderOps = Box::leak(Box::default());
     RequestEdits {
-        client_ip: "10.0.0.9".parse().unwrap(),
+        client: "10.0.0.9:4000".parse().unwrap(),
         rewrite: None,
         upstream: "127.0.0.2:80".parse().unwrap(),
         request_id: b"id-1",
         scheme: Scheme::Http,
+        ops,
+        start_time: b"",
+        host_rewrite: None,
     }
 }
 

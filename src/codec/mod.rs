@@ -5,6 +5,7 @@
 //! proxy and every peer agree on where each message ends (no request smuggling).
 
 pub mod body;
+pub mod edit;
 pub mod encode;
 pub mod error;
 pub mod headers;

@@ -200,11 +200,14 @@ fn forwarded(input: &[u8], rewrite: Option<(usize, &[u8])>) -> String {
         };
     let mut out = Vec::new();
     let edits = RequestEdits {
-        client_ip: "10.0.0.9".parse().unwrap(),
+        client: "10.0.0.9:4000".parse().unwrap(),
         rewrite,
         upstream: "127.0.0.2:80".parse().unwrap(),
         request_id: b"id-1",
         scheme: crate::codec::encode::Scheme::Http,
+        ops: &crate::codec::edit::HeaderOps::default(),
+        start_time: b"",
+        host_rewrite: None,
     };
     encode_request(input, &head, &headers, &tokens, &edits, &mut out);
     String::from_utf8(out).unwrap().to_ascii_lowercase()
@@ -327,4 +330,14 @@ fn absolute_form_without_a_path_routes_as_root() {
     let h = parse(input).unwrap().unwrap();
     assert_eq!(h.path(input), b"/");
     assert!(forwarded(input, None).starts_with("get / http/1.1\r\n"));
+}
+
+#[test]
+fn a_rewrite_of_an_absolute_form_target_without_a_path_does_not_slice_past_it() {
+    // Routed as `/`, so a `prefix: /` rewrite replaces one byte the empty target lacks.
+    let out = forwarded(
+        b"GET http://a.test HTTP/1.1\r\nhost: a.test\r\n\r\n",
+        Some((1, b"/x")),
+    );
+    assert!(out.starts_with("get /x http/1.1\r\n"), "{out}");
 }

@@ -125,7 +125,9 @@ fn lower_listener(listener: &ListenerConfig, clusters: &[ClusterConfig]) -> RawL
         health_check,
         tls,
         max_connections,
+        headers,
     } = listener;
+    let level = lower_mutations(headers);
     let RequestLimits {
         max_header_bytes,
         max_headers,
@@ -155,6 +157,49 @@ fn lower_listener(listener: &ListenerConfig, clusters: &[ClusterConfig]) -> RawL
         }),
         tls: tls.as_ref().map(|t| lower_listener_tls(t.spec())),
         max_connections: *max_connections,
+        request_headers_to_add: level.request_add,
+        request_headers_to_remove: level.request_remove,
+        response_headers_to_add: level.response_add,
+        response_headers_to_remove: level.response_remove,
+    }
+}
+
+/// One level's mutations in the reader's words.
+struct RawMutations {
+    request_add: Vec<RawHeaderAdd>,
+    request_remove: Vec<String>,
+    response_add: Vec<RawHeaderAdd>,
+    response_remove: Vec<String>,
+}
+
+fn lower_mutations(m: &HeaderMutations) -> RawMutations {
+    let HeaderMutations {
+        request_add,
+        request_remove,
+        response_add,
+        response_remove,
+    } = m;
+    let adds = |list: &[HeaderAdd]| list.iter().map(lower_add).collect();
+    RawMutations {
+        request_add: adds(request_add),
+        request_remove: request_remove.clone(),
+        response_add: adds(response_add),
+        response_remove: response_remove.clone(),
+    }
+}
+
+fn lower_add(add: &HeaderAdd) -> RawHeaderAdd {
+    let HeaderAdd {
+        name,
+        value,
+        action,
+        keep_empty_value,
+    } = add;
+    RawHeaderAdd {
+        name: name.clone(),
+        value: value.text().to_string(),
+        action: Some(names::name(names::APPEND_ACTIONS, *action).to_string()),
+        keep_empty_value: Some(*keep_empty_value),
     }
 }
 
@@ -171,43 +216,259 @@ fn lower_virtual_host(vhost: &VirtualHostConfig, clusters: &[ClusterConfig]) -> 
         name,
         domains,
         routes,
+        headers,
     } = vhost;
+    let level = lower_mutations(headers);
     RawVirtualHost {
         name: Some(name.clone()),
         domains: domains.clone(),
         routes: routes.iter().map(|r| lower_route(r, clusters)).collect(),
+        request_headers_to_add: level.request_add,
+        request_headers_to_remove: level.request_remove,
+        response_headers_to_add: level.response_add,
+        response_headers_to_remove: level.response_remove,
     }
 }
 
 fn lower_route(route: &RouteConfig, clusters: &[ClusterConfig]) -> RawRoute {
+    // `edits` is derived from the three levels' `headers`.
     let RouteConfig {
         matcher,
-        cluster,
+        conditions,
+        action,
+        headers,
+        edits: _,
+    } = route;
+    let level = lower_mutations(headers);
+    let matcher = lower_match(matcher, conditions);
+    let raw = RawRoute {
+        matcher,
+        request_headers_to_add: level.request_add,
+        request_headers_to_remove: level.request_remove,
+        response_headers_to_add: level.response_add,
+        response_headers_to_remove: level.response_remove,
+        ..RawRoute::default()
+    };
+    match action {
+        RouteAction::Forward(f) => lower_forward(raw, f, clusters),
+        RouteAction::Redirect(r) => RawRoute {
+            redirect: Some(lower_redirect(r)),
+            ..raw
+        },
+        RouteAction::Direct(d) => RawRoute {
+            direct_response: Some(lower_direct(d)),
+            ..raw
+        },
+    }
+}
+
+fn lower_match(path: &PathMatch, conditions: &MatchConditions) -> RawMatch {
+    let MatchConditions {
+        case,
+        headers,
+        query,
+    } = conditions;
+    let mut raw = RawMatch {
+        case_sensitive: Some(*case == Case::Sensitive)
+            .filter(|_| !matches!(path, PathMatch::Regex(_))),
+        headers: headers.iter().map(lower_header_match).collect(),
+        query_parameters: query.iter().map(lower_query_match).collect(),
+        ..RawMatch::default()
+    };
+    match path {
+        PathMatch::Prefix(p) => raw.prefix = Some(p.clone()),
+        PathMatch::Exact(p) => raw.path = Some(p.clone()),
+        PathMatch::SeparatedPrefix(p) => raw.path_separated_prefix = Some(p.clone()),
+        PathMatch::Regex(r) => raw.safe_regex = Some(r.source.clone()),
+    }
+    raw
+}
+
+/// The inline string test fields: `(exact, prefix, suffix, contains, safe_regex, ignore_case)`.
+type StringFields = (
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<bool>,
+);
+
+fn lower_string(m: &StringMatcher) -> StringFields {
+    let StringMatcher { pattern, case } = m;
+    let mut f: StringFields = (None, None, None, None, None, None);
+    match pattern {
+        StringMatch::Exact(v) => f.0 = Some(v.clone()),
+        StringMatch::Prefix(v) => f.1 = Some(v.clone()),
+        StringMatch::Suffix(v) => f.2 = Some(v.clone()),
+        StringMatch::Contains(v) => f.3 = Some(v.clone()),
+        StringMatch::Regex(r) => f.4 = Some(r.source.clone()),
+    }
+    if !matches!(pattern, StringMatch::Regex(_)) {
+        f.5 = Some(*case == Case::Insensitive);
+    }
+    f
+}
+
+fn lower_header_match(m: &HeaderMatcher) -> RawHeaderMatch {
+    let HeaderMatcher {
+        name,
+        test,
+        invert,
+        missing_as_empty,
+    } = m;
+    let mut raw = RawHeaderMatch {
+        name: name.clone(),
+        invert_match: Some(*invert),
+        treat_missing_header_as_empty: Some(*missing_as_empty),
+        ..RawHeaderMatch::default()
+    };
+    match test {
+        HeaderTest::Present => raw.present = Some(true),
+        HeaderTest::Absent => raw.present = Some(false),
+        HeaderTest::Range { start, end } => {
+            raw.range = Some(RawRange {
+                start: *start,
+                end: *end,
+            })
+        }
+        HeaderTest::Value(s) => {
+            (
+                raw.exact,
+                raw.prefix,
+                raw.suffix,
+                raw.contains,
+                raw.safe_regex,
+                raw.ignore_case,
+            ) = lower_string(s);
+        }
+    }
+    raw
+}
+
+fn lower_query_match(m: &QueryMatcher) -> RawQueryMatch {
+    let QueryMatcher { name, test } = m;
+    let mut raw = RawQueryMatch {
+        name: name.clone(),
+        ..RawQueryMatch::default()
+    };
+    match test {
+        QueryTest::Present => raw.present = Some(true),
+        QueryTest::Value(s) => {
+            (
+                raw.exact,
+                raw.prefix,
+                raw.suffix,
+                raw.contains,
+                raw.safe_regex,
+                raw.ignore_case,
+            ) = lower_string(s);
+        }
+    }
+    raw
+}
+
+fn lower_forward(raw: RawRoute, forward: &ForwardAction, clusters: &[ClusterConfig]) -> RawRoute {
+    let ForwardAction {
+        target,
         prefix_rewrite,
+        regex_rewrite,
         timeout,
         retry,
-    } = route;
-    let matcher = match matcher {
-        PathMatch::Prefix(p) => RawMatch {
-            prefix: Some(p.clone()),
-            path: None,
-        },
-        PathMatch::Exact(p) => RawMatch {
-            prefix: None,
-            path: Some(p.clone()),
-        },
+        host_rewrite,
+    } = forward;
+    // `validate` made cluster names indices into `clusters`.
+    let name = |i: usize| clusters.get(i).map(|c| c.name.clone()).unwrap_or_default();
+    let (cluster, weighted_clusters) = match target {
+        Target::Cluster(c) => (Some(name(*c)), Vec::new()),
+        Target::Weighted(w) => (
+            None,
+            w.clusters
+                .iter()
+                .map(|entry| lower_weighted(entry, name(entry.cluster)))
+                .collect(),
+        ),
     };
     RawRoute {
-        matcher,
-        // `validate` made `cluster` an index into `clusters`.
-        cluster: clusters
-            .get(*cluster)
-            .map(|c| c.name.clone())
-            .unwrap_or_default(),
+        cluster,
+        weighted_clusters,
         prefix_rewrite: prefix_rewrite.clone(),
+        regex_rewrite: regex_rewrite.as_ref().map(|r| RawRegexRewrite {
+            pattern: r.pattern.clone(),
+            substitution: r.substitution.clone(),
+        }),
         // The reader's `0s` is the model's "no timeout".
         timeout: Some(ConfigDuration(timeout.unwrap_or_default())),
         retry_policy: retry.as_ref().map(lower_retry),
+        host_rewrite: match host_rewrite {
+            HostRewrite::Literal(h) => Some(h.clone()),
+            HostRewrite::Keep | HostRewrite::UpstreamHostname => None,
+        },
+        auto_host_rewrite: Some(*host_rewrite == HostRewrite::UpstreamHostname),
+        ..raw
+    }
+}
+
+fn lower_weighted(entry: &WeightedCluster, cluster: String) -> RawWeightedCluster {
+    // `edits` is derived from the levels' `headers`.
+    let WeightedCluster {
+        cluster: _,
+        weight,
+        headers,
+        host_rewrite,
+        edits: _,
+    } = entry;
+    let level = lower_mutations(headers);
+    RawWeightedCluster {
+        cluster,
+        weight: *weight,
+        host_rewrite: match host_rewrite {
+            HostRewrite::Literal(h) => Some(h.clone()),
+            HostRewrite::Keep | HostRewrite::UpstreamHostname => None,
+        },
+        request_headers_to_add: level.request_add,
+        request_headers_to_remove: level.request_remove,
+        response_headers_to_add: level.response_add,
+        response_headers_to_remove: level.response_remove,
+    }
+}
+
+fn lower_redirect(redirect: &RedirectAction) -> RawRedirect {
+    let RedirectAction {
+        scheme,
+        host,
+        port,
+        path,
+        strip_query,
+        status,
+    } = redirect;
+    let (path, prefix_rewrite) = match path {
+        RedirectPath::Keep => (None, None),
+        RedirectPath::Replace(p) => (Some(p.clone()), None),
+        RedirectPath::PrefixRewrite(p) => (None, Some(p.clone())),
+    };
+    RawRedirect {
+        scheme: scheme.clone(),
+        host: host.clone(),
+        port: *port,
+        path,
+        prefix_rewrite,
+        strip_query: Some(*strip_query),
+        status: Some(*status),
+    }
+}
+
+fn lower_direct(direct: &DirectResponse) -> RawDirectResponse {
+    let DirectResponse { status, body } = direct;
+    let (body, body_file) = match body {
+        DirectBody::Empty => (None, None),
+        DirectBody::Inline(text) => (Some(text.clone()), None),
+        DirectBody::File { path, .. } => (None, Some(path.clone())),
+    };
+    RawDirectResponse {
+        status: *status,
+        body,
+        body_file,
     }
 }
 
@@ -600,13 +861,22 @@ listeners:
     max_request_body_size: 1MiB
     access_log: { path: /dev/stdout, format: \"%REQ(:PATH)% %RESPONSE_CODE%\\n\" }
     health_check: { path: /healthz }
+    request_headers_to_remove: [x-debug]
+    response_headers_to_add: [{ name: x-edge, value: \"%START_TIME%\", action: overwrite_if_exists }]
     virtual_hosts:
       - name: api
         domains: [\"api.example.com\", \"*.api.example.com\"]
+        request_headers_to_add: [{ name: x-client, value: \"%DOWNSTREAM_REMOTE_ADDRESS%\", keep_empty_value: true }]
+        response_headers_to_remove: [x-powered-by]
         routes:
           - match: { path: /exact }
             cluster: dns
             timeout: 0s
+            host_rewrite: svc.internal
+            request_headers_to_add: [{ name: x-ua, value: \"%REQ(user-agent)% %PROTOCOL%\", action: add_if_absent }]
+            request_headers_to_remove: [x-secret]
+            response_headers_to_add: [{ name: x-by, value: \"%UPSTREAM_REMOTE_ADDRESS%\" }]
+            response_headers_to_remove: [server]
           - match: { prefix: /v1/ }
             cluster: hashed
             prefix_rewrite: /
@@ -616,6 +886,20 @@ listeners:
               num_retries: 3
               per_try_timeout: 1s
               retriable_status_codes: [409, 429]
+          - match: { path_separated_prefix: /sep, case_sensitive: false, headers: [{ name: x-a, exact: \"1\", ignore_case: true }, { name: x-b, present: false }, { name: x-c, range: { start: 1, end: 5 }, invert_match: true }, { name: x-d, safe_regex: \"v[0-9]\", treat_missing_header_as_empty: true }], query_parameters: [{ name: q, prefix: ab }, { name: f }] }
+            cluster: dns
+            auto_host_rewrite: true
+          - match: { safe_regex: \"/re/[a-z]+\" }
+            regex_rewrite: { pattern: \"^/re/(.*)$\", substitution: \"/\\\\1\" }
+            weighted_clusters: [{ cluster: dns, weight: 3, host_rewrite: a.internal, request_headers_to_add: [{ name: x-split, value: a }], response_headers_to_remove: [x-b] }, { cluster: hashed, weight: 1 }, { cluster: dns, weight: 0 }]
+          - match: { prefix: /old/ }
+            redirect: { scheme: https, host: new.example.com, port: 8443, prefix_rewrite: /new/, strip_query: true, status: 308 }
+          - match: { path: /moved }
+            redirect: { path: \"/there?x=1\" }
+          - match: { path: /teapot }
+            direct_response: { status: 418, body: \"short and stout\" }
+          - match: { path: /empty }
+            direct_response: { status: 204 }
           - match: { prefix: / }
             cluster: hashed
             retry_policy: { retry_on: reset }

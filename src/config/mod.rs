@@ -11,6 +11,9 @@ pub mod names;
 pub mod raw;
 pub mod units;
 pub mod validate;
+pub mod validate_headers;
+pub mod validate_match;
+pub mod validate_route;
 pub mod validate_tls;
 
 pub use error::ConfigError;

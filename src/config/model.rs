@@ -3,6 +3,7 @@
 
 use std::{net::SocketAddr, time::Duration};
 
+pub use crate::codec::edit::{AppendAction, HeaderAdd, HeaderMutations, HeaderOps, Template};
 use crate::codec::limits::RequestLimits;
 
 /// Defaults, Envoy's where Envoy has one.
@@ -154,6 +155,8 @@ pub struct ListenerConfig {
     /// Envoy's listener connection limit, for all workers together: a connection
     /// accepted over it is closed at once (`downstream_cx_overflow`). `None`: no limit.
     pub max_connections: Option<u64>,
+    /// Header mutations for every route of the listener (Envoy's route-config level).
+    pub headers: HeaderMutations,
 }
 
 #[derive(Debug, Clone)]
@@ -176,23 +179,451 @@ pub struct VirtualHostConfig {
     pub name: String,
     pub domains: Vec<String>,
     pub routes: Vec<RouteConfig>,
+    pub headers: HeaderMutations,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PathMatch {
     Prefix(String),
     Exact(String),
+    /// The path is this, or this followed by `/` and more (Envoy's
+    /// `path_separated_prefix`): `/api` matches `/api` and `/api/v1`, not `/apis`.
+    SeparatedPrefix(String),
+    /// The whole path (without the query) matches (Envoy's `safe_regex`).
+    Regex(RegexMatch),
+}
+
+impl PathMatch {
+    /// The bytes a match consumes, for `prefix_rewrite` (a regex: the whole path).
+    pub fn literal(&self) -> Option<&str> {
+        match self {
+            PathMatch::Prefix(p) | PathMatch::Exact(p) | PathMatch::SeparatedPrefix(p) => Some(p),
+            PathMatch::Regex(_) => None,
+        }
+    }
+}
+
+/// A compiled regular expression (the `regex` crate: linear time, RE2's
+/// syntax for what both have), anchored to match the whole input. Compares
+/// by its source.
+#[derive(Debug, Clone)]
+pub struct RegexMatch {
+    pub source: String,
+    pub regex: regex::Regex,
+}
+
+impl PartialEq for RegexMatch {
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source
+    }
+}
+impl Eq for RegexMatch {}
+
+/// Whether path (and string) matches compare letter case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Case {
+    #[default]
+    Sensitive,
+    Insensitive,
+}
+
+/// What a route asks of a request beyond its path (Envoy's `headers` and
+/// `query_parameters` matchers); every one must hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MatchConditions {
+    /// Prefix, path and separated-prefix matches (never a regex, as in Envoy).
+    pub case: Case,
+    pub headers: Vec<HeaderMatcher>,
+    pub query: Vec<QueryMatcher>,
+}
+
+impl MatchConditions {
+    /// Whether a route can be found by the path trie alone.
+    pub fn path_only(&self) -> bool {
+        self.case == Case::Sensitive && self.headers.is_empty() && self.query.is_empty()
+    }
+}
+
+/// Envoy's `StringMatcher`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StringMatch {
+    Exact(String),
+    Prefix(String),
+    Suffix(String),
+    Contains(String),
+    Regex(RegexMatch),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StringMatcher {
+    pub pattern: StringMatch,
+    /// Not for regexes (Envoy refuses `ignore_case` there too).
+    pub case: Case,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeaderTest {
+    /// `present_match: true` (or no test at all).
+    Present,
+    /// `present_match: false`.
+    Absent,
+    /// The value (several values joined with `,`, as Envoy does).
+    Value(StringMatcher),
+    /// The value as a whole number in `[start, end)`.
+    Range { start: i64, end: i64 },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderMatcher {
+    /// Lower case.
+    pub name: String,
+    pub test: HeaderTest,
+    pub invert: bool,
+    /// A missing header is tested as an empty value.
+    pub missing_as_empty: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueryTest {
+    Present,
+    /// The first value of the parameter, percent-decoded.
+    Value(StringMatcher),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryMatcher {
+    /// Exact, case-sensitive (as Envoy's).
+    pub name: String,
+    pub test: QueryTest,
 }
 
 #[derive(Debug, Clone)]
 pub struct RouteConfig {
     pub matcher: PathMatch,
-    /// Index into `Config::clusters`.
-    pub cluster: usize,
+    pub conditions: MatchConditions,
+    pub action: RouteAction,
+    /// This route's own header mutations, as configured.
+    pub headers: HeaderMutations,
+    /// Derived: the route's, its virtual host's and its listener's mutations,
+    /// chained in Envoy's order; what the data path applies.
+    pub edits: RouteEdits,
+}
+
+/// Every level's header mutations for one route, per head.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RouteEdits {
+    pub request: HeaderOps,
+    pub response: HeaderOps,
+}
+
+impl RouteEdits {
+    /// `levels` from most to least specific (a weighted cluster, the route,
+    /// its virtual host, its listener): Envoy's default order
+    /// (`most_specific_header_mutations_wins: false`), so the least specific
+    /// level has the last word.
+    pub fn chain(levels: &[&HeaderMutations]) -> Self {
+        use crate::codec::edit::Direction;
+        RouteEdits {
+            request: HeaderOps::chain(levels, Direction::Request),
+            response: HeaderOps::chain(levels, Direction::Response),
+        }
+    }
+}
+
+/// What a matched route does with the request.
+#[derive(Debug, Clone)]
+pub enum RouteAction {
+    /// Proxy it to a cluster.
+    Forward(ForwardAction),
+    /// Answer with a redirect built from the request (Envoy's `redirect`).
+    Redirect(RedirectAction),
+    /// Answer with a fixed status and body (Envoy's `direct_response`).
+    Direct(DirectResponse),
+}
+
+impl RouteConfig {
+    /// The forwarding settings, for routes that proxy.
+    pub fn forward(&self) -> Option<&ForwardAction> {
+        self.action.forward()
+    }
+}
+
+impl RouteAction {
+    /// The forwarding settings, for routes that proxy.
+    pub fn forward(&self) -> Option<&ForwardAction> {
+        match self {
+            RouteAction::Forward(f) => Some(f),
+            RouteAction::Redirect(_) | RouteAction::Direct(_) => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ForwardAction {
+    pub target: Target,
     pub prefix_rewrite: Option<String>,
+    /// The path (not the query) with every match replaced (Envoy's `regex_rewrite`).
+    pub regex_rewrite: Option<RegexRewrite>,
     /// `None`: no timeout.
     pub timeout: Option<Duration>,
     pub retry: Option<RetryPolicy>,
+    pub host_rewrite: HostRewrite,
+}
+
+/// Envoy's `regex_rewrite`: every non-overlapping match of `pattern` in the
+/// path is replaced by `substitution`, where `\1`…`\9` are capture groups
+/// (RE2's `GlobalReplace`). Written into a reused buffer; a substitution that
+/// uses groups costs the regex crate's captures per match (one small
+/// allocation each), one without groups nothing.
+#[derive(Debug, Clone)]
+pub struct RegexRewrite {
+    pub pattern: String,
+    pub substitution: String,
+    regex: regex::bytes::Regex,
+    parts: Vec<SubstitutionPart>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum SubstitutionPart {
+    Literal(Vec<u8>),
+    Group(usize),
+}
+
+impl PartialEq for RegexRewrite {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.pattern, &self.substitution) == (&other.pattern, &other.substitution)
+    }
+}
+impl Eq for RegexRewrite {}
+
+impl RegexRewrite {
+    pub fn new(pattern: &str, substitution: &str) -> Result<Self, String> {
+        let regex = regex::bytes::Regex::new(pattern)
+            .map_err(|e| format!("not a regex ringway can run: {e}"))?;
+        let groups = regex.captures_len() - 1;
+        let mut parts = Vec::new();
+        let mut literal = Vec::new();
+        let mut bytes = substitution.bytes();
+        while let Some(b) = bytes.next() {
+            if b != b'\\' {
+                literal.push(b);
+                continue;
+            }
+            match bytes.next() {
+                Some(b'\\') => literal.push(b'\\'),
+                Some(d @ b'0'..=b'9') => {
+                    let n = usize::from(d - b'0');
+                    if n > groups {
+                        return Err(format!(
+                            "`\\{n}` names a group the pattern does not have (it has {groups})"
+                        ));
+                    }
+                    if !literal.is_empty() {
+                        parts.push(SubstitutionPart::Literal(std::mem::take(&mut literal)));
+                    }
+                    parts.push(SubstitutionPart::Group(n));
+                }
+                _ => return Err("a `\\` must be followed by a digit or another `\\`".into()),
+            }
+        }
+        if !literal.is_empty() {
+            parts.push(SubstitutionPart::Literal(literal));
+        }
+        Ok(RegexRewrite {
+            pattern: pattern.to_string(),
+            substitution: substitution.to_string(),
+            regex,
+            parts,
+        })
+    }
+
+    /// `path` with every match replaced, into `out`.
+    pub fn rewrite(&self, path: &[u8], out: &mut Vec<u8>) {
+        let groups = self
+            .parts
+            .iter()
+            .any(|p| matches!(p, SubstitutionPart::Group(n) if *n > 0));
+        let mut last = 0;
+        if groups {
+            for caps in self.regex.captures_iter(path) {
+                let whole = caps.get(0).map_or(0..0, |m| m.range());
+                out.extend_from_slice(&path[last..whole.start]);
+                for part in &self.parts {
+                    match part {
+                        SubstitutionPart::Literal(l) => out.extend_from_slice(l),
+                        SubstitutionPart::Group(n) => {
+                            out.extend_from_slice(caps.get(*n).map_or(&b""[..], |m| m.as_bytes()))
+                        }
+                    }
+                }
+                last = whole.end;
+            }
+        } else {
+            for m in self.regex.find_iter(path) {
+                out.extend_from_slice(&path[last..m.start()]);
+                for part in &self.parts {
+                    match part {
+                        SubstitutionPart::Literal(l) => out.extend_from_slice(l),
+                        SubstitutionPart::Group(_) => out.extend_from_slice(m.as_bytes()),
+                    }
+                }
+                last = m.end();
+            }
+        }
+        out.extend_from_slice(&path[last..]);
+    }
+}
+
+/// What `Host` the upstream gets.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum HostRewrite {
+    /// The client's.
+    #[default]
+    Keep,
+    /// This name (`host_rewrite_literal`).
+    Literal(String),
+    /// The DNS name the chosen host was discovered under (`auto_host_rewrite`);
+    /// hosts of static clusters have none, so they keep the client's (as in Envoy).
+    UpstreamHostname,
+}
+
+impl ForwardAction {
+    /// The one cluster, for a route that names one.
+    pub fn cluster(&self) -> Option<usize> {
+        match &self.target {
+            Target::Cluster(c) => Some(*c),
+            Target::Weighted(_) => None,
+        }
+    }
+}
+
+/// Where a forwarding route sends requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// Index into `Config::clusters`.
+    Cluster(usize),
+    /// One of several clusters, drawn per request by weight.
+    Weighted(WeightedClusters),
+}
+
+/// Envoy's `weighted_clusters`: each cluster gets `weight / total` of the
+/// requests, drawn independently per request (no allocation: a walk over a
+/// handful of running sums).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WeightedClusters {
+    /// As configured; at least one weight is above 0.
+    pub clusters: Vec<WeightedCluster>,
+    total: u64,
+}
+
+/// One cluster of a weighted split, with its own settings (Envoy's
+/// `ClusterWeight`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WeightedCluster {
+    /// Index into `Config::clusters`.
+    pub cluster: usize,
+    pub weight: u32,
+    /// This cluster's own header mutations, as configured: Envoy runs them
+    /// before the route's.
+    pub headers: HeaderMutations,
+    /// `Keep`: the route's rewrite applies.
+    pub host_rewrite: HostRewrite,
+    /// Derived: this cluster's, the route's, its virtual host's and its
+    /// listener's mutations, chained; what requests sent here get.
+    pub edits: RouteEdits,
+}
+
+impl WeightedCluster {
+    pub fn new(cluster: usize, weight: u32) -> Self {
+        WeightedCluster {
+            cluster,
+            weight,
+            headers: HeaderMutations::default(),
+            host_rewrite: HostRewrite::Keep,
+            edits: RouteEdits::default(),
+        }
+    }
+}
+
+impl WeightedClusters {
+    /// `None` when every weight is 0.
+    pub fn new(clusters: Vec<WeightedCluster>) -> Option<Self> {
+        let total = clusters.iter().map(|c| u64::from(c.weight)).sum();
+        (total > 0).then_some(WeightedClusters { clusters, total })
+    }
+
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+
+    pub fn pick(&self, random: u64) -> &WeightedCluster {
+        let mut point = random % self.total;
+        for entry in &self.clusters {
+            let weight = u64::from(entry.weight);
+            if point < weight {
+                return entry;
+            }
+            point -= weight;
+        }
+        // Unreachable: the weights sum to `total`.
+        &self.clusters[0]
+    }
+}
+
+/// Envoy's `RedirectAction`: each part of the request's URL that is not
+/// replaced is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedirectAction {
+    /// `None`: the scheme the request arrived with.
+    pub scheme: Option<String>,
+    /// `None`: the request's `Host` (its port dropped as Envoy does, see
+    /// `worker::redirect`).
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub path: RedirectPath,
+    /// Drop the request's query (not one `path` brings itself).
+    pub strip_query: bool,
+    /// 301, 302, 303, 307 or 308.
+    pub status: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedirectPath {
+    /// The request's path and query.
+    Keep,
+    /// This path; the request's query is kept unless it brings its own.
+    Replace(String),
+    /// The matched prefix replaced by this (the rest and the query kept).
+    PrefixRewrite(String),
+}
+
+/// Envoy's `DirectResponseAction`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectResponse {
+    pub status: u16,
+    pub body: DirectBody,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DirectBody {
+    /// No body (`content-length: 0`, no `content-type`).
+    Empty,
+    Inline(String),
+    /// Read when the config is loaded (and again on each reload).
+    File {
+        path: String,
+        bytes: std::sync::Arc<[u8]>,
+    },
+}
+
+impl DirectBody {
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            DirectBody::Empty => b"",
+            DirectBody::Inline(s) => s.as_bytes(),
+            DirectBody::File { bytes, .. } => bytes,
+        }
+    }
 }
 
 /// When and how often a failed attempt is tried again (Envoy's `retry_policy`).
@@ -374,4 +805,52 @@ pub struct ClusterConfig {
     /// `None`: plaintext to the upstream. Compares equal by settings and by the
     /// bytes of every file it loaded, so a renewed CA changes the cluster.
     pub tls: Option<std::sync::Arc<crate::tls::ClusterTls>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rewritten(pattern: &str, substitution: &str, path: &str) -> String {
+        let mut out = Vec::new();
+        RegexRewrite::new(pattern, substitution)
+            .unwrap()
+            .rewrite(path.as_bytes(), &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn regex_rewrites_as_envoy_documents_them() {
+        // Envoy's two documented examples.
+        assert_eq!(
+            rewritten(
+                "^/service/([^/]+)(/.*)$",
+                "\\2/instance/\\1",
+                "/service/foo/v1/api"
+            ),
+            "/v1/api/instance/foo"
+        );
+        assert_eq!(
+            rewritten("one", "two", "/xxx/one/yyy/one/zzz"),
+            "/xxx/two/yyy/two/zzz"
+        );
+        assert_eq!(
+            rewritten("(?i)/xxx/", "/yyy/", "/aaa/XxX/bbb"),
+            "/aaa/yyy/bbb"
+        );
+        assert_eq!(rewritten("a", "[\\0]", "/bab"), "/b[a]b");
+        assert!(RegexRewrite::new("(a)", "\\2")
+            .unwrap_err()
+            .contains("group"));
+        assert!(RegexRewrite::new("a", "\\x").is_err());
+    }
+
+    #[test]
+    fn weighted_picks_cover_the_weights_exactly() {
+        let entries = [(7, 3), (8, 0), (9, 1)].map(|(c, w)| WeightedCluster::new(c, w));
+        let w = WeightedClusters::new(entries.to_vec()).unwrap();
+        let picks: Vec<usize> = (0..8).map(|r| w.pick(r).cluster).collect();
+        assert_eq!(picks, [7, 7, 7, 9, 7, 7, 7, 9]);
+        assert!(WeightedClusters::new(vec![WeightedCluster::new(1, 0)]).is_none());
+    }
 }

@@ -6,7 +6,7 @@
 //! reads back to it. A value's first entry is its printed name; later entries
 //! are accepted aliases.
 
-use super::model::{ClusterKind, DnsLookupFamily, IoDriverChoice, LbPolicy};
+use super::model::{AppendAction, ClusterKind, DnsLookupFamily, IoDriverChoice, LbPolicy};
 
 /// `(word, value)` pairs; the first word of each value is the one printed.
 pub type Names<T> = &'static [(&'static str, T)];
@@ -40,6 +40,17 @@ pub const DNS_LOOKUP_FAMILIES: Names<DnsLookupFamily> = &[
     ("v6_only", DnsLookupFamily::V6Only),
     ("v4_preferred", DnsLookupFamily::V4Preferred),
     ("all", DnsLookupFamily::All),
+];
+
+/// A header mutation's `action` (Envoy's `append_action`, any case).
+pub const APPEND_ACTIONS: Names<AppendAction> = &[
+    ("append_if_exists_or_add", AppendAction::AppendIfExistsOrAdd),
+    ("add_if_absent", AppendAction::AddIfAbsent),
+    (
+        "overwrite_if_exists_or_add",
+        AppendAction::OverwriteIfExistsOrAdd,
+    ),
+    ("overwrite_if_exists", AppendAction::OverwriteIfExists),
 ];
 
 /// The words of a route's `retry_on` list, one per condition of `RetryPolicy`.

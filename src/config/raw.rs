@@ -100,6 +100,15 @@ pub struct RawListener {
     /// connections over it are closed at accept. Default: no limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_connections: Option<u64>,
+    /// Header mutations for every route of this listener (Envoy's route-config level).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub request_headers_to_add: Vec<RawHeaderAdd>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub request_headers_to_remove: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub response_headers_to_add: Vec<RawHeaderAdd>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub response_headers_to_remove: Vec<String>,
 }
 
 /// PEM from a file (`/etc/ringway/cert.pem`) or inline (`{ inline: "-----BEGIN…" }`).
@@ -233,6 +242,14 @@ pub struct RawVirtualHost {
     pub domains: Vec<String>,
     #[serde(default)]
     pub routes: Vec<RawRoute>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub request_headers_to_add: Vec<RawHeaderAdd>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub request_headers_to_remove: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub response_headers_to_add: Vec<RawHeaderAdd>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub response_headers_to_remove: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -240,14 +257,117 @@ pub struct RawVirtualHost {
 pub struct RawRoute {
     #[serde(rename = "match")]
     pub matcher: RawMatch,
-    pub cluster: String,
+    /// Exactly one of `cluster`, `weighted_clusters`, `redirect` and `direct_response`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    /// `[{ cluster, weight }]`: each request goes to one, drawn by weight.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub weighted_clusters: Vec<RawWeightedCluster>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect: Option<RawRedirect>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direct_response: Option<RawDirectResponse>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix_rewrite: Option<String>,
+    /// `{ pattern, substitution }`: every match in the path replaced (`\1` is a group).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regex_rewrite: Option<RawRegexRewrite>,
     /// Until the whole response arrives from upstream; 0s disables. Default 15s.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<ConfigDuration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_policy: Option<RawRetryPolicy>,
+    /// Sent as `Host` upstream instead of the client's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_rewrite: Option<String>,
+    /// `Host` upstream is the DNS name of the host chosen (DNS clusters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_host_rewrite: Option<bool>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub request_headers_to_add: Vec<RawHeaderAdd>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub request_headers_to_remove: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub response_headers_to_add: Vec<RawHeaderAdd>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub response_headers_to_remove: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRegexRewrite {
+    pub pattern: String,
+    pub substitution: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWeightedCluster {
+    pub cluster: String,
+    pub weight: u32,
+    /// Overrides the route's for requests sent to this cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_rewrite: Option<String>,
+    /// Run before the route's mutations.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub request_headers_to_add: Vec<RawHeaderAdd>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub request_headers_to_remove: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub response_headers_to_add: Vec<RawHeaderAdd>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub response_headers_to_remove: Vec<String>,
+}
+
+/// One header a route, virtual host or listener adds.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHeaderAdd {
+    pub name: String,
+    /// May use `%DOWNSTREAM_REMOTE_ADDRESS%` and the other operators.
+    pub value: String,
+    /// `append_if_exists_or_add` (default), `add_if_absent`,
+    /// `overwrite_if_exists_or_add`, `overwrite_if_exists`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_empty_value: Option<bool>,
+}
+
+/// A redirect answered by ringway: every part not given is the request's own.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRedirect {
+    /// `http`, `https` (or another URI scheme).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheme: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// Replaces the whole path (a query in it replaces the request's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Replaces the matched prefix; with a `prefix` match only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix_rewrite: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strip_query: Option<bool>,
+    /// 301 (default), 302, 303, 307 or 308.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+}
+
+/// A fixed answer: a status and an optional body (inline or from a file).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDirectResponse {
+    pub status: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// Read at load (and reload).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_file: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -268,10 +388,92 @@ pub struct RawRetryPolicy {
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawMatch {
+    /// Exactly one of `prefix`, `path`, `path_separated_prefix`, `safe_regex`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_separated_prefix: Option<String>,
+    /// Must match the whole path (without the query).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub safe_regex: Option<String>,
+    /// Default true; not for `safe_regex`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub case_sensitive: Option<bool>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<RawHeaderMatch>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub query_parameters: Vec<RawQueryMatch>,
+}
+
+/// A string test (Envoy's `StringMatcher`), at most one of the five, as
+/// written inline in a header or query parameter test.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RawStringMatch<'a> {
+    pub exact: Option<&'a str>,
+    pub prefix: Option<&'a str>,
+    pub suffix: Option<&'a str>,
+    pub contains: Option<&'a str>,
+    pub safe_regex: Option<&'a str>,
+    pub ignore_case: Option<bool>,
+}
+
+/// A request header test: `present`, `range`, or a string test on its value
+/// (none of them: present).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHeaderMatch {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exact: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suffix: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contains: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub safe_regex: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ignore_case: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub present: Option<bool>,
+    /// `{ start, end }`: the value as a number in `[start, end)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range: Option<RawRange>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invert_match: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub treat_missing_header_as_empty: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRange {
+    pub start: i64,
+    pub end: i64,
+}
+
+/// A query parameter test: `present`, or a string test on its first value.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawQueryMatch {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exact: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suffix: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contains: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub safe_regex: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ignore_case: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub present: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -428,3 +630,23 @@ pub enum RawStatusRange {
     Code(u16),
     Range(String),
 }
+
+macro_rules! string_match_of {
+    ($t:ty) => {
+        impl $t {
+            /// The inline string test's fields.
+            pub fn string_match(&self) -> RawStringMatch<'_> {
+                RawStringMatch {
+                    exact: self.exact.as_deref(),
+                    prefix: self.prefix.as_deref(),
+                    suffix: self.suffix.as_deref(),
+                    contains: self.contains.as_deref(),
+                    safe_regex: self.safe_regex.as_deref(),
+                    ignore_case: self.ignore_case,
+                }
+            }
+        }
+    };
+}
+string_match_of!(RawHeaderMatch);
+string_match_of!(RawQueryMatch);

@@ -40,7 +40,10 @@ fn accepts_a_small_config_and_fills_in_defaults() {
         std::time::Duration::from_millis(250)
     );
     assert_eq!(
-        c.listeners[0].virtual_hosts[0].routes[0].timeout,
+        c.listeners[0].virtual_hosts[0].routes[0]
+            .forward()
+            .unwrap()
+            .timeout,
         Some(defaults::ROUTE_TIMEOUT)
     );
 }
@@ -194,6 +197,8 @@ fn retry_policy_is_validated() {
     ))
     .unwrap();
     let retry = loaded.config.listeners[0].virtual_hosts[0].routes[0]
+        .forward()
+        .unwrap()
         .retry
         .clone()
         .unwrap();
@@ -219,6 +224,8 @@ fn retry_policy_is_validated() {
     .listeners[0]
         .virtual_hosts[0]
         .routes[0]
+        .forward()
+        .unwrap()
         .retry
         .clone()
         .unwrap();
@@ -508,4 +515,216 @@ fn an_empty_key_is_named_as_the_top_level() {
         text.starts_with("(top level) (line 1): unknown field ``"),
         "{text}"
     );
+}
+
+/// GOOD with its second route's action replaced by `action` (indented lines).
+fn second_route(action: &str) -> String {
+    GOOD.replace(
+        "            cluster: service1\n            prefix_rewrite: /x\n",
+        action,
+    )
+}
+
+#[test]
+fn a_route_has_exactly_one_action() {
+    let none = second_route("");
+    let e = err(&none);
+    assert!(
+        e.contains("routes[1] (line 11)") && e.contains("exactly one of"),
+        "{e}"
+    );
+    let two = second_route(
+        "            cluster: service1\n            direct_response: { status: 200 }\n",
+    );
+    assert!(err(&two).contains("exactly one of"));
+    let stray =
+        second_route("            direct_response: { status: 200 }\n            timeout: 1s\n");
+    let e = err(&stray);
+    assert!(
+        e.contains("routes[1].timeout (line 13)") && e.contains("`cluster`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn redirects_are_checked_field_by_field() {
+    let cases = [
+        (
+            "redirect: { status: 200 }",
+            "redirect.status",
+            "not a redirect status",
+        ),
+        (
+            "redirect: { scheme: \"1x\" }",
+            "redirect.scheme",
+            "not a URI scheme",
+        ),
+        (
+            "redirect: { host: \"a\\r\\nset-cookie: x\" }",
+            "redirect.host",
+            "not a host",
+        ),
+        ("redirect: { port: 0 }", "redirect.port", "1 to 65535"),
+        (
+            "redirect: { path: nope }",
+            "redirect.path",
+            "must start with `/`",
+        ),
+        (
+            "redirect: { path: /a, prefix_rewrite: /b }",
+            "redirect.prefix_rewrite",
+            "not both",
+        ),
+    ];
+    for (action, field, says) in cases {
+        let e = err(&second_route(&format!("            {action}\n")));
+        assert!(
+            e.contains(&format!("routes[1].{field} (line 12)")),
+            "{action}: {e}"
+        );
+        assert!(e.contains(says), "{action}: {e}");
+    }
+    let ok = load_str(&second_route(
+        "            redirect: { scheme: HTTPS, prefix_rewrite: /x, strip_query: true }\n",
+    ))
+    .unwrap();
+    let RouteAction::Redirect(r) = &ok.config.listeners[0].virtual_hosts[0].routes[1].action else {
+        panic!("a redirect");
+    };
+    assert_eq!(r.scheme.as_deref(), Some("https"));
+    assert_eq!((r.status, r.strip_query), (301, true));
+}
+
+#[test]
+fn direct_responses_are_checked() {
+    let e = err(&second_route(
+        "            direct_response: { status: 700 }\n",
+    ));
+    assert!(
+        e.contains("routes[1].direct_response.status (line 12)"),
+        "{e}"
+    );
+    let e = err(&second_route(
+        "            direct_response: { status: 200, body: a, body_file: /etc/hostname }\n",
+    ));
+    assert!(e.contains("not both"), "{e}");
+    let e = err(&second_route(
+        "            direct_response: { status: 200, body_file: /nonexistent/ringway }\n",
+    ));
+    assert!(
+        e.contains("direct_response.body_file") && e.contains("cannot read"),
+        "{e}"
+    );
+}
+
+#[test]
+fn header_mutations_are_checked_at_their_line() {
+    let with = |extra: &str| GOOD.replace("            prefix_rewrite: /x\n", extra);
+    let cases = [
+        ("            request_headers_to_add: [{ name: content-length, value: \"1\" }]\n", "request_headers_to_add[0].name", "frames the message"),
+        ("            request_headers_to_add: [{ name: \":path\", value: /a }]\n", "request_headers_to_add[0].name", "pseudo-headers"),
+        ("            request_headers_to_add: [{ name: x-a, value: \"%UPSTREAM_REMOTE_ADDRESS%\" }]\n", "request_headers_to_add[0].value", "response_headers_to_add"),
+        ("            response_headers_to_add: [{ name: x-a, value: \"%REQ(x-b)%\" }]\n", "response_headers_to_add[0].value", "response headers"),
+        ("            request_headers_to_add: [{ name: x-a, value: a, action: sometimes }]\n", "request_headers_to_add[0].action", "add_if_absent"),
+        ("            request_headers_to_remove: [transfer-encoding]\n", "request_headers_to_remove[0]", "frames the message"),
+        ("            host_rewrite: \"a/b\"\n", "host_rewrite", "not a host"),
+    ];
+    for (extra, field, says) in cases {
+        let e = err(&with(extra));
+        assert!(
+            e.contains(&format!("routes[1].{field} (line 13)")),
+            "{extra}: {e}"
+        );
+        assert!(e.contains(says), "{extra}: {e}");
+    }
+    let direct = GOOD.replace(
+        "            cluster: service1\n            prefix_rewrite: /x\n",
+        "            direct_response: { status: 200 }\n            request_headers_to_add: [{ name: x-a, value: a }]\n",
+    );
+    assert!(err(&direct).contains("sends no request upstream"));
+}
+
+#[test]
+fn matches_are_checked_at_their_line() {
+    let with = |m: &str| {
+        GOOD.replace("          - match: { path: /exact }\n            cluster: service1\n            prefix_rewrite: /x\n", &format!("          - match: {m}\n            cluster: service1\n"))
+    };
+    let cases = [
+        ("{ prefix: /a, safe_regex: /b }", "match", "exactly one of"),
+        ("{ safe_regex: \"(\" }", "match.safe_regex", "not a regex"),
+        (
+            "{ safe_regex: /a, case_sensitive: false }",
+            "match.case_sensitive",
+            "(?i)",
+        ),
+        (
+            "{ path_separated_prefix: /a/ }",
+            "match.path_separated_prefix",
+            "does not end with",
+        ),
+        (
+            "{ prefix: /, headers: [{ name: x, exact: a, prefix: b }] }",
+            "match.headers[0].prefix",
+            "one string test",
+        ),
+        (
+            "{ prefix: /, headers: [{ name: x, exact: a, present: true }] }",
+            "match.headers[0]",
+            "give one test",
+        ),
+        (
+            "{ prefix: /, headers: [{ name: \":path\" }] }",
+            "match.headers[0].name",
+            "pseudo-headers",
+        ),
+        (
+            "{ prefix: /, headers: [{ name: x, range: { start: 5, end: 5 } }] }",
+            "match.headers[0].range",
+            "empty range",
+        ),
+        (
+            "{ prefix: /, headers: [{ name: x, safe_regex: a, ignore_case: true }] }",
+            "match.headers[0].ignore_case",
+            "(?i)",
+        ),
+        (
+            "{ prefix: /, query_parameters: [{ name: q, present: false }] }",
+            "match.query_parameters[0].present",
+            "not a test",
+        ),
+    ];
+    for (m, field, says) in cases {
+        let e = err(&with(m));
+        assert!(
+            e.contains(&format!("routes[1].{field} (line 11)")),
+            "{m}: {e}"
+        );
+        assert!(e.contains(says), "{m}: {e}");
+    }
+}
+
+#[test]
+fn weighted_clusters_are_checked() {
+    let with = |action: &str| {
+        GOOD.replace(
+            "            cluster: service1\n            prefix_rewrite: /x\n",
+            action,
+        )
+    };
+    let e = err(&with(
+        "            weighted_clusters: [{ cluster: service1, weight: 0 }]\n",
+    ));
+    assert!(
+        e.contains("routes[1].weighted_clusters (line 12)") && e.contains("above 0"),
+        "{e}"
+    );
+    let e = err(&with(
+        "            weighted_clusters: [{ cluster: nope, weight: 1 }]\n",
+    ));
+    assert!(
+        e.contains("weighted_clusters[0].cluster") && e.contains("nope"),
+        "{e}"
+    );
+    let e = err(&with("            cluster: service1\n            weighted_clusters: [{ cluster: service1, weight: 1 }]\n"));
+    assert!(e.contains("not both"), "{e}");
 }

@@ -218,6 +218,15 @@ fn validate_listener(
             "a listener needs at least one virtual host",
         ));
     }
+    let listener_headers = super::validate_headers::mutations(
+        path,
+        super::validate_headers::RawLevel {
+            request_add: &rl.request_headers_to_add,
+            request_remove: &rl.request_headers_to_remove,
+            response_add: &rl.response_headers_to_add,
+            response_remove: &rl.response_headers_to_remove,
+        },
+    )?;
     let mut virtual_hosts = Vec::new();
     let mut seen_domains = HashMap::new();
     for (v, rv) in rl.virtual_hosts.iter().enumerate() {
@@ -242,57 +251,39 @@ fn validate_listener(
         let mut routes = Vec::new();
         for (r, rr) in rv.routes.iter().enumerate() {
             let rpath = format!("{vpath}.routes[{r}]");
-            let matcher = match (&rr.matcher.prefix, &rr.matcher.path) {
-                (Some(p), None) => {
-                    PathMatch::Prefix(check_path(&format!("{rpath}.match.prefix"), p)?)
+            routes.push(super::validate_route::validate_route(&rpath, rr, clusters)?);
+        }
+        let headers = super::validate_headers::mutations(
+            &vpath,
+            super::validate_headers::RawLevel {
+                request_add: &rv.request_headers_to_add,
+                request_remove: &rv.request_headers_to_remove,
+                response_add: &rv.response_headers_to_add,
+                response_remove: &rv.response_headers_to_remove,
+            },
+        )?;
+        for route in &mut routes {
+            route.edits = RouteEdits::chain(&[&route.headers, &headers, &listener_headers]);
+            if let RouteAction::Forward(ForwardAction {
+                target: Target::Weighted(w),
+                ..
+            }) = &mut route.action
+            {
+                for entry in &mut w.clusters {
+                    entry.edits = RouteEdits::chain(&[
+                        &entry.headers,
+                        &route.headers,
+                        &headers,
+                        &listener_headers,
+                    ]);
                 }
-                (None, Some(p)) => PathMatch::Exact(check_path(&format!("{rpath}.match.path"), p)?),
-                _ => {
-                    return Err(ConfigError::invalid(
-                        format!("{rpath}.match"),
-                        "give exactly one of `prefix` or `path`",
-                    ))
-                }
-            };
-            let cluster = *clusters.get(&rr.cluster).ok_or_else(|| {
-                ConfigError::invalid(
-                    format!("{rpath}.cluster"),
-                    format!("no cluster named `{}`", rr.cluster),
-                )
-            })?;
-            let prefix_rewrite = match &rr.prefix_rewrite {
-                None => None,
-                Some(p) => {
-                    if !matches!(matcher, PathMatch::Prefix(_)) {
-                        return Err(ConfigError::invalid(
-                            format!("{rpath}.prefix_rewrite"),
-                            "prefix_rewrite needs a `prefix` match",
-                        ));
-                    }
-                    Some(check_path(&format!("{rpath}.prefix_rewrite"), p)?)
-                }
-            };
-            let timeout = match rr.timeout {
-                None => Some(defaults::ROUTE_TIMEOUT),
-                Some(d) if d.0.is_zero() => None,
-                Some(d) => Some(d.0),
-            };
-            let retry = match &rr.retry_policy {
-                None => None,
-                Some(p) => Some(validate_retry(&format!("{rpath}.retry_policy"), p)?),
-            };
-            routes.push(RouteConfig {
-                matcher,
-                cluster,
-                prefix_rewrite,
-                timeout,
-                retry,
-            });
+            }
         }
         virtual_hosts.push(VirtualHostConfig {
             name: rv.name.clone().unwrap_or_else(|| format!("vhost{v}")),
             domains: rv.domains.clone(),
             routes,
+            headers,
         });
     }
     let access_log = match &rl.access_log {
@@ -338,6 +329,7 @@ fn validate_listener(
         )?,
         access_log,
         health_check,
+        headers: listener_headers,
         name: rl
             .name
             .clone()
@@ -372,7 +364,7 @@ fn validate_listener(
     })
 }
 
-fn validate_retry(path: &str, raw: &RawRetryPolicy) -> Result<RetryPolicy, ConfigError> {
+pub(super) fn validate_retry(path: &str, raw: &RawRetryPolicy) -> Result<RetryPolicy, ConfigError> {
     let mut policy = RetryPolicy {
         on_5xx: false,
         on_gateway_error: false,
@@ -488,7 +480,7 @@ fn check_domain(field: &str, domain: &str) -> Result<(), ConfigError> {
     }
 }
 
-fn check_path(field: &str, path: &str) -> Result<String, ConfigError> {
+pub(super) fn check_path(field: &str, path: &str) -> Result<String, ConfigError> {
     if path.starts_with('/') && path.bytes().all(|b| b.is_ascii_graphic()) && !path.contains('?') {
         Ok(path.to_string())
     } else {

@@ -14,31 +14,51 @@ struct Node {
     exact_route: Option<u32>,
 }
 
+/// Which of a node's two routes a path fills.
+#[derive(Clone, Copy)]
+enum Slot {
+    Prefix,
+    Exact,
+}
+
 #[derive(Debug, Clone)]
 pub struct RouteTrie {
     nodes: Vec<Node>,
 }
 
 impl RouteTrie {
-    pub fn build<'a>(matchers: impl IntoIterator<Item = &'a PathMatch>) -> Self {
+    /// From `(route index, path test)` pairs; a regex is not a trie's to hold
+    /// and is skipped (the router keeps those routes beside the trie).
+    pub fn build<'a>(matchers: impl IntoIterator<Item = (usize, &'a PathMatch)>) -> Self {
         let mut trie = RouteTrie {
             nodes: vec![Node::default()],
         };
-        for (index, m) in matchers.into_iter().enumerate() {
-            let (path, exact) = match m {
-                PathMatch::Prefix(p) => (p.as_bytes(), false),
-                PathMatch::Exact(p) => (p.as_bytes(), true),
-            };
-            let node = trie.insert_path(path);
-            let slot = if exact {
-                &mut trie.nodes[node].exact_route
-            } else {
-                &mut trie.nodes[node].prefix_route
-            };
-            // Keep the first declared route; later duplicates can never win.
-            slot.get_or_insert(index as u32);
+        for (index, m) in matchers {
+            match m {
+                PathMatch::Prefix(p) => trie.insert(p.as_bytes(), Slot::Prefix, index),
+                PathMatch::Exact(p) => trie.insert(p.as_bytes(), Slot::Exact, index),
+                // The path itself, or it and a `/` as a prefix.
+                PathMatch::SeparatedPrefix(p) if p == "/" => trie.insert(b"/", Slot::Prefix, index),
+                PathMatch::SeparatedPrefix(p) => {
+                    trie.insert(p.as_bytes(), Slot::Exact, index);
+                    let mut slash = p.clone().into_bytes();
+                    slash.push(b'/');
+                    trie.insert(&slash, Slot::Prefix, index);
+                }
+                PathMatch::Regex(_) => {}
+            }
         }
         trie
+    }
+
+    fn insert(&mut self, path: &[u8], slot: Slot, index: usize) {
+        let node = self.insert_path(path);
+        let slot = match slot {
+            Slot::Exact => &mut self.nodes[node].exact_route,
+            Slot::Prefix => &mut self.nodes[node].prefix_route,
+        };
+        // Keep the first declared route; later duplicates can never win.
+        slot.get_or_insert(index as u32);
     }
 
     fn insert_path(&mut self, path: &[u8]) -> usize {
@@ -86,13 +106,16 @@ mod tests {
     use crate::prim::fuzzing;
 
     fn trie(routes: &[PathMatch]) -> RouteTrie {
-        RouteTrie::build(routes.iter())
+        RouteTrie::build(routes.iter().enumerate())
     }
 
     fn linear(routes: &[PathMatch], path: &str) -> Option<usize> {
-        routes.iter().position(|m| match m {
-            PathMatch::Prefix(p) => path.starts_with(p.as_str()),
-            PathMatch::Exact(p) => path == p,
+        routes.iter().position(|m| {
+            crate::router::conditions::path_matches(
+                m,
+                crate::config::Case::Sensitive,
+                path.as_bytes(),
+            )
         })
     }
 
@@ -125,12 +148,14 @@ mod tests {
 
     fn matcher() -> impl Strategy<Value = PathMatch> {
         // A small alphabet, so that routes share prefixes and paths hit them.
-        ("[ab/]{0,5}", any::<bool>()).prop_map(|(p, exact)| {
-            if exact {
-                PathMatch::Exact(p)
-            } else {
-                PathMatch::Prefix(p)
-            }
+        ("[ab/]{0,5}", 0..3u8).prop_map(|(p, kind)| match kind {
+            0 => PathMatch::Exact(p),
+            1 => PathMatch::Prefix(p),
+            // A separated prefix starts with `/` and never ends with one.
+            _ => match format!("/{p}").trim_end_matches('/') {
+                "" => PathMatch::SeparatedPrefix("/".into()),
+                trimmed => PathMatch::SeparatedPrefix(trimmed.into()),
+            },
         })
     }
 
@@ -138,8 +163,8 @@ mod tests {
         #![proptest_config(fuzzing::config(fuzzing::CI_CASES))]
 
         /// The trie agrees with a first-match scan over any route set and path,
-        /// including the empty prefix, duplicate routes and paths that end
-        /// inside, at or past a route.
+        /// including the empty prefix, duplicate routes, separated prefixes and
+        /// paths that end inside, at or past a route.
         #[test]
         fn fuzz_lookup_equals_a_first_match_scan(
             routes in prop::collection::vec(matcher(), 0..10),

@@ -82,6 +82,8 @@ struct State {
 
 struct Member {
     addr: SocketAddr,
+    /// The name the host was discovered under (`auto_host_rewrite`).
+    hostname: Arc<str>,
     weight: u32,
     active: u32,
     consecutive_5xx: u32,
@@ -155,6 +157,28 @@ pub struct RequestGuard<'a> {
 impl RequestGuard<'_> {
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Append the DNS name the host was discovered under to `out` (Envoy's
+    /// `auto_host_rewrite`); false, writing nothing, for a static cluster,
+    /// whose hosts have no name but their address.
+    pub fn write_hostname(&self, out: &mut Vec<u8>) -> bool {
+        if self.cluster.config.kind == crate::config::ClusterKind::Static {
+            return false;
+        }
+        let st = self.cluster.state.borrow();
+        let m = if self.generation == st.generation {
+            Some(self.member)
+        } else {
+            st.members.iter().position(|m| m.addr == self.addr)
+        };
+        match m.and_then(|m| st.members.get(m)) {
+            Some(member) => {
+                out.extend_from_slice(member.hostname.as_bytes());
+                true
+            }
+            None => false,
+        }
     }
 
     /// The upstream answered with `status` (a response head arrived).
@@ -363,10 +387,12 @@ impl WorkerCluster {
                 Some(i) => {
                     let mut m = old.swap_remove(i);
                     m.weight = h.weight.max(1);
+                    m.hostname = h.hostname.clone();
                     m
                 }
                 None => Member {
                     addr: h.addr,
+                    hostname: h.hostname.clone(),
                     weight: h.weight.max(1),
                     active: 0,
                     consecutive_5xx: 0,

@@ -133,5 +133,5 @@ pub trait Downstream {
 
     /// Answer with a reply of ringway's own (counted here); what the
     /// connection does next.
-    async fn local_reply(&mut self, reply: LocalReply) -> Step;
+    async fn local_reply(&mut self, reply: LocalReply<'_>) -> Step;
 }

@@ -3,6 +3,13 @@
 //! the client side is a `Downstream`, so the same code serves an HTTP/1.1
 //! request and, later, an HTTP/2 stream, over TCP or TLS.
 //!
+//! A route that answers itself (`redirect`, `direct_response`) is answered
+//! at the top of `run`, before any cluster is asked for a host. A forwarding
+//! route picks its cluster there too (a weighted split draws per request,
+//! `Sent::pick`), and with it the header mutations and host rewrite the
+//! request gets: applied as the upstream head is encoded, and to the response
+//! head (or ringway's own answer) on the way back (`mutate`).
+//!
 //! Every answer of ringway's own goes out as a `LocalReply` through
 //! `Downstream::local_reply`; counting goes through the request's `SessionTap`
 //! at the points where a fact becomes known.
@@ -14,20 +21,22 @@ use bytes::Buf;
 use super::{
     attempt::{attempt, Answered, AttemptError, AttemptPlan},
     downstream::{Downstream, HeadView, Step},
-    local_reply::LocalReply,
+    local_reply::{Decorated, LocalReply, RouteReply},
+    mutate::{self, ResponseParts},
+    redirect::{write_location, RequestUrl},
     relay::{Delivered, RelayError, SourceFault},
     retry::{backoff, NoRetry, RetryState, REPLAY_BODY_MAX},
     tap::Picked,
-    ExchangeBuffers, ListenerCtx, Worker, WorkerGeneration,
+    EditScratch, ExchangeBuffers, ListenerCtx, Worker, WorkerGeneration,
 };
 use crate::{
     codec::{
         body::BodyDecoder,
-        encode::{encode_request, write_dec, RequestEdits},
+        encode::{encode_request, write_dec, EditedHead, RequestEdits},
         CodecError,
     },
-    config::RouteConfig,
-    router::RouteMatch,
+    config::{ForwardAction, HostRewrite, RouteAction, RouteEdits, Target},
+    router::{RouteInput, RouteMatch},
     upstream::{
         cluster::{Admission, HashInput, RequestGuard},
         UpstreamError, WorkerCluster,
@@ -47,18 +56,149 @@ pub async fn run<D: Downstream>(env: &Env<'_>, down: &mut D, bufs: &mut Exchange
     let Some(route) = route(env, down, &mut bufs.route_scratch) else {
         return down.local_reply(LocalReply::NoRoute).await;
     };
-    let cluster = &*env.gen.clusters[route.route.cluster];
-    let slot = env.gen.cluster_slots[route.route.cluster];
+    let edits = &route.route.edits;
+    match &route.route.action {
+        RouteAction::Forward(action) => proxy(env, down, bufs, &route, action).await,
+        RouteAction::Redirect(redirect) => {
+            let out = &mut bufs.out;
+            out.clear();
+            write_location(out, redirect, &request_url(down, route.matched_len));
+            reply_mutations(down, edits, false, &mut bufs.edit.start_time, out);
+            let reply = RouteReply {
+                status: redirect.status,
+                headers: out,
+                body: b"",
+            };
+            down.local_reply(LocalReply::Route(reply)).await
+        }
+        RouteAction::Direct(direct) => {
+            let out = &mut bufs.out;
+            out.clear();
+            let body = direct.body.bytes();
+            reply_mutations(
+                down,
+                edits,
+                !body.is_empty(),
+                &mut bufs.edit.start_time,
+                out,
+            );
+            let reply = RouteReply {
+                status: direct.status,
+                headers: out,
+                body,
+            };
+            down.local_reply(LocalReply::Route(reply)).await
+        }
+    }
+}
+
+/// A route answering itself gets its response mutations too (as in Envoy).
+fn reply_mutations<D: Downstream>(
+    down: &mut D,
+    edits: &RouteEdits,
+    has_body: bool,
+    time: &mut Vec<u8>,
+    out: &mut Vec<u8>,
+) {
+    let ops = &edits.response;
+    if ops.is_empty() {
+        return;
+    }
+    let start_time = mutate::render_start_time(ops, down.tap(), time);
+    let cx = mutate::response_context(down.peer(), None, down.head().version, start_time);
+    mutate::reply_headers(ops, &cx, has_body, out);
+}
+
+/// One of ringway's own answers to a routed request, with the route's
+/// response mutations (Envoy's router adds them to its local replies); the
+/// plain reply when the route has none.
+async fn routed_reply<D: Downstream>(
+    down: &mut D,
+    bufs: &mut ExchangeBuffers,
+    edits: &RouteEdits,
+    reply: LocalReply<'_>,
+) -> Step {
+    let ops = &edits.response;
+    if ops.is_empty() {
+        return down.local_reply(reply).await;
+    }
+    let out = &mut bufs.out;
+    out.clear();
+    out.extend_from_slice(reply.extra_headers());
+    let start_time = mutate::render_start_time(ops, down.tap(), &mut bufs.edit.start_time);
+    let cx = mutate::response_context(down.peer(), None, down.head().version, start_time);
+    mutate::reply_headers(ops, &cx, true, out);
+    let decorated = Decorated {
+        cause: &reply,
+        headers: out,
+    };
+    down.local_reply(LocalReply::Decorated(decorated)).await
+}
+
+/// Forward to the route's cluster and relay what comes back.
+async fn proxy<D: Downstream>(
+    env: &Env<'_>,
+    down: &mut D,
+    bufs: &mut ExchangeBuffers,
+    route: &RouteMatch<'_>,
+    action: &ForwardAction,
+) -> Step {
+    let sent = Sent::pick(env, route, action);
+    let cluster = &*env.gen.clusters[sent.cluster];
+    let slot = env.gen.cluster_slots[sent.cluster];
     let guard = match admit(cluster, slot, down) {
         Ok(guard) => guard,
-        Err(reply) => return down.local_reply(reply).await,
+        Err(reply) => return routed_reply(down, bufs, sent.edits, reply).await,
     };
-    encode_upstream_head(env, down, bufs, &route, &guard);
+    encode_upstream_head(env, down, bufs, route, action, &sent, &guard);
     down.consume_head();
     if down.head().expect_continue && down.send_continue().await.is_err() {
         return Step::Close;
     }
-    forward(env, down, bufs, cluster, guard, route.route).await
+    forward(env, down, bufs, cluster, guard, action, sent.edits).await
+}
+
+/// Where this request goes and what it gets on the way: a weighted route
+/// draws its cluster per request, and that cluster's own header mutations
+/// and host rewrite (if any) come first.
+struct Sent<'r> {
+    cluster: usize,
+    edits: &'r RouteEdits,
+    host_rewrite: &'r HostRewrite,
+}
+
+impl<'r> Sent<'r> {
+    fn pick(env: &Env<'_>, route: &RouteMatch<'r>, action: &'r ForwardAction) -> Self {
+        match &action.target {
+            Target::Cluster(c) => Sent {
+                cluster: *c,
+                edits: &route.route.edits,
+                host_rewrite: &action.host_rewrite,
+            },
+            Target::Weighted(w) => {
+                let entry = w.pick(env.worker.next_random());
+                Sent {
+                    cluster: entry.cluster,
+                    edits: &entry.edits,
+                    host_rewrite: match &entry.host_rewrite {
+                        HostRewrite::Keep => &action.host_rewrite,
+                        own => own,
+                    },
+                }
+            }
+        }
+    }
+}
+
+fn request_url<D: Downstream>(down: &mut D, matched_len: usize) -> RequestUrl<'_> {
+    let scheme = down.scheme();
+    let (req, _) = down.request();
+    RequestUrl {
+        scheme,
+        host: req.head.host_value(req.buf),
+        target: req.head.slice(req.buf, req.head.target),
+        matched_len,
+    }
 }
 
 fn route<'l, D: Downstream>(
@@ -67,11 +207,20 @@ fn route<'l, D: Downstream>(
     scratch: &mut Vec<u8>,
 ) -> Option<RouteMatch<'l>> {
     let (req, _) = down.request();
-    env.listener.router.route(
-        req.head.host_value(req.buf),
-        req.head.path(req.buf),
-        scratch,
-    )
+    let head = req.head;
+    let target = head.slice(req.buf, head.target);
+    let query = match target.iter().position(|&b| b == b'?') {
+        Some(q) => &target[q + 1..],
+        None => &[],
+    };
+    let input = RouteInput {
+        host: head.host_value(req.buf),
+        path: head.path(req.buf),
+        query,
+        buf: req.buf,
+        headers: req.headers,
+    };
+    env.listener.router.route(&input, scratch)
 }
 
 /// Ask the cluster for a host (breakers, health, balancer), counting the outcome.
@@ -79,7 +228,7 @@ fn admit<'c, D: Downstream>(
     cluster: &'c WorkerCluster,
     slot: usize,
     down: &mut D,
-) -> Result<RequestGuard<'c>, LocalReply> {
+) -> Result<RequestGuard<'c>, LocalReply<'static>> {
     let peer = down.peer().ip();
     let (req, tap) = down.request();
     let admission = cluster.begin_request(&HashInput {
@@ -102,24 +251,50 @@ fn encode_upstream_head<D: Downstream>(
     down: &mut D,
     bufs: &mut ExchangeBuffers,
     route: &RouteMatch<'_>,
+    action: &ForwardAction,
+    sent: &Sent<'_>,
     guard: &RequestGuard<'_>,
 ) {
     let request_id = env.worker.next_request_id();
-    let client_ip = down.peer().ip();
+    let client = down.peer();
     let scheme = down.scheme();
     let (req, tap) = down.request();
     tap.request_id(&request_id);
-    let rewrite = route
-        .route
-        .prefix_rewrite
-        .as_deref()
-        .map(|r| (route.matched_len, r.as_bytes()));
+    let ops = &sent.edits.request;
+    let EditScratch {
+        start_time,
+        host,
+        path,
+        ..
+    } = &mut bufs.edit;
+    let rewrite = match (&action.prefix_rewrite, &action.regex_rewrite) {
+        (Some(prefix), _) => Some((route.matched_len, prefix.as_bytes())),
+        (None, Some(regex)) => {
+            // The whole path is replaced by its rewrite; the query stays.
+            let old = req.head.path(req.buf);
+            path.clear();
+            regex.rewrite(old, path);
+            Some((old.len(), &path[..]))
+        }
+        (None, None) => None,
+    };
+    let host_rewrite = match sent.host_rewrite {
+        HostRewrite::Keep => None,
+        HostRewrite::Literal(h) => Some(h.as_bytes()),
+        HostRewrite::UpstreamHostname => {
+            host.clear();
+            guard.write_hostname(host).then_some(&host[..])
+        }
+    };
     let edits = RequestEdits {
-        client_ip,
+        client,
         rewrite,
         upstream: guard.addr(),
         request_id: &request_id,
         scheme,
+        ops,
+        start_time: mutate::render_start_time(ops, tap, start_time),
+        host_rewrite,
     };
     bufs.req_head.clear();
     encode_request(
@@ -139,7 +314,8 @@ async fn forward<'c, D: Downstream>(
     bufs: &mut ExchangeBuffers,
     cluster: &'c WorkerCluster,
     guard: RequestGuard<'c>,
-    route: &'c RouteConfig,
+    route: &'c ForwardAction,
+    edits: &'c RouteEdits,
 ) -> Step {
     let head_len = bufs.req_head.len();
     // Only a request held whole in `req_head` can be sent twice.
@@ -153,18 +329,21 @@ async fn forward<'c, D: Downstream>(
         cluster,
         head_len,
         replayable,
+        edits,
     };
     let (answered, guard) = match attempts(env, down, bufs, &request, &mut retry, guard).await {
         Ok(done) => done,
         Err(step) => return step,
     };
     guard.response(answered.resp.status);
-    respond(down, bufs, cluster, &guard, route, answered).await
+    respond(down, bufs, cluster, &guard, (route, edits), answered).await
 }
 
 /// What stays the same across a request's attempts.
 struct Request<'c> {
     cluster: &'c WorkerCluster,
+    /// The header mutations this request gets (for ringway's own answers too).
+    edits: &'c RouteEdits,
     /// The length of the head in `req_head` (a held body follows it).
     head_len: usize,
     replayable: bool,
@@ -221,7 +400,8 @@ async fn attempts<'c, D: Downstream>(
                 if let Err(no) = retry.after_error(e, Instant::now()) {
                     count_no_retry(down, no);
                     bufs.up_buf.clear();
-                    return Err(down.local_reply(LocalReply::Upstream(e)).await);
+                    let reply = LocalReply::Upstream(e);
+                    return Err(routed_reply(down, bufs, request.edits, reply).await);
                 }
                 Some(e)
             }
@@ -237,7 +417,8 @@ async fn attempts<'c, D: Downstream>(
             None => {
                 let e = failure.unwrap_or(UpstreamError::NoHealthyUpstream);
                 bufs.up_buf.clear();
-                return Err(down.local_reply(LocalReply::Upstream(e)).await);
+                let reply = LocalReply::Upstream(e);
+                return Err(routed_reply(down, bufs, request.edits, reply).await);
             }
         };
         down.tap().upstream_retry(guard.addr());
@@ -281,7 +462,7 @@ async fn respond<D: Downstream>(
     bufs: &mut ExchangeBuffers,
     cluster: &WorkerCluster,
     guard: &RequestGuard<'_>,
-    route: &RouteConfig,
+    (route, edits): (&ForwardAction, &RouteEdits),
     answered: Answered,
 ) -> Step {
     let Answered {
@@ -293,16 +474,50 @@ async fn respond<D: Downstream>(
     if resp.status == 101 && !(down.head().upgrade && down.can_tunnel()) {
         bufs.up_buf.clear();
         let e = UpstreamError::BadResponse(CodecError::Malformed);
-        return down.local_reply(LocalReply::Upstream(e)).await;
+        return routed_reply(down, bufs, edits, LocalReply::Upstream(e)).await;
     }
-    let view = HeadView {
+    let service_time_ms = sent_at.elapsed().as_millis() as u64;
+    let parts = ResponseParts {
         head: &resp,
         buf: &bufs.up_buf,
         headers: &bufs.up_headers,
         tokens: &bufs.up_tokens,
     };
-    let service_time_ms = sent_at.elapsed().as_millis() as u64;
-    let Ok(encoder) = down.send_response_head(view, service_time_ms).await else {
+    let ops = &edits.response;
+    let sent = if ops.is_empty() {
+        let view = HeadView {
+            head: parts.head,
+            buf: parts.buf,
+            headers: parts.headers,
+            tokens: parts.tokens,
+        };
+        down.send_response_head(view, service_time_ms).await
+    } else {
+        let EditScratch {
+            start_time,
+            head,
+            headers,
+            tokens,
+            ..
+        } = &mut bufs.edit;
+        let time = mutate::render_start_time(ops, down.tap(), start_time);
+        let cx =
+            mutate::response_context(down.peer(), Some(guard.addr()), down.head().version, time);
+        let into = EditedHead {
+            buf: head,
+            headers,
+            tokens,
+        };
+        let edited = mutate::edit_response_head(parts, ops, &cx, into);
+        let view = HeadView {
+            head: &edited.head,
+            buf: edited.buf,
+            headers: edited.headers,
+            tokens: edited.tokens,
+        };
+        down.send_response_head(view, service_time_ms).await
+    };
+    let Ok(encoder) = sent else {
         return Step::Close;
     };
     bufs.up_buf.advance(resp.head_len);
@@ -330,7 +545,7 @@ async fn respond<D: Downstream>(
             bufs.up_buf.clear();
             let e = UpstreamError::BadResponse(e);
             down.tap().upstream_error(&e);
-            return down.local_reply(LocalReply::Upstream(e)).await;
+            return routed_reply(down, bufs, edits, LocalReply::Upstream(e)).await;
         }
         Err(_) => {
             // The response is cut short; the client learns by the connection closing.

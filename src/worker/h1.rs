@@ -339,7 +339,7 @@ impl<S: Transport> Client<S> {
 
     /// Send a reply of ringway's own to the request `head` (none: its head
     /// could not be read) and count it.
-    async fn reply(&mut self, reply: LocalReply, head: Option<&RequestHead>) -> Step {
+    async fn reply(&mut self, reply: LocalReply<'_>, head: Option<&RequestHead>) -> Step {
         // A pending request body would be read as the next request: close.
         let keep = reply.after() == AfterReply::MayKeepAlive
             && head.is_some_and(|h| h.framing == BodyFraming::None && self.may_keep_alive(h));
@@ -406,7 +406,7 @@ struct Request<'c, S> {
 impl<S: Transport> Request<'_, S> {
     /// What the listener answers itself, before routing: a declared body over
     /// the limit, or its health-check path.
-    fn screen(&mut self) -> Option<LocalReply> {
+    fn screen(&mut self) -> Option<LocalReply<'static>> {
         let client = &mut *self.client;
         let max_body = client.listener.config.limits.max_body_bytes;
         if let (BodyFraming::Length(n), Some(max)) = (self.head.framing, max_body) {
@@ -669,7 +669,7 @@ impl<S: Transport> Downstream for Request<'_, S> {
         self.keep_alive
     }
 
-    async fn local_reply(&mut self, reply: LocalReply) -> Step {
+    async fn local_reply(&mut self, reply: LocalReply<'_>) -> Step {
         self.consume_head();
         self.client.reply(reply, Some(&self.head)).await
     }

@@ -9,6 +9,11 @@
 //! status number back into a cause (Envoy's `sendLocalReply` with response
 //! flags, Sōzu's `DefaultAnswerStatus`).
 //!
+//! A route that answers itself (`redirect`, `direct_response`) is a cause
+//! too, `LocalReply::Route`: it carries the route's status, its headers
+//! (a redirect's `location`) and its body, borrowed from the config and the
+//! exchange's buffers for the one call that writes them.
+//!
 //! Upstream failures also count against the cluster and host that failed; that
 //! happens where the failure is seen (`SessionTap::upstream_error`), before the
 //! reply is chosen.
@@ -17,13 +22,16 @@ use std::fmt;
 
 use crate::{
     access_log::ResponseFlags as Flags,
-    codec::CodecError,
+    codec::{
+        encode::{ReplyBody, TextLine, Verbatim, TEXT_PLAIN},
+        CodecError,
+    },
     stats::names::ListenerCounter,
     upstream::{cluster::Overflow, UpstreamError},
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LocalReply {
+pub enum LocalReply<'a> {
     /// The request broke HTTP/1.1 grammar or framing, or one of the listener's limits.
     BadRequest(CodecError),
     /// The request head did not arrive within `request_headers_timeout`.
@@ -40,6 +48,43 @@ pub enum LocalReply {
     Overflow(Overflow),
     /// The upstream failed before a response head arrived.
     Upstream(UpstreamError),
+    /// The matched route answers itself (a redirect or a direct response).
+    Route(RouteReply<'a>),
+    /// One of ringway's own answers to a routed request (no healthy host, a
+    /// failed upstream, …), carrying the route's response header mutations as
+    /// Envoy's router adds them to its local replies. Everything but the
+    /// headers is the cause's.
+    Decorated(Decorated<'a>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decorated<'a> {
+    pub cause: &'a LocalReply<'a>,
+    /// The cause's own extra lines, then the route's added headers.
+    pub headers: &'a [u8],
+}
+
+/// A route's own answer, as written: nothing about it is ringway's choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteReply<'a> {
+    pub status: u16,
+    /// Whole `name: value\r\n` lines (a redirect's `location`).
+    pub headers: &'a [u8],
+    pub body: &'a [u8],
+}
+
+impl RouteReply<'_> {
+    /// Whether the route's own headers name the body's type (Envoy then does
+    /// not add `text/plain`).
+    fn has_content_type(&self) -> bool {
+        has_content_type(self.headers)
+    }
+}
+
+fn has_content_type(lines: &[u8]) -> bool {
+    lines
+        .split(|&b| b == b'\n')
+        .any(|line| line.len() > 13 && line[..13].eq_ignore_ascii_case(b"content-type:"))
 }
 
 /// What a listener's health-check path reports.
@@ -61,7 +106,7 @@ pub enum AfterReply {
     MayKeepAlive,
 }
 
-impl LocalReply {
+impl<'a> LocalReply<'a> {
     pub fn status(self) -> u16 {
         match self {
             LocalReply::BadRequest(e) => match e {
@@ -88,19 +133,24 @@ impl LocalReply {
                 UpstreamError::Timeout => 504,
                 UpstreamError::BadResponse(_) => 502,
             },
+            LocalReply::Route(r) => r.status,
+            LocalReply::Decorated(d) => d.cause.status(),
         }
     }
 
     /// Header lines to add (each `name: value\r\n`).
-    pub fn extra_headers(self) -> &'static [u8] {
+    pub fn extra_headers(self) -> &'a [u8] {
         match self {
             LocalReply::Overflow(_) => b"x-ringway-overloaded: true\r\n",
+            LocalReply::Route(r) => r.headers,
+            LocalReply::Decorated(d) => d.headers,
             _ => b"",
         }
     }
 
     pub fn after(self) -> AfterReply {
         match self {
+            LocalReply::Decorated(d) => d.cause.after(),
             LocalReply::BadRequest(_) | LocalReply::HeadersTimeout | LocalReply::BodyTimeout => {
                 AfterReply::Close
             }
@@ -111,6 +161,7 @@ impl LocalReply {
     /// The listener counter this reply bumps, beyond the status class.
     pub fn counter(self) -> Option<ListenerCounter> {
         Some(match self {
+            LocalReply::Decorated(d) => return d.cause.counter(),
             LocalReply::BadRequest(e) => match e {
                 CodecError::HeadersTooLarge | CodecError::TooManyHeaders => {
                     ListenerCounter::DownstreamRqHeadersTooLarge
@@ -130,12 +181,15 @@ impl LocalReply {
             | LocalReply::NoHealthyUpstream
             | LocalReply::Overflow(_)
             | LocalReply::Upstream(_) => return None,
+            // An answer the config asked for, counted by its status class only.
+            LocalReply::Route(_) => return None,
         })
     }
 
     /// The access-log response flag this reply raises (0: none of its own).
     pub fn flag(self) -> u16 {
         match self {
+            LocalReply::Decorated(d) => d.cause.flag(),
             LocalReply::BadRequest(_) | LocalReply::HeadersTimeout | LocalReply::BodyTimeout => {
                 Flags::DOWNSTREAM_PROTOCOL_ERROR
             }
@@ -144,12 +198,47 @@ impl LocalReply {
             LocalReply::Overflow(_) => Flags::UPSTREAM_OVERFLOW,
             // Raised by `SessionTap::upstream_error` with the cause's own flag.
             LocalReply::HealthCheck(_) | LocalReply::Upstream(_) => 0,
+            LocalReply::Route(_) => 0,
         }
     }
 }
 
-/// The plain-text body (a newline is added when it is written).
-impl fmt::Display for LocalReply {
+/// ringway's own causes answer with their reason as one line of text; a
+/// route's answer is its configured body, byte for byte.
+impl ReplyBody for LocalReply<'_> {
+    fn content_type(&self) -> Option<&'static str> {
+        match self {
+            LocalReply::Route(r) => verbatim(r).content_type(),
+            LocalReply::Decorated(d) if has_content_type(d.headers) => None,
+            LocalReply::Decorated(d) => d.cause.content_type(),
+            _ => TextLine(self).content_type(),
+        }
+    }
+    fn byte_len(&self) -> usize {
+        match self {
+            LocalReply::Route(r) => r.body.len(),
+            LocalReply::Decorated(d) => d.cause.byte_len(),
+            _ => TextLine(self).byte_len(),
+        }
+    }
+    fn write_body(&self, out: &mut Vec<u8>) {
+        match self {
+            LocalReply::Route(r) => out.extend_from_slice(r.body),
+            LocalReply::Decorated(d) => d.cause.write_body(out),
+            _ => TextLine(self).write_body(out),
+        }
+    }
+}
+
+fn verbatim<'a>(r: &RouteReply<'a>) -> Verbatim<'a> {
+    Verbatim {
+        bytes: r.body,
+        content_type: (!r.has_content_type()).then_some(TEXT_PLAIN),
+    }
+}
+
+/// The reason in words (for ringway's own causes; a route's body is not text).
+impl fmt::Display for LocalReply<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             LocalReply::BadRequest(e) => e.fmt(f),
@@ -161,6 +250,8 @@ impl fmt::Display for LocalReply {
             LocalReply::NoHealthyUpstream => f.write_str("no healthy upstream"),
             LocalReply::Overflow(_) => f.write_str("upstream overflow"),
             LocalReply::Upstream(e) => e.fmt(f),
+            LocalReply::Route(r) => write!(f, "route reply {}", r.status),
+            LocalReply::Decorated(d) => d.cause.fmt(f),
         }
     }
 }
@@ -245,6 +336,52 @@ mod tests {
         );
         assert_eq!(LocalReply::Upstream(UpstreamError::Reset).counter(), None);
         assert_eq!(LocalReply::NoRoute.flag(), Flags::NO_ROUTE);
+    }
+
+    #[test]
+    fn a_route_reply_is_written_as_configured() {
+        let reply = LocalReply::Route(RouteReply {
+            status: 302,
+            headers: b"location: https://a.test/x\r\n",
+            body: b"",
+        });
+        assert_eq!(reply.status(), 302);
+        assert_eq!(reply.extra_headers(), b"location: https://a.test/x\r\n");
+        assert_eq!(reply.after(), AfterReply::MayKeepAlive);
+        assert_eq!((reply.counter(), reply.flag()), (None, 0));
+        assert_eq!((reply.byte_len(), reply.content_type()), (0, None));
+        let json = LocalReply::Route(RouteReply {
+            status: 200,
+            headers: b"Content-Type: application/json\r\n",
+            body: b"{}",
+        });
+        assert_eq!((json.byte_len(), json.content_type()), (2, None));
+        let text = LocalReply::Route(RouteReply {
+            status: 200,
+            headers: b"",
+            body: b"ok",
+        });
+        assert_eq!(text.content_type(), Some(TEXT_PLAIN));
+        let mut out = Vec::new();
+        text.write_body(&mut out);
+        assert_eq!(out, b"ok", "no newline is added to a configured body");
+    }
+
+    #[test]
+    fn a_decorated_reply_is_its_cause_with_more_headers() {
+        let cause = LocalReply::Overflow(Overflow::Requests);
+        let reply = LocalReply::Decorated(Decorated {
+            cause: &cause,
+            headers: b"x-ringway-overloaded: true\r\nx-edge: 1\r\n",
+        });
+        assert_eq!(reply.status(), 503);
+        assert_eq!(
+            (reply.counter(), reply.flag()),
+            (cause.counter(), cause.flag())
+        );
+        assert_eq!(reply.byte_len(), cause.byte_len());
+        assert_eq!(reply.content_type(), Some(TEXT_PLAIN));
+        assert_eq!(reply.to_string(), "upstream overflow");
     }
 
     #[test]

@@ -20,7 +20,9 @@ mod handshake;
 pub mod idle_parking;
 pub mod io;
 pub mod local_reply;
+mod mutate;
 pub mod recycle;
+mod redirect;
 pub mod relay;
 mod retry;
 pub mod tap;
@@ -88,6 +90,23 @@ pub struct ExchangeScratch {
     pub out: Vec<u8>,
     pub up_headers: Vec<HeaderIndex>,
     pub up_tokens: Vec<(u32, u32)>,
+    pub edit: EditScratch,
+}
+
+/// Where a route's header mutations are applied: used only by routes that
+/// have some, and pooled with the rest so an idle connection holds none.
+#[derive(Default)]
+pub struct EditScratch {
+    /// `%START_TIME%`, rendered once per request when a value uses it.
+    pub start_time: Vec<u8>,
+    /// The upstream host's name, for `auto_host_rewrite`.
+    pub host: Vec<u8>,
+    /// A `regex_rewrite`'s new path.
+    pub path: Vec<u8>,
+    /// The response head with its mutations, as `encode_response` reads it.
+    pub head: Vec<u8>,
+    pub headers: Vec<HeaderIndex>,
+    pub tokens: Vec<(u32, u32)>,
 }
 
 /// What one request's exchange works in: its scratch vectors, the upstream
@@ -102,6 +121,7 @@ pub struct ExchangeBuffers {
     pub up_buf: BytesMut,
     pub up_headers: Vec<HeaderIndex>,
     pub up_tokens: Vec<(u32, u32)>,
+    pub edit: EditScratch,
     /// The router's (lower-cased host); not pooled, it stays small.
     pub route_scratch: Vec<u8>,
 }
@@ -112,6 +132,7 @@ impl ExchangeBuffers {
         self.out = s.out;
         self.up_headers = s.up_headers;
         self.up_tokens = s.up_tokens;
+        self.edit = s.edit;
     }
 
     pub fn take_scratch(&mut self) -> ExchangeScratch {
@@ -120,6 +141,7 @@ impl ExchangeBuffers {
             out: std::mem::take(&mut self.out),
             up_headers: std::mem::take(&mut self.up_headers),
             up_tokens: std::mem::take(&mut self.up_tokens),
+            edit: std::mem::take(&mut self.edit),
         }
     }
 }

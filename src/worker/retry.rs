@@ -10,7 +10,7 @@
 use std::time::{Duration, Instant};
 
 use crate::{
-    config::{RetryPolicy, RouteConfig},
+    config::{ForwardAction, RetryPolicy},
     upstream::{cluster::RetrySlot, UpstreamError, WorkerCluster},
 };
 
@@ -71,7 +71,7 @@ pub enum NoRetry {
 impl<'c> RetryState<'c> {
     pub fn new(
         cluster: &'c WorkerCluster,
-        route: &'c RouteConfig,
+        route: &'c ForwardAction,
         replayable: bool,
         now: Instant,
     ) -> Self {

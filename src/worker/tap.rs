@@ -252,6 +252,18 @@ impl SessionTap {
         self.sink.is_some()
     }
 
+    /// When the current request started, in milliseconds since the epoch
+    /// (`%START_TIME%` in header values; the access log's own when it logs).
+    pub fn start_millis(&self) -> u64 {
+        if self.logs() {
+            return self.start_millis;
+        }
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        now.saturating_sub(self.start.elapsed().as_millis() as u64)
+    }
+
     fn begin(&mut self) {
         if self.in_request {
             return;

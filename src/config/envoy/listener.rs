@@ -5,15 +5,13 @@
 use serde_yaml::Value;
 
 use super::{
-    address, common_http_rules,
+    address, common_http_rules, headers, matching,
     resilience::{self, RouteHash},
-    walk::{is_empty, is_false, is_true, Ctx, DefaultOnly, Fields, Map, Node, Refuse, Rule, Warn},
+    route_action,
+    walk::{is_false, is_true, Ctx, DefaultOnly, Fields, Map, Node, Refuse, Rule, Warn},
 };
 use crate::config::{
-    raw::{
-        RawAccessLog, RawListener, RawListenerTls, RawMatch, RawRetryPolicy, RawRoute,
-        RawVirtualHost,
-    },
+    raw::{RawAccessLog, RawListener, RawListenerTls, RawRetryPolicy, RawRoute, RawVirtualHost},
     units::ByteSize,
     ConfigError,
 };
@@ -39,7 +37,8 @@ const FILE_LOG_TYPES: &[&str] = &[
     "type.googleapis.com/envoy.config.accesslog.v2.FileAccessLog",
 ];
 
-const HEADERS_MUTATION: &str = "adding or removing headers is not implemented";
+const HEADERS_MUTATION: &str =
+    "this header feature is not implemented (request_headers_to_add and response_headers_to_add are)";
 const PER_FILTER: &str = "per-route filter config needs filters ringway lacks";
 const CLIENT_CERT_HEADERS: &str =
     "forwarding client certificate details (x-forwarded-client-cert) is not implemented";
@@ -1073,16 +1072,19 @@ fn route_config(
             ),
             (
                 "max_direct_response_body_size_bytes",
-                Warn("ringway has no direct responses"),
+                Warn("ringway allows direct response bodies of up to 1 MiB"),
             ),
             ("internal_only_headers", Refuse(HEADERS_MUTATION)),
-            ("response_headers_to_add", Refuse(HEADERS_MUTATION)),
-            ("response_headers_to_remove", Refuse(HEADERS_MUTATION)),
-            ("request_headers_to_add", Refuse(HEADERS_MUTATION)),
-            ("request_headers_to_remove", Refuse(HEADERS_MUTATION)),
+            ("response_headers_to_add", Map),
+            ("response_headers_to_remove", Map),
+            ("request_headers_to_add", Map),
+            ("request_headers_to_remove", Map),
             (
                 "most_specific_header_mutations_wins",
-                Refuse(HEADERS_MUTATION),
+                DefaultOnly(
+                    is_false,
+                    "only Envoy's default order is implemented: route, then virtual host, then route config (the least specific level wins)",
+                ),
             ),
             (
                 "cluster_specifier_plugins",
@@ -1100,6 +1102,12 @@ fn route_config(
             ),
         ],
     )?;
+    // The route config's level is the listener's in the native schema.
+    let level = headers::level(cx, &f, native, origins)?;
+    rl.request_headers_to_add = level.request_add;
+    rl.request_headers_to_remove = level.request_remove;
+    rl.response_headers_to_add = level.response_add;
+    rl.response_headers_to_remove = level.response_remove;
     let Some(vhs) = f.get("virtual_hosts") else {
         origins.push((format!("{native}.virtual_hosts"), node.path.clone()));
         return Ok(());
@@ -1142,10 +1150,10 @@ fn virtual_host(
                 ),
             ),
             ("rate_limits", Refuse("rate limiting is not implemented")),
-            ("request_headers_to_add", Refuse(HEADERS_MUTATION)),
-            ("request_headers_to_remove", Refuse(HEADERS_MUTATION)),
-            ("response_headers_to_add", Refuse(HEADERS_MUTATION)),
-            ("response_headers_to_remove", Refuse(HEADERS_MUTATION)),
+            ("request_headers_to_add", Map),
+            ("request_headers_to_remove", Map),
+            ("response_headers_to_add", Map),
+            ("response_headers_to_remove", Map),
             ("cors", Refuse("CORS is not implemented")),
             (
                 "retry_policy",
@@ -1170,7 +1178,14 @@ fn virtual_host(
             ("matcher", Refuse("generic matchers are not implemented")),
         ],
     )?;
-    let mut rv = RawVirtualHost::default();
+    let level = headers::level(cx, &f, native, origins)?;
+    let mut rv = RawVirtualHost {
+        request_headers_to_add: level.request_add,
+        request_headers_to_remove: level.request_remove,
+        response_headers_to_add: level.response_add,
+        response_headers_to_remove: level.response_remove,
+        ..RawVirtualHost::default()
+    };
     if let Some(n) = f.get("name") {
         rv.name = Some(cx.string(&n)?);
     }
@@ -1212,11 +1227,8 @@ fn route(
                 Warn("bodies stream through fixed-size buffers"),
             ),
             ("stat_prefix", Warn("per-route stats are not kept")),
-            ("redirect", Refuse("redirect routes are not implemented")),
-            (
-                "direct_response",
-                Refuse("direct responses are not implemented"),
-            ),
+            ("redirect", Map),
+            ("direct_response", Map),
             (
                 "filter_action",
                 Refuse("filter actions are not implemented"),
@@ -1225,10 +1237,10 @@ fn route(
                 "non_forwarding_action",
                 Refuse("non-forwarding actions are not implemented"),
             ),
-            ("request_headers_to_add", Refuse(HEADERS_MUTATION)),
-            ("request_headers_to_remove", Refuse(HEADERS_MUTATION)),
-            ("response_headers_to_add", Refuse(HEADERS_MUTATION)),
-            ("response_headers_to_remove", Refuse(HEADERS_MUTATION)),
+            ("request_headers_to_add", Map),
+            ("request_headers_to_remove", Map),
+            ("response_headers_to_add", Map),
+            ("response_headers_to_remove", Map),
             ("per_filter_config", Refuse(PER_FILTER)),
             ("typed_per_filter_config", Refuse(PER_FILTER)),
         ],
@@ -1236,73 +1248,48 @@ fn route(
     let Some(m) = f.get("match") else {
         return Err(cx.invalid(&node.path, "a route needs a `match`"));
     };
-    let m = cx.fields(
-        &m,
-        &[
-            ("prefix", Map),
-            ("path", Map),
-            (
-                "case_sensitive",
-                DefaultOnly(is_true, "case-insensitive matching is not implemented"),
-            ),
-            (
-                "headers",
-                DefaultOnly(is_empty, "header matchers are not implemented"),
-            ),
-            (
-                "query_parameters",
-                DefaultOnly(is_empty, "query parameter matchers are not implemented"),
-            ),
-            (
-                "safe_regex",
-                Refuse("regex routes are not implemented; use prefix or path"),
-            ),
-            (
-                "regex",
-                Refuse("regex routes are not implemented; use prefix or path"),
-            ),
-            (
-                "path_separated_prefix",
-                Refuse("path_separated_prefix is not implemented; use prefix"),
-            ),
-            (
-                "path_match_policy",
-                Refuse("path match extensions are not implemented"),
-            ),
-            ("connect_matcher", Refuse("CONNECT is not implemented")),
-            ("grpc", Refuse("gRPC matching is not implemented")),
-            (
-                "runtime_fraction",
-                Refuse("runtime fractions are not implemented"),
-            ),
-            (
-                "tls_context",
-                Refuse(
-                    "matching routes on the client's TLS (presented, validated) is not implemented",
-                ),
-            ),
-            (
-                "dynamic_metadata",
-                Refuse("metadata matchers are not implemented"),
-            ),
-            (
-                "filter_state",
-                Refuse("filter state matchers are not implemented"),
-            ),
-        ],
-    )?;
+    let matcher = matching::route_match(cx, &m, &format!("{native}.match"), origins)?;
+    let level = headers::level(cx, &f, native, origins)?;
     let mut rr = RawRoute {
-        matcher: RawMatch {
-            prefix: m.get("prefix").map(|p| cx.string(&p)).transpose()?,
-            path: m.get("path").map(|p| cx.string(&p)).transpose()?,
-        },
+        matcher,
+        request_headers_to_add: level.request_add,
+        request_headers_to_remove: level.request_remove,
+        response_headers_to_add: level.response_add,
+        response_headers_to_remove: level.response_remove,
         ..RawRoute::default()
     };
-    let Some(action) = f.get("route") else {
-        return Err(cx.invalid(&node.path, "a route needs a `route` action"));
-    };
+    match (f.get("route"), f.get("redirect"), f.get("direct_response")) {
+        (Some(action), None, None) => forward_action(cx, node, &action, native, origins, rr),
+        (None, Some(r), None) => {
+            rr.redirect = Some(route_action::redirect(cx, &r, native, origins)?);
+            Ok(rr)
+        }
+        (None, None, Some(d)) => {
+            rr.direct_response = Some(route_action::direct_response(cx, &d, native, origins)?);
+            Ok(rr)
+        }
+        (None, None, None) => Err(cx.invalid(
+            &node.path,
+            "a route needs an action: `route`, `redirect` or `direct_response`",
+        )),
+        _ => Err(cx.invalid(
+            &node.path,
+            "a route has one action: give only one of `route`, `redirect` and `direct_response`",
+        )),
+    }
+}
+
+/// A `route` action: forward to a cluster.
+fn forward_action(
+    cx: &mut Ctx,
+    node: &Node,
+    action: &Node,
+    native: &str,
+    origins: &mut Origins,
+    mut rr: RawRoute,
+) -> Result<RawRoute, ConfigError> {
     let a = cx.fields(
-        &action,
+        action,
         &[
             ("cluster", Map),
             ("prefix_rewrite", Map),
@@ -1318,10 +1305,7 @@ fn route(
                     "priority routing is not implemented",
                 ),
             ),
-            (
-                "auto_host_rewrite",
-                DefaultOnly(is_false, "host rewriting is not implemented"),
-            ),
+            ("auto_host_rewrite", Map),
             (
                 "include_vh_rate_limits",
                 DefaultOnly(is_false, "rate limiting is not implemented"),
@@ -1334,10 +1318,7 @@ fn route(
                 "cluster_header",
                 Refuse("cluster_header is not implemented; name the cluster"),
             ),
-            (
-                "weighted_clusters",
-                Refuse("weighted clusters are not implemented; name one cluster"),
-            ),
+            ("weighted_clusters", Map),
             (
                 "cluster_specifier_plugin",
                 Refuse("cluster specifier plugins are not implemented"),
@@ -1346,26 +1327,21 @@ fn route(
                 "inline_cluster_specifier_plugin",
                 Refuse("cluster specifier plugins are not implemented"),
             ),
-            (
-                "regex_rewrite",
-                Refuse("regex rewrites are not implemented; use prefix_rewrite"),
-            ),
+            ("regex_rewrite", Map),
             (
                 "path_rewrite_policy",
                 Refuse("path rewrite extensions are not implemented; use prefix_rewrite"),
             ),
-            ("host_rewrite", Refuse("host rewriting is not implemented")),
-            (
-                "host_rewrite_literal",
-                Refuse("host rewriting is not implemented"),
-            ),
+            // v2's name for host_rewrite_literal.
+            ("host_rewrite", Map),
+            ("host_rewrite_literal", Map),
             (
                 "host_rewrite_header",
-                Refuse("host rewriting is not implemented"),
+                Refuse("Host from a request header is not implemented; use host_rewrite_literal"),
             ),
             (
                 "host_rewrite_path_regex",
-                Refuse("host rewriting is not implemented"),
+                Refuse("Host from a path regex is not implemented; use host_rewrite_literal"),
             ),
             ("retry_policy", Map),
             (
@@ -1427,16 +1403,41 @@ fn route(
             ),
         ],
     )?;
-    match a.get("cluster") {
-        Some(c) => {
-            rr.cluster = cx.string(&c)?;
+    match (a.get("cluster"), a.get("weighted_clusters")) {
+        (Some(c), None) => {
+            rr.cluster = Some(cx.string(&c)?);
             origins.push((format!("{native}.cluster"), c.path.clone()));
         }
-        None => return Err(cx.invalid(&action.path, "a route action needs a `cluster`")),
+        (None, Some(w)) => {
+            rr.weighted_clusters = route_action::weighted_clusters(cx, &w, native, origins)?;
+        }
+        (None, None) => {
+            return Err(cx.invalid(
+                &action.path,
+                "a route action needs a `cluster` or `weighted_clusters`",
+            ))
+        }
+        (Some(_), Some(w)) => {
+            return Err(cx.invalid(&w.path, "give `cluster` or `weighted_clusters`, not both"))
+        }
     }
     if let Some(p) = a.get("prefix_rewrite") {
         rr.prefix_rewrite = Some(cx.string(&p)?);
         origins.push((format!("{native}.prefix_rewrite"), p.path.clone()));
+    }
+    if let Some(h) = a
+        .get("host_rewrite_literal")
+        .or_else(|| a.get("host_rewrite"))
+    {
+        rr.host_rewrite = Some(cx.string(&h)?);
+        origins.push((format!("{native}.host_rewrite"), h.path.clone()));
+    }
+    if let Some(r) = a.get("regex_rewrite") {
+        rr.regex_rewrite = Some(matching::regex_rewrite(cx, &r, native, origins)?);
+    }
+    if let Some(h) = a.get("auto_host_rewrite") {
+        rr.auto_host_rewrite = Some(cx.boolean(&h)?);
+        origins.push((format!("{native}.auto_host_rewrite"), h.path.clone()));
     }
     if let Some(t) = a.get("timeout") {
         rr.timeout = Some(cx.duration(&t)?);
@@ -1451,19 +1452,23 @@ fn route(
         )?);
     }
     // ringway hashes per cluster: kept for the merge once every cluster is read.
-    let hash = match a.get("hash_policy") {
-        Some(h) => RouteHash {
-            cluster: rr.cluster.clone(),
-            policies: resilience::route_hash_policy(cx, &h)?,
-            path: h.path.clone(),
-        },
-        None => RouteHash {
-            cluster: rr.cluster.clone(),
-            policies: Vec::new(),
-            path: node.path.clone(),
-        },
+    // A weighted route's hash policy applies to each of its clusters.
+    let (policies, path) = match a.get("hash_policy") {
+        Some(h) => (resilience::route_hash_policy(cx, &h)?, h.path.clone()),
+        None => (Vec::new(), node.path.clone()),
     };
-    cx.route_hashes.push(hash);
+    let clusters = rr
+        .cluster
+        .iter()
+        .cloned()
+        .chain(rr.weighted_clusters.iter().map(|w| w.cluster.clone()));
+    for cluster in clusters {
+        cx.route_hashes.push(RouteHash {
+            cluster,
+            policies: policies.clone(),
+            path: path.clone(),
+        });
+    }
     Ok(rr)
 }
 

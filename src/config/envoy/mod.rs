@@ -9,8 +9,11 @@
 //! `ConfigError::Unsupported` (behaviour ringway lacks), or rejected as unknown —
 //! each naming its YAML path and line in the Envoy file.
 
+mod headers;
 mod listener;
+mod matching;
 mod resilience;
+mod route_action;
 mod runtime;
 mod tls;
 mod walk;

@@ -104,7 +104,14 @@ fn front_envoy_seed_translates_to_the_front_proxy() {
     let routes: Vec<(PathMatch, &str)> = vh
         .routes
         .iter()
-        .map(|r| (r.matcher.clone(), c.clusters[r.cluster].name.as_str()))
+        .map(|r| {
+            (
+                r.matcher.clone(),
+                c.clusters[r.forward().unwrap().cluster().unwrap()]
+                    .name
+                    .as_str(),
+            )
+        })
         .collect();
     assert_eq!(
         routes,
@@ -114,8 +121,8 @@ fn front_envoy_seed_translates_to_the_front_proxy() {
         ]
     );
     for r in &vh.routes {
-        assert_eq!(r.prefix_rewrite, None);
-        assert_eq!(r.timeout, Some(defaults::ROUTE_TIMEOUT));
+        assert_eq!(r.forward().unwrap().prefix_rewrite, None);
+        assert_eq!(r.forward().unwrap().timeout, Some(defaults::ROUTE_TIMEOUT));
     }
     assert_eq!(c.clusters.len(), 2);
     for (cl, name) in c.clusters.iter().zip(["service1", "service2"]) {
@@ -161,7 +168,7 @@ fn service_envoy_seed_translates_to_the_sidecar() {
     assert_eq!(l.virtual_hosts[0].name, "service");
     let r = &l.virtual_hosts[0].routes[0];
     assert_eq!(r.matcher, PathMatch::Prefix("/service".into()));
-    let cl = &c.clusters[r.cluster];
+    let cl = &c.clusters[r.forward().unwrap().cluster().unwrap()];
     assert_eq!(cl.name, "local_service");
     assert_eq!(cl.kind, ClusterKind::StrictDns);
     assert_eq!(cl.connect_timeout, Duration::from_millis(250));
@@ -202,9 +209,19 @@ fn golden_model() {
     assert_eq!(l.limits.max_headers, 50);
     let api = &l.virtual_hosts[0].routes;
     assert_eq!(api[0].matcher, PathMatch::Exact("/healthz".into()));
-    assert_eq!(api[1].prefix_rewrite.as_deref(), Some("/"));
-    assert_eq!(api[1].timeout, Some(Duration::from_millis(2500)));
-    assert_eq!(l.virtual_hosts[1].routes[0].timeout, None, "0s disables");
+    assert_eq!(
+        api[1].forward().unwrap().prefix_rewrite.as_deref(),
+        Some("/")
+    );
+    assert_eq!(
+        api[1].forward().unwrap().timeout,
+        Some(Duration::from_millis(2500))
+    );
+    assert_eq!(
+        l.virtual_hosts[1].routes[0].forward().unwrap().timeout,
+        None,
+        "0s disables"
+    );
     let [apic, web, local] = &c.clusters[..] else {
         panic!("three clusters")
     };
@@ -287,21 +304,125 @@ refuses!(v2_tls_context_with_sds_on_listener, V2,
 refuses!(renegotiation_on_cluster, V3,
     CLUSTER => "    lb_policy: ROUND_ROBIN\n    transport_socket:\n      name: envoy.transport_sockets.tls\n      typed_config:\n        \"@type\": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext\n        allow_renegotiation: true\n",
     "static_resources.clusters[0].transport_socket.typed_config.allow_renegotiation", "allow_renegotiation");
-refuses!(safe_regex_match, V3,
-    V1_MATCH => "                  safe_regex: {regex: \"/v1/.*\"}\n",
-    format!("{HCM_V3}.route_config.virtual_hosts[0].routes[1].match.safe_regex"), "safe_regex");
 refuses!(v2_regex_match, V2,
     V1_MATCH => "                  regex: \"/v1/.*\"\n",
     format!("{HCM_V2}.route_config.virtual_hosts[0].routes[1].match.regex"), "regex:");
-refuses!(headers_matcher, V3,
-    V1_MATCH => "                  prefix: \"/v1/\"\n                  headers:\n                  - name: x-canary\n                    exact_match: \"1\"\n",
-    format!("{HCM_V3}.route_config.virtual_hosts[0].routes[1].match.headers"), "headers:");
-refuses!(case_insensitive_match, V3,
-    V1_MATCH => "                  prefix: \"/v1/\"\n                  case_sensitive: false\n",
-    format!("{HCM_V3}.route_config.virtual_hosts[0].routes[1].match.case_sensitive"), "case_sensitive");
-refuses!(weighted_clusters, V3,
-    V1_ACTION => "                  timeout: 2.5s\n                  weighted_clusters:\n                    clusters: [{name: api, weight: 1}]\n",
-    format!("{HCM_V3}.route_config.virtual_hosts[0].routes[1].route.weighted_clusters"), "weighted_clusters");
+refuses!(header_regex_match_not_re2, V3,
+    V1_MATCH => "                  prefix: \"/v1/\"\n                  headers:\n                  - name: x-canary\n                    regex_match: \"1.*\"\n",
+    format!("{HCM_V3}.route_config.virtual_hosts[0].routes[1].match.headers[0].regex_match"), "regex_match:");
+
+#[test]
+fn matchers_map_in_both_forms() {
+    let text = edit(
+        V3,
+        V1_MATCH,
+        "                  path_separated_prefix: \"/v1\"\n                  case_sensitive: false\n                  headers:\n                  - name: X-Canary\n                    exact_match: \"1\"\n                  - name: x-user\n                    string_match: {suffix: \"@corp\", ignore_case: true}\n                    invert_match: true\n                  - name: x-debug\n                    present_match: false\n                  - name: x-n\n                    range_match: {start: 1, end: \"10\"}\n                  query_parameters:\n                  - name: v\n                    string_match: {safe_regex: {google_re2: {}, regex: \"[0-9]+\"}}\n                  - name: flag\n                    present_match: true\n                  - name: old\n                    value: yes\n",
+    );
+    let c = load(&text).config;
+    let r = &c.listeners[0].virtual_hosts[0].routes[1];
+    assert_eq!(r.matcher, PathMatch::SeparatedPrefix("/v1".into()));
+    let m = &r.conditions;
+    assert_eq!(m.case, Case::Insensitive);
+    assert_eq!(m.headers[0].name, "x-canary");
+    assert_eq!(
+        m.headers[0].test,
+        HeaderTest::Value(StringMatcher {
+            pattern: StringMatch::Exact("1".into()),
+            case: Case::Sensitive
+        })
+    );
+    assert!(m.headers[1].invert);
+    assert_eq!(m.headers[2].test, HeaderTest::Absent);
+    assert_eq!(m.headers[3].test, HeaderTest::Range { start: 1, end: 10 });
+    assert!(
+        matches!(&m.query[0].test, QueryTest::Value(s) if matches!(&s.pattern, StringMatch::Regex(r) if r.source == "[0-9]+"))
+    );
+    assert_eq!(m.query[1].test, QueryTest::Present);
+    assert!(
+        matches!(&m.query[2].test, QueryTest::Value(s) if s.pattern == StringMatch::Exact("yes".into()))
+    );
+
+    let regex = edit(
+        V3,
+        V1_MATCH,
+        "                  safe_regex: {google_re2: {}, regex: \"/v[12]/.*\"}\n",
+    );
+    let regex = edit(&regex, "                  prefix_rewrite: \"/\"\n", "");
+    let c = load(&regex).config;
+    assert!(
+        matches!(&c.listeners[0].virtual_hosts[0].routes[1].matcher, PathMatch::Regex(r) if r.source == "/v[12]/.*")
+    );
+    // A regex ringway's engine refuses is an error at the Envoy line.
+    let bad = edit(&regex, "/v[12]/.*", "/v(?<=1)");
+    rejected(
+        Fault::Invalid,
+        &bad,
+        &format!("{HCM_V3}.route_config.virtual_hosts[0].routes[1].match.safe_regex"),
+        "safe_regex:",
+        "not a regex",
+    );
+}
+#[test]
+fn weighted_clusters_map_with_their_total() {
+    let weighted = |extra: &str| {
+        edit(
+            V3,
+            "                  cluster: api\n                  prefix_rewrite",
+            &format!("                  weighted_clusters:\n                    clusters: [{{name: api, weight: 90}}, {{name: web, weight: 10}}]\n{extra}                  prefix_rewrite"),
+        )
+    };
+    let c = load(&weighted("                    total_weight: 100\n")).config;
+    let f = c.listeners[0].virtual_hosts[0].routes[1].forward().unwrap();
+    let Target::Weighted(w) = &f.target else {
+        panic!("weighted");
+    };
+    let pairs: Vec<(usize, u32)> = w.clusters.iter().map(|e| (e.cluster, e.weight)).collect();
+    assert_eq!(pairs, [(0, 90), (1, 10)]);
+    assert_eq!(w.total(), 100);
+    let own = edit(
+        &weighted(""),
+        "{name: web, weight: 10}",
+        "{name: web, weight: 10, host_rewrite_literal: web.internal, request_headers_to_add: [{header: {key: x-split, value: b}}]}",
+    );
+    let c = load(&own).config;
+    let Target::Weighted(w) = &c.listeners[0].virtual_hosts[0].routes[1]
+        .forward()
+        .unwrap()
+        .target
+    else {
+        panic!("weighted");
+    };
+    assert_eq!(
+        w.clusters[1].host_rewrite,
+        HostRewrite::Literal("web.internal".into())
+    );
+    assert_eq!(w.clusters[1].headers.request_add[0].name, "x-split");
+    let route = format!("{HCM_V3}.route_config.virtual_hosts[0].routes[1].route.weighted_clusters");
+    let off = weighted("                    total_weight: 99\n");
+    rejected(
+        Fault::Invalid,
+        &off,
+        &format!("{route}.total_weight"),
+        "                    total_weight: 99",
+        "add up to 100",
+    );
+    let runtime = weighted("                    runtime_key_prefix: r\n");
+    rejected(
+        Fault::Unsupported,
+        &runtime,
+        &format!("{route}.runtime_key_prefix"),
+        "                    runtime_key_prefix",
+        "runtime",
+    );
+    let unknown = edit(&weighted(""), "name: web", "name: nope");
+    rejected(
+        Fault::Invalid,
+        &unknown,
+        &format!("{route}.clusters[1].name"),
+        "                    clusters:",
+        "no cluster named `nope`",
+    );
+}
 refuses!(retry_policy_header_conditions, V3,
     V1_ACTION => "                  timeout: 2.5s\n                  retry_policy:\n                    retry_on: 5xx\n                    retriable_headers: [{name: x-retry}]\n",
     format!("{HCM_V3}.route_config.virtual_hosts[0].routes[1].route.retry_policy.retriable_headers"), "retriable_headers");
@@ -315,6 +436,8 @@ fn retry_policy_on_route_maps_across() {
     );
     let loaded = load(&text);
     let retry = loaded.config.listeners[0].virtual_hosts[0].routes[1]
+        .forward()
+        .unwrap()
         .retry
         .clone()
         .expect("a retry policy");
@@ -341,9 +464,163 @@ fn retry_policy_on_route_maps_across() {
 refuses!(retry_policy_on_virtual_host, V3,
     VHOST => "            - name: api\n              retry_policy: {retry_on: 5xx}\n",
     format!("{HCM_V3}.route_config.virtual_hosts[0].retry_policy"), "retry_policy");
-refuses!(redirect_route, V3,
-    "                  path: \"/healthz\"\n" => "                  path: \"/healthz\"\n                redirect: {https_redirect: true}\n",
-    format!("{HCM_V3}.route_config.virtual_hosts[0].routes[0].redirect"), "redirect:");
+
+/// The `/healthz` route of V3 with its `route:` action replaced by `action`.
+fn healthz_action(action: &str) -> String {
+    edit(
+        V3,
+        "                  path: \"/healthz\"\n                route:\n                  cluster: local\n",
+        &format!("                  path: \"/healthz\"\n{action}"),
+    )
+}
+
+#[test]
+fn redirect_routes_map_field_for_field() {
+    let text = healthz_action(
+        "                redirect:\n                  https_redirect: true\n                  host_redirect: www.example.com\n                  port_redirect: 8443\n                  prefix_rewrite: /health\n                  strip_query: true\n                  response_code: PERMANENT_REDIRECT\n",
+    );
+    let c = load(&text).config;
+    let RouteAction::Redirect(r) = &c.listeners[0].virtual_hosts[0].routes[0].action else {
+        panic!("a redirect");
+    };
+    assert_eq!(
+        r,
+        &RedirectAction {
+            scheme: Some("https".into()),
+            host: Some("www.example.com".into()),
+            port: Some(8443),
+            path: RedirectPath::PrefixRewrite("/health".into()),
+            strip_query: true,
+            status: 308,
+        }
+    );
+    // v2 spells the same fields; the enum's number is read too.
+    let v2 = healthz_action(
+        "                redirect: {scheme_redirect: http, path_redirect: /x, response_code: 1}\n",
+    );
+    let RouteAction::Redirect(r) = &load(&v2).config.listeners[0].virtual_hosts[0].routes[0].action
+    else {
+        panic!("a redirect");
+    };
+    assert_eq!((r.scheme.as_deref(), r.status), (Some("http"), 302));
+    assert_eq!(r.path, RedirectPath::Replace("/x".into()));
+}
+
+#[test]
+fn redirect_refusals_name_the_envoy_field() {
+    let route = format!("{HCM_V3}.route_config.virtual_hosts[0].routes[0]");
+    let regex = healthz_action(
+        "                redirect:\n                  regex_rewrite: {pattern: {regex: a}, substitution: b}\n",
+    );
+    rejected(
+        Fault::Unsupported,
+        &regex,
+        &format!("{route}.redirect.regex_rewrite"),
+        "regex_rewrite:",
+        "regex",
+    );
+    let both = healthz_action(
+        "                redirect:\n                  https_redirect: true\n                  scheme_redirect: http\n",
+    );
+    rejected(
+        Fault::Invalid,
+        &both,
+        &format!("{route}.redirect.scheme_redirect"),
+        "scheme_redirect:",
+        "not both",
+    );
+    let code = healthz_action("                redirect: {response_code: GONE}\n");
+    rejected(
+        Fault::Parse,
+        &code,
+        &format!("{route}.redirect.response_code"),
+        "redirect: {response_code",
+        "MOVED_PERMANENTLY",
+    );
+    // Found by validation, reported at the Envoy line.
+    let host = healthz_action("                redirect: {host_redirect: \"a b\"}\n");
+    rejected(
+        Fault::Invalid,
+        &host,
+        &format!("{route}.redirect.host_redirect"),
+        "redirect: {host_redirect",
+        "not a host",
+    );
+    let two = healthz_action(
+        "                route: {cluster: local}\n                redirect: {https_redirect: true}\n",
+    );
+    rejected(
+        Fault::Invalid,
+        &two,
+        &route,
+        "- match:\n                  path: \"/healthz\"",
+        "one action",
+    );
+}
+
+#[test]
+fn direct_responses_map_inline_and_file_bodies() {
+    let text = healthz_action(
+        "                direct_response:\n                  status: 200\n                  body: {inline_string: \"ok\\n\"}\n",
+    );
+    let c = load(&text).config;
+    let RouteAction::Direct(d) = &c.listeners[0].virtual_hosts[0].routes[0].action else {
+        panic!("a direct response");
+    };
+    assert_eq!(d.status, 200);
+    assert_eq!(d.body.bytes(), b"ok\n");
+    let dir = std::env::temp_dir().join(format!("ringway-direct-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("body.json");
+    std::fs::write(&file, b"{\"up\":true}").unwrap();
+    let text = healthz_action(&format!(
+        "                direct_response: {{status: 503, body: {{filename: {}}}}}\n",
+        file.display()
+    ));
+    let loaded = load(&text);
+    let RouteAction::Direct(d) = &loaded.config.listeners[0].virtual_hosts[0].routes[0].action
+    else {
+        panic!("a direct response");
+    };
+    assert_eq!((d.status, d.body.bytes()), (503, &b"{\"up\":true}"[..]));
+    // `convert` names the file, and its output loads back to the same body.
+    let native = load(&to_native_yaml(&loaded.raw)).config;
+    let RouteAction::Direct(again) = &native.listeners[0].virtual_hosts[0].routes[0].action else {
+        panic!("a direct response");
+    };
+    assert_eq!(again, d);
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    let route = format!("{HCM_V3}.route_config.virtual_hosts[0].routes[0]");
+    let bytes = healthz_action(
+        "                direct_response: {status: 200, body: {inline_bytes: b2s=}}\n",
+    );
+    rejected(
+        Fault::Unsupported,
+        &bytes,
+        &format!("{route}.direct_response.body.inline_bytes"),
+        "direct_response:",
+        "inline_string",
+    );
+    let status = healthz_action("                direct_response: {status: 99}\n");
+    rejected(
+        Fault::Invalid,
+        &status,
+        &format!("{route}.direct_response.status"),
+        "direct_response:",
+        "200 to 599",
+    );
+    let missing = healthz_action(
+        "                direct_response: {status: 200, body: {filename: /nonexistent/ringway}}\n",
+    );
+    rejected(
+        Fault::Invalid,
+        &missing,
+        &format!("{route}.direct_response.body.filename"),
+        "direct_response:",
+        "cannot read",
+    );
+}
 refuses!(unknown_network_filter, V3,
     HCM_FILTER => "      - name: envoy.filters.network.tcp_proxy\n        typed_config: {\"@type\": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy, stat_prefix: tcp, cluster: api}\n      - name: envoy.filters.network.http_connection_manager\n",
     "static_resources.listeners[0].filter_chains[0].filters[0].name", "tcp_proxy");
@@ -977,3 +1254,137 @@ refuses!(access_logger_other_than_file, RES,
 refuses!(listener_connection_access_log, V3,
     LISTENER => "  - name: front\n    access_log:\n    - name: envoy.access_loggers.file\n      typed_config:\n        \"@type\": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog\n        path: /var/log/conn.log\n",
     "static_resources.listeners[0].access_log[0]", "- name: envoy.access_loggers.file");
+
+#[test]
+fn header_mutations_map_at_every_level() {
+    let text = edit(
+        V3,
+        "            virtual_hosts:\n",
+        "            request_headers_to_remove: [x-debug]\n            response_headers_to_add:\n            - header: {key: X-Edge, value: \"%START_TIME%\"}\n              append_action: OVERWRITE_IF_EXISTS_OR_ADD\n            virtual_hosts:\n",
+    );
+    let text = edit(
+        &text,
+        V1_ACTION,
+        "                  timeout: 2.5s\n                  host_rewrite_literal: api.internal\n                request_headers_to_add:\n                - header: {key: x-a, value: \"%REQ(x-b)%\"}\n                  append: false\n                  keep_empty_value: true\n",
+    );
+    let c = load(&text).config;
+    let l = &c.listeners[0];
+    assert_eq!(l.headers.request_remove, ["x-debug"]);
+    let edge = &l.headers.response_add[0];
+    assert_eq!(edge.name, "x-edge", "names are lower-cased");
+    assert_eq!(edge.action, AppendAction::OverwriteIfExistsOrAdd);
+    let route = &l.virtual_hosts[0].routes[1];
+    let a = &route.headers.request_add[0];
+    assert_eq!(
+        (a.action, a.keep_empty_value),
+        (AppendAction::OverwriteIfExistsOrAdd, true)
+    );
+    assert_eq!(a.value.text(), "%REQ(x-b)%");
+    assert_eq!(
+        route.forward().unwrap().host_rewrite,
+        HostRewrite::Literal("api.internal".into())
+    );
+    // auto_host_rewrite maps too; with host_rewrite_literal it is refused.
+    let auto = edit(
+        &text,
+        "host_rewrite_literal: api.internal",
+        "auto_host_rewrite: true",
+    );
+    let c = load(&auto).config;
+    assert_eq!(
+        c.listeners[0].virtual_hosts[0].routes[1]
+            .forward()
+            .unwrap()
+            .host_rewrite,
+        HostRewrite::UpstreamHostname
+    );
+    let both = edit(
+        &text,
+        "host_rewrite_literal: api.internal",
+        "host_rewrite_literal: api.internal\n                  auto_host_rewrite: true",
+    );
+    rejected(
+        Fault::Invalid,
+        &both,
+        &format!("{HCM_V3}.route_config.virtual_hosts[0].routes[1].route.auto_host_rewrite"),
+        "                  auto_host_rewrite: true",
+        "not both",
+    );
+}
+
+#[test]
+fn header_mutation_refusals_name_the_envoy_field() {
+    let route = format!("{HCM_V3}.route_config.virtual_hosts[0].routes[1]");
+    let with = |entry: &str| {
+        edit(
+            V3,
+            V1_ACTION,
+            &format!("                  timeout: 2.5s\n                request_headers_to_add:\n                - {entry}\n"),
+        )
+    };
+    let op = with("header: {key: x-a, value: \"%UPSTREAM_METADATA([\\\"a\\\"])%\"}");
+    rejected(
+        Fault::Invalid,
+        &op,
+        &format!("{route}.request_headers_to_add[0].header.value"),
+        "header: {key: x-a",
+        "UPSTREAM_METADATA",
+    );
+    let host = with("header: {key: Host, value: a}");
+    rejected(
+        Fault::Invalid,
+        &host,
+        &format!("{route}.request_headers_to_add[0].header.key"),
+        "header: {key: Host",
+        "host_rewrite",
+    );
+    let both = with("{header: {key: x-a, value: a}, append: true, append_action: ADD_IF_ABSENT}");
+    rejected(
+        Fault::Invalid,
+        &both,
+        &format!("{route}.request_headers_to_add[0].append"),
+        "{header: {key: x-a",
+        "not both",
+    );
+    let action = with("{header: {key: x-a, value: a}, append_action: SOMETIMES}");
+    rejected(
+        Fault::Parse,
+        &action,
+        &format!("{route}.request_headers_to_add[0].append_action"),
+        "{header: {key: x-a",
+        "ADD_IF_ABSENT",
+    );
+    let raw = with("header: {key: x-a, raw_value: YQ==}");
+    rejected(
+        Fault::Unsupported,
+        &raw,
+        &format!("{route}.request_headers_to_add[0].header.raw_value"),
+        "header: {key: x-a",
+        "raw bytes",
+    );
+}
+
+#[test]
+fn regex_rewrite_maps_and_bad_groups_are_refused_at_their_line() {
+    let with = |substitution: &str| {
+        edit(
+            V3,
+            "                  prefix_rewrite: \"/\"\n",
+            &format!("                  regex_rewrite:\n                    pattern: {{google_re2: {{}}, regex: \"^/v1/([^/]+)$\"}}\n                    substitution: \"{substitution}\"\n"),
+        )
+    };
+    let c = load(&with("/api/\\\\1")).config;
+    let r = c.listeners[0].virtual_hosts[0].routes[1].forward().unwrap();
+    let rewrite = r.regex_rewrite.as_ref().expect("a regex rewrite");
+    assert_eq!(
+        (rewrite.pattern.as_str(), rewrite.substitution.as_str()),
+        ("^/v1/([^/]+)$", "/api/\\1")
+    );
+    rejected(
+        Fault::Invalid,
+        &with("/api/\\\\2"),
+        &format!("{HCM_V3}.route_config.virtual_hosts[0].routes[1].route.regex_rewrite"),
+        "                  regex_rewrite:",
+        "group",
+    );
+}
