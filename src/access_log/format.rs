@@ -3,7 +3,7 @@
 //! Supported command operators: `%START_TIME%`, `%REQ(H)%` (a header, or the
 //! pseudo-headers `:METHOD`, `:PATH`, `:AUTHORITY`; `%REQ(A?B)%` falls back from
 //! A to B; `%REQ(H):N%` truncates to N bytes), `%RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)%`
-//! (other `%RESP(..)%` headers are not kept and print `-`), `%PROTOCOL%`,
+//! and any response header `%RESP(H)%` (`A?B`, `:N` as for `REQ`), `%PROTOCOL%`,
 //! `%RESPONSE_CODE%`, `%RESPONSE_FLAGS%`, `%BYTES_RECEIVED%`, `%BYTES_SENT%`,
 //! `%DURATION%`, `%UPSTREAM_HOST%`, `%UPSTREAM_CLUSTER%`,
 //! `%DOWNSTREAM_REMOTE_ADDRESS%`, `%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%`, and
@@ -47,7 +47,8 @@ enum Segment {
     /// Index into `AccessLogFormat::fields`, and an optional length cap.
     Req(usize, Option<usize>),
     UpstreamServiceTime,
-    Unavailable,
+    /// Index into `AccessLogFormat::resp_fields`, and an optional length cap.
+    Resp(usize, Option<usize>),
     Protocol,
     ResponseCode,
     ResponseFlags,
@@ -71,6 +72,9 @@ pub struct AccessLogFormat {
     /// The request fields to capture when a request starts: each a list of
     /// alternatives (`A?B`).
     pub fields: Vec<Vec<ReqSource>>,
+    /// The response headers to capture when a response head arrives
+    /// (lower-cased names; `A?B` alternatives).
+    pub resp_fields: Vec<Vec<Vec<u8>>>,
     /// The text it was compiled from: what a config dump prints.
     text: String,
 }
@@ -167,6 +171,8 @@ pub struct LogRecord<'a> {
     pub upstream_cluster: Option<&'a str>,
     pub peer: SocketAddr,
     pub request: &'a RequestCapture,
+    /// The response headers `%RESP(..)%` asked for (empty for ringway's own replies).
+    pub response: &'a RequestCapture,
     /// The connection's TLS session, if it is TLS.
     pub tls: Option<&'a TlsInfo>,
 }
@@ -180,6 +186,7 @@ impl AccessLogFormat {
     pub fn compile(text: &str) -> Result<AccessLogFormat, FormatError> {
         let mut segments = Vec::new();
         let mut fields = Vec::new();
+        let mut resp_fields = Vec::new();
         let mut literal = Vec::new();
         let bytes = text.as_bytes();
         let mut i = 0;
@@ -204,7 +211,7 @@ impl AccessLogFormat {
             if !literal.is_empty() {
                 segments.push(Segment::Literal(std::mem::take(&mut literal)));
             }
-            segments.push(Self::operator(op, &mut fields)?);
+            segments.push(Self::operator(op, &mut fields, &mut resp_fields)?);
         }
         if !literal.is_empty() {
             segments.push(Segment::Literal(literal));
@@ -212,13 +219,19 @@ impl AccessLogFormat {
         Ok(AccessLogFormat {
             segments,
             fields,
+            resp_fields,
             text: text.to_string(),
         })
     }
 
-    fn operator(op: &str, fields: &mut Vec<Vec<ReqSource>>) -> Result<Segment, FormatError> {
+    fn operator(
+        op: &str,
+        fields: &mut Vec<Vec<ReqSource>>,
+        resp_fields: &mut Vec<Vec<Vec<u8>>>,
+    ) -> Result<Segment, FormatError> {
         let bad = || FormatError::BadArgument(op.to_string());
-        if let Some(rest) = op.strip_prefix("REQ(") {
+        // `NAME(ARG)` or `NAME(ARG):N`: the argument and the length cap.
+        let call = |rest: &str| -> Result<(String, Option<usize>), FormatError> {
             let (arg, tail) = rest.split_once(')').ok_or_else(bad)?;
             let max = match tail {
                 "" => None,
@@ -228,6 +241,10 @@ impl AccessLogFormat {
                         .ok_or_else(bad)?,
                 ),
             };
+            Ok((arg.to_string(), max))
+        };
+        if let Some(rest) = op.strip_prefix("REQ(") {
+            let (arg, max) = call(rest)?;
             let mut alts = Vec::new();
             for alt in arg.split('?') {
                 alts.push(match alt.to_ascii_lowercase().as_str() {
@@ -243,17 +260,21 @@ impl AccessLogFormat {
             return Ok(Segment::Req(fields.len() - 1, max));
         }
         if let Some(rest) = op.strip_prefix("RESP(") {
-            let (arg, tail) = rest.split_once(')').ok_or_else(bad)?;
-            if !tail.is_empty() && !tail.starts_with(':') {
-                return Err(bad());
+            let (arg, max) = call(rest)?;
+            if arg.eq_ignore_ascii_case("x-envoy-upstream-service-time") && max.is_none() {
+                // ringway's own header of that meaning.
+                return Ok(Segment::UpstreamServiceTime);
             }
-            return Ok(
-                if arg.eq_ignore_ascii_case("x-envoy-upstream-service-time") {
-                    Segment::UpstreamServiceTime
-                } else {
-                    Segment::Unavailable
-                },
-            );
+            let mut alts = Vec::new();
+            for alt in arg.split('?') {
+                let h = alt.to_ascii_lowercase();
+                if h.is_empty() || h.starts_with(':') {
+                    return Err(bad());
+                }
+                alts.push(h.into_bytes());
+            }
+            resp_fields.push(alts);
+            return Ok(Segment::Resp(resp_fields.len() - 1, max));
         }
         Ok(match op {
             "START_TIME" => Segment::StartTime,
@@ -293,7 +314,10 @@ impl AccessLogFormat {
                     Some(ms) => dec(out, ms),
                     None => out.push(b'-'),
                 },
-                Segment::Unavailable => out.push(b'-'),
+                Segment::Resp(i, max) => match r.response.get(*i) {
+                    Some(v) => out.extend_from_slice(&v[..max.map_or(v.len(), |m| m.min(v.len()))]),
+                    None => out.push(b'-'),
+                },
                 Segment::Protocol => out.extend_from_slice(match r.protocol {
                     Some(Version::Http11) => b"HTTP/1.1",
                     Some(Version::Http10) => b"HTTP/1.0",
@@ -354,6 +378,7 @@ mod tests {
             upstream_cluster: Some("service1"),
             peer: "127.0.0.1:5555".parse().unwrap(),
             request: cap,
+            response: cap,
             tls: None,
         }
     }

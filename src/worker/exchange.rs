@@ -491,6 +491,7 @@ async fn respond<D: Downstream>(
             headers: parts.headers,
             tokens: parts.tokens,
         };
+        down.tap().response_headers(view.buf, view.headers);
         down.send_response_head(view, service_time_ms).await
     } else {
         let EditScratch {
@@ -515,6 +516,7 @@ async fn respond<D: Downstream>(
             headers: edited.headers,
             tokens: edited.tokens,
         };
+        down.tap().response_headers(view.buf, view.headers);
         down.send_response_head(view, service_time_ms).await
     };
     let Ok(encoder) = sent else {

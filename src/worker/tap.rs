@@ -197,6 +197,8 @@ pub struct SessionTap {
     upstream_start: Instant,
     service_time_ms: Option<u64>,
     capture: RequestCapture,
+    /// The response headers the access log asks for (`%RESP(..)%`).
+    resp_capture: RequestCapture,
 }
 
 impl SessionTap {
@@ -232,7 +234,26 @@ impl SessionTap {
             upstream_start: now,
             service_time_ms: None,
             capture: RequestCapture::default(),
+            resp_capture: RequestCapture::default(),
             tls: None,
+        }
+    }
+
+    /// The upstream's response head (offsets into `buf`): keep the headers the
+    /// access log's `%RESP(..)%` names.
+    pub fn response_headers(&mut self, buf: &[u8], headers: &[HeaderIndex]) {
+        let Some(log) = self.config.access_log.as_ref().filter(|_| self.logs()) else {
+            return;
+        };
+        self.resp_capture.clear();
+        for alts in &log.format.resp_fields {
+            let value = alts.iter().find_map(|name| {
+                headers
+                    .iter()
+                    .find(|h| h.name(buf).eq_ignore_ascii_case(name))
+                    .map(|h| h.value(buf))
+            });
+            self.resp_capture.push(value);
         }
     }
 
@@ -566,6 +587,7 @@ impl SessionTap {
                     upstream_cluster: self.cluster.and_then(|c| names.get(c)).map(|n| &**n),
                     peer: self.peer,
                     request: &self.capture,
+                    response: &self.resp_capture,
                     tls: self.tls.as_deref(),
                 };
                 let mut sink = sink.borrow_mut();
@@ -586,6 +608,7 @@ impl SessionTap {
         self.upstream_addr = None;
         self.service_time_ms = None;
         self.capture.clear();
+        self.resp_capture.clear();
     }
 }
 
