@@ -358,28 +358,7 @@ fn response_head_spanning_reads_is_intact(d: Driver) {
 }
 
 fn upgrade_tunnels_both_ways(d: Driver) {
-    let up = Upstream::start("up", |_| {
-        Reply::Custom(Box::new(|s: &mut TcpStream| {
-            let _ = s.write_all(
-                b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nhello-from-upstream;",
-            );
-            // Echo everything back with a prefix until the client half-closes.
-            let mut buf = [0u8; 4096];
-            loop {
-                match s.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => {
-                        let mut out = b"echo:".to_vec();
-                        out.extend_from_slice(&buf[..n]);
-                        if s.write_all(&out).is_err() {
-                            break;
-                        }
-                    }
-                }
-            }
-            false
-        }))
-    });
+    let up = upgrade_echo_upstream(b"hello-from-upstream;");
     let rw = Ringway::start(d, &simple_config(&[up.addr]));
     let mut c = Client::connect(rw.addr());
     c.send(b"GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n");

@@ -568,27 +568,7 @@ fn handshakes_over_the_bound_are_closed(d: Driver) {
 /// and bytes flow both ways through the one-task tunnel until the client closes.
 fn upgrades_tunnel_over_tls(d: Driver) {
     let pki = Pki::new();
-    let up = Upstream::start("up", |_| {
-        Reply::Custom(Box::new(|s: &mut TcpStream| {
-            let _ = s.write_all(
-                b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nhello;",
-            );
-            let mut buf = [0u8; 4096];
-            loop {
-                match s.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => {
-                        let mut out = b"echo:".to_vec();
-                        out.extend_from_slice(&buf[..n]);
-                        if s.write_all(&out).is_err() {
-                            break;
-                        }
-                    }
-                }
-            }
-            false
-        }))
-    });
+    let up = upgrade_echo_upstream(b"hello;");
     let rw = start_tls(d, &[&pki.a], "", &up);
     let mut c = tls_connect(rw.addr(), "a.test", &pki.client(&[]));
     c.send(

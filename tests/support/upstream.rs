@@ -612,3 +612,30 @@ pub fn host_list(ups: &[&FailingUpstream]) -> String {
     let list: Vec<String> = ups.iter().map(|u| format!("\"{}\"", u.addr)).collect();
     format!("[{}]", list.join(", "))
 }
+
+/// An upstream that accepts every request with a 101 to `websocket`, sends
+/// `hello`, then echoes each read back prefixed with `echo:` until the peer
+/// half-closes.
+pub fn upgrade_echo_upstream(hello: &'static [u8]) -> Upstream {
+    Upstream::start("up", move |_| {
+        Reply::Custom(Box::new(move |s: &mut TcpStream| {
+            let mut head = b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n".to_vec();
+            head.extend_from_slice(hello);
+            let _ = s.write_all(&head);
+            let mut buf = [0u8; 4096];
+            loop {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        let mut out = b"echo:".to_vec();
+                        out.extend_from_slice(&buf[..n]);
+                        if s.write_all(&out).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+            false
+        }))
+    })
+}
