@@ -5,11 +5,7 @@
 #[macro_use]
 mod support;
 
-use std::{
-    io::{Read, Write},
-    net::TcpStream,
-    time::Duration,
-};
+use std::{net::TcpStream, time::Duration};
 
 use support::*;
 
