@@ -197,6 +197,9 @@ pub struct SessionTap {
     upstream_start: Instant,
     service_time_ms: Option<u64>,
     capture: RequestCapture,
+    /// This tap counts a connection (open, close); an HTTP/2 stream's tap
+    /// counts only its request.
+    connection: bool,
 }
 
 impl SessionTap {
@@ -233,6 +236,36 @@ impl SessionTap {
             service_time_ms: None,
             capture: RequestCapture::default(),
             tls: None,
+            connection: true,
+        }
+    }
+
+    /// The tap of one HTTP/2 stream on the connection `conn` taps: its own
+    /// request and log line, the connection's peer, listener and TLS session.
+    pub fn stream(conn: &SessionTap) -> SessionTap {
+        let now = Instant::now();
+        SessionTap {
+            sink: conn.sink.clone(),
+            tap: conn.tap.clone(),
+            listener: conn.listener,
+            config: conn.config.clone(),
+            peer: conn.peer,
+            in_request: false,
+            start: now,
+            start_millis: 0,
+            protocol: None,
+            status: 0,
+            flags: Flags::default(),
+            bytes_received: 0,
+            bytes_sent: 0,
+            cluster: None,
+            host: None,
+            upstream_addr: None,
+            upstream_start: now,
+            service_time_ms: None,
+            capture: RequestCapture::default(),
+            tls: conn.tls.clone(),
+            connection: false,
         }
     }
 
@@ -580,6 +613,9 @@ impl SessionTap {
 impl Drop for SessionTap {
     fn drop(&mut self) {
         self.request_end();
+        if !self.connection {
+            return;
+        }
         let l = &self.tap.stats.listeners[self.listener];
         l.gauge(ListenerGauge::DownstreamCxActive).dec();
         l.inc(ListenerCounter::DownstreamCxDestroy);
