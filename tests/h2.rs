@@ -26,6 +26,7 @@ driver_tests!(
     the_access_log_says_http2,
     drain_sends_goaway_and_the_stream_in_flight_finishes,
     rapid_reset_is_answered_by_goaway,
+    h2_over_tls_by_alpn_with_large_bodies_both_ways,
 );
 
 /// Run `f` on a monoio runtime of the test's own (epoll: the test's side
@@ -403,4 +404,68 @@ fn rapid_reset_is_answered_by_goaway(d: Driver) {
         let (resp, _) = client.send_request(h2_get("/fine"), true).unwrap();
         assert_eq!(resp.await.unwrap().status(), 200);
     });
+}
+
+fn h2_over_tls_by_alpn_with_large_bodies_both_ways(d: Driver) {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = support::tls::TestCa::new("h2 test CA");
+    let leaf = ca.issue(dir.path(), "a", &["a.test"]);
+    let ca_path = ca.write(dir.path());
+    let up = Upstream::echo("u1");
+    let tls = format!(
+        "    tls:\n      certificates:\n        - {{ cert_chain: \"{}\", private_key: \"{}\" }}\n",
+        leaf.cert_path, leaf.key_path
+    );
+    let rw = Ringway::start(d, &config(&tls, &catch_all("c", ""), &cluster("c", &[up.addr])));
+    let port = rw.addr().port();
+    let resolve = format!("a.test:{port}:127.0.0.1");
+    let url = |path: &str| format!("https://a.test:{port}{path}");
+    let tls_args = ["--cacert", ca_path.as_str(), "--resolve", resolve.as_str()];
+
+    // curl offers h2 by ALPN and gets it.
+    let mut args = vec!["--http2", "-D", "-", "--data-binary", "tls body"];
+    args.extend(tls_args);
+    let u = url("/tls");
+    args.push(&u);
+    let out = curl(&args);
+    assert!(out.starts_with("HTTP/2 200"), "{out}");
+    assert!(out.ends_with("tls body"), "{out}");
+
+    // 3 MiB up and back: more than the stream (256 KiB) and connection
+    // (1 MiB) windows, so both directions wait on flow control.
+    let big: Vec<u8> = (0..3 * 1024 * 1024u64).map(pattern_byte).collect();
+    let src = dir.path().join("big.bin");
+    let dst = dir.path().join("back.bin");
+    std::fs::write(&src, &big).unwrap();
+    let data = format!("@{}", src.display());
+    let dst_s = dst.display().to_string();
+    let u = url("/big");
+    let mut args = vec![
+        "--http2", "--data-binary", &data, "-o", &dst_s, "-w", "%{http_version} %{response_code}",
+    ];
+    args.extend(tls_args);
+    args.push(&u);
+    assert_eq!(curl(&args), "2 200");
+    assert!(std::fs::read(&dst).unwrap() == big, "the body came back whole");
+
+    // HTTP/1.1 on the same listener, by ALPN.
+    let u = url("/h1");
+    let mut args = vec!["--http1.1", "-o", "/dev/null", "-w", "%{http_version} %{response_code}"];
+    args.extend(tls_args);
+    args.push(&u);
+    assert_eq!(curl(&args), "1.1 200");
+
+    // Several streams on one TLS connection, four at a time.
+    let out = Command::new("h2load")
+        .args(["-n", "20", "-c", "1", "-m", "4"])
+        .arg(format!("https://127.0.0.1:{port}/load"))
+        .output()
+        .expect("h2load");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("20 succeeded"), "{text}");
+    assert!(text.contains("Application protocol: h2"), "{text}");
+
+    let seen = up.wait_requests(23);
+    assert_eq!(seen[0].header("x-forwarded-proto"), Some("https"));
+    assert_eq!(seen[1].body.len(), big.len());
 }

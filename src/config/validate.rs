@@ -342,8 +342,7 @@ fn validate_listener(
             None => None,
             Some(t) => Some(super::validate_tls::listener_tls(
                 &format!("{path}.tls"),
-                t,
-            )?),
+                t, codec)?),
         },
         max_connections: super::validate_tls::max_connections(
             &format!("{path}.max_connections"),

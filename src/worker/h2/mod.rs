@@ -28,6 +28,7 @@
 mod head;
 mod io;
 mod stream;
+mod tls;
 
 use std::{cell::Cell, net::SocketAddr, rc::Rc, time::Instant};
 
@@ -43,7 +44,7 @@ use super::{
     tap::SessionTap,
     ListenerCtx, Worker,
 };
-use crate::{config::ListenerConfig, net::transport::Transport};
+use crate::{config::ListenerConfig, net::tls::TlsStream};
 
 pub use head::{detect, Preface, PREFACE};
 
@@ -110,7 +111,10 @@ pub fn serve_auto(
         let mut buf = accepted.worker.take_buffer();
         loop {
             match detect(&buf) {
-                Preface::Http2 => return serve(accepted, stream, buf).await,
+                Preface::Http2 => {
+                    let io = io::Rewind::new(buf, StreamWrapper::new(stream));
+                    return serve(accepted, io, false).await;
+                }
                 Preface::Http1 => return h1::serve_accepted(accepted, stream, buf).await,
                 Preface::NeedMore => match read_more(&mut stream, &mut buf, Some(deadline)).await {
                     Ok(n) if n > 0 => {}
@@ -132,16 +136,28 @@ pub fn serve_plain(
     stream: TcpStream,
     peer: SocketAddr,
 ) -> impl std::future::Future<Output = ()> {
-    serve(Accepted::open(worker, listener, peer, None), stream, BytesMut::new())
+    let io = io::Rewind::new(BytesMut::new(), StreamWrapper::new(stream));
+    serve(Accepted::open(worker, listener, peer, None), io, false)
 }
 
-/// Serve one HTTP/2 connection; `read`: bytes already read from `stream`
-/// (the preface, when `codec: auto` looked for it).
-pub(super) fn serve<S: Transport + Unpin + 'static>(
-    accepted: Accepted,
-    stream: S,
-    read: BytesMut,
+/// Serve a TLS connection whose handshake chose HTTP/2 (ALPN `h2`, or a
+/// `codec: http2` listener).
+pub fn serve_tls(
+    worker: Rc<Worker>,
+    listener: Rc<ListenerCtx>,
+    stream: TlsStream,
+    peer: SocketAddr,
 ) -> impl std::future::Future<Output = ()> {
+    let accepted = Accepted::open(worker, listener, peer, Some(stream.info()));
+    let (tcp, session) = stream.into_parts();
+    serve(accepted, tls::TlsIo::new(tcp, session), true)
+}
+
+/// Serve one HTTP/2 connection over `io` (`secure`: it is TLS).
+fn serve<T>(accepted: Accepted, io: T, secure: bool) -> impl std::future::Future<Output = ()>
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + 'static,
+{
     let Accepted {
         worker,
         listener,
@@ -149,11 +165,9 @@ pub(super) fn serve<S: Transport + Unpin + 'static>(
         active,
         tap,
     } = accepted;
-    let secure = stream.tls().is_some();
     async move {
         let _active = active;
         let accepted_at = Instant::now();
-        let io = io::Rewind::new(read, StreamWrapper::new(stream));
         let config = listener.config.clone();
         let handshake = builder(&config).handshake::<_, Bytes>(io);
         let mut conn =
