@@ -46,7 +46,9 @@ fn block_on<F: Future>(f: F) -> F::Output {
 type Conn = monoio::task::JoinHandle<Result<(), h2::Error>>;
 
 async fn connect(addr: SocketAddr) -> (SendRequest<Bytes>, Conn) {
-    let tcp = monoio::net::TcpStream::connect(addr).await.expect("connect");
+    let tcp = monoio::net::TcpStream::connect(addr)
+        .await
+        .expect("connect");
     let (client, conn) = h2::client::handshake(StreamWrapper::new(tcp))
         .await
         .expect("HTTP/2 handshake");
@@ -92,12 +94,7 @@ fn curl_and_h2load_with_prior_knowledge(d: Driver) {
     let up = Upstream::echo("u1");
     let rw = Ringway::start(d, &simple_config(&[up.addr]));
     let base = format!("http://{}", rw.addr());
-    let get = curl(&[
-        "--http2-prior-knowledge",
-        "-D",
-        "-",
-        &format!("{base}/one"),
-    ]);
+    let get = curl(&["--http2-prior-knowledge", "-D", "-", &format!("{base}/one")]);
     assert!(get.starts_with("HTTP/2 200"), "{get}");
     let post = curl(&[
         "--http2-prior-knowledge",
@@ -139,10 +136,8 @@ fn curl_and_h2load_with_prior_knowledge(d: Driver) {
 fn many_concurrent_streams_share_one_connection(d: Driver) {
     const STREAMS: usize = 100;
     let up = Upstream::echo("u1");
-    let yaml = simple_config(&[up.addr]).replace(
-        "listeners:",
-        "admin:\n  address: 127.0.0.1:0\nlisteners:",
-    );
+    let yaml = simple_config(&[up.addr])
+        .replace("listeners:", "admin:\n  address: 127.0.0.1:0\nlisteners:");
     let rw = Ringway::start(d, &yaml);
     let addr = rw.addr();
     block_on(async move {
@@ -164,7 +159,10 @@ fn many_concurrent_streams_share_one_connection(d: Driver) {
                 assert_eq!(parts.status, 200);
                 assert_eq!(parts.headers["x-seen-target"], format!("/s/{i}"));
                 assert!(parts.headers.get("connection").is_none());
-                assert!(parts.headers.get("x-ringway-upstream-service-time").is_some());
+                assert!(parts
+                    .headers
+                    .get("x-ringway-upstream-service-time")
+                    .is_some());
                 assert_eq!(got, body.as_bytes());
             });
             calls.push(call);
@@ -219,7 +217,10 @@ fn a_stream_reset_mid_body_leaves_the_connection_serving(d: Driver) {
         assert_eq!(parts.status, 200);
     });
     let seen = up.wait_requests(1);
-    assert_eq!(seen[0].target, "/after", "the cut-off upload never completed");
+    assert_eq!(
+        seen[0].target, "/after",
+        "the cut-off upload never completed"
+    );
 }
 
 fn bodies_without_a_length_are_chunked_and_trailers_pass(d: Driver) {
@@ -241,7 +242,8 @@ fn bodies_without_a_length_are_chunked_and_trailers_pass(d: Driver) {
         let (resp, mut send) = client.send_request(req, false).unwrap();
         send.send_data(Bytes::from_static(b"part one, "), false)
             .unwrap();
-        send.send_data(Bytes::from_static(b"part two"), false).unwrap();
+        send.send_data(Bytes::from_static(b"part two"), false)
+            .unwrap();
         let mut trailers = http::HeaderMap::new();
         trailers.insert("x-checksum", "abc".parse().unwrap());
         send.send_trailers(trailers).unwrap();
@@ -289,7 +291,11 @@ fn an_http1_listener_does_not_speak_http2(d: Driver) {
     let up = Upstream::echo("u1");
     let rw = Ringway::start(
         d,
-        &config("    codec: http1\n", &catch_all("c", ""), &cluster("c", &[up.addr])),
+        &config(
+            "    codec: http1\n",
+            &catch_all("c", ""),
+            &cluster("c", &[up.addr]),
+        ),
     );
     let out = Command::new("curl")
         .args(["-sS", "--max-time", "20", "--http2-prior-knowledge"])
@@ -310,8 +316,14 @@ fn the_access_log_says_http2(d: Driver) {
         "    access_log:\n      path: {}\n      format: \"%REQ(:METHOD)% %PROTOCOL% %RESPONSE_CODE% %REQ(:AUTHORITY)%\\n\"\n",
         log.display()
     );
-    let mut rw = Ringway::start(d, &config(&extra, &catch_all("c", ""), &cluster("c", &[up.addr])));
-    curl(&["--http2-prior-knowledge", &format!("http://{}/log", rw.addr())]);
+    let mut rw = Ringway::start(
+        d,
+        &config(&extra, &catch_all("c", ""), &cluster("c", &[up.addr])),
+    );
+    curl(&[
+        "--http2-prior-knowledge",
+        &format!("http://{}/log", rw.addr()),
+    ]);
     let r = get(rw.addr(), "app.test", "/h1");
     assert_eq!(r.status, 200);
     rw.sigterm();
@@ -394,7 +406,11 @@ fn rapid_reset_is_answered_by_goaway(d: Driver) {
             opened += 1;
         }
         let e = conn.await.expect_err("the connection ends with an error");
-        assert_eq!(e.reason(), Some(Reason::ENHANCE_YOUR_CALM), "{e} after {opened} streams");
+        assert_eq!(
+            e.reason(),
+            Some(Reason::ENHANCE_YOUR_CALM),
+            "{e} after {opened} streams"
+        );
         assert!(e.is_go_away() && e.is_remote(), "{e}");
     });
     // The flood cost only its own connection.
@@ -416,7 +432,10 @@ fn h2_over_tls_by_alpn_with_large_bodies_both_ways(d: Driver) {
         "    tls:\n      certificates:\n        - {{ cert_chain: \"{}\", private_key: \"{}\" }}\n",
         leaf.cert_path, leaf.key_path
     );
-    let rw = Ringway::start(d, &config(&tls, &catch_all("c", ""), &cluster("c", &[up.addr])));
+    let rw = Ringway::start(
+        d,
+        &config(&tls, &catch_all("c", ""), &cluster("c", &[up.addr])),
+    );
     let port = rw.addr().port();
     let resolve = format!("a.test:{port}:127.0.0.1");
     let url = |path: &str| format!("https://a.test:{port}{path}");
@@ -441,16 +460,31 @@ fn h2_over_tls_by_alpn_with_large_bodies_both_ways(d: Driver) {
     let dst_s = dst.display().to_string();
     let u = url("/big");
     let mut args = vec![
-        "--http2", "--data-binary", &data, "-o", &dst_s, "-w", "%{http_version} %{response_code}",
+        "--http2",
+        "--data-binary",
+        &data,
+        "-o",
+        &dst_s,
+        "-w",
+        "%{http_version} %{response_code}",
     ];
     args.extend(tls_args);
     args.push(&u);
     assert_eq!(curl(&args), "2 200");
-    assert!(std::fs::read(&dst).unwrap() == big, "the body came back whole");
+    assert!(
+        std::fs::read(&dst).unwrap() == big,
+        "the body came back whole"
+    );
 
     // HTTP/1.1 on the same listener, by ALPN.
     let u = url("/h1");
-    let mut args = vec!["--http1.1", "-o", "/dev/null", "-w", "%{http_version} %{response_code}"];
+    let mut args = vec![
+        "--http1.1",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_version} %{response_code}",
+    ];
     args.extend(tls_args);
     args.push(&u);
     assert_eq!(curl(&args), "1.1 200");

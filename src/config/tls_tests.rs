@@ -366,7 +366,13 @@ fn the_listener_codec_decides_the_alpn_offer() {
     };
     let offer = |codec: &str| {
         let loaded = load_str(&with_codec(codec, "")).unwrap();
-        loaded.config.listeners[0].tls.as_ref().unwrap().spec().alpn.clone()
+        loaded.config.listeners[0]
+            .tls
+            .as_ref()
+            .unwrap()
+            .spec()
+            .alpn
+            .clone()
     };
     assert_eq!(offer("auto"), [Alpn::Http2, Alpn::Http11]);
     assert_eq!(offer("http1"), [Alpn::Http11]);
@@ -374,7 +380,10 @@ fn the_listener_codec_decides_the_alpn_offer() {
     let e = err(&with_codec("http1", "      alpn: [h2, http/1.1]\n"));
     assert!(e.contains("`codec: http1` listener cannot offer h2"), "{e}");
     let e = err(&with_codec("http2", "      alpn: [h2, http/1.1]\n"));
-    assert!(e.contains("`codec: http2` listener cannot offer http/1.1"), "{e}");
+    assert!(
+        e.contains("`codec: http2` listener cannot offer http/1.1"),
+        "{e}"
+    );
     let e = err(&with_codec("http3", ""));
     assert!(e.contains("is not a codec (auto, http1, http2)"), "{e}");
 }

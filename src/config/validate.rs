@@ -342,7 +342,9 @@ fn validate_listener(
             None => None,
             Some(t) => Some(super::validate_tls::listener_tls(
                 &format!("{path}.tls"),
-                t, codec)?),
+                t,
+                codec,
+            )?),
         },
         max_connections: super::validate_tls::max_connections(
             &format!("{path}.max_connections"),

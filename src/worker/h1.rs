@@ -109,7 +109,11 @@ pub fn serve<S: Transport>(
     peer: SocketAddr,
 ) -> impl std::future::Future<Output = ()> {
     let tls = stream.tls();
-    serve_accepted(Accepted::open(worker, listener, peer, tls), stream, BytesMut::new())
+    serve_accepted(
+        Accepted::open(worker, listener, peer, tls),
+        stream,
+        BytesMut::new(),
+    )
 }
 
 /// Serve a counted connection; `read`: its first bytes, when they were read

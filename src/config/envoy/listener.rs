@@ -545,9 +545,7 @@ fn connection_manager(
             "auto" => "auto",
             "http1" => "http1",
             "http2" => "http2",
-            "http3" => {
-                return Err(cx.unsupported(&c.path, "HTTP/3 to clients is not implemented"))
-            }
+            "http3" => return Err(cx.unsupported(&c.path, "HTTP/3 to clients is not implemented")),
             other => {
                 return Err(cx.parse_error(
                     &c.path,

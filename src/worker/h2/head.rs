@@ -19,9 +19,7 @@
 use bytes::Bytes;
 use http::{header::HeaderName, HeaderMap, HeaderValue, Response, StatusCode};
 
-use crate::codec::{
-    encode::write_dec, headers::HeaderIndex, response::ResponseHead, CodecError,
-};
+use crate::codec::{encode::write_dec, headers::HeaderIndex, response::ResponseHead, CodecError};
 
 /// The client connection preface (RFC 9113 §3.4), as it starts an h2c
 /// connection with prior knowledge.
@@ -104,7 +102,12 @@ pub fn write_request_head(
     }
     if cookies > 0 {
         out.extend_from_slice(b"cookie: ");
-        for (i, c) in parts.headers.get_all(http::header::COOKIE).iter().enumerate() {
+        for (i, c) in parts
+            .headers
+            .get_all(http::header::COOKIE)
+            .iter()
+            .enumerate()
+        {
             if i > 0 {
                 out.extend_from_slice(b"; ");
             }
@@ -157,10 +160,8 @@ pub fn parse_trailer_lines(lines: &[u8]) -> HeaderMap {
             continue;
         };
         let (name, value) = (&l[..colon], l[colon + 1..].trim_ascii());
-        let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(name),
-            HeaderValue::from_bytes(value),
-        ) else {
+        let (Ok(name), Ok(value)) = (HeaderName::from_bytes(name), HeaderValue::from_bytes(value))
+        else {
             continue;
         };
         if CONNECTION_SPECIFIC.contains(&name.as_str()) {
@@ -293,8 +294,14 @@ mod tests {
 
     #[test]
     fn a_host_field_stands_in_for_a_missing_authority() {
-        let req = http::Request::get("/x").header("host", "h").body(()).unwrap();
-        assert_eq!(head_of(req, true).unwrap(), "GET /x HTTP/1.1\r\nhost: h\r\n\r\n");
+        let req = http::Request::get("/x")
+            .header("host", "h")
+            .body(())
+            .unwrap();
+        assert_eq!(
+            head_of(req, true).unwrap(),
+            "GET /x HTTP/1.1\r\nhost: h\r\n\r\n"
+        );
     }
 
     #[test]
@@ -351,9 +358,18 @@ mod tests {
                 Parsed::Incomplete => panic!("incomplete"),
             }
         };
-        assert_eq!(framing(head_of(post(None), false).unwrap()), BodyFraming::Chunked);
-        assert_eq!(framing(head_of(post(Some("5")), false).unwrap()), BodyFraming::Length(5));
-        assert_eq!(framing(head_of(post(None), true).unwrap()), BodyFraming::None);
+        assert_eq!(
+            framing(head_of(post(None), false).unwrap()),
+            BodyFraming::Chunked
+        );
+        assert_eq!(
+            framing(head_of(post(Some("5")), false).unwrap()),
+            BodyFraming::Length(5)
+        );
+        assert_eq!(
+            framing(head_of(post(None), true).unwrap()),
+            BodyFraming::None
+        );
     }
 
     #[test]
@@ -378,7 +394,12 @@ mod tests {
 
     #[test]
     fn local_replies_carry_the_h1_fields() {
-        let (resp, body) = local_reply(503, &"no healthy upstream", b"x-ringway-overloaded: true\r\n", false);
+        let (resp, body) = local_reply(
+            503,
+            &"no healthy upstream",
+            b"x-ringway-overloaded: true\r\n",
+            false,
+        );
         assert_eq!(resp.status(), 503);
         assert_eq!(resp.headers()["server"], "ringway");
         assert_eq!(resp.headers()["x-ringway-overloaded"], "true");

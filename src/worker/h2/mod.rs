@@ -170,15 +170,15 @@ where
         let accepted_at = Instant::now();
         let config = listener.config.clone();
         let handshake = builder(&config).handshake::<_, Bytes>(io);
-        let mut conn =
-            match monoio::time::timeout(config.request_headers_timeout, handshake).await {
-                Ok(Ok(conn)) => conn,
-                Ok(Err(e)) => {
-                    tracing::debug!(peer = %peer, error = %e, "HTTP/2 handshake failed");
-                    return;
-                }
-                Err(_) => return,
-            };
+        let mut conn = match monoio::time::timeout(config.request_headers_timeout, handshake).await
+        {
+            Ok(Ok(conn)) => conn,
+            Ok(Err(e)) => {
+                tracing::debug!(peer = %peer, error = %e, "HTTP/2 handshake failed");
+                return;
+            }
+            Err(_) => return,
+        };
         let shared = Rc::new(ConnShared {
             tap,
             tls: secure,

@@ -460,7 +460,9 @@ impl Downstream for H2Request {
         }
         let mut resp = Response::new(());
         *resp.status_mut() = http::StatusCode::CONTINUE;
-        self.respond.send_informational(resp).map_err(|_| ClientGone)
+        self.respond
+            .send_informational(resp)
+            .map_err(|_| ClientGone)
     }
 
     async fn send_informational(&mut self, resp: ResponseView<'_>) -> Result<(), ClientGone> {
