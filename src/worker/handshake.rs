@@ -83,7 +83,9 @@ pub async fn serve(
         ListenerCodec::Http2 => true,
     };
     if h2 {
-        h2::serve_tls(worker.clone(), ctx.clone(), stream, peer).await;
+        // Boxed: an HTTP/2 connection's state is several KiB; unboxed it would
+        // size every TLS connection's task, HTTP/1.1 ones included.
+        Box::pin(h2::serve_tls(worker.clone(), ctx.clone(), stream, peer)).await;
     } else {
         h1::serve(worker.clone(), ctx.clone(), stream, peer).await;
     }

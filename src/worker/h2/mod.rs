@@ -111,11 +111,18 @@ pub fn serve_auto(
         let mut buf = accepted.worker.take_buffer();
         loop {
             match detect(&buf) {
+                // Each protocol runs as a task of its own, so this one's state
+                // (the wait, and the other protocol's connection) does not size
+                // every connection's task: an HTTP/2 connection's is several KiB.
                 Preface::Http2 => {
                     let io = io::Rewind::new(buf, StreamWrapper::new(stream));
-                    return serve(accepted, io, false).await;
+                    monoio::spawn(serve(accepted, io, false));
+                    return;
                 }
-                Preface::Http1 => return h1::serve_accepted(accepted, stream, buf).await,
+                Preface::Http1 => {
+                    monoio::spawn(h1::serve_accepted(accepted, stream, buf));
+                    return;
+                }
                 Preface::NeedMore => match read_more(&mut stream, &mut buf, Some(deadline)).await {
                     Ok(n) if n > 0 => {}
                     _ => {
