@@ -30,7 +30,12 @@ mod io;
 mod stream;
 mod tls;
 
-use std::{cell::Cell, net::SocketAddr, rc::Rc, time::Instant};
+use std::{
+    cell::{Cell, RefCell},
+    net::SocketAddr,
+    rc::Rc,
+    time::Instant,
+};
 
 use bytes::{Bytes, BytesMut};
 use monoio_compat::StreamWrapper;
@@ -176,7 +181,10 @@ where
         let _active = active;
         let accepted_at = Instant::now();
         let config = listener.config.clone();
-        let handshake = builder(&config).handshake::<_, Bytes>(io);
+        // The connection's own handle on the stream, to linger with once `h2`
+        // has given up on it (see `linger`).
+        let io = Rc::new(RefCell::new(io));
+        let handshake = builder(&config).handshake::<_, Bytes>(io::Shared(io.clone()));
         let mut conn = match monoio::time::timeout(config.request_headers_timeout, handshake).await
         {
             Ok(Ok(conn)) => conn,
@@ -211,6 +219,12 @@ where
                     }
                     Some(Err(e)) => {
                         tracing::debug!(peer = %peer, error = %e, "HTTP/2 connection error");
+                        // A GOAWAY for the client's fault (a flood, a protocol
+                        // error) is out: let the client read it.
+                        drop(conn);
+                        if let Ok(io) = Rc::try_unwrap(io) {
+                            io::linger(io.into_inner()).await;
+                        }
                         return;
                     }
                     None => return,
