@@ -1,4 +1,4 @@
-//! ringway: a thread-per-core HTTP/1.1 reverse proxy on io_uring, with TLS.
+//! ringway: a thread-per-core HTTP/1.1 and HTTP/2 reverse proxy on io_uring, with TLS.
 //!
 //! ```text
 //!             ┌──────────── one worker thread per core (pinned, own monoio runtime) ─────────────┐
@@ -12,8 +12,9 @@
 //!  all read lock-free
 //! ```
 //!
-//! `worker::h1` drives one HTTP/1.1 connection; `worker::exchange` serves each
-//! request through a `Downstream` (the client side, whatever its protocol), and
+//! `worker::h1` drives one HTTP/1.1 connection and `worker::h2` one HTTP/2
+//! connection (chosen by the preface or ALPN); `worker::exchange` serves each
+//! request or stream through a `Downstream` (the client side, whatever its protocol), and
 //! every answer ringway gives itself is a `worker::local_reply::LocalReply`.
 //!
 //! Layers, bottom to top; a module imports only from layers below it

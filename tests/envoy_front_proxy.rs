@@ -204,10 +204,11 @@ fn check_prints_the_translation_warnings() {
         "warning: static_resources.clusters[0].http2_protocol_options (line 36)",
         "warning: static_resources.clusters[1].http2_protocol_options (line 45)",
         ".config.stat_prefix (line 12)",
-        ".config.codec_type (line 11)",
     ] {
         assert!(stderr.contains(needle), "`{needle}` missing in:\n{stderr}");
     }
+    // `codec_type: auto` takes effect now (HTTP/2 by preface): no warning.
+    assert!(!stderr.contains("codec_type"), "{stderr}");
 }
 
 #[test]

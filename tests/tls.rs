@@ -171,7 +171,8 @@ fn tls12_and_tls13_are_both_served_and_counted(d: Driver) {
 fn a_client_offering_only_h2_fails_the_handshake(d: Driver) {
     let pki = Pki::new();
     let up = Upstream::echo("up");
-    let rw = start_tls(d, &[&pki.a], "", &up);
+    // HTTP/2 is offered by default (tests/h2.rs); this listener offers only HTTP/1.1.
+    let rw = start_tls(d, &[&pki.a], "      alpn: [http/1.1]\n", &up);
     let e = try_tls_connect(rw.addr(), "a.test", &pki.client(&[b"h2"]))
         .err()
         .expect("no common protocol: the handshake fails");

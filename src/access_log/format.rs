@@ -321,6 +321,7 @@ impl AccessLogFormat {
                 Segment::Protocol => out.extend_from_slice(match r.protocol {
                     Some(Version::Http11) => b"HTTP/1.1",
                     Some(Version::Http10) => b"HTTP/1.0",
+                    Some(Version::Http2) => b"HTTP/2",
                     None => b"-",
                 }),
                 Segment::ResponseCode => dec(out, u64::from(r.status)),

@@ -299,6 +299,7 @@ fn render_op(op: &Operator, cx: &EditContext<'_>, out: &mut Vec<u8>) {
         Operator::Protocol => out.extend_from_slice(match cx.version {
             Version::Http10 => b"HTTP/1.0",
             Version::Http11 => b"HTTP/1.1",
+            Version::Http2 => b"HTTP/2",
         }),
         Operator::Req(name) => {
             if let Some(v) = cx.request.and_then(|r| r.value(name)) {

@@ -189,7 +189,7 @@ impl FramingFields {
     /// `keep-alive`.
     pub fn keep_alive(&self, version: super::Version) -> bool {
         match version {
-            super::Version::Http11 => !self.close,
+            super::Version::Http11 | super::Version::Http2 => !self.close,
             super::Version::Http10 => self.keep_alive && !self.close,
         }
     }

@@ -19,6 +19,9 @@ pub use error::CodecError;
 pub enum Version {
     Http10,
     Http11,
+    /// A request that arrived on an HTTP/2 stream (`worker::h2` writes its
+    /// head in HTTP/1.1 layout; the version says where it came from).
+    Http2,
 }
 
 /// How a message's body is delimited.

@@ -114,6 +114,7 @@ fn lower_listener(listener: &ListenerConfig, clusters: &[ClusterConfig]) -> RawL
     let ListenerConfig {
         name,
         address,
+        codec,
         virtual_hosts,
         limits,
         request_headers_timeout,
@@ -137,6 +138,7 @@ fn lower_listener(listener: &ListenerConfig, clusters: &[ClusterConfig]) -> RawL
     RawListener {
         name: Some(name.clone()),
         address: address.to_string(),
+        codec: Some(names::name(names::LISTENER_CODECS, *codec).to_string()),
         virtual_hosts: virtual_hosts
             .iter()
             .map(|v| lower_virtual_host(v, clusters))

@@ -71,6 +71,18 @@ impl std::str::FromStr for IoDriverChoice {
     }
 }
 
+/// What a listener speaks to its clients (Envoy's `codec_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ListenerCodec {
+    /// HTTP/2 when a plaintext connection starts with its preface or TLS
+    /// negotiates `h2` by ALPN; HTTP/1.1 otherwise.
+    #[default]
+    Auto,
+    Http1,
+    /// HTTP/2 only (h2c with prior knowledge on plaintext listeners).
+    Http2,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub workers: usize,
@@ -134,6 +146,7 @@ pub struct DnsConfig {
 pub struct ListenerConfig {
     pub name: String,
     pub address: SocketAddr,
+    pub codec: ListenerCodec,
     pub virtual_hosts: Vec<VirtualHostConfig>,
     pub limits: RequestLimits,
     pub request_headers_timeout: Duration,

@@ -6,7 +6,9 @@
 //! reads back to it. A value's first entry is its printed name; later entries
 //! are accepted aliases.
 
-use super::model::{AppendAction, ClusterKind, DnsLookupFamily, IoDriverChoice, LbPolicy};
+use super::model::{
+    AppendAction, ClusterKind, DnsLookupFamily, IoDriverChoice, LbPolicy, ListenerCodec,
+};
 
 /// `(word, value)` pairs; the first word of each value is the one printed.
 pub type Names<T> = &'static [(&'static str, T)];
@@ -18,6 +20,12 @@ pub const IO_DRIVERS: Names<IoDriverChoice> = &[
     ("iouring", IoDriverChoice::Uring),
     ("epoll", IoDriverChoice::Epoll),
     ("legacy", IoDriverChoice::Epoll),
+];
+
+pub const LISTENER_CODECS: Names<ListenerCodec> = &[
+    ("auto", ListenerCodec::Auto),
+    ("http1", ListenerCodec::Http1),
+    ("http2", ListenerCodec::Http2),
 ];
 
 pub const CLUSTER_KINDS: Names<ClusterKind> = &[
@@ -119,6 +127,7 @@ mod tests {
     #[test]
     fn every_value_has_a_name_that_reads_back() {
         round_trips(IO_DRIVERS, &every!(IoDriverChoice: Auto, Uring, Epoll));
+        round_trips(LISTENER_CODECS, &every!(ListenerCodec: Auto, Http1, Http2));
         round_trips(
             CLUSTER_KINDS,
             &every!(ClusterKind: Static, StrictDns, LogicalDns),

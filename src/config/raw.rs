@@ -65,6 +65,9 @@ pub struct RawListener {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     pub address: String,
+    /// `auto` (default: HTTP/2 by preface or ALPN, else HTTP/1.1), `http1` or `http2`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub codec: Option<String>,
     #[serde(default)]
     pub virtual_hosts: Vec<RawVirtualHost>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -127,7 +127,8 @@ fn defaults_without_optional_fields() {
     let l = &loaded.config.listeners[0];
     assert_eq!(l.max_connections, None);
     let tls = l.tls.as_ref().unwrap();
-    assert_eq!(tls.spec().alpn, [Alpn::Http11]);
+    // `codec: auto` (the default) offers HTTP/2 first.
+    assert_eq!(tls.spec().alpn, [Alpn::Http2, Alpn::Http11]);
     assert_eq!(tls.spec().session_tickets, SessionTickets::On);
     assert_eq!(tls.handshake_timeout(), defaults::TLS_HANDSHAKE_TIMEOUT);
     assert_eq!(
@@ -159,14 +160,14 @@ fn refusals_name_the_field_and_line() {
             "below min_version",
         ),
         (
-            format!("{c}      alpn: [h2]\n"),
+            format!("{c}      alpn: [h2c]\n"),
             "listeners[0].tls.alpn[0] (line 7)",
-            "HTTP/2 is not implemented yet",
+            "HTTP/2 without TLS",
         ),
         (
             format!("{c}      alpn: [spdy/3]\n"),
             "listeners[0].tls.alpn[0] (line 7)",
-            "supported: http/1.1",
+            "supported: h2, http/1.1",
         ),
         (
             format!("{c}      alpn: []\n"),
@@ -278,7 +279,7 @@ fn cluster_refusals_name_the_field_and_line() {
         (
             "    tls:\n      verify: none\n      alpn: [h2]\n".into(),
             "clusters[0].tls.alpn[0] (line 17)",
-            "HTTP/2 is not implemented yet",
+            "HTTP/2 to upstreams is not implemented yet",
         ),
         (
             "    tls:\n      verify: { ca: /nonexistent/ca.pem }\n".into(),
@@ -354,4 +355,35 @@ fn inline_pem_loads_and_survives_convert() {
             .serial,
         facts.serial
     );
+}
+
+#[test]
+fn the_listener_codec_decides_the_alpn_offer() {
+    let f = files();
+    let with_codec = |codec: &str, alpn: &str| {
+        config(&format!("{}{alpn}", certs(&f)), "")
+            .replace("    tls:\n", &format!("    codec: {codec}\n    tls:\n"))
+    };
+    let offer = |codec: &str| {
+        let loaded = load_str(&with_codec(codec, "")).unwrap();
+        loaded.config.listeners[0]
+            .tls
+            .as_ref()
+            .unwrap()
+            .spec()
+            .alpn
+            .clone()
+    };
+    assert_eq!(offer("auto"), [Alpn::Http2, Alpn::Http11]);
+    assert_eq!(offer("http1"), [Alpn::Http11]);
+    assert_eq!(offer("http2"), [Alpn::Http2]);
+    let e = err(&with_codec("http1", "      alpn: [h2, http/1.1]\n"));
+    assert!(e.contains("`codec: http1` listener cannot offer h2"), "{e}");
+    let e = err(&with_codec("http2", "      alpn: [h2, http/1.1]\n"));
+    assert!(
+        e.contains("`codec: http2` listener cannot offer http/1.1"),
+        "{e}"
+    );
+    let e = err(&with_codec("http3", ""));
+    assert!(e.contains("is not a codec (auto, http1, http2)"), "{e}");
 }

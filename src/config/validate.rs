@@ -315,12 +315,26 @@ fn validate_listener(
             path: check_path(&format!("{path}.health_check.path"), &h.path)?,
         }),
     };
+    let codec = match &rl.codec {
+        None => ListenerCodec::Auto,
+        Some(c) => super::names::parse(super::names::LISTENER_CODECS, c).ok_or_else(|| {
+            ConfigError::invalid(
+                format!("{path}.codec"),
+                format!(
+                    "`{c}` is not a codec ({})",
+                    super::names::listing(super::names::LISTENER_CODECS)
+                ),
+            )
+        })?,
+    };
     Ok(ListenerConfig {
+        codec,
         tls: match &rl.tls {
             None => None,
             Some(t) => Some(super::validate_tls::listener_tls(
                 &format!("{path}.tls"),
                 t,
+                codec,
             )?),
         },
         max_connections: super::validate_tls::max_connections(

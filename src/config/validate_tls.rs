@@ -8,7 +8,7 @@ use std::{sync::Arc, time::SystemTime};
 
 use super::{
     error::ConfigError,
-    model::defaults,
+    model::{defaults, ListenerCodec},
     raw::{RawCertificate, RawClusterTls, RawListenerTls, RawPem, RawTlsVersion, RawVerify},
 };
 use crate::tls::{
@@ -18,7 +18,13 @@ use crate::tls::{
     VersionRange,
 };
 
-pub fn listener_tls(field: &str, raw: &RawListenerTls) -> Result<Arc<ListenerTls>, ConfigError> {
+/// `codec`: the listener's; it decides the default ALPN offer and which
+/// offers make sense.
+pub fn listener_tls(
+    field: &str,
+    raw: &RawListenerTls,
+    codec: ListenerCodec,
+) -> Result<Arc<ListenerTls>, ConfigError> {
     if raw.certificates.is_empty() {
         return Err(ConfigError::invalid(
             format!("{field}.certificates"),
@@ -32,14 +38,34 @@ pub fn listener_tls(field: &str, raw: &RawListenerTls) -> Result<Arc<ListenerTls
         .map(|(i, c)| certificate(&format!("{field}.certificates[{i}]"), c))
         .collect::<Result<Vec<_>, _>>()?;
     let alpn = match &raw.alpn {
-        None => vec![Alpn::Http11],
+        None => match codec {
+            ListenerCodec::Auto => vec![Alpn::Http2, Alpn::Http11],
+            ListenerCodec::Http1 => vec![Alpn::Http11],
+            ListenerCodec::Http2 => vec![Alpn::Http2],
+        },
         Some(list) if list.is_empty() => {
             return Err(ConfigError::invalid(
                 format!("{field}.alpn"),
-                "an empty list offers nothing; give [http/1.1] or leave alpn out",
+                "an empty list offers nothing; give [h2, http/1.1] or leave alpn out",
             ))
         }
-        Some(list) => alpn(&format!("{field}.alpn"), list)?,
+        Some(list) => {
+            let offer = alpn(&format!("{field}.alpn"), list)?;
+            let clash = match codec {
+                ListenerCodec::Auto => None,
+                ListenerCodec::Http1 if offer.contains(&Alpn::Http2) => {
+                    Some("a `codec: http1` listener cannot offer h2")
+                }
+                ListenerCodec::Http2 if offer.contains(&Alpn::Http11) => {
+                    Some("a `codec: http2` listener cannot offer http/1.1")
+                }
+                _ => None,
+            };
+            if let Some(why) = clash {
+                return Err(ConfigError::invalid(format!("{field}.alpn"), why));
+            }
+            offer
+        }
     };
     let params = protocol_params(
         field,
@@ -126,6 +152,12 @@ pub fn cluster_tls(field: &str, raw: &RawClusterTls) -> Result<Arc<ClusterTls>, 
         None => Vec::new(),
         Some(list) => alpn(&format!("{field}.alpn"), list)?,
     };
+    if let Some(i) = alpn.iter().position(|a| *a == Alpn::Http2) {
+        return Err(ConfigError::invalid(
+            format!("{field}.alpn[{i}]"),
+            "HTTP/2 to upstreams is not implemented yet; give [http/1.1]",
+        ));
+    }
     let client_certificate = match &raw.client_certificate {
         None => None,
         Some(c) => Some(certificate(&format!("{field}.client_certificate"), c)?),

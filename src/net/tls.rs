@@ -136,6 +136,20 @@ impl<C> TlsStream<C> {
 }
 
 impl TlsStream<ServerConnection> {
+    /// The protocol the client and we agreed on by ALPN, if any.
+    pub fn alpn(&self) -> Option<&[u8]> {
+        self.conn.alpn_protocol()
+    }
+
+    /// The socket and the session, once the handshake is done, for a protocol
+    /// layer that drives rustls itself (HTTP/2's poll-based I/O). Nothing is
+    /// lost: `feed` gave rustls every ciphertext byte read, and the handshake
+    /// wrote out every record rustls queued.
+    pub fn into_parts(self) -> (TcpStream, ServerConnection) {
+        debug_assert!(self.rx_pos >= self.rx.len() && !self.conn.wants_write());
+        (self.tcp, self.conn)
+    }
+
     /// A client's connection, accepted on a TLS listener.
     pub fn new(tcp: TcpStream, conn: ServerConnection) -> TlsStream<ServerConnection> {
         TlsStream::with(tcp, conn, FirstRead::ClientHello)

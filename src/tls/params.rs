@@ -256,33 +256,34 @@ pub fn group_names() -> String {
 /// Application protocols ringway can speak inside TLS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Alpn {
+    Http2,
     Http11,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AlpnError {
-    /// `h2`: wanted, not built yet.
-    Http2NotYet,
+    /// `h2c` names HTTP/2 without TLS: it has no place in ALPN.
+    Cleartext,
     Unknown,
 }
 
 impl Alpn {
     pub fn parse(text: &str) -> Result<Alpn, AlpnError> {
         match text.trim() {
+            "h2" => Ok(Alpn::Http2),
             "http/1.1" => Ok(Alpn::Http11),
-            "h2" | "h2c" => Err(AlpnError::Http2NotYet),
+            "h2c" => Err(AlpnError::Cleartext),
             _ => Err(AlpnError::Unknown),
         }
     }
 
     pub fn wire(self) -> &'static [u8] {
-        match self {
-            Alpn::Http11 => b"http/1.1",
-        }
+        self.name().as_bytes()
     }
 
     pub fn name(self) -> &'static str {
         match self {
+            Alpn::Http2 => "h2",
             Alpn::Http11 => "http/1.1",
         }
     }
@@ -291,11 +292,11 @@ impl Alpn {
 impl AlpnError {
     pub fn reason(self, text: &str) -> String {
         match self {
-            AlpnError::Http2NotYet => {
-                format!("`{text}`: HTTP/2 is not implemented yet; give [http/1.1]")
+            AlpnError::Cleartext => {
+                format!("`{text}` is HTTP/2 without TLS, never negotiated by ALPN; give h2")
             }
             AlpnError::Unknown => {
-                format!("`{text}` is not a protocol ringway speaks; supported: http/1.1")
+                format!("`{text}` is not a protocol ringway speaks; supported: h2, http/1.1")
             }
         }
     }

@@ -438,7 +438,8 @@ fn names_map_from_iana_openssl_and_aliases() {
         TlsVersion::parse("TLSv1_1"),
         Err(params::VersionError::TooOld)
     );
-    assert_eq!(Alpn::parse("h2"), Err(params::AlpnError::Http2NotYet));
+    assert_eq!(Alpn::parse("h2"), Ok(Alpn::Http2));
+    assert_eq!(Alpn::parse("h2c"), Err(params::AlpnError::Cleartext));
 }
 
 // ---- resumption

@@ -68,6 +68,38 @@ pub struct Connection<S> {
     served: u64,
 }
 
+/// A connection just accepted, counted from this moment (`Worker::active`,
+/// the listener's connection stats) whichever protocol then serves it.
+pub(super) struct Accepted {
+    pub(super) worker: Rc<Worker>,
+    pub(super) listener: Rc<ListenerCtx>,
+    pub(super) peer: SocketAddr,
+    pub(super) active: ActiveConnection,
+    pub(super) tap: SessionTap,
+}
+
+impl Accepted {
+    pub(super) fn open(
+        worker: Rc<Worker>,
+        listener: Rc<ListenerCtx>,
+        peer: SocketAddr,
+        tls: Option<crate::net::tls::TlsInfo>,
+    ) -> Accepted {
+        let active = ActiveConnection::new(worker.clone());
+        let mut tap = SessionTap::open(&worker.tap, listener.index, listener.config.clone(), peer);
+        if let Some(info) = tls {
+            tap.set_tls(info);
+        }
+        Accepted {
+            worker,
+            listener,
+            peer,
+            active,
+            tap,
+        }
+    }
+}
+
 /// Serve one accepted connection. Not itself `async`: the returned future is
 /// the connection's own, with no outer frame keeping a second copy of its state.
 pub fn serve<S: Transport>(
@@ -76,20 +108,36 @@ pub fn serve<S: Transport>(
     stream: S,
     peer: SocketAddr,
 ) -> impl std::future::Future<Output = ()> {
-    worker.active.set(worker.active.get() + 1);
-    let mut tap = SessionTap::open(&worker.tap, listener.index, listener.config.clone(), peer);
     let tls = stream.tls();
-    let secure = tls.is_some();
-    if let Some(info) = tls {
-        tap.set_tls(info);
-    }
+    serve_accepted(
+        Accepted::open(worker, listener, peer, tls),
+        stream,
+        BytesMut::new(),
+    )
+}
+
+/// Serve a counted connection; `read`: its first bytes, when they were read
+/// to tell HTTP/1.1 from HTTP/2 (else empty).
+pub(super) fn serve_accepted<S: Transport>(
+    accepted: Accepted,
+    stream: S,
+    read: BytesMut,
+) -> impl std::future::Future<Output = ()> {
+    let Accepted {
+        worker,
+        listener,
+        peer,
+        active,
+        tap,
+    } = accepted;
+    let secure = stream.tls().is_some();
     let mut conn = Connection {
-        _active: ActiveConnection(worker.clone()),
+        _active: active,
         client: Client {
             tap,
             listener,
             peer,
-            buf: BytesMut::new(),
+            buf: read,
             scratch: H1Scratch::default(),
             accepted_at: Instant::now(),
             tls: secure,
@@ -129,7 +177,14 @@ pub fn serve<S: Transport>(
 }
 
 /// Counts the connection in `Worker::active` for as long as it lives.
-struct ActiveConnection(Rc<Worker>);
+pub(super) struct ActiveConnection(Rc<Worker>);
+
+impl ActiveConnection {
+    pub(super) fn new(worker: Rc<Worker>) -> ActiveConnection {
+        worker.active.set(worker.active.get() + 1);
+        ActiveConnection(worker)
+    }
+}
 
 impl Drop for ActiveConnection {
     fn drop(&mut self) {

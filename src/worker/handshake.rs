@@ -3,7 +3,7 @@
 //! and in number per worker (`max_concurrent_handshakes`), so a flood of
 //! handshakes — each costs far more CPU than a request — cannot starve the
 //! connections already established. A finished handshake hands the stream to
-//! the HTTP/1.1 connection code like any accepted socket.
+//! the HTTP/1.1 connection code, or to HTTP/2's when ALPN chose `h2`.
 //!
 //! Every outcome is counted on the listener (Envoy's `ssl.*`).
 
@@ -12,8 +12,9 @@ use std::{net::SocketAddr, rc::Rc, sync::Arc};
 use monoio::net::TcpStream;
 use rustls::{CipherSuite, NamedGroup, ProtocolVersion, ServerConnection};
 
-use super::{h1, ListenerCtx, Worker};
+use super::{h1, h2, ListenerCtx, Worker};
 use crate::{
+    config::ListenerCodec,
     net::tls::{cipher_name, HandshakeError, TlsInfo, TlsStream},
     stats::names::ListenerCounter as C,
     tls::ListenerTls,
@@ -75,7 +76,19 @@ pub async fn serve(
     for c in handshake_counters(&stream.info()) {
         count(c);
     }
-    h1::serve(worker.clone(), ctx.clone(), stream, peer).await;
+    // HTTP/2 when the client chose it by ALPN (`auto`), or always (`http2`).
+    let h2 = match ctx.config.codec {
+        ListenerCodec::Auto => stream.alpn() == Some(b"h2"),
+        ListenerCodec::Http1 => false,
+        ListenerCodec::Http2 => true,
+    };
+    if h2 {
+        // Boxed: an HTTP/2 connection's state is several KiB; unboxed it would
+        // size every TLS connection's task, HTTP/1.1 ones included.
+        Box::pin(h2::serve_tls(worker.clone(), ctx.clone(), stream, peer)).await;
+    } else {
+        h1::serve(worker.clone(), ctx.clone(), stream, peer).await;
+    }
 }
 
 /// What a completed handshake counts: itself, resumption, the version, the

@@ -16,6 +16,7 @@ mod attempt;
 pub mod downstream;
 mod exchange;
 pub mod h1;
+pub mod h2;
 mod handshake;
 pub mod idle_parking;
 pub mod io;
@@ -45,7 +46,7 @@ use crate::{
         headers::HeaderIndex,
         limits::{BODY_CHUNK, READ_CHUNK},
     },
-    config::{IoDriverChoice, ListenerConfig},
+    config::{IoDriverChoice, ListenerCodec, ListenerConfig},
     generation::{Generation, Generations},
     net::IoDriver,
     prim::Rng,
@@ -730,9 +731,17 @@ async fn accept_loop(worker: Rc<Worker>, id: u64, listener: TcpListener, cancel:
                     Some(tls) => {
                         monoio::spawn(handshake::serve(worker.clone(), ctx, tls, stream, peer));
                     }
-                    None => {
-                        monoio::spawn(h1::serve(worker.clone(), ctx, stream, peer));
-                    }
+                    None => match ctx.config.codec {
+                        ListenerCodec::Auto => {
+                            monoio::spawn(h2::serve_auto(worker.clone(), ctx, stream, peer));
+                        }
+                        ListenerCodec::Http1 => {
+                            monoio::spawn(h1::serve(worker.clone(), ctx, stream, peer));
+                        }
+                        ListenerCodec::Http2 => {
+                            monoio::spawn(h2::serve_plain(worker.clone(), ctx, stream, peer));
+                        }
+                    },
                 }
             }
             Err(e) if e.raw_os_error() == Some(libc::ECANCELED) => return,

@@ -199,6 +199,9 @@ pub struct SessionTap {
     capture: RequestCapture,
     /// The response headers the access log asks for (`%RESP(..)%`).
     resp_capture: RequestCapture,
+    /// This tap counts a connection (open, close); an HTTP/2 stream's tap
+    /// counts only its request.
+    connection: bool,
 }
 
 impl SessionTap {
@@ -236,6 +239,37 @@ impl SessionTap {
             capture: RequestCapture::default(),
             resp_capture: RequestCapture::default(),
             tls: None,
+            connection: true,
+        }
+    }
+
+    /// The tap of one HTTP/2 stream on the connection `conn` taps: its own
+    /// request and log line, the connection's peer, listener and TLS session.
+    pub fn stream(conn: &SessionTap) -> SessionTap {
+        let now = Instant::now();
+        SessionTap {
+            sink: conn.sink.clone(),
+            tap: conn.tap.clone(),
+            listener: conn.listener,
+            config: conn.config.clone(),
+            peer: conn.peer,
+            in_request: false,
+            start: now,
+            start_millis: 0,
+            protocol: None,
+            status: 0,
+            flags: Flags::default(),
+            bytes_received: 0,
+            bytes_sent: 0,
+            cluster: None,
+            host: None,
+            upstream_addr: None,
+            upstream_start: now,
+            service_time_ms: None,
+            capture: RequestCapture::default(),
+            resp_capture: RequestCapture::default(),
+            tls: conn.tls.clone(),
+            connection: false,
         }
     }
 
@@ -615,6 +649,9 @@ impl SessionTap {
 impl Drop for SessionTap {
     fn drop(&mut self) {
         self.request_end();
+        if !self.connection {
+            return;
+        }
         let l = &self.tap.stats.listeners[self.listener];
         l.gauge(ListenerGauge::DownstreamCxActive).dec();
         l.inc(ListenerCounter::DownstreamCxDestroy);

@@ -584,7 +584,7 @@ fn connection_manager(
             ("max_request_headers_kb", Map),
             (
                 "http2_protocol_options",
-                Warn("ringway speaks HTTP/1.1 to clients"),
+                Warn("HTTP/2 to clients runs with ringway's own limits (128 streams, 256 KiB stream windows)"),
             ),
             (
                 "drain_timeout",
@@ -710,25 +710,19 @@ fn connection_manager(
     )?;
     let hcm = &node.path;
     if let Some(c) = f.get("codec_type") {
-        match cx.string(&c)?.to_ascii_lowercase().as_str() {
-            "http1" => {}
-            "auto" => cx.warn(
-                &c.path,
-                "ringway speaks HTTP/1.1 to clients; AUTO's HTTP/2 detection does not apply",
-            ),
-            "http2" | "http3" => {
-                return Err(cx.unsupported(
-                    &c.path,
-                    "HTTP/2 and HTTP/3 to clients are not implemented; ringway speaks HTTP/1.1",
-                ))
-            }
+        let codec = match cx.string(&c)?.to_ascii_lowercase().as_str() {
+            "auto" => "auto",
+            "http1" => "http1",
+            "http2" => "http2",
+            "http3" => return Err(cx.unsupported(&c.path, "HTTP/3 to clients is not implemented")),
             other => {
                 return Err(cx.parse_error(
                     &c.path,
                     format!("`{other}` is not AUTO, HTTP1, HTTP2 or HTTP3"),
                 ))
             }
-        }
+        };
+        rl.codec = Some(codec.to_string());
     }
     if let Some(p) = f.get("stat_prefix") {
         stat_prefix(cx, &p, rl)?;

@@ -148,7 +148,6 @@ fn front_envoy_seed_translates_to_the_front_proxy() {
     assert_eq!(
         loaded.warnings,
         [
-            format!("{HCM_V2}.codec_type (line 11): ringway speaks HTTP/1.1 to clients; AUTO's HTTP/2 detection does not apply"),
             format!("{HCM_V2}.stat_prefix (line 12): ringway has no stat prefixes; `ingress_http` names the listener instead"),
             format!("{HCM_V2}.http_filters[0].name (line 29): the router filter is implied: ringway always routes, and runs no other http filter"),
             format!("{HCM_V2}.route_config.name (line 14): ignored: route configuration names only matter to RDS"),
@@ -177,7 +176,9 @@ fn service_envoy_seed_translates_to_the_sidecar() {
         c.admin.as_ref().map(|a| a.address),
         Some(addr("0.0.0.0:8081"))
     );
-    assert_eq!(loaded.warnings.len(), 4, "{:#?}", loaded.warnings);
+    // `codec_type: auto` now takes effect (HTTP/2 by preface), no warning.
+    assert_eq!(l.codec, crate::config::ListenerCodec::Auto);
+    assert_eq!(loaded.warnings.len(), 3, "{:#?}", loaded.warnings);
 }
 
 #[test]
@@ -428,6 +429,23 @@ refuses!(retry_policy_header_conditions, V3,
     format!("{HCM_V3}.route_config.virtual_hosts[0].routes[1].route.retry_policy.retriable_headers"), "retriable_headers");
 
 #[test]
+fn codec_type_maps_to_the_listener_codec() {
+    use crate::config::ListenerCodec;
+    for (envoy, codec) in [
+        ("HTTP1", ListenerCodec::Http1),
+        ("HTTP2", ListenerCodec::Http2),
+        ("AUTO", ListenerCodec::Auto),
+        ("auto", ListenerCodec::Auto),
+    ] {
+        let text = edit(V3, "codec_type: HTTP1", &format!("codec_type: {envoy}"));
+        assert_eq!(load(&text).config.listeners[0].codec, codec, "{envoy}");
+    }
+    // Absent: Envoy's default, AUTO.
+    let text = edit(V3, "          codec_type: HTTP1\n", "");
+    assert_eq!(load(&text).config.listeners[0].codec, ListenerCodec::Auto);
+}
+
+#[test]
 fn retry_policy_on_route_maps_across() {
     let text = edit(
         V3,
@@ -633,8 +651,8 @@ refuses!(listener_filters, V3,
 refuses!(rds, V3,
     HCM => "          stat_prefix: ingress_http\n          rds: {route_config_name: r}\n",
     format!("{HCM_V3}.rds"), "rds:");
-refuses!(http2_downstream, V3,
-    "codec_type: HTTP1" => "codec_type: HTTP2",
+refuses!(http3_downstream, V3,
+    "codec_type: HTTP1" => "codec_type: HTTP3",
     format!("{HCM_V3}.codec_type"), "codec_type");
 refuses!(eds_cluster, V3,
     "type: STRICT_DNS" => "type: EDS",
@@ -683,12 +701,6 @@ fn seed_warnings() {
         &format!("{HCM_V2}.stat_prefix"),
         "stat_prefix",
         "names the listener",
-    );
-    warns(
-        FRONT,
-        &format!("{HCM_V2}.codec_type"),
-        "codec_type",
-        "HTTP/1.1",
     );
     warns(
         FRONT,

@@ -53,7 +53,8 @@ fn todays_sandbox_loads_with_its_inline_certificate_and_runtime_layer() {
         .expect("the 8443 listener terminates TLS");
     assert_eq!(tls.certificates()[0].source, "<inline>");
     assert_eq!(tls.certificates()[0].subject, "CN=front-envoy");
-    assert_eq!(tls.spec().alpn, [Alpn::Http11]);
+    // Its HCM is `codec_type: AUTO`: h2 is offered first.
+    assert_eq!(tls.spec().alpn, [Alpn::Http2, Alpn::Http11]);
     // The sandbox's key names a listener it does not have: Envoy ignores it too.
     let at = format!(
         "layered_runtime.layers[0].static_layer.envoy.resource_limits.listener.example_listener_name.connection_limit (line {})",
@@ -381,7 +382,6 @@ fn what_rustls_cannot_do_is_refused_at_its_path_and_line() {
         (params("              tls_minimum_protocol_version: TLSv1_0\n"), format!("{CTX}.common_tls_context.tls_params.tls_minimum_protocol_version"), "tls_minimum_protocol_version", "TLS 1.2 and 1.3 only"),
         (params("              cipher_suites: [ECDHE-RSA-AES128-SHA]\n"), format!("{CTX}.common_tls_context.tls_params.cipher_suites[0]"), "cipher_suites", "supported: ECDHE-ECDSA-AES128-GCM-SHA256"),
         (params("              ecdh_curves: [P-521]\n"), format!("{CTX}.common_tls_context.tls_params.ecdh_curves[0]"), "ecdh_curves", "supported: X25519"),
-        (format!("{base}            alpn_protocols: [h2, http/1.1]\n"), format!("{CTX}.common_tls_context.alpn_protocols[0]"), "alpn_protocols", "HTTP/2 is not implemented yet"),
         (base.replace(&format!("private_key: {{ filename: {} }}", f.key), "private_key: { inline_bytes: AAAA }"), format!("{CTX}.common_tls_context.tls_certificates[0].private_key.inline_bytes"), "private_key: { inline_bytes", "inline_bytes is not implemented"),
         (format!("{base}              password: {{ inline_string: secret }}\n"), format!("{CTX}.common_tls_context.tls_certificates[0].password"), "password", "encrypted private keys are not implemented"),
         (format!("{base}            validation_context:\n              trusted_ca: {{ filename: {} }}\n              match_typed_subject_alt_names: []\n", f.ca_path), format!("{CTX}.common_tls_context.validation_context.match_typed_subject_alt_names"), "match_typed_subject_alt_names", "matching client certificate names is not implemented"),

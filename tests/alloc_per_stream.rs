@@ -1,0 +1,144 @@
+//! What an HTTP/2 stream allocates (HTTP/2 may allocate per stream; HTTP/1.1
+//! allocates nothing per request, `alloc_per_request.rs`). ringway runs in this
+//! process with the counting allocator; the client is `h2load`, another
+//! process, so only ringway's (and the stack-buffer upstream's: none)
+//! allocations are counted. Two runs of different lengths on one connection
+//! each; their difference divided by the extra streams is the per-stream count,
+//! free of the connection's own set-up. A deterministic count, not a timing.
+//!
+//! One test, both drivers one after the other: nothing else in this binary
+//! allocates while counting.
+
+use std::{
+    alloc::{GlobalAlloc, Layout, System},
+    io::{Read, Write},
+    net::TcpListener,
+    process::Command,
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc,
+    },
+    thread,
+};
+
+use ringway::{
+    config::{self, IoDriverChoice},
+    server::Server,
+};
+
+struct Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: every method delegates to the system allocator unchanged; the counter
+// is a plain atomic increment with no allocation of its own.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as our caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as our caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as our caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+const RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello";
+
+/// Index of the end of the first head in `buf[..len]`, if complete.
+fn head_end(buf: &[u8]) -> Option<usize> {
+    buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4)
+}
+
+/// An upstream answering every request on every connection with `RESPONSE`,
+/// using only stack buffers once a connection's thread runs.
+fn upstream() -> std::net::SocketAddr {
+    let listener = TcpListener::bind("127.0.0.61:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            thread::spawn(move || {
+                let mut buf = [0u8; 8192];
+                let mut len = 0;
+                loop {
+                    while let Some(end) = head_end(&buf[..len]) {
+                        if conn.write_all(RESPONSE).is_err() {
+                            return;
+                        }
+                        buf.copy_within(end..len, 0);
+                        len -= end;
+                    }
+                    match conn.read(&mut buf[len..]) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => len += n,
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// Upper bound per stream, a regression guard just above what is measured
+/// (12 on both drivers when this was written: the stream's task, `h2`'s
+/// request and header maps, the response head, one DATA buffer, the router's
+/// host scratch and the like; see the README's "HTTP/2" section).
+const MAX_PER_STREAM: u64 = 16;
+const SHORT: u64 = 500;
+const LONG: u64 = 1_500;
+
+fn h2load(proxy: std::net::SocketAddr, n: u64) {
+    let out = Command::new("h2load")
+        .args(["-n", &n.to_string(), "-c", "1", "-m", "1"])
+        .arg(format!("http://{proxy}/alloc"))
+        .output()
+        .expect("h2load (nghttp2-client, installed by .ci/run)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(&format!("{n} succeeded")), "{text}");
+}
+
+fn allocations_per_stream(driver: IoDriverChoice, upstream: std::net::SocketAddr) -> f64 {
+    let yaml = format!(
+        "workers: 1\nlisteners:\n  - name: l\n    address: 127.0.0.1:0\n    virtual_hosts:\n      \
+         - domains: [\"*\"]\n        routes:\n          - match: {{ prefix: / }}\n            \
+         cluster: c\nclusters:\n  - name: c\n    hosts: [\"{upstream}\"]\n"
+    );
+    let config = config::load_str(&yaml).unwrap().config;
+    let shutdown = Arc::new(AtomicBool::new(false));
+    let server = Server::start(config, Some(driver), shutdown.clone()).unwrap();
+    let proxy = server.listeners[0].1;
+    // Warm the pools (buffers, upstream connection) first.
+    h2load(proxy, SHORT);
+    let mut counts = Vec::new();
+    for n in [SHORT, LONG] {
+        let before = ALLOCATIONS.load(Ordering::SeqCst);
+        h2load(proxy, n);
+        counts.push(ALLOCATIONS.load(Ordering::SeqCst) - before);
+    }
+    server.stop();
+    assert!(server.join());
+    (counts[1] as f64 - counts[0] as f64) / (LONG - SHORT) as f64
+}
+
+#[test]
+fn an_http2_stream_allocates_a_bounded_few_times() {
+    let upstream = upstream();
+    for driver in [IoDriverChoice::Uring, IoDriverChoice::Epoll] {
+        let per_stream = allocations_per_stream(driver, upstream);
+        eprintln!("{driver:?}: {per_stream:.1} allocations per HTTP/2 stream");
+        assert!(
+            per_stream <= MAX_PER_STREAM as f64,
+            "{driver:?}: {per_stream:.1} allocations per stream"
+        );
+    }
+}
