@@ -405,15 +405,20 @@ fn common_context(
         let mut list = Vec::new();
         for p in cx.seq(&a)? {
             let name = cx.string(&p)?;
-            if name == "h2" {
-                return Err(
-                    cx.unsupported(&p.path, "HTTP/2 is not implemented yet; offer http/1.1")
-                );
+            if name == "h2" && side == Side::Upstream {
+                return Err(cx.unsupported(
+                    &p.path,
+                    "HTTP/2 to upstreams is not implemented yet; offer http/1.1",
+                ));
             }
             list.push(name);
         }
         origins.push((format!("{field}.alpn"), a.path.clone()));
         c.alpn = Some(list);
+    } else if side == Side::Downstream {
+        // Envoy negotiates no protocol it was not told to (so no h2): say
+        // http/1.1 rather than take ringway's native default, which offers h2.
+        c.alpn = Some(vec!["http/1.1".to_string()]);
     }
     Ok(c)
 }

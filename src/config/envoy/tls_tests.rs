@@ -53,8 +53,8 @@ fn todays_sandbox_loads_with_its_inline_certificate_and_runtime_layer() {
         .expect("the 8443 listener terminates TLS");
     assert_eq!(tls.certificates()[0].source, "<inline>");
     assert_eq!(tls.certificates()[0].subject, "CN=front-envoy");
-    // Its HCM is `codec_type: AUTO`: h2 is offered first.
-    assert_eq!(tls.spec().alpn, [Alpn::Http2, Alpn::Http11]);
+    // No `alpn_protocols`: as in Envoy, no h2 is negotiated (only http/1.1).
+    assert_eq!(tls.spec().alpn, [Alpn::Http11]);
     // The sandbox's key names a listener it does not have: Envoy ignores it too.
     let at = format!(
         "layered_runtime.layers[0].static_layer.envoy.resource_limits.listener.example_listener_name.connection_limit (line {})",
@@ -542,4 +542,17 @@ fn filter_chains_that_route_differently_are_refused() {
         e.contains("filter chains with different filters are not implemented"),
         "{e}"
     );
+}
+
+#[test]
+fn envoy_alpn_protocols_offer_h2_to_clients_but_not_to_upstreams() {
+    let ca = TestCa::new("front-envoy");
+    let text = sandbox(&ca.issue(&["front-envoy"], &PKCS_ECDSA_P256_SHA256)).replacen(
+        "          common_tls_context:\n",
+        "          common_tls_context:\n            alpn_protocols: [h2, http/1.1]\n",
+        1,
+    );
+    let loaded = load(&text);
+    let tls = loaded.config.listeners[1].tls.as_ref().unwrap();
+    assert_eq!(tls.spec().alpn, [Alpn::Http2, Alpn::Http11]);
 }
