@@ -79,6 +79,49 @@ pub fn translate(source: &str) -> Result<Translation, ConfigError> {
 
 fn translate_value(source: &str, doc: &Value) -> Result<Translation, ConfigError> {
     let mut cx = Ctx::new(source);
+    let translated = translate_doc(&mut cx, doc);
+    let refusals = std::mem::take(&mut cx.refusals);
+    with_refusals(translated, refusals)
+}
+
+/// The first refusal is the error, naming its field and line as always; every
+/// other refusal of the file (and an error the walk met after them) is listed
+/// in its reason, so a user fixes a file in one pass, not one run per key.
+fn with_refusals(
+    translated: Result<Translation, ConfigError>,
+    refusals: Vec<ConfigError>,
+) -> Result<Translation, ConfigError> {
+    let mut refusals = refusals.into_iter();
+    let Some(first) = refusals.next() else {
+        return translated;
+    };
+    let mut others: Vec<String> = refusals.map(|e| e.to_string()).collect();
+    if let Err(later) = translated {
+        others.push(later.to_string());
+    }
+    let ConfigError::Unsupported {
+        field,
+        line,
+        mut reason,
+    } = first
+    else {
+        return Err(first);
+    };
+    if !others.is_empty() {
+        reason.push_str(&format!(
+            " (and {} more: {})",
+            others.len(),
+            others.join("; ")
+        ));
+    }
+    Err(ConfigError::Unsupported {
+        field,
+        line,
+        reason,
+    })
+}
+
+fn translate_doc(cx: &mut Ctx, doc: &Value) -> Result<Translation, ConfigError> {
     let mut origins = Vec::new();
     let root = Node::root(doc);
     let top = cx.fields(
@@ -138,8 +181,8 @@ fn translate_value(source: &str, doc: &Value) -> Result<Translation, ConfigError
         if let Some(ls) = sr.get("listeners") {
             for (i, l) in cx.seq(&ls)?.into_iter().enumerate() {
                 let native = format!("listeners[{i}]");
-                let mut rl = listener::listener(&mut cx, &l, &native, &mut origins)?;
-                distinct_stat_prefix_name(&mut cx, &l, i, &mut rl, &raw.listeners);
+                let mut rl = listener::listener(cx, &l, &native, &mut origins)?;
+                distinct_stat_prefix_name(cx, &l, i, &mut rl, &raw.listeners);
                 raw.listeners.push(rl);
                 envoy_names.push(l.v.get("name").and_then(Value::as_str).map(str::to_string));
             }
@@ -149,14 +192,13 @@ fn translate_value(source: &str, doc: &Value) -> Result<Translation, ConfigError
             for (i, c) in cx.seq(&cs)?.into_iter().enumerate() {
                 let native = format!("clusters[{i}]");
                 origins.push((native.clone(), c.path.clone()));
-                raw.clusters
-                    .push(cluster(&mut cx, &c, &native, &mut origins)?);
+                raw.clusters.push(cluster(cx, &c, &native, &mut origins)?);
                 cluster_paths.push(c.path.clone());
             }
         }
         let routes = std::mem::take(&mut cx.route_hashes);
         resilience::merge_route_hashes(
-            &mut cx,
+            cx,
             &routes,
             &mut raw.clusters,
             &cluster_paths,
@@ -165,17 +207,17 @@ fn translate_value(source: &str, doc: &Value) -> Result<Translation, ConfigError
     }
 
     if let Some(a) = top.get("admin") {
-        raw.admin = Some(admin(&mut cx, &a, &mut origins)?);
+        raw.admin = Some(admin(cx, &a, &mut origins)?);
     }
     if let Some(rt) = top.get("layered_runtime") {
-        for limit in runtime::layered_runtime(&mut cx, &rt)? {
-            apply_connection_limit(&mut cx, &limit, &envoy_names, &mut raw, &mut origins);
+        for limit in runtime::layered_runtime(cx, &rt)? {
+            apply_connection_limit(cx, &limit, &envoy_names, &mut raw, &mut origins);
         }
     }
 
     Ok(Translation {
         raw,
-        warnings: cx.warnings,
+        warnings: std::mem::take(&mut cx.warnings),
         origins,
     })
 }

@@ -1400,3 +1400,28 @@ fn regex_rewrite_maps_and_bad_groups_are_refused_at_their_line() {
         "group",
     );
 }
+
+/// Every refused key of a file is reported in one run: the first is the error
+/// (its field and line, as always), the others are listed in its reason, and so
+/// is an error the walk met after them.
+#[test]
+fn every_refusal_of_a_file_is_reported_at_once() {
+    let text = format!(
+        "dynamic_resources: {{}}\ncluster_manager: {{ outlier_detection: {{}} }}\n{}",
+        edit(V3, LISTENER, "  - name: front\n    listener_filters:\n    - name: envoy.filters.listener.proxy_protocol\n")
+    );
+    let Err(ConfigError::Unsupported {
+        field,
+        line,
+        reason,
+    }) = crate::config::load_str(&text)
+    else {
+        panic!("should be refused");
+    };
+    assert_eq!(field, "dynamic_resources");
+    assert_eq!(line, Some(1));
+    assert!(reason.contains("(and 2 more: "), "{reason}");
+    assert!(reason.contains("cluster_manager (line 2)"), "{reason}");
+    assert!(reason.contains("listener_filters[0].name"), "{reason}");
+    assert!(!reason.contains('\n'), "one line: {reason}");
+}

@@ -98,6 +98,9 @@ impl<'a> Fields<'a> {
 pub struct Ctx<'s> {
     pub source: &'s str,
     pub warnings: Vec<String>,
+    /// Keys refused by a rule table: collected, the key skipped, and the walk
+    /// goes on, so one run reports every refused key of a file.
+    pub refusals: Vec<ConfigError>,
     pub route_hashes: Vec<super::resilience::RouteHash>,
 }
 
@@ -106,6 +109,7 @@ impl<'s> Ctx<'s> {
         Ctx {
             source,
             warnings: Vec::new(),
+            refusals: Vec::new(),
             route_hashes: Vec::new(),
         }
     }
@@ -162,10 +166,10 @@ impl<'s> Ctx<'s> {
             match rules.iter().find(|(name, _)| *name == key).map(|r| r.1) {
                 Some(Map) => mapped.push((key, v)),
                 Some(Warn(why)) => self.warn(&path, format!("ignored: {why}")),
-                Some(Refuse(why)) => return Err(self.unsupported(&path, why)),
+                Some(Refuse(why)) => self.refusals.push(self.unsupported(&path, why)),
                 Some(DefaultOnly(is_default, why)) => {
                     if !is_default(v) {
-                        return Err(self.unsupported(&path, why));
+                        self.refusals.push(self.unsupported(&path, why));
                     }
                 }
                 None => {
