@@ -216,10 +216,37 @@ impl SessionTap {
         tap.stats.inc(WorkerCounter::DownstreamCxAccepted);
         l.inc(ListenerCounter::DownstreamCxTotal);
         l.gauge(ListenerGauge::DownstreamCxActive).inc();
+        SessionTap::idle(tap.clone(), tap.sink(listener), listener, config, peer)
+    }
+
+    /// The tap of one HTTP/2 stream on the connection `conn` taps: its own
+    /// request and log line, the connection's peer, listener and TLS session.
+    pub fn stream(conn: &SessionTap) -> SessionTap {
+        let tap = conn.tap.clone();
+        let mut stream = SessionTap::idle(
+            tap,
+            conn.sink.clone(),
+            conn.listener,
+            conn.config.clone(),
+            conn.peer,
+        );
+        stream.tls = conn.tls.clone();
+        stream.connection = false;
+        stream
+    }
+
+    /// A tap with no request in progress, counting a connection by default.
+    fn idle(
+        tap: Rc<WorkerTap>,
+        sink: Option<Sink>,
+        listener: usize,
+        config: Rc<ListenerConfig>,
+        peer: SocketAddr,
+    ) -> SessionTap {
         let now = Instant::now();
         SessionTap {
-            sink: tap.sink(listener),
-            tap: tap.clone(),
+            sink,
+            tap,
             listener,
             config,
             peer,
@@ -240,36 +267,6 @@ impl SessionTap {
             resp_capture: RequestCapture::default(),
             tls: None,
             connection: true,
-        }
-    }
-
-    /// The tap of one HTTP/2 stream on the connection `conn` taps: its own
-    /// request and log line, the connection's peer, listener and TLS session.
-    pub fn stream(conn: &SessionTap) -> SessionTap {
-        let now = Instant::now();
-        SessionTap {
-            sink: conn.sink.clone(),
-            tap: conn.tap.clone(),
-            listener: conn.listener,
-            config: conn.config.clone(),
-            peer: conn.peer,
-            in_request: false,
-            start: now,
-            start_millis: 0,
-            protocol: None,
-            status: 0,
-            flags: Flags::default(),
-            bytes_received: 0,
-            bytes_sent: 0,
-            cluster: None,
-            host: None,
-            upstream_addr: None,
-            upstream_start: now,
-            service_time_ms: None,
-            capture: RequestCapture::default(),
-            resp_capture: RequestCapture::default(),
-            tls: conn.tls.clone(),
-            connection: false,
         }
     }
 
