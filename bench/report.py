@@ -341,7 +341,7 @@ def main():
         w("")
     else:
         w("oha was not installed for this run (`bench/run.sh --install-oha` builds it); "
-          "latency percentiles are wrk's (h2load's in the fixed-rate scenarios).\n")
+          "latency percentiles are wrk's (h2load's in the fixed-rate and HTTP/2 scenarios).\n")
 
     idle = [l.rstrip("\n").split("\t") for l in open(args.idle)] if args.idle and os.path.exists(args.idle) else []
     idle = [r for r in idle if len(r) == 6]
