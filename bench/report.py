@@ -32,6 +32,11 @@ TARGET_P99_VS_NGINX = 1.00
 # Issue 11's target for HTTPS: req/s at least nginx's, keep-alive and a new connection
 # per request alike.
 TARGET_TLS_RPS_VS_NGINX = 1.00
+# Issue 13's target for HTTP/2 from clients (h2c and h2 over TLS, h2load -c16 -m32):
+# req/s at least nginx's, proxy CPU per request at most nginx's.
+TARGET_H2_RPS_VS_NGINX = 1.00
+TARGET_H2_CPU_VS_NGINX = 1.00
+H2_KINDS = ("h2c", "h2")
 
 
 def num(x):
@@ -92,8 +97,17 @@ def main():
         if len(parts) == 7:
             parts.append("0")
         if len(parts) == 8:
-            name, w, c, path, post, close, rate, tls = parts
+            parts.append("")
+        if len(parts) == 9:
+            name, w, c, path, post, close, rate, tls, streams = parts
             tls_kind[name] = tls
+            if tls in H2_KINDS:
+                how = ("h2c with prior knowledge" if tls == "h2c"
+                       else "h2 by ALPN over TLS (ECDSA P-256)")
+                descr[name] = (f"**HTTP/2**, {how}, GET {path}, {c} connections × {streams} "
+                               f"concurrent streams (`h2load -t1 -c{c} -m{streams}`), {w} worker(s), "
+                               "HTTP/1.1 keep-alive upstream")
+                continue
             what = f"POST {int(post) // 1024} KiB to /upload" if post != "0" else f"GET {path}"
             if tls == "full":
                 what = (f"HTTPS {what}, **a full TLS handshake per request**: {c} parallel "
@@ -134,7 +148,7 @@ def main():
     if meta.get("baseline"):
         w(f"| baseline | {meta.get('baseline')}, same two drivers, same rounds |")
     w(f"| peers | nginx {meta.get('nginx')}, HAProxy {meta.get('haproxy')} (Debian packages) |")
-    w(f"| load | wrk {meta.get('wrk')} (`-t1`), h2load {meta.get('h2load', '?')} (fixed rate), "
+    w(f"| load | wrk {meta.get('wrk')} (`-t1`), h2load {meta.get('h2load', '?')} (fixed rate; HTTP/2), "
       f"openssl {meta.get('openssl', '?')} `s_time -new` (full TLS handshakes), oha: {meta.get('oha')} |")
     w(f"| open files (hard) | {meta.get('nofile')} |")
     w(f"| load average | {meta.get('loadavg_start')} at start, {meta.get('loadavg_end')} at end |")
@@ -194,7 +208,8 @@ def main():
         w("")
 
     # HTTPS against issue 11's target.
-    tls_heads = [h for h, k in tls_kind.items() if k != "0" and (h, "nginx") in agg]
+    tls_heads = [h for h, k in tls_kind.items()
+                 if k not in ("0",) + H2_KINDS and (h, "nginx") in agg]
     if tls_heads:
         w("## HTTPS — against issue 11's target (req/s ≥ 1.00× nginx)\n")
         if quick:
@@ -219,6 +234,37 @@ def main():
                   f"| {ratio(a['pcpu'], n['pcpu'])} | {ratio(a['pcpu'], hp.get('pcpu'))} "
                   f"| {ratio(a['rps'], t.get('rps'))} |")
         w("")
+    # HTTP/2 against issue 13's target.
+    h2_heads = [h for h, k in tls_kind.items() if k in H2_KINDS and (h, "nginx") in agg]
+    if h2_heads:
+        w(f"## HTTP/2 — against issue 13's target (req/s ≥ {TARGET_H2_RPS_VS_NGINX:.2f}× nginx, "
+          f"proxy CPU/req ≤ {TARGET_H2_CPU_VS_NGINX:.2f}× nginx)\n")
+        if quick:
+            w("**Smoke check only** (`--quick`). A `?` marks each verdict as indicative.\n")
+        w("h2load at saturation, 16 connections × 32 concurrent streams, 1 KiB; HTTP/1.1 "
+          "keep-alive to the upstream from every proxy. nginx: `listen … http2` (`ssl http2` "
+          "over TLS); HAProxy: `bind … proto h2` (h2c), `ssl crt … alpn h2` (TLS); ringway: "
+          "a `codec: auto` listener (prior knowledge) and a TLS listener offering h2 first. "
+          "Latency is h2load's per-request log (nearest rank); errors are h2load's failed "
+          "requests summed over rounds.\n")
+        w("| scenario | ringway driver | req/s | req/s vs nginx | req/s vs HAProxy "
+          "| proxy CPU-µs/req | CPU/req vs nginx | CPU/req vs HAProxy | p50 ms | p99 ms | p99 vs nginx | errors | non-2xx |")
+        w("|---|---|---:|---|---:|---:|---|---:|---:|---:|---:|---:|---:|")
+        for h in h2_heads:
+            n = agg[(h, "nginx")]
+            hp = agg.get((h, "haproxy"), {})
+            for drv in ["ringway-uring", "ringway-epoll", "ringway-base-uring", "ringway-base-epoll"]:
+                a = agg.get((h, drv))
+                if not a:
+                    continue
+                w(f"| {h} | {LABEL[drv]} | {fmt(a['rps'], 0)} "
+                  f"| {chk(a['rps'], n['rps'], lambda r: r >= TARGET_H2_RPS_VS_NGINX)} "
+                  f"| {ratio(a['rps'], hp.get('rps'))} | {fmt(a['pcpu'])} "
+                  f"| {chk(a['pcpu'], n['pcpu'], lambda r: r <= TARGET_H2_CPU_VS_NGINX)} "
+                  f"| {ratio(a['pcpu'], hp.get('pcpu'))} | {fmt(a['p50'], 3)} | {fmt(a['p99'], 3)} "
+                  f"| {ratio(a['p99'], n['p99'])} | {a['errors']} | {a['non2xx']} |")
+        w("")
+
     tls = [l.rstrip("\n").split("\t") for l in open(args.tls)] if args.tls and os.path.exists(args.tls) else []
     tls = [r for r in tls if len(r) == 6]
     if tls:
@@ -295,7 +341,7 @@ def main():
         w("")
     else:
         w("oha was not installed for this run (`bench/run.sh --install-oha` builds it); "
-          "latency percentiles are wrk's (h2load's in the fixed-rate scenarios).\n")
+          "latency percentiles are wrk's (h2load's in the fixed-rate and HTTP/2 scenarios).\n")
 
     idle = [l.rstrip("\n").split("\t") for l in open(args.idle)] if args.idle and os.path.exists(args.idle) else []
     idle = [r for r in idle if len(r) == 6]

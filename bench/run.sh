@@ -12,8 +12,9 @@ usage: bench/run.sh [--quick] [--rounds N] [--duration SECONDS] [--only REGEX]
                     [--no-idle] [--idle-conns N] [--no-build] [--install-oha]
                     [--baseline BIN] [--baseline-label TEXT] [--rate N]
                     [--out FILE] [--keep]
-  --quick        smoke mode, under a minute: 1 KiB/64 connections, 1 round of 2 s,
-                 1,000 idle connections; writes bench/out/RESULTS-quick.md; its
+  --quick        smoke mode, about a minute: 1 KiB/64 connections over HTTP and HTTPS,
+                 HTTP/2 (h2c and h2 over TLS, 16 connections x 32 streams), 1 round
+                 of 2 s, 1,000 idle connections; writes bench/out/RESULTS-quick.md; its
                  verdicts are labelled a smoke check (one short round decides nothing)
   --rounds N     interleaved rounds per scenario (default 3); medians are reported
   --duration S   seconds per wrk run (default 5)
@@ -59,7 +60,7 @@ while [[ $# -gt 0 ]]; do
   shift
 done
 if [[ $QUICK == 1 ]]; then
-  ROUNDS=1 DURATION=2 IDLE_CONNS=1000 ONLY=${ONLY:-'^(tls-)?1k-c64-w2$|^tls-close-1k'}
+  ROUNDS=1 DURATION=2 IDLE_CONNS=1000 ONLY=${ONLY:-'^(tls-)?1k-c64-w2$|^tls-close-1k|^h2'}
   [[ $OUT == "$REPO/bench/RESULTS.md" ]] && OUT="$REPO/bench/out/RESULTS-quick.md"
 fi
 mkdir -p "$(dirname "$OUT")"
@@ -153,6 +154,16 @@ TARGETS=(direct "${PROXIES[@]}")
 TLS_PORT=8443 ADMIN_PORT=9901
 TLS_TARGETS=("${PROXIES[@]}")
 tls_addr() { echo "${ADDR[$1]%:*}:$TLS_PORT"; }
+# HTTP/2 from clients: every HTTP proxy (not haproxy-tcp, a byte relay to an HTTP/1.1
+# upstream) also listens for h2c with prior knowledge on port 8002 and for h2 by ALPN
+# over TLS (same certificate) on 8444 of its own address: listeners of their own,
+# because nginx's `listen ... http2` and HAProxy's `proto h2` take only HTTP/2 there.
+# Upstreams stay HTTP/1.1 with keep-alive. No "direct" row: the upstream speaks HTTP/1.1.
+H2C_PORT=8002 H2TLS_PORT=8444
+H2_TARGETS=()
+for _t in "${PROXIES[@]}"; do [[ $_t != haproxy-tcp ]] && H2_TARGETS+=("$_t"); done
+h2c_addr() { echo "${ADDR[$1]%:*}:$H2C_PORT"; }
+h2tls_addr() { echo "${ADDR[$1]%:*}:$H2TLS_PORT"; }
 declare -A MAIN_PID=()   # proxy name -> main PID (nginx: master)
 
 # ---------------------------------------------------------------- /proc helpers
@@ -265,6 +276,27 @@ listeners:
         routes:
           - match: { prefix: / }
             cluster: upstream
+  - name: bench_h2c                    # HTTP/2 with prior knowledge (codec auto, the default)
+    address: $(h2c_addr "$name")
+    max_request_body_size: 4MiB
+    virtual_hosts:
+      - name: all
+        domains: ["*"]
+        routes:
+          - match: { prefix: / }
+            cluster: upstream
+  - name: bench_h2tls                  # h2 by ALPN (default offer: h2, http/1.1)
+    address: $(h2tls_addr "$name")
+    max_request_body_size: 4MiB
+    tls:
+      certificates:
+        - { cert_chain: $WORK/tls/cert.pem, private_key: $WORK/tls/key.pem }
+    virtual_hosts:
+      - name: all
+        domains: ["*"]
+        routes:
+          - match: { prefix: / }
+            cluster: upstream
 clusters:
   - name: upstream
     type: static
@@ -320,6 +352,37 @@ http {
       proxy_max_temp_file_size 0;
     }
   }
+  # HTTP/2: nginx 1.22 takes the http2 parameter of listen ("http2 on;" is 1.25.1+).
+  # Plaintext: h2c with prior knowledge only. keepalive_requests above also bounds
+  # the requests per HTTP/2 connection (1.19.7+); default 128 concurrent streams.
+  server {
+    listen $(h2c_addr nginx) http2 backlog=4096;
+    client_max_body_size 4m;
+    location / {
+      proxy_pass http://up;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_request_buffering off;
+      proxy_buffers 16 64k;
+      proxy_max_temp_file_size 0;
+    }
+  }
+  server {
+    listen $(h2tls_addr nginx) ssl http2 backlog=4096;
+    ssl_certificate $WORK/tls/cert.pem;
+    ssl_certificate_key $WORK/tls/key.pem;
+    ssl_session_cache shared:SSL:10m;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    client_max_body_size 4m;
+    location / {
+      proxy_pass http://up;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_request_buffering off;
+      proxy_buffers 16 64k;
+      proxy_max_temp_file_size 0;
+    }
+  }
 }
 EOF
 
@@ -348,6 +411,13 @@ frontend fe
   default_backend be
 frontend fe_tls
   bind $(tls_addr haproxy) ssl crt $WORK/tls/haproxy.pem
+  default_backend be
+# HTTP/2 from clients: h2c with prior knowledge, and h2 by ALPN over TLS
+frontend fe_h2c
+  bind $(h2c_addr haproxy) proto h2
+  default_backend be
+frontend fe_h2tls
+  bind $(h2tls_addr haproxy) ssl crt $WORK/tls/haproxy.pem alpn h2
   default_backend be
 backend be
   server up $UP_HOST:$UP_PORT
@@ -409,6 +479,9 @@ start_proxies() { # WORKERS
     host=${ADDR[$name]%:*} port=${ADDR[$name]#*:}
     if ! wait_port "$host" "$port" "${MAIN_PID[$name]}" || ! wait_port "$host" "$TLS_PORT" "${MAIN_PID[$name]}"; then
       echo "bench: $name did not start; stderr:" >&2; tail -20 "$WORK/$name.$w.err" >&2; exit 1
+    fi
+    if [[ $name != haproxy-tcp ]] && { ! wait_port "$host" "$H2C_PORT" "${MAIN_PID[$name]}" || ! wait_port "$host" "$H2TLS_PORT" "${MAIN_PID[$name]}"; }; then
+      echo "bench: $name did not open its HTTP/2 listeners; stderr:" >&2; tail -20 "$WORK/$name.$w.err" >&2; exit 1
     fi
     if [[ $name == ringway-* ]] && ! grep -q "listener" "$WORK/$name.$w.out"; then
       sleep 0.5; grep -q "listener" "$WORK/$name.$w.out" || log "warning: $name printed no listener line"
@@ -533,6 +606,55 @@ run_rate() {
   log "  $(tail -1 "$RESULTS" | awk -F'\t' '{printf "%-18s r%s %8s req/s p50 %s ms p99 %s ms err %s non2xx %s cpu/req %s total %s", $4, $5, $6, $7, $8, $10, $11, $12, $13}')"
 }
 
+# One HTTP/2 run at saturation: h2load -t1 -cCONNS -mSTREAMS for DURATION seconds,
+# h2c with prior knowledge (KIND h2c) or h2 by ALPN over TLS (KIND h2). req/s is
+# h2load's requests done ÷ its duration; p50/p99/p99.9 are nearest-rank percentiles
+# of its per-request log (µs to the end of the response; status -1, a failed stream,
+# is left out and counted under errors). A run whose negotiated protocol is not h2
+# is recorded as no result.
+# run_h2 SCENARIO WORKERS ROUND TARGET CONNS PATH STREAMS KIND
+run_h2() {
+  local scen=$1 w=$2 round=$3 target=$4 conns=$5 path=$6 streams=$7 kind=$8
+  local url ppids=() upids=()
+  if [[ $kind == h2c ]]; then url="http://$(h2c_addr "$target")$path"; else url="https://$(h2tls_addr "$target")$path"; fi
+  mapfile -t ppids < <(proc_pids "${MAIN_PID[$target]}")
+  mapfile -t upids < <(proc_pids "$UP_PID")
+  local log=$WORK/h2load.log
+  local cmd=(h2load -t1 -c"$conns" -m"$streams" -D "$DURATION" --log-file "$log" "$url")
+  echo "$scen: ${cmd[*]}" >> "$WORK/wrk-commands.txt"
+  local p0 u0 p1 u1 hwm
+  reset_hwm "${ppids[@]}"; p0=$(cpu_ticks "${ppids[@]}"); u0=$(cpu_ticks "${upids[@]}")
+  rm -f "$log"
+  /usr/bin/time -f '%U %S' -o "$WORK/wrk.time" \
+    timeout $((DURATION + 20)) "${cmd[@]}" > "$WORK/h2load.out" 2>&1 || true
+  p1=$(cpu_ticks "${ppids[@]}"); hwm=$(mem_kib VmHWM "${ppids[@]}"); u1=$(cpu_ticks "${upids[@]}")
+  cp "$WORK/h2load.out" "$WORK/h2load.$scen.$target.$round.out"
+  local proto; proto=$(awk '/^Application protocol:/ {print $3}' "$WORK/h2load.out")
+  if ! grep -q '^finished in' "$WORK/h2load.out" || [[ ! -s $log || $proto != h2* ]]; then
+    log "  $scen $target: h2load produced no h2 result (protocol ${proto:-none}): $(tail -3 "$WORK/h2load.out" | tr '\n' ' ')"
+    printf '%s\t%s\t%s\t%s\t%s\tNA\tNA\tNA\tNA\tNA\tNA\tNA\tNA\tNA\n' "$scen" "$w" "$conns" "$target" "$round" >> "$RESULTS"
+    return
+  fi
+  local lt; lt=$(tail -1 "$WORK/wrk.time" | awk '{print ($1+$2)*1000000}')
+  local secs errs non2xx
+  secs=$(awk '/^finished in/ { sub(/s,$/, "", $3); print $3 }' "$WORK/h2load.out")
+  # "requests: N total, N started, N done, N succeeded, N failed, N errored, N timeout"
+  errs=$(awk '/^requests:/ { print $10 }' "$WORK/h2load.out")
+  non2xx=$(awk '/^status codes:/ { print $7 + $9 }' "$WORK/h2load.out")
+  awk -F'\t' '$2 >= 0 { print $3 }' "$log" | sort -n | awk -v scen="$scen" -v w="$w" -v c="$conns" \
+      -v t="$target" -v r="$round" -v secs="${secs:-0}" -v errs="${errs:-0}" -v non2xx="${non2xx:-0}" \
+      -v dp=$((p1 - p0)) -v du=$((u1 - u0)) -v lt="$lt" -v clk="$CLK" -v hwm="$hwm" '
+    { v[NR] = $1 }
+    function pct(q,  i) { i = int(q * NR + 0.999999); if (i < 1) i = 1; return v[i] / 1000 }
+    END {
+      n = NR
+      printf "%s\t%s\t%s\t%s\t%s\t%.0f\t%.3f\t%.3f\t%.3f\t%d\t%d\t%.2f\t%.2f\t%s\n",
+        scen, w, c, t, r, (secs > 0 ? n / secs : 0), pct(0.50), pct(0.99), pct(0.999),
+        errs, non2xx, dp * 1e6 / clk / (n > 0 ? n : 1), ((dp + du) * 1e6 / clk + lt) / (n > 0 ? n : 1), hwm
+    }' >> "$RESULTS"
+  log "  $(tail -1 "$RESULTS" | awk -F'\t' '{printf "%-18s r%s %8s req/s p50 %s ms p99 %s ms err %s non2xx %s cpu/req %s total %s", $4, $5, $6, $7, $8, $10, $11, $12, $13}') ($proto)"
+}
+
 # One new TLS connection per request with a *full* handshake: wrk and h2load both
 # resume sessions when they reconnect, so here CONNS `openssl s_time -new`
 # processes run side by side, each a loop of connect, full handshake (it never
@@ -608,7 +730,9 @@ print("\t".join([scen, w, t, "%.0f" % s.get("requestsPerSec", 0), ms(p.get("p50"
 # name | workers | connections | path | POST bytes | close after each request |
 # offered req/s (0: as fast as it goes, wrk; else fixed rate, h2load) |
 # TLS (0: plain HTTP; 1: HTTPS with wrk, which resumes sessions when it reconnects;
-# full: HTTPS, a full handshake per request, CONNS parallel `openssl s_time -new`)
+# full: HTTPS, a full handshake per request, CONNS parallel `openssl s_time -new`;
+# h2c / h2: HTTP/2 with prior knowledge / by ALPN over TLS, h2load at saturation) |
+# concurrent streams per connection (HTTP/2 only)
 RK=$((RATE / 1000))k
 SCENARIOS=(
   "1k-c64-w2|2|64|/1k|0|0|0"
@@ -625,20 +749,26 @@ SCENARIOS=(
   "tls-1k-c64-w2|2|64|/1k|0|0|0|1"
   "tls-close-1k-c8-w2|2|8|/1k|0|1|0|full"
   "tls-resume-1k-c64-w2|2|64|/1k|0|1|0|1"
+  "h2c-1k-c16-m32-w2|2|16|/1k|0|0|0|h2c|32"
+  "h2-tls-1k-c16-m32-w2|2|16|/1k|0|0|0|h2|32"
 )
 
 run_scenario() { # SPEC
-  local name w conns path post close rate tls round i n targets t
-  IFS='|' read -r name w conns path post close rate tls <<< "$1"
+  local name w conns path post close rate tls streams round i n targets t
+  IFS='|' read -r name w conns path post close rate tls streams <<< "$1"
   tls=${tls:-0}
-  log "scenario $name: $conns connections, ${path}, workers $w, $ROUNDS round(s) of ${DURATION}s$([[ $rate != 0 ]] && echo ", $rate req/s offered")$([[ $tls != 0 ]] && echo ", HTTPS ($tls)")"
-  if [[ $tls == 0 ]]; then targets=("${TARGETS[@]}"); else targets=("${TLS_TARGETS[@]}"); fi
+  log "scenario $name: $conns connections, ${path}, workers $w, $ROUNDS round(s) of ${DURATION}s$([[ $rate != 0 ]] && echo ", $rate req/s offered")$([[ $tls != 0 ]] && echo ", $([[ $tls == h2* ]] && echo "HTTP/2 ($tls, $streams streams per connection)" || echo "HTTPS ($tls)")")"
+  if [[ $tls == 0 ]]; then targets=("${TARGETS[@]}")
+  elif [[ $tls == h2c || $tls == h2 ]]; then targets=("${H2_TARGETS[@]}")
+  else targets=("${TLS_TARGETS[@]}"); fi
   n=${#targets[@]}
   for round in $(seq "$ROUNDS"); do
     # Rotate the order each round so no target always runs first or last.
     for i in $(seq 0 $((n - 1))); do
       t=${targets[$(((i + round - 1) % n))]}
-      if [[ $tls == full ]]; then
+      if [[ $tls == h2c || $tls == h2 ]]; then
+        run_h2 "$name" "$w" "$round" "$t" "$conns" "$path" "$streams" "$tls"
+      elif [[ $tls == full ]]; then
         run_stime "$name" "$w" "$round" "$t" "$conns" "$path"
       elif [[ $rate != 0 ]]; then
         run_rate "$name" "$w" "$round" "$t" "$conns" "$path" "$rate"
