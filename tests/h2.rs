@@ -389,7 +389,11 @@ fn drain_sends_goaway_and_the_stream_in_flight_finishes(d: Driver) {
 
 fn rapid_reset_is_answered_by_goaway(d: Driver) {
     let up = Upstream::echo("u1");
-    let rw = Ringway::start(d, &simple_config(&[up.addr]));
+    let yaml = format!(
+        "admin: {{ address: 127.0.0.1:0 }}\n{}",
+        simple_config(&[up.addr])
+    );
+    let rw = Ringway::start(d, &yaml);
     let addr = rw.addr();
     block_on(async move {
         let (client, conn) = connect(addr).await;
@@ -420,6 +424,14 @@ fn rapid_reset_is_answered_by_goaway(d: Driver) {
         let (resp, _) = client.send_request(h2_get("/fine"), true).unwrap();
         assert_eq!(resp.await.unwrap().status(), 200);
     });
+    // Counted: both connections, and the GOAWAY for the flood.
+    let stats = admin::stats(rw.admin());
+    assert_eq!(admin::stat(&stats, "http.ingress.http2.connections"), 2);
+    assert_eq!(
+        admin::stat(&stats, "http.ingress.http2.rx_messaging_error"),
+        1
+    );
+    assert!(admin::stat(&stats, "http.ingress.http2.goaway_sent") >= 1);
 }
 
 fn h2_over_tls_by_alpn_with_large_bodies_both_ways(d: Driver) {

@@ -52,6 +52,13 @@ metric_family! {
         DownstreamRqHealthCheck = "downstream_rq_health_check",
         /// Connections closed at accept: `max_connections` were open.
         DownstreamCxOverflow = "downstream_cx_overflow",
+        /// HTTP/2 connections that became HTTP/2 (prior knowledge or ALPN).
+        Http2Connections = "http2.connections",
+        /// GOAWAYs sent: drain, `max_connection_duration`, idle, or a client's error.
+        Http2GoawaySent = "http2.goaway_sent",
+        /// HTTP/2 connections ended for the client's protocol error or flood
+        /// (rapid reset, too many errored streams, bad frames): GOAWAY with a code.
+        Http2RxMessagingError = "http2.rx_messaging_error",
         // TLS listeners (Envoy's `ssl.*`, under the listener here).
         /// Handshakes completed.
         SslHandshake = "ssl.handshake",

@@ -49,7 +49,7 @@ use super::{
     tap::SessionTap,
     ListenerCtx, Worker,
 };
-use crate::{config::ListenerConfig, net::tls::TlsStream};
+use crate::{config::ListenerConfig, net::tls::TlsStream, stats::names::ListenerCounter};
 
 pub use head::{detect, Preface, PREFACE};
 
@@ -194,6 +194,8 @@ where
             }
             Err(_) => return,
         };
+        let count = |c: ListenerCounter| worker.tap.listener_counter(listener.index, c);
+        count(ListenerCounter::Http2Connections);
         let shared = Rc::new(ConnShared {
             tap,
             tls: secure,
@@ -219,6 +221,10 @@ where
                     }
                     Some(Err(e)) => {
                         tracing::debug!(peer = %peer, error = %e, "HTTP/2 connection error");
+                        if e.is_go_away() && !e.is_remote() {
+                            count(ListenerCounter::Http2GoawaySent);
+                            count(ListenerCounter::Http2RxMessagingError);
+                        }
                         // A GOAWAY for the client's fault (a flood, a protocol
                         // error) is out: let the client read it.
                         drop(conn);
@@ -235,6 +241,7 @@ where
                         .max_connection_duration
                         .is_some_and(|max| accepted_at.elapsed() >= max);
                     if matches!(why, Unparked::Draining) || old || !busy {
+                        count(ListenerCounter::Http2GoawaySent);
                         conn.graceful_shutdown();
                         break;
                     }
