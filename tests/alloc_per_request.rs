@@ -9,12 +9,11 @@
 
 use std::{
     io::{Read, Write},
-    net::{TcpListener, TcpStream},
+    net::TcpStream,
     sync::{
         atomic::{AtomicBool, Ordering},
         Arc,
     },
-    thread,
 };
 
 use ringway::{
@@ -25,51 +24,15 @@ use ringway::{
 #[path = "support/counting_alloc.rs"]
 mod counting_alloc;
 
-use counting_alloc::{Counting, ALLOCATIONS};
+use counting_alloc::{head_end, upstream, Counting, ALLOCATIONS};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-const RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello";
 const REQUEST: &[u8] =
     b"GET /alloc HTTP/1.1\r\nHost: example.com\r\nUser-Agent: alloc-test\r\n\r\n";
 const WARMUP: u64 = 2_000;
 const MEASURED: u64 = 5_000;
-
-/// Index of the end of the first head in `buf[..len]`, if complete.
-fn head_end(buf: &[u8]) -> Option<usize> {
-    buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4)
-}
-
-/// An upstream answering every request on every connection with `RESPONSE`,
-/// using only stack buffers once a connection's thread runs.
-fn upstream() -> std::net::SocketAddr {
-    let listener = TcpListener::bind("127.0.0.61:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { return };
-            thread::spawn(move || {
-                let mut buf = [0u8; 8192];
-                let mut len = 0;
-                loop {
-                    while let Some(end) = head_end(&buf[..len]) {
-                        if conn.write_all(RESPONSE).is_err() {
-                            return;
-                        }
-                        buf.copy_within(end..len, 0);
-                        len -= end;
-                    }
-                    match conn.read(&mut buf[len..]) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => len += n,
-                    }
-                }
-            });
-        }
-    });
-    addr
-}
 
 /// Send one request and read one response (whose body is `hello`).
 fn roundtrip(conn: &mut TcpStream, buf: &mut [u8; 4096]) {

@@ -1,10 +1,14 @@
-//! A global allocator that counts allocations (and reallocations) and
-//! otherwise is the system allocator: what the allocation-count tests install
-//! with `#[global_allocator]`. Included by path, only by those tests.
+//! For the allocation-count tests (included by path, only by them): a global
+//! allocator that counts allocations (and reallocations) and otherwise is the
+//! system allocator, which they install with `#[global_allocator]`, and an
+//! upstream that allocates nothing per request.
 
 use std::{
     alloc::{GlobalAlloc, Layout, System},
+    io::{Read, Write},
+    net::TcpListener,
     sync::atomic::{AtomicU64, Ordering},
+    thread,
 };
 
 pub struct Counting;
@@ -29,4 +33,41 @@ unsafe impl GlobalAlloc for Counting {
         // SAFETY: same contract as our caller's.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
+}
+
+pub const RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello";
+
+/// Index of the end of the first head in `buf[..len]`, if complete.
+pub fn head_end(buf: &[u8]) -> Option<usize> {
+    buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4)
+}
+
+/// An upstream answering every request on every connection with `RESPONSE`,
+/// using only stack buffers once a connection's thread runs.
+pub fn upstream() -> std::net::SocketAddr {
+    let listener = TcpListener::bind("127.0.0.61:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            thread::spawn(move || {
+                let mut buf = [0u8; 8192];
+                let mut len = 0;
+                loop {
+                    while let Some(end) = head_end(&buf[..len]) {
+                        if conn.write_all(RESPONSE).is_err() {
+                            return;
+                        }
+                        buf.copy_within(end..len, 0);
+                        len -= end;
+                    }
+                    match conn.read(&mut buf[len..]) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => len += n,
+                    }
+                }
+            });
+        }
+    });
+    addr
 }
