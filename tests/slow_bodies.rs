@@ -21,6 +21,7 @@ driver_tests!(
     expect_continue_is_answered_before_buffering,
     the_listener_connection_limit_closes_the_extra_connection,
     one_client_holds_at_most_its_cap_of_upstream_requests,
+    a_body_below_the_minimum_rate_gets_408_a_steady_one_passes,
 );
 
 /// One listener in front of cluster `c`, whose breakers allow four requests.
@@ -205,4 +206,32 @@ fn connect_from(from: &str, to: std::net::SocketAddr) -> std::net::TcpStream {
     let stream: std::net::TcpStream = socket.into();
     stream.set_read_timeout(Some(DEADLINE)).unwrap();
     stream
+}
+
+/// `request_body_min_rate`: past `request_body_timeout` a body must have
+/// earned its time at the rate (1 KiB buys a second), also once it streams
+/// upstream; a client that sends 2 KiB and stalls is cut off with a 408 long
+/// before the per-read wait (60 s) would, while a steady body passes.
+fn a_body_below_the_minimum_rate_gets_408_a_steady_one_passes(d: Driver) {
+    let up = Upstream::echo("up");
+    let extra = "    request_buffer: 1KiB\n    request_body_timeout: 200ms\n    request_body_min_rate: 1KiB\n";
+    let rw = Ringway::start(d, &guarded(&up, extra));
+    let mut stalled = Client::connect(rw.addr());
+    stalled.send(b"POST /stall HTTP/1.1\r\nHost: h\r\nContent-Length: 100000\r\n\r\n");
+    stalled.send(&[b's'; 2048]);
+    let r = stalled.read_response();
+    assert_eq!(r.status, 408, "{}", r.body_str());
+    stalled.expect_closed();
+
+    let body = vec![b'k'; 3000];
+    let mut steady = Client::connect(rw.addr());
+    steady.send(b"POST /steady HTTP/1.1\r\nHost: h\r\nContent-Length: 3000\r\n\r\n");
+    for piece in body.chunks(1000) {
+        steady.send(piece);
+    }
+    let r = steady.read_response();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, body);
+    let st = stats(rw.admin());
+    assert_eq!(stat(&st, "http.ingress.downstream_rq_timeout"), 1);
 }

@@ -376,6 +376,15 @@ fn validate_listener(
             }
             n => n,
         },
+        request_body_min_rate: match rl.request_body_min_rate {
+            Some(super::units::ByteSize(0)) => {
+                return Err(ConfigError::invalid(
+                    format!("{path}.request_body_min_rate"),
+                    "must be at least 1 byte per second (leave it out for no minimum)",
+                ))
+            }
+            rate => rate.map(|r| r.0),
+        },
         max_connection_duration: match rl.max_connection_duration {
             None => None,
             Some(d) => Some(positive(

@@ -20,7 +20,8 @@ use super::{
     exchange::{self, Env},
     io::{flush, read_more, ReadError},
     local_reply::{AfterReply, Liveness, LocalReply},
-    relay::{relay_body, tunnel, tunnel_one_task, RelayError, SourceFault},
+    pace::BodyPace,
+    relay::{relay_body, tunnel, tunnel_one_task, ReadPace, RelayError, SourceFault},
     tap::SessionTap,
     ExchangeBuffers, H1Scratch, ListenerCtx, Worker,
 };
@@ -28,7 +29,6 @@ use crate::{
     codec::{
         body::{BodyDecoder, BodyEncoder},
         encode::{encode_response, local_reply, ConnectionHeader, ResponsePlan, Scheme},
-        limits::REQUEST_BODY_READ_TIMEOUT,
         request::{parse_request, Method, Parsed, RequestHead},
         BodyFraming, CodecError, Version,
     },
@@ -319,6 +319,7 @@ impl<S: Transport> Connection<S> {
             client: &mut self.client,
             keep_alive: false,
             continue_sent: false,
+            body_pace: None,
         };
         if let Some(reply) = request.screen() {
             return request.local_reply(reply).await;
@@ -484,6 +485,8 @@ struct Request<'c, S> {
     keep_alive: bool,
     /// `100 Continue` went out already (sent once, whoever asks first).
     continue_sent: bool,
+    /// When the body started (at buffering), for its deadlines.
+    body_pace: Option<BodyPace>,
 }
 
 impl<S: Transport> Request<'_, S> {
@@ -513,12 +516,12 @@ impl<S: Transport> Request<'_, S> {
     /// the read buffer, where the exchange takes them from; a framing error is
     /// answered before any upstream sees the request. `Some`: answered or gone.
     async fn buffer_body(&mut self) -> Option<Step> {
-        let config = &self.client.listener.config;
-        let cap = config.request_buffer as usize;
+        let cap = self.client.listener.config.request_buffer as usize;
         if cap == 0 || self.head.framing == BodyFraming::None {
             return None;
         }
-        let deadline = Instant::now() + config.request_body_timeout;
+        let pace = BodyPace::start(&self.client.listener.config);
+        self.body_pace = Some(pace);
         if self.head.expect_continue {
             // The client waits for this before it sends the body.
             if self.send_continue().await.is_err() {
@@ -535,9 +538,11 @@ impl<S: Transport> Request<'_, S> {
                 Ok(step) => scanned += step.consumed,
                 Err(e) => return Some(self.local_reply(LocalReply::BadRequest(e)).await),
             }
-            if buf.len() - start >= cap {
+            let received = buf.len() - start;
+            if received >= cap {
                 return None; // the rest streams
             }
+            let deadline = pace.buffering_deadline(received as u64);
             match read_more(
                 &mut self.client.stream,
                 &mut self.client.buf,
@@ -647,7 +652,10 @@ impl<S: Transport> Downstream for Request<'_, S> {
             &mut client.scratch.out,
             BodyDecoder::new(self.head.framing),
             encoder,
-            Some(REQUEST_BODY_READ_TIMEOUT),
+            ReadPace::Body(
+                self.body_pace
+                    .unwrap_or_else(|| BodyPace::start(&client.listener.config)),
+            ),
             client.listener.config.limits.max_body_bytes,
         )
         .await;
@@ -742,7 +750,7 @@ impl<S: Transport> Downstream for Request<'_, S> {
             &mut client.scratch.out,
             decoder,
             encoder,
-            read_timeout,
+            ReadPace::PerRead(read_timeout),
             None,
         )
         .await

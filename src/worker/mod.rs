@@ -23,6 +23,7 @@ pub mod idle_parking;
 pub mod io;
 pub mod local_reply;
 mod mutate;
+pub mod pace;
 pub mod recycle;
 mod redirect;
 pub mod relay;
