@@ -206,11 +206,55 @@ fn lower_add(add: &HeaderAdd) -> RawHeaderAdd {
 }
 
 fn lower_access_log(log: &AccessLogConfig) -> RawAccessLog {
-    let AccessLogConfig { path, format } = log;
+    use crate::access_log::FormatSource;
+    let AccessLogConfig {
+        path,
+        format,
+        filter,
+    } = log;
+    let (text, json) = match format.source() {
+        FormatSource::Text(t) => (Some(t.clone()), None),
+        FormatSource::Json(m) => (None, Some(m.clone())),
+    };
     RawAccessLog {
         path: path.clone(),
-        format: Some(format.text().to_string()),
+        format: text,
+        json_format: json,
+        filter: filter.as_ref().map(lower_log_filter),
     }
+}
+
+fn lower_log_filter(f: &crate::access_log::AccessLogFilter) -> RawLogFilter {
+    use crate::access_log::{filter::SAMPLE_SCALE, AccessLogFilter as F, ResponseFlags};
+    let mut raw = RawLogFilter::default();
+    match f {
+        F::Status(op, v) => {
+            raw.status_code = Some(RawCompare {
+                op: op.name().into(),
+                value: *v,
+            })
+        }
+        F::Duration(op, ms) => {
+            raw.duration = Some(RawCompare {
+                op: op.name().into(),
+                value: ConfigDuration(std::time::Duration::from_millis(*ms)),
+            })
+        }
+        F::NotHealthCheck => raw.not_health_check = Some(true),
+        F::ResponseFlags(mask) => {
+            let codes = ResponseFlags::codes()
+                .filter(|c| ResponseFlags::from_code(c).is_some_and(|b| mask & b != 0))
+                .map(String::from)
+                .collect();
+            raw.response_flags = Some(codes);
+        }
+        F::Sample(share) => {
+            raw.sample_percent = Some(f64::from(*share) * 100.0 / SAMPLE_SCALE as f64)
+        }
+        F::And(all) => raw.and = Some(all.iter().map(lower_log_filter).collect()),
+        F::Or(any) => raw.or = Some(any.iter().map(lower_log_filter).collect()),
+    }
+    raw
 }
 
 fn lower_virtual_host(vhost: &VirtualHostConfig, clusters: &[ClusterConfig]) -> RawVirtualHost {

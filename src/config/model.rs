@@ -178,6 +178,8 @@ pub struct AccessLogConfig {
     pub path: String,
     /// Compiled once here; every worker renders with it.
     pub format: std::sync::Arc<crate::access_log::AccessLogFormat>,
+    /// Which requests are logged; all when `None`.
+    pub filter: Option<crate::access_log::AccessLogFilter>,
 }
 
 /// A path the listener answers itself: 200 `LIVE`, or 503 after

@@ -84,11 +84,15 @@ impl Accepted {
         listener: Rc<ListenerCtx>,
         peer: SocketAddr,
         tls: Option<crate::net::tls::TlsInfo>,
+        local: impl FnOnce() -> Option<SocketAddr>,
     ) -> Accepted {
         let active = ActiveConnection::new(worker.clone());
         let mut tap = SessionTap::open(&worker.tap, listener.index, listener.config.clone(), peer);
         if let Some(info) = tls {
             tap.set_tls(info);
+        }
+        if tap.wants_local_address() {
+            tap.set_local(local());
         }
         Accepted {
             worker,
@@ -110,7 +114,7 @@ pub fn serve<S: Transport>(
 ) -> impl std::future::Future<Output = ()> {
     let tls = stream.tls();
     serve_accepted(
-        Accepted::open(worker, listener, peer, tls),
+        Accepted::open(worker, listener, peer, tls, || stream.local_address()),
         stream,
         BytesMut::new(),
     )
@@ -416,7 +420,7 @@ impl<S: Transport> Client<S> {
             out,
         );
         self.tap
-            .local_reply(status, body_len, reply.counter(), reply.flag());
+            .local_reply(status, body_len, reply.counter(), reply.flag(), reply.details());
         if flush(&mut self.stream, out).await.is_err() {
             return Step::Close;
         }
