@@ -1033,6 +1033,10 @@ mod tls_tests {
   - name: edge
     address: 127.0.0.1:8443
     max_connections: 100
+    access_log:
+      path: /dev/stderr
+      json_format: {{ code: \"%RESPONSE_CODE%\", up: {{ host: \"%UPSTREAM_HOST%\", n: 1 }}, at: \"%START_TIME(%s.%3f)%\" }}
+      filter: {{ and: [{{ status_code: {{ op: ge, value: 400 }} }}, {{ or: [{{ duration: {{ op: le, value: 2s }} }}, {{ response_flags: [UF, NR] }}, {{ sample_percent: 12.5 }}, {{ not_health_check: true }}] }}] }}
     tls:
       certificates:
         - {{ cert_chain: \"{cert}\", private_key: \"{key}\" }}
