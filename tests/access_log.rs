@@ -38,7 +38,11 @@ fn iso_secs(text: &str) -> f64 {
     let t = text.trim_end_matches('Z');
     let (date, time) = t.split_once('T').expect("date T time");
     let d: Vec<i64> = date.split('-').map(|x| x.parse().unwrap()).collect();
-    let (y, m) = if d[1] <= 2 { (d[0] - 1, d[1] + 9) } else { (d[0], d[1] - 3) };
+    let (y, m) = if d[1] <= 2 {
+        (d[0] - 1, d[1] + 9)
+    } else {
+        (d[0], d[1] - 3)
+    };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
     let doy = (153 * m + 2) / 5 + d[2] - 1;
@@ -68,6 +72,7 @@ const JSON_FORMAT: &str = "      json_format:
         durations: { total: \"%DURATION%\", request: \"%REQUEST_DURATION%\", response: \"%RESPONSE_DURATION%\" }
         transport: \"%UPSTREAM_TRANSPORT_FAILURE_REASON%\"
         cluster: \"%UPSTREAM_CLUSTER%\"
+        route: \"%ROUTE_NAME%\"
         local: \"%DOWNSTREAM_LOCAL_ADDRESS%\"
         peer: \"%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%\"
         conn: \"%CONNECTION_ID%\"
@@ -120,12 +125,19 @@ fn json_lines_carry_typed_fields_and_details(d: Driver) {
     let up = Upstream::echo("up");
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("access.log");
-    let listener = format!("    access_log:\n      path: \"{}\"\n{JSON_FORMAT}", log.display());
+    let listener = format!(
+        "    access_log:\n      path: \"{}\"\n{JSON_FORMAT}",
+        log.display()
+    );
     let vhosts = "      - domains: [\"ok.test\"]\n        routes:\n\
-        \x20         - match: { prefix: / }\n            cluster: c\n\
+        \x20         - match: { prefix: / }\n            name: to-c\n            cluster: c\n\
         \x20     - domains: [\"down.test\"]\n        routes:\n\
         \x20         - match: { prefix: / }\n            cluster: dead\n";
-    let clusters = format!("{}{}", cluster("c", &[up.addr]), cluster("dead", &[refused_addr()]));
+    let clusters = format!(
+        "{}{}",
+        cluster("c", &[up.addr]),
+        cluster("dead", &[refused_addr()])
+    );
     let rw = Ringway::start(d, &config(&listener, vhosts, &clusters));
     let before = now_secs();
     let mut c = Client::connect(rw.addr());
@@ -143,7 +155,10 @@ fn json_lines_carry_typed_fields_and_details(d: Driver) {
     assert_eq!(ok["request"]["method"], "POST");
     assert_eq!(ok["request"]["path"], "/ok?q=1");
     assert_eq!(ok["request"]["scheme"], "http");
-    assert_eq!(ok["request"]["ua"], "a\"b\\c \u{ff}", "each non-UTF-8 byte is escaped as \\u00XX");
+    assert_eq!(
+        ok["request"]["ua"], "a\"b\\c \u{ff}",
+        "each non-UTF-8 byte is escaped as \\u00XX"
+    );
     assert_eq!(ok["request"]["none"], Value::Null);
     assert_eq!(ok["request"]["short"], "/ok");
     assert_eq!(ok["bytes"]["received"], 5);
@@ -153,6 +168,7 @@ fn json_lines_carry_typed_fields_and_details(d: Driver) {
     }
     assert_eq!(ok["transport"], Value::Null);
     assert_eq!(ok["cluster"], "c");
+    assert_eq!(ok["route"], "to-c");
     assert_eq!(ok["local"], rw.addr().to_string());
     assert_eq!(ok["peer"], "127.0.0.1");
     assert!(ok["conn"].as_u64().unwrap() >= 1);
@@ -163,6 +179,7 @@ fn json_lines_carry_typed_fields_and_details(d: Driver) {
     assert_eq!(nope["details"], "route_not_found");
     assert_eq!(nope["flags"], "NR");
     assert_eq!(nope["cluster"], Value::Null);
+    assert_eq!(nope["route"], Value::Null);
     assert_eq!(nope["durations"]["response"], Value::Null);
 
     assert_eq!(down["code"], 503);
@@ -173,15 +190,26 @@ fn json_lines_carry_typed_fields_and_details(d: Driver) {
     assert_eq!(down["flags"], "UF");
     assert_eq!(down["transport"], "delayed_connect_error:_111");
     assert_eq!(down["cluster"], "dead");
+    assert_eq!(down["route"], Value::Null, "that route has no name");
 
     // Start times: every format says the same instant, inside the test's window.
     for line in &lines {
         let iso = iso_secs(line["start"].as_str().unwrap());
         let stamp = iso_secs(line["stamp"].as_str().unwrap());
         let epoch: f64 = line["epoch"].as_str().unwrap().parse().unwrap();
-        assert!(before - 0.001 <= epoch && epoch <= after, "{before} {epoch} {after}");
-        assert!((iso - epoch).abs() < 0.0015 && (stamp - epoch).abs() < 0.0015, "{line}");
-        let secs = line["text"].as_str().unwrap().strip_prefix("HTTP/1.1 at ").unwrap();
+        assert!(
+            before - 0.001 <= epoch && epoch <= after,
+            "{before} {epoch} {after}"
+        );
+        assert!(
+            (iso - epoch).abs() < 0.0015 && (stamp - epoch).abs() < 0.0015,
+            "{line}"
+        );
+        let secs = line["text"]
+            .as_str()
+            .unwrap()
+            .strip_prefix("HTTP/1.1 at ")
+            .unwrap();
         assert_eq!(secs.parse::<f64>().unwrap(), epoch.floor(), "{line}");
     }
 }
@@ -289,13 +317,29 @@ fn http2_requests_log_their_pseudo_headers(d: Driver) {
         "    access_log:\n      path: \"{}\"\n      json_format: {{ proto: \"%PROTOCOL%\", method: \"%REQ(:METHOD)%\", path: \"%REQ(:PATH)%\", authority: \"%REQ(:AUTHORITY)%\", scheme: \"%REQ(:SCHEME)%\", alt: \"%REQ(X-NONE?:AUTHORITY):4%\", code: \"%RESPONSE_CODE%\", details: \"%RESPONSE_CODE_DETAILS%\", conn: \"%CONNECTION_ID%\" }}\n",
         log.display()
     );
-    let mut rw = Ringway::start(d, &config(&listener, &catch_all("c", ""), &cluster("c", &[up.addr])));
+    let mut rw = Ringway::start(
+        d,
+        &config(&listener, &catch_all("c", ""), &cluster("c", &[up.addr])),
+    );
     let out = Command::new("curl")
-        .args(["-sS", "--max-time", "20", "--http2-prior-knowledge", "-X", "PUT", "-d", "x"])
+        .args([
+            "-sS",
+            "--max-time",
+            "20",
+            "--http2-prior-knowledge",
+            "-X",
+            "PUT",
+            "-d",
+            "x",
+        ])
         .arg(format!("http://{}/h2/path?x=1", rw.addr()))
         .output()
         .expect("curl (installed by .ci/run)");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     rw.sigterm();
     rw.wait_exit();
     let lines = json_lines(&log, 1);

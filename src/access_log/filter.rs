@@ -17,8 +17,11 @@ pub enum Compare {
 }
 
 impl Compare {
-    pub const NAMES: &'static [(&'static str, Compare)] =
-        &[("eq", Compare::Eq), ("ge", Compare::Ge), ("le", Compare::Le)];
+    pub const NAMES: &'static [(&'static str, Compare)] = &[
+        ("eq", Compare::Eq),
+        ("ge", Compare::Ge),
+        ("le", Compare::Le),
+    ];
 
     fn holds(self, value: u64, against: u64) -> bool {
         match self {
@@ -29,7 +32,10 @@ impl Compare {
     }
 
     pub fn name(self) -> &'static str {
-        Self::NAMES.iter().find(|(_, c)| *c == self).map_or("eq", |(n, _)| n)
+        Self::NAMES
+            .iter()
+            .find(|(_, c)| *c == self)
+            .map_or("eq", |(n, _)| n)
     }
 }
 
@@ -99,6 +105,7 @@ mod tests {
             peer: "127.0.0.1:1".parse().unwrap(),
             local: None,
             connection_id: 1,
+            route_name: None,
             health_check: hc,
             request: cap,
             response: cap,
@@ -130,9 +137,15 @@ mod tests {
         assert!(hc.matches(&record(&cap, 200, 0, 0, false), &mut never));
         let any = AccessLogFilter::ResponseFlags(0);
         assert!(!any.matches(&record(&cap, 200, 0, 0, false), &mut never));
-        assert!(any.matches(&record(&cap, 503, 0, ResponseFlags::NO_ROUTE, false), &mut never));
+        assert!(any.matches(
+            &record(&cap, 503, 0, ResponseFlags::NO_ROUTE, false),
+            &mut never
+        ));
         let uf = AccessLogFilter::ResponseFlags(ResponseFlags::UPSTREAM_CONNECT_FAILURE);
-        assert!(!uf.matches(&record(&cap, 404, 0, ResponseFlags::NO_ROUTE, false), &mut never));
+        assert!(!uf.matches(
+            &record(&cap, 404, 0, ResponseFlags::NO_ROUTE, false),
+            &mut never
+        ));
         let and = AccessLogFilter::And(vec![hc.clone(), AccessLogFilter::Status(Compare::Ge, 500)]);
         assert!(and.matches(&record(&cap, 503, 0, 0, false), &mut never));
         assert!(!and.matches(&record(&cap, 503, 0, 0, true), &mut never));

@@ -16,7 +16,7 @@ use crate::{codec::Version, net::tls::TlsInfo};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FormatError {
-    #[error("unknown command operator `%{0}%`")]
+    #[error("unknown command operator `%{0}%`; ringway knows {known}", known = super::segment::operator_names().collect::<Vec<_>>().join(", "))]
     UnknownOperator(String),
     #[error("unterminated `%` at byte {0}")]
     Unterminated(usize),
@@ -144,7 +144,10 @@ impl ResponseFlags {
 
     /// The flag Envoy prints as `code` (`UH`, `NR`, …), if ringway raises it.
     pub fn from_code(code: &str) -> Option<u16> {
-        Self::CODES.iter().find(|(_, c)| *c == code).map(|(bit, _)| *bit)
+        Self::CODES
+            .iter()
+            .find(|(_, c)| *c == code)
+            .map(|(bit, _)| *bit)
     }
 
     /// The codes ringway raises, in Envoy's order.
@@ -228,6 +231,8 @@ pub struct LogRecord<'a> {
     /// The address the connection was accepted on (when the format asks).
     pub local: Option<SocketAddr>,
     pub connection_id: u64,
+    /// The matched route's `name`.
+    pub route_name: Option<&'a str>,
     /// The request was the listener's health check.
     pub health_check: bool,
     pub request: &'a RequestCapture,
@@ -360,7 +365,9 @@ fn json_object(
     let mut entries = Vec::new();
     for (k, v) in map {
         let Some(key) = k.as_str() else {
-            return Err(FormatError::BadJson(format!("a key of `{at}` is not a string")));
+            return Err(FormatError::BadJson(format!(
+                "a key of `{at}` is not a string"
+            )));
         };
         let path = if at.is_empty() {
             key.to_string()
@@ -451,7 +458,9 @@ fn template(
 /// The index of the `%` closing the operator opened at `start`.
 fn operator_end(bytes: &[u8], start: usize) -> Option<usize> {
     let mut j = start + 1;
-    while j < bytes.len() && (bytes[j].is_ascii_uppercase() || bytes[j].is_ascii_digit() || bytes[j] == b'_') {
+    while j < bytes.len()
+        && (bytes[j].is_ascii_uppercase() || bytes[j].is_ascii_digit() || bytes[j] == b'_')
+    {
         j += 1;
     }
     if bytes.get(j) == Some(&b'(') {
@@ -484,6 +493,7 @@ mod tests {
             peer: "127.0.0.1:5555".parse().unwrap(),
             local: Some("127.0.0.1:8000".parse().unwrap()),
             connection_id: 42,
+            route_name: Some("r1"),
             health_check: false,
             request: cap,
             response: cap,
@@ -542,6 +552,7 @@ mod tests {
             ("REQUEST_DURATION", "1"),
             ("RESPONSE_DURATION", "-"),
             ("CONNECTION_ID", "42"),
+            ("ROUTE_NAME", "r1"),
             ("BYTES_SENT", "91"),
             ("DURATION", "3"),
             ("PROTOCOL", "HTTP/1.1"),
@@ -556,13 +567,17 @@ mod tests {
             assert!(line(&f, &cap).starts_with('['), "{op}");
         }
         let f = AccessLogFormat::compile("%HOSTNAME%").unwrap();
-        assert_eq!(line(&f, &cap).trim_end(), super::super::hostname().unwrap_or("-"));
+        assert_eq!(
+            line(&f, &cap).trim_end(),
+            super::super::hostname().unwrap_or("-")
+        );
     }
 
     #[test]
     fn start_time_takes_a_format_with_percent_signs() {
         let cap = RequestCapture::default();
-        let f = AccessLogFormat::compile("%START_TIME(%Y/%m/%d %H:%M:%S.%3f)% %START_TIME(%s)%|").unwrap();
+        let f = AccessLogFormat::compile("%START_TIME(%Y/%m/%d %H:%M:%S.%3f)% %START_TIME(%s)%|")
+            .unwrap();
         assert_eq!(line(&f, &cap), "2024/02/29 23:59:58.007 1709251198|\n");
         assert!(matches!(
             AccessLogFormat::compile("%START_TIME(%Q)%"),
@@ -613,7 +628,10 @@ mod tests {
         cap.push(Some(b"GET"));
         cap.push(None);
         let text = line(&f, &cap);
-        assert!(text.ends_with("}\n") && text.matches('\n').count() == 1, "{text}");
+        assert!(
+            text.ends_with("}\n") && text.matches('\n').count() == 1,
+            "{text}"
+        );
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v["z_status"], 503);
         assert_eq!(v["method"], "GET");
@@ -621,7 +639,10 @@ mod tests {
         assert_eq!(v["line"], "GET - 100%");
         assert_eq!(v["up"]["host"], "127.0.0.2:80");
         assert_eq!(v["up"]["ms"], serde_json::Value::Null);
-        assert_eq!((v["fixed"].clone(), v["on"].clone()), (7.into(), true.into()));
+        assert_eq!(
+            (v["fixed"].clone(), v["on"].clone()),
+            (7.into(), true.into())
+        );
         assert_eq!(v["nothing"], serde_json::Value::Null);
         assert_eq!(v["text"], "plain");
         assert_eq!(v["bytes"], 91);
@@ -636,7 +657,10 @@ mod tests {
     #[test]
     fn json_errors_name_the_key() {
         let e = json("{ a: { b: \"%NOPE%\" } }").unwrap_err();
-        assert!(matches!(&e, FormatError::InKey(k, _) if k == "a.b"), "{e:?}");
+        assert!(
+            matches!(&e, FormatError::InKey(k, _) if k == "a.b"),
+            "{e:?}"
+        );
         let e = json("{ list: [1, 2] }").unwrap_err();
         assert!(e.to_string().contains("lists"), "{e}");
     }
@@ -652,7 +676,10 @@ mod tests {
         out.clear();
         f.write(&mut out);
         assert_eq!(out, b"UH,NR");
-        assert_eq!(ResponseFlags::from_code("UF"), Some(ResponseFlags::UPSTREAM_CONNECT_FAILURE));
+        assert_eq!(
+            ResponseFlags::from_code("UF"),
+            Some(ResponseFlags::UPSTREAM_CONNECT_FAILURE)
+        );
         assert_eq!(ResponseFlags::from_code("URX"), None);
     }
 }

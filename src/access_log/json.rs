@@ -103,8 +103,8 @@ mod tests {
             let len = rng.below(12) as usize;
             let bytes: Vec<u8> = (0..len).map(|_| rng.below(256) as u8).collect();
             let text = esc(&bytes);
-            let parsed: serde_json::Value = serde_json::from_str(&text)
-                .unwrap_or_else(|e| panic!("{bytes:?} -> {text}: {e}"));
+            let parsed: serde_json::Value =
+                serde_json::from_str(&text).unwrap_or_else(|e| panic!("{bytes:?} -> {text}: {e}"));
             assert!(parsed.is_string());
         }
     }

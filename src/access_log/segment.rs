@@ -43,6 +43,7 @@ pub(super) enum Segment {
     LocalAddressWithoutPort,
     LocalPort,
     ConnectionId,
+    RouteName,
     Hostname,
     TlsVersion,
     TlsCipher,
@@ -58,48 +59,53 @@ pub(super) enum Kind {
 }
 
 /// The operators without an argument, one per line: Envoy's name → segment.
-const PLAIN: &[(&str, fn() -> Segment)] = &[
-    ("START_TIME", || Segment::StartTime(None)),
-    ("PROTOCOL", || Segment::Protocol),
-    ("RESPONSE_CODE", || Segment::ResponseCode),
-    ("RESPONSE_CODE_DETAILS", || Segment::ResponseCodeDetails),
-    ("RESPONSE_FLAGS", || Segment::ResponseFlags),
-    ("BYTES_RECEIVED", || Segment::BytesReceived),
-    ("BYTES_SENT", || Segment::BytesSent),
-    ("DURATION", || Segment::Duration),
-    ("REQUEST_DURATION", || Segment::RequestDuration),
-    ("RESPONSE_DURATION", || Segment::ResponseDuration),
-    ("UPSTREAM_HOST", || Segment::UpstreamHost),
-    ("UPSTREAM_REMOTE_ADDRESS", || Segment::UpstreamHost),
-    ("UPSTREAM_CLUSTER", || Segment::UpstreamCluster),
-    ("UPSTREAM_TRANSPORT_FAILURE_REASON", || {
-        Segment::UpstreamTransportFailureReason
-    }),
-    ("DOWNSTREAM_REMOTE_ADDRESS", || Segment::RemoteAddress),
-    ("DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT", || {
-        Segment::RemoteAddressWithoutPort
-    }),
+const PLAIN: &[(&str, Segment)] = &[
+    ("START_TIME", Segment::StartTime(None)),
+    ("PROTOCOL", Segment::Protocol),
+    ("RESPONSE_CODE", Segment::ResponseCode),
+    ("RESPONSE_CODE_DETAILS", Segment::ResponseCodeDetails),
+    ("RESPONSE_FLAGS", Segment::ResponseFlags),
+    ("BYTES_RECEIVED", Segment::BytesReceived),
+    ("BYTES_SENT", Segment::BytesSent),
+    ("DURATION", Segment::Duration),
+    ("REQUEST_DURATION", Segment::RequestDuration),
+    ("RESPONSE_DURATION", Segment::ResponseDuration),
+    ("UPSTREAM_HOST", Segment::UpstreamHost),
+    ("UPSTREAM_REMOTE_ADDRESS", Segment::UpstreamHost),
+    ("UPSTREAM_CLUSTER", Segment::UpstreamCluster),
+    (
+        "UPSTREAM_TRANSPORT_FAILURE_REASON",
+        Segment::UpstreamTransportFailureReason,
+    ),
+    ("DOWNSTREAM_REMOTE_ADDRESS", Segment::RemoteAddress),
+    (
+        "DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT",
+        Segment::RemoteAddressWithoutPort,
+    ),
     // ringway does not rewrite the remote address from x-forwarded-for, so
     // the direct peer is the remote address.
-    ("DOWNSTREAM_DIRECT_REMOTE_ADDRESS", || Segment::RemoteAddress),
-    ("DOWNSTREAM_DIRECT_REMOTE_ADDRESS_WITHOUT_PORT", || {
-        Segment::RemoteAddressWithoutPort
-    }),
-    ("DOWNSTREAM_LOCAL_ADDRESS", || Segment::LocalAddress),
-    ("DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT", || {
-        Segment::LocalAddressWithoutPort
-    }),
-    ("DOWNSTREAM_LOCAL_PORT", || Segment::LocalPort),
-    ("CONNECTION_ID", || Segment::ConnectionId),
-    ("HOSTNAME", || Segment::Hostname),
-    ("DOWNSTREAM_TLS_VERSION", || Segment::TlsVersion),
-    ("DOWNSTREAM_TLS_CIPHER", || Segment::TlsCipher),
-    ("REQUESTED_SERVER_NAME", || Segment::RequestedServerName),
-    ("DOWNSTREAM_PEER_SUBJECT", || Segment::PeerSubject),
+    ("DOWNSTREAM_DIRECT_REMOTE_ADDRESS", Segment::RemoteAddress),
+    (
+        "DOWNSTREAM_DIRECT_REMOTE_ADDRESS_WITHOUT_PORT",
+        Segment::RemoteAddressWithoutPort,
+    ),
+    ("DOWNSTREAM_LOCAL_ADDRESS", Segment::LocalAddress),
+    (
+        "DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT",
+        Segment::LocalAddressWithoutPort,
+    ),
+    ("DOWNSTREAM_LOCAL_PORT", Segment::LocalPort),
+    ("CONNECTION_ID", Segment::ConnectionId),
+    ("ROUTE_NAME", Segment::RouteName),
+    ("HOSTNAME", Segment::Hostname),
+    ("DOWNSTREAM_TLS_VERSION", Segment::TlsVersion),
+    ("DOWNSTREAM_TLS_CIPHER", Segment::TlsCipher),
+    ("REQUESTED_SERVER_NAME", Segment::RequestedServerName),
+    ("DOWNSTREAM_PEER_SUBJECT", Segment::PeerSubject),
 ];
 
 #[cfg(test)]
-pub(super) const PLAIN_FOR_TESTS: &[(&str, fn() -> Segment)] = PLAIN;
+pub(super) const PLAIN_FOR_TESTS: &[(&str, Segment)] = PLAIN;
 
 /// The names `%NAME%` may use, for error messages and the README.
 pub fn operator_names() -> impl Iterator<Item = &'static str> {
@@ -182,7 +188,7 @@ impl Segment {
             let _ = super::hostname();
         }
         match PLAIN.iter().find(|(name, _)| *name == op) {
-            Some((_, make)) => Ok(make()),
+            Some((_, seg)) => Ok(seg.clone()),
             None => Err(FormatError::UnknownOperator(op.to_string())),
         }
     }
@@ -234,7 +240,10 @@ impl Segment {
                     // A format's literal text may hold a quote or backslash.
                     let from = out.len();
                     f.render(out, r.start_nanos);
-                    if out[from..].iter().any(|&b| b == b'"' || b == b'\\' || b < 0x20) {
+                    if out[from..]
+                        .iter()
+                        .any(|&b| b == b'"' || b == b'\\' || b < 0x20)
+                    {
                         escape_tail(out, from);
                     }
                 } else {
@@ -275,11 +284,10 @@ impl Segment {
             Segment::LocalPort => return opt_dec(out, r.local.map(|a| u64::from(a.port()))),
             Segment::ConnectionId => dec(out, r.connection_id),
             Segment::Hostname => return text(out, super::hostname()),
+            Segment::RouteName => return text(out, r.route_name),
             Segment::TlsVersion => return text(out, r.tls.and_then(TlsInfo::version_name)),
             Segment::TlsCipher => return text(out, r.tls.and_then(TlsInfo::cipher_name)),
-            Segment::RequestedServerName => {
-                return text(out, r.tls.and_then(|t| t.sni.as_deref()))
-            }
+            Segment::RequestedServerName => return text(out, r.tls.and_then(|t| t.sni.as_deref())),
             Segment::PeerSubject => {
                 return text(out, r.tls.and_then(|t| t.peer_subject.as_deref()))
             }

@@ -174,9 +174,15 @@ mod tests {
     fn renders_the_strftime_subset() {
         assert_eq!(render("%Y-%m-%dT%H:%M:%S", T), "2024-02-29T23:59:58");
         assert_eq!(render("%F %T", T), "2024-02-29 23:59:58");
-        assert_eq!(render("%a %b %e %y %j %z %Z", T), "Thu Feb 29 24 060 +0000 UTC");
+        assert_eq!(
+            render("%a %b %e %y %j %z %Z", T),
+            "Thu Feb 29 24 060 +0000 UTC"
+        );
         assert_eq!(render("%s", T), "1709251198");
-        assert_eq!(render("[%d/%b/%Y:%H:%M:%S %z]", 0), "[01/Jan/1970:00:00:00 +0000]");
+        assert_eq!(
+            render("[%d/%b/%Y:%H:%M:%S %z]", 0),
+            "[01/Jan/1970:00:00:00 +0000]"
+        );
         assert_eq!(render("%e|%j", 0), " 1|001");
         assert_eq!(render("100%% at %H", T), "100% at 23");
     }

@@ -279,6 +279,7 @@ fn lower_virtual_host(vhost: &VirtualHostConfig, clusters: &[ClusterConfig]) -> 
 fn lower_route(route: &RouteConfig, clusters: &[ClusterConfig]) -> RawRoute {
     // `edits` is derived from the three levels' `headers`.
     let RouteConfig {
+        name,
         matcher,
         conditions,
         action,
@@ -288,6 +289,7 @@ fn lower_route(route: &RouteConfig, clusters: &[ClusterConfig]) -> RawRoute {
     let level = lower_mutations(headers);
     let matcher = lower_match(matcher, conditions);
     let raw = RawRoute {
+        name: name.as_deref().map(String::from),
         matcher,
         request_headers_to_add: level.request_add,
         request_headers_to_remove: level.request_remove,
@@ -942,7 +944,8 @@ listeners:
             redirect: { scheme: https, host: new.example.com, port: 8443, prefix_rewrite: /new/, strip_query: true, status: 308 }
           - match: { path: /moved }
             redirect: { path: \"/there?x=1\" }
-          - match: { path: /teapot }
+          - name: teapot
+            match: { path: /teapot }
             direct_response: { status: 418, body: \"short and stout\" }
           - match: { path: /empty }
             direct_response: { status: 204 }

@@ -314,6 +314,8 @@ pub struct QueryMatcher {
 
 #[derive(Debug, Clone)]
 pub struct RouteConfig {
+    /// `%ROUTE_NAME%` (shared, so a log line takes it without a copy).
+    pub name: Option<std::sync::Arc<str>>,
     pub matcher: PathMatch,
     pub conditions: MatchConditions,
     pub action: RouteAction,

@@ -297,6 +297,9 @@ pub struct RawVirtualHost {
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRoute {
+    /// What the access log's `%ROUTE_NAME%` prints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     #[serde(rename = "match")]
     pub matcher: RawMatch,
     /// Exactly one of `cluster`, `weighted_clusters`, `redirect` and `direct_response`.

@@ -80,7 +80,10 @@ fn filter(path: &str, f: &RawLogFilter, depth: usize) -> Result<AccessLogFilter,
     }
     let at = |key: &str| format!("{path}.{key}");
     if let Some(c) = status_code {
-        return Ok(AccessLogFilter::Status(compare(&at("status_code"), c)?, c.value));
+        return Ok(AccessLogFilter::Status(
+            compare(&at("status_code"), c)?,
+            c.value,
+        ));
     }
     if let Some(c) = duration {
         let ms = c.value.0.as_millis() as u64;

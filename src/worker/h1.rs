@@ -419,8 +419,13 @@ impl<S: Transport> Client<S> {
             connection,
             out,
         );
-        self.tap
-            .local_reply(status, body_len, reply.counter(), reply.flag(), reply.details());
+        self.tap.local_reply(
+            status,
+            body_len,
+            reply.counter(),
+            reply.flag(),
+            reply.details(),
+        );
         if flush(&mut self.stream, out).await.is_err() {
             return Step::Close;
         }

@@ -387,7 +387,8 @@ mod tests {
     fn details_follow_envoy_words_for_each_cause() {
         let words = |r: LocalReply| {
             let mut out = Vec::new();
-            r.details().write(&mut out, Some("delayed_connect_error:_111"));
+            r.details()
+                .write(&mut out, Some("delayed_connect_error:_111"));
             String::from_utf8(out).unwrap()
         };
         assert_eq!(words(LocalReply::NoRoute), "route_not_found");
@@ -397,7 +398,10 @@ mod tests {
             ))),
             "upstream_reset_before_response_started{remote_connection_failure,delayed_connect_error:_111}"
         );
-        assert_eq!(words(LocalReply::Upstream(UpstreamError::Timeout)), "upstream_response_timeout");
+        assert_eq!(
+            words(LocalReply::Upstream(UpstreamError::Timeout)),
+            "upstream_response_timeout"
+        );
         assert_eq!(words(LocalReply::NoHealthyUpstream), "no_healthy_upstream");
         let cause = LocalReply::NoRoute;
         let decorated = LocalReply::Decorated(Decorated {

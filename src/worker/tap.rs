@@ -68,7 +68,9 @@ impl WorkerTap {
             sinks: RefCell::new(Vec::new()),
             reopen_seen: Cell::new(crate::access_log::REOPEN.load(Relaxed)),
             connections: Cell::new(0),
-            rng: RefCell::new(crate::prim::Rng::new(crate::prim::Rng::random_seed(id as u64))),
+            rng: RefCell::new(crate::prim::Rng::new(crate::prim::Rng::random_seed(
+                id as u64,
+            ))),
             server,
         };
         // Listeners and clusters are configured by the worker's first
@@ -212,6 +214,8 @@ pub struct SessionTap {
     health_check: bool,
     local: Option<SocketAddr>,
     connection_id: u64,
+    /// The matched route's name, when the access log is on.
+    route_name: Option<Arc<str>>,
     flags: Flags,
     bytes_received: u64,
     bytes_sent: u64,
@@ -291,6 +295,7 @@ impl SessionTap {
             health_check: false,
             local: None,
             connection_id: 0,
+            route_name: None,
             flags: Flags::default(),
             bytes_received: 0,
             bytes_sent: 0,
@@ -392,7 +397,11 @@ impl SessionTap {
             return;
         }
         self.last_rx = Some(Instant::now());
-        let scheme: &[u8] = if self.tls.is_some() { b"https" } else { b"http" };
+        let scheme: &[u8] = if self.tls.is_some() {
+            b"https"
+        } else {
+            b"http"
+        };
         self.capture.clear();
         let Some(log) = self.config.access_log.as_ref() else {
             return;
@@ -429,6 +438,13 @@ impl SessionTap {
                 self.capture.bytes.extend_from_slice(id);
                 self.capture.spans[i] = Some((start, self.capture.bytes.len()));
             }
+        }
+    }
+
+    /// A route matched (its `name` is `%ROUTE_NAME%`). A refcount, no copy.
+    pub fn route(&mut self, name: Option<&Arc<str>>) {
+        if self.logs() {
+            self.route_name = name.cloned();
         }
     }
 
@@ -675,6 +691,7 @@ impl SessionTap {
         self.last_rx = None;
         self.upstream_head = None;
         self.health_check = false;
+        self.route_name = None;
         self.flags = Flags::default();
         self.bytes_received = 0;
         self.bytes_sent = 0;
@@ -698,7 +715,9 @@ impl SessionTap {
         if self.status == 0 && self.details == ResponseDetails::None {
             self.details = ResponseDetails::Fixed("downstream_remote_disconnect");
         }
-        let since = |t: Option<Instant>| t.map(|t| t.saturating_duration_since(self.start).as_millis() as u64);
+        let since = |t: Option<Instant>| {
+            t.map(|t| t.saturating_duration_since(self.start).as_millis() as u64)
+        };
         let names = self.tap.cluster_names.borrow();
         let record = LogRecord {
             start_nanos: self.start_nanos,
@@ -718,6 +737,7 @@ impl SessionTap {
             peer: self.peer,
             local: self.local,
             connection_id: self.connection_id,
+            route_name: self.route_name.as_deref(),
             health_check: self.health_check,
             request: &self.capture,
             response: &self.resp_capture,

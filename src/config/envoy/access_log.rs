@@ -89,10 +89,7 @@ pub fn entry<'a>(cx: &mut Ctx, node: &Node<'a>) -> Result<EnvoyLog<'a>, ConfigEr
         Some(t) => types.contains(&t.as_str()),
         None => names.contains(&name.as_str()),
     };
-    let stream = STREAMS
-        .iter()
-        .find(|(n, t, _)| is(&[n], &[t]))
-        .map(|s| s.2);
+    let stream = STREAMS.iter().find(|(n, t, _)| is(&[n], &[t])).map(|s| s.2);
     let mut log = if let Some(path) = stream {
         stream_log(cx, &body, path, named_path(node, &f))?
     } else if is(FILE_NAMES, FILE_TYPES) {
@@ -210,7 +207,10 @@ fn log_format<'a>(cx: &mut Ctx, node: &Node<'a>) -> Result<Option<LogFormat<'a>>
     if given.len() > 1 {
         return Err(cx.invalid(
             &given[1].path,
-            format!("give one format, not two (the first is at {})", given[0].path),
+            format!(
+                "give one format, not two (the first is at {})",
+                given[0].path
+            ),
         ));
     }
     let Some(n) = given.into_iter().next() else {
@@ -226,9 +226,18 @@ fn log_format<'a>(cx: &mut Ctx, node: &Node<'a>) -> Result<Option<LogFormat<'a>>
         &n,
         &[
             ("inline_string", Map),
-            ("filename", Refuse("formats read from a file are not implemented; use inline_string")),
-            ("inline_bytes", Refuse("formats given as bytes are not implemented; use inline_string")),
-            ("environment_variable", Refuse("formats read from the environment are not implemented; use inline_string")),
+            (
+                "filename",
+                Refuse("formats read from a file are not implemented; use inline_string"),
+            ),
+            (
+                "inline_bytes",
+                Refuse("formats given as bytes are not implemented; use inline_string"),
+            ),
+            (
+                "environment_variable",
+                Refuse("formats read from the environment are not implemented; use inline_string"),
+            ),
         ],
     )?;
     match src.get("inline_string") {
@@ -262,7 +271,8 @@ fn filter(cx: &mut Ctx, node: &Node, depth: usize) -> Result<RawLogFilter, Confi
     let mut kinds = 0;
     if let Some(n) = f.get("status_code_filter") {
         let (op, v) = comparison(cx, &n)?;
-        let value = u16::try_from(v).map_err(|_| cx.invalid(&n.path, "a status is at most 65535"))?;
+        let value =
+            u16::try_from(v).map_err(|_| cx.invalid(&n.path, "a status is at most 65535"))?;
         raw.status_code = Some(RawCompare { op, value });
         kinds += 1;
     }
@@ -296,7 +306,10 @@ fn filter(cx: &mut Ctx, node: &Node, depth: usize) -> Result<RawLogFilter, Confi
         kinds += 1;
     }
     if kinds != 1 {
-        return Err(cx.invalid(&node.path, "an access log filter needs exactly one filter kind"));
+        return Err(cx.invalid(
+            &node.path,
+            "an access log filter needs exactly one filter kind",
+        ));
     }
     Ok(raw)
 }
@@ -308,7 +321,10 @@ fn nested(cx: &mut Ctx, node: &Node, depth: usize) -> Result<Vec<RawLogFilter>, 
         None => Vec::new(),
     };
     if list.len() < 2 || depth >= 8 {
-        return Err(cx.invalid(&node.path, "needs at least two `filters` (nested at most 8 deep)"));
+        return Err(cx.invalid(
+            &node.path,
+            "needs at least two `filters` (nested at most 8 deep)",
+        ));
     }
     list.iter().map(|n| filter(cx, n, depth + 1)).collect()
 }
@@ -323,7 +339,10 @@ fn comparison(cx: &mut Ctx, node: &Node) -> Result<(String, u64), ConfigError> {
     let op = match c.get("op") {
         Some(o) => {
             let name = cx.string(&o)?;
-            if !Compare::NAMES.iter().any(|(n, _)| n.eq_ignore_ascii_case(&name)) {
+            if !Compare::NAMES
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case(&name))
+            {
                 return Err(cx.invalid(&o.path, "give EQ, GE or LE"));
             }
             name.to_ascii_lowercase()
@@ -333,15 +352,12 @@ fn comparison(cx: &mut Ctx, node: &Node) -> Result<(String, u64), ConfigError> {
     let Some(v) = c.get("value") else {
         return Err(cx.invalid(&c.node.path, "needs a `value`"));
     };
-    let v = cx.fields(
-        &v,
-        &[
-            ("default_value", Map),
-            ("runtime_key", Map),
-        ],
-    )?;
+    let v = cx.fields(&v, &[("default_value", Map), ("runtime_key", Map)])?;
     if let Some(k) = v.get("runtime_key") {
-        cx.warn(&k.path, "ringway has no runtime: the filter uses `default_value`");
+        cx.warn(
+            &k.path,
+            "ringway has no runtime: the filter uses `default_value`",
+        );
     }
     let value = match v.get("default_value") {
         Some(d) => cx.uint(&d, u64::from(u32::MAX))?,
@@ -393,7 +409,10 @@ fn runtime_filter(cx: &mut Ctx, node: &Node) -> Result<f64, ConfigError> {
         );
     }
     if let Some(k) = f.get("runtime_key") {
-        cx.warn(&k.path, "ringway has no runtime: the filter samples `percent_sampled`");
+        cx.warn(
+            &k.path,
+            "ringway has no runtime: the filter samples `percent_sampled`",
+        );
     }
     let Some(p) = f.get("percent_sampled") else {
         return Ok(0.0);

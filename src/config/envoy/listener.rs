@@ -1017,7 +1017,7 @@ fn route(
         &[
             ("match", Map),
             ("route", Map),
-            ("name", Warn("route names only appear in Envoy's logs")),
+            ("name", Map),
             ("decorator", Warn("tracing is not implemented")),
             ("tracing", Warn("tracing is not implemented")),
             (
@@ -1052,7 +1052,12 @@ fn route(
     };
     let matcher = matching::route_match(cx, &m, &format!("{native}.match"), origins)?;
     let level = headers::level(cx, &f, native, origins)?;
+    let name = match f.get("name") {
+        Some(n) => Some(cx.string(&n)?),
+        None => None,
+    };
     let mut rr = RawRoute {
+        name,
         matcher,
         request_headers_to_add: level.request_add,
         request_headers_to_remove: level.request_remove,

@@ -1289,12 +1289,37 @@ fn access_log_filters_map() {
             ]),
         ]))
     );
-    assert!(loaded.warnings.iter().any(|w| w.contains("runtime_key") && w.contains("default_value")), "{:?}", loaded.warnings);
+    assert!(
+        loaded
+            .warnings
+            .iter()
+            .any(|w| w.contains("runtime_key") && w.contains("default_value")),
+        "{:?}",
+        loaded.warnings
+    );
 }
 
 warns!(access_log_runtime_filter_by_request_id, RES,
     RES_LOG => "          - name: envoy.access_loggers.file\n            filter: {runtime_filter: {runtime_key: s, percent_sampled: {numerator: 5}}}\n",
     format!("{HCM_V3}.access_log[0].filter.runtime_filter"), "filter:", "x-request-id");
+
+#[test]
+fn route_names_map_for_the_access_log() {
+    let text = edit(
+        RES,
+        "              - match:\n                  prefix: \"/cart\"\n",
+        "              - name: cart-route\n                match:\n                  prefix: \"/cart\"\n",
+    );
+    let loaded = load(&text);
+    let route = &loaded.config.listeners[0].virtual_hosts[0].routes[0];
+    assert_eq!(route.name.as_deref(), Some("cart-route"));
+    assert_eq!(
+        loaded.raw.listeners[0].virtual_hosts[0].routes[0]
+            .name
+            .as_deref(),
+        Some("cart-route")
+    );
+}
 
 #[test]
 fn access_log_json_formats_map_in_order() {
@@ -1304,7 +1329,13 @@ fn access_log_json_formats_map_in_order() {
         "                json_format: {status: \"%RESPONSE_CODE%\", method: \"%REQ(:METHOD)%\", up: {host: \"%UPSTREAM_HOST%\"}}\n",
     );
     let raw = load(&text).raw.listeners[0].access_log.clone().unwrap();
-    let keys: Vec<&str> = raw.json_format.as_ref().unwrap().keys().filter_map(|k| k.as_str()).collect();
+    let keys: Vec<&str> = raw
+        .json_format
+        .as_ref()
+        .unwrap()
+        .keys()
+        .filter_map(|k| k.as_str())
+        .collect();
     assert_eq!(keys, ["status", "method", "up"]);
     assert!(raw.format.is_none());
     // v2's `json_format` beside `path`.
