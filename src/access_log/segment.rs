@@ -34,11 +34,16 @@ pub(super) enum Segment {
     Duration,
     RequestDuration,
     ResponseDuration,
+    /// From the upstream's response head to the end of the response.
+    ResponseTxDuration,
     UpstreamHost,
+    UpstreamHostWithoutPort,
+    UpstreamPort,
     UpstreamCluster,
     UpstreamTransportFailureReason,
     RemoteAddress,
     RemoteAddressWithoutPort,
+    RemotePort,
     LocalAddress,
     LocalAddressWithoutPort,
     LocalPort,
@@ -72,6 +77,12 @@ const PLAIN: &[(&str, Segment)] = &[
     ("RESPONSE_DURATION", Segment::ResponseDuration),
     ("UPSTREAM_HOST", Segment::UpstreamHost),
     ("UPSTREAM_REMOTE_ADDRESS", Segment::UpstreamHost),
+    (
+        "UPSTREAM_REMOTE_ADDRESS_WITHOUT_PORT",
+        Segment::UpstreamHostWithoutPort,
+    ),
+    ("UPSTREAM_REMOTE_PORT", Segment::UpstreamPort),
+    ("RESPONSE_TX_DURATION", Segment::ResponseTxDuration),
     ("UPSTREAM_CLUSTER", Segment::UpstreamCluster),
     (
         "UPSTREAM_TRANSPORT_FAILURE_REASON",
@@ -82,6 +93,7 @@ const PLAIN: &[(&str, Segment)] = &[
         "DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT",
         Segment::RemoteAddressWithoutPort,
     ),
+    ("DOWNSTREAM_REMOTE_PORT", Segment::RemotePort),
     // ringway does not rewrite the remote address from x-forwarded-for, so
     // the direct peer is the remote address.
     ("DOWNSTREAM_DIRECT_REMOTE_ADDRESS", Segment::RemoteAddress),
@@ -201,8 +213,11 @@ impl Segment {
             | Segment::Duration
             | Segment::RequestDuration
             | Segment::ResponseDuration
+            | Segment::ResponseTxDuration
             | Segment::ConnectionId
-            | Segment::LocalPort => Kind::Number,
+            | Segment::LocalPort
+            | Segment::RemotePort
+            | Segment::UpstreamPort => Kind::Number,
             _ => Kind::Text,
         }
     }
@@ -210,6 +225,12 @@ impl Segment {
     /// Append this segment's value; `false` (and nothing written) when there is
     /// none. `esc`: inside a JSON string.
     pub(super) fn write(&self, r: &LogRecord<'_>, out: &mut Vec<u8>, esc: bool) -> bool {
+        if let Some(n) = self.number(r) {
+            return opt_dec(out, n);
+        }
+        if let Some((a, with_port)) = self.address(r) {
+            return addr(out, a, with_port);
+        }
         let put = |out: &mut Vec<u8>, v: &[u8]| {
             if esc {
                 json::escape_into(out, v)
@@ -217,17 +238,9 @@ impl Segment {
                 out.extend_from_slice(v)
             }
         };
-        let dec = |out: &mut Vec<u8>, n: u64| crate::codec::encode::write_dec(out, n);
-        let text = |out: &mut Vec<u8>, v: Option<&str>| match v {
+        let text = |out: &mut Vec<u8>, v: Option<&[u8]>| match v {
             Some(v) => {
-                put(out, v.as_bytes());
-                true
-            }
-            None => false,
-        };
-        let capped = |out: &mut Vec<u8>, v: Option<&[u8]>, max: &Option<usize>| match v {
-            Some(v) => {
-                put(out, &v[..max.map_or(v.len(), |m| m.min(v.len()))]);
+                put(out, v);
                 true
             }
             None => false,
@@ -235,64 +248,93 @@ impl Segment {
         match self {
             Segment::Literal(l) => put(out, l),
             Segment::StartTime(None) => super::write_iso8601(out, r.start_nanos / 1_000_000),
-            Segment::StartTime(Some(f)) => {
-                if esc {
-                    // A format's literal text may hold a quote or backslash.
-                    let from = out.len();
-                    f.render(out, r.start_nanos);
-                    if out[from..]
-                        .iter()
-                        .any(|&b| b == b'"' || b == b'\\' || b < 0x20)
-                    {
-                        escape_tail(out, from);
-                    }
-                } else {
-                    f.render(out, r.start_nanos)
-                }
-            }
-            Segment::Req(i, max) => return capped(out, r.request.get(*i), max),
-            Segment::Resp(i, max) => return capped(out, r.response.get(*i), max),
-            Segment::UpstreamServiceTime => match r.service_time_ms {
-                Some(ms) => dec(out, ms),
-                None => return false,
-            },
+            Segment::StartTime(Some(f)) => start_time(f, r.start_nanos, out, esc),
+            Segment::Req(i, max) => return text(out, cap(r.request.get(*i), *max)),
+            Segment::Resp(i, max) => return text(out, cap(r.response.get(*i), *max)),
             Segment::Protocol => {
-                return text(
-                    out,
-                    r.protocol.map(|v| match v {
-                        Version::Http11 => "HTTP/1.1",
-                        Version::Http10 => "HTTP/1.0",
-                        Version::Http2 => "HTTP/2",
-                    }),
-                )
+                let name = r.protocol.map(|v| match v {
+                    Version::Http11 => "HTTP/1.1",
+                    Version::Http10 => "HTTP/1.0",
+                    Version::Http2 => "HTTP/2",
+                });
+                return text(out, s(name));
             }
-            Segment::ResponseCode => dec(out, u64::from(r.status)),
             Segment::ResponseCodeDetails => return r.details.write(out, r.transport_failure),
             Segment::ResponseFlags => r.flags.write(out),
-            Segment::BytesReceived => dec(out, r.bytes_received),
-            Segment::BytesSent => dec(out, r.bytes_sent),
-            Segment::Duration => dec(out, r.duration_ms),
-            Segment::RequestDuration => return opt_dec(out, r.request_duration_ms),
-            Segment::ResponseDuration => return opt_dec(out, r.response_duration_ms),
-            Segment::UpstreamHost => return addr(out, r.upstream_host, true),
-            Segment::UpstreamCluster => return text(out, r.upstream_cluster),
-            Segment::UpstreamTransportFailureReason => return text(out, r.transport_failure),
-            Segment::RemoteAddress => return addr(out, Some(r.peer), true),
-            Segment::RemoteAddressWithoutPort => return addr(out, Some(r.peer), false),
-            Segment::LocalAddress => return addr(out, r.local, true),
-            Segment::LocalAddressWithoutPort => return addr(out, r.local, false),
-            Segment::LocalPort => return opt_dec(out, r.local.map(|a| u64::from(a.port()))),
-            Segment::ConnectionId => dec(out, r.connection_id),
-            Segment::Hostname => return text(out, super::hostname()),
-            Segment::RouteName => return text(out, r.route_name),
-            Segment::TlsVersion => return text(out, r.tls.and_then(TlsInfo::version_name)),
-            Segment::TlsCipher => return text(out, r.tls.and_then(TlsInfo::cipher_name)),
-            Segment::RequestedServerName => return text(out, r.tls.and_then(|t| t.sni.as_deref())),
-            Segment::PeerSubject => {
-                return text(out, r.tls.and_then(|t| t.peer_subject.as_deref()))
+            Segment::UpstreamCluster => return text(out, s(r.upstream_cluster)),
+            Segment::UpstreamTransportFailureReason => return text(out, s(r.transport_failure)),
+            Segment::Hostname => return text(out, s(super::hostname())),
+            Segment::RouteName => return text(out, s(r.route_name)),
+            Segment::TlsVersion => return text(out, s(r.tls.and_then(TlsInfo::version_name))),
+            Segment::TlsCipher => return text(out, s(r.tls.and_then(TlsInfo::cipher_name))),
+            Segment::RequestedServerName => {
+                return text(out, s(r.tls.and_then(|t| t.sni.as_deref())))
             }
+            Segment::PeerSubject => {
+                return text(out, s(r.tls.and_then(|t| t.peer_subject.as_deref())))
+            }
+            // Numbers and addresses were written above.
+            _ => return false,
         }
         true
+    }
+
+    /// The value of a segment that prints digits: `Some(None)` when missing.
+    fn number(&self, r: &LogRecord<'_>) -> Option<Option<u64>> {
+        let port = |a: Option<SocketAddr>| a.map(|a| u64::from(a.port()));
+        Some(match self {
+            Segment::UpstreamServiceTime => r.service_time_ms,
+            Segment::ResponseCode => Some(u64::from(r.status)),
+            Segment::BytesReceived => Some(r.bytes_received),
+            Segment::BytesSent => Some(r.bytes_sent),
+            Segment::Duration => Some(r.duration_ms),
+            Segment::RequestDuration => r.request_duration_ms,
+            Segment::ResponseDuration => r.response_duration_ms,
+            Segment::ResponseTxDuration => r
+                .response_duration_ms
+                .map(|rs| r.duration_ms.saturating_sub(rs)),
+            Segment::UpstreamPort => port(r.upstream_host),
+            Segment::RemotePort => port(Some(r.peer)),
+            Segment::LocalPort => port(r.local),
+            Segment::ConnectionId => Some(r.connection_id),
+            _ => return None,
+        })
+    }
+
+    /// The address a segment prints, and whether with its port.
+    fn address(&self, r: &LogRecord<'_>) -> Option<(Option<SocketAddr>, bool)> {
+        Some(match self {
+            Segment::UpstreamHost => (r.upstream_host, true),
+            Segment::UpstreamHostWithoutPort => (r.upstream_host, false),
+            Segment::RemoteAddress => (Some(r.peer), true),
+            Segment::RemoteAddressWithoutPort => (Some(r.peer), false),
+            Segment::LocalAddress => (r.local, true),
+            Segment::LocalAddressWithoutPort => (r.local, false),
+            _ => return None,
+        })
+    }
+}
+
+/// `v`, cut to at most `max` bytes (`%REQ(H):N%`).
+fn cap(v: Option<&[u8]>, max: Option<usize>) -> Option<&[u8]> {
+    v.map(|v| &v[..max.map_or(v.len(), |m| m.min(v.len()))])
+}
+
+fn s(v: Option<&str>) -> Option<&[u8]> {
+    v.map(str::as_bytes)
+}
+
+/// `%START_TIME(FORMAT)%`; in a JSON string the format's own text is escaped
+/// too (it may hold a quote or backslash).
+fn start_time(f: &TimeFormat, nanos: u64, out: &mut Vec<u8>, esc: bool) {
+    let from = out.len();
+    f.render(out, nanos);
+    if esc
+        && out[from..]
+            .iter()
+            .any(|&b| b == b'"' || b == b'\\' || b < 0x20)
+    {
+        escape_tail(out, from);
     }
 }
 
