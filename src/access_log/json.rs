@@ -1,11 +1,10 @@
-//! JSON access-log lines: a format's `json_format` object compiled once into
-//! a tree of keys (pre-escaped) and values (operators), rendered straight into
-//! the worker's line buffer.
+//! JSON string escaping for access-log lines (`json_format`, compiled in
+//! `format.rs`): every byte that may come from a client passes through here.
 //!
-//! Invariants: every line is one JSON object and valid JSON whatever bytes a
-//! client sent — header values are escaped here (quotes, backslash, control
-//! characters, and bytes that are not UTF-8, each as `\u00XX`), never copied
-//! raw into a string. Rendering does not allocate.
+//! Invariants: a line is valid JSON whatever bytes a client sent — quotes,
+//! backslash, control characters, and bytes that are not UTF-8 (each as
+//! `\u00XX`) are escaped, never copied raw into a string. Escaping writes
+//! into the caller's buffer and does not allocate.
 
 /// Append `bytes` to `out` as the inside of a JSON string (no quotes).
 /// Valid UTF-8 passes through except `"`, `\` and control characters; each

@@ -157,6 +157,13 @@ fn file_log<'a>(cx: &mut Ctx, body: &Node<'a>) -> Result<EnvoyLog<'a>, ConfigErr
                 ),
             ));
         }
+        if key == "json_format" {
+            // The legacy field; `typed_json_format` and `log_format.json_format` type values.
+            cx.warn(
+                &n.path,
+                "Envoy prints this legacy field's values all as strings; ringway types them as typed_json_format does (numbers for RESPONSE_CODE, BYTES_*, durations; null when missing)",
+            );
+        }
         format = match key {
             "format" => Some(LogFormat::Text(cx.string(&n)?, n)),
             "log_format" => log_format(cx, &n)?,

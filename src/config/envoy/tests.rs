@@ -1344,8 +1344,17 @@ fn access_log_json_formats_map_in_order() {
         "          stat_prefix: ingress_http\n",
         "          stat_prefix: ingress_http\n          access_log:\n          - name: envoy.file_access_log\n            config:\n              path: /dev/stdout\n              json_format: {code: \"%RESPONSE_CODE%\"}\n",
     );
-    let raw = load(&v2).raw.listeners[0].access_log.clone().unwrap();
+    let loaded = load(&v2);
+    let raw = loaded.raw.listeners[0].access_log.clone().unwrap();
     assert_eq!(raw.json_format.unwrap().len(), 1);
+    assert!(
+        loaded
+            .warnings
+            .iter()
+            .any(|w| w.contains("json_format") && w.contains("as strings")),
+        "{:?}",
+        loaded.warnings
+    );
 }
 
 #[test]
