@@ -1,7 +1,9 @@
 //! Access logs: one line per request, in Envoy's format language.
 //!
-//! A listener's `access_log.format` is compiled once at config time into a list
-//! of segments (`format.rs`). Each worker renders its lines into its own buffer
+//! A listener's `access_log.format` (or `json_format`) is compiled once at
+//! config time into segments (`format.rs`; one operator each, `segment.rs`;
+//! `%START_TIME(FORMAT)%` in `time.rs`; JSON escaping in `json.rs`), and its
+//! `filter` into an `AccessLogFilter` (`filter.rs`). Each worker renders its lines into its own buffer
 //! and writes whole lines in batches to its own `O_APPEND` file descriptor
 //! (`sink.rs`): no write per request, no lock shared between cores, and lines
 //! from different workers never interleave. SIGUSR1 asks every worker to reopen
