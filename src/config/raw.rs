@@ -92,6 +92,14 @@ pub struct RawListener {
     /// The buffered part of a request body must arrive within this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_body_timeout: Option<ConfigDuration>,
+    /// Requests one client address may have in flight upstream at once (each
+    /// worker enforces its share, rounded up); over it: 429.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_upstream_requests_per_client: Option<u32>,
+    /// Bytes per second a request body must average once `request_body_timeout`
+    /// has passed (each second of the body's deadline is earned by this many bytes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_body_min_rate: Option<ByteSize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_log: Option<RawAccessLog>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -351,6 +351,24 @@ fn validate_listener(
             rl.request_body_timeout,
             defaults::REQUEST_BODY_TIMEOUT,
         )?,
+        max_upstream_requests_per_client: match rl.max_upstream_requests_per_client {
+            Some(0) => {
+                return Err(ConfigError::invalid(
+                    format!("{path}.max_upstream_requests_per_client"),
+                    "must be at least 1 (0 would refuse every request)",
+                ))
+            }
+            n => n,
+        },
+        request_body_min_rate: match rl.request_body_min_rate {
+            Some(super::units::ByteSize(0)) => {
+                return Err(ConfigError::invalid(
+                    format!("{path}.request_body_min_rate"),
+                    "must be at least 1 byte per second (leave it out for no minimum)",
+                ))
+            }
+            rate => rate.map(|r| r.0),
+        },
         max_connection_duration: match rl.max_connection_duration {
             None => None,
             Some(d) => Some(positive(
