@@ -23,6 +23,7 @@ driver_tests!(
     envoy_stdout_logger_writes_filtered_json_lines,
     filters_choose_the_lines,
     http2_requests_log_their_pseudo_headers,
+    stdout_lines_from_two_workers_stay_whole,
 );
 
 fn now_secs() -> f64 {
@@ -353,4 +354,42 @@ fn http2_requests_log_their_pseudo_headers(d: Driver) {
     assert_eq!(line["code"], 200);
     assert_eq!(line["details"], "via_upstream");
     assert!(line["conn"].as_u64().unwrap() >= 1);
+}
+
+fn stdout_lines_from_two_workers_stay_whole(d: Driver) {
+    let up = Upstream::echo("up");
+    let listener = "    access_log:\n      path: /dev/stdout\n      json_format: { n: \"%REQ(X-N)%\", conn: \"%CONNECTION_ID%\", pad: \"%REQ(X-PAD)%\" }\n";
+    let yaml = config(listener, &catch_all("c", ""), &cluster("c", &[up.addr]))
+        .replace("workers: 1\n", "workers: 2\n");
+    let mut rw = Ringway::start(d, &yaml);
+    // Lines of about 1.5 KiB: several per PIPE_BUF write, so a torn write would show.
+    let pad = "p".repeat(1500);
+    let (conns, each) = (8, 20);
+    for c in 0..conns {
+        let mut client = Client::connect(rw.addr());
+        for i in 0..each {
+            let req =
+                format!("GET / HTTP/1.1\r\nHost: a.test\r\nX-N: {c}-{i}\r\nX-Pad: {pad}\r\n\r\n");
+            assert_eq!(client.roundtrip(req.as_bytes()).status, 200);
+        }
+    }
+    rw.sigterm();
+    rw.wait_exit();
+    let mut seen: Vec<String> = rw
+        .all_stdout()
+        .iter()
+        .filter(|l| !l.starts_with("ringway"))
+        .map(|l| {
+            let v: Value =
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("torn line {l:.80}…: {e}"));
+            assert_eq!(v["pad"].as_str().map(str::len), Some(1500));
+            v["n"].as_str().unwrap().to_string()
+        })
+        .collect();
+    seen.sort();
+    let mut want: Vec<String> = (0..conns)
+        .flat_map(|c| (0..each).map(move |i| format!("{c}-{i}")))
+        .collect();
+    want.sort();
+    assert_eq!(seen, want, "every request logged once, whole");
 }
