@@ -210,11 +210,55 @@ fn lower_add(add: &HeaderAdd) -> RawHeaderAdd {
 }
 
 fn lower_access_log(log: &AccessLogConfig) -> RawAccessLog {
-    let AccessLogConfig { path, format } = log;
+    use crate::access_log::FormatSource;
+    let AccessLogConfig {
+        path,
+        format,
+        filter,
+    } = log;
+    let (text, json) = match format.source() {
+        FormatSource::Text(t) => (Some(t.clone()), None),
+        FormatSource::Json(m) => (None, Some(m.clone())),
+    };
     RawAccessLog {
         path: path.clone(),
-        format: Some(format.text().to_string()),
+        format: text,
+        json_format: json,
+        filter: filter.as_ref().map(lower_log_filter),
     }
+}
+
+fn lower_log_filter(f: &crate::access_log::AccessLogFilter) -> RawLogFilter {
+    use crate::access_log::{filter::SAMPLE_SCALE, AccessLogFilter as F, ResponseFlags};
+    let mut raw = RawLogFilter::default();
+    match f {
+        F::Status(op, v) => {
+            raw.status_code = Some(RawCompare {
+                op: op.name().into(),
+                value: *v,
+            })
+        }
+        F::Duration(op, ms) => {
+            raw.duration = Some(RawCompare {
+                op: op.name().into(),
+                value: ConfigDuration(std::time::Duration::from_millis(*ms)),
+            })
+        }
+        F::NotHealthCheck => raw.not_health_check = Some(true),
+        F::ResponseFlags(mask) => {
+            let codes = ResponseFlags::codes()
+                .filter(|c| ResponseFlags::from_code(c).is_some_and(|b| mask & b != 0))
+                .map(String::from)
+                .collect();
+            raw.response_flags = Some(codes);
+        }
+        F::Sample(share) => {
+            raw.sample_percent = Some(f64::from(*share) * 100.0 / SAMPLE_SCALE as f64)
+        }
+        F::And(all) => raw.and = Some(all.iter().map(lower_log_filter).collect()),
+        F::Or(any) => raw.or = Some(any.iter().map(lower_log_filter).collect()),
+    }
+    raw
 }
 
 fn lower_virtual_host(vhost: &VirtualHostConfig, clusters: &[ClusterConfig]) -> RawVirtualHost {
@@ -239,6 +283,7 @@ fn lower_virtual_host(vhost: &VirtualHostConfig, clusters: &[ClusterConfig]) -> 
 fn lower_route(route: &RouteConfig, clusters: &[ClusterConfig]) -> RawRoute {
     // `edits` is derived from the three levels' `headers`.
     let RouteConfig {
+        name,
         matcher,
         conditions,
         action,
@@ -248,6 +293,7 @@ fn lower_route(route: &RouteConfig, clusters: &[ClusterConfig]) -> RawRoute {
     let level = lower_mutations(headers);
     let matcher = lower_match(matcher, conditions);
     let raw = RawRoute {
+        name: name.as_deref().map(String::from),
         matcher,
         request_headers_to_add: level.request_add,
         request_headers_to_remove: level.request_remove,
@@ -902,7 +948,8 @@ listeners:
             redirect: { scheme: https, host: new.example.com, port: 8443, prefix_rewrite: /new/, strip_query: true, status: 308 }
           - match: { path: /moved }
             redirect: { path: \"/there?x=1\" }
-          - match: { path: /teapot }
+          - name: teapot
+            match: { path: /teapot }
             direct_response: { status: 418, body: \"short and stout\" }
           - match: { path: /empty }
             direct_response: { status: 204 }
@@ -993,6 +1040,10 @@ mod tls_tests {
   - name: edge
     address: 127.0.0.1:8443
     max_connections: 100
+    access_log:
+      path: /dev/stderr
+      json_format: {{ code: \"%RESPONSE_CODE%\", up: {{ host: \"%UPSTREAM_HOST%\", n: 1 }}, at: \"%START_TIME(%s.%3f)%\" }}
+      filter: {{ and: [{{ status_code: {{ op: ge, value: 400 }} }}, {{ or: [{{ duration: {{ op: le, value: 2s }} }}, {{ response_flags: [UF, NR] }}, {{ sample_percent: 12.5 }}, {{ not_health_check: true }}] }}] }}
     tls:
       certificates:
         - {{ cert_chain: \"{cert}\", private_key: \"{key}\" }}

@@ -184,6 +184,8 @@ pub struct AccessLogConfig {
     pub path: String,
     /// Compiled once here; every worker renders with it.
     pub format: std::sync::Arc<crate::access_log::AccessLogFormat>,
+    /// Which requests are logged; all when `None`.
+    pub filter: Option<crate::access_log::AccessLogFilter>,
 }
 
 /// A path the listener answers itself: 200 `LIVE`, or 503 after
@@ -318,6 +320,8 @@ pub struct QueryMatcher {
 
 #[derive(Debug, Clone)]
 pub struct RouteConfig {
+    /// `%ROUTE_NAME%` (shared, so a log line takes it without a copy).
+    pub name: Option<std::sync::Arc<str>>,
     pub matcher: PathMatch,
     pub conditions: MatchConditions,
     pub action: RouteAction,

@@ -237,6 +237,45 @@ pub struct RawAccessLog {
     /// Envoy command operators; Envoy's default format when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<String>,
+    /// One JSON object per line: keys in this order, values in Envoy's format
+    /// language (nested objects allowed). Instead of `format`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json_format: Option<serde_yaml::Mapping>,
+    /// Which requests are logged (all when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<RawLogFilter>,
+}
+
+/// One access log filter: exactly one of its keys.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLogFilter {
+    /// `{ op: eq|ge|le, value: 400 }`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_code: Option<RawCompare<u16>>,
+    /// `{ op: eq|ge|le, value: 1s }`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<RawCompare<ConfigDuration>>,
+    /// `true`: leave out the listener's health check requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_health_check: Option<bool>,
+    /// Requests with any of these response flags (`[]`: any flag at all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_flags: Option<Vec<String>>,
+    /// This percentage of requests, chosen at random (0 to 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample_percent: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub and: Option<Vec<RawLogFilter>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub or: Option<Vec<RawLogFilter>>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCompare<T> {
+    pub op: String,
+    pub value: T,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -266,6 +305,9 @@ pub struct RawVirtualHost {
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRoute {
+    /// What the access log's `%ROUTE_NAME%` prints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     #[serde(rename = "match")]
     pub matcher: RawMatch,
     /// Exactly one of `cluster`, `weighted_clusters`, `redirect` and `direct_response`.

@@ -177,6 +177,46 @@ fn rejects_bad_access_log_and_health_check() {
     assert!(e.contains("listeners[0].access_log.path"), "{e}");
     let e = err(&with("    access_log: { path: /tmp/a.log, fromat: x }\n"));
     assert!(e.contains("fromat"), "{e}");
+    for (extra, at, says) in [
+        (
+            "    access_log: { path: /tmp/a.log, format: x, json_format: { a: b } }\n",
+            "listeners[0].access_log.json_format",
+            "not both",
+        ),
+        (
+            "    access_log: { path: /tmp/a.log, json_format: { a: { b: \"%NOPE%\" } } }\n",
+            "listeners[0].access_log.json_format.a.b",
+            "NOPE",
+        ),
+        (
+            "    access_log: { path: /tmp/a.log, filter: { status_code: { op: gt, value: 400 } } }\n",
+            "listeners[0].access_log.filter.status_code.op",
+            "eq, ge or le",
+        ),
+        (
+            "    access_log: { path: /tmp/a.log, filter: { not_health_check: true, sample_percent: 5 } }\n",
+            "listeners[0].access_log.filter",
+            "exactly one",
+        ),
+        (
+            "    access_log: { path: /tmp/a.log, filter: { or: [{ response_flags: [UF] }, { response_flags: [LR] }] } }\n",
+            "listeners[0].access_log.filter.or[1].response_flags[0]",
+            "LR",
+        ),
+        (
+            "    access_log: { path: /tmp/a.log, filter: { and: [{ not_health_check: true }] } }\n",
+            "listeners[0].access_log.filter.and",
+            "at least two",
+        ),
+        (
+            "    access_log: { path: /tmp/a.log, filter: { sample_percent: 101 } }\n",
+            "listeners[0].access_log.filter.sample_percent",
+            "0 to 100",
+        ),
+    ] {
+        let e = err(&with(extra));
+        assert!(e.contains(at) && e.contains(says), "{extra}: {e}");
+    }
     let e = err(&with("    health_check: { path: healthz }\n"));
     assert!(e.contains("listeners[0].health_check.path"), "{e}");
     let e = err(&with("    health_check: {}\n"));

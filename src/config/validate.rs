@@ -141,7 +141,7 @@ fn same_port(a: SocketAddr, b: SocketAddr) -> bool {
 }
 
 /// A log path naming a directory would fail only when the first line is written.
-fn not_a_directory(field: &str, path: &str) -> Result<(), ConfigError> {
+pub(super) fn not_a_directory(field: &str, path: &str) -> Result<(), ConfigError> {
     if std::path::Path::new(path).is_dir() {
         return Err(ConfigError::invalid(
             field,
@@ -288,26 +288,10 @@ fn validate_listener(
     }
     let access_log = match &rl.access_log {
         None => None,
-        Some(a) => {
-            if a.path.trim().is_empty() {
-                return Err(ConfigError::invalid(
-                    format!("{path}.access_log.path"),
-                    "give a file path or /dev/stdout",
-                ));
-            }
-            not_a_directory(&format!("{path}.access_log.path"), &a.path)?;
-            let text = a
-                .format
-                .as_deref()
-                .unwrap_or(crate::access_log::DEFAULT_FORMAT);
-            let format = crate::access_log::AccessLogFormat::compile(text).map_err(|e| {
-                ConfigError::invalid(format!("{path}.access_log.format"), e.to_string())
-            })?;
-            Some(AccessLogConfig {
-                path: a.path.clone(),
-                format: std::sync::Arc::new(format),
-            })
-        }
+        Some(a) => Some(super::validate_log::access_log(
+            &format!("{path}.access_log"),
+            a,
+        )?),
     };
     let health_check = match &rl.health_check {
         None => None,

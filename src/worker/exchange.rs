@@ -57,6 +57,7 @@ pub async fn run<D: Downstream>(env: &Env<'_>, down: &mut D, bufs: &mut Exchange
     let Some(route) = route(env, down, &mut bufs.route_scratch) else {
         return down.local_reply(LocalReply::NoRoute).await;
     };
+    down.tap().route(route.route.name.as_ref());
     let edits = &route.route.edits;
     match &route.route.action {
         RouteAction::Forward(action) => proxy(env, down, bufs, &route, action).await,

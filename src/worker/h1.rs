@@ -89,11 +89,15 @@ impl Accepted {
         listener: Rc<ListenerCtx>,
         peer: SocketAddr,
         tls: Option<crate::net::tls::TlsInfo>,
+        local: impl FnOnce() -> Option<SocketAddr>,
     ) -> Accepted {
         let active = ActiveConnection::new(worker.clone());
         let mut tap = SessionTap::open(&worker.tap, listener.index, listener.config.clone(), peer);
         if let Some(info) = tls {
             tap.set_tls(info);
+        }
+        if tap.wants_local_address() {
+            tap.set_local(local());
         }
         Accepted {
             worker,
@@ -115,7 +119,7 @@ pub fn serve<S: Transport>(
 ) -> impl std::future::Future<Output = ()> {
     let tls = stream.tls();
     serve_accepted(
-        Accepted::open(worker, listener, peer, tls),
+        Accepted::open(worker, listener, peer, tls, || stream.local_address()),
         stream,
         BytesMut::new(),
     )
@@ -444,8 +448,13 @@ impl<S: Transport> Client<S> {
             connection,
             out,
         );
-        self.tap
-            .local_reply(status, body_len, reply.counter(), reply.flag());
+        self.tap.local_reply(
+            status,
+            body_len,
+            reply.counter(),
+            reply.flag(),
+            reply.details(),
+        );
         if flush(&mut self.stream, out).await.is_err() {
             return Step::Close;
         }

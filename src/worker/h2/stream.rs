@@ -578,8 +578,13 @@ impl Downstream for H2Request {
         let status = reply.status();
         let head_only = self.head.as_ref().is_some_and(|h| h.method == Method::Head);
         let (resp, body) = head::local_reply(status, &reply, reply.extra_headers(), head_only);
-        self.tap
-            .local_reply(status, body.len() as u64, reply.counter(), reply.flag());
+        self.tap.local_reply(
+            status,
+            body.len() as u64,
+            reply.counter(),
+            reply.flag(),
+            reply.details(),
+        );
         if self.finished || self.send.is_some() {
             // Part of a response is out already: it can only be cut short.
             return Step::Close;
