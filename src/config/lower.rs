@@ -60,6 +60,7 @@ pub fn lower(config: &Config) -> RawConfig {
         drain_timeout,
         admin,
         dns,
+        stats,
         listeners,
         clusters,
     } = config;
@@ -70,6 +71,9 @@ pub fn lower(config: &Config) -> RawConfig {
         admin: admin.as_ref().map(lower_admin),
         // Absent and empty mean the same: the machine's resolv.conf and hosts.
         dns: (*dns != DnsConfig::default()).then(|| lower_dns(dns)),
+        stats: Some(RawStats {
+            naming: Some(names::name(names::STATS_NAMINGS, stats.naming).to_string()),
+        }),
         listeners: listeners
             .iter()
             .map(|l| lower_listener(l, clusters))

@@ -22,6 +22,9 @@ pub struct RawConfig {
     pub admin: Option<RawAdmin>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns: Option<RawDns>,
+    /// How the admin names stats (`naming: ringway | envoy`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stats: Option<RawStats>,
     #[serde(default)]
     pub listeners: Vec<RawListener>,
     #[serde(default)]
@@ -41,6 +44,15 @@ pub struct RawAdmin {
     pub address: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_log_path: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStats {
+    /// `ringway` (the default for native configs) or `envoy` (the default for
+    /// Envoy-form configs): the names and tags of `/stats/prometheus`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub naming: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]

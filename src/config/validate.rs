@@ -8,7 +8,7 @@ use super::{
     model::*,
     names::{
         listing, parse as parse_name, retry_on, Names, CLUSTER_KINDS, DNS_LOOKUP_FAMILIES,
-        LB_POLICIES,
+        LB_POLICIES, STATS_NAMINGS,
     },
     raw::{
         RawCluster, RawConfig, RawHealthCheck, RawHost, RawListener, RawOutlierDetection,
@@ -120,12 +120,25 @@ pub fn validate(raw: &RawConfig) -> Result<Config, ConfigError> {
         },
     };
 
+    let stats = StatsConfig {
+        naming: match raw.stats.as_ref().and_then(|s| s.naming.as_deref()) {
+            None => StatsNaming::default(),
+            Some(n) => parse_name(STATS_NAMINGS, n).ok_or_else(|| {
+                ConfigError::invalid(
+                    "stats.naming",
+                    format!("`{n}` is not a stats naming ({})", listing(STATS_NAMINGS)),
+                )
+            })?,
+        },
+    };
+
     Ok(Config {
         workers,
         io_driver,
         drain_timeout: raw.drain_timeout.map_or(defaults::DRAIN_TIMEOUT, |d| d.0),
         admin,
         dns,
+        stats,
         listeners,
         clusters,
     })

@@ -202,6 +202,8 @@ pub struct SessionTap {
     /// This tap counts a connection (open, close); an HTTP/2 stream's tap
     /// counts only its request.
     connection: bool,
+    /// When the connection was accepted (`downstream_cx_length_ms`).
+    opened: Instant,
 }
 
 impl SessionTap {
@@ -267,6 +269,7 @@ impl SessionTap {
             resp_capture: RequestCapture::default(),
             tls: None,
             connection: true,
+            opened: now,
         }
     }
 
@@ -528,7 +531,10 @@ impl SessionTap {
             400..=499 => ClusterCounter::UpstreamRq4xx,
             _ => ClusterCounter::UpstreamRq5xx,
         };
-        self.cluster_do(|c| c.inc(class));
+        self.cluster_do(|c| {
+            c.inc(class);
+            c.count_code(status);
+        });
         self.host_do(|h| {
             h.inc(if status >= 500 {
                 HostCounter::RqError
@@ -652,5 +658,6 @@ impl Drop for SessionTap {
         let l = &self.tap.stats.listeners[self.listener];
         l.gauge(ListenerGauge::DownstreamCxActive).dec();
         l.inc(ListenerCounter::DownstreamCxDestroy);
+        l.cx_length.record(self.opened.elapsed().as_micros() as u64);
     }
 }
