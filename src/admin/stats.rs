@@ -34,18 +34,18 @@ pub enum Kind {
     Histogram,
 }
 
-pub struct Stat<'a> {
+pub struct Stat {
     pub names: StatNames,
     pub kind: Kind,
     pub value: u64,
-    pub histogram: Option<&'a HistogramSnapshot>,
+    pub histogram: Option<HistogramSnapshot>,
 }
 
-impl Stat<'_> {
+impl Stat {
     /// Envoy's `usedonly`: ringway does not track writes, so a stat is used
     /// when it is not zero (a histogram: has a value).
     fn used(&self) -> bool {
-        match self.histogram {
+        match &self.histogram {
             Some(h) => h.count > 0,
             None => self.value != 0,
         }
@@ -60,7 +60,7 @@ pub struct StatsQuery {
 }
 
 impl StatsQuery {
-    fn shows(&self, s: &Stat<'_>) -> bool {
+    fn shows(&self, s: &Stat) -> bool {
         (!self.used_only || s.used())
             && self
                 .filter
@@ -106,12 +106,12 @@ pub fn version_number() -> u64 {
 }
 
 /// Collects stats under one naming.
-struct List<'a> {
+struct List {
     naming: StatsNaming,
-    out: Vec<Stat<'a>>,
+    out: Vec<Stat>,
 }
 
-impl<'a> List<'a> {
+impl List {
     fn push(&mut self, scope: Scope<'_>, name: &str, kind: Kind, value: u64) {
         self.out.push(Stat {
             names: stat_names(self.naming, scope, name),
@@ -121,24 +121,45 @@ impl<'a> List<'a> {
         });
     }
 
-    fn histogram(&mut self, scope: Scope<'_>, name: &str, h: &'a HistogramSnapshot) {
+    fn histogram(&mut self, scope: Scope<'_>, name: &str, h: &HistogramSnapshot) {
         self.out.push(Stat {
             names: stat_names(self.naming, scope, name),
             kind: Kind::Histogram,
             value: 0,
-            histogram: Some(h),
+            histogram: Some(h.clone()),
         });
+    }
+
+    /// Sorted by text name, with stats of the same name made one: Envoy
+    /// counts listeners that share a `stat_prefix` in one scope, so their
+    /// counts add up (gauges too: levels of separate listeners) and their
+    /// histograms merge. No name, and so no Prometheus series, is listed twice.
+    fn finish(mut self) -> Vec<Stat> {
+        self.out.sort_by(|a, b| a.names.text.cmp(&b.names.text));
+        let mut out: Vec<Stat> = Vec::with_capacity(self.out.len());
+        for s in self.out {
+            match out.last_mut() {
+                Some(last) if last.names.text == s.names.text => {
+                    last.value += s.value;
+                    if let (Some(a), Some(b)) = (last.histogram.as_mut(), &s.histogram) {
+                        a.merge(b);
+                    }
+                }
+                _ => out.push(s),
+            }
+        }
+        out
     }
 }
 
 /// Every stat of `snap`, named by `naming`; `bound`: each listener's name and
 /// bound address (Envoy's `listener.<address>.` scope).
-pub fn stats<'a>(
+pub fn stats(
     server: &ServerStats,
     naming: StatsNaming,
     bound: &[(String, SocketAddr)],
-    snap: &'a Snapshot,
-) -> Vec<Stat<'a>> {
+    snap: &Snapshot,
+) -> Vec<Stat> {
     let mut list = List {
         naming,
         out: Vec::new(),
@@ -172,8 +193,7 @@ pub fn stats<'a>(
             list.push(Scope::Worker(w.id), k.name(), Kind::Counter, value);
         }
     }
-    list.out.sort_by(|a, b| a.names.text.cmp(&b.names.text));
-    list.out
+    list.finish()
 }
 
 /// Where Envoy keeps a listener stat: `(on the connection manager, on the listener)`.
@@ -201,8 +221,8 @@ fn envoy_stat_name(stat: &str) -> String {
     }
 }
 
-fn listener_stats<'a>(list: &mut List<'a>, l: &'a ListenerSnap, addr: Option<SocketAddr>) {
-    let mut each: Vec<(&str, Kind, u64, Option<&'a HistogramSnapshot>)> = Vec::new();
+fn listener_stats(list: &mut List, l: &ListenerSnap, addr: Option<SocketAddr>) {
+    let mut each: Vec<(&str, Kind, u64, Option<&HistogramSnapshot>)> = Vec::new();
     // Envoy shows `ssl.*` only where there is TLS.
     for c in ListenerCounter::ALL
         .iter()
@@ -221,13 +241,16 @@ fn listener_stats<'a>(list: &mut List<'a>, l: &'a ListenerSnap, addr: Option<Soc
         Some(&l.cx_length),
     ));
     for (name, kind, value, h) in each {
-        let (http, listener) = match list.naming {
-            StatsNaming::Ringway => (true, false),
-            StatsNaming::Envoy => envoy_home(name),
+        let (http, listener, prefix) = match list.naming {
+            StatsNaming::Ringway => (true, false, &l.name),
+            StatsNaming::Envoy => {
+                let (http, listener) = envoy_home(name);
+                (http, listener, &l.stat_prefix)
+            }
         };
         let mut scopes = Vec::new();
         if http {
-            scopes.push((Scope::Http(&l.name), name.to_string()));
+            scopes.push((Scope::Http(prefix), name.to_string()));
         }
         if let Some(a) = addr.filter(|_| listener) {
             scopes.push((Scope::Listener(a), envoy_stat_name(name)));
@@ -241,7 +264,7 @@ fn listener_stats<'a>(list: &mut List<'a>, l: &'a ListenerSnap, addr: Option<Soc
     }
 }
 
-fn cluster_stats<'a>(list: &mut List<'a>, c: &'a ClusterSnap) {
+fn cluster_stats(list: &mut List, c: &ClusterSnap) {
     let scope = Scope::Cluster(&c.name);
     // As for listeners, `ssl.*` only where there is TLS.
     for k in ClusterCounter::ALL
@@ -283,7 +306,7 @@ fn cluster_stats<'a>(list: &mut List<'a>, c: &'a ClusterSnap) {
 }
 
 /// The admin's stats under the config's naming, since the last reset.
-fn current<'a>(admin: &Admin, snap: &'a Snapshot) -> Vec<Stat<'a>> {
+fn current(admin: &Admin, snap: &Snapshot) -> Vec<Stat> {
     let gen = admin.generation();
     stats(
         &admin.stats,
@@ -324,13 +347,13 @@ pub fn quantiles_text(h: &HistogramSnapshot) -> String {
 pub fn stats_text(admin: &Admin, query: &StatsQuery) -> String {
     let (_, snap) = admin.snapshot();
     let all = current(admin, &snap);
-    let shown: Vec<&Stat<'_>> = all.iter().filter(|s| query.shows(s)).collect();
+    let shown: Vec<&Stat> = all.iter().filter(|s| query.shows(s)).collect();
     let mut out = String::new();
     for s in shown.iter().filter(|s| s.histogram.is_none()) {
         let _ = writeln!(out, "{}: {}", s.names.text, s.value);
     }
     for s in &shown {
-        if let Some(h) = s.histogram {
+        if let Some(h) = &s.histogram {
             let _ = writeln!(out, "{}: {}", s.names.text, quantiles_text(h));
         }
     }
@@ -344,7 +367,7 @@ pub fn stats_json(admin: &Admin, query: &StatsQuery) -> String {
     let mut hists = Vec::new();
     for s in current(admin, &snap).iter().filter(|s| query.shows(s)) {
         let name = &s.names.text;
-        match s.histogram {
+        match &s.histogram {
             Some(h) => hists.push(json!({
                 "name": name,
                 "values": QUANTILES.iter().map(|(q, _)| json!({
@@ -394,9 +417,9 @@ fn prometheus_type(kind: Kind) -> &'static str {
     }
 }
 
-fn prometheus_sample(out: &mut String, s: &Stat<'_>) {
+fn prometheus_sample(out: &mut String, s: &Stat) {
     let (family, l) = (&s.names.family, &s.names.labels);
-    let Some(h) = s.histogram else {
+    let Some(h) = &s.histogram else {
         let _ = writeln!(out, "{family}{} {}", labels(l, None), s.value);
         return;
     };
@@ -415,7 +438,7 @@ fn prometheus_sample(out: &mut String, s: &Stat<'_>) {
 pub fn prometheus(admin: &Admin, query: &StatsQuery) -> String {
     let (gen, snap) = admin.snapshot();
     let naming = gen.config.stats.naming;
-    let mut all: Vec<Stat<'_>> = current(admin, &snap)
+    let mut all: Vec<Stat> = current(admin, &snap)
         .into_iter()
         .filter(|s| query.shows(s))
         .collect();

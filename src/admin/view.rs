@@ -63,6 +63,7 @@ fn outline(gen: &Generation) -> Snapshot {
             .iter()
             .map(|l| ListenerSnap {
                 name: l.config.name.clone(),
+                stat_prefix: l.config.stat_prefix.clone(),
                 slot: l.slot,
                 tls: l.config.tls.is_some(),
                 counters: vec![0; ListenerCounter::COUNT],

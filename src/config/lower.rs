@@ -131,6 +131,7 @@ fn lower_listener(listener: &ListenerConfig, clusters: &[ClusterConfig]) -> RawL
         tls,
         max_connections,
         headers,
+        stat_prefix,
     } = listener;
     let level = lower_mutations(headers);
     let RequestLimits {
@@ -141,6 +142,7 @@ fn lower_listener(listener: &ListenerConfig, clusters: &[ClusterConfig]) -> RawL
     } = *limits;
     RawListener {
         name: Some(name.clone()),
+        stat_prefix: Some(stat_prefix.clone()),
         address: address.to_string(),
         codec: Some(names::name(names::LISTENER_CODECS, *codec).to_string()),
         virtual_hosts: virtual_hosts

@@ -188,6 +188,9 @@ pub struct ListenerConfig {
     pub max_connections: Option<u64>,
     /// Header mutations for every route of the listener (Envoy's route-config level).
     pub headers: HeaderMutations,
+    /// Its connection manager's stats scope under Envoy naming (Envoy's
+    /// `stat_prefix`; the listener's name unless set).
+    pub stat_prefix: String,
 }
 
 #[derive(Debug, Clone)]

@@ -76,6 +76,11 @@ pub struct RawDns {
 pub struct RawListener {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// Envoy's `stat_prefix`: the connection manager's stats scope under Envoy
+    /// naming (`http.<stat_prefix>.`, `envoy_http_conn_manager_prefix`);
+    /// listeners sharing one are counted together there. Default: the name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stat_prefix: Option<String>,
     pub address: String,
     /// `auto` (default: HTTP/2 by preface or ALPN, else HTTP/1.1), `http1` or `http2`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

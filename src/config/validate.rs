@@ -340,6 +340,10 @@ fn validate_listener(
             )
         })?,
     };
+    let name = rl
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("listener{index}"));
     Ok(ListenerConfig {
         codec,
         tls: match &rl.tls {
@@ -357,10 +361,17 @@ fn validate_listener(
         access_log,
         health_check,
         headers: listener_headers,
-        name: rl
-            .name
-            .clone()
-            .unwrap_or_else(|| format!("listener{index}")),
+        stat_prefix: match rl.stat_prefix.as_deref() {
+            Some("") => {
+                return Err(ConfigError::invalid(
+                    format!("{path}.stat_prefix"),
+                    "must not be empty (leave it out to use the listener's name)",
+                ))
+            }
+            Some(p) => p.to_string(),
+            None => name.clone(),
+        },
+        name,
         address,
         virtual_hosts,
         limits,

@@ -19,6 +19,8 @@ pub struct Snapshot {
 #[derive(Debug, Clone)]
 pub struct ListenerSnap {
     pub name: String,
+    /// Its connection manager's stats scope under Envoy naming.
+    pub stat_prefix: String,
     /// Its stats slot (the blocks summed into it).
     pub slot: usize,
     /// It terminates TLS: its `ssl.*` counters are shown.
