@@ -857,8 +857,10 @@ dns:
   resolv_conf: /tmp/resolv.conf
   timeout: 0.0005s
   attempts: 4
+stats: { naming: envoy }
 listeners:
   - name: edge
+    stat_prefix: edge_http
     address: \"[::1]:8443\"
     request_headers_timeout: 3s
     idle_timeout: 2m
