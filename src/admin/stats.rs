@@ -438,10 +438,7 @@ fn prometheus_sample(out: &mut String, s: &Stat) {
 pub fn prometheus(admin: &Admin, query: &StatsQuery) -> String {
     let (gen, snap) = admin.snapshot();
     let naming = gen.config.stats.naming;
-    let mut all: Vec<Stat> = current(admin, &snap)
-        .into_iter()
-        .filter(|s| query.shows(s))
-        .collect();
+    let mut all = current(admin, &snap);
     for w in &snap.workers {
         let mut names = stat_names(naming, Scope::Worker(w.id), "io_driver_info");
         let driver = w.driver.map_or("starting".to_string(), |d| d.to_string());
@@ -453,6 +450,7 @@ pub fn prometheus(admin: &Admin, query: &StatsQuery) -> String {
             histogram: None,
         });
     }
+    all.retain(|s| query.shows(s));
     // Grouped by family, so each `# TYPE` line comes once, before its samples.
     all.sort_by(|a, b| (&a.names.family, &a.names.labels).cmp(&(&b.names.family, &b.names.labels)));
     let mut out = String::new();

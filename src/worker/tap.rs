@@ -509,6 +509,16 @@ impl SessionTap {
                 c.inc(k);
             }
         });
+        if !matches!(e, UpstreamError::NoHealthyUpstream) {
+            // As Envoy's `chargeUpstreamAbort`: a request that reached for an
+            // upstream and failed is charged the status of ringway's answer
+            // (503 connect failure or reset, 504 timeout, 502 bad response).
+            let status = super::local_reply::LocalReply::Upstream(*e).status();
+            self.cluster_do(|c| {
+                c.inc(upstream_class(status));
+                c.count_code(status);
+            });
+        }
         self.host_do(|h| {
             if connect {
                 h.inc(HostCounter::CxConnectFail);
@@ -524,13 +534,7 @@ impl SessionTap {
     pub fn upstream_response(&mut self, status: u16, sent_at: Instant) {
         self.status = status;
         self.service_time_ms = Some(sent_at.elapsed().as_millis() as u64);
-        let class = match status {
-            100..=199 => ClusterCounter::UpstreamRq1xx,
-            200..=299 => ClusterCounter::UpstreamRq2xx,
-            300..=399 => ClusterCounter::UpstreamRq3xx,
-            400..=499 => ClusterCounter::UpstreamRq4xx,
-            _ => ClusterCounter::UpstreamRq5xx,
-        };
+        let class = upstream_class(status);
         self.cluster_do(|c| {
             c.inc(class);
             c.count_code(status);
@@ -646,6 +650,17 @@ impl SessionTap {
         self.service_time_ms = None;
         self.capture.clear();
         self.resp_capture.clear();
+    }
+}
+
+/// The cluster's class counter for an upstream status.
+fn upstream_class(status: u16) -> ClusterCounter {
+    match status {
+        100..=199 => ClusterCounter::UpstreamRq1xx,
+        200..=299 => ClusterCounter::UpstreamRq2xx,
+        300..=399 => ClusterCounter::UpstreamRq3xx,
+        400..=499 => ClusterCounter::UpstreamRq4xx,
+        _ => ClusterCounter::UpstreamRq5xx,
     }
 }
 
