@@ -215,6 +215,7 @@ fn envoy_config_gets_envoy_names_and_tags(driver: Driver) {
     // Cluster statistics (Envoy: config/upstream/cluster_manager/cluster_stats).
     for (metric, labels, want) in [
         ("envoy_cluster_upstream_rq_total", vec![svc], 7.0),
+        ("envoy_cluster_upstream_rq_completed", vec![svc], 7.0),
         ("envoy_cluster_upstream_rq_xx", vec![(CLASS, "2"), svc], 4.0),
         ("envoy_cluster_upstream_rq_xx", vec![(CLASS, "4"), svc], 2.0),
         ("envoy_cluster_upstream_rq_xx", vec![(CLASS, "5"), svc], 1.0),
@@ -248,6 +249,7 @@ fn envoy_config_gets_envoy_names_and_tags(driver: Driver) {
     // Connection manager statistics: the two listeners share `ingress_http`.
     for (metric, labels, want) in [
         ("envoy_http_downstream_rq_total", vec![http], 9.0),
+        ("envoy_http_downstream_rq_completed", vec![http], 9.0),
         ("envoy_http_downstream_rq_xx", vec![(CLASS, "2"), http], 4.0),
         ("envoy_http_downstream_rq_xx", vec![(CLASS, "4"), http], 2.0),
         ("envoy_http_downstream_rq_xx", vec![(CLASS, "5"), http], 3.0),

@@ -233,6 +233,17 @@ fn listener_stats(list: &mut List, l: &ListenerSnap, addr: Option<SocketAddr>) {
     for g in ListenerGauge::ALL {
         each.push((g.name(), Kind::Gauge, l.gauges[*g as usize], None));
     }
+    let completed = [
+        ListenerCounter::DownstreamRq1xx,
+        ListenerCounter::DownstreamRq2xx,
+        ListenerCounter::DownstreamRq3xx,
+        ListenerCounter::DownstreamRq4xx,
+        ListenerCounter::DownstreamRq5xx,
+    ]
+    .iter()
+    .map(|c| l.counters[*c as usize])
+    .sum();
+    each.push((DOWNSTREAM_RQ_COMPLETED, Kind::Counter, completed, None));
     each.push((DOWNSTREAM_RQ_TIME, Kind::Histogram, 0, Some(&l.rq_time)));
     each.push((
         DOWNSTREAM_CX_LENGTH_MS,
@@ -286,6 +297,17 @@ fn cluster_stats(list: &mut List, c: &ClusterSnap) {
     for g in ClusterGauge::ALL {
         list.push(scope, g.name(), Kind::Gauge, c.gauges[*g as usize]);
     }
+    let completed = [
+        ClusterCounter::UpstreamRq1xx,
+        ClusterCounter::UpstreamRq2xx,
+        ClusterCounter::UpstreamRq3xx,
+        ClusterCounter::UpstreamRq4xx,
+        ClusterCounter::UpstreamRq5xx,
+    ]
+    .iter()
+    .map(|k| c.counter(*k))
+    .sum();
+    list.push(scope, UPSTREAM_RQ_COMPLETED, Kind::Counter, completed);
     list.push(scope, UPSTREAM_CX_ACTIVE, Kind::Gauge, c.cx_active());
     list.push(scope, UPSTREAM_CX_DESTROY, Kind::Counter, c.cx_destroy());
     list.push(scope, MEMBERSHIP_TOTAL, Kind::Gauge, c.membership_total);

@@ -220,6 +220,11 @@ metric_family! {
 pub const UPSTREAM_CX_ACTIVE: &str = "upstream_cx_active";
 /// Derived at read time: `upstream_cx_total - upstream_cx_active`.
 pub const UPSTREAM_CX_DESTROY: &str = "upstream_cx_destroy";
+/// Derived at read time: the sum of `upstream_rq_1xx`…`5xx` (Envoy's
+/// `upstream_rq_completed`: answered by the upstream, or charged ringway's answer).
+pub const UPSTREAM_RQ_COMPLETED: &str = "upstream_rq_completed";
+/// Derived at read time: the sum of `downstream_rq_1xx`…`5xx` (requests answered).
+pub const DOWNSTREAM_RQ_COMPLETED: &str = "downstream_rq_completed";
 pub const MEMBERSHIP_TOTAL: &str = "membership_total";
 pub const MEMBERSHIP_HEALTHY: &str = "membership_healthy";
 pub const DOWNSTREAM_RQ_TIME: &str = "downstream_rq_time";
