@@ -210,8 +210,22 @@ fn envoy_config_gets_envoy_names_and_tags(driver: Driver) {
     });
     check_exposition(&body);
     let scrape = parse_prometheus(&body);
+    cluster_stats(&scrape);
+    connection_stats(&scrape, front, second);
+    // Server statistics.
+    assert_eq!(must(&scrape, "envoy_server_live", &[]), 1.0);
+    assert_eq!(must(&scrape, "envoy_server_state", &[]), 0.0);
+    assert_eq!(must(&scrape, "envoy_server_concurrency", &[]), 2.0);
+    assert!(must(&scrape, "envoy_server_version", &[]) > 0.0);
+    must(&scrape, "envoy_server_uptime", &[]);
+    envoy_only(&scrape);
+    other_views(admin, front);
+    proxy.stop();
+}
+
+/// Envoy's cluster statistics (config/upstream/cluster_manager/cluster_stats).
+fn cluster_stats(scrape: &prometheus_parse::Scrape) {
     let svc = (CLUSTER, "service");
-    let http = (HCM, "ingress_http");
     // Cluster statistics (Envoy: config/upstream/cluster_manager/cluster_stats).
     for (metric, labels, want) in [
         ("envoy_cluster_upstream_rq_total", vec![svc], 7.0),
@@ -242,10 +256,15 @@ fn envoy_config_gets_envoy_names_and_tags(driver: Driver) {
         ("envoy_cluster_membership_healthy", vec![svc], 1.0),
         ("envoy_cluster_upstream_rq_time", vec![svc], 7.0),
     ] {
-        assert_eq!(must(&scrape, metric, &labels), want, "{metric}{labels:?}");
+        assert_eq!(must(scrape, metric, &labels), want, "{metric}{labels:?}");
     }
-    assert!(must(&scrape, "envoy_cluster_upstream_cx_total", &[svc]) >= 1.0);
-    must(&scrape, "envoy_cluster_upstream_cx_active", &[svc]);
+    assert!(must(scrape, "envoy_cluster_upstream_cx_total", &[svc]) >= 1.0);
+    must(scrape, "envoy_cluster_upstream_cx_active", &[svc]);
+}
+
+/// Envoy's connection manager and listener statistics.
+fn connection_stats(scrape: &prometheus_parse::Scrape, front: SocketAddr, second: SocketAddr) {
+    let http = (HCM, "ingress_http");
     // Connection manager statistics: the two listeners share `ingress_http`.
     for (metric, labels, want) in [
         ("envoy_http_downstream_rq_total", vec![http], 9.0),
@@ -260,35 +279,26 @@ fn envoy_config_gets_envoy_names_and_tags(driver: Driver) {
         ("envoy_http_downstream_rq_time", vec![http], 9.0),
         ("envoy_http_downstream_cx_length_ms", vec![http], 9.0),
     ] {
-        assert_eq!(must(&scrape, metric, &labels), want, "{metric}{labels:?}");
+        assert_eq!(must(scrape, metric, &labels), want, "{metric}{labels:?}");
     }
     // Listener statistics, by address as Envoy writes it (`127.0.0.1_PORT`).
     for (addr, n) in [(front, 7.0), (second, 2.0)] {
         let a = format!("127.0.0.1_{}", addr.port());
         let l = (LISTENER, a.as_str());
-        assert_eq!(must(&scrape, "envoy_listener_downstream_cx_total", &[l]), n);
+        assert_eq!(must(scrape, "envoy_listener_downstream_cx_total", &[l]), n);
         assert_eq!(
-            must(&scrape, "envoy_listener_downstream_cx_destroy", &[l]),
+            must(scrape, "envoy_listener_downstream_cx_destroy", &[l]),
             n
         );
         assert_eq!(
-            must(&scrape, "envoy_listener_downstream_cx_active", &[l]),
+            must(scrape, "envoy_listener_downstream_cx_active", &[l]),
             0.0
         );
         assert_eq!(
-            must(&scrape, "envoy_listener_downstream_cx_length_ms", &[l]),
+            must(scrape, "envoy_listener_downstream_cx_length_ms", &[l]),
             n
         );
     }
-    // Server statistics.
-    assert_eq!(must(&scrape, "envoy_server_live", &[]), 1.0);
-    assert_eq!(must(&scrape, "envoy_server_state", &[]), 0.0);
-    assert_eq!(must(&scrape, "envoy_server_concurrency", &[]), 2.0);
-    assert!(must(&scrape, "envoy_server_version", &[]) > 0.0);
-    must(&scrape, "envoy_server_uptime", &[]);
-    envoy_only(&scrape);
-    other_views(admin, front);
-    proxy.stop();
 }
 
 /// Nothing in ringway's own names; every tag one of Envoy's (or `le`, or the

@@ -120,17 +120,7 @@ pub fn validate(raw: &RawConfig) -> Result<Config, ConfigError> {
         },
     };
 
-    let stats = StatsConfig {
-        naming: match raw.stats.as_ref().and_then(|s| s.naming.as_deref()) {
-            None => StatsNaming::default(),
-            Some(n) => parse_name(STATS_NAMINGS, n).ok_or_else(|| {
-                ConfigError::invalid(
-                    "stats.naming",
-                    format!("`{n}` is not a stats naming ({})", listing(STATS_NAMINGS)),
-                )
-            })?,
-        },
-    };
+    let stats = stats_config(raw)?;
 
     Ok(Config {
         workers,
@@ -141,6 +131,21 @@ pub fn validate(raw: &RawConfig) -> Result<Config, ConfigError> {
         stats,
         listeners,
         clusters,
+    })
+}
+
+/// `stats`: how the admin names stats.
+fn stats_config(raw: &RawConfig) -> Result<StatsConfig, ConfigError> {
+    Ok(StatsConfig {
+        naming: match raw.stats.as_ref().and_then(|s| s.naming.as_deref()) {
+            None => StatsNaming::default(),
+            Some(n) => parse_name(STATS_NAMINGS, n).ok_or_else(|| {
+                ConfigError::invalid(
+                    "stats.naming",
+                    format!("`{n}` is not a stats naming ({})", listing(STATS_NAMINGS)),
+                )
+            })?,
+        },
     })
 }
 
