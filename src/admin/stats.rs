@@ -537,6 +537,59 @@ mod tests {
         );
     }
 
+    fn listener(name: &str, total: u64) -> ListenerSnap {
+        let mut counters = vec![0; ListenerCounter::COUNT];
+        counters[ListenerCounter::DownstreamRqTotal as usize] = total;
+        let h = Histogram::default();
+        h.record(total * 1000);
+        ListenerSnap {
+            name: name.into(),
+            stat_prefix: "ingress_http".into(),
+            slot: 0,
+            tls: false,
+            counters,
+            gauges: vec![0; ListenerGauge::COUNT],
+            rq_time: h.snapshot(),
+            cx_length: HistogramSnapshot::default(),
+        }
+    }
+
+    fn find<'a>(all: &'a [Stat], text: &str) -> &'a Stat {
+        all.iter()
+            .find(|s| s.names.text == text)
+            .unwrap_or_else(|| panic!("no {text}"))
+    }
+
+    #[test]
+    fn listeners_sharing_a_stat_prefix_are_one_scope_under_envoy_naming() {
+        let server = ServerStats::new(1, 1, 0, Default::default());
+        let snap = Snapshot {
+            listeners: vec![listener("a", 2), listener("b", 3)],
+            ..Snapshot::default()
+        };
+        let bound = [
+            ("a".to_string(), "127.0.0.1:1".parse().unwrap()),
+            ("b".to_string(), "127.0.0.1:2".parse().unwrap()),
+        ];
+        let all = stats(&server, StatsNaming::Envoy, &bound, &snap);
+        assert_eq!(find(&all, "http.ingress_http.downstream_rq_total").value, 5);
+        let h = find(&all, "http.ingress_http.downstream_rq_time");
+        assert_eq!(h.histogram.as_ref().unwrap().count, 2);
+        assert_eq!(
+            find(&all, "listener.127.0.0.1_1.downstream_cx_total").value,
+            0
+        );
+        let mut texts: Vec<&str> = all.iter().map(|s| s.names.text.as_str()).collect();
+        let n = texts.len();
+        texts.dedup();
+        assert_eq!(texts.len(), n, "a name twice");
+        // Ringway naming keeps each listener's own scope, and no listener scope.
+        let all = stats(&server, StatsNaming::Ringway, &bound, &snap);
+        assert_eq!(find(&all, "http.a.downstream_rq_total").value, 2);
+        assert_eq!(find(&all, "http.b.downstream_rq_total").value, 3);
+        assert!(!all.iter().any(|s| s.names.text.starts_with("listener.")));
+    }
+
     #[test]
     fn envoy_keeps_connection_stats_on_both_and_tls_on_the_listener() {
         assert_eq!(envoy_home("downstream_cx_total"), (true, true));
