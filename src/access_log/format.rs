@@ -93,7 +93,9 @@ impl ResponseFlags {
     pub const DOWNSTREAM_PROTOCOL_ERROR: u16 = 1 << 6;
     pub const UPSTREAM_PROTOCOL_ERROR: u16 = 1 << 7;
     pub const UPSTREAM_OVERFLOW: u16 = 1 << 8;
-    const CODES: [(u16, &'static str); 9] = [
+    /// Envoy's `RL`: refused by a rate or concurrency limit on the client.
+    pub const RATE_LIMITED: u16 = 1 << 9;
+    const CODES: [(u16, &'static str); 10] = [
         (Self::NO_HEALTHY_UPSTREAM, "UH"),
         (Self::UPSTREAM_TIMEOUT, "UT"),
         (Self::UPSTREAM_CONNECT_FAILURE, "UF"),
@@ -103,6 +105,7 @@ impl ResponseFlags {
         (Self::DOWNSTREAM_PROTOCOL_ERROR, "DPE"),
         (Self::UPSTREAM_PROTOCOL_ERROR, "UPE"),
         (Self::UPSTREAM_OVERFLOW, "UO"),
+        (Self::RATE_LIMITED, "RL"),
     ];
 
     pub fn set(&mut self, flag: u16) {

@@ -173,6 +173,9 @@ pub struct ListenerConfig {
     pub request_buffer: u64,
     /// The buffered part of a body must arrive within this (else 408).
     pub request_body_timeout: Duration,
+    /// Requests one client address may have in flight upstream, for all workers
+    /// together (each enforces its share, rounded up). `None`: no cap.
+    pub max_upstream_requests_per_client: Option<u32>,
     pub idle_timeout: Duration,
     /// `None`: client connections may live as long as they are used.
     pub max_connection_duration: Option<Duration>,

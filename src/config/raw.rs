@@ -109,6 +109,10 @@ pub struct RawListener {
     /// The buffered part of a request body must arrive within this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_body_timeout: Option<ConfigDuration>,
+    /// Requests one client address may have in flight upstream at once (each
+    /// worker enforces its share, rounded up); over it: 429.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_upstream_requests_per_client: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_log: Option<RawAccessLog>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

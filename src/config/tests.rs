@@ -763,3 +763,31 @@ fn weighted_clusters_are_checked() {
     let e = err(&with("            cluster: service1\n            weighted_clusters: [{ cluster: service1, weight: 1 }]\n"));
     assert!(e.contains("not both"), "{e}");
 }
+
+#[test]
+fn per_client_upstream_cap_is_at_least_one_and_round_trips() {
+    let with = |v: &str| {
+        GOOD.replace("            prefix_rewrite: /x\n", "")
+            .replace(
+                "    address: 127.0.0.1:8000\n",
+                &format!(
+                    "    address: 127.0.0.1:8000\n    max_upstream_requests_per_client: {v}\n"
+                ),
+            )
+    };
+    let e = err(&with("0"));
+    assert!(
+        e.contains("listeners[0].max_upstream_requests_per_client") && e.contains("line 5"),
+        "{e}"
+    );
+    let loaded = load_str(&with("8")).unwrap();
+    assert_eq!(
+        loaded.config.listeners[0].max_upstream_requests_per_client,
+        Some(8)
+    );
+    let dumped = to_native_yaml(&lower::lower(&loaded.config));
+    assert!(
+        dumped.contains("max_upstream_requests_per_client: 8"),
+        "{dumped}"
+    );
+}

@@ -396,6 +396,15 @@ fn validate_listener(
             rl.request_body_timeout,
             defaults::REQUEST_BODY_TIMEOUT,
         )?,
+        max_upstream_requests_per_client: match rl.max_upstream_requests_per_client {
+            Some(0) => {
+                return Err(ConfigError::invalid(
+                    format!("{path}.max_upstream_requests_per_client"),
+                    "must be at least 1 (0 would refuse every request)",
+                ))
+            }
+            n => n,
+        },
         max_connection_duration: match rl.max_connection_duration {
             None => None,
             Some(d) => Some(positive(

@@ -48,6 +48,8 @@ metric_family! {
         DownstreamRqTimeout = "downstream_rq_timeout",
         /// 404 from ringway: no route matched.
         DownstreamRqNoRoute = "downstream_rq_no_route",
+        /// 429 from ringway: the client had `max_upstream_requests_per_client` in flight.
+        DownstreamRqClientLimit = "downstream_rq_client_limited",
         /// Requests answered by the listener's `health_check` path.
         DownstreamRqHealthCheck = "downstream_rq_health_check",
         /// Connections closed at accept: `max_connections` were open.

@@ -20,6 +20,7 @@ use bytes::Buf;
 
 use super::{
     attempt::{attempt, Answered, AttemptError, AttemptPlan},
+    client_caps::ClientSlot,
     downstream::{Downstream, HeadView, Step},
     local_reply::{Decorated, LocalReply, RouteReply},
     mutate::{self, ResponseParts},
@@ -146,6 +147,11 @@ async fn proxy<D: Downstream>(
     let sent = Sent::pick(env, route, action);
     let cluster = &*env.gen.clusters[sent.cluster];
     let slot = env.gen.cluster_slots[sent.cluster];
+    // Held until the exchange ends, however it ends.
+    let _client_slot = match admit_client(env, down) {
+        Ok(slot) => slot,
+        Err(reply) => return routed_reply(down, bufs, sent.edits, reply).await,
+    };
     let guard = match admit(cluster, slot, down) {
         Ok(guard) => guard,
         Err(reply) => return routed_reply(down, bufs, sent.edits, reply).await,
@@ -221,6 +227,21 @@ fn route<'l, D: Downstream>(
         headers: req.headers,
     };
     env.listener.router.route(&input, scratch)
+}
+
+/// Count the request against its client's cap, if the listener has one.
+fn admit_client<'w, D: Downstream>(
+    env: &Env<'w>,
+    down: &D,
+) -> Result<Option<ClientSlot<'w>>, LocalReply<'static>> {
+    let Some(cap) = env.listener.config.max_upstream_requests_per_client else {
+        return Ok(None);
+    };
+    let share = env.worker.client_share(cap);
+    match env.worker.clients.enter(down.peer().ip(), share) {
+        Some(slot) => Ok(Some(slot)),
+        None => Err(LocalReply::ClientLimit),
+    }
 }
 
 /// Ask the cluster for a host (breakers, health, balancer), counting the outcome.

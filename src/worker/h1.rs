@@ -39,6 +39,11 @@ use crate::{
 /// A head still without its end may run this far past the URI limit before
 /// its request line must have ended (room for the method and version).
 const REQUEST_LINE_SLACK: usize = 32;
+
+/// A partial head up to this size waits for more bytes without a read buffer
+/// (`Client::park_partial_head`); a larger one keeps its buffer (copying it per
+/// wait would cost more than the memory saved).
+const PARKED_HEAD_MAX: usize = 4 * 1024;
 /// After an error reply, what the client still sends is read and dropped for
 /// at most this long…
 const LINGER_TIME: std::time::Duration = std::time::Duration::from_secs(2);
@@ -303,7 +308,7 @@ impl<S: Transport> Connection<S> {
             }
         }
         self.acquire_buffers();
-        let head = match self.client.read_head().await {
+        let head = match self.client.read_head(&self.worker).await {
             Ok(head) => head,
             Err(step) => return step,
         };
@@ -333,7 +338,7 @@ impl<S: Transport> Connection<S> {
 impl<S: Transport> Client<S> {
     /// Read and parse the next request head; `Err`: the connection's next step
     /// (a bad or late head has been answered).
-    async fn read_head(&mut self) -> Result<RequestHead, Step> {
+    async fn read_head(&mut self, worker: &Worker) -> Result<RequestHead, Step> {
         let deadline = Instant::now() + self.listener.config.request_headers_timeout;
         let limits = self.listener.config.limits;
         let mut saw_newline = self.buf.contains(&b'\n');
@@ -353,6 +358,9 @@ impl<S: Transport> Client<S> {
             // or trip a limit: re-parsing after every byte of a trickled head
             // would cost time quadratic in its size.
             loop {
+                if !self.buf.is_empty() && self.buf.len() <= PARKED_HEAD_MAX {
+                    self.park_partial_head(worker, deadline).await?;
+                }
                 let from = self.buf.len().saturating_sub(3);
                 match read_more(&mut self.stream, &mut self.buf, Some(deadline)).await {
                     Ok(0) | Err(ReadError::Io(_)) => return Err(Step::Close),
@@ -376,6 +384,26 @@ impl<S: Transport> Client<S> {
         self.tap
             .request_start(&head, &self.scratch.headers, &self.buf);
         Ok(head)
+    }
+
+    /// A head that did not arrive in one read waits for its next bytes in an
+    /// allocation of its own size, and the read buffer goes back to the worker's
+    /// pool meanwhile: a client that trickles a head (or stalls in one) holds the
+    /// bytes it sent, not a read buffer (issue 15: 16 KiB per partial head before,
+    /// nginx 5.9). Only the slow path pays: one copy each way per wait.
+    async fn park_partial_head(&mut self, worker: &Worker, deadline: Instant) -> Result<(), Step> {
+        let parked = BytesMut::from(&self.buf[..]);
+        worker.give_buffer(std::mem::replace(&mut self.buf, parked));
+        let left = deadline.saturating_duration_since(Instant::now());
+        match monoio::time::timeout(left, self.stream.wait_readable()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return Err(Step::Close),
+            Err(_) => return Err(self.reply(LocalReply::HeadersTimeout, None).await),
+        }
+        let mut buf = worker.take_buffer();
+        buf.extend_from_slice(&self.buf);
+        self.buf = buf;
+        Ok(())
     }
 
     /// The connection has lived past `max_connection_duration`: it closes after

@@ -46,6 +46,8 @@ pub enum LocalReply<'a> {
     NoHealthyUpstream,
     /// A circuit breaker is open.
     Overflow(Overflow),
+    /// The client address has `max_upstream_requests_per_client` in flight.
+    ClientLimit,
     /// The upstream failed before a response head arrived.
     Upstream(UpstreamError),
     /// The matched route answers itself (a redirect or a direct response).
@@ -122,6 +124,7 @@ impl<'a> LocalReply<'a> {
             LocalReply::HealthCheck(Liveness::Failing) => 503,
             LocalReply::NoRoute => 404,
             LocalReply::NoHealthyUpstream | LocalReply::Overflow(_) => 503,
+            LocalReply::ClientLimit => 429,
             // Envoy's mapping: connect failures and resets before headers are
             // 503, a timeout 504, a response that cannot be framed 502.
             LocalReply::Upstream(e) => match e {
@@ -142,6 +145,7 @@ impl<'a> LocalReply<'a> {
     pub fn extra_headers(self) -> &'a [u8] {
         match self {
             LocalReply::Overflow(_) => b"x-ringway-overloaded: true\r\n",
+            LocalReply::ClientLimit => b"x-ringway-overloaded: client\r\n",
             LocalReply::Route(r) => r.headers,
             LocalReply::Decorated(d) => d.headers,
             _ => b"",
@@ -174,6 +178,7 @@ impl<'a> LocalReply<'a> {
                 ListenerCounter::DownstreamRqTimeout
             }
             LocalReply::NoRoute => ListenerCounter::DownstreamRqNoRoute,
+            LocalReply::ClientLimit => ListenerCounter::DownstreamRqClientLimit,
             // Counted where they are decided: the health check when its path
             // matches, overflow and no-healthy when the cluster is asked for a
             // host, upstream failures where they happen.
@@ -196,6 +201,7 @@ impl<'a> LocalReply<'a> {
             LocalReply::NoRoute => Flags::NO_ROUTE,
             LocalReply::NoHealthyUpstream => Flags::NO_HEALTHY_UPSTREAM,
             LocalReply::Overflow(_) => Flags::UPSTREAM_OVERFLOW,
+            LocalReply::ClientLimit => Flags::RATE_LIMITED,
             // Raised by `SessionTap::upstream_error` with the cause's own flag.
             LocalReply::HealthCheck(_) | LocalReply::Upstream(_) => 0,
             LocalReply::Route(_) => 0,
@@ -249,6 +255,7 @@ impl fmt::Display for LocalReply<'_> {
             LocalReply::NoRoute => f.write_str("no route matched this request"),
             LocalReply::NoHealthyUpstream => f.write_str("no healthy upstream"),
             LocalReply::Overflow(_) => f.write_str("upstream overflow"),
+            LocalReply::ClientLimit => f.write_str("too many requests from this client"),
             LocalReply::Upstream(e) => e.fmt(f),
             LocalReply::Route(r) => write!(f, "route reply {}", r.status),
             LocalReply::Decorated(d) => d.cause.fmt(f),
