@@ -60,6 +60,7 @@ pub fn lower(config: &Config) -> RawConfig {
         drain_timeout,
         admin,
         dns,
+        stats,
         listeners,
         clusters,
     } = config;
@@ -70,6 +71,9 @@ pub fn lower(config: &Config) -> RawConfig {
         admin: admin.as_ref().map(lower_admin),
         // Absent and empty mean the same: the machine's resolv.conf and hosts.
         dns: (*dns != DnsConfig::default()).then(|| lower_dns(dns)),
+        stats: Some(RawStats {
+            naming: Some(names::name(names::STATS_NAMINGS, stats.naming).to_string()),
+        }),
         listeners: listeners
             .iter()
             .map(|l| lower_listener(l, clusters))
@@ -129,6 +133,7 @@ fn lower_listener(listener: &ListenerConfig, clusters: &[ClusterConfig]) -> RawL
         tls,
         max_connections,
         headers,
+        stat_prefix,
     } = listener;
     let level = lower_mutations(headers);
     let RequestLimits {
@@ -139,6 +144,7 @@ fn lower_listener(listener: &ListenerConfig, clusters: &[ClusterConfig]) -> RawL
     } = *limits;
     RawListener {
         name: Some(name.clone()),
+        stat_prefix: Some(stat_prefix.clone()),
         address: address.to_string(),
         codec: Some(names::name(names::LISTENER_CODECS, *codec).to_string()),
         virtual_hosts: virtual_hosts
@@ -901,8 +907,10 @@ dns:
   resolv_conf: /tmp/resolv.conf
   timeout: 0.0005s
   attempts: 4
+stats: { naming: envoy }
 listeners:
   - name: edge
+    stat_prefix: edge_http
     address: \"[::1]:8443\"
     request_headers_timeout: 3s
     idle_timeout: 2m

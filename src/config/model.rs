@@ -90,8 +90,26 @@ pub struct Config {
     pub drain_timeout: Duration,
     pub admin: Option<AdminConfig>,
     pub dns: DnsConfig,
+    pub stats: StatsConfig,
     pub listeners: Vec<ListenerConfig>,
     pub clusters: Vec<ClusterConfig>,
+}
+
+/// How the admin names what it counts (`admin::render`); counting is the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StatsConfig {
+    pub naming: StatsNaming,
+}
+
+/// The names and tags `/stats/prometheus` uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StatsNaming {
+    /// `ringway_cluster_upstream_rq_2xx{cluster="x"}`: one family per stat.
+    #[default]
+    Ringway,
+    /// Envoy's: `envoy_cluster_upstream_rq_xx{envoy_response_code_class="2",
+    /// envoy_cluster_name="x"}`, by Envoy's tag extraction rules.
+    Envoy,
 }
 
 impl Config {
@@ -176,6 +194,9 @@ pub struct ListenerConfig {
     pub max_connections: Option<u64>,
     /// Header mutations for every route of the listener (Envoy's route-config level).
     pub headers: HeaderMutations,
+    /// Its connection manager's stats scope under Envoy naming (Envoy's
+    /// `stat_prefix`; the listener's name unless set).
+    pub stat_prefix: String,
 }
 
 #[derive(Debug, Clone)]

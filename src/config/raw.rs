@@ -22,6 +22,9 @@ pub struct RawConfig {
     pub admin: Option<RawAdmin>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns: Option<RawDns>,
+    /// How the admin names stats (`naming: ringway | envoy`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stats: Option<RawStats>,
     #[serde(default)]
     pub listeners: Vec<RawListener>,
     #[serde(default)]
@@ -45,6 +48,15 @@ pub struct RawAdmin {
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
+pub struct RawStats {
+    /// `ringway` (the default for native configs) or `envoy` (the default for
+    /// Envoy-form configs): the names and tags of `/stats/prometheus`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub naming: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct RawDns {
     /// `ip:port` of the name servers; default: `/etc/resolv.conf`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -64,6 +76,11 @@ pub struct RawDns {
 pub struct RawListener {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// Envoy's `stat_prefix`: the connection manager's stats scope under Envoy
+    /// naming (`http.<stat_prefix>.`, `envoy_http_conn_manager_prefix`);
+    /// listeners sharing one are counted together there. Default: the name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stat_prefix: Option<String>,
     pub address: String,
     /// `auto` (default: HTTP/2 by preface or ALPN, else HTTP/1.1), `http1` or `http2`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -110,6 +110,41 @@ fn rejects_bad_workers_type_lb_and_match() {
 }
 
 #[test]
+fn stats_naming_and_stat_prefix() {
+    let good = GOOD.replace("            prefix_rewrite: /x\n", "");
+    let c = load_str(&good).unwrap().config;
+    assert_eq!(c.stats.naming, StatsNaming::Ringway);
+    assert_eq!(
+        c.listeners[0].stat_prefix, "ingress_http",
+        "the name by default"
+    );
+    let text = format!("stats: {{ naming: Envoy }}\n{good}").replace(
+        "  - name: ingress_http\n",
+        "  - name: ingress_http\n    stat_prefix: edge\n",
+    );
+    let c = load_str(&text).unwrap().config;
+    assert_eq!(c.stats.naming, StatsNaming::Envoy);
+    assert_eq!(c.listeners[0].stat_prefix, "edge");
+}
+
+#[test]
+fn rejects_bad_stats_naming_and_empty_stat_prefix() {
+    let good = GOOD.replace("            prefix_rewrite: /x\n", "");
+    let e = err(&format!("stats: {{ naming: statsd }}\n{good}"));
+    assert!(
+        e.contains("stats.naming") && e.contains("ringway, envoy"),
+        "{e}"
+    );
+    let e = err(&format!("stats: {{ nameing: envoy }}\n{good}"));
+    assert!(e.contains("nameing"), "{e}");
+    let e = err(&good.replace(
+        "  - name: ingress_http\n",
+        "  - name: ingress_http\n    stat_prefix: \"\"\n",
+    ));
+    assert!(e.contains("listeners[0].stat_prefix"), "{e}");
+}
+
+#[test]
 fn rejects_duplicates_and_empties() {
     let text = GOOD.to_string() + "  - name: service1\n    hosts: [\"127.0.0.3:1\"]\n";
     assert!(err(&text).contains("duplicate cluster name"));

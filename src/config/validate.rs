@@ -8,7 +8,7 @@ use super::{
     model::*,
     names::{
         listing, parse as parse_name, retry_on, Names, CLUSTER_KINDS, DNS_LOOKUP_FAMILIES,
-        LB_POLICIES,
+        LB_POLICIES, STATS_NAMINGS,
     },
     raw::{
         RawCluster, RawConfig, RawHealthCheck, RawHost, RawListener, RawOutlierDetection,
@@ -120,14 +120,32 @@ pub fn validate(raw: &RawConfig) -> Result<Config, ConfigError> {
         },
     };
 
+    let stats = stats_config(raw)?;
+
     Ok(Config {
         workers,
         io_driver,
         drain_timeout: raw.drain_timeout.map_or(defaults::DRAIN_TIMEOUT, |d| d.0),
         admin,
         dns,
+        stats,
         listeners,
         clusters,
+    })
+}
+
+/// `stats`: how the admin names stats.
+fn stats_config(raw: &RawConfig) -> Result<StatsConfig, ConfigError> {
+    Ok(StatsConfig {
+        naming: match raw.stats.as_ref().and_then(|s| s.naming.as_deref()) {
+            None => StatsNaming::default(),
+            Some(n) => parse_name(STATS_NAMINGS, n).ok_or_else(|| {
+                ConfigError::invalid(
+                    "stats.naming",
+                    format!("`{n}` is not a stats naming ({})", listing(STATS_NAMINGS)),
+                )
+            })?,
+        },
     })
 }
 
@@ -311,6 +329,10 @@ fn validate_listener(
             )
         })?,
     };
+    let name = rl
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("listener{index}"));
     Ok(ListenerConfig {
         codec,
         tls: match &rl.tls {
@@ -328,10 +350,17 @@ fn validate_listener(
         access_log,
         health_check,
         headers: listener_headers,
-        name: rl
-            .name
-            .clone()
-            .unwrap_or_else(|| format!("listener{index}")),
+        stat_prefix: match rl.stat_prefix.as_deref() {
+            Some("") => {
+                return Err(ConfigError::invalid(
+                    format!("{path}.stat_prefix"),
+                    "must not be empty (leave it out to use the listener's name)",
+                ))
+            }
+            Some(p) => p.to_string(),
+            None => name.clone(),
+        },
+        name,
         address,
         virtual_hosts,
         limits,

@@ -231,6 +231,8 @@ pub struct SessionTap {
     /// This tap counts a connection (open, close); an HTTP/2 stream's tap
     /// counts only its request.
     connection: bool,
+    /// When the connection was accepted (`downstream_cx_length_ms`).
+    opened: Instant,
 }
 
 impl SessionTap {
@@ -308,6 +310,7 @@ impl SessionTap {
             resp_capture: RequestCapture::default(),
             tls: None,
             connection: true,
+            opened: now,
         }
     }
 
@@ -579,6 +582,16 @@ impl SessionTap {
                 c.inc(k);
             }
         });
+        if !matches!(e, UpstreamError::NoHealthyUpstream) {
+            // As Envoy's `chargeUpstreamAbort`: a request that reached for an
+            // upstream and failed is charged the status of ringway's answer
+            // (503 connect failure or reset, 504 timeout, 502 bad response).
+            let status = super::local_reply::LocalReply::Upstream(*e).status();
+            self.cluster_do(|c| {
+                c.inc(upstream_class(status));
+                c.count_code(status);
+            });
+        }
         self.host_do(|h| {
             if connect {
                 h.inc(HostCounter::CxConnectFail);
@@ -598,14 +611,11 @@ impl SessionTap {
         if self.logs() {
             self.upstream_head = Some(Instant::now());
         }
-        let class = match status {
-            100..=199 => ClusterCounter::UpstreamRq1xx,
-            200..=299 => ClusterCounter::UpstreamRq2xx,
-            300..=399 => ClusterCounter::UpstreamRq3xx,
-            400..=499 => ClusterCounter::UpstreamRq4xx,
-            _ => ClusterCounter::UpstreamRq5xx,
-        };
-        self.cluster_do(|c| c.inc(class));
+        let class = upstream_class(status);
+        self.cluster_do(|c| {
+            c.inc(class);
+            c.count_code(status);
+        });
         self.host_do(|h| {
             h.inc(if status >= 500 {
                 HostCounter::RqError
@@ -791,6 +801,17 @@ fn tls_failure_reason(f: TlsFailure) -> &'static str {
     }
 }
 
+/// The cluster's class counter for an upstream status.
+fn upstream_class(status: u16) -> ClusterCounter {
+    match status {
+        100..=199 => ClusterCounter::UpstreamRq1xx,
+        200..=299 => ClusterCounter::UpstreamRq2xx,
+        300..=399 => ClusterCounter::UpstreamRq3xx,
+        400..=499 => ClusterCounter::UpstreamRq4xx,
+        _ => ClusterCounter::UpstreamRq5xx,
+    }
+}
+
 impl Drop for SessionTap {
     fn drop(&mut self) {
         self.request_end();
@@ -800,5 +821,6 @@ impl Drop for SessionTap {
         let l = &self.tap.stats.listeners[self.listener];
         l.gauge(ListenerGauge::DownstreamCxActive).dec();
         l.inc(ListenerCounter::DownstreamCxDestroy);
+        l.cx_length.record(self.opened.elapsed().as_micros() as u64);
     }
 }

@@ -539,20 +539,14 @@ pub(super) fn named_path(node: &Node, f: &Fields) -> String {
     }
 }
 
+/// The connection manager's `stat_prefix` is its stats scope (Envoy naming);
+/// a listener without a `name` is named by it too.
 fn stat_prefix(cx: &mut Ctx, p: &Node, rl: &mut RawListener) -> Result<(), ConfigError> {
     let prefix = cx.string(p)?;
     if rl.name.is_none() {
-        cx.warn(
-            &p.path,
-            format!("ringway has no stat prefixes; `{prefix}` names the listener instead"),
-        );
-        rl.name = Some(prefix);
-    } else {
-        cx.warn(
-            &p.path,
-            "ignored: ringway has no stat prefixes; stats use the listener name",
-        );
+        rl.name = Some(prefix.clone());
     }
+    rl.stat_prefix = Some(prefix);
     Ok(())
 }
 

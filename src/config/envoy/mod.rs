@@ -24,7 +24,10 @@ use serde_yaml::Value;
 use walk::{Ctx, Map, Node, Refuse, Warn};
 
 use super::{
-    raw::{RawAdmin, RawCluster, RawConfig, RawHost, RawListener, RawWeightedHost, RawWorkers},
+    raw::{
+        RawAdmin, RawCluster, RawConfig, RawHost, RawListener, RawStats, RawWeightedHost,
+        RawWorkers,
+    },
     ConfigError,
 };
 
@@ -164,6 +167,10 @@ fn translate_doc(cx: &mut Ctx, doc: &Value) -> Result<Translation, ConfigError> 
     let mut raw = RawConfig {
         // Envoy starts one worker per core unless --concurrency says otherwise.
         workers: Some(RawWorkers::Named("auto".into())),
+        // An Envoy config's dashboards read Envoy's stat names and tags.
+        stats: Some(RawStats {
+            naming: Some("envoy".into()),
+        }),
         ..RawConfig::default()
     };
 

@@ -148,7 +148,6 @@ fn front_envoy_seed_translates_to_the_front_proxy() {
     assert_eq!(
         loaded.warnings,
         [
-            format!("{HCM_V2}.stat_prefix (line 12): ringway has no stat prefixes; `ingress_http` names the listener instead"),
             format!("{HCM_V2}.http_filters[0].name (line 29): the router filter is implied: ringway always routes, and runs no other http filter"),
             format!("{HCM_V2}.route_config.name (line 14): ignored: route configuration names only matter to RDS"),
             "static_resources.clusters[0].http2_protocol_options (line 36): ignored: ringway speaks HTTP/1.1 to upstreams".to_string(),
@@ -178,7 +177,7 @@ fn service_envoy_seed_translates_to_the_sidecar() {
     );
     // `codec_type: auto` now takes effect (HTTP/2 by preface), no warning.
     assert_eq!(l.codec, crate::config::ListenerCodec::Auto);
-    assert_eq!(loaded.warnings.len(), 3, "{:#?}", loaded.warnings);
+    assert_eq!(loaded.warnings.len(), 2, "{:#?}", loaded.warnings);
 }
 
 #[test]
@@ -188,7 +187,6 @@ fn golden_v3() {
     assert_eq!(
         loaded.warnings,
         [
-            format!("{HCM_V3}.stat_prefix (line 16): ignored: ringway has no stat prefixes; stats use the listener name"),
             format!("{HCM_V3}.http_filters[0].name (line 45): the router filter is implied: ringway always routes, and runs no other http filter"),
         ]
     );
@@ -198,7 +196,7 @@ fn golden_v3() {
 fn golden_v2() {
     let loaded = load(V2);
     assert_eq!(to_native_yaml(&loaded.raw), native_golden());
-    assert_eq!(loaded.warnings.len(), 2, "{:#?}", loaded.warnings);
+    assert_eq!(loaded.warnings.len(), 1, "{:#?}", loaded.warnings);
 }
 
 #[test]
@@ -698,12 +696,6 @@ fn seed_warnings() {
     );
     warns(
         FRONT,
-        &format!("{HCM_V2}.stat_prefix"),
-        "stat_prefix",
-        "names the listener",
-    );
-    warns(
-        FRONT,
         &format!("{HCM_V2}.route_config.name"),
         "name: local_route",
         "RDS",
@@ -717,12 +709,29 @@ fn seed_warnings() {
 }
 
 #[test]
-fn stat_prefix_beside_a_name() {
-    warns(
-        V3,
-        &format!("{HCM_V3}.stat_prefix"),
-        "stat_prefix",
-        "stats use the listener name",
+fn stat_prefix_is_the_connection_managers_stats_scope() {
+    // Beside a name, the prefix is kept for Envoy-named stats, with no warning.
+    let loaded = load(V3);
+    let l = &loaded.config.listeners[0];
+    assert_eq!(
+        (l.name.as_str(), l.stat_prefix.as_str()),
+        ("front", "ingress_http")
+    );
+    assert!(
+        !loaded.warnings.iter().any(|w| w.contains("stat_prefix")),
+        "{:#?}",
+        loaded.warnings
+    );
+    assert_eq!(
+        loaded.config.stats.naming,
+        crate::config::StatsNaming::Envoy
+    );
+    // Without a name, it names the listener too.
+    let front = load(FRONT);
+    let l = &front.config.listeners[0];
+    assert_eq!(
+        (l.name.as_str(), l.stat_prefix.as_str()),
+        ("ingress_http", "ingress_http")
     );
 }
 warns!(hash_policy_to_a_round_robin_cluster, V3,
