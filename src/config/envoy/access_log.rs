@@ -210,7 +210,7 @@ fn filter(cx: &mut Ctx, node: &Node, depth: usize) -> Result<RawLogFilter, Confi
         kinds += 1;
     }
     if let Some(n) = f.get("not_health_check_filter") {
-        cx.fields(&n, &[])?;
+        cx.fields(&n, rules::NOT_HEALTH_CHECK_FILTER)?;
         raw.not_health_check = Some(true);
         kinds += 1;
     }

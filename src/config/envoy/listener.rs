@@ -289,8 +289,6 @@ fn listener_filters(cx: &mut Ctx, node: &Node) -> Result<(), ConfigError> {
 }
 
 /// A network filter: the HTTP connection manager's body, or an error.
-/// Envoy enables upgrades per type; ringway tunnels any upgrade its upstream accepts.
-
 fn network_filter<'a>(cx: &mut Ctx, filter: &Node<'a>) -> Result<Node<'a>, ConfigError> {
     let f = cx.fields(filter, rules::NETWORK_FILTER)?;
     let (name, body, type_url) = extension(cx, filter, &f)?;

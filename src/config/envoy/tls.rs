@@ -4,7 +4,7 @@
 //! `tls_context`), translated into the native `tls:` blocks. Certificates and CAs
 //! may be files (`filename`) or PEM in the file (`inline_string`).
 //!
-//! What rustls and ringway cannot do is refused at its path: rules::SDS secrets, rules::OCSP
+//! What rustls and ringway cannot do is refused at its path: SDS secrets, OCSP
 //! stapling, private key providers, key passwords, CRLs, certificate pinning,
 //! renegotiation, TLS below 1.2, non-AEAD cipher suites, P-521. Cipher names are
 //! checked here rather than after translation, because Envoy's BoringSSL syntax

@@ -5,7 +5,7 @@ use super::{is_false, Rule::*, Table};
 
 pub const NO: &str = "this access log filter is not implemented; ringway has status_code, duration, not_health_check, response_flag, runtime (static), and and or filters";
 
-/// Read by `entry`.
+/// `envoy.config.accesslog.v3.AccessLog`, read by `entry`.
 #[rustfmt::skip]
 pub const ACCESS_LOG: Table = &[
     ("config", Map),
@@ -14,14 +14,14 @@ pub const ACCESS_LOG: Table = &[
     ("typed_config", Map),
 ];
 
-/// Read by `stream_log`.
+/// `envoy.access_loggers.stream.v3.{Stdout,Stderr}AccessLog`, read by `stream_log`.
 #[rustfmt::skip]
 pub const STREAM_ACCESS_LOG: Table = &[
     ("@type", Map),
     ("log_format", Map),
 ];
 
-/// Read by `file_log`.
+/// `envoy.access_loggers.file.v3.FileAccessLog`, read by `file_log`.
 #[rustfmt::skip]
 pub const FILE_ACCESS_LOG: Table = &[
     ("@type", Map),
@@ -32,7 +32,7 @@ pub const FILE_ACCESS_LOG: Table = &[
     ("typed_json_format", Map),
 ];
 
-/// Read by `log_format`.
+/// `envoy.config.core.v3.SubstitutionFormatString`, read by `log_format`.
 #[rustfmt::skip]
 pub const SUBSTITUTION_FORMAT: Table = &[
     ("json_format", Map),
@@ -44,7 +44,7 @@ pub const SUBSTITUTION_FORMAT: Table = &[
     ("json_format_options", Refuse("JSON format options (sorted keys) are not implemented; keys print in config order")),
 ];
 
-/// Read by `log_format`.
+/// `envoy.config.core.v3.DataSource` (a format's `text_format_source`), read by `log_format`.
 #[rustfmt::skip]
 pub const FORMAT_DATA_SOURCE: Table = &[
     ("inline_string", Map),
@@ -53,7 +53,7 @@ pub const FORMAT_DATA_SOURCE: Table = &[
     ("inline_bytes", Refuse("formats given as bytes are not implemented; use inline_string")),
 ];
 
-/// Read by `filter`.
+/// `envoy.config.accesslog.v3.AccessLogFilter`, read by `filter`.
 #[rustfmt::skip]
 pub const ACCESS_LOG_FILTER: Table = &[
     ("and_filter", Map),
@@ -71,39 +71,43 @@ pub const ACCESS_LOG_FILTER: Table = &[
     ("traceable_filter", Refuse(NO)),
 ];
 
-/// Read by `nested`.
+/// `envoy.config.accesslog.v3.NotHealthCheckFilter`: no fields, read by `filter`.
+#[rustfmt::skip]
+pub const NOT_HEALTH_CHECK_FILTER: Table = &[];
+
+/// `envoy.config.accesslog.v3.{And,Or}Filter`, read by `nested`.
 #[rustfmt::skip]
 pub const NESTED_FILTER: Table = &[
     ("filters", Map),
 ];
 
-/// Read by `comparison`.
+/// `envoy.config.accesslog.v3.{StatusCode,Duration}Filter`, read by `comparison`.
 #[rustfmt::skip]
 pub const COMPARISON_FILTER: Table = &[
     ("comparison", Map),
 ];
 
-/// Read by `comparison`.
+/// `envoy.config.accesslog.v3.ComparisonFilter`, read by `comparison`.
 #[rustfmt::skip]
 pub const COMPARISON: Table = &[
     ("op", Map),
     ("value", Map),
 ];
 
-/// Read by `comparison`.
+/// `envoy.config.core.v3.RuntimeUInt32`, read by `comparison`.
 #[rustfmt::skip]
 pub const RUNTIME_UINT32: Table = &[
     ("default_value", Map),
     ("runtime_key", Map),
 ];
 
-/// Read by `response_flags`.
+/// `envoy.config.accesslog.v3.ResponseFlagFilter`, read by `response_flags`.
 #[rustfmt::skip]
 pub const RESPONSE_FLAG_FILTER: Table = &[
     ("flags", Map),
 ];
 
-/// Read by `runtime_filter`.
+/// `envoy.config.accesslog.v3.RuntimeFilter`, read by `runtime_filter`.
 #[rustfmt::skip]
 pub const RUNTIME_FILTER: Table = &[
     ("percent_sampled", Map),
@@ -111,7 +115,7 @@ pub const RUNTIME_FILTER: Table = &[
     ("use_independent_randomness", Map),
 ];
 
-/// Read by `runtime_filter`.
+/// `envoy.type.v3.FractionalPercent`, read by `runtime_filter`.
 #[rustfmt::skip]
 pub const FRACTIONAL_PERCENT: Table = &[
     ("denominator", Map),

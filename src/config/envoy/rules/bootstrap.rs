@@ -4,7 +4,7 @@
 
 use super::{Rule::*, Table};
 
-/// Read by `translate_doc`.
+/// `envoy.config.bootstrap.v3.Bootstrap` (the top level), read by `translate_doc`.
 #[rustfmt::skip]
 pub const BOOTSTRAP: Table = &[
     ("admin", Map),
@@ -37,7 +37,7 @@ pub const BOOTSTRAP: Table = &[
     ("typed_dns_resolver_config", Refuse("only ringway's built-in resolver exists")),
 ];
 
-/// Read by `translate_doc`.
+/// `envoy.config.bootstrap.v3.Bootstrap.StaticResources`, read by `translate_doc`.
 #[rustfmt::skip]
 pub const STATIC_RESOURCES: Table = &[
     ("clusters", Map),
@@ -45,7 +45,7 @@ pub const STATIC_RESOURCES: Table = &[
     ("secrets", Refuse("SDS secrets are not implemented; give certificates in tls_certificates (filename or inline_string)")),
 ];
 
-/// Read by `admin`.
+/// `envoy.config.bootstrap.v3.Admin`, read by `admin`.
 #[rustfmt::skip]
 pub const ADMIN: Table = &[
     ("access_log", Map),

@@ -6,7 +6,7 @@ use super::{is_unknown_or_healthy, is_zero, Rule::*, Table};
 
 pub const UPSTREAM_H1: &str = "ringway speaks HTTP/1.1 to upstreams";
 
-/// Read by `cluster`.
+/// `envoy.config.cluster.v3.Cluster`, read by `cluster`.
 #[rustfmt::skip]
 pub const CLUSTER: Table = &[
     ("circuit_breakers", Map),
@@ -60,7 +60,7 @@ pub const CLUSTER: Table = &[
     ("upstream_http_protocol_options", Refuse("auto_sni / auto_san_validation are not implemented; set sni in the UpstreamTlsContext")),
 ];
 
-/// Read by `cluster`.
+/// `envoy.config.cluster.v3.Cluster.RefreshRate` (`dns_failure_refresh_rate`), read by `cluster`.
 #[rustfmt::skip]
 pub const REFRESH_RATE: Table = &[
     ("base_interval", Map),
@@ -80,7 +80,7 @@ pub const UPSTREAM_HTTP_PROTOCOL_OPTIONS: Table = &[
     ("max_stream_duration", Refuse("stream duration limits are not implemented")),
 ];
 
-/// Read by `load_assignment`.
+/// `envoy.config.endpoint.v3.ClusterLoadAssignment`, read by `load_assignment`.
 #[rustfmt::skip]
 pub const CLUSTER_LOAD_ASSIGNMENT: Table = &[
     ("cluster_name", Map),
@@ -89,7 +89,7 @@ pub const CLUSTER_LOAD_ASSIGNMENT: Table = &[
     ("policy", Refuse("load assignment policies (overprovisioning, drop overloads) are not implemented")),
 ];
 
-/// Read by `load_assignment`.
+/// `envoy.config.endpoint.v3.LocalityLbEndpoints`, read by `load_assignment`.
 #[rustfmt::skip]
 pub const LOCALITY_LB_ENDPOINTS: Table = &[
     ("lb_endpoints", Map),
@@ -101,7 +101,7 @@ pub const LOCALITY_LB_ENDPOINTS: Table = &[
     ("leds_cluster_locality_config", Refuse("LEDS is not implemented")),
 ];
 
-/// Read by `load_assignment`.
+/// `envoy.config.endpoint.v3.LbEndpoint`, read by `load_assignment`.
 #[rustfmt::skip]
 pub const LB_ENDPOINT: Table = &[
     ("endpoint", Map),
@@ -111,7 +111,7 @@ pub const LB_ENDPOINT: Table = &[
     ("endpoint_name", Refuse("named endpoints are not implemented")),
 ];
 
-/// Read by `load_assignment`.
+/// `envoy.config.endpoint.v3.Endpoint`, read by `load_assignment`.
 #[rustfmt::skip]
 pub const ENDPOINT: Table = &[
     ("address", Map),

@@ -3,7 +3,7 @@
 
 use super::{is_tcp, Rule::*, Table};
 
-/// Read by `address`.
+/// `envoy.config.core.v3.Address`, read by `address`.
 #[rustfmt::skip]
 pub const ADDRESS: Table = &[
     ("socket_address", Map),
@@ -11,7 +11,7 @@ pub const ADDRESS: Table = &[
     ("pipe", Refuse("unix domain sockets are not implemented")),
 ];
 
-/// Read by `address`.
+/// `envoy.config.core.v3.SocketAddress`, read by `address`.
 #[rustfmt::skip]
 pub const SOCKET_ADDRESS: Table = &[
     ("address", Map),

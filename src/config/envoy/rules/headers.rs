@@ -3,7 +3,7 @@
 
 use super::{Rule::*, Table};
 
-/// Read by `add`.
+/// `envoy.config.core.v3.HeaderValueOption`, read by `add`.
 #[rustfmt::skip]
 pub const HEADER_VALUE_OPTION: Table = &[
     ("append", Map),
@@ -12,7 +12,7 @@ pub const HEADER_VALUE_OPTION: Table = &[
     ("keep_empty_value", Map),
 ];
 
-/// Read by `add`.
+/// `envoy.config.core.v3.HeaderValue`, read by `add`.
 #[rustfmt::skip]
 pub const HEADER_VALUE: Table = &[
     ("key", Map),

@@ -9,10 +9,11 @@ pub const HEADERS_MUTATION: &str = "this header feature is not implemented (requ
 pub const PER_FILTER: &str = "per-route filter config needs filters ringway lacks";
 pub const CLIENT_CERT_HEADERS: &str =
     "forwarding client certificate details (x-forwarded-client-cert) is not implemented";
+/// Envoy enables upgrades per type; ringway tunnels any upgrade its upstream accepts.
 pub const UPGRADES: &str =
     "ringway tunnels every upgrade (WebSocket and others) its upstream answers with 101";
 
-/// Read by `listener`.
+/// `envoy.config.listener.v3.Listener`, read by `listener`.
 #[rustfmt::skip]
 pub const LISTENER: Table = &[
     ("access_log", Map),
@@ -64,7 +65,7 @@ pub const FILTER_CHAIN: Table = &[
 ];
 
 /// `common_http_protocol_options` of the connection manager (downstream); a
-/// cluster's (upstream) are `bootstrap::UPSTREAM_HTTP_PROTOCOL_OPTIONS`.
+/// cluster's (upstream) are `cluster::UPSTREAM_HTTP_PROTOCOL_OPTIONS`.
 #[rustfmt::skip]
 pub const HTTP_PROTOCOL_OPTIONS: Table = &[
     ("idle_timeout", Map),
@@ -76,7 +77,7 @@ pub const HTTP_PROTOCOL_OPTIONS: Table = &[
     ("max_stream_duration", Refuse("stream duration limits are not implemented")),
 ];
 
-/// Read by `server_names`.
+/// `envoy.config.listener.v3.FilterChainMatch`, read by `server_names`.
 #[rustfmt::skip]
 pub const FILTER_CHAIN_MATCH: Table = &[
     ("server_names", Map),
@@ -92,7 +93,7 @@ pub const FILTER_CHAIN_MATCH: Table = &[
     ("suffix_len", Refuse("filter chains by address suffix are not implemented")),
 ];
 
-/// Read by `listener_filters`.
+/// `envoy.config.listener.v3.ListenerFilter`, read by `listener_filters`.
 #[rustfmt::skip]
 pub const LISTENER_FILTER: Table = &[
     ("config", Map),
@@ -101,7 +102,7 @@ pub const LISTENER_FILTER: Table = &[
     ("filter_disabled", Refuse("conditional listener filters are not implemented")),
 ];
 
-/// Read by `network_filter`.
+/// `envoy.config.listener.v3.Filter`, read by `network_filter`.
 #[rustfmt::skip]
 pub const NETWORK_FILTER: Table = &[
     ("config", Map),
@@ -110,7 +111,8 @@ pub const NETWORK_FILTER: Table = &[
     ("config_discovery", Refuse("filter config discovery (ECDS) is not implemented")),
 ];
 
-/// Read by `connection_manager`.
+/// `envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager`,
+/// read by `connection_manager`.
 #[rustfmt::skip]
 pub const CONNECTION_MANAGER: Table = &[
     ("@type", Map),
@@ -160,7 +162,7 @@ pub const CONNECTION_MANAGER: Table = &[
     ("via", Refuse(HEADERS_MUTATION)),
 ];
 
-/// Read by `http_filters`.
+/// `…http_connection_manager.v3.HttpFilter`, read by `http_filters`.
 #[rustfmt::skip]
 pub const HTTP_FILTER: Table = &[
     ("config", Map),
@@ -171,7 +173,7 @@ pub const HTTP_FILTER: Table = &[
     ("config_discovery", Refuse("filter config discovery (ECDS) is not implemented")),
 ];
 
-/// Read by `http_filters`.
+/// `envoy.extensions.filters.http.router.v3.Router`, read by `http_filters`.
 #[rustfmt::skip]
 pub const ROUTER: Table = &[
     ("@type", Map),
@@ -186,7 +188,7 @@ pub const ROUTER: Table = &[
     ("upstream_log_options", Refuse("upstream access logs are not implemented")),
 ];
 
-/// Read by `route_config`.
+/// `envoy.config.route.v3.RouteConfiguration`, read by `route_config`.
 #[rustfmt::skip]
 pub const ROUTE_CONFIGURATION: Table = &[
     ("request_headers_to_add", Map),
@@ -206,7 +208,7 @@ pub const ROUTE_CONFIGURATION: Table = &[
     ("vhds", Refuse("VHDS is not implemented")),
 ];
 
-/// Read by `virtual_host`.
+/// `envoy.config.route.v3.VirtualHost`, read by `virtual_host`.
 #[rustfmt::skip]
 pub const VIRTUAL_HOST: Table = &[
     ("domains", Map),
@@ -232,7 +234,7 @@ pub const VIRTUAL_HOST: Table = &[
     ("typed_per_filter_config", Refuse(PER_FILTER)),
 ];
 
-/// Read by `route`.
+/// `envoy.config.route.v3.Route`, read by `route`.
 #[rustfmt::skip]
 pub const ROUTE: Table = &[
     ("direct_response", Map),
@@ -255,7 +257,7 @@ pub const ROUTE: Table = &[
     ("typed_per_filter_config", Refuse(PER_FILTER)),
 ];
 
-/// Read by `forward_action`.
+/// `envoy.config.route.v3.RouteAction`, read by `forward_action`.
 #[rustfmt::skip]
 pub const ROUTE_ACTION: Table = &[
     ("auto_host_rewrite", Map),
@@ -298,7 +300,7 @@ pub const ROUTE_ACTION: Table = &[
     ("retry_policy_typed_config", Refuse("retry policy extensions are not implemented; use retry_policy")),
 ];
 
-/// Read by `retry_policy`.
+/// `envoy.config.route.v3.RetryPolicy`, read by `retry_policy`.
 #[rustfmt::skip]
 pub const RETRY_POLICY: Table = &[
     ("num_retries", Map),

@@ -5,7 +5,7 @@ use super::{is_false, Rule::*, Table};
 
 pub const NOT_RE2: &str = "ECMAScript regexes are not implemented; use safe_regex (RE2)";
 
-/// Read by `route_match`.
+/// `envoy.config.route.v3.RouteMatch`, read by `route_match`.
 #[rustfmt::skip]
 pub const ROUTE_MATCH: Table = &[
     ("case_sensitive", Map),
@@ -25,20 +25,20 @@ pub const ROUTE_MATCH: Table = &[
     ("tls_context", Refuse("matching routes on the client's TLS (presented, validated) is not implemented")),
 ];
 
-/// Read by `regex_matcher`.
+/// `envoy.type.matcher.v3.RegexMatcher`, read by `regex_matcher`.
 #[rustfmt::skip]
 pub const REGEX_MATCHER: Table = &[
     ("google_re2", Map),
     ("regex", Map),
 ];
 
-/// Read by `regex_matcher`.
+/// `envoy.type.matcher.v3.RegexMatcher.GoogleRE2`, read by `regex_matcher`.
 #[rustfmt::skip]
 pub const GOOGLE_RE2: Table = &[
     ("max_program_size", Warn("ringway's regex engine bounds programs itself")),
 ];
 
-/// Read by `string_matcher`.
+/// `envoy.type.matcher.v3.StringMatcher`, read by `string_matcher`.
 #[rustfmt::skip]
 pub const STRING_MATCHER: Table = &[
     ("contains", Map),
@@ -50,7 +50,7 @@ pub const STRING_MATCHER: Table = &[
     ("custom", Refuse("custom string matchers are not implemented")),
 ];
 
-/// Read by `header_matcher`.
+/// `envoy.config.route.v3.HeaderMatcher`, read by `header_matcher`.
 #[rustfmt::skip]
 pub const HEADER_MATCHER: Table = &[
     ("contains_match", Map),
@@ -67,14 +67,14 @@ pub const HEADER_MATCHER: Table = &[
     ("regex_match", Refuse(NOT_RE2)),
 ];
 
-/// Read by `header_matcher`.
+/// `envoy.type.v3.Int64Range` (`range_match`), read by `header_matcher`.
 #[rustfmt::skip]
 pub const INT64_RANGE: Table = &[
     ("end", Map),
     ("start", Map),
 ];
 
-/// Read by `query_matcher`.
+/// `envoy.config.route.v3.QueryParameterMatcher`, read by `query_matcher`.
 #[rustfmt::skip]
 pub const QUERY_PARAMETER_MATCHER: Table = &[
     ("name", Map),
@@ -85,7 +85,7 @@ pub const QUERY_PARAMETER_MATCHER: Table = &[
     ("regex", DefaultOnly(is_false, NOT_RE2)),
 ];
 
-/// Read by `regex_rewrite`.
+/// `envoy.type.matcher.v3.RegexMatchAndSubstitute`, read by `regex_rewrite`.
 #[rustfmt::skip]
 pub const REGEX_MATCH_AND_SUBSTITUTE: Table = &[
     ("pattern", Map),

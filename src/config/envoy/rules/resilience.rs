@@ -17,7 +17,7 @@ pub const FAILURE_PERCENT: &str = "failure-percentage ejection is not implemente
 pub const SPLIT: &str =
     "only used with split_external_local_origin_errors, which is not implemented";
 
-/// Read by `health_check`.
+/// `envoy.config.core.v3.HealthCheck`, read by `health_check`.
 #[rustfmt::skip]
 pub const HEALTH_CHECK: Table = &[
     ("healthy_threshold", Map),
@@ -47,7 +47,7 @@ pub const HEALTH_CHECK: Table = &[
     ("transport_socket_match_criteria", Refuse(TLS)),
 ];
 
-/// Read by `health_check`.
+/// `envoy.config.core.v3.HealthCheck.TcpHealthCheck`, read by `health_check`.
 #[rustfmt::skip]
 pub const TCP_HEALTH_CHECK: Table = &[
     ("receive", DefaultOnly(is_empty, TCP_PAYLOAD)),
@@ -55,7 +55,7 @@ pub const TCP_HEALTH_CHECK: Table = &[
     ("proxy_protocol_config", Refuse("the PROXY protocol is not implemented")),
 ];
 
-/// Read by `http_check`.
+/// `envoy.config.core.v3.HealthCheck.HttpHealthCheck`, read by `http_check`.
 #[rustfmt::skip]
 pub const HTTP_HEALTH_CHECK: Table = &[
     ("expected_statuses", Map),
@@ -74,14 +74,14 @@ pub const HTTP_HEALTH_CHECK: Table = &[
     ("service_name_matcher", Refuse("service name matching (x-envoy-upstream-healthchecked-cluster) is not implemented")),
 ];
 
-/// Read by `status_range`.
+/// `envoy.type.v3.Int64Range` (`expected_statuses`), read by `status_range`.
 #[rustfmt::skip]
 pub const STATUS_RANGE: Table = &[
     ("end", Map),
     ("start", Map),
 ];
 
-/// Read by `outlier_detection`.
+/// `envoy.config.cluster.v3.OutlierDetection`, read by `outlier_detection`.
 #[rustfmt::skip]
 pub const OUTLIER_DETECTION: Table = &[
     ("base_ejection_time", Map),
@@ -111,14 +111,14 @@ pub const OUTLIER_DETECTION: Table = &[
     ("monitors", Refuse("outlier detection monitors are not implemented")),
 ];
 
-/// Read by `circuit_breakers`.
+/// `envoy.config.cluster.v3.CircuitBreakers`, read by `circuit_breakers`.
 #[rustfmt::skip]
 pub const CIRCUIT_BREAKERS: Table = &[
     ("thresholds", Map),
     ("per_host_thresholds", Refuse("per-host circuit breakers are not implemented")),
 ];
 
-/// Read by `circuit_breakers`.
+/// `envoy.config.cluster.v3.CircuitBreakers.Thresholds`, read by `circuit_breakers`.
 #[rustfmt::skip]
 pub const THRESHOLDS: Table = &[
     ("max_connections", Map),
@@ -131,7 +131,7 @@ pub const THRESHOLDS: Table = &[
     ("retry_budget", Refuse("retry budgets are not implemented; use max_retries")),
 ];
 
-/// Read by `lb_config`.
+/// `envoy.config.cluster.v3.Cluster.RingHashLbConfig`, read by `lb_config`.
 #[rustfmt::skip]
 pub const RING_HASH_LB_CONFIG: Table = &[
     ("consistent_hashing_lb_config", Map),
@@ -142,14 +142,14 @@ pub const RING_HASH_LB_CONFIG: Table = &[
     ("hash_balance_factor", Refuse("bounded-load hashing is not implemented")),
 ];
 
-/// Read by `lb_config`.
+/// `envoy.config.cluster.v3.Cluster.MaglevLbConfig`, read by `lb_config`.
 #[rustfmt::skip]
 pub const MAGLEV_LB_CONFIG: Table = &[
     ("consistent_hashing_lb_config", Map),
     ("table_size", Warn("ringway's Maglev table has 65537 entries")),
 ];
 
-/// Read by `lb_config`.
+/// `envoy.config.cluster.v3.Cluster.LeastRequestLbConfig`, read by `lb_config`.
 #[rustfmt::skip]
 pub const LEAST_REQUEST_LB_CONFIG: Table = &[
     ("choice_count", Map),
@@ -160,21 +160,22 @@ pub const LEAST_REQUEST_LB_CONFIG: Table = &[
     ("slow_start_config", Refuse("slow start is not implemented")),
 ];
 
-/// Read by `lb_config`.
+/// `envoy.config.cluster.v3.Cluster.RoundRobinLbConfig`, read by `lb_config`.
 #[rustfmt::skip]
 pub const ROUND_ROBIN_LB_CONFIG: Table = &[
     ("locality_lb_config", Refuse("locality-aware balancing is not implemented")),
     ("slow_start_config", Refuse("slow start is not implemented")),
 ];
 
-/// Read by `consistent_hashing`.
+/// `envoy.config.cluster.v3.Cluster.CommonLbConfig.ConsistentHashingLbConfig`,
+/// read by `consistent_hashing`.
 #[rustfmt::skip]
 pub const CONSISTENT_HASHING_LB_CONFIG: Table = &[
     ("use_hostname_for_hashing", Warn(KEY_HASH)),
     ("hash_balance_factor", Refuse("bounded-load hashing is not implemented")),
 ];
 
-/// Read by `common_lb_config`.
+/// `envoy.config.cluster.v3.Cluster.CommonLbConfig`, read by `common_lb_config`.
 #[rustfmt::skip]
 pub const COMMON_LB_CONFIG: Table = &[
     ("consistent_hashing_lb_config", Map),
@@ -187,13 +188,13 @@ pub const COMMON_LB_CONFIG: Table = &[
     ("zone_aware_lb_config", Refuse("zone-aware balancing is not implemented")),
 ];
 
-/// Read by `common_lb_config`.
+/// `envoy.type.v3.Percent` (`healthy_panic_threshold`), read by `common_lb_config`.
 #[rustfmt::skip]
 pub const PERCENT: Table = &[
     ("value", Map),
 ];
 
-/// Read by `route_hash_policy`.
+/// `envoy.config.route.v3.RouteAction.HashPolicy`, read by `route_hash_policy`.
 #[rustfmt::skip]
 pub const HASH_POLICY: Table = &[
     ("connection_properties", Map),
@@ -204,14 +205,14 @@ pub const HASH_POLICY: Table = &[
     ("query_parameter", Refuse("hashing on a query parameter is not implemented")),
 ];
 
-/// Read by `route_hash_policy`.
+/// `envoy.config.route.v3.RouteAction.HashPolicy.Header`, read by `route_hash_policy`.
 #[rustfmt::skip]
 pub const HASH_POLICY_HEADER: Table = &[
     ("header_name", Map),
     ("regex_rewrite", Refuse("rewriting the hashed value is not implemented")),
 ];
 
-/// Read by `route_hash_policy`.
+/// `envoy.config.route.v3.RouteAction.HashPolicy.Cookie`, read by `route_hash_policy`.
 #[rustfmt::skip]
 pub const HASH_POLICY_COOKIE: Table = &[
     ("name", Map),
@@ -220,7 +221,8 @@ pub const HASH_POLICY_COOKIE: Table = &[
     ("ttl", Refuse("generating affinity cookies is not implemented; ringway hashes a cookie the client sends")),
 ];
 
-/// Read by `route_hash_policy`.
+/// `envoy.config.route.v3.RouteAction.HashPolicy.ConnectionProperties`,
+/// read by `route_hash_policy`.
 #[rustfmt::skip]
 pub const HASH_POLICY_CONNECTION: Table = &[
     ("source_ip", Map),

@@ -7,7 +7,7 @@ use super::{Rule::*, Table};
 pub const PER_CLUSTER: &str =
     "per-cluster settings of weighted clusters are not implemented; set them on the route";
 
-/// Read by `weighted_clusters`.
+/// `envoy.config.route.v3.WeightedCluster`, read by `weighted_clusters`.
 #[rustfmt::skip]
 pub const WEIGHTED_CLUSTER: Table = &[
     ("clusters", Map),
@@ -17,7 +17,7 @@ pub const WEIGHTED_CLUSTER: Table = &[
     ("runtime_key_prefix", Refuse("runtime weights are not implemented; the configured weights apply")),
 ];
 
-/// Read by `weighted_clusters`.
+/// `envoy.config.route.v3.WeightedCluster.ClusterWeight`, read by `weighted_clusters`.
 #[rustfmt::skip]
 pub const CLUSTER_WEIGHT: Table = &[
     ("host_rewrite_literal", Map),
@@ -33,7 +33,7 @@ pub const CLUSTER_WEIGHT: Table = &[
     ("typed_per_filter_config", Refuse(PER_CLUSTER)),
 ];
 
-/// Read by `redirect`.
+/// `envoy.config.route.v3.RedirectAction`, read by `redirect`.
 #[rustfmt::skip]
 pub const REDIRECT_ACTION: Table = &[
     ("host_redirect", Map),
@@ -47,14 +47,14 @@ pub const REDIRECT_ACTION: Table = &[
     ("regex_rewrite", Refuse("regex rewrites are not implemented; use prefix_rewrite or path_redirect")),
 ];
 
-/// Read by `direct_response`.
+/// `envoy.config.route.v3.DirectResponseAction`, read by `direct_response`.
 #[rustfmt::skip]
 pub const DIRECT_RESPONSE_ACTION: Table = &[
     ("body", Map),
     ("status", Map),
 ];
 
-/// Read by `direct_response`.
+/// `envoy.config.core.v3.DataSource` (a direct response `body`), read by `direct_response`.
 #[rustfmt::skip]
 pub const BODY_DATA_SOURCE: Table = &[
     ("filename", Map),

@@ -3,13 +3,13 @@
 
 use super::{Rule::*, Table};
 
-/// Read by `layered_runtime`.
+/// `envoy.config.bootstrap.v3.LayeredRuntime`, read by `layered_runtime`.
 #[rustfmt::skip]
 pub const LAYERED_RUNTIME: Table = &[
     ("layers", Map),
 ];
 
-/// Read by `layered_runtime`.
+/// `envoy.config.bootstrap.v3.RuntimeLayer`, read by `layered_runtime`.
 #[rustfmt::skip]
 pub const RUNTIME_LAYER: Table = &[
     ("name", Map),

@@ -1,4 +1,4 @@
-//! The tables' shape: each is ordered by rule then key (so no key twice),
+//! The tables' shape: no key twice, each ordered by rule then key,
 //! every key is spelled as an Envoy field, and every table is listed here.
 
 use super::{Rule, Table};
@@ -12,242 +12,129 @@ fn rank(r: &Rule) -> u8 {
     }
 }
 
-const ALL: &[(&str, Table)] = &[
-    ("rules::DURATION", super::DURATION),
-    ("access_log::ACCESS_LOG", super::access_log::ACCESS_LOG),
-    (
-        "access_log::STREAM_ACCESS_LOG",
-        super::access_log::STREAM_ACCESS_LOG,
-    ),
-    (
-        "access_log::FILE_ACCESS_LOG",
-        super::access_log::FILE_ACCESS_LOG,
-    ),
-    (
-        "access_log::SUBSTITUTION_FORMAT",
-        super::access_log::SUBSTITUTION_FORMAT,
-    ),
-    (
-        "access_log::FORMAT_DATA_SOURCE",
-        super::access_log::FORMAT_DATA_SOURCE,
-    ),
-    (
-        "access_log::ACCESS_LOG_FILTER",
-        super::access_log::ACCESS_LOG_FILTER,
-    ),
-    (
-        "access_log::NESTED_FILTER",
-        super::access_log::NESTED_FILTER,
-    ),
-    (
-        "access_log::COMPARISON_FILTER",
-        super::access_log::COMPARISON_FILTER,
-    ),
-    ("access_log::COMPARISON", super::access_log::COMPARISON),
-    (
-        "access_log::RUNTIME_UINT32",
-        super::access_log::RUNTIME_UINT32,
-    ),
-    (
-        "access_log::RESPONSE_FLAG_FILTER",
-        super::access_log::RESPONSE_FLAG_FILTER,
-    ),
-    (
-        "access_log::RUNTIME_FILTER",
-        super::access_log::RUNTIME_FILTER,
-    ),
-    (
-        "access_log::FRACTIONAL_PERCENT",
-        super::access_log::FRACTIONAL_PERCENT,
-    ),
-    ("bootstrap::BOOTSTRAP", super::bootstrap::BOOTSTRAP),
-    (
-        "bootstrap::STATIC_RESOURCES",
-        super::bootstrap::STATIC_RESOURCES,
-    ),
-    ("common::ADDRESS", super::common::ADDRESS),
-    ("common::SOCKET_ADDRESS", super::common::SOCKET_ADDRESS),
-    ("cluster::CLUSTER", super::cluster::CLUSTER),
-    ("cluster::REFRESH_RATE", super::cluster::REFRESH_RATE),
-    (
-        "cluster::UPSTREAM_HTTP_PROTOCOL_OPTIONS",
-        super::cluster::UPSTREAM_HTTP_PROTOCOL_OPTIONS,
-    ),
-    (
-        "cluster::CLUSTER_LOAD_ASSIGNMENT",
-        super::cluster::CLUSTER_LOAD_ASSIGNMENT,
-    ),
-    (
-        "cluster::LOCALITY_LB_ENDPOINTS",
-        super::cluster::LOCALITY_LB_ENDPOINTS,
-    ),
-    ("cluster::LB_ENDPOINT", super::cluster::LB_ENDPOINT),
-    ("cluster::ENDPOINT", super::cluster::ENDPOINT),
-    ("bootstrap::ADMIN", super::bootstrap::ADMIN),
-    (
-        "headers::HEADER_VALUE_OPTION",
-        super::headers::HEADER_VALUE_OPTION,
-    ),
-    ("headers::HEADER_VALUE", super::headers::HEADER_VALUE),
-    ("listener::LISTENER", super::listener::LISTENER),
-    ("listener::FILTER_CHAIN", super::listener::FILTER_CHAIN),
-    (
-        "listener::HTTP_PROTOCOL_OPTIONS",
-        super::listener::HTTP_PROTOCOL_OPTIONS,
-    ),
-    (
-        "listener::FILTER_CHAIN_MATCH",
-        super::listener::FILTER_CHAIN_MATCH,
-    ),
-    (
-        "listener::LISTENER_FILTER",
-        super::listener::LISTENER_FILTER,
-    ),
-    ("listener::NETWORK_FILTER", super::listener::NETWORK_FILTER),
-    (
-        "listener::CONNECTION_MANAGER",
-        super::listener::CONNECTION_MANAGER,
-    ),
-    ("listener::HTTP_FILTER", super::listener::HTTP_FILTER),
-    ("listener::ROUTER", super::listener::ROUTER),
-    (
-        "listener::ROUTE_CONFIGURATION",
-        super::listener::ROUTE_CONFIGURATION,
-    ),
-    ("listener::VIRTUAL_HOST", super::listener::VIRTUAL_HOST),
-    ("listener::ROUTE", super::listener::ROUTE),
-    ("listener::ROUTE_ACTION", super::listener::ROUTE_ACTION),
-    ("listener::RETRY_POLICY", super::listener::RETRY_POLICY),
-    ("matching::ROUTE_MATCH", super::matching::ROUTE_MATCH),
-    ("matching::REGEX_MATCHER", super::matching::REGEX_MATCHER),
-    ("matching::GOOGLE_RE2", super::matching::GOOGLE_RE2),
-    ("matching::STRING_MATCHER", super::matching::STRING_MATCHER),
-    ("matching::HEADER_MATCHER", super::matching::HEADER_MATCHER),
-    ("matching::INT64_RANGE", super::matching::INT64_RANGE),
-    (
-        "matching::QUERY_PARAMETER_MATCHER",
-        super::matching::QUERY_PARAMETER_MATCHER,
-    ),
-    (
-        "matching::REGEX_MATCH_AND_SUBSTITUTE",
-        super::matching::REGEX_MATCH_AND_SUBSTITUTE,
-    ),
-    ("resilience::HEALTH_CHECK", super::resilience::HEALTH_CHECK),
-    (
-        "resilience::TCP_HEALTH_CHECK",
-        super::resilience::TCP_HEALTH_CHECK,
-    ),
-    (
-        "resilience::HTTP_HEALTH_CHECK",
-        super::resilience::HTTP_HEALTH_CHECK,
-    ),
-    ("resilience::STATUS_RANGE", super::resilience::STATUS_RANGE),
-    (
-        "resilience::OUTLIER_DETECTION",
-        super::resilience::OUTLIER_DETECTION,
-    ),
-    (
-        "resilience::CIRCUIT_BREAKERS",
-        super::resilience::CIRCUIT_BREAKERS,
-    ),
-    ("resilience::THRESHOLDS", super::resilience::THRESHOLDS),
-    (
-        "resilience::RING_HASH_LB_CONFIG",
-        super::resilience::RING_HASH_LB_CONFIG,
-    ),
-    (
-        "resilience::MAGLEV_LB_CONFIG",
-        super::resilience::MAGLEV_LB_CONFIG,
-    ),
-    (
-        "resilience::LEAST_REQUEST_LB_CONFIG",
-        super::resilience::LEAST_REQUEST_LB_CONFIG,
-    ),
-    (
-        "resilience::ROUND_ROBIN_LB_CONFIG",
-        super::resilience::ROUND_ROBIN_LB_CONFIG,
-    ),
-    (
-        "resilience::CONSISTENT_HASHING_LB_CONFIG",
-        super::resilience::CONSISTENT_HASHING_LB_CONFIG,
-    ),
-    (
-        "resilience::COMMON_LB_CONFIG",
-        super::resilience::COMMON_LB_CONFIG,
-    ),
-    ("resilience::PERCENT", super::resilience::PERCENT),
-    ("resilience::HASH_POLICY", super::resilience::HASH_POLICY),
-    (
-        "resilience::HASH_POLICY_HEADER",
-        super::resilience::HASH_POLICY_HEADER,
-    ),
-    (
-        "resilience::HASH_POLICY_COOKIE",
-        super::resilience::HASH_POLICY_COOKIE,
-    ),
-    (
-        "resilience::HASH_POLICY_CONNECTION",
-        super::resilience::HASH_POLICY_CONNECTION,
-    ),
-    (
-        "route_action::WEIGHTED_CLUSTER",
-        super::route_action::WEIGHTED_CLUSTER,
-    ),
-    (
-        "route_action::CLUSTER_WEIGHT",
-        super::route_action::CLUSTER_WEIGHT,
-    ),
-    (
-        "route_action::REDIRECT_ACTION",
-        super::route_action::REDIRECT_ACTION,
-    ),
-    (
-        "route_action::DIRECT_RESPONSE_ACTION",
-        super::route_action::DIRECT_RESPONSE_ACTION,
-    ),
-    (
-        "route_action::BODY_DATA_SOURCE",
-        super::route_action::BODY_DATA_SOURCE,
-    ),
-    ("runtime::LAYERED_RUNTIME", super::runtime::LAYERED_RUNTIME),
-    ("runtime::RUNTIME_LAYER", super::runtime::RUNTIME_LAYER),
-    ("tls::TRANSPORT_SOCKET", super::tls::TRANSPORT_SOCKET),
-    (
-        "tls::DOWNSTREAM_TLS_CONTEXT",
-        super::tls::DOWNSTREAM_TLS_CONTEXT,
-    ),
-    (
-        "tls::TRANSPORT_SOCKET_MATCH",
-        super::tls::TRANSPORT_SOCKET_MATCH,
-    ),
-    (
-        "tls::UPSTREAM_TLS_CONTEXT",
-        super::tls::UPSTREAM_TLS_CONTEXT,
-    ),
-    ("tls::COMMON_TLS_CONTEXT", super::tls::COMMON_TLS_CONTEXT),
-    ("tls::TLS_PARAMETERS", super::tls::TLS_PARAMETERS),
-    ("tls::TLS_CERTIFICATE", super::tls::TLS_CERTIFICATE),
-    (
-        "tls::CERTIFICATE_VALIDATION_CONTEXT",
-        super::tls::CERTIFICATE_VALIDATION_CONTEXT,
-    ),
-    (
-        "tls::SUBJECT_ALT_NAME_MATCHER",
-        super::tls::SUBJECT_ALT_NAME_MATCHER,
-    ),
-    ("tls::SAN_STRING_MATCHER", super::tls::SAN_STRING_MATCHER),
-    ("tls::DATA_SOURCE", super::tls::DATA_SOURCE),
-    ("tls::BOOL_VALUE", super::tls::BOOL_VALUE),
+/// `(name, table)` for each `module::TABLE`.
+macro_rules! tables {
+    ($($m:ident::$t:ident),* $(,)?) => {
+        &[$((concat!(stringify!($m), "::", stringify!($t)), super::$m::$t)),*]
+    };
+}
+
+/// Every table. `every_table_is_listed` finds one missing here.
+const ALL: &[(&str, Table)] = tables![
+    access_log::ACCESS_LOG,
+    access_log::STREAM_ACCESS_LOG,
+    access_log::FILE_ACCESS_LOG,
+    access_log::SUBSTITUTION_FORMAT,
+    access_log::FORMAT_DATA_SOURCE,
+    access_log::ACCESS_LOG_FILTER,
+    access_log::NOT_HEALTH_CHECK_FILTER,
+    access_log::NESTED_FILTER,
+    access_log::COMPARISON_FILTER,
+    access_log::COMPARISON,
+    access_log::RUNTIME_UINT32,
+    access_log::RESPONSE_FLAG_FILTER,
+    access_log::RUNTIME_FILTER,
+    access_log::FRACTIONAL_PERCENT,
+    bootstrap::BOOTSTRAP,
+    bootstrap::STATIC_RESOURCES,
+    bootstrap::ADMIN,
+    cluster::CLUSTER,
+    cluster::REFRESH_RATE,
+    cluster::UPSTREAM_HTTP_PROTOCOL_OPTIONS,
+    cluster::CLUSTER_LOAD_ASSIGNMENT,
+    cluster::LOCALITY_LB_ENDPOINTS,
+    cluster::LB_ENDPOINT,
+    cluster::ENDPOINT,
+    common::ADDRESS,
+    common::SOCKET_ADDRESS,
+    headers::HEADER_VALUE_OPTION,
+    headers::HEADER_VALUE,
+    listener::LISTENER,
+    listener::FILTER_CHAIN,
+    listener::HTTP_PROTOCOL_OPTIONS,
+    listener::FILTER_CHAIN_MATCH,
+    listener::LISTENER_FILTER,
+    listener::NETWORK_FILTER,
+    listener::CONNECTION_MANAGER,
+    listener::HTTP_FILTER,
+    listener::ROUTER,
+    listener::ROUTE_CONFIGURATION,
+    listener::VIRTUAL_HOST,
+    listener::ROUTE,
+    listener::ROUTE_ACTION,
+    listener::RETRY_POLICY,
+    matching::ROUTE_MATCH,
+    matching::REGEX_MATCHER,
+    matching::GOOGLE_RE2,
+    matching::STRING_MATCHER,
+    matching::HEADER_MATCHER,
+    matching::INT64_RANGE,
+    matching::QUERY_PARAMETER_MATCHER,
+    matching::REGEX_MATCH_AND_SUBSTITUTE,
+    resilience::HEALTH_CHECK,
+    resilience::TCP_HEALTH_CHECK,
+    resilience::HTTP_HEALTH_CHECK,
+    resilience::STATUS_RANGE,
+    resilience::OUTLIER_DETECTION,
+    resilience::CIRCUIT_BREAKERS,
+    resilience::THRESHOLDS,
+    resilience::RING_HASH_LB_CONFIG,
+    resilience::MAGLEV_LB_CONFIG,
+    resilience::LEAST_REQUEST_LB_CONFIG,
+    resilience::ROUND_ROBIN_LB_CONFIG,
+    resilience::CONSISTENT_HASHING_LB_CONFIG,
+    resilience::COMMON_LB_CONFIG,
+    resilience::PERCENT,
+    resilience::HASH_POLICY,
+    resilience::HASH_POLICY_HEADER,
+    resilience::HASH_POLICY_COOKIE,
+    resilience::HASH_POLICY_CONNECTION,
+    route_action::WEIGHTED_CLUSTER,
+    route_action::CLUSTER_WEIGHT,
+    route_action::REDIRECT_ACTION,
+    route_action::DIRECT_RESPONSE_ACTION,
+    route_action::BODY_DATA_SOURCE,
+    runtime::LAYERED_RUNTIME,
+    runtime::RUNTIME_LAYER,
+    tls::TRANSPORT_SOCKET,
+    tls::DOWNSTREAM_TLS_CONTEXT,
+    tls::TRANSPORT_SOCKET_MATCH,
+    tls::UPSTREAM_TLS_CONTEXT,
+    tls::COMMON_TLS_CONTEXT,
+    tls::TLS_PARAMETERS,
+    tls::TLS_CERTIFICATE,
+    tls::CERTIFICATE_VALIDATION_CONTEXT,
+    tls::SUBJECT_ALT_NAME_MATCHER,
+    tls::SAN_STRING_MATCHER,
+    tls::DATA_SOURCE,
+    tls::BOOL_VALUE,
 ];
+
+/// `ALL` and the table of `rules` itself.
+fn all() -> impl Iterator<Item = &'static (&'static str, Table)> {
+    ALL.iter().chain(&[("rules::DURATION", super::DURATION)])
+}
+
+#[test]
+fn no_table_has_a_key_twice() {
+    for (name, table) in all() {
+        for (i, (key, _)) in table.iter().enumerate() {
+            assert!(
+                table[..i].iter().all(|(k, _)| k != key),
+                "{name}: `{key}` appears twice"
+            );
+        }
+    }
+}
 
 #[test]
 fn every_table_is_ordered_by_rule_then_key() {
-    for (name, table) in ALL {
+    for (name, table) in all() {
         for pair in table.windows(2) {
             let (a, b) = ((rank(&pair[0].1), pair[0].0), (rank(&pair[1].1), pair[1].0));
             assert!(
                 a < b,
-                "{name}: `{}` must come before `{}` (Map, DefaultOnly, Warn, Refuse; then by key), once each",
+                "{name}: `{}` must come before `{}` (Map, DefaultOnly, Warn, Refuse; then by key)",
                 b.1,
                 a.1
             );
@@ -257,7 +144,7 @@ fn every_table_is_ordered_by_rule_then_key() {
 
 #[test]
 fn every_key_is_spelled_as_an_envoy_field() {
-    for (name, table) in ALL {
+    for (name, table) in all() {
         for (key, _) in *table {
             let snake = key
                 .bytes()
@@ -272,7 +159,7 @@ fn every_key_is_spelled_as_an_envoy_field() {
 
 #[test]
 fn every_message_is_explained() {
-    for (name, table) in ALL {
+    for (name, table) in all() {
         for (key, rule) in *table {
             let why = match rule {
                 Rule::Map => continue,
@@ -315,7 +202,7 @@ fn every_table_is_listed() {
             };
             let name = format!("{module}::{table}");
             assert!(
-                ALL.iter().any(|(n, _)| *n == name),
+                all().any(|(n, _)| *n == name),
                 "{name} is not in rules::tests::ALL"
             );
         }

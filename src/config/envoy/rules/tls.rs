@@ -12,7 +12,7 @@ pub const CRL: &str = "certificate revocation lists are not implemented";
 pub const EXTENSIONS: &str =
     "TLS extensions (handshakers, certificate selectors, key providers) are not implemented";
 
-/// Read by `transport_socket`.
+/// `envoy.config.core.v3.TransportSocket`, read by `transport_socket`.
 #[rustfmt::skip]
 pub const TRANSPORT_SOCKET: Table = &[
     ("config", Map),
@@ -20,7 +20,7 @@ pub const TRANSPORT_SOCKET: Table = &[
     ("typed_config", Map),
 ];
 
-/// Read by `downstream_context`.
+/// `envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext`, read by `downstream_context`.
 #[rustfmt::skip]
 pub const DOWNSTREAM_TLS_CONTEXT: Table = &[
     ("@type", Map),
@@ -38,7 +38,7 @@ pub const DOWNSTREAM_TLS_CONTEXT: Table = &[
     ("session_ticket_keys_sds_secret_config", Refuse(SDS)),
 ];
 
-/// Read by `cluster_socket_matches`.
+/// `envoy.config.cluster.v3.Cluster.TransportSocketMatch`, read by `cluster_socket_matches`.
 #[rustfmt::skip]
 pub const TRANSPORT_SOCKET_MATCH: Table = &[
     ("name", Map),
@@ -46,7 +46,7 @@ pub const TRANSPORT_SOCKET_MATCH: Table = &[
     ("match", DefaultOnly(is_empty, "choosing a transport socket by endpoint metadata is not implemented")),
 ];
 
-/// Read by `upstream_context`.
+/// `envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext`, read by `upstream_context`.
 #[rustfmt::skip]
 pub const UPSTREAM_TLS_CONTEXT: Table = &[
     ("@type", Map),
@@ -57,7 +57,7 @@ pub const UPSTREAM_TLS_CONTEXT: Table = &[
     ("max_session_keys", Warn("ringway keeps up to 256 sessions per cluster for resumption")),
 ];
 
-/// Read by `common_context`.
+/// `envoy.extensions.transport_sockets.tls.v3.CommonTlsContext`, read by `common_context`.
 #[rustfmt::skip]
 pub const COMMON_TLS_CONTEXT: Table = &[
     ("alpn_protocols", Map),
@@ -77,7 +77,7 @@ pub const COMMON_TLS_CONTEXT: Table = &[
     ("validation_context_sds_secret_config", Refuse(SDS)),
 ];
 
-/// Read by `tls_params`.
+/// `envoy.extensions.transport_sockets.tls.v3.TlsParameters`, read by `tls_params`.
 #[rustfmt::skip]
 pub const TLS_PARAMETERS: Table = &[
     ("cipher_suites", Map),
@@ -88,7 +88,7 @@ pub const TLS_PARAMETERS: Table = &[
     ("signature_algorithms", Refuse("choosing signature algorithms is not implemented")),
 ];
 
-/// Read by `tls_certificate`.
+/// `envoy.extensions.transport_sockets.tls.v3.TlsCertificate`, read by `tls_certificate`.
 #[rustfmt::skip]
 pub const TLS_CERTIFICATE: Table = &[
     ("certificate_chain", Map),
@@ -101,7 +101,8 @@ pub const TLS_CERTIFICATE: Table = &[
     ("signed_certificate_timestamp", Refuse("certificate transparency timestamps are not implemented")),
 ];
 
-/// Read by `validation_context`.
+/// `envoy.extensions.transport_sockets.tls.v3.CertificateValidationContext`,
+/// read by `validation_context`.
 #[rustfmt::skip]
 pub const CERTIFICATE_VALIDATION_CONTEXT: Table = &[
     ("match_subject_alt_names", Map),
@@ -120,7 +121,7 @@ pub const CERTIFICATE_VALIDATION_CONTEXT: Table = &[
     ("verify_certificate_spki", Refuse(CERT_PINNING)),
 ];
 
-/// Read by `exact_dns_matcher`.
+/// `envoy.extensions.transport_sockets.tls.v3.SubjectAltNameMatcher`, read by `exact_dns_matcher`.
 #[rustfmt::skip]
 pub const SUBJECT_ALT_NAME_MATCHER: Table = &[
     ("matcher", Map),
@@ -128,7 +129,7 @@ pub const SUBJECT_ALT_NAME_MATCHER: Table = &[
     ("oid", Refuse("OID SAN matching is not implemented")),
 ];
 
-/// Read by `exact_dns_matcher`.
+/// `envoy.type.matcher.v3.StringMatcher` (a SAN `matcher`), read by `exact_dns_matcher`.
 #[rustfmt::skip]
 pub const SAN_STRING_MATCHER: Table = &[
     ("exact", Map),
@@ -139,7 +140,7 @@ pub const SAN_STRING_MATCHER: Table = &[
     ("suffix", Refuse("only exact name matching is implemented")),
 ];
 
-/// Read by `data_source`.
+/// `envoy.config.core.v3.DataSource`, read by `data_source`.
 #[rustfmt::skip]
 pub const DATA_SOURCE: Table = &[
     ("filename", Map),
@@ -149,7 +150,7 @@ pub const DATA_SOURCE: Table = &[
     ("inline_bytes", Refuse("inline_bytes is not implemented; give the PEM as inline_string")),
 ];
 
-/// Read by `bool_value`.
+/// `google.protobuf.BoolValue`, read by `bool_value`.
 #[rustfmt::skip]
 pub const BOOL_VALUE: Table = &[
     ("value", Map),
