@@ -26,12 +26,6 @@ pub const READ_CHUNK: usize = 16 * 1024;
 pub const BODY_CHUNK: usize = 64 * 1024;
 /// Informational (1xx) responses accepted before the final one.
 pub const MAX_INFORMATIONAL_RESPONSES: usize = 8;
-/// A write that cannot finish within this ends the connection: the peer has
-/// stopped reading (nginx's `send_timeout` default). Without it, a client that
-/// never reads would hold its upstream connection and breaker slot forever.
-pub const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
-/// How long a request body may pause between reads before the client gets a 408.
-pub const REQUEST_BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Per-listener limits on what a client may send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

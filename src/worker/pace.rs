@@ -15,7 +15,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::{codec::limits::REQUEST_BODY_READ_TIMEOUT, config::ListenerConfig};
+use super::io::REQUEST_BODY_READ_TIMEOUT;
+use crate::config::ListenerConfig;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BodyPace {
