@@ -127,6 +127,8 @@ fn lower_listener(listener: &ListenerConfig, clusters: &[ClusterConfig]) -> RawL
         tls,
         max_connections,
         headers,
+        forwarding,
+        max_requests_per_connection,
     } = listener;
     let level = lower_mutations(headers);
     let RequestLimits {
@@ -134,6 +136,7 @@ fn lower_listener(listener: &ListenerConfig, clusters: &[ClusterConfig]) -> RawL
         max_headers,
         max_uri_bytes,
         max_body_bytes,
+        underscores,
     } = *limits;
     RawListener {
         name: Some(name.clone()),
@@ -159,10 +162,34 @@ fn lower_listener(listener: &ListenerConfig, clusters: &[ClusterConfig]) -> RawL
         }),
         tls: tls.as_ref().map(|t| lower_listener_tls(t.spec())),
         max_connections: *max_connections,
+        forwarding: Some(lower_forwarding(forwarding)),
+        headers_with_underscores: Some(names::name(names::UNDERSCORE_ACTIONS, underscores).to_string()),
+        max_requests_per_connection: max_requests_per_connection.map(u64::from),
         request_headers_to_add: level.request_add,
         request_headers_to_remove: level.request_remove,
         response_headers_to_add: level.response_add,
         response_headers_to_remove: level.response_remove,
+    }
+}
+
+fn lower_forwarding(f: &Forwarding) -> RawForwarding {
+    let Forwarding {
+        use_remote_address,
+        xff_num_trusted_hops,
+        skip_xff_append,
+        internal,
+        external_address_header,
+        generate_request_id,
+        preserve_external_request_id,
+    } = f;
+    RawForwarding {
+        use_remote_address: Some(*use_remote_address),
+        xff_num_trusted_hops: Some(*xff_num_trusted_hops),
+        skip_xff_append: Some(*skip_xff_append),
+        internal_addresses: internal.iter().map(Cidr::to_string).collect(),
+        external_address_header: external_address_header.clone(),
+        generate_request_id: Some(*generate_request_id),
+        preserve_external_request_id: Some(*preserve_external_request_id),
     }
 }
 

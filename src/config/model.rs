@@ -4,6 +4,8 @@
 use std::{net::SocketAddr, time::Duration};
 
 pub use crate::codec::edit::{AppendAction, HeaderAdd, HeaderMutations, HeaderOps, Template};
+pub use crate::codec::forward::{Cidr, Forwarding};
+pub use crate::codec::limits::UnderscoreAction;
 use crate::codec::limits::RequestLimits;
 
 /// Defaults, Envoy's where Envoy has one.
@@ -170,6 +172,9 @@ pub struct ListenerConfig {
     pub max_connections: Option<u64>,
     /// Header mutations for every route of the listener (Envoy's route-config level).
     pub headers: HeaderMutations,
+    pub forwarding: Forwarding,
+    /// A client connection closes after this many requests. `None`: no limit.
+    pub max_requests_per_connection: Option<u32>,
 }
 
 #[derive(Debug, Clone)]

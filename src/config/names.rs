@@ -8,6 +8,7 @@
 
 use super::model::{
     AppendAction, ClusterKind, DnsLookupFamily, IoDriverChoice, LbPolicy, ListenerCodec,
+    UnderscoreAction,
 };
 
 /// `(word, value)` pairs; the first word of each value is the one printed.
@@ -26,6 +27,13 @@ pub const LISTENER_CODECS: Names<ListenerCodec> = &[
     ("auto", ListenerCodec::Auto),
     ("http1", ListenerCodec::Http1),
     ("http2", ListenerCodec::Http2),
+];
+
+/// A listener's `headers_with_underscores` (Envoy's `headers_with_underscores_action`).
+pub const UNDERSCORE_ACTIONS: Names<UnderscoreAction> = &[
+    ("allow", UnderscoreAction::Allow),
+    ("reject_request", UnderscoreAction::RejectRequest),
+    ("drop_header", UnderscoreAction::DropHeader),
 ];
 
 pub const CLUSTER_KINDS: Names<ClusterKind> = &[
@@ -128,6 +136,10 @@ mod tests {
     fn every_value_has_a_name_that_reads_back() {
         round_trips(IO_DRIVERS, &every!(IoDriverChoice: Auto, Uring, Epoll));
         round_trips(LISTENER_CODECS, &every!(ListenerCodec: Auto, Http1, Http2));
+        round_trips(
+            UNDERSCORE_ACTIONS,
+            &every!(UnderscoreAction: Allow, RejectRequest, DropHeader),
+        );
         round_trips(
             CLUSTER_KINDS,
             &every!(ClusterKind: Static, StrictDns, LogicalDns),

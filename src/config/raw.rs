@@ -103,6 +103,16 @@ pub struct RawListener {
     /// connections over it are closed at accept. Default: no limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_connections: Option<u64>,
+    /// Who the client is, as the upstream hears it (x-forwarded-for,
+    /// x-forwarded-proto, the external-address header, x-request-id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forwarding: Option<RawForwarding>,
+    /// `allow` (default), `reject_request` (400) or `drop_header`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub headers_with_underscores: Option<String>,
+    /// A client connection closes after this many requests. Default: no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_requests_per_connection: Option<u64>,
     /// Header mutations for every route of this listener (Envoy's route-config level).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub request_headers_to_add: Vec<RawHeaderAdd>,
@@ -112,6 +122,34 @@ pub struct RawListener {
     pub response_headers_to_add: Vec<RawHeaderAdd>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub response_headers_to_remove: Vec<String>,
+}
+
+/// A listener's forwarding policy; every field defaults to ringway's edge
+/// behaviour (see README "Client address and request id").
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawForwarding {
+    /// Default true: the peer is the client; it is appended to x-forwarded-for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub use_remote_address: Option<bool>,
+    /// Default 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xff_num_trusted_hops: Option<u32>,
+    /// Default false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skip_xff_append: Option<bool>,
+    /// CIDR ranges whose peers are internal (not edge requests). Default none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub internal_addresses: Vec<String>,
+    /// Header written with the client's address on edge requests. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_address_header: Option<String>,
+    /// Default true: x-request-id is generated when the client sent none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generate_request_id: Option<bool>,
+    /// Default true: an edge request keeps its own x-request-id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preserve_external_request_id: Option<bool>,
 }
 
 /// PEM from a file (`/etc/ringway/cert.pem`) or inline (`{ inline: "-----BEGIN…" }`).

@@ -211,6 +211,7 @@ fn validate_listener(
         )? as usize;
     }
     limits.max_body_bytes = rl.max_request_body_size.map(|b| b.0);
+    limits.underscores = super::validate_edge::underscores(path, rl)?;
 
     if rl.virtual_hosts.is_empty() {
         return Err(ConfigError::invalid(
@@ -344,6 +345,8 @@ fn validate_listener(
         access_log,
         health_check,
         headers: listener_headers,
+        forwarding: super::validate_edge::forwarding(path, rl.forwarding.as_ref())?,
+        max_requests_per_connection: super::validate_edge::max_requests(path, rl)?,
         name: rl
             .name
             .clone()

@@ -259,7 +259,9 @@ fn encode_upstream_head<D: Downstream>(
     let client = down.peer();
     let scheme = down.scheme();
     let (req, tap) = down.request();
-    tap.request_id(&request_id);
+    let forwarding = &env.listener.config.forwarding;
+    let forward = forwarding.plan(req.buf, req.headers, client.ip());
+    tap.request_id(&request_id, forward.request_id);
     let ops = &sent.edits.request;
     let EditScratch {
         start_time,
@@ -292,6 +294,8 @@ fn encode_upstream_head<D: Downstream>(
         upstream: guard.addr(),
         request_id: &request_id,
         scheme,
+        forward,
+        external_header: forwarding.external_address_header.as_deref().map(str::as_bytes),
         ops,
         start_time: mutate::render_start_time(ops, tap, start_time),
         host_rewrite,

@@ -58,6 +58,8 @@ struct Client<S> {
     /// It runs over TLS.
     tls: bool,
     tap: SessionTap,
+    /// Requests answered on this connection before the current one.
+    served: u64,
 }
 
 pub struct Connection<S> {
@@ -65,7 +67,6 @@ pub struct Connection<S> {
     worker: Rc<Worker>,
     client: Client<S>,
     exchange: ExchangeBuffers,
-    served: u64,
 }
 
 /// A connection just accepted, counted from this moment (`Worker::active`,
@@ -142,10 +143,10 @@ pub(super) fn serve_accepted<S: Transport>(
             accepted_at: Instant::now(),
             tls: secure,
             stream,
+            served: 0,
         },
         worker,
         exchange: ExchangeBuffers::default(),
-        served: 0,
     };
     // An `async move` block owns the connection once; an `async fn` taking it
     // by value would keep a second copy of it in the task (rustc's layout of
@@ -209,7 +210,7 @@ impl<S: Transport> Connection<S> {
             self.client.tap.request_end();
             match step {
                 Step::KeepAlive => {
-                    self.served += 1;
+                    self.client.served += 1;
                     continue;
                 }
                 Step::Close => {
@@ -269,7 +270,7 @@ impl<S: Transport> Connection<S> {
     /// Wait for the next request's first byte; false: close (idle timeout, drain, EOF).
     async fn wait_for_request(&mut self) -> bool {
         let config = &self.client.listener.config;
-        let timeout = if self.served == 0 {
+        let timeout = if self.client.served == 0 {
             config.request_headers_timeout
         } else {
             config.idle_timeout
@@ -387,9 +388,20 @@ impl<S: Transport> Client<S> {
             .is_some_and(|max| self.accepted_at.elapsed() >= max)
     }
 
+    /// The current request is the connection's `max_requests_per_connection`th.
+    fn at_max_requests(&self) -> bool {
+        self.listener
+            .config
+            .max_requests_per_connection
+            .is_some_and(|max| self.served + 1 >= u64::from(max))
+    }
+
     /// Whether the connection may stay open after the response to `head`.
     fn may_keep_alive(&self, head: &RequestHead) -> bool {
-        head.keep_alive && !self.listener.drain.is_draining() && !self.past_max_duration()
+        head.keep_alive
+            && !self.listener.drain.is_draining()
+            && !self.past_max_duration()
+            && !self.at_max_requests()
     }
 
     /// Send a reply of ringway's own to the request `head` (none: its head

@@ -21,7 +21,7 @@ use crate::{
     access_log::{
         format::ReqSource, AccessLogSink, LogRecord, RequestCapture, ResponseFlags as Flags,
     },
-    codec::{headers::HeaderIndex, request::RequestHead, Version},
+    codec::{forward::RequestIdAction, headers::HeaderIndex, request::RequestHead, Version},
     config::ListenerConfig,
     net::tls::TlsInfo,
     stats::{names::*, ClusterStats, HostStats, ServerStats, WorkerStats},
@@ -357,11 +357,13 @@ impl SessionTap {
         }
     }
 
-    /// The `x-request-id` ringway generated when the client sent none.
-    pub fn request_id(&mut self, id: &[u8]) {
-        if !self.logs() {
+    /// The `x-request-id` ringway generated: logged when the client sent
+    /// none, or when it replaces the client's.
+    pub fn request_id(&mut self, id: &[u8], action: RequestIdAction) {
+        if !self.logs() || action == RequestIdAction::Keep {
             return;
         }
+        let replace = action == RequestIdAction::Overwrite;
         let Some(log) = self.config.access_log.as_ref() else {
             return;
         };
@@ -369,7 +371,8 @@ impl SessionTap {
             let wants = alts
                 .iter()
                 .any(|s| matches!(s, ReqSource::Header(n) if n == b"x-request-id"));
-            if wants && self.capture.spans.get(i) == Some(&None) {
+            let free = replace || self.capture.spans.get(i) == Some(&None);
+            if wants && free && i < self.capture.spans.len() {
                 let start = self.capture.bytes.len();
                 self.capture.bytes.extend_from_slice(id);
                 self.capture.spans[i] = Some((start, self.capture.bytes.len()));

@@ -594,29 +594,12 @@ fn connection_manager(
                 "delayed_close_timeout",
                 Warn("connections close once the response is written"),
             ),
-            (
-                "generate_request_id",
-                Warn("ringway does not generate x-request-id"),
-            ),
-            (
-                "preserve_external_request_id",
-                Warn("ringway passes x-request-id through unchanged"),
-            ),
-            (
-                "use_remote_address",
-                DefaultOnly(is_false, "x-forwarded-for handling is not implemented"),
-            ),
-            (
-                "skip_xff_append",
-                DefaultOnly(is_false, "x-forwarded-for handling is not implemented"),
-            ),
-            (
-                "xff_num_trusted_hops",
-                DefaultOnly(
-                    |v| v.as_u64() == Some(0),
-                    "x-forwarded-for handling is not implemented",
-                ),
-            ),
+            ("generate_request_id", Map),
+            ("preserve_external_request_id", Map),
+            ("use_remote_address", Map),
+            ("skip_xff_append", Map),
+            ("xff_num_trusted_hops", Map),
+            ("internal_address_config", Map),
             (
                 "normalize_path",
                 DefaultOnly(is_false, "path normalization is not implemented"),
@@ -660,10 +643,6 @@ fn connection_manager(
             (
                 "set_current_client_cert_details",
                 Refuse(CLIENT_CERT_HEADERS),
-            ),
-            (
-                "internal_address_config",
-                Refuse("internal address detection is not implemented"),
             ),
             (
                 "local_reply_config",
@@ -751,7 +730,9 @@ fn connection_manager(
                 n.path.clone(),
             ));
         }
+        super::edge::common_options(cx, &o, native, rl, origins)?;
     }
+    super::edge::forwarding(cx, &f, native, rl, origins)?;
     if let Some(t) = f.get("request_headers_timeout") {
         rl.request_headers_timeout = Some(cx.duration(&t)?);
         origins.push((format!("{native}.request_headers_timeout"), t.path.clone()));

@@ -9,6 +9,7 @@
 //! `ConfigError::Unsupported` (behaviour ringway lacks), or rejected as unknown —
 //! each naming its YAML path and line in the Envoy file.
 
+mod edge;
 mod headers;
 mod listener;
 mod matching;
@@ -808,11 +809,19 @@ fn common_http_rules(side: &str) -> Vec<(&'static str, walk::Rule)> {
         ),
         (
             "max_requests_per_connection",
-            Refuse("per-connection request limits are not implemented"),
+            if side == "upstream" {
+                Refuse("per-connection request limits are not implemented")
+            } else {
+                Map
+            },
         ),
         (
             "headers_with_underscores_action",
-            Refuse("ringway always allows underscores in header names"),
+            if side == "upstream" {
+                Refuse("ringway always allows underscores in response header names")
+            } else {
+                Map
+            },
         ),
         (
             "max_response_headers_kb",
