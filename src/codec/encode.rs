@@ -97,7 +97,9 @@ pub fn encode_request(
     let dropped = |name: &[u8]| ops.drops(name, &cx);
     write_host(buf, head, edits, out);
     let plan = edits.forward;
-    let client_xfp = headers.iter().any(|h| h.kind == HeaderKind::XForwardedProto);
+    let client_xfp = headers
+        .iter()
+        .any(|h| h.kind == HeaderKind::XForwardedProto);
     let write_xfp = plan.set_xfp || !client_xfp;
     let ext_name = edits.external_header.filter(|_| plan.external.is_some());
     let mut xff_seen = false;
@@ -142,7 +144,9 @@ pub fn encode_request(
     if head.upgrade {
         out.extend_from_slice(b"connection: upgrade\r\n");
     }
-    write_forwarding(buf, head, headers, edits, xff_seen, write_xfp, &dropped, out);
+    write_forwarding(
+        buf, head, headers, edits, xff_seen, write_xfp, &dropped, out,
+    );
     if !ops.is_empty() {
         let arrived = |name: &str| {
             OWN_REQUEST_HEADERS.contains(&name)
@@ -186,7 +190,12 @@ fn write_forwarding(
     let plan = edits.forward;
     let ext_name = edits.external_header.filter(|_| plan.external.is_some());
     if (xff_seen || plan.append_xff) && !dropped(b"x-forwarded-for") {
-        write_xff(buf, headers, plan.append_xff.then_some(edits.client.ip()), out);
+        write_xff(
+            buf,
+            headers,
+            plan.append_xff.then_some(edits.client.ip()),
+            out,
+        );
     }
     if write_xfp && !dropped(b"x-forwarded-proto") {
         out.extend_from_slice(match edits.scheme {

@@ -117,11 +117,18 @@ impl Forwarding {
             };
             (from_xff.unwrap_or(peer), !self.skip_xff_append, hops == 0)
         } else {
-            (xff_from_right(buf, headers, hops).unwrap_or(peer), false, false)
+            (
+                xff_from_right(buf, headers, hops).unwrap_or(peer),
+                false,
+                false,
+            )
         };
         let internal = !xff_present && self.internal.iter().any(|c| c.contains(trusted));
         let edge = self.use_remote_address && !internal;
-        let request_id = match (self.generate_request_id, edge && !self.preserve_external_request_id) {
+        let request_id = match (
+            self.generate_request_id,
+            edge && !self.preserve_external_request_id,
+        ) {
             (false, _) => RequestIdAction::Keep,
             (true, false) => RequestIdAction::GenerateIfMissing,
             (true, true) => RequestIdAction::Overwrite,
@@ -288,8 +295,12 @@ mod tests {
         assert!(c.contains("10.1.2.3".parse().unwrap()));
         assert!(c.contains("::ffff:10.1.2.3".parse().unwrap()));
         assert!(!c.contains("11.0.0.1".parse().unwrap()));
-        assert!(Cidr::parse("0.0.0.0/0").unwrap().contains("8.8.8.8".parse().unwrap()));
-        assert!(Cidr::parse("fd00::/8").unwrap().contains("fd12::1".parse().unwrap()));
+        assert!(Cidr::parse("0.0.0.0/0")
+            .unwrap()
+            .contains("8.8.8.8".parse().unwrap()));
+        assert!(Cidr::parse("fd00::/8")
+            .unwrap()
+            .contains("fd12::1".parse().unwrap()));
         assert_eq!(Cidr::parse("10.0.0.0/33"), None);
         assert_eq!(Cidr::parse("nope/8"), None);
         assert_eq!(Cidr::parse("10.0.0.1").unwrap().prefix_len, 32);

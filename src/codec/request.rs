@@ -251,7 +251,11 @@ pub fn parse_request(
 
 /// `kind`, or `Underscored` for a name with `_` the listener drops; an error
 /// if it rejects them. Every name ringway acts on is free of `_`.
-fn underscored(kind: HeaderKind, name: &str, action: UnderscoreAction) -> Result<HeaderKind, CodecError> {
+fn underscored(
+    kind: HeaderKind,
+    name: &str,
+    action: UnderscoreAction,
+) -> Result<HeaderKind, CodecError> {
     if action == UnderscoreAction::Allow || kind != HeaderKind::Other || !name.contains('_') {
         return Ok(kind);
     }

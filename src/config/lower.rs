@@ -163,7 +163,9 @@ fn lower_listener(listener: &ListenerConfig, clusters: &[ClusterConfig]) -> RawL
         tls: tls.as_ref().map(|t| lower_listener_tls(t.spec())),
         max_connections: *max_connections,
         forwarding: Some(lower_forwarding(forwarding)),
-        headers_with_underscores: Some(names::name(names::UNDERSCORE_ACTIONS, underscores).to_string()),
+        headers_with_underscores: Some(
+            names::name(names::UNDERSCORE_ACTIONS, underscores).to_string(),
+        ),
         max_requests_per_connection: max_requests_per_connection.map(u64::from),
         request_headers_to_add: level.request_add,
         request_headers_to_remove: level.request_remove,

@@ -5,8 +5,8 @@ use std::{net::SocketAddr, time::Duration};
 
 pub use crate::codec::edit::{AppendAction, HeaderAdd, HeaderMutations, HeaderOps, Template};
 pub use crate::codec::forward::{Cidr, Forwarding};
-pub use crate::codec::limits::UnderscoreAction;
 use crate::codec::limits::RequestLimits;
+pub use crate::codec::limits::UnderscoreAction;
 
 /// Defaults, Envoy's where Envoy has one.
 pub mod defaults {

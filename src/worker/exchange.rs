@@ -295,7 +295,10 @@ fn encode_upstream_head<D: Downstream>(
         request_id: &request_id,
         scheme,
         forward,
-        external_header: forwarding.external_address_header.as_deref().map(str::as_bytes),
+        external_header: forwarding
+            .external_address_header
+            .as_deref()
+            .map(str::as_bytes),
         ops,
         start_time: mutate::render_start_time(ops, tap, start_time),
         host_rewrite,

@@ -92,11 +92,17 @@ fn internal_addresses(cx: &mut Ctx, node: &Node) -> Result<Vec<String>, ConfigEr
     );
     if let Some(u) = f.get("unix_sockets") {
         if cx.boolean(&u)? {
-            cx.warn(&u.path, "ringway listens on IP sockets only: no peer is a unix socket");
+            cx.warn(
+                &u.path,
+                "ringway listens on IP sockets only: no peer is a unix socket",
+            );
         }
     }
     let mut out = Vec::new();
-    for range in f.get("cidr_ranges").map_or(Ok(Vec::new()), |n| cx.seq(&n))? {
+    for range in f
+        .get("cidr_ranges")
+        .map_or(Ok(Vec::new()), |n| cx.seq(&n))?
+    {
         let r = cx.fields(&range, &[("address_prefix", Map), ("prefix_len", Map)])?;
         let Some(prefix) = r.get("address_prefix") else {
             return Err(cx.invalid(&range.path, "a CIDR range needs `address_prefix`"));

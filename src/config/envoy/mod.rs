@@ -886,6 +886,8 @@ fn admin(
 }
 
 #[cfg(test)]
+mod edge_tests;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tls_tests;

@@ -1,0 +1,208 @@
+//! The connection manager's edge keys: mapped into the listener's
+//! forwarding policy and limits, warned about where ringway does less, and
+//! bad values named by path and line.
+
+use crate::config::{load_str, model::*, ConfigError};
+
+const V3: &str = include_str!("testdata/v3.yaml");
+const HCM: &str = "static_resources.listeners[0].filter_chains[0].filters[0].typed_config";
+const OPTIONS: &str = "            max_headers_count: 50\n";
+const STAT: &str = "          stat_prefix: ingress_http\n";
+
+fn edit(from: &str, to: &str) -> String {
+    assert!(V3.contains(from), "`{from}` is not in v3.yaml");
+    V3.replacen(from, to, 1)
+}
+
+fn line_of(text: &str, needle: &str) -> usize {
+    let at = text.find(needle).expect("needle in text");
+    text[..at].matches('\n').count() + 1
+}
+
+fn listener(text: &str) -> ListenerConfig {
+    let loaded = load_str(text).unwrap_or_else(|e| panic!("should load: {e}"));
+    loaded.config.listeners[0].clone()
+}
+
+/// The field, line and reason of `text`'s load error.
+fn error(text: &str) -> (String, Option<usize>, String) {
+    match load_str(text).map(|l| l.config) {
+        Err(
+            ConfigError::Parse {
+                field,
+                line,
+                reason,
+            }
+            | ConfigError::Invalid {
+                field,
+                line,
+                reason,
+            }
+            | ConfigError::Unsupported {
+                field,
+                line,
+                reason,
+            },
+        ) => (field, line, reason),
+        other => panic!("expected an error, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_file_that_says_nothing_gets_envoys_defaults() {
+    let l = listener(V3);
+    assert_eq!(l.forwarding, Forwarding::envoy_default());
+    assert!(!l.forwarding.use_remote_address);
+    assert_eq!(
+        l.forwarding.external_address_header.as_deref(),
+        Some("x-envoy-external-address")
+    );
+    assert_eq!(l.limits.underscores, UnderscoreAction::Allow);
+    assert_eq!(l.max_requests_per_connection, None);
+}
+
+#[test]
+fn forwarding_keys_map() {
+    let text = edit(
+        STAT,
+        "          stat_prefix: ingress_http\n\
+         \x20         use_remote_address: true\n\
+         \x20         xff_num_trusted_hops: 2\n\
+         \x20         skip_xff_append: { value: true }\n\
+         \x20         generate_request_id: false\n\
+         \x20         preserve_external_request_id: true\n\
+         \x20         internal_address_config:\n\
+         \x20           cidr_ranges:\n\
+         \x20           - { address_prefix: 10.0.0.0, prefix_len: 8 }\n\
+         \x20           - { address_prefix: \"fd00::\", prefix_len: { value: 8 } }\n",
+    );
+    let f = listener(&text).forwarding;
+    assert!(f.use_remote_address && f.skip_xff_append && f.preserve_external_request_id);
+    assert!(!f.generate_request_id);
+    assert_eq!(f.xff_num_trusted_hops, 2);
+    let ranges: Vec<String> = f.internal.iter().map(|c| c.to_string()).collect();
+    assert_eq!(ranges, ["10.0.0.0/8", "fd00::/8"]);
+}
+
+#[test]
+fn protocol_option_limits_map() {
+    for (word, action) in [
+        ("ALLOW", UnderscoreAction::Allow),
+        ("REJECT_REQUEST", UnderscoreAction::RejectRequest),
+        ("drop_header", UnderscoreAction::DropHeader),
+        ("2", UnderscoreAction::DropHeader),
+    ] {
+        let text = edit(
+            OPTIONS,
+            &format!(
+                "            max_headers_count: 50\n\
+                 \x20           max_requests_per_connection: 7\n\
+                 \x20           headers_with_underscores_action: {word}\n"
+            ),
+        );
+        let l = listener(&text);
+        assert_eq!(l.limits.underscores, action, "{word}");
+        assert_eq!(l.max_requests_per_connection, Some(7));
+    }
+    // 0 is Envoy's "unlimited".
+    let text = edit(
+        OPTIONS,
+        "            max_headers_count: 50\n            max_requests_per_connection: 0\n",
+    );
+    assert_eq!(listener(&text).max_requests_per_connection, None);
+}
+
+#[test]
+fn internal_address_config_warns_what_ringway_does_not_do() {
+    let text = edit(
+        STAT,
+        "          stat_prefix: ingress_http\n\
+         \x20         internal_address_config:\n\
+         \x20           unix_sockets: true\n",
+    );
+    let warnings = load_str(&text).unwrap().warnings;
+    let at = |key: &str, needle: &str| format!("{key} (line {})", line_of(&text, needle));
+    let iac = at(
+        &format!("{HCM}.internal_address_config"),
+        "internal_address_config:",
+    );
+    let unix = at(
+        &format!("{HCM}.internal_address_config.unix_sockets"),
+        "unix_sockets:",
+    );
+    for (at, says) in [(iac, "x-envoy-internal"), (unix, "unix socket")] {
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.starts_with(&at) && w.contains(says)),
+            "no `{at}: …{says}…` in {warnings:#?}"
+        );
+    }
+}
+
+#[test]
+fn bad_values_name_path_and_line() {
+    let bad_cidr = edit(
+        STAT,
+        "          stat_prefix: ingress_http\n\
+         \x20         internal_address_config:\n\
+         \x20           cidr_ranges:\n\
+         \x20           - { address_prefix: 10.0.0.0, prefix_len: 40 }\n",
+    );
+    let (field, line, reason) = error(&bad_cidr);
+    assert_eq!(
+        field,
+        format!("{HCM}.internal_address_config.cidr_ranges[0]")
+    );
+    assert_eq!(line, Some(line_of(&bad_cidr, "- { address_prefix")));
+    assert!(reason.contains("10.0.0.0/40"), "{reason}");
+
+    let bad_action = edit(
+        OPTIONS,
+        "            max_headers_count: 50\n            headers_with_underscores_action: MAYBE\n",
+    );
+    let (field, line, reason) = error(&bad_action);
+    assert_eq!(
+        field,
+        format!("{HCM}.common_http_protocol_options.headers_with_underscores_action")
+    );
+    assert_eq!(
+        line,
+        Some(line_of(&bad_action, "headers_with_underscores_action"))
+    );
+    assert!(reason.contains("REJECT_REQUEST"), "{reason}");
+
+    let bad_flag = edit(
+        STAT,
+        "          stat_prefix: ingress_http\n          use_remote_address: sometimes\n",
+    );
+    let (field, line, _) = error(&bad_flag);
+    assert_eq!(field, format!("{HCM}.use_remote_address"));
+    assert_eq!(line, Some(line_of(&bad_flag, "use_remote_address")));
+}
+
+#[test]
+fn native_forwarding_errors_name_the_field() {
+    let native = "listeners:\n- address: 127.0.0.1:0\n  forwarding:\n    internal_addresses: [10.0.0.0/8, nope]\n  virtual_hosts:\n  - domains: ['*']\n    routes: [{ match: { prefix: / }, direct_response: { status: 200 } }]\nclusters: []\n";
+    let (field, _, reason) = error(native);
+    assert_eq!(field, "listeners[0].forwarding.internal_addresses[1]");
+    assert!(reason.contains("nope"), "{reason}");
+    let bad = native.replace(
+        "internal_addresses: [10.0.0.0/8, nope]",
+        "external_address_header: \"a b\"",
+    );
+    assert_eq!(
+        error(&bad).0,
+        "listeners[0].forwarding.external_address_header"
+    );
+    let bad = native.replace(
+        "  forwarding:\n    internal_addresses: [10.0.0.0/8, nope]\n",
+        "  headers_with_underscores: sometimes\n",
+    );
+    assert_eq!(error(&bad).0, "listeners[0].headers_with_underscores");
+    let bad = native.replace(
+        "  forwarding:\n    internal_addresses: [10.0.0.0/8, nope]\n",
+        "  max_requests_per_connection: 0\n",
+    );
+    assert_eq!(error(&bad).0, "listeners[0].max_requests_per_connection");
+}

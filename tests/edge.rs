@@ -1,0 +1,323 @@
+//! Edge behaviour through the real binary, checked against what an echoing
+//! upstream received: Envoy's x-forwarded-for / x-forwarded-proto /
+//! x-envoy-external-address table (`use_remote_address` × `xff_num_trusted_hops`
+//! × a client XFF or none), `x-request-id` generated, preserved or replaced,
+//! internal addresses, `x-forwarded-proto` over TLS, `headers_with_underscores_action`
+//! and `max_requests_per_connection`.
+
+#[macro_use]
+mod support;
+
+use support::tls::*;
+use support::*;
+
+driver_tests!(
+    envoy_xff_table,
+    request_id_generated_preserved_or_replaced,
+    internal_addresses_are_not_edge_requests,
+    x_forwarded_proto_over_tls,
+    headers_with_underscores_each_action,
+    max_requests_per_connection_closes_after_n,
+    native_forwarding_block,
+);
+
+/// One Envoy listener named `name` whose connection manager carries `hcm`
+/// (extra keys, indented 10 spaces) and routes everything to `up`.
+fn envoy_listener(name: &str, hcm: &str) -> String {
+    format!(
+        r#"  - name: {name}
+    address: {{ socket_address: {{ address: 127.0.0.1, port_value: 0 }} }}
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: {name}
+{hcm}          route_config:
+            virtual_hosts:
+            - name: all
+              domains: ["*"]
+              routes:
+              - match: {{ prefix: / }}
+                route: {{ cluster: up }}
+          http_filters:
+          - name: envoy.filters.http.router
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
+"#
+    )
+}
+
+fn envoy_file(listeners: &[String], up: &Upstream) -> String {
+    format!(
+        r#"static_resources:
+  listeners:
+{}  clusters:
+  - name: up
+    load_assignment:
+      cluster_name: up
+      endpoints:
+      - lb_endpoints:
+        - endpoint: {{ address: {{ socket_address: {{ address: {}, port_value: {} }} }} }}
+"#,
+        listeners.concat(),
+        up.addr.ip(),
+        up.addr.port()
+    )
+}
+
+const CLIENT_XFF: &str = "203.0.113.128, 203.0.113.10, 203.0.113.1";
+
+/// Envoy's documented cases, with the peer 127.0.0.1.
+fn envoy_xff_table(d: Driver) {
+    let up = Upstream::echo("up");
+    let mut listeners = Vec::new();
+    for remote in [true, false] {
+        for hops in [0, 1, 2] {
+            let hcm = format!(
+                "          use_remote_address: {remote}\n          xff_num_trusted_hops: {hops}\n"
+            );
+            listeners.push(envoy_listener(&format!("l_{remote}_{hops}"), &hcm));
+        }
+    }
+    let rw = Ringway::start_listeners(d, &envoy_file(&listeners, &up), listeners.len());
+    let mut seen = 0;
+    for remote in [true, false] {
+        for hops in [0u32, 1, 2] {
+            let addr = rw.listener(&format!("l_{remote}_{hops}"));
+            let case = format!("use_remote_address {remote}, hops {hops}");
+            // With a client XFF (and a client x-forwarded-proto: https).
+            let extra = format!("x-forwarded-for: {CLIENT_XFF}\r\nx-forwarded-proto: https\r\n");
+            assert_eq!(request(addr, "GET", "/xff", &extra).status, 200);
+            seen += 1;
+            let got = up.wait_requests(seen).pop().unwrap();
+            let (xff, external, xfp) = match (remote, hops) {
+                (true, 0) => (
+                    format!("{CLIENT_XFF}, 127.0.0.1"),
+                    Some("127.0.0.1"),
+                    "http",
+                ),
+                (true, 1) => (
+                    format!("{CLIENT_XFF}, 127.0.0.1"),
+                    Some("203.0.113.1"),
+                    "https",
+                ),
+                (true, _) => (
+                    format!("{CLIENT_XFF}, 127.0.0.1"),
+                    Some("203.0.113.10"),
+                    "https",
+                ),
+                (false, _) => (CLIENT_XFF.to_string(), None, "https"),
+            };
+            assert_eq!(got.header_all("x-forwarded-for"), [xff.as_str()], "{case}");
+            assert_eq!(got.header("x-envoy-external-address"), external, "{case}");
+            assert_eq!(got.header_all("x-forwarded-proto"), [xfp], "{case}");
+            // Without: the peer is the client (or nothing is said of it).
+            assert_eq!(request(addr, "GET", "/none", "").status, 200);
+            seen += 1;
+            let got = up.wait_requests(seen).pop().unwrap();
+            let (xff, external) = if remote {
+                (vec!["127.0.0.1"], Some("127.0.0.1"))
+            } else {
+                (vec![], None)
+            };
+            assert_eq!(got.header_all("x-forwarded-for"), xff, "{case}, no XFF");
+            assert_eq!(got.header("x-envoy-external-address"), external, "{case}");
+            assert_eq!(got.header_all("x-forwarded-proto"), ["http"], "{case}");
+        }
+    }
+}
+
+fn is_uuid_v4(id: &str) -> bool {
+    let b = id.as_bytes();
+    b.len() == 36
+        && [8, 13, 18, 23].iter().all(|&i| b[i] == b'-')
+        && b[14] == b'4'
+        && matches!(b[19], b'8' | b'9' | b'a' | b'b')
+}
+
+fn request_id_generated_preserved_or_replaced(d: Driver) {
+    let up = Upstream::echo("up");
+    let listeners = [
+        envoy_listener("edge", "          use_remote_address: true\n"),
+        envoy_listener(
+            "keep",
+            "          use_remote_address: true\n          preserve_external_request_id: true\n",
+        ),
+        envoy_listener("inner", ""),
+        envoy_listener("off", "          generate_request_id: false\n"),
+    ];
+    let rw = Ringway::start_listeners(d, &envoy_file(&listeners, &up), listeners.len());
+    let mut seen = 0;
+    let mut id_at = |name: &str, extra: &str| {
+        assert_eq!(request(rw.listener(name), "GET", "/", extra).status, 200);
+        seen += 1;
+        let got = up.wait_requests(seen).pop().unwrap();
+        got.header_all("x-request-id")
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+    };
+    let mine = "x-request-id: client-id\r\n";
+    // An edge request's id is Envoy's own, unless preserved.
+    let edge = id_at("edge", mine);
+    assert!(edge.len() == 1 && is_uuid_v4(&edge[0]), "{edge:?}");
+    assert_eq!(id_at("keep", mine), ["client-id"]);
+    // Behind an edge (use_remote_address false): kept.
+    assert_eq!(id_at("inner", mine), ["client-id"]);
+    // None sent: generated everywhere but where generation is off.
+    for name in ["edge", "keep", "inner"] {
+        let got = id_at(name, "");
+        assert!(got.len() == 1 && is_uuid_v4(&got[0]), "{name}: {got:?}");
+    }
+    assert!(id_at("off", "").is_empty());
+    assert_eq!(id_at("off", mine), ["client-id"]);
+    // Two generated ids differ.
+    assert_ne!(id_at("edge", ""), id_at("edge", ""));
+}
+
+fn internal_addresses_are_not_edge_requests(d: Driver) {
+    let up = Upstream::echo("up");
+    let hcm = "          use_remote_address: true\n          internal_address_config:\n            cidr_ranges:\n            - { address_prefix: 127.0.0.0, prefix_len: 8 }\n";
+    let listeners = [envoy_listener("edge", hcm)];
+    let rw = Ringway::start(d, &envoy_file(&listeners, &up));
+    let r = request(
+        rw.addr(),
+        "GET",
+        "/",
+        "x-request-id: mine\r\nx-envoy-external-address: 198.51.100.1\r\n",
+    );
+    assert_eq!(r.status, 200);
+    let got = &up.wait_requests(1)[0];
+    // Internal: no external address of ours (the caller's passes), id kept.
+    assert_eq!(got.header_all("x-envoy-external-address"), ["198.51.100.1"]);
+    assert_eq!(got.header_all("x-request-id"), ["mine"]);
+    assert_eq!(got.header_all("x-forwarded-for"), ["127.0.0.1"]);
+    // A client XFF makes it external (Envoy: a single XFF address only):
+    // the spoofed external address is replaced.
+    let r = request(
+        rw.addr(),
+        "GET",
+        "/",
+        "x-forwarded-for: 10.0.0.1\r\nx-envoy-external-address: 198.51.100.1\r\n",
+    );
+    assert_eq!(r.status, 200);
+    let got = &up.wait_requests(2)[1];
+    assert_eq!(got.header_all("x-envoy-external-address"), ["127.0.0.1"]);
+}
+
+fn x_forwarded_proto_over_tls(d: Driver) {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new("edge test CA");
+    let leaf = ca.issue(dir.path(), "a", &["a.test"]);
+    let up = Upstream::echo("up");
+    let tls = format!(
+        "    tls:\n      certificates:\n        - {{ cert_chain: \"{}\", private_key: \"{}\" }}\n",
+        leaf.cert_path, leaf.key_path
+    );
+    let trusting = format!("{tls}    forwarding: {{ xff_num_trusted_hops: 1 }}\n");
+    let client = std::sync::Arc::new(ca.client_config(&[b"http/1.1"]));
+    let mut seen = 0;
+    for (listener, want) in [(&tls, "https"), (&trusting, "http")] {
+        let rw = Ringway::start(
+            d,
+            &config(listener, &catch_all("c", ""), &cluster("c", &[up.addr])),
+        );
+        let mut c = tls_connect(rw.addr(), "a.test", &client);
+        let r = c.roundtrip(b"GET / HTTP/1.1\r\nhost: a.test\r\nx-forwarded-proto: http\r\n\r\n");
+        assert_eq!(r.status, 200);
+        seen += 1;
+        let got = up.wait_requests(seen).pop().unwrap();
+        // Untrusted: set from the connection; from a trusted hop: the client's.
+        assert_eq!(got.header_all("x-forwarded-proto"), [want], "{listener}");
+    }
+}
+
+fn headers_with_underscores_each_action(d: Driver) {
+    let up = Upstream::echo("up");
+    let opts = |action: &str| {
+        format!(
+            "          common_http_protocol_options:\n            headers_with_underscores_action: {action}\n"
+        )
+    };
+    let listeners = [
+        envoy_listener("allow", &opts("ALLOW")),
+        envoy_listener("reject", &opts("REJECT_REQUEST")),
+        envoy_listener("drop", &opts("DROP_HEADER")),
+    ];
+    let rw = Ringway::start_listeners(d, &envoy_file(&listeners, &up), listeners.len());
+    let head = b"GET / HTTP/1.1\r\nhost: a\r\nx_user: admin\r\nx-ok: 1\r\n\r\n";
+
+    let mut c = Client::connect(rw.listener("allow"));
+    assert_eq!(c.roundtrip(head).status, 200);
+    let got = up.wait_requests(1).pop().unwrap();
+    assert_eq!(got.header("x_user"), Some("admin"));
+
+    let mut c = Client::connect(rw.listener("drop"));
+    assert_eq!(c.roundtrip(head).status, 200);
+    let got = up.wait_requests(2).pop().unwrap();
+    assert_eq!(got.header("x_user"), None);
+    assert_eq!(got.header("x-ok"), Some("1"));
+
+    let mut c = Client::connect(rw.listener("reject"));
+    assert_eq!(c.roundtrip(head).status, 400);
+    c.expect_closed();
+    assert_eq!(up.request_count(), 2, "the upstream saw nothing");
+    // A follow-up without underscores is served.
+    let r = get(rw.listener("reject"), "a", "/");
+    assert_eq!(r.status, 200);
+}
+
+fn max_requests_per_connection_closes_after_n(d: Driver) {
+    let up = Upstream::echo("up");
+    let opts =
+        "          common_http_protocol_options:\n            max_requests_per_connection: 2\n";
+    let rw = Ringway::start(d, &envoy_file(&[envoy_listener("l", opts)], &up));
+    let mut c = Client::connect(rw.addr());
+    let first = c.get("a", "/1");
+    assert_eq!(first.status, 200);
+    assert!(!first.has_token("connection", "close"));
+    let second = c.get("a", "/2");
+    assert_eq!(second.status, 200);
+    assert!(second.has_token("connection", "close"), "the 2nd of 2");
+    c.expect_closed();
+    assert_eq!(up.request_count(), 2);
+}
+
+/// The native block: a named external-address header, trusted hops, and
+/// generation off.
+fn native_forwarding_block(d: Driver) {
+    let up = Upstream::echo("up");
+    let listener = "    forwarding:\n      xff_num_trusted_hops: 1\n      \
+        external_address_header: X-Client-Edge\n      generate_request_id: false\n      \
+        preserve_external_request_id: false\n";
+    let rw = Ringway::start(
+        d,
+        &config(listener, &catch_all("c", ""), &cluster("c", &[up.addr])),
+    );
+    let r = request(
+        rw.addr(),
+        "GET",
+        "/",
+        "x-forwarded-for: 192.0.2.7\r\nx-client-edge: spoof\r\n",
+    );
+    assert_eq!(r.status, 200);
+    let got = &up.wait_requests(1)[0];
+    assert_eq!(got.header_all("x-client-edge"), ["192.0.2.7"]);
+    assert_eq!(got.header_all("x-forwarded-for"), ["192.0.2.7, 127.0.0.1"]);
+    assert!(got.header("x-request-id").is_none());
+    // The default native listener: unchanged behaviour.
+    let rw = Ringway::start(d, &simple_config(&[up.addr]));
+    let r = request(
+        rw.addr(),
+        "GET",
+        "/",
+        "x-request-id: mine\r\nx-forwarded-proto: https\r\n",
+    );
+    assert_eq!(r.status, 200);
+    let got = &up.wait_requests(2)[1];
+    assert_eq!(got.header_all("x-request-id"), ["mine"]);
+    assert_eq!(got.header_all("x-forwarded-proto"), ["http"]);
+    assert_eq!(got.header_all("x-forwarded-for"), ["127.0.0.1"]);
+    assert!(got.header("x-client-edge").is_none());
+}
