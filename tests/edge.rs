@@ -19,6 +19,7 @@ driver_tests!(
     headers_with_underscores_each_action,
     max_requests_per_connection_closes_after_n,
     native_forwarding_block,
+    retriable_4xx_retries_a_409,
 );
 
 /// One Envoy listener named `name` whose connection manager carries `hcm`
@@ -320,4 +321,34 @@ fn native_forwarding_block(d: Driver) {
     assert_eq!(got.header_all("x-forwarded-proto"), ["http"]);
     assert_eq!(got.header_all("x-forwarded-for"), ["127.0.0.1"]);
     assert!(got.header("x-client-edge").is_none());
+}
+
+/// `retriable-4xx` retries a 409 on the other host; a never-matching word
+/// beside it changes nothing.
+fn retriable_4xx_retries_a_409(d: Driver) {
+    let conflict = Upstream::start("conflict", |_| {
+        Reply::Bytes(b"HTTP/1.1 409 Conflict\r\ncontent-length: 0\r\n\r\n".to_vec())
+    });
+    let good = Upstream::echo("good");
+    let yaml = envoy_file(&[envoy_listener("l", "")], &good)
+        .replace(
+            "route: { cluster: up }",
+            "route: { cluster: up, retry_policy: { retry_on: \"retriable-4xx,envoy-ratelimited\", num_retries: 1 } }",
+        )
+        .replace(
+            "      - lb_endpoints:\n",
+            &format!(
+                "      - lb_endpoints:\n        - endpoint: {{ address: {{ socket_address: {{ address: {}, port_value: {} }} }} }}\n",
+                conflict.addr.ip(),
+                conflict.addr.port()
+            ),
+        );
+    let rw = Ringway::start(d, &yaml);
+    let mut c = Client::connect(rw.addr());
+    for i in 0..4 {
+        let r = c.get("a", &format!("/{i}"));
+        assert_eq!(r.status, 200, "{}", r.body_str());
+        assert_eq!(r.header("x-upstream"), Some("good"));
+    }
+    assert!(conflict.request_count() > 0, "round robin met the 409 host");
 }

@@ -509,6 +509,8 @@ fn lower_retry(policy: &RetryPolicy) -> RawRetryPolicy {
         on_gateway_error,
         on_connect_failure,
         on_reset,
+        on_retriable_4xx,
+        on_refused_stream,
         retriable_status_codes,
         num_retries,
         per_try_timeout,
@@ -518,6 +520,8 @@ fn lower_retry(policy: &RetryPolicy) -> RawRetryPolicy {
         (*on_gateway_error, retry_on::GATEWAY_ERROR),
         (*on_connect_failure, retry_on::CONNECT_FAILURE),
         (*on_reset, retry_on::RESET),
+        (*on_retriable_4xx, retry_on::RETRIABLE_4XX),
+        (*on_refused_stream, retry_on::REFUSED_STREAM),
         (
             !retriable_status_codes.is_empty(),
             retry_on::RETRIABLE_STATUS_CODES,
@@ -892,6 +896,9 @@ listeners:
     max_request_body_size: 1MiB
     access_log: { path: /dev/stdout, format: \"%REQ(:PATH)% %RESPONSE_CODE%\\n\" }
     health_check: { path: /healthz }
+    forwarding: { xff_num_trusted_hops: 2, internal_addresses: [10.0.0.0/8], external_address_header: x-edge-client, preserve_external_request_id: false }
+    headers_with_underscores: drop_header
+    max_requests_per_connection: 100
     request_headers_to_remove: [x-debug]
     response_headers_to_add: [{ name: x-edge, value: \"%START_TIME%\", action: overwrite_if_exists }]
     virtual_hosts:
@@ -913,7 +920,7 @@ listeners:
             prefix_rewrite: /
             timeout: 2500ms
             retry_policy:
-              retry_on: 5xx,gateway-error,connect-failure,reset,retriable-status-codes
+              retry_on: 5xx,gateway-error,connect-failure,reset,retriable-4xx,refused-stream,retriable-status-codes
               num_retries: 3
               per_try_timeout: 1s
               retriable_status_codes: [409, 429]
@@ -979,8 +986,12 @@ clusters:
         assert_eq!(routes[0]["timeout"], "0s");
         assert_eq!(
             routes[1]["retry_policy"]["retry_on"],
-            "5xx,gateway-error,connect-failure,reset,retriable-status-codes"
+            "5xx,gateway-error,connect-failure,reset,retriable-4xx,refused-stream,retriable-status-codes"
         );
+        assert_eq!(edge["forwarding"]["xff_num_trusted_hops"], 2);
+        assert_eq!(edge["forwarding"]["internal_addresses"][0], "10.0.0.0/8");
+        assert_eq!(edge["headers_with_underscores"], "drop_header");
+        assert_eq!(edge["max_requests_per_connection"], 100);
         let [dns, hashed] = [&dump["clusters"][0], &dump["clusters"][1]];
         assert_eq!(dns["dns_lookup_family"], "v4_preferred");
         assert_eq!(dns["dns_resolvers"][0], "127.0.0.53:53");

@@ -651,6 +651,11 @@ pub struct RetryPolicy {
     pub on_gateway_error: bool,
     pub on_connect_failure: bool,
     pub on_reset: bool,
+    /// Envoy's `retriable-4xx`: a 409.
+    pub on_retriable_4xx: bool,
+    /// Envoy's `refused-stream`: an HTTP/2 upstream refused the stream
+    /// (REFUSED_STREAM). An HTTP/1.1 upstream never does.
+    pub on_refused_stream: bool,
     pub retriable_status_codes: Vec<u16>,
     pub num_retries: u32,
     pub per_try_timeout: Option<Duration>,
@@ -661,6 +666,7 @@ impl RetryPolicy {
     pub fn retries_status(&self, status: u16) -> bool {
         (self.on_5xx && status >= 500)
             || (self.on_gateway_error && matches!(status, 502..=504))
+            || (self.on_retriable_4xx && status == 409)
             || self.retriable_status_codes.contains(&status)
     }
 }

@@ -76,6 +76,8 @@ pub mod retry_on {
     pub const CONNECT_FAILURE: &str = "connect-failure";
     pub const RESET: &str = "reset";
     pub const RETRIABLE_STATUS_CODES: &str = "retriable-status-codes";
+    pub const RETRIABLE_4XX: &str = "retriable-4xx";
+    pub const REFUSED_STREAM: &str = "refused-stream";
     /// Between the words of `retry_on`.
     pub const SEPARATOR: &str = ",";
 }

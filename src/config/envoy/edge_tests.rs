@@ -206,3 +206,56 @@ fn native_forwarding_errors_name_the_field() {
     );
     assert_eq!(error(&bad).0, "listeners[0].max_requests_per_connection");
 }
+
+const V1_ACTION: &str = "                  timeout: 2.5s\n";
+
+fn retry_text(words: &str) -> String {
+    edit(
+        V1_ACTION,
+        &format!(
+            "                  timeout: 2.5s\n                  retry_policy:\n\
+             \x20                   retry_on: \"{words}\"\n\
+             \x20                   retriable_status_codes: [429]\n"
+        ),
+    )
+}
+
+#[test]
+fn retry_on_spellings_map_or_warn() {
+    let text = retry_text(
+        "retriable-4xx,refused-stream,retriable-status-codes,envoy-ratelimited,\
+         reset-before-request,http3-post-connect-failure,unavailable",
+    );
+    let loaded = load_str(&text).unwrap();
+    let route = &loaded.config.listeners[0].virtual_hosts[0].routes[1];
+    let retry = route.forward().unwrap().retry.clone().unwrap();
+    assert!(retry.on_retriable_4xx && retry.on_refused_stream);
+    assert!(!retry.on_5xx && !retry.on_reset && !retry.on_connect_failure);
+    assert!(retry.retries_status(409) && retry.retries_status(429));
+    assert!(!retry.retries_status(408) && !retry.retries_status(503));
+    let at = format!(
+        "{HCM}.route_config.virtual_hosts[0].routes[1].route.retry_policy.retry_on (line {})",
+        line_of(&text, "retry_on:")
+    );
+    for word in [
+        "envoy-ratelimited",
+        "reset-before-request",
+        "http3-post-connect-failure",
+        "unavailable",
+    ] {
+        assert!(
+            loaded
+                .warnings
+                .iter()
+                .any(|w| w.starts_with(&at) && w.contains(&format!("`{word}` never matches"))),
+            "{word}: {:#?}",
+            loaded.warnings
+        );
+    }
+    // Only never-matching words: a policy that retries nothing.
+    let text = retry_text("envoy-ratelimited");
+    let loaded = load_str(&text).unwrap();
+    let route = &loaded.config.listeners[0].virtual_hosts[0].routes[1];
+    let retry = route.forward().unwrap().retry.clone().unwrap();
+    assert!(!retry.retries_status(429) && !retry.retries_status(503));
+}

@@ -1447,6 +1447,33 @@ fn forward_action(
     Ok(rr)
 }
 
+/// Envoy `retry_on` words for causes ringway never sees: accepted with a
+/// warning and left out of the policy, so they never match.
+const NEVER_MATCHING_RETRY_ON: &[(&str, &str)] = &[
+    ("envoy-ratelimited", "retrying on x-envoy-ratelimited responses is not implemented"),
+    ("reset-before-request", "ringway does not tell a reset before the request was sent from one after; `reset` retries both"),
+    ("http3-post-connect-failure", "ringway has no HTTP/3 upstreams"),
+    ("retriable-headers", "retriable_headers are not implemented"),
+    ("cancelled", "gRPC status retries are not implemented"),
+    ("deadline-exceeded", "gRPC status retries are not implemented"),
+    ("internal", "gRPC status retries are not implemented"),
+    ("resource-exhausted", "gRPC status retries are not implemented"),
+    ("unavailable", "gRPC status retries are not implemented"),
+];
+
+/// The `retry_on` words the native policy reads; the rest warned about.
+fn retry_on(cx: &mut Ctx, r: &Node) -> Result<String, ConfigError> {
+    let text = cx.string(r)?;
+    let mut kept = Vec::new();
+    for word in text.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+        match NEVER_MATCHING_RETRY_ON.iter().find(|(w, _)| *w == word) {
+            Some((_, why)) => cx.warn(&r.path, format!("`{word}` never matches: {why}")),
+            None => kept.push(word),
+        }
+    }
+    Ok(kept.join(","))
+}
+
 /// A route's `retry_policy`: the conditions and counts ringway implements map
 /// across; its own backoff and host choice stand in for Envoy's tuning knobs.
 fn retry_policy(
@@ -1476,7 +1503,7 @@ fn retry_policy(
     let mut rp = RawRetryPolicy::default();
     match f.get("retry_on") {
         Some(r) => {
-            rp.retry_on = cx.string(&r)?;
+            rp.retry_on = retry_on(cx, &r)?;
             origins.push((format!("{native}.retry_on"), r.path.clone()));
         }
         None => return Err(cx.invalid(&node.path, "a retry_policy needs `retry_on`")),
