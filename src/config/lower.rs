@@ -129,6 +129,9 @@ fn lower_listener(listener: &ListenerConfig, clusters: &[ClusterConfig]) -> RawL
         headers,
         forwarding,
         max_requests_per_connection,
+        request_timeout,
+        stream_idle_timeout,
+        max_stream_duration,
     } = listener;
     let level = lower_mutations(headers);
     let RequestLimits {
@@ -167,6 +170,10 @@ fn lower_listener(listener: &ListenerConfig, clusters: &[ClusterConfig]) -> RawL
             names::name(names::UNDERSCORE_ACTIONS, underscores).to_string(),
         ),
         max_requests_per_connection: max_requests_per_connection.map(u64::from),
+        request_timeout: request_timeout.map(ConfigDuration),
+        // `0s` is how "disabled" reads back.
+        stream_idle_timeout: Some(ConfigDuration(stream_idle_timeout.unwrap_or_default())),
+        max_stream_duration: max_stream_duration.map(ConfigDuration),
         request_headers_to_add: level.request_add,
         request_headers_to_remove: level.request_remove,
         response_headers_to_add: level.response_add,
@@ -899,6 +906,9 @@ listeners:
     forwarding: { xff_num_trusted_hops: 2, internal_addresses: [10.0.0.0/8], external_address_header: x-edge-client, preserve_external_request_id: false }
     headers_with_underscores: drop_header
     max_requests_per_connection: 100
+    request_timeout: 30s
+    stream_idle_timeout: 0s
+    max_stream_duration: 5m
     request_headers_to_remove: [x-debug]
     response_headers_to_add: [{ name: x-edge, value: \"%START_TIME%\", action: overwrite_if_exists }]
     virtual_hosts:

@@ -18,6 +18,9 @@ pub mod defaults {
     /// nginx's `client_body_buffer_size` on 64-bit, and one body read buffer.
     pub const REQUEST_BUFFER: u64 = 64 * 1024;
     pub const REQUEST_BODY_TIMEOUT: Duration = Duration::from_secs(60);
+    /// ringway's body read timeout before it was configurable (Envoy's
+    /// `stream_idle_timeout` default is 5 minutes; an Envoy file without one gets this).
+    pub const STREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
     pub const DOWNSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(3600);
     pub const UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
     pub const MAX_IDLE_PER_HOST: usize = 256;
@@ -175,6 +178,12 @@ pub struct ListenerConfig {
     pub forwarding: Forwarding,
     /// A client connection closes after this many requests. `None`: no limit.
     pub max_requests_per_connection: Option<u32>,
+    /// Head and body must arrive within this of the request's start (408).
+    pub request_timeout: Option<Duration>,
+    /// Bounds each wait for body bytes, either way. `None`: disabled.
+    pub stream_idle_timeout: Option<Duration>,
+    /// Bounds the whole exchange (408 before the response starts).
+    pub max_stream_duration: Option<Duration>,
 }
 
 #[derive(Debug, Clone)]

@@ -113,6 +113,19 @@ pub struct RawListener {
     /// A client connection closes after this many requests. Default: no limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_requests_per_connection: Option<u64>,
+    /// The whole request (head and body) must arrive within this of its
+    /// start, else 408. Default: no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_timeout: Option<ConfigDuration>,
+    /// Each wait for more body bytes (from the client, or from the upstream
+    /// once its response head is in) ends after this: 408 if the response has
+    /// not started, else the connection closes. Default 60s; 0s disables.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_idle_timeout: Option<ConfigDuration>,
+    /// A request and its response together last at most this: 408 if the
+    /// response has not started, else the connection closes. Default: no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_stream_duration: Option<ConfigDuration>,
     /// Header mutations for every route of this listener (Envoy's route-config level).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub request_headers_to_add: Vec<RawHeaderAdd>,

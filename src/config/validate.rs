@@ -347,6 +347,12 @@ fn validate_listener(
         headers: listener_headers,
         forwarding: super::validate_edge::forwarding(path, rl.forwarding.as_ref())?,
         max_requests_per_connection: super::validate_edge::max_requests(path, rl)?,
+        request_timeout: super::validate_edge::disabled_by_zero(rl.request_timeout, None),
+        stream_idle_timeout: super::validate_edge::disabled_by_zero(
+            rl.stream_idle_timeout,
+            Some(defaults::STREAM_IDLE_TIMEOUT),
+        ),
+        max_stream_duration: super::validate_edge::disabled_by_zero(rl.max_stream_duration, None),
         name: rl
             .name
             .clone()

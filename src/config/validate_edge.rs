@@ -8,7 +8,9 @@ use super::{
     model::{Cidr, Forwarding, UnderscoreAction},
     names::{listing, parse as parse_name, UNDERSCORE_ACTIONS},
     raw::{RawForwarding, RawListener},
+    units::ConfigDuration,
 };
+use std::time::Duration;
 
 /// The listener's forwarding policy; ringway's edge defaults where unset.
 pub fn forwarding(path: &str, raw: Option<&RawForwarding>) -> Result<Forwarding, ConfigError> {
@@ -61,6 +63,17 @@ pub fn underscores(path: &str, rl: &RawListener) -> Result<UnderscoreAction, Con
             format!("`{word}` is not one of {}", listing(UNDERSCORE_ACTIONS)),
         )
     })
+}
+
+/// A timeout where `0s` means none (as in Envoy); `default` when unset.
+pub fn disabled_by_zero(
+    value: Option<ConfigDuration>,
+    default: Option<Duration>,
+) -> Option<Duration> {
+    match value {
+        None => default,
+        Some(d) => Some(d.0).filter(|d| !d.is_zero()),
+    }
 }
 
 pub fn max_requests(path: &str, rl: &RawListener) -> Result<Option<u32>, ConfigError> {

@@ -46,6 +46,10 @@ metric_family! {
         DownstreamRqBadFraming = "downstream_rq_bad_framing",
         /// 408: the head or body did not arrive in time.
         DownstreamRqTimeout = "downstream_rq_timeout",
+        /// 408 (or a cut response): `stream_idle_timeout` passed with no body bytes.
+        DownstreamRqIdleTimeout = "downstream_rq_idle_timeout",
+        /// 408 (or a cut response): `max_stream_duration` reached.
+        DownstreamRqMaxDurationReached = "downstream_rq_max_duration_reached",
         /// 404 from ringway: no route matched.
         DownstreamRqNoRoute = "downstream_rq_no_route",
         /// Requests answered by the listener's `health_check` path.

@@ -343,7 +343,8 @@ async fn forward<'c, D: Downstream>(
         Err(step) => return step,
     };
     guard.response(answered.resp.status);
-    respond(down, bufs, cluster, &guard, (route, edits), answered).await
+    let idle = env.listener.config.stream_idle_timeout;
+    respond(down, bufs, cluster, &guard, (route, edits, idle), answered).await
 }
 
 /// What stays the same across a request's attempts.
@@ -469,7 +470,7 @@ async fn respond<D: Downstream>(
     bufs: &mut ExchangeBuffers,
     cluster: &WorkerCluster,
     guard: &RequestGuard<'_>,
-    (route, edits): (&ForwardAction, &RouteEdits),
+    (route, edits, idle): (&ForwardAction, &RouteEdits, Option<std::time::Duration>),
     answered: Answered,
 ) -> Step {
     let Answered {
@@ -534,15 +535,20 @@ async fn respond<D: Downstream>(
         return Step::Tunnel(upstream);
     }
     // The route timeout bounds the wait for the head; once the body flows, it
-    // bounds each read instead, so a long download is not cut off midway.
+    // bounds each read instead, so a long download is not cut off midway. The
+    // listener's `stream_idle_timeout` bounds each read too.
     let decoder = BodyDecoder::new(resp.framing);
+    let read_timeout = match (route.timeout, idle) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
     let relayed = down
         .relay_response_body(
             &mut upstream,
             &mut bufs.up_buf,
             decoder,
             encoder,
-            route.timeout,
+            read_timeout,
         )
         .await;
     let sent = match relayed {

@@ -20,7 +20,7 @@ use super::{
     exchange::{self, Env},
     io::{flush, read_more, ReadError},
     local_reply::{AfterReply, Liveness, LocalReply},
-    relay::{relay_body, tunnel, tunnel_one_task, RelayError, SourceFault},
+    relay::{relay_body, tunnel, tunnel_one_task, Delivered, RelayError, SourceFault},
     tap::SessionTap,
     ExchangeBuffers, H1Scratch, ListenerCtx, Worker,
 };
@@ -28,7 +28,6 @@ use crate::{
     codec::{
         body::{BodyDecoder, BodyEncoder},
         encode::{encode_response, local_reply, ConnectionHeader, ResponsePlan, Scheme},
-        limits::REQUEST_BODY_READ_TIMEOUT,
         request::{parse_request, Method, Parsed, RequestHead},
         BodyFraming, CodecError, Version,
     },
@@ -60,6 +59,9 @@ struct Client<S> {
     tap: SessionTap,
     /// Requests answered on this connection before the current one.
     served: u64,
+    /// When the current request's head began to be read (for
+    /// `request_timeout` and `max_stream_duration`).
+    started: Instant,
 }
 
 pub struct Connection<S> {
@@ -144,6 +146,7 @@ pub(super) fn serve_accepted<S: Transport>(
             tls: secure,
             stream,
             served: 0,
+            started: Instant::now(),
         },
         worker,
         exchange: ExchangeBuffers::default(),
@@ -315,6 +318,7 @@ impl<S: Transport> Connection<S> {
             client: &mut self.client,
             keep_alive: false,
             continue_sent: false,
+            responded: false,
         };
         if let Some(reply) = request.screen() {
             return request.local_reply(reply).await;
@@ -327,7 +331,15 @@ impl<S: Transport> Connection<S> {
             gen: &gen,
             listener: &listener,
         };
-        exchange::run(&env, &mut request, &mut self.exchange).await
+        let Some(max) = listener.config.max_stream_duration else {
+            return exchange::run(&env, &mut request, &mut self.exchange).await;
+        };
+        let left = (request.client.started + max).saturating_duration_since(Instant::now());
+        let exchange = exchange::run(&env, &mut request, &mut self.exchange);
+        match monoio::time::timeout(left, exchange).await {
+            Ok(step) => step,
+            Err(_) => request.duration_reached().await,
+        }
     }
 }
 
@@ -335,7 +347,10 @@ impl<S: Transport> Client<S> {
     /// Read and parse the next request head; `Err`: the connection's next step
     /// (a bad or late head has been answered).
     async fn read_head(&mut self) -> Result<RequestHead, Step> {
-        let deadline = Instant::now() + self.listener.config.request_headers_timeout;
+        self.started = Instant::now();
+        let headers_deadline = self.started + self.listener.config.request_headers_timeout;
+        let (deadline, late) =
+            self.within_request_timeout(headers_deadline, LocalReply::HeadersTimeout);
         let limits = self.listener.config.limits;
         let mut saw_newline = self.buf.contains(&b'\n');
         let head = loop {
@@ -361,7 +376,7 @@ impl<S: Transport> Client<S> {
                     Err(ReadError::TimedOut) => {
                         // The buffer went with the cancelled read.
                         self.buf = BytesMut::new();
-                        return Err(self.reply(LocalReply::HeadersTimeout, None).await);
+                        return Err(self.reply(late, None).await);
                     }
                 }
                 let fresh_newline = self.buf[from..].contains(&b'\n');
@@ -377,6 +392,25 @@ impl<S: Transport> Client<S> {
         self.tap
             .request_start(&head, &self.scratch.headers, &self.buf);
         Ok(head)
+    }
+
+    /// `deadline`, or the request's `request_timeout` deadline if that is
+    /// earlier, with the reply each one gets.
+    fn within_request_timeout(
+        &self,
+        deadline: Instant,
+        reply: LocalReply<'static>,
+    ) -> (Instant, LocalReply<'static>) {
+        match self.request_deadline() {
+            Some(whole) if whole <= deadline => (whole, LocalReply::RequestTimeout),
+            _ => (deadline, reply),
+        }
+    }
+
+    /// The whole request must have arrived by then (`request_timeout`).
+    fn request_deadline(&self) -> Option<Instant> {
+        let t = self.listener.config.request_timeout?;
+        Some(self.started + t)
     }
 
     /// The connection has lived past `max_connection_duration`: it closes after
@@ -468,9 +502,27 @@ struct Request<'c, S> {
     keep_alive: bool,
     /// `100 Continue` went out already (sent once, whoever asks first).
     continue_sent: bool,
+    /// The response head has been written (or is about to go with the body):
+    /// a timeout now can only cut the response short.
+    responded: bool,
 }
 
 impl<S: Transport> Request<'_, S> {
+    /// `max_stream_duration` passed and the exchange was dropped (with the
+    /// upstream connection and whatever buffers its operations held): 408 if
+    /// no response has started, else the response is cut short.
+    async fn duration_reached(&mut self) -> Step {
+        self.head_pending = 0;
+        self.client.buf = BytesMut::new();
+        if self.responded {
+            self.client
+                .tap
+                .count(crate::stats::names::ListenerCounter::DownstreamRqMaxDurationReached);
+            return Step::Close;
+        }
+        self.local_reply(LocalReply::MaxStreamDuration).await
+    }
+
     /// What the listener answers itself, before routing: a declared body over
     /// the limit, or its health-check path.
     fn screen(&mut self) -> Option<LocalReply<'static>> {
@@ -502,7 +554,10 @@ impl<S: Transport> Request<'_, S> {
         if cap == 0 || self.head.framing == BodyFraming::None {
             return None;
         }
-        let deadline = Instant::now() + config.request_body_timeout;
+        let body_deadline = Instant::now() + config.request_body_timeout;
+        let (deadline, late) = self
+            .client
+            .within_request_timeout(body_deadline, LocalReply::BodyTimeout);
         if self.head.expect_continue {
             // The client waits for this before it sends the body.
             if self.send_continue().await.is_err() {
@@ -535,7 +590,7 @@ impl<S: Transport> Request<'_, S> {
                     // The buffer went with the cancelled read.
                     self.client.buf = BytesMut::new();
                     self.head_pending = 0;
-                    return Some(self.local_reply(LocalReply::BodyTimeout).await);
+                    return Some(self.local_reply(late).await);
                 }
             }
         }
@@ -624,17 +679,31 @@ impl<S: Transport> Downstream for Request<'_, S> {
         let client = &mut *self.client;
         client.scratch.out.clear();
         client.scratch.out.extend_from_slice(head);
-        let relayed = relay_body(
+        let whole_by = client.request_deadline();
+        let relay = relay_body(
             &mut client.stream,
             &mut client.buf,
             upstream,
             &mut client.scratch.out,
             BodyDecoder::new(self.head.framing),
             encoder,
-            Some(REQUEST_BODY_READ_TIMEOUT),
+            client.listener.config.stream_idle_timeout,
             client.listener.config.limits.max_body_bytes,
-        )
-        .await;
+        );
+        let (relayed, late) = match whole_by {
+            None => (relay.await, LocalReply::StreamIdleTimeout),
+            Some(at) => {
+                let left = at.saturating_duration_since(Instant::now());
+                match monoio::time::timeout(left, relay).await {
+                    Ok(r) => (r, LocalReply::StreamIdleTimeout),
+                    // `request_timeout`: the relay went, with what it held.
+                    Err(_) => (
+                        Err(RelayError::Source(SourceFault::TimedOut, Delivered::Partly)),
+                        LocalReply::RequestTimeout,
+                    ),
+                }
+            }
+        };
         let fault = match relayed {
             Ok(n) => return Ok(n),
             Err(RelayError::Sink) => return Err(RequestBodyError::Upstream),
@@ -644,7 +713,7 @@ impl<S: Transport> Downstream for Request<'_, S> {
         client.buf = BytesMut::new();
         let step = match fault {
             SourceFault::Codec(e) => self.local_reply(LocalReply::BadRequest(e)).await,
-            SourceFault::TimedOut => self.local_reply(LocalReply::BodyTimeout).await,
+            SourceFault::TimedOut => self.local_reply(late).await,
             SourceFault::Io => Step::Close,
         };
         Err(RequestBodyError::Client(step))
@@ -683,6 +752,7 @@ impl<S: Transport> Downstream for Request<'_, S> {
         service_time_ms: u64,
     ) -> Result<BodyEncoder, ClientGone> {
         let switching = resp.head.status == 101;
+        self.responded = true;
         let (chunked, keep_alive) = if switching {
             (false, true)
         } else {

@@ -38,6 +38,15 @@ pub enum LocalReply<'a> {
     HeadersTimeout,
     /// The request body stalled for longer than the body read timeout.
     BodyTimeout,
+    /// The whole request did not arrive within `request_timeout` (Envoy's 408
+    /// `request timeout`).
+    RequestTimeout,
+    /// No body bytes moved for `stream_idle_timeout` before the response
+    /// started (Envoy's 408 `stream timeout`).
+    StreamIdleTimeout,
+    /// The exchange outlived `max_stream_duration` before the response
+    /// started (Envoy's 408 `downstream duration timeout`).
+    MaxStreamDuration,
     /// The listener's own `health_check` path.
     HealthCheck(Liveness),
     /// No virtual host or route matched.
@@ -117,7 +126,11 @@ impl<'a> LocalReply<'a> {
                 CodecError::MethodNotAllowed => 405,
                 _ => 400,
             },
-            LocalReply::HeadersTimeout | LocalReply::BodyTimeout => 408,
+            LocalReply::HeadersTimeout
+            | LocalReply::BodyTimeout
+            | LocalReply::RequestTimeout
+            | LocalReply::StreamIdleTimeout
+            | LocalReply::MaxStreamDuration => 408,
             LocalReply::HealthCheck(Liveness::Live) => 200,
             LocalReply::HealthCheck(Liveness::Failing) => 503,
             LocalReply::NoRoute => 404,
@@ -151,9 +164,13 @@ impl<'a> LocalReply<'a> {
     pub fn after(self) -> AfterReply {
         match self {
             LocalReply::Decorated(d) => d.cause.after(),
-            LocalReply::BadRequest(_) | LocalReply::HeadersTimeout | LocalReply::BodyTimeout => {
-                AfterReply::Close
-            }
+            // The request may be half read (or the exchange cut midway).
+            LocalReply::BadRequest(_)
+            | LocalReply::HeadersTimeout
+            | LocalReply::BodyTimeout
+            | LocalReply::RequestTimeout
+            | LocalReply::StreamIdleTimeout
+            | LocalReply::MaxStreamDuration => AfterReply::Close,
             _ => AfterReply::MayKeepAlive,
         }
     }
@@ -170,9 +187,11 @@ impl<'a> LocalReply<'a> {
                 CodecError::BodyTooLarge => ListenerCounter::DownstreamRqBodyTooLarge,
                 _ => ListenerCounter::DownstreamRqBadFraming,
             },
-            LocalReply::HeadersTimeout | LocalReply::BodyTimeout => {
+            LocalReply::HeadersTimeout | LocalReply::BodyTimeout | LocalReply::RequestTimeout => {
                 ListenerCounter::DownstreamRqTimeout
             }
+            LocalReply::StreamIdleTimeout => ListenerCounter::DownstreamRqIdleTimeout,
+            LocalReply::MaxStreamDuration => ListenerCounter::DownstreamRqMaxDurationReached,
             LocalReply::NoRoute => ListenerCounter::DownstreamRqNoRoute,
             // Counted where they are decided: the health check when its path
             // matches, overflow and no-healthy when the cluster is asked for a
@@ -199,6 +218,10 @@ impl<'a> LocalReply<'a> {
             // Raised by `SessionTap::upstream_error` with the cause's own flag.
             LocalReply::HealthCheck(_) | LocalReply::Upstream(_) => 0,
             LocalReply::Route(_) => 0,
+            // Envoy's SI and DT flags have no bit here yet.
+            LocalReply::RequestTimeout
+            | LocalReply::StreamIdleTimeout
+            | LocalReply::MaxStreamDuration => 0,
         }
     }
 }
@@ -244,6 +267,9 @@ impl fmt::Display for LocalReply<'_> {
             LocalReply::BadRequest(e) => e.fmt(f),
             LocalReply::HeadersTimeout => f.write_str("request headers not received in time"),
             LocalReply::BodyTimeout => f.write_str("request body not received in time"),
+            LocalReply::RequestTimeout => f.write_str("request timeout"),
+            LocalReply::StreamIdleTimeout => f.write_str("stream timeout"),
+            LocalReply::MaxStreamDuration => f.write_str("downstream duration timeout"),
             LocalReply::HealthCheck(Liveness::Live) => f.write_str("LIVE"),
             LocalReply::HealthCheck(Liveness::Failing) => f.write_str("DRAINING"),
             LocalReply::NoRoute => f.write_str("no route matched this request"),

@@ -569,6 +569,11 @@ impl SessionTap {
         self.flags.set(flag);
     }
 
+    /// A listener counter of the request's own (a response cut by a timeout).
+    pub fn count(&mut self, c: ListenerCounter) {
+        self.tap.stats.listeners[self.listener].inc(c);
+    }
+
     /// The request is over (response written, or the connection is giving up).
     pub fn request_end(&mut self) {
         if !self.in_request {

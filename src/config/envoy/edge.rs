@@ -70,6 +70,22 @@ pub fn forwarding(
         origins.push((format!("{at}.internal_addresses"), node.path.clone()));
     }
     rl.forwarding = Some(raw);
+    for (key, slot) in [
+        ("request_timeout", &mut rl.request_timeout),
+        ("stream_idle_timeout", &mut rl.stream_idle_timeout),
+    ] {
+        if let Some(t) = f.get(key) {
+            *slot = Some(cx.duration(&t)?);
+            origins.push((format!("{native}.{key}"), t.path.clone()));
+        }
+    }
+    if let Some(t) = f.get("stream_idle_timeout") {
+        cx.warn(
+            &t.path,
+            "ringway bounds each wait for body bytes with it; the wait for the \
+             upstream's response head is bounded by the route timeout (504)",
+        );
+    }
     Ok(())
 }
 
@@ -141,6 +157,10 @@ pub fn common_options(
             format!("{native}.max_requests_per_connection"),
             n.path.clone(),
         ));
+    }
+    if let Some(t) = o.get("max_stream_duration") {
+        rl.max_stream_duration = Some(cx.duration(&t)?);
+        origins.push((format!("{native}.max_stream_duration"), t.path.clone()));
     }
     if let Some(a) = o.get("headers_with_underscores_action") {
         let word = match a.v.as_u64() {

@@ -624,16 +624,8 @@ fn connection_manager(
                 Refuse("the server header is not configurable"),
             ),
             ("via", Refuse(HEADERS_MUTATION)),
-            (
-                "stream_idle_timeout",
-                Refuse(
-                    "stream idle timeouts are not implemented; the route timeout bounds a request",
-                ),
-            ),
-            (
-                "request_timeout",
-                Refuse("whole-request timeouts are not implemented"),
-            ),
+            ("stream_idle_timeout", Map),
+            ("request_timeout", Map),
             (
                 "http_protocol_options",
                 Refuse("HTTP/1.1 codec options are not implemented"),

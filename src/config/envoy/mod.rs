@@ -805,7 +805,11 @@ fn common_http_rules(side: &str) -> Vec<(&'static str, walk::Rule)> {
         ),
         (
             "max_stream_duration",
-            Refuse("stream duration limits are not implemented"),
+            if side == "upstream" {
+                Refuse("upstream stream duration limits are not implemented")
+            } else {
+                Map
+            },
         ),
         (
             "max_requests_per_connection",
