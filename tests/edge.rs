@@ -20,6 +20,7 @@ driver_tests!(
     max_requests_per_connection_closes_after_n,
     native_forwarding_block,
     retriable_4xx_retries_a_409,
+    typed_dns_resolver_config_names_the_resolver,
 );
 
 /// One Envoy listener named `name` whose connection manager carries `hcm`
@@ -351,4 +352,34 @@ fn retriable_4xx_retries_a_409(d: Driver) {
         assert_eq!(r.header("x-upstream"), Some("good"));
     }
     assert!(conflict.request_count() > 0, "round robin met the 409 host");
+}
+
+/// The c-ares resolver's `resolvers` are the name servers ringway asks.
+fn typed_dns_resolver_config_names_the_resolver(d: Driver) {
+    let dns = support::dns::DnsResponder::start();
+    let up = Upstream::echo("up");
+    let name = "edge-typed-dns.test";
+    dns.answer(name, &[up.addr.ip()], 30);
+    let yaml = envoy_file(&[envoy_listener("l", "")], &up)
+        .replace(
+            "  clusters:\n  - name: up\n",
+            "  clusters:\n  - name: up\n    type: STRICT_DNS\n",
+        )
+        .replace(
+            &format!("address: {}, port_value", up.addr.ip()),
+            &format!("address: {name}, port_value"),
+        );
+    let yaml = format!(
+        "typed_dns_resolver_config:\n  name: envoy.network.dns_resolver.cares\n  typed_config:\n    \
+         \"@type\": type.googleapis.com/envoy.extensions.network.dns_resolver.cares.v3.CaresDnsResolverConfig\n    \
+         resolvers:\n    - socket_address: {{ address: 127.0.0.1, port_value: {} }}\n{yaml}",
+        dns.addr.port()
+    );
+    let rw = Ringway::start(d, &yaml);
+    let r = wait_for("the DNS cluster to have its host", || {
+        let r = get(rw.addr(), "a", "/dns");
+        (r.status == 200).then_some(r)
+    });
+    assert_eq!(r.header("x-upstream"), Some("up"));
+    assert!(dns.queries(name) > 0);
 }

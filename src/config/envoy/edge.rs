@@ -14,6 +14,7 @@ use super::walk::{Ctx, Fields, Map, Node};
 use crate::config::{
     model::{Cidr, Forwarding},
     raw::{RawForwarding, RawListener},
+    units::ByteSize,
     ConfigError,
 };
 
@@ -178,5 +179,27 @@ pub fn common_options(
         rl.headers_with_underscores = Some(native_word.to_string());
         origins.push((format!("{native}.headers_with_underscores"), a.path.clone()));
     }
+    Ok(())
+}
+
+/// A listener's `per_connection_buffer_limit_bytes`: what ringway buffers of
+/// a request body before it picks an upstream (`request_buffer`). Its read
+/// and relay buffers keep their fixed sizes.
+pub fn buffer_limit(
+    cx: &mut Ctx,
+    n: &Node,
+    native: &str,
+    rl: &mut RawListener,
+    origins: &mut Origins,
+) -> Result<(), ConfigError> {
+    let n = wrapped(cx, n)?;
+    let bytes = cx.uint(&n, u64::from(u32::MAX))?;
+    rl.request_buffer = Some(ByteSize(bytes));
+    origins.push((format!("{native}.request_buffer"), n.path.clone()));
+    cx.warn(
+        &n.path,
+        "bounds the request body ringway buffers before routing (request_buffer); \
+         its read and relay buffers have fixed sizes (16 KiB reads, 64 KiB body chunks)",
+    );
     Ok(())
 }

@@ -259,3 +259,113 @@ fn retry_on_spellings_map_or_warn() {
     let retry = route.forward().unwrap().retry.clone().unwrap();
     assert!(!retry.retries_status(429) && !retry.retries_status(503));
 }
+
+fn warned(text: &str, path: &str, needle: &str, says: &str) {
+    let warnings = load_str(text).unwrap().warnings;
+    let at = format!("{path} (line {})", line_of(text, needle));
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.starts_with(&at) && w.contains(says)),
+        "no `{at}: …{says}…` in {warnings:#?}"
+    );
+}
+
+#[test]
+fn timeout_keys_map() {
+    let text = edit(
+        STAT,
+        "          stat_prefix: ingress_http\n\
+         \x20         request_timeout: 30s\n\
+         \x20         stream_idle_timeout: 0s\n",
+    )
+    .replacen(
+        OPTIONS,
+        "            max_headers_count: 50\n            max_stream_duration: 5s\n",
+        1,
+    );
+    let l = listener(&text);
+    assert_eq!(l.request_timeout, Some(std::time::Duration::from_secs(30)));
+    assert_eq!(l.stream_idle_timeout, None, "0s disables, as in Envoy");
+    assert_eq!(
+        l.max_stream_duration,
+        Some(std::time::Duration::from_secs(5))
+    );
+    warned(
+        &text,
+        &format!("{HCM}.stream_idle_timeout"),
+        "stream_idle_timeout:",
+        "route timeout",
+    );
+    // Without them: no request or stream limit, ringway's 60s body waits.
+    let l = listener(V3);
+    assert_eq!((l.request_timeout, l.max_stream_duration), (None, None));
+    assert_eq!(
+        l.stream_idle_timeout,
+        Some(std::time::Duration::from_secs(60))
+    );
+}
+
+#[test]
+fn per_connection_buffer_limit_maps_to_request_buffer() {
+    let text = edit(
+        "  - name: front\n",
+        "  - name: front\n    per_connection_buffer_limit_bytes: 32768\n",
+    );
+    assert_eq!(listener(&text).request_buffer, 32768);
+    warned(
+        &text,
+        "static_resources.listeners[0].per_connection_buffer_limit_bytes",
+        "per_connection_buffer_limit_bytes",
+        "request_buffer",
+    );
+}
+
+const CARES: &str = "typed_dns_resolver_config:\n  name: envoy.network.dns_resolver.cares\n  typed_config:\n    \"@type\": type.googleapis.com/envoy.extensions.network.dns_resolver.cares.v3.CaresDnsResolverConfig\n    resolvers:\n    - socket_address: { address: 127.0.0.1, port_value: 5353 }\n    - socket_address: { address: \"::1\", port_value: 53 }\n    query_timeout_seconds: 2\n    query_tries: 3\n";
+
+#[test]
+fn typed_dns_resolver_config_maps_to_dns() {
+    let text = format!("{CARES}{V3}");
+    let loaded = load_str(&text).unwrap();
+    let dns = &loaded.config.dns;
+    let want: Vec<std::net::SocketAddr> = vec![
+        "127.0.0.1:5353".parse().unwrap(),
+        "[::1]:53".parse().unwrap(),
+    ];
+    assert_eq!(dns.resolvers, want);
+    assert_eq!(dns.timeout, Some(std::time::Duration::from_secs(2)));
+    assert_eq!(dns.attempts, Some(3));
+    // On a cluster: its own name servers; timeout and tries warned.
+    let cluster_cfg = CARES
+        .replace(
+            "typed_dns_resolver_config:\n",
+            "    typed_dns_resolver_config:\n",
+        )
+        .replace("\n  ", "\n      ");
+    let text = edit(
+        "    dns_refresh_rate: 10s\n",
+        &format!("    dns_refresh_rate: 10s\n{cluster_cfg}"),
+    );
+    let loaded = load_str(&text).unwrap();
+    assert_eq!(loaded.config.clusters[0].dns_resolvers, want);
+    warned(
+        &text,
+        "static_resources.clusters[0].typed_dns_resolver_config.typed_config.query_tries",
+        "query_tries",
+        "process-wide",
+    );
+    // getaddrinfo is what ringway does anyway; another resolver is refused.
+    let gai = "typed_dns_resolver_config:\n  name: envoy.network.dns_resolver.getaddrinfo\n";
+    assert!(load_str(&format!("{gai}{V3}"))
+        .unwrap()
+        .config
+        .dns
+        .resolvers
+        .is_empty());
+    let apple =
+        format!("typed_dns_resolver_config:\n  name: envoy.network.dns_resolver.apple\n{V3}");
+    let (field, line, reason) = error(&apple);
+    assert_eq!(field, "typed_dns_resolver_config.name");
+    assert_eq!(line, Some(2));
+    assert!(reason.contains("c-ares"), "{reason}");
+}

@@ -57,10 +57,7 @@ pub fn listener(
             ("filter_chains", Map),
             ("stat_prefix", Map),
             ("access_log", Map),
-            (
-                "per_connection_buffer_limit_bytes",
-                Warn("ringway's buffers have a fixed size"),
-            ),
+            ("per_connection_buffer_limit_bytes", Map),
             (
                 "tcp_fast_open_queue_length",
                 Warn("TCP Fast Open is not enabled"),
@@ -179,6 +176,9 @@ pub fn listener(
     }
     if let Some(logs) = f.get("access_log") {
         listener_access_logs(cx, &logs)?;
+    }
+    if let Some(n) = f.get("per_connection_buffer_limit_bytes") {
+        super::edge::buffer_limit(cx, &n, native, &mut rl, origins)?;
     }
     if let Some(lf) = f.get("listener_filters") {
         listener_filters(cx, &lf)?;

@@ -9,6 +9,7 @@
 //! `ConfigError::Unsupported` (behaviour ringway lacks), or rejected as unknown —
 //! each naming its YAML path and line in the Envoy file.
 
+mod dns;
 mod edge;
 mod headers;
 mod listener;
@@ -151,7 +152,7 @@ fn translate_doc(cx: &mut Ctx, doc: &Value) -> Result<Translation, ConfigError> 
             ("header_prefix", Refuse("ringway's own headers use the fixed x-ringway- prefix")),
             ("bootstrap_extensions", Refuse("extensions are not implemented")),
             ("fatal_actions", Refuse("extensions are not implemented")),
-            ("typed_dns_resolver_config", Refuse("only ringway's built-in resolver exists")),
+            ("typed_dns_resolver_config", Map),
             ("dns_resolution_config", Refuse("only ringway's built-in resolver exists")),
             ("default_socket_interface", Refuse("socket interfaces are not implemented")),
             ("certificate_provider_instances", Refuse("certificate providers are not implemented; give certificates in tls_certificates")),
@@ -209,6 +210,9 @@ fn translate_doc(cx: &mut Ctx, doc: &Value) -> Result<Translation, ConfigError> 
 
     if let Some(a) = top.get("admin") {
         raw.admin = Some(admin(cx, &a, &mut origins)?);
+    }
+    if let Some(t) = top.get("typed_dns_resolver_config") {
+        dns::on_bootstrap(cx, &t, &mut raw, &mut origins)?;
     }
     if let Some(rt) = top.get("layered_runtime") {
         for limit in runtime::layered_runtime(cx, &rt)? {
@@ -445,10 +449,7 @@ fn cluster(
                 "upstream_http_protocol_options",
                 Refuse("auto_sni / auto_san_validation are not implemented; set sni in the UpstreamTlsContext"),
             ),
-            (
-                "typed_dns_resolver_config",
-                Refuse("only ringway's built-in resolver exists"),
-            ),
+            ("typed_dns_resolver_config", Map),
             (
                 "dns_resolution_config",
                 Refuse("only ringway's built-in resolver exists"),
@@ -542,6 +543,9 @@ fn cluster(
             let (addr, _) = address(cx, &r)?;
             rc.dns_resolvers.push(addr);
         }
+    }
+    if let Some(t) = f.get("typed_dns_resolver_config") {
+        dns::on_cluster(cx, &t, &mut rc)?;
     }
     if let Some(o) = f.get("common_http_protocol_options") {
         let o = cx.fields(&o, &common_http_rules("upstream"))?;
