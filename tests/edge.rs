@@ -21,6 +21,7 @@ driver_tests!(
     native_forwarding_block,
     retriable_4xx_retries_a_409,
     typed_dns_resolver_config_names_the_resolver,
+    global_connection_limit_closes_over_it,
 );
 
 /// One Envoy listener named `name` whose connection manager carries `hcm`
@@ -382,4 +383,44 @@ fn typed_dns_resolver_config_names_the_resolver(d: Driver) {
     });
     assert_eq!(r.header("x-upstream"), Some("up"));
     assert!(dns.queries(name) > 0);
+}
+
+/// The top-level `max_connections` (one worker: the whole limit is its
+/// share) closes a connection over it at accept; an exempt listener is not held to it.
+fn global_connection_limit_closes_over_it(d: Driver) {
+    let up = Upstream::echo("up");
+    let yaml = format!(
+        "admin: {{ address: 127.0.0.1:0 }}\nmax_connections: 1\n{}",
+        config("", &catch_all("c", ""), &cluster("c", &[up.addr]))
+    )
+    .replace(
+        "listeners:\n",
+        "listeners:\n  - name: exempt\n    address: 127.0.0.1:0\n    ignore_global_connection_limit: true\n    \
+         virtual_hosts:\n      - name: all\n        domains: [\"*\"]\n        routes:\n          \
+         - match: { prefix: / }\n            direct_response: { status: 204 }\n",
+    );
+    let rw = Ringway::start_listeners(d, &yaml, 2);
+    let mut first = Client::connect(rw.listener("ingress"));
+    assert_eq!(first.get("a", "/1").status, 200);
+    let mut second = Client::connect(rw.listener("ingress"));
+    second.send(b"GET /2 HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert!(
+        matches!(
+            second.try_read_response(false),
+            Err(ReadFail::Closed | ReadFail::Io(_))
+        ),
+        "closed at accept"
+    );
+    // Neither held to the limit nor counted against it.
+    let mut exempt = Client::connect(rw.listener("exempt"));
+    assert_eq!(exempt.get("a", "/").status, 204);
+    let st = admin::stats(rw.admin());
+    assert!(admin::stat(&st, "http.ingress.downstream_global_cx_overflow") >= 1);
+    // Once the first closes, a new connection is served.
+    drop(first);
+    wait_until("a connection under the limit", || {
+        let mut c = Client::connect(rw.listener("ingress"));
+        c.send(b"GET /3 HTTP/1.1\r\nHost: a\r\n\r\n");
+        c.try_read_response(false).is_ok_and(|r| r.status == 200)
+    });
 }

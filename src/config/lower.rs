@@ -60,6 +60,7 @@ pub fn lower(config: &Config) -> RawConfig {
         drain_timeout,
         admin,
         dns,
+        max_connections,
         listeners,
         clusters,
     } = config;
@@ -70,6 +71,7 @@ pub fn lower(config: &Config) -> RawConfig {
         admin: admin.as_ref().map(lower_admin),
         // Absent and empty mean the same: the machine's resolv.conf and hosts.
         dns: (*dns != DnsConfig::default()).then(|| lower_dns(dns)),
+        max_connections: *max_connections,
         listeners: listeners
             .iter()
             .map(|l| lower_listener(l, clusters))
@@ -128,6 +130,7 @@ fn lower_listener(listener: &ListenerConfig, clusters: &[ClusterConfig]) -> RawL
         max_connections,
         headers,
         forwarding,
+        ignore_global_connection_limit,
         max_requests_per_connection,
         request_timeout,
         stream_idle_timeout,
@@ -166,6 +169,7 @@ fn lower_listener(listener: &ListenerConfig, clusters: &[ClusterConfig]) -> RawL
         tls: tls.as_ref().map(|t| lower_listener_tls(t.spec())),
         max_connections: *max_connections,
         forwarding: Some(lower_forwarding(forwarding)),
+        ignore_global_connection_limit: Some(*ignore_global_connection_limit),
         headers_with_underscores: Some(
             names::name(names::UNDERSCORE_ACTIONS, underscores).to_string(),
         ),
@@ -884,6 +888,7 @@ mod tests {
 workers: 3
 io_driver: epoll
 drain_timeout: 250ms
+max_connections: 5000
 admin: { address: \"127.0.0.1:9901\", access_log_path: /tmp/admin.log }
 dns:
   resolvers: [\"127.0.0.9\", \"[::1]:5353\"]
@@ -906,6 +911,7 @@ listeners:
     forwarding: { xff_num_trusted_hops: 2, internal_addresses: [10.0.0.0/8], external_address_header: x-edge-client, preserve_external_request_id: false }
     headers_with_underscores: drop_header
     max_requests_per_connection: 100
+    ignore_global_connection_limit: true
     request_timeout: 30s
     stream_idle_timeout: 0s
     max_stream_duration: 5m

@@ -95,6 +95,8 @@ pub struct Config {
     pub drain_timeout: Duration,
     pub admin: Option<AdminConfig>,
     pub dns: DnsConfig,
+    /// Client connections on all listeners together. `None`: no limit.
+    pub max_connections: Option<u64>,
     pub listeners: Vec<ListenerConfig>,
     pub clusters: Vec<ClusterConfig>,
 }
@@ -176,6 +178,8 @@ pub struct ListenerConfig {
     /// Header mutations for every route of the listener (Envoy's route-config level).
     pub headers: HeaderMutations,
     pub forwarding: Forwarding,
+    /// This listener's connections are not held to `Config::max_connections`.
+    pub ignore_global_connection_limit: bool,
     /// A client connection closes after this many requests. `None`: no limit.
     pub max_requests_per_connection: Option<u32>,
     /// Head and body must arrive within this of the request's start (408).

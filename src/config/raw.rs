@@ -22,6 +22,10 @@ pub struct RawConfig {
     pub admin: Option<RawAdmin>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns: Option<RawDns>,
+    /// Open client connections allowed on all listeners together (Envoy's
+    /// `overload.global_downstream_max_connections`). Default: no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_connections: Option<u64>,
     #[serde(default)]
     pub listeners: Vec<RawListener>,
     #[serde(default)]
@@ -103,6 +107,10 @@ pub struct RawListener {
     /// connections over it are closed at accept. Default: no limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_connections: Option<u64>,
+    /// Not counted against the top-level `max_connections` (Envoy's
+    /// `ignore_global_conn_limit`). Default false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ignore_global_connection_limit: Option<bool>,
     /// Who the client is, as the upstream hears it (x-forwarded-for,
     /// x-forwarded-proto, the external-address header, x-request-id).
     #[serde(default, skip_serializing_if = "Option::is_none")]

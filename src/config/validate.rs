@@ -126,6 +126,10 @@ pub fn validate(raw: &RawConfig) -> Result<Config, ConfigError> {
         drain_timeout: raw.drain_timeout.map_or(defaults::DRAIN_TIMEOUT, |d| d.0),
         admin,
         dns,
+        max_connections: super::validate_tls::max_connections(
+            "max_connections",
+            raw.max_connections,
+        )?,
         listeners,
         clusters,
     })
@@ -346,6 +350,7 @@ fn validate_listener(
         health_check,
         headers: listener_headers,
         forwarding: super::validate_edge::forwarding(path, rl.forwarding.as_ref())?,
+        ignore_global_connection_limit: rl.ignore_global_connection_limit.unwrap_or(false),
         max_requests_per_connection: super::validate_edge::max_requests(path, rl)?,
         request_timeout: super::validate_edge::disabled_by_zero(rl.request_timeout, None),
         stream_idle_timeout: super::validate_edge::disabled_by_zero(

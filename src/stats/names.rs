@@ -56,6 +56,8 @@ metric_family! {
         DownstreamRqHealthCheck = "downstream_rq_health_check",
         /// Connections closed at accept: `max_connections` were open.
         DownstreamCxOverflow = "downstream_cx_overflow",
+        /// Connections closed at accept: the top-level `max_connections` were open.
+        DownstreamGlobalCxOverflow = "downstream_global_cx_overflow",
         /// HTTP/2 connections that became HTTP/2 (prior knowledge or ALPN).
         Http2Connections = "http2.connections",
         /// GOAWAYs sent: drain, `max_connection_duration`, idle, or a client's error.

@@ -369,3 +369,24 @@ fn typed_dns_resolver_config_maps_to_dns() {
     assert_eq!(line, Some(2));
     assert!(reason.contains("c-ares"), "{reason}");
 }
+
+#[test]
+fn global_connection_limit_maps_from_the_runtime() {
+    let runtime = "layered_runtime:\n  layers:\n  - name: static\n    static_layer:\n      overload.global_downstream_max_connections: 50000\n";
+    let text = format!(
+        "{runtime}{}",
+        edit(
+            "  - name: front\n",
+            "  - name: front\n    ignore_global_conn_limit: true\n"
+        )
+    );
+    let loaded = load_str(&text).unwrap();
+    assert_eq!(loaded.config.max_connections, Some(50000));
+    assert!(loaded.config.listeners[0].ignore_global_connection_limit);
+    assert!(
+        !loaded.warnings.iter().any(|w| w.contains("overload.")),
+        "{:#?}",
+        loaded.warnings
+    );
+    assert!(!listener(V3).ignore_global_connection_limit);
+}

@@ -95,10 +95,7 @@ pub fn listener(
                 "metadata",
                 Warn("metadata only matters to filters ringway lacks"),
             ),
-            (
-                "ignore_global_conn_limit",
-                Warn("ringway has no global connection limit"),
-            ),
+            ("ignore_global_conn_limit", Map),
             (
                 "max_connections_to_accept_per_socket_event",
                 Warn("accepting is not tunable"),
@@ -176,6 +173,9 @@ pub fn listener(
     }
     if let Some(logs) = f.get("access_log") {
         listener_access_logs(cx, &logs)?;
+    }
+    if let Some(b) = f.get("ignore_global_conn_limit") {
+        rl.ignore_global_connection_limit = Some(cx.boolean(&b)?);
     }
     if let Some(n) = f.get("per_connection_buffer_limit_bytes") {
         super::edge::buffer_limit(cx, &n, native, &mut rl, origins)?;

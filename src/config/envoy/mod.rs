@@ -215,8 +215,13 @@ fn translate_doc(cx: &mut Ctx, doc: &Value) -> Result<Translation, ConfigError> 
         dns::on_bootstrap(cx, &t, &mut raw, &mut origins)?;
     }
     if let Some(rt) = top.get("layered_runtime") {
-        for limit in runtime::layered_runtime(cx, &rt)? {
-            apply_connection_limit(cx, &limit, &envoy_names, &mut raw, &mut origins);
+        let limits = runtime::layered_runtime(cx, &rt)?;
+        for limit in &limits.listeners {
+            apply_connection_limit(cx, limit, &envoy_names, &mut raw, &mut origins);
+        }
+        if let Some((limit, path)) = limits.global {
+            raw.max_connections = Some(limit);
+            origins.push(("max_connections".into(), path));
         }
     }
 
