@@ -72,19 +72,7 @@ pub fn encode_request(
     edits: &RequestEdits<'_>,
     out: &mut Vec<u8>,
 ) {
-    out.extend_from_slice(head.slice(buf, head.method_span));
-    out.push(b' ');
-    let target = head.slice(buf, head.target);
-    match edits.rewrite {
-        Some((matched, replacement)) => {
-            out.extend_from_slice(replacement);
-            // An absolute-form target without a path routes as `/` but is empty.
-            out.extend_from_slice(target.get(matched..).unwrap_or_default());
-        }
-        None if target.is_empty() => out.push(b'/'),
-        None => out.extend_from_slice(target),
-    }
-    out.extend_from_slice(b" HTTP/1.1\r\n");
+    write_request_line(buf, head, edits, out);
 
     let cx = EditContext {
         client: edits.client,
@@ -157,6 +145,23 @@ pub fn encode_request(
         ops.write_added(&cx, &arrived, out);
     }
     out.extend_from_slice(b"\r\n");
+}
+
+/// `METHOD target HTTP/1.1`, the target rewritten as the route says.
+fn write_request_line(buf: &[u8], head: &RequestHead, edits: &RequestEdits<'_>, out: &mut Vec<u8>) {
+    out.extend_from_slice(head.slice(buf, head.method_span));
+    out.push(b' ');
+    let target = head.slice(buf, head.target);
+    match edits.rewrite {
+        Some((matched, replacement)) => {
+            out.extend_from_slice(replacement);
+            // An absolute-form target without a path routes as `/` but is empty.
+            out.extend_from_slice(target.get(matched..).unwrap_or_default());
+        }
+        None if target.is_empty() => out.push(b'/'),
+        None => out.extend_from_slice(target),
+    }
+    out.extend_from_slice(b" HTTP/1.1\r\n");
 }
 
 /// `Host` when it is not the client's own line (rewritten, from an
