@@ -390,3 +390,31 @@ fn global_connection_limit_maps_from_the_runtime() {
     );
     assert!(!listener(V3).ignore_global_connection_limit);
 }
+
+#[test]
+fn what_stays_refused_names_path_and_line() {
+    let route = edit(
+        V1_ACTION,
+        "                  timeout: 2.5s\n                  max_stream_duration: { max_stream_duration: 1s }\n",
+    );
+    let (field, line, reason) = error(&route);
+    assert_eq!(
+        field,
+        format!("{HCM}.route_config.virtual_hosts[0].routes[1].route.max_stream_duration")
+    );
+    assert_eq!(line, Some(line_of(&route, "max_stream_duration:")));
+    assert!(reason.contains("common_http_protocol_options"), "{reason}");
+    let cluster = edit(
+        "    dns_refresh_rate: 10s\n",
+        "    dns_refresh_rate: 10s\n    common_http_protocol_options:\n      headers_with_underscores_action: DROP_HEADER\n",
+    );
+    let (field, line, _) = error(&cluster);
+    assert_eq!(
+        field,
+        "static_resources.clusters[0].common_http_protocol_options.headers_with_underscores_action"
+    );
+    assert_eq!(
+        line,
+        Some(line_of(&cluster, "headers_with_underscores_action"))
+    );
+}

@@ -666,7 +666,7 @@ fn connection_manager(
             ),
             (
                 "max_stream_duration",
-                Refuse("stream duration limits are not implemented"),
+                Refuse("this key is not implemented; use common_http_protocol_options.max_stream_duration"),
             ),
             (
                 "represent_ipv4_remote_address_as_ipv4_mapped_ipv6",
@@ -1354,7 +1354,7 @@ fn forward_action(
             ),
             (
                 "max_stream_duration",
-                Refuse("stream duration limits are not implemented"),
+                Refuse("route-level stream duration limits are not implemented; the connection manager's common_http_protocol_options.max_stream_duration is"),
             ),
             (
                 "cluster_not_found_response_code",
