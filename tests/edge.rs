@@ -22,6 +22,7 @@ driver_tests!(
     retriable_4xx_retries_a_409,
     typed_dns_resolver_config_names_the_resolver,
     global_connection_limit_closes_over_it,
+    envoy_internal_only_headers_are_stripped,
 );
 
 /// One Envoy listener named `name` whose connection manager carries `hcm`
@@ -192,10 +193,12 @@ fn internal_addresses_are_not_edge_requests(d: Driver) {
     );
     assert_eq!(r.status, 200);
     let got = &up.wait_requests(1)[0];
-    // Internal: no external address of ours (the caller's passes), id kept.
+    // Internal: no external address of ours (the caller's passes), id kept,
+    // and Envoy's mark.
     assert_eq!(got.header_all("x-envoy-external-address"), ["198.51.100.1"]);
     assert_eq!(got.header_all("x-request-id"), ["mine"]);
     assert_eq!(got.header_all("x-forwarded-for"), ["127.0.0.1"]);
+    assert_eq!(got.header_all("x-envoy-internal"), ["true"]);
     // A client XFF makes it external (Envoy: a single XFF address only):
     // the spoofed external address is replaced.
     let r = request(
@@ -207,6 +210,47 @@ fn internal_addresses_are_not_edge_requests(d: Driver) {
     assert_eq!(r.status, 200);
     let got = &up.wait_requests(2)[1];
     assert_eq!(got.header_all("x-envoy-external-address"), ["127.0.0.1"]);
+    assert!(got.header("x-envoy-internal").is_none());
+}
+
+/// An external request cannot pass Envoy's internal-only controls to an
+/// Envoy behind ringway; a native listener leaves them alone.
+fn envoy_internal_only_headers_are_stripped(d: Driver) {
+    let up = Upstream::echo("up");
+    let listeners = [
+        envoy_listener("edge", "          use_remote_address: true\n"),
+        envoy_listener("inner", ""),
+    ];
+    let rw = Ringway::start_listeners(d, &envoy_file(&listeners, &up), listeners.len());
+    let sneaky = "x-envoy-internal: true\r\nx-envoy-retry-on: 5xx\r\n\
+        x-envoy-upstream-rq-timeout-ms: 1\r\nx-envoy-decorator-operation: op\r\n\
+        x-envoy-custom: kept\r\n";
+    for (i, (name, decorator)) in [("edge", None), ("inner", Some("op"))]
+        .into_iter()
+        .enumerate()
+    {
+        assert_eq!(request(rw.listener(name), "GET", "/", sneaky).status, 200);
+        let got = up.wait_requests(i + 1).pop().unwrap();
+        for h in [
+            "x-envoy-internal",
+            "x-envoy-retry-on",
+            "x-envoy-upstream-rq-timeout-ms",
+        ] {
+            assert!(got.header(h).is_none(), "{name}: {h}");
+        }
+        // Dropped at the edge only.
+        assert_eq!(
+            got.header("x-envoy-decorator-operation"),
+            decorator,
+            "{name}"
+        );
+        assert_eq!(got.header("x-envoy-custom"), Some("kept"));
+    }
+    let rw = Ringway::start(d, &simple_config(&[up.addr]));
+    assert_eq!(request(rw.addr(), "GET", "/", sneaky).status, 200);
+    let got = up.wait_requests(3).pop().unwrap();
+    assert_eq!(got.header("x-envoy-retry-on"), Some("5xx"));
+    assert_eq!(got.header("x-envoy-internal"), Some("true"));
 }
 
 fn x_forwarded_proto_over_tls(d: Driver) {

@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use super::{
     edit::{EditContext, HeaderOps, RequestRef},
-    forward::{ForwardPlan, RequestIdAction},
+    forward::{EnvoyHeaders, ForwardPlan, RequestIdAction},
     headers::{HeaderIndex, HeaderKind},
     request::RequestHead,
     response::ResponseHead,
@@ -120,6 +120,7 @@ pub fn encode_request(
                 !is_listed(buf, name, conn_tokens)
                     && !dropped(name)
                     && !ext_name.is_some_and(|n| name.eq_ignore_ascii_case(n))
+                    && !plan.envoy.drops(name)
             }
         };
         if keep {
@@ -215,6 +216,9 @@ fn write_forwarding(
             write_ip(out, ip);
             out.extend_from_slice(b"\r\n");
         }
+    }
+    if plan.envoy == EnvoyHeaders::Internal && !dropped(b"x-envoy-internal") {
+        out.extend_from_slice(b"x-envoy-internal: true\r\n");
     }
     let write_id = match plan.request_id {
         RequestIdAction::Keep => false,

@@ -18,8 +18,13 @@
 //! - An edge request (`use_remote_address` and the client not internal) gets
 //!   the external-address header (the client's own is replaced) and, unless
 //!   `preserve_external_request_id`, a fresh `x-request-id`. A request is
-//!   internal when it carried no `x-forwarded-for` and its peer is in
-//!   `internal` (Envoy: a single XFF address after appending).
+//!   internal when its trusted address is in `internal` and it is the only
+//!   address `x-forwarded-for` will hold (Envoy: a single XFF address).
+//! - With `envoy_internal_headers` (the Envoy front door's default), an
+//!   internal request gets `x-envoy-internal: true`; any other loses a
+//!   client's `x-envoy-internal` and the `x-envoy-*` request headers Envoy
+//!   keeps internal (retry, timeout and tracing controls an Envoy behind us
+//!   would obey), as Envoy's `cleanInternalHeaders` does.
 
 use std::net::IpAddr;
 
@@ -78,6 +83,8 @@ pub struct Forwarding {
     pub external_address_header: Option<String>,
     pub generate_request_id: bool,
     pub preserve_external_request_id: bool,
+    /// Write `x-envoy-internal` and strip Envoy's internal-only headers.
+    pub envoy_internal_headers: bool,
 }
 
 impl Forwarding {
@@ -92,6 +99,7 @@ impl Forwarding {
             external_address_header: None,
             generate_request_id: true,
             preserve_external_request_id: true,
+            envoy_internal_headers: false,
         }
     }
 
@@ -101,13 +109,18 @@ impl Forwarding {
             use_remote_address: false,
             preserve_external_request_id: false,
             external_address_header: Some(ENVOY_EXTERNAL_ADDRESS.to_string()),
+            envoy_internal_headers: true,
             ..Forwarding::native_default()
         }
     }
 
     /// What to write for one request.
     pub fn plan(&self, buf: &[u8], headers: &[HeaderIndex], peer: IpAddr) -> ForwardPlan {
-        let xff_present = headers.iter().any(|h| h.kind == HeaderKind::XForwardedFor);
+        let xff_entries = headers
+            .iter()
+            .filter(|h| h.kind == HeaderKind::XForwardedFor)
+            .map(|h| h.value(buf).split(|&b| b == b',').count())
+            .sum::<usize>();
         let hops = self.xff_num_trusted_hops;
         let (trusted, append, set_xfp) = if self.use_remote_address {
             let from_xff = if hops > 0 {
@@ -123,7 +136,14 @@ impl Forwarding {
                 false,
             )
         };
-        let internal = !xff_present && self.internal.iter().any(|c| c.contains(trusted));
+        // The trusted address is all XFF will say: none yet (we append the
+        // peer), or the one entry a proxy in front wrote.
+        let single = if self.use_remote_address {
+            xff_entries == 0
+        } else {
+            xff_entries == 1 && hops == 0
+        };
+        let internal = single && self.internal.iter().any(|c| c.contains(trusted));
         let edge = self.use_remote_address && !internal;
         let request_id = match (
             self.generate_request_id,
@@ -142,6 +162,65 @@ impl Forwarding {
                 None
             },
             request_id,
+            envoy: match (self.envoy_internal_headers, internal) {
+                (false, _) => EnvoyHeaders::Untouched,
+                (true, true) => EnvoyHeaders::Internal,
+                (true, false) => EnvoyHeaders::Clean { edge },
+            },
+        }
+    }
+}
+
+/// Envoy's internal-only `x-envoy-*` request headers, what a request does with them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnvoyHeaders {
+    /// Passed as received (ringway's native default).
+    Untouched,
+    /// `x-envoy-internal: true` is written (a client's replaced).
+    Internal,
+    /// External: a client's `x-envoy-internal` and Envoy's internal-only
+    /// headers are dropped (an edge request loses three more).
+    Clean { edge: bool },
+}
+
+/// Stripped from every external request (Envoy's `cleanInternalHeaders`).
+const ENVOY_INTERNAL_ONLY: &[&str] = &[
+    "x-envoy-internal",
+    "x-envoy-retriable-status-codes",
+    "x-envoy-retriable-header-names",
+    "x-envoy-retry-on",
+    "x-envoy-retry-grpc-on",
+    "x-envoy-max-retries",
+    "x-envoy-upstream-alt-stat-name",
+    "x-envoy-upstream-rq-timeout-ms",
+    "x-envoy-upstream-rq-per-try-timeout-ms",
+    "x-envoy-upstream-rq-timeout-alt-response",
+    "x-envoy-expected-rq-timeout-ms",
+    "x-envoy-force-trace",
+    "x-envoy-ip-tags",
+    "x-envoy-original-url",
+    "x-envoy-hedge-on-per-try-timeout",
+];
+/// Stripped from edge requests too.
+const ENVOY_EDGE_ONLY: &[&str] = &[
+    "x-envoy-decorator-operation",
+    "x-envoy-downstream-service-cluster",
+    "x-envoy-downstream-service-node",
+];
+
+impl EnvoyHeaders {
+    /// Whether a request header `name` is dropped.
+    pub fn drops(self, name: &[u8]) -> bool {
+        let is = |list: &[&str]| list.iter().any(|n| name.eq_ignore_ascii_case(n.as_bytes()));
+        if name.len() < 8 || !name[..8].eq_ignore_ascii_case(b"x-envoy-") {
+            return false;
+        }
+        match self {
+            EnvoyHeaders::Untouched => false,
+            EnvoyHeaders::Internal => name.eq_ignore_ascii_case(b"x-envoy-internal"),
+            EnvoyHeaders::Clean { edge } => {
+                is(ENVOY_INTERNAL_ONLY) || (edge && is(ENVOY_EDGE_ONLY))
+            }
         }
     }
 }
@@ -159,6 +238,7 @@ pub struct ForwardPlan {
     /// Write the external-address header with this (replacing the client's).
     pub external: Option<IpAddr>,
     pub request_id: RequestIdAction,
+    pub envoy: EnvoyHeaders,
 }
 
 impl ForwardPlan {
@@ -170,6 +250,7 @@ impl ForwardPlan {
             set_xfp: true,
             external: None,
             request_id: RequestIdAction::GenerateIfMissing,
+            envoy: EnvoyHeaders::Untouched,
         }
     }
 }
@@ -287,6 +368,27 @@ mod tests {
             PEER.parse().unwrap(),
         );
         assert!(with_xff.external.is_some());
+    }
+
+    #[test]
+    fn envoy_internal_headers() {
+        let clean = EnvoyHeaders::Clean { edge: false };
+        assert!(clean.drops(b"X-Envoy-Retry-On") && clean.drops(b"x-envoy-internal"));
+        assert!(!clean.drops(b"x-envoy-decorator-operation"));
+        assert!(EnvoyHeaders::Clean { edge: true }.drops(b"x-envoy-decorator-operation"));
+        assert!(!clean.drops(b"x-envoy-external-address") && !clean.drops(b"x-other"));
+        assert!(EnvoyHeaders::Internal.drops(b"x-envoy-internal"));
+        assert!(!EnvoyHeaders::Internal.drops(b"x-envoy-retry-on"));
+        assert!(!EnvoyHeaders::Untouched.drops(b"x-envoy-internal"));
+        // Behind an edge: one XFF entry in the internal range is internal.
+        let p = Forwarding {
+            internal: vec![Cidr::parse("10.0.0.0/8").unwrap()],
+            ..policy(false, 0)
+        };
+        let one = b"x-forwarded-for: 10.1.1.1\r\n";
+        assert_eq!(plan(&p, one).envoy, EnvoyHeaders::Internal);
+        let two = b"x-forwarded-for: 1.2.3.4, 10.1.1.1\r\n";
+        assert_eq!(plan(&p, two).envoy, EnvoyHeaders::Clean { edge: false });
     }
 
     #[test]

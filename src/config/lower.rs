@@ -194,6 +194,7 @@ fn lower_forwarding(f: &Forwarding) -> RawForwarding {
         external_address_header,
         generate_request_id,
         preserve_external_request_id,
+        envoy_internal_headers,
     } = f;
     RawForwarding {
         use_remote_address: Some(*use_remote_address),
@@ -203,6 +204,7 @@ fn lower_forwarding(f: &Forwarding) -> RawForwarding {
         external_address_header: external_address_header.clone(),
         generate_request_id: Some(*generate_request_id),
         preserve_external_request_id: Some(*preserve_external_request_id),
+        envoy_internal_headers: Some(*envoy_internal_headers),
     }
 }
 

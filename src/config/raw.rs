@@ -171,6 +171,10 @@ pub struct RawForwarding {
     /// Default true: an edge request keeps its own x-request-id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preserve_external_request_id: Option<bool>,
+    /// Default false: `x-envoy-internal` on internal requests; Envoy's
+    /// internal-only `x-envoy-*` request headers dropped from external ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub envoy_internal_headers: Option<bool>,
 }
 
 /// PEM from a file (`/etc/ringway/cert.pem`) or inline (`{ inline: "-----BEGIN…" }`).

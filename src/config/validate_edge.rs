@@ -50,6 +50,7 @@ pub fn forwarding(path: &str, raw: Option<&RawForwarding>) -> Result<Forwarding,
         preserve_external_request_id: r
             .preserve_external_request_id
             .unwrap_or(d.preserve_external_request_id),
+        envoy_internal_headers: r.envoy_internal_headers.unwrap_or(d.envoy_internal_headers),
     })
 }
 

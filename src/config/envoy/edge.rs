@@ -44,6 +44,7 @@ pub fn forwarding(
         external_address_header: d.external_address_header,
         generate_request_id: Some(d.generate_request_id),
         preserve_external_request_id: Some(d.preserve_external_request_id),
+        envoy_internal_headers: Some(d.envoy_internal_headers),
     };
     let at = format!("{native}.forwarding");
     let mut flag = |cx: &mut Ctx, key: &str, slot: &mut Option<bool>| -> Result<(), ConfigError> {
@@ -102,11 +103,6 @@ fn wrapped<'a>(cx: &mut Ctx, node: &Node<'a>) -> Result<Node<'a>, ConfigError> {
 
 fn internal_addresses(cx: &mut Ctx, node: &Node) -> Result<Vec<String>, ConfigError> {
     let f = cx.fields(node, &[("unix_sockets", Map), ("cidr_ranges", Map)])?;
-    cx.warn(
-        &node.path,
-        "ringway writes no x-envoy-internal header: an internal peer only gets no \
-         x-envoy-external-address and keeps its x-request-id",
-    );
     if let Some(u) = f.get("unix_sockets") {
         if cx.boolean(&u)? {
             cx.warn(
