@@ -292,7 +292,11 @@ fn headers_with_underscores_each_action(d: Driver) {
         envoy_listener("reject", &opts("REJECT_REQUEST")),
         envoy_listener("drop", &opts("DROP_HEADER")),
     ];
-    let rw = Ringway::start_listeners(d, &envoy_file(&listeners, &up), listeners.len());
+    let yaml = format!(
+        "admin: {{ address: {{ socket_address: {{ address: 127.0.0.1, port_value: 0 }} }} }}\n{}",
+        envoy_file(&listeners, &up)
+    );
+    let rw = Ringway::start_listeners(d, &yaml, listeners.len());
     let head = b"GET / HTTP/1.1\r\nhost: a\r\nx_user: admin\r\nx-ok: 1\r\n\r\n";
 
     let mut c = Client::connect(rw.listener("allow"));
@@ -313,6 +317,14 @@ fn headers_with_underscores_each_action(d: Driver) {
     // A follow-up without underscores is served.
     let r = get(rw.listener("reject"), "a", "/");
     assert_eq!(r.status, 200);
+    wait_until("the underscore counters", || {
+        let st = admin::stats(rw.admin());
+        admin::stat(
+            &st,
+            "http.reject.http1.requests_rejected_with_underscores_in_headers",
+        ) == 1
+            && admin::stat(&st, "http.drop.http1.dropped_headers_with_underscores") == 1
+    });
 }
 
 fn max_requests_per_connection_closes_after_n(d: Driver) {

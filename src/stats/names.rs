@@ -44,6 +44,11 @@ metric_family! {
         DownstreamRqBodyTooLarge = "downstream_rq_too_large",
         /// 400/405/505: a request we could not frame or will not serve.
         DownstreamRqBadFraming = "downstream_rq_bad_framing",
+        /// 400: a header name with `_` under `headers_with_underscores: reject_request`.
+        Http1RequestsRejectedWithUnderscoresInHeaders =
+            "http1.requests_rejected_with_underscores_in_headers",
+        /// Header names with `_` not forwarded (`headers_with_underscores: drop_header`).
+        Http1DroppedHeadersWithUnderscores = "http1.dropped_headers_with_underscores",
         /// 408: the head or body did not arrive in time.
         DownstreamRqTimeout = "downstream_rq_timeout",
         /// 408 (or a cut response): `stream_idle_timeout` passed with no body bytes.

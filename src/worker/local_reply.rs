@@ -185,6 +185,9 @@ impl<'a> LocalReply<'a> {
                 }
                 CodecError::UriTooLong => ListenerCounter::DownstreamRqUriTooLarge,
                 CodecError::BodyTooLarge => ListenerCounter::DownstreamRqBodyTooLarge,
+                CodecError::UnderscoreInHeaderName => {
+                    ListenerCounter::Http1RequestsRejectedWithUnderscoresInHeaders
+                }
                 _ => ListenerCounter::DownstreamRqBadFraming,
             },
             LocalReply::HeadersTimeout | LocalReply::BodyTimeout | LocalReply::RequestTimeout => {

@@ -336,6 +336,9 @@ impl SessionTap {
     pub fn request_start(&mut self, head: &RequestHead, headers: &[HeaderIndex], buf: &[u8]) {
         self.begin();
         self.protocol = Some(head.version);
+        if self.config.limits.underscores == crate::codec::limits::UnderscoreAction::DropHeader {
+            self.dropped_underscored(headers);
+        }
         if !self.logs() {
             return;
         }
@@ -572,6 +575,17 @@ impl SessionTap {
     /// A listener counter of the request's own (a response cut by a timeout).
     pub fn count(&mut self, c: ListenerCounter) {
         self.tap.stats.listeners[self.listener].inc(c);
+    }
+
+    /// Header names with `_` the listener drops (`headers_with_underscores`).
+    fn dropped_underscored(&mut self, headers: &[HeaderIndex]) {
+        let n = headers
+            .iter()
+            .filter(|h| h.kind == crate::codec::headers::HeaderKind::Underscored)
+            .count();
+        for _ in 0..n {
+            self.count(ListenerCounter::Http1DroppedHeadersWithUnderscores);
+        }
     }
 
     /// The request is over (response written, or the connection is giving up).
