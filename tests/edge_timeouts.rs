@@ -17,6 +17,7 @@ driver_tests!(
     stream_idle_timeout_bounds_each_body_wait,
     max_stream_duration_bounds_the_exchange,
     envoy_form_timeouts_map,
+    a_routes_max_stream_duration_replaces_the_listeners,
 );
 
 fn start(d: Driver, listener: &str, up: &Upstream, route: &str) -> Ringway {
@@ -184,4 +185,33 @@ static_resources:
     );
     wait_counter(&rw, "downstream_rq_timeout", 1);
     wait_counter(&rw, "downstream_rq_max_duration_reached", 1);
+}
+
+/// A route's `max_stream_duration` replaces the listener's: shorter on one
+/// route, `0s` (off) on another, whose route timeout then answers (504).
+fn a_routes_max_stream_duration_replaces_the_listeners(d: Driver) {
+    let up = Upstream::start("up", |r| match r.target.as_str() {
+        "/quick" => Reply::Bytes(echo_response("up", r)),
+        _ => Reply::Hang,
+    });
+    let vhosts = "      - name: all\n        domains: [\"*\"]\n        routes:\n\
+        \x20         - match: { prefix: /short }\n            cluster: c\n            max_stream_duration: 100ms\n\
+        \x20         - match: { prefix: /off }\n            cluster: c\n            max_stream_duration: 0s\n            timeout: 300ms\n\
+        \x20         - match: { prefix: / }\n            cluster: c\n";
+    let rw = Ringway::start(
+        d,
+        &config(
+            "    max_stream_duration: 10s\n",
+            vhosts,
+            &cluster("c", &[up.addr]),
+        ),
+    );
+    let r = get(rw.addr(), "a", "/short");
+    assert_eq!(
+        (r.status, r.body_str().as_str()),
+        (408, "downstream duration timeout\n")
+    );
+    let r = get(rw.addr(), "a", "/off");
+    assert_eq!(r.status, 504, "{}", r.body_str());
+    assert_eq!(get(rw.addr(), "a", "/quick").status, 200);
 }

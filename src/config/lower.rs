@@ -420,6 +420,7 @@ fn lower_forward(raw: RawRoute, forward: &ForwardAction, clusters: &[ClusterConf
         timeout,
         retry,
         host_rewrite,
+        max_stream_duration,
     } = forward;
     // `validate` made cluster names indices into `clusters`.
     let name = |i: usize| clusters.get(i).map(|c| c.name.clone()).unwrap_or_default();
@@ -444,6 +445,7 @@ fn lower_forward(raw: RawRoute, forward: &ForwardAction, clusters: &[ClusterConf
         // The reader's `0s` is the model's "no timeout".
         timeout: Some(ConfigDuration(timeout.unwrap_or_default())),
         retry_policy: retry.as_ref().map(lower_retry),
+        max_stream_duration: max_stream_duration.map(ConfigDuration),
         host_rewrite: match host_rewrite {
             HostRewrite::Literal(h) => Some(h.clone()),
             HostRewrite::Keep | HostRewrite::UpstreamHostname => None,
@@ -937,6 +939,7 @@ listeners:
             cluster: hashed
             prefix_rewrite: /
             timeout: 2500ms
+            max_stream_duration: 0s
             retry_policy:
               retry_on: 5xx,gateway-error,connect-failure,reset,retriable-4xx,refused-stream,retriable-status-codes
               num_retries: 3

@@ -399,6 +399,9 @@ pub struct ForwardAction {
     pub timeout: Option<Duration>,
     pub retry: Option<RetryPolicy>,
     pub host_rewrite: HostRewrite,
+    /// Replaces the listener's `max_stream_duration` on this route; `Some(0)`
+    /// disables it here. `None`: the listener's applies.
+    pub max_stream_duration: Option<Duration>,
 }
 
 /// Envoy's `regex_rewrite`: every non-overlapping match of `pattern` in the

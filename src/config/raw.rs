@@ -341,6 +341,10 @@ pub struct RawRoute {
     /// Until the whole response arrives from upstream; 0s disables. Default 15s.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<ConfigDuration>,
+    /// Replaces the listener's `max_stream_duration` for this route; 0s
+    /// disables it here (Envoy's route `max_stream_duration`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_stream_duration: Option<ConfigDuration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_policy: Option<RawRetryPolicy>,
     /// Sent as `Host` upstream instead of the client's.

@@ -58,7 +58,21 @@ pub async fn run<D: Downstream>(env: &Env<'_>, down: &mut D, bufs: &mut Exchange
     };
     let edits = &route.route.edits;
     match &route.route.action {
-        RouteAction::Forward(action) => proxy(env, down, bufs, &route, action).await,
+        RouteAction::Forward(action) => {
+            // The route's own limit replaces the listener's (0s: none here).
+            let limit = action
+                .max_stream_duration
+                .or(env.listener.config.max_stream_duration)
+                .filter(|d| !d.is_zero());
+            let Some(max) = limit else {
+                return proxy(env, down, bufs, &route, action).await;
+            };
+            let left = (down.started() + max).saturating_duration_since(Instant::now());
+            match monoio::time::timeout(left, proxy(env, down, bufs, &route, action)).await {
+                Ok(step) => step,
+                Err(_) => down.duration_reached().await,
+            }
+        }
         RouteAction::Redirect(redirect) => {
             let out = &mut bufs.out;
             out.clear();

@@ -331,15 +331,7 @@ impl<S: Transport> Connection<S> {
             gen: &gen,
             listener: &listener,
         };
-        let Some(max) = listener.config.max_stream_duration else {
-            return exchange::run(&env, &mut request, &mut self.exchange).await;
-        };
-        let left = (request.client.started + max).saturating_duration_since(Instant::now());
-        let exchange = exchange::run(&env, &mut request, &mut self.exchange);
-        match monoio::time::timeout(left, exchange).await {
-            Ok(step) => step,
-            Err(_) => request.duration_reached().await,
-        }
+        exchange::run(&env, &mut request, &mut self.exchange).await
     }
 }
 
@@ -508,21 +500,6 @@ struct Request<'c, S> {
 }
 
 impl<S: Transport> Request<'_, S> {
-    /// `max_stream_duration` passed and the exchange was dropped (with the
-    /// upstream connection and whatever buffers its operations held): 408 if
-    /// no response has started, else the response is cut short.
-    async fn duration_reached(&mut self) -> Step {
-        self.head_pending = 0;
-        self.client.buf = BytesMut::new();
-        if self.responded {
-            self.client
-                .tap
-                .count(crate::stats::names::ListenerCounter::DownstreamRqMaxDurationReached);
-            return Step::Close;
-        }
-        self.local_reply(LocalReply::MaxStreamDuration).await
-    }
-
     /// What the listener answers itself, before routing: a declared body over
     /// the limit, or its health-check path.
     fn screen(&mut self) -> Option<LocalReply<'static>> {
@@ -809,5 +786,21 @@ impl<S: Transport> Downstream for Request<'_, S> {
     async fn local_reply(&mut self, reply: LocalReply<'_>) -> Step {
         self.consume_head();
         self.client.reply(reply, Some(&self.head)).await
+    }
+
+    fn started(&self) -> Instant {
+        self.client.started
+    }
+
+    async fn duration_reached(&mut self) -> Step {
+        self.head_pending = 0;
+        self.client.buf = BytesMut::new();
+        if self.responded {
+            self.client
+                .tap
+                .count(crate::stats::names::ListenerCounter::DownstreamRqMaxDurationReached);
+            return Step::Close;
+        }
+        self.local_reply(LocalReply::MaxStreamDuration).await
     }
 }

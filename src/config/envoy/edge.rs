@@ -10,10 +10,10 @@
 //! unless `use_remote_address`, and replaces an edge request's `x-request-id`),
 //! so a file that says nothing still behaves as it did under Envoy.
 
-use super::walk::{Ctx, Fields, Map, Node};
+use super::walk::{Ctx, Fields, Map, Node, Refuse};
 use crate::config::{
     model::{Cidr, Forwarding},
-    raw::{RawForwarding, RawListener},
+    raw::{RawForwarding, RawListener, RawRoute},
     units::ByteSize,
     ConfigError,
 };
@@ -197,5 +197,30 @@ pub fn buffer_limit(
         "bounds the request body ringway buffers before routing (request_buffer); \
          its read and relay buffers have fixed sizes (16 KiB reads, 64 KiB body chunks)",
     );
+    Ok(())
+}
+
+/// A route's `max_stream_duration` (a `MaxStreamDuration`): replaces the
+/// connection manager's for the route; `0s` turns it off there.
+pub fn route_max_stream_duration(
+    cx: &mut Ctx,
+    node: &Node,
+    native: &str,
+    rr: &mut RawRoute,
+    origins: &mut Origins,
+) -> Result<(), ConfigError> {
+    const GRPC: &str = "gRPC timeout headers are not implemented";
+    let f = cx.fields(
+        node,
+        &[
+            ("max_stream_duration", Map),
+            ("grpc_timeout_header_max", Refuse(GRPC)),
+            ("grpc_timeout_header_offset", Refuse(GRPC)),
+        ],
+    )?;
+    if let Some(t) = f.get("max_stream_duration") {
+        rr.max_stream_duration = Some(cx.duration(&t)?);
+        origins.push((format!("{native}.max_stream_duration"), t.path.clone()));
+    }
     Ok(())
 }

@@ -385,13 +385,23 @@ fn what_stays_refused_names_path_and_line() {
         V1_ACTION,
         "                  timeout: 2.5s\n                  max_stream_duration: { max_stream_duration: 1s }\n",
     );
-    let (field, line, reason) = error(&route);
+    let r = &listener(&route).virtual_hosts[0].routes[1];
+    let action = r.forward().unwrap();
+    assert_eq!(
+        action.max_stream_duration,
+        Some(std::time::Duration::from_secs(1))
+    );
+    let grpc = edit(
+        V1_ACTION,
+        "                  timeout: 2.5s\n                  max_stream_duration: { grpc_timeout_header_max: 1s }\n",
+    );
+    let (field, line, reason) = error(&grpc);
     assert_eq!(
         field,
-        format!("{HCM}.route_config.virtual_hosts[0].routes[1].route.max_stream_duration")
+        format!("{HCM}.route_config.virtual_hosts[0].routes[1].route.max_stream_duration.grpc_timeout_header_max")
     );
-    assert_eq!(line, Some(line_of(&route, "max_stream_duration:")));
-    assert!(reason.contains("common_http_protocol_options"), "{reason}");
+    assert_eq!(line, Some(line_of(&grpc, "max_stream_duration:")));
+    assert!(reason.contains("gRPC"), "{reason}");
     let cluster = edit(
         "    dns_refresh_rate: 10s\n",
         "    dns_refresh_rate: 10s\n    common_http_protocol_options:\n      headers_with_underscores_action: DROP_HEADER\n",

@@ -1352,10 +1352,7 @@ fn forward_action(
                 "max_internal_redirects",
                 Refuse("internal redirects are not implemented"),
             ),
-            (
-                "max_stream_duration",
-                Refuse("route-level stream duration limits are not implemented; the connection manager's common_http_protocol_options.max_stream_duration is"),
-            ),
+            ("max_stream_duration", Map),
             (
                 "cluster_not_found_response_code",
                 Refuse("routes to unknown clusters are refused at load"),
@@ -1409,6 +1406,9 @@ fn forward_action(
     if let Some(t) = a.get("timeout") {
         rr.timeout = Some(cx.duration(&t)?);
         origins.push((format!("{native}.timeout"), t.path.clone()));
+    }
+    if let Some(m) = a.get("max_stream_duration") {
+        super::edge::route_max_stream_duration(cx, &m, native, &mut rr, origins)?;
     }
     if let Some(p) = a.get("retry_policy") {
         rr.retry_policy = Some(retry_policy(

@@ -100,16 +100,7 @@ pub(super) async fn serve(
         gen: &gen,
         listener: &listener,
     };
-    let step = match listener.config.max_stream_duration {
-        None => stream.run(&env, &parts, &mut bufs).await,
-        Some(max) => {
-            let run = stream.run(&env, &parts, &mut bufs);
-            match monoio::time::timeout(max, run).await {
-                Ok(step) => step,
-                Err(_) => stream.duration_reached().await,
-            }
-        }
-    };
+    let step = stream.run(&env, &parts, &mut bufs).await;
     if !stream.finished || !matches!(step, Step::KeepAlive) {
         stream.reset(Reason::INTERNAL_ERROR);
     }
@@ -308,17 +299,6 @@ impl H2Request {
             .min_by_key(|(at, _)| *at)
             // None of them: a year is forever here.
             .unwrap_or((now + FOREVER, BodyFault::Idle))
-    }
-
-    /// `max_stream_duration` passed: 408 if no response head went out, else
-    /// the stream is reset (by `serve`, as any unfinished stream).
-    async fn duration_reached(&mut self) -> Step {
-        if self.pending.is_some() || self.send.is_some() || self.finished {
-            self.tap
-                .count(crate::stats::names::ListenerCounter::DownstreamRqMaxDurationReached);
-            return Step::Close;
-        }
-        self.local_reply(LocalReply::MaxStreamDuration).await
     }
 
     fn trailer_lines(&self, out: &mut Vec<u8>) {
@@ -648,5 +628,18 @@ impl Downstream for H2Request {
             self.finished = true;
         }
         Step::KeepAlive
+    }
+
+    fn started(&self) -> Instant {
+        self.started
+    }
+
+    async fn duration_reached(&mut self) -> Step {
+        if self.pending.is_some() || self.send.is_some() || self.finished {
+            self.tap
+                .count(crate::stats::names::ListenerCounter::DownstreamRqMaxDurationReached);
+            return Step::Close;
+        }
+        self.local_reply(LocalReply::MaxStreamDuration).await
     }
 }
