@@ -10,6 +10,7 @@ pub mod encode;
 pub mod error;
 pub mod forward;
 pub mod headers;
+pub mod invariants;
 pub mod limits;
 pub mod request;
 pub mod response;

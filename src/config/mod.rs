@@ -13,6 +13,7 @@ pub mod units;
 pub mod validate;
 pub mod validate_edge;
 pub mod validate_headers;
+pub mod validate_log;
 pub mod validate_match;
 pub mod validate_route;
 pub mod validate_tls;

@@ -32,6 +32,7 @@ use crate::{
         exchange::{self, Env},
         io::{flush, read_more, ReadError},
         local_reply::{Liveness, LocalReply},
+        pace::BodyPace,
         relay::{Delivered, RelayError, SourceFault},
         tap::SessionTap,
         ExchangeBuffers, ListenerCtx, Worker,
@@ -94,6 +95,7 @@ pub(super) async fn serve(
         continue_sent: false,
         out: Vec::new(),
         started: Instant::now(),
+        body_pace: None,
     };
     let env = Env {
         worker: &worker,
@@ -142,6 +144,8 @@ struct H2Request {
     out: Vec<u8>,
     /// When the stream arrived (`request_timeout`, `max_stream_duration`).
     started: Instant,
+    /// When the body started (at buffering), for its deadlines.
+    body_pace: Option<BodyPace>,
 }
 
 /// A placeholder before the head is parsed (never read: `run` answers first).
@@ -224,8 +228,10 @@ impl H2Request {
         if self.head().expect_continue && self.send_continue().await.is_err() {
             return Some(Step::Close);
         }
-        let deadline = Instant::now() + config.request_body_timeout;
+        let pace = BodyPace::start(&config);
+        self.body_pace = Some(pace);
         while self.held.len() < cap {
+            let deadline = pace.buffering_deadline(self.held.len() as u64);
             match self.next_data(Some(deadline)).await {
                 Ok(Some(chunk)) => {
                     self.held.extend_from_slice(&chunk);
@@ -461,6 +467,9 @@ impl Downstream for H2Request {
         out.extend_from_slice(head);
         let held = std::mem::take(&mut self.held);
         encoder.piece(BodyPiece::Data(&held), &mut out);
+        let pace = self
+            .body_pace
+            .unwrap_or_else(|| BodyPace::start(&self.listener.config));
         let mut total = held.len() as u64;
         loop {
             if self.body.is_none() {
@@ -477,7 +486,14 @@ impl Downstream for H2Request {
                 self.out = out;
                 return Ok(total);
             }
-            match self.next_data(None).await {
+            // A minimum rate's deadline (its 408 is the body timeout's);
+            // without one, `next_data` bounds the wait by `stream_idle_timeout`.
+            let deadline = self
+                .listener
+                .config
+                .request_body_min_rate
+                .and_then(|_| pace.streaming_deadline(total, Instant::now()));
+            match self.next_data(deadline).await {
                 Ok(Some(chunk)) => {
                     total += chunk.len() as u64;
                     if self.over_limit(total) {
@@ -611,8 +627,13 @@ impl Downstream for H2Request {
         let status = reply.status();
         let head_only = self.head.as_ref().is_some_and(|h| h.method == Method::Head);
         let (resp, body) = head::local_reply(status, &reply, reply.extra_headers(), head_only);
-        self.tap
-            .local_reply(status, body.len() as u64, reply.counter(), reply.flag());
+        self.tap.local_reply(
+            status,
+            body.len() as u64,
+            reply.counter(),
+            reply.flag(),
+            reply.details(),
+        );
         if self.finished || self.send.is_some() {
             // Part of a response is out already: it can only be cut short.
             return Step::Close;

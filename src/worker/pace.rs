@@ -1,0 +1,124 @@
+//! How long a request body may take to arrive.
+//!
+//! `request_body_timeout` bounds the part of a body that is buffered before an
+//! upstream is chosen; after that, each wait for more bytes has the
+//! listener's `stream_idle_timeout`. A client can still hold an upstream request for
+//! as long as it likes by sending a byte just inside each wait. With
+//! `request_body_min_rate` the whole body is held to an average rate instead,
+//! as Apache's `mod_reqtimeout` does it (`body=T,MinRate=R`): the deadline is
+//! `request_body_timeout` after the body started, plus one second for every
+//! `R` bytes received so far, so a fast start earns credit and a trickle runs
+//! out of it. Both HTTP/1.1 and HTTP/2 request bodies use this one rule.
+//!
+//! Invariant: with a minimum rate the deadline only moves forward as bytes
+//! arrive, and never further than one per-read wait from now.
+
+use std::time::{Duration, Instant};
+
+use super::local_reply::LocalReply;
+use crate::config::ListenerConfig;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyPace {
+    started: Instant,
+    grace: Duration,
+    /// Bytes per second the body must average (after `grace`); `None`: no rate.
+    min_rate: Option<u64>,
+    /// Each wait of a streamed body (`stream_idle_timeout`); `None`: unbounded.
+    per_read: Option<Duration>,
+}
+
+impl BodyPace {
+    /// A body starting now, under `listener`'s settings.
+    pub fn start(listener: &ListenerConfig) -> BodyPace {
+        BodyPace {
+            started: Instant::now(),
+            grace: listener.request_body_timeout,
+            min_rate: listener.request_body_min_rate,
+            per_read: listener.stream_idle_timeout,
+        }
+    }
+
+    /// What a streamed body whose wait ran out gets: the minimum rate's 408,
+    /// else the stream idle timeout's.
+    pub fn timed_out(listener: &ListenerConfig) -> LocalReply<'static> {
+        if listener.request_body_min_rate.is_some() {
+            LocalReply::BodyTimeout
+        } else {
+            LocalReply::StreamIdleTimeout
+        }
+    }
+
+    /// The whole-body deadline once `received` bytes have arrived.
+    fn paced(&self, received: u64, rate: u64) -> Instant {
+        let credit = Duration::from_millis(received.saturating_mul(1000) / rate);
+        self.started + self.grace + credit
+    }
+
+    /// Until when the buffered part of the body may take, with `received` in.
+    pub fn buffering_deadline(&self, received: u64) -> Instant {
+        match self.min_rate {
+            None => self.started + self.grace,
+            Some(rate) => self.paced(received, rate),
+        }
+    }
+
+    /// Until when the next read of a streamed body may wait, with `received`
+    /// in; `None`: as long as it takes.
+    pub fn streaming_deadline(&self, received: u64, now: Instant) -> Option<Instant> {
+        let per_read = self.per_read.map(|w| now + w);
+        match (self.min_rate, per_read) {
+            (None, per_read) => per_read,
+            (Some(rate), None) => Some(self.paced(received, rate)),
+            (Some(rate), Some(per_read)) => Some(self.paced(received, rate).min(per_read)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WAIT: Duration = Duration::from_secs(60);
+
+    fn pace(min_rate: Option<u64>) -> BodyPace {
+        BodyPace {
+            started: Instant::now(),
+            grace: Duration::from_secs(10),
+            min_rate,
+            per_read: Some(WAIT),
+        }
+    }
+
+    #[test]
+    fn without_a_rate_buffering_has_the_timeout_and_streaming_each_read_its_wait() {
+        let p = pace(None);
+        assert_eq!(p.buffering_deadline(0), p.buffering_deadline(1 << 30));
+        let now = Instant::now();
+        assert_eq!(p.streaming_deadline(5, now), Some(now + WAIT));
+        let unbounded = BodyPace {
+            per_read: None,
+            ..p
+        };
+        assert_eq!(unbounded.streaming_deadline(5, now), None);
+    }
+
+    #[test]
+    fn a_rate_earns_one_second_per_rate_bytes_and_never_more_than_a_read_wait() {
+        let p = pace(Some(1000));
+        let base = p.buffering_deadline(0);
+        assert_eq!(p.buffering_deadline(3000), base + Duration::from_secs(3));
+        assert_eq!(p.buffering_deadline(500), base + Duration::from_millis(500));
+        let now = p.started;
+        assert_eq!(
+            p.streaming_deadline(0, now),
+            Some(base),
+            "a trickle runs out of credit"
+        );
+        assert_eq!(
+            p.streaming_deadline(u64::MAX, now),
+            Some(now + WAIT),
+            "credit never outlasts one read's wait"
+        );
+    }
+}
