@@ -35,6 +35,21 @@ pub struct RequestLimits {
     pub max_uri_bytes: usize,
     /// `None`: unlimited (bodies stream with bounded memory anyway).
     pub max_body_bytes: Option<u64>,
+    /// What a header name with `_` gets (Envoy's `headers_with_underscores_action`).
+    pub underscores: UnderscoreAction,
+}
+
+/// Envoy's `headers_with_underscores_action`: `_` in names can smuggle a
+/// header past a backend that folds `_` into `-` (CGI, some frameworks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UnderscoreAction {
+    /// Forwarded like any other header (Envoy's default).
+    #[default]
+    Allow,
+    /// The request is answered 400 and the connection closes.
+    RejectRequest,
+    /// The header is not forwarded.
+    DropHeader,
 }
 
 impl Default for RequestLimits {
@@ -44,6 +59,7 @@ impl Default for RequestLimits {
             max_headers: MAX_HEADERS,
             max_uri_bytes: MAX_URI_BYTES,
             max_body_bytes: None,
+            underscores: UnderscoreAction::Allow,
         }
     }
 }

@@ -17,8 +17,6 @@ use crate::codec::limits::READ_CHUNK;
 /// never reads would hold its upstream connection and breaker slot forever.
 /// (I/O policy, not grammar: it lives here, not in the sans-IO `codec::limits`.)
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
-/// How long a request body may pause between reads before the client gets a 408.
-pub const REQUEST_BODY_READ_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReadError {

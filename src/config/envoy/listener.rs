@@ -51,10 +51,7 @@ pub fn listener(
             ("filter_chains", Map),
             ("stat_prefix", Map),
             ("access_log", Map),
-            (
-                "per_connection_buffer_limit_bytes",
-                Warn("ringway's buffers have a fixed size"),
-            ),
+            ("per_connection_buffer_limit_bytes", Map),
             (
                 "tcp_fast_open_queue_length",
                 Warn("TCP Fast Open is not enabled"),
@@ -92,10 +89,7 @@ pub fn listener(
                 "metadata",
                 Warn("metadata only matters to filters ringway lacks"),
             ),
-            (
-                "ignore_global_conn_limit",
-                Warn("ringway has no global connection limit"),
-            ),
+            ("ignore_global_conn_limit", Map),
             (
                 "max_connections_to_accept_per_socket_event",
                 Warn("accepting is not tunable"),
@@ -173,6 +167,12 @@ pub fn listener(
     }
     if let Some(logs) = f.get("access_log") {
         super::access_log::listener_logs(cx, &logs)?;
+    }
+    if let Some(b) = f.get("ignore_global_conn_limit") {
+        rl.ignore_global_connection_limit = Some(cx.boolean(&b)?);
+    }
+    if let Some(n) = f.get("per_connection_buffer_limit_bytes") {
+        super::edge::buffer_limit(cx, &n, native, &mut rl, origins)?;
     }
     if let Some(lf) = f.get("listener_filters") {
         listener_filters(cx, &lf)?;
@@ -582,29 +582,12 @@ fn connection_manager(
                 "delayed_close_timeout",
                 Warn("connections close once the response is written"),
             ),
-            (
-                "generate_request_id",
-                Warn("ringway does not generate x-request-id"),
-            ),
-            (
-                "preserve_external_request_id",
-                Warn("ringway passes x-request-id through unchanged"),
-            ),
-            (
-                "use_remote_address",
-                DefaultOnly(is_false, "x-forwarded-for handling is not implemented"),
-            ),
-            (
-                "skip_xff_append",
-                DefaultOnly(is_false, "x-forwarded-for handling is not implemented"),
-            ),
-            (
-                "xff_num_trusted_hops",
-                DefaultOnly(
-                    |v| v.as_u64() == Some(0),
-                    "x-forwarded-for handling is not implemented",
-                ),
-            ),
+            ("generate_request_id", Map),
+            ("preserve_external_request_id", Map),
+            ("use_remote_address", Map),
+            ("skip_xff_append", Map),
+            ("xff_num_trusted_hops", Map),
+            ("internal_address_config", Map),
             (
                 "normalize_path",
                 DefaultOnly(is_false, "path normalization is not implemented"),
@@ -629,16 +612,8 @@ fn connection_manager(
                 Refuse("the server header is not configurable"),
             ),
             ("via", Refuse(HEADERS_MUTATION)),
-            (
-                "stream_idle_timeout",
-                Refuse(
-                    "stream idle timeouts are not implemented; the route timeout bounds a request",
-                ),
-            ),
-            (
-                "request_timeout",
-                Refuse("whole-request timeouts are not implemented"),
-            ),
+            ("stream_idle_timeout", Map),
+            ("request_timeout", Map),
             (
                 "http_protocol_options",
                 Refuse("HTTP/1.1 codec options are not implemented"),
@@ -648,10 +623,6 @@ fn connection_manager(
             (
                 "set_current_client_cert_details",
                 Refuse(CLIENT_CERT_HEADERS),
-            ),
-            (
-                "internal_address_config",
-                Refuse("internal address detection is not implemented"),
             ),
             (
                 "local_reply_config",
@@ -683,7 +654,7 @@ fn connection_manager(
             ),
             (
                 "max_stream_duration",
-                Refuse("stream duration limits are not implemented"),
+                Refuse("this key is not implemented; use common_http_protocol_options.max_stream_duration"),
             ),
             (
                 "represent_ipv4_remote_address_as_ipv4_mapped_ipv6",
@@ -739,7 +710,9 @@ fn connection_manager(
                 n.path.clone(),
             ));
         }
+        super::edge::common_options(cx, &o, native, rl, origins)?;
     }
+    super::edge::forwarding(cx, &f, native, rl, origins)?;
     if let Some(t) = f.get("request_headers_timeout") {
         rl.request_headers_timeout = Some(cx.duration(&t)?);
         origins.push((format!("{native}.request_headers_timeout"), t.path.clone()));
@@ -1186,10 +1159,7 @@ fn forward_action(
                 "max_internal_redirects",
                 Refuse("internal redirects are not implemented"),
             ),
-            (
-                "max_stream_duration",
-                Refuse("stream duration limits are not implemented"),
-            ),
+            ("max_stream_duration", Map),
             (
                 "cluster_not_found_response_code",
                 Refuse("routes to unknown clusters are refused at load"),
@@ -1244,6 +1214,9 @@ fn forward_action(
         rr.timeout = Some(cx.duration(&t)?);
         origins.push((format!("{native}.timeout"), t.path.clone()));
     }
+    if let Some(m) = a.get("max_stream_duration") {
+        super::edge::route_max_stream_duration(cx, &m, native, &mut rr, origins)?;
+    }
     if let Some(p) = a.get("retry_policy") {
         rr.retry_policy = Some(retry_policy(
             cx,
@@ -1271,6 +1244,33 @@ fn forward_action(
         });
     }
     Ok(rr)
+}
+
+/// Envoy `retry_on` words for causes ringway never sees: accepted with a
+/// warning and left out of the policy, so they never match.
+const NEVER_MATCHING_RETRY_ON: &[(&str, &str)] = &[
+    ("envoy-ratelimited", "retrying on x-envoy-ratelimited responses is not implemented"),
+    ("reset-before-request", "ringway does not tell a reset before the request was sent from one after; `reset` retries both"),
+    ("http3-post-connect-failure", "ringway has no HTTP/3 upstreams"),
+    ("retriable-headers", "retriable_headers are not implemented"),
+    ("cancelled", "gRPC status retries are not implemented"),
+    ("deadline-exceeded", "gRPC status retries are not implemented"),
+    ("internal", "gRPC status retries are not implemented"),
+    ("resource-exhausted", "gRPC status retries are not implemented"),
+    ("unavailable", "gRPC status retries are not implemented"),
+];
+
+/// The `retry_on` words the native policy reads; the rest warned about.
+fn retry_on(cx: &mut Ctx, r: &Node) -> Result<String, ConfigError> {
+    let text = cx.string(r)?;
+    let mut kept = Vec::new();
+    for word in text.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+        match NEVER_MATCHING_RETRY_ON.iter().find(|(w, _)| *w == word) {
+            Some((_, why)) => cx.warn(&r.path, format!("`{word}` never matches: {why}")),
+            None => kept.push(word),
+        }
+    }
+    Ok(kept.join(","))
 }
 
 /// A route's `retry_policy`: the conditions and counts ringway implements map
@@ -1302,7 +1302,7 @@ fn retry_policy(
     let mut rp = RawRetryPolicy::default();
     match f.get("retry_on") {
         Some(r) => {
-            rp.retry_on = cx.string(&r)?;
+            rp.retry_on = retry_on(cx, &r)?;
             origins.push((format!("{native}.retry_on"), r.path.clone()));
         }
         None => return Err(cx.invalid(&node.path, "a retry_policy needs `retry_on`")),

@@ -10,6 +10,8 @@
 //! each naming its YAML path and line in the Envoy file.
 
 mod access_log;
+mod dns;
+mod edge;
 mod headers;
 mod listener;
 mod matching;
@@ -154,7 +156,7 @@ fn translate_doc(cx: &mut Ctx, doc: &Value) -> Result<Translation, ConfigError> 
             ("header_prefix", Refuse("ringway's own headers use the fixed x-ringway- prefix")),
             ("bootstrap_extensions", Refuse("extensions are not implemented")),
             ("fatal_actions", Refuse("extensions are not implemented")),
-            ("typed_dns_resolver_config", Refuse("only ringway's built-in resolver exists")),
+            ("typed_dns_resolver_config", Map),
             ("dns_resolution_config", Refuse("only ringway's built-in resolver exists")),
             ("default_socket_interface", Refuse("socket interfaces are not implemented")),
             ("certificate_provider_instances", Refuse("certificate providers are not implemented; give certificates in tls_certificates")),
@@ -217,9 +219,17 @@ fn translate_doc(cx: &mut Ctx, doc: &Value) -> Result<Translation, ConfigError> 
     if let Some(a) = top.get("admin") {
         raw.admin = Some(admin(cx, &a, &mut origins)?);
     }
+    if let Some(t) = top.get("typed_dns_resolver_config") {
+        dns::on_bootstrap(cx, &t, &mut raw, &mut origins)?;
+    }
     if let Some(rt) = top.get("layered_runtime") {
-        for limit in runtime::layered_runtime(cx, &rt)? {
-            apply_connection_limit(cx, &limit, &envoy_names, &mut raw, &mut origins);
+        let limits = runtime::layered_runtime(cx, &rt)?;
+        for limit in &limits.listeners {
+            apply_connection_limit(cx, limit, &envoy_names, &mut raw, &mut origins);
+        }
+        if let Some((limit, path)) = limits.global {
+            raw.max_connections = Some(limit);
+            origins.push(("max_connections".into(), path));
         }
     }
 
@@ -452,10 +462,7 @@ fn cluster(
                 "upstream_http_protocol_options",
                 Refuse("auto_sni / auto_san_validation are not implemented; set sni in the UpstreamTlsContext"),
             ),
-            (
-                "typed_dns_resolver_config",
-                Refuse("only ringway's built-in resolver exists"),
-            ),
+            ("typed_dns_resolver_config", Map),
             (
                 "dns_resolution_config",
                 Refuse("only ringway's built-in resolver exists"),
@@ -549,6 +556,9 @@ fn cluster(
             let (addr, _) = address(cx, &r)?;
             rc.dns_resolvers.push(addr);
         }
+    }
+    if let Some(t) = f.get("typed_dns_resolver_config") {
+        dns::on_cluster(cx, &t, &mut rc)?;
     }
     if let Some(o) = f.get("common_http_protocol_options") {
         let o = cx.fields(&o, &common_http_rules("upstream"))?;
@@ -812,15 +822,27 @@ fn common_http_rules(side: &str) -> Vec<(&'static str, walk::Rule)> {
         ),
         (
             "max_stream_duration",
-            Refuse("stream duration limits are not implemented"),
+            if side == "upstream" {
+                Refuse("upstream stream duration limits are not implemented")
+            } else {
+                Map
+            },
         ),
         (
             "max_requests_per_connection",
-            Refuse("per-connection request limits are not implemented"),
+            if side == "upstream" {
+                Refuse("per-connection request limits are not implemented")
+            } else {
+                Map
+            },
         ),
         (
             "headers_with_underscores_action",
-            Refuse("ringway always allows underscores in header names"),
+            if side == "upstream" {
+                Refuse("ringway always allows underscores in response header names")
+            } else {
+                Map
+            },
         ),
         (
             "max_response_headers_kb",
@@ -890,6 +912,8 @@ fn admin(
     })
 }
 
+#[cfg(test)]
+mod edge_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
