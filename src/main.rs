@@ -104,6 +104,10 @@ enum Command {
     },
     /// The front-proxy story in one process: demo services plus the proxy on :8000.
     Demo {
+        /// Run this config (native or Envoy, e.g. config/envoy/front-envoy-v3.yaml)
+        /// against the demo's services and DNS, instead of config/front-proxy.yaml.
+        #[arg(short, long, value_name = "FILE")]
+        config: Option<String>,
         #[command(flatten)]
         run: RunOpts,
     },
@@ -138,7 +142,7 @@ fn main() -> ExitCode {
     match (cli.command, cli.config) {
         (Some(Command::Run { config, run }), _) => run_file(config.path(), &run, set_level),
         (None, Some(config)) => run_file(&config, &cli.run, set_level),
-        (Some(Command::Demo { run }), _) => run_demo(&run, set_level),
+        (Some(Command::Demo { config, run }), _) => run_demo(config.as_deref(), &run, set_level),
         (Some(Command::Check { config }), _) => check(config.path()),
         (Some(Command::Convert { config }), _) => convert(config.path()),
         (Some(Command::Completions { shell }), _) => completions(shell),
@@ -242,6 +246,43 @@ fn write_stdout(bytes: &[u8]) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(_) => ExitCode::from(1),
     }
+}
+
+/// The demo's clusters are strict_dns: they ask the demo's responder, and only
+/// it (clusters with resolvers of their own too), so the machine's /etc/hosts
+/// and resolv.conf cannot shadow the records file.
+fn use_demo_dns(
+    config: &mut config::model::Config,
+    dir: &demo::DemoDir,
+    dns: std::net::SocketAddr,
+) {
+    config.dns.resolvers = vec![dns];
+    config.dns.hosts_file = Some(dir.dir.join("no-hosts").display().to_string());
+    config.dns.resolv_conf = Some(dir.dir.join("no-resolv.conf").display().to_string());
+    for cluster in &mut config.clusters {
+        if !cluster.dns_resolvers.is_empty() {
+            cluster.dns_resolvers = vec![dns];
+        }
+    }
+}
+
+/// What a demo run with a config of the user's serves, listener by listener.
+fn say_listeners(path: &str, config: &config::model::Config) {
+    say(format_args!("ringway demo: running {path}"));
+    for l in &config.listeners {
+        let scheme = if l.tls.is_some() { "https" } else { "http" };
+        say(format_args!(
+            "ringway demo: listener {} on {scheme}://{}",
+            l.name, l.address
+        ));
+    }
+    if let Some(admin) = &config.admin {
+        say(format_args!(
+            "ringway demo: admin on http://{}",
+            admin.address
+        ));
+    }
+    say(format_args!("Ctrl-C to stop."));
 }
 
 fn load(path: &str) -> Result<config::Loaded, ExitCode> {
@@ -376,14 +417,25 @@ fn serve(
     }
 }
 
-fn run_demo(opts: &RunOpts, set_level: LogLevelSetter) -> ExitCode {
-    let mut loaded = match config::load_str(demo::FRONT_PROXY_YAML) {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("ringway: embedded demo config: {e}");
-            return ExitCode::from(1);
-        }
+fn run_demo(file: Option<&str>, opts: &RunOpts, set_level: LogLevelSetter) -> ExitCode {
+    let mut loaded = match file {
+        Some(path) => match load(path) {
+            Ok(l) => l,
+            Err(code) => return code,
+        },
+        None => match config::load_str(demo::FRONT_PROXY_YAML) {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("ringway: embedded demo config: {e}");
+                return ExitCode::from(1);
+            }
+        },
     };
+    if let Some(path) = file {
+        for w in loaded.warnings.iter().chain(&loaded.risks) {
+            eprintln!("ringway: {path}: warning: {w}");
+        }
+    }
     let started = demo::DemoDir::create().and_then(|dir| {
         let dns = demo::dns::DemoDns::start(dir.records.clone())?;
         let fleet = demo::DemoFleet::start(&dir.records)?;
@@ -404,12 +456,7 @@ fn run_demo(opts: &RunOpts, set_level: LogLevelSetter) -> ExitCode {
         let _ = std::fs::remove_dir_all(&temp_dir);
         previous(info);
     }));
-    // The clusters are strict_dns: ask the demo's responder, and only it, so the
-    // machine's /etc/hosts and resolv.conf cannot shadow the records file.
-    let dns_config = &mut loaded.config.dns;
-    dns_config.resolvers = vec![dns.addr];
-    dns_config.hosts_file = Some(dir.dir.join("no-hosts").display().to_string());
-    dns_config.resolv_conf = Some(dir.dir.join("no-resolv.conf").display().to_string());
+    use_demo_dns(&mut loaded.config, &dir, dns.addr);
     let instances: Vec<String> = fleet
         .instances()
         .iter()
@@ -421,6 +468,12 @@ fn run_demo(opts: &RunOpts, set_level: LogLevelSetter) -> ExitCode {
         dns.addr,
         dir.records.display()
     ));
+    if let Some(path) = file {
+        say_listeners(path, &loaded.config);
+        let code = serve(loaded.config, None, opts, set_level);
+        drop((fleet, dns, dir));
+        return code;
+    }
     say(format_args!(
         "ringway demo: front proxy on http://127.0.0.1:8000 (config/front-proxy.yaml). Try:"
     ));

@@ -186,31 +186,27 @@ impl Drop for Reaped {
     }
 }
 
-/// `ringway demo | head`: stdout closes while the demo still writes to it. The
-/// demo keeps serving, and when stopped exits 0 and removes its temp dir.
-#[test]
-fn the_demo_survives_a_closed_stdout_and_removes_its_temp_dir() {
-    // The demo's ports are fixed (:8000, :8001, 127.0.0.2-5:8080); another
-    // demo on this machine makes a start fail with "in use": try again until
-    // they are free.
-    let dir = tempfile::tempdir().unwrap();
-    let log_path = dir.path().join("demo-stderr.log");
-    let (mut child, temp) = wait_for("a demo that could bind its ports", || {
+/// `ringway demo ARGS…` started, its stdout closed before it writes a line and
+/// its stderr in `log_path`; and the temp dir it says it made. The demo's ports
+/// are fixed (the story's), so another demo on this machine makes a start fail
+/// with "in use": try again until they are free.
+fn start_demo(args: &[&str], log_path: &Path) -> (Reaped, PathBuf) {
+    wait_for("a demo that could bind its ports", || {
         let mut child = Reaped(
             Command::new(BIN)
-                .args(["demo", "--io-driver", "epoll", "--workers", "1"])
+                .arg("demo")
+                .args(args)
                 .env("NO_COLOR", "1")
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
-                .stderr(fs::File::create(&log_path).unwrap())
+                .stderr(fs::File::create(log_path).unwrap())
                 .spawn()
                 .expect("spawn ringway demo"),
         );
-        // Closed before the demo writes its first line.
         drop(child.0.stdout.take());
         let temp = std::env::temp_dir().join(format!("ringway-demo-{}", child.0.id()));
         let outcome = wait_for("the demo to start or exit", || {
-            if fs::read_to_string(&log_path)
+            if fs::read_to_string(log_path)
                 .unwrap_or_default()
                 .contains("started")
             {
@@ -221,7 +217,7 @@ fn the_demo_survives_a_closed_stdout_and_removes_its_temp_dir() {
         match outcome {
             None => Some((child, temp)),
             Some(status) => {
-                let log = fs::read_to_string(&log_path).unwrap_or_default();
+                let log = fs::read_to_string(log_path).unwrap_or_default();
                 assert!(
                     log.contains("in use"),
                     "the demo exited ({status}) for another reason: {log}"
@@ -229,14 +225,65 @@ fn the_demo_survives_a_closed_stdout_and_removes_its_temp_dir() {
                 None
             }
         }
-    });
-    assert!(temp.is_dir(), "no demo dir at {}", temp.display());
+    })
+}
+
+/// SIGTERM to a demo: it exits 0 and removes its temp dir.
+fn stop_demo(mut child: Reaped, temp: &Path, log_path: &Path) {
     // SAFETY: kill(2) on our own child, which has not been reaped.
     unsafe { libc::kill(child.0.id() as libc::pid_t, libc::SIGTERM) };
     let status = wait_for("the demo to exit", || child.0.try_wait().unwrap());
-    let log = fs::read_to_string(&log_path).unwrap_or_default();
+    let log = fs::read_to_string(log_path).unwrap_or_default();
     assert!(status.success(), "{status}: {log}");
     assert!(!temp.exists(), "the demo left {} behind", temp.display());
+}
+
+/// `ringway demo | head`: stdout closes while the demo still writes to it. The
+/// demo keeps serving, and when stopped exits 0 and removes its temp dir.
+#[test]
+fn the_demo_survives_a_closed_stdout_and_removes_its_temp_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("demo-stderr.log");
+    let (child, temp) = start_demo(&["--io-driver", "epoll", "--workers", "1"], &log_path);
+    assert!(temp.is_dir(), "no demo dir at {}", temp.display());
+    stop_demo(child, &temp, &log_path);
+}
+
+/// `ringway demo --config config/envoy/front-envoy-v3.yaml`: today's Envoy
+/// sandbox file, unchanged but for its bind addresses, runs against the demo's
+/// services: HTTP on 8080 (also h2c), HTTPS on 8443 with its inline certificate.
+#[test]
+fn the_demo_runs_todays_envoy_sandbox_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("demo-stderr.log");
+    let file = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/config/envoy/front-envoy-v3.yaml"
+    );
+    let (child, temp) = start_demo(&["--config", file, "--workers", "1"], &log_path);
+    let curl = |args: &[&str]| {
+        let out = Command::new("curl")
+            .args(["-s", "--max-time", "10"])
+            .args(args)
+            .output()
+            .expect("run curl");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(curl(&["http://127.0.0.1:8080/service/1"]).contains("(service 1)"));
+    assert!(
+        curl(&["--http2-prior-knowledge", "http://127.0.0.1:8080/service/2"])
+            .contains("(service 2)")
+    );
+    let https = curl(&[
+        "-k",
+        "-w",
+        "\n%{http_version}",
+        "https://127.0.0.1:8443/service/2",
+    ]);
+    assert!(https.contains("(service 2)"), "{https}");
+    // No `alpn_protocols` in the file: HTTP/1.1 only, as Envoy negotiates it.
+    assert!(https.ends_with("\n1.1"), "{https}");
+    stop_demo(child, &temp, &log_path);
 }
 
 /// A non-loopback admin: a warning from `check`, and in the log at start.

@@ -206,7 +206,10 @@ fn envoy_home(stat: &str) -> (bool, bool) {
     ];
     if BOTH.contains(&stat) {
         (true, true)
-    } else if stat.starts_with("ssl.") || stat == ListenerCounter::DownstreamCxOverflow.name() {
+    } else if stat.starts_with("ssl.")
+        || stat == ListenerCounter::DownstreamCxOverflow.name()
+        || stat == ListenerCounter::DownstreamGlobalCxOverflow.name()
+    {
         (false, true)
     } else {
         (true, false)

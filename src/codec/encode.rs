@@ -6,6 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use super::{
     edit::{EditContext, HeaderOps, RequestRef},
+    forward::{EnvoyHeaders, ForwardPlan, RequestIdAction},
     headers::{HeaderIndex, HeaderKind},
     request::RequestHead,
     response::ResponseHead,
@@ -21,10 +22,14 @@ pub struct RequestEdits<'a> {
     pub rewrite: Option<(usize, &'a [u8])>,
     /// Used as `Host` when the client sent none (HTTP/1.0).
     pub upstream: SocketAddr,
-    /// Written as `x-request-id` when the client sent none.
+    /// Written as `x-request-id` as `forward.request_id` says.
     pub request_id: &'a [u8],
     /// How the request reached us: `x-forwarded-proto`.
     pub scheme: Scheme,
+    /// What the listener's forwarding policy decided for this request.
+    pub forward: ForwardPlan,
+    /// The external-address header's name (lowercase), when the policy has one.
+    pub external_header: Option<&'a [u8]>,
     /// The route's header mutations (usually none).
     pub ops: &'a HeaderOps,
     /// `%START_TIME%`, rendered when `ops` uses it.
@@ -67,19 +72,7 @@ pub fn encode_request(
     edits: &RequestEdits<'_>,
     out: &mut Vec<u8>,
 ) {
-    out.extend_from_slice(head.slice(buf, head.method_span));
-    out.push(b' ');
-    let target = head.slice(buf, head.target);
-    match edits.rewrite {
-        Some((matched, replacement)) => {
-            out.extend_from_slice(replacement);
-            // An absolute-form target without a path routes as `/` but is empty.
-            out.extend_from_slice(target.get(matched..).unwrap_or_default());
-        }
-        None if target.is_empty() => out.push(b'/'),
-        None => out.extend_from_slice(target),
-    }
-    out.extend_from_slice(b" HTTP/1.1\r\n");
+    write_request_line(buf, head, edits, out);
 
     let cx = EditContext {
         client: edits.client,
@@ -90,16 +83,13 @@ pub fn encode_request(
     };
     let ops = edits.ops;
     let dropped = |name: &[u8]| ops.drops(name, &cx);
-    match (edits.host_rewrite, head.authority, head.host) {
-        (Some(host), _, _) => header_line(out, b"host", host),
-        (None, Some(a), _) => header_line(out, b"host", head.slice(buf, a)),
-        (None, None, None) => {
-            out.extend_from_slice(b"host: ");
-            write_addr(out, edits.upstream);
-            out.extend_from_slice(b"\r\n");
-        }
-        (None, None, Some(_)) => {}
-    }
+    write_host(buf, head, edits, out);
+    let plan = edits.forward;
+    let client_xfp = headers
+        .iter()
+        .any(|h| h.kind == HeaderKind::XForwardedProto);
+    let write_xfp = plan.set_xfp || !client_xfp;
+    let ext_name = edits.external_header.filter(|_| plan.external.is_some());
     let mut xff_seen = false;
     for h in headers {
         let name = h.name(buf);
@@ -113,14 +103,25 @@ pub fn encode_request(
             HeaderKind::ContentLength => true,
             HeaderKind::Upgrade => head.upgrade,
             HeaderKind::Expect => !head.expect_continue,
-            HeaderKind::XForwardedProto => false,
+            HeaderKind::XForwardedProto => !write_xfp && !dropped(name),
             HeaderKind::XForwardedFor => {
                 // All values are joined into one line below.
                 xff_seen = true;
                 false
             }
+            HeaderKind::XRequestId => {
+                plan.request_id != RequestIdAction::Overwrite
+                    && !is_listed(buf, name, conn_tokens)
+                    && !dropped(name)
+            }
+            HeaderKind::Underscored => false,
             k if k.is_hop_by_hop() => false,
-            _ => !is_listed(buf, name, conn_tokens) && !dropped(name),
+            _ => {
+                !is_listed(buf, name, conn_tokens)
+                    && !dropped(name)
+                    && !ext_name.is_some_and(|n| name.eq_ignore_ascii_case(n))
+                    && !plan.envoy.drops(name)
+            }
         };
         if keep {
             header_line(out, name, h.value(buf));
@@ -132,29 +133,9 @@ pub fn encode_request(
     if head.upgrade {
         out.extend_from_slice(b"connection: upgrade\r\n");
     }
-    if !dropped(b"x-forwarded-for") {
-        out.extend_from_slice(b"x-forwarded-for: ");
-        if xff_seen {
-            for h in headers
-                .iter()
-                .filter(|h| h.kind == HeaderKind::XForwardedFor)
-            {
-                out.extend_from_slice(h.value(buf));
-                out.extend_from_slice(b", ");
-            }
-        }
-        write_ip(out, edits.client.ip());
-        out.extend_from_slice(b"\r\n");
-    }
-    if !dropped(b"x-forwarded-proto") {
-        out.extend_from_slice(match edits.scheme {
-            Scheme::Http => b"x-forwarded-proto: http\r\n",
-            Scheme::Https => b"x-forwarded-proto: https\r\n",
-        });
-    }
-    if !head.has_request_id && !dropped(b"x-request-id") {
-        header_line(out, b"x-request-id", edits.request_id);
-    }
+    write_forwarding(
+        buf, head, headers, edits, xff_seen, write_xfp, &dropped, out,
+    );
     if !ops.is_empty() {
         let arrived = |name: &str| {
             OWN_REQUEST_HEADERS.contains(&name)
@@ -163,6 +144,111 @@ pub fn encode_request(
                     .any(|h| h.name(buf).eq_ignore_ascii_case(name.as_bytes()))
         };
         ops.write_added(&cx, &arrived, out);
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// `METHOD target HTTP/1.1`, the target rewritten as the route says.
+fn write_request_line(buf: &[u8], head: &RequestHead, edits: &RequestEdits<'_>, out: &mut Vec<u8>) {
+    out.extend_from_slice(head.slice(buf, head.method_span));
+    out.push(b' ');
+    let target = head.slice(buf, head.target);
+    match edits.rewrite {
+        Some((matched, replacement)) => {
+            out.extend_from_slice(replacement);
+            // An absolute-form target without a path routes as `/` but is empty.
+            out.extend_from_slice(target.get(matched..).unwrap_or_default());
+        }
+        None if target.is_empty() => out.push(b'/'),
+        None => out.extend_from_slice(target),
+    }
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+}
+
+/// `Host` when it is not the client's own line (rewritten, from an
+/// absolute-form target, or missing in HTTP/1.0).
+fn write_host(buf: &[u8], head: &RequestHead, edits: &RequestEdits<'_>, out: &mut Vec<u8>) {
+    match (edits.host_rewrite, head.authority, head.host) {
+        (Some(host), _, _) => header_line(out, b"host", host),
+        (None, Some(a), _) => header_line(out, b"host", head.slice(buf, a)),
+        (None, None, None) => {
+            out.extend_from_slice(b"host: ");
+            write_addr(out, edits.upstream);
+            out.extend_from_slice(b"\r\n");
+        }
+        (None, None, Some(_)) => {}
+    }
+}
+
+/// The forwarding headers ringway writes itself, as the policy's plan says
+/// (each removable by a route's mutations).
+#[allow(clippy::too_many_arguments)]
+fn write_forwarding(
+    buf: &[u8],
+    head: &RequestHead,
+    headers: &[HeaderIndex],
+    edits: &RequestEdits<'_>,
+    xff_seen: bool,
+    write_xfp: bool,
+    dropped: &dyn Fn(&[u8]) -> bool,
+    out: &mut Vec<u8>,
+) {
+    let plan = edits.forward;
+    let ext_name = edits.external_header.filter(|_| plan.external.is_some());
+    if (xff_seen || plan.append_xff) && !dropped(b"x-forwarded-for") {
+        write_xff(
+            buf,
+            headers,
+            plan.append_xff.then_some(edits.client.ip()),
+            out,
+        );
+    }
+    if write_xfp && !dropped(b"x-forwarded-proto") {
+        out.extend_from_slice(match edits.scheme {
+            Scheme::Http => b"x-forwarded-proto: http\r\n",
+            Scheme::Https => b"x-forwarded-proto: https\r\n",
+        });
+    }
+    if let (Some(name), Some(ip)) = (ext_name, plan.external) {
+        if !dropped(name) {
+            out.extend_from_slice(name);
+            out.extend_from_slice(b": ");
+            write_ip(out, ip);
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+    if plan.envoy == EnvoyHeaders::Internal && !dropped(b"x-envoy-internal") {
+        out.extend_from_slice(b"x-envoy-internal: true\r\n");
+    }
+    let write_id = match plan.request_id {
+        RequestIdAction::Keep => false,
+        RequestIdAction::GenerateIfMissing => !head.has_request_id,
+        RequestIdAction::Overwrite => true,
+    };
+    if write_id && !dropped(b"x-request-id") {
+        header_line(out, b"x-request-id", edits.request_id);
+    }
+}
+
+/// One `x-forwarded-for` line: the client's lines joined, then `append`.
+fn write_xff(buf: &[u8], headers: &[HeaderIndex], append: Option<IpAddr>, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"x-forwarded-for: ");
+    let mut first = true;
+    for h in headers
+        .iter()
+        .filter(|h| h.kind == HeaderKind::XForwardedFor)
+    {
+        if !first {
+            out.extend_from_slice(b", ");
+        }
+        out.extend_from_slice(h.value(buf));
+        first = false;
+    }
+    if let Some(ip) = append {
+        if !first {
+            out.extend_from_slice(b", ");
+        }
+        write_ip(out, ip);
     }
     out.extend_from_slice(b"\r\n");
 }

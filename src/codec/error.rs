@@ -40,4 +40,6 @@ pub enum CodecError {
     UnexpectedEof,
     #[error("method not supported")]
     MethodNotAllowed,
+    #[error("underscore in a header name")]
+    UnderscoreInHeaderName,
 }

@@ -220,6 +220,8 @@ fn edits() -> RequestEdits<'static> {
         upstream: "127.0.0.2:80".parse().unwrap(),
         request_id: b"id-1",
         scheme: Scheme::Http,
+        forward: crate::codec::forward::ForwardPlan::edge(),
+        external_header: None,
         ops,
         start_time: b"",
         host_rewrite: None,

@@ -18,6 +18,9 @@ pub enum HeaderKind {
     Trailer,
     /// Only meaningful to an h2c upgrade, which ringway never forwards.
     Http2Settings,
+    /// A name with `_` under `headers_with_underscores_action: DROP_HEADER`:
+    /// never forwarded.
+    Underscored,
     Other,
 }
 

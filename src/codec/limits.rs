@@ -26,12 +26,6 @@ pub const READ_CHUNK: usize = 16 * 1024;
 pub const BODY_CHUNK: usize = 64 * 1024;
 /// Informational (1xx) responses accepted before the final one.
 pub const MAX_INFORMATIONAL_RESPONSES: usize = 8;
-/// A write that cannot finish within this ends the connection: the peer has
-/// stopped reading (nginx's `send_timeout` default). Without it, a client that
-/// never reads would hold its upstream connection and breaker slot forever.
-pub const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
-/// How long a request body may pause between reads before the client gets a 408.
-pub const REQUEST_BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Per-listener limits on what a client may send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +35,21 @@ pub struct RequestLimits {
     pub max_uri_bytes: usize,
     /// `None`: unlimited (bodies stream with bounded memory anyway).
     pub max_body_bytes: Option<u64>,
+    /// What a header name with `_` gets (Envoy's `headers_with_underscores_action`).
+    pub underscores: UnderscoreAction,
+}
+
+/// Envoy's `headers_with_underscores_action`: `_` in names can smuggle a
+/// header past a backend that folds `_` into `-` (CGI, some frameworks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UnderscoreAction {
+    /// Forwarded like any other header (Envoy's default).
+    #[default]
+    Allow,
+    /// The request is answered 400 and the connection closes.
+    RejectRequest,
+    /// The header is not forwarded.
+    DropHeader,
 }
 
 impl Default for RequestLimits {
@@ -50,6 +59,7 @@ impl Default for RequestLimits {
             max_headers: MAX_HEADERS,
             max_uri_bytes: MAX_URI_BYTES,
             max_body_bytes: None,
+            underscores: UnderscoreAction::Allow,
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod body;
 pub mod edit;
 pub mod encode;
 pub mod error;
+pub mod forward;
 pub mod headers;
 pub mod invariants;
 pub mod limits;

@@ -5,7 +5,7 @@
 use super::{
     error::CodecError,
     headers::{self, HeaderIndex, HeaderKind, TransferCoding},
-    limits::{self, RequestLimits},
+    limits::{self, RequestLimits, UnderscoreAction},
     BodyFraming, Version,
 };
 use std::mem::MaybeUninit;
@@ -167,7 +167,7 @@ pub fn parse_request(
         if !headers::valid_field_value(value) {
             return Err(CodecError::BadHeaderValue);
         }
-        let kind = HeaderKind::of(h.name.as_bytes());
+        let kind = underscored(HeaderKind::of(h.name.as_bytes()), h.name, lim.underscores)?;
         fields.observe(kind, value, buf, conn_tokens)?;
         match kind {
             HeaderKind::Host => {
@@ -247,6 +247,22 @@ pub fn parse_request(
         has_request_id,
         head_len,
     }))
+}
+
+/// `kind`, or `Underscored` for a name with `_` the listener drops; an error
+/// if it rejects them. Every name ringway acts on is free of `_`.
+fn underscored(
+    kind: HeaderKind,
+    name: &str,
+    action: UnderscoreAction,
+) -> Result<HeaderKind, CodecError> {
+    if action == UnderscoreAction::Allow || kind != HeaderKind::Other || !name.contains('_') {
+        return Ok(kind);
+    }
+    match action {
+        UnderscoreAction::RejectRequest => Err(CodecError::UnderscoreInHeaderName),
+        _ => Ok(HeaderKind::Underscored),
+    }
 }
 
 /// Offsets of a span of the head buffer.

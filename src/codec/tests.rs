@@ -205,6 +205,8 @@ fn forwarded(input: &[u8], rewrite: Option<(usize, &[u8])>) -> String {
         upstream: "127.0.0.2:80".parse().unwrap(),
         request_id: b"id-1",
         scheme: crate::codec::encode::Scheme::Http,
+        forward: crate::codec::forward::ForwardPlan::edge(),
+        external_header: None,
         ops: &crate::codec::edit::HeaderOps::default(),
         start_time: b"",
         host_rewrite: None,

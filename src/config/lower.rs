@@ -60,6 +60,7 @@ pub fn lower(config: &Config) -> RawConfig {
         drain_timeout,
         admin,
         dns,
+        max_connections,
         stats,
         listeners,
         clusters,
@@ -71,6 +72,7 @@ pub fn lower(config: &Config) -> RawConfig {
         admin: admin.as_ref().map(lower_admin),
         // Absent and empty mean the same: the machine's resolv.conf and hosts.
         dns: (*dns != DnsConfig::default()).then(|| lower_dns(dns)),
+        max_connections: *max_connections,
         stats: Some(RawStats {
             naming: Some(names::name(names::STATS_NAMINGS, stats.naming).to_string()),
         }),
@@ -133,6 +135,12 @@ fn lower_listener(listener: &ListenerConfig, clusters: &[ClusterConfig]) -> RawL
         tls,
         max_connections,
         headers,
+        forwarding,
+        ignore_global_connection_limit,
+        max_requests_per_connection,
+        request_timeout,
+        stream_idle_timeout,
+        max_stream_duration,
         stat_prefix,
     } = listener;
     let level = lower_mutations(headers);
@@ -141,6 +149,7 @@ fn lower_listener(listener: &ListenerConfig, clusters: &[ClusterConfig]) -> RawL
         max_headers,
         max_uri_bytes,
         max_body_bytes,
+        underscores,
     } = *limits;
     RawListener {
         name: Some(name.clone()),
@@ -169,10 +178,43 @@ fn lower_listener(listener: &ListenerConfig, clusters: &[ClusterConfig]) -> RawL
         }),
         tls: tls.as_ref().map(|t| lower_listener_tls(t.spec())),
         max_connections: *max_connections,
+        forwarding: Some(lower_forwarding(forwarding)),
+        ignore_global_connection_limit: Some(*ignore_global_connection_limit),
+        headers_with_underscores: Some(
+            names::name(names::UNDERSCORE_ACTIONS, underscores).to_string(),
+        ),
+        max_requests_per_connection: max_requests_per_connection.map(u64::from),
+        request_timeout: request_timeout.map(ConfigDuration),
+        // `0s` is how "disabled" reads back.
+        stream_idle_timeout: Some(ConfigDuration(stream_idle_timeout.unwrap_or_default())),
+        max_stream_duration: max_stream_duration.map(ConfigDuration),
         request_headers_to_add: level.request_add,
         request_headers_to_remove: level.request_remove,
         response_headers_to_add: level.response_add,
         response_headers_to_remove: level.response_remove,
+    }
+}
+
+fn lower_forwarding(f: &Forwarding) -> RawForwarding {
+    let Forwarding {
+        use_remote_address,
+        xff_num_trusted_hops,
+        skip_xff_append,
+        internal,
+        external_address_header,
+        generate_request_id,
+        preserve_external_request_id,
+        envoy_internal_headers,
+    } = f;
+    RawForwarding {
+        use_remote_address: Some(*use_remote_address),
+        xff_num_trusted_hops: Some(*xff_num_trusted_hops),
+        skip_xff_append: Some(*skip_xff_append),
+        internal_addresses: internal.iter().map(Cidr::to_string).collect(),
+        external_address_header: external_address_header.clone(),
+        generate_request_id: Some(*generate_request_id),
+        preserve_external_request_id: Some(*preserve_external_request_id),
+        envoy_internal_headers: Some(*envoy_internal_headers),
     }
 }
 
@@ -434,6 +476,7 @@ fn lower_forward(raw: RawRoute, forward: &ForwardAction, clusters: &[ClusterConf
         timeout,
         retry,
         host_rewrite,
+        max_stream_duration,
     } = forward;
     // `validate` made cluster names indices into `clusters`.
     let name = |i: usize| clusters.get(i).map(|c| c.name.clone()).unwrap_or_default();
@@ -458,6 +501,7 @@ fn lower_forward(raw: RawRoute, forward: &ForwardAction, clusters: &[ClusterConf
         // The reader's `0s` is the model's "no timeout".
         timeout: Some(ConfigDuration(timeout.unwrap_or_default())),
         retry_policy: retry.as_ref().map(lower_retry),
+        max_stream_duration: max_stream_duration.map(ConfigDuration),
         host_rewrite: match host_rewrite {
             HostRewrite::Literal(h) => Some(h.clone()),
             HostRewrite::Keep | HostRewrite::UpstreamHostname => None,
@@ -536,6 +580,8 @@ fn lower_retry(policy: &RetryPolicy) -> RawRetryPolicy {
         on_gateway_error,
         on_connect_failure,
         on_reset,
+        on_retriable_4xx,
+        on_refused_stream,
         retriable_status_codes,
         num_retries,
         per_try_timeout,
@@ -545,6 +591,8 @@ fn lower_retry(policy: &RetryPolicy) -> RawRetryPolicy {
         (*on_gateway_error, retry_on::GATEWAY_ERROR),
         (*on_connect_failure, retry_on::CONNECT_FAILURE),
         (*on_reset, retry_on::RESET),
+        (*on_retriable_4xx, retry_on::RETRIABLE_4XX),
+        (*on_refused_stream, retry_on::REFUSED_STREAM),
         (
             !retriable_status_codes.is_empty(),
             retry_on::RETRIABLE_STATUS_CODES,
@@ -900,6 +948,7 @@ mod tests {
 workers: 3
 io_driver: epoll
 drain_timeout: 250ms
+max_connections: 5000
 admin: { address: \"127.0.0.1:9901\", access_log_path: /tmp/admin.log }
 dns:
   resolvers: [\"127.0.0.9\", \"[::1]:5353\"]
@@ -921,6 +970,13 @@ listeners:
     max_request_body_size: 1MiB
     access_log: { path: /dev/stdout, format: \"%REQ(:PATH)% %RESPONSE_CODE%\\n\" }
     health_check: { path: /healthz }
+    forwarding: { xff_num_trusted_hops: 2, internal_addresses: [10.0.0.0/8], external_address_header: x-edge-client, preserve_external_request_id: false }
+    headers_with_underscores: drop_header
+    max_requests_per_connection: 100
+    ignore_global_connection_limit: true
+    request_timeout: 30s
+    stream_idle_timeout: 0s
+    max_stream_duration: 5m
     request_headers_to_remove: [x-debug]
     response_headers_to_add: [{ name: x-edge, value: \"%START_TIME%\", action: overwrite_if_exists }]
     virtual_hosts:
@@ -941,8 +997,9 @@ listeners:
             cluster: hashed
             prefix_rewrite: /
             timeout: 2500ms
+            max_stream_duration: 0s
             retry_policy:
-              retry_on: 5xx,gateway-error,connect-failure,reset,retriable-status-codes
+              retry_on: 5xx,gateway-error,connect-failure,reset,retriable-4xx,refused-stream,retriable-status-codes
               num_retries: 3
               per_try_timeout: 1s
               retriable_status_codes: [409, 429]
@@ -1009,8 +1066,12 @@ clusters:
         assert_eq!(routes[0]["timeout"], "0s");
         assert_eq!(
             routes[1]["retry_policy"]["retry_on"],
-            "5xx,gateway-error,connect-failure,reset,retriable-status-codes"
+            "5xx,gateway-error,connect-failure,reset,retriable-4xx,refused-stream,retriable-status-codes"
         );
+        assert_eq!(edge["forwarding"]["xff_num_trusted_hops"], 2);
+        assert_eq!(edge["forwarding"]["internal_addresses"][0], "10.0.0.0/8");
+        assert_eq!(edge["headers_with_underscores"], "drop_header");
+        assert_eq!(edge["max_requests_per_connection"], 100);
         let [dns, hashed] = [&dump["clusters"][0], &dump["clusters"][1]];
         assert_eq!(dns["dns_lookup_family"], "v4_preferred");
         assert_eq!(dns["dns_resolvers"][0], "127.0.0.53:53");

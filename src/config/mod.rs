@@ -11,6 +11,7 @@ pub mod names;
 pub mod raw;
 pub mod units;
 pub mod validate;
+pub mod validate_edge;
 pub mod validate_headers;
 pub mod validate_log;
 pub mod validate_match;

@@ -4,7 +4,9 @@
 use std::{net::SocketAddr, time::Duration};
 
 pub use crate::codec::edit::{AppendAction, HeaderAdd, HeaderMutations, HeaderOps, Template};
+pub use crate::codec::forward::{Cidr, Forwarding};
 use crate::codec::limits::RequestLimits;
+pub use crate::codec::limits::UnderscoreAction;
 
 /// Defaults, Envoy's where Envoy has one.
 pub mod defaults {
@@ -16,6 +18,9 @@ pub mod defaults {
     /// nginx's `client_body_buffer_size` on 64-bit, and one body read buffer.
     pub const REQUEST_BUFFER: u64 = 64 * 1024;
     pub const REQUEST_BODY_TIMEOUT: Duration = Duration::from_secs(60);
+    /// ringway's body read timeout before it was configurable (Envoy's
+    /// `stream_idle_timeout` default is 5 minutes; an Envoy file without one gets this).
+    pub const STREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
     pub const DOWNSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(3600);
     pub const UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
     pub const MAX_IDLE_PER_HOST: usize = 256;
@@ -90,6 +95,8 @@ pub struct Config {
     pub drain_timeout: Duration,
     pub admin: Option<AdminConfig>,
     pub dns: DnsConfig,
+    /// Client connections on all listeners together. `None`: no limit.
+    pub max_connections: Option<u64>,
     pub stats: StatsConfig,
     pub listeners: Vec<ListenerConfig>,
     pub clusters: Vec<ClusterConfig>,
@@ -194,6 +201,17 @@ pub struct ListenerConfig {
     pub max_connections: Option<u64>,
     /// Header mutations for every route of the listener (Envoy's route-config level).
     pub headers: HeaderMutations,
+    pub forwarding: Forwarding,
+    /// This listener's connections are not held to `Config::max_connections`.
+    pub ignore_global_connection_limit: bool,
+    /// A client connection closes after this many requests. `None`: no limit.
+    pub max_requests_per_connection: Option<u32>,
+    /// Head and body must arrive within this of the request's start (408).
+    pub request_timeout: Option<Duration>,
+    /// Bounds each wait for body bytes, either way. `None`: disabled.
+    pub stream_idle_timeout: Option<Duration>,
+    /// Bounds the whole exchange (408 before the response starts).
+    pub max_stream_duration: Option<Duration>,
     /// Its connection manager's stats scope under Envoy naming (Envoy's
     /// `stat_prefix`; the listener's name unless set).
     pub stat_prefix: String,
@@ -412,6 +430,9 @@ pub struct ForwardAction {
     pub timeout: Option<Duration>,
     pub retry: Option<RetryPolicy>,
     pub host_rewrite: HostRewrite,
+    /// Replaces the listener's `max_stream_duration` on this route; `Some(0)`
+    /// disables it here. `None`: the listener's applies.
+    pub max_stream_duration: Option<Duration>,
 }
 
 /// Envoy's `regex_rewrite`: every non-overlapping match of `pattern` in the
@@ -677,6 +698,11 @@ pub struct RetryPolicy {
     pub on_gateway_error: bool,
     pub on_connect_failure: bool,
     pub on_reset: bool,
+    /// Envoy's `retriable-4xx`: a 409.
+    pub on_retriable_4xx: bool,
+    /// Envoy's `refused-stream`: an HTTP/2 upstream refused the stream
+    /// (REFUSED_STREAM). An HTTP/1.1 upstream never does.
+    pub on_refused_stream: bool,
     pub retriable_status_codes: Vec<u16>,
     pub num_retries: u32,
     pub per_try_timeout: Option<Duration>,
@@ -687,6 +713,7 @@ impl RetryPolicy {
     pub fn retries_status(&self, status: u16) -> bool {
         (self.on_5xx && status >= 500)
             || (self.on_gateway_error && matches!(status, 502..=504))
+            || (self.on_retriable_4xx && status == 409)
             || self.retriable_status_codes.contains(&status)
     }
 }

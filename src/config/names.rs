@@ -8,7 +8,7 @@
 
 use super::model::{
     AppendAction, ClusterKind, DnsLookupFamily, IoDriverChoice, LbPolicy, ListenerCodec,
-    StatsNaming,
+    StatsNaming, UnderscoreAction,
 };
 
 /// `(word, value)` pairs; the first word of each value is the one printed.
@@ -32,6 +32,13 @@ pub const LISTENER_CODECS: Names<ListenerCodec> = &[
     ("auto", ListenerCodec::Auto),
     ("http1", ListenerCodec::Http1),
     ("http2", ListenerCodec::Http2),
+];
+
+/// A listener's `headers_with_underscores` (Envoy's `headers_with_underscores_action`).
+pub const UNDERSCORE_ACTIONS: Names<UnderscoreAction> = &[
+    ("allow", UnderscoreAction::Allow),
+    ("reject_request", UnderscoreAction::RejectRequest),
+    ("drop_header", UnderscoreAction::DropHeader),
 ];
 
 pub const CLUSTER_KINDS: Names<ClusterKind> = &[
@@ -74,6 +81,8 @@ pub mod retry_on {
     pub const CONNECT_FAILURE: &str = "connect-failure";
     pub const RESET: &str = "reset";
     pub const RETRIABLE_STATUS_CODES: &str = "retriable-status-codes";
+    pub const RETRIABLE_4XX: &str = "retriable-4xx";
+    pub const REFUSED_STREAM: &str = "refused-stream";
     /// Between the words of `retry_on`.
     pub const SEPARATOR: &str = ",";
 }
@@ -135,6 +144,10 @@ mod tests {
         round_trips(IO_DRIVERS, &every!(IoDriverChoice: Auto, Uring, Epoll));
         round_trips(STATS_NAMINGS, &every!(StatsNaming: Ringway, Envoy));
         round_trips(LISTENER_CODECS, &every!(ListenerCodec: Auto, Http1, Http2));
+        round_trips(
+            UNDERSCORE_ACTIONS,
+            &every!(UnderscoreAction: Allow, RejectRequest, DropHeader),
+        );
         round_trips(
             CLUSTER_KINDS,
             &every!(ClusterKind: Static, StrictDns, LogicalDns),

@@ -22,6 +22,10 @@ pub struct RawConfig {
     pub admin: Option<RawAdmin>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns: Option<RawDns>,
+    /// Open client connections allowed on all listeners together (Envoy's
+    /// `overload.global_downstream_max_connections`). Default: no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_connections: Option<u64>,
     /// How the admin names stats (`naming: ringway | envoy`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stats: Option<RawStats>,
@@ -128,6 +132,33 @@ pub struct RawListener {
     /// connections over it are closed at accept. Default: no limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_connections: Option<u64>,
+    /// Not counted against the top-level `max_connections` (Envoy's
+    /// `ignore_global_conn_limit`). Default false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ignore_global_connection_limit: Option<bool>,
+    /// Who the client is, as the upstream hears it (x-forwarded-for,
+    /// x-forwarded-proto, the external-address header, x-request-id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forwarding: Option<RawForwarding>,
+    /// `allow` (default), `reject_request` (400) or `drop_header`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub headers_with_underscores: Option<String>,
+    /// A client connection closes after this many requests. Default: no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_requests_per_connection: Option<u64>,
+    /// The whole request (head and body) must arrive within this of its
+    /// start, else 408. Default: no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_timeout: Option<ConfigDuration>,
+    /// Each wait for more body bytes (from the client, or from the upstream
+    /// once its response head is in) ends after this: 408 if the response has
+    /// not started, else the connection closes. Default 60s; 0s disables.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_idle_timeout: Option<ConfigDuration>,
+    /// A request and its response together last at most this: 408 if the
+    /// response has not started, else the connection closes. Default: no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_stream_duration: Option<ConfigDuration>,
     /// Header mutations for every route of this listener (Envoy's route-config level).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub request_headers_to_add: Vec<RawHeaderAdd>,
@@ -137,6 +168,38 @@ pub struct RawListener {
     pub response_headers_to_add: Vec<RawHeaderAdd>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub response_headers_to_remove: Vec<String>,
+}
+
+/// A listener's forwarding policy; every field defaults to ringway's edge
+/// behaviour (see README "Client address and request id").
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawForwarding {
+    /// Default true: the peer is the client; it is appended to x-forwarded-for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub use_remote_address: Option<bool>,
+    /// Default 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xff_num_trusted_hops: Option<u32>,
+    /// Default false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skip_xff_append: Option<bool>,
+    /// CIDR ranges whose peers are internal (not edge requests). Default none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub internal_addresses: Vec<String>,
+    /// Header written with the client's address on edge requests. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_address_header: Option<String>,
+    /// Default true: x-request-id is generated when the client sent none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generate_request_id: Option<bool>,
+    /// Default true: an edge request keeps its own x-request-id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preserve_external_request_id: Option<bool>,
+    /// Default false: `x-envoy-internal` on internal requests; Envoy's
+    /// internal-only `x-envoy-*` request headers dropped from external ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub envoy_internal_headers: Option<bool>,
 }
 
 /// PEM from a file (`/etc/ringway/cert.pem`) or inline (`{ inline: "-----BEGIN…" }`).
@@ -345,6 +408,10 @@ pub struct RawRoute {
     /// Until the whole response arrives from upstream; 0s disables. Default 15s.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<ConfigDuration>,
+    /// Replaces the listener's `max_stream_duration` for this route; 0s
+    /// disables it here (Envoy's route `max_stream_duration`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_stream_duration: Option<ConfigDuration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_policy: Option<RawRetryPolicy>,
     /// Sent as `Host` upstream instead of the client's.

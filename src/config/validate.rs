@@ -128,6 +128,10 @@ pub fn validate(raw: &RawConfig) -> Result<Config, ConfigError> {
         drain_timeout: raw.drain_timeout.map_or(defaults::DRAIN_TIMEOUT, |d| d.0),
         admin,
         dns,
+        max_connections: super::validate_tls::max_connections(
+            "max_connections",
+            raw.max_connections,
+        )?,
         stats,
         listeners,
         clusters,
@@ -229,6 +233,7 @@ fn validate_listener(
         )? as usize;
     }
     limits.max_body_bytes = rl.max_request_body_size.map(|b| b.0);
+    limits.underscores = super::validate_edge::underscores(path, rl)?;
 
     if rl.virtual_hosts.is_empty() {
         return Err(ConfigError::invalid(
@@ -350,6 +355,15 @@ fn validate_listener(
         access_log,
         health_check,
         headers: listener_headers,
+        forwarding: super::validate_edge::forwarding(path, rl.forwarding.as_ref())?,
+        ignore_global_connection_limit: rl.ignore_global_connection_limit.unwrap_or(false),
+        max_requests_per_connection: super::validate_edge::max_requests(path, rl)?,
+        request_timeout: super::validate_edge::disabled_by_zero(rl.request_timeout, None),
+        stream_idle_timeout: super::validate_edge::disabled_by_zero(
+            rl.stream_idle_timeout,
+            Some(defaults::STREAM_IDLE_TIMEOUT),
+        ),
+        max_stream_duration: super::validate_edge::disabled_by_zero(rl.max_stream_duration, None),
         stat_prefix: match rl.stat_prefix.as_deref() {
             Some("") => {
                 return Err(ConfigError::invalid(
@@ -415,6 +429,8 @@ pub(super) fn validate_retry(path: &str, raw: &RawRetryPolicy) -> Result<RetryPo
         on_gateway_error: false,
         on_connect_failure: false,
         on_reset: false,
+        on_retriable_4xx: false,
+        on_refused_stream: false,
         retriable_status_codes: raw.retriable_status_codes.clone(),
         num_retries: raw.num_retries.unwrap_or(1),
         per_try_timeout: raw.per_try_timeout.map(|d| d.0).filter(|d| !d.is_zero()),
@@ -431,11 +447,13 @@ pub(super) fn validate_retry(path: &str, raw: &RawRetryPolicy) -> Result<RetryPo
             retry_on::GATEWAY_ERROR => policy.on_gateway_error = true,
             retry_on::CONNECT_FAILURE => policy.on_connect_failure = true,
             retry_on::RESET => policy.on_reset = true,
+            retry_on::RETRIABLE_4XX => policy.on_retriable_4xx = true,
+            retry_on::REFUSED_STREAM => policy.on_refused_stream = true,
             retry_on::RETRIABLE_STATUS_CODES => wants_codes = true,
             other => {
                 return Err(ConfigError::invalid(
                     format!("{path}.retry_on"),
-                    format!("`{other}` is not one of 5xx, gateway-error, connect-failure, reset, retriable-status-codes"),
+                    format!("`{other}` is not one of 5xx, gateway-error, connect-failure, reset, retriable-4xx, refused-stream, retriable-status-codes"),
                 ))
             }
         }

@@ -202,6 +202,7 @@ fn forward(
         timeout,
         retry,
         host_rewrite,
+        max_stream_duration: rr.max_stream_duration.map(|d| d.0),
     })
 }
 
@@ -211,6 +212,7 @@ fn only_forwarding_fields(rpath: &str, rr: &RawRoute, action: &str) -> Result<()
         ("prefix_rewrite", rr.prefix_rewrite.is_some()),
         ("regex_rewrite", rr.regex_rewrite.is_some()),
         ("timeout", rr.timeout.is_some()),
+        ("max_stream_duration", rr.max_stream_duration.is_some()),
         ("retry_policy", rr.retry_policy.is_some()),
         ("host_rewrite", rr.host_rewrite.is_some()),
         ("auto_host_rewrite", rr.auto_host_rewrite.is_some()),

@@ -44,8 +44,17 @@ metric_family! {
         DownstreamRqBodyTooLarge = "downstream_rq_too_large",
         /// 400/405/505: a request we could not frame or will not serve.
         DownstreamRqBadFraming = "downstream_rq_bad_framing",
+        /// 400: a header name with `_` under `headers_with_underscores: reject_request`.
+        Http1RequestsRejectedWithUnderscoresInHeaders =
+            "http1.requests_rejected_with_underscores_in_headers",
+        /// Header names with `_` not forwarded (`headers_with_underscores: drop_header`).
+        Http1DroppedHeadersWithUnderscores = "http1.dropped_headers_with_underscores",
         /// 408: the head or body did not arrive in time.
         DownstreamRqTimeout = "downstream_rq_timeout",
+        /// 408 (or a cut response): `stream_idle_timeout` passed with no body bytes.
+        DownstreamRqIdleTimeout = "downstream_rq_idle_timeout",
+        /// 408 (or a cut response): `max_stream_duration` reached.
+        DownstreamRqMaxDurationReached = "downstream_rq_max_duration_reached",
         /// 404 from ringway: no route matched.
         DownstreamRqNoRoute = "downstream_rq_no_route",
         /// 429 from ringway: the client had `max_upstream_requests_per_client` in flight.
@@ -54,6 +63,8 @@ metric_family! {
         DownstreamRqHealthCheck = "downstream_rq_health_check",
         /// Connections closed at accept: `max_connections` were open.
         DownstreamCxOverflow = "downstream_cx_overflow",
+        /// Connections closed at accept: the top-level `max_connections` were open.
+        DownstreamGlobalCxOverflow = "downstream_global_cx_overflow",
         /// HTTP/2 connections that became HTTP/2 (prior knowledge or ALPN).
         Http2Connections = "http2.connections",
         /// GOAWAYs sent: drain, `max_connection_duration`, idle, or a client's error.

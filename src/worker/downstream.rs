@@ -134,4 +134,12 @@ pub trait Downstream {
     /// Answer with a reply of ringway's own (counted here); what the
     /// connection does next.
     async fn local_reply(&mut self, reply: LocalReply<'_>) -> Step;
+
+    /// When the request began (its head's first read; the stream's arrival).
+    fn started(&self) -> std::time::Instant;
+
+    /// `max_stream_duration` passed and the exchange was dropped mid-way
+    /// (with its upstream connection and whatever its operations held): 408
+    /// if no response has started, else the response is cut short.
+    async fn duration_reached(&mut self) -> Step;
 }

@@ -60,7 +60,21 @@ pub async fn run<D: Downstream>(env: &Env<'_>, down: &mut D, bufs: &mut Exchange
     down.tap().route(route.route.name.as_ref());
     let edits = &route.route.edits;
     match &route.route.action {
-        RouteAction::Forward(action) => proxy(env, down, bufs, &route, action).await,
+        RouteAction::Forward(action) => {
+            // The route's own limit replaces the listener's (0s: none here).
+            let limit = action
+                .max_stream_duration
+                .or(env.listener.config.max_stream_duration)
+                .filter(|d| !d.is_zero());
+            let Some(max) = limit else {
+                return proxy(env, down, bufs, &route, action).await;
+            };
+            let left = (down.started() + max).saturating_duration_since(Instant::now());
+            match monoio::time::timeout(left, proxy(env, down, bufs, &route, action)).await {
+                Ok(step) => step,
+                Err(_) => down.duration_reached().await,
+            }
+        }
         RouteAction::Redirect(redirect) => {
             let out = &mut bufs.out;
             out.clear();
@@ -281,7 +295,9 @@ fn encode_upstream_head<D: Downstream>(
     let client = down.peer();
     let scheme = down.scheme();
     let (req, tap) = down.request();
-    tap.request_id(&request_id);
+    let forwarding = &env.listener.config.forwarding;
+    let forward = forwarding.plan(req.buf, req.headers, client.ip());
+    tap.request_id(&request_id, forward.request_id);
     let ops = &sent.edits.request;
     let EditScratch {
         start_time,
@@ -314,6 +330,11 @@ fn encode_upstream_head<D: Downstream>(
         upstream: guard.addr(),
         request_id: &request_id,
         scheme,
+        forward,
+        external_header: forwarding
+            .external_address_header
+            .as_deref()
+            .map(str::as_bytes),
         ops,
         start_time: mutate::render_start_time(ops, tap, start_time),
         host_rewrite,
@@ -358,7 +379,8 @@ async fn forward<'c, D: Downstream>(
         Err(step) => return step,
     };
     guard.response(answered.resp.status);
-    respond(down, bufs, cluster, &guard, (route, edits), answered).await
+    let idle = env.listener.config.stream_idle_timeout;
+    respond(down, bufs, cluster, &guard, (route, edits, idle), answered).await
 }
 
 /// What stays the same across a request's attempts.
@@ -484,7 +506,7 @@ async fn respond<D: Downstream>(
     bufs: &mut ExchangeBuffers,
     cluster: &WorkerCluster,
     guard: &RequestGuard<'_>,
-    (route, edits): (&ForwardAction, &RouteEdits),
+    (route, edits, idle): (&ForwardAction, &RouteEdits, Option<std::time::Duration>),
     answered: Answered,
 ) -> Step {
     let Answered {
@@ -549,15 +571,20 @@ async fn respond<D: Downstream>(
         return Step::Tunnel(upstream);
     }
     // The route timeout bounds the wait for the head; once the body flows, it
-    // bounds each read instead, so a long download is not cut off midway.
+    // bounds each read instead, so a long download is not cut off midway. The
+    // listener's `stream_idle_timeout` bounds each read too.
     let decoder = BodyDecoder::new(resp.framing);
+    let read_timeout = match (route.timeout, idle) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
     let relayed = down
         .relay_response_body(
             &mut upstream,
             &mut bufs.up_buf,
             decoder,
             encoder,
-            route.timeout,
+            read_timeout,
         )
         .await;
     let sent = match relayed {

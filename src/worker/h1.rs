@@ -21,7 +21,7 @@ use super::{
     io::{flush, read_more, ReadError},
     local_reply::{AfterReply, Liveness, LocalReply},
     pace::BodyPace,
-    relay::{relay_body, tunnel, tunnel_one_task, ReadPace, RelayError, SourceFault},
+    relay::{relay_body, tunnel, tunnel_one_task, Delivered, ReadPace, RelayError, SourceFault},
     tap::SessionTap,
     ExchangeBuffers, H1Scratch, ListenerCtx, Worker,
 };
@@ -63,6 +63,11 @@ struct Client<S> {
     /// It runs over TLS.
     tls: bool,
     tap: SessionTap,
+    /// Requests answered on this connection before the current one.
+    served: u64,
+    /// When the current request's head began to be read (for
+    /// `request_timeout` and `max_stream_duration`).
+    started: Instant,
 }
 
 pub struct Connection<S> {
@@ -70,7 +75,6 @@ pub struct Connection<S> {
     worker: Rc<Worker>,
     client: Client<S>,
     exchange: ExchangeBuffers,
-    served: u64,
 }
 
 /// A connection just accepted, counted from this moment (`Worker::active`,
@@ -151,10 +155,11 @@ pub(super) fn serve_accepted<S: Transport>(
             accepted_at: Instant::now(),
             tls: secure,
             stream,
+            served: 0,
+            started: Instant::now(),
         },
         worker,
         exchange: ExchangeBuffers::default(),
-        served: 0,
     };
     // An `async move` block owns the connection once; an `async fn` taking it
     // by value would keep a second copy of it in the task (rustc's layout of
@@ -218,7 +223,7 @@ impl<S: Transport> Connection<S> {
             self.client.tap.request_end();
             match step {
                 Step::KeepAlive => {
-                    self.served += 1;
+                    self.client.served += 1;
                     continue;
                 }
                 Step::Close => {
@@ -278,7 +283,7 @@ impl<S: Transport> Connection<S> {
     /// Wait for the next request's first byte; false: close (idle timeout, drain, EOF).
     async fn wait_for_request(&mut self) -> bool {
         let config = &self.client.listener.config;
-        let timeout = if self.served == 0 {
+        let timeout = if self.client.served == 0 {
             config.request_headers_timeout
         } else {
             config.idle_timeout
@@ -323,6 +328,7 @@ impl<S: Transport> Connection<S> {
             client: &mut self.client,
             keep_alive: false,
             continue_sent: false,
+            responded: false,
             body_pace: None,
         };
         if let Some(reply) = request.screen() {
@@ -344,7 +350,10 @@ impl<S: Transport> Client<S> {
     /// Read and parse the next request head; `Err`: the connection's next step
     /// (a bad or late head has been answered).
     async fn read_head(&mut self, worker: &Worker) -> Result<RequestHead, Step> {
-        let deadline = Instant::now() + self.listener.config.request_headers_timeout;
+        self.started = Instant::now();
+        let headers_deadline = self.started + self.listener.config.request_headers_timeout;
+        let (deadline, late) =
+            self.within_request_timeout(headers_deadline, LocalReply::HeadersTimeout);
         let limits = self.listener.config.limits;
         let mut saw_newline = self.buf.contains(&b'\n');
         let head = loop {
@@ -364,7 +373,7 @@ impl<S: Transport> Client<S> {
             // would cost time quadratic in its size.
             loop {
                 if !self.buf.is_empty() && self.buf.len() <= PARKED_HEAD_MAX {
-                    self.park_partial_head(worker, deadline).await?;
+                    self.park_partial_head(worker, deadline, late).await?;
                 }
                 let from = self.buf.len().saturating_sub(3);
                 match read_more(&mut self.stream, &mut self.buf, Some(deadline)).await {
@@ -373,7 +382,7 @@ impl<S: Transport> Client<S> {
                     Err(ReadError::TimedOut) => {
                         // The buffer went with the cancelled read.
                         self.buf = BytesMut::new();
-                        return Err(self.reply(LocalReply::HeadersTimeout, None).await);
+                        return Err(self.reply(late, None).await);
                     }
                 }
                 let fresh_newline = self.buf[from..].contains(&b'\n');
@@ -391,19 +400,43 @@ impl<S: Transport> Client<S> {
         Ok(head)
     }
 
+    /// `deadline`, or the request's `request_timeout` deadline if that is
+    /// earlier, with the reply each one gets.
+    fn within_request_timeout(
+        &self,
+        deadline: Instant,
+        reply: LocalReply<'static>,
+    ) -> (Instant, LocalReply<'static>) {
+        match self.request_deadline() {
+            Some(whole) if whole <= deadline => (whole, LocalReply::RequestTimeout),
+            _ => (deadline, reply),
+        }
+    }
+
+    /// The whole request must have arrived by then (`request_timeout`).
+    fn request_deadline(&self) -> Option<Instant> {
+        let t = self.listener.config.request_timeout?;
+        Some(self.started + t)
+    }
+
     /// A head that did not arrive in one read waits for its next bytes in an
     /// allocation of its own size, and the read buffer goes back to the worker's
     /// pool meanwhile: a client that trickles a head (or stalls in one) holds the
     /// bytes it sent, not a read buffer (issue 15: 16 KiB per partial head before,
     /// nginx 5.9). Only the slow path pays: one copy each way per wait.
-    async fn park_partial_head(&mut self, worker: &Worker, deadline: Instant) -> Result<(), Step> {
+    async fn park_partial_head(
+        &mut self,
+        worker: &Worker,
+        deadline: Instant,
+        late: LocalReply<'static>,
+    ) -> Result<(), Step> {
         let parked = BytesMut::from(&self.buf[..]);
         worker.give_buffer(std::mem::replace(&mut self.buf, parked));
         let left = deadline.saturating_duration_since(Instant::now());
         match monoio::time::timeout(left, self.stream.wait_readable()).await {
             Ok(Ok(())) => {}
             Ok(Err(_)) => return Err(Step::Close),
-            Err(_) => return Err(self.reply(LocalReply::HeadersTimeout, None).await),
+            Err(_) => return Err(self.reply(late, None).await),
         }
         let mut buf = worker.take_buffer();
         buf.extend_from_slice(&self.buf);
@@ -420,9 +453,20 @@ impl<S: Transport> Client<S> {
             .is_some_and(|max| self.accepted_at.elapsed() >= max)
     }
 
+    /// The current request is the connection's `max_requests_per_connection`th.
+    fn at_max_requests(&self) -> bool {
+        self.listener
+            .config
+            .max_requests_per_connection
+            .is_some_and(|max| self.served + 1 >= u64::from(max))
+    }
+
     /// Whether the connection may stay open after the response to `head`.
     fn may_keep_alive(&self, head: &RequestHead) -> bool {
-        head.keep_alive && !self.listener.drain.is_draining() && !self.past_max_duration()
+        head.keep_alive
+            && !self.listener.drain.is_draining()
+            && !self.past_max_duration()
+            && !self.at_max_requests()
     }
 
     /// Send a reply of ringway's own to the request `head` (none: its head
@@ -494,6 +538,9 @@ struct Request<'c, S> {
     keep_alive: bool,
     /// `100 Continue` went out already (sent once, whoever asks first).
     continue_sent: bool,
+    /// The response head has been written (or is about to go with the body):
+    /// a timeout now can only cut the response short.
+    responded: bool,
     /// When the body started (at buffering), for its deadlines.
     body_pace: Option<BodyPace>,
 }
@@ -551,7 +598,10 @@ impl<S: Transport> Request<'_, S> {
             if received >= cap {
                 return None; // the rest streams
             }
-            let deadline = pace.buffering_deadline(received as u64);
+            let (deadline, late) = self.client.within_request_timeout(
+                pace.buffering_deadline(received as u64),
+                LocalReply::BodyTimeout,
+            );
             match read_more(
                 &mut self.client.stream,
                 &mut self.client.buf,
@@ -565,7 +615,7 @@ impl<S: Transport> Request<'_, S> {
                     // The buffer went with the cancelled read.
                     self.client.buf = BytesMut::new();
                     self.head_pending = 0;
-                    return Some(self.local_reply(LocalReply::BodyTimeout).await);
+                    return Some(self.local_reply(late).await);
                 }
             }
         }
@@ -654,7 +704,9 @@ impl<S: Transport> Downstream for Request<'_, S> {
         let client = &mut *self.client;
         client.scratch.out.clear();
         client.scratch.out.extend_from_slice(head);
-        let relayed = relay_body(
+        let whole_by = client.request_deadline();
+        let idle = BodyPace::timed_out(&client.listener.config);
+        let relay = relay_body(
             &mut client.stream,
             &mut client.buf,
             upstream,
@@ -666,8 +718,21 @@ impl<S: Transport> Downstream for Request<'_, S> {
                     .unwrap_or_else(|| BodyPace::start(&client.listener.config)),
             ),
             client.listener.config.limits.max_body_bytes,
-        )
-        .await;
+        );
+        let (relayed, late) = match whole_by {
+            None => (relay.await, idle),
+            Some(at) => {
+                let left = at.saturating_duration_since(Instant::now());
+                match monoio::time::timeout(left, relay).await {
+                    Ok(r) => (r, idle),
+                    // `request_timeout`: the relay went, with what it held.
+                    Err(_) => (
+                        Err(RelayError::Source(SourceFault::TimedOut, Delivered::Partly)),
+                        LocalReply::RequestTimeout,
+                    ),
+                }
+            }
+        };
         let fault = match relayed {
             Ok(n) => return Ok(n),
             Err(RelayError::Sink) => return Err(RequestBodyError::Upstream),
@@ -677,7 +742,7 @@ impl<S: Transport> Downstream for Request<'_, S> {
         client.buf = BytesMut::new();
         let step = match fault {
             SourceFault::Codec(e) => self.local_reply(LocalReply::BadRequest(e)).await,
-            SourceFault::TimedOut => self.local_reply(LocalReply::BodyTimeout).await,
+            SourceFault::TimedOut => self.local_reply(late).await,
             SourceFault::Io => Step::Close,
         };
         Err(RequestBodyError::Client(step))
@@ -716,6 +781,7 @@ impl<S: Transport> Downstream for Request<'_, S> {
         service_time_ms: u64,
     ) -> Result<BodyEncoder, ClientGone> {
         let switching = resp.head.status == 101;
+        self.responded = true;
         let (chunked, keep_alive) = if switching {
             (false, true)
         } else {
@@ -772,5 +838,21 @@ impl<S: Transport> Downstream for Request<'_, S> {
     async fn local_reply(&mut self, reply: LocalReply<'_>) -> Step {
         self.consume_head();
         self.client.reply(reply, Some(&self.head)).await
+    }
+
+    fn started(&self) -> Instant {
+        self.client.started
+    }
+
+    async fn duration_reached(&mut self) -> Step {
+        self.head_pending = 0;
+        self.client.buf = BytesMut::new();
+        if self.responded {
+            self.client
+                .tap
+                .count(crate::stats::names::ListenerCounter::DownstreamRqMaxDurationReached);
+            return Step::Close;
+        }
+        self.local_reply(LocalReply::MaxStreamDuration).await
     }
 }

@@ -2,7 +2,7 @@
 //! `BytesMut` within a bound and honour a deadline, and writes of a reused
 //! output buffer.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use monoio::{
@@ -10,7 +10,13 @@ use monoio::{
     io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt},
 };
 
-use crate::codec::limits::{READ_CHUNK, WRITE_TIMEOUT};
+use crate::codec::limits::READ_CHUNK;
+
+/// A write that cannot finish within this ends the connection: the peer has
+/// stopped reading (nginx's `send_timeout` default). Without it, a client that
+/// never reads would hold its upstream connection and breaker slot forever.
+/// (I/O policy, not grammar: it lives here, not in the sans-IO `codec::limits`.)
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReadError {

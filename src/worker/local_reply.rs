@@ -41,6 +41,15 @@ pub enum LocalReply<'a> {
     HeadersTimeout,
     /// The request body stalled for longer than the body read timeout.
     BodyTimeout,
+    /// The whole request did not arrive within `request_timeout` (Envoy's 408
+    /// `request timeout`).
+    RequestTimeout,
+    /// No body bytes moved for `stream_idle_timeout` before the response
+    /// started (Envoy's 408 `stream timeout`).
+    StreamIdleTimeout,
+    /// The exchange outlived `max_stream_duration` before the response
+    /// started (Envoy's 408 `downstream duration timeout`).
+    MaxStreamDuration,
     /// The listener's own `health_check` path.
     HealthCheck(Liveness),
     /// No virtual host or route matched.
@@ -122,7 +131,11 @@ impl<'a> LocalReply<'a> {
                 CodecError::MethodNotAllowed => 405,
                 _ => 400,
             },
-            LocalReply::HeadersTimeout | LocalReply::BodyTimeout => 408,
+            LocalReply::HeadersTimeout
+            | LocalReply::BodyTimeout
+            | LocalReply::RequestTimeout
+            | LocalReply::StreamIdleTimeout
+            | LocalReply::MaxStreamDuration => 408,
             LocalReply::HealthCheck(Liveness::Live) => 200,
             LocalReply::HealthCheck(Liveness::Failing) => 503,
             LocalReply::NoRoute => 404,
@@ -158,9 +171,13 @@ impl<'a> LocalReply<'a> {
     pub fn after(self) -> AfterReply {
         match self {
             LocalReply::Decorated(d) => d.cause.after(),
-            LocalReply::BadRequest(_) | LocalReply::HeadersTimeout | LocalReply::BodyTimeout => {
-                AfterReply::Close
-            }
+            // The request may be half read (or the exchange cut midway).
+            LocalReply::BadRequest(_)
+            | LocalReply::HeadersTimeout
+            | LocalReply::BodyTimeout
+            | LocalReply::RequestTimeout
+            | LocalReply::StreamIdleTimeout
+            | LocalReply::MaxStreamDuration => AfterReply::Close,
             _ => AfterReply::MayKeepAlive,
         }
     }
@@ -175,11 +192,16 @@ impl<'a> LocalReply<'a> {
                 }
                 CodecError::UriTooLong => ListenerCounter::DownstreamRqUriTooLarge,
                 CodecError::BodyTooLarge => ListenerCounter::DownstreamRqBodyTooLarge,
+                CodecError::UnderscoreInHeaderName => {
+                    ListenerCounter::Http1RequestsRejectedWithUnderscoresInHeaders
+                }
                 _ => ListenerCounter::DownstreamRqBadFraming,
             },
-            LocalReply::HeadersTimeout | LocalReply::BodyTimeout => {
+            LocalReply::HeadersTimeout | LocalReply::BodyTimeout | LocalReply::RequestTimeout => {
                 ListenerCounter::DownstreamRqTimeout
             }
+            LocalReply::StreamIdleTimeout => ListenerCounter::DownstreamRqIdleTimeout,
+            LocalReply::MaxStreamDuration => ListenerCounter::DownstreamRqMaxDurationReached,
             LocalReply::NoRoute => ListenerCounter::DownstreamRqNoRoute,
             LocalReply::ClientLimit => ListenerCounter::DownstreamRqClientLimit,
             // Counted where they are decided: the health check when its path
@@ -208,6 +230,10 @@ impl<'a> LocalReply<'a> {
             // Raised by `SessionTap::upstream_error` with the cause's own flag.
             LocalReply::HealthCheck(_) | LocalReply::Upstream(_) => 0,
             LocalReply::Route(_) => 0,
+            // Envoy's SI and DT flags have no bit here yet.
+            LocalReply::RequestTimeout
+            | LocalReply::StreamIdleTimeout
+            | LocalReply::MaxStreamDuration => 0,
         }
     }
 }
@@ -228,10 +254,13 @@ impl LocalReply<'_> {
                 CodecError::BadTransferEncoding => "http1.invalid_transfer_encoding",
                 CodecError::BodyTooLarge => "request_payload_too_large",
                 CodecError::MissingHost => "missing_host_header",
+                CodecError::UnderscoreInHeaderName => "http1.unexpected_underscore",
                 _ => "http1.codec_error",
             }),
             LocalReply::HeadersTimeout => Fixed("request_header_timeout"),
-            LocalReply::BodyTimeout => Fixed("stream_idle_timeout"),
+            LocalReply::BodyTimeout | LocalReply::StreamIdleTimeout => Fixed("stream_idle_timeout"),
+            LocalReply::RequestTimeout => Fixed("request_overall_timeout"),
+            LocalReply::MaxStreamDuration => Fixed("max_duration_timeout"),
             LocalReply::HealthCheck(Liveness::Live) => Fixed("health_check_ok"),
             LocalReply::HealthCheck(Liveness::Failing) => Fixed("health_check_failed"),
             LocalReply::NoRoute => Fixed("route_not_found"),
@@ -297,6 +326,9 @@ impl fmt::Display for LocalReply<'_> {
             LocalReply::BadRequest(e) => e.fmt(f),
             LocalReply::HeadersTimeout => f.write_str("request headers not received in time"),
             LocalReply::BodyTimeout => f.write_str("request body not received in time"),
+            LocalReply::RequestTimeout => f.write_str("request timeout"),
+            LocalReply::StreamIdleTimeout => f.write_str("stream timeout"),
+            LocalReply::MaxStreamDuration => f.write_str("downstream duration timeout"),
             LocalReply::HealthCheck(Liveness::Live) => f.write_str("LIVE"),
             LocalReply::HealthCheck(Liveness::Failing) => f.write_str("DRAINING"),
             LocalReply::NoRoute => f.write_str("no route matched this request"),

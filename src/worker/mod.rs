@@ -715,6 +715,28 @@ fn over_connection_limit(worker: &Worker, ctx: &ListenerCtx) -> bool {
     worker.tap.listener_connections(ctx.index) >= share
 }
 
+/// The top-level `max_connections` (Envoy's runtime
+/// `overload.global_downstream_max_connections`), shared out the same way over
+/// all of a worker's client connections; a listener may be exempt.
+fn over_global_limit(worker: &Worker, ctx: &ListenerCtx) -> bool {
+    if ctx.config.ignore_global_connection_limit {
+        return false;
+    }
+    let gen = worker.generation();
+    let Some(limit) = gen.source.as_ref().and_then(|g| g.config.max_connections) else {
+        return false;
+    };
+    // Exempt listeners' connections do not count either (as in Envoy).
+    let exempt: u64 = gen
+        .listeners
+        .iter()
+        .filter(|l| l.config.ignore_global_connection_limit)
+        .map(|l| worker.tap.listener_connections(l.index))
+        .sum();
+    // `active` does not count the connection just accepted yet.
+    (worker.active.get() as u64).saturating_sub(exempt) >= limit.div_ceil(worker.workers as u64)
+}
+
 async fn accept_loop(worker: Rc<Worker>, id: u64, listener: TcpListener, cancel: CancelHandle) {
     let name = worker
         .generation()
@@ -735,6 +757,12 @@ async fn accept_loop(worker: Rc<Worker>, id: u64, listener: TcpListener, cancel:
                         .tap
                         .listener_counter(ctx.index, ListenerCounter::DownstreamCxOverflow);
                     continue; // closed as it drops
+                }
+                if over_global_limit(&worker, &ctx) {
+                    worker
+                        .tap
+                        .listener_counter(ctx.index, ListenerCounter::DownstreamGlobalCxOverflow);
+                    continue;
                 }
                 // TCP_NODELAY is inherited from the listening socket (see net/bind.rs).
                 match ctx.config.tls.clone() {

@@ -1,8 +1,8 @@
 //! How long a request body may take to arrive.
 //!
 //! `request_body_timeout` bounds the part of a body that is buffered before an
-//! upstream is chosen; after that, each wait for more bytes has
-//! `REQUEST_BODY_READ_TIMEOUT`. A client can still hold an upstream request for
+//! upstream is chosen; after that, each wait for more bytes has the
+//! listener's `stream_idle_timeout`. A client can still hold an upstream request for
 //! as long as it likes by sending a byte just inside each wait. With
 //! `request_body_min_rate` the whole body is held to an average rate instead,
 //! as Apache's `mod_reqtimeout` does it (`body=T,MinRate=R`): the deadline is
@@ -15,7 +15,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::{codec::limits::REQUEST_BODY_READ_TIMEOUT, config::ListenerConfig};
+use super::local_reply::LocalReply;
+use crate::config::ListenerConfig;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BodyPace {
@@ -23,6 +24,8 @@ pub struct BodyPace {
     grace: Duration,
     /// Bytes per second the body must average (after `grace`); `None`: no rate.
     min_rate: Option<u64>,
+    /// Each wait of a streamed body (`stream_idle_timeout`); `None`: unbounded.
+    per_read: Option<Duration>,
 }
 
 impl BodyPace {
@@ -32,6 +35,17 @@ impl BodyPace {
             started: Instant::now(),
             grace: listener.request_body_timeout,
             min_rate: listener.request_body_min_rate,
+            per_read: listener.stream_idle_timeout,
+        }
+    }
+
+    /// What a streamed body whose wait ran out gets: the minimum rate's 408,
+    /// else the stream idle timeout's.
+    pub fn timed_out(listener: &ListenerConfig) -> LocalReply<'static> {
+        if listener.request_body_min_rate.is_some() {
+            LocalReply::BodyTimeout
+        } else {
+            LocalReply::StreamIdleTimeout
         }
     }
 
@@ -49,12 +63,14 @@ impl BodyPace {
         }
     }
 
-    /// Until when the next read of a streamed body may wait, with `received` in.
-    pub fn streaming_deadline(&self, received: u64, now: Instant) -> Instant {
-        let per_read = now + REQUEST_BODY_READ_TIMEOUT;
-        match self.min_rate {
-            None => per_read,
-            Some(rate) => self.paced(received, rate).min(per_read),
+    /// Until when the next read of a streamed body may wait, with `received`
+    /// in; `None`: as long as it takes.
+    pub fn streaming_deadline(&self, received: u64, now: Instant) -> Option<Instant> {
+        let per_read = self.per_read.map(|w| now + w);
+        match (self.min_rate, per_read) {
+            (None, per_read) => per_read,
+            (Some(rate), None) => Some(self.paced(received, rate)),
+            (Some(rate), Some(per_read)) => Some(self.paced(received, rate).min(per_read)),
         }
     }
 }
@@ -63,11 +79,14 @@ impl BodyPace {
 mod tests {
     use super::*;
 
+    const WAIT: Duration = Duration::from_secs(60);
+
     fn pace(min_rate: Option<u64>) -> BodyPace {
         BodyPace {
             started: Instant::now(),
             grace: Duration::from_secs(10),
             min_rate,
+            per_read: Some(WAIT),
         }
     }
 
@@ -76,10 +95,12 @@ mod tests {
         let p = pace(None);
         assert_eq!(p.buffering_deadline(0), p.buffering_deadline(1 << 30));
         let now = Instant::now();
-        assert_eq!(
-            p.streaming_deadline(5, now),
-            now + REQUEST_BODY_READ_TIMEOUT
-        );
+        assert_eq!(p.streaming_deadline(5, now), Some(now + WAIT));
+        let unbounded = BodyPace {
+            per_read: None,
+            ..p
+        };
+        assert_eq!(unbounded.streaming_deadline(5, now), None);
     }
 
     #[test]
@@ -91,12 +112,12 @@ mod tests {
         let now = p.started;
         assert_eq!(
             p.streaming_deadline(0, now),
-            base,
+            Some(base),
             "a trickle runs out of credit"
         );
         assert_eq!(
             p.streaming_deadline(u64::MAX, now),
-            now + REQUEST_BODY_READ_TIMEOUT,
+            Some(now + WAIT),
             "credit never outlasts one read's wait"
         );
     }

@@ -58,7 +58,7 @@ impl ReadPace {
     fn deadline(self, received: u64) -> Option<Instant> {
         match self {
             ReadPace::PerRead(wait) => wait.map(|w| Instant::now() + w),
-            ReadPace::Body(pace) => Some(pace.streaming_deadline(received, Instant::now())),
+            ReadPace::Body(pace) => pace.streaming_deadline(received, Instant::now()),
         }
     }
 }

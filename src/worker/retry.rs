@@ -165,6 +165,8 @@ mod tests {
             on_gateway_error: true,
             on_connect_failure: false,
             on_reset: false,
+            on_retriable_4xx: false,
+            on_refused_stream: false,
             retriable_status_codes: vec![],
             num_retries: 1,
             per_try_timeout: None,

@@ -22,7 +22,7 @@ use crate::{
         format::ReqSource, AccessLogSink, LogRecord, RequestCapture, ResponseDetails,
         ResponseFlags as Flags,
     },
-    codec::{headers::HeaderIndex, request::RequestHead, Version},
+    codec::{forward::RequestIdAction, headers::HeaderIndex, request::RequestHead, Version},
     config::ListenerConfig,
     net::tls::TlsInfo,
     stats::{names::*, ClusterStats, HostStats, ServerStats, WorkerStats},
@@ -396,6 +396,9 @@ impl SessionTap {
     pub fn request_start(&mut self, head: &RequestHead, headers: &[HeaderIndex], buf: &[u8]) {
         self.begin();
         self.protocol = Some(head.version);
+        if self.config.limits.underscores == crate::codec::limits::UnderscoreAction::DropHeader {
+            self.dropped_underscored(headers);
+        }
         if !self.logs() {
             return;
         }
@@ -424,11 +427,13 @@ impl SessionTap {
         }
     }
 
-    /// The `x-request-id` ringway generated when the client sent none.
-    pub fn request_id(&mut self, id: &[u8]) {
-        if !self.logs() {
+    /// The `x-request-id` ringway generated: logged when the client sent
+    /// none, or when it replaces the client's.
+    pub fn request_id(&mut self, id: &[u8], action: RequestIdAction) {
+        if !self.logs() || action == RequestIdAction::Keep {
             return;
         }
+        let replace = action == RequestIdAction::Overwrite;
         let Some(log) = self.config.access_log.as_ref() else {
             return;
         };
@@ -436,7 +441,8 @@ impl SessionTap {
             let wants = alts
                 .iter()
                 .any(|s| matches!(s, ReqSource::Header(n) if n == b"x-request-id"));
-            if wants && self.capture.spans.get(i) == Some(&None) {
+            let free = replace || self.capture.spans.get(i) == Some(&None);
+            if wants && free && i < self.capture.spans.len() {
                 let start = self.capture.bytes.len();
                 self.capture.bytes.extend_from_slice(id);
                 self.capture.spans[i] = Some((start, self.capture.bytes.len()));
@@ -657,6 +663,22 @@ impl SessionTap {
             self.tap.stats.listeners[self.listener].inc(c);
         }
         self.flags.set(flag);
+    }
+
+    /// A listener counter of the request's own (a response cut by a timeout).
+    pub fn count(&mut self, c: ListenerCounter) {
+        self.tap.stats.listeners[self.listener].inc(c);
+    }
+
+    /// Header names with `_` the listener drops (`headers_with_underscores`).
+    fn dropped_underscored(&mut self, headers: &[HeaderIndex]) {
+        let n = headers
+            .iter()
+            .filter(|h| h.kind == crate::codec::headers::HeaderKind::Underscored)
+            .count();
+        for _ in 0..n {
+            self.count(ListenerCounter::Http1DroppedHeadersWithUnderscores);
+        }
     }
 
     /// The request is over (response written, or the connection is giving up).

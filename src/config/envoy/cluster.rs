@@ -127,6 +127,9 @@ fn dns(cx: &mut Ctx, f: &Fields, rc: &mut RawCluster) -> Result<(), ConfigError>
             rc.dns_resolvers.push(addr);
         }
     }
+    if let Some(t) = f.get("typed_dns_resolver_config") {
+        super::dns::on_cluster(cx, &t, rc)?;
+    }
     Ok(())
 }
 

@@ -54,6 +54,12 @@ pub fn listener(
     if let Some(logs) = f.get("access_log") {
         super::access_log::listener_logs(cx, &logs)?;
     }
+    if let Some(b) = f.get("ignore_global_conn_limit") {
+        rl.ignore_global_connection_limit = Some(cx.boolean(&b)?);
+    }
+    if let Some(n) = f.get("per_connection_buffer_limit_bytes") {
+        super::edge::buffer_limit(cx, &n, native, &mut rl, origins)?;
+    }
     if let Some(lf) = f.get("listener_filters") {
         listener_filters(cx, &lf)?;
     }
@@ -368,7 +374,9 @@ fn connection_manager(
                 n.path.clone(),
             ));
         }
+        super::edge::common_options(cx, &o, native, rl, origins)?;
     }
+    super::edge::forwarding(cx, &f, native, rl, origins)?;
     if let Some(t) = f.get("request_headers_timeout") {
         rl.request_headers_timeout = Some(cx.duration(&t)?);
         origins.push((format!("{native}.request_headers_timeout"), t.path.clone()));
@@ -582,6 +590,9 @@ fn forward_action(
         rr.timeout = Some(cx.duration(&t)?);
         origins.push((format!("{native}.timeout"), t.path.clone()));
     }
+    if let Some(m) = a.get("max_stream_duration") {
+        super::edge::route_max_stream_duration(cx, &m, native, &mut rr, origins)?;
+    }
     if let Some(p) = a.get("retry_policy") {
         rr.retry_policy = Some(retry_policy(
             cx,
@@ -611,6 +622,22 @@ fn forward_action(
     Ok(rr)
 }
 
+/// The `retry_on` words the native policy reads; the rest warned about.
+fn retry_on(cx: &mut Ctx, r: &Node) -> Result<String, ConfigError> {
+    let text = cx.string(r)?;
+    let mut kept = Vec::new();
+    for word in text.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+        match rules::NEVER_MATCHING_RETRY_ON
+            .iter()
+            .find(|(w, _)| *w == word)
+        {
+            Some((_, why)) => cx.warn(&r.path, format!("`{word}` never matches: {why}")),
+            None => kept.push(word),
+        }
+    }
+    Ok(kept.join(","))
+}
+
 /// A route's `retry_policy`: the conditions and counts ringway implements map
 /// across; its own backoff and host choice stand in for Envoy's tuning knobs.
 fn retry_policy(
@@ -623,7 +650,7 @@ fn retry_policy(
     let mut rp = RawRetryPolicy::default();
     match f.get("retry_on") {
         Some(r) => {
-            rp.retry_on = cx.string(&r)?;
+            rp.retry_on = retry_on(cx, &r)?;
             origins.push((format!("{native}.retry_on"), r.path.clone()));
         }
         None => return Err(cx.invalid(&node.path, "a retry_policy needs `retry_on`")),

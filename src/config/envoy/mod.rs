@@ -12,6 +12,8 @@
 mod access_log;
 mod cluster;
 mod common;
+mod dns;
+mod edge;
 mod headers;
 mod listener;
 mod matching;
@@ -176,9 +178,17 @@ fn translate_doc(cx: &mut Ctx, doc: &Value) -> Result<Translation, ConfigError> 
     if let Some(a) = top.get("admin") {
         raw.admin = Some(admin(cx, &a, &mut origins)?);
     }
+    if let Some(t) = top.get("typed_dns_resolver_config") {
+        dns::on_bootstrap(cx, &t, &mut raw, &mut origins)?;
+    }
     if let Some(rt) = top.get("layered_runtime") {
-        for limit in runtime::layered_runtime(cx, &rt)? {
-            apply_connection_limit(cx, &limit, &envoy_names, &mut raw, &mut origins);
+        let limits = runtime::layered_runtime(cx, &rt)?;
+        for limit in &limits.listeners {
+            apply_connection_limit(cx, limit, &envoy_names, &mut raw, &mut origins);
+        }
+        if let Some((limit, path)) = limits.global {
+            raw.max_connections = Some(limit);
+            origins.push(("max_connections".into(), path));
         }
     }
 
@@ -283,6 +293,8 @@ fn admin(cx: &mut Ctx, node: &Node, origins: &mut Origins) -> Result<RawAdmin, C
     })
 }
 
+#[cfg(test)]
+mod edge_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

@@ -1,7 +1,9 @@
 //! Envoy's `layered_runtime`. ringway has no runtime; of the keys a static layer
-//! can set it knows one, the listener connection limit
+//! can set it knows two: the listener connection limit
 //! `envoy.resource_limits.listener.<listener name>.connection_limit`, which
-//! becomes that listener's `max_connections`. Every other key is warned about
+//! becomes that listener's `max_connections`, and
+//! `overload.global_downstream_max_connections`, the top-level
+//! `max_connections`. Every other key is warned about
 //! (accepted, ignored) rather than refusing the file, as today's Envoy sandbox
 //! carries such a layer. Later layers override earlier ones, as in Envoy.
 
@@ -26,9 +28,17 @@ pub struct ConnectionLimit {
     pub path: String,
 }
 
-pub fn layered_runtime(cx: &mut Ctx, node: &Node) -> Result<Vec<ConnectionLimit>, ConfigError> {
+/// What the static layers set, later layers winning.
+#[derive(Debug, Default)]
+pub struct RuntimeLimits {
+    pub listeners: Vec<ConnectionLimit>,
+    /// `overload.global_downstream_max_connections`, and where.
+    pub global: Option<(u64, String)>,
+}
+
+pub fn layered_runtime(cx: &mut Ctx, node: &Node) -> Result<RuntimeLimits, ConfigError> {
     let f = cx.fields(node, rules::LAYERED_RUNTIME)?;
-    let mut limits: Vec<ConnectionLimit> = Vec::new();
+    let mut limits = RuntimeLimits::default();
     let Some(layers) = f.get("layers") else {
         return Ok(limits);
     };
@@ -79,7 +89,7 @@ fn read_key(
     cx: &mut Ctx,
     key: &str,
     leaf: &Node,
-    limits: &mut Vec<ConnectionLimit>,
+    limits: &mut RuntimeLimits,
 ) -> Result<(), ConfigError> {
     let listener = key
         .strip_prefix(LIMIT_PREFIX)
@@ -88,17 +98,17 @@ fn read_key(
     match listener {
         Some(name) => {
             let limit = cx.uint(leaf, u64::from(u32::MAX))?;
-            limits.retain(|l| l.listener != name);
-            limits.push(ConnectionLimit {
+            limits.listeners.retain(|l| l.listener != name);
+            limits.listeners.push(ConnectionLimit {
                 listener: name.to_string(),
                 limit,
                 path: leaf.path.clone(),
             });
         }
-        None if key == "overload.global_downstream_max_connections" => cx.warn(
-            &leaf.path,
-            "ignored: a process-wide connection limit is not implemented; set envoy.resource_limits.listener.<name>.connection_limit per listener",
-        ),
+        None if key == "overload.global_downstream_max_connections" => {
+            let limit = cx.uint(leaf, u64::from(u32::MAX))?;
+            limits.global = Some((limit, leaf.path.clone()));
+        }
         None => cx.warn(
             &leaf.path,
             format!("ignored: runtime key `{key}` is not known to ringway"),

@@ -464,16 +464,16 @@ fn retry_policy_on_route_maps_across() {
         Some(std::time::Duration::from_millis(500))
     );
     assert!(loaded.warnings.iter().any(|w| w.contains("retry_back_off")));
-    // A condition ringway lacks is refused at the Envoy file's line.
+    // A word Envoy does not know either is an error at the Envoy file's line.
     let bad = edit(
         &text,
         "retry_on: \"connect-failure,5xx\"",
-        "retry_on: \"retriable-4xx\"",
+        "retry_on: \"on-tuesdays\"",
     );
     let e = load_str(&bad).unwrap_err().to_string();
-    assert!(e.contains("retry_on") && e.contains("retriable-4xx"), "{e}");
+    assert!(e.contains("retry_on") && e.contains("on-tuesdays"), "{e}");
     assert!(
-        e.contains(&format!("line {}", line_of(&bad, "retriable-4xx").unwrap())),
+        e.contains(&format!("line {}", line_of(&bad, "on-tuesdays").unwrap())),
         "{e}"
     );
 }

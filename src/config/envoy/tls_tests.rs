@@ -87,13 +87,11 @@ fn the_runtime_connection_limit_reaches_the_named_listener_and_other_keys_warn()
     let loaded = load(&text);
     assert_eq!(loaded.config.listeners[1].max_connections, Some(10_000));
     assert_eq!(loaded.config.listeners[0].max_connections, None);
+    // The process-wide limit is ringway's top-level max_connections now.
+    assert_eq!(loaded.config.max_connections, Some(50_000));
     let w = loaded.warnings.join("\n");
     assert!(
-        w.contains("overload.global_downstream_max_connections (line"),
-        "{w}"
-    );
-    assert!(
-        w.contains("a process-wide connection limit is not implemented"),
+        !w.contains("overload.global_downstream_max_connections"),
         "{w}"
     );
     assert!(

@@ -221,6 +221,14 @@ where
                             req,
                             respond,
                         ));
+                        let max = config.max_requests_per_connection;
+                        if max.is_some_and(|max| served >= u64::from(max)) {
+                            // Envoy's max_requests_per_connection: GOAWAY
+                            // after the last stream allowed.
+                            count(ListenerCounter::Http2GoawaySent);
+                            conn.graceful_shutdown();
+                            break;
+                        }
                     }
                     Some(Err(e)) => {
                         tracing::debug!(peer = %peer, error = %e, "HTTP/2 connection error");

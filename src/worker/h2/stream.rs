@@ -20,7 +20,6 @@ use crate::{
         body::{BodyDecoder, BodyEncoder, BodyPiece},
         encode::Scheme,
         headers::HeaderIndex,
-        limits::{REQUEST_BODY_READ_TIMEOUT, WRITE_TIMEOUT},
         request::{parse_request, Method, Parsed, RequestHead},
         BodyFraming, CodecError, Version,
     },
@@ -30,7 +29,7 @@ use crate::{
             ClientGone, Downstream, HeadView, RequestBodyError, RequestView, ResponseView, Step,
         },
         exchange::{self, Env},
-        io::{flush, read_more, ReadError},
+        io::{flush, read_more, ReadError, WRITE_TIMEOUT},
         local_reply::{Liveness, LocalReply},
         pace::BodyPace,
         relay::{Delivered, RelayError, SourceFault},
@@ -94,6 +93,7 @@ pub(super) async fn serve(
         finished: false,
         continue_sent: false,
         out: Vec::new(),
+        started: Instant::now(),
         body_pace: None,
     };
     let env = Env {
@@ -141,6 +141,8 @@ struct H2Request {
     finished: bool,
     continue_sent: bool,
     out: Vec<u8>,
+    /// When the stream arrived (`request_timeout`, `max_stream_duration`).
+    started: Instant,
     /// When the body started (at buffering), for its deadlines.
     body_pace: Option<BodyPace>,
 }
@@ -238,10 +240,8 @@ impl H2Request {
                     }
                 }
                 Ok(None) => return None,
-                Err(BodyFault::TimedOut) => {
-                    return Some(self.local_reply(LocalReply::BodyTimeout).await)
-                }
                 Err(BodyFault::Reset) => return Some(Step::Close),
+                Err(timed_out) => return Some(self.local_reply(timed_out.reply()).await),
             }
         }
         None
@@ -258,14 +258,13 @@ impl H2Request {
     /// The next DATA payload (its window given back at once: it is ours to
     /// hold now); `None` at the end of the body, after taking any trailers.
     async fn next_data(&mut self, deadline: Option<Instant>) -> Result<Option<Bytes>, BodyFault> {
+        let (at, fault) = self.body_wait(deadline);
         let Some(body) = self.body.as_mut() else {
             return Ok(None);
         };
-        let wait = deadline.map_or(REQUEST_BODY_READ_TIMEOUT, |d| {
-            d.saturating_duration_since(Instant::now())
-        });
+        let wait = at.saturating_duration_since(Instant::now());
         match monoio::time::timeout(wait, body.data()).await {
-            Err(_) => Err(BodyFault::TimedOut),
+            Err(_) => Err(fault),
             Ok(Some(Ok(chunk))) => {
                 let _ = body.flow_control().release_capacity(chunk.len());
                 Ok(Some(chunk))
@@ -275,13 +274,36 @@ impl H2Request {
                 let trailers = match monoio::time::timeout(wait, body.trailers()).await {
                     Ok(Ok(t)) => t,
                     Ok(Err(_)) => return Err(BodyFault::Reset),
-                    Err(_) => return Err(BodyFault::TimedOut),
+                    Err(_) => return Err(fault),
                 };
                 self.trailers = trailers;
                 self.body = None;
                 Ok(None)
             }
         }
+    }
+
+    /// How long the next wait for body bytes may last, and what it is when
+    /// it ends: the caller's `deadline` (`request_body_timeout`), the
+    /// listener's `stream_idle_timeout` or its `request_timeout`, whichever
+    /// comes first.
+    fn body_wait(&self, deadline: Option<Instant>) -> (Instant, BodyFault) {
+        let config = &self.listener.config;
+        let now = Instant::now();
+        let candidates = [
+            (deadline, BodyFault::TimedOut),
+            (config.stream_idle_timeout.map(|t| now + t), BodyFault::Idle),
+            (
+                config.request_timeout.map(|t| self.started + t),
+                BodyFault::Whole,
+            ),
+        ];
+        candidates
+            .into_iter()
+            .filter_map(|(at, f)| Some((at?, f)))
+            .min_by_key(|(at, _)| *at)
+            // None of them: a year is forever here.
+            .unwrap_or((now + FOREVER, BodyFault::Idle))
     }
 
     fn trailer_lines(&self, out: &mut Vec<u8>) {
@@ -319,10 +341,30 @@ impl H2Request {
     }
 }
 
+#[derive(Clone, Copy)]
 enum BodyFault {
+    /// `request_body_timeout` (the buffered part).
     TimedOut,
+    /// `stream_idle_timeout`.
+    Idle,
+    /// `request_timeout`.
+    Whole,
     Reset,
 }
+
+impl BodyFault {
+    /// The reply a timed-out wait gets.
+    fn reply(self) -> LocalReply<'static> {
+        match self {
+            BodyFault::Idle => LocalReply::StreamIdleTimeout,
+            BodyFault::Whole => LocalReply::RequestTimeout,
+            _ => LocalReply::BodyTimeout,
+        }
+    }
+}
+
+/// A wait with no limit configured.
+const FOREVER: std::time::Duration = std::time::Duration::from_secs(365 * 24 * 3600);
 
 /// Send `data` on `send` as the client's window allows; `end` ends the stream.
 async fn send_data(send: &mut SendStream<Bytes>, mut data: Bytes, end: bool) -> Result<(), ()> {
@@ -443,8 +485,14 @@ impl Downstream for H2Request {
                 self.out = out;
                 return Ok(total);
             }
-            let deadline = pace.streaming_deadline(total, Instant::now());
-            match self.next_data(Some(deadline)).await {
+            // A minimum rate's deadline (its 408 is the body timeout's);
+            // without one, `next_data` bounds the wait by `stream_idle_timeout`.
+            let deadline = self
+                .listener
+                .config
+                .request_body_min_rate
+                .and_then(|_| pace.streaming_deadline(total, Instant::now()));
+            match self.next_data(deadline).await {
                 Ok(Some(chunk)) => {
                     total += chunk.len() as u64;
                     if self.over_limit(total) {
@@ -454,12 +502,12 @@ impl Downstream for H2Request {
                     encoder.piece(BodyPiece::Data(&chunk), &mut out);
                 }
                 Ok(None) => {}
-                Err(BodyFault::TimedOut) => {
-                    let step = self.local_reply(LocalReply::BodyTimeout).await;
-                    return Err(RequestBodyError::Client(step));
-                }
                 // The client reset the stream mid-body: nothing to answer.
                 Err(BodyFault::Reset) => return Err(RequestBodyError::Client(Step::Close)),
+                Err(timed_out) => {
+                    let step = self.local_reply(timed_out.reply()).await;
+                    return Err(RequestBodyError::Client(step));
+                }
             }
         }
     }
@@ -600,5 +648,18 @@ impl Downstream for H2Request {
             self.finished = true;
         }
         Step::KeepAlive
+    }
+
+    fn started(&self) -> Instant {
+        self.started
+    }
+
+    async fn duration_reached(&mut self) -> Step {
+        if self.pending.is_some() || self.send.is_some() || self.finished {
+            self.tap
+                .count(crate::stats::names::ListenerCounter::DownstreamRqMaxDurationReached);
+            return Step::Close;
+        }
+        self.local_reply(LocalReply::MaxStreamDuration).await
     }
 }

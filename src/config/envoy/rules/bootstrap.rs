@@ -10,6 +10,7 @@ pub const BOOTSTRAP: Table = &[
     ("admin", Map),
     ("layered_runtime", Map),
     ("static_resources", Map),
+    ("typed_dns_resolver_config", Map),
     ("enable_dispatcher_stats", Warn("ringway keeps no event-loop stats")),
     ("flags_path", Warn("ringway has no flag files")),
     ("node", Warn("node identity only matters to xDS servers and stats")),
@@ -34,7 +35,6 @@ pub const BOOTSTRAP: Table = &[
     ("runtime", Refuse("runtime overrides are not implemented")),
     ("stats_sinks", Refuse("stats sinks (statsd, metrics service) are not implemented")),
     ("tracing", Refuse("tracing is not implemented")),
-    ("typed_dns_resolver_config", Refuse("only ringway's built-in resolver exists")),
 ];
 
 /// `envoy.config.bootstrap.v3.Bootstrap.StaticResources`, read by `translate_doc`.

@@ -33,6 +33,7 @@ pub const CLUSTER: Table = &[
     ("transport_socket", Map),
     ("transport_socket_matches", Map),
     ("type", Map),
+    ("typed_dns_resolver_config", Map),
     ("alt_stat_name", Warn("stats use the cluster name")),
     ("cleanup_interval", Warn("ringway drains removed hosts' pools on each DNS update")),
     ("close_connections_on_host_health_failure", Warn("connections to a host that fails its checks stay open; the host just gets no new requests")),
@@ -55,7 +56,6 @@ pub const CLUSTER: Table = &[
     ("load_balancing_policy", Refuse("typed load balancing policies are not implemented; use lb_policy")),
     ("max_requests_per_connection", Refuse("per-connection request limits are not implemented")),
     ("original_dst_lb_config", Refuse("ORIGINAL_DST balancing is not implemented")),
-    ("typed_dns_resolver_config", Refuse("only ringway's built-in resolver exists")),
     ("upstream_bind_config", Refuse("binding upstream sockets is not implemented")),
     ("upstream_http_protocol_options", Refuse("auto_sni / auto_san_validation are not implemented; set sni in the UpstreamTlsContext")),
 ];
@@ -73,11 +73,11 @@ pub const REFRESH_RATE: Table = &[
 pub const UPSTREAM_HTTP_PROTOCOL_OPTIONS: Table = &[
     ("idle_timeout", Map),
     ("max_headers_count", Warn("ringway limits upstream response headers with its own fixed limits")),
-    ("headers_with_underscores_action", Refuse("ringway always allows underscores in header names")),
+    ("headers_with_underscores_action", Refuse("ringway always allows underscores in response header names")),
     ("max_connection_duration", Refuse("upstream connection lifetime limits are not implemented")),
     ("max_requests_per_connection", Refuse("per-connection request limits are not implemented")),
     ("max_response_headers_kb", Refuse("configurable response header limits are not implemented")),
-    ("max_stream_duration", Refuse("stream duration limits are not implemented")),
+    ("max_stream_duration", Refuse("upstream stream duration limits are not implemented")),
 ];
 
 /// `envoy.config.endpoint.v3.ClusterLoadAssignment`, read by `load_assignment`.

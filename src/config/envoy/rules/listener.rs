@@ -3,7 +3,7 @@
 //! `RetryPolicy`, read by `envoy/listener.rs`.
 //! One table per Envoy message; see `rules/mod.rs` for the order.
 
-use super::{is_default, is_false, is_none, is_true, is_zero, Rule::*, Table};
+use super::{is_default, is_false, is_none, is_true, Rule::*, Table};
 
 pub const HEADERS_MUTATION: &str = "this header feature is not implemented (request_headers_to_add and response_headers_to_add are)";
 pub const PER_FILTER: &str = "per-route filter config needs filters ringway lacks";
@@ -19,8 +19,10 @@ pub const LISTENER: Table = &[
     ("access_log", Map),
     ("address", Map),
     ("filter_chains", Map),
+    ("ignore_global_conn_limit", Map),
     ("listener_filters", Map),
     ("name", Map),
+    ("per_connection_buffer_limit_bytes", Map),
     ("stat_prefix", Map),
     ("bind_to_port", DefaultOnly(is_true, "listeners that do not bind are not implemented")),
     ("enable_mptcp", DefaultOnly(is_false, "MPTCP is not implemented")),
@@ -31,11 +33,9 @@ pub const LISTENER: Table = &[
     ("continue_on_listener_filters_timeout", Warn("ringway has no listener filters")),
     ("drain_type", Warn("ringway drains on SIGTERM only")),
     ("enable_reuse_port", Warn("each worker accepts on its own SO_REUSEPORT socket")),
-    ("ignore_global_conn_limit", Warn("ringway has no global connection limit")),
     ("listener_filters_timeout", Warn("ringway has no listener filters")),
     ("max_connections_to_accept_per_socket_event", Warn("accepting is not tunable")),
     ("metadata", Warn("metadata only matters to filters ringway lacks")),
-    ("per_connection_buffer_limit_bytes", Warn("ringway's buffers have a fixed size")),
     ("reuse_port", Warn("each worker accepts on its own SO_REUSEPORT socket")),
     ("tcp_backlog_size", Warn("the accept backlog is fixed at 1024")),
     ("tcp_fast_open_queue_length", Warn("TCP Fast Open is not enabled")),
@@ -68,13 +68,13 @@ pub const FILTER_CHAIN: Table = &[
 /// cluster's (upstream) are `cluster::UPSTREAM_HTTP_PROTOCOL_OPTIONS`.
 #[rustfmt::skip]
 pub const HTTP_PROTOCOL_OPTIONS: Table = &[
+    ("headers_with_underscores_action", Map),
     ("idle_timeout", Map),
     ("max_connection_duration", Map),
     ("max_headers_count", Map),
-    ("headers_with_underscores_action", Refuse("ringway always allows underscores in header names")),
-    ("max_requests_per_connection", Refuse("per-connection request limits are not implemented")),
+    ("max_requests_per_connection", Map),
+    ("max_stream_duration", Map),
     ("max_response_headers_kb", Refuse("configurable response header limits are not implemented")),
-    ("max_stream_duration", Refuse("stream duration limits are not implemented")),
 ];
 
 /// `envoy.config.listener.v3.FilterChainMatch`, read by `server_names`.
@@ -119,43 +119,43 @@ pub const CONNECTION_MANAGER: Table = &[
     ("access_log", Map),
     ("codec_type", Map),
     ("common_http_protocol_options", Map),
+    ("generate_request_id", Map),
     ("http_filters", Map),
     ("idle_timeout", Map),
+    ("internal_address_config", Map),
     ("max_request_headers_kb", Map),
+    ("preserve_external_request_id", Map),
     ("request_headers_timeout", Map),
+    ("request_timeout", Map),
     ("route_config", Map),
+    ("skip_xff_append", Map),
     ("stat_prefix", Map),
+    ("stream_idle_timeout", Map),
+    ("use_remote_address", Map),
+    ("xff_num_trusted_hops", Map),
     ("merge_slashes", DefaultOnly(is_false, "path normalization is not implemented")),
     ("normalize_path", DefaultOnly(is_false, "path normalization is not implemented")),
-    ("skip_xff_append", DefaultOnly(is_false, "x-forwarded-for handling is not implemented")),
-    ("use_remote_address", DefaultOnly(is_false, "x-forwarded-for handling is not implemented")),
-    ("xff_num_trusted_hops", DefaultOnly(is_zero, "x-forwarded-for handling is not implemented")),
     ("delayed_close_timeout", Warn("connections close once the response is written")),
     ("drain_timeout", Warn("the process-wide drain_timeout applies")),
-    ("generate_request_id", Warn("ringway does not generate x-request-id")),
     ("http2_protocol_options", Warn("HTTP/2 to clients runs with ringway's own limits (128 streams, 256 KiB stream windows)")),
-    ("preserve_external_request_id", Warn("ringway passes x-request-id through unchanged")),
     ("upgrade_configs", Warn(UPGRADES)),
     ("add_user_agent", Refuse(HEADERS_MUTATION)),
     ("early_header_mutation_extensions", Refuse(HEADERS_MUTATION)),
     ("forward_client_cert_details", Refuse(CLIENT_CERT_HEADERS)),
     ("http_protocol_options", Refuse("HTTP/1.1 codec options are not implemented")),
-    ("internal_address_config", Refuse("internal address detection is not implemented")),
     ("local_reply_config", Refuse("local reply rewriting is not implemented")),
-    ("max_stream_duration", Refuse("stream duration limits are not implemented")),
+    ("max_stream_duration", Refuse("this key is not implemented; use common_http_protocol_options.max_stream_duration")),
     ("original_ip_detection_extensions", Refuse("extensions are not implemented")),
     ("path_with_escaped_slashes_action", Refuse("path normalization is not implemented")),
     ("proxy_100_continue", Refuse("100-continue proxying is not implemented")),
     ("rds", Refuse("RDS (dynamic routes) is not implemented; give route_config")),
     ("represent_ipv4_remote_address_as_ipv4_mapped_ipv6", Refuse("x-forwarded-for handling is not implemented")),
     ("request_id_extension", Refuse("request id extensions are not implemented")),
-    ("request_timeout", Refuse("whole-request timeouts are not implemented")),
     ("scoped_routes", Refuse("scoped routes are not implemented")),
     ("server_header_transformation", Refuse("the server header is not configurable")),
     ("server_name", Refuse("the server header is not configurable")),
     ("set_current_client_cert_details", Refuse(CLIENT_CERT_HEADERS)),
     ("stream_error_on_invalid_http_message", Refuse("invalid messages always close the connection")),
-    ("stream_idle_timeout", Refuse("stream idle timeouts are not implemented; the route timeout bounds a request")),
     ("strip_any_host_port", Refuse("host port stripping is not implemented")),
     ("strip_matching_host_port", Refuse("host port stripping is not implemented")),
     ("tracing", Refuse("tracing is not implemented")),
@@ -266,6 +266,7 @@ pub const ROUTE_ACTION: Table = &[
     // v2's name for host_rewrite_literal.
     ("host_rewrite", Map),
     ("host_rewrite_literal", Map),
+    ("max_stream_duration", Map),
     ("prefix_rewrite", Map),
     ("regex_rewrite", Map),
     ("retry_policy", Map),
@@ -291,7 +292,6 @@ pub const ROUTE_ACTION: Table = &[
     ("internal_redirect_policy", Refuse("internal redirects are not implemented")),
     ("max_grpc_timeout", Refuse("gRPC timeouts are not implemented")),
     ("max_internal_redirects", Refuse("internal redirects are not implemented")),
-    ("max_stream_duration", Refuse("stream duration limits are not implemented")),
     ("metadata_match", Refuse("subset load balancing is not implemented")),
     ("path_rewrite_policy", Refuse("path rewrite extensions are not implemented; use prefix_rewrite")),
     ("rate_limits", Refuse("rate limiting is not implemented")),
@@ -316,4 +316,20 @@ pub const RETRY_POLICY: Table = &[
     ("retriable_request_headers", Refuse("retrying on request headers is not implemented")),
     ("retry_options_predicates", Refuse("retry option predicates are not implemented")),
     ("retry_priority", Refuse("priority levels are not implemented")),
+];
+
+/// Envoy `retry_on` words for causes ringway never sees: accepted with a
+/// warning and left out of the policy, so they never match (read by
+/// `retry_on`; the other words go to the native policy, which checks them).
+#[rustfmt::skip]
+pub const NEVER_MATCHING_RETRY_ON: &[(&str, &str)] = &[
+    ("envoy-ratelimited", "retrying on x-envoy-ratelimited responses is not implemented"),
+    ("reset-before-request", "ringway does not tell a reset before the request was sent from one after; `reset` retries both"),
+    ("http3-post-connect-failure", "ringway has no HTTP/3 upstreams"),
+    ("retriable-headers", "retriable_headers are not implemented"),
+    ("cancelled", "gRPC status retries are not implemented"),
+    ("deadline-exceeded", "gRPC status retries are not implemented"),
+    ("internal", "gRPC status retries are not implemented"),
+    ("resource-exhausted", "gRPC status retries are not implemented"),
+    ("unavailable", "gRPC status retries are not implemented"),
 ];

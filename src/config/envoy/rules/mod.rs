@@ -18,6 +18,8 @@ pub mod access_log;
 pub mod bootstrap;
 pub mod cluster;
 pub mod common;
+pub mod dns;
+pub mod edge;
 pub mod headers;
 pub mod listener;
 pub mod matching;
