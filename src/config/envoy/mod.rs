@@ -8,6 +8,15 @@
 //! translated, turned into a warning (a hint ringway does not need), refused as
 //! `ConfigError::Unsupported` (behaviour ringway lacks), or rejected as unknown —
 //! each naming its YAML path and line in the Envoy file.
+//!
+//! Layout, bottom to top (each imports only from the lines above it):
+//! `rules/` (the key tables, one per Envoy message: data, reviewed as data),
+//! `walk` (reading a mapping against its table), `common` (addresses,
+//! extension entries), the translators of one part each (`matching`,
+//! `headers`, `route_action`, `resilience`, `tls`, `access_log`, `edge`, `dns`,
+//! `runtime`), then `listener` and `cluster`, and this module (the bootstrap).
+//! A translator function looks a mapping up in its table and holds only the
+//! mapping of its `Map` keys.
 
 mod access_log;
 mod cluster;

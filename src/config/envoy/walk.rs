@@ -1,14 +1,18 @@
 //! Walking an Envoy YAML tree with its path in hand. Every mapping is read
-//! against a table of the keys ringway knows: each key is mapped, warned about
-//! (a hint ringway does not need), or refused (behaviour ringway lacks); any
-//! other key is an error, as `deny_unknown_fields` is for the native schema.
-//! serde_yaml's `Value` forgets positions, so lines come from `error::locate`.
+//! against its table of the keys ringway knows (in `rules/`): each key is
+//! mapped, warned about (a hint ringway does not need), or refused (behaviour
+//! ringway lacks); any other key is an error, as `deny_unknown_fields` is for
+//! the native schema. serde_yaml's `Value` forgets positions, so lines come
+//! from `error::locate`.
+//!
+//! `Ctx` is the walk's state: warnings, refusals, and what one part of the
+//! file leaves for a later pass (`RouteHash`). Its types live here, not in the
+//! modules that fill or read them, so `walk` imports only `rules`.
 
 use serde_yaml::{Mapping, Value};
 
-use crate::config::{error::locate, units::ConfigDuration, ConfigError};
-
 use super::rules::{Rule, Rule::*};
+use crate::config::{error::locate, raw::RawHashPolicy, units::ConfigDuration, ConfigError};
 
 /// Native field path → the Envoy path it came from (see `Translation::origins`).
 pub type Origins = Vec<(String, String)>;
@@ -18,7 +22,7 @@ pub type Origins = Vec<(String, String)>;
 pub struct RouteHash {
     pub cluster: String,
     /// Empty when the route has no `hash_policy`.
-    pub policies: Vec<crate::config::raw::RawHashPolicy>,
+    pub policies: Vec<RawHashPolicy>,
     /// The Envoy path of the `hash_policy` (or of the route when it has none).
     pub path: String,
 }
