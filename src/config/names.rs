@@ -8,6 +8,7 @@
 
 use super::model::{
     AppendAction, ClusterKind, DnsLookupFamily, IoDriverChoice, LbPolicy, ListenerCodec,
+    UpstreamProtocol,
 };
 
 /// `(word, value)` pairs; the first word of each value is the one printed.
@@ -26,6 +27,12 @@ pub const LISTENER_CODECS: Names<ListenerCodec> = &[
     ("auto", ListenerCodec::Auto),
     ("http1", ListenerCodec::Http1),
     ("http2", ListenerCodec::Http2),
+];
+
+pub const UPSTREAM_PROTOCOLS: Names<UpstreamProtocol> = &[
+    ("http1", UpstreamProtocol::Http1),
+    ("http2", UpstreamProtocol::Http2),
+    ("auto", UpstreamProtocol::Auto),
 ];
 
 pub const CLUSTER_KINDS: Names<ClusterKind> = &[
