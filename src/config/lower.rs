@@ -480,6 +480,7 @@ fn lower_retry(policy: &RetryPolicy) -> RawRetryPolicy {
         on_gateway_error,
         on_connect_failure,
         on_reset,
+        on_refused_stream,
         retriable_status_codes,
         num_retries,
         per_try_timeout,
@@ -489,6 +490,7 @@ fn lower_retry(policy: &RetryPolicy) -> RawRetryPolicy {
         (*on_gateway_error, retry_on::GATEWAY_ERROR),
         (*on_connect_failure, retry_on::CONNECT_FAILURE),
         (*on_reset, retry_on::RESET),
+        (*on_refused_stream, retry_on::REFUSED_STREAM),
         (
             !retriable_status_codes.is_empty(),
             retry_on::RETRIABLE_STATUS_CODES,

@@ -646,6 +646,8 @@ pub struct RetryPolicy {
     pub on_gateway_error: bool,
     pub on_connect_failure: bool,
     pub on_reset: bool,
+    /// An HTTP/2 upstream refused the stream (`REFUSED_STREAM`).
+    pub on_refused_stream: bool,
     pub retriable_status_codes: Vec<u16>,
     pub num_retries: u32,
     pub per_try_timeout: Option<Duration>,

@@ -74,6 +74,7 @@ pub mod retry_on {
     pub const GATEWAY_ERROR: &str = "gateway-error";
     pub const CONNECT_FAILURE: &str = "connect-failure";
     pub const RESET: &str = "reset";
+    pub const REFUSED_STREAM: &str = "refused-stream";
     pub const RETRIABLE_STATUS_CODES: &str = "retriable-status-codes";
     /// Between the words of `retry_on`.
     pub const SEPARATOR: &str = ",";

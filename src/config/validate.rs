@@ -384,6 +384,7 @@ pub(super) fn validate_retry(path: &str, raw: &RawRetryPolicy) -> Result<RetryPo
         on_gateway_error: false,
         on_connect_failure: false,
         on_reset: false,
+        on_refused_stream: false,
         retriable_status_codes: raw.retriable_status_codes.clone(),
         num_retries: raw.num_retries.unwrap_or(1),
         per_try_timeout: raw.per_try_timeout.map(|d| d.0).filter(|d| !d.is_zero()),
@@ -400,11 +401,12 @@ pub(super) fn validate_retry(path: &str, raw: &RawRetryPolicy) -> Result<RetryPo
             retry_on::GATEWAY_ERROR => policy.on_gateway_error = true,
             retry_on::CONNECT_FAILURE => policy.on_connect_failure = true,
             retry_on::RESET => policy.on_reset = true,
+            retry_on::REFUSED_STREAM => policy.on_refused_stream = true,
             retry_on::RETRIABLE_STATUS_CODES => wants_codes = true,
             other => {
                 return Err(ConfigError::invalid(
                     format!("{path}.retry_on"),
-                    format!("`{other}` is not one of 5xx, gateway-error, connect-failure, reset, retriable-status-codes"),
+                    format!("`{other}` is not one of 5xx, gateway-error, connect-failure, reset, refused-stream, retriable-status-codes"),
                 ))
             }
         }

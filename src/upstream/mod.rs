@@ -4,6 +4,7 @@
 pub mod breaker;
 pub mod cluster;
 pub mod connect;
+pub mod h2;
 pub mod health;
 pub mod hosts;
 pub mod pool;
@@ -24,6 +25,10 @@ pub enum UpstreamError {
     ConnectTimeout,
     #[error("upstream connect error or disconnect/reset before headers. reset reason: connection termination")]
     Reset,
+    /// An HTTP/2 upstream refused the stream (`REFUSED_STREAM`, or it was
+    /// above a GOAWAY's last stream id): it never processed the request.
+    #[error("upstream connect error or disconnect/reset before headers. reset reason: remote refused stream reset")]
+    Refused,
     #[error("upstream request timeout")]
     Timeout,
     #[error("upstream sent an invalid response: {0}")]

@@ -25,7 +25,7 @@ use crate::{
         CodecError,
     },
     upstream::{
-        connect::{connect, UpstreamConn},
+        connect::UpstreamConn,
         pool::Checkout,
         UpstreamError, WorkerCluster,
     },
@@ -88,8 +88,9 @@ pub async fn attempt<D: Downstream>(
     let mut upstream = match pooled {
         Some(s) => s,
         None => {
-            let tls = plan.cluster.config.tls.as_deref();
-            let s = connect(plan.addr, plan.cluster.config.connect_timeout, tls)
+            let s = plan
+                .cluster
+                .connect(plan.addr)
                 .await
                 .map_err(AttemptError::Upstream)?;
             down.tap().upstream_connected();
@@ -100,14 +101,13 @@ pub async fn attempt<D: Downstream>(
         }
     };
     let sent_at = Instant::now();
+    let replay = Replay {
+        stale: reused && stale_replay,
+        unprocessed: plan.replayable && !plan.fresh_only,
+    };
     match send_request(down, bufs, &mut upstream, plan).await {
         Ok(()) => {}
-        Err(RequestBodyError::Upstream) if reused && stale_replay => {
-            return Err(AttemptError::StaleConnection)
-        }
-        Err(RequestBodyError::Upstream) => {
-            return Err(AttemptError::Upstream(UpstreamError::Reset))
-        }
+        Err(RequestBodyError::Upstream) => return Err(replay.after_reset(&upstream)),
         Err(RequestBodyError::Client(step)) => return Err(AttemptError::Client(step)),
     }
     match read_response_head(worker, down, bufs, &mut upstream, plan.deadline).await {
@@ -119,10 +119,32 @@ pub async fn attempt<D: Downstream>(
                 sent_at,
             })
         }
-        Err(UpstreamError::Reset) if reused && stale_replay && bufs.up_buf.is_empty() => {
-            Err(AttemptError::StaleConnection)
-        }
+        Err(UpstreamError::Reset) if bufs.up_buf.is_empty() => Err(replay.after_reset(&upstream)),
         Err(e) => Err(AttemptError::Upstream(e)),
+    }
+}
+
+/// When a reset before any response byte is replayed on a new connection
+/// rather than failed (neither is a retry).
+struct Replay {
+    /// A reused connection, and a request replaying cannot repeat the effect of.
+    stale: bool,
+    /// The request is held whole and has not been replayed yet: replayed if the
+    /// upstream never processed it (an HTTP/2 stream refused, or excluded by
+    /// GOAWAY), whatever its method, as Envoy does.
+    unprocessed: bool,
+}
+
+impl Replay {
+    fn after_reset(&self, upstream: &UpstreamConn) -> AttemptError {
+        let refused = upstream.unprocessed();
+        if self.stale || (refused && self.unprocessed) {
+            AttemptError::StaleConnection
+        } else if refused {
+            AttemptError::Upstream(UpstreamError::Refused)
+        } else {
+            AttemptError::Upstream(UpstreamError::Reset)
+        }
     }
 }
 

@@ -129,7 +129,8 @@ impl<'a> LocalReply<'a> {
                 | UpstreamError::ConnectFailed(_)
                 | UpstreamError::ConnectTimeout
                 | UpstreamError::Tls(_)
-                | UpstreamError::Reset => 503,
+                | UpstreamError::Reset
+                | UpstreamError::Refused => 503,
                 UpstreamError::Timeout => 504,
                 UpstreamError::BadResponse(_) => 502,
             },

@@ -31,6 +31,8 @@ pub fn retries_error(policy: &RetryPolicy, e: UpstreamError) -> bool {
             policy.on_connect_failure || policy.on_5xx || policy.on_gateway_error
         }
         UpstreamError::Reset => policy.on_reset || policy.on_5xx,
+        // Envoy's `reset` covers a refused stream too.
+        UpstreamError::Refused => policy.on_refused_stream || policy.on_reset || policy.on_5xx,
         UpstreamError::Timeout => policy.on_reset || policy.on_5xx || policy.on_gateway_error,
         UpstreamError::BadResponse(_) => policy.on_5xx || policy.on_gateway_error,
         UpstreamError::NoHealthyUpstream => false,
@@ -165,6 +167,7 @@ mod tests {
             on_gateway_error: true,
             on_connect_failure: false,
             on_reset: false,
+            on_refused_stream: false,
             retriable_status_codes: vec![],
             num_retries: 1,
             per_try_timeout: None,
