@@ -678,8 +678,7 @@ fn validate_upstream_http2(
     }
     if let Some(n) = raw.initial_connection_window_size {
         let at = format!("{field}.initial_connection_window_size");
-        out.initial_connection_window_size =
-            bounded(&at, u64::from(n), 65_535, WINDOW_MAX)? as u32;
+        out.initial_connection_window_size = bounded(&at, u64::from(n), 65_535, WINDOW_MAX)? as u32;
     }
     Ok(out)
 }

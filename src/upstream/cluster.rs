@@ -30,9 +30,9 @@ use super::{
 
 use super::{
     breaker::Resource,
+    h2::H2Pool,
     health::{ClusterHealth, EjectionSlot, HealthSnapshot},
     hosts::{HostSet, SharedHosts},
-    h2::H2Pool,
     pool::UpstreamPool,
 };
 use crate::{

@@ -147,7 +147,8 @@ impl AsyncReadRent for UpstreamConn {
                 // writable (possibly uninitialised) memory owned by `buf`, which
                 // lives across the call; the slice is only written, then
                 // `set_init` marks exactly the bytes written.
-                let dst = unsafe { std::slice::from_raw_parts_mut(buf.write_ptr(), buf.bytes_total()) };
+                let dst =
+                    unsafe { std::slice::from_raw_parts_mut(buf.write_ptr(), buf.bytes_total()) };
                 let res = s.read_bytes(dst).await;
                 if let Ok(n) = res {
                     // SAFETY: `read_bytes` wrote the first `n` bytes.

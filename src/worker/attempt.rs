@@ -24,11 +24,7 @@ use crate::{
         response::{parse_response, ResponseHead},
         CodecError,
     },
-    upstream::{
-        connect::UpstreamConn,
-        pool::Checkout,
-        UpstreamError, WorkerCluster,
-    },
+    upstream::{connect::UpstreamConn, pool::Checkout, UpstreamError, WorkerCluster},
 };
 
 /// Why an attempt produced no response head.

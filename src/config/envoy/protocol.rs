@@ -49,7 +49,10 @@ const HTTP2_RULES: &[(&str, Rule)] = &[
         "override_stream_error_on_invalid_http_message",
         Warn("an invalid upstream response ends its stream and is answered 502"),
     ),
-    ("use_oghttp2_codec", Warn("ringway speaks HTTP/2 with the h2 crate")),
+    (
+        "use_oghttp2_codec",
+        Warn("ringway speaks HTTP/2 with the h2 crate"),
+    ),
     (
         "allow_connect",
         Refuse("CONNECT over HTTP/2 upstream streams is not implemented"),
@@ -79,11 +82,23 @@ const HTTP1_RULES: &[(&str, Rule)] = &[
     ("allow_absolute_url", Warn(H1_FIXED)),
     ("accept_http_10", Warn(H1_FIXED)),
     ("default_host_for_http_10", Warn(H1_FIXED)),
-    ("header_key_format", Refuse("header case preservation is not implemented")),
+    (
+        "header_key_format",
+        Refuse("header case preservation is not implemented"),
+    ),
     ("enable_trailers", Warn("ringway always passes trailers on")),
-    ("allow_chunked_length", Refuse("ringway refuses Content-Length with chunked framing")),
-    ("override_stream_error_on_invalid_http_message", Warn(H1_FIXED)),
-    ("send_fully_qualified_url", Refuse("absolute-form request targets are not implemented")),
+    (
+        "allow_chunked_length",
+        Refuse("ringway refuses Content-Length with chunked framing"),
+    ),
+    (
+        "override_stream_error_on_invalid_http_message",
+        Warn(H1_FIXED),
+    ),
+    (
+        "send_fully_qualified_url",
+        Refuse("absolute-form request targets are not implemented"),
+    ),
     ("use_balsa_parser", Warn("ringway uses its own codec")),
     ("allow_custom_methods", Warn(H1_FIXED)),
 ];

@@ -59,8 +59,12 @@ pub fn request_from_h1(
         Ok(httparse::Status::Complete(_)) => {}
         _ => return Err(Untranslatable),
     }
-    let method = Method::from_bytes(req.method.unwrap_or("").as_bytes()).map_err(|_| Untranslatable)?;
-    let path = req.path.filter(|p| p.starts_with('/')).ok_or(Untranslatable)?;
+    let method =
+        Method::from_bytes(req.method.unwrap_or("").as_bytes()).map_err(|_| Untranslatable)?;
+    let path = req
+        .path
+        .filter(|p| p.starts_with('/'))
+        .ok_or(Untranslatable)?;
     let mut framing = BodyFraming::None;
     let mut authority = None;
     let mut map = HeaderMap::with_capacity(req.headers.len());
@@ -74,13 +78,18 @@ pub fn request_from_h1(
             framing = BodyFraming::Chunked;
         }
         if name.eq_ignore_ascii_case("content-length") {
-            let n = std::str::from_utf8(h.value).ok().and_then(|v| v.trim().parse().ok());
+            let n = std::str::from_utf8(h.value)
+                .ok()
+                .and_then(|v| v.trim().parse().ok());
             framing = BodyFraming::Length(n.ok_or(Untranslatable)?);
         }
         if is_connection_specific(name, h.value) {
             continue;
         }
-        let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_bytes(h.value)) else {
+        let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_bytes(h.value),
+        ) else {
             return Err(Untranslatable);
         };
         map.append(n, v);
@@ -235,7 +244,12 @@ mod tests {
         assert!(request_from_h1(b"GET * HTTP/1.1\r\nhost: a\r\n\r\n", false, "x").is_err());
     }
 
-    fn resp(status: u16, fields: &[(&str, &str)], ended: bool, head_only: bool) -> (String, ResponseBody) {
+    fn resp(
+        status: u16,
+        fields: &[(&str, &str)],
+        ended: bool,
+        head_only: bool,
+    ) -> (String, ResponseBody) {
         let mut r = http::Response::builder().status(status);
         for (n, v) in fields {
             r = r.header(*n, *v);
@@ -256,7 +270,10 @@ mod tests {
         assert_eq!(body, ResponseBody::Identity);
         // Trailers-only (a gRPC error): the head is the whole response.
         let (text, body) = resp(200, &[("grpc-status", "14")], true, false);
-        assert!(text.ends_with("grpc-status: 14\r\ncontent-length: 0\r\n\r\n"), "{text}");
+        assert!(
+            text.ends_with("grpc-status: 14\r\ncontent-length: 0\r\n\r\n"),
+            "{text}"
+        );
         assert_eq!(body, ResponseBody::None);
         let (text, body) = resp(204, &[], false, false);
         assert_eq!(text, "HTTP/1.1 204 No Content\r\n\r\n");
@@ -267,7 +284,9 @@ mod tests {
 
     #[test]
     fn trailer_lines_become_a_trailer_block() {
-        let map = trailers_from_lines(b"grpc-status: 0\r\ngrpc-message: ok\r\nbad line\r\nconnection: x\r\n");
+        let map = trailers_from_lines(
+            b"grpc-status: 0\r\ngrpc-message: ok\r\nbad line\r\nconnection: x\r\n",
+        );
         assert_eq!(map.len(), 2);
         assert_eq!(map["grpc-status"], "0");
         let mut out = Vec::new();

@@ -97,7 +97,12 @@ impl H2Pool {
         conn.started += 1;
         conn.idle_since = Instant::now();
         conn.state.in_flight.set(conn.state.in_flight.get() + 1);
-        H2Stream::new(conn.send.clone(), conn.state.clone(), conn.https, addr.to_string())
+        H2Stream::new(
+            conn.send.clone(),
+            conn.state.clone(),
+            conn.https,
+            addr.to_string(),
+        )
     }
 
     /// Whether a request to `addr` would find room without connecting.
@@ -147,7 +152,10 @@ impl H2Pool {
     /// Connections without a stream in flight, per host.
     pub fn idle_per_host(&self, mut f: impl FnMut(SocketAddr, usize)) {
         for (addr, list) in &self.conns {
-            f(*addr, list.iter().filter(|c| c.state.in_flight.get() == 0).count());
+            f(
+                *addr,
+                list.iter().filter(|c| c.state.in_flight.get() == 0).count(),
+            );
         }
     }
 

@@ -83,7 +83,9 @@ pub enum Failure {
 
 impl Drop for H2Stream {
     fn drop(&mut self) {
-        self.conn.in_flight.set(self.conn.in_flight.get().saturating_sub(1));
+        self.conn
+            .in_flight
+            .set(self.conn.in_flight.get().saturating_sub(1));
     }
 }
 
@@ -292,7 +294,10 @@ impl H2Stream {
     /// Put the next part of the response into `out`; false at its end.
     async fn next_piece(&mut self) -> io::Result<bool> {
         match &mut self.rx {
-            Rx::Idle => Err(io::Error::new(io::ErrorKind::NotConnected, "no request sent")),
+            Rx::Idle => Err(io::Error::new(
+                io::ErrorKind::NotConnected,
+                "no request sent",
+            )),
             Rx::Done => Ok(false),
             Rx::Waiting(fut) => {
                 let resp = match poll_fn(|cx| Pin::new(&mut *fut).poll(cx)).await {

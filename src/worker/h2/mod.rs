@@ -161,7 +161,11 @@ pub fn serve_tls(
 ) -> impl std::future::Future<Output = ()> {
     let accepted = Accepted::open(worker, listener, peer, Some(stream.info()));
     let (tcp, session) = stream.into_parts();
-    serve(accepted, crate::net::tls_poll::TlsIo::new(tcp, session), true)
+    serve(
+        accepted,
+        crate::net::tls_poll::TlsIo::new(tcp, session),
+        true,
+    )
 }
 
 /// Serve one HTTP/2 connection over `io` (`secure`: it is TLS).

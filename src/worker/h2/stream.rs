@@ -93,6 +93,7 @@ pub(super) async fn serve(
         finished: false,
         continue_sent: false,
         out: Vec::new(),
+        grpc: head::is_grpc(&parts.headers),
     };
     let env = Env {
         worker: &worker,
@@ -139,6 +140,9 @@ struct H2Request {
     finished: bool,
     continue_sent: bool,
     out: Vec<u8>,
+    /// A gRPC call (`content-type: application/grpc…`): ringway's own answers
+    /// are gRPC errors.
+    grpc: bool,
 }
 
 /// A placeholder before the head is parsed (never read: `run` answers first).
@@ -567,7 +571,11 @@ impl Downstream for H2Request {
     async fn local_reply(&mut self, reply: LocalReply<'_>) -> Step {
         let status = reply.status();
         let head_only = self.head.as_ref().is_some_and(|h| h.method == Method::Head);
-        let (resp, body) = head::local_reply(status, &reply, reply.extra_headers(), head_only);
+        let (resp, body) = if self.grpc {
+            head::grpc_local_reply(status, &reply, reply.extra_headers())
+        } else {
+            head::local_reply(status, &reply, reply.extra_headers(), head_only)
+        };
         self.tap
             .local_reply(status, body.len() as u64, reply.counter(), reply.flag());
         if self.finished || self.send.is_some() {
