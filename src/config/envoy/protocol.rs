@@ -89,7 +89,7 @@ const HTTP1_RULES: &[(&str, Rule)] = &[
     ("enable_trailers", Warn("ringway always passes trailers on")),
     (
         "allow_chunked_length",
-        Refuse("ringway refuses Content-Length with chunked framing"),
+        Refuse("Content-Length beside chunked framing is not implemented (refused as smuggling)"),
     ),
     (
         "override_stream_error_on_invalid_http_message",
@@ -134,7 +134,7 @@ pub fn cluster_protocol(
         if !text.eq_ignore_ascii_case("use_configured_protocol") {
             return Err(cx.unsupported(
                 &p.path,
-                "ringway does not pick the upstream protocol by the client's; give the cluster its protocol (http2_protocol_options, or HttpProtocolOptions.auto_config)",
+                "choosing the upstream protocol by the client's is not implemented; give the cluster its protocol (http2_protocol_options, or HttpProtocolOptions.auto_config)",
             ));
         }
     }
@@ -169,7 +169,7 @@ fn http_protocol_options(
             ("auto_config", Map),
             (
                 "use_downstream_protocol_config",
-                Refuse("ringway does not pick the upstream protocol by the client's; use explicit_http_config or auto_config"),
+                Refuse("choosing the upstream protocol by the client's is not implemented; use explicit_http_config or auto_config"),
             ),
             (
                 "upstream_http_protocol_options",
