@@ -233,7 +233,7 @@ fn convert_prints_native_yaml_that_checks_clean() {
     assert!(out.status.success(), "{out:?}");
     let native = String::from_utf8(out.stdout).unwrap();
     assert!(!native.contains("static_resources:"), "{native}");
-    assert!(native.contains("    protocol: http2\n"), "{native}");
+    assert!(native.contains("  protocol: http2\n"), "{native}");
     assert!(native.contains("  address: 0.0.0.0:80\n"), "{native}");
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("converted.yaml");

@@ -116,7 +116,7 @@ pub fn cluster_protocol(
         set_protocol(rc, "http1", native, &h1, origins);
     }
     if let Some(h2) = f.get("http2_protocol_options") {
-        rc.http2 = Some(http2_options(cx, &h2, native, origins)?);
+        rc.http2 = http2_options(cx, &h2, native, origins)?;
         set_protocol(rc, "http2", native, &h2, origins);
     }
     if let Some(m) = f.get("max_requests_per_connection") {
@@ -213,7 +213,7 @@ fn http_protocol_options(
             cx.fields(&h1, HTTP1_RULES)?;
         }
         if let Some(h2) = c.get("http2_protocol_options") {
-            rc.http2 = Some(http2_options(cx, &h2, native, origins)?);
+            rc.http2 = http2_options(cx, &h2, native, origins)?;
         }
         let protocol = match (auto, c.has("http2_protocol_options")) {
             (true, _) => "auto",
@@ -231,7 +231,7 @@ fn http2_options(
     node: &Node,
     native: &str,
     origins: &mut Vec<(String, String)>,
-) -> Result<RawUpstreamHttp2, ConfigError> {
+) -> Result<Option<RawUpstreamHttp2>, ConfigError> {
     let f = cx.fields(node, HTTP2_RULES)?;
     let mut out = RawUpstreamHttp2::default();
     let mut number = |cx: &mut Ctx, key: &str| -> Result<Option<u32>, ConfigError> {
@@ -250,5 +250,8 @@ fn http2_options(
     out.max_concurrent_streams = number(cx, "max_concurrent_streams")?;
     out.initial_stream_window_size = number(cx, "initial_stream_window_size")?;
     out.initial_connection_window_size = number(cx, "initial_connection_window_size")?;
-    Ok(out)
+    let set = out.max_concurrent_streams.is_some()
+        || out.initial_stream_window_size.is_some()
+        || out.initial_connection_window_size.is_some();
+    Ok(set.then_some(out))
 }
