@@ -51,7 +51,7 @@ pub fn head_end(buf: &[u8]) -> Option<usize> {
 pub fn request_from_h1(
     head: &[u8],
     https: bool,
-    fallback_authority: &str,
+    fallback_authority: std::net::SocketAddr,
 ) -> Result<RequestOut, Untranslatable> {
     let mut storage = [httparse::EMPTY_HEADER; MAX_HEADERS_CEILING];
     let mut req = httparse::Request::new(&mut storage);
@@ -97,9 +97,13 @@ pub fn request_from_h1(
     if framing == BodyFraming::Length(0) {
         framing = BodyFraming::None;
     }
+    let fallback;
     let authority = match authority {
         Some(a) => std::str::from_utf8(a).map_err(|_| Untranslatable)?,
-        None => fallback_authority,
+        None => {
+            fallback = fallback_authority.to_string();
+            fallback.as_str()
+        }
     };
     let uri = Uri::builder()
         .scheme(if https { "https" } else { "http" })
@@ -214,7 +218,7 @@ mod tests {
     use super::*;
 
     fn req(head: &str) -> RequestOut {
-        request_from_h1(head.as_bytes(), false, "10.0.0.1:80").unwrap()
+        request_from_h1(head.as_bytes(), false, "10.0.0.1:80".parse().unwrap()).unwrap()
     }
 
     #[test]
@@ -237,11 +241,12 @@ mod tests {
 
     #[test]
     fn a_request_without_host_gets_the_upstream_address() {
-        let r = request_from_h1(b"HEAD / HTTP/1.0\r\n\r\n", true, "10.0.0.1:443").unwrap();
+        let up = "10.0.0.1:443".parse().unwrap();
+        let r = request_from_h1(b"HEAD / HTTP/1.0\r\n\r\n", true, up).unwrap();
         assert_eq!(r.request.uri(), "https://10.0.0.1:443/");
         assert!(r.head_only);
         assert_eq!(r.framing, BodyFraming::None);
-        assert!(request_from_h1(b"GET * HTTP/1.1\r\nhost: a\r\n\r\n", false, "x").is_err());
+        assert!(request_from_h1(b"GET * HTTP/1.1\r\nhost: a\r\n\r\n", false, up).is_err());
     }
 
     fn resp(

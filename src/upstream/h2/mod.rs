@@ -97,12 +97,7 @@ impl H2Pool {
         conn.started += 1;
         conn.idle_since = Instant::now();
         conn.state.in_flight.set(conn.state.in_flight.get() + 1);
-        H2Stream::new(
-            conn.send.clone(),
-            conn.state.clone(),
-            conn.https,
-            addr.to_string(),
-        )
+        H2Stream::new(conn.send.clone(), conn.state.clone(), conn.https, addr)
     }
 
     /// Whether a request to `addr` would find room without connecting.

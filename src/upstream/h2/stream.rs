@@ -59,8 +59,8 @@ pub struct H2Stream {
     send_request: SendRequest<Bytes>,
     conn: Rc<ConnState>,
     https: bool,
-    /// `ip:port`, the authority of a request without `Host`.
-    authority: String,
+    /// The authority of a request without `Host`.
+    addr: std::net::SocketAddr,
     tx: Tx,
     rx: Rx,
     head_only: bool,
@@ -100,13 +100,13 @@ impl H2Stream {
         send_request: SendRequest<Bytes>,
         conn: Rc<ConnState>,
         https: bool,
-        authority: String,
+        addr: std::net::SocketAddr,
     ) -> H2Stream {
         H2Stream {
             send_request,
             conn,
             https,
-            authority,
+            addr,
             tx: Tx::Head(Vec::new()),
             rx: Rx::Idle,
             head_only: false,
@@ -172,7 +172,7 @@ impl H2Stream {
 
     /// Open the stream with the request `head`.
     async fn open(&mut self, head: &[u8]) -> io::Result<()> {
-        let out = head::request_from_h1(head, self.https, &self.authority)
+        let out = head::request_from_h1(head, self.https, self.addr)
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "untranslatable head"))?;
         self.head_only = out.head_only;
         let ends = out.framing == crate::codec::BodyFraming::None;
