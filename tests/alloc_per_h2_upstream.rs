@@ -26,6 +26,8 @@ use ringway::{
     server::Server,
 };
 
+// Only the allocator and `head_end` are used here (not its upstream).
+#[allow(dead_code)]
 #[path = "support/counting_alloc.rs"]
 mod counting_alloc;
 

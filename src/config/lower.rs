@@ -560,7 +560,7 @@ fn lower_cluster(cluster: &ClusterConfig) -> RawCluster {
         ignore_health_on_host_removal: Some(*ignore_health_on_host_removal),
         tls: tls.as_ref().map(|t| lower_cluster_tls(t.spec())),
         protocol: Some(names::name(names::UPSTREAM_PROTOCOLS, *protocol).to_string()),
-        http2: (*protocol != UpstreamProtocol::Http1).then(|| RawUpstreamHttp2 {
+        http2: (*protocol != UpstreamProtocol::Http1).then_some(RawUpstreamHttp2 {
             max_concurrent_streams: Some(http2.max_concurrent_streams),
             initial_stream_window_size: Some(http2.initial_stream_window_size),
             initial_connection_window_size: Some(http2.initial_connection_window_size),
