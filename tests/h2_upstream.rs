@@ -285,13 +285,17 @@ fn goaway_mid_traffic_fails_no_request(d: Driver) {
     );
 }
 
-/// Warm one connection up, then send `n` `/gate` streams at once from one
-/// HTTP/2 client; the upstream answers none until all `n` are in flight.
-fn concurrent_gate(rw: &Ringway, n: usize) {
+/// Warm one connection up (`warm`), then send `n` `/gate` streams at once
+/// from one HTTP/2 client; the upstream answers none until all `n` are in
+/// flight.
+fn concurrent_gate(rw: &Ringway, warm: bool, n: usize) {
     block_on(async {
         let mut client = h2_connect(rw.addr()).await;
-        let (parts, _, _) = h2_call(&mut client, req("GET", "/warm").body(()).unwrap(), b"").await;
-        assert_eq!(parts.status, 200);
+        if warm {
+            let warm = req("GET", "/warm").body(()).unwrap();
+            let (parts, _, _) = h2_call(&mut client, warm, b"").await;
+            assert_eq!(parts.status, 200);
+        }
         let mut pending = Vec::new();
         for i in 0..n {
             let mut c = client.clone().ready().await.unwrap();
@@ -316,11 +320,26 @@ fn one_connection_carries_many_streams(d: Driver) {
         },
     );
     let rw = Ringway::start(d, &h2_config(&[up.addr], ""));
-    concurrent_gate(&rw, 8);
+    concurrent_gate(&rw, true, 8);
     assert_eq!(
         up.connections(),
         1,
         "eight streams at once on one connection"
+    );
+    // A burst on a cold worker waits for the one connection being opened.
+    let up = H2Upstream::start(
+        "u2",
+        H2Behaviour {
+            gate: 6,
+            ..Default::default()
+        },
+    );
+    let rw = Ringway::start(d, &h2_config(&[up.addr], ""));
+    concurrent_gate(&rw, false, 6);
+    assert_eq!(
+        up.connections(),
+        1,
+        "six streams from cold on one connection"
     );
 }
 
@@ -332,7 +351,7 @@ fn the_peers_stream_limit_opens_more_connections(d: Driver) {
     };
     let up = H2Upstream::start("u1", behaviour);
     let rw = Ringway::start(d, &h2_config(&[up.addr], ""));
-    concurrent_gate(&rw, 3);
+    concurrent_gate(&rw, true, 3);
     assert_eq!(
         up.connections(),
         3,
@@ -350,7 +369,7 @@ fn the_peers_stream_limit_opens_more_connections(d: Driver) {
         d,
         &h2_config(&[up.addr], "    http2: { max_concurrent_streams: 1 }\n"),
     );
-    concurrent_gate(&rw, 2);
+    concurrent_gate(&rw, true, 2);
     assert_eq!(up.connections(), 2);
 }
 

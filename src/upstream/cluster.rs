@@ -20,7 +20,7 @@ use std::{
     cell::{Cell, RefCell},
     net::{IpAddr, SocketAddr},
     sync::Arc,
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use super::{
@@ -97,6 +97,14 @@ struct Member {
     slot: Option<Arc<EjectionSlot>>,
     /// This host's counters on this worker (what `/clusters` shows per host).
     stats: Arc<HostStats>,
+}
+
+/// A connection for one request from `WorkerCluster::connect`.
+pub struct Connected {
+    pub conn: UpstreamConn,
+    /// A new connection was opened for it (else it shares one that another
+    /// request opened meanwhile).
+    pub opened: bool,
 }
 
 /// What `begin_request` decided.
@@ -570,9 +578,34 @@ impl WorkerCluster {
 
     /// Open a new connection to `addr` in the cluster's protocol (`auto`: the
     /// one ALPN chose). An HTTP/2 one is kept for the requests after this
-    /// one, which gets its first stream.
-    pub async fn connect(&self, addr: SocketAddr) -> Result<UpstreamConn, UpstreamError> {
+    /// one, which gets its first stream. For an HTTP/2 cluster, a request
+    /// that finds a connection to `addr` being opened waits for it and takes a
+    /// stream there if it has room (`Connected::opened` is then false).
+    pub async fn connect(&self, addr: SocketAddr) -> Result<Connected, UpstreamError> {
         let timeout = self.config.connect_timeout;
+        let h2 = self.config.protocol == UpstreamProtocol::Http2;
+        let opening = h2
+            .then(|| self.state.borrow_mut().h2.opening(addr))
+            .flatten();
+        if let Some(opening) = opening {
+            let _ = monoio::time::timeout(timeout, opening.wait()).await;
+            if let Some(s) = self.state.borrow_mut().h2.checkout(addr) {
+                return Ok(Connected {
+                    conn: UpstreamConn::H2(Box::new(s)),
+                    opened: false,
+                });
+            }
+        }
+        let _guard = h2.then(|| self.state.borrow_mut().h2.begin_opening(addr));
+        let conn = self.open(addr, timeout).await?;
+        Ok(Connected { conn, opened: true })
+    }
+
+    async fn open(
+        &self,
+        addr: SocketAddr,
+        timeout: Duration,
+    ) -> Result<UpstreamConn, UpstreamError> {
         let conn = connect(addr, timeout, self.config.tls.as_deref()).await?;
         let h2 = match self.config.protocol {
             UpstreamProtocol::Http1 => false,

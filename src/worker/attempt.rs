@@ -84,16 +84,18 @@ pub async fn attempt<D: Downstream>(
     let mut upstream = match pooled {
         Some(s) => s,
         None => {
-            let s = plan
+            let c = plan
                 .cluster
                 .connect(plan.addr)
                 .await
                 .map_err(AttemptError::Upstream)?;
-            down.tap().upstream_connected();
-            if s.is_tls() {
-                down.tap().upstream_tls_handshake();
+            if c.opened {
+                down.tap().upstream_connected();
+                if c.conn.is_tls() {
+                    down.tap().upstream_tls_handshake();
+                }
             }
-            s
+            c.conn
         }
     };
     let sent_at = Instant::now();

@@ -13,6 +13,9 @@
 //! - A connection that said GOAWAY, failed, or carried
 //!   `max_requests_per_connection` streams takes no new stream; its streams in
 //!   flight finish, and it closes once the last handle is dropped.
+//! - While a connection to a host is being opened, other requests to that host
+//!   wait for it (up to the connect timeout) rather than open their own, so a
+//!   burst of requests on a cold worker shares one connection, as in Envoy.
 //! - Nothing is shared across workers or locked by ringway (`h2`'s own handles
 //!   lock internally, uncontended: one thread).
 
@@ -20,10 +23,12 @@ pub mod head;
 pub mod stream;
 
 use std::{
-    cell::Cell,
+    cell::{Cell, RefCell},
     collections::HashMap,
+    future::poll_fn,
     net::SocketAddr,
     rc::Rc,
+    task::{Poll, Waker},
     time::{Duration, Instant},
 };
 
@@ -61,9 +66,47 @@ impl H2Conn {
     }
 }
 
+/// A connection being opened: the requests waiting for it.
+#[derive(Default)]
+pub struct Opening {
+    done: Cell<bool>,
+    waiters: RefCell<Vec<Waker>>,
+}
+
+impl Opening {
+    /// Until the connection is open (or failed).
+    pub async fn wait(&self) {
+        poll_fn(|cx| {
+            if self.done.get() {
+                Poll::Ready(())
+            } else {
+                self.waiters.borrow_mut().push(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await
+    }
+}
+
+/// Held by the request opening a connection; dropped (whatever the outcome),
+/// it lets the waiting requests look again.
+pub struct OpeningGuard {
+    opening: Rc<Opening>,
+}
+
+impl Drop for OpeningGuard {
+    fn drop(&mut self) {
+        self.opening.done.set(true);
+        for w in self.opening.waiters.borrow_mut().drain(..) {
+            w.wake();
+        }
+    }
+}
+
 /// One worker's HTTP/2 connections to one cluster's hosts.
 pub struct H2Pool {
     conns: HashMap<SocketAddr, Vec<H2Conn>>,
+    opening: HashMap<SocketAddr, Rc<Opening>>,
     settings: UpstreamHttp2,
     max_requests: Option<u32>,
     idle_timeout: Duration,
@@ -73,6 +116,7 @@ impl H2Pool {
     pub fn new(settings: UpstreamHttp2, max_requests: Option<u32>, idle_timeout: Duration) -> Self {
         H2Pool {
             conns: HashMap::new(),
+            opening: HashMap::new(),
             settings,
             max_requests,
             idle_timeout,
@@ -98,6 +142,23 @@ impl H2Pool {
         conn.idle_since = Instant::now();
         conn.state.in_flight.set(conn.state.in_flight.get() + 1);
         H2Stream::new(conn.send.clone(), conn.state.clone(), conn.https, addr)
+    }
+
+    /// The connection to `addr` being opened, if one is.
+    pub fn opening(&mut self, addr: SocketAddr) -> Option<Rc<Opening>> {
+        let o = self.opening.get(&addr)?;
+        if o.done.get() {
+            self.opening.remove(&addr);
+            return None;
+        }
+        Some(o.clone())
+    }
+
+    /// A connection to `addr` is about to be opened.
+    pub fn begin_opening(&mut self, addr: SocketAddr) -> OpeningGuard {
+        let opening = Rc::new(Opening::default());
+        self.opening.insert(addr, opening.clone());
+        OpeningGuard { opening }
     }
 
     /// Whether a request to `addr` would find room without connecting.
