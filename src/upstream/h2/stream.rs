@@ -152,7 +152,7 @@ impl H2Stream {
         if self.failure.is_some() {
             return Err(broken("the HTTP/2 upstream stream failed"));
         }
-        let body_start = match &mut self.tx {
+        match &mut self.tx {
             Tx::Head(acc) => {
                 acc.extend_from_slice(buf);
                 let Some(end) = head::head_end(acc) else {
@@ -161,12 +161,11 @@ impl H2Stream {
                 let acc = std::mem::take(acc);
                 self.open(&acc[..end]).await?;
                 self.feed(&acc[end..]).await?;
-                return Ok(buf.len());
             }
-            Tx::Body { .. } => 0,
-            Tx::Done => return Ok(buf.len()),
-        };
-        self.feed(&buf[body_start..]).await?;
+            Tx::Body { .. } => self.feed(buf).await?,
+            // A body past its framing's end goes nowhere (the exchange sends none).
+            Tx::Done => {}
+        }
         Ok(buf.len())
     }
 
