@@ -459,9 +459,42 @@ fn grpc_unary_and_streaming_calls_pass_with_their_trailers(d: Driver) {
         assert_eq!(body, all);
         assert_eq!(trailers.expect("trailers")["grpc-status"], "0");
     });
+    // Full duplex: each reply is read before the next message is sent.
+    block_on(async {
+        let client = h2_connect(rw.addr()).await;
+        let mut c = client.ready().await.unwrap();
+        let (resp, mut send) = c
+            .send_request(grpc_request("/echo.Echo/PingPong"), false)
+            .unwrap();
+        let m = grpc_message(b"ping 0");
+        send.send_data(Bytes::from(m.clone()), false).unwrap();
+        let (parts, mut body) = resp
+            .await
+            .expect("the head before the request ends")
+            .into_parts();
+        assert_eq!(parts.status, 200);
+        for i in 0..4 {
+            let mut got = Vec::new();
+            while got.len() < m.len() {
+                let chunk = body.data().await.expect("a reply").unwrap();
+                let _ = body.flow_control().release_capacity(chunk.len());
+                got.extend_from_slice(&chunk);
+            }
+            assert_eq!(got, grpc_message(format!("ping {i}").as_bytes()));
+            if i < 3 {
+                let next = grpc_message(format!("ping {}", i + 1).as_bytes());
+                send.send_data(Bytes::from(next), false).unwrap();
+            }
+        }
+        send.send_data(Bytes::new(), true).unwrap();
+        assert!(body.data().await.is_none());
+        let trailers = body.trailers().await.unwrap().expect("trailers");
+        assert_eq!(trailers["grpc-status"], "0");
+    });
     let seen = up.seen();
     assert_eq!(seen[0].header("te"), Some("trailers"));
     assert_eq!(seen[0].path, "/echo.Echo/Unary");
+    assert_eq!(seen[2].body.len(), 4 * grpc_message(b"ping 0").len());
 
     // ringway's own answers to gRPC clients are gRPC errors.
     let rw = Ringway::start(d, &h2_config(&[next_loopback_closed()], ""));

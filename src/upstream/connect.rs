@@ -54,6 +54,20 @@ impl UpstreamConn {
         }
     }
 
+    /// Whether a streamed request body can be sent on its own
+    /// (`pump_body`): an HTTP/2 stream's send side is independent of its
+    /// response.
+    pub fn takes_detached_body(&self) -> bool {
+        matches!(self, UpstreamConn::H2(_))
+    }
+
+    /// Send `body` on its own while the response is read (after the head).
+    pub fn pump_body(&mut self, body: super::h2::DetachedBody) {
+        if let UpstreamConn::H2(s) = self {
+            s.pump_body(body);
+        }
+    }
+
     /// An HTTP/2 stream the upstream never processed (REFUSED_STREAM, or
     /// excluded by GOAWAY): safe to send again on another connection.
     pub fn unprocessed(&self) -> bool {

@@ -159,10 +159,30 @@ async fn send_request<D: Downstream>(
         &mut bufs.req_head
     };
     if !plan.replayable {
-        let n = down.send_request_body(upstream, head).await?;
-        down.tap().bytes_received(n);
+        // Full duplex where both sides can: the body goes on by itself.
+        let detached = if upstream.takes_detached_body() {
+            down.detach_body()
+        } else {
+            None
+        };
+        let Some(body) = detached else {
+            let n = down.send_request_body(upstream, head).await?;
+            down.tap().bytes_received(n);
+            return Ok(());
+        };
+        down.tap().bytes_received(body.held.len() as u64);
+        write_held(upstream, head).await?;
+        upstream.pump_body(body);
         return Ok(());
     }
+    write_held(upstream, head).await
+}
+
+/// Write `head` (and any body held after it), keeping it for a replay.
+async fn write_held(
+    upstream: &mut UpstreamConn,
+    head: &mut Vec<u8>,
+) -> Result<(), RequestBodyError> {
     // Written without clearing: `req_head` stays for a replay.
     match write_all_within(upstream, std::mem::take(head)).await {
         Ok((res, written)) => {

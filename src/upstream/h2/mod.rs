@@ -35,7 +35,7 @@ use std::{
 use bytes::Bytes;
 use h2::client::SendRequest;
 
-pub use stream::H2Stream;
+pub use stream::{DetachedBody, H2Stream};
 
 use super::{connect::UpstreamConn, UpstreamError};
 use crate::{codec::limits::MAX_RESPONSE_HEADER_BYTES, config::UpstreamHttp2};

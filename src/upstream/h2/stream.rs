@@ -12,12 +12,19 @@
 //! DATA is released back to the upstream's window as it is handed to the
 //! reader. The stream counts against its connection's streams until dropped
 //! (dropping it unfinished resets it: `h2` sends RST_STREAM(CANCEL)).
+//!
+//! Full duplex: a client side that can hand its streamed request body over
+//! whole (an HTTP/2 client's stream, `DetachedBody`) has it pumped by a task of
+//! its own (`pump_body`), so the response flows while the request still does —
+//! gRPC's bidirectional streaming, where a client waits for a reply before it
+//! sends more.
 
 use std::{
     future::{poll_fn, Future},
     io,
     pin::Pin,
     rc::Rc,
+    time::Duration,
 };
 
 use bytes::Bytes;
@@ -31,6 +38,17 @@ use super::{
     ConnState,
 };
 use crate::codec::body::{BodyDecoder, BodyEncoder, BodyPiece};
+
+/// A streamed request body the client side hands over to be sent on its own.
+pub struct DetachedBody {
+    /// What arrived before the upstream was chosen, sent first.
+    pub held: Bytes,
+    pub recv: RecvStream,
+    /// How long the client may be silent before the request is given up.
+    pub read_timeout: Duration,
+    /// The listener's body size limit: past it the upstream stream is reset.
+    pub max: Option<u64>,
+}
 
 /// An upstream stream's side of the HTTP/1.1 request it is written.
 enum Tx {
@@ -273,6 +291,15 @@ impl H2Stream {
         broken("the HTTP/2 upstream stream closed")
     }
 
+    /// Send `body` from a task of its own while the response is read (the
+    /// head has been written and announced a body). Without a body to send
+    /// (the head ended the request) it is dropped.
+    pub fn pump_body(&mut self, body: DetachedBody) {
+        if let Tx::Body { send, .. } = std::mem::replace(&mut self.tx, Tx::Done) {
+            monoio::spawn(pump(send, body));
+        }
+    }
+
     /// Copy response bytes (HTTP/1.1 framing) into `dst`; 0 at the end.
     pub async fn read_bytes(&mut self, dst: &mut [u8]) -> io::Result<usize> {
         loop {
@@ -344,4 +371,56 @@ impl H2Stream {
             }
         }
     }
+}
+
+/// Copy the client's body to the upstream stream: DATA within the window,
+/// trailers, the end; a client gone, silent or over the limit resets it.
+async fn pump(mut send: SendStream<Bytes>, mut body: DetachedBody) {
+    let mut total = body.held.len() as u64;
+    if send_all(&mut send, std::mem::take(&mut body.held))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    loop {
+        let next = monoio::time::timeout(body.read_timeout, body.recv.data()).await;
+        match next {
+            Ok(Some(Ok(chunk))) => {
+                let _ = body.recv.flow_control().release_capacity(chunk.len());
+                total += chunk.len() as u64;
+                if body.max.is_some_and(|m| total > m) {
+                    break;
+                }
+                if send_all(&mut send, chunk).await.is_err() {
+                    return;
+                }
+            }
+            Ok(None) => {
+                let trailers = monoio::time::timeout(body.read_timeout, body.recv.trailers()).await;
+                let _ = match trailers {
+                    Ok(Ok(Some(t))) => send.send_trailers(t),
+                    Ok(Ok(None)) => send.send_data(Bytes::new(), true),
+                    _ => break,
+                };
+                return;
+            }
+            Ok(Some(Err(_))) | Err(_) => break,
+        }
+    }
+    send.send_reset(Reason::CANCEL);
+}
+
+async fn send_all(send: &mut SendStream<Bytes>, mut data: Bytes) -> Result<(), ()> {
+    while !data.is_empty() {
+        send.reserve_capacity(data.len());
+        let n = match poll_fn(|cx| send.poll_capacity(cx)).await {
+            Some(Ok(n)) => n.min(data.len()),
+            _ => return Err(()),
+        };
+        if n > 0 {
+            send.send_data(data.split_to(n), false).map_err(|_| ())?;
+        }
+    }
+    Ok(())
 }

@@ -24,7 +24,7 @@ use crate::{
         request::{parse_request, Method, Parsed, RequestHead},
         BodyFraming, CodecError, Version,
     },
-    upstream::connect::UpstreamConn,
+    upstream::{connect::UpstreamConn, h2::DetachedBody},
     worker::{
         downstream::{
             ClientGone, Downstream, HeadView, RequestBodyError, RequestView, ResponseView, Step,
@@ -216,10 +216,12 @@ impl H2Request {
     /// Read the body, up to the listener's `request_buffer`, before the
     /// exchange picks an upstream, within `request_body_timeout` (as HTTP/1.1
     /// does; see `h1::Request::buffer_body`). `Some`: answered or gone.
+    /// Not for a gRPC call: its body is a stream of messages the client may
+    /// send only as replies come (bidirectional streaming), not an upload.
     async fn buffer_body(&mut self) -> Option<Step> {
         let config = self.listener.config.clone();
         let cap = config.request_buffer as usize;
-        if cap == 0 || self.body.is_none() {
+        if cap == 0 || self.body.is_none() || self.grpc {
             return None;
         }
         if self.head().expect_continue && self.send_continue().await.is_err() {
@@ -456,6 +458,16 @@ impl Downstream for H2Request {
                 Err(BodyFault::Reset) => return Err(RequestBodyError::Client(Step::Close)),
             }
         }
+    }
+
+    fn detach_body(&mut self) -> Option<DetachedBody> {
+        let recv = self.body.take()?;
+        Some(DetachedBody {
+            held: std::mem::take(&mut self.held).freeze(),
+            recv,
+            read_timeout: REQUEST_BODY_READ_TIMEOUT,
+            max: self.listener.config.limits.max_body_bytes,
+        })
     }
 
     async fn send_continue(&mut self) -> Result<(), ClientGone> {
