@@ -111,7 +111,11 @@ fn curl(args: &[&str]) -> String {
 
 fn http1_and_http2_clients_reach_an_h2c_upstream(d: Driver) {
     let up = H2Upstream::h2c("u1");
-    let rw = Ringway::start(d, &h2_config(&[up.addr], ""));
+    let with_admin = format!(
+        "admin:\n  address: 127.0.0.1:0\n{}",
+        h2_config(&[up.addr], "")
+    );
+    let rw = Ringway::start(d, &with_admin);
     // HTTP/1.1 client, GET and POST on one keep-alive connection.
     let mut c = Client::connect(rw.addr());
     let r = c.get("app.test", "/a?x=1");
@@ -154,9 +158,15 @@ fn http1_and_http2_clients_reach_an_h2c_upstream(d: Driver) {
         let trailers = trailers.expect("trailers relayed");
         assert_eq!(trailers["x-upstream-trailer"], "u1");
     });
-    // Every request shared one upstream connection.
+    // Every request shared one upstream connection, and is counted as any is.
     assert_eq!(up.connections(), 1);
     assert_eq!(up.streams(), 4);
+    let st = wait_for("four upstream requests counted", || {
+        let st = admin::stats(rw.admin());
+        (admin::stat(&st, "cluster.c.upstream_rq_2xx") == 4).then_some(st)
+    });
+    assert_eq!(admin::stat(&st, "cluster.c.upstream_rq_total"), 4);
+    assert_eq!(admin::stat(&st, "cluster.c.upstream_cx_total"), 1);
 }
 
 fn large_bodies_cross_both_ways_within_flow_control(d: Driver) {

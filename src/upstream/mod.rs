@@ -1,5 +1,7 @@
 //! The upstream side: clusters as each worker sees them, their host sets, the
-//! connection pools, and connecting.
+//! connection pools (HTTP/1.1 idle connections in `pool`, HTTP/2 connections
+//! and their streams in `h2`), and connecting. Whatever the protocol, the
+//! exchange gets an `UpstreamConn` it reads and writes in HTTP/1.1 framing.
 
 pub mod breaker;
 pub mod cluster;
