@@ -250,59 +250,14 @@ write_proxy_configs() { # WORKERS
   for name in "${PROXIES[@]}"; do
     [[ $name == ringway-* ]] || continue
     d=$WORK/$name; mkdir -p "$d"
-    cat > "$d/ringway.yaml" <<EOF
-workers: $w
-drain_timeout: 1s
-admin: { address: ${ADDR[$name]%:*}:$ADMIN_PORT }
-listeners:
-  - name: bench
-    address: ${ADDR[$name]}
-    max_request_body_size: 4MiB
-    virtual_hosts:
-      - name: all
-        domains: ["*"]
-        routes:
-          - match: { prefix: / }
-            cluster: upstream
-  - name: bench_tls                    # TLS defaults: 1.2 and 1.3, tickets, session cache
-    address: $(tls_addr "$name")
-    max_request_body_size: 4MiB
-    tls:
-      certificates:
-        - { cert_chain: $WORK/tls/cert.pem, private_key: $WORK/tls/key.pem }
-    virtual_hosts:
-      - name: all
-        domains: ["*"]
-        routes:
-          - match: { prefix: / }
-            cluster: upstream
-  - name: bench_h2c                    # HTTP/2 with prior knowledge (codec auto, the default)
-    address: $(h2c_addr "$name")
-    max_request_body_size: 4MiB
-    virtual_hosts:
-      - name: all
-        domains: ["*"]
-        routes:
-          - match: { prefix: / }
-            cluster: upstream
-  - name: bench_h2tls                  # h2 by ALPN (default offer: h2, http/1.1)
-    address: $(h2tls_addr "$name")
-    max_request_body_size: 4MiB
-    tls:
-      certificates:
-        - { cert_chain: $WORK/tls/cert.pem, private_key: $WORK/tls/key.pem }
-    virtual_hosts:
-      - name: all
-        domains: ["*"]
-        routes:
-          - match: { prefix: / }
-            cluster: upstream
-clusters:
-  - name: upstream
-    type: static
-    hosts: ["$UP_HOST:$UP_PORT"]
-    max_idle_per_host: 1024
-EOF
+    # TLS listeners use ringway's TLS defaults (1.2 and 1.3, tickets, session
+    # cache; ALPN offers h2 and http/1.1); h2c is prior knowledge on codec auto.
+    {
+      ringway_listener bench "${ADDR[$name]}"
+      ringway_listener bench_tls "$(tls_addr "$name")" "$WORK/tls"
+      ringway_listener bench_h2c "$(h2c_addr "$name")"
+      ringway_listener bench_h2tls "$(h2tls_addr "$name")" "$WORK/tls"
+    } | ringway_config "$w" "$UP_HOST:$UP_PORT" "${ADDR[$name]%:*}:$ADMIN_PORT" > "$d/ringway.yaml"
   done
 
   d=$WORK/nginx; mkdir -p "$d/tmp"

@@ -112,44 +112,19 @@ http {
 }
 EOF
 # With --tls the load goes to a TLS listener on port 8443 (ringway's TLS defaults).
-TLS_LISTENER="" URL_BASE="http://$RW" LOAD_PORT=${RW#*:}
+URL_BASE="http://$RW" LOAD_PORT=${RW#*:}
 if [[ $TLS == 1 ]]; then
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 7 \
     -subj /CN=perf.test -addext "subjectAltName=DNS:perf.test,IP:${RW%:*}" \
     -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2> "$WORK/openssl.err" \
     || { log "openssl req failed"; cat "$WORK/openssl.err" >&2; exit 1; }
-  TLS_LISTENER="  - name: perf_tls
-    address: ${RW%:*}:8443
-    tls:
-      certificates:
-        - { cert_chain: $WORK/cert.pem, private_key: $WORK/key.pem }
-    virtual_hosts:
-      - name: all
-        domains: [\"*\"]
-        routes:
-          - match: { prefix: / }
-            cluster: upstream"
   URL_BASE="https://${RW%:*}:8443" LOAD_PORT=8443
 fi
-cat > "$WORK/ringway.yaml" <<EOF
-workers: $WORKERS
-drain_timeout: 1s
-listeners:
-  - name: perf
-    address: $RW
-    virtual_hosts:
-      - name: all
-        domains: ["*"]
-        routes:
-          - match: { prefix: / }
-            cluster: upstream
-$TLS_LISTENER
-clusters:
-  - name: upstream
-    type: static
-    hosts: ["$UP"]
-    max_idle_per_host: 1024
-EOF
+# The config bench/run.sh runs (bench/lib.sh), with the TLS listener on 8443.
+{
+  ringway_listener perf "$RW"
+  if [[ $TLS == 1 ]]; then ringway_listener perf_tls "${RW%:*}:8443" "$WORK"; fi
+} | ringway_config "$WORKERS" "$UP" > "$WORK/ringway.yaml"
 
 wait_port() {
   local i

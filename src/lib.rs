@@ -26,7 +26,7 @@
 //! 1. Leaves: `codec` (sans-IO HTTP/1.1, with its `RequestLimits`), `net`
 //!    (binding sockets, the io driver kind), `metric` (counter, gauge and
 //!    histogram cells), `prim` (the versioned publish cell, the RNG).
-//! 2. `access_log` (formats and sinks), `tls` (certificates and rustls configs,
+//! 2. `access_log` (formats, filters and sinks), `tls` (certificates and rustls configs,
 //!    built at config load, shared read-only by every worker), then `config`
 //!    (the validated model).
 //! 3. The data path's parts: `router`, `balancer`, `stats` (per-core count

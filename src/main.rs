@@ -21,7 +21,7 @@ use cli::demo;
 #[command(
     name = "ringway",
     version,
-    about = "A thread-per-core io_uring HTTP/1.1 reverse proxy"
+    about = "A thread-per-core io_uring reverse proxy: HTTP/1.1 and HTTP/2, TLS, Envoy configs"
 )]
 #[command(args_conflicts_with_subcommands = true)]
 struct Cli {
@@ -117,6 +117,13 @@ enum Command {
         #[command(flatten)]
         config: ConfigArg,
     },
+    /// Print a shell completion script, e.g. `ringway completions bash > /etc/bash_completion.d/ringway`.
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), e.g. `ringway man > /usr/local/share/man/man1/ringway.1`.
+    Man,
 }
 
 fn main() -> ExitCode {
@@ -134,6 +141,8 @@ fn main() -> ExitCode {
         (Some(Command::Demo { run }), _) => run_demo(&run, set_level),
         (Some(Command::Check { config }), _) => check(config.path()),
         (Some(Command::Convert { config }), _) => convert(config.path()),
+        (Some(Command::Completions { shell }), _) => completions(shell),
+        (Some(Command::Man), _) => man_page(),
         (None, None) => {
             eprintln!("ringway: give a config with -c FILE, or try `ringway demo` (see --help)");
             ExitCode::from(2)
@@ -203,6 +212,36 @@ fn say(line: std::fmt::Arguments) {
     let _ = out.write_fmt(line);
     let _ = out.write_all(b"\n");
     let _ = out.flush();
+}
+
+/// The completion script for `shell`, generated from the same definition that
+/// parses the command line (so it cannot drift from it).
+fn completions(shell: clap_complete::Shell) -> ExitCode {
+    use clap::CommandFactory;
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "ringway", &mut out);
+    write_stdout(&out)
+}
+
+/// The man page, from the command-line definition like the completions.
+fn man_page() -> ExitCode {
+    use clap::CommandFactory;
+    let mut out = Vec::new();
+    if let Err(e) = clap_mangen::Man::new(Cli::command()).render(&mut out) {
+        eprintln!("ringway: man page: {e}");
+        return ExitCode::from(1);
+    }
+    write_stdout(&out)
+}
+
+/// All of `bytes` on stdout; a closed stdout is an error exit, not a panic.
+fn write_stdout(bytes: &[u8]) -> ExitCode {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(_) => ExitCode::from(1),
+    }
 }
 
 fn load(path: &str) -> Result<config::Loaded, ExitCode> {

@@ -66,6 +66,16 @@ const MUTATIONS: &str = "            host_rewrite: backend.internal\n           
      response_headers_to_add: [{ name: x-vhost, value: v, action: add_if_absent }]\n    \
      request_headers_to_add: [{ name: x-edge, value: \"%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%\" }]\n";
 
+/// A JSON access log with most operators and a filter, on the listener.
+const ACCESS_LOG: &str = "    access_log:\n      \
+     path: /dev/null\n      \
+     json_format: { code: \"%RESPONSE_CODE%\", details: \"%RESPONSE_CODE_DETAILS%\", flags: \"%RESPONSE_FLAGS%\", \
+     req: { method: \"%REQ(:METHOD)%\", path: \"%REQ(:PATH)%\", scheme: \"%REQ(:SCHEME)%\", host: \"%REQ(:AUTHORITY)%\", ua: \"%REQ(USER-AGENT):10%\" }, \
+     bytes: \"%BYTES_SENT%\", ms: \"%DURATION%\", rq: \"%REQUEST_DURATION%\", rs: \"%RESPONSE_DURATION%\", up: \"%UPSTREAM_HOST%\", \
+     cluster: \"%UPSTREAM_CLUSTER%\", local: \"%DOWNSTREAM_LOCAL_ADDRESS%\", peer: \"%DOWNSTREAM_REMOTE_ADDRESS%\", conn: \"%CONNECTION_ID%\", \
+     host: \"%HOSTNAME%\", at: \"%START_TIME%\", t: \"%START_TIME(%Y-%m-%dT%H:%M:%S.%6f %s)%\", line: \"%PROTOCOL% %REQ(X-NONE)%\" }\n      \
+     filter: { and: [{ not_health_check: true }, { or: [{ status_code: { op: ge, value: 100 } }, { sample_percent: 50 }] }] }\n";
+
 /// Routes ahead of the catch-all that the request must be tested against and
 /// miss (a regex path, a case-insensitive prefix, header and query tests),
 /// and a catch-all that splits by weight: matching and the weighted draw must
@@ -124,6 +134,10 @@ fn steady_state_requests_allocate_nothing() {
             before: CONDITIONS,
             target: Some(WEIGHTED),
             ..Case::new("conditional routes and a weighted split")
+        },
+        Case {
+            route_extra: ACCESS_LOG,
+            ..Case::new("a JSON access log with a filter")
         },
     ];
     for case in &cases {

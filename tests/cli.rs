@@ -420,3 +420,61 @@ fn a_listener_address_another_process_serves_is_refused() {
         "cannot listen on {other_addr} (listener extra): another process"
     )));
 }
+
+/// Shell completions come from the parser's own definition: bash's script is
+/// valid bash and offers every subcommand; zsh and fish get theirs; an unknown
+/// shell is refused.
+#[test]
+fn completions_are_generated_for_each_shell() {
+    let out = ringway(&["completions", "bash"], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let script = String::from_utf8(out.stdout).unwrap();
+    for sub in ["run", "demo", "check", "convert", "completions", "man"] {
+        assert!(script.contains(sub), "bash completion offers {sub}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ringway.bash");
+    fs::write(&path, &script).unwrap();
+    let syntax = Command::new("bash").arg("-n").arg(&path).output().unwrap();
+    assert!(
+        syntax.status.success(),
+        "{}",
+        String::from_utf8_lossy(&syntax.stderr)
+    );
+    for (shell, marker) in [("zsh", "#compdef ringway"), ("fish", "complete -c ringway")] {
+        let out = ringway(&["completions", shell], &[]);
+        assert!(out.status.success(), "{shell}: {}", stderr(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains(marker),
+            "{shell}"
+        );
+    }
+    let out = ringway(&["completions", "tcsh"], &[]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("invalid value 'tcsh'"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// The man page is roff for section 1, naming the subcommands and options.
+#[test]
+fn the_man_page_documents_the_command_line() {
+    let out = ringway(&["man"], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let page = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        page.contains(".TH ringway 1"),
+        "{}",
+        &page[..page.len().min(300)]
+    );
+    for needle in [
+        "ringway\\-run",
+        "ringway\\-check",
+        "\\-\\-io\\-driver",
+        "\\-\\-workers",
+    ] {
+        assert!(page.contains(needle), "the man page mentions {needle}");
+    }
+}

@@ -112,7 +112,7 @@ fn envoy_front_proxy(driver: Driver) {
 
     let stderr = proxy.stop();
     assert!(
-        stderr.contains(".config.stat_prefix (line 12)"),
+        stderr.contains(".config.route_config.name (line 14)"),
         "the start-up warnings name path and line:\n{stderr}"
     );
     assert!(
@@ -127,60 +127,51 @@ fn admin_counts(admin: SocketAddr, service1: &[SocketAddr], service2: SocketAddr
     // `downstream_rq_total` counts a request when it starts, its status class
     // once its response is written (the client may see the response first):
     // wait until all ten are counted by class.
+    // An Envoy config gets Envoy's names and tags.
+    let http = ("envoy_http_conn_manager_prefix", "ingress_http");
+    let class = |c| ("envoy_response_code_class", c);
     let scrape = wait_for("10 finished requests in /stats/prometheus", || {
         let (status, body) = get(admin, "/stats/prometheus");
         assert_eq!(status, 200, "{body}");
         let scrape = parse_prometheus(&body);
-        let l = ("listener", "ingress_http");
-        let finished = sample(&scrape, "ringway_http_downstream_rq_2xx", l)
-            + sample(&scrape, "ringway_http_downstream_rq_4xx", l);
-        (sample(&scrape, "ringway_http_downstream_rq_total", l) == 10.0 && finished == 10.0)
+        let finished = tagged(&scrape, "envoy_http_downstream_rq_xx", &[class("2"), http])
+            + tagged(&scrape, "envoy_http_downstream_rq_xx", &[class("4"), http]);
+        (sample(&scrape, "envoy_http_downstream_rq_total", http) == 10.0 && finished == 10.0)
             .then_some(scrape)
     });
+    let cluster = |c| ("envoy_cluster_name", c);
     let expect = [
+        ("envoy_http_downstream_rq_xx", vec![class("2"), http], 9.0),
+        ("envoy_http_downstream_rq_xx", vec![class("4"), http], 1.0),
+        ("envoy_http_downstream_rq_no_route", vec![http], 1.0),
         (
-            "ringway_http_downstream_rq_2xx",
-            ("listener", "ingress_http"),
-            9.0,
-        ),
-        (
-            "ringway_http_downstream_rq_4xx",
-            ("listener", "ingress_http"),
-            1.0,
-        ),
-        (
-            "ringway_http_downstream_rq_no_route",
-            ("listener", "ingress_http"),
-            1.0,
-        ),
-        (
-            "ringway_cluster_upstream_rq_total",
-            ("cluster", "service1"),
+            "envoy_cluster_upstream_rq_total",
+            vec![cluster("service1")],
             6.0,
         ),
         (
-            "ringway_cluster_upstream_rq_2xx",
-            ("cluster", "service1"),
+            "envoy_cluster_upstream_rq_xx",
+            vec![class("2"), cluster("service1")],
             6.0,
         ),
         (
-            "ringway_cluster_upstream_rq_total",
-            ("cluster", "service2"),
+            "envoy_cluster_upstream_rq_total",
+            vec![cluster("service2")],
             3.0,
         ),
         (
-            "ringway_cluster_membership_total",
-            ("cluster", "service1"),
+            "envoy_cluster_membership_total",
+            vec![cluster("service1")],
             3.0,
         ),
         (
-            "ringway_cluster_membership_total",
-            ("cluster", "service2"),
+            "envoy_cluster_membership_total",
+            vec![cluster("service2")],
             1.0,
         ),
     ];
-    for (metric, label, want) in expect {
-        assert_eq!(sample(&scrape, metric, label), want, "{metric}{label:?}");
+    for (metric, labels, want) in expect {
+        assert_eq!(tagged(&scrape, metric, &labels), want, "{metric}{labels:?}");
     }
 
     let (status, clusters) = get(admin, "/clusters");
@@ -199,6 +190,19 @@ fn admin_counts(admin: SocketAddr, service1: &[SocketAddr], service2: SocketAddr
     }
 }
 
+/// The value of the sample `metric` carrying all of `labels`.
+fn tagged(scrape: &prometheus_parse::Scrape, metric: &str, labels: &[(&str, &str)]) -> f64 {
+    let s = scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == metric && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .unwrap_or_else(|| panic!("no sample {metric}{labels:?}"));
+    match &s.value {
+        prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Gauge(v) => *v,
+        other => panic!("{metric}: {other:?}"),
+    }
+}
+
 #[test]
 fn check_prints_the_translation_warnings() {
     let out = Command::new(env!("CARGO_BIN_EXE_ringway"))
@@ -212,12 +216,10 @@ fn check_prints_the_translation_warnings() {
         String::from_utf8_lossy(&out.stdout).contains("ok (1 listeners, 2 clusters"),
         "{out:?}"
     );
-    assert!(
-        stderr.contains(".config.stat_prefix (line 12)"),
-        "the warnings name path and line:\n{stderr}"
-    );
-    // `http2_protocol_options` takes effect now (HTTP/2 to the services).
+    // `http2_protocol_options` takes effect now (HTTP/2 to the services), and
+    // `stat_prefix` is carried over (it scopes the Envoy-named stats): no warning.
     assert!(!stderr.contains("http2_protocol_options"), "{stderr}");
+    assert!(!stderr.contains("stat_prefix"), "{stderr}");
     // `codec_type: auto` takes effect now (HTTP/2 by preface): no warning.
     assert!(!stderr.contains("codec_type"), "{stderr}");
 }

@@ -25,6 +25,7 @@ driver_tests!(
     informational_responses_forwarded,
     close_delimited_response_rechunked_for_http11,
     response_head_spanning_reads_is_intact,
+    request_head_in_pieces_is_intact,
     upgrade_tunnels_both_ways,
     upgrade_refused_by_upstream_stays_http,
     client_connection_close_honoured,
@@ -473,4 +474,52 @@ fn fresh_connection_closed_on_shutdown(d: Driver) {
     probe.expect_closed();
     warm.expect_closed();
     assert_eq!(rw.wait_exit().code(), Some(0));
+}
+
+/// A head that arrives in pieces, each read by the proxy before the next is
+/// sent, waits between them without a read buffer (`park_partial_head`): its
+/// bytes reach the upstream intact, and the connection serves the next request.
+fn request_head_in_pieces_is_intact(d: Driver) {
+    let up = Upstream::echo("up");
+    let rw = Ringway::start(d, &simple_config(&[up.addr]));
+    let mut c = Client::connect(rw.addr());
+    let local = c.stream.local_addr().unwrap();
+    let long = "v".repeat(3000);
+    let head = format!("GET /pieces HTTP/1.1\r\nHost: h\r\nX-Long: {long}\r\nX-B: 2\r\n\r\n");
+    for piece in head.as_bytes().chunks(700) {
+        c.send(piece);
+        wait_until("the proxy read the piece", || {
+            unread_by_peer(local, rw.addr()) == Some(0)
+        });
+    }
+    let r = c.read_response();
+    assert_eq!(r.status, 200);
+    let seen = &up.wait_requests(1)[0];
+    assert_eq!(seen.header("x-long"), Some(long.as_str()));
+    assert_eq!(seen.header("x-b"), Some("2"));
+    assert_eq!(c.get("h", "/after").status, 200);
+}
+
+/// Bytes queued unread on the proxy's side of the connection from `client` to
+/// `server` (its receive queue, from `/proc/net/tcp`); `None` until it shows.
+fn unread_by_peer(client: std::net::SocketAddr, server: std::net::SocketAddr) -> Option<u64> {
+    let hex = |a: std::net::SocketAddr| match a {
+        std::net::SocketAddr::V4(v4) => format!(
+            "{:08X}:{:04X}",
+            u32::from_le_bytes(v4.ip().octets()),
+            v4.port()
+        ),
+        std::net::SocketAddr::V6(_) => unreachable!("the tests listen on IPv4"),
+    };
+    let (local, remote) = (hex(server), hex(client));
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    table.lines().skip(1).find_map(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.get(1) == Some(&local.as_str()) && f.get(2) == Some(&remote.as_str()) {
+            let rx = f.get(4)?.split(':').nth(1)?;
+            u64::from_str_radix(rx, 16).ok()
+        } else {
+            None
+        }
+    })
 }

@@ -3,7 +3,7 @@
 //! an upstream is chosen, so they hold no breaker slot or upstream connection),
 //! a body that stalls past `request_body_timeout` gets a 408, and a body that
 //! breaks its framing while buffered never reaches the upstream. Also the
-//! listener's connection limit.
+//! listener's connection limit and the per-client cap on upstream requests.
 
 #[macro_use]
 mod support;
@@ -20,6 +20,8 @@ driver_tests!(
     bad_chunks_are_refused_before_any_upstream,
     expect_continue_is_answered_before_buffering,
     the_listener_connection_limit_closes_the_extra_connection,
+    one_client_holds_at_most_its_cap_of_upstream_requests,
+    a_body_below_the_minimum_rate_gets_408_a_steady_one_passes,
 );
 
 /// One listener in front of cluster `c`, whose breakers allow four requests.
@@ -156,4 +158,80 @@ fn the_listener_connection_limit_closes_the_extra_connection(d: Driver) {
     let mut c = Client::connect(rw.addr());
     assert_eq!(c.get("h", "/d").status, 200);
     assert_eq!(b.get("h", "/b2").status, 200);
+}
+
+/// `max_upstream_requests_per_client`: a client address with that many
+/// requests in flight upstream gets a 429 for the next (counted, flagged), other
+/// clients are served meanwhile, and a finished request makes room again.
+fn one_client_holds_at_most_its_cap_of_upstream_requests(d: Driver) {
+    let up = FailingUpstream::start("up");
+    let yaml = format!(
+        "admin: {{ address: 127.0.0.1:0 }}\n{}",
+        config(
+            "    max_upstream_requests_per_client: 2\n",
+            &catch_all("c", ""),
+            &cluster("c", &[up.addr])
+        )
+    );
+    let rw = Ringway::start(d, &yaml);
+    let mut hanging: Vec<Client> = (0..2)
+        .map(|i| send_request(rw.addr(), "GET", &format!("/hang/{i}"), ""))
+        .collect();
+    wait_until("both requests wait upstream", || up.hung() == 2);
+
+    let r = get(rw.addr(), "h", "/third");
+    assert_eq!(r.status, 429, "{}", r.body_str());
+    assert_eq!(r.header("x-ringway-overloaded"), Some("client"));
+    assert_eq!(r.body_str(), "too many requests from this client\n");
+    // Another client address is not limited by this one's requests.
+    let mut other = Client::over(connect_from("127.0.0.3", rw.addr()));
+    assert_eq!(other.get("h", "/other").status, 200);
+
+    up.release();
+    for (i, c) in hanging.iter_mut().enumerate() {
+        assert_eq!(c.read_response().status, 200, "hanging {i}");
+    }
+    assert_eq!(get(rw.addr(), "h", "/after").status, 200);
+    let st = stats(rw.admin());
+    assert_eq!(stat(&st, "http.ingress.downstream_rq_client_limited"), 1);
+    assert_eq!(stat(&st, "http.ingress.downstream_rq_4xx"), 1);
+}
+
+/// A connection to `to` from the loopback address `from` (port chosen by the kernel).
+fn connect_from(from: &str, to: std::net::SocketAddr) -> std::net::TcpStream {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    let local: std::net::SocketAddr = format!("{from}:0").parse().unwrap();
+    socket.bind(&local.into()).unwrap();
+    socket.connect(&to.into()).unwrap();
+    let stream: std::net::TcpStream = socket.into();
+    stream.set_read_timeout(Some(DEADLINE)).unwrap();
+    stream
+}
+
+/// `request_body_min_rate`: past `request_body_timeout` a body must have
+/// earned its time at the rate (1 KiB buys a second), also once it streams
+/// upstream; a client that sends 2 KiB and stalls is cut off with a 408 long
+/// before the per-read wait (60 s) would, while a steady body passes.
+fn a_body_below_the_minimum_rate_gets_408_a_steady_one_passes(d: Driver) {
+    let up = Upstream::echo("up");
+    let extra = "    request_buffer: 1KiB\n    request_body_timeout: 200ms\n    request_body_min_rate: 1KiB\n";
+    let rw = Ringway::start(d, &guarded(&up, extra));
+    let mut stalled = Client::connect(rw.addr());
+    stalled.send(b"POST /stall HTTP/1.1\r\nHost: h\r\nContent-Length: 100000\r\n\r\n");
+    stalled.send(&[b's'; 2048]);
+    let r = stalled.read_response();
+    assert_eq!(r.status, 408, "{}", r.body_str());
+    stalled.expect_closed();
+
+    let body = vec![b'k'; 3000];
+    let mut steady = Client::connect(rw.addr());
+    steady.send(b"POST /steady HTTP/1.1\r\nHost: h\r\nContent-Length: 3000\r\n\r\n");
+    for piece in body.chunks(1000) {
+        steady.send(piece);
+    }
+    let r = steady.read_response();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, body);
+    let st = stats(rw.admin());
+    assert_eq!(stat(&st, "http.ingress.downstream_rq_timeout"), 1);
 }

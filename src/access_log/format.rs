@@ -1,33 +1,34 @@
-//! Envoy's access log format language, compiled once into segments.
-//!
-//! Supported command operators: `%START_TIME%`, `%REQ(H)%` (a header, or the
-//! pseudo-headers `:METHOD`, `:PATH`, `:AUTHORITY`; `%REQ(A?B)%` falls back from
-//! A to B; `%REQ(H):N%` truncates to N bytes), `%RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)%`
-//! and any response header `%RESP(H)%` (`A?B`, `:N` as for `REQ`), `%PROTOCOL%`,
-//! `%RESPONSE_CODE%`, `%RESPONSE_FLAGS%`, `%BYTES_RECEIVED%`, `%BYTES_SENT%`,
-//! `%DURATION%`, `%UPSTREAM_HOST%`, `%UPSTREAM_CLUSTER%`,
-//! `%DOWNSTREAM_REMOTE_ADDRESS%`, `%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%`, and
-//! for TLS connections `%DOWNSTREAM_TLS_VERSION%`, `%DOWNSTREAM_TLS_CIPHER%`,
-//! `%REQUESTED_SERVER_NAME%` (SNI), `%DOWNSTREAM_PEER_SUBJECT%`.
-//! A missing value prints `-`, as in Envoy. An unknown operator is a config error.
+//! Envoy's access log format language, compiled once: a text format into a
+//! list of segments, a `json_format` object into a tree of pre-escaped keys
+//! and segment values (`json.rs`). The operators themselves are in
+//! `segment.rs`. A missing value prints `-` in text and `null` as a whole
+//! JSON value, as in Envoy; numbers Envoy types (`RESPONSE_CODE`, `BYTES_*`,
+//! `*DURATION`, `CONNECTION_ID`) are JSON numbers. An unknown operator is a
+//! config error.
 
-use std::{io::Write, net::SocketAddr};
+use std::net::SocketAddr;
 
+use super::{
+    json,
+    segment::{Kind, Segment},
+};
 use crate::{codec::Version, net::tls::TlsInfo};
-
-/// `value`, or Envoy's `-` for a value that is not there.
-fn text_or_dash(out: &mut Vec<u8>, value: Option<&str>) {
-    out.extend_from_slice(value.map_or(b"-", str::as_bytes));
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FormatError {
-    #[error("unknown command operator `%{0}%`")]
+    #[error("unknown command operator `%{0}%`; ringway knows {known}", known = super::segment::operator_names().collect::<Vec<_>>().join(", "))]
     UnknownOperator(String),
     #[error("unterminated `%` at byte {0}")]
     Unterminated(usize),
     #[error("bad operator argument in `%{0}%`")]
     BadArgument(String),
+    #[error("bad time format in `%{op}%`: {why}")]
+    BadTime { op: String, why: String },
+    /// In a JSON format, at this key path (`a.b`).
+    #[error("at key `{0}`: {1}")]
+    InKey(String, Box<FormatError>),
+    #[error("{0}")]
+    BadJson(String),
 }
 
 /// Where a `%REQ(..)%` value comes from.
@@ -36,47 +37,83 @@ pub enum ReqSource {
     Method,
     Path,
     Authority,
+    /// `http` or `https`, from the connection.
+    Scheme,
     /// A header name, lowercased.
     Header(Vec<u8>),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Segment {
-    Literal(Vec<u8>),
-    StartTime,
-    /// Index into `AccessLogFormat::fields`, and an optional length cap.
-    Req(usize, Option<usize>),
-    UpstreamServiceTime,
-    /// Index into `AccessLogFormat::resp_fields`, and an optional length cap.
-    Resp(usize, Option<usize>),
-    Protocol,
-    ResponseCode,
-    ResponseFlags,
-    BytesReceived,
-    BytesSent,
-    Duration,
-    UpstreamHost,
-    UpstreamCluster,
-    RemoteAddress,
-    RemoteAddressWithoutPort,
-    TlsVersion,
-    TlsCipher,
-    RequestedServerName,
-    PeerSubject,
-}
-
 /// A compiled format.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AccessLogFormat {
-    segments: Vec<Segment>,
+    body: Body,
     /// The request fields to capture when a request starts: each a list of
     /// alternatives (`A?B`).
     pub fields: Vec<Vec<ReqSource>>,
     /// The response headers to capture when a response head arrives
     /// (lower-cased names; `A?B` alternatives).
     pub resp_fields: Vec<Vec<Vec<u8>>>,
-    /// The text it was compiled from: what a config dump prints.
-    text: String,
+    /// What it was compiled from: what a config dump prints.
+    source: FormatSource,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Body {
+    Text(Vec<Segment>),
+    Json(JsonNode),
+}
+
+/// A format as configured.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FormatSource {
+    Text(String),
+    /// The `json_format` object, keys in config order.
+    Json(serde_yaml::Mapping),
+}
+
+/// One value of a JSON format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum JsonNode {
+    /// Each entry: `"key":` already escaped, and its value.
+    Object(Vec<(Vec<u8>, JsonNode)>),
+    /// A value that is exactly one operator: typed, `null` when missing.
+    One(Segment),
+    /// A string mixing text and operators.
+    Text(Vec<Segment>),
+    /// A constant, already JSON.
+    Raw(Vec<u8>),
+}
+
+/// Envoy's `%RESPONSE_CODE_DETAILS%`: why the response is what it is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ResponseDetails {
+    /// Nothing decided (no response).
+    #[default]
+    None,
+    /// One of Envoy's fixed detail strings (`via_upstream`, `route_not_found`, …).
+    Fixed(&'static str),
+    /// `upstream_reset_before_response_started{REASON}`, with the transport
+    /// failure reason appended (`{REASON,TRANSPORT}`) when there is one.
+    UpstreamReset(&'static str),
+}
+
+impl ResponseDetails {
+    pub fn write(self, out: &mut Vec<u8>, transport: Option<&str>) -> bool {
+        match self {
+            ResponseDetails::None => return false,
+            ResponseDetails::Fixed(s) => out.extend_from_slice(s.as_bytes()),
+            ResponseDetails::UpstreamReset(reason) => {
+                out.extend_from_slice(b"upstream_reset_before_response_started{");
+                out.extend_from_slice(reason.as_bytes());
+                if let Some(t) = transport {
+                    out.push(b',');
+                    out.extend_from_slice(t.as_bytes());
+                }
+                out.push(b'}');
+            }
+        }
+        true
+    }
 }
 
 /// Envoy's response flags that ringway can raise, in Envoy's print order.
@@ -93,7 +130,9 @@ impl ResponseFlags {
     pub const DOWNSTREAM_PROTOCOL_ERROR: u16 = 1 << 6;
     pub const UPSTREAM_PROTOCOL_ERROR: u16 = 1 << 7;
     pub const UPSTREAM_OVERFLOW: u16 = 1 << 8;
-    const CODES: [(u16, &'static str); 9] = [
+    /// Envoy's `RL`: refused by a rate or concurrency limit on the client.
+    pub const RATE_LIMITED: u16 = 1 << 9;
+    const CODES: [(u16, &'static str); 10] = [
         (Self::NO_HEALTHY_UPSTREAM, "UH"),
         (Self::UPSTREAM_TIMEOUT, "UT"),
         (Self::UPSTREAM_CONNECT_FAILURE, "UF"),
@@ -103,7 +142,21 @@ impl ResponseFlags {
         (Self::DOWNSTREAM_PROTOCOL_ERROR, "DPE"),
         (Self::UPSTREAM_PROTOCOL_ERROR, "UPE"),
         (Self::UPSTREAM_OVERFLOW, "UO"),
+        (Self::RATE_LIMITED, "RL"),
     ];
+
+    /// The flag Envoy prints as `code` (`UH`, `NR`, …), if ringway raises it.
+    pub fn from_code(code: &str) -> Option<u16> {
+        Self::CODES
+            .iter()
+            .find(|(_, c)| *c == code)
+            .map(|(bit, _)| *bit)
+    }
+
+    /// The codes ringway raises, in Envoy's order.
+    pub fn codes() -> impl Iterator<Item = &'static str> {
+        Self::CODES.iter().map(|(_, c)| *c)
+    }
 
     pub fn set(&mut self, flag: u16) {
         self.0 |= flag;
@@ -148,7 +201,7 @@ impl RequestCapture {
         });
         self.spans.push(span);
     }
-    fn get(&self, i: usize) -> Option<&[u8]> {
+    pub(super) fn get(&self, i: usize) -> Option<&[u8]> {
         self.spans
             .get(i)
             .copied()
@@ -159,17 +212,32 @@ impl RequestCapture {
 
 /// Everything one line can print.
 pub struct LogRecord<'a> {
-    pub start_millis: u64,
+    /// When the request started, in nanoseconds since the epoch.
+    pub start_nanos: u64,
     pub protocol: Option<Version>,
     pub status: u16,
+    pub details: ResponseDetails,
     pub flags: ResponseFlags,
     pub bytes_received: u64,
     pub bytes_sent: u64,
     pub duration_ms: u64,
+    /// Until the request's last byte arrived.
+    pub request_duration_ms: Option<u64>,
+    /// Until the upstream's response head arrived.
+    pub response_duration_ms: Option<u64>,
     pub service_time_ms: Option<u64>,
     pub upstream_host: Option<SocketAddr>,
     pub upstream_cluster: Option<&'a str>,
+    /// Envoy's words for a failed upstream connection (`delayed_connect_error:_111`).
+    pub transport_failure: Option<&'static str>,
     pub peer: SocketAddr,
+    /// The address the connection was accepted on (when the format asks).
+    pub local: Option<SocketAddr>,
+    pub connection_id: u64,
+    /// The matched route's `name`.
+    pub route_name: Option<&'a str>,
+    /// The request was the listener's health check.
+    pub health_check: bool,
     pub request: &'a RequestCapture,
     /// The response headers `%RESP(..)%` asked for (empty for ringway's own replies).
     pub response: &'a RequestCapture,
@@ -178,187 +246,231 @@ pub struct LogRecord<'a> {
 }
 
 impl AccessLogFormat {
-    /// The format text this was compiled from.
-    pub fn text(&self) -> &str {
-        &self.text
+    /// What this was compiled from.
+    pub fn source(&self) -> &FormatSource {
+        &self.source
     }
 
+    /// Whether a line needs the connection's local address.
+    pub fn wants_local_address(&self) -> bool {
+        let local = |s: &Segment| {
+            matches!(
+                s,
+                Segment::LocalAddress | Segment::LocalAddressWithoutPort | Segment::LocalPort
+            )
+        };
+        match &self.body {
+            Body::Text(segs) => segs.iter().any(local),
+            Body::Json(node) => node.any(&local),
+        }
+    }
+
+    /// Compile a text format.
     pub fn compile(text: &str) -> Result<AccessLogFormat, FormatError> {
-        let mut segments = Vec::new();
-        let mut fields = Vec::new();
-        let mut resp_fields = Vec::new();
-        let mut literal = Vec::new();
-        let bytes = text.as_bytes();
-        let mut i = 0;
-        while i < bytes.len() {
-            if bytes[i] != b'%' {
-                literal.push(bytes[i]);
-                i += 1;
-                continue;
-            }
-            let end = bytes[i + 1..]
-                .iter()
-                .position(|&b| b == b'%')
-                .map(|p| i + 1 + p)
-                .ok_or(FormatError::Unterminated(i))?;
-            let op = &text[i + 1..end];
-            i = end + 1;
-            if op.is_empty() {
-                // `%%` is a literal percent sign.
-                literal.push(b'%');
-                continue;
-            }
-            if !literal.is_empty() {
-                segments.push(Segment::Literal(std::mem::take(&mut literal)));
-            }
-            segments.push(Self::operator(op, &mut fields, &mut resp_fields)?);
-        }
-        if !literal.is_empty() {
-            segments.push(Segment::Literal(literal));
-        }
+        let (mut fields, mut resp_fields) = (Vec::new(), Vec::new());
+        let segments = template(text, &mut fields, &mut resp_fields)?;
         Ok(AccessLogFormat {
-            segments,
+            body: Body::Text(segments),
             fields,
             resp_fields,
-            text: text.to_string(),
+            source: FormatSource::Text(text.to_string()),
         })
     }
 
-    fn operator(
-        op: &str,
-        fields: &mut Vec<Vec<ReqSource>>,
-        resp_fields: &mut Vec<Vec<Vec<u8>>>,
-    ) -> Result<Segment, FormatError> {
-        let bad = || FormatError::BadArgument(op.to_string());
-        // `NAME(ARG)` or `NAME(ARG):N`: the argument and the length cap.
-        let call = |rest: &str| -> Result<(String, Option<usize>), FormatError> {
-            let (arg, tail) = rest.split_once(')').ok_or_else(bad)?;
-            let max = match tail {
-                "" => None,
-                t => Some(
-                    t.strip_prefix(':')
-                        .and_then(|n| n.parse().ok())
-                        .ok_or_else(bad)?,
-                ),
-            };
-            Ok((arg.to_string(), max))
-        };
-        if let Some(rest) = op.strip_prefix("REQ(") {
-            let (arg, max) = call(rest)?;
-            let mut alts = Vec::new();
-            for alt in arg.split('?') {
-                alts.push(match alt.to_ascii_lowercase().as_str() {
-                    "" => return Err(bad()),
-                    ":method" => ReqSource::Method,
-                    ":path" => ReqSource::Path,
-                    ":authority" | "host" => ReqSource::Authority,
-                    h if h.starts_with(':') => return Err(bad()),
-                    h => ReqSource::Header(h.as_bytes().to_vec()),
-                });
-            }
-            fields.push(alts);
-            return Ok(Segment::Req(fields.len() - 1, max));
-        }
-        if let Some(rest) = op.strip_prefix("RESP(") {
-            let (arg, max) = call(rest)?;
-            if arg.eq_ignore_ascii_case("x-envoy-upstream-service-time") && max.is_none() {
-                // ringway's own header of that meaning.
-                return Ok(Segment::UpstreamServiceTime);
-            }
-            let mut alts = Vec::new();
-            for alt in arg.split('?') {
-                let h = alt.to_ascii_lowercase();
-                if h.is_empty() || h.starts_with(':') {
-                    return Err(bad());
-                }
-                alts.push(h.into_bytes());
-            }
-            resp_fields.push(alts);
-            return Ok(Segment::Resp(resp_fields.len() - 1, max));
-        }
-        Ok(match op {
-            "START_TIME" => Segment::StartTime,
-            "PROTOCOL" => Segment::Protocol,
-            "RESPONSE_CODE" => Segment::ResponseCode,
-            "RESPONSE_FLAGS" => Segment::ResponseFlags,
-            "BYTES_RECEIVED" => Segment::BytesReceived,
-            "BYTES_SENT" => Segment::BytesSent,
-            "DURATION" => Segment::Duration,
-            "UPSTREAM_HOST" => Segment::UpstreamHost,
-            "UPSTREAM_CLUSTER" => Segment::UpstreamCluster,
-            "DOWNSTREAM_REMOTE_ADDRESS" => Segment::RemoteAddress,
-            "DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT" => Segment::RemoteAddressWithoutPort,
-            "DOWNSTREAM_TLS_VERSION" => Segment::TlsVersion,
-            "DOWNSTREAM_TLS_CIPHER" => Segment::TlsCipher,
-            "REQUESTED_SERVER_NAME" => Segment::RequestedServerName,
-            "DOWNSTREAM_PEER_SUBJECT" => Segment::PeerSubject,
-            other => return Err(FormatError::UnknownOperator(other.to_string())),
+    /// Compile a `json_format` object (keys in order; nested objects allowed).
+    pub fn compile_json(map: &serde_yaml::Mapping) -> Result<AccessLogFormat, FormatError> {
+        let (mut fields, mut resp_fields) = (Vec::new(), Vec::new());
+        let node = json_object(map, "", &mut fields, &mut resp_fields)?;
+        Ok(AccessLogFormat {
+            body: Body::Json(node),
+            fields,
+            resp_fields,
+            source: FormatSource::Json(map.clone()),
         })
     }
 
     /// Append one rendered line to `out`; a line always ends in `\n`.
     pub fn render(&self, r: &LogRecord<'_>, out: &mut Vec<u8>) {
-        let dec = |out: &mut Vec<u8>, n: u64| crate::codec::encode::write_dec(out, n);
-        for seg in &self.segments {
-            match seg {
-                Segment::Literal(l) => out.extend_from_slice(l),
-                Segment::StartTime => super::write_iso8601(out, r.start_millis),
-                Segment::Req(i, max) => match r.request.get(*i) {
-                    Some(v) => {
-                        let v = &v[..max.map_or(v.len(), |m| m.min(v.len()))];
-                        out.extend_from_slice(v);
-                    }
-                    None => out.push(b'-'),
-                },
-                Segment::UpstreamServiceTime => match r.service_time_ms {
-                    Some(ms) => dec(out, ms),
-                    None => out.push(b'-'),
-                },
-                Segment::Resp(i, max) => match r.response.get(*i) {
-                    Some(v) => out.extend_from_slice(&v[..max.map_or(v.len(), |m| m.min(v.len()))]),
-                    None => out.push(b'-'),
-                },
-                Segment::Protocol => out.extend_from_slice(match r.protocol {
-                    Some(Version::Http11) => b"HTTP/1.1",
-                    Some(Version::Http10) => b"HTTP/1.0",
-                    Some(Version::Http2) => b"HTTP/2",
-                    None => b"-",
-                }),
-                Segment::ResponseCode => dec(out, u64::from(r.status)),
-                Segment::ResponseFlags => r.flags.write(out),
-                Segment::BytesReceived => dec(out, r.bytes_received),
-                Segment::BytesSent => dec(out, r.bytes_sent),
-                Segment::Duration => dec(out, r.duration_ms),
-                Segment::UpstreamHost => match r.upstream_host {
-                    Some(a) => {
-                        let _ = write!(out, "{a}");
-                    }
-                    None => out.push(b'-'),
-                },
-                Segment::UpstreamCluster => match r.upstream_cluster {
-                    Some(c) => out.extend_from_slice(c.as_bytes()),
-                    None => out.push(b'-'),
-                },
-                Segment::RemoteAddress => {
-                    let _ = write!(out, "{}", r.peer);
-                }
-                Segment::RemoteAddressWithoutPort => {
-                    let _ = write!(out, "{}", r.peer.ip());
-                }
-                Segment::TlsVersion => text_or_dash(out, r.tls.and_then(TlsInfo::version_name)),
-                Segment::TlsCipher => text_or_dash(out, r.tls.and_then(TlsInfo::cipher_name)),
-                Segment::RequestedServerName => {
-                    text_or_dash(out, r.tls.and_then(|t| t.sni.as_deref()))
-                }
-                Segment::PeerSubject => {
-                    text_or_dash(out, r.tls.and_then(|t| t.peer_subject.as_deref()))
-                }
-            }
+        match &self.body {
+            Body::Text(segs) => render_text(segs, r, out, false),
+            Body::Json(node) => node.render(r, out),
         }
         if out.last() != Some(&b'\n') {
             out.push(b'\n');
         }
     }
+}
+
+fn render_text(segs: &[Segment], r: &LogRecord<'_>, out: &mut Vec<u8>, esc: bool) {
+    for seg in segs {
+        if !seg.write(r, out, esc) {
+            out.push(b'-');
+        }
+    }
+}
+
+impl JsonNode {
+    fn render(&self, r: &LogRecord<'_>, out: &mut Vec<u8>) {
+        match self {
+            JsonNode::Object(entries) => {
+                out.push(b'{');
+                for (i, (key, value)) in entries.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    out.extend_from_slice(key);
+                    value.render(r, out);
+                }
+                out.push(b'}');
+            }
+            JsonNode::One(seg) if seg.kind() == Kind::Number => {
+                if !seg.write(r, out, false) {
+                    out.extend_from_slice(b"null");
+                }
+            }
+            JsonNode::One(seg) => {
+                let at = out.len();
+                out.push(b'"');
+                if seg.write(r, out, true) {
+                    out.push(b'"');
+                } else {
+                    out.truncate(at);
+                    out.extend_from_slice(b"null");
+                }
+            }
+            JsonNode::Text(segs) => {
+                out.push(b'"');
+                render_text(segs, r, out, true);
+                out.push(b'"');
+            }
+            JsonNode::Raw(bytes) => out.extend_from_slice(bytes),
+        }
+    }
+
+    fn any(&self, f: &impl Fn(&Segment) -> bool) -> bool {
+        match self {
+            JsonNode::Object(entries) => entries.iter().any(|(_, v)| v.any(f)),
+            JsonNode::One(s) => f(s),
+            JsonNode::Text(segs) => segs.iter().any(f),
+            JsonNode::Raw(_) => false,
+        }
+    }
+}
+
+/// A `json_format` mapping; `at` is its key path, for errors.
+fn json_object(
+    map: &serde_yaml::Mapping,
+    at: &str,
+    fields: &mut Vec<Vec<ReqSource>>,
+    resp_fields: &mut Vec<Vec<Vec<u8>>>,
+) -> Result<JsonNode, FormatError> {
+    use serde_yaml::Value;
+    let mut entries = Vec::new();
+    for (k, v) in map {
+        let Some(key) = k.as_str() else {
+            return Err(FormatError::BadJson(format!(
+                "a key of `{at}` is not a string"
+            )));
+        };
+        let path = if at.is_empty() {
+            key.to_string()
+        } else {
+            format!("{at}.{key}")
+        };
+        let in_key = |e: FormatError| match e {
+            e @ FormatError::InKey(..) => e,
+            e => FormatError::InKey(path.clone(), Box::new(e)),
+        };
+        let node = match v {
+            Value::Mapping(m) => json_object(m, &path, fields, resp_fields).map_err(in_key)?,
+            Value::String(s) => json_string(s, fields, resp_fields).map_err(in_key)?,
+            Value::Bool(b) => JsonNode::Raw(b.to_string().into_bytes()),
+            Value::Null => JsonNode::Raw(b"null".to_vec()),
+            Value::Number(n) if n.as_f64().is_some_and(f64::is_finite) => {
+                JsonNode::Raw(n.to_string().into_bytes())
+            }
+            _ => {
+                return Err(in_key(FormatError::BadJson(
+                    "a value must be a string, number, boolean or object (lists are not supported, as in Envoy)".into(),
+                )))
+            }
+        };
+        let mut quoted = Vec::new();
+        json::quoted(&mut quoted, key.as_bytes());
+        quoted.push(b':');
+        entries.push((quoted, node));
+    }
+    Ok(JsonNode::Object(entries))
+}
+
+fn json_string(
+    text: &str,
+    fields: &mut Vec<Vec<ReqSource>>,
+    resp_fields: &mut Vec<Vec<Vec<u8>>>,
+) -> Result<JsonNode, FormatError> {
+    let mut segs = template(text, fields, resp_fields)?;
+    Ok(match segs.as_slice() {
+        [] => JsonNode::Raw(b"\"\"".to_vec()),
+        [Segment::Literal(l)] => {
+            let mut raw = Vec::new();
+            json::quoted(&mut raw, l);
+            JsonNode::Raw(raw)
+        }
+        [_] => JsonNode::One(segs.remove(0)),
+        _ => JsonNode::Text(segs),
+    })
+}
+
+/// Split a format string into literals and operators. An operator is
+/// `%NAME%`, `%NAME(ARG)%` or `%NAME(ARG):N%` (the argument may hold `%`, as
+/// `START_TIME`'s does, but not `)`); `%%` is a literal `%`.
+fn template(
+    text: &str,
+    fields: &mut Vec<Vec<ReqSource>>,
+    resp_fields: &mut Vec<Vec<Vec<u8>>>,
+) -> Result<Vec<Segment>, FormatError> {
+    let mut segments = Vec::new();
+    let mut literal = Vec::new();
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'%' {
+            literal.push(bytes[i]);
+            i += 1;
+            continue;
+        }
+        let end = operator_end(bytes, i).ok_or(FormatError::Unterminated(i))?;
+        let op = &text[i + 1..end];
+        i = end + 1;
+        if op.is_empty() {
+            // `%%` is a literal percent sign.
+            literal.push(b'%');
+            continue;
+        }
+        if !literal.is_empty() {
+            segments.push(Segment::Literal(std::mem::take(&mut literal)));
+        }
+        segments.push(Segment::parse(op, fields, resp_fields)?);
+    }
+    if !literal.is_empty() {
+        segments.push(Segment::Literal(literal));
+    }
+    Ok(segments)
+}
+
+/// The index of the `%` closing the operator opened at `start`.
+fn operator_end(bytes: &[u8], start: usize) -> Option<usize> {
+    let mut j = start + 1;
+    while j < bytes.len()
+        && (bytes[j].is_ascii_uppercase() || bytes[j].is_ascii_digit() || bytes[j] == b'_')
+    {
+        j += 1;
+    }
+    if bytes.get(j) == Some(&b'(') {
+        j += bytes[j..].iter().position(|&b| b == b')')?;
+    }
+    j += bytes[j..].iter().position(|&b| b == b'%')?;
+    Some(j)
 }
 
 #[cfg(test)]
@@ -367,21 +479,35 @@ mod tests {
 
     fn record<'a>(cap: &'a RequestCapture) -> LogRecord<'a> {
         LogRecord {
-            start_millis: 0,
+            start_nanos: 1_709_251_198_007_006_005,
             protocol: Some(Version::Http11),
             status: 503,
+            details: ResponseDetails::UpstreamReset("remote_connection_failure"),
             flags: ResponseFlags(ResponseFlags::UPSTREAM_CONNECT_FAILURE),
             bytes_received: 0,
             bytes_sent: 91,
             duration_ms: 3,
+            request_duration_ms: Some(1),
+            response_duration_ms: None,
             service_time_ms: None,
             upstream_host: Some("127.0.0.2:80".parse().unwrap()),
             upstream_cluster: Some("service1"),
+            transport_failure: Some("delayed_connect_error:_111"),
             peer: "127.0.0.1:5555".parse().unwrap(),
+            local: Some("127.0.0.1:8000".parse().unwrap()),
+            connection_id: 42,
+            route_name: Some("r1"),
+            health_check: false,
             request: cap,
             response: cap,
             tls: None,
         }
+    }
+
+    fn line(f: &AccessLogFormat, cap: &RequestCapture) -> String {
+        let mut out = Vec::new();
+        f.render(&record(cap), &mut out);
+        String::from_utf8(out).unwrap()
     }
 
     #[test]
@@ -396,11 +522,9 @@ mod tests {
         cap.push(Some(b"curl/8"));
         cap.push(None);
         cap.push(Some(b"localhost:8000"));
-        let mut out = Vec::new();
-        f.render(&record(&cap), &mut out);
         assert_eq!(
-            String::from_utf8(out).unwrap(),
-            "[1970-01-01T00:00:00.000Z] \"GET /service/1?x=1 HTTP/1.1\" 503 UF 0 91 3 - \"-\" \"curl/8\" \"-\" \"localhost:8000\" \"127.0.0.2:80\"\n"
+            line(&f, &cap),
+            "[2024-02-29T23:59:58.007Z] \"GET /service/1?x=1 HTTP/1.1\" 503 UF 0 91 3 - \"-\" \"curl/8\" \"-\" \"localhost:8000\" \"127.0.0.2:80\"\n"
         );
     }
 
@@ -413,9 +537,59 @@ mod tests {
         );
         let mut cap = RequestCapture::default();
         cap.push(Some(b"POST"));
-        let mut out = Vec::new();
-        f.render(&record(&cap), &mut out);
-        assert_eq!(out, b"PO 100% service1\n");
+        assert_eq!(line(&f, &cap), "PO 100% service1\n");
+    }
+
+    #[test]
+    fn every_plain_operator_renders() {
+        let cap = RequestCapture::default();
+        let cases = [
+            ("RESPONSE_CODE_DETAILS", "upstream_reset_before_response_started{remote_connection_failure,delayed_connect_error:_111}"),
+            ("UPSTREAM_TRANSPORT_FAILURE_REASON", "delayed_connect_error:_111"),
+            ("DOWNSTREAM_LOCAL_ADDRESS", "127.0.0.1:8000"),
+            ("DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT", "127.0.0.1"),
+            ("DOWNSTREAM_LOCAL_PORT", "8000"),
+            ("DOWNSTREAM_REMOTE_ADDRESS", "127.0.0.1:5555"),
+            ("DOWNSTREAM_DIRECT_REMOTE_ADDRESS_WITHOUT_PORT", "127.0.0.1"),
+            ("UPSTREAM_REMOTE_ADDRESS", "127.0.0.2:80"),
+            ("UPSTREAM_REMOTE_ADDRESS_WITHOUT_PORT", "127.0.0.2"),
+            ("UPSTREAM_REMOTE_PORT", "80"),
+            ("DOWNSTREAM_REMOTE_PORT", "5555"),
+            ("RESPONSE_TX_DURATION", "-"),
+            ("REQUEST_DURATION", "1"),
+            ("RESPONSE_DURATION", "-"),
+            ("CONNECTION_ID", "42"),
+            ("ROUTE_NAME", "r1"),
+            ("BYTES_SENT", "91"),
+            ("DURATION", "3"),
+            ("PROTOCOL", "HTTP/1.1"),
+            ("DOWNSTREAM_TLS_VERSION", "-"),
+        ];
+        for (op, want) in cases {
+            let f = AccessLogFormat::compile(&format!("%{op}%")).unwrap();
+            assert_eq!(line(&f, &cap), format!("{want}\n"), "{op}");
+        }
+        for (op, _) in super::super::segment::PLAIN_FOR_TESTS {
+            let f = AccessLogFormat::compile(&format!("[%{op}%]")).unwrap();
+            assert!(line(&f, &cap).starts_with('['), "{op}");
+        }
+        let f = AccessLogFormat::compile("%HOSTNAME%").unwrap();
+        assert_eq!(
+            line(&f, &cap).trim_end(),
+            super::super::hostname().unwrap_or("-")
+        );
+    }
+
+    #[test]
+    fn start_time_takes_a_format_with_percent_signs() {
+        let cap = RequestCapture::default();
+        let f = AccessLogFormat::compile("%START_TIME(%Y/%m/%d %H:%M:%S.%3f)% %START_TIME(%s)%|")
+            .unwrap();
+        assert_eq!(line(&f, &cap), "2024/02/29 23:59:58.007 1709251198|\n");
+        assert!(matches!(
+            AccessLogFormat::compile("%START_TIME(%Q)%"),
+            Err(FormatError::BadTime { .. })
+        ));
     }
 
     #[test]
@@ -436,6 +610,66 @@ mod tests {
             AccessLogFormat::compile("%REQ(A):x%"),
             Err(FormatError::BadArgument(_))
         ));
+        assert!(matches!(
+            AccessLogFormat::compile("%UPSTREAM_LOCAL_ADDRESS%"),
+            Err(FormatError::UnknownOperator(_))
+        ));
+    }
+
+    fn json(yaml: &str) -> Result<AccessLogFormat, FormatError> {
+        let map: serde_yaml::Mapping = serde_yaml::from_str(yaml).unwrap();
+        AccessLogFormat::compile_json(&map)
+    }
+
+    #[test]
+    fn json_lines_are_typed_ordered_and_escaped() {
+        let f = json(
+            "{ z_status: \"%RESPONSE_CODE%\", method: \"%REQ(:METHOD)%\", ua: \"%REQ(USER-AGENT)%\", \
+             line: \"%REQ(:METHOD)% %REQ(X-NONE)% 100%%\", up: { host: \"%UPSTREAM_HOST%\", ms: \"%RESPONSE_DURATION%\" }, \
+             fixed: 7, on: true, nothing: null, text: plain, bytes: \"%BYTES_SENT%\" }",
+        )
+        .unwrap();
+        let mut cap = RequestCapture::default();
+        cap.push(Some(b"GET"));
+        cap.push(Some(b"a\"b\\c\n\x01\xff"));
+        cap.push(Some(b"GET"));
+        cap.push(None);
+        let text = line(&f, &cap);
+        assert!(
+            text.ends_with("}\n") && text.matches('\n').count() == 1,
+            "{text}"
+        );
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["z_status"], 503);
+        assert_eq!(v["method"], "GET");
+        assert_eq!(v["ua"], "a\"b\\c\n\u{1}\u{ff}");
+        assert_eq!(v["line"], "GET - 100%");
+        assert_eq!(v["up"]["host"], "127.0.0.2:80");
+        assert_eq!(v["up"]["ms"], serde_json::Value::Null);
+        assert_eq!(
+            (v["fixed"].clone(), v["on"].clone()),
+            (7.into(), true.into())
+        );
+        assert_eq!(v["nothing"], serde_json::Value::Null);
+        assert_eq!(v["text"], "plain");
+        assert_eq!(v["bytes"], 91);
+        // Keys in config order.
+        let keys: Vec<usize> = ["z_status", "method", "ua", "line", "up", "fixed"]
+            .iter()
+            .map(|k| text.find(&format!("\"{k}\":")).unwrap())
+            .collect();
+        assert!(keys.windows(2).all(|w| w[0] < w[1]), "{text}");
+    }
+
+    #[test]
+    fn json_errors_name_the_key() {
+        let e = json("{ a: { b: \"%NOPE%\" } }").unwrap_err();
+        assert!(
+            matches!(&e, FormatError::InKey(k, _) if k == "a.b"),
+            "{e:?}"
+        );
+        let e = json("{ list: [1, 2] }").unwrap_err();
+        assert!(e.to_string().contains("lists"), "{e}");
     }
 
     #[test]
@@ -449,5 +683,10 @@ mod tests {
         out.clear();
         f.write(&mut out);
         assert_eq!(out, b"UH,NR");
+        assert_eq!(
+            ResponseFlags::from_code("UF"),
+            Some(ResponseFlags::UPSTREAM_CONNECT_FAILURE)
+        );
+        assert_eq!(ResponseFlags::from_code("URX"), None);
     }
 }

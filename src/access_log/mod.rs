@@ -1,18 +1,29 @@
 //! Access logs: one line per request, in Envoy's format language.
 //!
-//! A listener's `access_log.format` is compiled once at config time into a list
-//! of segments (`format.rs`). Each worker renders its lines into its own buffer
+//! A listener's `access_log.format` (or `json_format`) is compiled once at
+//! config time into segments (`format.rs`; one operator each, `segment.rs`;
+//! `%START_TIME(FORMAT)%` in `time.rs`; JSON escaping in `json.rs`), and its
+//! `filter` into an `AccessLogFilter` (`filter.rs`). Each worker renders its lines into its own buffer
 //! and writes whole lines in batches to its own `O_APPEND` file descriptor
 //! (`sink.rs`): no write per request, no lock shared between cores, and lines
 //! from different workers never interleave. SIGUSR1 asks every worker to reopen
 //! its files (for logrotate) on its next tick.
 
+pub mod filter;
 pub mod format;
+pub mod json;
+mod segment;
 pub mod sink;
+pub mod time;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-pub use format::{AccessLogFormat, FormatError, LogRecord, RequestCapture, ResponseFlags};
+pub use filter::{AccessLogFilter, Compare};
+pub use format::{
+    AccessLogFormat, FormatError, FormatSource, LogRecord, RequestCapture, ResponseDetails,
+    ResponseFlags,
+};
+pub use segment::operator_names;
 pub use sink::AccessLogSink;
 
 /// Envoy's default access log format.
@@ -35,6 +46,23 @@ pub fn install_reopen_signal() -> std::io::Result<()> {
             }
         })?;
     Ok(())
+}
+
+/// The machine's host name (`%HOSTNAME%`), read once.
+pub fn hostname() -> Option<&'static str> {
+    static NAME: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    NAME.get_or_init(|| {
+        let mut buf = [0u8; 256];
+        // SAFETY: `buf` is valid for `buf.len()` bytes; gethostname writes at
+        // most that many and we read only up to the first NUL.
+        let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+        if rc != 0 {
+            return None;
+        }
+        let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+        String::from_utf8(buf[..end].to_vec()).ok()
+    })
+    .as_deref()
 }
 
 /// `2024-05-01T12:34:56.789Z` (Envoy's `%START_TIME%`), from milliseconds since the epoch.
@@ -67,7 +95,7 @@ pub fn write_iso8601(out: &mut Vec<u8>, millis: u64) {
 }
 
 /// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian, UTC).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
+pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);

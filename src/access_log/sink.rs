@@ -4,6 +4,11 @@
 //! on drain), each `write` holding whole lines only. On a pipe or terminal a
 //! write is capped at `PIPE_BUF` bytes, which the kernel writes atomically, so
 //! lines from different workers never interleave there either.
+//!
+//! `/dev/stdout` and `/dev/stderr` are the process's own descriptors 1 and 2,
+//! duplicated rather than opened by name: that works when they are a socket
+//! (systemd's journal), where opening `/dev/stdout` fails. They are always
+//! written in line chunks of at most `PIPE_BUF`.
 
 use std::{
     fs::{File, OpenOptions},
@@ -39,6 +44,11 @@ impl AccessLogSink {
 
     /// Open the path again (after logrotate moved the old file away).
     pub fn reopen(&mut self) -> io::Result<()> {
+        if let Some(fd) = std_stream(&self.path) {
+            self.file = Some(File::from(fd?));
+            self.stream_like = true;
+            return Ok(());
+        }
         let file = OpenOptions::new()
             .append(true)
             .create(true)
@@ -70,6 +80,16 @@ impl AccessLogSink {
         };
         self.buf.clear();
         result
+    }
+}
+
+/// A duplicate of stdout or stderr, for those two paths.
+fn std_stream(path: &str) -> Option<io::Result<std::os::fd::OwnedFd>> {
+    use std::os::fd::AsFd;
+    match path {
+        "/dev/stdout" => Some(io::stdout().as_fd().try_clone_to_owned()),
+        "/dev/stderr" => Some(io::stderr().as_fd().try_clone_to_owned()),
+        _ => None,
     }
 }
 

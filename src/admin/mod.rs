@@ -3,12 +3,16 @@
 //! side by side, each under one total deadline, parses requests with our own
 //! codec and answers one request per connection; `view.rs` outlines what the
 //! published generation shows and has `stats` sum the counts into it;
-//! `render.rs` turns that into Envoy's text, JSON and Prometheus forms.
+//! `stats.rs` lists and writes the stats (text, JSON, Prometheus) under the
+//! names `names.rs` gives them (ringway's or Envoy's); `render.rs` writes the
+//! other endpoints in Envoy's text and JSON forms.
 //!
 //! State-changing endpoints accept POST only (GET gets 405), as Envoy now does.
 
+pub mod names;
 pub mod render;
 pub mod server;
+pub mod stats;
 pub mod view;
 
 use std::sync::Arc;
@@ -45,8 +49,8 @@ pub struct Endpoint {
 pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint { path: "/", post_only: false, help: "this list" },
     Endpoint { path: "/help", post_only: false, help: "this list" },
-    Endpoint { path: "/stats", post_only: false, help: "counters, gauges and histogram quantiles summed over every worker; ?filter=REGEX, ?format=json" },
-    Endpoint { path: "/stats/prometheus", post_only: false, help: "the same in Prometheus text exposition format 0.0.4" },
+    Endpoint { path: "/stats", post_only: false, help: "counters, gauges and histogram quantiles summed over every worker; ?filter=REGEX, ?usedonly, ?format=json|prometheus" },
+    Endpoint { path: "/stats/prometheus", post_only: false, help: "the same in Prometheus text exposition format 0.0.4 (names per the config's stats.naming); ?filter=REGEX, ?usedonly" },
     Endpoint { path: "/clusters", post_only: false, help: "upstream clusters and per-host counters (Envoy's ::-separated lines); ?format=json" },
     Endpoint { path: "/config_dump", post_only: false, help: "the effective configuration in the native schema (every default written out), as JSON" },
     Endpoint { path: "/certs", post_only: false, help: "each TLS certificate loaded (listeners' and clusters'): path, serial, subject, SANs, days until expiry, as JSON" },

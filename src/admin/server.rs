@@ -34,7 +34,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::{render, Admin, ENDPOINTS};
+use super::{
+    render,
+    stats::{self, StatsQuery},
+    Admin, ENDPOINTS,
+};
 use crate::{
     codec::{
         encode::reason_phrase,
@@ -485,6 +489,21 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// `?filter=REGEX` and `?usedonly` (present, any value) of a stats request.
+fn stats_query<'a>(param: &impl Fn(&str) -> Option<&'a str>) -> Result<StatsQuery, Response> {
+    let filter = match param("filter").filter(|f| !f.is_empty()) {
+        None => None,
+        Some(f) => match regex::Regex::new(f) {
+            Ok(r) => Some(r),
+            Err(e) => return Err(Response::text(400, format!("bad filter regex: {e}\n"))),
+        },
+    };
+    Ok(StatsQuery {
+        filter,
+        used_only: param("usedonly").is_some(),
+    })
+}
+
 pub fn handle(admin: &Admin, method: Method, target: &str) -> Response {
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
     let params = parse_query(query);
@@ -511,21 +530,19 @@ pub fn handle(admin: &Admin, method: Method, target: &str) -> Response {
     let stats = &admin.stats;
     match path {
         "/" | "/help" => Response::text(200, render::help()),
-        "/stats" => {
-            let filter = match param("filter").filter(|f| !f.is_empty()) {
-                None => None,
-                Some(f) => match regex::Regex::new(f) {
-                    Ok(r) => Some(r),
-                    Err(e) => return Response::text(400, format!("bad filter regex: {e}\n")),
-                },
+        "/stats" | "/stats/prometheus" => {
+            let query = match stats_query(&param) {
+                Ok(q) => q,
+                Err(r) => return r,
             };
-            if json {
-                Response::new(200, JSON, render::stats_json(admin, filter.as_ref()))
-            } else {
-                Response::text(200, render::stats_text(admin, filter.as_ref()))
+            match (path, param("format")) {
+                ("/stats/prometheus", _) | (_, Some("prometheus")) => {
+                    Response::new(200, PROMETHEUS, stats::prometheus(admin, &query))
+                }
+                (_, Some("json")) => Response::new(200, JSON, stats::stats_json(admin, &query)),
+                _ => Response::text(200, stats::stats_text(admin, &query)),
             }
         }
-        "/stats/prometheus" => Response::new(200, PROMETHEUS, render::prometheus(admin)),
         "/clusters" => {
             if json {
                 Response::new(200, JSON, render::clusters_json(admin))

@@ -63,11 +63,13 @@ fn outline(gen: &Generation) -> Snapshot {
             .iter()
             .map(|l| ListenerSnap {
                 name: l.config.name.clone(),
+                stat_prefix: l.config.stat_prefix.clone(),
                 slot: l.slot,
                 tls: l.config.tls.is_some(),
                 counters: vec![0; ListenerCounter::COUNT],
                 gauges: vec![0; ListenerGauge::COUNT],
                 rq_time: HistogramSnapshot::default(),
+                cx_length: HistogramSnapshot::default(),
             })
             .collect(),
         clusters: gen.clusters.iter().map(cluster_outline).collect(),
@@ -117,6 +119,7 @@ fn cluster_outline(c: &ClusterShared) -> ClusterSnap {
         counters: vec![0; ClusterCounter::COUNT],
         gauges: vec![0; ClusterGauge::COUNT],
         rq_time: HistogramSnapshot::default(),
+        codes: vec![0; STATUS_CODE_SLOTS],
         membership_total: hosts.len() as u64,
         membership_healthy: hosts.iter().filter(|h| h.flags.is_healthy()).count() as u64,
         hosts,

@@ -10,8 +10,11 @@
 
 use proptest::prelude::*;
 
+use super::invariants::{
+    assert_any_split_equals_whole, check_accepted_headers, check_accepted_request,
+};
 use super::{
-    body::{BodyDecoder, BodyEncoder, BodyPiece},
+    body::{BodyEncoder, BodyPiece},
     encode::{encode_request, encode_response, RequestEdits, ResponsePlan, Scheme},
     headers::{HeaderIndex, HeaderKind},
     limits::RequestLimits,
@@ -54,41 +57,6 @@ fn response(
             Parsed::Incomplete => None,
         },
     )
-}
-
-/// What every accepted head must satisfy, whatever the input.
-fn check_accepted_headers(buf: &[u8], head_len: usize, headers: &[HeaderIndex]) {
-    assert!(head_len <= buf.len());
-    for h in headers {
-        assert!(h.name.0 <= h.name.1 && h.name.1 as usize <= head_len);
-        assert!(h.value.0 <= h.value.1 && h.value.1 as usize <= head_len);
-    }
-    let has = |k| headers.iter().any(|h| h.kind == k);
-    assert!(
-        !(has(HeaderKind::ContentLength) && has(HeaderKind::TransferEncoding)),
-        "accepted both Content-Length and Transfer-Encoding"
-    );
-}
-
-fn check_accepted_request(buf: &[u8], r: &Request) {
-    let head = &r.head;
-    check_accepted_headers(buf, head.head_len, &r.headers);
-    for span in [
-        Some(head.method_span),
-        Some(head.target),
-        head.host,
-        head.authority,
-    ]
-    .into_iter()
-    .flatten()
-    {
-        assert!(span.0 <= span.1 && span.1 as usize <= head.head_len);
-    }
-    assert!(head.path_len <= head.target.1 - head.target.0);
-    let _ = (head.path(buf), head.host_value(buf));
-    if head.framing == BodyFraming::Chunked {
-        assert_eq!(head.version, Version::Http11);
-    }
 }
 
 // ---- generators ----
@@ -315,7 +283,7 @@ proptest! {
     #[test]
     fn fuzz_request_parser_takes_any_bytes(buf in prop::collection::vec(head_byte(), 0..160)) {
         if let Ok(Some(r)) = request(&buf) {
-            check_accepted_request(&buf, &r);
+            check_accepted_request(&buf, &r.head, &r.headers);
         }
     }
 
@@ -323,7 +291,7 @@ proptest! {
     fn fuzz_request_parser_takes_mutated_requests(text in request_text(), edits in mutations()) {
         let buf = mutate(text, &edits);
         if let Ok(Some(r)) = request(&buf) {
-            check_accepted_request(&buf, &r);
+            check_accepted_request(&buf, &r.head, &r.headers);
         }
     }
 
@@ -343,7 +311,7 @@ proptest! {
     #[test]
     fn fuzz_reencoded_request_parses_to_the_same_head(text in request_text()) {
         let Ok(Some(first)) = request(&text) else { return Ok(()) };
-        check_accepted_request(&text, &first);
+        check_accepted_request(&text, &first.head, &first.headers);
         let mut out = Vec::new();
         encode_request(&text, &first.head, &first.headers, &first.tokens, &edits(), &mut out);
         let second = request(&out)
@@ -403,57 +371,6 @@ proptest! {
 }
 
 // ---- body properties ----
-
-/// Everything one decoder run produced, or the error it stopped at.
-type Decoded = Result<(Vec<u8>, Vec<u8>, usize), CodecError>;
-
-/// Decode `input` fed as the given parts; return payload, trailers and the
-/// bytes consumed. Asserts progress: a call on non-empty input consumes, ends
-/// the body or fails.
-fn decode_parts(framing: BodyFraming, parts: &[&[u8]]) -> Option<Decoded> {
-    let mut dec = BodyDecoder::new(framing);
-    let (mut data, mut trailers, mut consumed) = (Vec::new(), Vec::new(), 0);
-    for part in parts {
-        let mut off = 0;
-        while off < part.len() {
-            let step = match dec.decode(&part[off..], &mut |p| match p {
-                BodyPiece::Data(d) => data.extend_from_slice(d),
-                BodyPiece::Trailers(t) => trailers.extend_from_slice(t),
-            }) {
-                Ok(step) => step,
-                Err(e) => return Some(Err(e)),
-            };
-            assert!(step.consumed <= part.len() - off);
-            assert!(
-                step.consumed > 0 || step.done,
-                "no progress on {} bytes",
-                part.len() - off
-            );
-            off += step.consumed;
-            consumed += step.consumed;
-            if step.done {
-                return Some(Ok((data, trailers, consumed)));
-            }
-        }
-    }
-    // Not finished: the body needs more bytes (a truncated body, at EOF an error).
-    match dec.eof() {
-        Ok(()) => Some(Ok((data, trailers, consumed))),
-        Err(_) => None,
-    }
-}
-
-/// Decoding split at every byte equals decoding whole.
-fn assert_any_split_equals_whole(framing: BodyFraming, input: &[u8]) -> Option<Decoded> {
-    let whole = decode_parts(framing, &[input]);
-    for cut in 0..=input.len() {
-        let (a, b) = input.split_at(cut);
-        assert_eq!(decode_parts(framing, &[a, b]), whole, "split at {cut}");
-    }
-    let bytes: Vec<&[u8]> = input.chunks(1).collect();
-    assert_eq!(decode_parts(framing, &bytes), whole, "byte by byte");
-    whole
-}
 
 fn chunk_byte() -> impl Strategy<Value = u8> {
     prop_oneof![

@@ -9,6 +9,7 @@ pub mod edit;
 pub mod encode;
 pub mod error;
 pub mod headers;
+pub mod invariants;
 pub mod limits;
 pub mod request;
 pub mod response;

@@ -60,6 +60,7 @@ pub fn lower(config: &Config) -> RawConfig {
         drain_timeout,
         admin,
         dns,
+        stats,
         listeners,
         clusters,
     } = config;
@@ -70,6 +71,9 @@ pub fn lower(config: &Config) -> RawConfig {
         admin: admin.as_ref().map(lower_admin),
         // Absent and empty mean the same: the machine's resolv.conf and hosts.
         dns: (*dns != DnsConfig::default()).then(|| lower_dns(dns)),
+        stats: Some(RawStats {
+            naming: Some(names::name(names::STATS_NAMINGS, stats.naming).to_string()),
+        }),
         listeners: listeners
             .iter()
             .map(|l| lower_listener(l, clusters))
@@ -120,6 +124,8 @@ fn lower_listener(listener: &ListenerConfig, clusters: &[ClusterConfig]) -> RawL
         request_headers_timeout,
         request_buffer,
         request_body_timeout,
+        max_upstream_requests_per_client,
+        request_body_min_rate,
         idle_timeout,
         max_connection_duration,
         access_log,
@@ -127,6 +133,7 @@ fn lower_listener(listener: &ListenerConfig, clusters: &[ClusterConfig]) -> RawL
         tls,
         max_connections,
         headers,
+        stat_prefix,
     } = listener;
     let level = lower_mutations(headers);
     let RequestLimits {
@@ -137,6 +144,7 @@ fn lower_listener(listener: &ListenerConfig, clusters: &[ClusterConfig]) -> RawL
     } = *limits;
     RawListener {
         name: Some(name.clone()),
+        stat_prefix: Some(stat_prefix.clone()),
         address: address.to_string(),
         codec: Some(names::name(names::LISTENER_CODECS, *codec).to_string()),
         virtual_hosts: virtual_hosts
@@ -147,6 +155,8 @@ fn lower_listener(listener: &ListenerConfig, clusters: &[ClusterConfig]) -> RawL
         idle_timeout: Some(ConfigDuration(*idle_timeout)),
         request_buffer: Some(ByteSize(*request_buffer)),
         request_body_timeout: Some(ConfigDuration(*request_body_timeout)),
+        max_upstream_requests_per_client: *max_upstream_requests_per_client,
+        request_body_min_rate: request_body_min_rate.map(ByteSize),
         max_connection_duration: max_connection_duration.map(ConfigDuration),
         max_request_headers_size: Some(ByteSize(max_header_bytes as u64)),
         max_request_headers_count: Some(max_headers),
@@ -206,11 +216,55 @@ fn lower_add(add: &HeaderAdd) -> RawHeaderAdd {
 }
 
 fn lower_access_log(log: &AccessLogConfig) -> RawAccessLog {
-    let AccessLogConfig { path, format } = log;
+    use crate::access_log::FormatSource;
+    let AccessLogConfig {
+        path,
+        format,
+        filter,
+    } = log;
+    let (text, json) = match format.source() {
+        FormatSource::Text(t) => (Some(t.clone()), None),
+        FormatSource::Json(m) => (None, Some(m.clone())),
+    };
     RawAccessLog {
         path: path.clone(),
-        format: Some(format.text().to_string()),
+        format: text,
+        json_format: json,
+        filter: filter.as_ref().map(lower_log_filter),
     }
+}
+
+fn lower_log_filter(f: &crate::access_log::AccessLogFilter) -> RawLogFilter {
+    use crate::access_log::{filter::SAMPLE_SCALE, AccessLogFilter as F, ResponseFlags};
+    let mut raw = RawLogFilter::default();
+    match f {
+        F::Status(op, v) => {
+            raw.status_code = Some(RawCompare {
+                op: op.name().into(),
+                value: *v,
+            })
+        }
+        F::Duration(op, ms) => {
+            raw.duration = Some(RawCompare {
+                op: op.name().into(),
+                value: ConfigDuration(std::time::Duration::from_millis(*ms)),
+            })
+        }
+        F::NotHealthCheck => raw.not_health_check = Some(true),
+        F::ResponseFlags(mask) => {
+            let codes = ResponseFlags::codes()
+                .filter(|c| ResponseFlags::from_code(c).is_some_and(|b| mask & b != 0))
+                .map(String::from)
+                .collect();
+            raw.response_flags = Some(codes);
+        }
+        F::Sample(share) => {
+            raw.sample_percent = Some(f64::from(*share) * 100.0 / SAMPLE_SCALE as f64)
+        }
+        F::And(all) => raw.and = Some(all.iter().map(lower_log_filter).collect()),
+        F::Or(any) => raw.or = Some(any.iter().map(lower_log_filter).collect()),
+    }
+    raw
 }
 
 fn lower_virtual_host(vhost: &VirtualHostConfig, clusters: &[ClusterConfig]) -> RawVirtualHost {
@@ -235,6 +289,7 @@ fn lower_virtual_host(vhost: &VirtualHostConfig, clusters: &[ClusterConfig]) -> 
 fn lower_route(route: &RouteConfig, clusters: &[ClusterConfig]) -> RawRoute {
     // `edits` is derived from the three levels' `headers`.
     let RouteConfig {
+        name,
         matcher,
         conditions,
         action,
@@ -244,6 +299,7 @@ fn lower_route(route: &RouteConfig, clusters: &[ClusterConfig]) -> RawRoute {
     let level = lower_mutations(headers);
     let matcher = lower_match(matcher, conditions);
     let raw = RawRoute {
+        name: name.as_deref().map(String::from),
         matcher,
         request_headers_to_add: level.request_add,
         request_headers_to_remove: level.request_remove,
@@ -863,8 +919,10 @@ dns:
   resolv_conf: /tmp/resolv.conf
   timeout: 0.0005s
   attempts: 4
+stats: { naming: envoy }
 listeners:
   - name: edge
+    stat_prefix: edge_http
     address: \"[::1]:8443\"
     request_headers_timeout: 3s
     idle_timeout: 2m
@@ -910,7 +968,8 @@ listeners:
             redirect: { scheme: https, host: new.example.com, port: 8443, prefix_rewrite: /new/, strip_query: true, status: 308 }
           - match: { path: /moved }
             redirect: { path: \"/there?x=1\" }
-          - match: { path: /teapot }
+          - name: teapot
+            match: { path: /teapot }
             direct_response: { status: 418, body: \"short and stout\" }
           - match: { path: /empty }
             direct_response: { status: 204 }
@@ -1001,6 +1060,10 @@ mod tls_tests {
   - name: edge
     address: 127.0.0.1:8443
     max_connections: 100
+    access_log:
+      path: /dev/stderr
+      json_format: {{ code: \"%RESPONSE_CODE%\", up: {{ host: \"%UPSTREAM_HOST%\", n: 1 }}, at: \"%START_TIME(%s.%3f)%\" }}
+      filter: {{ and: [{{ status_code: {{ op: ge, value: 400 }} }}, {{ or: [{{ duration: {{ op: le, value: 2s }} }}, {{ response_flags: [UF, NR] }}, {{ sample_percent: 12.5 }}, {{ not_health_check: true }}] }}] }}
     tls:
       certificates:
         - {{ cert_chain: \"{cert}\", private_key: \"{key}\" }}

@@ -12,6 +12,7 @@ pub mod raw;
 pub mod units;
 pub mod validate;
 pub mod validate_headers;
+pub mod validate_log;
 pub mod validate_match;
 pub mod validate_route;
 pub mod validate_tls;

@@ -90,8 +90,26 @@ pub struct Config {
     pub drain_timeout: Duration,
     pub admin: Option<AdminConfig>,
     pub dns: DnsConfig,
+    pub stats: StatsConfig,
     pub listeners: Vec<ListenerConfig>,
     pub clusters: Vec<ClusterConfig>,
+}
+
+/// How the admin names what it counts (`admin::render`); counting is the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StatsConfig {
+    pub naming: StatsNaming,
+}
+
+/// The names and tags `/stats/prometheus` uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StatsNaming {
+    /// `ringway_cluster_upstream_rq_2xx{cluster="x"}`: one family per stat.
+    #[default]
+    Ringway,
+    /// Envoy's: `envoy_cluster_upstream_rq_xx{envoy_response_code_class="2",
+    /// envoy_cluster_name="x"}`, by Envoy's tag extraction rules.
+    Envoy,
 }
 
 impl Config {
@@ -155,6 +173,12 @@ pub struct ListenerConfig {
     pub request_buffer: u64,
     /// The buffered part of a body must arrive within this (else 408).
     pub request_body_timeout: Duration,
+    /// Requests one client address may have in flight upstream, for all workers
+    /// together (each enforces its share, rounded up). `None`: no cap.
+    pub max_upstream_requests_per_client: Option<u32>,
+    /// Bytes per second a whole request body must average after
+    /// `request_body_timeout` (`worker::pace`). `None`: each streamed read has its wait.
+    pub request_body_min_rate: Option<u64>,
     pub idle_timeout: Duration,
     /// `None`: client connections may live as long as they are used.
     pub max_connection_duration: Option<Duration>,
@@ -170,6 +194,9 @@ pub struct ListenerConfig {
     pub max_connections: Option<u64>,
     /// Header mutations for every route of the listener (Envoy's route-config level).
     pub headers: HeaderMutations,
+    /// Its connection manager's stats scope under Envoy naming (Envoy's
+    /// `stat_prefix`; the listener's name unless set).
+    pub stat_prefix: String,
 }
 
 #[derive(Debug, Clone)]
@@ -178,6 +205,8 @@ pub struct AccessLogConfig {
     pub path: String,
     /// Compiled once here; every worker renders with it.
     pub format: std::sync::Arc<crate::access_log::AccessLogFormat>,
+    /// Which requests are logged; all when `None`.
+    pub filter: Option<crate::access_log::AccessLogFilter>,
 }
 
 /// A path the listener answers itself: 200 `LIVE`, or 503 after
@@ -312,6 +341,8 @@ pub struct QueryMatcher {
 
 #[derive(Debug, Clone)]
 pub struct RouteConfig {
+    /// `%ROUTE_NAME%` (shared, so a log line takes it without a copy).
+    pub name: Option<std::sync::Arc<str>>,
     pub matcher: PathMatch,
     pub conditions: MatchConditions,
     pub action: RouteAction,

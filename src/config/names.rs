@@ -8,7 +8,7 @@
 
 use super::model::{
     AppendAction, ClusterKind, DnsLookupFamily, IoDriverChoice, LbPolicy, ListenerCodec,
-    UpstreamProtocol,
+    StatsNaming, UpstreamProtocol,
 };
 
 /// `(word, value)` pairs; the first word of each value is the one printed.
@@ -21,6 +21,11 @@ pub const IO_DRIVERS: Names<IoDriverChoice> = &[
     ("iouring", IoDriverChoice::Uring),
     ("epoll", IoDriverChoice::Epoll),
     ("legacy", IoDriverChoice::Epoll),
+];
+
+pub const STATS_NAMINGS: Names<StatsNaming> = &[
+    ("ringway", StatsNaming::Ringway),
+    ("envoy", StatsNaming::Envoy),
 ];
 
 pub const LISTENER_CODECS: Names<ListenerCodec> = &[
@@ -135,6 +140,7 @@ mod tests {
     #[test]
     fn every_value_has_a_name_that_reads_back() {
         round_trips(IO_DRIVERS, &every!(IoDriverChoice: Auto, Uring, Epoll));
+        round_trips(STATS_NAMINGS, &every!(StatsNaming: Ringway, Envoy));
         round_trips(LISTENER_CODECS, &every!(ListenerCodec: Auto, Http1, Http2));
         round_trips(
             CLUSTER_KINDS,

@@ -22,6 +22,9 @@ pub struct RawConfig {
     pub admin: Option<RawAdmin>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns: Option<RawDns>,
+    /// How the admin names stats (`naming: ringway | envoy`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stats: Option<RawStats>,
     #[serde(default)]
     pub listeners: Vec<RawListener>,
     #[serde(default)]
@@ -45,6 +48,15 @@ pub struct RawAdmin {
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
+pub struct RawStats {
+    /// `ringway` (the default for native configs) or `envoy` (the default for
+    /// Envoy-form configs): the names and tags of `/stats/prometheus`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub naming: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct RawDns {
     /// `ip:port` of the name servers; default: `/etc/resolv.conf`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -64,6 +76,11 @@ pub struct RawDns {
 pub struct RawListener {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// Envoy's `stat_prefix`: the connection manager's stats scope under Envoy
+    /// naming (`http.<stat_prefix>.`, `envoy_http_conn_manager_prefix`);
+    /// listeners sharing one are counted together there. Default: the name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stat_prefix: Option<String>,
     pub address: String,
     /// `auto` (default: HTTP/2 by preface or ALPN, else HTTP/1.1), `http1` or `http2`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -92,6 +109,14 @@ pub struct RawListener {
     /// The buffered part of a request body must arrive within this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_body_timeout: Option<ConfigDuration>,
+    /// Requests one client address may have in flight upstream at once (each
+    /// worker enforces its share, rounded up); over it: 429.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_upstream_requests_per_client: Option<u32>,
+    /// Bytes per second a request body must average once `request_body_timeout`
+    /// has passed (each second of the body's deadline is earned by this many bytes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_body_min_rate: Option<ByteSize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_log: Option<RawAccessLog>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -229,6 +254,45 @@ pub struct RawAccessLog {
     /// Envoy command operators; Envoy's default format when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<String>,
+    /// One JSON object per line: keys in this order, values in Envoy's format
+    /// language (nested objects allowed). Instead of `format`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json_format: Option<serde_yaml::Mapping>,
+    /// Which requests are logged (all when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<RawLogFilter>,
+}
+
+/// One access log filter: exactly one of its keys.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLogFilter {
+    /// `{ op: eq|ge|le, value: 400 }`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_code: Option<RawCompare<u16>>,
+    /// `{ op: eq|ge|le, value: 1s }`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<RawCompare<ConfigDuration>>,
+    /// `true`: leave out the listener's health check requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_health_check: Option<bool>,
+    /// Requests with any of these response flags (`[]`: any flag at all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_flags: Option<Vec<String>>,
+    /// This percentage of requests, chosen at random (0 to 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample_percent: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub and: Option<Vec<RawLogFilter>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub or: Option<Vec<RawLogFilter>>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCompare<T> {
+    pub op: String,
+    pub value: T,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -258,6 +322,9 @@ pub struct RawVirtualHost {
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRoute {
+    /// What the access log's `%ROUTE_NAME%` prints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     #[serde(rename = "match")]
     pub matcher: RawMatch,
     /// Exactly one of `cluster`, `weighted_clusters`, `redirect` and `direct_response`.

@@ -110,6 +110,41 @@ fn rejects_bad_workers_type_lb_and_match() {
 }
 
 #[test]
+fn stats_naming_and_stat_prefix() {
+    let good = GOOD.replace("            prefix_rewrite: /x\n", "");
+    let c = load_str(&good).unwrap().config;
+    assert_eq!(c.stats.naming, StatsNaming::Ringway);
+    assert_eq!(
+        c.listeners[0].stat_prefix, "ingress_http",
+        "the name by default"
+    );
+    let text = format!("stats: {{ naming: Envoy }}\n{good}").replace(
+        "  - name: ingress_http\n",
+        "  - name: ingress_http\n    stat_prefix: edge\n",
+    );
+    let c = load_str(&text).unwrap().config;
+    assert_eq!(c.stats.naming, StatsNaming::Envoy);
+    assert_eq!(c.listeners[0].stat_prefix, "edge");
+}
+
+#[test]
+fn rejects_bad_stats_naming_and_empty_stat_prefix() {
+    let good = GOOD.replace("            prefix_rewrite: /x\n", "");
+    let e = err(&format!("stats: {{ naming: statsd }}\n{good}"));
+    assert!(
+        e.contains("stats.naming") && e.contains("ringway, envoy"),
+        "{e}"
+    );
+    let e = err(&format!("stats: {{ nameing: envoy }}\n{good}"));
+    assert!(e.contains("nameing"), "{e}");
+    let e = err(&good.replace(
+        "  - name: ingress_http\n",
+        "  - name: ingress_http\n    stat_prefix: \"\"\n",
+    ));
+    assert!(e.contains("listeners[0].stat_prefix"), "{e}");
+}
+
+#[test]
 fn rejects_duplicates_and_empties() {
     let text = GOOD.to_string() + "  - name: service1\n    hosts: [\"127.0.0.3:1\"]\n";
     assert!(err(&text).contains("duplicate cluster name"));
@@ -177,6 +212,46 @@ fn rejects_bad_access_log_and_health_check() {
     assert!(e.contains("listeners[0].access_log.path"), "{e}");
     let e = err(&with("    access_log: { path: /tmp/a.log, fromat: x }\n"));
     assert!(e.contains("fromat"), "{e}");
+    for (extra, at, says) in [
+        (
+            "    access_log: { path: /tmp/a.log, format: x, json_format: { a: b } }\n",
+            "listeners[0].access_log.json_format",
+            "not both",
+        ),
+        (
+            "    access_log: { path: /tmp/a.log, json_format: { a: { b: \"%NOPE%\" } } }\n",
+            "listeners[0].access_log.json_format.a.b",
+            "NOPE",
+        ),
+        (
+            "    access_log: { path: /tmp/a.log, filter: { status_code: { op: gt, value: 400 } } }\n",
+            "listeners[0].access_log.filter.status_code.op",
+            "eq, ge or le",
+        ),
+        (
+            "    access_log: { path: /tmp/a.log, filter: { not_health_check: true, sample_percent: 5 } }\n",
+            "listeners[0].access_log.filter",
+            "exactly one",
+        ),
+        (
+            "    access_log: { path: /tmp/a.log, filter: { or: [{ response_flags: [UF] }, { response_flags: [LR] }] } }\n",
+            "listeners[0].access_log.filter.or[1].response_flags[0]",
+            "LR",
+        ),
+        (
+            "    access_log: { path: /tmp/a.log, filter: { and: [{ not_health_check: true }] } }\n",
+            "listeners[0].access_log.filter.and",
+            "at least two",
+        ),
+        (
+            "    access_log: { path: /tmp/a.log, filter: { sample_percent: 101 } }\n",
+            "listeners[0].access_log.filter.sample_percent",
+            "0 to 100",
+        ),
+    ] {
+        let e = err(&with(extra));
+        assert!(e.contains(at) && e.contains(says), "{extra}: {e}");
+    }
     let e = err(&with("    health_check: { path: healthz }\n"));
     assert!(e.contains("listeners[0].health_check.path"), "{e}");
     let e = err(&with("    health_check: {}\n"));
@@ -832,5 +907,57 @@ fn the_upstream_protocol_decides_the_alpn_offer() {
     assert_eq!(
         alpn("    protocol: auto\n    tls: { verify: none, alpn: [http/1.1] }\n"),
         [Alpn::Http11]
+    );
+}
+
+#[test]
+fn per_client_upstream_cap_is_at_least_one_and_round_trips() {
+    let with = |v: &str| {
+        GOOD.replace("            prefix_rewrite: /x\n", "")
+            .replace(
+                "    address: 127.0.0.1:8000\n",
+                &format!(
+                    "    address: 127.0.0.1:8000\n    max_upstream_requests_per_client: {v}\n"
+                ),
+            )
+    };
+    let e = err(&with("0"));
+    assert!(
+        e.contains("listeners[0].max_upstream_requests_per_client") && e.contains("line 5"),
+        "{e}"
+    );
+    let loaded = load_str(&with("8")).unwrap();
+    assert_eq!(
+        loaded.config.listeners[0].max_upstream_requests_per_client,
+        Some(8)
+    );
+    let dumped = to_native_yaml(&lower::lower(&loaded.config));
+    assert!(
+        dumped.contains("max_upstream_requests_per_client: 8"),
+        "{dumped}"
+    );
+}
+
+#[test]
+fn body_min_rate_is_at_least_one_byte_and_round_trips() {
+    let with = |v: &str| {
+        GOOD.replace("            prefix_rewrite: /x\n", "")
+            .replace(
+                "    address: 127.0.0.1:8000\n",
+                &format!("    address: 127.0.0.1:8000\n    request_body_min_rate: {v}\n"),
+            )
+    };
+    let e = err(&with("0"));
+    assert!(
+        e.contains("listeners[0].request_body_min_rate") && e.contains("line 5"),
+        "{e}"
+    );
+    let loaded = load_str(&with("2KiB")).unwrap();
+    assert_eq!(loaded.config.listeners[0].request_body_min_rate, Some(2048));
+    let dumped = to_native_yaml(&lower::lower(&loaded.config));
+    assert!(dumped.contains("request_body_min_rate:"), "{dumped}");
+    assert_eq!(
+        load_str(&dumped).unwrap().config.listeners[0].request_body_min_rate,
+        Some(2048)
     );
 }

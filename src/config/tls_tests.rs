@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::tls::{
-    testing::{expire_in_days, write, TestCa, PKCS_ECDSA_P256_SHA256},
+    testing::{expire_in_days, write, PkiFiles, TestCa, PKCS_ECDSA_P256_SHA256},
     Alpn, Cipher, ClientAuth, Group, SessionTickets, TlsVersion, Verify,
 };
 
@@ -26,28 +26,7 @@ clusters:
     )
 }
 
-struct Files {
-    _dir: tempfile::TempDir,
-    ca: TestCa,
-    cert: String,
-    key: String,
-    ca_path: String,
-}
-
-fn files() -> Files {
-    let dir = tempfile::tempdir().unwrap();
-    let ca = TestCa::new("test CA");
-    let leaf = ca.issue(&["a.test"], &PKCS_ECDSA_P256_SHA256);
-    Files {
-        cert: write(dir.path(), "a.crt", &leaf.cert),
-        key: write(dir.path(), "a.key", &leaf.key),
-        ca_path: write(dir.path(), "ca.pem", &ca.pem),
-        _dir: dir,
-        ca,
-    }
-}
-
-fn certs(f: &Files) -> String {
+fn certs(f: &PkiFiles) -> String {
     format!(
         "      certificates:\n        - cert_chain: {}\n          private_key: {}\n",
         f.cert, f.key
@@ -60,7 +39,7 @@ fn err(text: &str) -> String {
 
 #[test]
 fn a_full_listener_and_cluster_tls_block_loads() {
-    let f = files();
+    let f = PkiFiles::new();
     let listener = format!(
         "{}      alpn: [http/1.1]
       min_version: 1.2
@@ -122,7 +101,7 @@ fn a_full_listener_and_cluster_tls_block_loads() {
 
 #[test]
 fn defaults_without_optional_fields() {
-    let f = files();
+    let f = PkiFiles::new();
     let loaded = load_str(&config(&certs(&f), "")).unwrap();
     let l = &loaded.config.listeners[0];
     assert_eq!(l.max_connections, None);
@@ -141,7 +120,7 @@ fn defaults_without_optional_fields() {
 
 #[test]
 fn refusals_name_the_field_and_line() {
-    let f = files();
+    let f = PkiFiles::new();
     let c = certs(&f);
     let cases: Vec<(String, &str, &str)> = vec![
         (
@@ -229,7 +208,7 @@ fn refusals_name_the_field_and_line() {
 
 #[test]
 fn a_key_that_does_not_match_is_a_config_error_naming_field_line_and_files() {
-    let f = files();
+    let f = PkiFiles::new();
     let other = f.ca.issue(&["b.test"], &PKCS_ECDSA_P256_SHA256);
     let dir = tempfile::tempdir().unwrap();
     let wrong_key = write(dir.path(), "b.key", &other.key);
@@ -258,7 +237,7 @@ fn a_key_that_does_not_match_is_a_config_error_naming_field_line_and_files() {
 
 #[test]
 fn cluster_refusals_name_the_field_and_line() {
-    let f = files();
+    let f = PkiFiles::new();
     let c = certs(&f);
     let cases: Vec<(String, &str, &str)> = vec![
         (
@@ -359,7 +338,7 @@ fn inline_pem_loads_and_survives_convert() {
 
 #[test]
 fn the_listener_codec_decides_the_alpn_offer() {
-    let f = files();
+    let f = PkiFiles::new();
     let with_codec = |codec: &str, alpn: &str| {
         config(&format!("{}{alpn}", certs(&f)), "")
             .replace("    tls:\n", &format!("    codec: {codec}\n    tls:\n"))

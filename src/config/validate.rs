@@ -8,7 +8,7 @@ use super::{
     model::*,
     names::{
         listing, parse as parse_name, retry_on, Names, CLUSTER_KINDS, DNS_LOOKUP_FAMILIES,
-        LB_POLICIES, UPSTREAM_PROTOCOLS,
+        LB_POLICIES, STATS_NAMINGS, UPSTREAM_PROTOCOLS,
     },
     raw::{
         RawCluster, RawConfig, RawHealthCheck, RawHost, RawListener, RawOutlierDetection,
@@ -120,14 +120,32 @@ pub fn validate(raw: &RawConfig) -> Result<Config, ConfigError> {
         },
     };
 
+    let stats = stats_config(raw)?;
+
     Ok(Config {
         workers,
         io_driver,
         drain_timeout: raw.drain_timeout.map_or(defaults::DRAIN_TIMEOUT, |d| d.0),
         admin,
         dns,
+        stats,
         listeners,
         clusters,
+    })
+}
+
+/// `stats`: how the admin names stats.
+fn stats_config(raw: &RawConfig) -> Result<StatsConfig, ConfigError> {
+    Ok(StatsConfig {
+        naming: match raw.stats.as_ref().and_then(|s| s.naming.as_deref()) {
+            None => StatsNaming::default(),
+            Some(n) => parse_name(STATS_NAMINGS, n).ok_or_else(|| {
+                ConfigError::invalid(
+                    "stats.naming",
+                    format!("`{n}` is not a stats naming ({})", listing(STATS_NAMINGS)),
+                )
+            })?,
+        },
     })
 }
 
@@ -141,7 +159,7 @@ fn same_port(a: SocketAddr, b: SocketAddr) -> bool {
 }
 
 /// A log path naming a directory would fail only when the first line is written.
-fn not_a_directory(field: &str, path: &str) -> Result<(), ConfigError> {
+pub(super) fn not_a_directory(field: &str, path: &str) -> Result<(), ConfigError> {
     if std::path::Path::new(path).is_dir() {
         return Err(ConfigError::invalid(
             field,
@@ -288,26 +306,10 @@ fn validate_listener(
     }
     let access_log = match &rl.access_log {
         None => None,
-        Some(a) => {
-            if a.path.trim().is_empty() {
-                return Err(ConfigError::invalid(
-                    format!("{path}.access_log.path"),
-                    "give a file path or /dev/stdout",
-                ));
-            }
-            not_a_directory(&format!("{path}.access_log.path"), &a.path)?;
-            let text = a
-                .format
-                .as_deref()
-                .unwrap_or(crate::access_log::DEFAULT_FORMAT);
-            let format = crate::access_log::AccessLogFormat::compile(text).map_err(|e| {
-                ConfigError::invalid(format!("{path}.access_log.format"), e.to_string())
-            })?;
-            Some(AccessLogConfig {
-                path: a.path.clone(),
-                format: std::sync::Arc::new(format),
-            })
-        }
+        Some(a) => Some(super::validate_log::access_log(
+            &format!("{path}.access_log"),
+            a,
+        )?),
     };
     let health_check = match &rl.health_check {
         None => None,
@@ -327,6 +329,10 @@ fn validate_listener(
             )
         })?,
     };
+    let name = rl
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("listener{index}"));
     Ok(ListenerConfig {
         codec,
         tls: match &rl.tls {
@@ -344,10 +350,17 @@ fn validate_listener(
         access_log,
         health_check,
         headers: listener_headers,
-        name: rl
-            .name
-            .clone()
-            .unwrap_or_else(|| format!("listener{index}")),
+        stat_prefix: match rl.stat_prefix.as_deref() {
+            Some("") => {
+                return Err(ConfigError::invalid(
+                    format!("{path}.stat_prefix"),
+                    "must not be empty (leave it out to use the listener's name)",
+                ))
+            }
+            Some(p) => p.to_string(),
+            None => name.clone(),
+        },
+        name,
         address,
         virtual_hosts,
         limits,
@@ -367,6 +380,24 @@ fn validate_listener(
             rl.request_body_timeout,
             defaults::REQUEST_BODY_TIMEOUT,
         )?,
+        max_upstream_requests_per_client: match rl.max_upstream_requests_per_client {
+            Some(0) => {
+                return Err(ConfigError::invalid(
+                    format!("{path}.max_upstream_requests_per_client"),
+                    "must be at least 1 (0 would refuse every request)",
+                ))
+            }
+            n => n,
+        },
+        request_body_min_rate: match rl.request_body_min_rate {
+            Some(super::units::ByteSize(0)) => {
+                return Err(ConfigError::invalid(
+                    format!("{path}.request_body_min_rate"),
+                    "must be at least 1 byte per second (leave it out for no minimum)",
+                ))
+            }
+            rate => rate.map(|r| r.0),
+        },
         max_connection_duration: match rl.max_connection_duration {
             None => None,
             Some(d) => Some(positive(

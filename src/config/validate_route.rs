@@ -85,6 +85,7 @@ pub fn validate_route(
         ));
     }
     Ok(RouteConfig {
+        name: rr.name.as_deref().map(std::sync::Arc::from),
         matcher,
         conditions,
         action,

@@ -2,7 +2,7 @@
 //! The HTTP/1.1 connection code is generic over `Transport`, so one body of
 //! code serves both (monomorphised: no dynamic dispatch on the data path).
 
-use std::io;
+use std::{io, net::SocketAddr};
 
 use monoio::{
     io::{AsyncReadRent, AsyncWriteRent},
@@ -23,6 +23,12 @@ pub trait Transport: AsyncReadRent + AsyncWriteRent {
     /// The TLS session, if the connection is TLS.
     fn tls(&self) -> Option<TlsInfo>;
 
+    /// The address the connection was accepted on (one `getsockname`); `None`
+    /// where it is not asked for (upstream connections).
+    fn local_address(&self) -> Option<SocketAddr> {
+        None
+    }
+
     /// The plain socket, when the connection can become a raw tunnel after a
     /// 101 (a TLS connection cannot yet: its two directions share one session).
     fn into_tunnel(self) -> Option<TcpStream>;
@@ -41,6 +47,10 @@ impl Transport for TcpStream {
         None
     }
 
+    fn local_address(&self) -> Option<SocketAddr> {
+        self.local_addr().ok()
+    }
+
     fn into_tunnel(self) -> Option<TcpStream> {
         Some(self)
     }
@@ -57,6 +67,10 @@ impl Transport for TlsStream {
 
     fn tls(&self) -> Option<TlsInfo> {
         Some(self.info())
+    }
+
+    fn local_address(&self) -> Option<SocketAddr> {
+        self.tcp().local_addr().ok()
     }
 
     fn into_tunnel(self) -> Option<TcpStream> {

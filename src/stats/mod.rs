@@ -52,6 +52,9 @@ pub struct ListenerStats {
     pub gauges: [Gauge; ListenerGauge::COUNT],
     /// Microseconds from the first byte of a request to its last response byte.
     pub rq_time: Histogram,
+    /// Microseconds from accept to close, per downstream connection
+    /// (`downstream_cx_length_ms`, shown in ms).
+    pub cx_length: Histogram,
 }
 
 impl Default for ListenerStats {
@@ -60,6 +63,7 @@ impl Default for ListenerStats {
             counters: block(),
             gauges: block(),
             rq_time: Histogram::default(),
+            cx_length: Histogram::default(),
         }
     }
 }
@@ -107,6 +111,11 @@ pub struct ClusterStats {
     pub gauges: [Gauge; ClusterGauge::COUNT],
     /// Microseconds from picking a host to the last response byte.
     pub rq_time: Histogram,
+    /// Upstream responses by status code, `FIRST_STATUS_CODE` at index 0
+    /// (Envoy's `upstream_rq_<code>`). Every code from 100 to 599 has its
+    /// cell, so counting one is an index, never a search or an allocation;
+    /// 4 KB per cluster per worker.
+    pub codes: [Counter; STATUS_CODE_SLOTS],
     /// This worker's per-host counters: the members of its `WorkerCluster`
     /// for this slot (each member holds its own `Arc`), published here for the
     /// admin thread and for the next `WorkerCluster` of the same name (a
@@ -121,6 +130,7 @@ impl Default for ClusterStats {
             counters: block(),
             gauges: block(),
             rq_time: Histogram::default(),
+            codes: block(),
             hosts: Mutex::new(Vec::new()),
         }
     }
@@ -134,6 +144,17 @@ impl ClusterStats {
     #[inline]
     pub fn gauge(&self, g: ClusterGauge) -> &Gauge {
         &self.gauges[g as usize]
+    }
+    /// An upstream response with `status`; codes outside 100..=599 have no
+    /// cell (their class counter still counts them).
+    #[inline]
+    pub fn count_code(&self, status: u16) {
+        if let Some(c) = self
+            .codes
+            .get(usize::from(status).wrapping_sub(usize::from(FIRST_STATUS_CODE)))
+        {
+            c.inc();
+        }
     }
 }
 

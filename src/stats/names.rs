@@ -48,6 +48,8 @@ metric_family! {
         DownstreamRqTimeout = "downstream_rq_timeout",
         /// 404 from ringway: no route matched.
         DownstreamRqNoRoute = "downstream_rq_no_route",
+        /// 429 from ringway: the client had `max_upstream_requests_per_client` in flight.
+        DownstreamRqClientLimit = "downstream_rq_client_limited",
         /// Requests answered by the listener's `health_check` path.
         DownstreamRqHealthCheck = "downstream_rq_health_check",
         /// Connections closed at accept: `max_connections` were open.
@@ -220,9 +222,33 @@ metric_family! {
 pub const UPSTREAM_CX_ACTIVE: &str = "upstream_cx_active";
 /// Derived at read time: `upstream_cx_total - upstream_cx_active`.
 pub const UPSTREAM_CX_DESTROY: &str = "upstream_cx_destroy";
+/// Derived at read time: the sum of `upstream_rq_1xx`…`5xx` (Envoy's
+/// `upstream_rq_completed`: answered by the upstream, or charged ringway's answer).
+pub const UPSTREAM_RQ_COMPLETED: &str = "upstream_rq_completed";
+/// Derived at read time: the sum of `downstream_rq_1xx`…`5xx` (requests answered).
+pub const DOWNSTREAM_RQ_COMPLETED: &str = "downstream_rq_completed";
 pub const MEMBERSHIP_TOTAL: &str = "membership_total";
 pub const MEMBERSHIP_HEALTHY: &str = "membership_healthy";
 pub const DOWNSTREAM_RQ_TIME: &str = "downstream_rq_time";
+/// Downstream connection lifetimes (histogram, ms).
+pub const DOWNSTREAM_CX_LENGTH_MS: &str = "downstream_cx_length_ms";
+/// Per status code: `upstream_rq_503` (Envoy's name; the code is a tag there).
+pub const UPSTREAM_RQ_CODE_PREFIX: &str = "upstream_rq_";
+/// The first status code with its own counter; codes up to 599 have one.
+pub const FIRST_STATUS_CODE: u16 = 100;
+pub const STATUS_CODE_SLOTS: usize = 500;
+// `server.*`, as Envoy's.
+pub const SERVER_CONCURRENCY: &str = "concurrency";
+pub const SERVER_LIVE: &str = "live";
+/// 0 live, 1 draining (Envoy's `server.state`).
+pub const SERVER_STATE: &str = "state";
+pub const SERVER_UPTIME: &str = "uptime";
+/// The version as one integer: `major * 1_000_000 + minor * 1_000 + patch`.
+pub const SERVER_VERSION: &str = "version";
+/// Downstream connections open, over every listener.
+pub const SERVER_TOTAL_CONNECTIONS: &str = "total_connections";
 pub const UPSTREAM_RQ_TIME: &str = "upstream_rq_time";
-/// Prefix of every Prometheus metric name.
+/// Prefix of every Prometheus metric name (ringway naming).
 pub const PROMETHEUS_PREFIX: &str = "ringway_";
+/// Prefix of every Prometheus metric name and tag (Envoy naming).
+pub const ENVOY_PROMETHEUS_PREFIX: &str = "envoy_";

@@ -19,6 +19,8 @@ pub struct Snapshot {
 #[derive(Debug, Clone)]
 pub struct ListenerSnap {
     pub name: String,
+    /// Its connection manager's stats scope under Envoy naming.
+    pub stat_prefix: String,
     /// Its stats slot (the blocks summed into it).
     pub slot: usize,
     /// It terminates TLS: its `ssl.*` counters are shown.
@@ -26,6 +28,7 @@ pub struct ListenerSnap {
     pub counters: Vec<u64>,
     pub gauges: Vec<u64>,
     pub rq_time: HistogramSnapshot,
+    pub cx_length: HistogramSnapshot,
 }
 
 #[derive(Debug, Clone)]
@@ -38,6 +41,8 @@ pub struct ClusterSnap {
     pub counters: Vec<u64>,
     pub gauges: Vec<u64>,
     pub rq_time: HistogramSnapshot,
+    /// Upstream responses by status code, `FIRST_STATUS_CODE` first.
+    pub codes: Vec<u64>,
     pub hosts: Vec<HostSnap>,
     /// Hosts in the discovered set plus hosts kept while pending removal.
     pub membership_total: u64,
@@ -158,6 +163,7 @@ impl ServerStats {
                 add(&mut snap.counters, l.counters.iter().map(|c| c.get()));
                 add(&mut snap.gauges, l.gauges.iter().map(|g| g.get()));
                 snap.rq_time.merge(&l.rq_time.snapshot());
+                snap.cx_length.merge(&l.cx_length.snapshot());
             }
             for snap in shown.clusters.iter_mut() {
                 let Some(c) = w.clusters.get(snap.slot) else {
@@ -166,6 +172,7 @@ impl ServerStats {
                 add(&mut snap.counters, c.counters.iter().map(|c| c.get()));
                 add(&mut snap.gauges, c.gauges.iter().map(|g| g.get()));
                 snap.rq_time.merge(&c.rq_time.snapshot());
+                add(&mut snap.codes, c.codes.iter().map(|c| c.get()));
                 let table = c.hosts.lock().unwrap_or_else(|e| e.into_inner());
                 for (addr, hs) in table.iter() {
                     if let Some(h) = snap.hosts.iter_mut().find(|h| h.addr == *addr) {
@@ -213,6 +220,7 @@ impl Snapshot {
             };
             sub(&mut l.counters, &b.counters);
             l.rq_time = l.rq_time.since(&b.rq_time);
+            l.cx_length = l.cx_length.since(&b.cx_length);
         }
         for c in self.clusters.iter_mut() {
             let Some(b) = base.clusters.iter().find(|b| b.name == c.name) else {
@@ -220,6 +228,7 @@ impl Snapshot {
             };
             sub(&mut c.counters, &b.counters);
             sub(&mut c.health_counters, &b.health_counters);
+            sub(&mut c.codes, &b.codes);
             c.rq_time = c.rq_time.since(&b.rq_time);
             for h in c.hosts.iter_mut() {
                 if let Some(bh) = b.hosts.iter().find(|bh| bh.addr == h.addr) {

@@ -29,6 +29,8 @@ pub mod sni;
 pub mod source;
 
 #[cfg(test)]
+mod test_pki;
+#[cfg(test)]
 pub(crate) mod testing;
 #[cfg(test)]
 mod tests;

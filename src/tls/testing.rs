@@ -3,80 +3,40 @@
 
 use std::{path::Path, sync::Arc};
 
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
-    SignatureAlgorithm,
-};
+use rcgen::CertificateParams;
 use rustls::{ClientConnection, ServerConnection};
 
-pub use rcgen::{PKCS_ECDSA_P256_SHA256, PKCS_ECDSA_P384_SHA384, PKCS_ED25519, PKCS_RSA_SHA256};
-
-/// A PEM certificate and its PEM private key.
-pub struct Pem {
-    pub cert: String,
-    pub key: String,
-}
-
-pub fn key_for(alg: &'static SignatureAlgorithm) -> KeyPair {
-    if alg == &PKCS_RSA_SHA256 {
-        KeyPair::generate_rsa_for(alg, rcgen::RsaKeySize::_2048).expect("RSA key")
-    } else {
-        KeyPair::generate_for(alg).expect("key")
-    }
-}
-
-/// A CA that issues leaf certificates.
-pub struct TestCa {
-    pub pem: String,
-    issuer: Issuer<'static, KeyPair>,
-}
-
-impl TestCa {
-    pub fn new(name: &str) -> TestCa {
-        let key = key_for(&PKCS_ECDSA_P256_SHA256);
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
-        params.distinguished_name.push(DnType::CommonName, name);
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        let cert = params.self_signed(&key).expect("CA cert");
-        TestCa {
-            pem: cert.pem(),
-            issuer: Issuer::new(params, key),
-        }
-    }
-
-    /// A leaf for `names` (DNS SANs), valid for rcgen's default period.
-    pub fn issue(&self, names: &[&str], alg: &'static SignatureAlgorithm) -> Pem {
-        self.issue_with(names, alg, |_| {})
-    }
-
-    pub fn issue_with(
-        &self,
-        names: &[&str],
-        alg: &'static SignatureAlgorithm,
-        edit: impl FnOnce(&mut CertificateParams),
-    ) -> Pem {
-        let key = key_for(alg);
-        let mut params =
-            CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
-                .expect("params");
-        if let Some(first) = names.first() {
-            params.distinguished_name.push(DnType::CommonName, *first);
-        }
-        edit(&mut params);
-        let cert = params.signed_by(&key, &self.issuer).expect("leaf cert");
-        Pem {
-            cert: cert.pem(),
-            key: key.serialize_pem(),
-        }
-    }
-}
+pub use super::test_pki::*;
 
 /// Write `text` to `dir/name` and return the path as config text.
 pub fn write(dir: &Path, name: &str, text: &str) -> String {
     let path = dir.join(name);
     std::fs::write(&path, text).expect("write test file");
     path.to_string_lossy().into_owned()
+}
+
+/// A CA and one leaf for `a.test`, written to a fresh temp dir (gone on drop).
+pub struct PkiFiles {
+    _dir: tempfile::TempDir,
+    pub ca: TestCa,
+    pub cert: String,
+    pub key: String,
+    pub ca_path: String,
+}
+
+impl PkiFiles {
+    pub fn new() -> PkiFiles {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = TestCa::new("test CA");
+        let leaf = ca.issue(&["a.test"], &PKCS_ECDSA_P256_SHA256);
+        PkiFiles {
+            cert: write(dir.path(), "a.crt", &leaf.cert),
+            key: write(dir.path(), "a.key", &leaf.key),
+            ca_path: write(dir.path(), "ca.pem", &ca.pem),
+            _dir: dir,
+            ca,
+        }
+    }
 }
 
 /// Make `params` expire at midnight UTC `days` days from today (negative: ago).

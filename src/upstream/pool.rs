@@ -173,17 +173,33 @@ mod tests {
             assert_eq!(newest.tcp().unwrap().as_raw_fd(), fds[1]);
             pool.checkin(addr, newest, false);
 
-            // The upstream closes one; once it is old enough to be probed, it is skipped.
+            // The upstream closes one; once it is old enough to be probed, it is skipped
+            // (once loopback has delivered the FIN: under load that can take a moment).
             drop(peers.remove(1));
-            let later = Instant::now() + PROBE_AFTER + Duration::from_millis(1);
-            let got = pool.checkout_at(addr, later, Checkout::Replayable).unwrap();
-            assert_eq!(got.tcp().unwrap().as_raw_fd(), fds[0]);
+            // "Old enough" counts from each checkin: a fixed instant would let a slow
+            // run re-park a connection inside the trust window.
+            let later = || Instant::now() + PROBE_AFTER + Duration::from_millis(1);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let got = loop {
+                let got = pool
+                    .checkout_at(addr, later(), Checkout::Replayable)
+                    .unwrap();
+                if got.tcp().unwrap().as_raw_fd() == fds[0] {
+                    break got;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "a closed connection kept being handed out"
+                );
+                pool.checkin(addr, got, false);
+                std::thread::yield_now();
+            };
             // Unexpected bytes from the upstream also disqualify a connection, once
             // loopback has delivered them (under load that can take a moment).
             pool.checkin(addr, got, false);
             peers[0].write_all(b"junk").unwrap();
             let deadline = Instant::now() + Duration::from_secs(10);
-            while let Some(conn) = pool.checkout_at(addr, later, Checkout::Replayable) {
+            while let Some(conn) = pool.checkout_at(addr, later(), Checkout::Replayable) {
                 assert!(
                     Instant::now() < deadline,
                     "a dirty connection kept being handed out"

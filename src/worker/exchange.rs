@@ -20,6 +20,7 @@ use bytes::Buf;
 
 use super::{
     attempt::{attempt, Answered, AttemptError, AttemptPlan},
+    client_caps::ClientSlot,
     downstream::{Downstream, HeadView, Step},
     local_reply::{Decorated, LocalReply, RouteReply},
     mutate::{self, ResponseParts},
@@ -56,6 +57,7 @@ pub async fn run<D: Downstream>(env: &Env<'_>, down: &mut D, bufs: &mut Exchange
     let Some(route) = route(env, down, &mut bufs.route_scratch) else {
         return down.local_reply(LocalReply::NoRoute).await;
     };
+    down.tap().route(route.route.name.as_ref());
     let edits = &route.route.edits;
     match &route.route.action {
         RouteAction::Forward(action) => proxy(env, down, bufs, &route, action).await,
@@ -146,6 +148,11 @@ async fn proxy<D: Downstream>(
     let sent = Sent::pick(env, route, action);
     let cluster = &*env.gen.clusters[sent.cluster];
     let slot = env.gen.cluster_slots[sent.cluster];
+    // Held until the exchange ends, however it ends.
+    let _client_slot = match admit_client(env, down) {
+        Ok(slot) => slot,
+        Err(reply) => return routed_reply(down, bufs, sent.edits, reply).await,
+    };
     let guard = match admit(cluster, slot, down) {
         Ok(guard) => guard,
         Err(reply) => return routed_reply(down, bufs, sent.edits, reply).await,
@@ -221,6 +228,21 @@ fn route<'l, D: Downstream>(
         headers: req.headers,
     };
     env.listener.router.route(&input, scratch)
+}
+
+/// Count the request against its client's cap, if the listener has one.
+fn admit_client<'w, D: Downstream>(
+    env: &Env<'w>,
+    down: &D,
+) -> Result<Option<ClientSlot<'w>>, LocalReply<'static>> {
+    let Some(cap) = env.listener.config.max_upstream_requests_per_client else {
+        return Ok(None);
+    };
+    let share = env.worker.client_share(cap);
+    match env.worker.clients.enter(down.peer().ip(), share) {
+        Some(slot) => Ok(Some(slot)),
+        None => Err(LocalReply::ClientLimit),
+    }
 }
 
 /// Ask the cluster for a host (breakers, health, balancer), counting the outcome.

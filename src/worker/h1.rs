@@ -20,7 +20,8 @@ use super::{
     exchange::{self, Env},
     io::{flush, read_more, ReadError},
     local_reply::{AfterReply, Liveness, LocalReply},
-    relay::{relay_body, tunnel, tunnel_one_task, RelayError, SourceFault},
+    pace::BodyPace,
+    relay::{relay_body, tunnel, tunnel_one_task, ReadPace, RelayError, SourceFault},
     tap::SessionTap,
     ExchangeBuffers, H1Scratch, ListenerCtx, Worker,
 };
@@ -28,7 +29,6 @@ use crate::{
     codec::{
         body::{BodyDecoder, BodyEncoder},
         encode::{encode_response, local_reply, ConnectionHeader, ResponsePlan, Scheme},
-        limits::REQUEST_BODY_READ_TIMEOUT,
         request::{parse_request, Method, Parsed, RequestHead},
         BodyFraming, CodecError, Version,
     },
@@ -39,6 +39,11 @@ use crate::{
 /// A head still without its end may run this far past the URI limit before
 /// its request line must have ended (room for the method and version).
 const REQUEST_LINE_SLACK: usize = 32;
+
+/// A partial head up to this size waits for more bytes without a read buffer
+/// (`Client::park_partial_head`); a larger one keeps its buffer (copying it per
+/// wait would cost more than the memory saved).
+const PARKED_HEAD_MAX: usize = 4 * 1024;
 /// After an error reply, what the client still sends is read and dropped for
 /// at most this long…
 const LINGER_TIME: std::time::Duration = std::time::Duration::from_secs(2);
@@ -84,11 +89,15 @@ impl Accepted {
         listener: Rc<ListenerCtx>,
         peer: SocketAddr,
         tls: Option<crate::net::tls::TlsInfo>,
+        local: impl FnOnce() -> Option<SocketAddr>,
     ) -> Accepted {
         let active = ActiveConnection::new(worker.clone());
         let mut tap = SessionTap::open(&worker.tap, listener.index, listener.config.clone(), peer);
         if let Some(info) = tls {
             tap.set_tls(info);
+        }
+        if tap.wants_local_address() {
+            tap.set_local(local());
         }
         Accepted {
             worker,
@@ -110,7 +119,7 @@ pub fn serve<S: Transport>(
 ) -> impl std::future::Future<Output = ()> {
     let tls = stream.tls();
     serve_accepted(
-        Accepted::open(worker, listener, peer, tls),
+        Accepted::open(worker, listener, peer, tls, || stream.local_address()),
         stream,
         BytesMut::new(),
     )
@@ -303,7 +312,7 @@ impl<S: Transport> Connection<S> {
             }
         }
         self.acquire_buffers();
-        let head = match self.client.read_head().await {
+        let head = match self.client.read_head(&self.worker).await {
             Ok(head) => head,
             Err(step) => return step,
         };
@@ -314,6 +323,7 @@ impl<S: Transport> Connection<S> {
             client: &mut self.client,
             keep_alive: false,
             continue_sent: false,
+            body_pace: None,
         };
         if let Some(reply) = request.screen() {
             return request.local_reply(reply).await;
@@ -333,7 +343,7 @@ impl<S: Transport> Connection<S> {
 impl<S: Transport> Client<S> {
     /// Read and parse the next request head; `Err`: the connection's next step
     /// (a bad or late head has been answered).
-    async fn read_head(&mut self) -> Result<RequestHead, Step> {
+    async fn read_head(&mut self, worker: &Worker) -> Result<RequestHead, Step> {
         let deadline = Instant::now() + self.listener.config.request_headers_timeout;
         let limits = self.listener.config.limits;
         let mut saw_newline = self.buf.contains(&b'\n');
@@ -353,6 +363,9 @@ impl<S: Transport> Client<S> {
             // or trip a limit: re-parsing after every byte of a trickled head
             // would cost time quadratic in its size.
             loop {
+                if !self.buf.is_empty() && self.buf.len() <= PARKED_HEAD_MAX {
+                    self.park_partial_head(worker, deadline).await?;
+                }
                 let from = self.buf.len().saturating_sub(3);
                 match read_more(&mut self.stream, &mut self.buf, Some(deadline)).await {
                     Ok(0) | Err(ReadError::Io(_)) => return Err(Step::Close),
@@ -376,6 +389,26 @@ impl<S: Transport> Client<S> {
         self.tap
             .request_start(&head, &self.scratch.headers, &self.buf);
         Ok(head)
+    }
+
+    /// A head that did not arrive in one read waits for its next bytes in an
+    /// allocation of its own size, and the read buffer goes back to the worker's
+    /// pool meanwhile: a client that trickles a head (or stalls in one) holds the
+    /// bytes it sent, not a read buffer (issue 15: 16 KiB per partial head before,
+    /// nginx 5.9). Only the slow path pays: one copy each way per wait.
+    async fn park_partial_head(&mut self, worker: &Worker, deadline: Instant) -> Result<(), Step> {
+        let parked = BytesMut::from(&self.buf[..]);
+        worker.give_buffer(std::mem::replace(&mut self.buf, parked));
+        let left = deadline.saturating_duration_since(Instant::now());
+        match monoio::time::timeout(left, self.stream.wait_readable()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return Err(Step::Close),
+            Err(_) => return Err(self.reply(LocalReply::HeadersTimeout, None).await),
+        }
+        let mut buf = worker.take_buffer();
+        buf.extend_from_slice(&self.buf);
+        self.buf = buf;
+        Ok(())
     }
 
     /// The connection has lived past `max_connection_duration`: it closes after
@@ -415,8 +448,13 @@ impl<S: Transport> Client<S> {
             connection,
             out,
         );
-        self.tap
-            .local_reply(status, body_len, reply.counter(), reply.flag());
+        self.tap.local_reply(
+            status,
+            body_len,
+            reply.counter(),
+            reply.flag(),
+            reply.details(),
+        );
         if flush(&mut self.stream, out).await.is_err() {
             return Step::Close;
         }
@@ -456,6 +494,8 @@ struct Request<'c, S> {
     keep_alive: bool,
     /// `100 Continue` went out already (sent once, whoever asks first).
     continue_sent: bool,
+    /// When the body started (at buffering), for its deadlines.
+    body_pace: Option<BodyPace>,
 }
 
 impl<S: Transport> Request<'_, S> {
@@ -485,12 +525,12 @@ impl<S: Transport> Request<'_, S> {
     /// the read buffer, where the exchange takes them from; a framing error is
     /// answered before any upstream sees the request. `Some`: answered or gone.
     async fn buffer_body(&mut self) -> Option<Step> {
-        let config = &self.client.listener.config;
-        let cap = config.request_buffer as usize;
+        let cap = self.client.listener.config.request_buffer as usize;
         if cap == 0 || self.head.framing == BodyFraming::None {
             return None;
         }
-        let deadline = Instant::now() + config.request_body_timeout;
+        let pace = BodyPace::start(&self.client.listener.config);
+        self.body_pace = Some(pace);
         if self.head.expect_continue {
             // The client waits for this before it sends the body.
             if self.send_continue().await.is_err() {
@@ -507,9 +547,11 @@ impl<S: Transport> Request<'_, S> {
                 Ok(step) => scanned += step.consumed,
                 Err(e) => return Some(self.local_reply(LocalReply::BadRequest(e)).await),
             }
-            if buf.len() - start >= cap {
+            let received = buf.len() - start;
+            if received >= cap {
                 return None; // the rest streams
             }
+            let deadline = pace.buffering_deadline(received as u64);
             match read_more(
                 &mut self.client.stream,
                 &mut self.client.buf,
@@ -619,7 +661,10 @@ impl<S: Transport> Downstream for Request<'_, S> {
             &mut client.scratch.out,
             BodyDecoder::new(self.head.framing),
             encoder,
-            Some(REQUEST_BODY_READ_TIMEOUT),
+            ReadPace::Body(
+                self.body_pace
+                    .unwrap_or_else(|| BodyPace::start(&client.listener.config)),
+            ),
             client.listener.config.limits.max_body_bytes,
         )
         .await;
@@ -714,7 +759,7 @@ impl<S: Transport> Downstream for Request<'_, S> {
             &mut client.scratch.out,
             decoder,
             encoder,
-            read_timeout,
+            ReadPace::PerRead(read_timeout),
             None,
         )
         .await

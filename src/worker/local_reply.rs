@@ -14,6 +14,9 @@
 //! (a redirect's `location`) and its body, borrowed from the config and the
 //! exchange's buffers for the one call that writes them.
 //!
+//! The access log's `%RESPONSE_CODE_DETAILS%` is read off the cause too
+//! (`details`), in Envoy's words for the same cause.
+//!
 //! Upstream failures also count against the cluster and host that failed; that
 //! happens where the failure is seen (`SessionTap::upstream_error`), before the
 //! reply is chosen.
@@ -21,7 +24,7 @@
 use std::fmt;
 
 use crate::{
-    access_log::ResponseFlags as Flags,
+    access_log::{ResponseDetails, ResponseFlags as Flags},
     codec::{
         encode::{ReplyBody, TextLine, Verbatim, TEXT_PLAIN},
         CodecError,
@@ -46,6 +49,8 @@ pub enum LocalReply<'a> {
     NoHealthyUpstream,
     /// A circuit breaker is open.
     Overflow(Overflow),
+    /// The client address has `max_upstream_requests_per_client` in flight.
+    ClientLimit,
     /// The upstream failed before a response head arrived.
     Upstream(UpstreamError),
     /// The matched route answers itself (a redirect or a direct response).
@@ -122,6 +127,7 @@ impl<'a> LocalReply<'a> {
             LocalReply::HealthCheck(Liveness::Failing) => 503,
             LocalReply::NoRoute => 404,
             LocalReply::NoHealthyUpstream | LocalReply::Overflow(_) => 503,
+            LocalReply::ClientLimit => 429,
             // Envoy's mapping: connect failures and resets before headers are
             // 503, a timeout 504, a response that cannot be framed 502.
             LocalReply::Upstream(e) => match e {
@@ -143,6 +149,7 @@ impl<'a> LocalReply<'a> {
     pub fn extra_headers(self) -> &'a [u8] {
         match self {
             LocalReply::Overflow(_) => b"x-ringway-overloaded: true\r\n",
+            LocalReply::ClientLimit => b"x-ringway-overloaded: client\r\n",
             LocalReply::Route(r) => r.headers,
             LocalReply::Decorated(d) => d.headers,
             _ => b"",
@@ -175,6 +182,7 @@ impl<'a> LocalReply<'a> {
                 ListenerCounter::DownstreamRqTimeout
             }
             LocalReply::NoRoute => ListenerCounter::DownstreamRqNoRoute,
+            LocalReply::ClientLimit => ListenerCounter::DownstreamRqClientLimit,
             // Counted where they are decided: the health check when its path
             // matches, overflow and no-healthy when the cluster is asked for a
             // host, upstream failures where they happen.
@@ -197,9 +205,55 @@ impl<'a> LocalReply<'a> {
             LocalReply::NoRoute => Flags::NO_ROUTE,
             LocalReply::NoHealthyUpstream => Flags::NO_HEALTHY_UPSTREAM,
             LocalReply::Overflow(_) => Flags::UPSTREAM_OVERFLOW,
+            LocalReply::ClientLimit => Flags::RATE_LIMITED,
             // Raised by `SessionTap::upstream_error` with the cause's own flag.
             LocalReply::HealthCheck(_) | LocalReply::Upstream(_) => 0,
             LocalReply::Route(_) => 0,
+        }
+    }
+}
+
+impl LocalReply<'_> {
+    /// Envoy's `%RESPONSE_CODE_DETAILS%` for this cause. An upstream reset's
+    /// transport failure reason (`delayed_connect_error:_111`) is appended by
+    /// the access log from what `SessionTap::upstream_error` recorded.
+    pub fn details(self) -> ResponseDetails {
+        use ResponseDetails::{Fixed, UpstreamReset};
+        match self {
+            LocalReply::Decorated(d) => d.cause.details(),
+            LocalReply::BadRequest(e) => Fixed(match e {
+                CodecError::HeadersTooLarge => "http1.headers_too_large",
+                CodecError::TooManyHeaders => "http1.too_many_headers",
+                CodecError::LengthAndChunked => "http1.content_length_and_chunked_not_allowed",
+                CodecError::BadContentLength => "http1.content_length_not_allowed",
+                CodecError::BadTransferEncoding => "http1.invalid_transfer_encoding",
+                CodecError::BodyTooLarge => "request_payload_too_large",
+                CodecError::MissingHost => "missing_host_header",
+                _ => "http1.codec_error",
+            }),
+            LocalReply::HeadersTimeout => Fixed("request_header_timeout"),
+            LocalReply::BodyTimeout => Fixed("stream_idle_timeout"),
+            LocalReply::HealthCheck(Liveness::Live) => Fixed("health_check_ok"),
+            LocalReply::HealthCheck(Liveness::Failing) => Fixed("health_check_failed"),
+            LocalReply::NoRoute => Fixed("route_not_found"),
+            LocalReply::NoHealthyUpstream => Fixed("no_healthy_upstream"),
+            LocalReply::Overflow(_) => UpstreamReset("overflow"),
+            // A local limit on the client, flagged RL as Envoy's local rate limit is.
+            LocalReply::ClientLimit => Fixed("local_rate_limited"),
+            LocalReply::Upstream(e) => match e {
+                UpstreamError::NoHealthyUpstream => Fixed("no_healthy_upstream"),
+                UpstreamError::ConnectFailed(_) | UpstreamError::Tls(_) => {
+                    UpstreamReset("remote_connection_failure")
+                }
+                UpstreamError::ConnectTimeout => UpstreamReset("connection_timeout"),
+                UpstreamError::Reset => UpstreamReset("connection_termination"),
+                UpstreamError::Refused => UpstreamReset("remote_refused_stream_reset"),
+                UpstreamError::Timeout => Fixed("upstream_response_timeout"),
+                UpstreamError::BadResponse(_) => UpstreamReset("protocol_error"),
+            },
+            // Envoy's router answers both redirects and direct responses as a
+            // "direct response" entry.
+            LocalReply::Route(_) => Fixed("direct_response"),
         }
     }
 }
@@ -250,6 +304,7 @@ impl fmt::Display for LocalReply<'_> {
             LocalReply::NoRoute => f.write_str("no route matched this request"),
             LocalReply::NoHealthyUpstream => f.write_str("no healthy upstream"),
             LocalReply::Overflow(_) => f.write_str("upstream overflow"),
+            LocalReply::ClientLimit => f.write_str("too many requests from this client"),
             LocalReply::Upstream(e) => e.fmt(f),
             LocalReply::Route(r) => write!(f, "route reply {}", r.status),
             LocalReply::Decorated(d) => d.cause.fmt(f),
@@ -337,6 +392,34 @@ mod tests {
         );
         assert_eq!(LocalReply::Upstream(UpstreamError::Reset).counter(), None);
         assert_eq!(LocalReply::NoRoute.flag(), Flags::NO_ROUTE);
+    }
+
+    #[test]
+    fn details_follow_envoy_words_for_each_cause() {
+        let words = |r: LocalReply| {
+            let mut out = Vec::new();
+            r.details()
+                .write(&mut out, Some("delayed_connect_error:_111"));
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(words(LocalReply::NoRoute), "route_not_found");
+        assert_eq!(
+            words(LocalReply::Upstream(UpstreamError::ConnectFailed(
+                std::io::ErrorKind::ConnectionRefused
+            ))),
+            "upstream_reset_before_response_started{remote_connection_failure,delayed_connect_error:_111}"
+        );
+        assert_eq!(
+            words(LocalReply::Upstream(UpstreamError::Timeout)),
+            "upstream_response_timeout"
+        );
+        assert_eq!(words(LocalReply::NoHealthyUpstream), "no_healthy_upstream");
+        let cause = LocalReply::NoRoute;
+        let decorated = LocalReply::Decorated(Decorated {
+            cause: &cause,
+            headers: b"",
+        });
+        assert_eq!(decorated.details(), cause.details());
     }
 
     #[test]

@@ -13,6 +13,7 @@
 
 pub mod accept;
 mod attempt;
+pub mod client_caps;
 pub mod downstream;
 mod exchange;
 pub mod h1;
@@ -22,6 +23,7 @@ pub mod idle_parking;
 pub mod io;
 pub mod local_reply;
 mod mutate;
+pub mod pace;
 pub mod recycle;
 mod redirect;
 pub mod relay;
@@ -218,6 +220,8 @@ pub struct Worker {
     pub futures: recycle::FutureArena,
     /// TLS handshakes in progress on this worker (see `handshake`).
     pub handshakes: Cell<u32>,
+    /// Upstream requests in flight per client address (see `client_caps`).
+    pub clients: client_caps::ClientCaps,
 }
 
 impl Worker {
@@ -241,6 +245,7 @@ impl Worker {
             scratches: RefCell::new(Vec::new()),
             futures: recycle::FutureArena::default(),
             handshakes: Cell::new(0),
+            clients: client_caps::ClientCaps::default(),
         }
     }
 
@@ -361,6 +366,11 @@ impl Worker {
         if pool.len() < MAX_POOLED_BUFFERS {
             pool.push(buf);
         }
+    }
+
+    /// This worker's share of a listener's `max_upstream_requests_per_client`.
+    pub fn client_share(&self, cap: u32) -> u32 {
+        client_caps::share(cap, self.workers)
     }
 
     /// Per worker, good enough for request ids and backoff jitter.

@@ -11,7 +11,10 @@ use monoio::{
     net::TcpStream,
 };
 
-use super::io::{flush, read_more, write_all_within, ReadError};
+use super::{
+    io::{flush, read_more, write_all_within, ReadError},
+    pace::BodyPace,
+};
 use crate::codec::{
     body::{BodyDecoder, BodyEncoder, BodyPiece},
     limits::BODY_CHUNK,
@@ -42,9 +45,27 @@ pub enum SourceFault {
     Io,
 }
 
+/// How `relay_body` bounds its waits for the source's next bytes.
+#[derive(Debug, Clone, Copy)]
+pub enum ReadPace {
+    /// Each wait gets this long (`None`: as long as it takes).
+    PerRead(Option<std::time::Duration>),
+    /// A request body: its per-read wait, and its minimum rate if it has one.
+    Body(BodyPace),
+}
+
+impl ReadPace {
+    fn deadline(self, received: u64) -> Option<Instant> {
+        match self {
+            ReadPace::PerRead(wait) => wait.map(|w| Instant::now() + w),
+            ReadPace::Body(pace) => Some(pace.streaming_deadline(received, Instant::now())),
+        }
+    }
+}
+
 /// Relay one body from `src` to `dst`: bytes already in `src_buf` first, then
 /// reads of at most one buffer at a time. `out` may hold a head to send first.
-/// `read_timeout` bounds each wait for more bytes from `src`.
+/// `pace` bounds each wait for more bytes from `src`.
 #[allow(clippy::too_many_arguments)]
 pub async fn relay_body<R: AsyncReadRent, W: AsyncWriteRent>(
     src: &mut R,
@@ -53,20 +74,12 @@ pub async fn relay_body<R: AsyncReadRent, W: AsyncWriteRent>(
     out: &mut Vec<u8>,
     decoder: BodyDecoder,
     encoder: BodyEncoder,
-    read_timeout: Option<std::time::Duration>,
+    pace: ReadPace,
     limit: Option<u64>,
 ) -> Result<u64, RelayError> {
     let mut wrote = false;
     let relayed = relay(
-        src,
-        src_buf,
-        dst,
-        out,
-        decoder,
-        encoder,
-        read_timeout,
-        limit,
-        &mut wrote,
+        src, src_buf, dst, out, decoder, encoder, pace, limit, &mut wrote,
     )
     .await;
     match relayed {
@@ -86,7 +99,7 @@ async fn relay<R: AsyncReadRent, W: AsyncWriteRent>(
     out: &mut Vec<u8>,
     mut decoder: BodyDecoder,
     encoder: BodyEncoder,
-    read_timeout: Option<std::time::Duration>,
+    pace: ReadPace,
     limit: Option<u64>,
     wrote: &mut bool,
 ) -> Result<u64, RelayError> {
@@ -149,7 +162,7 @@ async fn relay<R: AsyncReadRent, W: AsyncWriteRent>(
             flush(dst, out).await.map_err(|_| RelayError::Sink)?;
             *wrote |= sending;
         }
-        let deadline = read_timeout.map(|t| Instant::now() + t);
+        let deadline = pace.deadline(total);
         match read_more(src, src_buf, deadline).await {
             Ok(0) => {
                 decoder

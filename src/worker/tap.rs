@@ -19,7 +19,8 @@ use std::{
 
 use crate::{
     access_log::{
-        format::ReqSource, AccessLogSink, LogRecord, RequestCapture, ResponseFlags as Flags,
+        format::ReqSource, AccessLogSink, LogRecord, RequestCapture, ResponseDetails,
+        ResponseFlags as Flags,
     },
     codec::{headers::HeaderIndex, request::RequestHead, Version},
     config::ListenerConfig,
@@ -50,6 +51,11 @@ pub struct WorkerTap {
     /// By listener slot: this worker's access log output, if the listener logs.
     sinks: RefCell<Vec<Option<Sink>>>,
     reopen_seen: Cell<u64>,
+    /// Connections this worker has accepted: `%CONNECTION_ID%`s are
+    /// `count × workers + id + 1`, unique in the process without a shared write.
+    connections: Cell<u64>,
+    /// For access log `sample` filters.
+    rng: RefCell<crate::prim::Rng>,
 }
 
 impl WorkerTap {
@@ -61,6 +67,10 @@ impl WorkerTap {
             cluster_names: RefCell::new(Vec::new()),
             sinks: RefCell::new(Vec::new()),
             reopen_seen: Cell::new(crate::access_log::REOPEN.load(Relaxed)),
+            connections: Cell::new(0),
+            rng: RefCell::new(crate::prim::Rng::new(crate::prim::Rng::random_seed(
+                id as u64,
+            ))),
             server,
         };
         // Listeners and clusters are configured by the worker's first
@@ -128,6 +138,12 @@ impl WorkerTap {
         }
     }
 
+    fn next_connection_id(&self) -> u64 {
+        let n = self.connections.get();
+        self.connections.set(n + 1);
+        n * self.server.workers.len() as u64 + self.id as u64 + 1
+    }
+
     fn sink(&self, listener: usize) -> Option<Sink> {
         self.sinks.borrow().get(listener).cloned().flatten()
     }
@@ -184,9 +200,22 @@ pub struct SessionTap {
     peer: SocketAddr,
     in_request: bool,
     start: Instant,
-    start_millis: u64,
+    /// Wall-clock start, nanoseconds since the epoch (read only when logging).
+    start_nanos: u64,
     protocol: Option<Version>,
     status: u16,
+    details: ResponseDetails,
+    /// Envoy's words for why the upstream connection failed.
+    transport_failure: Option<&'static str>,
+    /// When the request's last byte so far arrived.
+    last_rx: Option<Instant>,
+    /// When the upstream's response head arrived.
+    upstream_head: Option<Instant>,
+    health_check: bool,
+    local: Option<SocketAddr>,
+    connection_id: u64,
+    /// The matched route's name, when the access log is on.
+    route_name: Option<Arc<str>>,
     flags: Flags,
     bytes_received: u64,
     bytes_sent: u64,
@@ -202,6 +231,8 @@ pub struct SessionTap {
     /// This tap counts a connection (open, close); an HTTP/2 stream's tap
     /// counts only its request.
     connection: bool,
+    /// When the connection was accepted (`downstream_cx_length_ms`).
+    opened: Instant,
 }
 
 impl SessionTap {
@@ -216,7 +247,9 @@ impl SessionTap {
         tap.stats.inc(WorkerCounter::DownstreamCxAccepted);
         l.inc(ListenerCounter::DownstreamCxTotal);
         l.gauge(ListenerGauge::DownstreamCxActive).inc();
-        SessionTap::idle(tap.clone(), tap.sink(listener), listener, config, peer)
+        let mut s = SessionTap::idle(tap.clone(), tap.sink(listener), listener, config, peer);
+        s.connection_id = tap.next_connection_id();
+        s
     }
 
     /// The tap of one HTTP/2 stream on the connection `conn` taps: its own
@@ -231,6 +264,8 @@ impl SessionTap {
             conn.peer,
         );
         stream.tls = conn.tls.clone();
+        stream.local = conn.local;
+        stream.connection_id = conn.connection_id;
         stream.connection = false;
         stream
     }
@@ -252,9 +287,17 @@ impl SessionTap {
             peer,
             in_request: false,
             start: now,
-            start_millis: 0,
+            start_nanos: 0,
             protocol: None,
             status: 0,
+            details: ResponseDetails::None,
+            transport_failure: None,
+            last_rx: None,
+            upstream_head: None,
+            health_check: false,
+            local: None,
+            connection_id: 0,
+            route_name: None,
             flags: Flags::default(),
             bytes_received: 0,
             bytes_sent: 0,
@@ -267,6 +310,7 @@ impl SessionTap {
             resp_capture: RequestCapture::default(),
             tls: None,
             connection: true,
+            opened: now,
         }
     }
 
@@ -286,6 +330,22 @@ impl SessionTap {
             });
             self.resp_capture.push(value);
         }
+    }
+
+    /// Whether the access log prints the connection's local address (worth a
+    /// `getsockname` per connection).
+    pub fn wants_local_address(&self) -> bool {
+        self.logs()
+            && self
+                .config
+                .access_log
+                .as_ref()
+                .is_some_and(|l| l.format.wants_local_address())
+    }
+
+    /// The address the connection was accepted on.
+    pub fn set_local(&mut self, local: Option<SocketAddr>) {
+        self.local = local;
     }
 
     /// The connection runs over TLS with this session (for the access log).
@@ -308,7 +368,7 @@ impl SessionTap {
     /// (`%START_TIME%` in header values; the access log's own when it logs).
     pub fn start_millis(&self) -> u64 {
         if self.logs() {
-            return self.start_millis;
+            return self.start_nanos / 1_000_000;
         }
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -323,9 +383,9 @@ impl SessionTap {
         self.in_request = true;
         self.start = Instant::now();
         if self.logs() {
-            self.start_millis = SystemTime::now()
+            self.start_nanos = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64);
+                .map_or(0, |d| d.as_nanos() as u64);
         }
         let l = &self.tap.stats.listeners[self.listener];
         l.inc(ListenerCounter::DownstreamRqTotal);
@@ -339,6 +399,12 @@ impl SessionTap {
         if !self.logs() {
             return;
         }
+        self.last_rx = Some(Instant::now());
+        let scheme: &[u8] = if self.tls.is_some() {
+            b"https"
+        } else {
+            b"http"
+        };
         self.capture.clear();
         let Some(log) = self.config.access_log.as_ref() else {
             return;
@@ -348,6 +414,7 @@ impl SessionTap {
                 ReqSource::Method => Some(head.slice(buf, head.method_span)),
                 ReqSource::Path => Some(head.slice(buf, head.target)),
                 ReqSource::Authority => head.host_value(buf),
+                ReqSource::Scheme => Some(scheme),
                 ReqSource::Header(name) => headers
                     .iter()
                     .find(|h| h.name(buf).eq_ignore_ascii_case(name))
@@ -377,6 +444,13 @@ impl SessionTap {
         }
     }
 
+    /// A route matched (its `name` is `%ROUTE_NAME%`). A refcount, no copy.
+    pub fn route(&mut self, name: Option<&Arc<str>>) {
+        if self.logs() {
+            self.route_name = name.cloned();
+        }
+    }
+
     /// If `path` is the listener's health check path: whether the server is live
     /// (not draining, not failed by `POST /healthcheck/fail`).
     pub fn health_check(&mut self, path: &[u8]) -> Option<bool> {
@@ -385,6 +459,7 @@ impl SessionTap {
             return None;
         }
         self.tap.stats.listeners[self.listener].inc(ListenerCounter::DownstreamRqHealthCheck);
+        self.health_check = true;
         Some(self.tap.server.is_live())
     }
 
@@ -494,6 +569,7 @@ impl SessionTap {
             ),
         };
         self.flags.set(flag);
+        self.transport_failure = transport_failure(e);
         let connect = matches!(
             e,
             UpstreamError::ConnectFailed(_) | UpstreamError::ConnectTimeout | UpstreamError::Tls(_)
@@ -506,6 +582,16 @@ impl SessionTap {
                 c.inc(k);
             }
         });
+        if !matches!(e, UpstreamError::NoHealthyUpstream) {
+            // As Envoy's `chargeUpstreamAbort`: a request that reached for an
+            // upstream and failed is charged the status of ringway's answer
+            // (503 connect failure or reset, 504 timeout, 502 bad response).
+            let status = super::local_reply::LocalReply::Upstream(*e).status();
+            self.cluster_do(|c| {
+                c.inc(upstream_class(status));
+                c.count_code(status);
+            });
+        }
         self.host_do(|h| {
             if connect {
                 h.inc(HostCounter::CxConnectFail);
@@ -520,15 +606,16 @@ impl SessionTap {
     /// The upstream's final response head arrived; `sent_at`: when the request went out.
     pub fn upstream_response(&mut self, status: u16, sent_at: Instant) {
         self.status = status;
+        self.details = ResponseDetails::Fixed("via_upstream");
         self.service_time_ms = Some(sent_at.elapsed().as_millis() as u64);
-        let class = match status {
-            100..=199 => ClusterCounter::UpstreamRq1xx,
-            200..=299 => ClusterCounter::UpstreamRq2xx,
-            300..=399 => ClusterCounter::UpstreamRq3xx,
-            400..=499 => ClusterCounter::UpstreamRq4xx,
-            _ => ClusterCounter::UpstreamRq5xx,
-        };
-        self.cluster_do(|c| c.inc(class));
+        if self.logs() {
+            self.upstream_head = Some(Instant::now());
+        }
+        let class = upstream_class(status);
+        self.cluster_do(|c| {
+            c.inc(class);
+            c.count_code(status);
+        });
         self.host_do(|h| {
             h.inc(if status >= 500 {
                 HostCounter::RqError
@@ -541,6 +628,9 @@ impl SessionTap {
     /// Body bytes read from the client for this request.
     pub fn bytes_received(&mut self, n: u64) {
         self.bytes_received += n;
+        if n > 0 && self.logs() {
+            self.last_rx = Some(Instant::now());
+        }
     }
 
     /// Body bytes written to the client for this response.
@@ -549,16 +639,19 @@ impl SessionTap {
     }
 
     /// ringway answers itself with `status` and a body of `body_len` bytes;
-    /// `counter` and `flag` are the reply's own (`worker::local_reply` decides them).
+    /// `counter`, `flag` and `details` are the reply's own (`worker::local_reply`
+    /// decides them).
     pub fn local_reply(
         &mut self,
         status: u16,
         body_len: u64,
         counter: Option<ListenerCounter>,
         flag: u16,
+        details: ResponseDetails,
     ) {
         self.begin();
         self.status = status;
+        self.details = details;
         self.bytes_sent = body_len;
         if let Some(c) = counter {
             self.tap.stats.listeners[self.listener].inc(c);
@@ -598,39 +691,17 @@ impl SessionTap {
             });
             self.host_do(|h| h.gauge(HostGauge::RqActive).dec());
         }
-        if let Some(sink) = &self.sink {
-            let names = self.tap.cluster_names.borrow();
-            if let Some(log) = self.config.access_log.as_ref() {
-                if self.protocol.is_none() {
-                    // No head was parsed: nothing was captured.
-                    self.capture.clear();
-                }
-                let record = LogRecord {
-                    start_millis: self.start_millis,
-                    protocol: self.protocol,
-                    status: self.status,
-                    flags: self.flags,
-                    bytes_received: self.bytes_received,
-                    bytes_sent: self.bytes_sent,
-                    duration_ms: elapsed.as_millis() as u64,
-                    service_time_ms: self.service_time_ms,
-                    upstream_host: self.upstream_addr,
-                    upstream_cluster: self.cluster.and_then(|c| names.get(c)).map(|n| &**n),
-                    peer: self.peer,
-                    request: &self.capture,
-                    response: &self.resp_capture,
-                    tls: self.tls.as_deref(),
-                };
-                let mut sink = sink.borrow_mut();
-                log.format.render(&record, &mut sink.buf);
-                stats.inc(WorkerCounter::AccessLogLines);
-                if sink.wants_flush() && sink.flush().is_err() {
-                    stats.inc(WorkerCounter::AccessLogWriteErrors);
-                }
-            }
+        if self.sink.is_some() {
+            self.log_line(elapsed);
         }
         self.protocol = None;
         self.status = 0;
+        self.details = ResponseDetails::None;
+        self.transport_failure = None;
+        self.last_rx = None;
+        self.upstream_head = None;
+        self.health_check = false;
+        self.route_name = None;
         self.flags = Flags::default();
         self.bytes_received = 0;
         self.bytes_sent = 0;
@@ -640,6 +711,104 @@ impl SessionTap {
         self.service_time_ms = None;
         self.capture.clear();
         self.resp_capture.clear();
+    }
+
+    /// Render the finished request's line into the sink, if the filter keeps it.
+    fn log_line(&mut self, elapsed: std::time::Duration) {
+        let (Some(sink), Some(log)) = (&self.sink, self.config.access_log.as_ref()) else {
+            return;
+        };
+        if self.protocol.is_none() {
+            // No head was parsed: nothing was captured.
+            self.capture.clear();
+        }
+        if self.status == 0 && self.details == ResponseDetails::None {
+            self.details = ResponseDetails::Fixed("downstream_remote_disconnect");
+        }
+        let since = |t: Option<Instant>| {
+            t.map(|t| t.saturating_duration_since(self.start).as_millis() as u64)
+        };
+        let names = self.tap.cluster_names.borrow();
+        let record = LogRecord {
+            start_nanos: self.start_nanos,
+            protocol: self.protocol,
+            status: self.status,
+            details: self.details,
+            flags: self.flags,
+            bytes_received: self.bytes_received,
+            bytes_sent: self.bytes_sent,
+            duration_ms: elapsed.as_millis() as u64,
+            request_duration_ms: since(self.last_rx),
+            response_duration_ms: since(self.upstream_head),
+            service_time_ms: self.service_time_ms,
+            upstream_host: self.upstream_addr,
+            upstream_cluster: self.cluster.and_then(|c| names.get(c)).map(|n| &**n),
+            transport_failure: self.transport_failure,
+            peer: self.peer,
+            local: self.local,
+            connection_id: self.connection_id,
+            route_name: self.route_name.as_deref(),
+            health_check: self.health_check,
+            request: &self.capture,
+            response: &self.resp_capture,
+            tls: self.tls.as_deref(),
+        };
+        if let Some(filter) = &log.filter {
+            let mut rng = self.tap.rng.borrow_mut();
+            if !filter.matches(&record, &mut |n| rng.below(n)) {
+                return;
+            }
+        }
+        let stats = &self.tap.stats;
+        let mut sink = sink.borrow_mut();
+        log.format.render(&record, &mut sink.buf);
+        stats.inc(WorkerCounter::AccessLogLines);
+        if sink.wants_flush() && sink.flush().is_err() {
+            stats.inc(WorkerCounter::AccessLogWriteErrors);
+        }
+    }
+}
+
+/// Envoy's upstream transport failure reason for `e` (spaces as `_`, as its
+/// access log prints it): `delayed_connect_error:_111` for a refused connect.
+fn transport_failure(e: &UpstreamError) -> Option<&'static str> {
+    use std::io::ErrorKind as K;
+    Some(match e {
+        UpstreamError::ConnectFailed(kind) => match kind {
+            K::ConnectionRefused => "delayed_connect_error:_111",
+            K::ConnectionReset => "delayed_connect_error:_104",
+            K::TimedOut => "delayed_connect_error:_110",
+            K::HostUnreachable => "delayed_connect_error:_113",
+            K::NetworkUnreachable => "delayed_connect_error:_101",
+            K::AddrNotAvailable => "delayed_connect_error:_99",
+            K::PermissionDenied => "delayed_connect_error:_13",
+            _ => "delayed_connect_error",
+        },
+        UpstreamError::Tls(f) => tls_failure_reason(*f),
+        _ => return None,
+    })
+}
+
+fn tls_failure_reason(f: TlsFailure) -> &'static str {
+    match f {
+        TlsFailure::Untrusted => "TLS_error:_CERTIFICATE_VERIFY_FAILED",
+        TlsFailure::WrongName => "TLS_error:_CERTIFICATE_VERIFY_FAILED:_name_mismatch",
+        TlsFailure::Expired => "TLS_error:_CERTIFICATE_VERIFY_FAILED:_expired",
+        TlsFailure::NoProtocol => "TLS_error:_NO_APPLICATION_PROTOCOL",
+        TlsFailure::Alert => "TLS_error:_alert_received",
+        TlsFailure::Closed => "TLS_error:_connection_closed_during_handshake",
+        TlsFailure::Other => "TLS_error:_handshake_failure",
+    }
+}
+
+/// The cluster's class counter for an upstream status.
+fn upstream_class(status: u16) -> ClusterCounter {
+    match status {
+        100..=199 => ClusterCounter::UpstreamRq1xx,
+        200..=299 => ClusterCounter::UpstreamRq2xx,
+        300..=399 => ClusterCounter::UpstreamRq3xx,
+        400..=499 => ClusterCounter::UpstreamRq4xx,
+        _ => ClusterCounter::UpstreamRq5xx,
     }
 }
 
@@ -652,5 +821,6 @@ impl Drop for SessionTap {
         let l = &self.tap.stats.listeners[self.listener];
         l.gauge(ListenerGauge::DownstreamCxActive).dec();
         l.inc(ListenerCounter::DownstreamCxDestroy);
+        l.cx_length.record(self.opened.elapsed().as_micros() as u64);
     }
 }

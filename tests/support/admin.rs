@@ -79,6 +79,77 @@ pub fn parse_prometheus(body: &str) -> prometheus_parse::Scrape {
         .expect("Prometheus text exposition")
 }
 
+/// What the lenient parser does not check in a text exposition (0.0.4): one
+/// `# TYPE` per family, valid names, every sample after its family's `# TYPE`
+/// and before the next family's, no series twice, numeric values, and each
+/// histogram with `_bucket{le=…}` (ending at `+Inf`), `_sum` and `_count`.
+pub fn check_exposition(body: &str) {
+    let name_ok = |n: &str| {
+        n.chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
+            && n.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+    };
+    let mut declared: HashMap<String, String> = HashMap::new();
+    let mut current: Option<(String, String)> = None;
+    let mut series = std::collections::HashSet::new();
+    let mut parts: HashMap<String, Vec<&str>> = HashMap::new();
+    for line in body.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap();
+            assert!(name_ok(name), "{line}");
+            assert!(["counter", "gauge", "histogram"].contains(&kind), "{line}");
+            assert!(
+                declared.insert(name.into(), kind.into()).is_none(),
+                "twice: {line}"
+            );
+            current = Some((name.into(), kind.into()));
+            continue;
+        }
+        assert!(!line.starts_with('#') && !line.is_empty(), "{line:?}");
+        let (series_id, value) = line.rsplit_once(' ').unwrap();
+        assert!(value.parse::<f64>().is_ok(), "{line}");
+        assert!(series.insert(series_id.to_string()), "series twice: {line}");
+        let name = line.split(['{', ' ']).next().unwrap();
+        let (family, kind) = current
+            .clone()
+            .unwrap_or_else(|| panic!("before any # TYPE: {line}"));
+        let part = if kind == "histogram" {
+            let suffix = name.strip_prefix(family.as_str()).unwrap_or("?");
+            assert!(
+                ["_bucket", "_sum", "_count"].contains(&suffix),
+                "not of {family}: {line}"
+            );
+            suffix
+        } else {
+            assert_eq!(name, family, "a sample away from its # TYPE: {line}");
+            ""
+        };
+        if part == "_bucket" {
+            assert!(series_id.contains("le=\""), "{line}");
+        }
+        parts
+            .entry(family)
+            .or_default()
+            .push(if series_id.contains("le=\"+Inf\"") {
+                "+Inf"
+            } else {
+                part
+            });
+    }
+    for (family, kind) in &declared {
+        let seen = parts
+            .get(family)
+            .unwrap_or_else(|| panic!("{family}: no samples"));
+        if kind == "histogram" {
+            for p in ["_bucket", "+Inf", "_sum", "_count"] {
+                assert!(seen.contains(&p), "{family} has no {p}");
+            }
+        }
+    }
+}
+
 /// `/stats/prometheus`, answered 200 and parsed.
 pub fn scrape(admin: SocketAddr) -> prometheus_parse::Scrape {
     let r = get(admin, "/stats/prometheus");

@@ -291,6 +291,22 @@ impl Ringway {
         }
     }
 
+    /// Every stdout line, once the process has exited (waits, with the
+    /// deadline, for the reader to reach the end of the pipe).
+    #[allow(dead_code)] // not every test binary reads stdout to the end
+    pub fn all_stdout(&self) -> Vec<String> {
+        let mut out = self.stdout.lock().unwrap();
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match out.lines.recv_timeout(left) {
+                Ok(line) => out.seen.push(line),
+                Err(mpsc::RecvTimeoutError::Disconnected) => return out.seen.clone(),
+                Err(e) => panic!("stdout did not end ({e:?}); has ringway exited?"),
+            }
+        }
+    }
+
     /// The temp dir holding the config (and whatever the test put there).
     pub fn dir(&self) -> &Path {
         self.dir.path()

@@ -8,7 +8,6 @@ use std::{
     sync::Arc,
 };
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use rustls::{
     pki_types::{CertificateDer, PrivateKeyDer, ServerName},
     ClientConfig, ClientConnection, RootCertStore, StreamOwned,
@@ -16,11 +15,17 @@ use rustls::{
 
 use super::{Client, DEADLINE};
 
+/// The PKI core the unit tests use too (one CA implementation for both).
+#[path = "../../src/tls/test_pki.rs"]
+#[allow(dead_code, unused_imports)]
+mod pki;
+
 pub type TlsClient = Client<StreamOwned<ClientConnection, TcpStream>>;
 
+/// A CA for one test: its certificate as PEM, and the leaves it issues.
 pub struct TestCa {
     pub pem: String,
-    issuer: Issuer<'static, KeyPair>,
+    ca: pki::TestCa,
 }
 
 /// A certificate and key, as PEM, and where they were written.
@@ -33,36 +38,31 @@ pub struct Leaf {
 
 impl TestCa {
     pub fn new(name: &str) -> TestCa {
-        let key = KeyPair::generate().expect("CA key");
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
-        params.distinguished_name.push(DnType::CommonName, name);
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        let cert = params.self_signed(&key).expect("CA cert");
+        let ca = pki::TestCa::new(name);
         TestCa {
-            pem: cert.pem(),
-            issuer: Issuer::new(params, key),
+            pem: ca.pem.clone(),
+            ca,
         }
     }
 
     /// An ECDSA P-256 leaf for `names`, written to `dir` as `FILE.crt`/`FILE.key`.
     pub fn issue(&self, dir: &Path, file: &str, names: &[&str]) -> Leaf {
-        let key = KeyPair::generate().expect("leaf key");
-        let mut params =
-            CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
-                .expect("params");
-        params
-            .distinguished_name
-            .push(DnType::CommonName, names.first().copied().unwrap_or(file));
-        let cert = params.signed_by(&key, &self.issuer).expect("leaf cert");
-        let (cert_pem, key_pem) = (cert.pem(), key.serialize_pem());
+        let pem = self
+            .ca
+            .issue_with(names, &pki::PKCS_ECDSA_P256_SHA256, |params| {
+                if names.is_empty() {
+                    params
+                        .distinguished_name
+                        .push(rcgen::DnType::CommonName, file);
+                }
+            });
         let cert_path = dir.join(format!("{file}.crt"));
         let key_path = dir.join(format!("{file}.key"));
-        std::fs::write(&cert_path, &cert_pem).expect("write cert");
-        std::fs::write(&key_path, &key_pem).expect("write key");
+        std::fs::write(&cert_path, &pem.cert).expect("write cert");
+        std::fs::write(&key_path, &pem.key).expect("write key");
         Leaf {
-            cert_pem,
-            key_pem,
+            cert_pem: pem.cert,
+            key_pem: pem.key,
             cert_path: cert_path.to_string_lossy().into_owned(),
             key_path: key_path.to_string_lossy().into_owned(),
         }

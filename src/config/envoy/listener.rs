@@ -11,7 +11,7 @@ use super::{
     walk::{is_false, is_true, Ctx, DefaultOnly, Fields, Map, Node, Refuse, Rule, Warn},
 };
 use crate::config::{
-    raw::{RawAccessLog, RawListener, RawListenerTls, RawRetryPolicy, RawRoute, RawVirtualHost},
+    raw::{RawListener, RawListenerTls, RawRetryPolicy, RawRoute, RawVirtualHost},
     units::ByteSize,
     ConfigError,
 };
@@ -31,12 +31,6 @@ const ROUTER_TYPES: &[&str] = &[
     "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router",
     "type.googleapis.com/envoy.config.filter.http.router.v2.Router",
 ];
-const FILE_LOG_NAMES: &[&str] = &["envoy.file_access_log", "envoy.access_loggers.file"];
-const FILE_LOG_TYPES: &[&str] = &[
-    "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
-    "type.googleapis.com/envoy.config.accesslog.v2.FileAccessLog",
-];
-
 const HEADERS_MUTATION: &str =
     "this header feature is not implemented (request_headers_to_add and response_headers_to_add are)";
 const PER_FILTER: &str = "per-route filter config needs filters ringway lacks";
@@ -178,7 +172,7 @@ pub fn listener(
         stat_prefix(cx, &p, &mut rl)?;
     }
     if let Some(logs) = f.get("access_log") {
-        listener_access_logs(cx, &logs)?;
+        super::access_log::listener_logs(cx, &logs)?;
     }
     if let Some(lf) = f.get("listener_filters") {
         listener_filters(cx, &lf)?;
@@ -545,20 +539,14 @@ pub(super) fn named_path(node: &Node, f: &Fields) -> String {
     }
 }
 
+/// The connection manager's `stat_prefix` is its stats scope (Envoy naming);
+/// a listener without a `name` is named by it too.
 fn stat_prefix(cx: &mut Ctx, p: &Node, rl: &mut RawListener) -> Result<(), ConfigError> {
     let prefix = cx.string(p)?;
     if rl.name.is_none() {
-        cx.warn(
-            &p.path,
-            format!("ringway has no stat prefixes; `{prefix}` names the listener instead"),
-        );
-        rl.name = Some(prefix);
-    } else {
-        cx.warn(
-            &p.path,
-            "ignored: ringway has no stat prefixes; stats use the listener name",
-        );
+        rl.name = Some(prefix.clone());
     }
+    rl.stat_prefix = Some(prefix);
     Ok(())
 }
 
@@ -728,7 +716,7 @@ fn connection_manager(
         stat_prefix(cx, &p, rl)?;
     }
     if let Some(logs) = f.get("access_log") {
-        request_access_logs(cx, &logs, native, rl, origins)?;
+        super::access_log::request_logs(cx, &logs, native, rl, origins)?;
     }
     if let Some(t) = f.get("idle_timeout") {
         rl.idle_timeout = Some(cx.duration(&t)?);
@@ -858,192 +846,6 @@ fn http_filters(cx: &mut Ctx, node: &Node) -> Result<(), ConfigError> {
             &node.path,
             "no router filter: Envoy would not forward any request",
         ));
-    }
-    Ok(())
-}
-
-/// A file access log: its path, and the node of its format string if it has one
-/// (v2/v3 `format`, v3 `log_format.text_format` or `.text_format_source.inline_string`).
-pub struct FileLog<'a> {
-    pub path: String,
-    pub path_node: Node<'a>,
-    pub format: Option<(String, Node<'a>)>,
-}
-
-/// Read one `access_log` entry: only the file logger, without filters.
-pub fn file_access_log<'a>(cx: &mut Ctx, node: &Node<'a>) -> Result<FileLog<'a>, ConfigError> {
-    let f = cx.fields(
-        node,
-        &[
-            ("name", Map),
-            ("config", Map),
-            ("typed_config", Map),
-            (
-                "filter",
-                Refuse("access log filters are not implemented; ringway logs every request"),
-            ),
-        ],
-    )?;
-    let (name, body, type_url) = extension(cx, node, &f)?;
-    let is_file = match &type_url {
-        Some(t) => FILE_LOG_TYPES.contains(&t.as_str()),
-        None => FILE_LOG_NAMES.contains(&name.as_str()),
-    };
-    if !is_file {
-        let what = type_url.unwrap_or(name);
-        return Err(cx.unsupported(
-            &named_path(node, &f),
-            format!("access logger `{what}` is not implemented; ringway writes file access logs"),
-        ));
-    }
-    const JSON: &str = "JSON access log formats are not implemented; use a text format";
-    let b = cx.fields(
-        &body,
-        &[
-            ("@type", Map),
-            ("path", Map),
-            ("format", Map),
-            ("log_format", Map),
-            ("json_format", Refuse(JSON)),
-            ("typed_json_format", Refuse(JSON)),
-        ],
-    )?;
-    let Some(p) = b.get("path") else {
-        return Err(cx.invalid(&body.path, "a file access log needs a `path`"));
-    };
-    let path = cx.string(&p)?;
-    let mut format = match b.get("format") {
-        Some(t) => Some((cx.string(&t)?, t)),
-        None => None,
-    };
-    if let Some(lf) = b.get("log_format") {
-        if let Some((_, first)) = &format {
-            return Err(cx.invalid(
-                &lf.path,
-                format!(
-                    "give either `format` or `log_format`, not both (format is at {})",
-                    first.path
-                ),
-            ));
-        }
-        format = log_format(cx, &lf)?;
-    }
-    Ok(FileLog {
-        path,
-        path_node: p,
-        format,
-    })
-}
-
-/// v3 `SubstitutionFormatString`, text forms only.
-fn log_format<'a>(
-    cx: &mut Ctx,
-    node: &Node<'a>,
-) -> Result<Option<(String, Node<'a>)>, ConfigError> {
-    const JSON: &str = "JSON access log formats are not implemented; use a text format";
-    let f = cx.fields(
-        node,
-        &[
-            ("text_format", Map),
-            ("text_format_source", Map),
-            ("json_format", Refuse(JSON)),
-            (
-                "content_type",
-                Warn("the content type only matters to local replies"),
-            ),
-            (
-                "omit_empty_values",
-                DefaultOnly(
-                    is_false,
-                    "omitting empty values is not implemented; they print `-`",
-                ),
-            ),
-            (
-                "formatters",
-                Refuse("formatter extensions are not implemented"),
-            ),
-        ],
-    )?;
-    match (f.get("text_format"), f.get("text_format_source")) {
-        (Some(_), Some(s)) => Err(cx.invalid(
-            &s.path,
-            "give either `text_format` or `text_format_source`, not both",
-        )),
-        (Some(t), None) => Ok(Some((cx.string(&t)?, t))),
-        (None, Some(s)) => {
-            let src = cx.fields(
-                &s,
-                &[
-                    ("inline_string", Map),
-                    ("filename", Refuse("formats read from a file are not implemented; use inline_string")),
-                    ("inline_bytes", Refuse("formats given as bytes are not implemented; use inline_string")),
-                    ("environment_variable", Refuse("formats read from the environment are not implemented; use inline_string")),
-                ],
-            )?;
-            match src.get("inline_string") {
-                Some(t) => Ok(Some((cx.string(&t)?, t))),
-                None => Err(cx.invalid(&s.path, "needs an `inline_string`")),
-            }
-        }
-        (None, None) => Ok(None),
-    }
-}
-
-/// The connection manager's request access logs → the listener's `access_log`.
-/// A log to `/dev/null` is dropped with a warning; ringway writes one file per
-/// listener.
-fn request_access_logs(
-    cx: &mut Ctx,
-    node: &Node,
-    native: &str,
-    rl: &mut RawListener,
-    origins: &mut Origins,
-) -> Result<(), ConfigError> {
-    let mut first: Option<String> = None;
-    for log in cx.seq(node)? {
-        let fl = file_access_log(cx, &log)?;
-        if fl.path == "/dev/null" {
-            cx.warn(&log.path, "ignored: an access log to /dev/null");
-            continue;
-        }
-        if let Some(first) = &first {
-            let line = cx.line(first).unwrap_or(0);
-            return Err(cx.unsupported(
-                &log.path,
-                format!("several access logs per listener are not implemented; the first is {first} (line {line})"),
-            ));
-        }
-        first = Some(log.path.clone());
-        origins.push((format!("{native}.access_log"), log.path.clone()));
-        origins.push((
-            format!("{native}.access_log.path"),
-            fl.path_node.path.clone(),
-        ));
-        let format = fl.format.map(|(text, at)| {
-            origins.push((format!("{native}.access_log.format"), at.path.clone()));
-            text
-        });
-        rl.access_log = Some(RawAccessLog {
-            path: fl.path,
-            format,
-        });
-    }
-    Ok(())
-}
-
-/// A listener's own `access_log` logs connections, not requests; ringway writes
-/// none, so only `/dev/null` passes.
-fn listener_access_logs(cx: &mut Ctx, node: &Node) -> Result<(), ConfigError> {
-    for log in cx.seq(node)? {
-        let fl = file_access_log(cx, &log)?;
-        if fl.path == "/dev/null" {
-            cx.warn(&log.path, "ignored: an access log to /dev/null");
-        } else {
-            return Err(cx.unsupported(
-                &log.path,
-                format!("listener (connection) access logs are not implemented (this one writes {}); the connection manager's access_log maps", fl.path),
-            ));
-        }
     }
     Ok(())
 }
@@ -1209,7 +1011,7 @@ fn route(
         &[
             ("match", Map),
             ("route", Map),
-            ("name", Warn("route names only appear in Envoy's logs")),
+            ("name", Map),
             ("decorator", Warn("tracing is not implemented")),
             ("tracing", Warn("tracing is not implemented")),
             (
@@ -1244,7 +1046,12 @@ fn route(
     };
     let matcher = matching::route_match(cx, &m, &format!("{native}.match"), origins)?;
     let level = headers::level(cx, &f, native, origins)?;
+    let name = match f.get("name") {
+        Some(n) => Some(cx.string(&n)?),
+        None => None,
+    };
     let mut rr = RawRoute {
+        name,
         matcher,
         request_headers_to_add: level.request_add,
         request_headers_to_remove: level.request_remove,

@@ -9,6 +9,7 @@
 //! `ConfigError::Unsupported` (behaviour ringway lacks), or rejected as unknown —
 //! each naming its YAML path and line in the Envoy file.
 
+mod access_log;
 mod headers;
 mod listener;
 mod matching;
@@ -24,7 +25,10 @@ use serde_yaml::Value;
 use walk::{Ctx, Map, Node, Refuse, Warn};
 
 use super::{
-    raw::{RawAdmin, RawCluster, RawConfig, RawHost, RawListener, RawWeightedHost, RawWorkers},
+    raw::{
+        RawAdmin, RawCluster, RawConfig, RawHost, RawListener, RawStats, RawWeightedHost,
+        RawWorkers,
+    },
     ConfigError,
 };
 
@@ -164,6 +168,10 @@ fn translate_doc(cx: &mut Ctx, doc: &Value) -> Result<Translation, ConfigError> 
     let mut raw = RawConfig {
         // Envoy starts one worker per core unless --concurrency says otherwise.
         workers: Some(RawWorkers::Named("auto".into())),
+        // An Envoy config's dashboards read Envoy's stat names and tags.
+        stats: Some(RawStats {
+            naming: Some("envoy".into()),
+        }),
         ..RawConfig::default()
     };
 
@@ -860,14 +868,20 @@ fn admin(
     };
     if let Some(logs) = f.get("access_log") {
         for log in cx.seq(&logs)? {
-            let fl = listener::file_access_log(cx, &log)?;
-            if let Some((_, at)) = fl.format {
+            let el = access_log::entry(cx, &log)?;
+            if let Some(at) = el.format_path() {
                 return Err(cx.unsupported(
-                    &at.path,
+                    at,
                     "a format for the admin interface's access log is not implemented",
                 ));
             }
-            let path = fl.path;
+            if let Some((_, at)) = &el.filter {
+                return Err(cx.unsupported(
+                    &at.path,
+                    "filters on the admin interface's access log are not implemented",
+                ));
+            }
+            let path = el.path;
             if access_log_path.is_some() {
                 return Err(
                     cx.unsupported(&log.path, "ringway's admin interface writes one access log")

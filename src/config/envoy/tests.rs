@@ -148,7 +148,6 @@ fn front_envoy_seed_translates_to_the_front_proxy() {
     assert_eq!(
         loaded.warnings,
         [
-            format!("{HCM_V2}.stat_prefix (line 12): ringway has no stat prefixes; `ingress_http` names the listener instead"),
             format!("{HCM_V2}.http_filters[0].name (line 29): the router filter is implied: ringway always routes, and runs no other http filter"),
             format!("{HCM_V2}.route_config.name (line 14): ignored: route configuration names only matter to RDS"),
         ]
@@ -181,7 +180,7 @@ fn service_envoy_seed_translates_to_the_sidecar() {
     );
     // `codec_type: auto` now takes effect (HTTP/2 by preface), no warning.
     assert_eq!(l.codec, crate::config::ListenerCodec::Auto);
-    assert_eq!(loaded.warnings.len(), 3, "{:#?}", loaded.warnings);
+    assert_eq!(loaded.warnings.len(), 2, "{:#?}", loaded.warnings);
 }
 
 #[test]
@@ -191,7 +190,6 @@ fn golden_v3() {
     assert_eq!(
         loaded.warnings,
         [
-            format!("{HCM_V3}.stat_prefix (line 16): ignored: ringway has no stat prefixes; stats use the listener name"),
             format!("{HCM_V3}.http_filters[0].name (line 45): the router filter is implied: ringway always routes, and runs no other http filter"),
         ]
     );
@@ -201,7 +199,7 @@ fn golden_v3() {
 fn golden_v2() {
     let loaded = load(V2);
     assert_eq!(to_native_yaml(&loaded.raw), native_golden());
-    assert_eq!(loaded.warnings.len(), 2, "{:#?}", loaded.warnings);
+    assert_eq!(loaded.warnings.len(), 1, "{:#?}", loaded.warnings);
 }
 
 #[test]
@@ -695,12 +693,6 @@ macro_rules! warns {
 fn seed_warnings() {
     warns(
         FRONT,
-        &format!("{HCM_V2}.stat_prefix"),
-        "stat_prefix",
-        "names the listener",
-    );
-    warns(
-        FRONT,
         &format!("{HCM_V2}.route_config.name"),
         "name: local_route",
         "RDS",
@@ -714,12 +706,29 @@ fn seed_warnings() {
 }
 
 #[test]
-fn stat_prefix_beside_a_name() {
-    warns(
-        V3,
-        &format!("{HCM_V3}.stat_prefix"),
-        "stat_prefix",
-        "stats use the listener name",
+fn stat_prefix_is_the_connection_managers_stats_scope() {
+    // Beside a name, the prefix is kept for Envoy-named stats, with no warning.
+    let loaded = load(V3);
+    let l = &loaded.config.listeners[0];
+    assert_eq!(
+        (l.name.as_str(), l.stat_prefix.as_str()),
+        ("front", "ingress_http")
+    );
+    assert!(
+        !loaded.warnings.iter().any(|w| w.contains("stat_prefix")),
+        "{:#?}",
+        loaded.warnings
+    );
+    assert_eq!(
+        loaded.config.stats.naming,
+        crate::config::StatsNaming::Envoy
+    );
+    // Without a name, it names the listener too.
+    let front = load(FRONT);
+    let l = &front.config.listeners[0];
+    assert_eq!(
+        (l.name.as_str(), l.stat_prefix.as_str()),
+        ("ingress_http", "ingress_http")
     );
 }
 warns!(hash_policy_to_a_round_robin_cluster, V3,
@@ -1326,12 +1335,12 @@ refuses!(generated_affinity_cookie, RES,
 refuses!(combined_hash_key, RES,
     "                    terminal: true\n" => "",
     format!("{HCM_V3}.route_config.virtual_hosts[0].routes[0].route.hash_policy[0]"), "- header:");
-refuses!(access_log_filter, RES,
-    "          - name: envoy.access_loggers.file\n" => "          - name: envoy.access_loggers.file\n            filter: {status_code_filter: {comparison: {op: GE, value: {default_value: 500}}}}\n",
-    format!("{HCM_V3}.access_log[0].filter"), "filter:");
-refuses!(access_log_json_format, RES,
-    "                text_format_source:\n                  inline_string: \"%REQ(:METHOD)% %REQ(:PATH)% %RESPONSE_CODE% %UPSTREAM_HOST%\\n\"\n" => "                json_format: {method: \"%REQ(:METHOD)%\"}\n",
-    format!("{HCM_V3}.access_log[0].typed_config.log_format.json_format"), "json_format");
+refuses!(access_log_header_filter, RES,
+    "          - name: envoy.access_loggers.file\n" => "          - name: envoy.access_loggers.file\n            filter: {header_filter: {header: {name: x-debug}}}\n",
+    format!("{HCM_V3}.access_log[0].filter.header_filter"), "header_filter");
+refuses!(access_log_flag_ringway_never_raises, RES,
+    "          - name: envoy.access_loggers.file\n" => "          - name: envoy.access_loggers.file\n            filter:\n              response_flag_filter: {flags: [UF, URX]}\n",
+    format!("{HCM_V3}.access_log[0].filter.response_flag_filter.flags[1]"), "URX");
 refuses!(access_log_format_from_a_file, RES,
     "                  inline_string: \"%REQ(:METHOD)% %REQ(:PATH)% %RESPONSE_CODE% %UPSTREAM_HOST%\\n\"\n" => "                  filename: /etc/envoy/format.txt\n",
     format!("{HCM_V3}.access_log[0].typed_config.log_format.text_format_source.filename"), "filename:");
@@ -1339,8 +1348,133 @@ refuses!(second_access_log, RES,
     "          route_config:\n" => "          - name: envoy.access_loggers.file\n            typed_config:\n              \"@type\": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog\n              path: /var/log/ringway/other.log\n          route_config:\n",
     format!("{HCM_V3}.access_log[1]"), "- name: envoy.access_loggers.file\n            typed_config:\n              \"@type\": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog\n              path: /var/log/ringway/other.log");
 refuses!(access_logger_other_than_file, RES,
-    "          - name: envoy.access_loggers.file\n" => "          - name: envoy.access_loggers.stdout\n            typed_config: {\"@type\": type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog}\n          - name: envoy.access_loggers.file\n",
-    format!("{HCM_V3}.access_log[0].name"), "envoy.access_loggers.stdout");
+    "          - name: envoy.access_loggers.file\n" => "          - name: envoy.access_loggers.http_grpc\n            typed_config: {\"@type\": type.googleapis.com/envoy.extensions.access_loggers.grpc.v3.HttpGrpcAccessLogConfig}\n          - name: envoy.access_loggers.file\n",
+    format!("{HCM_V3}.access_log[0].name"), "envoy.access_loggers.http_grpc");
+
+const RES_LOG: &str = "          - name: envoy.access_loggers.file\n";
+const RES_FORMAT: &str = "                text_format_source:\n                  inline_string: \"%REQ(:METHOD)% %REQ(:PATH)% %RESPONSE_CODE% %UPSTREAM_HOST%\\n\"\n";
+
+#[test]
+fn access_log_filters_map() {
+    let text = edit(
+        RES,
+        RES_LOG,
+        "          - name: envoy.access_loggers.file\n            filter:\n              and_filter:\n                filters:\n                - status_code_filter: {comparison: {op: GE, value: {default_value: 500, runtime_key: a.b}}}\n                - not_health_check_filter: {}\n                - or_filter:\n                    filters:\n                    - duration_filter: {comparison: {op: LE, value: {default_value: 250, runtime_key: c}}}\n                    - response_flag_filter: {flags: [UF, NR]}\n                    - runtime_filter: {runtime_key: s, percent_sampled: {numerator: 5, denominator: TEN_THOUSAND}, use_independent_randomness: true}\n",
+    );
+    let loaded = load(&text);
+    let log = loaded.config.listeners[0].access_log.as_ref().unwrap();
+    use crate::access_log::{AccessLogFilter as F, Compare, ResponseFlags as R};
+    assert_eq!(
+        log.filter,
+        Some(F::And(vec![
+            F::Status(Compare::Ge, 500),
+            F::NotHealthCheck,
+            F::Or(vec![
+                F::Duration(Compare::Le, 250),
+                F::ResponseFlags(R::UPSTREAM_CONNECT_FAILURE | R::NO_ROUTE),
+                F::Sample(500),
+            ]),
+        ]))
+    );
+    assert!(
+        loaded
+            .warnings
+            .iter()
+            .any(|w| w.contains("runtime_key") && w.contains("default_value")),
+        "{:?}",
+        loaded.warnings
+    );
+}
+
+warns!(access_log_runtime_filter_by_request_id, RES,
+    RES_LOG => "          - name: envoy.access_loggers.file\n            filter: {runtime_filter: {runtime_key: s, percent_sampled: {numerator: 5}}}\n",
+    format!("{HCM_V3}.access_log[0].filter.runtime_filter"), "filter:", "x-request-id");
+
+#[test]
+fn route_names_map_for_the_access_log() {
+    let text = edit(
+        RES,
+        "              - match:\n                  prefix: \"/cart\"\n",
+        "              - name: cart-route\n                match:\n                  prefix: \"/cart\"\n",
+    );
+    let loaded = load(&text);
+    let route = &loaded.config.listeners[0].virtual_hosts[0].routes[0];
+    assert_eq!(route.name.as_deref(), Some("cart-route"));
+    assert_eq!(
+        loaded.raw.listeners[0].virtual_hosts[0].routes[0]
+            .name
+            .as_deref(),
+        Some("cart-route")
+    );
+}
+
+#[test]
+fn access_log_json_formats_map_in_order() {
+    let text = edit(
+        RES,
+        RES_FORMAT,
+        "                json_format: {status: \"%RESPONSE_CODE%\", method: \"%REQ(:METHOD)%\", up: {host: \"%UPSTREAM_HOST%\"}}\n",
+    );
+    let raw = load(&text).raw.listeners[0].access_log.clone().unwrap();
+    let keys: Vec<&str> = raw
+        .json_format
+        .as_ref()
+        .unwrap()
+        .keys()
+        .filter_map(|k| k.as_str())
+        .collect();
+    assert_eq!(keys, ["status", "method", "up"]);
+    assert!(raw.format.is_none());
+    // v2's `json_format` beside `path`.
+    let v2 = edit(
+        V2,
+        "          stat_prefix: ingress_http\n",
+        "          stat_prefix: ingress_http\n          access_log:\n          - name: envoy.file_access_log\n            config:\n              path: /dev/stdout\n              json_format: {code: \"%RESPONSE_CODE%\"}\n",
+    );
+    let loaded = load(&v2);
+    let raw = loaded.raw.listeners[0].access_log.clone().unwrap();
+    assert_eq!(raw.json_format.unwrap().len(), 1);
+    assert!(
+        loaded
+            .warnings
+            .iter()
+            .any(|w| w.contains("json_format") && w.contains("as strings")),
+        "{:?}",
+        loaded.warnings
+    );
+}
+
+#[test]
+fn access_log_json_operator_errors_at_its_key_line() {
+    let text = edit(
+        RES,
+        RES_FORMAT,
+        "                json_format:\n                  ok: \"%RESPONSE_CODE%\"\n                  nested:\n                    bad: \"%UPSTREAM_WHO%\"\n",
+    );
+    invalid(
+        &text,
+        &format!("{HCM_V3}.access_log[0].typed_config.log_format.json_format.nested.bad"),
+        "bad: \"%UPSTREAM_WHO%\"",
+        "UPSTREAM_WHO",
+    );
+}
+
+#[test]
+fn stdout_and_stderr_loggers_map() {
+    for (name, ty, path) in [
+        ("stdout", "StdoutAccessLog", "/dev/stdout"),
+        ("stderr", "StderrAccessLog", "/dev/stderr"),
+    ] {
+        let text = edit(
+            RES,
+            "          - name: envoy.access_loggers.file\n            typed_config:\n              \"@type\": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog\n              path: /var/log/ringway/edge.log\n",
+            &format!("          - name: envoy.access_loggers.{name}\n            typed_config:\n              \"@type\": type.googleapis.com/envoy.extensions.access_loggers.stream.v3.{ty}\n"),
+        );
+        let raw = load(&text).raw.listeners[0].access_log.clone().unwrap();
+        assert_eq!(raw.path, path);
+        assert!(raw.format.is_some(), "its log_format is kept");
+    }
+}
 refuses!(listener_connection_access_log, V3,
     LISTENER => "  - name: front\n    access_log:\n    - name: envoy.access_loggers.file\n      typed_config:\n        \"@type\": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog\n        path: /var/log/conn.log\n",
     "static_resources.listeners[0].access_log[0]", "- name: envoy.access_loggers.file");

@@ -6,7 +6,7 @@
 use crate::{
     config::{load_str, to_native_yaml, ConfigError, Loaded},
     tls::{
-        testing::{write, Pem, TestCa, PKCS_ECDSA_P256_SHA256},
+        testing::{write, Pem, PkiFiles, TestCa, PKCS_ECDSA_P256_SHA256},
         Alpn, Cipher, ClientAuth, Group, SessionTickets, TlsVersion, Verify,
     },
 };
@@ -143,28 +143,7 @@ fn v3_listener(tls: &str, chain_extra: &str) -> String {
     )
 }
 
-struct Files {
-    _dir: tempfile::TempDir,
-    ca: TestCa,
-    cert: String,
-    key: String,
-    ca_path: String,
-}
-
-fn files() -> Files {
-    let dir = tempfile::tempdir().unwrap();
-    let ca = TestCa::new("test CA");
-    let leaf = ca.issue(&["a.test"], &PKCS_ECDSA_P256_SHA256);
-    Files {
-        cert: write(dir.path(), "a.crt", &leaf.cert),
-        key: write(dir.path(), "a.key", &leaf.key),
-        ca_path: write(dir.path(), "ca.pem", &ca.pem),
-        _dir: dir,
-        ca,
-    }
-}
-
-fn certificates(f: &Files) -> String {
+fn certificates(f: &PkiFiles) -> String {
     format!(
         "          common_tls_context:
             tls_certificates:
@@ -177,7 +156,7 @@ fn certificates(f: &Files) -> String {
 
 #[test]
 fn a_v3_downstream_context_maps_field_by_field() {
-    let f = files();
+    let f = PkiFiles::new();
     let tls = format!(
         "{}            tls_params:
               tls_minimum_protocol_version: TLSv1_2
@@ -234,7 +213,7 @@ fn a_v3_downstream_context_maps_field_by_field() {
 
 #[test]
 fn v2_tls_contexts_on_a_listener_and_a_cluster() {
-    let f = files();
+    let f = PkiFiles::new();
     let text = format!(
         "static_resources:
   listeners:
@@ -287,7 +266,7 @@ fn v2_tls_contexts_on_a_listener_and_a_cluster() {
 
 /// The v3 listener above, and a cluster with an UpstreamTlsContext whose
 /// `common_tls_context` ends with `common`.
-fn v3_upstream(f: &Files, client: &Pem, common: &str) -> String {
+fn v3_upstream(f: &PkiFiles, client: &Pem, common: &str) -> String {
     v3_listener(&certificates(f), "")
         + &format!(
             "    transport_socket:
@@ -312,7 +291,7 @@ fn v3_upstream(f: &Files, client: &Pem, common: &str) -> String {
 
 #[test]
 fn a_v3_upstream_context_with_a_client_certificate() {
-    let f = files();
+    let f = PkiFiles::new();
     let client = f.ca.issue(&["client.test"], &PKCS_ECDSA_P256_SHA256);
     let ca = TestCa::new("upstream CA");
     let validation = format!(
@@ -375,7 +354,7 @@ const CTX: &str = "static_resources.listeners[0].filter_chains[0].transport_sock
 
 #[test]
 fn what_rustls_cannot_do_is_refused_at_its_path_and_line() {
-    let f = files();
+    let f = PkiFiles::new();
     let base = certificates(&f);
     let params = |p: &str| format!("{base}            tls_params:\n{p}");
     let cases: Vec<(String, String, &str, &str)> = vec![
@@ -395,7 +374,7 @@ fn what_rustls_cannot_do_is_refused_at_its_path_and_line() {
 
 #[test]
 fn certificate_errors_name_the_envoy_field_and_line() {
-    let f = files();
+    let f = PkiFiles::new();
     let other = f.ca.issue(&["b.test"], &PKCS_ECDSA_P256_SHA256);
     let dir = tempfile::tempdir().unwrap();
     let wrong = write(dir.path(), "b.key", &other.key);
@@ -417,7 +396,7 @@ fn certificate_errors_name_the_envoy_field_and_line() {
 
 #[test]
 fn the_tls_inspector_listener_filter_is_implied() {
-    let f = files();
+    let f = PkiFiles::new();
     let text = v3_listener(&certificates(&f), "").replacen(
         "    filter_chains:\n",
         "    listener_filters:\n    - name: envoy.filters.listener.tls_inspector\n    filter_chains:\n",

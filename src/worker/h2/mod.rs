@@ -100,7 +100,7 @@ pub fn serve_auto(
     mut stream: TcpStream,
     peer: SocketAddr,
 ) -> impl std::future::Future<Output = ()> {
-    let accepted = Accepted::open(worker, listener, peer, None);
+    let accepted = Accepted::open(worker, listener, peer, None, || stream.local_addr().ok());
     async move {
         let config = accepted.listener.config.clone();
         let deadline = Instant::now() + config.request_headers_timeout;
@@ -147,8 +147,9 @@ pub fn serve_plain(
     stream: TcpStream,
     peer: SocketAddr,
 ) -> impl std::future::Future<Output = ()> {
+    let accepted = Accepted::open(worker, listener, peer, None, || stream.local_addr().ok());
     let io = io::Rewind::new(BytesMut::new(), StreamWrapper::new(stream));
-    serve(Accepted::open(worker, listener, peer, None), io, false)
+    serve(accepted, io, false)
 }
 
 /// Serve a TLS connection whose handshake chose HTTP/2 (ALPN `h2`, or a
@@ -159,7 +160,9 @@ pub fn serve_tls(
     stream: TlsStream,
     peer: SocketAddr,
 ) -> impl std::future::Future<Output = ()> {
-    let accepted = Accepted::open(worker, listener, peer, Some(stream.info()));
+    let accepted = Accepted::open(worker, listener, peer, Some(stream.info()), || {
+        stream.tcp().local_addr().ok()
+    });
     let (tcp, session) = stream.into_parts();
     serve(
         accepted,

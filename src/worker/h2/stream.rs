@@ -32,6 +32,7 @@ use crate::{
         exchange::{self, Env},
         io::{flush, read_more, ReadError},
         local_reply::{Liveness, LocalReply},
+        pace::BodyPace,
         relay::{Delivered, RelayError, SourceFault},
         tap::SessionTap,
         ExchangeBuffers, ListenerCtx, Worker,
@@ -93,6 +94,7 @@ pub(super) async fn serve(
         finished: false,
         continue_sent: false,
         out: Vec::new(),
+        body_pace: None,
         grpc: head::is_grpc(&parts.headers),
     };
     let env = Env {
@@ -140,6 +142,8 @@ struct H2Request {
     finished: bool,
     continue_sent: bool,
     out: Vec<u8>,
+    /// When the body started (at buffering), for its deadlines.
+    body_pace: Option<BodyPace>,
     /// A gRPC call (`content-type: application/grpc…`): ringway's own answers
     /// are gRPC errors.
     grpc: bool,
@@ -227,8 +231,10 @@ impl H2Request {
         if self.head().expect_continue && self.send_continue().await.is_err() {
             return Some(Step::Close);
         }
-        let deadline = Instant::now() + config.request_body_timeout;
+        let pace = BodyPace::start(&config);
+        self.body_pace = Some(pace);
         while self.held.len() < cap {
+            let deadline = pace.buffering_deadline(self.held.len() as u64);
             match self.next_data(Some(deadline)).await {
                 Ok(Some(chunk)) => {
                     self.held.extend_from_slice(&chunk);
@@ -424,6 +430,9 @@ impl Downstream for H2Request {
         out.extend_from_slice(head);
         let held = std::mem::take(&mut self.held);
         encoder.piece(BodyPiece::Data(&held), &mut out);
+        let pace = self
+            .body_pace
+            .unwrap_or_else(|| BodyPace::start(&self.listener.config));
         let mut total = held.len() as u64;
         loop {
             if self.body.is_none() {
@@ -440,7 +449,8 @@ impl Downstream for H2Request {
                 self.out = out;
                 return Ok(total);
             }
-            match self.next_data(None).await {
+            let deadline = pace.streaming_deadline(total, Instant::now());
+            match self.next_data(Some(deadline)).await {
                 Ok(Some(chunk)) => {
                     total += chunk.len() as u64;
                     if self.over_limit(total) {
@@ -588,8 +598,13 @@ impl Downstream for H2Request {
         } else {
             head::local_reply(status, &reply, reply.extra_headers(), head_only)
         };
-        self.tap
-            .local_reply(status, body.len() as u64, reply.counter(), reply.flag());
+        self.tap.local_reply(
+            status,
+            body.len() as u64,
+            reply.counter(),
+            reply.flag(),
+            reply.details(),
+        );
         if self.finished || self.send.is_some() {
             // Part of a response is out already: it can only be cut short.
             return Step::Close;
