@@ -15,6 +15,7 @@ mod edge;
 mod headers;
 mod listener;
 mod matching;
+mod protocol;
 mod resilience;
 mod route_action;
 mod runtime;
@@ -364,7 +365,6 @@ fn cluster(
     native: &str,
     origins: &mut Vec<(String, String)>,
 ) -> Result<RawCluster, ConfigError> {
-    const UPSTREAM_H1: &str = "ringway speaks HTTP/1.1 to upstreams";
     let f = cx.fields(
         node,
         &[
@@ -380,10 +380,10 @@ fn cluster(
             ("dns_lookup_family", Map),
             ("dns_resolvers", Map),
             ("common_http_protocol_options", Map),
-            ("http2_protocol_options", Warn(UPSTREAM_H1)),
-            ("http_protocol_options", Warn(UPSTREAM_H1)),
-            ("typed_extension_protocol_options", Warn(UPSTREAM_H1)),
-            ("protocol_selection", Warn(UPSTREAM_H1)),
+            ("http2_protocol_options", Map),
+            ("http_protocol_options", Map),
+            ("typed_extension_protocol_options", Map),
+            ("protocol_selection", Map),
             (
                 "per_connection_buffer_limit_bytes",
                 Warn("ringway's buffers have a fixed size"),
@@ -450,10 +450,7 @@ fn cluster(
                 "load_balancing_policy",
                 Refuse("typed load balancing policies are not implemented; use lb_policy"),
             ),
-            (
-                "max_requests_per_connection",
-                Refuse("per-connection request limits are not implemented"),
-            ),
+            ("max_requests_per_connection", Map),
             (
                 "upstream_bind_config",
                 Refuse("binding upstream sockets is not implemented"),
@@ -565,7 +562,12 @@ fn cluster(
         if let Some(t) = o.get("idle_timeout") {
             rc.idle_timeout = Some(cx.duration(&t)?);
         }
+        if let Some(m) = o.get("max_requests_per_connection") {
+            rc.max_requests_per_connection = Some(cx.uint(&m, u64::from(u32::MAX))? as u32);
+            origins.push((format!("{native}.max_requests_per_connection"), m.path));
+        }
     }
+    protocol::cluster_protocol(cx, &f, native, origins, &mut rc)?;
     for key in [
         "ring_hash_lb_config",
         "maglev_lb_config",
@@ -803,7 +805,7 @@ fn cluster_tls(
 /// `common_http_protocol_options`, shared by the connection manager (downstream)
 /// and clusters (upstream). Only `idle_timeout` and (downstream) `max_headers_count`
 /// and `max_connection_duration` are mapped by the callers.
-fn common_http_rules(side: &str) -> Vec<(&'static str, walk::Rule)> {
+pub(super) fn common_http_rules(side: &str) -> Vec<(&'static str, walk::Rule)> {
     let headers = if side == "upstream" {
         Warn("ringway limits upstream response headers with its own fixed limits")
     } else {
@@ -830,11 +832,8 @@ fn common_http_rules(side: &str) -> Vec<(&'static str, walk::Rule)> {
         ),
         (
             "max_requests_per_connection",
-            if side == "upstream" {
-                Refuse("per-connection request limits are not implemented")
-            } else {
-                Map
-            },
+            // Both sides: a listener's (edge) and a cluster's (HTTP/2 upstreams).
+            Map,
         ),
         (
             "headers_with_underscores_action",
