@@ -13,7 +13,10 @@
 //! ```
 //!
 //! `worker::h1` drives one HTTP/1.1 connection and `worker::h2` one HTTP/2
-//! connection (chosen by the preface or ALPN); `worker::exchange` serves each
+//! connection (chosen by the preface or ALPN); upstream, `upstream::h2` keeps
+//! each worker's HTTP/2 connections and hands out their streams as another kind
+//! of `UpstreamConn`, so the exchange is the same for either upstream protocol;
+//! `worker::exchange` serves each
 //! request or stream through a `Downstream` (the client side, whatever its protocol), and
 //! every answer ringway gives itself is a `worker::local_reply::LocalReply`.
 //!

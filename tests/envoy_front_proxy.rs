@@ -1,8 +1,9 @@
 //! End to end: the Envoy front-proxy seed (`config/envoy/front-envoy.yaml`) runs
 //! under the real `ringway` binary with only its addresses rewritten — listener
 //! and admin to `127.0.0.1:0`, cluster hosts to the literal addresses of test
-//! upstreams — under both io drivers. Also `ringway check` and `ringway convert`
-//! on the seed.
+//! upstreams — under both io drivers. Its clusters say `http2_protocol_options`,
+//! so its upstreams here speak HTTP/2 only (h2c), as the sandbox's services
+//! would have to. Also `ringway check` and `ringway convert` on the seed.
 
 #[macro_use]
 mod support;
@@ -12,6 +13,7 @@ use std::{collections::HashMap, net::SocketAddr, process::Command};
 use serde_yaml::{Mapping, Value};
 use support::{
     admin::{self, parse_prometheus, sample},
+    h2_upstream::H2Upstream,
     text_response, wait_for, Driver, Reply, Ringway, Upstream,
 };
 
@@ -38,12 +40,13 @@ fn get(addr: SocketAddr, path: &str) -> (u16, String) {
 }
 
 fn envoy_front_proxy(driver: Driver) {
+    // HTTP/2-only upstreams answering `NAME PATH`, as `named_upstream` does.
     let service1 = [
-        named_upstream("service1-a"),
-        named_upstream("service1-b"),
-        named_upstream("service1-c"),
+        H2Upstream::h2c("service1-a"),
+        H2Upstream::h2c("service1-b"),
+        H2Upstream::h2c("service1-c"),
     ];
-    let service2 = named_upstream("service2-a");
+    let service2 = H2Upstream::h2c("service2-a");
     let yaml = rewrite_envoy(
         SEED,
         &[
@@ -100,18 +103,27 @@ fn envoy_front_proxy(driver: Driver) {
     for endpoint in ["/stats/prometheus", "/clusters", "/ready"] {
         assert!(help.contains(endpoint), "/help lacks {endpoint}:\n{help}");
     }
-    admin_counts(admin, &service1, &service2);
+    let addrs: Vec<SocketAddr> = service1.iter().map(|u| u.addr).collect();
+    admin_counts(admin, &addrs, service2.addr);
+    // HTTP/2 multiplexes: one connection per host (one worker) carried them all.
+    for u in service1.iter().chain([&service2]) {
+        assert_eq!(u.connections(), 1, "{}", u.name);
+    }
 
     let stderr = proxy.stop();
     assert!(
-        stderr.contains("static_resources.clusters[0].http2_protocol_options (line 36)"),
+        stderr.contains(".config.route_config.name (line 14)"),
         "the start-up warnings name path and line:\n{stderr}"
+    );
+    assert!(
+        !stderr.contains("http2_protocol_options"),
+        "http2_protocol_options takes effect now:\n{stderr}"
     );
 }
 
 /// `/stats/prometheus` parses and counts the ten requests above; `/clusters`
 /// lists every upstream host with its own count.
-fn admin_counts(admin: SocketAddr, service1: &[Upstream], service2: &Upstream) {
+fn admin_counts(admin: SocketAddr, service1: &[SocketAddr], service2: SocketAddr) {
     // `downstream_rq_total` counts a request when it starts, its status class
     // once its response is written (the client may see the response first):
     // wait until all ten are counted by class.
@@ -168,12 +180,12 @@ fn admin_counts(admin: SocketAddr, service1: &[Upstream], service2: &Upstream) {
         .lines()
         .filter_map(|l| l.rsplit_once("::"))
         .collect();
-    for (cluster, u, n) in service1
+    for (cluster, addr, n) in service1
         .iter()
-        .map(|u| ("service1", u, "2"))
+        .map(|a| ("service1", *a, "2"))
         .chain([("service2", service2, "3")])
     {
-        let key = format!("{cluster}::{}::rq_total", u.addr);
+        let key = format!("{cluster}::{addr}::rq_total");
         assert_eq!(lines.get(key.as_str()), Some(&n), "{key} in:\n{clusters}");
     }
 }
@@ -204,13 +216,9 @@ fn check_prints_the_translation_warnings() {
         String::from_utf8_lossy(&out.stdout).contains("ok (1 listeners, 2 clusters"),
         "{out:?}"
     );
-    for needle in [
-        "warning: static_resources.clusters[0].http2_protocol_options (line 36)",
-        "warning: static_resources.clusters[1].http2_protocol_options (line 45)",
-    ] {
-        assert!(stderr.contains(needle), "`{needle}` missing in:\n{stderr}");
-    }
+    // `http2_protocol_options` takes effect now (HTTP/2 to the services), and
     // `stat_prefix` is carried over (it scopes the Envoy-named stats): no warning.
+    assert!(!stderr.contains("http2_protocol_options"), "{stderr}");
     assert!(!stderr.contains("stat_prefix"), "{stderr}");
     // `codec_type: auto` takes effect now (HTTP/2 by preface): no warning.
     assert!(!stderr.contains("codec_type"), "{stderr}");
@@ -227,9 +235,7 @@ fn convert_prints_native_yaml_that_checks_clean() {
     assert!(out.status.success(), "{out:?}");
     let native = String::from_utf8(out.stdout).unwrap();
     assert!(!native.contains("static_resources:"), "{native}");
-    assert!(
-        native.contains("# not carried over: static_resources.clusters[0].http2_protocol_options")
-    );
+    assert!(native.contains("  protocol: http2\n"), "{native}");
     assert!(native.contains("  address: 0.0.0.0:80\n"), "{native}");
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("converted.yaml");

@@ -165,7 +165,18 @@ pub fn locate(source: &str, path: &str) -> Option<usize> {
     let mut floor = 0usize; // ...among lines indented at least this much
     let mut in_item = false; // the walk is inside a list item starting at `from`
     let mut found = None;
-    for seg in path.split('.') {
+    // A key with dots in it (Envoy's extension names, such as
+    // `envoy.extensions.upstreams.http.v3.HttpProtocolOptions`) spans several
+    // segments: an unmatched segment is joined to the next.
+    let mut joined = String::new();
+    for part in path.split('.') {
+        let seg_owned;
+        let seg = if joined.is_empty() {
+            part
+        } else {
+            seg_owned = format!("{joined}.{part}");
+            seg_owned.as_str()
+        };
         let (key, indices) = match seg.find('[') {
             Some(b) => (&seg[..b], &seg[b..]),
             None => (seg, ""),
@@ -204,8 +215,13 @@ pub fn locate(source: &str, path: &str) -> Option<usize> {
             }
             let i = match hit {
                 Some(i) => i,
+                None if indices.is_empty() => {
+                    joined = key.to_string();
+                    continue;
+                }
                 None => return found,
             };
+            joined.clear();
             found = Some(i + 1);
             from = i + 1;
             floor = lines[i].0 + 1;

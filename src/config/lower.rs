@@ -632,6 +632,9 @@ fn lower_cluster(cluster: &ClusterConfig) -> RawCluster {
         health_checks,
         ignore_health_on_host_removal,
         tls,
+        protocol,
+        http2,
+        max_requests_per_connection,
     } = cluster;
     RawCluster {
         name: name.clone(),
@@ -658,6 +661,13 @@ fn lower_cluster(cluster: &ClusterConfig) -> RawCluster {
         health_checks: health_checks.iter().map(lower_health_check).collect(),
         ignore_health_on_host_removal: Some(*ignore_health_on_host_removal),
         tls: tls.as_ref().map(|t| lower_cluster_tls(t.spec())),
+        protocol: Some(names::name(names::UPSTREAM_PROTOCOLS, *protocol).to_string()),
+        http2: (*protocol != UpstreamProtocol::Http1).then_some(RawUpstreamHttp2 {
+            max_concurrent_streams: Some(http2.max_concurrent_streams),
+            initial_stream_window_size: Some(http2.initial_stream_window_size),
+            initial_connection_window_size: Some(http2.initial_connection_window_size),
+        }),
+        max_requests_per_connection: *max_requests_per_connection,
     }
 }
 

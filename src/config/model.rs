@@ -849,6 +849,44 @@ pub enum Endpoint {
     Name { host: String, port: u16 },
 }
 
+/// What ringway speaks to a cluster's hosts (Envoy's `http2_protocol_options`,
+/// `HttpProtocolOptions.explicit_http_config` / `auto_config`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UpstreamProtocol {
+    #[default]
+    Http1,
+    /// h2c on plaintext, h2 (ALPN `h2`) over TLS.
+    Http2,
+    /// Over TLS, what ALPN settles (`h2` offered first); plaintext: HTTP/1.1.
+    Auto,
+}
+
+/// HTTP/2 settings for connections to a cluster's hosts (the fields of
+/// Envoy's `Http2ProtocolOptions` ringway honours).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UpstreamHttp2 {
+    /// Streams ringway opens at once on one connection; the peer's own
+    /// `SETTINGS_MAX_CONCURRENT_STREAMS` applies when lower.
+    pub max_concurrent_streams: u32,
+    /// The receive window ringway gives each stream, and the connection:
+    /// how much response data `h2` may buffer for a client that reads slowly.
+    pub initial_stream_window_size: u32,
+    pub initial_connection_window_size: u32,
+}
+
+impl Default for UpstreamHttp2 {
+    /// Envoy's stream limit (the peer's applies); the windows are ringway's
+    /// downstream ones, not Envoy's 256 MiB: without Envoy's buffer
+    /// watermarks, a window is what a slow client can make ringway hold.
+    fn default() -> Self {
+        UpstreamHttp2 {
+            max_concurrent_streams: 2_147_483_647,
+            initial_stream_window_size: 256 * 1024,
+            initial_connection_window_size: 1024 * 1024,
+        }
+    }
+}
+
 /// `PartialEq`: a reload keeps a cluster's per-worker state only when its
 /// config compares equal.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -876,6 +914,11 @@ pub struct ClusterConfig {
     /// `None`: plaintext to the upstream. Compares equal by settings and by the
     /// bytes of every file it loaded, so a renewed CA changes the cluster.
     pub tls: Option<std::sync::Arc<crate::tls::ClusterTls>>,
+    pub protocol: UpstreamProtocol,
+    pub http2: UpstreamHttp2,
+    /// Requests (streams) one upstream connection carries before ringway
+    /// opens another; `None`: no limit.
+    pub max_requests_per_connection: Option<u32>,
 }
 
 #[cfg(test)]

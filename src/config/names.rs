@@ -8,7 +8,7 @@
 
 use super::model::{
     AppendAction, ClusterKind, DnsLookupFamily, IoDriverChoice, LbPolicy, ListenerCodec,
-    StatsNaming, UnderscoreAction,
+    StatsNaming, UnderscoreAction, UpstreamProtocol,
 };
 
 /// `(word, value)` pairs; the first word of each value is the one printed.
@@ -39,6 +39,13 @@ pub const UNDERSCORE_ACTIONS: Names<UnderscoreAction> = &[
     ("allow", UnderscoreAction::Allow),
     ("reject_request", UnderscoreAction::RejectRequest),
     ("drop_header", UnderscoreAction::DropHeader),
+];
+
+/// A cluster's `protocol`.
+pub const UPSTREAM_PROTOCOLS: Names<UpstreamProtocol> = &[
+    ("http1", UpstreamProtocol::Http1),
+    ("http2", UpstreamProtocol::Http2),
+    ("auto", UpstreamProtocol::Auto),
 ];
 
 pub const CLUSTER_KINDS: Names<ClusterKind> = &[
@@ -80,9 +87,9 @@ pub mod retry_on {
     pub const GATEWAY_ERROR: &str = "gateway-error";
     pub const CONNECT_FAILURE: &str = "connect-failure";
     pub const RESET: &str = "reset";
+    pub const REFUSED_STREAM: &str = "refused-stream";
     pub const RETRIABLE_STATUS_CODES: &str = "retriable-status-codes";
     pub const RETRIABLE_4XX: &str = "retriable-4xx";
-    pub const REFUSED_STREAM: &str = "refused-stream";
     /// Between the words of `retry_on`.
     pub const SEPARATOR: &str = ",";
 }

@@ -659,6 +659,25 @@ pub struct RawCluster {
     /// Speak TLS to this cluster's hosts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<RawClusterTls>,
+    /// `http1` (default), `http2` or `auto` (ALPN over TLS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<String>,
+    /// HTTP/2 settings (with `protocol: http2` or `auto`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http2: Option<RawUpstreamHttp2>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_requests_per_connection: Option<u32>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUpstreamHttp2 {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrent_streams: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial_stream_window_size: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial_connection_window_size: Option<u32>,
 }
 
 /// A cluster host: the plain `"ip:port"` string, or an address with a weight.

@@ -805,6 +805,112 @@ fn weighted_clusters_are_checked() {
 }
 
 #[test]
+fn upstream_protocol_and_its_http2_settings() {
+    let with = |extra: &str| {
+        GOOD.replace("            prefix_rewrite: /x\n", "")
+            .replace(
+                "    connect_timeout: 250ms\n",
+                &format!("    connect_timeout: 250ms\n{extra}"),
+            )
+    };
+    let c = load_str(&with("    protocol: http2\n    http2: { max_concurrent_streams: 10, initial_stream_window_size: 65535 }\n    max_requests_per_connection: 1000\n"))
+        .unwrap()
+        .config;
+    let cl = &c.clusters[0];
+    assert_eq!(cl.protocol, UpstreamProtocol::Http2);
+    assert_eq!(cl.http2.max_concurrent_streams, 10);
+    assert_eq!(cl.http2.initial_stream_window_size, 65535);
+    assert_eq!(cl.http2.initial_connection_window_size, 1024 * 1024);
+    assert_eq!(cl.max_requests_per_connection, Some(1000));
+    assert_eq!(
+        load_str(&with("")).unwrap().config.clusters[0].protocol,
+        UpstreamProtocol::Http1
+    );
+    assert_eq!(
+        load_str(&with("    protocol: AUTO\n"))
+            .unwrap()
+            .config
+            .clusters[0]
+            .protocol,
+        UpstreamProtocol::Auto
+    );
+    for (extra, field, says) in [
+        (
+            "    protocol: spdy\n",
+            "clusters[0].protocol",
+            "http1, http2, auto",
+        ),
+        (
+            "    http2: { max_concurrent_streams: 5 }\n",
+            "clusters[0].http2",
+            "need `protocol: http2` or `auto`",
+        ),
+        (
+            "    protocol: http2\n    http2: { max_concurrent_streams: 0 }\n",
+            "clusters[0].http2.max_concurrent_streams",
+            "",
+        ),
+        (
+            "    protocol: auto\n    http2: { initial_stream_window_size: 65534 }\n",
+            "clusters[0].http2.initial_stream_window_size",
+            "",
+        ),
+        (
+            "    protocol: http2\n    http2: { initial_connection_window_size: 2147483648 }\n",
+            "clusters[0].http2.initial_connection_window_size",
+            "",
+        ),
+        (
+            "    max_requests_per_connection: 0\n",
+            "clusters[0].max_requests_per_connection",
+            "no request at all",
+        ),
+        (
+            "    protocol: http2\n    tls: { verify: none, alpn: [h2, http/1.1] }\n",
+            "clusters[0].tls.alpn",
+            "exactly [h2]",
+        ),
+        (
+            "    tls: { verify: none, alpn: [h2] }\n",
+            "clusters[0].tls.alpn[0]",
+            "`protocol: http2` or `auto`",
+        ),
+    ] {
+        let e = err(&with(extra));
+        assert!(e.contains(field) && e.contains(says), "{extra}: {e}");
+    }
+}
+
+#[test]
+fn the_upstream_protocol_decides_the_alpn_offer() {
+    let with = |extra: &str| {
+        GOOD.replace("            prefix_rewrite: /x\n", "")
+            .replace(
+                "    connect_timeout: 250ms\n",
+                &format!("    connect_timeout: 250ms\n{extra}"),
+            )
+    };
+    let alpn = |extra: &str| {
+        let c = load_str(&with(extra)).unwrap().config;
+        c.clusters[0].tls.as_ref().unwrap().spec().alpn.clone()
+    };
+    use crate::tls::Alpn;
+    assert_eq!(alpn("    tls: { verify: none }\n"), []);
+    assert_eq!(
+        alpn("    protocol: http2\n    tls: { verify: none }\n"),
+        [Alpn::Http2]
+    );
+    assert_eq!(
+        alpn("    protocol: auto\n    tls: { verify: none }\n"),
+        [Alpn::Http2, Alpn::Http11]
+    );
+    assert_eq!(
+        alpn("    protocol: auto\n    tls: { verify: none, alpn: [http/1.1] }\n"),
+        [Alpn::Http11]
+    );
+}
+
+#[test]
 fn per_client_upstream_cap_is_at_least_one_and_round_trips() {
     let with = |v: &str| {
         GOOD.replace("            prefix_rewrite: /x\n", "")

@@ -258,7 +258,7 @@ fn cluster_refusals_name_the_field_and_line() {
         (
             "    tls:\n      verify: none\n      alpn: [h2]\n".into(),
             "clusters[0].tls.alpn[0] (line 17)",
-            "HTTP/2 to upstreams is not implemented yet",
+            "set `protocol: http2` or `auto` to offer h2",
         ),
         (
             "    tls:\n      verify: { ca: /nonexistent/ca.pem }\n".into(),

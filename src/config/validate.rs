@@ -8,7 +8,7 @@ use super::{
     model::*,
     names::{
         listing, parse as parse_name, retry_on, Names, CLUSTER_KINDS, DNS_LOOKUP_FAMILIES,
-        LB_POLICIES, STATS_NAMINGS,
+        LB_POLICIES, STATS_NAMINGS, UPSTREAM_PROTOCOLS,
     },
     raw::{
         RawCluster, RawConfig, RawHealthCheck, RawHost, RawListener, RawOutlierDetection,
@@ -627,6 +627,20 @@ fn validate_cluster(path: &str, rc: &RawCluster) -> Result<ClusterConfig, Config
         rc.dns_refresh_rate,
         defaults::DNS_REFRESH_RATE,
     )?;
+    let protocol = named(
+        &format!("{path}.protocol"),
+        UPSTREAM_PROTOCOLS,
+        rc.protocol.as_deref(),
+        UpstreamProtocol::Http1,
+        |w, all| format!("`{w}` is not an upstream protocol ({all})"),
+    )?;
+    let http2 = validate_upstream_http2(path, rc, protocol)?;
+    if rc.max_requests_per_connection == Some(0) {
+        return Err(ConfigError::invalid(
+            format!("{path}.max_requests_per_connection"),
+            "0 would allow no request at all; leave it out for no limit",
+        ));
+    }
     Ok(ClusterConfig {
         name: rc.name.clone(),
         kind,
@@ -670,9 +684,50 @@ fn validate_cluster(path: &str, rc: &RawCluster) -> Result<ClusterConfig, Config
         ignore_health_on_host_removal: rc.ignore_health_on_host_removal.unwrap_or(false),
         tls: match &rc.tls {
             None => None,
-            Some(t) => Some(super::validate_tls::cluster_tls(&format!("{path}.tls"), t)?),
+            Some(t) => Some(super::validate_tls::cluster_tls(
+                &format!("{path}.tls"),
+                t,
+                protocol,
+            )?),
         },
+        protocol,
+        http2,
+        max_requests_per_connection: rc.max_requests_per_connection,
     })
+}
+
+/// The `http2:` block: only with a protocol that can speak HTTP/2; windows
+/// within RFC 9113's bounds (at least the 65,535-byte default, as Envoy).
+fn validate_upstream_http2(
+    path: &str,
+    rc: &RawCluster,
+    protocol: UpstreamProtocol,
+) -> Result<UpstreamHttp2, ConfigError> {
+    let mut out = UpstreamHttp2::default();
+    let Some(raw) = &rc.http2 else {
+        return Ok(out);
+    };
+    let field = format!("{path}.http2");
+    if protocol == UpstreamProtocol::Http1 {
+        return Err(ConfigError::invalid(
+            field,
+            "HTTP/2 settings need `protocol: http2` or `auto`",
+        ));
+    }
+    const WINDOW_MAX: u64 = (1 << 31) - 1;
+    if let Some(n) = raw.max_concurrent_streams {
+        let at = format!("{field}.max_concurrent_streams");
+        out.max_concurrent_streams = bounded(&at, u64::from(n), 1, WINDOW_MAX)? as u32;
+    }
+    if let Some(n) = raw.initial_stream_window_size {
+        let at = format!("{field}.initial_stream_window_size");
+        out.initial_stream_window_size = bounded(&at, u64::from(n), 65_535, WINDOW_MAX)? as u32;
+    }
+    if let Some(n) = raw.initial_connection_window_size {
+        let at = format!("{field}.initial_connection_window_size");
+        out.initial_connection_window_size = bounded(&at, u64::from(n), 65_535, WINDOW_MAX)? as u32;
+    }
+    Ok(out)
 }
 
 fn validate_hash_policy(path: &str, rc: &RawCluster) -> Result<Vec<HashPolicy>, ConfigError> {

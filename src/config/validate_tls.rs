@@ -8,7 +8,7 @@ use std::{sync::Arc, time::SystemTime};
 
 use super::{
     error::ConfigError,
-    model::{defaults, ListenerCodec},
+    model::{defaults, ListenerCodec, UpstreamProtocol},
     raw::{RawCertificate, RawClusterTls, RawListenerTls, RawPem, RawTlsVersion, RawVerify},
 };
 use crate::tls::{
@@ -126,7 +126,13 @@ pub fn listener_tls(
         .map_err(loading)
 }
 
-pub fn cluster_tls(field: &str, raw: &RawClusterTls) -> Result<Arc<ClusterTls>, ConfigError> {
+/// `protocol`: the cluster's; it decides the default ALPN offer (`http2`:
+/// `[h2]`, `auto`: `[h2, http/1.1]`, `http1`: none) and which offers make sense.
+pub fn cluster_tls(
+    field: &str,
+    raw: &RawClusterTls,
+    protocol: UpstreamProtocol,
+) -> Result<Arc<ClusterTls>, ConfigError> {
     let verify = match &raw.verify {
         RawVerify::Named(n) if n.eq_ignore_ascii_case("system") => Verify::System,
         RawVerify::Named(n) if n.eq_ignore_ascii_case("none") => Verify::None,
@@ -148,15 +154,27 @@ pub fn cluster_tls(field: &str, raw: &RawClusterTls) -> Result<Arc<ClusterTls>, 
             "verify: system needs `sni`, the name the certificate must be valid for (without one, any publicly trusted certificate would pass)",
         ));
     }
-    let alpn = match &raw.alpn {
-        None => Vec::new(),
-        Some(list) => alpn(&format!("{field}.alpn"), list)?,
+    let alpn = match (&raw.alpn, protocol) {
+        (None, UpstreamProtocol::Http1) => Vec::new(),
+        (None, UpstreamProtocol::Http2) => vec![Alpn::Http2],
+        (None, UpstreamProtocol::Auto) => vec![Alpn::Http2, Alpn::Http11],
+        (Some(list), _) => alpn(&format!("{field}.alpn"), list)?,
     };
-    if let Some(i) = alpn.iter().position(|a| *a == Alpn::Http2) {
-        return Err(ConfigError::invalid(
-            format!("{field}.alpn[{i}]"),
-            "HTTP/2 to upstreams is not implemented yet; give [http/1.1]",
-        ));
+    let h2 = alpn.iter().position(|a| *a == Alpn::Http2);
+    match (protocol, h2) {
+        (UpstreamProtocol::Http1, Some(i)) => {
+            return Err(ConfigError::invalid(
+                format!("{field}.alpn[{i}]"),
+                "the cluster speaks HTTP/1.1 (`protocol: http1`): set `protocol: http2` or `auto` to offer h2",
+            ))
+        }
+        (UpstreamProtocol::Http2, _) if alpn != [Alpn::Http2] => {
+            return Err(ConfigError::invalid(
+                format!("{field}.alpn"),
+                "`protocol: http2` offers exactly [h2] (use `protocol: auto` to let ALPN choose)",
+            ))
+        }
+        _ => {}
     }
     let client_certificate = match &raw.client_certificate {
         None => None,

@@ -7,4 +7,5 @@ pub mod driver;
 
 pub use driver::IoDriver;
 pub mod tls;
+pub mod tls_poll;
 pub mod transport;

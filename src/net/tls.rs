@@ -141,15 +141,6 @@ impl TlsStream<ServerConnection> {
         self.conn.alpn_protocol()
     }
 
-    /// The socket and the session, once the handshake is done, for a protocol
-    /// layer that drives rustls itself (HTTP/2's poll-based I/O). Nothing is
-    /// lost: `feed` gave rustls every ciphertext byte read, and the handshake
-    /// wrote out every record rustls queued.
-    pub fn into_parts(self) -> (TcpStream, ServerConnection) {
-        debug_assert!(self.rx_pos >= self.rx.len() && !self.conn.wants_write());
-        (self.tcp, self.conn)
-    }
-
     /// A client's connection, accepted on a TLS listener.
     pub fn new(tcp: TcpStream, conn: ServerConnection) -> TlsStream<ServerConnection> {
         TlsStream::with(tcp, conn, FirstRead::ClientHello)
@@ -187,6 +178,15 @@ where
     C: std::ops::DerefMut<Target = ConnectionCommon<SD>>,
     SD: SideData,
 {
+    /// The socket and the session, once the handshake is done, for a protocol
+    /// layer that drives rustls itself (HTTP/2's poll-based I/O, either side).
+    /// Nothing is lost: `feed` gave rustls every ciphertext byte read, and the
+    /// handshake wrote out every record rustls queued.
+    pub fn into_parts(self) -> (TcpStream, C) {
+        debug_assert!(self.rx_pos >= self.rx.len() && !self.conn.wants_write());
+        (self.tcp, self.conn)
+    }
+
     fn with(tcp: TcpStream, conn: C, first_read: FirstRead) -> TlsStream<C> {
         TlsStream {
             tcp,

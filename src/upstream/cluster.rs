@@ -20,13 +20,17 @@ use std::{
     cell::{Cell, RefCell},
     net::{IpAddr, SocketAddr},
     sync::Arc,
-    time::Instant,
+    time::{Duration, Instant},
 };
 
-use super::connect::UpstreamConn;
+use super::{
+    connect::{connect, UpstreamConn},
+    UpstreamError,
+};
 
 use super::{
     breaker::Resource,
+    h2::H2Pool,
     health::{ClusterHealth, EjectionSlot, HealthSnapshot},
     hosts::{HostSet, SharedHosts},
     pool::UpstreamPool,
@@ -34,7 +38,7 @@ use super::{
 use crate::{
     balancer::{hash, Balancer, Candidate, HashTable},
     codec::headers::HeaderIndex,
-    config::{CircuitBreakers, ClusterConfig, HashPolicy},
+    config::{CircuitBreakers, ClusterConfig, HashPolicy, UpstreamProtocol},
     stats::{names::HostGauge, ClusterStats, HostStats},
 };
 
@@ -78,6 +82,8 @@ struct State {
     next_unejection: Option<u64>,
     last_outlier_check: Instant,
     pool: UpstreamPool,
+    /// HTTP/2 connections (`protocol: http2`, or `auto` where ALPN chose h2).
+    h2: H2Pool,
 }
 
 struct Member {
@@ -91,6 +97,14 @@ struct Member {
     slot: Option<Arc<EjectionSlot>>,
     /// This host's counters on this worker (what `/clusters` shows per host).
     stats: Arc<HostStats>,
+}
+
+/// A connection for one request from `WorkerCluster::connect`.
+pub struct Connected {
+    pub conn: UpstreamConn,
+    /// A new connection was opened for it (else it shares one that another
+    /// request opened meanwhile).
+    pub opened: bool,
 }
 
 /// What `begin_request` decided.
@@ -220,6 +234,11 @@ impl WorkerCluster {
         seed: u64,
     ) -> Self {
         let pool = UpstreamPool::new(config.max_idle_per_host, config.idle_timeout);
+        let h2 = H2Pool::new(
+            config.http2,
+            config.max_requests_per_connection,
+            config.idle_timeout,
+        );
         let cluster = WorkerCluster {
             limits: config.circuit_breakers.per_worker(workers),
             worker,
@@ -242,6 +261,7 @@ impl WorkerCluster {
                 next_unejection: None,
                 last_outlier_check: Instant::now(),
                 pool,
+                h2,
             }),
             config,
             shared,
@@ -286,14 +306,21 @@ impl WorkerCluster {
         };
         let m = st.candidate_member[c] as usize;
         let addr = st.members[m].addr;
-        // Without an idle connection this request opens one: that is what the
-        // connection and pending limits bound (ringway does not queue requests
-        // for a connection, so a pending request is one that is connecting).
-        let connecting = !st.pool.has_idle(addr);
+        // Without an idle connection (or an HTTP/2 one with room) this request
+        // opens one: that is what the connection and pending limits bound
+        // (ringway does not queue requests for a connection, so a pending
+        // request is one that is connecting). An HTTP/2 cluster's requests
+        // share connections, so there `max_requests` bounds them, not
+        // `max_connections` (as in Envoy).
+        let connecting = !st.pool.has_idle(addr) && !st.h2.has_room(addr);
         if connecting {
+            let multiplexed = self.config.protocol == UpstreamProtocol::Http2;
             let open = st.pool.idle_count() as u64 + u64::from(st.active);
-            self.publish(Resource::Connections, open as u32);
-            if open >= u64::from(self.limits.max_connections)
+            if !multiplexed {
+                self.publish(Resource::Connections, open as u32);
+            }
+            if !multiplexed
+                && open >= u64::from(self.limits.max_connections)
                 && !self.headroom(Resource::Connections, totals.max_connections)
             {
                 return Admission::Overloaded(Overflow::Connections);
@@ -418,6 +445,8 @@ impl WorkerCluster {
         let members = &st.members;
         st.pool
             .retain_hosts(|addr| members.iter().any(|m| m.addr == *addr));
+        st.h2
+            .retain_hosts(|addr| members.iter().any(|m| m.addr == *addr));
     }
 
     fn rebuild_candidates(&self, st: &mut State) {
@@ -535,11 +564,67 @@ impl WorkerCluster {
         }
     }
 
+    /// A connection for a request to `addr` without connecting: a stream on
+    /// an HTTP/2 connection with room, else an idle pooled HTTP/1.1 one.
     pub fn checkout(&self, addr: SocketAddr, how: super::pool::Checkout) -> Option<UpstreamConn> {
-        self.state.borrow_mut().pool.checkout(addr, how)
+        let mut st = self.state.borrow_mut();
+        if self.config.protocol != UpstreamProtocol::Http1 {
+            if let Some(s) = st.h2.checkout(addr) {
+                return Some(UpstreamConn::H2(Box::new(s)));
+            }
+        }
+        st.pool.checkout(addr, how)
+    }
+
+    /// Open a new connection to `addr` in the cluster's protocol (`auto`: the
+    /// one ALPN chose). An HTTP/2 one is kept for the requests after this
+    /// one, which gets its first stream. For an HTTP/2 cluster, a request
+    /// that finds a connection to `addr` being opened waits for it and takes a
+    /// stream there if it has room (`Connected::opened` is then false).
+    pub async fn connect(&self, addr: SocketAddr) -> Result<Connected, UpstreamError> {
+        let timeout = self.config.connect_timeout;
+        let h2 = self.config.protocol == UpstreamProtocol::Http2;
+        let opening = h2
+            .then(|| self.state.borrow_mut().h2.opening(addr))
+            .flatten();
+        if let Some(opening) = opening {
+            let _ = monoio::time::timeout(timeout, opening.wait()).await;
+            if let Some(s) = self.state.borrow_mut().h2.checkout(addr) {
+                return Ok(Connected {
+                    conn: UpstreamConn::H2(Box::new(s)),
+                    opened: false,
+                });
+            }
+        }
+        let _guard = h2.then(|| self.state.borrow_mut().h2.begin_opening(addr));
+        let conn = self.open(addr, timeout).await?;
+        Ok(Connected { conn, opened: true })
+    }
+
+    async fn open(
+        &self,
+        addr: SocketAddr,
+        timeout: Duration,
+    ) -> Result<UpstreamConn, UpstreamError> {
+        let conn = connect(addr, timeout, self.config.tls.as_deref()).await?;
+        let h2 = match self.config.protocol {
+            UpstreamProtocol::Http1 => false,
+            UpstreamProtocol::Http2 => true,
+            UpstreamProtocol::Auto => conn.alpn() == Some(b"h2"),
+        };
+        if !h2 {
+            return Ok(conn);
+        }
+        let opened = super::h2::open(conn, &self.config.http2, timeout).await?;
+        let stream = self.state.borrow_mut().h2.insert(addr, opened);
+        Ok(UpstreamConn::H2(Box::new(stream)))
     }
 
     pub fn checkin(&self, addr: SocketAddr, stream: UpstreamConn, suspect: bool) {
+        if let UpstreamConn::H2(_) = stream {
+            // Its connection stays in the HTTP/2 pool; the stream just ends.
+            return;
+        }
         let mut st = self.state.borrow_mut();
         // Only hosts still in the set get their connection back.
         if st.members.iter().any(|m| m.addr == addr) {
@@ -548,7 +633,9 @@ impl WorkerCluster {
     }
 
     pub fn sweep(&self) {
-        self.state.borrow_mut().pool.sweep();
+        let mut st = self.state.borrow_mut();
+        st.pool.sweep();
+        st.h2.sweep();
     }
 
     /// The counters of the member at `addr`. O(1) for the host `begin_request`
@@ -571,11 +658,14 @@ impl WorkerCluster {
         for m in &st.members {
             m.stats.gauge(HostGauge::CxIdle).set(0);
         }
-        st.pool.idle_per_host(|addr, n| {
+        let mut set = |addr, n: usize| {
             if let Some(m) = st.members.iter().find(|m| m.addr == addr) {
-                m.stats.gauge(HostGauge::CxIdle).set(n as u64);
+                let g = m.stats.gauge(HostGauge::CxIdle);
+                g.set(g.get() + n as u64);
             }
-        });
+        };
+        st.pool.idle_per_host(&mut set);
+        st.h2.idle_per_host(&mut set);
     }
 
     pub fn idle_connections(&self) -> usize {

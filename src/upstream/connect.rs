@@ -16,7 +16,7 @@ use monoio::{
 };
 use rustls::ClientConnection;
 
-use super::{TlsFailure, UpstreamError};
+use super::{h2::H2Stream, TlsFailure, UpstreamError};
 use crate::{
     net::{
         tls::{ClientTlsStream, HandshakeError},
@@ -30,15 +30,48 @@ pub enum UpstreamConn {
     Plain(TcpStream),
     /// Boxed: the TLS state is large, and pools keep many idle connections.
     Tls(Box<ClientTlsStream>),
+    /// One stream on an HTTP/2 connection, read and written as HTTP/1.1
+    /// (`upstream::h2`). Never pooled itself: its connection is.
+    H2(Box<H2Stream>),
 }
 
 impl UpstreamConn {
-    /// The socket underneath, for probing whether the peer closed it.
-    pub fn tcp(&self) -> &TcpStream {
+    /// The socket underneath, for probing whether the peer closed it (an
+    /// HTTP/2 stream has none of its own).
+    pub fn tcp(&self) -> Option<&TcpStream> {
         match self {
-            UpstreamConn::Plain(s) => s,
-            UpstreamConn::Tls(s) => s.tcp(),
+            UpstreamConn::Plain(s) => Some(s),
+            UpstreamConn::Tls(s) => Some(s.tcp()),
+            UpstreamConn::H2(_) => None,
         }
+    }
+
+    /// The protocol ALPN settled, if any.
+    pub fn alpn(&self) -> Option<&[u8]> {
+        match self {
+            UpstreamConn::Tls(s) => s.alpn(),
+            _ => None,
+        }
+    }
+
+    /// Whether a streamed request body can be sent on its own
+    /// (`pump_body`): an HTTP/2 stream's send side is independent of its
+    /// response.
+    pub fn takes_detached_body(&self) -> bool {
+        matches!(self, UpstreamConn::H2(_))
+    }
+
+    /// Send `body` on its own while the response is read (after the head).
+    pub fn pump_body(&mut self, body: super::h2::DetachedBody) {
+        if let UpstreamConn::H2(s) = self {
+            s.pump_body(body);
+        }
+    }
+
+    /// An HTTP/2 stream the upstream never processed (REFUSED_STREAM, or
+    /// excluded by GOAWAY): safe to send again on another connection.
+    pub fn unprocessed(&self) -> bool {
+        matches!(self, UpstreamConn::H2(s) if s.unprocessed())
     }
 
     /// The plain socket, when the connection can carry a raw tunnel after a
@@ -46,12 +79,16 @@ impl UpstreamConn {
     pub fn into_tunnel(self) -> Option<TcpStream> {
         match self {
             UpstreamConn::Plain(s) => Some(s),
-            UpstreamConn::Tls(_) => None,
+            UpstreamConn::Tls(_) | UpstreamConn::H2(_) => None,
         }
     }
 
     pub fn is_tls(&self) -> bool {
-        matches!(self, UpstreamConn::Tls(_))
+        match self {
+            UpstreamConn::Plain(_) => false,
+            UpstreamConn::Tls(_) => true,
+            UpstreamConn::H2(s) => s.is_tls(),
+        }
     }
 }
 
@@ -93,6 +130,8 @@ impl Transport for UpstreamConn {
         match self {
             UpstreamConn::Plain(s) => s.wait_readable().await,
             UpstreamConn::Tls(s) => s.readable().await,
+            // Never a tunnel (`into_tunnel`), so never waited on as one.
+            UpstreamConn::H2(_) => Err(std::io::ErrorKind::Unsupported.into()),
         }
     }
 
@@ -113,10 +152,24 @@ impl Transport for UpstreamConn {
 }
 
 impl AsyncReadRent for UpstreamConn {
-    async fn read<T: IoBufMut>(&mut self, buf: T) -> BufResult<usize, T> {
+    async fn read<T: IoBufMut>(&mut self, mut buf: T) -> BufResult<usize, T> {
         match self {
             UpstreamConn::Plain(s) => s.read(buf).await,
             UpstreamConn::Tls(s) => s.read(buf).await,
+            UpstreamConn::H2(s) => {
+                // SAFETY: `write_ptr` is valid for `bytes_total` bytes of
+                // writable (possibly uninitialised) memory owned by `buf`, which
+                // lives across the call; the slice is only written, then
+                // `set_init` marks exactly the bytes written.
+                let dst =
+                    unsafe { std::slice::from_raw_parts_mut(buf.write_ptr(), buf.bytes_total()) };
+                let res = s.read_bytes(dst).await;
+                if let Ok(n) = res {
+                    // SAFETY: `read_bytes` wrote the first `n` bytes.
+                    unsafe { buf.set_init(n) };
+                }
+                (res, buf)
+            }
         }
     }
 
@@ -124,6 +177,7 @@ impl AsyncReadRent for UpstreamConn {
         match self {
             UpstreamConn::Plain(s) => s.readv(buf).await,
             UpstreamConn::Tls(s) => s.readv(buf).await,
+            UpstreamConn::H2(_) => (Err(std::io::ErrorKind::Unsupported.into()), buf),
         }
     }
 }
@@ -133,6 +187,13 @@ impl AsyncWriteRent for UpstreamConn {
         match self {
             UpstreamConn::Plain(s) => s.write(buf).await,
             UpstreamConn::Tls(s) => s.write(buf).await,
+            UpstreamConn::H2(s) => {
+                // SAFETY: `read_ptr` is valid for `bytes_init` initialised bytes
+                // owned by `buf`, which is not touched until the call returns.
+                let src = unsafe { std::slice::from_raw_parts(buf.read_ptr(), buf.bytes_init()) };
+                let res = s.write_bytes(src).await;
+                (res, buf)
+            }
         }
     }
 
@@ -140,6 +201,7 @@ impl AsyncWriteRent for UpstreamConn {
         match self {
             UpstreamConn::Plain(s) => s.writev(buf).await,
             UpstreamConn::Tls(s) => s.writev(buf).await,
+            UpstreamConn::H2(_) => (Err(std::io::ErrorKind::Unsupported.into()), buf),
         }
     }
 
@@ -147,6 +209,7 @@ impl AsyncWriteRent for UpstreamConn {
         match self {
             UpstreamConn::Plain(s) => s.flush().await,
             UpstreamConn::Tls(s) => s.flush().await,
+            UpstreamConn::H2(_) => Ok(()),
         }
     }
 
@@ -154,6 +217,7 @@ impl AsyncWriteRent for UpstreamConn {
         match self {
             UpstreamConn::Plain(s) => s.shutdown().await,
             UpstreamConn::Tls(s) => s.shutdown().await,
+            UpstreamConn::H2(_) => Ok(()),
         }
     }
 }

@@ -1,9 +1,12 @@
 //! The upstream side: clusters as each worker sees them, their host sets, the
-//! connection pools, and connecting.
+//! connection pools (HTTP/1.1 idle connections in `pool`, HTTP/2 connections
+//! and their streams in `h2`), and connecting. Whatever the protocol, the
+//! exchange gets an `UpstreamConn` it reads and writes in HTTP/1.1 framing.
 
 pub mod breaker;
 pub mod cluster;
 pub mod connect;
+pub mod h2;
 pub mod health;
 pub mod hosts;
 pub mod pool;
@@ -24,6 +27,10 @@ pub enum UpstreamError {
     ConnectTimeout,
     #[error("upstream connect error or disconnect/reset before headers. reset reason: connection termination")]
     Reset,
+    /// An HTTP/2 upstream refused the stream (`REFUSED_STREAM`, or it was
+    /// above a GOAWAY's last stream id): it never processed the request.
+    #[error("upstream connect error or disconnect/reset before headers. reset reason: remote refused stream reset")]
+    Refused,
     #[error("upstream request timeout")]
     Timeout,
     #[error("upstream sent an invalid response: {0}")]

@@ -123,7 +123,9 @@ impl UpstreamPool {
 /// A pooled connection is reusable only if the upstream has neither closed it nor
 /// sent bytes nobody asked for. One non-blocking peek tells both.
 fn still_open(conn: &UpstreamConn) -> bool {
-    let stream = conn.tcp();
+    let Some(stream) = conn.tcp() else {
+        return false;
+    };
     let mut byte = 0u8;
     // SAFETY: the fd is owned by `stream` and open for the duration of the call;
     // recv writes at most 1 byte into `byte`, which outlives the call.
@@ -168,7 +170,7 @@ mod tests {
             // The cap keeps two; the newest comes out first.
             assert_eq!(pool.idle_count(), 2);
             let newest = pool.checkout(addr, Checkout::Replayable).unwrap();
-            assert_eq!(newest.tcp().as_raw_fd(), fds[1]);
+            assert_eq!(newest.tcp().unwrap().as_raw_fd(), fds[1]);
             pool.checkin(addr, newest, false);
 
             // The upstream closes one; once it is old enough to be probed, it is skipped
@@ -182,7 +184,7 @@ mod tests {
                 let got = pool
                     .checkout_at(addr, later(), Checkout::Replayable)
                     .unwrap();
-                if got.tcp().as_raw_fd() == fds[0] {
+                if got.tcp().unwrap().as_raw_fd() == fds[0] {
                     break got;
                 }
                 assert!(

@@ -24,11 +24,7 @@ use crate::{
         response::{parse_response, ResponseHead},
         CodecError,
     },
-    upstream::{
-        connect::{connect, UpstreamConn},
-        pool::Checkout,
-        UpstreamError, WorkerCluster,
-    },
+    upstream::{connect::UpstreamConn, pool::Checkout, UpstreamError, WorkerCluster},
 };
 
 /// Why an attempt produced no response head.
@@ -88,26 +84,28 @@ pub async fn attempt<D: Downstream>(
     let mut upstream = match pooled {
         Some(s) => s,
         None => {
-            let tls = plan.cluster.config.tls.as_deref();
-            let s = connect(plan.addr, plan.cluster.config.connect_timeout, tls)
+            let c = plan
+                .cluster
+                .connect(plan.addr)
                 .await
                 .map_err(AttemptError::Upstream)?;
-            down.tap().upstream_connected();
-            if s.is_tls() {
-                down.tap().upstream_tls_handshake();
+            if c.opened {
+                down.tap().upstream_connected();
+                if c.conn.is_tls() {
+                    down.tap().upstream_tls_handshake();
+                }
             }
-            s
+            c.conn
         }
     };
     let sent_at = Instant::now();
+    let replay = Replay {
+        stale: reused && stale_replay,
+        unprocessed: plan.replayable && !plan.fresh_only,
+    };
     match send_request(down, bufs, &mut upstream, plan).await {
         Ok(()) => {}
-        Err(RequestBodyError::Upstream) if reused && stale_replay => {
-            return Err(AttemptError::StaleConnection)
-        }
-        Err(RequestBodyError::Upstream) => {
-            return Err(AttemptError::Upstream(UpstreamError::Reset))
-        }
+        Err(RequestBodyError::Upstream) => return Err(replay.after_reset(&upstream)),
         Err(RequestBodyError::Client(step)) => return Err(AttemptError::Client(step)),
     }
     match read_response_head(worker, down, bufs, &mut upstream, plan.deadline).await {
@@ -119,10 +117,32 @@ pub async fn attempt<D: Downstream>(
                 sent_at,
             })
         }
-        Err(UpstreamError::Reset) if reused && stale_replay && bufs.up_buf.is_empty() => {
-            Err(AttemptError::StaleConnection)
-        }
+        Err(UpstreamError::Reset) if bufs.up_buf.is_empty() => Err(replay.after_reset(&upstream)),
         Err(e) => Err(AttemptError::Upstream(e)),
+    }
+}
+
+/// When a reset before any response byte is replayed on a new connection
+/// rather than failed (neither is a retry).
+struct Replay {
+    /// A reused connection, and a request replaying cannot repeat the effect of.
+    stale: bool,
+    /// The request is held whole and has not been replayed yet: replayed if the
+    /// upstream never processed it (an HTTP/2 stream refused, or excluded by
+    /// GOAWAY), whatever its method, as Envoy does.
+    unprocessed: bool,
+}
+
+impl Replay {
+    fn after_reset(&self, upstream: &UpstreamConn) -> AttemptError {
+        let refused = upstream.unprocessed();
+        if self.stale || (refused && self.unprocessed) {
+            AttemptError::StaleConnection
+        } else if refused {
+            AttemptError::Upstream(UpstreamError::Refused)
+        } else {
+            AttemptError::Upstream(UpstreamError::Reset)
+        }
     }
 }
 
@@ -139,10 +159,30 @@ async fn send_request<D: Downstream>(
         &mut bufs.req_head
     };
     if !plan.replayable {
-        let n = down.send_request_body(upstream, head).await?;
-        down.tap().bytes_received(n);
+        // Full duplex where both sides can: the body goes on by itself.
+        let detached = if upstream.takes_detached_body() {
+            down.detach_body()
+        } else {
+            None
+        };
+        let Some(body) = detached else {
+            let n = down.send_request_body(upstream, head).await?;
+            down.tap().bytes_received(n);
+            return Ok(());
+        };
+        down.tap().bytes_received(body.held.len() as u64);
+        write_held(upstream, head).await?;
+        upstream.pump_body(body);
         return Ok(());
     }
+    write_held(upstream, head).await
+}
+
+/// Write `head` (and any body held after it), keeping it for a replay.
+async fn write_held(
+    upstream: &mut UpstreamConn,
+    head: &mut Vec<u8>,
+) -> Result<(), RequestBodyError> {
     // Written without clearing: `req_head` stays for a replay.
     match write_all_within(upstream, std::mem::take(head)).await {
         Ok((res, written)) => {

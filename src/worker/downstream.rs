@@ -26,7 +26,7 @@ use crate::codec::{
     request::RequestHead,
     response::ResponseHead,
 };
-use crate::upstream::connect::UpstreamConn;
+use crate::upstream::{connect::UpstreamConn, h2::DetachedBody};
 
 /// What the connection does once an exchange is over.
 pub enum Step {
@@ -101,6 +101,14 @@ pub trait Downstream {
         upstream: &mut UpstreamConn,
         head: &[u8],
     ) -> Result<u64, RequestBodyError>;
+
+    /// Hand the rest of a streamed request body over, to be sent to the
+    /// upstream on its own while the response flows (full duplex), if this
+    /// client side can (an HTTP/2 stream can; an HTTP/1.1 connection cannot:
+    /// its body and its next request share one byte stream).
+    fn detach_body(&mut self) -> Option<DetachedBody> {
+        None
+    }
 
     /// Tell the client to send its body (`Expect: 100-continue`).
     async fn send_continue(&mut self) -> Result<(), ClientGone>;

@@ -148,7 +148,8 @@ impl<'a> LocalReply<'a> {
                 | UpstreamError::ConnectFailed(_)
                 | UpstreamError::ConnectTimeout
                 | UpstreamError::Tls(_)
-                | UpstreamError::Reset => 503,
+                | UpstreamError::Reset
+                | UpstreamError::Refused => 503,
                 UpstreamError::Timeout => 504,
                 UpstreamError::BadResponse(_) => 502,
             },
@@ -275,6 +276,7 @@ impl LocalReply<'_> {
                 }
                 UpstreamError::ConnectTimeout => UpstreamReset("connection_timeout"),
                 UpstreamError::Reset => UpstreamReset("connection_termination"),
+                UpstreamError::Refused => UpstreamReset("remote_refused_stream_reset"),
                 UpstreamError::Timeout => Fixed("upstream_response_timeout"),
                 UpstreamError::BadResponse(_) => UpstreamReset("protocol_error"),
             },

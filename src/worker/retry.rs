@@ -31,6 +31,8 @@ pub fn retries_error(policy: &RetryPolicy, e: UpstreamError) -> bool {
             policy.on_connect_failure || policy.on_5xx || policy.on_gateway_error
         }
         UpstreamError::Reset => policy.on_reset || policy.on_5xx,
+        // Envoy's `reset` covers a refused stream too.
+        UpstreamError::Refused => policy.on_refused_stream || policy.on_reset || policy.on_5xx,
         UpstreamError::Timeout => policy.on_reset || policy.on_5xx || policy.on_gateway_error,
         UpstreamError::BadResponse(_) => policy.on_5xx || policy.on_gateway_error,
         UpstreamError::NoHealthyUpstream => false,

@@ -556,7 +556,7 @@ impl SessionTap {
                 Some(ClusterCounter::UpstreamCxConnectTimeout),
                 Flags::UPSTREAM_CONNECT_FAILURE,
             ),
-            UpstreamError::Reset => (
+            UpstreamError::Reset | UpstreamError::Refused => (
                 Some(ClusterCounter::UpstreamRqRxReset),
                 Flags::UPSTREAM_TERMINATION,
             ),

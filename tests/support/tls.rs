@@ -102,12 +102,12 @@ impl TestCa {
     }
 }
 
-fn pem_cert(pem: &str) -> CertificateDer<'static> {
+pub fn pem_cert(pem: &str) -> CertificateDer<'static> {
     use rustls::pki_types::pem::PemObject;
     CertificateDer::from_pem_slice(pem.as_bytes()).expect("PEM certificate")
 }
 
-fn pem_key(pem: &str) -> PrivateKeyDer<'static> {
+pub fn pem_key(pem: &str) -> PrivateKeyDer<'static> {
     use rustls::pki_types::pem::PemObject;
     PrivateKeyDer::from_pem_slice(pem.as_bytes()).expect("PEM key")
 }

@@ -53,7 +53,12 @@ pub fn cluster(
         if let Some(t) = o.get("idle_timeout") {
             rc.idle_timeout = Some(cx.duration(&t)?);
         }
+        if let Some(m) = o.get("max_requests_per_connection") {
+            rc.max_requests_per_connection = Some(cx.uint(&m, u64::from(u32::MAX))? as u32);
+            origins.push((format!("{native}.max_requests_per_connection"), m.path));
+        }
     }
+    super::protocol::cluster_protocol(cx, &f, native, origins, &mut rc)?;
     health(cx, node, &f, native, &mut rc, origins)?;
     if let Some(b) = f.get("ignore_health_on_host_removal") {
         rc.ignore_health_on_host_removal = Some(cx.boolean(&b)?);

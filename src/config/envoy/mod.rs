@@ -26,6 +26,7 @@ mod edge;
 mod headers;
 mod listener;
 mod matching;
+mod protocol;
 mod resilience;
 mod route_action;
 mod rules;

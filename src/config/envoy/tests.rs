@@ -150,10 +150,13 @@ fn front_envoy_seed_translates_to_the_front_proxy() {
         [
             format!("{HCM_V2}.http_filters[0].name (line 29): the router filter is implied: ringway always routes, and runs no other http filter"),
             format!("{HCM_V2}.route_config.name (line 14): ignored: route configuration names only matter to RDS"),
-            "static_resources.clusters[0].http2_protocol_options (line 36): ignored: ringway speaks HTTP/1.1 to upstreams".to_string(),
-            "static_resources.clusters[1].http2_protocol_options (line 45): ignored: ringway speaks HTTP/1.1 to upstreams".to_string(),
         ]
     );
+    // `http2_protocol_options: {}` takes effect: HTTP/2 (h2c) to both services.
+    for cl in &c.clusters {
+        assert_eq!(cl.protocol, UpstreamProtocol::Http2, "{}", cl.name);
+        assert_eq!(cl.http2, UpstreamHttp2::default());
+    }
 }
 
 #[test]
@@ -690,12 +693,6 @@ macro_rules! warns {
 fn seed_warnings() {
     warns(
         FRONT,
-        "static_resources.clusters[0].http2_protocol_options",
-        "http2_protocol_options",
-        "HTTP/1.1 to upstreams",
-    );
-    warns(
-        FRONT,
         &format!("{HCM_V2}.route_config.name"),
         "name: local_route",
         "RDS",
@@ -752,9 +749,90 @@ warns!(dns_failure_backoff_max, V3,
 warns!(load_assignment_cluster_name_differs, V3,
     "      cluster_name: api\n" => "      cluster_name: api_eds\n",
     "static_resources.clusters[0].load_assignment.cluster_name", "api_eds", "only matters to EDS");
-warns!(upstream_protocol_options_v3, V3,
-    CLUSTER => "    lb_policy: ROUND_ROBIN\n    typed_extension_protocol_options:\n      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:\n        \"@type\": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions\n        explicit_http_config: {http2_protocol_options: {}}\n",
-    "static_resources.clusters[0].typed_extension_protocol_options", "typed_extension_protocol_options", "HTTP/1.1 to upstreams");
+warns!(upstream_hpack_table_size, V3,
+    CLUSTER => "    lb_policy: ROUND_ROBIN\n    http2_protocol_options: {hpack_table_size: 8192}\n",
+    "static_resources.clusters[0].http2_protocol_options.hpack_table_size", "hpack_table_size", "HPACK");
+
+/// The v3 cluster `CLUSTER` with `HttpProtocolOptions` whose body is `options`
+/// (YAML lines at the options' indentation).
+fn with_protocol_options(options: &str) -> String {
+    edit(
+        V3,
+        CLUSTER,
+        &format!("    lb_policy: ROUND_ROBIN\n    typed_extension_protocol_options:\n      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:\n        \"@type\": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions\n{options}"),
+    )
+}
+
+#[test]
+fn upstream_protocol_options_map_in_every_spelling() {
+    let options = "        common_http_protocol_options: {max_requests_per_connection: 100}\n        explicit_http_config:\n          http2_protocol_options:\n            max_concurrent_streams: 50\n            initial_stream_window_size: 131072\n            initial_connection_window_size: {value: 524288}\n";
+    let c = &load(&with_protocol_options(options)).config.clusters[0];
+    assert_eq!(c.protocol, UpstreamProtocol::Http2);
+    assert_eq!(c.max_requests_per_connection, Some(100));
+    assert_eq!(
+        c.http2,
+        UpstreamHttp2 {
+            max_concurrent_streams: 50,
+            initial_stream_window_size: 131072,
+            initial_connection_window_size: 524288,
+        }
+    );
+    let auto = "        auto_config: {http_protocol_options: {}, http2_protocol_options: {}}\n";
+    let c = &load(&with_protocol_options(auto)).config.clusters[0];
+    assert_eq!(c.protocol, UpstreamProtocol::Auto);
+    let h1 = "        explicit_http_config: {http_protocol_options: {}}\n";
+    let c = &load(&with_protocol_options(h1)).config.clusters[0];
+    assert_eq!(c.protocol, UpstreamProtocol::Http1);
+    // The v2/v3 cluster fields, and the cluster's own request limit.
+    let text = edit(
+        V3,
+        CLUSTER,
+        "    lb_policy: ROUND_ROBIN\n    http2_protocol_options: {max_concurrent_streams: 7}\n    max_requests_per_connection: 9\n",
+    );
+    let c = &load(&text).config.clusters[0];
+    assert_eq!(
+        (c.protocol, c.http2.max_concurrent_streams),
+        (UpstreamProtocol::Http2, 7)
+    );
+    assert_eq!(c.max_requests_per_connection, Some(9));
+    // Plain HTTP/1.1 is the default, as in Envoy.
+    let c = &load(V3).config.clusters[0];
+    assert_eq!(c.protocol, UpstreamProtocol::Http1);
+}
+
+#[test]
+fn upstream_protocol_choices_ringway_lacks_are_refused() {
+    for (options, path, needle) in [
+        (
+            "        use_downstream_protocol_config: {http2_protocol_options: {}}\n",
+            "use_downstream_protocol_config",
+            "use_downstream_protocol_config",
+        ),
+        (
+            "        explicit_http_config: {http3_protocol_options: {}}\n",
+            "explicit_http_config.http3_protocol_options",
+            "http3_protocol_options",
+        ),
+        (
+            "        explicit_http_config: {http2_protocol_options: {connection_keepalive: {interval: 1s}}}\n",
+            "explicit_http_config.http2_protocol_options.connection_keepalive",
+            "connection_keepalive",
+        ),
+    ] {
+        let path = format!("static_resources.clusters[0].typed_extension_protocol_options.envoy.extensions.upstreams.http.v3.HttpProtocolOptions.{path}");
+        unsupported(&with_protocol_options(options), &path, needle);
+    }
+    let text = edit(
+        V3,
+        CLUSTER,
+        "    lb_policy: ROUND_ROBIN\n    protocol_selection: USE_DOWNSTREAM_PROTOCOL\n",
+    );
+    unsupported(
+        &text,
+        "static_resources.clusters[0].protocol_selection",
+        "protocol_selection",
+    );
+}
 
 #[test]
 fn dns_failure_refresh_base_interval_maps() {

@@ -307,14 +307,9 @@ fn common_context(
     if let Some(a) = f.get("alpn_protocols") {
         let mut list = Vec::new();
         for p in cx.seq(&a)? {
-            let name = cx.string(&p)?;
-            if name == "h2" && side == Side::Upstream {
-                return Err(cx.unsupported(
-                    &p.path,
-                    "HTTP/2 to upstreams is not implemented yet; offer http/1.1",
-                ));
-            }
-            list.push(name);
+            // `h2` to an upstream needs the cluster's HTTP/2 options; the
+            // native rules check that (`clusters[].tls.alpn`).
+            list.push(cx.string(&p)?);
         }
         origins.push((format!("{field}.alpn"), a.path.clone()));
         c.alpn = Some(list);

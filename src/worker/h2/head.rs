@@ -250,6 +250,60 @@ pub fn local_reply(
     (resp, text)
 }
 
+/// Whether a request is a gRPC call (its replies must be gRPC's).
+pub fn is_grpc(headers: &HeaderMap) -> bool {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
+}
+
+/// Envoy's map from an HTTP status of its own to a gRPC status code
+/// (`Grpc::Utility::httpToGrpcStatus`).
+pub fn grpc_status(http: u16) -> u8 {
+    match http {
+        400 => 13,                   // INTERNAL
+        401 => 16,                   // UNAUTHENTICATED
+        403 => 7,                    // PERMISSION_DENIED
+        404 => 12,                   // UNIMPLEMENTED
+        429 | 502 | 503 | 504 => 14, // UNAVAILABLE
+        _ => 2,                      // UNKNOWN
+    }
+}
+
+/// A reply of ringway's own to a gRPC call: trailers-only, HTTP 200 with
+/// `grpc-status` mapped from the status and the reply's text as
+/// `grpc-message` (as Envoy answers gRPC clients); no body.
+pub fn grpc_local_reply(status: u16, body: &impl ReplyBody, extra: &[u8]) -> (Response<()>, Bytes) {
+    let mut text = Vec::with_capacity(body.byte_len());
+    body.write_body(&mut text);
+    let mut resp = Response::new(());
+    let map = resp.headers_mut();
+    map.insert("server", HeaderValue::from_static("ringway"));
+    map.insert("content-type", HeaderValue::from_static("application/grpc"));
+    map.insert(
+        "grpc-status",
+        HeaderValue::from(u16::from(grpc_status(status))),
+    );
+    // grpc-message is percent-encoded outside printable ASCII (and `%`).
+    let mut message = String::with_capacity(text.len());
+    for &b in text.trim_ascii() {
+        if (0x20..0x7f).contains(&b) && b != b'%' {
+            message.push(b as char);
+        } else {
+            message.push_str(&format!("%{b:02X}"));
+        }
+    }
+    if let Ok(v) = HeaderValue::from_str(&message) {
+        map.insert("grpc-message", v);
+    }
+    for (name, value) in parse_trailer_lines(extra) {
+        if let Some(name) = name {
+            map.append(name, value);
+        }
+    }
+    (resp, Bytes::new())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -410,5 +464,23 @@ mod tests {
         assert_eq!(resp.headers()["x-ringway-overloaded"], "true");
         assert_eq!(resp.headers()["content-length"], "20");
         assert_eq!(&body[..], b"no healthy upstream\n");
+    }
+
+    #[test]
+    fn grpc_calls_get_grpc_errors() {
+        let (resp, body) = grpc_local_reply(
+            503,
+            &crate::codec::encode::TextLine("no healthy upstream"),
+            b"x-ringway-overloaded: true\r\n",
+        );
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.headers()["grpc-status"], "14");
+        assert_eq!(resp.headers()["grpc-message"], "no healthy upstream");
+        assert_eq!(resp.headers()["content-type"], "application/grpc");
+        assert_eq!(resp.headers()["x-ringway-overloaded"], "true");
+        assert!(body.is_empty());
+        assert_eq!(grpc_status(404), 12);
+        assert_eq!(grpc_status(504), 14);
+        assert_eq!(grpc_status(500), 2);
     }
 }

@@ -28,7 +28,6 @@
 mod head;
 mod io;
 mod stream;
-mod tls;
 
 use std::{
     cell::{Cell, RefCell},
@@ -165,7 +164,11 @@ pub fn serve_tls(
         stream.tcp().local_addr().ok()
     });
     let (tcp, session) = stream.into_parts();
-    serve(accepted, tls::TlsIo::new(tcp, session), true)
+    serve(
+        accepted,
+        crate::net::tls_poll::TlsIo::new(tcp, session),
+        true,
+    )
 }
 
 /// Serve one HTTP/2 connection over `io` (`secure`: it is TLS).

@@ -23,7 +23,7 @@ use crate::{
         request::{parse_request, Method, Parsed, RequestHead},
         BodyFraming, CodecError, Version,
     },
-    upstream::connect::UpstreamConn,
+    upstream::{connect::UpstreamConn, h2::DetachedBody},
     worker::{
         downstream::{
             ClientGone, Downstream, HeadView, RequestBodyError, RequestView, ResponseView, Step,
@@ -95,6 +95,7 @@ pub(super) async fn serve(
         out: Vec::new(),
         started: Instant::now(),
         body_pace: None,
+        grpc: head::is_grpc(&parts.headers),
     };
     let env = Env {
         worker: &worker,
@@ -145,6 +146,9 @@ struct H2Request {
     started: Instant,
     /// When the body started (at buffering), for its deadlines.
     body_pace: Option<BodyPace>,
+    /// A gRPC call (`content-type: application/grpc…`): ringway's own answers
+    /// are gRPC errors.
+    grpc: bool,
 }
 
 /// A placeholder before the head is parsed (never read: `run` answers first).
@@ -218,10 +222,12 @@ impl H2Request {
     /// Read the body, up to the listener's `request_buffer`, before the
     /// exchange picks an upstream, within `request_body_timeout` (as HTTP/1.1
     /// does; see `h1::Request::buffer_body`). `Some`: answered or gone.
+    /// Not for a gRPC call: its body is a stream of messages the client may
+    /// send only as replies come (bidirectional streaming), not an upload.
     async fn buffer_body(&mut self) -> Option<Step> {
         let config = self.listener.config.clone();
         let cap = config.request_buffer as usize;
-        if cap == 0 || self.body.is_none() {
+        if cap == 0 || self.body.is_none() || self.grpc {
             return None;
         }
         if self.head().expect_continue && self.send_continue().await.is_err() {
@@ -512,6 +518,16 @@ impl Downstream for H2Request {
         }
     }
 
+    fn detach_body(&mut self) -> Option<DetachedBody> {
+        let recv = self.body.take()?;
+        Some(DetachedBody {
+            held: std::mem::take(&mut self.held).freeze(),
+            recv,
+            read_timeout: self.listener.config.stream_idle_timeout,
+            max: self.listener.config.limits.max_body_bytes,
+        })
+    }
+
     async fn send_continue(&mut self) -> Result<(), ClientGone> {
         if std::mem::replace(&mut self.continue_sent, true) {
             return Ok(());
@@ -625,7 +641,11 @@ impl Downstream for H2Request {
     async fn local_reply(&mut self, reply: LocalReply<'_>) -> Step {
         let status = reply.status();
         let head_only = self.head.as_ref().is_some_and(|h| h.method == Method::Head);
-        let (resp, body) = head::local_reply(status, &reply, reply.extra_headers(), head_only);
+        let (resp, body) = if self.grpc {
+            head::grpc_local_reply(status, &reply, reply.extra_headers())
+        } else {
+            head::local_reply(status, &reply, reply.extra_headers(), head_only)
+        };
         self.tap.local_reply(
             status,
             body.len() as u64,

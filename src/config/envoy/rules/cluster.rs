@@ -4,8 +4,6 @@
 
 use super::{is_unknown_or_healthy, is_zero, Rule::*, Table};
 
-pub const UPSTREAM_H1: &str = "ringway speaks HTTP/1.1 to upstreams";
-
 /// `envoy.config.cluster.v3.Cluster`, read by `cluster`.
 #[rustfmt::skip]
 pub const CLUSTER: Table = &[
@@ -19,13 +17,17 @@ pub const CLUSTER: Table = &[
     ("dns_resolvers", Map),
     ("health_checks", Map),
     ("hosts", Map),
+    ("http2_protocol_options", Map),
+    ("http_protocol_options", Map),
     ("ignore_health_on_host_removal", Map),
     ("lb_policy", Map),
     ("least_request_lb_config", Map),
     ("load_assignment", Map),
     ("maglev_lb_config", Map),
+    ("max_requests_per_connection", Map),
     ("name", Map),
     ("outlier_detection", Map),
+    ("protocol_selection", Map),
     ("respect_dns_ttl", Map),
     ("ring_hash_lb_config", Map),
     ("round_robin_lb_config", Map),
@@ -34,17 +36,14 @@ pub const CLUSTER: Table = &[
     ("transport_socket_matches", Map),
     ("type", Map),
     ("typed_dns_resolver_config", Map),
+    ("typed_extension_protocol_options", Map),
     ("alt_stat_name", Warn("stats use the cluster name")),
     ("cleanup_interval", Warn("ringway drains removed hosts' pools on each DNS update")),
     ("close_connections_on_host_health_failure", Warn("connections to a host that fails its checks stay open; the host just gets no new requests")),
-    ("http2_protocol_options", Warn(UPSTREAM_H1)),
-    ("http_protocol_options", Warn(UPSTREAM_H1)),
     ("metadata", Warn("metadata only matters to filters ringway lacks")),
     ("per_connection_buffer_limit_bytes", Warn("ringway's buffers have a fixed size")),
     ("preconnect_policy", Warn("connections are opened on demand")),
-    ("protocol_selection", Warn(UPSTREAM_H1)),
     ("track_timeout_budgets", Warn("timeout budget stats are not kept")),
-    ("typed_extension_protocol_options", Warn(UPSTREAM_H1)),
     ("upstream_connection_options", Warn("TCP keepalive tuning is not configurable")),
     ("use_tcp_for_dns_lookups", Warn("DNS is sent over UDP, retried over TCP when truncated")),
     ("wait_for_warm_on_init", Warn("DNS clusters answer 503 until their first resolution")),
@@ -54,7 +53,6 @@ pub const CLUSTER: Table = &[
     ("filters", Refuse("upstream network filters are not implemented")),
     ("lb_subset_config", Refuse("subset load balancing is not implemented")),
     ("load_balancing_policy", Refuse("typed load balancing policies are not implemented; use lb_policy")),
-    ("max_requests_per_connection", Refuse("per-connection request limits are not implemented")),
     ("original_dst_lb_config", Refuse("ORIGINAL_DST balancing is not implemented")),
     ("upstream_bind_config", Refuse("binding upstream sockets is not implemented")),
     ("upstream_http_protocol_options", Refuse("auto_sni / auto_san_validation are not implemented; set sni in the UpstreamTlsContext")),
@@ -72,10 +70,10 @@ pub const REFRESH_RATE: Table = &[
 #[rustfmt::skip]
 pub const UPSTREAM_HTTP_PROTOCOL_OPTIONS: Table = &[
     ("idle_timeout", Map),
+    ("max_requests_per_connection", Map),
     ("max_headers_count", Warn("ringway limits upstream response headers with its own fixed limits")),
     ("headers_with_underscores_action", Refuse("ringway always allows underscores in response header names")),
     ("max_connection_duration", Refuse("upstream connection lifetime limits are not implemented")),
-    ("max_requests_per_connection", Refuse("per-connection request limits are not implemented")),
     ("max_response_headers_kb", Refuse("configurable response header limits are not implemented")),
     ("max_stream_duration", Refuse("upstream stream duration limits are not implemented")),
 ];

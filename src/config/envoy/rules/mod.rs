@@ -6,7 +6,8 @@
 //! Invariants, checked by the tests below:
 //! - one key per line, ordered by rule (`Map`, `DefaultOnly`, `Warn`, `Refuse`)
 //!   and then by key, so a key appears once and a reviewer finds it at once;
-//! - keys are Envoy field names as written in YAML (`snake_case`, or `@type`).
+//! - keys are Envoy field names as written in YAML (`snake_case`, or `@type`),
+//!   or extension names where Envoy keys a map by them.
 //!
 //! A key absent from its table is an error naming its path and line, as
 //! `deny_unknown_fields` is for the native schema. This module imports nothing
@@ -23,6 +24,7 @@ pub mod edge;
 pub mod headers;
 pub mod listener;
 pub mod matching;
+pub mod protocol;
 pub mod resilience;
 pub mod route_action;
 pub mod runtime;

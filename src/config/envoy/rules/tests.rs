@@ -1,5 +1,5 @@
-//! The tables' shape: no key twice, each ordered by rule then key,
-//! every key is spelled as an Envoy field, and every table is listed here.
+//! The tables' shape: no key twice, each ordered by rule then key, every
+//! key spelled as an Envoy field (or extension name), and every table listed.
 
 use super::{Rule, Table};
 
@@ -78,6 +78,12 @@ const ALL: &[(&str, Table)] = tables![
     matching::INT64_RANGE,
     matching::QUERY_PARAMETER_MATCHER,
     matching::REGEX_MATCH_AND_SUBSTITUTE,
+    protocol::HTTP2_PROTOCOL_OPTIONS,
+    protocol::HTTP1_PROTOCOL_OPTIONS,
+    protocol::TYPED_EXTENSION_PROTOCOL_OPTIONS,
+    protocol::HTTP_PROTOCOL_OPTIONS,
+    protocol::EXPLICIT_HTTP_CONFIG,
+    protocol::AUTO_HTTP_CONFIG,
     resilience::HEALTH_CHECK,
     resilience::TCP_HEALTH_CHECK,
     resilience::HTTP_HEALTH_CHECK,
@@ -156,8 +162,13 @@ fn every_key_is_spelled_as_an_envoy_field() {
             let snake = key
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            // A map of extensions is keyed by the extension's name.
+            let extension = key.starts_with("envoy.")
+                && key
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_');
             assert!(
-                (snake && key.as_bytes()[0].is_ascii_lowercase()) || *key == "@type",
+                (snake && key.as_bytes()[0].is_ascii_lowercase()) || extension || *key == "@type",
                 "{name}: `{key}` is not an Envoy field name"
             );
         }

@@ -1,6 +1,7 @@
-//! HTTP/2 over TLS: a rustls server session driven through tokio's poll-based
-//! I/O traits (what `h2` reads and writes), over the connection's socket seen
-//! through monoio-compat. `net::tls::TlsStream` is rent-style and serves one
+//! HTTP/2 over TLS: a rustls session of either side (a client's connection to
+//! us, or ours to an upstream) driven through tokio's poll-based I/O traits
+//! (what `h2` reads and writes), over the connection's socket seen through
+//! monoio-compat. `net::tls::TlsStream` is rent-style and serves one
 //! operation at a time; HTTP/2 keeps a read pending while it writes, so after
 //! the handshake the session moves here (`TlsStream::into_parts`).
 //!
@@ -15,14 +16,16 @@ use std::{
 
 use monoio::net::TcpStream;
 use monoio_compat::StreamWrapper;
-use rustls::ServerConnection;
+use rustls::{ConnectionCommon, ServerConnection, SideData};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::codec::limits::READ_CHUNK;
+/// Ciphertext read from the socket at a time (one TLS record and a bit).
+const READ_CHUNK: usize = 16 * 1024;
 
-pub struct TlsIo {
+/// `C`: `rustls::ServerConnection` (the default) or `rustls::ClientConnection`.
+pub struct TlsIo<C = ServerConnection> {
     tcp: StreamWrapper<TcpStream>,
-    conn: ServerConnection,
+    conn: C,
     /// Ciphertext read from the socket; `rx[rx_pos..rx_len]` is not yet fed.
     rx: Vec<u8>,
     rx_pos: usize,
@@ -30,8 +33,12 @@ pub struct TlsIo {
     eof: bool,
 }
 
-impl TlsIo {
-    pub fn new(tcp: TcpStream, conn: ServerConnection) -> TlsIo {
+impl<C, SD> TlsIo<C>
+where
+    C: std::ops::DerefMut<Target = ConnectionCommon<SD>>,
+    SD: SideData,
+{
+    pub fn new(tcp: TcpStream, conn: C) -> TlsIo<C> {
         TlsIo {
             tcp: StreamWrapper::new(tcp),
             conn,
@@ -97,7 +104,11 @@ impl Write for PollWriter<'_, '_> {
     }
 }
 
-impl AsyncRead for TlsIo {
+impl<C, SD> AsyncRead for TlsIo<C>
+where
+    C: std::ops::DerefMut<Target = ConnectionCommon<SD>> + Unpin,
+    SD: SideData,
+{
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -141,7 +152,11 @@ impl AsyncRead for TlsIo {
     }
 }
 
-impl AsyncWrite for TlsIo {
+impl<C, SD> AsyncWrite for TlsIo<C>
+where
+    C: std::ops::DerefMut<Target = ConnectionCommon<SD>> + Unpin,
+    SD: SideData,
+{
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
