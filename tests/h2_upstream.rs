@@ -22,6 +22,7 @@ use support::{
 driver_tests!(
     http1_and_http2_clients_reach_an_h2c_upstream,
     large_bodies_cross_both_ways_within_flow_control,
+    a_head_http2_cannot_carry_is_the_clients_400,
     a_refused_stream_is_sent_again_and_succeeds,
     goaway_mid_traffic_fails_no_request,
     one_connection_carries_many_streams,
@@ -591,4 +592,43 @@ fn nghttpd_as_an_http2_only_upstream(d: Driver) {
         &format!("http://{}/hello.txt", rw.addr()),
     ]);
     assert_eq!(out, "hello from nghttpd\n");
+}
+
+/// Input HTTP/1.1 allows but HTTP/2 forbids (`<` or a backtick in the path, `%`
+/// in the authority) is the client's 400: never a reset charged to the host,
+/// never replayed on a new connection, and the host stays in rotation.
+fn a_head_http2_cannot_carry_is_the_clients_400(d: Driver) {
+    let up = H2Upstream::h2c("u1");
+    let yaml = format!(
+        "admin:\n  address: 127.0.0.1:0\n{}",
+        h2_config(
+            &[up.addr],
+            "    outlier_detection: { consecutive_5xx: 2, base_ejection_time: 60s }\n"
+        )
+    );
+    let rw = Ringway::start(d, &yaml);
+    assert_eq!(get(rw.addr(), "app.test", "/warm").status, 200);
+    let connections = up.connections();
+    for (host, path) in [
+        ("app.test", "/a<b"),
+        ("app.test", "/a`b"),
+        ("app.test", "/a>b"),
+        ("a%41", "/p"),
+    ] {
+        let r = get(rw.addr(), host, path);
+        assert_eq!(r.status, 400, "{host}{path}: {}", r.body_str());
+    }
+    assert_eq!(
+        up.connections(),
+        connections,
+        "no new upstream connection for bad heads"
+    );
+    // Not ejected: the host still answers.
+    assert_eq!(get(rw.addr(), "app.test", "/after").status, 200);
+    let st = admin::stats(rw.admin());
+    assert_eq!(admin::stat(&st, "cluster.c.upstream_rq_rx_reset"), 0);
+    assert_eq!(
+        admin::stat(&st, "cluster.c.outlier_detection.ejections_enforced_total"),
+        0
+    );
 }

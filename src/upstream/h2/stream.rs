@@ -98,6 +98,9 @@ pub enum Failure {
     Unprocessed,
     /// Anything else (a reset, the connection lost mid-stream).
     Other,
+    /// The request head has no HTTP/2 form (a character HTTP/2 forbids in its
+    /// path or authority, too many fields): the client's fault, never sent.
+    Untranslatable,
 }
 
 impl Drop for H2Stream {
@@ -145,6 +148,11 @@ impl H2Stream {
         self.failure == Some(Failure::Unprocessed)
     }
 
+    /// Whether the request head could not be written as HTTP/2 at all.
+    pub fn untranslatable(&self) -> bool {
+        self.failure == Some(Failure::Untranslatable)
+    }
+
     /// Record why `e` ended the stream; the connection is given up on when the
     /// error is the connection's (a GOAWAY, its I/O).
     fn failed(&mut self, e: &h2::Error, opening: bool) -> io::Error {
@@ -190,8 +198,14 @@ impl H2Stream {
 
     /// Open the stream with the request `head`.
     async fn open(&mut self, head: &[u8]) -> io::Result<()> {
-        let out = head::request_from_h1(head, self.https, self.addr)
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "untranslatable head"))?;
+        let Ok(out) = head::request_from_h1(head, self.https, self.addr) else {
+            // Nothing was sent: the stream was never opened, the connection is fine.
+            self.failure = Some(Failure::Untranslatable);
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "untranslatable head",
+            ));
+        };
         self.head_only = out.head_only;
         let ends = out.framing == crate::codec::BodyFraming::None;
         if let Err(e) = poll_fn(|cx| self.send_request.poll_ready(cx)).await {
