@@ -80,6 +80,12 @@ impl UpstreamConn {
         matches!(self, UpstreamConn::H2(s) if s.untranslatable())
     }
 
+    /// The stream was reset because the client's body, sent on its own, ran
+    /// out of time: answered as the client's fault (408), not the host's.
+    pub fn client_late(&self) -> bool {
+        matches!(self, UpstreamConn::H2(s) if s.client_late())
+    }
+
     /// The plain socket, when the connection can carry a raw tunnel after a
     /// 101 (a TLS one cannot yet: both directions share one session).
     pub fn into_tunnel(self) -> Option<TcpStream> {

@@ -126,6 +126,10 @@ pub async fn attempt<D: Downstream>(
                 sent_at,
             })
         }
+        Err(_) if upstream.client_late() => {
+            let step = down.local_reply(LocalReply::BodyTimeout).await;
+            Err(AttemptError::Client(step))
+        }
         Err(UpstreamError::Reset) if bufs.up_buf.is_empty() => Err(replay.after_reset(&upstream)),
         Err(e) => Err(AttemptError::Upstream(e)),
     }
