@@ -508,8 +508,13 @@ fn grpc_unary_and_streaming_calls_pass_with_their_trailers(d: Driver) {
     assert_eq!(seen[0].path, "/echo.Echo/Unary");
     assert_eq!(seen[2].body.len(), 4 * grpc_message(b"ping 0").len());
 
-    // ringway's own answers to gRPC clients are gRPC errors.
-    let rw = Ringway::start(d, &h2_config(&[next_loopback_closed()], ""));
+    // ringway's own answers to gRPC clients are gRPC errors, counted and
+    // logged as the 200 they travel as (as Envoy does).
+    let with_admin = format!(
+        "admin:\n  address: 127.0.0.1:0\n{}",
+        h2_config(&[next_loopback_closed()], "")
+    );
+    let rw = Ringway::start(d, &with_admin);
     block_on(async {
         let mut client = h2_connect(rw.addr()).await;
         let (parts, body, _) = h2_call(
@@ -523,6 +528,9 @@ fn grpc_unary_and_streaming_calls_pass_with_their_trailers(d: Driver) {
         assert!(parts.headers.contains_key("grpc-message"));
         assert!(body.is_empty());
     });
+    let st = admin::stats(rw.admin());
+    assert_eq!(admin::stat(&st, "http.ingress.downstream_rq_2xx"), 1);
+    assert_eq!(admin::stat(&st, "http.ingress.downstream_rq_5xx"), 0);
 }
 
 /// An address nothing listens on.

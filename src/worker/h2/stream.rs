@@ -666,8 +666,11 @@ impl Downstream for H2Request {
         } else {
             head::local_reply(status, &reply, reply.extra_headers(), head_only)
         };
+        // A gRPC client got HTTP 200 with the status in `grpc-status`: count
+        // and log what was sent (Envoy records 200 too).
+        let sent = if self.grpc { 200 } else { status };
         self.tap.local_reply(
-            status,
+            sent,
             body.len() as u64,
             reply.counter(),
             reply.flag(),
