@@ -25,7 +25,8 @@
 //!
 //! 1. Leaves: `codec` (sans-IO HTTP/1.1, with its `RequestLimits`), `net`
 //!    (binding sockets, the io driver kind), `metric` (counter, gauge and
-//!    histogram cells), `prim` (the versioned publish cell, the RNG).
+//!    histogram cells), `prim` (the versioned publish cell, the RNG, the
+//!    lifecycle flags).
 //! 2. `access_log` (formats, filters and sinks), `tls` (certificates and rustls configs,
 //!    built at config load, shared read-only by every worker), then `config`
 //!    (the validated model).

@@ -385,6 +385,7 @@ fn serve(
         let admin = Admin {
             generations: server.generations.clone(),
             stats: server.stats.clone(),
+            lifecycle: server.lifecycle.clone(),
             set_log_level: Some(set_level),
             reload: Some(Box::new(move || reloader.reload())),
             command_line: std::env::args().collect(),

@@ -32,6 +32,8 @@ pub type ReloadFn = Box<dyn Fn() -> Result<String, crate::server::ReloadError> +
 pub struct Admin {
     pub generations: Arc<Generations>,
     pub stats: Arc<ServerStats>,
+    /// Draining and the health override: `/ready`, `/healthcheck/*`, `/quitquitquit`.
+    pub lifecycle: Arc<crate::prim::Lifecycle>,
     pub set_log_level: Option<LogLevelSetter>,
     pub reload: Option<ReloadFn>,
     /// The process's command line, for `/server_info`.

@@ -163,9 +163,10 @@ pub fn server_info(admin: &Admin) -> String {
     let s = &admin.stats;
     let up = s.started.elapsed().as_secs();
     let snap = admin.raw_snapshot();
-    let state = if s.draining() {
+    let life = &admin.lifecycle;
+    let state = if life.draining() {
         "DRAINING"
-    } else if !s.is_live() {
+    } else if !life.is_live() {
         // Envoy reports a failed health check as draining, too.
         "DRAINING"
     } else {
@@ -179,7 +180,7 @@ pub fn server_info(admin: &Admin) -> String {
     serde_json::to_string_pretty(&json!({
         "version": env!("CARGO_PKG_VERSION"),
         "state": state,
-        "health_check_failed": s.health_failed.load(std::sync::atomic::Ordering::Relaxed),
+        "health_check_failed": life.health_failed(),
         "uptime_current_epoch": format!("{up}s"),
         "uptime_all_epochs": format!("{up}s"),
         "command_line_options": {

@@ -30,7 +30,7 @@ use std::{
     io::{ErrorKind, Read, Write},
     net::{SocketAddr, TcpListener, TcpStream},
     os::fd::AsRawFd,
-    sync::{atomic::Ordering, Arc},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -527,7 +527,6 @@ pub fn handle(admin: &Admin, method: Method, target: &str) -> Response {
         return Response::text(405, format!("{path} changes state: use POST\n"));
     }
     let json = param("format") == Some("json");
-    let stats = &admin.stats;
     match path {
         "/" | "/help" => Response::text(200, render::help()),
         "/stats" | "/stats/prometheus" => {
@@ -569,18 +568,18 @@ pub fn handle(admin: &Admin, method: Method, target: &str) -> Response {
         }
         "/server_info" => Response::new(200, JSON, render::server_info(admin)),
         "/ready" => {
-            if stats.is_live() {
+            if admin.lifecycle.is_live() {
                 Response::text(200, "LIVE\n")
             } else {
                 Response::text(503, "DRAINING\n")
             }
         }
         "/healthcheck/fail" => {
-            stats.health_failed.store(true, Ordering::Relaxed);
+            admin.lifecycle.set_health_failed(true);
             Response::text(200, "OK\n")
         }
         "/healthcheck/ok" => {
-            stats.health_failed.store(false, Ordering::Relaxed);
+            admin.lifecycle.set_health_failed(false);
             Response::text(200, "OK\n")
         }
         "/reset_counters" => {
@@ -608,7 +607,7 @@ pub fn handle(admin: &Admin, method: Method, target: &str) -> Response {
         "/quitquitquit" => Response {
             after: Some(|admin: &Admin| {
                 tracing::info!("/quitquitquit: draining");
-                admin.stats.shutdown.store(true, Ordering::Relaxed);
+                admin.lifecycle.request_shutdown();
             }),
             ..Response::text(200, "OK\n")
         },

@@ -153,9 +153,11 @@ impl List {
 }
 
 /// Every stat of `snap`, named by `naming`; `bound`: each listener's name and
-/// bound address (Envoy's `listener.<address>.` scope).
+/// bound address (Envoy's `listener.<address>.` scope); `live`: what
+/// `server.live` says.
 pub fn stats(
     server: &ServerStats,
+    live: bool,
     naming: StatsNaming,
     bound: &[(String, SocketAddr)],
     snap: &Snapshot,
@@ -164,7 +166,6 @@ pub fn stats(
         naming,
         out: Vec::new(),
     };
-    let live = server.is_live();
     let open: u64 = snap
         .listeners
         .iter()
@@ -335,6 +336,7 @@ fn current(admin: &Admin, snap: &Snapshot) -> Vec<Stat> {
     let gen = admin.generation();
     stats(
         &admin.stats,
+        admin.lifecycle.is_live(),
         gen.config.stats.naming,
         &gen.bound_listeners(),
         snap,
@@ -565,7 +567,7 @@ mod tests {
 
     #[test]
     fn listeners_sharing_a_stat_prefix_are_one_scope_under_envoy_naming() {
-        let server = ServerStats::new(1, 1, 0, Default::default());
+        let server = ServerStats::new(1, 1, 0);
         let snap = Snapshot {
             listeners: vec![listener("a", 2), listener("b", 3)],
             ..Snapshot::default()
@@ -574,7 +576,7 @@ mod tests {
             ("a".to_string(), "127.0.0.1:1".parse().unwrap()),
             ("b".to_string(), "127.0.0.1:2".parse().unwrap()),
         ];
-        let all = stats(&server, StatsNaming::Envoy, &bound, &snap);
+        let all = stats(&server, true, StatsNaming::Envoy, &bound, &snap);
         assert_eq!(find(&all, "http.ingress_http.downstream_rq_total").value, 5);
         let h = find(&all, "http.ingress_http.downstream_rq_time");
         assert_eq!(h.histogram.as_ref().unwrap().count, 2);
@@ -587,7 +589,7 @@ mod tests {
         texts.dedup();
         assert_eq!(texts.len(), n, "a name twice");
         // Ringway naming keeps each listener's own scope, and no listener scope.
-        let all = stats(&server, StatsNaming::Ringway, &bound, &snap);
+        let all = stats(&server, true, StatsNaming::Ringway, &bound, &snap);
         assert_eq!(find(&all, "http.a.downstream_rq_total").value, 2);
         assert_eq!(find(&all, "http.b.downstream_rq_total").value, 3);
         assert!(!all.iter().any(|s| s.names.text.starts_with("listener.")));

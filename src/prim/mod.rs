@@ -1,12 +1,15 @@
 //! One of each small primitive the rest of the crate shares, so each exists
 //! once with its reasoning written once: `Published` (a versioned snapshot
-//! cell, how anything crosses cores) and `Rng` (xorshift64*, never for
-//! secrets). A leaf: imports nothing of the crate.
+//! cell, how anything crosses cores), `Rng` (xorshift64*, never for secrets)
+//! and `Lifecycle` (draining and the health override). A leaf: imports
+//! nothing of the crate.
 
 #[cfg(test)]
 pub mod fuzzing;
+pub mod lifecycle;
 pub mod published;
 pub mod rng;
 
+pub use lifecycle::Lifecycle;
 pub use published::Published;
 pub use rng::Rng;

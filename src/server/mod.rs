@@ -33,6 +33,7 @@ use crate::{
     discovery,
     generation::{Generation, Generations},
     net::IoDriver,
+    prim::Lifecycle,
     stats::ServerStats,
     worker::{self, Shared},
 };
@@ -41,7 +42,9 @@ use crate::{
 pub struct Server {
     pub listeners: Vec<(String, SocketAddr)>,
     pub shutdown: Arc<AtomicBool>,
-    /// Every worker's counters and the admin's flags; the admin endpoint reads it.
+    /// Draining and the health override, for the admin endpoint to read and set.
+    pub lifecycle: Arc<Lifecycle>,
+    /// Every worker's counters; the admin endpoint reads them.
     pub stats: Arc<ServerStats>,
     /// Swaps in a re-read config.
     pub reloader: Arc<Reloader>,
@@ -136,8 +139,8 @@ impl Server {
             workers,
             config.listeners.len(),
             config.clusters.len(),
-            shutdown.clone(),
         ));
+        let lifecycle = Arc::new(Lifecycle::new(shutdown.clone()));
         let (listener_slots, cluster_slots) =
             register(&stats, &config).map_err(StartError::Stats)?;
         let first = Generation::initial(config.clone(), &listener_slots, &cluster_slots)?;
@@ -153,6 +156,7 @@ impl Server {
             generations: generations.clone(),
             shutdown: shutdown.clone(),
             stats: stats.clone(),
+            lifecycle: lifecycle.clone(),
         });
         let choice = driver_override.unwrap_or(config.io_driver);
         let driver = worker::resolve_driver(choice);
@@ -185,6 +189,7 @@ impl Server {
         Ok(Server {
             listeners,
             shutdown,
+            lifecycle,
             stats,
             reloader,
             generations,

@@ -30,7 +30,7 @@ use std::{
     collections::HashMap,
     net::SocketAddr,
     sync::{
-        atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering::Relaxed},
+        atomic::{AtomicU8, AtomicUsize, Ordering::Relaxed},
         Arc, Mutex, OnceLock,
     },
     time::{Instant, SystemTime},
@@ -293,17 +293,13 @@ impl SlotNames {
     }
 }
 
-/// The process-wide counts: every worker's stats blocks, the slot names, the
-/// `/reset_counters` baseline, plus the few flags the admin endpoint flips.
-/// Shared read-mostly by the workers (they read `health_failed` only when a
-/// `health_check` path is asked for). What a config *shows* (which slots, which
-/// hosts) is not kept here: the admin reads it from the published generation.
+/// The process-wide counts: every worker's stats blocks, the slot names and the
+/// `/reset_counters` baseline. Storage only: what a config *shows* (which
+/// slots, which hosts) the admin reads from the published generation, and the
+/// process's draining and health flags are `prim::Lifecycle`.
 pub struct ServerStats {
     names: Mutex<SlotNames>,
     pub workers: Vec<Arc<WorkerStats>>,
-    pub shutdown: Arc<AtomicBool>,
-    /// Set by `POST /healthcheck/fail`, cleared by `/healthcheck/ok`.
-    pub health_failed: AtomicBool,
     pub started: Instant,
     pub started_at: SystemTime,
     /// Counter values at the last `/reset_counters`, subtracted from what is shown.
@@ -313,19 +309,12 @@ pub struct ServerStats {
 impl ServerStats {
     /// Stats blocks for `workers` workers, room for at least `listeners` and
     /// `clusters` names; `register` gives names their slots.
-    pub fn new(
-        workers: usize,
-        listeners: usize,
-        clusters: usize,
-        shutdown: Arc<AtomicBool>,
-    ) -> Self {
+    pub fn new(workers: usize, listeners: usize, clusters: usize) -> Self {
         ServerStats {
             names: Mutex::new(SlotNames::default()),
             workers: (0..workers)
                 .map(|id| Arc::new(WorkerStats::new(id, listeners, clusters)))
                 .collect(),
-            shutdown,
-            health_failed: AtomicBool::new(false),
             started: Instant::now(),
             started_at: SystemTime::now(),
             baseline: Mutex::new(None),
@@ -359,14 +348,5 @@ impl ServerStats {
             }
         }
         Ok((listeners, clusters))
-    }
-
-    pub fn draining(&self) -> bool {
-        self.shutdown.load(Relaxed)
-    }
-
-    /// What `/ready` and a listener's `health_check` path answer.
-    pub fn is_live(&self) -> bool {
-        !self.draining() && !self.health_failed.load(Relaxed)
     }
 }

@@ -4,7 +4,7 @@
 //! module loads every worker's blocks and sums them into it, and subtracts the
 //! `/reset_counters` baseline. Gauges are levels and are never reset.
 
-use std::{net::SocketAddr, sync::atomic::Ordering::Relaxed};
+use std::net::SocketAddr;
 
 use super::{names::*, ServerStats};
 use crate::{metric::HistogramSnapshot, net::IoDriver};
@@ -204,10 +204,6 @@ impl ServerStats {
     pub fn reset_counters(&self, shown: Snapshot) {
         let now = self.raw_snapshot(shown);
         *self.baseline.lock().unwrap_or_else(|e| e.into_inner()) = Some(now);
-    }
-
-    pub fn shutdown_requested(&self) -> bool {
-        self.shutdown.load(Relaxed)
     }
 }
 

@@ -174,6 +174,8 @@ pub struct Shared {
     pub generations: Arc<Generations>,
     pub shutdown: Arc<AtomicBool>,
     pub stats: Arc<ServerStats>,
+    /// Draining and the health override (a listener's health-check path reads it).
+    pub lifecycle: Arc<crate::prim::Lifecycle>,
 }
 
 /// One config generation as this worker serves it. Immutable once built;
@@ -239,7 +241,11 @@ impl Worker {
             seed,
             workers: shared.stats.workers.len(),
             active: Cell::new(0),
-            tap: Rc::new(WorkerTap::new(id, shared.stats.clone())),
+            tap: Rc::new(WorkerTap::new(
+                id,
+                shared.stats.clone(),
+                shared.lifecycle.clone(),
+            )),
             rng: Cell::new(Rng::new(seed)),
             buffers: RefCell::new(Vec::new()),
             scratches: RefCell::new(Vec::new()),

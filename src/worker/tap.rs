@@ -43,6 +43,8 @@ pub struct WorkerTap {
     pub id: usize,
     pub stats: Arc<WorkerStats>,
     pub server: Arc<ServerStats>,
+    /// Draining and the health override (the health-check path answers by it).
+    pub lifecycle: Arc<crate::prim::Lifecycle>,
     /// By cluster slot: this worker's cluster of the current generation, which
     /// holds each host's counters. Grows only when a reload names a new cluster.
     clusters: RefCell<Vec<Option<Rc<WorkerCluster>>>>,
@@ -59,9 +61,14 @@ pub struct WorkerTap {
 }
 
 impl WorkerTap {
-    pub fn new(id: usize, server: Arc<ServerStats>) -> WorkerTap {
+    pub fn new(
+        id: usize,
+        server: Arc<ServerStats>,
+        lifecycle: Arc<crate::prim::Lifecycle>,
+    ) -> WorkerTap {
         let tap = WorkerTap {
             id,
+            lifecycle,
             stats: server.workers[id].clone(),
             clusters: RefCell::new(Vec::new()),
             cluster_names: RefCell::new(Vec::new()),
@@ -466,7 +473,7 @@ impl SessionTap {
         }
         self.tap.stats.listeners[self.listener].inc(ListenerCounter::DownstreamRqHealthCheck);
         self.health_check = true;
-        Some(self.tap.server.is_live())
+        Some(self.tap.lifecycle.is_live())
     }
 
     /// The balancer was asked for a host of `cluster`.
