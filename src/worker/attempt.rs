@@ -90,7 +90,7 @@ pub async fn attempt<D: Downstream>(
                 .await
                 .map_err(AttemptError::Upstream)?;
             if c.opened {
-                down.tap().upstream_connected();
+                down.tap().upstream_connected(c.conn.is_h2());
                 if c.conn.is_tls() {
                     down.tap().upstream_tls_handshake();
                 }

@@ -24,7 +24,7 @@ use crate::{
     },
     codec::{forward::RequestIdAction, headers::HeaderIndex, request::RequestHead, Version},
     config::ListenerConfig,
-    net::tls::TlsInfo,
+    net::{meter::Meter, tls::TlsInfo},
     stats::{names::*, ClusterStats, HostStats, ServerStats, WorkerStats},
     upstream::{cluster::Overflow, TlsFailure, UpstreamError, WorkerCluster},
 };
@@ -83,6 +83,11 @@ impl WorkerTap {
     /// Count `c` on the listener in stats slot `slot`.
     pub fn listener_counter(&self, slot: usize, c: ListenerCounter) {
         self.stats.listeners[slot].inc(c);
+    }
+
+    /// Where a connection accepted on the listener in `slot` counts its bytes.
+    pub fn listener_meter(&self, slot: usize) -> Option<Meter> {
+        self.stats.listeners.handle(slot).map(|l| l as Meter)
     }
 
     /// Connections this worker has open on the listener in `slot`.
@@ -233,6 +238,15 @@ pub struct SessionTap {
     connection: bool,
     /// When the connection was accepted (`downstream_cx_length_ms`).
     opened: Instant,
+    /// The per-protocol gauge this connection holds up, once its protocol is known.
+    protocol_active: Option<ListenerGauge>,
+}
+
+/// The protocol a client connection turned out to speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CxProtocol {
+    Http1,
+    Http2,
 }
 
 impl SessionTap {
@@ -311,7 +325,27 @@ impl SessionTap {
             tls: None,
             connection: true,
             opened: now,
+            protocol_active: None,
         }
+    }
+
+    /// The connection speaks `p` (`downstream_cx_http{1,2}_total` and `_active`).
+    pub fn connection_protocol(&mut self, p: CxProtocol) {
+        let (total, active) = match p {
+            CxProtocol::Http1 => (
+                ListenerCounter::DownstreamCxHttp1Total,
+                ListenerGauge::DownstreamCxHttp1Active,
+            ),
+            CxProtocol::Http2 => (
+                ListenerCounter::DownstreamCxHttp2Total,
+                ListenerGauge::DownstreamCxHttp2Active,
+            ),
+        };
+        debug_assert!(self.connection && self.protocol_active.is_none());
+        let l = &self.tap.stats.listeners[self.listener];
+        l.inc(total);
+        l.gauge(active).inc();
+        self.protocol_active = Some(active);
     }
 
     /// The upstream's response head (offsets into `buf`): keep the headers the
@@ -517,9 +551,16 @@ impl SessionTap {
         self.cluster_do(|c| c.inc(ClusterCounter::SslHandshake));
     }
 
-    /// A new upstream connection was established.
-    pub fn upstream_connected(&mut self) {
-        self.cluster_do(|c| c.inc(ClusterCounter::UpstreamCxTotal));
+    /// A new upstream connection was established, speaking HTTP/2 or HTTP/1.1.
+    pub fn upstream_connected(&mut self, http2: bool) {
+        self.cluster_do(|c| {
+            c.inc(ClusterCounter::UpstreamCxTotal);
+            c.inc(if http2 {
+                ClusterCounter::UpstreamCxHttp2Total
+            } else {
+                ClusterCounter::UpstreamCxHttp1Total
+            });
+        });
         self.host_do(|h| h.inc(HostCounter::CxTotal));
     }
 
@@ -842,6 +883,9 @@ impl Drop for SessionTap {
         }
         let l = &self.tap.stats.listeners[self.listener];
         l.gauge(ListenerGauge::DownstreamCxActive).dec();
+        if let Some(g) = self.protocol_active {
+            l.gauge(g).dec();
+        }
         l.inc(ListenerCounter::DownstreamCxDestroy);
         l.cx_length.record(self.opened.elapsed().as_micros() as u64);
     }
