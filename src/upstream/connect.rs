@@ -51,6 +51,15 @@ impl UpstreamConn {
         }
     }
 
+    /// The connection's own address (one `getsockname` per socket, kept by
+    /// monoio; an HTTP/2 stream's is its connection's, read as it opened).
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        match self {
+            UpstreamConn::H2(s) => s.local_addr(),
+            _ => self.tcp()?.local_addr().ok(),
+        }
+    }
+
     /// The protocol ALPN settled, if any.
     pub fn alpn(&self) -> Option<&[u8]> {
         match self {

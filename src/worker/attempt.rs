@@ -98,6 +98,7 @@ pub async fn attempt<D: Downstream>(
             c.conn
         }
     };
+    down.tap().upstream_local(|| upstream.local_addr());
     let sent_at = Instant::now();
     let replay = Replay {
         stale: reused && stale_replay,

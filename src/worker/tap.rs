@@ -228,6 +228,8 @@ pub struct SessionTap {
     /// The counters of the host the request went to (the cluster member's own).
     host: Option<Arc<HostStats>>,
     upstream_addr: Option<SocketAddr>,
+    /// The upstream connection's own address, when the access log prints it.
+    upstream_local: Option<SocketAddr>,
     upstream_start: Instant,
     service_time_ms: Option<u64>,
     capture: RequestCapture,
@@ -318,6 +320,7 @@ impl SessionTap {
             cluster: None,
             host: None,
             upstream_addr: None,
+            upstream_local: None,
             upstream_start: now,
             service_time_ms: None,
             capture: RequestCapture::default(),
@@ -375,6 +378,21 @@ impl SessionTap {
                 .access_log
                 .as_ref()
                 .is_some_and(|l| l.format.wants_local_address())
+    }
+
+    /// The upstream connection the request went on, for
+    /// `%UPSTREAM_LOCAL_ADDRESS%`: its address is asked for only when the
+    /// access log prints it (the socket keeps it after its first `getsockname`).
+    pub fn upstream_local(&mut self, local: impl FnOnce() -> Option<SocketAddr>) {
+        let wanted = self.logs()
+            && self
+                .config
+                .access_log
+                .as_ref()
+                .is_some_and(|l| l.format.wants_upstream_local_address());
+        if wanted {
+            self.upstream_local = local();
+        }
     }
 
     /// The address the connection was accepted on.
@@ -771,6 +789,7 @@ impl SessionTap {
         self.cluster = None;
         self.host = None;
         self.upstream_addr = None;
+        self.upstream_local = None;
         self.service_time_ms = None;
         self.capture.clear();
         self.resp_capture.clear();
@@ -805,6 +824,7 @@ impl SessionTap {
             response_duration_ms: since(self.upstream_head),
             service_time_ms: self.service_time_ms,
             upstream_host: self.upstream_addr,
+            upstream_local: self.upstream_local,
             upstream_cluster: self.cluster.and_then(|c| names.get(c)).map(|n| &**n),
             transport_failure: self.transport_failure,
             peer: self.peer,
