@@ -21,6 +21,7 @@ driver_tests!(
     plaintext_http1_and_http2_count_their_bytes_and_protocols,
     tls_counts_ciphertext_and_alpn_protocols,
     http2_upstream_connections_count_their_protocol_and_lifetime,
+    tunnel_bytes_count_both_ways,
 );
 
 /// The body each request sends (and the echo upstream sends back).
@@ -252,4 +253,42 @@ fn http2_upstream_connections_count_their_protocol_and_lifetime(d: Driver) {
         2.0
     );
     rw.stop();
+}
+
+/// After a 101 the tunnel's bytes count too, and the upstream connection's
+/// close (when the tunnel ends) counts in `upstream_cx_destroy` and the
+/// length histogram.
+fn tunnel_bytes_count_both_ways(d: Driver) {
+    let up = upgrade_echo_upstream(b"hi;");
+    let rw = Ringway::start(d, &yaml("", &cluster("c", &[up.addr])));
+    let mut c = Client::connect(rw.addr());
+    c.send(b"GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n");
+    assert_eq!(c.try_read_response(true).expect("101").status, 101);
+    assert_eq!(c.read_exact_raw(3), b"hi;");
+    let msg = vec![b'm'; 3000];
+    for _ in 0..10 {
+        c.send(&msg);
+    }
+    // The upstream echoes each read it makes behind an `echo:` prefix (no `m`
+    // in it): read until every `m` is back.
+    assert!(c.pending().is_empty());
+    let (mut back, mut buf) = (0, [0u8; 4096]);
+    while back < 10 * msg.len() {
+        let n = std::io::Read::read(&mut c.stream, &mut buf).expect("tunnel read");
+        assert!(n > 0, "the tunnel closed early");
+        back += buf[..n].iter().filter(|&&b| b == b'm').count();
+    }
+    c.stream.shutdown(std::net::Shutdown::Write).unwrap();
+    c.expect_closed();
+    let admin = rw.admin();
+    let s = wait_for("the tunnel's upstream connection closed", || {
+        let s = settled(admin);
+        (stat(&s, "cluster.c.upstream_cx_destroy") == 1).then_some(s)
+    });
+    check_bytes(&s, "ingress", 10 * msg.len() as u64);
+    let cluster = ("envoy_cluster_name", "c");
+    assert_eq!(
+        histogram_count(admin, "envoy_cluster_upstream_cx_length_ms", cluster),
+        1.0
+    );
 }
