@@ -22,6 +22,8 @@ use support::{
 driver_tests!(
     http1_and_http2_clients_reach_an_h2c_upstream,
     large_bodies_cross_both_ways_within_flow_control,
+    a_head_http2_cannot_carry_is_the_clients_400,
+    a_pumped_body_is_held_to_the_minimum_rate,
     a_refused_stream_is_sent_again_and_succeeds,
     goaway_mid_traffic_fails_no_request,
     one_connection_carries_many_streams,
@@ -506,8 +508,13 @@ fn grpc_unary_and_streaming_calls_pass_with_their_trailers(d: Driver) {
     assert_eq!(seen[0].path, "/echo.Echo/Unary");
     assert_eq!(seen[2].body.len(), 4 * grpc_message(b"ping 0").len());
 
-    // ringway's own answers to gRPC clients are gRPC errors.
-    let rw = Ringway::start(d, &h2_config(&[next_loopback_closed()], ""));
+    // ringway's own answers to gRPC clients are gRPC errors, counted and
+    // logged as the 200 they travel as (as Envoy does).
+    let with_admin = format!(
+        "admin:\n  address: 127.0.0.1:0\n{}",
+        h2_config(&[next_loopback_closed()], "")
+    );
+    let rw = Ringway::start(d, &with_admin);
     block_on(async {
         let mut client = h2_connect(rw.addr()).await;
         let (parts, body, _) = h2_call(
@@ -521,6 +528,9 @@ fn grpc_unary_and_streaming_calls_pass_with_their_trailers(d: Driver) {
         assert!(parts.headers.contains_key("grpc-message"));
         assert!(body.is_empty());
     });
+    let st = admin::stats(rw.admin());
+    assert_eq!(admin::stat(&st, "http.ingress.downstream_rq_2xx"), 1);
+    assert_eq!(admin::stat(&st, "http.ingress.downstream_rq_5xx"), 0);
 }
 
 /// An address nothing listens on.
@@ -591,4 +601,98 @@ fn nghttpd_as_an_http2_only_upstream(d: Driver) {
         &format!("http://{}/hello.txt", rw.addr()),
     ]);
     assert_eq!(out, "hello from nghttpd\n");
+}
+
+/// Input HTTP/1.1 allows but HTTP/2 forbids (`<` or a backtick in the path, `%`
+/// in the authority) is the client's 400: never a reset charged to the host,
+/// never replayed on a new connection, and the host stays in rotation.
+fn a_head_http2_cannot_carry_is_the_clients_400(d: Driver) {
+    let up = H2Upstream::h2c("u1");
+    let yaml = format!(
+        "admin:\n  address: 127.0.0.1:0\n{}",
+        h2_config(
+            &[up.addr],
+            "    outlier_detection: { consecutive_5xx: 2, base_ejection_time: 60s }\n"
+        )
+    );
+    let rw = Ringway::start(d, &yaml);
+    assert_eq!(get(rw.addr(), "app.test", "/warm").status, 200);
+    let connections = up.connections();
+    for (host, path) in [
+        ("app.test", "/a<b"),
+        ("app.test", "/a`b"),
+        ("app.test", "/a>b"),
+        ("a%41", "/p"),
+    ] {
+        let r = get(rw.addr(), host, path);
+        assert_eq!(r.status, 400, "{host}{path}: {}", r.body_str());
+    }
+    assert_eq!(
+        up.connections(),
+        connections,
+        "no new upstream connection for bad heads"
+    );
+    // Not ejected: the host still answers.
+    assert_eq!(get(rw.addr(), "app.test", "/after").status, 200);
+    let st = admin::stats(rw.admin());
+    assert_eq!(admin::stat(&st, "cluster.c.upstream_rq_rx_reset"), 0);
+    assert_eq!(
+        admin::stat(&st, "cluster.c.outlier_detection.ejections_enforced_total"),
+        0
+    );
+}
+
+/// HTTP/2 client to HTTP/2 upstream, body sent on its own (full duplex): the
+/// listener's minimum body rate still applies. 100 bytes then silence: once
+/// the body's credit runs out the upstream stream is reset and the client's
+/// response (the echo upstream answers at once) ends in a reset, not a clean
+/// end (before this rule reached pumped bodies it waited out the 60 s idle
+/// timeout); nothing is charged to the host.
+fn a_pumped_body_is_held_to_the_minimum_rate(d: Driver) {
+    let up = H2Upstream::h2c("u1");
+    let yaml = format!(
+        "admin:\n  address: 127.0.0.1:0\n{}",
+        h2_config(&[up.addr], "")
+    )
+    .replace(
+        "    address: 127.0.0.1:0\n    virtual_hosts",
+        "    address: 127.0.0.1:0\n    request_buffer: 0\n    request_body_timeout: 300ms\n    request_body_min_rate: 1KiB\n    virtual_hosts",
+    );
+    assert!(yaml.contains("request_body_min_rate"), "{yaml}");
+    let rw = Ringway::start(d, &yaml);
+    block_on(async {
+        let client = h2_connect(rw.addr()).await;
+        let mut c = client.clone().ready().await.unwrap();
+        let (resp, mut send) = c
+            .send_request(req("POST", "/slow").body(()).unwrap(), false)
+            .unwrap();
+        send.send_data(Bytes::from_static(&[b's'; 100]), false)
+            .unwrap();
+        // No more DATA, no END_STREAM: the proxy gives up on the body.
+        let ended = match resp.await {
+            Err(e) => Err(e),
+            Ok(resp) => {
+                let mut body = resp.into_body();
+                loop {
+                    match body.data().await {
+                        Some(Ok(chunk)) => {
+                            let _ = body.flow_control().release_capacity(chunk.len());
+                        }
+                        Some(Err(e)) => break Err(e),
+                        None => break Ok(()),
+                    }
+                }
+            }
+        };
+        assert!(
+            ended.is_err(),
+            "the response ended cleanly: the body was not cut off"
+        );
+        drop(send);
+    });
+    wait_until("the upstream saw its stream reset", || {
+        up.seen().is_empty() || up.streams() >= 1
+    });
+    let st = admin::stats(rw.admin());
+    assert_eq!(admin::stat(&st, "cluster.c.upstream_rq_rx_reset"), 0);
 }

@@ -122,19 +122,27 @@ impl Forwarding {
             .map(|h| h.value(buf).split(|&b| b == b',').count())
             .sum::<usize>();
         let hops = self.xff_num_trusted_hops;
-        let (trusted, append, set_xfp) = if self.use_remote_address {
+        // `known`: the trusted address came from the connection or a parsed
+        // XFF entry. Without `use_remote_address` an XFF that does not parse
+        // leaves it unknown, and an unknown address is never internal (as
+        // Envoy); the peer only stands in for logging and the external header.
+        let (trusted, known, append, set_xfp) = if self.use_remote_address {
             let from_xff = if hops > 0 {
                 xff_from_right(buf, headers, hops - 1)
             } else {
                 None
             };
-            (from_xff.unwrap_or(peer), !self.skip_xff_append, hops == 0)
-        } else {
             (
-                xff_from_right(buf, headers, hops).unwrap_or(peer),
-                false,
-                false,
+                from_xff.unwrap_or(peer),
+                true,
+                !self.skip_xff_append,
+                hops == 0,
             )
+        } else {
+            match xff_from_right(buf, headers, hops) {
+                Some(ip) => (ip, true, false, false),
+                None => (peer, false, false, false),
+            }
         };
         // The trusted address is all XFF will say: none yet (we append the
         // peer), or the one entry a proxy in front wrote.
@@ -143,7 +151,7 @@ impl Forwarding {
         } else {
             xff_entries == 1 && hops == 0
         };
-        let internal = single && self.internal.iter().any(|c| c.contains(trusted));
+        let internal = single && known && self.internal.iter().any(|c| c.contains(trusted));
         let edge = self.use_remote_address && !internal;
         let request_id = match (
             self.generate_request_id,
@@ -368,6 +376,22 @@ mod tests {
             PEER.parse().unwrap(),
         );
         assert!(with_xff.external.is_some());
+    }
+
+    #[test]
+    fn an_xff_that_does_not_parse_is_never_internal() {
+        // Without use_remote_address the trusted address is XFF's; junk there
+        // must not let the (internal) peer stand in for it.
+        let p = Forwarding {
+            internal: vec![Cidr::parse("192.0.2.0/24").unwrap()],
+            ..policy(false, 0)
+        };
+        let head = b"x-forwarded-for: junk\r\n";
+        let plan = super::Forwarding::plan(&p, head, &headers_of(head), PEER.parse().unwrap());
+        assert_eq!(plan.envoy, EnvoyHeaders::Clean { edge: false });
+        let good = b"x-forwarded-for: 192.0.2.9\r\n";
+        let plan = super::Forwarding::plan(&p, good, &headers_of(good), PEER.parse().unwrap());
+        assert_eq!(plan.envoy, EnvoyHeaders::Internal);
     }
 
     #[test]

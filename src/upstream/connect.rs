@@ -88,6 +88,18 @@ impl UpstreamConn {
         matches!(self, UpstreamConn::H2(s) if s.unprocessed())
     }
 
+    /// A request head an HTTP/2 stream could not carry (see `H2Stream`): the
+    /// request is refused as the client's, not counted against the host.
+    pub fn rejected_head(&self) -> bool {
+        matches!(self, UpstreamConn::H2(s) if s.untranslatable())
+    }
+
+    /// The stream was reset because the client's body, sent on its own, ran
+    /// out of time: answered as the client's fault (408), not the host's.
+    pub fn client_late(&self) -> bool {
+        matches!(self, UpstreamConn::H2(s) if s.client_late())
+    }
+
     /// The plain socket, when the connection can carry a raw tunnel after a
     /// 101 (a TLS one cannot yet: both directions share one session).
     pub fn into_tunnel(self) -> Option<Metered> {

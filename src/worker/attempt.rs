@@ -15,6 +15,7 @@ use bytes::{Buf, BytesMut};
 use super::{
     downstream::{Downstream, HeadView, RequestBodyError, Step},
     io::{read_more, write_all_within, ReadError},
+    local_reply::LocalReply,
     ExchangeBuffers, Worker,
 };
 use crate::{
@@ -106,6 +107,14 @@ pub async fn attempt<D: Downstream>(
     };
     match send_request(down, bufs, &mut upstream, plan).await {
         Ok(()) => {}
+        // Input the codec accepts but HTTP/2 forbids (`<` in a path, `%` in a
+        // host): a 400, never a reset charged to a healthy host, never replayed.
+        Err(RequestBodyError::Upstream) if upstream.rejected_head() => {
+            let step = down
+                .local_reply(LocalReply::BadRequest(CodecError::Malformed))
+                .await;
+            return Err(AttemptError::Client(step));
+        }
         Err(RequestBodyError::Upstream) => return Err(replay.after_reset(&upstream)),
         Err(RequestBodyError::Client(step)) => return Err(AttemptError::Client(step)),
     }
@@ -117,6 +126,10 @@ pub async fn attempt<D: Downstream>(
                 resp,
                 sent_at,
             })
+        }
+        Err(_) if upstream.client_late() => {
+            let step = down.local_reply(LocalReply::BodyTimeout).await;
+            Err(AttemptError::Client(step))
         }
         Err(UpstreamError::Reset) if bufs.up_buf.is_empty() => Err(replay.after_reset(&upstream)),
         Err(e) => Err(AttemptError::Upstream(e)),

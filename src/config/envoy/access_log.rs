@@ -10,8 +10,9 @@
 use serde_yaml::Mapping;
 
 use super::{
-    listener::{extension, named_path},
-    walk::{is_false, Ctx, DefaultOnly, Map, Node, Refuse, Warn},
+    common::{extension, named_path},
+    rules::access_log as rules,
+    walk::{Ctx, Node, Origins},
 };
 use crate::{
     access_log::{Compare, ResponseFlags},
@@ -21,8 +22,6 @@ use crate::{
         ConfigError,
     },
 };
-
-type Origins = Vec<(String, String)>;
 
 const FILE_NAMES: &[&str] = &["envoy.file_access_log", "envoy.access_loggers.file"];
 const FILE_TYPES: &[&str] = &[
@@ -75,15 +74,7 @@ impl EnvoyLog<'_> {
 
 /// Read one `access_log` entry.
 pub fn entry<'a>(cx: &mut Ctx, node: &Node<'a>) -> Result<EnvoyLog<'a>, ConfigError> {
-    let f = cx.fields(
-        node,
-        &[
-            ("name", Map),
-            ("config", Map),
-            ("typed_config", Map),
-            ("filter", Map),
-        ],
-    )?;
+    let f = cx.fields(node, rules::ACCESS_LOG)?;
     let (name, body, type_url) = extension(cx, node, &f)?;
     let is = |names: &[&str], types: &[&str]| match &type_url {
         Some(t) => types.contains(&t.as_str()),
@@ -113,7 +104,7 @@ fn stream_log<'a>(
     path: &str,
     at: String,
 ) -> Result<EnvoyLog<'a>, ConfigError> {
-    let b = cx.fields(body, &[("@type", Map), ("log_format", Map)])?;
+    let b = cx.fields(body, rules::STREAM_ACCESS_LOG)?;
     let format = match b.get("log_format") {
         Some(lf) => log_format(cx, &lf)?,
         None => None,
@@ -130,17 +121,7 @@ fn stream_log<'a>(
 }
 
 fn file_log<'a>(cx: &mut Ctx, body: &Node<'a>) -> Result<EnvoyLog<'a>, ConfigError> {
-    let b = cx.fields(
-        body,
-        &[
-            ("@type", Map),
-            ("path", Map),
-            ("format", Map),
-            ("json_format", Map),
-            ("typed_json_format", Map),
-            ("log_format", Map),
-        ],
-    )?;
+    let b = cx.fields(body, rules::FILE_ACCESS_LOG)?;
     let Some(p) = b.get("path") else {
         return Err(cx.invalid(&body.path, "a file access log needs a `path`"));
     };
@@ -180,33 +161,7 @@ fn file_log<'a>(cx: &mut Ctx, body: &Node<'a>) -> Result<EnvoyLog<'a>, ConfigErr
 
 /// v3 `SubstitutionFormatString`.
 fn log_format<'a>(cx: &mut Ctx, node: &Node<'a>) -> Result<Option<LogFormat<'a>>, ConfigError> {
-    let f = cx.fields(
-        node,
-        &[
-            ("text_format", Map),
-            ("text_format_source", Map),
-            ("json_format", Map),
-            (
-                "content_type",
-                Warn("the content type only matters to local replies"),
-            ),
-            (
-                "omit_empty_values",
-                DefaultOnly(
-                    is_false,
-                    "omitting empty values is not implemented; they print `-` (null in JSON)",
-                ),
-            ),
-            (
-                "json_format_options",
-                Refuse("JSON format options (sorted keys) are not implemented; keys print in config order"),
-            ),
-            (
-                "formatters",
-                Refuse("formatter extensions are not implemented"),
-            ),
-        ],
-    )?;
+    let f = cx.fields(node, rules::SUBSTITUTION_FORMAT)?;
     let given: Vec<Node> = ["text_format", "text_format_source", "json_format"]
         .iter()
         .filter_map(|k| f.get(k))
@@ -229,24 +184,7 @@ fn log_format<'a>(cx: &mut Ctx, node: &Node<'a>) -> Result<Option<LogFormat<'a>>
     if n.path.ends_with("text_format") {
         return Ok(Some(LogFormat::Text(cx.string(&n)?, n)));
     }
-    let src = cx.fields(
-        &n,
-        &[
-            ("inline_string", Map),
-            (
-                "filename",
-                Refuse("formats read from a file are not implemented; use inline_string"),
-            ),
-            (
-                "inline_bytes",
-                Refuse("formats given as bytes are not implemented; use inline_string"),
-            ),
-            (
-                "environment_variable",
-                Refuse("formats read from the environment are not implemented; use inline_string"),
-            ),
-        ],
-    )?;
+    let src = cx.fields(&n, rules::FORMAT_DATA_SOURCE)?;
     match src.get("inline_string") {
         Some(t) => Ok(Some(LogFormat::Text(cx.string(&t)?, t))),
         None => Err(cx.invalid(&n.path, "needs an `inline_string`")),
@@ -255,25 +193,7 @@ fn log_format<'a>(cx: &mut Ctx, node: &Node<'a>) -> Result<Option<LogFormat<'a>>
 
 /// Envoy's `AccessLogFilter`: exactly one of its kinds.
 fn filter(cx: &mut Ctx, node: &Node, depth: usize) -> Result<RawLogFilter, ConfigError> {
-    const NO: &str = "this access log filter is not implemented; ringway has status_code, duration, not_health_check, response_flag, runtime (static), and and or filters";
-    let f = cx.fields(
-        node,
-        &[
-            ("status_code_filter", Map),
-            ("duration_filter", Map),
-            ("not_health_check_filter", Map),
-            ("response_flag_filter", Map),
-            ("runtime_filter", Map),
-            ("and_filter", Map),
-            ("or_filter", Map),
-            ("traceable_filter", Refuse(NO)),
-            ("header_filter", Refuse(NO)),
-            ("grpc_status_filter", Refuse(NO)),
-            ("metadata_filter", Refuse(NO)),
-            ("log_type_filter", Refuse(NO)),
-            ("extension_filter", Refuse(NO)),
-        ],
-    )?;
+    let f = cx.fields(node, rules::ACCESS_LOG_FILTER)?;
     let mut raw = RawLogFilter::default();
     let mut kinds = 0;
     if let Some(n) = f.get("status_code_filter") {
@@ -290,7 +210,7 @@ fn filter(cx: &mut Ctx, node: &Node, depth: usize) -> Result<RawLogFilter, Confi
         kinds += 1;
     }
     if let Some(n) = f.get("not_health_check_filter") {
-        cx.fields(&n, &[])?;
+        cx.fields(&n, rules::NOT_HEALTH_CHECK_FILTER)?;
         raw.not_health_check = Some(true);
         kinds += 1;
     }
@@ -322,7 +242,7 @@ fn filter(cx: &mut Ctx, node: &Node, depth: usize) -> Result<RawLogFilter, Confi
 }
 
 fn nested(cx: &mut Ctx, node: &Node, depth: usize) -> Result<Vec<RawLogFilter>, ConfigError> {
-    let f = cx.fields(node, &[("filters", Map)])?;
+    let f = cx.fields(node, rules::NESTED_FILTER)?;
     let list = match f.get("filters") {
         Some(l) => cx.seq(&l)?,
         None => Vec::new(),
@@ -338,11 +258,11 @@ fn nested(cx: &mut Ctx, node: &Node, depth: usize) -> Result<Vec<RawLogFilter>, 
 
 /// `{ comparison: { op, value: { default_value, runtime_key } } }` → (op, value).
 fn comparison(cx: &mut Ctx, node: &Node) -> Result<(String, u64), ConfigError> {
-    let f = cx.fields(node, &[("comparison", Map)])?;
+    let f = cx.fields(node, rules::COMPARISON_FILTER)?;
     let Some(c) = f.get("comparison") else {
         return Err(cx.invalid(&node.path, "needs a `comparison`"));
     };
-    let c = cx.fields(&c, &[("op", Map), ("value", Map)])?;
+    let c = cx.fields(&c, rules::COMPARISON)?;
     let op = match c.get("op") {
         Some(o) => {
             let name = cx.string(&o)?;
@@ -359,7 +279,7 @@ fn comparison(cx: &mut Ctx, node: &Node) -> Result<(String, u64), ConfigError> {
     let Some(v) = c.get("value") else {
         return Err(cx.invalid(&c.node.path, "needs a `value`"));
     };
-    let v = cx.fields(&v, &[("default_value", Map), ("runtime_key", Map)])?;
+    let v = cx.fields(&v, rules::RUNTIME_UINT32)?;
     if let Some(k) = v.get("runtime_key") {
         cx.warn(
             &k.path,
@@ -374,7 +294,7 @@ fn comparison(cx: &mut Ctx, node: &Node) -> Result<(String, u64), ConfigError> {
 }
 
 fn response_flags(cx: &mut Ctx, node: &Node) -> Result<Vec<String>, ConfigError> {
-    let f = cx.fields(node, &[("flags", Map)])?;
+    let f = cx.fields(node, rules::RESPONSE_FLAG_FILTER)?;
     let mut codes = Vec::new();
     if let Some(list) = f.get("flags") {
         for n in cx.seq(&list)? {
@@ -395,14 +315,7 @@ fn response_flags(cx: &mut Ctx, node: &Node) -> Result<Vec<String>, ConfigError>
 
 /// `runtime_filter`: its `percent_sampled` (0 % when absent, as in Envoy), as a percentage.
 fn runtime_filter(cx: &mut Ctx, node: &Node) -> Result<f64, ConfigError> {
-    let f = cx.fields(
-        node,
-        &[
-            ("runtime_key", Map),
-            ("percent_sampled", Map),
-            ("use_independent_randomness", Map),
-        ],
-    )?;
+    let f = cx.fields(node, rules::RUNTIME_FILTER)?;
     let independent = match f.get("use_independent_randomness") {
         Some(n) => cx.boolean(&n)?,
         None => false,
@@ -424,7 +337,7 @@ fn runtime_filter(cx: &mut Ctx, node: &Node) -> Result<f64, ConfigError> {
     let Some(p) = f.get("percent_sampled") else {
         return Ok(0.0);
     };
-    let p = cx.fields(&p, &[("numerator", Map), ("denominator", Map)])?;
+    let p = cx.fields(&p, rules::FRACTIONAL_PERCENT)?;
     let numerator = match p.get("numerator") {
         Some(n) => cx.uint(&n, u64::from(u32::MAX))?,
         None => 0,

@@ -6,8 +6,9 @@
 //! reads `/etc/resolv.conf` and `/etc/hosts`).
 
 use super::{
-    address,
-    walk::{is_false, Ctx, DefaultOnly, Map, Node, Refuse, Warn},
+    common::address,
+    rules::dns as rules,
+    walk::{Ctx, Node, Origins},
 };
 use crate::config::{
     raw::{RawCluster, RawConfig},
@@ -34,7 +35,7 @@ pub struct DnsSettings {
 }
 
 pub fn typed_dns_resolver_config(cx: &mut Ctx, node: &Node) -> Result<DnsSettings, ConfigError> {
-    let f = cx.fields(node, &[("name", Map), ("typed_config", Map)])?;
+    let f = cx.fields(node, rules::TYPED_DNS_RESOLVER_CONFIG)?;
     let name = f.get("name").map(|n| cx.string(&n)).transpose()?;
     let tc = f.get("typed_config");
     let type_url = match &tc {
@@ -49,17 +50,7 @@ pub fn typed_dns_resolver_config(cx: &mut Ctx, node: &Node) -> Result<DnsSetting
     };
     if is(GETADDRINFO) {
         if let Some(t) = &tc {
-            cx.fields(
-                t,
-                &[
-                    ("@type", Map),
-                    ("num_retries", Warn("retries follow dns.attempts")),
-                    (
-                        "num_resolver_threads",
-                        Warn("ringway resolves on its own event loop"),
-                    ),
-                ],
-            )?;
+            cx.fields(t, rules::GETADDRINFO_DNS_RESOLVER_CONFIG)?;
         }
         return Ok(DnsSettings::default());
     }
@@ -77,47 +68,7 @@ pub fn typed_dns_resolver_config(cx: &mut Ctx, node: &Node) -> Result<DnsSetting
 }
 
 fn cares(cx: &mut Ctx, node: &Node) -> Result<DnsSettings, ConfigError> {
-    let f = cx.fields(
-        node,
-        &[
-            ("@type", Map),
-            ("resolvers", Map),
-            ("query_timeout_seconds", Map),
-            ("query_tries", Map),
-            (
-                "use_resolvers_as_fallback",
-                DefaultOnly(
-                    is_false,
-                    "falling back to the system's resolvers is not implemented",
-                ),
-            ),
-            (
-                "filter_unroutable_families",
-                Warn("ringway asks for the families dns_lookup_family names"),
-            ),
-            (
-                "dns_resolver_options",
-                Warn("DNS is sent over UDP, retried over TCP when truncated"),
-            ),
-            ("udp_max_queries", Warn("ringway opens a socket per query")),
-            (
-                "edns0_max_payload_size",
-                Warn("ringway's queries use its own EDNS0 size"),
-            ),
-            (
-                "max_udp_channel_duration",
-                Warn("ringway opens a socket per query"),
-            ),
-            (
-                "reinit_channel_on_timeout",
-                Warn("ringway opens a socket per query"),
-            ),
-            (
-                "max_pending_lookups",
-                Refuse("a pending lookup limit is not implemented"),
-            ),
-        ],
-    )?;
+    let f = cx.fields(node, rules::CARES_DNS_RESOLVER_CONFIG)?;
     let mut out = DnsSettings::default();
     if let Some(rs) = f.get("resolvers") {
         for r in cx.seq(&rs)? {
@@ -143,7 +94,7 @@ pub fn on_bootstrap(
     cx: &mut Ctx,
     node: &Node,
     raw: &mut RawConfig,
-    origins: &mut Vec<(String, String)>,
+    origins: &mut Origins,
 ) -> Result<(), ConfigError> {
     let dns = typed_dns_resolver_config(cx, node)?;
     let rd = raw.dns.get_or_insert_with(Default::default);

@@ -10,15 +10,16 @@
 //! unless `use_remote_address`, and replaces an edge request's `x-request-id`),
 //! so a file that says nothing still behaves as it did under Envoy.
 
-use super::walk::{Ctx, Fields, Map, Node, Refuse};
+use super::{
+    rules::edge as rules,
+    walk::{Ctx, Fields, Node, Origins},
+};
 use crate::config::{
     model::{Cidr, Forwarding},
     raw::{RawForwarding, RawListener, RawRoute},
     units::ByteSize,
     ConfigError,
 };
-
-type Origins = Vec<(String, String)>;
 
 /// Envoy's `headers_with_underscores_action` words (and enum numbers).
 const UNDERSCORE_ACTIONS: &[(&str, u64, &str)] = &[
@@ -96,13 +97,13 @@ fn wrapped<'a>(cx: &mut Ctx, node: &Node<'a>) -> Result<Node<'a>, ConfigError> {
     if !node.v.is_mapping() {
         return Ok(node.clone());
     }
-    let f = cx.fields(node, &[("value", Map)])?;
+    let f = cx.fields(node, rules::WRAPPED_VALUE)?;
     f.get("value")
         .ok_or_else(|| cx.invalid(&node.path, "a wrapped value needs `value`"))
 }
 
 fn internal_addresses(cx: &mut Ctx, node: &Node) -> Result<Vec<String>, ConfigError> {
-    let f = cx.fields(node, &[("unix_sockets", Map), ("cidr_ranges", Map)])?;
+    let f = cx.fields(node, rules::INTERNAL_ADDRESS_CONFIG)?;
     if let Some(u) = f.get("unix_sockets") {
         if cx.boolean(&u)? {
             cx.warn(
@@ -116,7 +117,7 @@ fn internal_addresses(cx: &mut Ctx, node: &Node) -> Result<Vec<String>, ConfigEr
         .get("cidr_ranges")
         .map_or(Ok(Vec::new()), |n| cx.seq(&n))?
     {
-        let r = cx.fields(&range, &[("address_prefix", Map), ("prefix_len", Map)])?;
+        let r = cx.fields(&range, rules::CIDR_RANGE)?;
         let Some(prefix) = r.get("address_prefix") else {
             return Err(cx.invalid(&range.path, "a CIDR range needs `address_prefix`"));
         };
@@ -209,15 +210,7 @@ pub fn route_max_stream_duration(
     rr: &mut RawRoute,
     origins: &mut Origins,
 ) -> Result<(), ConfigError> {
-    const GRPC: &str = "gRPC timeout headers are not implemented";
-    let f = cx.fields(
-        node,
-        &[
-            ("max_stream_duration", Map),
-            ("grpc_timeout_header_max", Refuse(GRPC)),
-            ("grpc_timeout_header_offset", Refuse(GRPC)),
-        ],
-    )?;
+    let f = cx.fields(node, rules::MAX_STREAM_DURATION)?;
     if let Some(t) = f.get("max_stream_duration") {
         rr.max_stream_duration = Some(cx.duration(&t)?);
         origins.push((format!("{native}.max_stream_duration"), t.path.clone()));

@@ -8,10 +8,11 @@
 //! `APPEND_IF_EXISTS_OR_ADD` (Envoy's defaults). Operators in values are
 //! checked when the native config is validated, at the Envoy line.
 
-use super::walk::{Ctx, Fields, Map, Node, Refuse};
+use super::{
+    rules::headers as rules,
+    walk::{Ctx, Fields, Node, Origins},
+};
 use crate::config::{raw::RawHeaderAdd, ConfigError};
-
-type Origins = Vec<(String, String)>;
 
 /// Envoy's `append_action` words, mapped to the native `action` words.
 const APPEND_ACTIONS: &[(&str, &str)] = &[
@@ -95,30 +96,12 @@ fn add(
     native: &str,
     origins: &mut Origins,
 ) -> Result<RawHeaderAdd, ConfigError> {
-    let f = cx.fields(
-        node,
-        &[
-            ("header", Map),
-            ("append", Map),
-            ("append_action", Map),
-            ("keep_empty_value", Map),
-        ],
-    )?;
+    let f = cx.fields(node, rules::HEADER_VALUE_OPTION)?;
     origins.push((native.to_string(), node.path.clone()));
     let Some(header) = f.get("header") else {
         return Err(cx.invalid(&node.path, "a header to add needs `header: { key, value }`"));
     };
-    let h = cx.fields(
-        &header,
-        &[
-            ("key", Map),
-            ("value", Map),
-            (
-                "raw_value",
-                Refuse("header values as raw bytes are not implemented; use value"),
-            ),
-        ],
-    )?;
+    let h = cx.fields(&header, rules::HEADER_VALUE)?;
     let Some(key) = h.get("key") else {
         return Err(cx.invalid(&header.path, "a header needs a `key`"));
     };

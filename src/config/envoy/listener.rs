@@ -2,21 +2,17 @@
 //! connection manager (v2 `config:` or v3 `typed_config:`), its route config,
 //! and its http_filters, of which ringway runs only the router.
 
-use serde_yaml::Value;
-
 use super::{
-    address, common_http_rules, headers, matching,
-    resilience::{self, RouteHash},
-    route_action,
-    walk::{is_false, is_true, Ctx, DefaultOnly, Fields, Map, Node, Refuse, Rule, Warn},
+    common::{address, extension, named_path},
+    headers, matching, resilience, route_action,
+    rules::listener as rules,
+    walk::{Ctx, Fields, Node, Origins, RouteHash},
 };
 use crate::config::{
     raw::{RawListener, RawListenerTls, RawRetryPolicy, RawRoute, RawVirtualHost},
     units::ByteSize,
     ConfigError,
 };
-
-type Origins = Vec<(String, String)>;
 
 const HCM_NAMES: &[&str] = &[
     "envoy.http_connection_manager",
@@ -31,11 +27,6 @@ const ROUTER_TYPES: &[&str] = &[
     "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router",
     "type.googleapis.com/envoy.config.filter.http.router.v2.Router",
 ];
-const HEADERS_MUTATION: &str =
-    "this header feature is not implemented (request_headers_to_add and response_headers_to_add are)";
-const PER_FILTER: &str = "per-route filter config needs filters ringway lacks";
-const CLIENT_CERT_HEADERS: &str =
-    "forwarding client certificate details (x-forwarded-client-cert) is not implemented";
 
 pub fn listener(
     cx: &mut Ctx,
@@ -43,112 +34,7 @@ pub fn listener(
     native: &str,
     origins: &mut Origins,
 ) -> Result<RawListener, ConfigError> {
-    let f = cx.fields(
-        node,
-        &[
-            ("name", Map),
-            ("address", Map),
-            ("filter_chains", Map),
-            ("stat_prefix", Map),
-            ("access_log", Map),
-            ("per_connection_buffer_limit_bytes", Map),
-            (
-                "tcp_fast_open_queue_length",
-                Warn("TCP Fast Open is not enabled"),
-            ),
-            (
-                "tcp_backlog_size",
-                Warn("the accept backlog is fixed at 1024"),
-            ),
-            (
-                "traffic_direction",
-                Warn("traffic direction only matters to tracing"),
-            ),
-            ("drain_type", Warn("ringway drains on SIGTERM only")),
-            (
-                "listener_filters_timeout",
-                Warn("ringway has no listener filters"),
-            ),
-            (
-                "continue_on_listener_filters_timeout",
-                Warn("ringway has no listener filters"),
-            ),
-            (
-                "connection_balance_config",
-                Warn("each worker accepts on its own SO_REUSEPORT socket"),
-            ),
-            (
-                "reuse_port",
-                Warn("each worker accepts on its own SO_REUSEPORT socket"),
-            ),
-            (
-                "enable_reuse_port",
-                Warn("each worker accepts on its own SO_REUSEPORT socket"),
-            ),
-            (
-                "metadata",
-                Warn("metadata only matters to filters ringway lacks"),
-            ),
-            ("ignore_global_conn_limit", Map),
-            (
-                "max_connections_to_accept_per_socket_event",
-                Warn("accepting is not tunable"),
-            ),
-            (
-                "bind_to_port",
-                DefaultOnly(is_true, "listeners that do not bind are not implemented"),
-            ),
-            (
-                "use_original_dst",
-                DefaultOnly(
-                    is_false,
-                    "original destination redirection is not implemented",
-                ),
-            ),
-            (
-                "transparent",
-                DefaultOnly(is_false, "transparent proxying is not implemented"),
-            ),
-            (
-                "freebind",
-                DefaultOnly(is_false, "IP_FREEBIND is not implemented"),
-            ),
-            (
-                "enable_mptcp",
-                DefaultOnly(is_false, "MPTCP is not implemented"),
-            ),
-            ("listener_filters", Map),
-            (
-                "socket_options",
-                Refuse("socket options are not implemented"),
-            ),
-            (
-                "default_filter_chain",
-                Refuse("filter chain matching is not implemented"),
-            ),
-            (
-                "filter_chain_matcher",
-                Refuse("filter chain matching is not implemented"),
-            ),
-            (
-                "udp_listener_config",
-                Refuse("UDP listeners are not implemented"),
-            ),
-            (
-                "additional_addresses",
-                Refuse("a listener has one address; write one listener per address"),
-            ),
-            ("api_listener", Refuse("API listeners are not implemented")),
-            (
-                "internal_listener",
-                Refuse("internal listeners are not implemented"),
-            ),
-            (
-                "deprecated_v1",
-                Refuse("v1 listener options are not implemented"),
-            ),
-        ],
-    )?;
+    let f = cx.fields(node, rules::LISTENER)?;
     origins.push((native.to_string(), node.path.clone()));
     let mut rl = RawListener::default();
     match f.get("address") {
@@ -186,27 +72,8 @@ pub fn listener(
         return Err(cx.invalid(&node.path, "a listener needs one filter chain"));
     };
     let chain = &chains[primary];
-    let c = cx.fields(chain, CHAIN_FIELDS)?;
-    rl.tls = match (c.get("transport_socket"), c.get("tls_context")) {
-        (Some(_), Some(t)) => {
-            return Err(cx.invalid(&t.path, "give transport_socket or tls_context, not both"))
-        }
-        (Some(s), None) => super::tls::listener_socket(cx, &s, native, origins)?,
-        (None, Some(t)) => Some(super::tls::downstream_context(cx, &t, native, origins)?),
-        (None, None) => None,
-    };
-    if let Some(t) = c.get("transport_socket_connect_timeout") {
-        match rl.tls.as_mut() {
-            Some(tls) => {
-                tls.handshake_timeout = Some(cx.duration(&t)?);
-                origins.push((format!("{native}.tls.handshake_timeout"), t.path.clone()));
-            }
-            None => cx.warn(
-                &t.path,
-                "ignored: a plaintext filter chain has no handshake to time out",
-            ),
-        }
-    }
+    let c = cx.fields(chain, rules::FILTER_CHAIN)?;
+    rl.tls = chain_tls(cx, &c, native, origins)?;
     let filters = match c.get("filters") {
         Some(fs) => cx.seq(&fs)?,
         None => Vec::new(),
@@ -237,26 +104,36 @@ pub fn listener(
     Ok(rl)
 }
 
-/// What a filter chain may say (the same rules for every chain of a listener).
-const CHAIN_FIELDS: &[(&str, Rule)] = &[
-    ("filters", Map),
-    (
-        "name",
-        Warn("filter chain names only matter to filter chain matching"),
-    ),
-    (
-        "metadata",
-        Warn("metadata only matters to filters ringway lacks"),
-    ),
-    ("transport_socket_connect_timeout", Map),
-    ("filter_chain_match", Map),
-    (
-        "use_proxy_proto",
-        DefaultOnly(is_false, "the PROXY protocol is not implemented"),
-    ),
-    ("tls_context", Map),
-    ("transport_socket", Map),
-];
+/// The primary chain's TLS, from `transport_socket` or v2 `tls_context`, with
+/// its handshake timeout.
+fn chain_tls(
+    cx: &mut Ctx,
+    c: &Fields,
+    native: &str,
+    origins: &mut Origins,
+) -> Result<Option<RawListenerTls>, ConfigError> {
+    let mut tls = match (c.get("transport_socket"), c.get("tls_context")) {
+        (Some(_), Some(t)) => {
+            return Err(cx.invalid(&t.path, "give transport_socket or tls_context, not both"))
+        }
+        (Some(s), None) => super::tls::listener_socket(cx, &s, native, origins)?,
+        (None, Some(t)) => Some(super::tls::downstream_context(cx, &t, native, origins)?),
+        (None, None) => None,
+    };
+    if let Some(t) = c.get("transport_socket_connect_timeout") {
+        match tls.as_mut() {
+            Some(tls) => {
+                tls.handshake_timeout = Some(cx.duration(&t)?);
+                origins.push((format!("{native}.tls.handshake_timeout"), t.path.clone()));
+            }
+            None => cx.warn(
+                &t.path,
+                "ignored: a plaintext filter chain has no handshake to time out",
+            ),
+        }
+    }
+    Ok(tls)
+}
 
 /// The server names a chain's `filter_chain_match` selects it by (empty: the
 /// default chain). Matching on anything else is refused.
@@ -265,49 +142,7 @@ fn server_names(cx: &mut Ctx, chain: &Node) -> Result<Vec<String>, ConfigError> 
         return Ok(Vec::new());
     };
     let m = chain.child("filter_chain_match", v);
-    let f = cx.fields(
-        &m,
-        &[
-            ("server_names", Map),
-            ("transport_protocol", Map),
-            (
-                "application_protocols",
-                Refuse("filter chains by ALPN are not implemented"),
-            ),
-            (
-                "destination_port",
-                Refuse("filter chains by destination port are not implemented"),
-            ),
-            (
-                "prefix_ranges",
-                Refuse("filter chains by destination address are not implemented"),
-            ),
-            (
-                "source_prefix_ranges",
-                Refuse("filter chains by source address are not implemented"),
-            ),
-            (
-                "direct_source_prefix_ranges",
-                Refuse("filter chains by source address are not implemented"),
-            ),
-            (
-                "source_ports",
-                Refuse("filter chains by source port are not implemented"),
-            ),
-            (
-                "source_type",
-                Refuse("filter chains by source type are not implemented"),
-            ),
-            (
-                "address_suffix",
-                Refuse("filter chains by address suffix are not implemented"),
-            ),
-            (
-                "suffix_len",
-                Refuse("filter chains by address suffix are not implemented"),
-            ),
-        ],
-    )?;
+    let f = cx.fields(&m, rules::FILTER_CHAIN_MATCH)?;
     if let Some(t) = f.get("transport_protocol") {
         let proto = cx.string(&t)?;
         if proto != "tls" {
@@ -370,7 +205,7 @@ fn add_sni_chain(
     native: &str,
     origins: &mut Origins,
 ) -> Result<(), ConfigError> {
-    let c = cx.fields(chain, CHAIN_FIELDS)?;
+    let c = cx.fields(chain, rules::FILTER_CHAIN)?;
     let same_filters = c.get("filters").map(|n| n.v) == primary.get("filters").map(|n| n.v);
     if !same_filters {
         return Err(cx.unsupported(
@@ -439,18 +274,7 @@ const TLS_INSPECTOR_TYPE: &str =
 /// its own handshake); any other is refused.
 fn listener_filters(cx: &mut Ctx, node: &Node) -> Result<(), ConfigError> {
     for filter in cx.seq(node)? {
-        let f = cx.fields(
-            &filter,
-            &[
-                ("name", Map),
-                ("config", Map),
-                ("typed_config", Map),
-                (
-                    "filter_disabled",
-                    Refuse("conditional listener filters are not implemented"),
-                ),
-            ],
-        )?;
+        let f = cx.fields(&filter, rules::LISTENER_FILTER)?;
         let (name, _body, type_url) = extension(cx, &filter, &f)?;
         let inspector = match &type_url {
             Some(t) => t == TLS_INSPECTOR_TYPE,
@@ -471,23 +295,8 @@ fn listener_filters(cx: &mut Ctx, node: &Node) -> Result<(), ConfigError> {
 }
 
 /// A network filter: the HTTP connection manager's body, or an error.
-/// Envoy enables upgrades per type; ringway tunnels any upgrade its upstream accepts.
-const UPGRADES: &str =
-    "ringway tunnels every upgrade (WebSocket and others) its upstream answers with 101";
-
 fn network_filter<'a>(cx: &mut Ctx, filter: &Node<'a>) -> Result<Node<'a>, ConfigError> {
-    let f = cx.fields(
-        filter,
-        &[
-            ("name", Map),
-            ("config", Map),
-            ("typed_config", Map),
-            (
-                "config_discovery",
-                Refuse("filter config discovery (ECDS) is not implemented"),
-            ),
-        ],
-    )?;
+    let f = cx.fields(filter, rules::NETWORK_FILTER)?;
     let (name, body, type_url) = extension(cx, filter, &f)?;
     let is_hcm = match &type_url {
         Some(t) => HCM_TYPES.contains(&t.as_str()),
@@ -501,42 +310,6 @@ fn network_filter<'a>(cx: &mut Ctx, filter: &Node<'a>) -> Result<Node<'a>, Confi
         ));
     }
     Ok(body)
-}
-
-/// The name, body (`config` or `typed_config`) and `@type` of an extension entry.
-pub(super) fn extension<'a>(
-    cx: &mut Ctx,
-    node: &Node<'a>,
-    f: &Fields<'a>,
-) -> Result<(String, Node<'a>, Option<String>), ConfigError> {
-    let name = match f.get("name") {
-        Some(n) => cx.string(&n)?,
-        None => String::new(),
-    };
-    static NULL: Value = Value::Null;
-    match (f.get("config"), f.get("typed_config")) {
-        (Some(_), Some(t)) => {
-            Err(cx.invalid(&t.path, "give either `config` or `typed_config`, not both"))
-        }
-        (Some(c), None) => Ok((name, c, None)),
-        (None, Some(t)) => {
-            let url = cx
-                .mapping(&t)?
-                .get("@type")
-                .and_then(Value::as_str)
-                .ok_or_else(|| cx.invalid(&t.path, "typed_config needs an `@type`"))?;
-            Ok((name, t.clone(), Some(url.to_string())))
-        }
-        (None, None) => Ok((name, node.child("config", &NULL), None)),
-    }
-}
-
-pub(super) fn named_path(node: &Node, f: &Fields) -> String {
-    if f.has("name") {
-        format!("{}.name", node.path)
-    } else {
-        node.path.clone()
-    }
 }
 
 /// The connection manager's `stat_prefix` is its stats scope (Envoy naming);
@@ -557,116 +330,7 @@ fn connection_manager(
     rl: &mut RawListener,
     origins: &mut Origins,
 ) -> Result<(), ConfigError> {
-    let f = cx.fields(
-        node,
-        &[
-            ("@type", Map),
-            ("codec_type", Map),
-            ("stat_prefix", Map),
-            ("route_config", Map),
-            ("http_filters", Map),
-            ("access_log", Map),
-            ("common_http_protocol_options", Map),
-            ("idle_timeout", Map),
-            ("request_headers_timeout", Map),
-            ("max_request_headers_kb", Map),
-            (
-                "http2_protocol_options",
-                Warn("HTTP/2 to clients runs with ringway's own limits (128 streams, 256 KiB stream windows)"),
-            ),
-            (
-                "drain_timeout",
-                Warn("the process-wide drain_timeout applies"),
-            ),
-            (
-                "delayed_close_timeout",
-                Warn("connections close once the response is written"),
-            ),
-            ("generate_request_id", Map),
-            ("preserve_external_request_id", Map),
-            ("use_remote_address", Map),
-            ("skip_xff_append", Map),
-            ("xff_num_trusted_hops", Map),
-            ("internal_address_config", Map),
-            (
-                "normalize_path",
-                DefaultOnly(is_false, "path normalization is not implemented"),
-            ),
-            (
-                "merge_slashes",
-                DefaultOnly(is_false, "path normalization is not implemented"),
-            ),
-            (
-                "rds",
-                Refuse("RDS (dynamic routes) is not implemented; give route_config"),
-            ),
-            ("scoped_routes", Refuse("scoped routes are not implemented")),
-            ("tracing", Refuse("tracing is not implemented")),
-            ("add_user_agent", Refuse(HEADERS_MUTATION)),
-            (
-                "server_name",
-                Refuse("the server header is not configurable"),
-            ),
-            (
-                "server_header_transformation",
-                Refuse("the server header is not configurable"),
-            ),
-            ("via", Refuse(HEADERS_MUTATION)),
-            ("stream_idle_timeout", Map),
-            ("request_timeout", Map),
-            (
-                "http_protocol_options",
-                Refuse("HTTP/1.1 codec options are not implemented"),
-            ),
-            ("upgrade_configs", Warn(UPGRADES)),
-            ("forward_client_cert_details", Refuse(CLIENT_CERT_HEADERS)),
-            (
-                "set_current_client_cert_details",
-                Refuse(CLIENT_CERT_HEADERS),
-            ),
-            (
-                "local_reply_config",
-                Refuse("local reply rewriting is not implemented"),
-            ),
-            (
-                "strip_matching_host_port",
-                Refuse("host port stripping is not implemented"),
-            ),
-            (
-                "strip_any_host_port",
-                Refuse("host port stripping is not implemented"),
-            ),
-            (
-                "path_with_escaped_slashes_action",
-                Refuse("path normalization is not implemented"),
-            ),
-            (
-                "proxy_100_continue",
-                Refuse("100-continue proxying is not implemented"),
-            ),
-            (
-                "stream_error_on_invalid_http_message",
-                Refuse("invalid messages always close the connection"),
-            ),
-            (
-                "original_ip_detection_extensions",
-                Refuse("extensions are not implemented"),
-            ),
-            (
-                "max_stream_duration",
-                Refuse("this key is not implemented; use common_http_protocol_options.max_stream_duration"),
-            ),
-            (
-                "represent_ipv4_remote_address_as_ipv4_mapped_ipv6",
-                Refuse("x-forwarded-for handling is not implemented"),
-            ),
-            ("early_header_mutation_extensions", Refuse(HEADERS_MUTATION)),
-            (
-                "request_id_extension",
-                Refuse("request id extensions are not implemented"),
-            ),
-        ],
-    )?;
+    let f = cx.fields(node, rules::CONNECTION_MANAGER)?;
     let hcm = &node.path;
     if let Some(c) = f.get("codec_type") {
         let codec = match cx.string(&c)?.to_ascii_lowercase().as_str() {
@@ -694,7 +358,7 @@ fn connection_manager(
         origins.push((format!("{native}.idle_timeout"), t.path.clone()));
     }
     if let Some(o) = f.get("common_http_protocol_options") {
-        let o = cx.fields(&o, &common_http_rules("downstream"))?;
+        let o = cx.fields(&o, rules::HTTP_PROTOCOL_OPTIONS)?;
         if let Some(t) = o.get("idle_timeout") {
             rl.idle_timeout = Some(cx.duration(&t)?);
             origins.push((format!("{native}.idle_timeout"), t.path.clone()));
@@ -737,26 +401,7 @@ fn http_filters(cx: &mut Ctx, node: &Node) -> Result<(), ConfigError> {
     let list = cx.seq(node)?;
     let mut router = false;
     for filter in &list {
-        let f = cx.fields(
-            filter,
-            &[
-                ("name", Map),
-                ("config", Map),
-                ("typed_config", Map),
-                ("is_optional", Map),
-                (
-                    "disabled",
-                    DefaultOnly(
-                        is_false,
-                        "disabled filters need per-route filter config, which is not implemented",
-                    ),
-                ),
-                (
-                    "config_discovery",
-                    Refuse("filter config discovery (ECDS) is not implemented"),
-                ),
-            ],
-        )?;
+        let f = cx.fields(filter, rules::HTTP_FILTER)?;
         let (name, body, type_url) = extension(cx, filter, &f)?;
         let is_router = match &type_url {
             Some(t) => ROUTER_TYPES.contains(&t.as_str()),
@@ -772,42 +417,7 @@ fn http_filters(cx: &mut Ctx, node: &Node) -> Result<(), ConfigError> {
         if let Some(o) = f.get("is_optional") {
             cx.boolean(&o)?;
         }
-        cx.fields(
-            &body,
-            &[
-                ("@type", Map),
-                ("dynamic_stats", Warn("ringway keeps its own stats")),
-                ("start_child_span", Warn("tracing is not implemented")),
-                (
-                    "suppress_grpc_request_failure_code_stats",
-                    Warn("ringway keeps its own stats"),
-                ),
-                (
-                    "upstream_log",
-                    Refuse("upstream access logs are not implemented"),
-                ),
-                (
-                    "upstream_log_options",
-                    Refuse("upstream access logs are not implemented"),
-                ),
-                (
-                    "suppress_envoy_headers",
-                    Refuse("ringway always adds its own x-ringway-* response headers (x-ringway-upstream-service-time); they cannot be suppressed"),
-                ),
-                (
-                    "strict_check_headers",
-                    Refuse("x-envoy- request headers are not implemented"),
-                ),
-                (
-                    "respect_expected_rq_timeout",
-                    Refuse("x-envoy- request headers are not implemented"),
-                ),
-                (
-                    "upstream_http_filters",
-                    Refuse("upstream http filters are not implemented"),
-                ),
-            ],
-        )?;
+        cx.fields(&body, rules::ROUTER)?;
         cx.warn(
             &named_path(filter, &f),
             "the router filter is implied: ringway always routes, and runs no other http filter",
@@ -830,47 +440,7 @@ fn route_config(
     rl: &mut RawListener,
     origins: &mut Origins,
 ) -> Result<(), ConfigError> {
-    let f = cx.fields(
-        node,
-        &[
-            ("virtual_hosts", Map),
-            ("name", Warn("route configuration names only matter to RDS")),
-            (
-                "validate_clusters",
-                Warn("ringway always checks that routed clusters exist"),
-            ),
-            (
-                "max_direct_response_body_size_bytes",
-                Warn("ringway allows direct response bodies of up to 1 MiB"),
-            ),
-            ("internal_only_headers", Refuse(HEADERS_MUTATION)),
-            ("response_headers_to_add", Map),
-            ("response_headers_to_remove", Map),
-            ("request_headers_to_add", Map),
-            ("request_headers_to_remove", Map),
-            (
-                "most_specific_header_mutations_wins",
-                DefaultOnly(
-                    is_false,
-                    "only Envoy's default order is implemented: route, then virtual host, then route config (the least specific level wins)",
-                ),
-            ),
-            (
-                "cluster_specifier_plugins",
-                Refuse("cluster specifier plugins are not implemented"),
-            ),
-            (
-                "request_mirror_policies",
-                Refuse("request mirroring is not implemented"),
-            ),
-            ("typed_per_filter_config", Refuse(PER_FILTER)),
-            ("vhds", Refuse("VHDS is not implemented")),
-            (
-                "ignore_port_in_host_matching",
-                Refuse("host matching always compares the port"),
-            ),
-        ],
-    )?;
+    let f = cx.fields(node, rules::ROUTE_CONFIGURATION)?;
     // The route config's level is the listener's in the native schema.
     let level = headers::level(cx, &f, native, origins)?;
     rl.request_headers_to_add = level.request_add;
@@ -897,56 +467,7 @@ fn virtual_host(
     native: &str,
     origins: &mut Origins,
 ) -> Result<RawVirtualHost, ConfigError> {
-    let f = cx.fields(
-        node,
-        &[
-            ("name", Map),
-            ("domains", Map),
-            ("routes", Map),
-            (
-                "virtual_clusters",
-                Warn("virtual cluster stats are not kept"),
-            ),
-            (
-                "metadata",
-                Warn("metadata only matters to filters ringway lacks"),
-            ),
-            (
-                "require_tls",
-                DefaultOnly(
-                    |v| v.as_str().is_some_and(|s| s.eq_ignore_ascii_case("none")),
-                    "redirecting plaintext requests to HTTPS (require_tls) is not implemented",
-                ),
-            ),
-            ("rate_limits", Refuse("rate limiting is not implemented")),
-            ("request_headers_to_add", Map),
-            ("request_headers_to_remove", Map),
-            ("response_headers_to_add", Map),
-            ("response_headers_to_remove", Map),
-            ("cors", Refuse("CORS is not implemented")),
-            (
-                "retry_policy",
-                Refuse("virtual-host retry policies are not implemented; set retry_policy on each route"),
-            ),
-            (
-                "retry_policy_typed_config",
-                Refuse("retry policy extensions are not implemented; set retry_policy on each route"),
-            ),
-            ("hedge_policy", Refuse("request hedging is not implemented")),
-            ("per_filter_config", Refuse(PER_FILTER)),
-            ("typed_per_filter_config", Refuse(PER_FILTER)),
-            ("include_request_attempt_count", Refuse(HEADERS_MUTATION)),
-            (
-                "include_attempt_count_in_response",
-                Refuse(HEADERS_MUTATION),
-            ),
-            (
-                "request_mirror_policies",
-                Refuse("request mirroring is not implemented"),
-            ),
-            ("matcher", Refuse("generic matchers are not implemented")),
-        ],
-    )?;
+    let f = cx.fields(node, rules::VIRTUAL_HOST)?;
     let level = headers::level(cx, &f, native, origins)?;
     let mut rv = RawVirtualHost {
         request_headers_to_add: level.request_add,
@@ -979,41 +500,7 @@ fn route(
     native: &str,
     origins: &mut Origins,
 ) -> Result<RawRoute, ConfigError> {
-    let f = cx.fields(
-        node,
-        &[
-            ("match", Map),
-            ("route", Map),
-            ("name", Map),
-            ("decorator", Warn("tracing is not implemented")),
-            ("tracing", Warn("tracing is not implemented")),
-            (
-                "metadata",
-                Warn("metadata only matters to filters ringway lacks"),
-            ),
-            (
-                "per_request_buffer_limit_bytes",
-                Warn("bodies stream through fixed-size buffers"),
-            ),
-            ("stat_prefix", Warn("per-route stats are not kept")),
-            ("redirect", Map),
-            ("direct_response", Map),
-            (
-                "filter_action",
-                Refuse("filter actions are not implemented"),
-            ),
-            (
-                "non_forwarding_action",
-                Refuse("non-forwarding actions are not implemented"),
-            ),
-            ("request_headers_to_add", Map),
-            ("request_headers_to_remove", Map),
-            ("response_headers_to_add", Map),
-            ("response_headers_to_remove", Map),
-            ("per_filter_config", Refuse(PER_FILTER)),
-            ("typed_per_filter_config", Refuse(PER_FILTER)),
-        ],
-    )?;
+    let f = cx.fields(node, rules::ROUTE)?;
     let Some(m) = f.get("match") else {
         return Err(cx.invalid(&node.path, "a route needs a `match`"));
     };
@@ -1062,118 +549,7 @@ fn forward_action(
     origins: &mut Origins,
     mut rr: RawRoute,
 ) -> Result<RawRoute, ConfigError> {
-    let a = cx.fields(
-        action,
-        &[
-            ("cluster", Map),
-            ("prefix_rewrite", Map),
-            ("timeout", Map),
-            ("hash_policy", Map),
-            (
-                "priority",
-                DefaultOnly(
-                    |v| {
-                        v.as_str()
-                            .is_some_and(|s| s.eq_ignore_ascii_case("default"))
-                    },
-                    "priority routing is not implemented",
-                ),
-            ),
-            ("auto_host_rewrite", Map),
-            (
-                "include_vh_rate_limits",
-                DefaultOnly(is_false, "rate limiting is not implemented"),
-            ),
-            (
-                "append_x_forwarded_host",
-                DefaultOnly(is_false, HEADERS_MUTATION),
-            ),
-            (
-                "cluster_header",
-                Refuse("cluster_header is not implemented; name the cluster"),
-            ),
-            ("weighted_clusters", Map),
-            (
-                "cluster_specifier_plugin",
-                Refuse("cluster specifier plugins are not implemented"),
-            ),
-            (
-                "inline_cluster_specifier_plugin",
-                Refuse("cluster specifier plugins are not implemented"),
-            ),
-            ("regex_rewrite", Map),
-            (
-                "path_rewrite_policy",
-                Refuse("path rewrite extensions are not implemented; use prefix_rewrite"),
-            ),
-            // v2's name for host_rewrite_literal.
-            ("host_rewrite", Map),
-            ("host_rewrite_literal", Map),
-            (
-                "host_rewrite_header",
-                Refuse("Host from a request header is not implemented; use host_rewrite_literal"),
-            ),
-            (
-                "host_rewrite_path_regex",
-                Refuse("Host from a path regex is not implemented; use host_rewrite_literal"),
-            ),
-            ("retry_policy", Map),
-            (
-                "retry_policy_typed_config",
-                Refuse("retry policy extensions are not implemented; use retry_policy"),
-            ),
-            ("hedge_policy", Refuse("request hedging is not implemented")),
-            (
-                "idle_timeout",
-                Refuse("per-route idle timeouts are not implemented; use timeout"),
-            ),
-            (
-                "request_mirror_policy",
-                Refuse("request mirroring is not implemented"),
-            ),
-            (
-                "request_mirror_policies",
-                Refuse("request mirroring is not implemented"),
-            ),
-            ("rate_limits", Refuse("rate limiting is not implemented")),
-            ("cors", Refuse("CORS is not implemented")),
-            (
-                "max_grpc_timeout",
-                Refuse("gRPC timeouts are not implemented"),
-            ),
-            (
-                "grpc_timeout_offset",
-                Refuse("gRPC timeouts are not implemented"),
-            ),
-            ("upgrade_configs", Warn(UPGRADES)),
-            ("use_websocket", Warn(UPGRADES)),
-            (
-                "internal_redirect_policy",
-                Refuse("internal redirects are not implemented"),
-            ),
-            (
-                "internal_redirect_action",
-                Refuse("internal redirects are not implemented"),
-            ),
-            (
-                "max_internal_redirects",
-                Refuse("internal redirects are not implemented"),
-            ),
-            ("max_stream_duration", Map),
-            (
-                "cluster_not_found_response_code",
-                Refuse("routes to unknown clusters are refused at load"),
-            ),
-            (
-                "metadata_match",
-                Refuse("subset load balancing is not implemented"),
-            ),
-            (
-                "early_data_policy",
-                Refuse("TLS early data is not implemented"),
-            ),
-        ],
-    )?;
+    let a = cx.fields(action, rules::ROUTE_ACTION)?;
     match (a.get("cluster"), a.get("weighted_clusters")) {
         (Some(c), None) => {
             rr.cluster = Some(cx.string(&c)?);
@@ -1246,26 +622,15 @@ fn forward_action(
     Ok(rr)
 }
 
-/// Envoy `retry_on` words for causes ringway never sees: accepted with a
-/// warning and left out of the policy, so they never match.
-const NEVER_MATCHING_RETRY_ON: &[(&str, &str)] = &[
-    ("envoy-ratelimited", "retrying on x-envoy-ratelimited responses is not implemented"),
-    ("reset-before-request", "ringway does not tell a reset before the request was sent from one after; `reset` retries both"),
-    ("http3-post-connect-failure", "ringway has no HTTP/3 upstreams"),
-    ("retriable-headers", "retriable_headers are not implemented"),
-    ("cancelled", "gRPC status retries are not implemented"),
-    ("deadline-exceeded", "gRPC status retries are not implemented"),
-    ("internal", "gRPC status retries are not implemented"),
-    ("resource-exhausted", "gRPC status retries are not implemented"),
-    ("unavailable", "gRPC status retries are not implemented"),
-];
-
 /// The `retry_on` words the native policy reads; the rest warned about.
 fn retry_on(cx: &mut Ctx, r: &Node) -> Result<String, ConfigError> {
     let text = cx.string(r)?;
     let mut kept = Vec::new();
     for word in text.split(',').map(str::trim).filter(|w| !w.is_empty()) {
-        match NEVER_MATCHING_RETRY_ON.iter().find(|(w, _)| *w == word) {
+        match rules::NEVER_MATCHING_RETRY_ON
+            .iter()
+            .find(|(w, _)| *w == word)
+        {
             Some((_, why)) => cx.warn(&r.path, format!("`{word}` never matches: {why}")),
             None => kept.push(word),
         }
@@ -1281,24 +646,7 @@ fn retry_policy(
     native: &str,
     origins: &mut Origins,
 ) -> Result<RawRetryPolicy, ConfigError> {
-    let f = cx.fields(
-        node,
-        &[
-            ("retry_on", Map),
-            ("num_retries", Map),
-            ("per_try_timeout", Map),
-            ("retriable_status_codes", Map),
-            ("retry_back_off", Warn("ringway backs off by itself: jittered, 25 ms doubling to 250 ms")),
-            ("retry_host_predicate", Warn("ringway retries on the next host of the balancer whenever the cluster has another")),
-            ("host_selection_retry_max_attempts", Warn("ringway retries on the next host of the balancer whenever the cluster has another")),
-            ("per_try_idle_timeout", Refuse("per-try idle timeouts are not implemented; use per_try_timeout")),
-            ("retry_priority", Refuse("priority levels are not implemented")),
-            ("retriable_headers", Refuse("retrying on response headers is not implemented")),
-            ("retriable_request_headers", Refuse("retrying on request headers is not implemented")),
-            ("rate_limited_retry_back_off", Refuse("rate-limited backoff is not implemented")),
-            ("retry_options_predicates", Refuse("retry option predicates are not implemented")),
-        ],
-    )?;
+    let f = cx.fields(node, rules::RETRY_POLICY)?;
     let mut rp = RawRetryPolicy::default();
     match f.get("retry_on") {
         Some(r) => {

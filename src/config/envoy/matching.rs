@@ -6,15 +6,14 @@
 //! RE2 (v2 `regex`, `regex_match`, query `regex: true`) are refused: their
 //! ECMAScript semantics are not what a linear-time engine runs.
 
-use super::walk::{is_false, Ctx, DefaultOnly, Map, Node, Refuse, Warn};
+use super::{
+    rules::matching as rules,
+    walk::{Ctx, Node, Origins},
+};
 use crate::config::{
     raw::{RawHeaderMatch, RawMatch, RawQueryMatch, RawRange, RawRegexRewrite},
     ConfigError,
 };
-
-type Origins = Vec<(String, String)>;
-
-const NOT_RE2: &str = "ECMAScript regexes are not implemented; use safe_regex (RE2)";
 
 pub fn route_match(
     cx: &mut Ctx,
@@ -22,43 +21,7 @@ pub fn route_match(
     native: &str,
     origins: &mut Origins,
 ) -> Result<RawMatch, ConfigError> {
-    let m = cx.fields(
-        node,
-        &[
-            ("prefix", Map),
-            ("path", Map),
-            ("path_separated_prefix", Map),
-            ("safe_regex", Map),
-            ("case_sensitive", Map),
-            ("headers", Map),
-            ("query_parameters", Map),
-            ("regex", Refuse(NOT_RE2)),
-            (
-                "path_match_policy",
-                Refuse("path match extensions are not implemented"),
-            ),
-            ("connect_matcher", Refuse("CONNECT is not implemented")),
-            ("grpc", Refuse("gRPC matching is not implemented")),
-            (
-                "runtime_fraction",
-                Refuse("runtime fractions are not implemented"),
-            ),
-            (
-                "tls_context",
-                Refuse(
-                    "matching routes on the client's TLS (presented, validated) is not implemented",
-                ),
-            ),
-            (
-                "dynamic_metadata",
-                Refuse("metadata matchers are not implemented"),
-            ),
-            (
-                "filter_state",
-                Refuse("filter state matchers are not implemented"),
-            ),
-        ],
-    )?;
+    let m = cx.fields(node, rules::ROUTE_MATCH)?;
     origins.push((native.to_string(), node.path.clone()));
     let mut raw = RawMatch::default();
     let text = |cx: &Ctx, key: &str| m.get(key).map(|n| cx.string(&n)).transpose();
@@ -95,15 +58,9 @@ pub fn route_match(
 
 /// `{ google_re2: {}, regex: "…" }` (Envoy's `RegexMatcher`).
 pub fn regex_matcher(cx: &mut Ctx, node: &Node) -> Result<String, ConfigError> {
-    let f = cx.fields(node, &[("regex", Map), ("google_re2", Map)])?;
+    let f = cx.fields(node, rules::REGEX_MATCHER)?;
     if let Some(g) = f.get("google_re2") {
-        cx.fields(
-            &g,
-            &[(
-                "max_program_size",
-                Warn("ringway's regex engine bounds programs itself"),
-            )],
-        )?;
+        cx.fields(&g, rules::GOOGLE_RE2)?;
     }
     match f.get("regex") {
         Some(r) => cx.string(&r),
@@ -123,21 +80,7 @@ struct StringFields {
 }
 
 fn string_matcher(cx: &mut Ctx, node: &Node) -> Result<StringFields, ConfigError> {
-    let f = cx.fields(
-        node,
-        &[
-            ("exact", Map),
-            ("prefix", Map),
-            ("suffix", Map),
-            ("contains", Map),
-            ("safe_regex", Map),
-            ("ignore_case", Map),
-            (
-                "custom",
-                Refuse("custom string matchers are not implemented"),
-            ),
-        ],
-    )?;
+    let f = cx.fields(node, rules::STRING_MATCHER)?;
     let mut s = StringFields::default();
     let text = |cx: &Ctx, key: &str| f.get(key).map(|n| cx.string(&n)).transpose();
     s.exact = text(cx, "exact")?;
@@ -154,23 +97,7 @@ fn string_matcher(cx: &mut Ctx, node: &Node) -> Result<StringFields, ConfigError
 }
 
 fn header_matcher(cx: &mut Ctx, node: &Node) -> Result<RawHeaderMatch, ConfigError> {
-    let f = cx.fields(
-        node,
-        &[
-            ("name", Map),
-            ("string_match", Map),
-            ("exact_match", Map),
-            ("prefix_match", Map),
-            ("suffix_match", Map),
-            ("contains_match", Map),
-            ("safe_regex_match", Map),
-            ("present_match", Map),
-            ("range_match", Map),
-            ("invert_match", Map),
-            ("treat_missing_header_as_empty", Map),
-            ("regex_match", Refuse(NOT_RE2)),
-        ],
-    )?;
+    let f = cx.fields(node, rules::HEADER_MATCHER)?;
     let Some(name) = f.get("name") else {
         return Err(cx.invalid(&node.path, "a header matcher needs a `name`"));
     };
@@ -194,7 +121,7 @@ fn header_matcher(cx: &mut Ctx, node: &Node) -> Result<RawHeaderMatch, ConfigErr
     };
     let range = match f.get("range_match") {
         Some(r) => {
-            let rf = cx.fields(&r, &[("start", Map), ("end", Map)])?;
+            let rf = cx.fields(&r, rules::INT64_RANGE)?;
             let bound = |cx: &Ctx, key: &str| -> Result<i64, ConfigError> {
                 match rf.get(key) {
                     Some(n) => int(cx, &n),
@@ -235,17 +162,7 @@ fn int(cx: &Ctx, node: &Node) -> Result<i64, ConfigError> {
 }
 
 fn query_matcher(cx: &mut Ctx, node: &Node) -> Result<RawQueryMatch, ConfigError> {
-    let f = cx.fields(
-        node,
-        &[
-            ("name", Map),
-            ("string_match", Map),
-            ("present_match", Map),
-            // v2: `value`, exact unless `regex: true`.
-            ("value", Map),
-            ("regex", DefaultOnly(is_false, NOT_RE2)),
-        ],
-    )?;
+    let f = cx.fields(node, rules::QUERY_PARAMETER_MATCHER)?;
     let Some(name) = f.get("name") else {
         return Err(cx.invalid(&node.path, "a query parameter matcher needs a `name`"));
     };
@@ -279,7 +196,7 @@ pub fn regex_rewrite(
     native: &str,
     origins: &mut Origins,
 ) -> Result<RawRegexRewrite, ConfigError> {
-    let f = cx.fields(node, &[("pattern", Map), ("substitution", Map)])?;
+    let f = cx.fields(node, rules::REGEX_MATCH_AND_SUBSTITUTE)?;
     origins.push((format!("{native}.regex_rewrite"), node.path.clone()));
     let Some(pattern) = f.get("pattern") else {
         return Err(cx.invalid(&node.path, "a regex_rewrite needs a `pattern`"));

@@ -7,112 +7,28 @@
 //! `http2` and `max_requests_per_connection` of the cluster.
 //!
 //! Invariant (the translator's): every sub-field is mapped, warned about or
-//! refused by the tables below; the HTTP/2 settings ringway honours are the
-//! three the `h2` crate lets it set per connection.
+//! refused by its table in `rules/protocol.rs`; the HTTP/2 settings ringway
+//! honours are the three the `h2` crate lets it set per connection.
 
-use super::walk::{Ctx, Fields, Map, Node, Refuse, Rule, Warn};
+use super::{
+    rules::protocol::{self as rules, HTTP_PROTOCOL_OPTIONS_EXTENSION},
+    walk::{Ctx, Fields, Node, Origins},
+};
 use crate::config::{
     raw::{RawCluster, RawUpstreamHttp2},
     ConfigError,
 };
-
-/// The name of Envoy's upstream HTTP protocol options extension.
-const HTTP_PROTOCOL_OPTIONS: &str = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
-
-const H2_FLOOD: &str = "the h2 crate's own flood limits apply";
-
-/// `Http2ProtocolOptions`, as sent to an upstream.
-const HTTP2_RULES: &[(&str, Rule)] = &[
-    ("max_concurrent_streams", Map),
-    ("initial_stream_window_size", Map),
-    ("initial_connection_window_size", Map),
-    (
-        "hpack_table_size",
-        Warn("the h2 crate's 4 KiB HPACK table is used"),
-    ),
-    ("max_outbound_frames", Warn(H2_FLOOD)),
-    ("max_outbound_control_frames", Warn(H2_FLOOD)),
-    (
-        "max_consecutive_inbound_frames_with_empty_payload",
-        Warn(H2_FLOOD),
-    ),
-    ("max_inbound_priority_frames_per_stream", Warn(H2_FLOOD)),
-    (
-        "max_inbound_window_update_frames_per_data_frame_sent",
-        Warn(H2_FLOOD),
-    ),
-    (
-        "stream_error_on_invalid_http_messaging",
-        Warn("an invalid upstream response ends its stream and is answered 502"),
-    ),
-    (
-        "override_stream_error_on_invalid_http_message",
-        Warn("an invalid upstream response ends its stream and is answered 502"),
-    ),
-    (
-        "use_oghttp2_codec",
-        Warn("ringway speaks HTTP/2 with the h2 crate"),
-    ),
-    (
-        "allow_connect",
-        Refuse("CONNECT over HTTP/2 upstream streams is not implemented"),
-    ),
-    (
-        "allow_metadata",
-        Refuse("HTTP/2 METADATA frames are not implemented"),
-    ),
-    (
-        "connection_keepalive",
-        Refuse("HTTP/2 PING keepalives to upstreams are not implemented"),
-    ),
-    (
-        "custom_settings_parameters",
-        Refuse("custom HTTP/2 SETTINGS are not implemented"),
-    ),
-    (
-        "max_metadata_size",
-        Refuse("HTTP/2 METADATA frames are not implemented"),
-    ),
-];
-
-const H1_FIXED: &str = "ringway's HTTP/1.1 codec has fixed behaviour";
-
-/// `Http1ProtocolOptions`, as used towards an upstream.
-const HTTP1_RULES: &[(&str, Rule)] = &[
-    ("allow_absolute_url", Warn(H1_FIXED)),
-    ("accept_http_10", Warn(H1_FIXED)),
-    ("default_host_for_http_10", Warn(H1_FIXED)),
-    (
-        "header_key_format",
-        Refuse("header case preservation is not implemented"),
-    ),
-    ("enable_trailers", Warn("ringway always passes trailers on")),
-    (
-        "allow_chunked_length",
-        Refuse("Content-Length beside chunked framing is not implemented (refused as smuggling)"),
-    ),
-    (
-        "override_stream_error_on_invalid_http_message",
-        Warn(H1_FIXED),
-    ),
-    (
-        "send_fully_qualified_url",
-        Refuse("absolute-form request targets are not implemented"),
-    ),
-    ("use_balsa_parser", Warn("ringway uses its own codec")),
-    ("allow_custom_methods", Warn(H1_FIXED)),
-];
 
 /// What the cluster's fields say about its protocol, into `rc`.
 pub fn cluster_protocol(
     cx: &mut Ctx,
     f: &Fields,
     native: &str,
-    origins: &mut Vec<(String, String)>,
+    origins: &mut Origins,
     rc: &mut RawCluster,
 ) -> Result<(), ConfigError> {
     if let Some(h1) = f.get("http_protocol_options") {
-        cx.fields(&h1, HTTP1_RULES)?;
+        cx.fields(&h1, rules::HTTP1_PROTOCOL_OPTIONS)?;
         set_protocol(rc, "http1", native, &h1, origins);
     }
     if let Some(h2) = f.get("http2_protocol_options") {
@@ -124,8 +40,8 @@ pub fn cluster_protocol(
         origins.push((format!("{native}.max_requests_per_connection"), m.path));
     }
     if let Some(t) = f.get("typed_extension_protocol_options") {
-        let t = cx.fields(&t, &[(HTTP_PROTOCOL_OPTIONS, Map)])?;
-        if let Some(o) = t.get(HTTP_PROTOCOL_OPTIONS) {
+        let t = cx.fields(&t, rules::TYPED_EXTENSION_PROTOCOL_OPTIONS)?;
+        if let Some(o) = t.get(HTTP_PROTOCOL_OPTIONS_EXTENSION) {
             http_protocol_options(cx, &o, native, origins, rc)?;
         }
     }
@@ -146,7 +62,7 @@ fn set_protocol(
     protocol: &str,
     native: &str,
     from: &Node,
-    origins: &mut Vec<(String, String)>,
+    origins: &mut Origins,
 ) {
     rc.protocol = Some(protocol.to_string());
     origins.push((format!("{native}.protocol"), from.path.clone()));
@@ -157,33 +73,12 @@ fn http_protocol_options(
     cx: &mut Ctx,
     node: &Node,
     native: &str,
-    origins: &mut Vec<(String, String)>,
+    origins: &mut Origins,
     rc: &mut RawCluster,
 ) -> Result<(), ConfigError> {
-    let f = cx.fields(
-        node,
-        &[
-            ("@type", Map),
-            ("common_http_protocol_options", Map),
-            ("explicit_http_config", Map),
-            ("auto_config", Map),
-            (
-                "use_downstream_protocol_config",
-                Refuse("choosing the upstream protocol by the client's is not implemented; use explicit_http_config or auto_config"),
-            ),
-            (
-                "upstream_http_protocol_options",
-                Refuse("auto_sni / auto_san_validation are not implemented; set sni in the UpstreamTlsContext"),
-            ),
-            ("http_filters", Refuse("upstream HTTP filters are not implemented")),
-            (
-                "header_validation_config",
-                Refuse("custom header validators are not implemented"),
-            ),
-        ],
-    )?;
+    let f = cx.fields(node, rules::HTTP_PROTOCOL_OPTIONS)?;
     if let Some(c) = f.get("common_http_protocol_options") {
-        let c = cx.fields(&c, &super::common_http_rules("upstream"))?;
+        let c = cx.fields(&c, super::rules::cluster::UPSTREAM_HTTP_PROTOCOL_OPTIONS)?;
         if let Some(t) = c.get("idle_timeout") {
             rc.idle_timeout = Some(cx.duration(&t)?);
         }
@@ -192,25 +87,14 @@ fn http_protocol_options(
             origins.push((format!("{native}.max_requests_per_connection"), m.path));
         }
     }
-    for (key, auto) in [("explicit_http_config", false), ("auto_config", true)] {
+    for (key, table, auto) in [
+        ("explicit_http_config", rules::EXPLICIT_HTTP_CONFIG, false),
+        ("auto_config", rules::AUTO_HTTP_CONFIG, true),
+    ] {
         let Some(c) = f.get(key) else { continue };
-        let mut rules = vec![
-            ("http_protocol_options", Map),
-            ("http2_protocol_options", Map),
-            (
-                "http3_protocol_options",
-                Refuse("HTTP/3 to upstreams is not implemented"),
-            ),
-        ];
-        if auto {
-            rules.push((
-                "alternate_protocols_cache_options",
-                Refuse("alternate protocols (HTTP/3 discovery) are not implemented"),
-            ));
-        }
-        let c = cx.fields(&c, &rules)?;
+        let c = cx.fields(&c, table)?;
         if let Some(h1) = c.get("http_protocol_options") {
-            cx.fields(&h1, HTTP1_RULES)?;
+            cx.fields(&h1, rules::HTTP1_PROTOCOL_OPTIONS)?;
         }
         if let Some(h2) = c.get("http2_protocol_options") {
             rc.http2 = http2_options(cx, &h2, native, origins)?;
@@ -230,9 +114,9 @@ fn http2_options(
     cx: &mut Ctx,
     node: &Node,
     native: &str,
-    origins: &mut Vec<(String, String)>,
+    origins: &mut Origins,
 ) -> Result<Option<RawUpstreamHttp2>, ConfigError> {
-    let f = cx.fields(node, HTTP2_RULES)?;
+    let f = cx.fields(node, rules::HTTP2_PROTOCOL_OPTIONS)?;
     let mut out = RawUpstreamHttp2::default();
     let mut number = |cx: &mut Ctx, key: &str| -> Result<Option<u32>, ConfigError> {
         let Some(n) = f.get(key) else {

@@ -9,7 +9,10 @@
 
 use serde_yaml::Value;
 
-use super::walk::{is_false, Ctx, DefaultOnly, Map, Node, Refuse, Warn};
+use super::{
+    rules::resilience as rules,
+    walk::{Ctx, Node, Origins, RouteHash},
+};
 use crate::config::{
     raw::{
         RawCircuitBreakers, RawCluster, RawHashPolicy, RawHealthCheck, RawOutlierDetection,
@@ -17,26 +20,6 @@ use crate::config::{
     },
     ConfigError,
 };
-
-type Origins = Vec<(String, String)>;
-
-const TLS: &str = "health checks over TLS are not implemented";
-const CHECK_EVERY_INTERVAL: &str =
-    "ringway checks every host at `interval`, with or without traffic, healthy or not";
-const CHECK_LOG: &str = "health check transitions go to ringway's own log";
-const RING_POINTS: &str = "ringway places 160 ring points per unit of host weight";
-const KEY_HASH: &str =
-    "ringway hashes keys with its own function (FNV-1a and murmur3's finalizer) and hosts by address";
-
-/// A route's `hash_policy`, kept until every cluster is known: ringway hashes
-/// per cluster, so the routes to one cluster are merged after translation.
-pub struct RouteHash {
-    pub cluster: String,
-    /// Empty when the route has no `hash_policy`.
-    pub policies: Vec<RawHashPolicy>,
-    /// The Envoy path of the `hash_policy` (or of the route when it has none).
-    pub path: String,
-}
 
 /// `health_checks[]` of one cluster.
 pub fn health_checks(
@@ -60,36 +43,7 @@ fn health_check(
     native: &str,
     origins: &mut Origins,
 ) -> Result<RawHealthCheck, ConfigError> {
-    let f = cx.fields(
-        node,
-        &[
-            ("timeout", Map),
-            ("interval", Map),
-            ("unhealthy_threshold", Map),
-            ("healthy_threshold", Map),
-            ("http_health_check", Map),
-            ("tcp_health_check", Map),
-            ("initial_jitter", Warn("checks are not jittered")),
-            ("interval_jitter", Warn("checks are not jittered")),
-            ("interval_jitter_percent", Warn("checks are not jittered")),
-            ("no_traffic_interval", Warn(CHECK_EVERY_INTERVAL)),
-            ("no_traffic_healthy_interval", Warn(CHECK_EVERY_INTERVAL)),
-            ("unhealthy_interval", Warn(CHECK_EVERY_INTERVAL)),
-            ("unhealthy_edge_interval", Warn(CHECK_EVERY_INTERVAL)),
-            ("healthy_edge_interval", Warn(CHECK_EVERY_INTERVAL)),
-            ("reuse_connection", Warn("each check opens its own connection (`connection: close`)")),
-            ("event_log_path", Warn(CHECK_LOG)),
-            ("event_logger", Warn(CHECK_LOG)),
-            ("event_service", Warn(CHECK_LOG)),
-            ("always_log_health_check_failures", Warn(CHECK_LOG)),
-            ("always_log_health_check_success", Warn(CHECK_LOG)),
-            ("alt_port", Refuse("checking another port than the host's is not implemented")),
-            ("grpc_health_check", Refuse("gRPC health checks are not implemented; use http_health_check or tcp_health_check")),
-            ("custom_health_check", Refuse("custom health checks are not implemented; use http_health_check or tcp_health_check")),
-            ("tls_options", Refuse(TLS)),
-            ("transport_socket_match_criteria", Refuse(TLS)),
-        ],
-    )?;
+    let f = cx.fields(node, rules::HEALTH_CHECK)?;
     let mut hc = RawHealthCheck::default();
     if let Some(t) = f.get("timeout") {
         hc.timeout = Some(cx.duration(&t)?);
@@ -106,19 +60,7 @@ fn health_check(
     match (f.get("http_health_check"), f.get("tcp_health_check")) {
         (Some(h), None) => http_check(cx, &h, native, &mut hc, origins)?,
         (None, Some(t)) => {
-            let msg =
-                "payload checks are not implemented; a tcp check passes when the connect completes";
-            cx.fields(
-                &t,
-                &[
-                    ("send", DefaultOnly(super::walk::is_empty, msg)),
-                    ("receive", DefaultOnly(super::walk::is_empty, msg)),
-                    (
-                        "proxy_protocol_config",
-                        Refuse("the PROXY protocol is not implemented"),
-                    ),
-                ],
-            )?;
+            cx.fields(&t, rules::TCP_HEALTH_CHECK)?;
             hc.tcp = Some(true);
         }
         (Some(_), Some(t)) => {
@@ -144,27 +86,7 @@ fn http_check(
     hc: &mut RawHealthCheck,
     origins: &mut Origins,
 ) -> Result<(), ConfigError> {
-    let is_get = |v: &Value| v.as_str().is_some_and(|m| m.eq_ignore_ascii_case("get"));
-    let is_http1 = |v: &Value| v.as_str().is_some_and(|m| m.eq_ignore_ascii_case("http1"));
-    let f = cx.fields(
-        node,
-        &[
-            ("path", Map),
-            ("host", Map),
-            ("expected_statuses", Map),
-            ("method", DefaultOnly(is_get, "health checks other than GET are not implemented")),
-            ("codec_client_type", DefaultOnly(is_http1, "HTTP/2 and HTTP/3 health checks are not implemented; ringway checks over HTTP/1.1")),
-            ("use_http2", DefaultOnly(is_false, "HTTP/2 health checks are not implemented; ringway checks over HTTP/1.1")),
-            ("response_buffer_size", Warn("ringway reads only the status line")),
-            ("send", Refuse("health check request bodies are not implemented")),
-            ("receive", Refuse("matching the health check response body is not implemented")),
-            ("request_headers_to_add", Refuse("adding or removing health check headers is not implemented")),
-            ("request_headers_to_remove", Refuse("adding or removing health check headers is not implemented")),
-            ("retriable_statuses", Refuse("retriable health check statuses are not implemented")),
-            ("service_name", Refuse("service name matching (x-envoy-upstream-healthchecked-cluster) is not implemented")),
-            ("service_name_matcher", Refuse("service name matching (x-envoy-upstream-healthchecked-cluster) is not implemented")),
-        ],
-    )?;
+    let f = cx.fields(node, rules::HTTP_HEALTH_CHECK)?;
     match f.get("path") {
         Some(p) => {
             hc.path = Some(cx.string(&p)?);
@@ -191,7 +113,7 @@ fn http_check(
 
 /// Envoy's `{ start, end }` is half-open; ringway's `"lo-hi"` is inclusive.
 fn status_range(cx: &mut Ctx, node: &Node) -> Result<RawStatusRange, ConfigError> {
-    let f = cx.fields(node, &[("start", Map), ("end", Map)])?;
+    let f = cx.fields(node, rules::STATUS_RANGE)?;
     let (Some(s), Some(e)) = (f.get("start"), f.get("end")) else {
         return Err(cx.invalid(&node.path, "a status range needs `start` and `end`"));
     };
@@ -213,40 +135,7 @@ fn status_range(cx: &mut Ctx, node: &Node) -> Result<RawStatusRange, ConfigError
 /// `outlier_detection`: consecutive-failure ejection maps; Envoy's statistical
 /// detectors (success rate, failure percentage) are not implemented.
 pub fn outlier_detection(cx: &mut Ctx, node: &Node) -> Result<RawOutlierDetection, ConfigError> {
-    const SUCCESS_RATE: &str = "success-rate ejection is not implemented";
-    const FAILURE_PERCENT: &str = "failure-percentage ejection is not implemented";
-    const SPLIT: &str =
-        "only used with split_external_local_origin_errors, which is not implemented";
-    let f = cx.fields(
-        node,
-        &[
-            ("consecutive_5xx", Map),
-            ("consecutive_gateway_failure", Map),
-            ("interval", Map),
-            ("base_ejection_time", Map),
-            ("max_ejection_time", Map),
-            ("max_ejection_percent", Map),
-            ("enforcing_consecutive_5xx", Map),
-            ("enforcing_consecutive_gateway_failure", Map),
-            ("enforcing_success_rate", Map),
-            ("success_rate_minimum_hosts", Warn(SUCCESS_RATE)),
-            ("success_rate_request_volume", Warn(SUCCESS_RATE)),
-            ("success_rate_stdev_factor", Warn(SUCCESS_RATE)),
-            ("failure_percentage_threshold", Warn("failure-percentage ejection is not implemented (and Envoy enforces it only with enforcing_failure_percentage)")),
-            ("failure_percentage_minimum_hosts", Warn(FAILURE_PERCENT)),
-            ("failure_percentage_request_volume", Warn(FAILURE_PERCENT)),
-            ("enforcing_failure_percentage", DefaultOnly(super::walk::is_zero, FAILURE_PERCENT)),
-            ("enforcing_failure_percentage_local_origin", DefaultOnly(super::walk::is_zero, FAILURE_PERCENT)),
-            ("split_external_local_origin_errors", DefaultOnly(is_false, "separate counting of local-origin failures is not implemented; they count as 5xx")),
-            ("consecutive_local_origin_failure", Warn(SPLIT)),
-            ("enforcing_consecutive_local_origin_failure", Warn(SPLIT)),
-            ("enforcing_local_origin_success_rate", Warn(SPLIT)),
-            ("max_ejection_time_jitter", Warn("ejections are not jittered")),
-            ("successful_active_health_check_uneject_host", Map),
-            ("always_eject_one_host", DefaultOnly(is_false, "ejecting beyond max_ejection_percent is not implemented")),
-            ("monitors", Refuse("outlier detection monitors are not implemented")),
-        ],
-    )?;
+    let f = cx.fields(node, rules::OUTLIER_DETECTION)?;
     let mut od = RawOutlierDetection::default();
     let count = |cx: &mut Ctx, key: &str| -> Result<Option<u32>, ConfigError> {
         f.get(key)
@@ -290,7 +179,7 @@ pub fn outlier_detection(cx: &mut Ctx, node: &Node) -> Result<RawOutlierDetectio
     }
     match f.get("enforcing_success_rate") {
         Some(n) if cx.uint(&n, 100)? == 0 => {}
-        Some(n) => return Err(cx.unsupported(&n.path, SUCCESS_RATE)),
+        Some(n) => return Err(cx.unsupported(&n.path, rules::SUCCESS_RATE)),
         None => cx.warn(
             &node.path,
             "Envoy's success-rate ejection (on by default, for clusters of 5+ hosts with 100+ requests each per interval) is not implemented; only consecutive failures eject (set enforcing_success_rate: 0 to say so)",
@@ -322,43 +211,13 @@ pub fn circuit_breakers(
     native: &str,
     origins: &mut Origins,
 ) -> Result<Option<RawCircuitBreakers>, ConfigError> {
-    let f = cx.fields(
-        node,
-        &[
-            ("thresholds", Map),
-            (
-                "per_host_thresholds",
-                Refuse("per-host circuit breakers are not implemented"),
-            ),
-        ],
-    )?;
+    let f = cx.fields(node, rules::CIRCUIT_BREAKERS)?;
     let Some(list) = f.get("thresholds") else {
         return Ok(None);
     };
     let mut out: Option<(RawCircuitBreakers, String)> = None;
     for t in cx.seq(&list)? {
-        let th = cx.fields(
-            &t,
-            &[
-                ("priority", Map),
-                ("max_connections", Map),
-                ("max_pending_requests", Map),
-                ("max_requests", Map),
-                ("max_retries", Map),
-                (
-                    "track_remaining",
-                    Warn("remaining-capacity gauges are not kept"),
-                ),
-                (
-                    "retry_budget",
-                    Refuse("retry budgets are not implemented; use max_retries"),
-                ),
-                (
-                    "max_connection_pools",
-                    Refuse("connection pool limits are not implemented"),
-                ),
-            ],
-        )?;
+        let th = cx.fields(&t, rules::THRESHOLDS)?;
         if let Some(p) = th.get("priority") {
             match cx.string(&p)?.to_ascii_lowercase().as_str() {
                 "default" => {}
@@ -403,66 +262,21 @@ pub fn circuit_breakers(
 
 /// The `*_lb_config` blocks: tuning of balancers ringway builds its own way.
 pub fn lb_config(cx: &mut Ctx, key: &str, node: &Node) -> Result<(), ConfigError> {
-    let slow_start = Refuse("slow start is not implemented");
     match key {
         "ring_hash_lb_config" => cx
-            .fields(
-                node,
-                &[
-                    ("minimum_ring_size", Warn(RING_POINTS)),
-                    ("maximum_ring_size", Warn(RING_POINTS)),
-                    ("hash_function", Warn(KEY_HASH)),
-                    ("use_hostname_for_hashing", Warn(KEY_HASH)),
-                    (
-                        "hash_balance_factor",
-                        Refuse("bounded-load hashing is not implemented"),
-                    ),
-                    ("consistent_hashing_lb_config", Map),
-                ],
-            )
+            .fields(node, rules::RING_HASH_LB_CONFIG)
             .and_then(|f| match f.get("consistent_hashing_lb_config") {
                 Some(c) => consistent_hashing(cx, &c),
                 None => Ok(()),
             }),
-        "maglev_lb_config" => cx
-            .fields(
-                node,
-                &[
-                    (
-                        "table_size",
-                        Warn("ringway's Maglev table has 65537 entries"),
-                    ),
-                    ("consistent_hashing_lb_config", Map),
-                ],
-            )
-            .and_then(|f| match f.get("consistent_hashing_lb_config") {
+        "maglev_lb_config" => cx.fields(node, rules::MAGLEV_LB_CONFIG).and_then(|f| {
+            match f.get("consistent_hashing_lb_config") {
                 Some(c) => consistent_hashing(cx, &c),
                 None => Ok(()),
-            }),
+            }
+        }),
         "least_request_lb_config" => {
-            let f = cx.fields(
-                node,
-                &[
-                    ("choice_count", Map),
-                    (
-                        "active_request_bias",
-                        Warn("with unequal weights ringway compares (active + 1) / weight"),
-                    ),
-                    (
-                        "selection_method",
-                        Warn("ringway draws two hosts (power of two choices)"),
-                    ),
-                    (
-                        "enable_full_scan",
-                        Warn("ringway draws two hosts (power of two choices)"),
-                    ),
-                    ("slow_start_config", slow_start),
-                    (
-                        "locality_lb_config",
-                        Refuse("locality-aware balancing is not implemented"),
-                    ),
-                ],
-            )?;
+            let f = cx.fields(node, rules::LEAST_REQUEST_LB_CONFIG)?;
             if let Some(n) = f.get("choice_count") {
                 if cx.uint(&n, u64::from(u32::MAX))? != 2 {
                     cx.warn(
@@ -473,59 +287,27 @@ pub fn lb_config(cx: &mut Ctx, key: &str, node: &Node) -> Result<(), ConfigError
             }
             Ok(())
         }
-        "round_robin_lb_config" => cx
-            .fields(
-                node,
-                &[
-                    ("slow_start_config", slow_start),
-                    (
-                        "locality_lb_config",
-                        Refuse("locality-aware balancing is not implemented"),
-                    ),
-                ],
-            )
-            .map(drop),
+        "round_robin_lb_config" => cx.fields(node, rules::ROUND_ROBIN_LB_CONFIG).map(drop),
         _ => unreachable!("lb_config called for {key}"),
     }
 }
 
 fn consistent_hashing(cx: &mut Ctx, node: &Node) -> Result<(), ConfigError> {
-    cx.fields(
-        node,
-        &[
-            ("use_hostname_for_hashing", Warn(KEY_HASH)),
-            (
-                "hash_balance_factor",
-                Refuse("bounded-load hashing is not implemented"),
-            ),
-        ],
-    )
-    .map(drop)
+    cx.fields(node, rules::CONSISTENT_HASHING_LB_CONFIG)
+        .map(drop)
 }
 
 /// `common_lb_config`. Returns whether it sets `healthy_panic_threshold: 0`
 /// (ringway's own threshold).
 pub fn common_lb_config(cx: &mut Ctx, node: &Node) -> Result<bool, ConfigError> {
-    let f = cx.fields(
-        node,
-        &[
-            ("healthy_panic_threshold", Map),
-            ("consistent_hashing_lb_config", Map),
-            ("update_merge_window", Warn("host set updates apply as they come")),
-            ("close_connections_on_host_set_change", Warn("ringway closes idle connections to hosts that leave; others stay pooled")),
-            ("ignore_new_hosts_until_first_hc", Refuse("new hosts start healthy in ringway; waiting for a first check is not implemented")),
-            ("zone_aware_lb_config", Refuse("zone-aware balancing is not implemented")),
-            ("locality_weighted_lb_config", Refuse("locality-weighted balancing is not implemented")),
-            ("override_host_status", Refuse("host overrides are not implemented")),
-        ],
-    )?;
+    let f = cx.fields(node, rules::COMMON_LB_CONFIG)?;
     if let Some(c) = f.get("consistent_hashing_lb_config") {
         consistent_hashing(cx, &c)?;
     }
     let Some(p) = f.get("healthy_panic_threshold") else {
         return Ok(false);
     };
-    let v = cx.fields(&p, &[("value", Map)])?;
+    let v = cx.fields(&p, rules::PERCENT)?;
     let value = match v.get("value") {
         Some(n) => match n.v {
             Value::Number(x) => x.as_f64(),
@@ -548,23 +330,7 @@ pub fn route_hash_policy(cx: &mut Ctx, node: &Node) -> Result<Vec<RawHashPolicy>
     let list = cx.seq(node)?;
     let mut out = Vec::new();
     for (i, p) in list.iter().enumerate() {
-        let f = cx.fields(
-            p,
-            &[
-                ("header", Map),
-                ("cookie", Map),
-                ("connection_properties", Map),
-                ("terminal", Map),
-                (
-                    "query_parameter",
-                    Refuse("hashing on a query parameter is not implemented"),
-                ),
-                (
-                    "filter_state",
-                    Refuse("hashing on filter state is not implemented"),
-                ),
-            ],
-        )?;
+        let f = cx.fields(p, rules::HASH_POLICY)?;
         // ringway takes the first entry that finds a value; Envoy combines every
         // entry's value unless an earlier one is `terminal`.
         let terminal = match f.get("terminal") {
@@ -579,38 +345,21 @@ pub fn route_hash_policy(cx: &mut Ctx, node: &Node) -> Result<Vec<RawHashPolicy>
         }
         let mut entry = RawHashPolicy::default();
         if let Some(h) = f.get("header") {
-            let h = cx.fields(
-                &h,
-                &[
-                    ("header_name", Map),
-                    (
-                        "regex_rewrite",
-                        Refuse("rewriting the hashed value is not implemented"),
-                    ),
-                ],
-            )?;
+            let h = cx.fields(&h, rules::HASH_POLICY_HEADER)?;
             match h.get("header_name") {
                 Some(n) => entry.header = Some(cx.string(&n)?),
                 None => return Err(cx.invalid(&h.node.path, "needs a `header_name`")),
             }
         }
         if let Some(c) = f.get("cookie") {
-            let c = cx.fields(
-                &c,
-                &[
-                    ("name", Map),
-                    ("ttl", Refuse("generating affinity cookies is not implemented; ringway hashes a cookie the client sends")),
-                    ("path", Warn("only used when Envoy generates the cookie")),
-                    ("attributes", Warn("only used when Envoy generates the cookie")),
-                ],
-            )?;
+            let c = cx.fields(&c, rules::HASH_POLICY_COOKIE)?;
             match c.get("name") {
                 Some(n) => entry.cookie = Some(cx.string(&n)?),
                 None => return Err(cx.invalid(&c.node.path, "needs a `name`")),
             }
         }
         if let Some(cp) = f.get("connection_properties") {
-            let cp = cx.fields(&cp, &[("source_ip", Map)])?;
+            let cp = cx.fields(&cp, rules::HASH_POLICY_CONNECTION)?;
             if let Some(s) = cp.get("source_ip") {
                 if cx.boolean(&s)? {
                     entry.source_ip = Some(true);

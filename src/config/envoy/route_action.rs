@@ -6,15 +6,13 @@
 
 use super::{
     headers,
-    walk::{Ctx, Map, Node, Refuse},
+    rules::route_action as rules,
+    walk::{Ctx, Node, Origins},
 };
 use crate::config::{
     raw::{RawDirectResponse, RawRedirect, RawWeightedCluster},
     ConfigError,
 };
-
-const PER_CLUSTER: &str =
-    "per-cluster settings of weighted clusters are not implemented; set them on the route";
 
 /// A `route` action's `weighted_clusters`: `clusters[].{name, weight}`, and
 /// `total_weight`, which must be the weights' sum when given (as Envoy checks).
@@ -24,52 +22,13 @@ pub fn weighted_clusters(
     native: &str,
     origins: &mut Origins,
 ) -> Result<Vec<RawWeightedCluster>, ConfigError> {
-    let f = cx.fields(
-        node,
-        &[
-            ("clusters", Map),
-            ("total_weight", Map),
-            (
-                "runtime_key_prefix",
-                Refuse("runtime weights are not implemented; the configured weights apply"),
-            ),
-            (
-                "header_name",
-                Refuse("choosing the cluster by a request header is not implemented"),
-            ),
-            (
-                "random_value_specifier",
-                Refuse("a fixed random value is not implemented; each request draws its own"),
-            ),
-        ],
-    )?;
+    let f = cx.fields(node, rules::WEIGHTED_CLUSTER)?;
     let native = format!("{native}.weighted_clusters");
     origins.push((native.clone(), node.path.clone()));
     let mut list = Vec::new();
     if let Some(cs) = f.get("clusters") {
         for (i, c) in cx.seq(&cs)?.into_iter().enumerate() {
-            let cf = cx.fields(
-                &c,
-                &[
-                    ("name", Map),
-                    ("weight", Map),
-                    ("request_headers_to_add", Map),
-                    ("request_headers_to_remove", Map),
-                    ("response_headers_to_add", Map),
-                    ("response_headers_to_remove", Map),
-                    ("host_rewrite_literal", Map),
-                    (
-                        "metadata_match",
-                        Refuse("subset load balancing is not implemented"),
-                    ),
-                    ("typed_per_filter_config", Refuse(PER_CLUSTER)),
-                    ("per_filter_config", Refuse(PER_CLUSTER)),
-                    (
-                        "cluster_header",
-                        Refuse("cluster_header is not implemented; name the cluster"),
-                    ),
-                ],
-            )?;
+            let cf = cx.fields(&c, rules::CLUSTER_WEIGHT)?;
             let Some(name) = cf.get("name") else {
                 return Err(cx.invalid(&c.path, "a weighted cluster needs a `name`"));
             };
@@ -116,8 +75,6 @@ pub fn weighted_clusters(
     Ok(list)
 }
 
-type Origins = Vec<(String, String)>;
-
 /// Envoy's `RedirectResponseCode` names, in enum order (proto3 JSON also
 /// allows the number).
 const REDIRECT_CODES: &[(&str, u16)] = &[
@@ -134,23 +91,7 @@ pub fn redirect(
     native: &str,
     origins: &mut Origins,
 ) -> Result<RawRedirect, ConfigError> {
-    let f = cx.fields(
-        node,
-        &[
-            ("https_redirect", Map),
-            ("scheme_redirect", Map),
-            ("host_redirect", Map),
-            ("port_redirect", Map),
-            ("path_redirect", Map),
-            ("prefix_rewrite", Map),
-            ("strip_query", Map),
-            ("response_code", Map),
-            (
-                "regex_rewrite",
-                Refuse("regex rewrites are not implemented; use prefix_rewrite or path_redirect"),
-            ),
-        ],
-    )?;
+    let f = cx.fields(node, rules::REDIRECT_ACTION)?;
     let native = format!("{native}.redirect");
     origins.push((native.clone(), node.path.clone()));
     let mut r = RawRedirect::default();
@@ -228,7 +169,7 @@ pub fn direct_response(
     native: &str,
     origins: &mut Origins,
 ) -> Result<RawDirectResponse, ConfigError> {
-    let f = cx.fields(node, &[("status", Map), ("body", Map)])?;
+    let f = cx.fields(node, rules::DIRECT_RESPONSE_ACTION)?;
     let native = format!("{native}.direct_response");
     origins.push((native.clone(), node.path.clone()));
     let Some(status) = f.get("status") else {
@@ -240,22 +181,7 @@ pub fn direct_response(
     };
     origins.push((format!("{native}.status"), status.path.clone()));
     if let Some(body) = f.get("body") {
-        let b = cx.fields(
-            &body,
-            &[
-                ("inline_string", Map),
-                ("filename", Map),
-                (
-                    "inline_bytes",
-                    Refuse("a body as base64 bytes is not implemented; use inline_string or filename"),
-                ),
-                (
-                    "environment_variable",
-                    Refuse("a body from the environment is not implemented; use inline_string or filename"),
-                ),
-                ("watched_directory", Refuse("a watched body file is not implemented; the file is read at load and reload")),
-            ],
-        )?;
+        let b = cx.fields(&body, rules::BODY_DATA_SOURCE)?;
         match (b.get("inline_string"), b.get("filename")) {
             (Some(text), None) => {
                 d.body = Some(cx.string(&text)?);

@@ -9,7 +9,10 @@
 
 use serde_yaml::Value;
 
-use super::walk::{Ctx, Map, Node, Refuse, Warn};
+use super::{
+    rules::runtime as rules,
+    walk::{Ctx, Node},
+};
 use crate::config::ConfigError;
 
 const LIMIT_PREFIX: &str = "envoy.resource_limits.listener.";
@@ -34,33 +37,13 @@ pub struct RuntimeLimits {
 }
 
 pub fn layered_runtime(cx: &mut Ctx, node: &Node) -> Result<RuntimeLimits, ConfigError> {
-    let f = cx.fields(node, &[("layers", Map)])?;
+    let f = cx.fields(node, rules::LAYERED_RUNTIME)?;
     let mut limits = RuntimeLimits::default();
     let Some(layers) = f.get("layers") else {
         return Ok(limits);
     };
     for layer in cx.seq(&layers)? {
-        let l = cx.fields(
-            &layer,
-            &[
-                ("name", Map),
-                ("static_layer", Map),
-                (
-                    "admin_layer",
-                    Warn("runtime changes through the admin interface are not implemented"),
-                ),
-                (
-                    "disk_layer",
-                    Refuse(
-                        "runtime from disk is not implemented; write the values in a static_layer",
-                    ),
-                ),
-                (
-                    "rtds_layer",
-                    Refuse("RTDS (runtime over xDS) is not implemented"),
-                ),
-            ],
-        )?;
+        let l = cx.fields(&layer, rules::RUNTIME_LAYER)?;
         if let Some(s) = l.get("static_layer") {
             let mut leaves = Vec::new();
             flatten(cx, &s, String::new(), &mut leaves)?;

@@ -11,8 +11,9 @@
 //! (`[A|B]` groups) does not map one entry to one native entry.
 
 use super::{
-    listener::{extension, named_path},
-    walk::{is_empty, is_false, Ctx, DefaultOnly, Map, Node, Refuse, Warn},
+    common::{extension, named_path},
+    rules::tls as rules,
+    walk::{Ctx, Node, Origins},
 };
 use crate::{
     config::{
@@ -24,8 +25,6 @@ use crate::{
     },
     tls::{params::CIPHERS, Cipher, Group, TlsVersion},
 };
-
-type Origins = Vec<(String, String)>;
 
 const TLS_SOCKET_NAMES: &[&str] = &["envoy.transport_sockets.tls", "tls"];
 const RAW_SOCKET_NAMES: &[&str] = &["envoy.transport_sockets.raw_buffer", "raw_buffer"];
@@ -40,13 +39,6 @@ const UPSTREAM_TYPES: &[&str] = &[
 const RAW_TYPES: &[&str] =
     &["type.googleapis.com/envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer"];
 
-const SDS: &str = "SDS secrets are not implemented; give certificates in tls_certificates (filename or inline_string)";
-const OCSP: &str = "OCSP stapling is not implemented";
-const CERT_PINNING: &str = "certificate pinning (hash or SPKI) is not implemented";
-const CRL: &str = "certificate revocation lists are not implemented";
-const EXTENSIONS: &str =
-    "TLS extensions (handshakers, certificate selectors, key providers) are not implemented";
-
 /// Which way a context faces: it decides the `@type` and the fields allowed.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Side {
@@ -60,10 +52,7 @@ fn transport_socket<'a>(
     node: &Node<'a>,
     side: Side,
 ) -> Result<Option<Node<'a>>, ConfigError> {
-    let f = cx.fields(
-        node,
-        &[("name", Map), ("config", Map), ("typed_config", Map)],
-    )?;
+    let f = cx.fields(node, rules::TRANSPORT_SOCKET)?;
     let (name, body, type_url) = extension(cx, node, &f)?;
     let types = match side {
         Side::Downstream => DOWNSTREAM_TYPES,
@@ -115,24 +104,7 @@ pub fn downstream_context(
     native: &str,
     origins: &mut Origins,
 ) -> Result<RawListenerTls, ConfigError> {
-    let f = cx.fields(
-        node,
-        &[
-            ("@type", Map),
-            ("common_tls_context", Map),
-            ("require_client_certificate", Map),
-            ("disable_stateless_session_resumption", Map),
-            ("prefer_client_ciphers", Map),
-            ("session_ticket_keys", Warn("ringway makes and rotates its own ticket keys (shared by its workers, not by other processes)")),
-            ("session_timeout", Warn("session lifetimes are rustls's: tickets last 12 hours, cached sessions until the cache (8192) is full")),
-            ("full_scan_certs_on_sni_mismatch", Warn("a name no certificate covers gets the first certificate")),
-            ("session_ticket_keys_sds_secret_config", Refuse(SDS)),
-            ("require_sni", DefaultOnly(is_false, "refusing clients without SNI is not implemented (they get the first certificate)")),
-            ("disable_stateful_session_resumption", DefaultOnly(is_false, "turning off the session cache is not implemented")),
-            ("ocsp_staple_policy", DefaultOnly(|v| v.as_str().is_some_and(|s| s.eq_ignore_ascii_case("lenient_stapling")), OCSP)),
-            ("enforce_rsa_key_usage", Warn("rustls applies its own key usage checks")),
-        ],
-    )?;
+    let f = cx.fields(node, rules::DOWNSTREAM_TLS_CONTEXT)?;
     origins.push((format!("{native}.tls"), node.path.clone()));
     let mut tls = RawListenerTls::default();
     if let Some(p) = f.get("prefer_client_ciphers") {
@@ -216,20 +188,7 @@ pub fn cluster_socket_matches(
     let Some(entry) = list.first() else {
         return Ok(None);
     };
-    let f = cx.fields(
-        entry,
-        &[
-            ("name", Map),
-            (
-                "match",
-                DefaultOnly(
-                    is_empty,
-                    "choosing a transport socket by endpoint metadata is not implemented",
-                ),
-            ),
-            ("transport_socket", Map),
-        ],
-    )?;
+    let f = cx.fields(entry, rules::TRANSPORT_SOCKET_MATCH)?;
     match f.get("transport_socket") {
         Some(s) => cluster_socket(cx, &s, native, origins),
         None => Err(cx.invalid(&entry.path, "needs a `transport_socket`")),
@@ -243,29 +202,7 @@ pub fn upstream_context(
     native: &str,
     origins: &mut Origins,
 ) -> Result<RawClusterTls, ConfigError> {
-    let f = cx.fields(
-        node,
-        &[
-            ("@type", Map),
-            ("common_tls_context", Map),
-            ("sni", Map),
-            (
-                "allow_renegotiation",
-                DefaultOnly(
-                    is_false,
-                    "TLS renegotiation is not implemented (rustls refuses it)",
-                ),
-            ),
-            (
-                "max_session_keys",
-                Warn("ringway keeps up to 256 sessions per cluster for resumption"),
-            ),
-            (
-                "enforce_rsa_key_usage",
-                Warn("rustls applies its own key usage checks"),
-            ),
-        ],
-    )?;
+    let f = cx.fields(node, rules::UPSTREAM_TLS_CONTEXT)?;
     let field = format!("{native}.tls");
     origins.push((field.clone(), node.path.clone()));
     let sni = match f.get("sni") {
@@ -344,41 +281,7 @@ fn common_context(
     field: &str,
     origins: &mut Origins,
 ) -> Result<CommonContext, ConfigError> {
-    let f = cx.fields(
-        node,
-        &[
-            ("tls_params", Map),
-            ("tls_certificates", Map),
-            ("validation_context", Map),
-            ("alpn_protocols", Map),
-            ("tls_certificate_sds_secret_configs", Refuse(SDS)),
-            ("validation_context_sds_secret_config", Refuse(SDS)),
-            ("combined_validation_context", Refuse(SDS)),
-            (
-                "tls_certificate_provider_instance",
-                Refuse("certificate providers are not implemented"),
-            ),
-            (
-                "tls_certificate_certificate_provider",
-                Refuse("certificate providers are not implemented"),
-            ),
-            (
-                "tls_certificate_certificate_provider_instance",
-                Refuse("certificate providers are not implemented"),
-            ),
-            (
-                "validation_context_certificate_provider",
-                Refuse("certificate providers are not implemented"),
-            ),
-            (
-                "validation_context_certificate_provider_instance",
-                Refuse("certificate providers are not implemented"),
-            ),
-            ("custom_handshaker", Refuse(EXTENSIONS)),
-            ("custom_tls_certificate_selector", Refuse(EXTENSIONS)),
-            ("key_log", Refuse("TLS key logging is not implemented")),
-        ],
-    )?;
+    let f = cx.fields(node, rules::COMMON_TLS_CONTEXT)?;
     let mut c = CommonContext::default();
     if let Some(p) = f.get("tls_params") {
         tls_params(cx, &p, field, &mut c, origins)?;
@@ -425,23 +328,7 @@ fn tls_params(
     c: &mut CommonContext,
     origins: &mut Origins,
 ) -> Result<(), ConfigError> {
-    let f = cx.fields(
-        node,
-        &[
-            ("tls_minimum_protocol_version", Map),
-            ("tls_maximum_protocol_version", Map),
-            ("cipher_suites", Map),
-            ("ecdh_curves", Map),
-            (
-                "signature_algorithms",
-                Refuse("choosing signature algorithms is not implemented"),
-            ),
-            (
-                "compliance_policies",
-                Refuse("compliance policies (FIPS 202205) are not implemented"),
-            ),
-        ],
-    )?;
+    let f = cx.fields(node, rules::TLS_PARAMETERS)?;
     if let Some(v) = f.get("tls_minimum_protocol_version") {
         c.min_version = version(cx, &v)?;
         origins.push((format!("{field}.min_version"), v.path.clone()));
@@ -556,19 +443,7 @@ fn tls_certificate(
     native: &str,
     origins: &mut Origins,
 ) -> Result<RawCertificate, ConfigError> {
-    let f = cx.fields(
-        node,
-        &[
-            ("certificate_chain", Map),
-            ("private_key", Map),
-            ("watched_directory", Warn("certificate files are re-read on every reload (SIGHUP, POST /reload), not watched")),
-            ("password", Refuse("encrypted private keys are not implemented; decrypt the key file")),
-            ("ocsp_staple", Refuse(OCSP)),
-            ("signed_certificate_timestamp", Refuse("certificate transparency timestamps are not implemented")),
-            ("private_key_provider", Refuse(EXTENSIONS)),
-            ("pkcs12", Refuse("PKCS#12 bundles are not implemented; give PEM certificate_chain and private_key")),
-        ],
-    )?;
+    let f = cx.fields(node, rules::TLS_CERTIFICATE)?;
     origins.push((native.to_string(), node.path.clone()));
     let (Some(chain), Some(key)) = (f.get("certificate_chain"), f.get("private_key")) else {
         return Err(cx.invalid(
@@ -592,25 +467,7 @@ fn validation_context(
     c: &mut CommonContext,
     origins: &mut Origins,
 ) -> Result<(), ConfigError> {
-    let f = cx.fields(
-        node,
-        &[
-            ("trusted_ca", Map),
-            ("match_typed_subject_alt_names", Map),
-            ("match_subject_alt_names", Map),
-            ("watched_directory", Warn("CA files are re-read on every reload (SIGHUP, POST /reload), not watched")),
-            ("trust_chain_verification", DefaultOnly(|v| v.as_str().is_some_and(|s| s.eq_ignore_ascii_case("verify_trust_chain")), "accepting untrusted chains is not implemented (use verify: none on a cluster)")),
-            ("verify_certificate_hash", Refuse(CERT_PINNING)),
-            ("verify_certificate_spki", Refuse(CERT_PINNING)),
-            ("crl", Refuse(CRL)),
-            ("only_verify_leaf_cert_crl", Refuse(CRL)),
-            ("allow_expired_certificate", DefaultOnly(is_false, "accepting expired certificates is not implemented")),
-            ("max_verify_depth", Refuse("limiting the verification depth is not implemented")),
-            ("custom_validator_config", Refuse(EXTENSIONS)),
-            ("system_root_certs", Refuse("system root certificates in a validation context are not implemented; on a cluster, write the native verify: system")),
-            ("ca_certificate_provider_instance", Refuse("certificate providers are not implemented")),
-        ],
-    )?;
+    let f = cx.fields(node, rules::CERTIFICATE_VALIDATION_CONTEXT)?;
     if let Some(ca) = f.get("trusted_ca") {
         let native = match side {
             Side::Downstream => format!("{field}.client_ca"),
@@ -645,14 +502,7 @@ fn validation_context(
 /// `{ san_type: DNS, matcher: { exact: NAME } }` (typed) or `{ exact: NAME }`.
 fn exact_dns_matcher(cx: &mut Ctx, node: &Node, key: &str) -> Result<String, ConfigError> {
     let matcher = if key == "match_typed_subject_alt_names" {
-        let f = cx.fields(
-            node,
-            &[
-                ("san_type", Map),
-                ("matcher", Map),
-                ("oid", Refuse("OID SAN matching is not implemented")),
-            ],
-        )?;
+        let f = cx.fields(node, rules::SUBJECT_ALT_NAME_MATCHER)?;
         match f.get("san_type") {
             Some(t) if cx.string(&t)?.eq_ignore_ascii_case("dns") => {}
             Some(t) => return Err(cx.unsupported(&t.path, "only DNS names are matched")),
@@ -663,26 +513,7 @@ fn exact_dns_matcher(cx: &mut Ctx, node: &Node, key: &str) -> Result<String, Con
     } else {
         node.clone()
     };
-    let m = cx.fields(
-        &matcher,
-        &[
-            ("exact", Map),
-            (
-                "ignore_case",
-                DefaultOnly(is_false, "only exact matching is implemented"),
-            ),
-            ("prefix", Refuse("only exact name matching is implemented")),
-            ("suffix", Refuse("only exact name matching is implemented")),
-            (
-                "contains",
-                Refuse("only exact name matching is implemented"),
-            ),
-            (
-                "safe_regex",
-                Refuse("only exact name matching is implemented"),
-            ),
-        ],
-    )?;
+    let m = cx.fields(&matcher, rules::SAN_STRING_MATCHER)?;
     match m.get("exact") {
         Some(e) => cx.string(&e),
         None => Err(cx.unsupported(&matcher.path, "only exact name matching is implemented")),
@@ -691,25 +522,7 @@ fn exact_dns_matcher(cx: &mut Ctx, node: &Node, key: &str) -> Result<String, Con
 
 /// A DataSource: `filename` or `inline_string`.
 fn data_source(cx: &mut Ctx, node: &Node) -> Result<RawPem, ConfigError> {
-    let f = cx.fields(
-        node,
-        &[
-            ("filename", Map),
-            ("inline_string", Map),
-            (
-                "inline_bytes",
-                Refuse("inline_bytes is not implemented; give the PEM as inline_string"),
-            ),
-            (
-                "environment_variable",
-                Refuse("PEM from environment variables is not implemented"),
-            ),
-            (
-                "watched_directory",
-                Warn("files are re-read on every reload (SIGHUP, POST /reload), not watched"),
-            ),
-        ],
-    )?;
+    let f = cx.fields(node, rules::DATA_SOURCE)?;
     match (f.get("filename"), f.get("inline_string")) {
         (Some(p), None) => Ok(RawPem::Path(cx.string(&p)?)),
         (None, Some(s)) => Ok(RawPem::Inline(RawInlinePem {
@@ -722,7 +535,7 @@ fn data_source(cx: &mut Ctx, node: &Node) -> Result<RawPem, ConfigError> {
 /// A `BoolValue`: `true`, or `{ value: true }`.
 fn bool_value(cx: &mut Ctx, node: &Node) -> Result<bool, ConfigError> {
     if node.v.is_mapping() {
-        let f = cx.fields(node, &[("value", Map)])?;
+        let f = cx.fields(node, rules::BOOL_VALUE)?;
         return match f.get("value") {
             Some(v) => cx.boolean(&v),
             None => Ok(false),

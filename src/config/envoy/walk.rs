@@ -1,45 +1,30 @@
 //! Walking an Envoy YAML tree with its path in hand. Every mapping is read
-//! against a table of the keys ringway knows: each key is mapped, warned about
-//! (a hint ringway does not need), or refused (behaviour ringway lacks); any
-//! other key is an error, as `deny_unknown_fields` is for the native schema.
-//! serde_yaml's `Value` forgets positions, so lines come from `error::locate`.
+//! against its table of the keys ringway knows (in `rules/`): each key is
+//! mapped, warned about (a hint ringway does not need), or refused (behaviour
+//! ringway lacks); any other key is an error, as `deny_unknown_fields` is for
+//! the native schema. serde_yaml's `Value` forgets positions, so lines come
+//! from `error::locate`.
+//!
+//! `Ctx` is the walk's state: warnings, refusals, and what one part of the
+//! file leaves for a later pass (`RouteHash`). Its types live here, not in the
+//! modules that fill or read them, so `walk` imports only `rules`.
 
 use serde_yaml::{Mapping, Value};
 
-use crate::config::{error::locate, units::ConfigDuration, ConfigError};
+use super::rules::{Rule, Rule::*};
+use crate::config::{error::locate, raw::RawHashPolicy, units::ConfigDuration, ConfigError};
 
-/// What the reader does with one key of a mapping.
-#[derive(Clone, Copy)]
-pub enum Rule {
-    /// Translated by the caller, which reads it with `Fields::get`.
-    Map,
-    /// Accepted with a start-up warning: a hint ringway does not need.
-    Warn(&'static str),
-    /// An error: the field changes behaviour ringway does not implement.
-    Refuse(&'static str),
-    /// Accepted silently when its value is Envoy's default (which is what ringway
-    /// does anyway), refused otherwise.
-    DefaultOnly(fn(&Value) -> bool, &'static str),
-}
+/// Native field path → the Envoy path it came from (see `Translation::origins`).
+pub type Origins = Vec<(String, String)>;
 
-pub use Rule::*;
-
-pub fn is_false(v: &Value) -> bool {
-    v.as_bool() == Some(false)
-}
-pub fn is_true(v: &Value) -> bool {
-    v.as_bool() == Some(true)
-}
-pub fn is_zero(v: &Value) -> bool {
-    v.as_u64() == Some(0)
-}
-pub fn is_empty(v: &Value) -> bool {
-    match v {
-        Value::Null => true,
-        Value::Sequence(s) => s.is_empty(),
-        Value::Mapping(m) => m.is_empty(),
-        _ => false,
-    }
+/// A route's `hash_policy`, kept until every cluster is known: ringway hashes
+/// per cluster, so the routes to one cluster are merged after translation.
+pub struct RouteHash {
+    pub cluster: String,
+    /// Empty when the route has no `hash_policy`.
+    pub policies: Vec<RawHashPolicy>,
+    /// The Envoy path of the `hash_policy` (or of the route when it has none).
+    pub path: String,
 }
 
 /// A value and its YAML path in the source, e.g. `static_resources.clusters[0].hosts`.
@@ -101,7 +86,7 @@ pub struct Ctx<'s> {
     /// Keys refused by a rule table: collected, the key skipped, and the walk
     /// goes on, so one run reports every refused key of a file.
     pub refusals: Vec<ConfigError>,
-    pub route_hashes: Vec<super::resilience::RouteHash>,
+    pub route_hashes: Vec<RouteHash>,
 }
 
 impl<'s> Ctx<'s> {
@@ -255,7 +240,7 @@ impl<'s> Ctx<'s> {
                 .map(ConfigDuration)
                 .map_err(|e| self.parse_error(&node.path, e)),
             Value::Mapping(_) => {
-                let f = self.fields(node, &[("seconds", Map), ("nanos", Map)])?;
+                let f = self.fields(node, super::rules::DURATION)?;
                 let secs = match f.get("seconds") {
                     Some(n) => self.uint(&n, 366 * 24 * 3600)?,
                     None => 0,

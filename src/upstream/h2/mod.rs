@@ -188,8 +188,10 @@ impl H2Pool {
         stream
     }
 
-    /// Drop connections that closed, and those idle past the idle timeout.
+    /// Drop connections that closed, and those idle past the idle timeout;
+    /// forget finished openings (else DNS churn leaves one per address).
     pub fn sweep(&mut self) {
+        self.opening.retain(|_, o| !o.done.get());
         let now = Instant::now();
         for list in self.conns.values_mut() {
             for c in list.iter_mut() {
@@ -206,6 +208,7 @@ impl H2Pool {
 
     pub fn retain_hosts(&mut self, keep: impl Fn(&SocketAddr) -> bool) {
         self.conns.retain(|addr, _| keep(addr));
+        self.opening.retain(|addr, o| keep(addr) && !o.done.get());
     }
 
     /// Connections without a stream in flight, per host.

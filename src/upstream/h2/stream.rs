@@ -20,11 +20,12 @@
 //! sends more.
 
 use std::{
+    cell::Cell,
     future::{poll_fn, Future},
     io,
     pin::Pin,
     rc::Rc,
-    time::Duration,
+    time::Instant,
 };
 
 use bytes::Bytes;
@@ -44,9 +45,10 @@ pub struct DetachedBody {
     /// What arrived before the upstream was chosen, sent first.
     pub held: Bytes,
     pub recv: RecvStream,
-    /// How long the client may be silent before the request is given up
-    /// (the listener's `stream_idle_timeout`; `None`: as long as it likes).
-    pub read_timeout: Option<Duration>,
+    /// Until when the next wait for the client's bytes may last, given the
+    /// bytes received so far: the client side's rules (its stream idle
+    /// timeout, minimum body rate, request timeout). `None`: no limit.
+    pub deadline: Box<dyn Fn(u64) -> Option<Instant>>,
     /// The listener's body size limit: past it the upstream stream is reset.
     pub max: Option<u64>,
 }
@@ -88,6 +90,8 @@ pub struct H2Stream {
     out_pos: usize,
     /// Why the stream failed, once it has.
     failure: Option<Failure>,
+    /// Set by the body pump when the client ran out of time for its body.
+    client_late: Option<Rc<Cell<bool>>>,
 }
 
 /// How a stream failed, as far as a replay is concerned.
@@ -98,6 +102,9 @@ pub enum Failure {
     Unprocessed,
     /// Anything else (a reset, the connection lost mid-stream).
     Other,
+    /// The request head has no HTTP/2 form (a character HTTP/2 forbids in its
+    /// path or authority, too many fields): the client's fault, never sent.
+    Untranslatable,
 }
 
 impl Drop for H2Stream {
@@ -132,6 +139,7 @@ impl H2Stream {
             out: Vec::new(),
             out_pos: 0,
             failure: None,
+            client_late: None,
         }
     }
 
@@ -148,6 +156,17 @@ impl H2Stream {
     /// again, on another connection, whatever its method).
     pub fn unprocessed(&self) -> bool {
         self.failure == Some(Failure::Unprocessed)
+    }
+
+    /// Whether the stream was reset because the client's pumped body ran out
+    /// of time (its fault, not the upstream's).
+    pub fn client_late(&self) -> bool {
+        self.client_late.as_ref().is_some_and(|late| late.get())
+    }
+
+    /// Whether the request head could not be written as HTTP/2 at all.
+    pub fn untranslatable(&self) -> bool {
+        self.failure == Some(Failure::Untranslatable)
     }
 
     /// Record why `e` ended the stream; the connection is given up on when the
@@ -195,8 +214,14 @@ impl H2Stream {
 
     /// Open the stream with the request `head`.
     async fn open(&mut self, head: &[u8]) -> io::Result<()> {
-        let out = head::request_from_h1(head, self.https, self.addr)
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "untranslatable head"))?;
+        let Ok(out) = head::request_from_h1(head, self.https, self.addr) else {
+            // Nothing was sent: the stream was never opened, the connection is fine.
+            self.failure = Some(Failure::Untranslatable);
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "untranslatable head",
+            ));
+        };
         self.head_only = out.head_only;
         let ends = out.framing == crate::codec::BodyFraming::None;
         if let Err(e) = poll_fn(|cx| self.send_request.poll_ready(cx)).await {
@@ -302,7 +327,9 @@ impl H2Stream {
     /// (the head ended the request) it is dropped.
     pub fn pump_body(&mut self, body: DetachedBody) {
         if let Tx::Body { send, .. } = std::mem::replace(&mut self.tx, Tx::Done) {
-            monoio::spawn(pump(send, body));
+            let late = Rc::new(Cell::new(false));
+            self.client_late = Some(late.clone());
+            monoio::spawn(pump(send, body, late));
         }
     }
 
@@ -380,8 +407,9 @@ impl H2Stream {
 }
 
 /// Copy the client's body to the upstream stream: DATA within the window,
-/// trailers, the end; a client gone, silent or over the limit resets it.
-async fn pump(mut send: SendStream<Bytes>, mut body: DetachedBody) {
+/// trailers, the end; a client gone, late or over the limit resets it (`late`
+/// says which, for the exchange's answer).
+async fn pump(mut send: SendStream<Bytes>, mut body: DetachedBody, late: Rc<Cell<bool>>) {
     let mut total = body.held.len() as u64;
     if send_all(&mut send, std::mem::take(&mut body.held))
         .await
@@ -390,7 +418,7 @@ async fn pump(mut send: SendStream<Bytes>, mut body: DetachedBody) {
         return;
     }
     loop {
-        let next = within(body.read_timeout, body.recv.data()).await;
+        let next = within((body.deadline)(total), body.recv.data()).await;
         match next {
             Ok(Some(Ok(chunk))) => {
                 let _ = body.recv.flow_control().release_capacity(chunk.len());
@@ -403,7 +431,7 @@ async fn pump(mut send: SendStream<Bytes>, mut body: DetachedBody) {
                 }
             }
             Ok(None) => {
-                let trailers = within(body.read_timeout, body.recv.trailers()).await;
+                let trailers = within((body.deadline)(total), body.recv.trailers()).await;
                 let _ = match trailers {
                     Ok(Ok(Some(t))) => send.send_trailers(t),
                     Ok(Ok(None)) => send.send_data(Bytes::new(), true),
@@ -411,7 +439,11 @@ async fn pump(mut send: SendStream<Bytes>, mut body: DetachedBody) {
                 };
                 return;
             }
-            Ok(Some(Err(_))) | Err(_) => break,
+            Ok(Some(Err(_))) => break,
+            Err(()) => {
+                late.set(true);
+                break;
+            }
         }
     }
     send.send_reset(Reason::CANCEL);
@@ -431,10 +463,13 @@ async fn send_all(send: &mut SendStream<Bytes>, mut data: Bytes) -> Result<(), (
     Ok(())
 }
 
-/// `f`, bounded by `limit` if there is one (`Err`: it ran out).
-async fn within<F: std::future::Future>(limit: Option<Duration>, f: F) -> Result<F::Output, ()> {
-    match limit {
-        Some(t) => monoio::time::timeout(t, f).await.map_err(|_| ()),
+/// `f`, bounded by `deadline` if there is one (`Err`: it ran out).
+async fn within<F: std::future::Future>(deadline: Option<Instant>, f: F) -> Result<F::Output, ()> {
+    match deadline {
+        Some(at) => {
+            let left = at.saturating_duration_since(Instant::now());
+            monoio::time::timeout(left, f).await.map_err(|_| ())
+        }
         None => Ok(f.await),
     }
 }

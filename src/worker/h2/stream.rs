@@ -289,6 +289,26 @@ impl H2Request {
         }
     }
 
+    /// The rule for a body sent on its own (full duplex): the same stream
+    /// idle timeout, minimum rate and request timeout as a relayed body.
+    fn pumped_body_deadline(&self) -> Box<dyn Fn(u64) -> Option<Instant>> {
+        let pace = self
+            .body_pace
+            .unwrap_or_else(|| BodyPace::start(&self.listener.config));
+        let whole = self
+            .listener
+            .config
+            .request_timeout
+            .map(|t| self.started + t);
+        Box::new(move |received| {
+            let paced = pace.streaming_deadline(received, Instant::now());
+            match (paced, whole) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            }
+        })
+    }
+
     /// How long the next wait for body bytes may last, and what it is when
     /// it ends: the caller's `deadline` (`request_body_timeout`), the
     /// listener's `stream_idle_timeout` or its `request_timeout`, whichever
@@ -523,7 +543,7 @@ impl Downstream for H2Request {
         Some(DetachedBody {
             held: std::mem::take(&mut self.held).freeze(),
             recv,
-            read_timeout: self.listener.config.stream_idle_timeout,
+            deadline: self.pumped_body_deadline(),
             max: self.listener.config.limits.max_body_bytes,
         })
     }
@@ -646,8 +666,11 @@ impl Downstream for H2Request {
         } else {
             head::local_reply(status, &reply, reply.extra_headers(), head_only)
         };
+        // A gRPC client got HTTP 200 with the status in `grpc-status`: count
+        // and log what was sent (Envoy records 200 too).
+        let sent = if self.grpc { 200 } else { status };
         self.tap.local_reply(
-            status,
+            sent,
             body.len() as u64,
             reply.counter(),
             reply.flag(),
