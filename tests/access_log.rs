@@ -24,6 +24,7 @@ driver_tests!(
     filters_choose_the_lines,
     http2_requests_log_their_pseudo_headers,
     stdout_lines_from_two_workers_stay_whole,
+    upstream_local_address_is_the_pooled_connections,
 );
 
 fn now_secs() -> f64 {
@@ -120,6 +121,40 @@ fn resp_operator_logs_response_headers(d: Driver) {
         lines[1], "/own [-] [-] [-] [-]",
         "ringway's own reply has no upstream headers"
     );
+}
+
+/// `%UPSTREAM_LOCAL_ADDRESS%` is ringway's end of the upstream connection: a
+/// loopback address with a real port, not the upstream's, and the same for two
+/// requests on one pooled connection.
+fn upstream_local_address_is_the_pooled_connections(d: Driver) {
+    let up = Upstream::echo("up");
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    let listener = format!(
+        "    access_log:\n      path: \"{}\"\n      format: \"%UPSTREAM_LOCAL_ADDRESS% %UPSTREAM_LOCAL_ADDRESS_WITHOUT_PORT% %UPSTREAM_LOCAL_PORT% %UPSTREAM_REMOTE_ADDRESS%\\n\"\n",
+        log.display()
+    );
+    let rw = Ringway::start(
+        d,
+        &config(&listener, &catch_all("c", ""), &cluster("c", &[up.addr])),
+    );
+    let mut c = Client::connect(rw.addr());
+    assert_eq!(c.get("a.test", "/1").status, 200);
+    assert_eq!(c.get("a.test", "/2").status, 200);
+    assert_eq!(up.accepted(), 1, "one pooled upstream connection");
+    let text = wait_for("two access log lines", || {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        (text.lines().count() >= 2).then_some(text)
+    });
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], lines[1], "one connection, one address");
+    let fields: Vec<&str> = lines[0].split(' ').collect();
+    let local: std::net::SocketAddr = fields[0].parse().expect(lines[0]);
+    assert!(local.ip().is_loopback() && local.port() != 0, "{lines:?}");
+    assert_eq!(fields[1], local.ip().to_string());
+    assert_eq!(fields[2], local.port().to_string());
+    assert_eq!(fields[3], up.addr.to_string());
+    assert_ne!(local, up.addr);
 }
 
 fn json_lines_carry_typed_fields_and_details(d: Driver) {

@@ -100,6 +100,7 @@ mod tests {
             response_duration_ms: None,
             service_time_ms: None,
             upstream_host: None,
+            upstream_local: None,
             upstream_cluster: None,
             transport_failure: None,
             peer: "127.0.0.1:1".parse().unwrap(),

@@ -227,6 +227,8 @@ pub struct LogRecord<'a> {
     pub response_duration_ms: Option<u64>,
     pub service_time_ms: Option<u64>,
     pub upstream_host: Option<SocketAddr>,
+    /// The upstream connection's own address (when the format asks).
+    pub upstream_local: Option<SocketAddr>,
     pub upstream_cluster: Option<&'a str>,
     /// Envoy's words for a failed upstream connection (`delayed_connect_error:_111`).
     pub transport_failure: Option<&'static str>,
@@ -249,6 +251,22 @@ impl AccessLogFormat {
     /// What this was compiled from.
     pub fn source(&self) -> &FormatSource {
         &self.source
+    }
+
+    /// Whether a line needs the upstream connection's local address.
+    pub fn wants_upstream_local_address(&self) -> bool {
+        let local = |s: &Segment| {
+            matches!(
+                s,
+                Segment::UpstreamLocalAddress
+                    | Segment::UpstreamLocalAddressWithoutPort
+                    | Segment::UpstreamLocalPort
+            )
+        };
+        match &self.body {
+            Body::Text(segs) => segs.iter().any(local),
+            Body::Json(node) => node.any(&local),
+        }
     }
 
     /// Whether a line needs the connection's local address.
@@ -495,6 +513,7 @@ mod tests {
             transport_failure: Some("delayed_connect_error:_111"),
             peer: "127.0.0.1:5555".parse().unwrap(),
             local: Some("127.0.0.1:8000".parse().unwrap()),
+            upstream_local: Some("127.0.0.1:40000".parse().unwrap()),
             connection_id: 42,
             route_name: Some("r1"),
             health_check: false,
@@ -554,6 +573,9 @@ mod tests {
             ("UPSTREAM_REMOTE_ADDRESS", "127.0.0.2:80"),
             ("UPSTREAM_REMOTE_ADDRESS_WITHOUT_PORT", "127.0.0.2"),
             ("UPSTREAM_REMOTE_PORT", "80"),
+            ("UPSTREAM_LOCAL_ADDRESS", "127.0.0.1:40000"),
+            ("UPSTREAM_LOCAL_ADDRESS_WITHOUT_PORT", "127.0.0.1"),
+            ("UPSTREAM_LOCAL_PORT", "40000"),
             ("DOWNSTREAM_REMOTE_PORT", "5555"),
             ("RESPONSE_TX_DURATION", "-"),
             ("REQUEST_DURATION", "1"),
@@ -611,7 +633,7 @@ mod tests {
             Err(FormatError::BadArgument(_))
         ));
         assert!(matches!(
-            AccessLogFormat::compile("%UPSTREAM_LOCAL_ADDRESS%"),
+            AccessLogFormat::compile("%UPSTREAM_LOCAL_ADDR%"),
             Err(FormatError::UnknownOperator(_))
         ));
     }

@@ -39,6 +39,9 @@ pub(super) enum Segment {
     UpstreamHost,
     UpstreamHostWithoutPort,
     UpstreamPort,
+    UpstreamLocalAddress,
+    UpstreamLocalAddressWithoutPort,
+    UpstreamLocalPort,
     UpstreamCluster,
     UpstreamTransportFailureReason,
     RemoteAddress,
@@ -82,6 +85,12 @@ const PLAIN: &[(&str, Segment)] = &[
         Segment::UpstreamHostWithoutPort,
     ),
     ("UPSTREAM_REMOTE_PORT", Segment::UpstreamPort),
+    ("UPSTREAM_LOCAL_ADDRESS", Segment::UpstreamLocalAddress),
+    (
+        "UPSTREAM_LOCAL_ADDRESS_WITHOUT_PORT",
+        Segment::UpstreamLocalAddressWithoutPort,
+    ),
+    ("UPSTREAM_LOCAL_PORT", Segment::UpstreamLocalPort),
     ("RESPONSE_TX_DURATION", Segment::ResponseTxDuration),
     ("UPSTREAM_CLUSTER", Segment::UpstreamCluster),
     (
@@ -217,7 +226,8 @@ impl Segment {
             | Segment::ConnectionId
             | Segment::LocalPort
             | Segment::RemotePort
-            | Segment::UpstreamPort => Kind::Number,
+            | Segment::UpstreamPort
+            | Segment::UpstreamLocalPort => Kind::Number,
             _ => Kind::Text,
         }
     }
@@ -296,6 +306,7 @@ impl Segment {
             Segment::UpstreamPort => port(r.upstream_host),
             Segment::RemotePort => port(Some(r.peer)),
             Segment::LocalPort => port(r.local),
+            Segment::UpstreamLocalPort => port(r.upstream_local),
             Segment::ConnectionId => Some(r.connection_id),
             _ => return None,
         })
@@ -310,6 +321,8 @@ impl Segment {
             Segment::RemoteAddressWithoutPort => (Some(r.peer), false),
             Segment::LocalAddress => (r.local, true),
             Segment::LocalAddressWithoutPort => (r.local, false),
+            Segment::UpstreamLocalAddress => (r.upstream_local, true),
+            Segment::UpstreamLocalAddressWithoutPort => (r.upstream_local, false),
             _ => return None,
         })
     }

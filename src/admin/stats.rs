@@ -313,7 +313,6 @@ fn cluster_stats(list: &mut List, c: &ClusterSnap) {
     .sum();
     list.push(scope, UPSTREAM_RQ_COMPLETED, Kind::Counter, completed);
     list.push(scope, UPSTREAM_CX_ACTIVE, Kind::Gauge, c.cx_active());
-    list.push(scope, UPSTREAM_CX_DESTROY, Kind::Counter, c.cx_destroy());
     list.push(scope, MEMBERSHIP_TOTAL, Kind::Gauge, c.membership_total);
     list.push(scope, MEMBERSHIP_HEALTHY, Kind::Gauge, c.membership_healthy);
     let (od, hc) = (c.outlier_detection, c.health_checked);
@@ -329,6 +328,7 @@ fn cluster_stats(list: &mut List, c: &ClusterSnap) {
         list.push(scope, g.name(), Kind::Gauge, c.health_gauges[*g as usize]);
     }
     list.histogram(scope, UPSTREAM_RQ_TIME, &c.rq_time);
+    list.histogram(scope, UPSTREAM_CX_LENGTH_MS, &c.cx_length);
 }
 
 /// The admin's stats under the config's naming, since the last reset.

@@ -119,6 +119,7 @@ fn cluster_outline(c: &ClusterShared) -> ClusterSnap {
         counters: vec![0; ClusterCounter::COUNT],
         gauges: vec![0; ClusterGauge::COUNT],
         rq_time: HistogramSnapshot::default(),
+        cx_length: HistogramSnapshot::default(),
         codes: vec![0; STATUS_CODE_SLOTS],
         membership_total: hosts.len() as u64,
         membership_healthy: hosts.iter().filter(|h| h.flags.is_healthy()).count() as u64,

@@ -1,11 +1,13 @@
-//! Sockets below the workers: binding listeners (`bind`) and the io driver a
-//! worker runs on (`driver`). Imports nothing of the crate, so every layer
+//! Sockets below the workers: binding listeners (`bind`), the io driver a
+//! worker runs on (`driver`), the byte-counting socket (`meter`), TLS and the
+//! connection transports. Imports nothing of the crate, so every layer
 //! above (workers, the control plane, stats) may use it.
 
 pub mod bind;
 pub mod driver;
 
 pub use driver::IoDriver;
+pub mod meter;
 pub mod tls;
 pub mod tls_poll;
 pub mod transport;

@@ -17,6 +17,7 @@ use std::{
     time::Duration,
 };
 
+use super::meter::Metered;
 use monoio::{
     buf::{IoBuf, IoBufMut, IoVecBuf, IoVecBufMut, RawBuf},
     io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt},
@@ -104,7 +105,8 @@ fn subject_of(der: &[u8]) -> Option<String> {
 /// A TLS connection of either side: `TlsStream` (a client connected to us)
 /// or `ClientTlsStream` (us connected to an upstream).
 pub struct TlsStream<C = ServerConnection> {
-    tcp: TcpStream,
+    /// The socket, counting ciphertext (`net::meter`).
+    tcp: Metered,
     conn: C,
     /// Ciphertext read from the socket; `rx[rx_pos..]` is not yet given to rustls.
     rx: Vec<u8>,
@@ -118,8 +120,8 @@ pub type ClientTlsStream = TlsStream<ClientConnection>;
 
 impl TlsStream<ClientConnection> {
     /// Our connection to an upstream.
-    pub fn new_client(tcp: TcpStream, conn: ClientConnection) -> ClientTlsStream {
-        TlsStream::with(tcp, conn, FirstRead::Any)
+    pub fn new_client(tcp: impl Into<Metered>, conn: ClientConnection) -> ClientTlsStream {
+        TlsStream::with(tcp.into(), conn, FirstRead::Any)
     }
 
     /// The negotiated protocol (ALPN), if any.
@@ -133,6 +135,11 @@ impl<C> TlsStream<C> {
     pub fn tcp(&self) -> &TcpStream {
         &self.tcp
     }
+
+    /// The counting socket underneath (to mark it established).
+    pub fn metered_mut(&mut self) -> &mut Metered {
+        &mut self.tcp
+    }
 }
 
 impl TlsStream<ServerConnection> {
@@ -142,8 +149,8 @@ impl TlsStream<ServerConnection> {
     }
 
     /// A client's connection, accepted on a TLS listener.
-    pub fn new(tcp: TcpStream, conn: ServerConnection) -> TlsStream<ServerConnection> {
-        TlsStream::with(tcp, conn, FirstRead::ClientHello)
+    pub fn new(tcp: impl Into<Metered>, conn: ServerConnection) -> TlsStream<ServerConnection> {
+        TlsStream::with(tcp.into(), conn, FirstRead::ClientHello)
     }
 
     pub fn info(&self) -> TlsInfo {
@@ -182,12 +189,12 @@ where
     /// layer that drives rustls itself (HTTP/2's poll-based I/O, either side).
     /// Nothing is lost: `feed` gave rustls every ciphertext byte read, and the
     /// handshake wrote out every record rustls queued.
-    pub fn into_parts(self) -> (TcpStream, C) {
+    pub fn into_parts(self) -> (Metered, C) {
         debug_assert!(self.rx_pos >= self.rx.len() && !self.conn.wants_write());
         (self.tcp, self.conn)
     }
 
-    fn with(tcp: TcpStream, conn: C, first_read: FirstRead) -> TlsStream<C> {
+    fn with(tcp: Metered, conn: C, first_read: FirstRead) -> TlsStream<C> {
         TlsStream {
             tcp,
             conn,

@@ -14,17 +14,19 @@ use std::{
     task::{ready, Context, Poll},
 };
 
-use monoio::net::TcpStream;
 use monoio_compat::StreamWrapper;
 use rustls::{ConnectionCommon, ServerConnection, SideData};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use super::meter::Metered;
 
 /// Ciphertext read from the socket at a time (one TLS record and a bit).
 const READ_CHUNK: usize = 16 * 1024;
 
 /// `C`: `rustls::ServerConnection` (the default) or `rustls::ClientConnection`.
 pub struct TlsIo<C = ServerConnection> {
-    tcp: StreamWrapper<TcpStream>,
+    /// The socket, counting ciphertext (`net::meter`).
+    tcp: StreamWrapper<Metered>,
     conn: C,
     /// Ciphertext read from the socket; `rx[rx_pos..rx_len]` is not yet fed.
     rx: Vec<u8>,
@@ -38,9 +40,9 @@ where
     C: std::ops::DerefMut<Target = ConnectionCommon<SD>>,
     SD: SideData,
 {
-    pub fn new(tcp: TcpStream, conn: C) -> TlsIo<C> {
+    pub fn new(tcp: impl Into<Metered>, conn: C) -> TlsIo<C> {
         TlsIo {
-            tcp: StreamWrapper::new(tcp),
+            tcp: StreamWrapper::new(tcp.into()),
             conn,
             rx: vec![0; READ_CHUNK],
             rx_pos: 0,
@@ -87,7 +89,7 @@ where
 /// `std::io::Write` over a poll-based writer: `Pending` is `WouldBlock` (the
 /// waker is registered by the poll).
 struct PollWriter<'a, 'b> {
-    io: &'a mut StreamWrapper<TcpStream>,
+    io: &'a mut StreamWrapper<Metered>,
     cx: &'a mut Context<'b>,
 }
 

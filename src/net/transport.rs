@@ -1,15 +1,16 @@
-//! What a client connection runs over: a plain `TcpStream` or a `TlsStream`.
+//! What a client connection runs over: a plain (byte-counting) socket or a
+//! `TlsStream` on one.
 //! The HTTP/1.1 connection code is generic over `Transport`, so one body of
 //! code serves both (monomorphised: no dynamic dispatch on the data path).
 
 use std::{io, net::SocketAddr};
 
-use monoio::{
-    io::{AsyncReadRent, AsyncWriteRent},
-    net::TcpStream,
-};
+use monoio::io::{AsyncReadRent, AsyncWriteRent};
 
-use super::tls::{TlsInfo, TlsStream};
+use super::{
+    meter::Metered,
+    tls::{TlsInfo, TlsStream},
+};
 
 #[allow(async_fn_in_trait)] // single-threaded runtime: no `Send` bound wanted
 pub trait Transport: AsyncReadRent + AsyncWriteRent {
@@ -31,10 +32,10 @@ pub trait Transport: AsyncReadRent + AsyncWriteRent {
 
     /// The plain socket, when the connection can become a raw tunnel after a
     /// 101 (a TLS connection cannot yet: its two directions share one session).
-    fn into_tunnel(self) -> Option<TcpStream>;
+    fn into_tunnel(self) -> Option<Metered>;
 }
 
-impl Transport for TcpStream {
+impl Transport for Metered {
     async fn wait_readable(&mut self) -> io::Result<()> {
         // Not relaxed: on epoll a relaxed check can report stale readiness, and
         // the connection would then park a buffer in a read that ignores the drain.
@@ -51,7 +52,7 @@ impl Transport for TcpStream {
         self.local_addr().ok()
     }
 
-    fn into_tunnel(self) -> Option<TcpStream> {
+    fn into_tunnel(self) -> Option<Metered> {
         Some(self)
     }
 }
@@ -73,7 +74,7 @@ impl Transport for TlsStream {
         self.tcp().local_addr().ok()
     }
 
-    fn into_tunnel(self) -> Option<TcpStream> {
+    fn into_tunnel(self) -> Option<Metered> {
         None
     }
 }

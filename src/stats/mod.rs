@@ -38,7 +38,7 @@ use std::{
 
 use crate::{
     metric::{Counter, Gauge, Histogram},
-    net::IoDriver,
+    net::{meter::SocketCounts, IoDriver},
 };
 use names::*;
 
@@ -79,6 +79,18 @@ impl ListenerStats {
     }
 }
 
+/// A client socket's bytes (`net::meter`), on the listener it was accepted on.
+impl SocketCounts for ListenerStats {
+    #[inline]
+    fn received(&self, n: u64) {
+        self.counters[ListenerCounter::DownstreamCxRxBytesTotal as usize].add(n);
+    }
+    #[inline]
+    fn sent(&self, n: u64) {
+        self.counters[ListenerCounter::DownstreamCxTxBytesTotal as usize].add(n);
+    }
+}
+
 #[repr(align(64))]
 pub struct HostStats {
     pub counters: [Counter; HostCounter::COUNT],
@@ -111,6 +123,9 @@ pub struct ClusterStats {
     pub gauges: [Gauge; ClusterGauge::COUNT],
     /// Microseconds from picking a host to the last response byte.
     pub rq_time: Histogram,
+    /// Microseconds from connecting to close, per established upstream
+    /// connection (`upstream_cx_length_ms`, shown in ms).
+    pub cx_length: Histogram,
     /// Upstream responses by status code, `FIRST_STATUS_CODE` at index 0
     /// (Envoy's `upstream_rq_<code>`). Every code from 100 to 599 has its
     /// cell, so counting one is an index, never a search or an allocation;
@@ -130,6 +145,7 @@ impl Default for ClusterStats {
             counters: block(),
             gauges: block(),
             rq_time: Histogram::default(),
+            cx_length: Histogram::default(),
             codes: block(),
             hosts: Mutex::new(Vec::new()),
         }
@@ -155,6 +171,22 @@ impl ClusterStats {
         {
             c.inc();
         }
+    }
+}
+
+/// An upstream socket's bytes (`net::meter`), on its cluster.
+impl SocketCounts for ClusterStats {
+    #[inline]
+    fn received(&self, n: u64) {
+        self.counters[ClusterCounter::UpstreamCxRxBytesTotal as usize].add(n);
+    }
+    #[inline]
+    fn sent(&self, n: u64) {
+        self.counters[ClusterCounter::UpstreamCxTxBytesTotal as usize].add(n);
+    }
+    fn closed(&self, lifetime: std::time::Duration) {
+        self.inc(ClusterCounter::UpstreamCxDestroy);
+        self.cx_length.record(lifetime.as_micros() as u64);
     }
 }
 

@@ -28,6 +28,14 @@ metric_family! {
     ListenerCounter {
         DownstreamCxTotal = "downstream_cx_total",
         DownstreamCxDestroy = "downstream_cx_destroy",
+        /// Connections that speak HTTP/1.1 (counted when the protocol is known).
+        DownstreamCxHttp1Total = "downstream_cx_http1_total",
+        /// Connections that speak HTTP/2 (prior knowledge, preface or ALPN).
+        DownstreamCxHttp2Total = "downstream_cx_http2_total",
+        /// Bytes read from client sockets (ciphertext on TLS listeners).
+        DownstreamCxRxBytesTotal = "downstream_cx_rx_bytes_total",
+        /// Bytes written to client sockets (ciphertext on TLS listeners).
+        DownstreamCxTxBytesTotal = "downstream_cx_tx_bytes_total",
         DownstreamRqTotal = "downstream_rq_total",
         DownstreamRq1xx = "downstream_rq_1xx",
         DownstreamRq2xx = "downstream_rq_2xx",
@@ -109,6 +117,8 @@ metric_family! {
     ListenerGauge {
         DownstreamCxActive = "downstream_cx_active",
         DownstreamRqActive = "downstream_rq_active",
+        DownstreamCxHttp1Active = "downstream_cx_http1_active",
+        DownstreamCxHttp2Active = "downstream_cx_http2_active",
     }
 }
 
@@ -116,6 +126,16 @@ metric_family! {
     /// Per cluster (`cluster.<name>.…`).
     ClusterCounter {
         UpstreamCxTotal = "upstream_cx_total",
+        /// Established connections closed, by either side, for any reason.
+        UpstreamCxDestroy = "upstream_cx_destroy",
+        /// New upstream connections speaking HTTP/1.1.
+        UpstreamCxHttp1Total = "upstream_cx_http1_total",
+        /// New upstream connections speaking HTTP/2.
+        UpstreamCxHttp2Total = "upstream_cx_http2_total",
+        /// Bytes read from upstream sockets (ciphertext for clusters with `tls`).
+        UpstreamCxRxBytesTotal = "upstream_cx_rx_bytes_total",
+        /// Bytes written to upstream sockets (ciphertext for clusters with `tls`).
+        UpstreamCxTxBytesTotal = "upstream_cx_tx_bytes_total",
         UpstreamCxConnectFail = "upstream_cx_connect_fail",
         UpstreamCxConnectTimeout = "upstream_cx_connect_timeout",
         UpstreamRqTotal = "upstream_rq_total",
@@ -231,8 +251,6 @@ metric_family! {
 
 /// Derived at read time: connections open = in use + idle.
 pub const UPSTREAM_CX_ACTIVE: &str = "upstream_cx_active";
-/// Derived at read time: `upstream_cx_total - upstream_cx_active`.
-pub const UPSTREAM_CX_DESTROY: &str = "upstream_cx_destroy";
 /// Derived at read time: the sum of `upstream_rq_1xx`…`5xx` (Envoy's
 /// `upstream_rq_completed`: answered by the upstream, or charged ringway's answer).
 pub const UPSTREAM_RQ_COMPLETED: &str = "upstream_rq_completed";
@@ -241,6 +259,8 @@ pub const DOWNSTREAM_RQ_COMPLETED: &str = "downstream_rq_completed";
 pub const MEMBERSHIP_TOTAL: &str = "membership_total";
 pub const MEMBERSHIP_HEALTHY: &str = "membership_healthy";
 pub const DOWNSTREAM_RQ_TIME: &str = "downstream_rq_time";
+/// Upstream connection lifetimes (histogram, ms).
+pub const UPSTREAM_CX_LENGTH_MS: &str = "upstream_cx_length_ms";
 /// Downstream connection lifetimes (histogram, ms).
 pub const DOWNSTREAM_CX_LENGTH_MS: &str = "downstream_cx_length_ms";
 /// Per status code: `upstream_rq_503` (Envoy's name; the code is a tag there).

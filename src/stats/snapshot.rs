@@ -41,6 +41,7 @@ pub struct ClusterSnap {
     pub counters: Vec<u64>,
     pub gauges: Vec<u64>,
     pub rq_time: HistogramSnapshot,
+    pub cx_length: HistogramSnapshot,
     /// Upstream responses by status code, `FIRST_STATUS_CODE` first.
     pub codes: Vec<u64>,
     pub hosts: Vec<HostSnap>,
@@ -68,10 +69,6 @@ impl ClusterSnap {
     /// the pools (sampled on each worker's tick).
     pub fn cx_active(&self) -> u64 {
         self.gauge(ClusterGauge::UpstreamRqActive) + self.gauge(ClusterGauge::UpstreamCxIdle)
-    }
-    pub fn cx_destroy(&self) -> u64 {
-        self.counter(ClusterCounter::UpstreamCxTotal)
-            .saturating_sub(self.cx_active())
     }
 }
 
@@ -172,6 +169,7 @@ impl ServerStats {
                 add(&mut snap.counters, c.counters.iter().map(|c| c.get()));
                 add(&mut snap.gauges, c.gauges.iter().map(|g| g.get()));
                 snap.rq_time.merge(&c.rq_time.snapshot());
+                snap.cx_length.merge(&c.cx_length.snapshot());
                 add(&mut snap.codes, c.codes.iter().map(|c| c.get()));
                 let table = c.hosts.lock().unwrap_or_else(|e| e.into_inner());
                 for (addr, hs) in table.iter() {
@@ -226,6 +224,7 @@ impl Snapshot {
             sub(&mut c.health_counters, &b.health_counters);
             sub(&mut c.codes, &b.codes);
             c.rq_time = c.rq_time.since(&b.rq_time);
+            c.cx_length = c.cx_length.since(&b.cx_length);
             for h in c.hosts.iter_mut() {
                 if let Some(bh) = b.hosts.iter().find(|bh| bh.addr == h.addr) {
                     sub(&mut h.counters, &bh.counters);

@@ -606,7 +606,8 @@ impl WorkerCluster {
         addr: SocketAddr,
         timeout: Duration,
     ) -> Result<UpstreamConn, UpstreamError> {
-        let conn = connect(addr, timeout, self.config.tls.as_deref()).await?;
+        let meter = Some(self.stats.clone() as crate::net::meter::Meter);
+        let conn = connect(addr, timeout, self.config.tls.as_deref(), meter).await?;
         let h2 = match self.config.protocol {
             UpstreamProtocol::Http1 => false,
             UpstreamProtocol::Http2 => true,

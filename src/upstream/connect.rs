@@ -6,7 +6,10 @@
 //! A cluster's connections are all TLS or all plaintext (its pools are its
 //! own), so a TLS and a plaintext connection to one address never mix.
 
-use std::{net::SocketAddr, time::Duration};
+use std::{
+    net::SocketAddr,
+    time::{Duration, Instant},
+};
 
 use monoio::{
     buf::{IoBuf, IoBufMut, IoVecBuf, IoVecBufMut},
@@ -19,6 +22,7 @@ use rustls::ClientConnection;
 use super::{h2::H2Stream, TlsFailure, UpstreamError};
 use crate::{
     net::{
+        meter::{Meter, Metered},
         tls::{ClientTlsStream, HandshakeError},
         transport::Transport,
     },
@@ -27,7 +31,8 @@ use crate::{
 
 /// A connection to an upstream host.
 pub enum UpstreamConn {
-    Plain(TcpStream),
+    /// Counting its bytes on the cluster (`net::meter`), as every upstream socket.
+    Plain(Metered),
     /// Boxed: the TLS state is large, and pools keep many idle connections.
     Tls(Box<ClientTlsStream>),
     /// One stream on an HTTP/2 connection, read and written as HTTP/1.1
@@ -43,6 +48,15 @@ impl UpstreamConn {
             UpstreamConn::Plain(s) => Some(s),
             UpstreamConn::Tls(s) => Some(s.tcp()),
             UpstreamConn::H2(_) => None,
+        }
+    }
+
+    /// The connection's own address (one `getsockname` per socket, kept by
+    /// monoio; an HTTP/2 stream's is its connection's, read as it opened).
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        match self {
+            UpstreamConn::H2(s) => s.local_addr(),
+            _ => self.tcp()?.local_addr().ok(),
         }
     }
 
@@ -88,11 +102,16 @@ impl UpstreamConn {
 
     /// The plain socket, when the connection can carry a raw tunnel after a
     /// 101 (a TLS one cannot yet: both directions share one session).
-    pub fn into_tunnel(self) -> Option<TcpStream> {
+    pub fn into_tunnel(self) -> Option<Metered> {
         match self {
             UpstreamConn::Plain(s) => Some(s),
             UpstreamConn::Tls(_) | UpstreamConn::H2(_) => None,
         }
+    }
+
+    /// A stream on an HTTP/2 connection.
+    pub fn is_h2(&self) -> bool {
+        matches!(self, UpstreamConn::H2(_))
     }
 
     pub fn is_tls(&self) -> bool {
@@ -104,26 +123,35 @@ impl UpstreamConn {
     }
 }
 
-/// Connect to `addr` (and shake hands over TLS when `tls` is set) within `timeout`.
+/// Connect to `addr` (and shake hands over TLS when `tls` is set) within
+/// `timeout`; the socket counts its bytes on `meter` (the cluster's).
 pub async fn connect(
     addr: SocketAddr,
     timeout: Duration,
     tls: Option<&ClusterTls>,
+    meter: Option<Meter>,
 ) -> Result<UpstreamConn, UpstreamError> {
-    match monoio::time::timeout(timeout, open(addr, tls)).await {
+    match monoio::time::timeout(timeout, open(addr, tls, meter)).await {
         Ok(done) => done,
         Err(_) => Err(UpstreamError::ConnectTimeout),
     }
 }
 
-async fn open(addr: SocketAddr, tls: Option<&ClusterTls>) -> Result<UpstreamConn, UpstreamError> {
+async fn open(
+    addr: SocketAddr,
+    tls: Option<&ClusterTls>,
+    meter: Option<Meter>,
+) -> Result<UpstreamConn, UpstreamError> {
     // On timeout the connect op is dropped: io_uring cancellation is best effort,
     // so a connect that completed at that very moment is closed with the future.
+    let started = Instant::now();
     let stream = TcpStream::connect_addr(addr)
         .await
         .map_err(|e| UpstreamError::ConnectFailed(e.kind()))?;
     let _ = stream.set_nodelay(true);
+    let mut stream = Metered::new(stream, meter);
     let Some(tls) = tls else {
+        stream.established(started);
         return Ok(UpstreamConn::Plain(stream));
     };
     let conn = ClientConnection::new(tls.client_config(), tls.server_name())
@@ -131,7 +159,10 @@ async fn open(addr: SocketAddr, tls: Option<&ClusterTls>) -> Result<UpstreamConn
     let mut stream = Box::new(ClientTlsStream::new_client(stream, conn));
     // The overall connect timeout bounds this; no second deadline of its own.
     match stream.drive_handshake().await {
-        Ok(()) => Ok(UpstreamConn::Tls(stream)),
+        Ok(()) => {
+            stream.metered_mut().established(started);
+            Ok(UpstreamConn::Tls(stream))
+        }
         Err(HandshakeError::Tls(e)) => Err(UpstreamError::Tls(TlsFailure::of(&e))),
         Err(_) => Err(UpstreamError::Tls(TlsFailure::Closed)),
     }
@@ -158,7 +189,7 @@ impl Transport for UpstreamConn {
         None
     }
 
-    fn into_tunnel(self) -> Option<TcpStream> {
+    fn into_tunnel(self) -> Option<Metered> {
         UpstreamConn::into_tunnel(self)
     }
 }

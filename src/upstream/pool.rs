@@ -165,7 +165,7 @@ mod tests {
                 let s = TcpStream::connect_addr(addr).await.unwrap();
                 peers.push(server.accept().unwrap().0);
                 fds.push(s.as_raw_fd());
-                pool.checkin(addr, UpstreamConn::Plain(s), false);
+                pool.checkin(addr, UpstreamConn::Plain(s.into()), false);
             }
             // The cap keeps two; the newest comes out first.
             assert_eq!(pool.idle_count(), 2);
@@ -212,7 +212,7 @@ mod tests {
             // Past the idle timeout nothing is handed out.
             let s = TcpStream::connect_addr(addr).await.unwrap();
             peers.push(server.accept().unwrap().0);
-            pool.checkin(addr, UpstreamConn::Plain(s), false);
+            pool.checkin(addr, UpstreamConn::Plain(s.into()), false);
             assert!(pool
                 .checkout_at(
                     addr,

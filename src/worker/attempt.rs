@@ -91,7 +91,7 @@ pub async fn attempt<D: Downstream>(
                 .await
                 .map_err(AttemptError::Upstream)?;
             if c.opened {
-                down.tap().upstream_connected();
+                down.tap().upstream_connected(c.conn.is_h2());
                 if c.conn.is_tls() {
                     down.tap().upstream_tls_handshake();
                 }
@@ -99,6 +99,7 @@ pub async fn attempt<D: Downstream>(
             c.conn
         }
     };
+    down.tap().upstream_local(|| upstream.local_addr());
     let sent_at = Instant::now();
     let replay = Replay {
         stale: reused && stale_replay,

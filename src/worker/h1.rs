@@ -22,7 +22,7 @@ use super::{
     local_reply::{AfterReply, Liveness, LocalReply},
     pace::BodyPace,
     relay::{relay_body, tunnel, tunnel_one_task, Delivered, ReadPace, RelayError, SourceFault},
-    tap::SessionTap,
+    tap::{CxProtocol, SessionTap},
     ExchangeBuffers, H1Scratch, ListenerCtx, Worker,
 };
 use crate::{
@@ -141,8 +141,9 @@ pub(super) fn serve_accepted<S: Transport>(
         listener,
         peer,
         active,
-        tap,
+        mut tap,
     } = accepted;
+    tap.connection_protocol(CxProtocol::Http1);
     let secure = stream.tls().is_some();
     let mut conn = Connection {
         _active: active,

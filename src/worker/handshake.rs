@@ -9,7 +9,7 @@
 
 use std::{net::SocketAddr, rc::Rc, sync::Arc};
 
-use monoio::net::TcpStream;
+use crate::net::meter::Metered;
 use rustls::{CipherSuite, NamedGroup, ProtocolVersion, ServerConnection};
 
 use super::{h1, h2, ListenerCtx, Worker};
@@ -45,7 +45,7 @@ pub async fn serve(
     worker: Rc<Worker>,
     ctx: Rc<ListenerCtx>,
     tls: Arc<ListenerTls>,
-    stream: TcpStream,
+    stream: Metered,
     peer: SocketAddr,
 ) {
     let count = |c: C| worker.tap.listener_counter(ctx.index, c);

@@ -50,7 +50,7 @@ use crate::{
     },
     config::{IoDriverChoice, ListenerCodec, ListenerConfig},
     generation::{Generation, Generations},
-    net::IoDriver,
+    net::{meter::Metered, IoDriver},
     prim::Rng,
     router::Router,
     stats::{names::ListenerCounter, ServerStats},
@@ -771,6 +771,8 @@ async fn accept_loop(worker: Rc<Worker>, id: u64, listener: TcpListener, cancel:
                     continue;
                 }
                 // TCP_NODELAY is inherited from the listening socket (see net/bind.rs).
+                // Every byte read or written from here on counts (`net::meter`).
+                let stream = Metered::new(stream, worker.tap.listener_meter(ctx.index));
                 match ctx.config.tls.clone() {
                     Some(tls) => {
                         monoio::spawn(handshake::serve(worker.clone(), ctx, tls, stream, peer));

@@ -6,10 +6,7 @@
 use std::time::Instant;
 
 use bytes::{Buf, BytesMut};
-use monoio::{
-    io::{AsyncReadRent, AsyncWriteRent, Splitable},
-    net::TcpStream,
-};
+use monoio::io::{AsyncReadRent, AsyncWriteRent, Splitable};
 
 use super::{
     io::{flush, read_more, write_all_within, ReadError},
@@ -20,6 +17,7 @@ use crate::codec::{
     limits::BODY_CHUNK,
     CodecError,
 };
+use crate::net::meter::Metered;
 use crate::net::transport::Transport;
 
 /// Why relaying a body stopped early.
@@ -190,9 +188,9 @@ async fn relay<R: AsyncReadRent, W: AsyncWriteRent>(
 /// direction silent for `idle` ends (the listener's idle timeout), as does one
 /// whose reader stopped reading (`WRITE_TIMEOUT`).
 pub async fn tunnel(
-    client: TcpStream,
+    client: Metered,
     client_rest: BytesMut,
-    upstream: TcpStream,
+    upstream: Metered,
     up_rest: BytesMut,
     idle: std::time::Duration,
 ) {

@@ -24,7 +24,7 @@ use crate::{
     },
     codec::{forward::RequestIdAction, headers::HeaderIndex, request::RequestHead, Version},
     config::ListenerConfig,
-    net::tls::TlsInfo,
+    net::{meter::Meter, tls::TlsInfo},
     stats::{names::*, ClusterStats, HostStats, ServerStats, WorkerStats},
     upstream::{cluster::Overflow, TlsFailure, UpstreamError, WorkerCluster},
 };
@@ -90,6 +90,11 @@ impl WorkerTap {
     /// Count `c` on the listener in stats slot `slot`.
     pub fn listener_counter(&self, slot: usize, c: ListenerCounter) {
         self.stats.listeners[slot].inc(c);
+    }
+
+    /// Where a connection accepted on the listener in `slot` counts its bytes.
+    pub fn listener_meter(&self, slot: usize) -> Option<Meter> {
+        self.stats.listeners.handle(slot).map(|l| l as Meter)
     }
 
     /// Connections this worker has open on the listener in `slot`.
@@ -230,6 +235,8 @@ pub struct SessionTap {
     /// The counters of the host the request went to (the cluster member's own).
     host: Option<Arc<HostStats>>,
     upstream_addr: Option<SocketAddr>,
+    /// The upstream connection's own address, when the access log prints it.
+    upstream_local: Option<SocketAddr>,
     upstream_start: Instant,
     service_time_ms: Option<u64>,
     capture: RequestCapture,
@@ -240,6 +247,15 @@ pub struct SessionTap {
     connection: bool,
     /// When the connection was accepted (`downstream_cx_length_ms`).
     opened: Instant,
+    /// The per-protocol gauge this connection holds up, once its protocol is known.
+    protocol_active: Option<ListenerGauge>,
+}
+
+/// The protocol a client connection turned out to speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CxProtocol {
+    Http1,
+    Http2,
 }
 
 impl SessionTap {
@@ -311,6 +327,7 @@ impl SessionTap {
             cluster: None,
             host: None,
             upstream_addr: None,
+            upstream_local: None,
             upstream_start: now,
             service_time_ms: None,
             capture: RequestCapture::default(),
@@ -318,7 +335,27 @@ impl SessionTap {
             tls: None,
             connection: true,
             opened: now,
+            protocol_active: None,
         }
+    }
+
+    /// The connection speaks `p` (`downstream_cx_http{1,2}_total` and `_active`).
+    pub fn connection_protocol(&mut self, p: CxProtocol) {
+        let (total, active) = match p {
+            CxProtocol::Http1 => (
+                ListenerCounter::DownstreamCxHttp1Total,
+                ListenerGauge::DownstreamCxHttp1Active,
+            ),
+            CxProtocol::Http2 => (
+                ListenerCounter::DownstreamCxHttp2Total,
+                ListenerGauge::DownstreamCxHttp2Active,
+            ),
+        };
+        debug_assert!(self.connection && self.protocol_active.is_none());
+        let l = &self.tap.stats.listeners[self.listener];
+        l.inc(total);
+        l.gauge(active).inc();
+        self.protocol_active = Some(active);
     }
 
     /// The upstream's response head (offsets into `buf`): keep the headers the
@@ -348,6 +385,21 @@ impl SessionTap {
                 .access_log
                 .as_ref()
                 .is_some_and(|l| l.format.wants_local_address())
+    }
+
+    /// The upstream connection the request went on, for
+    /// `%UPSTREAM_LOCAL_ADDRESS%`: its address is asked for only when the
+    /// access log prints it (the socket keeps it after its first `getsockname`).
+    pub fn upstream_local(&mut self, local: impl FnOnce() -> Option<SocketAddr>) {
+        let wanted = self.logs()
+            && self
+                .config
+                .access_log
+                .as_ref()
+                .is_some_and(|l| l.format.wants_upstream_local_address());
+        if wanted {
+            self.upstream_local = local();
+        }
     }
 
     /// The address the connection was accepted on.
@@ -524,9 +576,16 @@ impl SessionTap {
         self.cluster_do(|c| c.inc(ClusterCounter::SslHandshake));
     }
 
-    /// A new upstream connection was established.
-    pub fn upstream_connected(&mut self) {
-        self.cluster_do(|c| c.inc(ClusterCounter::UpstreamCxTotal));
+    /// A new upstream connection was established, speaking HTTP/2 or HTTP/1.1.
+    pub fn upstream_connected(&mut self, http2: bool) {
+        self.cluster_do(|c| {
+            c.inc(ClusterCounter::UpstreamCxTotal);
+            c.inc(if http2 {
+                ClusterCounter::UpstreamCxHttp2Total
+            } else {
+                ClusterCounter::UpstreamCxHttp1Total
+            });
+        });
         self.host_do(|h| h.inc(HostCounter::CxTotal));
     }
 
@@ -737,6 +796,7 @@ impl SessionTap {
         self.cluster = None;
         self.host = None;
         self.upstream_addr = None;
+        self.upstream_local = None;
         self.service_time_ms = None;
         self.capture.clear();
         self.resp_capture.clear();
@@ -771,6 +831,7 @@ impl SessionTap {
             response_duration_ms: since(self.upstream_head),
             service_time_ms: self.service_time_ms,
             upstream_host: self.upstream_addr,
+            upstream_local: self.upstream_local,
             upstream_cluster: self.cluster.and_then(|c| names.get(c)).map(|n| &**n),
             transport_failure: self.transport_failure,
             peer: self.peer,
@@ -849,6 +910,9 @@ impl Drop for SessionTap {
         }
         let l = &self.tap.stats.listeners[self.listener];
         l.gauge(ListenerGauge::DownstreamCxActive).dec();
+        if let Some(g) = self.protocol_active {
+            l.gauge(g).dec();
+        }
         l.inc(ListenerCounter::DownstreamCxDestroy);
         l.cx_length.record(self.opened.elapsed().as_micros() as u64);
     }

@@ -47,6 +47,9 @@ pub struct ConnState {
     pub in_flight: Cell<u32>,
     /// Takes no new stream (GOAWAY, an error, the connection task ended).
     pub closed: Cell<bool>,
+    /// The connection's own address (`%UPSTREAM_LOCAL_ADDRESS%`), read once
+    /// as it opens: its socket moves into `h2`, out of reach afterwards.
+    pub local: Option<SocketAddr>,
 }
 
 struct H2Conn {
@@ -239,12 +242,16 @@ pub async fn open(
     timeout: Duration,
 ) -> Result<Opened, UpstreamError> {
     let https = conn.is_tls();
+    let local = conn.local_addr();
     let builder = builder(settings);
     let started = match conn {
-        UpstreamConn::Plain(tcp) => start(builder, monoio_compat::StreamWrapper::new(tcp)).await,
+        UpstreamConn::Plain(tcp) => {
+            start(builder, monoio_compat::StreamWrapper::new(tcp), local).await
+        }
         UpstreamConn::Tls(tls) => {
             let (tcp, session) = tls.into_parts();
-            start(builder, crate::net::tls_poll::TlsIo::new(tcp, session)).await
+            let io = crate::net::tls_poll::TlsIo::new(tcp, session);
+            start(builder, io, local).await
         }
         UpstreamConn::H2(_) => return Err(UpstreamError::Reset),
     };
@@ -267,7 +274,11 @@ fn builder(settings: &UpstreamHttp2) -> h2::client::Builder {
 
 type Started = (SendRequest<Bytes>, Rc<ConnState>, h2::PingPong);
 
-async fn start<T>(builder: h2::client::Builder, io: T) -> Result<Started, UpstreamError>
+async fn start<T>(
+    builder: h2::client::Builder,
+    io: T,
+    local: Option<SocketAddr>,
+) -> Result<Started, UpstreamError>
 where
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + 'static,
 {
@@ -276,7 +287,10 @@ where
         .await
         .map_err(|_| UpstreamError::Reset)?;
     let ping = conn.ping_pong().ok_or(UpstreamError::Reset)?;
-    let state = Rc::new(ConnState::default());
+    let state = Rc::new(ConnState {
+        local,
+        ..ConnState::default()
+    });
     let task_state = state.clone();
     monoio::spawn(async move {
         if let Err(e) = conn.await {

@@ -147,6 +147,11 @@ impl H2Stream {
         self.https
     }
 
+    /// Its connection's own address.
+    pub fn local_addr(&self) -> Option<std::net::SocketAddr> {
+        self.conn.local
+    }
+
     /// Whether the upstream never processed the request (so it can be sent
     /// again, on another connection, whatever its method).
     pub fn unprocessed(&self) -> bool {

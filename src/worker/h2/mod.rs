@@ -39,13 +39,13 @@ use std::{
 use bytes::{Bytes, BytesMut};
 use monoio_compat::StreamWrapper;
 
-use monoio::net::TcpStream;
+use crate::net::meter::Metered;
 
 use super::{
     h1::{self, Accepted},
     idle_parking::Unparked,
     io::read_more,
-    tap::SessionTap,
+    tap::{CxProtocol, SessionTap},
     ListenerCtx, Worker,
 };
 use crate::{config::ListenerConfig, net::tls::TlsStream, stats::names::ListenerCounter};
@@ -97,7 +97,7 @@ fn builder(config: &ListenerConfig) -> h2::server::Builder {
 pub fn serve_auto(
     worker: Rc<Worker>,
     listener: Rc<ListenerCtx>,
-    mut stream: TcpStream,
+    mut stream: Metered,
     peer: SocketAddr,
 ) -> impl std::future::Future<Output = ()> {
     let accepted = Accepted::open(worker, listener, peer, None, || stream.local_addr().ok());
@@ -144,7 +144,7 @@ pub fn serve_auto(
 pub fn serve_plain(
     worker: Rc<Worker>,
     listener: Rc<ListenerCtx>,
-    stream: TcpStream,
+    stream: Metered,
     peer: SocketAddr,
 ) -> impl std::future::Future<Output = ()> {
     let accepted = Accepted::open(worker, listener, peer, None, || stream.local_addr().ok());
@@ -181,8 +181,9 @@ where
         listener,
         peer,
         active,
-        tap,
+        mut tap,
     } = accepted;
+    tap.connection_protocol(CxProtocol::Http2);
     async move {
         let _active = active;
         let accepted_at = Instant::now();
