@@ -10,10 +10,13 @@ set -euo pipefail
 usage() {
   cat <<'EOF'
 usage: perf/callgrind.sh [--driver epoll|uring] [--requests N] [--conns N] [--size 1k|64k]
-                         [--warmup N] [--tag TAG] [--no-build]
-defaults: epoll, 20000 requests of 1 KiB over 16 connections, 2000 warm-up requests
+                         [--warmup N] [--runs N] [--tag TAG] [--no-build]
+defaults: epoll, 20000 requests of 1 KiB over 16 connections, 2000 warm-up requests,
+5 measured runs in one ringway process: each run's figure, the minimum (the headline:
+work that depends on timing, such as the 100 ms tick, jemalloc's purge thread and
+extra wake-ups, only adds) and the median run's profile
 Collection is off while ringway starts and warms up (pools, buffers, the upstream
-connections), then zeroed, then on for exactly the measured h2load run, and dumped:
+connections), then zeroed, then on for exactly each measured h2load run, and dumped:
 the total is ringway's whole process (all threads) during that run, divided by N.
 Writes perf/out/callgrind-TAG.out (callgrind_annotate it), perf/out/callgrind-TAG.txt
 (the summary: totals and top functions). TAG defaults to DRIVER-SIZE-cCONNS.
@@ -22,7 +25,7 @@ EOF
 }
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-DRIVER=epoll REQUESTS=20000 CONNS=16 SIZE=1k WARMUP=2000 BUILD=1 TAG=
+DRIVER=epoll REQUESTS=20000 CONNS=16 SIZE=1k WARMUP=2000 RUNS=5 BUILD=1 TAG=
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --driver) DRIVER=$2; shift ;;
@@ -30,6 +33,7 @@ while [[ $# -gt 0 ]]; do
     --conns) CONNS=$2; shift ;;
     --size) SIZE=$2; shift ;;
     --warmup) WARMUP=$2; shift ;;
+    --runs) RUNS=$2; shift ;;
     --tag) TAG=$2; shift ;;
     --no-build) BUILD=0 ;;
     -h|--help) usage; exit 0 ;;
@@ -120,36 +124,38 @@ run_load() { # N OUTFILE
 run_load "$WARMUP" "$WORK/warm1.txt"
 callgrind_control -i on "$RW_PID" > /dev/null
 run_load "$WARMUP" "$WORK/warm2.txt"
-callgrind_control -z "$RW_PID" > /dev/null
-log "measuring $REQUESTS requests over $CONNS connections"
-run_load "$REQUESTS" "$OUTDIR/h2load-callgrind-$TAG.txt"
-callgrind_control -d "$RW_PID" > /dev/null
-# The dump is written by the process asynchronously: wait for it.
-for _ in $(seq 300); do
-  DUMP=$(ls "$WORK"/cg.out.* 2>/dev/null | head -1 || true)
-  [[ -n $DUMP ]] && grep -q '^totals:' "$DUMP" 2>/dev/null && break
-  sleep 0.1
+# Each measured run: zero, load, dump (dumps are numbered cg.out.1, .2, ...).
+# The event loop's share varies a little with timing (how many connections one
+# wait returns, reads that find nothing yet), so several runs give a spread.
+TOTALS=()
+for r in $(seq "$RUNS"); do
+  callgrind_control -z "$RW_PID" > /dev/null
+  log "run $r/$RUNS: measuring $REQUESTS requests over $CONNS connections"
+  run_load "$REQUESTS" "$OUTDIR/h2load-callgrind-$TAG.txt"
+  callgrind_control -d "$RW_PID" > /dev/null
+  # The dump is written by the process asynchronously: wait for it.
+  DUMP=$WORK/cg.out.$r
+  for _ in $(seq 300); do
+    grep -q '^totals:' "$DUMP" 2>/dev/null && break
+    sleep 0.1
+  done
+  grep -q '^totals:' "$DUMP" 2>/dev/null || { log "no callgrind dump $DUMP"; ls "$WORK" >&2; exit 1; }
+  TOTALS+=("$(awk '/^totals:/ {print $2}' "$DUMP")")
 done
-[[ -n ${DUMP:-} ]] || { log "no callgrind dump"; exit 1; }
+# The median run's dump is the one annotated.
+MEDIAN=$(for r in $(seq "$RUNS"); do echo "${TOTALS[$((r - 1))]} $r"; done | sort -n | awk -v m=$(((RUNS + 1) / 2)) 'NR == m {print $2}')
+DUMP=$WORK/cg.out.$MEDIAN
 cp "$DUMP" "$OUTDIR/callgrind-$TAG.out"
 
-# callgrind_annotate prints one row per file:function; sum (self) or take the largest
-# (inclusive: the rows may call one another) per function, per request.
-AGG='/^-+$/ { sep++; next }
-sep >= 3 && $1 ~ /^[0-9,]+$/ {
-  c = $1; gsub(",", "", c)
-  f = $0; sub(/^ *[0-9,]+ *\( *[0-9.]+%\) */, "", f)
-  if (f ~ /PROGRAM TOTALS/) next
-  sub(/ \[[^]]*\]$/, "", f)
-  i = index(f, ":"); if (i > 0) f = substr(f, i + 1)
-  if (max) { if (c + 0 > v[f] + 0) v[f] = c + 0 } else v[f] += c
-}
-END { for (f in v) printf "%10.1f  %s\n", v[f] / n, f }'
 TOTAL=$(awk '/^totals:/ {print $2}' "$DUMP")
 {
   echo "# ringway $(git -C "$REPO" rev-parse --short HEAD)$(git -C "$REPO" diff --quiet HEAD -- src || echo '+dirty'), $DRIVER, 1 worker: $REQUESTS GET /$SIZE, $CONNS keep-alive connections (h2load --h1)"
   echo "# instructions (Ir) of the whole ringway process during the measured run"
-  printf 'total %d  per request %.0f\n' "$TOTAL" "$(echo "$TOTAL / $REQUESTS" | bc -l)"
+  printf 'per request, each run:'
+  for t in "${TOTALS[@]}"; do printf ' %.0f' "$(echo "$t / $REQUESTS" | bc -l)"; done
+  MIN=$(printf '%s\n' "${TOTALS[@]}" | sort -n | head -1)
+  printf '\nminimum %.0f per request; median run (profiled below): total %d, %.0f per request\n' \
+    "$(echo "$MIN / $REQUESTS" | bc -l)" "$TOTAL" "$(echo "$TOTAL / $REQUESTS" | bc -l)"
   echo
   echo "# top functions by self cost, instructions per request (callgrind_annotate, the rows"
   echo "# of one function summed: inlined code is split by the source file it came from)"
