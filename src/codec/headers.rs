@@ -103,8 +103,7 @@ pub fn valid_field_value(value: &[u8]) -> bool {
     let mut words = value.chunks_exact(8);
     // The last word overlaps the one before it when the length is not a
     // multiple of 8: no byte loop for the rest.
-    (&mut words).all(word_ok)
-        && (words.remainder().is_empty() || word_ok(&value[value.len() - 8..]))
+    words.all(word_ok) && (words.remainder().is_empty() || word_ok(&value[value.len() - 8..]))
 }
 
 /// Whether a byte of `w` may be below 0x20 or be 0x7f (DEL): the classic
