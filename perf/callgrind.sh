@@ -147,6 +147,18 @@ MEDIAN=$(for r in $(seq "$RUNS"); do echo "${TOTALS[$((r - 1))]} $r"; done | sor
 DUMP=$WORK/cg.out.$MEDIAN
 cp "$DUMP" "$OUTDIR/callgrind-$TAG.out"
 
+# callgrind_annotate prints one row per file:function; sum (self) or take the largest
+# (inclusive: the rows may call one another) per function, per request.
+AGG='/^-+$/ { sep++; next }
+sep >= 3 && $1 ~ /^[0-9,]+$/ {
+  c = $1; gsub(",", "", c)
+  f = $0; sub(/^ *[0-9,]+ *\( *[0-9.]+%\) */, "", f)
+  if (f ~ /PROGRAM TOTALS/) next
+  sub(/ \[[^]]*\]$/, "", f)
+  i = index(f, ":"); if (i > 0) f = substr(f, i + 1)
+  if (max) { if (c + 0 > v[f] + 0) v[f] = c + 0 } else v[f] += c
+}
+END { for (f in v) printf "%10.1f  %s\n", v[f] / n, f }'
 TOTAL=$(awk '/^totals:/ {print $2}' "$DUMP")
 {
   echo "# ringway $(git -C "$REPO" rev-parse --short HEAD)$(git -C "$REPO" diff --quiet HEAD -- src || echo '+dirty'), $DRIVER, 1 worker: $REQUESTS GET /$SIZE, $CONNS keep-alive connections (h2load --h1)"
