@@ -90,9 +90,37 @@ pub fn offsets(buf: &[u8], part: &[u8]) -> (u32, u32) {
 /// Field values may hold HTAB, SP, visible ASCII and obs-text; never CR, LF, NUL
 /// or other controls (RFC 9110 §5.5). httparse is lenient here; we are not.
 pub fn valid_field_value(value: &[u8]) -> bool {
-    value
-        .iter()
-        .all(|&b| b == b'\t' || (b >= 0x20 && b != 0x7f))
+    // Eight bytes at a time: `.all()` went byte by byte, 4-5 instructions a
+    // byte, about 1,000 per proxied request over its request and response
+    // values. `suspect` never misses a bad byte; a word it flags (a tab does
+    // too) is checked byte by byte.
+    let byte_ok = |b: u8| b == b'\t' || (b >= 0x20 && b != 0x7f);
+    if value.len() < 8 {
+        return value.iter().all(|&b| byte_ok(b));
+    }
+    let word_ok = |w: &[u8]| {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(w);
+        !suspect(u64::from_le_bytes(bytes)) || w.iter().all(|&b| byte_ok(b))
+    };
+    let mut words = value.chunks_exact(8);
+    // The last word overlaps the one before it when the length is not a
+    // multiple of 8: no byte loop for the rest.
+    words.all(word_ok) && (words.remainder().is_empty() || word_ok(&value[value.len() - 8..]))
+}
+
+/// Whether a byte of `w` may be below 0x20 or be 0x7f (DEL): the classic
+/// "has less than" and "has zero byte" tricks. Never false when such a byte is
+/// there (the lowest one borrows nothing from below); sometimes true when none
+/// is (a borrow above a hit, or a tab), which the caller checks byte by byte.
+#[inline]
+fn suspect(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let control = w.wrapping_sub(0x20 * ONES) & !w;
+    let del = w ^ (0x7f * ONES);
+    let del = del.wrapping_sub(ONES) & !del;
+    (control | del) & HIGHS != 0
 }
 
 /// Iterate the comma-separated tokens of a list-valued header, trimmed.
@@ -283,6 +311,25 @@ pub fn valid_host(value: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The word-at-a-time check agrees with the rule byte by byte: every byte
+    /// value at every position of values 1 to 24 bytes long, among spaces,
+    /// tabs or obs-text.
+    #[test]
+    fn valid_field_value_matches_bytewise_rule() {
+        let rule = |v: &[u8]| v.iter().all(|&b| b == b'\t' || (b >= 0x20 && b != 0x7f));
+        for filler in [b' ', b'\t', 0x80, b'a'] {
+            for len in 1..=24 {
+                for at in 0..len {
+                    for b in 0..=255u8 {
+                        let mut v = vec![filler; len];
+                        v[at] = b;
+                        assert_eq!(valid_field_value(&v), rule(&v), "{v:?}");
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn kinds() {

@@ -57,8 +57,9 @@ pub struct AttemptPlan<'a> {
 pub struct Answered {
     pub upstream: UpstreamConn,
     pub resp: ResponseHead,
-    /// When the request was sent (for the upstream service time).
-    pub sent_at: Instant,
+    /// How long the upstream took, from the request sent to the head read
+    /// (the access log's and `x-envoy-upstream-service-time`'s one figure).
+    pub service_time_ms: u64,
 }
 
 /// Make one attempt.
@@ -120,11 +121,12 @@ pub async fn attempt<D: Downstream>(
     }
     match read_response_head(worker, down, bufs, &mut upstream, plan.deadline).await {
         Ok(resp) => {
-            down.tap().upstream_response(resp.status, sent_at);
+            let service_time_ms = sent_at.elapsed().as_millis() as u64;
+            down.tap().upstream_response(resp.status, service_time_ms);
             Ok(Answered {
                 upstream,
                 resp,
-                sent_at,
+                service_time_ms,
             })
         }
         Err(_) if upstream.client_late() => {

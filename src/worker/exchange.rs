@@ -367,14 +367,18 @@ async fn forward<'c, D: Downstream>(
     let replayable = down.take_whole_body(&mut bufs.req_head, hold);
     down.tap()
         .bytes_received((bufs.req_head.len() - head_len) as u64);
-    let mut retry = RetryState::new(cluster, route, replayable, Instant::now());
+    // One clock read starts both the route's overall timeout and the first
+    // attempt's (no await between them); later attempts read it anew.
+    let now = Instant::now();
+    let mut retry = RetryState::new(cluster, route, replayable, now);
     let request = Request {
         cluster,
         head_len,
         replayable,
         edits,
     };
-    let (answered, guard) = match attempts(env, down, bufs, &request, &mut retry, guard).await {
+    let first = (now, &mut retry);
+    let (answered, guard) = match attempts(env, down, bufs, &request, first, guard).await {
         Ok(done) => done,
         Err(step) => return step,
     };
@@ -400,10 +404,12 @@ async fn attempts<'c, D: Downstream>(
     down: &mut D,
     bufs: &mut ExchangeBuffers,
     request: &Request<'c>,
-    retry: &mut RetryState<'c>,
+    (started, retry): (Instant, &mut RetryState<'c>),
     mut guard: RequestGuard<'c>,
 ) -> Result<(Answered, RequestGuard<'c>), Step> {
     let mut fresh_only = false;
+    // `started` is the first attempt's start; a replay or retry starts later.
+    let mut now = Some(started);
     loop {
         if retry.counts_attempts() {
             number_attempt(bufs, request.head_len, retry.attempt());
@@ -413,7 +419,7 @@ async fn attempts<'c, D: Downstream>(
             addr: guard.addr(),
             fresh_only,
             replayable: request.replayable,
-            deadline: retry.attempt_deadline(Instant::now()),
+            deadline: retry.attempt_deadline(now.take().unwrap_or_else(Instant::now)),
             numbered: retry.counts_attempts(),
         };
         fresh_only = false;
@@ -512,7 +518,7 @@ async fn respond<D: Downstream>(
     let Answered {
         mut upstream,
         resp,
-        sent_at,
+        service_time_ms,
     } = answered;
     // A 101 the client did not ask for, or one its connection cannot carry.
     if resp.status == 101 && !(down.head().upgrade && down.can_tunnel()) {
@@ -520,7 +526,6 @@ async fn respond<D: Downstream>(
         let e = UpstreamError::BadResponse(CodecError::Malformed);
         return routed_reply(down, bufs, edits, LocalReply::Upstream(e)).await;
     }
-    let service_time_ms = sent_at.elapsed().as_millis() as u64;
     let parts = ResponseParts {
         head: &resp,
         buf: &bufs.up_buf,

@@ -41,13 +41,12 @@ pub async fn read_more<R: AsyncReadRent>(
     let spare = std::mem::take(buf).slice_mut(len..cap);
     let (res, spare) = match deadline {
         None => stream.read(spare).await,
-        Some(d) => {
-            let left = d.saturating_duration_since(Instant::now());
-            match monoio::time::timeout(left, stream.read(spare)).await {
-                Ok(r) => r,
-                Err(_) => return Err(ReadError::TimedOut),
-            }
-        }
+        // `timeout_at` hands the deadline to the timer as it is: `timeout`
+        // would read the clock again to turn our `left` back into one.
+        Some(d) => match monoio::time::timeout_at(d.into(), stream.read(spare)).await {
+            Ok(r) => r,
+            Err(_) => return Err(ReadError::TimedOut),
+        },
     };
     *buf = spare.into_inner();
     res.map_err(|e| ReadError::Io(e.kind()))

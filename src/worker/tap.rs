@@ -675,11 +675,12 @@ impl SessionTap {
         });
     }
 
-    /// The upstream's final response head arrived; `sent_at`: when the request went out.
-    pub fn upstream_response(&mut self, status: u16, sent_at: Instant) {
+    /// The upstream's final response head arrived, `service_time_ms` after
+    /// the request went out.
+    pub fn upstream_response(&mut self, status: u16, service_time_ms: u64) {
         self.status = status;
         self.details = ResponseDetails::Fixed("via_upstream");
-        self.service_time_ms = Some(sent_at.elapsed().as_millis() as u64);
+        self.service_time_ms = Some(service_time_ms);
         if self.logs() {
             self.upstream_head = Some(Instant::now());
         }
@@ -753,7 +754,9 @@ impl SessionTap {
             return;
         }
         self.in_request = false;
-        let elapsed = self.start.elapsed();
+        // One clock read for the request's and the upstream's durations.
+        let now = Instant::now();
+        let elapsed = now.duration_since(self.start);
         let stats = &self.tap.stats;
         let l = &stats.listeners[self.listener];
         if self.status == 0 {
@@ -772,7 +775,7 @@ impl SessionTap {
         l.gauge(ListenerGauge::DownstreamRqActive).dec();
         l.rq_time.record(elapsed.as_micros() as u64);
         if self.upstream_addr.is_some() {
-            let up = self.upstream_start.elapsed().as_micros() as u64;
+            let up = now.duration_since(self.upstream_start).as_micros() as u64;
             self.cluster_do(|c| {
                 c.gauge(ClusterGauge::UpstreamRqActive).dec();
                 c.rq_time.record(up);
