@@ -8,10 +8,11 @@
 #[macro_use]
 mod support;
 
-use std::{collections::HashMap, net::SocketAddr, process::Command};
+use std::{collections::HashMap, net::SocketAddr};
 
 use support::{
     admin::{scrape, stat, stats},
+    h2_client::curl,
     h2_upstream::{H2Behaviour, H2Upstream},
     tls::TestCa,
     *,
@@ -26,20 +27,6 @@ driver_tests!(
 
 /// The body each request sends (and the echo upstream sends back).
 const BODY: usize = 100_000;
-
-fn curl(args: &[&str]) -> String {
-    let out = Command::new("curl")
-        .args(["-sS", "--max-time", "20"])
-        .args(args)
-        .output()
-        .expect("curl (installed by .ci/run)");
-    assert!(
-        out.status.success(),
-        "curl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// POST the `BODY`-byte file at `body` to `url` and expect it back (`extra`:
 /// protocol and TLS options).

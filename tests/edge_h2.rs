@@ -6,41 +6,17 @@
 #[macro_use]
 mod support;
 
-use std::{future::Future, net::SocketAddr};
-
 use bytes::Bytes;
 use h2::client::SendRequest;
-use monoio_compat::StreamWrapper;
-use support::*;
+use support::{
+    h2_client::{block_on, connect},
+    *,
+};
 
 driver_tests!(
     max_requests_per_connection_sends_goaway_after_n,
     max_stream_duration_answers_a_stream_408,
 );
-
-fn block_on<F: Future>(f: F) -> F::Output {
-    let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
-        .enable_timer()
-        .build()
-        .expect("test runtime");
-    rt.block_on(async move {
-        monoio::time::timeout(DEADLINE, f)
-            .await
-            .expect("HTTP/2 exchange within the deadline")
-    })
-}
-
-type Conn = monoio::task::JoinHandle<Result<(), h2::Error>>;
-
-async fn connect(addr: SocketAddr) -> (SendRequest<Bytes>, Conn) {
-    let tcp = monoio::net::TcpStream::connect(addr)
-        .await
-        .expect("connect");
-    let (client, conn) = h2::client::handshake(StreamWrapper::new(tcp))
-        .await
-        .expect("HTTP/2 handshake");
-    (client, monoio::spawn(conn))
-}
 
 fn get(path: &str, extra: Option<(&str, &str)>) -> http::Request<()> {
     let mut req = http::Request::get(format!("http://app.test{path}"));

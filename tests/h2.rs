@@ -9,12 +9,14 @@
 #[macro_use]
 mod support;
 
-use std::{future::Future, net::SocketAddr, process::Command};
+use std::process::Command;
 
 use bytes::Bytes;
-use h2::{client::SendRequest, Reason};
-use monoio_compat::StreamWrapper;
-use support::*;
+use h2::Reason;
+use support::{
+    h2_client::{block_on, connect, curl},
+    *,
+};
 
 driver_tests!(
     curl_and_h2load_with_prior_knowledge,
@@ -28,32 +30,6 @@ driver_tests!(
     rapid_reset_is_answered_by_goaway,
     h2_over_tls_by_alpn_with_large_bodies_both_ways,
 );
-
-/// Run `f` on a monoio runtime of the test's own (epoll: the test's side
-/// does not need io_uring), bounded by `DEADLINE`.
-fn block_on<F: Future>(f: F) -> F::Output {
-    let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
-        .enable_timer()
-        .build()
-        .expect("test runtime");
-    rt.block_on(async move {
-        monoio::time::timeout(DEADLINE, f)
-            .await
-            .expect("HTTP/2 exchange within the deadline")
-    })
-}
-
-type Conn = monoio::task::JoinHandle<Result<(), h2::Error>>;
-
-async fn connect(addr: SocketAddr) -> (SendRequest<Bytes>, Conn) {
-    let tcp = monoio::net::TcpStream::connect(addr)
-        .await
-        .expect("connect");
-    let (client, conn) = h2::client::handshake(StreamWrapper::new(tcp))
-        .await
-        .expect("HTTP/2 handshake");
-    (client, monoio::spawn(conn))
-}
 
 fn h2_get(path: &str) -> http::Request<()> {
     http::Request::get(format!("http://app.test{path}"))
@@ -71,20 +47,6 @@ async fn body_of(resp: http::Response<h2::RecvStream>) -> (http::response::Parts
         out.extend_from_slice(&chunk);
     }
     (parts, out)
-}
-
-fn curl(args: &[&str]) -> String {
-    let out = Command::new("curl")
-        .args(["-sS", "--max-time", "20"])
-        .args(args)
-        .output()
-        .expect("curl (installed by .ci/run)");
-    assert!(
-        out.status.success(),
-        "curl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// curl 7.88 cannot reuse a prior-knowledge connection (its second request

@@ -9,12 +9,12 @@
 #[macro_use]
 mod support;
 
-use std::{future::Future, net::SocketAddr, process::Command};
+use std::{net::SocketAddr, process::Command};
 
 use bytes::Bytes;
 use h2::client::SendRequest;
-use monoio_compat::StreamWrapper;
 use support::{
+    h2_client::{block_on, connect, curl},
     h2_upstream::{H2Behaviour, H2Upstream},
     *,
 };
@@ -33,27 +33,8 @@ driver_tests!(
     nghttpd_as_an_http2_only_upstream,
 );
 
-fn block_on<F: Future>(f: F) -> F::Output {
-    let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
-        .enable_timer()
-        .build()
-        .expect("test runtime");
-    rt.block_on(async move {
-        monoio::time::timeout(DEADLINE, f)
-            .await
-            .expect("HTTP/2 exchange within the deadline")
-    })
-}
-
 async fn h2_connect(addr: SocketAddr) -> SendRequest<Bytes> {
-    let tcp = monoio::net::TcpStream::connect(addr)
-        .await
-        .expect("connect");
-    let (client, conn) = h2::client::handshake(StreamWrapper::new(tcp))
-        .await
-        .expect("HTTP/2 handshake");
-    monoio::spawn(conn);
-    client
+    connect(addr).await.0
 }
 
 /// Status, headers, body and trailers of one response.
@@ -95,20 +76,6 @@ fn req(method: &str, path: &str) -> http::request::Builder {
 fn h2_config(hosts: &[SocketAddr], extra: &str) -> String {
     let cluster = format!("{}    protocol: http2\n{extra}", cluster("c", hosts));
     config("", &catch_all("c", ""), &cluster)
-}
-
-fn curl(args: &[&str]) -> String {
-    let out = Command::new("curl")
-        .args(["-sS", "--max-time", "20"])
-        .args(args)
-        .output()
-        .expect("curl (installed by .ci/run)");
-    assert!(
-        out.status.success(),
-        "curl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn http1_and_http2_clients_reach_an_h2c_upstream(d: Driver) {

@@ -4,7 +4,8 @@
 //! what they received or fail on command (`upstream`), a raw HTTP/1.1 client
 //! that can send any bytes and read one response at a time (`client`), the
 //! admin endpoint's read helpers — `/stats`, `/clusters`, Prometheus
-//! (`admin`), an HTTP/2-only upstream on the `h2` crate (`h2_upstream`), a
+//! (`admin`), an HTTP/2-only upstream on the `h2` crate (`h2_upstream`) and
+//! the HTTP/2 client side (`h2_client`), a
 //! hickory-proto DNS responder whose answers a test changes
 //! while ringway runs (`dns`), and the configs the resilience tests share
 //! (`resilience`).
@@ -21,6 +22,7 @@
 pub mod admin;
 mod client;
 pub mod dns;
+pub mod h2_client;
 pub mod h2_upstream;
 mod process;
 pub mod resilience;
