@@ -132,7 +132,11 @@ impl ResponseFlags {
     pub const UPSTREAM_OVERFLOW: u16 = 1 << 8;
     /// Envoy's `RL`: refused by a rate or concurrency limit on the client.
     pub const RATE_LIMITED: u16 = 1 << 9;
-    const CODES: [(u16, &'static str); 10] = [
+    /// Envoy's `SI`: the stream's idle timeout ended it.
+    pub const STREAM_IDLE_TIMEOUT: u16 = 1 << 10;
+    /// Envoy's `DT`: the stream ran past its maximum duration.
+    pub const DURATION_TIMEOUT: u16 = 1 << 11;
+    const CODES: [(u16, &'static str); 12] = [
         (Self::NO_HEALTHY_UPSTREAM, "UH"),
         (Self::UPSTREAM_TIMEOUT, "UT"),
         (Self::UPSTREAM_CONNECT_FAILURE, "UF"),
@@ -143,6 +147,8 @@ impl ResponseFlags {
         (Self::UPSTREAM_PROTOCOL_ERROR, "UPE"),
         (Self::UPSTREAM_OVERFLOW, "UO"),
         (Self::RATE_LIMITED, "RL"),
+        (Self::STREAM_IDLE_TIMEOUT, "SI"),
+        (Self::DURATION_TIMEOUT, "DT"),
     ];
 
     /// The flag Envoy prints as `code` (`UH`, `NR`, …), if ringway raises it.

@@ -231,10 +231,10 @@ impl<'a> LocalReply<'a> {
             // Raised by `SessionTap::upstream_error` with the cause's own flag.
             LocalReply::HealthCheck(_) | LocalReply::Upstream(_) => 0,
             LocalReply::Route(_) => 0,
-            // Envoy's SI and DT flags have no bit here yet.
-            LocalReply::RequestTimeout
-            | LocalReply::StreamIdleTimeout
-            | LocalReply::MaxStreamDuration => 0,
+            LocalReply::StreamIdleTimeout => Flags::STREAM_IDLE_TIMEOUT,
+            LocalReply::MaxStreamDuration => Flags::DURATION_TIMEOUT,
+            // Envoy raises no flag for its `request_timeout` either.
+            LocalReply::RequestTimeout => 0,
         }
     }
 }
@@ -347,6 +347,21 @@ impl fmt::Display for LocalReply<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timeouts_raise_envoys_flags() {
+        let printed = |r: LocalReply| {
+            let mut flags = Flags::default();
+            flags.set(r.flag());
+            let mut out = Vec::new();
+            flags.write(&mut out);
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(printed(LocalReply::StreamIdleTimeout), "SI");
+        assert_eq!(printed(LocalReply::MaxStreamDuration), "DT");
+        assert_eq!(printed(LocalReply::RequestTimeout), "-");
+        assert_eq!(Flags::from_code("SI"), Some(Flags::STREAM_IDLE_TIMEOUT));
+    }
 
     #[test]
     fn statuses_follow_envoy() {
