@@ -46,3 +46,33 @@ ringway_config() { # WORKERS UPSTREAM_ADDR [ADMIN_ADDR]; listener entries on std
   cat
   printf 'clusters:\n  - name: upstream\n    type: static\n    hosts: ["%s"]\n    max_idle_per_host: 1024\n' "$2"
 }
+
+wait_port() { # HOST PORT [PID [TRIES]]: until HOST:PORT accepts, TRIES × 0.1 s (default
+  # 100), giving up early once PID (if given) has exited
+  local i
+  for i in $(seq "${4:-100}"); do
+    if [[ -n ${3:-} ]] && ! kill -0 "$3" 2>/dev/null; then return 1; fi
+    if timeout 0.5 bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  return 1
+}
+
+upstream_nginx_conf() { # WORK UP CONNECTIONS KEEPALIVE: the static upstream perf/ profiles against
+  cat <<NGINX
+daemon off;
+worker_processes 1;
+worker_rlimit_nofile 20000;
+pid $1/up.pid;
+error_log $1/up.err warn;
+events { worker_connections $3; }
+http {
+  access_log off; sendfile on; tcp_nopush on; tcp_nodelay on;
+  keepalive_timeout $4; keepalive_requests 10000000;
+  open_file_cache max=16 inactive=600s; open_file_cache_valid 600s;
+  client_body_temp_path $1/tmp; proxy_temp_path $1/tmp;
+  fastcgi_temp_path $1/tmp; uwsgi_temp_path $1/tmp; scgi_temp_path $1/tmp;
+  server { listen $2 backlog=4096; root $1/www; }
+}
+NGINX
+}

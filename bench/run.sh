@@ -193,15 +193,6 @@ mem_kib() { # FIELD PIDS... : sum of VmRSS/VmHWM in KiB
 }
 reset_hwm() { local p; for p in "$@"; do echo 5 > /proc/"$p"/clear_refs 2>/dev/null || true; done; }
 
-wait_port() { # HOST PORT [PID]: up to 10 s, giving up early if PID has exited
-  local i
-  for i in $(seq 100); do
-    if [[ -n ${3:-} ]] && ! kill -0 "$3" 2>/dev/null; then return 1; fi
-    if timeout 0.5 bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null; then return 0; fi
-    sleep 0.1
-  done
-  return 1
-}
 
 # ---------------------------------------------------------------- configs
 make_files() {

@@ -54,15 +54,6 @@ RINGWAY=${CARGO_TARGET_DIR:-$REPO/target}/release/ringway
 
 HOST=127.0.0.41 PORT=8443 UP=127.0.0.42:18090
 
-wait_port() {
-  local i
-  for i in $(seq 100); do
-    kill -0 "$3" 2>/dev/null || return 1
-    timeout 0.5 bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  return 1
-}
 
 # A trivial upstream so that testssl's HTTP checks get a 200.
 mkdir -p "$WORK/www"; echo ok > "$WORK/www/index.html"

@@ -68,33 +68,10 @@ UP=127.0.0.2:18091 RW=127.0.0.41:8000
 mkdir -p "$WORK/www" "$WORK/tmp"
 head -c 1024 /dev/zero | tr '\0' a > "$WORK/www/1k"
 head -c 65536 /dev/zero | tr '\0' b > "$WORK/www/64k"
-cat > "$WORK/up.conf" <<EOF
-daemon off;
-worker_processes 1;
-pid $WORK/up.pid;
-error_log $WORK/up.err warn;
-events { worker_connections 1024; }
-http {
-  access_log off; sendfile on; tcp_nopush on; tcp_nodelay on;
-  keepalive_timeout 600s; keepalive_requests 10000000;
-  open_file_cache max=16 inactive=600s; open_file_cache_valid 600s;
-  client_body_temp_path $WORK/tmp; proxy_temp_path $WORK/tmp;
-  fastcgi_temp_path $WORK/tmp; uwsgi_temp_path $WORK/tmp; scgi_temp_path $WORK/tmp;
-  server { listen $UP backlog=4096; root $WORK/www; }
-}
-EOF
+upstream_nginx_conf "$WORK" "$UP" 1024 600s > "$WORK/up.conf"
 # The configuration bench/run.sh and perf/record.sh run (bench/lib.sh), 1 worker.
 ringway_listener perf "$RW" | ringway_config 1 "$UP" > "$WORK/ringway.yaml"
 
-wait_port() { # HOST PORT PID TRIES
-  local i
-  for i in $(seq "$4"); do
-    kill -0 "$3" 2>/dev/null || return 1
-    timeout 0.5 bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  return 1
-}
 
 nginx -p "$WORK" -c "$WORK/up.conf" -e "$WORK/up.err" &
 UP_PID=$!; PIDS+=("$UP_PID")

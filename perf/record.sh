@@ -95,22 +95,7 @@ mkdir -p "$WORK/www" "$WORK/tmp"
 head -c 1024 /dev/zero | tr '\0' a > "$WORK/www/1k"
 head -c 65536 /dev/zero | tr '\0' b > "$WORK/www/64k"
 head -c 1048576 /dev/zero | tr '\0' c > "$WORK/www/1m"
-cat > "$WORK/up.conf" <<EOF
-daemon off;
-worker_processes 1;
-worker_rlimit_nofile 20000;
-pid $WORK/up.pid;
-error_log $WORK/up.err warn;
-events { worker_connections 19000; }
-http {
-  access_log off; sendfile on; tcp_nopush on; tcp_nodelay on;
-  keepalive_timeout 120s; keepalive_requests 10000000;
-  open_file_cache max=16 inactive=600s; open_file_cache_valid 600s;
-  client_body_temp_path $WORK/tmp; proxy_temp_path $WORK/tmp;
-  fastcgi_temp_path $WORK/tmp; uwsgi_temp_path $WORK/tmp; scgi_temp_path $WORK/tmp;
-  server { listen $UP backlog=4096; root $WORK/www; }
-}
-EOF
+upstream_nginx_conf "$WORK" "$UP" 19000 120s > "$WORK/up.conf"
 # With --tls the load goes to a TLS listener on port 8443 (ringway's TLS defaults).
 URL_BASE="http://$RW" LOAD_PORT=${RW#*:}
 if [[ $TLS == 1 ]]; then
@@ -126,15 +111,6 @@ fi
   if [[ $TLS == 1 ]]; then ringway_listener perf_tls "${RW%:*}:8443" "$WORK"; fi
 } | ringway_config "$WORKERS" "$UP" > "$WORK/ringway.yaml"
 
-wait_port() {
-  local i
-  for i in $(seq 100); do
-    kill -0 "$3" 2>/dev/null || return 1
-    timeout 0.5 bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  return 1
-}
 
 nginx -p "$WORK" -c "$WORK/up.conf" -e "$WORK/up.err" &
 UP_PID=$!; PIDS+=("$UP_PID")
