@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Profile ringway under load: start the bench upstream (nginx, 1 worker, static files
-# on 127.0.0.2:18081) and ringway (release build) on 127.0.0.21:8000, drive it with wrk,
+# on 127.0.0.2:18081) and ringway (release build) on 127.0.0.21:8000, drive it with wrk (h2load for HTTP/2),
 # and sample ringway with `perf record -e cpu-clock` (software event: this machine has
 # no hardware counters). Renders a flame graph (inferno) and top-functions reports
 # into perf/out/. See perf/README.md. Every process started here is stopped by PID.
@@ -10,7 +10,7 @@ usage() {
   cat <<'EOF'
 usage: perf/record.sh [--size 1k|64k|1m] [--conns N] [--workers N] [--driver uring|epoll]
                       [--duration S] [--freq HZ] [--call-graph dwarf|fp] [--no-build]
-                      [--no-counts] [--no-flame] [--tls]
+                      [--no-counts] [--no-flame] [--tls] [--h2c | --h2] [--streams N]
 defaults: 1 KiB responses, 64 connections, 2 workers, io_uring, 10 s, 499 Hz, dwarf
 The recorded run itself is also counted (perf stat around it): syscalls, io_uring
 enters and SQEs per request are printed for exactly the requests that were sampled.
@@ -20,16 +20,19 @@ Then a second 4 s run counts more syscalls, page faults, context switches and
 --tls drives ringway's HTTPS listener instead (127.0.0.21:8443, an ECDSA P-256
 certificate made with openssl, ringway's TLS defaults; keep-alive, so one handshake
 per connection): the profile is the steady-state record path. Tag tls-1k-c64-w2-uring.
+--h2c drives HTTP/2 with prior knowledge on the plaintext listener, --h2 HTTP/2 by ALPN
+on the TLS listener (implies --tls); both with h2load -t1 -cCONNS -mSTREAMS (defaults
+16 connections x 32 streams, bench/run.sh's h2 scenarios). Tags h2c-… and h2-tls-….
 ringway is $CARGO_TARGET_DIR/release/ringway (default target/).
 EOF
 }
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-SIZE=1k CONNS=64 WORKERS=2 DRIVER=uring DURATION=10 FREQ=499 CALLGRAPH=dwarf BUILD=1 COUNTS=1 FLAME=1 TLS=0
+SIZE=1k CONNS=64 WORKERS=2 DRIVER=uring DURATION=10 FREQ=499 CALLGRAPH=dwarf BUILD=1 COUNTS=1 FLAME=1 TLS=0 H2=0 STREAMS=32 CONNS_SET=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --size) SIZE=$2; shift ;;
-    --conns) CONNS=$2; shift ;;
+    --conns) CONNS=$2; CONNS_SET=1; shift ;;
     --workers) WORKERS=$2; shift ;;
     --driver) DRIVER=$2; shift ;;
     --duration) DURATION=$2; shift ;;
@@ -39,14 +42,22 @@ while [[ $# -gt 0 ]]; do
     --no-counts) COUNTS=0 ;;
     --no-flame) FLAME=0 ;;
     --tls) TLS=1 ;;
+    --h2c) H2=1 ;;
+    --h2) H2=1; TLS=1 ;;
+    --streams) STREAMS=$2; shift ;;
     -h|--help) usage; exit 0 ;;
     *) usage >&2; exit 2 ;;
   esac
   shift
 done
 OUTDIR=$REPO/perf/out
-TAG=$SIZE-c$CONNS-w$WORKERS-$DRIVER
-[[ $TLS == 1 ]] && TAG=tls-$TAG
+if [[ $H2 == 1 && $CONNS_SET == 0 ]]; then CONNS=16; fi
+case $H2$TLS in
+  00) TAG=$SIZE-c$CONNS-w$WORKERS-$DRIVER ;;
+  01) TAG=tls-$SIZE-c$CONNS-w$WORKERS-$DRIVER ;;
+  10) TAG=h2c-$SIZE-c$CONNS-m$STREAMS-w$WORKERS-$DRIVER ;;
+  11) TAG=h2-tls-$SIZE-c$CONNS-m$STREAMS-w$WORKERS-$DRIVER ;;
+esac
 mkdir -p "$OUTDIR"
 WORK=$(mktemp -d /tmp/ringway-perf.XXXXXX)
 chmod 755 "$WORK"   # nginx workers run as www-data
@@ -62,6 +73,7 @@ pkgs=()
 command -v perf >/dev/null || pkgs+=(linux-perf)
 command -v nginx >/dev/null || pkgs+=(nginx)
 command -v wrk >/dev/null || pkgs+=(wrk)
+command -v h2load >/dev/null || pkgs+=(nghttp2-client)
 if [[ ${#pkgs[@]} -gt 0 ]]; then
   log "installing from Debian: ${pkgs[*]}"
   apt-get update -q >&2
@@ -120,8 +132,23 @@ RW_PID=$!; PIDS+=("$RW_PID")
 wait_port "${RW%:*}" "$LOAD_PORT" "$RW_PID" || { log "ringway did not start"; cat "$WORK/rw.err" >&2; exit 1; }
 log "upstream PID $UP_PID, ringway PID $RW_PID ($DRIVER, $WORKERS workers)"
 
-# Warm up (pools, buffers), then record while wrk runs for DURATION seconds.
-timeout 10 wrk -t1 -c"$CONNS" -d1s "$URL_BASE/$SIZE" > /dev/null 2>&1 || true
+# The load: wrk for HTTP/1.1, h2load for HTTP/2 (h2c prior knowledge or h2 by ALPN).
+load_cmd() { # SECONDS: LOAD becomes the command that drives ringway for that long
+  if [[ $H2 == 1 ]]; then
+    LOAD=(h2load -t1 -c"$CONNS" -m"$STREAMS" -D "$1" "$URL_BASE/$SIZE")
+  else
+    LOAD=(wrk -t1 -c"$CONNS" -d"${1}s" --latency "$URL_BASE/$SIZE")
+  fi
+}
+LOADER="wrk -t1 -c$CONNS"
+[[ $H2 == 1 ]] && LOADER="h2load -t1 -c$CONNS -m$STREAMS"
+completed() { # REPORT: requests the client completed (wrk "N requests in", h2load "N done")
+  awk '/requests in/ {print $1} /^requests:/ {print $6}' "$1"
+}
+
+# Warm up (pools, buffers), then record while the load runs for DURATION seconds.
+load_cmd 1
+timeout 10 "${LOAD[@]}" > /dev/null 2>&1 || true
 cg=(-g)
 [[ $CALLGRAPH == dwarf ]] && cg=(--call-graph dwarf,16384)
 DATA=$OUTDIR/perf-$TAG.data
@@ -135,16 +162,17 @@ for ev in syscalls:sys_enter_io_uring_enter syscalls:sys_enter_epoll_wait io_uri
     io_uring:io_uring_cqring_wait io_uring:io_uring_queue_async_work; do
   perf list "$ev" 2>/dev/null | grep -q "${ev#*:}" && REC_EVS+=,$ev
 done
-log "perf record -e cpu-clock -F $FREQ ${cg[*]} -p $RW_PID for ${DURATION}s under wrk -t1 -c$CONNS (perf stat around it)"
+log "perf record -e cpu-clock -F $FREQ ${cg[*]} -p $RW_PID for ${DURATION}s under $LOADER (perf stat around it)"
 # perf stat -p counts only ringway (all its threads) while its command runs; that
-# command is perf record -p, which samples only ringway while wrk runs: both
-# windows are exactly wrk's run, so counts divide by wrk's request count.
+# command is perf record -p, which samples only ringway while the load runs: both
+# windows are exactly the load's run, so counts divide by its completed requests.
+load_cmd "$DURATION"
 timeout $((DURATION + 40)) perf stat -x, -e "$REC_EVS" -p "$RW_PID" -o "$WORK/rec-stat.csv" -- \
   perf record -e cpu-clock -F "$FREQ" "${cg[@]}" -p "$RW_PID" -o "$DATA" -- \
-  wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "$URL_BASE/$SIZE" \
-  > "$OUTDIR/wrk-$TAG.txt" 2> "$WORK/perf-record.log" || { log "perf record failed:"; cat "$WORK/perf-record.log" >&2; exit 1; }
-grep -E "Requests/sec|Latency " "$OUTDIR/wrk-$TAG.txt" >&2 || true
-REC_REQS=$(awk '/requests in/ {print $1}' "$OUTDIR/wrk-$TAG.txt")
+  "${LOAD[@]}" \
+  > "$OUTDIR/load-$TAG.txt" 2> "$WORK/perf-record.log" || { log "perf record failed:"; cat "$WORK/perf-record.log" >&2; exit 1; }
+grep -E "Requests/sec|Latency |^finished in|^requests:" "$OUTDIR/load-$TAG.txt" >&2 || true
+REC_REQS=$(completed "$OUTDIR/load-$TAG.txt")
 {
   echo "# per request during the recorded run: ringway $TAG, ${REC_REQS:-?} requests in ${DURATION} s"
   echo "# (perf stat -p RINGWAY_PID around perf record; sampling at $FREQ Hz adds a little)"
@@ -182,14 +210,22 @@ fi
 } 2>/dev/null | tee "$OUTDIR/summary-$TAG.txt" || true   # head closing the pipe is fine
 
 # ---------------------------------------------------------------- per-request counts
-# perf stat over exactly one wrk run (the command only sets the duration when -p is
-# given), divided by the requests wrk completed: deterministic-ish figures that do not
+# perf stat over exactly one load run (the command only sets the duration when -p is
+# given), divided by the requests the client completed: deterministic-ish figures that do not
 # depend on the machine's noise.
 if [[ $COUNTS == 1 ]]; then
-  LIBC=$(ldd "$RINGWAY" | awk '/libc.so.6/ {print $3}')
+  # Allocations: ringway's own jemalloc (src/cli/allocator.rs) when it is linked
+  # in, else libc's malloc; uprobes on each entry point.
   PROBES=()
-  for fn in malloc free realloc; do
-    if perf probe -q -x "$LIBC" "rw_$fn=$fn" >/dev/null 2>&1; then PROBES+=("probe_libc:rw_$fn"); fi
+  if nm "$RINGWAY" 2>/dev/null | grep ' T _rjem_malloc$' > /dev/null; then
+    ALLOC_BIN=$RINGWAY ALLOC_FNS="_rjem_malloc _rjem_mallocx _rjem_calloc _rjem_realloc _rjem_rallocx _rjem_sdallocx"
+  else
+    ALLOC_BIN=$(ldd "$RINGWAY" | awk '/libc.so.6/ {print $3}') ALLOC_FNS="malloc free realloc"
+  fi
+  for fn in $ALLOC_FNS; do
+    if perf probe -q -x "$ALLOC_BIN" "rw$fn=$fn" >/dev/null 2>&1; then
+      PROBES+=("$(perf probe -l 2>/dev/null | awk -v f="rw$fn" '$1 ~ ":" f "$" {print $1; exit}')")
+    fi
   done
   cleanup_probes() { local p; for p in "${PROBES[@]}"; do perf probe -q -d "$p" >/dev/null 2>&1 || true; done; }
   trap 'cleanup_probes; cleanup' EXIT
@@ -200,14 +236,28 @@ if [[ $COUNTS == 1 ]]; then
   evs+=,syscalls:sys_enter_madvise,syscalls:sys_enter_brk,page-faults,context-switches
   evs+=,io_uring:io_uring_submit_req,io_uring:io_uring_poll_arm,io_uring:io_uring_queue_async_work
   for p in "${PROBES[@]}"; do evs+=,$p; done
+  load_cmd 4
   timeout 40 perf stat -x, -e "$evs" -p "$RW_PID" -o "$WORK/stat.csv" -- \
-    wrk -t1 -c"$CONNS" -d4s "$URL_BASE/$SIZE" > "$WORK/wrk-stat.txt" 2>&1 || true
+    "${LOAD[@]}" > "$WORK/load-stat.txt" 2>&1 || true
   cleanup_probes
-  reqs=$(awk '/requests in/ {print $1}' "$WORK/wrk-stat.txt")
+  reqs=$(completed "$WORK/load-stat.txt")
   {
-    echo "# per-request counts, ringway $TAG, over one 4 s wrk run of ${reqs:-?} requests"
-    echo "# (perf stat -p RINGWAY_PID; malloc/free via uprobes on $LIBC)"
+    echo "# per-request counts, ringway $TAG, over one 4 s $LOADER run of ${reqs:-?} requests"
+    echo "# (perf stat -p RINGWAY_PID; allocator calls via uprobes on $ALLOC_BIN)"
     awk -F, -v n="${reqs:-0}" '!/^#/ && NF > 2 && $1 ~ /^[0-9]/ {
       printf "%-40s %12d  %8.3f per request\n", $3, $1, (n > 0 ? $1 / n : 0) }' "$WORK/stat.csv"
   } | tee "$OUTDIR/counts-$TAG.txt"
+  # Which operations the SQEs are: one more 2 s run, each submission traced.
+  if [[ $DRIVER == uring ]]; then
+    load_cmd 2
+    timeout 30 perf record -q -e io_uring:io_uring_submit_req -p "$RW_PID" -o "$WORK/sqe.data" -- \
+      "${LOAD[@]}" > "$WORK/load-sqe.txt" 2>&1 || true
+    reqs=$(completed "$WORK/load-sqe.txt")
+    {
+      echo "# SQEs by opcode, ringway $TAG, over one 2 s $LOADER run of ${reqs:-?} requests"
+      perf script -i "$WORK/sqe.data" -F trace 2>/dev/null \
+        | grep -o 'opcode [A-Z_]*' | sort | uniq -c | sort -rn \
+        | awk -v n="${reqs:-0}" '{ printf "%-40s %12d  %8.3f per request\n", $3, $1, (n > 0 ? $1 / n : 0) }'
+    } | tee "$OUTDIR/sqes-$TAG.txt"
+  fi
 fi

@@ -1,6 +1,7 @@
 //! Sockets below the workers: binding listeners (`bind`), the io driver a
-//! worker runs on (`driver`), the byte-counting socket (`meter`), TLS and the
-//! connection transports. Imports nothing of the crate, so every layer
+//! worker runs on (`driver`), the byte-counting socket (`meter`), a socket
+//! through tokio's poll traits for `h2` (`poll_io`), TLS and the connection
+//! transports. Imports nothing of the crate, so every layer
 //! above (workers, the control plane, stats) may use it.
 
 pub mod bind;
@@ -8,6 +9,7 @@ pub mod driver;
 
 pub use driver::IoDriver;
 pub mod meter;
+pub mod poll_io;
 pub mod tls;
 pub mod tls_poll;
 pub mod transport;

@@ -246,7 +246,7 @@ pub async fn open(
     let builder = builder(settings);
     let started = match conn {
         UpstreamConn::Plain(tcp) => {
-            start(builder, monoio_compat::StreamWrapper::new(tcp), local).await
+            start(builder, crate::net::poll_io::PollIo::new(tcp), local).await
         }
         UpstreamConn::Tls(tls) => {
             let (tcp, session) = tls.into_parts();

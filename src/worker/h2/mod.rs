@@ -36,10 +36,8 @@ use std::{
     time::Instant,
 };
 
-use bytes::{Bytes, BytesMut};
-use monoio_compat::StreamWrapper;
-
-use crate::net::meter::Metered;
+use crate::net::{meter::Metered, poll_io::PollIo};
+use bytes::Bytes;
 
 use super::{
     h1::{self, Accepted},
@@ -119,7 +117,7 @@ pub fn serve_auto(
                 // (the wait, and the other protocol's connection) does not size
                 // every connection's task: an HTTP/2 connection's is several KiB.
                 Preface::Http2 => {
-                    let io = io::Rewind::new(buf, StreamWrapper::new(stream));
+                    let io = PollIo::with_read_ahead(stream, buf);
                     monoio::spawn(serve(accepted, io, false));
                     return;
                 }
@@ -148,7 +146,7 @@ pub fn serve_plain(
     peer: SocketAddr,
 ) -> impl std::future::Future<Output = ()> {
     let accepted = Accepted::open(worker, listener, peer, None, || stream.local_addr().ok());
-    let io = io::Rewind::new(BytesMut::new(), StreamWrapper::new(stream));
+    let io = PollIo::new(stream);
     serve(accepted, io, false)
 }
 
