@@ -22,9 +22,9 @@ cleanup() {
 trap cleanup EXIT
 
 # One ringway config for bench/run.sh and perf/record.sh, so a profile measures
-# the configuration a benchmark ran: every listener routes everything to the
-# static cluster `upstream`.
-ringway_listener() { # NAME ADDR [CERT_DIR: cert.pem and key.pem there, for TLS]
+# the configuration a benchmark ran: every listener routes everything to one
+# cluster, the static `upstream` (HTTP/1.1) unless it names another.
+ringway_listener() { # NAME ADDR [CERT_DIR: cert.pem and key.pem there, for TLS; "" for none] [CLUSTER]
   printf '  - name: %s\n    address: %s\n    max_request_body_size: 4MiB\n' "$1" "$2"
   if [[ -n ${3:-} ]]; then
     printf '    tls:\n      certificates:\n        - { cert_chain: %s/cert.pem, private_key: %s/key.pem }\n' "$3" "$3"
@@ -34,17 +34,22 @@ ringway_listener() { # NAME ADDR [CERT_DIR: cert.pem and key.pem there, for TLS]
       - name: all
         domains: ["*"]
         routes:
-          - match: { prefix: / }
-            cluster: upstream
 YAML
+  printf '          - match: { prefix: / }\n            cluster: %s\n' "${4:-upstream}"
 }
 
-ringway_config() { # WORKERS UPSTREAM_ADDR [ADMIN_ADDR]; listener entries on stdin
+# With H2_UPSTREAM_ADDR, a second static cluster `upstream_h2` speaks HTTP/2 (h2c,
+# prior knowledge) to that address, with ringway's HTTP/2 defaults otherwise (its
+# stream limit defers to the server's SETTINGS_MAX_CONCURRENT_STREAMS).
+ringway_config() { # WORKERS UPSTREAM_ADDR [ADMIN_ADDR] [H2_UPSTREAM_ADDR]; listener entries on stdin
   printf 'workers: %s\ndrain_timeout: 1s\n' "$1"
   if [[ -n ${3:-} ]]; then printf 'admin: { address: %s }\n' "$3"; fi
   echo "listeners:"
   cat
   printf 'clusters:\n  - name: upstream\n    type: static\n    hosts: ["%s"]\n    max_idle_per_host: 1024\n' "$2"
+  if [[ -n ${4:-} ]]; then
+    printf '  - name: upstream_h2\n    type: static\n    hosts: ["%s"]\n    protocol: http2\n' "$4"
+  fi
 }
 
 wait_port() { # HOST PORT [PID [TRIES]]: until HOST:PORT accepts, TRIES × 0.1 s (default

@@ -37,6 +37,10 @@ TARGET_TLS_RPS_VS_NGINX = 1.00
 TARGET_H2_RPS_VS_NGINX = 1.00
 TARGET_H2_CPU_VS_NGINX = 1.00
 H2_KINDS = ("h2c", "h2")
+# HTTP/1.1 clients, HTTP/2 to the upstream (issue 13's comparison with Envoy's pool).
+H2UP_KIND = "h2up"
+ENVOY_H2_POOL_DOC = ("https://www.envoyproxy.io/docs/envoy/latest/intro/arch_overview/"
+                     "upstream/connection_pooling")
 
 
 def num(x):
@@ -67,7 +71,8 @@ def ratio(a, b):
 
 def main():
     ap = argparse.ArgumentParser()
-    for a in ["meta", "results", "idle", "oha", "tls", "commands", "wrk_commands", "configs", "scenarios"]:
+    for a in ["meta", "results", "idle", "oha", "tls", "upconns", "commands", "wrk_commands", "configs",
+              "scenarios"]:
         ap.add_argument("--" + a.replace("_", "-"), dest=a)
     args = ap.parse_args()
 
@@ -101,6 +106,11 @@ def main():
         if len(parts) == 9:
             name, w, c, path, post, close, rate, tls, streams = parts
             tls_kind[name] = tls
+            if tls == H2UP_KIND:
+                descr[name] = (f"HTTP/1.1 clients, GET {path}, {c} connections, {w} worker(s), "
+                               "**HTTP/2 to the upstream** (h2c with prior knowledge; nginx "
+                               "`listen … http2` serving the same files)")
+                continue
             if tls in H2_KINDS:
                 how = ("h2c with prior knowledge" if tls == "h2c"
                        else "h2 by ALPN over TLS (ECDSA P-256)")
@@ -134,6 +144,22 @@ def main():
         a["non2xx"] = sum(int(num(r["non2xx"]) or 0) for r in rs)
         a["n"] = len(rs)
         agg[key] = a
+
+    # Established upstream connections counted mid-run (h2up scenarios only).
+    upconns = defaultdict(list)
+    if args.upconns and os.path.exists(args.upconns):
+        for line in open(args.upconns):
+            f = line.rstrip("\n").split("\t")
+            if len(f) == 4 and num(f[3]) is not None:
+                upconns[(f[0], f[1])].append(int(num(f[3])))
+    upconn_scens = {k[0] for k in upconns} | {h for h, k in tls_kind.items() if k == H2UP_KIND}
+
+    def conns_cell(vals):
+        if not vals:
+            return "–"
+        m = med(vals)
+        m = f"{m:g}"
+        return m if min(vals) == max(vals) else f"{m} ({min(vals)}–{max(vals)})"
 
     out = []
     w = out.append
@@ -209,7 +235,7 @@ def main():
 
     # HTTPS against issue 11's target.
     tls_heads = [h for h, k in tls_kind.items()
-                 if k not in ("0",) + H2_KINDS and (h, "nginx") in agg]
+                 if k not in ("0", H2UP_KIND) + H2_KINDS and (h, "nginx") in agg]
     if tls_heads:
         w("## HTTPS — against issue 11's target (req/s ≥ 1.00× nginx)\n")
         if quick:
@@ -312,10 +338,13 @@ def main():
             scen_order.append(s)
 
     for s in scen_order:
+        # The h2up scenarios get one more column: upstream connections held mid-run.
+        up = s in upconn_scens
         w(f"## {s}: {descr.get(s, '')}\n")
         w("| target | req/s | ×nginx | ×HAProxy | p50 | p99 | p99.9 | errors | non-2xx "
-          "| proxy CPU-µs/req | ×nginx | ×HAProxy | total CPU-µs/req | peak RSS MiB |")
-        w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "| proxy CPU-µs/req | ×nginx | ×HAProxy | total CPU-µs/req | peak RSS MiB |"
+          + (" upstream connections mid-run |" if up else ""))
+        w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" if up else ""))
         n = agg.get((s, "nginx"), {})
         hp = agg.get((s, "haproxy"), {})
         for t in ORDER:
@@ -327,7 +356,25 @@ def main():
               f"| {ratio(a['rps'], hp.get('rps'))} | {fmt(a['p50'], 3)} | {fmt(a['p99'], 3)} "
               f"| {fmt(a['p999'], 3)} | {a['errors']} | {a['non2xx']} | {fmt(a['pcpu'])} "
               f"| {ratio(a['pcpu'], n.get('pcpu'))} | {ratio(a['pcpu'], hp.get('pcpu'))} "
-              f"| {fmt(a['tcpu'])} | {fmt(rss, 1)} |")
+              f"| {fmt(a['tcpu'])} | {fmt(rss, 1)} |"
+              + (f" {conns_cell(upconns.get((s, t)))} |" if up else ""))
+        if up:
+            workers = scen_info.get(s, ("?",))[0]
+            w("| Envoy (documented, not run) |" + " – |" * 13
+              + f" {workers} (one per upstream host per worker) |")
+            w("")
+            w("Upstream connections: the established TCP connections from the proxy's "
+              "processes to the HTTP/2 upstream (`ss -Htnp state established dst …`, matched by "
+              "PID), counted once half-way through each run; the median over rounds, with the "
+              "range when rounds differ. Connections opened in an earlier round and still held "
+              "count too. Envoy is not installed here: its row is its documented behaviour "
+              f"([connection pooling]({ENVOY_H2_POOL_DOC})): each worker has its own pool per "
+              "upstream host, and an HTTP/2 pool multiplexes every request on one connection, "
+              "opening another only when a connection reaches `max_concurrent_streams` "
+              "(nginx's 128 here; the load has 64 requests in flight in all) or "
+              "`max_requests_per_connection`. nginx is not a target: it proxies to HTTP/2 "
+              "only through `grpc_pass`. There is no direct row: wrk speaks only HTTP/1.1 "
+              "and the upstream port only HTTP/2.")
         w("")
 
     oha = [l.rstrip("\n").split("\t") for l in open(args.oha)] if args.oha and os.path.exists(args.oha) else []

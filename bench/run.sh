@@ -13,12 +13,13 @@ usage: bench/run.sh [--quick] [--rounds N] [--duration SECONDS] [--only REGEX]
                     [--baseline BIN] [--baseline-label TEXT] [--rate N]
                     [--out FILE] [--keep]
   --quick        smoke mode, about a minute: 1 KiB/64 connections over HTTP and HTTPS,
-                 HTTP/2 (h2c and h2 over TLS, 16 connections x 32 streams), 1 round
-                 of 2 s, 1,000 idle connections; writes bench/out/RESULTS-quick.md; its
+                 HTTP/2 (h2c and h2 over TLS, 16 connections x 32 streams; HTTP/1.1
+                 clients to an HTTP/2 upstream), 1 round of 2 s, 1,000 idle
+                 connections; writes bench/out/RESULTS-quick.md; its
                  verdicts are labelled a smoke check (one short round decides nothing)
   --rounds N     interleaved rounds per scenario (default 3); medians are reported
   --duration S   seconds per wrk run (default 5)
-  --only REGEX   run only scenarios whose name matches (e.g. '1k-c64')
+  --only REGEX   run only scenarios whose name matches (e.g. '1k-c64', '^h2up')
   --no-idle      skip the idle keep-alive connection scenario
   --idle-conns N idle keep-alive connections to hold (default 10000)
   --no-build     do not run cargo build (use the release binary as it is)
@@ -70,6 +71,7 @@ chmod 755 "$WORK"   # nginx workers run as www-data and must read the files
 RESULTS=$WORK/results.tsv   # one row per wrk run
 IDLE_TSV=$WORK/idle.tsv     # one row per proxy in the idle scenario
 TLS_TSV=$WORK/tls.tsv       # ringway's full/resumed handshakes per HTTPS run
+UPCONN_TSV=$WORK/upconns.tsv # established upstream connections mid-run (h2up)
 OHA_TSV=$WORK/oha.tsv
 META=$WORK/meta.txt
 CLK=$(getconf CLK_TCK)
@@ -105,6 +107,7 @@ install_missing() {
   command -v python3 >/dev/null || pkgs+=(python3)
   command -v openssl >/dev/null || pkgs+=(openssl)   # the certificate, s_time
   command -v curl >/dev/null || pkgs+=(curl)         # ringway's admin counters
+  command -v ss >/dev/null || pkgs+=(iproute2)       # upstream connections (h2up)
   if [[ ${#pkgs[@]} -gt 0 ]]; then
     log "installing from Debian: ${pkgs[*]}"
     apt-get update -q >&2
@@ -164,6 +167,18 @@ H2_TARGETS=()
 for _t in "${PROXIES[@]}"; do [[ $_t != haproxy-tcp ]] && H2_TARGETS+=("$_t"); done
 h2c_addr() { echo "${ADDR[$1]%:*}:$H2C_PORT"; }
 h2tls_addr() { echo "${ADDR[$1]%:*}:$H2TLS_PORT"; }
+# HTTP/1.1 clients, HTTP/2 to the upstream (issue 13): the upstream nginx also serves
+# the same files over h2c with prior knowledge on UP_H2 (`listen ... http2`), and
+# ringway (cluster `upstream_h2`, `protocol: http2`) and HAProxy (`server ... proto h2`)
+# take HTTP/1.1 on port 8003 of their own address and relay it there. Not targets:
+# nginx (it proxies to HTTP/2 only through grpc_pass), haproxy-tcp (a byte relay:
+# HTTP/1.1 bytes to an HTTP/2-only port) and direct (wrk speaks only HTTP/1.1).
+# Envoy is not installed; its documented behaviour is the comparison (README).
+UP_H2_HOST=127.0.0.3 UP_H2_PORT=18080
+H2UP_PORT=8003
+H2UP_TARGETS=()
+for _t in "${PROXIES[@]}"; do [[ $_t == ringway-* || $_t == haproxy ]] && H2UP_TARGETS+=("$_t"); done
+h2up_addr() { echo "${ADDR[$1]%:*}:$H2UP_PORT"; }
 declare -A MAIN_PID=()   # proxy name -> main PID (nginx: master)
 
 # ---------------------------------------------------------------- /proc helpers
@@ -232,6 +247,13 @@ http {
     # The 1 MiB upload: nginx reads and discards the body, then answers 200.
     location = /upload { client_max_body_size 4m; return 200 "ok\n"; }
   }
+  # The same files over HTTP/2, h2c with prior knowledge only (nginx 1.22's plaintext
+  # "listen ... http2"): the upstream of the h2up scenarios. nginx's HTTP/2 defaults
+  # (128 concurrent streams); keepalive_requests above bounds requests per connection.
+  server {
+    listen $UP_H2_HOST:$UP_H2_PORT http2 backlog=4096;
+    root $WORK/up/www;
+  }
 }
 EOF
 }
@@ -248,7 +270,9 @@ write_proxy_configs() { # WORKERS
       ringway_listener bench_tls "$(tls_addr "$name")" "$WORK/tls"
       ringway_listener bench_h2c "$(h2c_addr "$name")"
       ringway_listener bench_h2tls "$(h2tls_addr "$name")" "$WORK/tls"
-    } | ringway_config "$w" "$UP_HOST:$UP_PORT" "${ADDR[$name]%:*}:$ADMIN_PORT" > "$d/ringway.yaml"
+      # HTTP/1.1 (codec auto) in, HTTP/2 out: the h2up scenarios.
+      ringway_listener bench_h2up "$(h2up_addr "$name")" "" upstream_h2
+    } | ringway_config "$w" "$UP_HOST:$UP_PORT" "${ADDR[$name]%:*}:$ADMIN_PORT" "$UP_H2_HOST:$UP_H2_PORT" > "$d/ringway.yaml"
   done
 
   d=$WORK/nginx; mkdir -p "$d/tmp"
@@ -365,8 +389,15 @@ frontend fe_h2c
 frontend fe_h2tls
   bind $(h2tls_addr haproxy) ssl crt $WORK/tls/haproxy.pem alpn h2
   default_backend be
+# HTTP/1.1 from clients, HTTP/2 (h2c, prior knowledge) to the upstream: the h2up
+# scenarios; "http-reuse always" (above) lets requests share a connection's streams.
+frontend fe_h2up
+  bind $(h2up_addr haproxy)
+  default_backend be_h2
 backend be
   server up $UP_HOST:$UP_PORT
+backend be_h2
+  server up_h2 $UP_H2_HOST:$UP_H2_PORT proto h2
 EOF
   cat > "$d/haproxy-tcp.cfg" <<EOF
 # HAProxy mode tcp: a byte relay with no HTTP parsing, one upstream connection per
@@ -409,8 +440,10 @@ start_upstream() {
   # shellcheck disable=SC2086
   nginx -p "$WORK/up" -c "$WORK/up/nginx.conf" -e "$WORK/up/error.log" &
   UP_PID=$!; PIDS+=("$UP_PID")
-  wait_port "$UP_HOST" "$UP_PORT" "$UP_PID" || { echo "bench: upstream did not start" >&2; cat "$WORK/up/error.log" >&2; exit 1; }
-  log "upstream nginx PID $UP_PID on $UP_HOST:$UP_PORT"
+  if ! wait_port "$UP_HOST" "$UP_PORT" "$UP_PID" || ! wait_port "$UP_H2_HOST" "$UP_H2_PORT" "$UP_PID"; then
+    echo "bench: upstream did not start" >&2; cat "$WORK/up/error.log" >&2; exit 1
+  fi
+  log "upstream nginx PID $UP_PID on $UP_HOST:$UP_PORT (HTTP/1.1) and $UP_H2_HOST:$UP_H2_PORT (h2c)"
 }
 
 start_proxies() { # WORKERS
@@ -428,6 +461,9 @@ start_proxies() { # WORKERS
     fi
     if [[ $name != haproxy-tcp ]] && { ! wait_port "$host" "$H2C_PORT" "${MAIN_PID[$name]}" || ! wait_port "$host" "$H2TLS_PORT" "${MAIN_PID[$name]}"; }; then
       echo "bench: $name did not open its HTTP/2 listeners; stderr:" >&2; tail -20 "$WORK/$name.$w.err" >&2; exit 1
+    fi
+    if [[ " ${H2UP_TARGETS[*]} " == *" $name "* ]] && ! wait_port "$host" "$H2UP_PORT" "${MAIN_PID[$name]}"; then
+      echo "bench: $name did not open its HTTP/2-upstream listener; stderr:" >&2; tail -20 "$WORK/$name.$w.err" >&2; exit 1
     fi
     if [[ $name == ringway-* ]] && ! grep -q "listener" "$WORK/$name.$w.out"; then
       sleep 0.5; grep -q "listener" "$WORK/$name.$w.out" || log "warning: $name printed no listener line"
@@ -454,12 +490,39 @@ tls_record() {
   printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" $((h1 - h0)) $((r1 - r0)) "$6" >> "$TLS_TSV"
 }
 
+# ---------------------------------------------------------------- upstream connections
+# How many HTTP/2 connections a proxy holds to the upstream while it relays the h2up
+# load: the established TCP connections to UP_H2 owned by TARGET's processes, counted
+# once, half-way through the run. Every proxy's upstream sockets have the same source
+# (127.0.0.1), so ss tells them apart by owning PID (-p), not by address. Connections
+# kept from an earlier round still count: they are held, as Envoy's would be.
+count_upconns() { # PID_ALTERNATION (e.g. "123|124")
+  ss -Htnp state established dst "$UP_H2_HOST:$UP_H2_PORT" | grep -cE "pid=($1)," || true
+}
+# Start the mid-run count in the background (SAMPLER_PID); upconn_record collects it.
+upconn_sample_start() { # TARGET
+  local pids; pids=$(proc_pids "${MAIN_PID[$1]}" | paste -sd'|')
+  rm -f "$WORK/upconns.out"
+  ( sleep "$(awk -v d="$DURATION" 'BEGIN { print d / 2 }')"; count_upconns "$pids" ) > "$WORK/upconns.out" &
+  SAMPLER_PID=$!; PIDS+=("$SAMPLER_PID")
+}
+# Stop the sampler (already done unless the load ended early) and record its count.
+upconn_record() { # SCENARIO TARGET ROUND
+  stop_pid "$SAMPLER_PID"
+  local n; n=$(cat "$WORK/upconns.out" 2>/dev/null || true)
+  printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "${n:-NA}" >> "$UPCONN_TSV"
+  log "    upstream HTTP/2 connections mid-run: ${n:-NA}"
+}
+
 # ---------------------------------------------------------------- one wrk run
+# TLS: 0 plain HTTP; 1 HTTPS on the TLS port; h2up plain HTTP/1.1 to the listener
+# that relays to the HTTP/2 upstream, with its upstream connections counted mid-run.
 # run_wrk SCENARIO WORKERS ROUND TARGET CONNS PATH POST_BYTES CLOSE [TLS]
 run_wrk() {
   local scen=$1 w=$2 round=$3 target=$4 conns=$5 path=$6 post=$7 close=$8 tls=${9:-0}
   local addr=${ADDR[$target]} ppids=() upids=() extra=() scheme=http c0="NA NA" c1="NA NA"
-  [[ $tls != 0 ]] && { addr=$(tls_addr "$target"); scheme=https; }
+  [[ $tls == 1 ]] && { addr=$(tls_addr "$target"); scheme=https; }
+  [[ $tls == h2up ]] && addr=$(h2up_addr "$target")
   if [[ $target != direct ]]; then mapfile -t ppids < <(proc_pids "${MAIN_PID[$target]}"); fi
   mapfile -t upids < <(proc_pids "$UP_PID")
   [[ $close == 1 ]] && extra=(-H "Connection: close")
@@ -467,14 +530,19 @@ run_wrk() {
   echo "$scen: ${post:+BENCH_POST_BYTES=$post }${cmd[*]}" >> "$WORK/wrk-commands.txt"
   local p0=0 u0 p1=0 u1 hwm=0
   [[ ${#ppids[@]} -gt 0 ]] && { reset_hwm "${ppids[@]}"; p0=$(cpu_ticks "${ppids[@]}"); }
-  [[ $tls != 0 ]] && c0=$(tls_counters "$target")
+  [[ $tls == 1 ]] && c0=$(tls_counters "$target")
+  if [[ $tls == h2up ]]; then
+    echo "$scen: mid-run: ss -Htnp state established dst $UP_H2_HOST:$UP_H2_PORT (lines owned by the proxy's PIDs)" >> "$WORK/wrk-commands.txt"
+    upconn_sample_start "$target"
+  fi
   u0=$(cpu_ticks "${upids[@]}")
   BENCH_POST_BYTES=$post /usr/bin/time -f '%U %S' -o "$WORK/wrk.time" \
     timeout $((DURATION + 20)) "${cmd[@]}" > "$WORK/wrk.out" 2>&1 || true
   [[ ${#ppids[@]} -gt 0 ]] && { p1=$(cpu_ticks "${ppids[@]}"); hwm=$(mem_kib VmHWM "${ppids[@]}"); }
   u1=$(cpu_ticks "${upids[@]}")
+  [[ $tls == h2up ]] && upconn_record "$scen" "$target" "$round"
   local line; line=$(grep '^BENCH ' "$WORK/wrk.out" || true)
-  if [[ $tls != 0 ]]; then
+  if [[ $tls == 1 ]]; then
     c1=$(tls_counters "$target")
     tls_record "$scen" "$target" "$round" "$c0" "$c1" "$(echo "$line" | sed -n 's/.*requests=\([0-9]*\).*/\1/p')"
   fi
@@ -677,8 +745,9 @@ print("\t".join([scen, w, t, "%.0f" % s.get("requestsPerSec", 0), ms(p.get("p50"
 # offered req/s (0: as fast as it goes, wrk; else fixed rate, h2load) |
 # TLS (0: plain HTTP; 1: HTTPS with wrk, which resumes sessions when it reconnects;
 # full: HTTPS, a full handshake per request, CONNS parallel `openssl s_time -new`;
-# h2c / h2: HTTP/2 with prior knowledge / by ALPN over TLS, h2load at saturation) |
-# concurrent streams per connection (HTTP/2 only)
+# h2c / h2: HTTP/2 with prior knowledge / by ALPN over TLS, h2load at saturation;
+# h2up: HTTP/1.1 from wrk, HTTP/2 (h2c) from the proxy to the upstream) |
+# concurrent streams per connection (HTTP/2 from clients only)
 RK=$((RATE / 1000))k
 SCENARIOS=(
   "1k-c64-w2|2|64|/1k|0|0|0"
@@ -697,15 +766,26 @@ SCENARIOS=(
   "tls-resume-1k-c64-w2|2|64|/1k|0|1|0|1"
   "h2c-1k-c16-m32-w2|2|16|/1k|0|0|0|h2c|32"
   "h2-tls-1k-c16-m32-w2|2|16|/1k|0|0|0|h2|32"
+  "h2up-1k-c64-w2|2|64|/1k|0|0|0|h2up"
 )
+
+kind_label() { # TLS STREAMS: the protocol part of a scenario's log line
+  case $1 in
+    0) ;;
+    h2c|h2) echo ", HTTP/2 ($1, $2 streams per connection)" ;;
+    h2up) echo ", HTTP/1.1 clients, HTTP/2 (h2c) to the upstream" ;;
+    *) echo ", HTTPS ($1)" ;;
+  esac
+}
 
 run_scenario() { # SPEC
   local name w conns path post close rate tls streams round i n targets t
   IFS='|' read -r name w conns path post close rate tls streams <<< "$1"
   tls=${tls:-0}
-  log "scenario $name: $conns connections, ${path}, workers $w, $ROUNDS round(s) of ${DURATION}s$([[ $rate != 0 ]] && echo ", $rate req/s offered")$([[ $tls != 0 ]] && echo ", $([[ $tls == h2* ]] && echo "HTTP/2 ($tls, $streams streams per connection)" || echo "HTTPS ($tls)")")"
+  log "scenario $name: $conns connections, ${path}, workers $w, $ROUNDS round(s) of ${DURATION}s$([[ $rate != 0 ]] && echo ", $rate req/s offered")$(kind_label "$tls" "$streams")"
   if [[ $tls == 0 ]]; then targets=("${TARGETS[@]}")
   elif [[ $tls == h2c || $tls == h2 ]]; then targets=("${H2_TARGETS[@]}")
+  elif [[ $tls == h2up ]]; then targets=("${H2UP_TARGETS[@]}")
   else targets=("${TLS_TARGETS[@]}"); fi
   n=${#targets[@]}
   for round in $(seq "$ROUNDS"); do
@@ -779,7 +859,7 @@ run_idle() { # WORKERS
   echo "uring_disabled=$(cat /proc/sys/kernel/io_uring_disabled 2>/dev/null || echo n/a)"
   echo "invocation=bench/run.sh${ORIG_ARGS:+ $ORIG_ARGS}"
 } > "$META"
-: > "$RESULTS"; : > "$IDLE_TSV"; : > "$TLS_TSV"; : > "$OHA_TSV"; : > "$WORK/commands.txt"; : > "$WORK/wrk-commands.txt"
+: > "$RESULTS"; : > "$IDLE_TSV"; : > "$TLS_TSV"; : > "$OHA_TSV"; : > "$UPCONN_TSV"; : > "$WORK/commands.txt"; : > "$WORK/wrk-commands.txt"
 
 make_files
 start_upstream
@@ -805,7 +885,7 @@ done
 echo "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)" >> "$META"
 echo "wall_seconds=$(( $(date +%s) - BENCH_START ))" >> "$META"
 
-python3 "$REPO/bench/report.py" --meta "$META" --results "$RESULTS" --idle "$IDLE_TSV" --oha "$OHA_TSV" --tls "$TLS_TSV" \
+python3 "$REPO/bench/report.py" --meta "$META" --results "$RESULTS" --idle "$IDLE_TSV" --oha "$OHA_TSV" --tls "$TLS_TSV" --upconns "$UPCONN_TSV" \
   --commands "$WORK/commands.txt" --wrk-commands "$WORK/wrk-commands.txt" --configs "$WORK" \
   --scenarios "$(printf '%s\n' "${SCENARIOS[@]}")" > "$OUT"
 cp "$RESULTS" "$(dirname "$OUT")/$(basename "$OUT" .md).raw.tsv" 2>/dev/null || true
