@@ -10,7 +10,7 @@ set -euo pipefail
 usage() {
   cat <<'EOF'
 usage: perf/callgrind.sh [--driver epoll|uring] [--requests N] [--conns N] [--size 1k|64k]
-                         [--warmup N] [--runs N] [--tag TAG] [--no-build]
+                         [--warmup N] [--runs N] [--tag TAG] [--no-build] [--h2c [--streams N]]
 defaults: epoll, 20000 requests of 1 KiB over 16 connections, 2000 warm-up requests,
 5 measured runs in one ringway process: each run's figure, the minimum (the headline:
 work that depends on timing, such as the 100 ms tick, jemalloc's purge thread and
@@ -20,12 +20,14 @@ connections), then zeroed, then on for exactly each measured h2load run, and dum
 the total is ringway's whole process (all threads) during that run, divided by N.
 Writes perf/out/callgrind-TAG.out (callgrind_annotate it), perf/out/callgrind-TAG.txt
 (the summary: totals and top functions). TAG defaults to DRIVER-SIZE-cCONNS.
+--h2c: HTTP/2 with prior knowledge instead (h2load -mSTREAMS, default 32 streams per
+connection), on the same listener (codec auto); TAG then starts with h2c-.
 ringway is $CARGO_TARGET_DIR/release/ringway (default target/).
 EOF
 }
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-DRIVER=epoll REQUESTS=20000 CONNS=16 SIZE=1k WARMUP=2000 RUNS=5 BUILD=1 TAG=
+DRIVER=epoll REQUESTS=20000 CONNS=16 SIZE=1k WARMUP=2000 RUNS=5 BUILD=1 TAG= H2C=0 STREAMS=32
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --driver) DRIVER=$2; shift ;;
@@ -36,12 +38,17 @@ while [[ $# -gt 0 ]]; do
     --runs) RUNS=$2; shift ;;
     --tag) TAG=$2; shift ;;
     --no-build) BUILD=0 ;;
+    --h2c) H2C=1 ;;
+    --streams) STREAMS=$2; shift ;;
     -h|--help) usage; exit 0 ;;
     *) usage >&2; exit 2 ;;
   esac
   shift
 done
-TAG=${TAG:-$DRIVER-$SIZE-c$CONNS}
+if [[ $H2C == 1 ]]; then TAG=${TAG:-h2c-$DRIVER-$SIZE-c$CONNS-m$STREAMS}; else TAG=${TAG:-$DRIVER-$SIZE-c$CONNS}; fi
+# The load: HTTP/1.1 keep-alive (h2load --h1), or HTTP/2 with prior knowledge.
+LOAD_OPTS=(--h1) LOAD_DESC="h2load --h1"
+if [[ $H2C == 1 ]]; then LOAD_OPTS=(-m"$STREAMS") LOAD_DESC="h2load -m$STREAMS, h2c"; fi
 OUTDIR=$REPO/perf/out
 mkdir -p "$OUTDIR"
 WORK=$(mktemp -d /tmp/ringway-callgrind.XXXXXX)
@@ -89,7 +96,7 @@ log "upstream PID $UP_PID, ringway PID $RW_PID under callgrind ($DRIVER, 1 worke
 
 URL="http://$RW/$SIZE"
 run_load() { # N OUTFILE
-  timeout 900 h2load --h1 -t1 -c"$CONNS" -n"$1" "$URL" > "$2" 2>&1 || true
+  timeout 900 h2load "${LOAD_OPTS[@]}" -t1 -c"$CONNS" -n"$1" "$URL" > "$2" 2>&1 || true
   local ok
   ok=$(awk '/^requests:/ {print $8}' "$2")
   if [[ ${ok:-0} != "$1" ]]; then
@@ -138,7 +145,7 @@ sep >= 3 && $1 ~ /^[0-9,]+$/ {
 END { for (f in v) printf "%10.1f  %s\n", v[f] / n, f }'
 TOTAL=$(awk '/^totals:/ {print $2}' "$DUMP")
 {
-  echo "# ringway $(git -C "$REPO" rev-parse --short HEAD)$(git -C "$REPO" diff --quiet HEAD -- src || echo '+dirty'), $DRIVER, 1 worker: $REQUESTS GET /$SIZE, $CONNS keep-alive connections (h2load --h1)"
+  echo "# ringway $(git -C "$REPO" rev-parse --short HEAD)$(git -C "$REPO" diff --quiet HEAD -- src || echo '+dirty'), $DRIVER, 1 worker: $REQUESTS GET /$SIZE, $CONNS keep-alive connections ($LOAD_DESC)"
   echo "# instructions (Ir) of the whole ringway process during the measured run"
   printf 'per request, each run:'
   for t in "${TOTALS[@]}"; do printf ' %.0f' "$(echo "$t / $REQUESTS" | bc -l)"; done

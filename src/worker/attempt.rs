@@ -86,9 +86,10 @@ pub async fn attempt<D: Downstream>(
     let mut upstream = match pooled {
         Some(s) => s,
         None => {
-            let c = plan
-                .cluster
-                .connect(plan.addr)
+            // Boxed: connecting (timers, TLS, the HTTP/2 handshake) is the rare
+            // path, and its 5 KiB of state inline would size every request's
+            // future (monoio's `Sleep` alone is 640 bytes).
+            let c = Box::pin(plan.cluster.connect(plan.addr))
                 .await
                 .map_err(AttemptError::Upstream)?;
             if c.opened {
