@@ -63,7 +63,8 @@ wait_port() { # HOST PORT [PID [TRIES]]: until HOST:PORT accepts, TRIES × 0.1 s
   return 1
 }
 
-upstream_nginx_conf() { # WORK UP CONNECTIONS KEEPALIVE: the static upstream perf/ profiles against
+upstream_nginx_conf() { # WORK UP CONNECTIONS KEEPALIVE [H2_ADDR]: the static upstream perf/
+  # profiles against; with H2_ADDR the same files over h2c (prior knowledge) there too
   cat <<NGINX
 daemon off;
 worker_processes 1;
@@ -77,7 +78,8 @@ http {
   open_file_cache max=16 inactive=600s; open_file_cache_valid 600s;
   client_body_temp_path $1/tmp; proxy_temp_path $1/tmp;
   fastcgi_temp_path $1/tmp; uwsgi_temp_path $1/tmp; scgi_temp_path $1/tmp;
-  server { listen $2 backlog=4096; root $1/www; }
+  server { listen $2 backlog=4096; root $1/www; }${5:+
+  server { listen $5 http2 backlog=4096; root $1/www; \}}
 }
 NGINX
 }

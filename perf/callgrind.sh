@@ -10,7 +10,7 @@ set -euo pipefail
 usage() {
   cat <<'EOF'
 usage: perf/callgrind.sh [--driver epoll|uring] [--requests N] [--conns N] [--size 1k|64k]
-                         [--warmup N] [--runs N] [--tag TAG] [--no-build] [--h2c [--streams N]]
+                         [--warmup N] [--runs N] [--tag TAG] [--no-build] [--h2c [--streams N]] [--h2-upstream]
 defaults: epoll, 20000 requests of 1 KiB over 16 connections, 2000 warm-up requests,
 5 measured runs in one ringway process: each run's figure, the minimum (the headline:
 work that depends on timing, such as the 100 ms tick, jemalloc's purge thread and
@@ -22,12 +22,14 @@ Writes perf/out/callgrind-TAG.out (callgrind_annotate it), perf/out/callgrind-TA
 (the summary: totals and top functions). TAG defaults to DRIVER-SIZE-cCONNS.
 --h2c: HTTP/2 with prior knowledge instead (h2load -mSTREAMS, default 32 streams per
 connection), on the same listener (codec auto); TAG then starts with h2c-.
+--h2-upstream: the upstream is HTTP/2 (h2c, prior knowledge: nginx `listen ... http2`,
+ringway's cluster `protocol: http2`), the clients HTTP/1.1; TAG then starts with h2up-.
 ringway is $CARGO_TARGET_DIR/release/ringway (default target/).
 EOF
 }
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-DRIVER=epoll REQUESTS=20000 CONNS=16 SIZE=1k WARMUP=2000 RUNS=5 BUILD=1 TAG= H2C=0 STREAMS=32
+DRIVER=epoll REQUESTS=20000 CONNS=16 SIZE=1k WARMUP=2000 RUNS=5 BUILD=1 TAG= H2C=0 STREAMS=32 H2UP=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --driver) DRIVER=$2; shift ;;
@@ -39,6 +41,7 @@ while [[ $# -gt 0 ]]; do
     --tag) TAG=$2; shift ;;
     --no-build) BUILD=0 ;;
     --h2c) H2C=1 ;;
+    --h2-upstream) H2UP=1 ;;
     --streams) STREAMS=$2; shift ;;
     -h|--help) usage; exit 0 ;;
     *) usage >&2; exit 2 ;;
@@ -46,6 +49,7 @@ while [[ $# -gt 0 ]]; do
   shift
 done
 if [[ $H2C == 1 ]]; then TAG=${TAG:-h2c-$DRIVER-$SIZE-c$CONNS-m$STREAMS}; else TAG=${TAG:-$DRIVER-$SIZE-c$CONNS}; fi
+[[ $H2UP == 1 ]] && TAG=h2up-$TAG
 # The load: HTTP/1.1 keep-alive (h2load --h1), or HTTP/2 with prior knowledge.
 LOAD_OPTS=(--h1) LOAD_DESC="h2load --h1"
 if [[ $H2C == 1 ]]; then LOAD_OPTS=(-m"$STREAMS") LOAD_DESC="h2load -m$STREAMS, h2c"; fi
@@ -75,9 +79,14 @@ UP=127.0.0.2:18091 RW=127.0.0.41:8000
 mkdir -p "$WORK/www" "$WORK/tmp"
 head -c 1024 /dev/zero | tr '\0' a > "$WORK/www/1k"
 head -c 65536 /dev/zero | tr '\0' b > "$WORK/www/64k"
-upstream_nginx_conf "$WORK" "$UP" 1024 600s > "$WORK/up.conf"
-# The configuration bench/run.sh and perf/record.sh run (bench/lib.sh), 1 worker.
-ringway_listener perf "$RW" | ringway_config 1 "$UP" > "$WORK/ringway.yaml"
+UP_H2=127.0.0.3:18093
+if [[ $H2UP == 1 ]]; then
+  upstream_nginx_conf "$WORK" "$UP" 1024 600s "$UP_H2" > "$WORK/up.conf"
+  ringway_listener perf "$RW" "" upstream_h2 | ringway_config 1 "$UP" "" "$UP_H2" > "$WORK/ringway.yaml"
+else
+  upstream_nginx_conf "$WORK" "$UP" 1024 600s > "$WORK/up.conf"
+  ringway_listener perf "$RW" | ringway_config 1 "$UP" > "$WORK/ringway.yaml"
+fi
 
 
 nginx -p "$WORK" -c "$WORK/up.conf" -e "$WORK/up.err" &

@@ -143,6 +143,11 @@ pub enum ResponseBody {
     Chunked,
 }
 
+/// Room for the status line and the framing line `response_to_h1` may add.
+const HEAD_SLACK: usize = 96;
+/// The least the response buffer is sized for: a head and a small body piece.
+const FIRST_PIECE: usize = 4096;
+
 /// The upstream's response head as HTTP/1.1 text into `out`. `ended`: its
 /// HEADERS frame ended the stream; `head_only`: the request was HEAD.
 pub fn response_to_h1(
@@ -152,6 +157,14 @@ pub fn response_to_h1(
     out: &mut Vec<u8>,
 ) -> ResponseBody {
     let status = parts.status.as_u16();
+    // Sized once: the head, then the body's pieces in the same buffer (a
+    // small response's DATA fits without growing it again).
+    let fields: usize = parts
+        .headers
+        .iter()
+        .map(|(n, v)| n.as_str().len() + v.len() + 4)
+        .sum();
+    out.reserve((fields + HEAD_SLACK).max(FIRST_PIECE));
     out.extend_from_slice(b"HTTP/1.1 ");
     write_dec(out, u64::from(status));
     out.push(b' ');

@@ -195,6 +195,15 @@ impl H2Stream {
         if self.failure.is_some() {
             return Err(broken("the HTTP/2 upstream stream failed"));
         }
+        // The head usually arrives whole in one write: translated from the
+        // caller's bytes, with nothing gathered (or allocated) for it.
+        if matches!(&self.tx, Tx::Head(acc) if acc.is_empty()) {
+            if let Some(end) = head::head_end(buf) {
+                self.open(&buf[..end]).await?;
+                self.feed(&buf[end..]).await?;
+                return Ok(buf.len());
+            }
+        }
         match &mut self.tx {
             Tx::Head(acc) => {
                 acc.extend_from_slice(buf);
