@@ -4,7 +4,8 @@
 //! trailers; a refused stream replayed; GOAWAY mid-traffic; one connection
 //! carrying many streams and a peer's stream limit opening more; `protocol:
 //! auto` choosing by ALPN; gRPC-shaped calls; nghttpd as a strict
-//! HTTP/2-only upstream; and an HTTP/2 client reaching an HTTP/1.1 upstream.
+//! HTTP/2-only upstream; an HTTP/2 client reaching an HTTP/1.1 upstream;
+//! and a pumped request body ended with its exchange.
 
 #[macro_use]
 mod support;
@@ -31,6 +32,7 @@ driver_tests!(
     h2_over_tls_and_auto_by_alpn,
     grpc_unary_and_streaming_calls_pass_with_their_trailers,
     nghttpd_as_an_http2_only_upstream,
+    a_timed_out_streamed_request_resets_its_upstream_stream_at_once,
 );
 
 async fn h2_connect(addr: SocketAddr) -> SendRequest<Bytes> {
@@ -662,4 +664,48 @@ fn a_pumped_body_is_held_to_the_minimum_rate(d: Driver) {
     });
     let st = admin::stats(rw.admin());
     assert_eq!(admin::stat(&st, "cluster.c.upstream_rq_rx_reset"), 0);
+}
+
+/// Poll `cond` from inside a test runtime (its tasks go on meanwhile) until it
+/// holds; panic with `what` at the deadline.
+async fn until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + DEADLINE;
+    while !cond() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        // A poll interval, not synchronisation: the condition decides.
+        monoio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
+/// A streamed (full-duplex) request to an upstream that never answers: the
+/// route timeout answers 504, and the upstream stream is reset then, without
+/// the client sending anything more (it used to stay open until the client's
+/// next DATA frame).
+fn a_timed_out_streamed_request_resets_its_upstream_stream_at_once(d: Driver) {
+    let up = H2Upstream::h2c("u1");
+    let cluster = format!("{}    protocol: http2\n", cluster("c", &[up.addr]));
+    let yaml = config(
+        "    request_buffer: 0\n",
+        &catch_all("c", "            timeout: 300ms\n"),
+        &cluster,
+    );
+    let rw = Ringway::start(d, &yaml);
+    block_on(async {
+        let client = h2_connect(rw.addr()).await;
+        let mut c = client.clone().ready().await.unwrap();
+        let (resp, mut send) = c
+            .send_request(req("POST", "/hang").body(()).unwrap(), false)
+            .unwrap();
+        send.send_data(Bytes::from_static(b"first message"), false)
+            .unwrap();
+        let resp = resp.await.expect("a response");
+        assert_eq!(resp.status(), 504);
+        until("the upstream saw its stream reset", || up.resets() == 1).await;
+        // Only now may the client's stream end.
+        drop(send);
+    });
+    assert_eq!(up.streams(), 1);
 }

@@ -10,6 +10,9 @@
 //! refuse the first streams (RST_STREAM REFUSED_STREAM), send GOAWAY after some
 //! streams per connection, cap concurrent streams (SETTINGS), and hold `/gate`
 //! streams until a number of them are in flight at once.
+//!
+//! `/hang…` is never answered: the stream waits for the proxy to reset it, and
+//! a reset is counted in `resets`.
 
 use std::{
     cell::{Cell, RefCell},
@@ -67,6 +70,7 @@ struct Shared {
     connections: AtomicUsize,
     streams: AtomicUsize,
     seen: Mutex<Vec<H2Seen>>,
+    resets: AtomicUsize,
 }
 
 pub struct H2Upstream {
@@ -123,6 +127,11 @@ impl H2Upstream {
     /// The streams answered so far, in the order they ended.
     pub fn seen(&self) -> Vec<H2Seen> {
         self.shared.seen.lock().unwrap().clone()
+    }
+
+    /// Streams the proxy reset (RST_STREAM) so far.
+    pub fn resets(&self) -> usize {
+        self.shared.resets.load(Ordering::SeqCst)
     }
 }
 
@@ -257,6 +266,9 @@ async fn stream(
         .path_and_query()
         .map_or("/", |p| p.as_str())
         .to_string();
+    if path.starts_with("/hang") {
+        return hang(&server, body, respond).await;
+    }
     if path.starts_with("/gate") {
         server.gate.arrive().await;
     }
@@ -291,7 +303,10 @@ async fn stream(
     };
     let mut received = Vec::new();
     while let Some(chunk) = body.data().await {
-        let Ok(chunk) = chunk else { return };
+        let Ok(chunk) = chunk else {
+            server.shared.resets.fetch_add(1, Ordering::SeqCst);
+            return;
+        };
         let _ = body.flow_control().release_capacity(chunk.len());
         received.extend_from_slice(&chunk);
         if send.send_data(chunk, false).is_err() {
@@ -329,4 +344,23 @@ async fn stream(
         body: received,
         conn,
     });
+}
+
+/// Read the request body, never answer; count the proxy's reset of the
+/// stream (seen while reading the body, or after it).
+async fn hang(server: &Server, mut body: RecvStream, mut respond: SendResponse<Bytes>) {
+    while let Some(chunk) = body.data().await {
+        match chunk {
+            Ok(chunk) => {
+                let _ = body.flow_control().release_capacity(chunk.len());
+            }
+            Err(_) => {
+                server.shared.resets.fetch_add(1, Ordering::SeqCst);
+                return;
+            }
+        }
+    }
+    if poll_fn(|cx| respond.poll_reset(cx)).await.is_ok() {
+        server.shared.resets.fetch_add(1, Ordering::SeqCst);
+    }
 }
