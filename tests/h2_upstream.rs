@@ -5,7 +5,8 @@
 //! carrying many streams and a peer's stream limit opening more; `protocol:
 //! auto` choosing by ALPN; gRPC-shaped calls; nghttpd as a strict
 //! HTTP/2-only upstream; an HTTP/2 client reaching an HTTP/1.1 upstream;
-//! and a pumped request body ended with its exchange.
+//! a pumped request body ended with its exchange; and connections vs
+//! streams in the gauges.
 
 #[macro_use]
 mod support;
@@ -33,6 +34,7 @@ driver_tests!(
     grpc_unary_and_streaming_calls_pass_with_their_trailers,
     nghttpd_as_an_http2_only_upstream,
     a_timed_out_streamed_request_resets_its_upstream_stream_at_once,
+    cx_active_counts_connections_and_rq_active_streams,
 );
 
 async fn h2_connect(addr: SocketAddr) -> SendRequest<Bytes> {
@@ -708,4 +710,34 @@ fn a_timed_out_streamed_request_resets_its_upstream_stream_at_once(d: Driver) {
         drop(send);
     });
     assert_eq!(up.streams(), 1);
+}
+
+/// N streams in flight on one HTTP/2 connection: one connection active, N
+/// requests active.
+fn cx_active_counts_connections_and_rq_active_streams(d: Driver) {
+    const N: usize = 4;
+    let up = H2Upstream::h2c("u1");
+    let yaml = format!(
+        "admin:\n  address: 127.0.0.1:0\n{}",
+        h2_config(&[up.addr], "")
+    );
+    let rw = Ringway::start(d, &yaml);
+    let admin_addr = rw.admin();
+    block_on(async {
+        let client = h2_connect(rw.addr()).await;
+        let mut pending = Vec::new();
+        for i in 0..N {
+            let mut c = client.clone().ready().await.unwrap();
+            let (resp, _) = c
+                .send_request(req("GET", &format!("/hang/{i}")).body(()).unwrap(), true)
+                .unwrap();
+            pending.push(resp);
+        }
+        until("every stream reached the upstream", || up.streams() == N).await;
+        let st = admin::stats(admin_addr);
+        assert_eq!(admin::stat(&st, "cluster.c.upstream_rq_active"), N as u64);
+        assert_eq!(admin::stat(&st, "cluster.c.upstream_cx_active"), 1);
+        assert_eq!(up.connections(), 1);
+        drop(pending);
+    });
 }
