@@ -5,8 +5,8 @@
 //! carrying many streams and a peer's stream limit opening more; `protocol:
 //! auto` choosing by ALPN; gRPC-shaped calls; nghttpd as a strict
 //! HTTP/2-only upstream; an HTTP/2 client reaching an HTTP/1.1 upstream;
-//! a pumped request body ended with its exchange; and connections vs
-//! streams in the gauges.
+//! PING keepalives finding a dead connection; a pumped request body ended
+//! with its exchange; and connections vs streams in the gauges.
 
 #[macro_use]
 mod support;
@@ -33,6 +33,8 @@ driver_tests!(
     h2_over_tls_and_auto_by_alpn,
     grpc_unary_and_streaming_calls_pass_with_their_trailers,
     nghttpd_as_an_http2_only_upstream,
+    a_connection_whose_pings_go_unanswered_is_closed_and_replaced,
+    a_connection_that_answers_its_pings_lives_on,
     a_timed_out_streamed_request_resets_its_upstream_stream_at_once,
     cx_active_counts_connections_and_rq_active_streams,
 );
@@ -680,6 +682,65 @@ async fn until(what: &str, mut cond: impl FnMut() -> bool) {
         // A poll interval, not synchronisation: the condition decides.
         monoio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
+}
+
+fn keepalive_config(up: &H2Upstream, keepalive: &str) -> String {
+    format!(
+        "admin:\n  address: 127.0.0.1:0\n{}",
+        h2_config(
+            &[up.addr],
+            &format!("    http2: {{ keepalive: {{ {keepalive} }} }}\n")
+        )
+    )
+}
+
+/// An upstream that stops reading its socket (so its PING ACKs never come)
+/// after answering `/freeze`: after the keepalive interval and timeout the
+/// connection is closed and counted, and the next request opens a new
+/// connection and succeeds.
+fn a_connection_whose_pings_go_unanswered_is_closed_and_replaced(d: Driver) {
+    let up = H2Upstream::h2c("u1");
+    let rw = Ringway::start(
+        d,
+        &keepalive_config(
+            &up,
+            "interval: 200ms, timeout: 200ms, interval_jitter_percent: 0",
+        ),
+    );
+    let r = get(rw.addr(), "app.test", "/freeze");
+    assert_eq!((r.status, r.header("x-seen-conn")), (200, Some("1")));
+    wait_until("the keepalive timeout closed the connection", || {
+        let st = admin::stats(rw.admin());
+        admin::stat(&st, "cluster.c.http2.keepalive_timeout") == 1
+    });
+    let st = admin::stats(rw.admin());
+    assert_eq!(admin::stat(&st, "cluster.c.upstream_cx_destroy"), 1);
+    assert_eq!(admin::stat(&st, "cluster.c.upstream_cx_active"), 0);
+    let r = get(rw.addr(), "app.test", "/after");
+    assert_eq!(r.status, 200, "{}", r.body_str());
+    assert_eq!(r.header("x-seen-conn"), Some("2"), "a new connection");
+    assert_eq!(up.connections(), 2);
+}
+
+/// An upstream that answers its PINGs keeps its connection across several
+/// intervals: the PINGs arrive (bytes with no request), and the next request
+/// still rides the first connection.
+fn a_connection_that_answers_its_pings_lives_on(d: Driver) {
+    let up = H2Upstream::h2c("u1");
+    let rw = Ringway::start(d, &keepalive_config(&up, "interval: 100ms, timeout: 2s"));
+    let r = get(rw.addr(), "app.test", "/first");
+    assert_eq!((r.status, r.header("x-seen-conn")), (200, Some("1")));
+    let before = up.bytes_in();
+    // A PING frame is 17 bytes; a WINDOW_UPDATE or two may trail the response.
+    wait_until("five PINGs' worth of bytes after the response", || {
+        up.bytes_in() >= before + 5 * 17
+    });
+    let r = get(rw.addr(), "app.test", "/second");
+    assert_eq!((r.status, r.header("x-seen-conn")), (200, Some("1")));
+    assert_eq!(up.connections(), 1);
+    let st = admin::stats(rw.admin());
+    assert_eq!(admin::stat(&st, "cluster.c.http2.keepalive_timeout"), 0);
+    assert_eq!(admin::stat(&st, "cluster.c.upstream_cx_destroy"), 0);
 }
 
 /// A streamed (full-duplex) request to an upstream that never answers: the

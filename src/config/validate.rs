@@ -11,8 +11,8 @@ use super::{
         LB_POLICIES, STATS_NAMINGS, UPSTREAM_PROTOCOLS,
     },
     raw::{
-        RawCluster, RawConfig, RawHealthCheck, RawHost, RawListener, RawOutlierDetection,
-        RawRetryPolicy, RawStatusRange, RawWorkers,
+        RawCluster, RawConfig, RawH2Keepalive, RawHealthCheck, RawHost, RawListener,
+        RawOutlierDetection, RawRetryPolicy, RawStatusRange, RawWorkers,
     },
 };
 use crate::codec::limits::{self, RequestLimits};
@@ -727,7 +727,39 @@ fn validate_upstream_http2(
         let at = format!("{field}.initial_connection_window_size");
         out.initial_connection_window_size = bounded(&at, u64::from(n), 65_535, WINDOW_MAX)? as u32;
     }
+    if let Some(k) = &raw.keepalive {
+        out.keepalive = Some(validate_h2_keepalive(&format!("{field}.keepalive"), k)?);
+    }
     Ok(out)
+}
+
+/// `http2.keepalive`: both durations given and above 0 (a PING answered in
+/// no time, or sent without pause, is no setting), jitter a percentage.
+fn validate_h2_keepalive(field: &str, raw: &RawH2Keepalive) -> Result<H2Keepalive, ConfigError> {
+    let required = |key: &str, value: Option<super::units::ConfigDuration>| {
+        let at = format!("{field}.{key}");
+        match value {
+            None => Err(ConfigError::invalid(at, "is required")),
+            some => positive(&at, some, std::time::Duration::ZERO),
+        }
+    };
+    let interval = required("interval", raw.interval)?;
+    let timeout = required("timeout", raw.timeout)?;
+    let interval_jitter_bp = match raw.interval_jitter_percent {
+        None => H2Keepalive::DEFAULT_JITTER_BP,
+        Some(p) if (0.0..=100.0).contains(&p) => (p * 100.0).round() as u32,
+        Some(p) => {
+            return Err(ConfigError::invalid(
+                format!("{field}.interval_jitter_percent"),
+                format!("{p} is not a percentage from 0 to 100"),
+            ))
+        }
+    };
+    Ok(H2Keepalive {
+        interval,
+        timeout,
+        interval_jitter_bp,
+    })
 }
 
 fn validate_hash_policy(path: &str, rc: &RawCluster) -> Result<Vec<HashPolicy>, ConfigError> {

@@ -166,6 +166,9 @@ metric_family! {
         SslFailVerifyError = "ssl.fail_verify_error",
         /// It chains, but is not for `sni`.
         SslFailVerifySan = "ssl.fail_verify_san",
+        /// HTTP/2 connections closed because nothing arrived within the
+        /// keepalive `timeout` after a PING (Envoy's `http2.keepalive_timeout`).
+        Http2KeepaliveTimeout = "http2.keepalive_timeout",
     }
 }
 

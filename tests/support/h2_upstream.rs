@@ -11,8 +11,11 @@
 //! streams per connection, cap concurrent streams (SETTINGS), and hold `/gate`
 //! streams until a number of them are in flight at once.
 //!
-//! `/hang…` is never answered: the stream waits for the proxy to reset it, and
-//! a reset is counted in `resets`.
+//! Two paths behave apart: `/hang…` is never answered (the stream waits for
+//! the proxy to reset it, and a reset is counted in `resets`), and after
+//! answering `/freeze…` the connection stops reading its socket (so PINGs go
+//! unanswered: a peer that died without closing). Every byte read is counted
+//! (`bytes_in`).
 
 use std::{
     cell::{Cell, RefCell},
@@ -71,6 +74,7 @@ struct Shared {
     streams: AtomicUsize,
     seen: Mutex<Vec<H2Seen>>,
     resets: AtomicUsize,
+    bytes_in: Arc<AtomicUsize>,
 }
 
 pub struct H2Upstream {
@@ -132,6 +136,61 @@ impl H2Upstream {
     /// Streams the proxy reset (RST_STREAM) so far.
     pub fn resets(&self) -> usize {
         self.shared.resets.load(Ordering::SeqCst)
+    }
+
+    /// Bytes read from the proxy so far, over all connections.
+    pub fn bytes_in(&self) -> usize {
+        self.shared.bytes_in.load(Ordering::SeqCst)
+    }
+}
+
+/// A connection's socket that counts what it reads, and reads nothing more
+/// once `frozen` (writes go on).
+struct Freezable<T> {
+    io: T,
+    frozen: Rc<Cell<bool>>,
+    bytes_in: Arc<AtomicUsize>,
+}
+
+impl<T: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Freezable<T> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        if self.frozen.get() {
+            // Never woken: the peer looks dead.
+            return Poll::Pending;
+        }
+        let before = buf.filled().len();
+        let r = std::pin::Pin::new(&mut self.io).poll_read(cx, buf);
+        let n = buf.filled().len() - before;
+        self.bytes_in.fetch_add(n, Ordering::SeqCst);
+        r
+    }
+}
+
+impl<T: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Freezable<T> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_shutdown(cx)
     }
 }
 
@@ -234,6 +293,12 @@ where
     if let Some(m) = server.behaviour.max_concurrent_streams {
         b.max_concurrent_streams(m);
     }
+    let frozen = Rc::new(Cell::new(false));
+    let io = Freezable {
+        io,
+        frozen: frozen.clone(),
+        bytes_in: server.shared.bytes_in.clone(),
+    };
     let Ok(mut conn) = b.handshake::<_, Bytes>(io).await else {
         return;
     };
@@ -246,7 +311,7 @@ where
             let mut respond = respond;
             respond.send_reset(h2::Reason::REFUSED_STREAM);
         } else {
-            monoio::spawn(stream(server.clone(), req, respond, n));
+            monoio::spawn(stream(server.clone(), req, respond, n, frozen.clone()));
         }
         if server.behaviour.goaway_after == Some(taken) {
             conn.graceful_shutdown();
@@ -259,6 +324,7 @@ async fn stream(
     req: Request<RecvStream>,
     mut respond: SendResponse<Bytes>,
     conn: usize,
+    frozen: Rc<Cell<bool>>,
 ) {
     let (parts, mut body) = req.into_parts();
     let path = parts
@@ -318,6 +384,9 @@ async fn stream(
         let _ = send.send_data(Bytes::from(text), !wants_trailers);
     } else if !wants_trailers {
         let _ = send.send_data(Bytes::new(), true);
+    }
+    if path.starts_with("/freeze") {
+        frozen.set(true);
     }
     if wants_trailers {
         let mut t = HeaderMap::new();
