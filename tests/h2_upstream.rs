@@ -35,6 +35,7 @@ driver_tests!(
     nghttpd_as_an_http2_only_upstream,
     a_connection_whose_pings_go_unanswered_is_closed_and_replaced,
     a_connection_that_answers_its_pings_lives_on,
+    an_idle_connection_is_pinged_before_its_next_stream,
     a_timed_out_streamed_request_resets_its_upstream_stream_at_once,
     cx_active_counts_connections_and_rq_active_streams,
 );
@@ -741,6 +742,51 @@ fn a_connection_that_answers_its_pings_lives_on(d: Driver) {
     let st = admin::stats(rw.admin());
     assert_eq!(admin::stat(&st, "cluster.c.http2.keepalive_timeout"), 0);
     assert_eq!(admin::stat(&st, "cluster.c.upstream_cx_destroy"), 0);
+}
+
+/// `idle_interval` alone (no interval PINGs): a stream on a connection that
+/// has heard nothing that long waits for a PING's answer first. Answered, it
+/// rides the same connection; unanswered (the upstream stopped reading after
+/// `/freeze`), the connection is closed and counted, and the request is
+/// replayed on a new one and succeeds.
+fn an_idle_connection_is_pinged_before_its_next_stream(d: Driver) {
+    let up = H2Upstream::h2c("u1");
+    let idle = std::time::Duration::from_millis(100);
+    let rw = Ringway::start(
+        d,
+        &keepalive_config(&up, "idle_interval: 100ms, timeout: 300ms"),
+    );
+    // The precondition is time itself: the connection must have heard nothing
+    // for `idle`. Ringway's last read came before the client's response did,
+    // so once `idle` has passed since then it has.
+    let idle_since = |what: &str, at: std::time::Instant| {
+        wait_until(what, || at.elapsed() > idle);
+    };
+    let r = get(rw.addr(), "app.test", "/first");
+    assert_eq!((r.status, r.header("x-seen-conn")), (200, Some("1")));
+    idle_since(
+        "the connection idle past idle_interval",
+        std::time::Instant::now(),
+    );
+    let r = get(rw.addr(), "app.test", "/second");
+    assert_eq!((r.status, r.header("x-seen-conn")), (200, Some("1")));
+    let r = get(rw.addr(), "app.test", "/freeze");
+    assert_eq!((r.status, r.header("x-seen-conn")), (200, Some("1")));
+    idle_since(
+        "the frozen connection idle past idle_interval",
+        std::time::Instant::now(),
+    );
+    let r = get(rw.addr(), "app.test", "/after");
+    assert_eq!(r.status, 200, "{}", r.body_str());
+    assert_eq!(
+        r.header("x-seen-conn"),
+        Some("2"),
+        "replayed on a new connection"
+    );
+    assert_eq!(up.connections(), 2);
+    let st = admin::stats(rw.admin());
+    assert_eq!(admin::stat(&st, "cluster.c.http2.keepalive_timeout"), 1);
+    assert_eq!(admin::stat(&st, "cluster.c.upstream_rq_rx_reset"), 0);
 }
 
 /// A streamed (full-duplex) request to an upstream that never answers: the

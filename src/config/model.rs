@@ -877,16 +877,20 @@ pub struct UpstreamHttp2 {
 }
 
 /// HTTP/2 PING keepalives to an upstream (Envoy's `connection_keepalive`):
-/// a PING every `interval` plus up to `interval_jitter_bp` of it at random;
-/// a connection that then receives nothing (no PING ACK, no other frame) for
-/// `timeout` is closed as dead.
+/// a PING every `interval` plus up to `interval_jitter_bp` of it at random,
+/// and one before a new stream on a connection that has received nothing for
+/// `idle_interval` (the stream waits for its answer); a connection that then
+/// receives nothing (no PING ACK, no other frame) for `timeout` is closed as
+/// dead. At least one of the two intervals is set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct H2Keepalive {
-    pub interval: Duration,
+    pub interval: Option<Duration>,
     pub timeout: Duration,
     /// The jitter's upper bound, in hundredths of a percent of `interval`
     /// (Envoy's default 15 % is 1500).
     pub interval_jitter_bp: u32,
+    /// Envoy's `connection_idle_interval`.
+    pub idle_interval: Option<Duration>,
 }
 
 impl H2Keepalive {

@@ -686,7 +686,7 @@ pub struct RawUpstreamHttp2 {
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawH2Keepalive {
-    /// A PING every this long (required, above 0).
+    /// A PING every this long (above 0; required unless `idle_interval` is set).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval: Option<ConfigDuration>,
     /// Close the connection when nothing arrives this long after a PING
@@ -697,6 +697,10 @@ pub struct RawH2Keepalive {
     /// default 15, as Envoy).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval_jitter_percent: Option<f64>,
+    /// A PING before a new stream on a connection that has received nothing
+    /// this long; the stream waits for its answer (above 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_interval: Option<ConfigDuration>,
 }
 
 /// A cluster host: the plain `"ip:port"` string, or an address with a weight.

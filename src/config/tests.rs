@@ -898,9 +898,10 @@ fn http2_keepalive_is_read_and_its_bad_values_name_the_field() {
     assert_eq!(
         c.clusters[0].http2.keepalive,
         Some(H2Keepalive {
-            interval: std::time::Duration::from_secs(10),
+            interval: Some(std::time::Duration::from_secs(10)),
             timeout: std::time::Duration::from_secs(2),
             interval_jitter_bp: 250,
+            idle_interval: None,
         })
     );
     // Envoy's 15 % jitter by default; none without the block.
@@ -911,6 +912,17 @@ fn http2_keepalive_is_read_and_its_bad_values_name_the_field() {
     .config;
     let k = c.clusters[0].http2.keepalive.unwrap();
     assert_eq!(k.interval_jitter_bp, H2Keepalive::DEFAULT_JITTER_BP);
+    // Only the PING before a stream on an idle connection.
+    let c = load_str(&with(
+        "    http2: { keepalive: { idle_interval: 30s, timeout: 1s } }\n",
+    ))
+    .unwrap()
+    .config;
+    let k = c.clusters[0].http2.keepalive.unwrap();
+    assert_eq!(
+        (k.interval, k.idle_interval),
+        (None, Some(std::time::Duration::from_secs(30)))
+    );
     let c = load_str(&with("")).unwrap().config;
     assert_eq!(c.clusters[0].http2.keepalive, None);
     for (extra, field, says) in [
@@ -927,6 +939,12 @@ fn http2_keepalive_is_read_and_its_bad_values_name_the_field() {
         ("{ interval: 1s }", "keepalive.timeout", "required"),
         ("{ timeout: 1s }", "keepalive.interval", "required"),
         ("{ interval: -1s, timeout: 1s }", "keepalive.interval", ""),
+        (
+            "{ idle_interval: 0s, timeout: 1s }",
+            "keepalive.idle_interval",
+            "greater than 0",
+        ),
+        ("{ idle_interval: 1s }", "keepalive.timeout", "required"),
         (
             "{ interval: 1s, timeout: 1s, interval_jitter_percent: 101 }",
             "keepalive.interval_jitter_percent",

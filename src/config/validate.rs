@@ -733,18 +733,30 @@ fn validate_upstream_http2(
     Ok(out)
 }
 
-/// `http2.keepalive`: both durations given and above 0 (a PING answered in
-/// no time, or sent without pause, is no setting), jitter a percentage.
+/// `http2.keepalive`: a `timeout` and at least one kind of PING (`interval`,
+/// `idle_interval`), every duration above 0 (a PING answered in no time, or
+/// sent without pause, is no setting), jitter a percentage.
 fn validate_h2_keepalive(field: &str, raw: &RawH2Keepalive) -> Result<H2Keepalive, ConfigError> {
-    let required = |key: &str, value: Option<super::units::ConfigDuration>| {
+    let optional = |key: &str, value: Option<super::units::ConfigDuration>| {
         let at = format!("{field}.{key}");
-        match value {
-            None => Err(ConfigError::invalid(at, "is required")),
-            some => positive(&at, some, std::time::Duration::ZERO),
-        }
+        value
+            .map(|_| positive(&at, value, std::time::Duration::ZERO))
+            .transpose()
     };
-    let interval = required("interval", raw.interval)?;
-    let timeout = required("timeout", raw.timeout)?;
+    let interval = optional("interval", raw.interval)?;
+    let idle_interval = optional("idle_interval", raw.idle_interval)?;
+    if interval.is_none() && idle_interval.is_none() {
+        return Err(ConfigError::invalid(
+            format!("{field}.interval"),
+            "is required unless `idle_interval` is set: no PING would be sent",
+        ));
+    }
+    let Some(timeout) = optional("timeout", raw.timeout)? else {
+        return Err(ConfigError::invalid(
+            format!("{field}.timeout"),
+            "is required",
+        ));
+    };
     let interval_jitter_bp = match raw.interval_jitter_percent {
         None => H2Keepalive::DEFAULT_JITTER_BP,
         Some(p) if (0.0..=100.0).contains(&p) => (p * 100.0).round() as u32,
@@ -759,6 +771,7 @@ fn validate_h2_keepalive(field: &str, raw: &RawH2Keepalive) -> Result<H2Keepaliv
         interval,
         timeout,
         interval_jitter_bp,
+        idle_interval,
     })
 }
 

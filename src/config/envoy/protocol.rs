@@ -150,9 +150,9 @@ fn http2_options(
     Ok(set.then_some(out))
 }
 
-/// `KeepaliveSettings`: interval PINGs. Envoy sends none without an
-/// `interval` (the idle PING being refused, such a block would do nothing),
-/// so one is required here; the durations' bounds are the native schema's.
+/// `KeepaliveSettings`. The durations' bounds are the native schema's; a
+/// block without `timeout`, or with neither interval (Envoy would send no
+/// PING), is refused there, naming the Envoy field.
 fn keepalive(
     cx: &mut Ctx,
     node: &Node,
@@ -161,18 +161,22 @@ fn keepalive(
 ) -> Result<RawH2Keepalive, ConfigError> {
     let f = cx.fields(node, rules::KEEPALIVE_SETTINGS)?;
     let mut out = RawH2Keepalive::default();
-    for key in ["interval", "timeout"] {
+    for (key, to) in [
+        ("interval", "interval"),
+        ("timeout", "timeout"),
+        ("connection_idle_interval", "idle_interval"),
+    ] {
         let Some(d) = f.get(key) else {
-            return Err(cx.invalid(
-                &format!("{}.{key}", node.path),
-                "is required: ringway sends interval PINGs only",
-            ));
+            // A missing one is the native schema's to refuse, at Envoy's name.
+            origins.push((format!("{native}.{to}"), format!("{}.{key}", node.path)));
+            continue;
         };
         let value = Some(cx.duration(&d)?);
-        origins.push((format!("{native}.{key}"), d.path));
+        origins.push((format!("{native}.{to}"), d.path));
         match key {
             "interval" => out.interval = value,
-            _ => out.timeout = value,
+            "timeout" => out.timeout = value,
+            _ => out.idle_interval = value,
         }
     }
     if let Some(j) = f.get("interval_jitter") {

@@ -17,8 +17,11 @@
 //!   wait for it (up to the connect timeout) rather than open their own, so a
 //!   burst of requests on a cold worker shares one connection, as in Envoy.
 //! - With `http2.keepalive`, the task driving a connection PINGs it every
-//!   (jittered) interval and drops it when nothing arrives within the timeout
-//!   after a PING: its streams fail, it takes no new one, and the cluster's
+//!   (jittered) interval, and before a new stream on a connection that has
+//!   received nothing for `idle_interval` (that stream waits for the answer,
+//!   and is replayed on a new connection if none comes); it drops the
+//!   connection when nothing arrives within the timeout after a PING: its
+//!   streams fail, it takes no new one, and the cluster's
 //!   `http2.keepalive_timeout` counts it (its socket's close counts in
 //!   `upstream_cx_destroy`, as every close does).
 //! - Nothing is shared across workers or locked by ringway (`h2`'s own handles
@@ -62,6 +65,69 @@ pub struct ConnState {
     /// The connection's own address (`%UPSTREAM_LOCAL_ADDRESS%`), read once
     /// as it opens: its socket moves into `h2`, out of reach afterwards.
     pub local: Option<SocketAddr>,
+    /// With `http2.keepalive`: what its task and its streams know of the
+    /// peer's liveness.
+    liveness: Option<Liveness>,
+}
+
+/// A connection's keepalive state, between the task that PINGs and the
+/// streams that may ask for a PING (`idle_interval`).
+struct Liveness {
+    /// When bytes last arrived.
+    heard: Rc<Cell<Instant>>,
+    /// A PING before a new stream when nothing arrived for this long.
+    idle: Option<Duration>,
+    /// PONGs so far: a stream waiting on a PING waits for this to move.
+    pongs: Cell<u64>,
+    /// A PING is out, its PONG awaited.
+    outstanding: Cell<bool>,
+    /// A stream asked for a PING.
+    wanted: Cell<bool>,
+    /// The connection task's waker, to send that PING.
+    task: Cell<Option<Waker>>,
+    /// Streams waiting for a PONG (or for the connection's end).
+    waiters: RefCell<Vec<Waker>>,
+}
+
+impl Liveness {
+    fn wake_waiters(&self) {
+        for w in self.waiters.borrow_mut().drain(..) {
+            w.wake();
+        }
+    }
+}
+
+impl ConnState {
+    /// Before a new stream: when the connection has received nothing for the
+    /// keepalive's `idle_interval`, a PING, and its answer (false: the
+    /// connection died or closed meanwhile; the stream was never sent). As
+    /// Envoy, an outstanding PING serves and no second one is sent.
+    pub async fn alive_if_idle(&self) -> bool {
+        let Some(l) = &self.liveness else {
+            return true;
+        };
+        if l.idle.is_none_or(|idle| l.heard.get().elapsed() < idle) {
+            return true;
+        }
+        let seen = l.pongs.get();
+        if !l.outstanding.get() {
+            l.wanted.set(true);
+            if let Some(w) = l.task.take() {
+                w.wake();
+            }
+        }
+        poll_fn(|cx| {
+            if self.closed.get() {
+                Poll::Ready(false)
+            } else if l.pongs.get() != seen {
+                Poll::Ready(true)
+            } else {
+                l.waiters.borrow_mut().push(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await
+    }
 }
 
 struct H2Conn {
@@ -331,6 +397,15 @@ impl Start {
         };
         let state = Rc::new(ConnState {
             local: self.local,
+            liveness: self.keepalive.map(|k| Liveness {
+                heard,
+                idle: k.idle_interval,
+                pongs: Cell::new(0),
+                outstanding: Cell::new(false),
+                wanted: Cell::new(false),
+                task: Cell::new(None),
+                waiters: RefCell::new(Vec::new()),
+            }),
             ..ConnState::default()
         });
         let task_state = state.clone();
@@ -338,7 +413,7 @@ impl Start {
         monoio::spawn(async move {
             let ended = match keepalive {
                 None => Ended::Closed(conn.await),
-                Some(k) => drive_with_keepalive(conn, ping, k, &heard).await,
+                Some(k) => drive_with_keepalive(conn, ping, k, &task_state).await,
             };
             match ended {
                 Ended::Closed(Ok(())) => {}
@@ -354,6 +429,9 @@ impl Start {
             }
             // The connection (dropped by now, with its socket) takes no new stream.
             task_state.closed.set(true);
+            if let Some(l) = &task_state.liveness {
+                l.wake_waiters();
+            }
         });
         Ok((send, state))
     }
@@ -372,13 +450,16 @@ async fn drive_with_keepalive<T>(
     mut conn: h2::client::Connection<T, Bytes>,
     mut ping: h2::PingPong,
     keepalive: H2Keepalive,
-    heard: &Cell<Instant>,
+    state: &ConnState,
 ) -> Ended
 where
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
+    let Some(liveness) = &state.liveness else {
+        return Ended::Closed(conn.await);
+    };
     let mut rng = Rng::new(Rng::random_seed(0));
-    let watch = watch(&mut ping, keepalive, heard, &mut rng);
+    let watch = watch(&mut ping, keepalive, liveness, &mut rng);
     let mut watch = std::pin::pin!(watch);
     poll_fn(|cx| {
         if let Poll::Ready(r) = Pin::new(&mut conn).poll(cx) {
@@ -392,19 +473,36 @@ where
     .await
 }
 
-/// A PING every jittered `interval`; returns when nothing (a PONG or any
-/// other frame: Envoy's rule, so a busy connection's queued PONG does not
-/// count against it) arrived within `timeout` of one. Never returns once
-/// `h2` refuses PINGs (the connection is closing: `h2` ends it).
-async fn watch(ping: &mut h2::PingPong, k: H2Keepalive, heard: &Cell<Instant>, rng: &mut Rng) {
+/// A PING every jittered `interval`, and whenever a stream asks for one
+/// (`idle_interval`); returns when nothing (a PONG or any other frame:
+/// Envoy's rule, so a busy connection's queued PONG does not count against
+/// it) arrived within `timeout` of one. Never returns once `h2` refuses PINGs
+/// (the connection is closing: `h2` ends it).
+async fn watch(ping: &mut h2::PingPong, k: H2Keepalive, l: &Liveness, rng: &mut Rng) {
     loop {
-        monoio::time::sleep(jittered(k, rng)).await;
+        let sleep = k.interval.map(|i| monoio::time::sleep(jittered(i, k, rng)));
+        let mut sleep = std::pin::pin!(sleep);
+        poll_fn(|cx| {
+            if l.wanted.get() {
+                return Poll::Ready(());
+            }
+            if let Some(s) = sleep.as_mut().as_pin_mut() {
+                if s.poll(cx).is_ready() {
+                    return Poll::Ready(());
+                }
+            }
+            l.task.set(Some(cx.waker().clone()));
+            Poll::Pending
+        })
+        .await;
+        l.wanted.set(false);
         if ping.send_ping(h2::Ping::opaque()).is_err() {
             return std::future::pending().await;
         }
+        l.outstanding.set(true);
         let sent = Instant::now();
         loop {
-            let deadline = heard.get().max(sent) + k.timeout;
+            let deadline = l.heard.get().max(sent) + k.timeout;
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return;
@@ -416,15 +514,18 @@ async fn watch(ping: &mut h2::PingPong, k: H2Keepalive, heard: &Cell<Instant>, r
                 Err(_) => {}
             }
         }
+        l.outstanding.set(false);
+        l.pongs.set(l.pongs.get() + 1);
+        l.wake_waiters();
     }
 }
 
 /// `interval` plus up to `interval_jitter_bp` of it, at random.
-fn jittered(k: H2Keepalive, rng: &mut Rng) -> Duration {
-    let max = k.interval.as_nanos() * u128::from(k.interval_jitter_bp) / 10_000;
+fn jittered(interval: Duration, k: H2Keepalive, rng: &mut Rng) -> Duration {
+    let max = interval.as_nanos() * u128::from(k.interval_jitter_bp) / 10_000;
     let max = u64::try_from(max).unwrap_or(u64::MAX);
     let extra = if max == 0 { 0 } else { rng.below(max + 1) };
-    k.interval + Duration::from_nanos(extra)
+    interval + Duration::from_nanos(extra)
 }
 
 /// The connection's socket, noting when bytes last arrived (for the
@@ -487,18 +588,20 @@ mod tests {
     fn keepalive_jitter_stays_within_its_share_of_the_interval() {
         let mut rng = Rng::new(7);
         let k = H2Keepalive {
-            interval: Duration::from_millis(1000),
+            interval: Some(Duration::from_millis(1000)),
             timeout: Duration::from_millis(100),
             interval_jitter_bp: 1500,
+            idle_interval: None,
         };
+        let second = Duration::from_secs(1);
         for _ in 0..1000 {
-            let d = jittered(k, &mut rng);
-            assert!(d >= k.interval && d <= Duration::from_millis(1150), "{d:?}");
+            let d = jittered(second, k, &mut rng);
+            assert!(d >= second && d <= Duration::from_millis(1150), "{d:?}");
         }
         let none = H2Keepalive {
             interval_jitter_bp: 0,
             ..k
         };
-        assert_eq!(jittered(none, &mut rng), k.interval);
+        assert_eq!(jittered(second, none, &mut rng), second);
     }
 }

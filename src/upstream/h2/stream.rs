@@ -267,6 +267,12 @@ impl H2Stream {
         };
         self.head_only = out.head_only;
         let ends = out.framing == crate::codec::BodyFraming::None;
+        if !self.conn.alive_if_idle().await {
+            // Dead before the stream was opened: never sent, so a replay is safe.
+            self.conn.closed.set(true);
+            self.failure = Some(Failure::Unprocessed);
+            return Err(broken("the HTTP/2 upstream connection died idle"));
+        }
         if let Err(e) = poll_fn(|cx| self.send_request.poll_ready(cx)).await {
             return Err(self.failed(&e, true));
         }

@@ -41,10 +41,10 @@ pub const HTTP2_PROTOCOL_OPTIONS: Table = &[
 /// by `http2_options`.
 #[rustfmt::skip]
 pub const KEEPALIVE_SETTINGS: Table = &[
+    ("connection_idle_interval", Map),
     ("interval", Map),
     ("interval_jitter", Map),
     ("timeout", Map),
-    ("connection_idle_interval", Refuse("the PING before a stream on a connection idle that long is not implemented; interval PINGs (interval, timeout) are")),
 ];
 
 /// `envoy.config.core.v3.Http1ProtocolOptions`, as used towards an upstream,
