@@ -4,7 +4,9 @@
 //! trailers; a refused stream replayed; GOAWAY mid-traffic; one connection
 //! carrying many streams and a peer's stream limit opening more; `protocol:
 //! auto` choosing by ALPN; gRPC-shaped calls; nghttpd as a strict
-//! HTTP/2-only upstream; and an HTTP/2 client reaching an HTTP/1.1 upstream.
+//! HTTP/2-only upstream; an HTTP/2 client reaching an HTTP/1.1 upstream;
+//! PING keepalives finding a dead connection; a pumped request body ended
+//! with its exchange; and connections vs streams in the gauges.
 
 #[macro_use]
 mod support;
@@ -31,6 +33,11 @@ driver_tests!(
     h2_over_tls_and_auto_by_alpn,
     grpc_unary_and_streaming_calls_pass_with_their_trailers,
     nghttpd_as_an_http2_only_upstream,
+    a_connection_whose_pings_go_unanswered_is_closed_and_replaced,
+    a_connection_that_answers_its_pings_lives_on,
+    an_idle_connection_is_pinged_before_its_next_stream,
+    a_timed_out_streamed_request_resets_its_upstream_stream_at_once,
+    cx_active_counts_connections_and_rq_active_streams,
 );
 
 async fn h2_connect(addr: SocketAddr) -> SendRequest<Bytes> {
@@ -662,4 +669,182 @@ fn a_pumped_body_is_held_to_the_minimum_rate(d: Driver) {
     });
     let st = admin::stats(rw.admin());
     assert_eq!(admin::stat(&st, "cluster.c.upstream_rq_rx_reset"), 0);
+}
+
+/// Poll `cond` from inside a test runtime (its tasks go on meanwhile) until it
+/// holds; panic with `what` at the deadline.
+async fn until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + DEADLINE;
+    while !cond() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        // A poll interval, not synchronisation: the condition decides.
+        monoio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
+fn keepalive_config(up: &H2Upstream, keepalive: &str) -> String {
+    format!(
+        "admin:\n  address: 127.0.0.1:0\n{}",
+        h2_config(
+            &[up.addr],
+            &format!("    http2: {{ keepalive: {{ {keepalive} }} }}\n")
+        )
+    )
+}
+
+/// An upstream that stops reading its socket (so its PING ACKs never come)
+/// after answering `/freeze`: after the keepalive interval and timeout the
+/// connection is closed and counted, and the next request opens a new
+/// connection and succeeds.
+fn a_connection_whose_pings_go_unanswered_is_closed_and_replaced(d: Driver) {
+    let up = H2Upstream::h2c("u1");
+    let rw = Ringway::start(
+        d,
+        &keepalive_config(
+            &up,
+            "interval: 200ms, timeout: 200ms, interval_jitter_percent: 0",
+        ),
+    );
+    let r = get(rw.addr(), "app.test", "/freeze");
+    assert_eq!((r.status, r.header("x-seen-conn")), (200, Some("1")));
+    wait_until("the keepalive timeout closed the connection", || {
+        let st = admin::stats(rw.admin());
+        admin::stat(&st, "cluster.c.http2.keepalive_timeout") == 1
+    });
+    let st = admin::stats(rw.admin());
+    assert_eq!(admin::stat(&st, "cluster.c.upstream_cx_destroy"), 1);
+    assert_eq!(admin::stat(&st, "cluster.c.upstream_cx_active"), 0);
+    let r = get(rw.addr(), "app.test", "/after");
+    assert_eq!(r.status, 200, "{}", r.body_str());
+    assert_eq!(r.header("x-seen-conn"), Some("2"), "a new connection");
+    assert_eq!(up.connections(), 2);
+}
+
+/// An upstream that answers its PINGs keeps its connection across several
+/// intervals: the PINGs arrive (bytes with no request), and the next request
+/// still rides the first connection.
+fn a_connection_that_answers_its_pings_lives_on(d: Driver) {
+    let up = H2Upstream::h2c("u1");
+    let rw = Ringway::start(d, &keepalive_config(&up, "interval: 100ms, timeout: 2s"));
+    let r = get(rw.addr(), "app.test", "/first");
+    assert_eq!((r.status, r.header("x-seen-conn")), (200, Some("1")));
+    let before = up.bytes_in();
+    // A PING frame is 17 bytes; a WINDOW_UPDATE or two may trail the response.
+    wait_until("five PINGs' worth of bytes after the response", || {
+        up.bytes_in() >= before + 5 * 17
+    });
+    let r = get(rw.addr(), "app.test", "/second");
+    assert_eq!((r.status, r.header("x-seen-conn")), (200, Some("1")));
+    assert_eq!(up.connections(), 1);
+    let st = admin::stats(rw.admin());
+    assert_eq!(admin::stat(&st, "cluster.c.http2.keepalive_timeout"), 0);
+    assert_eq!(admin::stat(&st, "cluster.c.upstream_cx_destroy"), 0);
+}
+
+/// `idle_interval` alone (no interval PINGs): a stream on a connection that
+/// has heard nothing that long waits for a PING's answer first. Answered, it
+/// rides the same connection; unanswered (the upstream stopped reading after
+/// `/freeze`), the connection is closed and counted, and the request is
+/// replayed on a new one and succeeds.
+fn an_idle_connection_is_pinged_before_its_next_stream(d: Driver) {
+    let up = H2Upstream::h2c("u1");
+    let idle = std::time::Duration::from_millis(100);
+    let rw = Ringway::start(
+        d,
+        &keepalive_config(&up, "idle_interval: 100ms, timeout: 300ms"),
+    );
+    // The precondition is time itself: the connection must have heard nothing
+    // for `idle`. Ringway's last read came before the client's response did,
+    // so once `idle` has passed since then it has.
+    let idle_since = |what: &str, at: std::time::Instant| {
+        wait_until(what, || at.elapsed() > idle);
+    };
+    let r = get(rw.addr(), "app.test", "/first");
+    assert_eq!((r.status, r.header("x-seen-conn")), (200, Some("1")));
+    idle_since(
+        "the connection idle past idle_interval",
+        std::time::Instant::now(),
+    );
+    let r = get(rw.addr(), "app.test", "/second");
+    assert_eq!((r.status, r.header("x-seen-conn")), (200, Some("1")));
+    let r = get(rw.addr(), "app.test", "/freeze");
+    assert_eq!((r.status, r.header("x-seen-conn")), (200, Some("1")));
+    idle_since(
+        "the frozen connection idle past idle_interval",
+        std::time::Instant::now(),
+    );
+    let r = get(rw.addr(), "app.test", "/after");
+    assert_eq!(r.status, 200, "{}", r.body_str());
+    assert_eq!(
+        r.header("x-seen-conn"),
+        Some("2"),
+        "replayed on a new connection"
+    );
+    assert_eq!(up.connections(), 2);
+    let st = admin::stats(rw.admin());
+    assert_eq!(admin::stat(&st, "cluster.c.http2.keepalive_timeout"), 1);
+    assert_eq!(admin::stat(&st, "cluster.c.upstream_rq_rx_reset"), 0);
+}
+
+/// A streamed (full-duplex) request to an upstream that never answers: the
+/// route timeout answers 504, and the upstream stream is reset then, without
+/// the client sending anything more (it used to stay open until the client's
+/// next DATA frame).
+fn a_timed_out_streamed_request_resets_its_upstream_stream_at_once(d: Driver) {
+    let up = H2Upstream::h2c("u1");
+    let cluster = format!("{}    protocol: http2\n", cluster("c", &[up.addr]));
+    let yaml = config(
+        "    request_buffer: 0\n",
+        &catch_all("c", "            timeout: 300ms\n"),
+        &cluster,
+    );
+    let rw = Ringway::start(d, &yaml);
+    block_on(async {
+        let client = h2_connect(rw.addr()).await;
+        let mut c = client.clone().ready().await.unwrap();
+        let (resp, mut send) = c
+            .send_request(req("POST", "/hang").body(()).unwrap(), false)
+            .unwrap();
+        send.send_data(Bytes::from_static(b"first message"), false)
+            .unwrap();
+        let resp = resp.await.expect("a response");
+        assert_eq!(resp.status(), 504);
+        until("the upstream saw its stream reset", || up.resets() == 1).await;
+        // Only now may the client's stream end.
+        drop(send);
+    });
+    assert_eq!(up.streams(), 1);
+}
+
+/// N streams in flight on one HTTP/2 connection: one connection active, N
+/// requests active.
+fn cx_active_counts_connections_and_rq_active_streams(d: Driver) {
+    const N: usize = 4;
+    let up = H2Upstream::h2c("u1");
+    let yaml = format!(
+        "admin:\n  address: 127.0.0.1:0\n{}",
+        h2_config(&[up.addr], "")
+    );
+    let rw = Ringway::start(d, &yaml);
+    let admin_addr = rw.admin();
+    block_on(async {
+        let client = h2_connect(rw.addr()).await;
+        let mut pending = Vec::new();
+        for i in 0..N {
+            let mut c = client.clone().ready().await.unwrap();
+            let (resp, _) = c
+                .send_request(req("GET", &format!("/hang/{i}")).body(()).unwrap(), true)
+                .unwrap();
+            pending.push(resp);
+        }
+        until("every stream reached the upstream", || up.streams() == N).await;
+        let st = admin::stats(admin_addr);
+        assert_eq!(admin::stat(&st, "cluster.c.upstream_rq_active"), N as u64);
+        assert_eq!(admin::stat(&st, "cluster.c.upstream_cx_active"), 1);
+        assert_eq!(up.connections(), 1);
+        drop(pending);
+    });
 }

@@ -312,7 +312,6 @@ fn cluster_stats(list: &mut List, c: &ClusterSnap) {
     .map(|k| c.counter(*k))
     .sum();
     list.push(scope, UPSTREAM_RQ_COMPLETED, Kind::Counter, completed);
-    list.push(scope, UPSTREAM_CX_ACTIVE, Kind::Gauge, c.cx_active());
     list.push(scope, MEMBERSHIP_TOTAL, Kind::Gauge, c.membership_total);
     list.push(scope, MEMBERSHIP_HEALTHY, Kind::Gauge, c.membership_healthy);
     let (od, hc) = (c.outlier_detection, c.health_checked);

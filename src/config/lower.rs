@@ -666,6 +666,12 @@ fn lower_cluster(cluster: &ClusterConfig) -> RawCluster {
             max_concurrent_streams: Some(http2.max_concurrent_streams),
             initial_stream_window_size: Some(http2.initial_stream_window_size),
             initial_connection_window_size: Some(http2.initial_connection_window_size),
+            keepalive: http2.keepalive.map(|k| RawH2Keepalive {
+                interval: k.interval.map(ConfigDuration),
+                timeout: Some(ConfigDuration(k.timeout)),
+                interval_jitter_percent: Some(f64::from(k.interval_jitter_bp) / 100.0),
+                idle_interval: k.idle_interval.map(ConfigDuration),
+            }),
         }),
         max_requests_per_connection: *max_requests_per_connection,
     }

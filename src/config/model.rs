@@ -872,6 +872,30 @@ pub struct UpstreamHttp2 {
     /// how much response data `h2` may buffer for a client that reads slowly.
     pub initial_stream_window_size: u32,
     pub initial_connection_window_size: u32,
+    /// PING keepalives on each connection; `None`: none sent.
+    pub keepalive: Option<H2Keepalive>,
+}
+
+/// HTTP/2 PING keepalives to an upstream (Envoy's `connection_keepalive`):
+/// a PING every `interval` plus up to `interval_jitter_bp` of it at random,
+/// and one before a new stream on a connection that has received nothing for
+/// `idle_interval` (the stream waits for its answer); a connection that then
+/// receives nothing (no PING ACK, no other frame) for `timeout` is closed as
+/// dead. At least one of the two intervals is set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct H2Keepalive {
+    pub interval: Option<Duration>,
+    pub timeout: Duration,
+    /// The jitter's upper bound, in hundredths of a percent of `interval`
+    /// (Envoy's default 15 % is 1500).
+    pub interval_jitter_bp: u32,
+    /// Envoy's `connection_idle_interval`.
+    pub idle_interval: Option<Duration>,
+}
+
+impl H2Keepalive {
+    /// Envoy's `interval_jitter` default: 15 %.
+    pub const DEFAULT_JITTER_BP: u32 = 1500;
 }
 
 impl Default for UpstreamHttp2 {
@@ -883,6 +907,7 @@ impl Default for UpstreamHttp2 {
             max_concurrent_streams: 2_147_483_647,
             initial_stream_window_size: 256 * 1024,
             initial_connection_window_size: 1024 * 1024,
+            keepalive: None,
         }
     }
 }

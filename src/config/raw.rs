@@ -678,6 +678,29 @@ pub struct RawUpstreamHttp2 {
     pub initial_stream_window_size: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub initial_connection_window_size: Option<u32>,
+    /// PING keepalives on each connection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keepalive: Option<RawH2Keepalive>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawH2Keepalive {
+    /// A PING every this long (above 0; required unless `idle_interval` is set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<ConfigDuration>,
+    /// Close the connection when nothing arrives this long after a PING
+    /// (required, above 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<ConfigDuration>,
+    /// Up to this percentage of `interval` is added at random (0 to 100;
+    /// default 15, as Envoy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval_jitter_percent: Option<f64>,
+    /// A PING before a new stream on a connection that has received nothing
+    /// this long; the stream waits for its answer (above 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_interval: Option<ConfigDuration>,
 }
 
 /// A cluster host: the plain `"ip:port"` string, or an address with a weight.

@@ -882,6 +882,94 @@ fn upstream_protocol_and_its_http2_settings() {
 }
 
 #[test]
+fn http2_keepalive_is_read_and_its_bad_values_name_the_field() {
+    let with = |extra: &str| {
+        GOOD.replace("            prefix_rewrite: /x\n", "")
+            .replace(
+                "    connect_timeout: 250ms\n",
+                &format!("    connect_timeout: 250ms\n    protocol: http2\n{extra}"),
+            )
+    };
+    let c = load_str(&with(
+        "    http2: { keepalive: { interval: 10s, timeout: 2s, interval_jitter_percent: 2.5 } }\n",
+    ))
+    .unwrap()
+    .config;
+    assert_eq!(
+        c.clusters[0].http2.keepalive,
+        Some(H2Keepalive {
+            interval: Some(std::time::Duration::from_secs(10)),
+            timeout: std::time::Duration::from_secs(2),
+            interval_jitter_bp: 250,
+            idle_interval: None,
+        })
+    );
+    // Envoy's 15 % jitter by default; none without the block.
+    let c = load_str(&with(
+        "    http2: { keepalive: { interval: 1s, timeout: 1s } }\n",
+    ))
+    .unwrap()
+    .config;
+    let k = c.clusters[0].http2.keepalive.unwrap();
+    assert_eq!(k.interval_jitter_bp, H2Keepalive::DEFAULT_JITTER_BP);
+    // Only the PING before a stream on an idle connection.
+    let c = load_str(&with(
+        "    http2: { keepalive: { idle_interval: 30s, timeout: 1s } }\n",
+    ))
+    .unwrap()
+    .config;
+    let k = c.clusters[0].http2.keepalive.unwrap();
+    assert_eq!(
+        (k.interval, k.idle_interval),
+        (None, Some(std::time::Duration::from_secs(30)))
+    );
+    let c = load_str(&with("")).unwrap().config;
+    assert_eq!(c.clusters[0].http2.keepalive, None);
+    for (extra, field, says) in [
+        (
+            "{ interval: 1s, timeout: 0s }",
+            "keepalive.timeout",
+            "greater than 0",
+        ),
+        (
+            "{ interval: 0s, timeout: 1s }",
+            "keepalive.interval",
+            "greater than 0",
+        ),
+        ("{ interval: 1s }", "keepalive.timeout", "required"),
+        ("{ timeout: 1s }", "keepalive.interval", "required"),
+        ("{ interval: -1s, timeout: 1s }", "keepalive.interval", ""),
+        (
+            "{ idle_interval: 0s, timeout: 1s }",
+            "keepalive.idle_interval",
+            "greater than 0",
+        ),
+        ("{ idle_interval: 1s }", "keepalive.timeout", "required"),
+        (
+            "{ interval: 1s, timeout: 1s, interval_jitter_percent: 101 }",
+            "keepalive.interval_jitter_percent",
+            "percentage",
+        ),
+        (
+            "{ interval: 1s, timeout: 1s, interval_jitter_percent: -1 }",
+            "keepalive.interval_jitter_percent",
+            "percentage",
+        ),
+        (
+            "{ interval: 1s, timeout: 1s, idle: 1s }",
+            "keepalive",
+            "idle",
+        ),
+    ] {
+        let e = err(&with(&format!("    http2: {{ keepalive: {extra} }}\n")));
+        assert!(
+            e.contains(&format!("clusters[0].http2.{field}")) && e.contains(says),
+            "{extra}: {e}"
+        );
+    }
+}
+
+#[test]
 fn the_upstream_protocol_decides_the_alpn_offer() {
     let with = |extra: &str| {
         GOOD.replace("            prefix_rewrite: /x\n", "")

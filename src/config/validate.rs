@@ -11,8 +11,8 @@ use super::{
         LB_POLICIES, STATS_NAMINGS, UPSTREAM_PROTOCOLS,
     },
     raw::{
-        RawCluster, RawConfig, RawHealthCheck, RawHost, RawListener, RawOutlierDetection,
-        RawRetryPolicy, RawStatusRange, RawWorkers,
+        RawCluster, RawConfig, RawH2Keepalive, RawHealthCheck, RawHost, RawListener,
+        RawOutlierDetection, RawRetryPolicy, RawStatusRange, RawWorkers,
     },
 };
 use crate::codec::limits::{self, RequestLimits};
@@ -727,7 +727,52 @@ fn validate_upstream_http2(
         let at = format!("{field}.initial_connection_window_size");
         out.initial_connection_window_size = bounded(&at, u64::from(n), 65_535, WINDOW_MAX)? as u32;
     }
+    if let Some(k) = &raw.keepalive {
+        out.keepalive = Some(validate_h2_keepalive(&format!("{field}.keepalive"), k)?);
+    }
     Ok(out)
+}
+
+/// `http2.keepalive`: a `timeout` and at least one kind of PING (`interval`,
+/// `idle_interval`), every duration above 0 (a PING answered in no time, or
+/// sent without pause, is no setting), jitter a percentage.
+fn validate_h2_keepalive(field: &str, raw: &RawH2Keepalive) -> Result<H2Keepalive, ConfigError> {
+    let optional = |key: &str, value: Option<super::units::ConfigDuration>| {
+        let at = format!("{field}.{key}");
+        value
+            .map(|_| positive(&at, value, std::time::Duration::ZERO))
+            .transpose()
+    };
+    let interval = optional("interval", raw.interval)?;
+    let idle_interval = optional("idle_interval", raw.idle_interval)?;
+    if interval.is_none() && idle_interval.is_none() {
+        return Err(ConfigError::invalid(
+            format!("{field}.interval"),
+            "is required unless `idle_interval` is set: no PING would be sent",
+        ));
+    }
+    let Some(timeout) = optional("timeout", raw.timeout)? else {
+        return Err(ConfigError::invalid(
+            format!("{field}.timeout"),
+            "is required",
+        ));
+    };
+    let interval_jitter_bp = match raw.interval_jitter_percent {
+        None => H2Keepalive::DEFAULT_JITTER_BP,
+        Some(p) if (0.0..=100.0).contains(&p) => (p * 100.0).round() as u32,
+        Some(p) => {
+            return Err(ConfigError::invalid(
+                format!("{field}.interval_jitter_percent"),
+                format!("{p} is not a percentage from 0 to 100"),
+            ))
+        }
+    };
+    Ok(H2Keepalive {
+        interval,
+        timeout,
+        interval_jitter_bp,
+        idle_interval,
+    })
 }
 
 fn validate_hash_policy(path: &str, rc: &RawCluster) -> Result<Vec<HashPolicy>, ConfigError> {

@@ -34,6 +34,9 @@ pub trait SocketCounts {
     fn received(&self, n: u64);
     /// `n` bytes written to the socket.
     fn sent(&self, n: u64);
+    /// The socket was marked `Metered::established` (each is once, and
+    /// `closed` follows when it is dropped).
+    fn established(&self) {}
     /// The socket closed, `lifetime` after it was established (only for
     /// sockets marked `Metered::established`).
     fn closed(&self, lifetime: Duration) {
@@ -64,6 +67,11 @@ impl Metered {
     /// The connection is up (for TLS, its handshake done), having started at
     /// `since`: its close counts on the meter (`SocketCounts::closed`).
     pub fn established(&mut self, since: Instant) {
+        if self.since.is_none() {
+            if let Some(m) = &self.meter {
+                m.established();
+            }
+        }
         self.since = Some(since);
     }
 

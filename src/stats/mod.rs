@@ -184,7 +184,11 @@ impl SocketCounts for ClusterStats {
     fn sent(&self, n: u64) {
         self.counters[ClusterCounter::UpstreamCxTxBytesTotal as usize].add(n);
     }
+    fn established(&self) {
+        self.gauge(ClusterGauge::UpstreamCxActive).inc();
+    }
     fn closed(&self, lifetime: std::time::Duration) {
+        self.gauge(ClusterGauge::UpstreamCxActive).dec();
         self.inc(ClusterCounter::UpstreamCxDestroy);
         self.cx_length.record(lifetime.as_micros() as u64);
     }

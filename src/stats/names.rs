@@ -166,6 +166,9 @@ metric_family! {
         SslFailVerifyError = "ssl.fail_verify_error",
         /// It chains, but is not for `sni`.
         SslFailVerifySan = "ssl.fail_verify_san",
+        /// HTTP/2 connections closed because nothing arrived within the
+        /// keepalive `timeout` after a PING (Envoy's `http2.keepalive_timeout`).
+        Http2KeepaliveTimeout = "http2.keepalive_timeout",
     }
 }
 
@@ -215,7 +218,12 @@ impl ClusterHealthGauge {
 
 metric_family! {
     ClusterGauge {
+        /// Requests (HTTP/2 streams) between picking a host and their end.
         UpstreamRqActive = "upstream_rq_active",
+        /// Upstream connections established and not yet closed, counted at
+        /// the socket (`net::meter`): an HTTP/2 connection is one whatever
+        /// its streams.
+        UpstreamCxActive = "upstream_cx_active",
         /// Idle pooled connections, sampled on the worker's 100 ms tick.
         UpstreamCxIdle = "upstream_cx_idle",
     }
@@ -249,8 +257,6 @@ metric_family! {
     }
 }
 
-/// Derived at read time: connections open = in use + idle.
-pub const UPSTREAM_CX_ACTIVE: &str = "upstream_cx_active";
 /// Derived at read time: the sum of `upstream_rq_1xx`…`5xx` (Envoy's
 /// `upstream_rq_completed`: answered by the upstream, or charged ringway's answer).
 pub const UPSTREAM_RQ_COMPLETED: &str = "upstream_rq_completed";

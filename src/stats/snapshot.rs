@@ -65,11 +65,6 @@ impl ClusterSnap {
     pub fn gauge(&self, g: ClusterGauge) -> u64 {
         self.gauges[g as usize]
     }
-    /// Open upstream connections: those in use by a request plus those idle in
-    /// the pools (sampled on each worker's tick).
-    pub fn cx_active(&self) -> u64 {
-        self.gauge(ClusterGauge::UpstreamRqActive) + self.gauge(ClusterGauge::UpstreamCxIdle)
-    }
 }
 
 #[derive(Debug, Clone)]

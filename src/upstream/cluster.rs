@@ -616,7 +616,7 @@ impl WorkerCluster {
         if !h2 {
             return Ok(conn);
         }
-        let opened = super::h2::open(conn, &self.config.http2, timeout).await?;
+        let opened = super::h2::open(conn, &self.config.http2, timeout, &self.stats).await?;
         let stream = self.state.borrow_mut().h2.insert(addr, opened);
         Ok(UpstreamConn::H2(Box::new(stream)))
     }

@@ -10,6 +10,12 @@
 //! refuse the first streams (RST_STREAM REFUSED_STREAM), send GOAWAY after some
 //! streams per connection, cap concurrent streams (SETTINGS), and hold `/gate`
 //! streams until a number of them are in flight at once.
+//!
+//! Two paths behave apart: `/hang…` is never answered (the stream waits for
+//! the proxy to reset it, and a reset is counted in `resets`), and after
+//! answering `/freeze…` the connection stops reading its socket (so PINGs go
+//! unanswered: a peer that died without closing). Every byte read is counted
+//! (`bytes_in`).
 
 use std::{
     cell::{Cell, RefCell},
@@ -67,6 +73,8 @@ struct Shared {
     connections: AtomicUsize,
     streams: AtomicUsize,
     seen: Mutex<Vec<H2Seen>>,
+    resets: AtomicUsize,
+    bytes_in: Arc<AtomicUsize>,
 }
 
 pub struct H2Upstream {
@@ -123,6 +131,66 @@ impl H2Upstream {
     /// The streams answered so far, in the order they ended.
     pub fn seen(&self) -> Vec<H2Seen> {
         self.shared.seen.lock().unwrap().clone()
+    }
+
+    /// Streams the proxy reset (RST_STREAM) so far.
+    pub fn resets(&self) -> usize {
+        self.shared.resets.load(Ordering::SeqCst)
+    }
+
+    /// Bytes read from the proxy so far, over all connections.
+    pub fn bytes_in(&self) -> usize {
+        self.shared.bytes_in.load(Ordering::SeqCst)
+    }
+}
+
+/// A connection's socket that counts what it reads, and reads nothing more
+/// once `frozen` (writes go on).
+struct Freezable<T> {
+    io: T,
+    frozen: Rc<Cell<bool>>,
+    bytes_in: Arc<AtomicUsize>,
+}
+
+impl<T: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Freezable<T> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        if self.frozen.get() {
+            // Never woken: the peer looks dead.
+            return Poll::Pending;
+        }
+        let before = buf.filled().len();
+        let r = std::pin::Pin::new(&mut self.io).poll_read(cx, buf);
+        let n = buf.filled().len() - before;
+        self.bytes_in.fetch_add(n, Ordering::SeqCst);
+        r
+    }
+}
+
+impl<T: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Freezable<T> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_shutdown(cx)
     }
 }
 
@@ -225,6 +293,12 @@ where
     if let Some(m) = server.behaviour.max_concurrent_streams {
         b.max_concurrent_streams(m);
     }
+    let frozen = Rc::new(Cell::new(false));
+    let io = Freezable {
+        io,
+        frozen: frozen.clone(),
+        bytes_in: server.shared.bytes_in.clone(),
+    };
     let Ok(mut conn) = b.handshake::<_, Bytes>(io).await else {
         return;
     };
@@ -237,7 +311,7 @@ where
             let mut respond = respond;
             respond.send_reset(h2::Reason::REFUSED_STREAM);
         } else {
-            monoio::spawn(stream(server.clone(), req, respond, n));
+            monoio::spawn(stream(server.clone(), req, respond, n, frozen.clone()));
         }
         if server.behaviour.goaway_after == Some(taken) {
             conn.graceful_shutdown();
@@ -250,6 +324,7 @@ async fn stream(
     req: Request<RecvStream>,
     mut respond: SendResponse<Bytes>,
     conn: usize,
+    frozen: Rc<Cell<bool>>,
 ) {
     let (parts, mut body) = req.into_parts();
     let path = parts
@@ -257,6 +332,9 @@ async fn stream(
         .path_and_query()
         .map_or("/", |p| p.as_str())
         .to_string();
+    if path.starts_with("/hang") {
+        return hang(&server, body, respond).await;
+    }
     if path.starts_with("/gate") {
         server.gate.arrive().await;
     }
@@ -291,7 +369,10 @@ async fn stream(
     };
     let mut received = Vec::new();
     while let Some(chunk) = body.data().await {
-        let Ok(chunk) = chunk else { return };
+        let Ok(chunk) = chunk else {
+            server.shared.resets.fetch_add(1, Ordering::SeqCst);
+            return;
+        };
         let _ = body.flow_control().release_capacity(chunk.len());
         received.extend_from_slice(&chunk);
         if send.send_data(chunk, false).is_err() {
@@ -303,6 +384,9 @@ async fn stream(
         let _ = send.send_data(Bytes::from(text), !wants_trailers);
     } else if !wants_trailers {
         let _ = send.send_data(Bytes::new(), true);
+    }
+    if path.starts_with("/freeze") {
+        frozen.set(true);
     }
     if wants_trailers {
         let mut t = HeaderMap::new();
@@ -329,4 +413,23 @@ async fn stream(
         body: received,
         conn,
     });
+}
+
+/// Read the request body, never answer; count the proxy's reset of the
+/// stream (seen while reading the body, or after it).
+async fn hang(server: &Server, mut body: RecvStream, mut respond: SendResponse<Bytes>) {
+    while let Some(chunk) = body.data().await {
+        match chunk {
+            Ok(chunk) => {
+                let _ = body.flow_control().release_capacity(chunk.len());
+            }
+            Err(_) => {
+                server.shared.resets.fetch_add(1, Ordering::SeqCst);
+                return;
+            }
+        }
+    }
+    if poll_fn(|cx| respond.poll_reset(cx)).await.is_ok() {
+        server.shared.resets.fetch_add(1, Ordering::SeqCst);
+    }
 }

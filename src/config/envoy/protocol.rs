@@ -8,14 +8,15 @@
 //!
 //! Invariant (the translator's): every sub-field is mapped, warned about or
 //! refused by its table in `rules/protocol.rs`; the HTTP/2 settings ringway
-//! honours are the three the `h2` crate lets it set per connection.
+//! honours are the three the `h2` crate lets it set per connection, and PING
+//! keepalives (`connection_keepalive`), which ringway drives itself.
 
 use super::{
     rules::protocol::{self as rules, HTTP_PROTOCOL_OPTIONS_EXTENSION},
     walk::{Ctx, Fields, Node, Origins},
 };
 use crate::config::{
-    raw::{RawCluster, RawUpstreamHttp2},
+    raw::{RawCluster, RawH2Keepalive, RawUpstreamHttp2},
     ConfigError,
 };
 
@@ -134,8 +135,61 @@ fn http2_options(
     out.max_concurrent_streams = number(cx, "max_concurrent_streams")?;
     out.initial_stream_window_size = number(cx, "initial_stream_window_size")?;
     out.initial_connection_window_size = number(cx, "initial_connection_window_size")?;
+    if let Some(k) = f.get("connection_keepalive") {
+        out.keepalive = Some(keepalive(
+            cx,
+            &k,
+            &format!("{native}.http2.keepalive"),
+            origins,
+        )?);
+    }
     let set = out.max_concurrent_streams.is_some()
         || out.initial_stream_window_size.is_some()
-        || out.initial_connection_window_size.is_some();
+        || out.initial_connection_window_size.is_some()
+        || out.keepalive.is_some();
     Ok(set.then_some(out))
+}
+
+/// `KeepaliveSettings`. The durations' bounds are the native schema's; a
+/// block without `timeout`, or with neither interval (Envoy would send no
+/// PING), is refused there, naming the Envoy field.
+fn keepalive(
+    cx: &mut Ctx,
+    node: &Node,
+    native: &str,
+    origins: &mut Origins,
+) -> Result<RawH2Keepalive, ConfigError> {
+    let f = cx.fields(node, rules::KEEPALIVE_SETTINGS)?;
+    let mut out = RawH2Keepalive::default();
+    for (key, to) in [
+        ("interval", "interval"),
+        ("timeout", "timeout"),
+        ("connection_idle_interval", "idle_interval"),
+    ] {
+        let Some(d) = f.get(key) else {
+            // A missing one is the native schema's to refuse, at Envoy's name.
+            origins.push((format!("{native}.{to}"), format!("{}.{key}", node.path)));
+            continue;
+        };
+        let value = Some(cx.duration(&d)?);
+        origins.push((format!("{native}.{to}"), d.path));
+        match key {
+            "interval" => out.interval = value,
+            "timeout" => out.timeout = value,
+            _ => out.idle_interval = value,
+        }
+    }
+    if let Some(j) = f.get("interval_jitter") {
+        let p = cx.fields(&j, super::rules::resilience::PERCENT)?;
+        let value = match p.get("value") {
+            Some(n) => {
+                n.v.as_f64()
+                    .ok_or_else(|| cx.parse_error(&n.path, "expected a percentage"))?
+            }
+            None => 0.0,
+        };
+        out.interval_jitter_percent = Some(value);
+        origins.push((format!("{native}.interval_jitter_percent"), j.path));
+    }
+    Ok(out)
 }

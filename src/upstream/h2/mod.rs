@@ -16,6 +16,14 @@
 //! - While a connection to a host is being opened, other requests to that host
 //!   wait for it (up to the connect timeout) rather than open their own, so a
 //!   burst of requests on a cold worker shares one connection, as in Envoy.
+//! - With `http2.keepalive`, the task driving a connection PINGs it every
+//!   (jittered) interval, and before a new stream on a connection that has
+//!   received nothing for `idle_interval` (that stream waits for the answer,
+//!   and is replayed on a new connection if none comes); it drops the
+//!   connection when nothing arrives within the timeout after a PING: its
+//!   streams fail, it takes no new one, and the cluster's
+//!   `http2.keepalive_timeout` counts it (its socket's close counts in
+//!   `upstream_cx_destroy`, as every close does).
 //! - Nothing is shared across workers or locked by ringway (`h2`'s own handles
 //!   lock internally, uncontended: one thread).
 
@@ -25,10 +33,12 @@ pub mod stream;
 use std::{
     cell::{Cell, RefCell},
     collections::HashMap,
-    future::poll_fn,
+    future::{poll_fn, Future},
     net::SocketAddr,
+    pin::Pin,
     rc::Rc,
-    task::{Poll, Waker},
+    sync::Arc,
+    task::{Context, Poll, Waker},
     time::{Duration, Instant},
 };
 
@@ -38,7 +48,12 @@ use h2::client::SendRequest;
 pub use stream::{DetachedBody, H2Stream};
 
 use super::{connect::UpstreamConn, UpstreamError};
-use crate::{codec::limits::MAX_RESPONSE_HEADER_BYTES, config::UpstreamHttp2};
+use crate::{
+    codec::limits::MAX_RESPONSE_HEADER_BYTES,
+    config::{H2Keepalive, UpstreamHttp2},
+    prim::rng::Rng,
+    stats::{names::ClusterCounter, ClusterStats},
+};
 
 /// What a connection and its streams share.
 #[derive(Default)]
@@ -50,6 +65,69 @@ pub struct ConnState {
     /// The connection's own address (`%UPSTREAM_LOCAL_ADDRESS%`), read once
     /// as it opens: its socket moves into `h2`, out of reach afterwards.
     pub local: Option<SocketAddr>,
+    /// With `http2.keepalive`: what its task and its streams know of the
+    /// peer's liveness.
+    liveness: Option<Liveness>,
+}
+
+/// A connection's keepalive state, between the task that PINGs and the
+/// streams that may ask for a PING (`idle_interval`).
+struct Liveness {
+    /// When bytes last arrived.
+    heard: Rc<Cell<Instant>>,
+    /// A PING before a new stream when nothing arrived for this long.
+    idle: Option<Duration>,
+    /// PONGs so far: a stream waiting on a PING waits for this to move.
+    pongs: Cell<u64>,
+    /// A PING is out, its PONG awaited.
+    outstanding: Cell<bool>,
+    /// A stream asked for a PING.
+    wanted: Cell<bool>,
+    /// The connection task's waker, to send that PING.
+    task: Cell<Option<Waker>>,
+    /// Streams waiting for a PONG (or for the connection's end).
+    waiters: RefCell<Vec<Waker>>,
+}
+
+impl Liveness {
+    fn wake_waiters(&self) {
+        for w in self.waiters.borrow_mut().drain(..) {
+            w.wake();
+        }
+    }
+}
+
+impl ConnState {
+    /// Before a new stream: when the connection has received nothing for the
+    /// keepalive's `idle_interval`, a PING, and its answer (false: the
+    /// connection died or closed meanwhile; the stream was never sent). As
+    /// Envoy, an outstanding PING serves and no second one is sent.
+    pub async fn alive_if_idle(&self) -> bool {
+        let Some(l) = &self.liveness else {
+            return true;
+        };
+        if l.idle.is_none_or(|idle| l.heard.get().elapsed() < idle) {
+            return true;
+        }
+        let seen = l.pongs.get();
+        if !l.outstanding.get() {
+            l.wanted.set(true);
+            if let Some(w) = l.task.take() {
+                w.wake();
+            }
+        }
+        poll_fn(|cx| {
+            if self.closed.get() {
+                Poll::Ready(false)
+            } else if l.pongs.get() != seen {
+                Poll::Ready(true)
+            } else {
+                l.waiters.borrow_mut().push(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await
+    }
 }
 
 struct H2Conn {
@@ -233,34 +311,35 @@ pub struct Opened {
     https: bool,
 }
 
-/// Speak HTTP/2 over `conn` (just connected): the handshake, a task that
-/// drives the connection until it ends, and a PING round trip (so the peer's
-/// SETTINGS are in), all within `timeout`.
+/// Speak HTTP/2 over `conn` (just connected): the handshake and a PING round
+/// trip (so the peer's SETTINGS are in) within `timeout`, then a task that
+/// drives the connection, and its keepalive PINGs, until it ends.
 pub async fn open(
     conn: UpstreamConn,
     settings: &UpstreamHttp2,
     timeout: Duration,
+    stats: &Arc<ClusterStats>,
 ) -> Result<Opened, UpstreamError> {
     let https = conn.is_tls();
     let local = conn.local_addr();
-    let builder = builder(settings);
-    let started = match conn {
-        UpstreamConn::Plain(tcp) => {
-            start(builder, crate::net::poll_io::PollIo::new(tcp), local).await
-        }
+    let start = Start {
+        builder: builder(settings),
+        local,
+        timeout,
+        keepalive: settings.keepalive,
+        stats: stats.clone(),
+    };
+    let (send, state) = match conn {
+        UpstreamConn::Plain(tcp) => start.run(crate::net::poll_io::PollIo::new(tcp)).await?,
         UpstreamConn::Tls(tls) => {
             let (tcp, session) = tls.into_parts();
-            let io = crate::net::tls_poll::TlsIo::new(tcp, session);
-            start(builder, io, local).await
+            start
+                .run(crate::net::tls_poll::TlsIo::new(tcp, session))
+                .await?
         }
         UpstreamConn::H2(_) => return Err(UpstreamError::Reset),
     };
-    let (send, state, mut ping) = started?;
-    match monoio::time::timeout(timeout, ping.ping(h2::Ping::opaque())).await {
-        Ok(Ok(_)) => Ok(Opened { send, state, https }),
-        Ok(Err(_)) => Err(UpstreamError::Reset),
-        Err(_) => Err(UpstreamError::ConnectTimeout),
-    }
+    Ok(Opened { send, state, https })
 }
 
 fn builder(settings: &UpstreamHttp2) -> h2::client::Builder {
@@ -272,31 +351,257 @@ fn builder(settings: &UpstreamHttp2) -> h2::client::Builder {
     b
 }
 
-type Started = (SendRequest<Bytes>, Rc<ConnState>, h2::PingPong);
-
-async fn start<T>(
+struct Start {
     builder: h2::client::Builder,
-    io: T,
     local: Option<SocketAddr>,
-) -> Result<Started, UpstreamError>
+    timeout: Duration,
+    keepalive: Option<H2Keepalive>,
+    stats: Arc<ClusterStats>,
+}
+
+impl Start {
+    async fn run<T>(self, io: T) -> Result<(SendRequest<Bytes>, Rc<ConnState>), UpstreamError>
+    where
+        T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + 'static,
+    {
+        let heard = Rc::new(Cell::new(Instant::now()));
+        let io = Heard {
+            io,
+            at: heard.clone(),
+        };
+        let handshake = async {
+            let (send, mut conn) = self
+                .builder
+                .handshake::<_, Bytes>(io)
+                .await
+                .map_err(|_| UpstreamError::Reset)?;
+            let mut ping = conn.ping_pong().ok_or(UpstreamError::Reset)?;
+            ping.send_ping(h2::Ping::opaque())
+                .map_err(|_| UpstreamError::Reset)?;
+            // Driven here until the PONG: no task yet to drive it.
+            poll_fn(|cx| {
+                if let Poll::Ready(r) = ping.poll_pong(cx) {
+                    return Poll::Ready(r.map_err(|_| UpstreamError::Reset));
+                }
+                match Pin::new(&mut conn).poll(cx) {
+                    Poll::Ready(_) => Poll::Ready(Err(UpstreamError::Reset)),
+                    Poll::Pending => Poll::Pending,
+                }
+            })
+            .await?;
+            Ok((send, conn, ping))
+        };
+        let (send, conn, ping) = match monoio::time::timeout(self.timeout, handshake).await {
+            Ok(done) => done?,
+            Err(_) => return Err(UpstreamError::ConnectTimeout),
+        };
+        let state = Rc::new(ConnState {
+            local: self.local,
+            liveness: self.keepalive.map(|k| Liveness {
+                heard,
+                idle: k.idle_interval,
+                pongs: Cell::new(0),
+                outstanding: Cell::new(false),
+                wanted: Cell::new(false),
+                task: Cell::new(None),
+                waiters: RefCell::new(Vec::new()),
+            }),
+            ..ConnState::default()
+        });
+        let task_state = state.clone();
+        let (keepalive, stats) = (self.keepalive, self.stats);
+        monoio::spawn(async move {
+            let ended = match keepalive {
+                None => Ended::Closed(conn.await),
+                Some(k) => drive_with_keepalive(conn, ping, k, &task_state).await,
+            };
+            match ended {
+                Ended::Closed(Ok(())) => {}
+                Ended::Closed(Err(e)) => {
+                    tracing::debug!(error = %e, "HTTP/2 upstream connection ended")
+                }
+                Ended::Dead => {
+                    stats.inc(ClusterCounter::Http2KeepaliveTimeout);
+                    tracing::debug!(
+                        "HTTP/2 upstream connection closed: no answer to a keepalive PING"
+                    );
+                }
+            }
+            // The connection (dropped by now, with its socket) takes no new stream.
+            task_state.closed.set(true);
+            if let Some(l) = &task_state.liveness {
+                l.wake_waiters();
+            }
+        });
+        Ok((send, state))
+    }
+}
+
+/// How a connection's task ended.
+enum Ended {
+    /// `h2` finished it (both sides done, GOAWAY, an error).
+    Closed(Result<(), h2::Error>),
+    /// Nothing arrived within the keepalive timeout after a PING: dropped
+    /// (its streams fail, its socket closes).
+    Dead,
+}
+
+async fn drive_with_keepalive<T>(
+    mut conn: h2::client::Connection<T, Bytes>,
+    mut ping: h2::PingPong,
+    keepalive: H2Keepalive,
+    state: &ConnState,
+) -> Ended
 where
-    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + 'static,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
-    let (send, mut conn) = builder
-        .handshake::<_, Bytes>(io)
-        .await
-        .map_err(|_| UpstreamError::Reset)?;
-    let ping = conn.ping_pong().ok_or(UpstreamError::Reset)?;
-    let state = Rc::new(ConnState {
-        local,
-        ..ConnState::default()
-    });
-    let task_state = state.clone();
-    monoio::spawn(async move {
-        if let Err(e) = conn.await {
-            tracing::debug!(error = %e, "HTTP/2 upstream connection ended");
+    let Some(liveness) = &state.liveness else {
+        return Ended::Closed(conn.await);
+    };
+    let mut rng = Rng::new(Rng::random_seed(0));
+    let watch = watch(&mut ping, keepalive, liveness, &mut rng);
+    let mut watch = std::pin::pin!(watch);
+    poll_fn(|cx| {
+        if let Poll::Ready(r) = Pin::new(&mut conn).poll(cx) {
+            return Poll::Ready(Ended::Closed(r));
         }
-        task_state.closed.set(true);
-    });
-    Ok((send, state, ping))
+        match watch.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Ended::Dead),
+            Poll::Pending => Poll::Pending,
+        }
+    })
+    .await
+}
+
+/// A PING every jittered `interval`, and whenever a stream asks for one
+/// (`idle_interval`); returns when nothing (a PONG or any other frame:
+/// Envoy's rule, so a busy connection's queued PONG does not count against
+/// it) arrived within `timeout` of one. Never returns once `h2` refuses PINGs
+/// (the connection is closing: `h2` ends it).
+async fn watch(ping: &mut h2::PingPong, k: H2Keepalive, l: &Liveness, rng: &mut Rng) {
+    loop {
+        let sleep = k.interval.map(|i| monoio::time::sleep(jittered(i, k, rng)));
+        let mut sleep = std::pin::pin!(sleep);
+        poll_fn(|cx| {
+            if l.wanted.get() {
+                return Poll::Ready(());
+            }
+            if let Some(s) = sleep.as_mut().as_pin_mut() {
+                if s.poll(cx).is_ready() {
+                    return Poll::Ready(());
+                }
+            }
+            l.task.set(Some(cx.waker().clone()));
+            Poll::Pending
+        })
+        .await;
+        l.wanted.set(false);
+        if ping.send_ping(h2::Ping::opaque()).is_err() {
+            return std::future::pending().await;
+        }
+        l.outstanding.set(true);
+        let sent = Instant::now();
+        loop {
+            let deadline = l.heard.get().max(sent) + k.timeout;
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            match monoio::time::timeout(left, poll_fn(|cx| ping.poll_pong(cx))).await {
+                Ok(Ok(_)) => break,
+                Ok(Err(_)) => return std::future::pending().await,
+                // Something else may have arrived meanwhile: look again.
+                Err(_) => {}
+            }
+        }
+        l.outstanding.set(false);
+        l.pongs.set(l.pongs.get() + 1);
+        l.wake_waiters();
+    }
+}
+
+/// `interval` plus up to `interval_jitter_bp` of it, at random.
+fn jittered(interval: Duration, k: H2Keepalive, rng: &mut Rng) -> Duration {
+    let max = interval.as_nanos() * u128::from(k.interval_jitter_bp) / 10_000;
+    let max = u64::try_from(max).unwrap_or(u64::MAX);
+    let extra = if max == 0 { 0 } else { rng.below(max + 1) };
+    interval + Duration::from_nanos(extra)
+}
+
+/// The connection's socket, noting when bytes last arrived (for the
+/// keepalive: any frame proves the peer alive).
+struct Heard<T> {
+    io: T,
+    at: Rc<Cell<Instant>>,
+}
+
+impl<T: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Heard<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.io).poll_read(cx, buf);
+        if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.at.set(Instant::now());
+        }
+        r
+    }
+}
+
+impl<T: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Heard<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keepalive_jitter_stays_within_its_share_of_the_interval() {
+        let mut rng = Rng::new(7);
+        let k = H2Keepalive {
+            interval: Some(Duration::from_millis(1000)),
+            timeout: Duration::from_millis(100),
+            interval_jitter_bp: 1500,
+            idle_interval: None,
+        };
+        let second = Duration::from_secs(1);
+        for _ in 0..1000 {
+            let d = jittered(second, k, &mut rng);
+            assert!(d >= second && d <= Duration::from_millis(1150), "{d:?}");
+        }
+        let none = H2Keepalive {
+            interval_jitter_bp: 0,
+            ..k
+        };
+        assert_eq!(jittered(second, none, &mut rng), second);
+    }
 }

@@ -17,7 +17,9 @@
 //! whole (an HTTP/2 client's stream, `DetachedBody`) has it pumped by a task of
 //! its own (`pump_body`), so the response flows while the request still does —
 //! gRPC's bidirectional streaming, where a client waits for a reply before it
-//! sends more.
+//! sends more. The pump lives no longer than its stream: dropping the
+//! `H2Stream` (the exchange is over, however it ended) aborts it, which resets
+//! the upstream stream (RST_STREAM(CANCEL)) at once.
 
 use std::{
     cell::Cell,
@@ -25,6 +27,7 @@ use std::{
     io,
     pin::Pin,
     rc::Rc,
+    task::{Poll, Waker},
     time::Instant,
 };
 
@@ -92,6 +95,42 @@ pub struct H2Stream {
     failure: Option<Failure>,
     /// Set by the body pump when the client ran out of time for its body.
     client_late: Option<Rc<Cell<bool>>>,
+    /// Ends the body pump, if there is one, when the stream is dropped.
+    pump: Option<Rc<PumpAbort>>,
+}
+
+/// Tells a body pump that its stream's exchange is over (the response done, a
+/// timeout, the client gone): the pump resets the upstream stream and stops
+/// reading the client's body, rather than wait for the client's next DATA.
+#[derive(Default)]
+struct PumpAbort {
+    aborted: Cell<bool>,
+    waker: Cell<Option<Waker>>,
+}
+
+impl PumpAbort {
+    fn abort(&self) {
+        self.aborted.set(true);
+        if let Some(w) = self.waker.take() {
+            w.wake();
+        }
+    }
+
+    /// `f`, unless the abort comes first (`None`).
+    async fn unless_aborted<F: Future>(&self, f: F) -> Option<F::Output> {
+        let mut f = std::pin::pin!(f);
+        poll_fn(|cx| {
+            if self.aborted.get() {
+                return Poll::Ready(None);
+            }
+            if let Poll::Ready(v) = f.as_mut().poll(cx) {
+                return Poll::Ready(Some(v));
+            }
+            self.waker.set(Some(cx.waker().clone()));
+            Poll::Pending
+        })
+        .await
+    }
 }
 
 /// How a stream failed, as far as a replay is concerned.
@@ -109,6 +148,9 @@ pub enum Failure {
 
 impl Drop for H2Stream {
     fn drop(&mut self) {
+        if let Some(pump) = &self.pump {
+            pump.abort();
+        }
         self.conn
             .in_flight
             .set(self.conn.in_flight.get().saturating_sub(1));
@@ -140,6 +182,7 @@ impl H2Stream {
             out_pos: 0,
             failure: None,
             client_late: None,
+            pump: None,
         }
     }
 
@@ -233,6 +276,12 @@ impl H2Stream {
         };
         self.head_only = out.head_only;
         let ends = out.framing == crate::codec::BodyFraming::None;
+        if !self.conn.alive_if_idle().await {
+            // Dead before the stream was opened: never sent, so a replay is safe.
+            self.conn.closed.set(true);
+            self.failure = Some(Failure::Unprocessed);
+            return Err(broken("the HTTP/2 upstream connection died idle"));
+        }
         if let Err(e) = poll_fn(|cx| self.send_request.poll_ready(cx)).await {
             return Err(self.failed(&e, true));
         }
@@ -338,7 +387,20 @@ impl H2Stream {
         if let Tx::Body { send, .. } = std::mem::replace(&mut self.tx, Tx::Done) {
             let late = Rc::new(Cell::new(false));
             self.client_late = Some(late.clone());
-            monoio::spawn(pump(send, body, late));
+            let abort = Rc::new(PumpAbort::default());
+            self.pump = Some(abort.clone());
+            monoio::spawn(async move {
+                let mut send = send;
+                if abort
+                    .unless_aborted(pump(&mut send, body, late))
+                    .await
+                    .is_none()
+                {
+                    // The exchange is over: the upstream learns at once, and
+                    // the client's body (dropped with the pump) is read no more.
+                    send.send_reset(Reason::CANCEL);
+                }
+            });
         }
     }
 
@@ -418,9 +480,9 @@ impl H2Stream {
 /// Copy the client's body to the upstream stream: DATA within the window,
 /// trailers, the end; a client gone, late or over the limit resets it (`late`
 /// says which, for the exchange's answer).
-async fn pump(mut send: SendStream<Bytes>, mut body: DetachedBody, late: Rc<Cell<bool>>) {
+async fn pump(send: &mut SendStream<Bytes>, mut body: DetachedBody, late: Rc<Cell<bool>>) {
     let mut total = body.held.len() as u64;
-    if send_all(&mut send, std::mem::take(&mut body.held))
+    if send_all(send, std::mem::take(&mut body.held))
         .await
         .is_err()
     {
@@ -435,7 +497,7 @@ async fn pump(mut send: SendStream<Bytes>, mut body: DetachedBody, late: Rc<Cell
                 if body.max.is_some_and(|m| total > m) {
                     break;
                 }
-                if send_all(&mut send, chunk).await.is_err() {
+                if send_all(send, chunk).await.is_err() {
                     return;
                 }
             }

@@ -18,6 +18,7 @@ const INVALID_RESPONSE: &str = "an invalid upstream response ends its stream and
 /// `http2_options`.
 #[rustfmt::skip]
 pub const HTTP2_PROTOCOL_OPTIONS: Table = &[
+    ("connection_keepalive", Map),
     ("initial_connection_window_size", Map),
     ("initial_stream_window_size", Map),
     ("max_concurrent_streams", Map),
@@ -32,9 +33,18 @@ pub const HTTP2_PROTOCOL_OPTIONS: Table = &[
     ("use_oghttp2_codec", Warn("ringway speaks HTTP/2 with the h2 crate")),
     ("allow_connect", Refuse("CONNECT over HTTP/2 upstream streams is not implemented")),
     ("allow_metadata", Refuse("HTTP/2 METADATA frames are not implemented")),
-    ("connection_keepalive", Refuse("HTTP/2 PING keepalives to upstreams are not implemented")),
     ("custom_settings_parameters", Refuse("custom HTTP/2 SETTINGS are not implemented")),
     ("max_metadata_size", Refuse("HTTP/2 METADATA frames are not implemented")),
+];
+
+/// `envoy.config.core.v3.KeepaliveSettings` (`connection_keepalive`), read
+/// by `http2_options`.
+#[rustfmt::skip]
+pub const KEEPALIVE_SETTINGS: Table = &[
+    ("connection_idle_interval", Map),
+    ("interval", Map),
+    ("interval_jitter", Map),
+    ("timeout", Map),
 ];
 
 /// `envoy.config.core.v3.Http1ProtocolOptions`, as used towards an upstream,

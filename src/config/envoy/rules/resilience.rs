@@ -188,7 +188,8 @@ pub const COMMON_LB_CONFIG: Table = &[
     ("zone_aware_lb_config", Refuse("zone-aware balancing is not implemented")),
 ];
 
-/// `envoy.type.v3.Percent` (`healthy_panic_threshold`), read by `common_lb_config`.
+/// `envoy.type.v3.Percent` (`healthy_panic_threshold`, read by `common_lb_config`;
+/// `interval_jitter`, read by `protocol::keepalive`).
 #[rustfmt::skip]
 pub const PERCENT: Table = &[
     ("value", Map),

@@ -79,6 +79,7 @@ const ALL: &[(&str, Table)] = tables![
     matching::QUERY_PARAMETER_MATCHER,
     matching::REGEX_MATCH_AND_SUBSTITUTE,
     protocol::HTTP2_PROTOCOL_OPTIONS,
+    protocol::KEEPALIVE_SETTINGS,
     protocol::HTTP1_PROTOCOL_OPTIONS,
     protocol::TYPED_EXTENSION_PROTOCOL_OPTIONS,
     protocol::HTTP_PROTOCOL_OPTIONS,
