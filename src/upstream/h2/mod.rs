@@ -1,5 +1,5 @@
 //! HTTP/2 to upstreams, per worker: each worker keeps its own client
-//! connections (the `h2` crate's, over monoio-compat or `net::tls_poll`), one
+//! connections (the `h2` crate's, over `net::poll_io` or `net::tls_poll`), one
 //! monoio task driving each, and hands out streams on them as
 //! `UpstreamConn::H2` (`stream.rs`), which the exchange reads and writes as
 //! HTTP/1.1 bytes like any other upstream connection.
