@@ -189,6 +189,9 @@ pub fn response_head(
     let mut resp = Response::new(());
     *resp.status_mut() = StatusCode::from_u16(head.status).unwrap_or(StatusCode::BAD_GATEWAY);
     let map = resp.headers_mut();
+    // Sized once for every field and the service time (growing from empty
+    // would reallocate as the fields arrive).
+    map.reserve(headers.len() + 1);
     for h in headers {
         let name = h.name(buf);
         if h.kind.is_hop_by_hop() || listed(buf, name, conn_tokens) {
@@ -202,13 +205,58 @@ pub fn response_head(
         }
     }
     if let Some(ms) = service_time_ms {
-        let mut v = Vec::with_capacity(20);
-        write_dec(&mut v, ms);
-        if let Ok(v) = HeaderValue::from_bytes(&v) {
-            map.insert("x-ringway-upstream-service-time", v);
-        }
+        map.insert(SERVICE_TIME.clone(), decimal_value(ms));
     }
     resp
+}
+
+static SERVICE_TIME: HeaderName = HeaderName::from_static("x-ringway-upstream-service-time");
+
+/// Service times below this are answered from `SMALL_DECIMALS`, with no allocation.
+const SMALL: usize = 1000;
+/// "0" to "999", each number's digits at `small_decimal`'s offsets.
+static SMALL_DECIMALS: [u8; 2890] = small_decimals();
+
+const fn small_decimals() -> [u8; 2890] {
+    let mut out = [0u8; 2890];
+    let (mut n, mut at) = (0, 0);
+    while n < SMALL {
+        let digits = [(n / 100) as u8, (n / 10 % 10) as u8, (n % 10) as u8];
+        let skip = if n < 10 {
+            2
+        } else if n < 100 {
+            1
+        } else {
+            0
+        };
+        let mut i = skip;
+        while i < 3 {
+            out[at] = b'0' + digits[i];
+            at += 1;
+            i += 1;
+        }
+        n += 1;
+    }
+    out
+}
+
+/// `n` as a header value: a slice of the static table below 1000 (most
+/// service times, in milliseconds), else formatted (one small allocation).
+fn decimal_value(n: u64) -> HeaderValue {
+    let Some(n) = usize::try_from(n).ok().filter(|&n| n < SMALL) else {
+        let mut v = Vec::with_capacity(20);
+        write_dec(&mut v, n);
+        return HeaderValue::from_bytes(&v).expect("digits are a valid value");
+    };
+    // Offsets: 10 one-digit numbers, then 90 of two, then three digits each.
+    let (at, len) = match n {
+        0..=9 => (n, 1),
+        10..=99 => (10 + (n - 10) * 2, 2),
+        _ => (190 + (n - 100) * 3, 3),
+    };
+    let digits: &'static [u8] = &SMALL_DECIMALS[at..at + len];
+    let text = std::str::from_utf8(digits).expect("ASCII digits");
+    HeaderValue::from_static(text)
 }
 
 /// Whether the upstream's `Connection` header names the field `name`.
@@ -315,6 +363,13 @@ mod tests {
 
     fn parts(req: http::Request<()>) -> http::request::Parts {
         req.into_parts().0
+    }
+
+    #[test]
+    fn service_times_are_their_decimal_text_from_the_table_and_beyond_it() {
+        for n in (0..1200).chain([9_999, 123_456, u64::MAX]) {
+            assert_eq!(decimal_value(n).as_bytes(), n.to_string().as_bytes(), "{n}");
+        }
     }
 
     fn head_of(req: http::Request<()>, ends: bool) -> Result<String, CodecError> {
