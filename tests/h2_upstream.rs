@@ -728,7 +728,7 @@ fn a_connection_whose_pings_go_unanswered_is_closed_and_replaced(d: Driver) {
 /// still rides the first connection.
 fn a_connection_that_answers_its_pings_lives_on(d: Driver) {
     let up = H2Upstream::h2c("u1");
-    let rw = Ringway::start(d, &keepalive_config(&up, "interval: 100ms, timeout: 2s"));
+    let rw = Ringway::start(d, &keepalive_config(&up, "interval: 100ms, timeout: 10s"));
     let r = get(rw.addr(), "app.test", "/first");
     assert_eq!((r.status, r.header("x-seen-conn")), (200, Some("1")));
     let before = up.bytes_in();
@@ -750,18 +750,20 @@ fn a_connection_that_answers_its_pings_lives_on(d: Driver) {
 /// `/freeze`), the connection is closed and counted, and the request is
 /// replayed on a new one and succeeds.
 fn an_idle_connection_is_pinged_before_its_next_stream(d: Driver) {
-    let up = H2Upstream::h2c("u1");
     let idle = std::time::Duration::from_millis(100);
-    let rw = Ringway::start(
-        d,
-        &keepalive_config(&up, "idle_interval: 100ms, timeout: 300ms"),
-    );
     // The precondition is time itself: the connection must have heard nothing
     // for `idle`. Ringway's last read came before the client's response did,
     // so once `idle` has passed since then it has.
     let idle_since = |what: &str, at: std::time::Instant| {
         wait_until(what, || at.elapsed() > idle);
     };
+    // Answered: a generous timeout, so a loaded machine's slow PONG cannot
+    // make this case fail; the stream rides the same connection.
+    let up = H2Upstream::h2c("u1");
+    let rw = Ringway::start(
+        d,
+        &keepalive_config(&up, "idle_interval: 100ms, timeout: 10s"),
+    );
     let r = get(rw.addr(), "app.test", "/first");
     assert_eq!((r.status, r.header("x-seen-conn")), (200, Some("1")));
     idle_since(
@@ -770,6 +772,17 @@ fn an_idle_connection_is_pinged_before_its_next_stream(d: Driver) {
     );
     let r = get(rw.addr(), "app.test", "/second");
     assert_eq!((r.status, r.header("x-seen-conn")), (200, Some("1")));
+    assert_eq!(up.connections(), 1);
+    let st = admin::stats(rw.admin());
+    assert_eq!(admin::stat(&st, "cluster.c.http2.keepalive_timeout"), 0);
+    drop(rw);
+    // Unanswered (the upstream stopped reading after `/freeze`): the short
+    // timeout only bounds how long the test waits for the verdict.
+    let up = H2Upstream::h2c("u2");
+    let rw = Ringway::start(
+        d,
+        &keepalive_config(&up, "idle_interval: 100ms, timeout: 300ms"),
+    );
     let r = get(rw.addr(), "app.test", "/freeze");
     assert_eq!((r.status, r.header("x-seen-conn")), (200, Some("1")));
     idle_since(

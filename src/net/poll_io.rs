@@ -18,8 +18,10 @@
 //! Invariants: at most one read and one write are in flight. Each runs in a
 //! reusable boxed slot (allocated once per connection, reused by every
 //! operation: nothing is allocated per read or write). The operations refer
-//! to the socket by address, so it lives in a box of its own, and the slots
-//! are declared before it, so they are dropped first.
+//! to the socket by address, so it lives on the heap, held by a raw pointer,
+//! and `Drop` ends the operations before it frees the socket. A write call
+//! takes at most what fits under `WRITE_HIGH`; a failed send fails every
+//! later write (what was gathered after it cannot follow it).
 
 use std::{
     cell::UnsafeCell,
@@ -28,6 +30,7 @@ use std::{
     net::Shutdown,
     os::fd::{AsRawFd, BorrowedFd},
     pin::Pin,
+    ptr::NonNull,
     task::{ready, Context, Poll},
 };
 
@@ -88,10 +91,12 @@ impl<B: 'static> Slot<B> {
 
 /// A `Metered` socket through tokio's I/O traits; see the module docs.
 pub struct PollIo {
-    // Declared before `socket`: an operation in flight refers to it.
     reading: Slot<BytesMut>,
     writing: Slot<Vec<u8>>,
-    socket: Box<UnsafeCell<Metered>>,
+    /// The socket, owned (from `Box::into_raw`) and freed in `Drop` after the
+    /// slots: an operation in flight refers to it, and a raw pointer, unlike
+    /// a `Box`, is not retagged as unique when `PollIo` moves.
+    socket: NonNull<UnsafeCell<Metered>>,
     /// Bytes read; `rbuf[rpos..]` is not yet consumed. Empty (and inside
     /// `reading`) while a read is in flight.
     rbuf: BytesMut,
@@ -100,6 +105,21 @@ pub struct PollIo {
     wbuf: Vec<u8>,
     /// The other write buffer (inside `writing` while a send is in flight).
     spare: Vec<u8>,
+    /// A send failed: what was gathered after it can never follow it, so
+    /// every later write and flush fails the same way.
+    broken: Option<io::ErrorKind>,
+}
+
+impl Drop for PollIo {
+    fn drop(&mut self) {
+        // The operations first (each cancels its op; under io_uring the driver
+        // keeps the buffer until the kernel is done with it), then the socket.
+        self.reading = Slot::new();
+        self.writing = Slot::new();
+        // SAFETY: `socket` came from `Box::into_raw` in `with_read_ahead` and
+        // is freed only here; no operation refers to it any more.
+        drop(unsafe { Box::from_raw(self.socket.as_ptr()) });
+    }
 }
 
 impl PollIo {
@@ -110,20 +130,24 @@ impl PollIo {
     /// `read`: bytes already read from `socket` (to tell HTTP/2 from
     /// HTTP/1.1); they are read first.
     pub fn with_read_ahead(socket: Metered, read: BytesMut) -> PollIo {
+        let socket = Box::into_raw(Box::new(UnsafeCell::new(socket)));
         PollIo {
-            reading: Slot::<BytesMut>::new(),
-            writing: Slot::<Vec<u8>>::new(),
-            socket: Box::new(UnsafeCell::new(socket)),
+            reading: Slot::new(),
+            writing: Slot::new(),
+            // SAFETY: `Box::into_raw` never returns null.
+            socket: unsafe { NonNull::new_unchecked(socket) },
             rbuf: read,
             rpos: 0,
             wbuf: Vec::new(),
             spare: Vec::new(),
+            broken: None,
         }
     }
 
     /// The socket, to operate on from a `'static` future.
     fn socket_ptr(&self) -> *mut Metered {
-        self.socket.get()
+        // SAFETY: the socket lives until `Drop` (see `socket`).
+        unsafe { self.socket.as_ref() }.get()
     }
 
     /// The bytes read and not yet consumed, reading more when there are none;
@@ -135,9 +159,9 @@ impl PollIo {
                 buf.clear();
                 buf.reserve(READ_BUFFER);
                 let socket = self.socket_ptr();
-                // SAFETY: the socket is boxed (its address is stable) and
-                // outlives the slot (field order); the read and the write in
-                // flight touch disjoint state (`Metered: Split`).
+                // SAFETY: the socket's address is stable and it outlives the
+                // slot (`Drop`); the read and the write in flight touch
+                // disjoint state (`Metered: Split`, as monoio's own split).
                 self.reading
                     .arm(async move { unsafe { &mut *socket }.read(buf).await });
             }
@@ -163,6 +187,9 @@ impl PollIo {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        if let Some(kind) = self.broken {
+            return Poll::Ready(Err(kind.into()));
+        }
         if self.wbuf.len() >= WRITE_HIGH {
             if let Poll::Ready(Err(e)) = self.poll_send(cx) {
                 return Poll::Ready(Err(e));
@@ -171,10 +198,18 @@ impl PollIo {
                 return Poll::Pending;
             }
         }
+        // Taken up to the mark: one large call (h2 writes DATA frames as
+        // large as the peer allows, up to 16 MiB) is not copied whole.
+        let mut room = WRITE_HIGH - self.wbuf.len();
         let mut n = 0;
         for b in bufs {
-            self.wbuf.extend_from_slice(b);
-            n += b.len();
+            let take = b.len().min(room);
+            self.wbuf.extend_from_slice(&b[..take]);
+            n += take;
+            room -= take;
+            if room == 0 {
+                break;
+            }
         }
         Poll::Ready(Ok(n))
     }
@@ -182,6 +217,9 @@ impl PollIo {
     /// Send what is gathered: finish the send in flight, then hand the
     /// buffer to a new one, until nothing is gathered and nothing in flight.
     pub fn poll_send(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if let Some(kind) = self.broken {
+            return Poll::Ready(Err(kind.into()));
+        }
         loop {
             if self.writing.armed {
                 let (res, mut buf) = ready!(self.writing.poll(cx));
@@ -189,7 +227,10 @@ impl PollIo {
                 if buf.capacity() <= WRITE_KEEP {
                     self.spare = buf;
                 }
-                res?;
+                if let Err(e) = res {
+                    self.broken = Some(e.kind());
+                    return Poll::Ready(Err(e));
+                }
             }
             if self.wbuf.is_empty() {
                 if self.wbuf.capacity() > WRITE_KEEP {
@@ -208,7 +249,7 @@ impl PollIo {
     fn socket(&self) -> &Metered {
         // SAFETY: shared access to the socket's own state (its fd); an
         // operation in flight holds the fd by its own reference.
-        unsafe { &*self.socket.get() }
+        unsafe { &*self.socket_ptr() }
     }
 }
 
@@ -270,6 +311,21 @@ mod tests {
 
     use super::*;
 
+    /// Run the test on both io drivers (io_uring where the kernel has it).
+    fn on_both_drivers<F: Future<Output = ()>>(test: impl Fn() -> F) {
+        let mut legacy = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+            .enable_timer()
+            .build()
+            .unwrap();
+        legacy.block_on(test());
+        if let Ok(mut uring) = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+            .enable_timer()
+            .build()
+        {
+            uring.block_on(test());
+        }
+    }
+
     async fn pair() -> (PollIo, monoio::net::TcpStream) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
@@ -296,75 +352,129 @@ mod tests {
         got
     }
 
-    #[monoio::test(enable_timer = true)]
-    async fn writes_are_gathered_until_flushed_and_arrive_in_order() {
-        let (mut io, mut peer) = pair().await;
-        assert_eq!(write(&mut io, &[b"head", b"-", b"payload"]).await, 12);
-        assert_eq!(write(&mut io, &[b"|second"]).await, 7);
-        // Nothing is sent before the flush: all of it waits in one buffer.
-        assert!(!io.writing.armed);
-        assert_eq!(io.wbuf, b"head-payload|second");
-        poll_fn(|cx| Pin::new(&mut io).poll_flush(cx))
-            .await
-            .unwrap();
-        assert!(io.wbuf.is_empty() && !io.writing.armed);
-        assert_eq!(read_exactly(&mut peer, 19).await, b"head-payload|second");
-    }
-
-    #[monoio::test(enable_timer = true)]
-    async fn a_burst_past_the_high_mark_is_sent_without_a_flush_and_nothing_is_lost() {
-        let (mut io, mut peer) = pair().await;
-        let chunk: Vec<u8> = (0..4096u32).map(|i| (i % 251) as u8).collect();
-        let total = 64 * chunk.len() * 3;
-        let reader = monoio::spawn(async move { read_exactly(&mut peer, total).await });
-        for _ in 0..64 * 3 {
-            write(&mut io, &[&chunk]).await;
-            // The gathered bytes never grow far past the high mark.
-            assert!(io.wbuf.len() <= WRITE_HIGH + chunk.len());
-        }
-        poll_fn(|cx| Pin::new(&mut io).poll_flush(cx))
-            .await
-            .unwrap();
-        let got = reader.await;
-        assert_eq!(got.len(), total);
-        assert!(got.chunks(chunk.len()).all(|c| c == chunk));
-    }
-
-    #[monoio::test(enable_timer = true)]
-    async fn reads_hand_back_the_read_ahead_first_then_the_socket_then_the_end() {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let connect = monoio::spawn(monoio::net::TcpStream::connect_addr(addr));
-        let (mut peer, _) = listener.accept().await.unwrap();
-        let mut io =
-            PollIo::with_read_ahead(connect.await.unwrap().into(), BytesMut::from(&b"PRI "[..]));
-        let (r, _) = peer.write_all(b"rest".to_vec()).await;
-        r.unwrap();
-        drop(peer);
-        let mut got = Vec::new();
-        loop {
-            let mut scratch = [0u8; 3];
-            let mut buf = ReadBuf::new(&mut scratch);
-            poll_fn(|cx| Pin::new(&mut io).poll_read(cx, &mut buf))
+    #[test]
+    fn writes_are_gathered_until_flushed_and_arrive_in_order() {
+        on_both_drivers(|| async {
+            let (mut io, mut peer) = pair().await;
+            assert_eq!(write(&mut io, &[b"head", b"-", b"payload"]).await, 12);
+            assert_eq!(write(&mut io, &[b"|second"]).await, 7);
+            // Nothing is sent before the flush: all of it waits in one buffer.
+            assert!(!io.writing.armed);
+            assert_eq!(io.wbuf, b"head-payload|second");
+            poll_fn(|cx| Pin::new(&mut io).poll_flush(cx))
                 .await
                 .unwrap();
-            if buf.filled().is_empty() {
-                break;
-            }
-            got.extend_from_slice(buf.filled());
-        }
-        assert_eq!(got, b"PRI rest");
+            assert!(io.wbuf.is_empty() && !io.writing.armed);
+            assert_eq!(read_exactly(&mut peer, 19).await, b"head-payload|second");
+        });
     }
 
-    #[monoio::test(enable_timer = true)]
-    async fn shutdown_sends_what_is_gathered_then_ends_the_stream() {
-        let (mut io, mut peer) = pair().await;
-        write(&mut io, &[b"last words"]).await;
-        poll_fn(|cx| Pin::new(&mut io).poll_shutdown(cx))
-            .await
-            .unwrap();
-        assert_eq!(read_exactly(&mut peer, 10).await, b"last words");
-        let (r, _) = peer.read(vec![0u8; 16]).await;
-        assert_eq!(r.unwrap(), 0, "the stream ends after the shutdown");
+    #[test]
+    fn a_burst_past_the_high_mark_is_sent_without_a_flush_and_nothing_is_lost() {
+        on_both_drivers(|| async {
+            let (mut io, mut peer) = pair().await;
+            let chunk: Vec<u8> = (0..4096u32).map(|i| (i % 251) as u8).collect();
+            let total = 64 * chunk.len() * 3;
+            let reader = monoio::spawn(async move { read_exactly(&mut peer, total).await });
+            for _ in 0..64 * 3 {
+                write(&mut io, &[&chunk]).await;
+                // The gathered bytes never grow far past the high mark.
+                assert!(io.wbuf.len() <= WRITE_HIGH + chunk.len());
+            }
+            poll_fn(|cx| Pin::new(&mut io).poll_flush(cx))
+                .await
+                .unwrap();
+            let got = reader.await;
+            assert_eq!(got.len(), total);
+            assert!(got.chunks(chunk.len()).all(|c| c == chunk));
+        });
+    }
+
+    #[test]
+    fn reads_hand_back_the_read_ahead_first_then_the_socket_then_the_end() {
+        on_both_drivers(|| async {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let connect = monoio::spawn(monoio::net::TcpStream::connect_addr(addr));
+            let (mut peer, _) = listener.accept().await.unwrap();
+            let mut io = PollIo::with_read_ahead(
+                connect.await.unwrap().into(),
+                BytesMut::from(&b"PRI "[..]),
+            );
+            let (r, _) = peer.write_all(b"rest".to_vec()).await;
+            r.unwrap();
+            drop(peer);
+            let mut got = Vec::new();
+            loop {
+                let mut scratch = [0u8; 3];
+                let mut buf = ReadBuf::new(&mut scratch);
+                poll_fn(|cx| Pin::new(&mut io).poll_read(cx, &mut buf))
+                    .await
+                    .unwrap();
+                if buf.filled().is_empty() {
+                    break;
+                }
+                got.extend_from_slice(buf.filled());
+            }
+            assert_eq!(got, b"PRI rest");
+        });
+    }
+
+    #[test]
+    fn shutdown_sends_what_is_gathered_then_ends_the_stream() {
+        on_both_drivers(|| async {
+            let (mut io, mut peer) = pair().await;
+            write(&mut io, &[b"last words"]).await;
+            poll_fn(|cx| Pin::new(&mut io).poll_shutdown(cx))
+                .await
+                .unwrap();
+            assert_eq!(read_exactly(&mut peer, 10).await, b"last words");
+            let (r, _) = peer.read(vec![0u8; 16]).await;
+            assert_eq!(r.unwrap(), 0, "the stream ends after the shutdown");
+        });
+    }
+
+    #[test]
+    fn one_large_write_is_taken_up_to_the_mark_and_the_rest_after_a_send() {
+        on_both_drivers(|| async {
+            let (mut io, mut peer) = pair().await;
+            let big = vec![7u8; 3 * WRITE_HIGH];
+            let n = write(&mut io, &[&big]).await;
+            assert_eq!(
+                n, WRITE_HIGH,
+                "a call takes no more than fits under the mark"
+            );
+            let reader =
+                monoio::spawn(async move { read_exactly(&mut peer, 3 * WRITE_HIGH).await });
+            let mut sent = n;
+            while sent < big.len() {
+                sent += write(&mut io, &[&big[sent..]]).await;
+            }
+            poll_fn(|cx| Pin::new(&mut io).poll_flush(cx))
+                .await
+                .unwrap();
+            assert_eq!(reader.await, big);
+        });
+    }
+
+    #[test]
+    fn dropped_with_a_read_in_flight_the_socket_closes() {
+        on_both_drivers(|| async {
+            let (mut io, mut peer) = pair().await;
+            // Arm a read that will not complete (the peer sends nothing).
+            let mut scratch = [0u8; 8];
+            let mut buf = ReadBuf::new(&mut scratch);
+            let pending =
+                poll_fn(|cx| Poll::Ready(Pin::new(&mut io).poll_read(cx, &mut buf).is_pending()))
+                    .await;
+            assert!(pending);
+            drop(io);
+            let (r, _) = peer.read(vec![0u8; 16]).await;
+            assert_eq!(
+                r.unwrap(),
+                0,
+                "the peer sees the end once the adapter is gone"
+            );
+        });
     }
 }

@@ -217,10 +217,18 @@ where
         if this.plain.len() >= RECORD {
             ready!(this.poll_seal_all(cx))?;
         }
+        // Taken up to a record past the mark: one large call (a DATA frame
+        // as large as the peer allows) is not copied whole.
+        let mut room = 2 * RECORD - this.plain.len();
         let mut n = 0;
         for b in bufs {
-            this.plain.extend_from_slice(b);
-            n += b.len();
+            let take = b.len().min(room);
+            this.plain.extend_from_slice(&b[..take]);
+            n += take;
+            room -= take;
+            if room == 0 {
+                break;
+            }
         }
         Poll::Ready(Ok(n))
     }
@@ -232,7 +240,7 @@ where
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         ready!(this.poll_seal_all(cx))?;
-        if this.plain.capacity() > 4 * RECORD {
+        if this.plain.capacity() > 2 * RECORD {
             this.plain = Vec::new();
         }
         Pin::new(&mut this.tcp).poll_flush(cx)

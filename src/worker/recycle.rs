@@ -20,8 +20,11 @@ use std::{
     task::{Context, Poll},
 };
 
-/// Free slots kept per layout; beyond this, returned slots are freed.
+/// Free slots kept per layout, and the bytes they may hold between them;
+/// beyond either, returned slots are freed (a burst of concurrent requests
+/// leaves at most this much behind per future type and worker).
 const MAX_FREE: usize = 1024;
+const MAX_FREE_BYTES: usize = 4 << 20;
 
 /// Free slots, one list per layout: a worker recycles a few future types (an
 /// HTTP/1.1 request's, an HTTP/2 stream's), so a short list of lists, searched
@@ -72,7 +75,7 @@ impl FutureArena {
                 &mut free.last_mut().expect("just pushed").1
             }
         };
-        if slots.len() < MAX_FREE {
+        if slots.len() < MAX_FREE.min(MAX_FREE_BYTES / layout.size()) {
             slots.push(ptr);
         } else {
             // SAFETY: allocated with this very layout in `recycle`.

@@ -136,12 +136,17 @@ fn http2_options(
     out.initial_stream_window_size = number(cx, "initial_stream_window_size")?;
     out.initial_connection_window_size = number(cx, "initial_connection_window_size")?;
     if let Some(k) = f.get("connection_keepalive") {
-        out.keepalive = Some(keepalive(
-            cx,
-            &k,
-            &format!("{native}.http2.keepalive"),
-            origins,
-        )?);
+        let settings = keepalive(cx, &k, &format!("{native}.http2.keepalive"), origins)?;
+        // Both intervals zero: Envoy sends no PING at all, so there is
+        // nothing to drive (a block with neither given is still refused).
+        let disabled = settings.interval.is_none()
+            && settings.idle_interval.is_none()
+            && ["interval", "connection_idle_interval"]
+                .iter()
+                .any(|key| k.v.get(*key).is_some());
+        if !disabled {
+            out.keepalive = Some(settings);
+        }
     }
     let set = out.max_concurrent_streams.is_some()
         || out.initial_stream_window_size.is_some()
@@ -171,7 +176,11 @@ fn keepalive(
             origins.push((format!("{native}.{to}"), format!("{}.{key}", node.path)));
             continue;
         };
-        let value = Some(cx.duration(&d)?);
+        let value = cx.duration(&d)?;
+        // Envoy: a zero `interval` or `connection_idle_interval` sends no such
+        // PINGs (disabled, not "every instant"); the native schema says so by
+        // leaving it out. A zero `timeout` stays, for the native check to refuse.
+        let value = (key == "timeout" || !value.0.is_zero()).then_some(value);
         origins.push((format!("{native}.{to}"), d.path));
         match key {
             "interval" => out.interval = value,

@@ -841,18 +841,38 @@ fn connection_keepalive_maps_in_both_spellings_and_through_convert() {
 }
 
 #[test]
+fn a_zero_keepalive_interval_is_envoys_off_switch() {
+    let ms = std::time::Duration::from_millis;
+    let keepalive = |settings: &str| {
+        let text = edit(
+            V3,
+            CLUSTER,
+            &format!("    lb_policy: ROUND_ROBIN\n    http2_protocol_options:\n      connection_keepalive: {settings}\n"),
+        );
+        load(&text).config.clusters[0].http2.keepalive
+    };
+    // One of them zero: only the other kind of PING is sent.
+    let idle_only = keepalive("{interval: 0s, connection_idle_interval: 30s, timeout: 1s}")
+        .expect("keepalive on");
+    assert_eq!(
+        (idle_only.interval, idle_only.idle_interval),
+        (None, Some(ms(30_000)))
+    );
+    // Both zero (or the only one given zero): no PING at all, as in Envoy.
+    assert_eq!(keepalive("{interval: 0s, timeout: 1s}"), None);
+    assert_eq!(
+        keepalive("{interval: 0s, connection_idle_interval: 0s, timeout: 1s}"),
+        None
+    );
+}
+
+#[test]
 fn connection_keepalive_bad_values_name_the_envoy_field() {
     let at = "static_resources.clusters[0].http2_protocol_options.connection_keepalive";
     for (keepalive, field, fault, says) in [
         (
             "{interval: 1s, timeout: 0s}",
             "timeout",
-            Fault::Invalid,
-            "greater than 0",
-        ),
-        (
-            "{interval: 0s, timeout: 1s}",
-            "interval",
             Fault::Invalid,
             "greater than 0",
         ),
@@ -863,12 +883,6 @@ fn connection_keepalive_bad_values_name_the_envoy_field() {
             "timeout",
             Fault::Invalid,
             "required",
-        ),
-        (
-            "{timeout: 1s, connection_idle_interval: 0s}",
-            "connection_idle_interval",
-            Fault::Invalid,
-            "greater than 0",
         ),
     ] {
         let line = format!("connection_keepalive: {keepalive}");

@@ -368,6 +368,7 @@ impl Start {
         let io = Heard {
             io,
             at: heard.clone(),
+            listening: self.keepalive.is_some(),
         };
         let handshake = async {
             let (send, mut conn) = self
@@ -524,7 +525,11 @@ async fn watch(ping: &mut h2::PingPong, k: H2Keepalive, l: &Liveness, rng: &mut 
 fn jittered(interval: Duration, k: H2Keepalive, rng: &mut Rng) -> Duration {
     let max = interval.as_nanos() * u128::from(k.interval_jitter_bp) / 10_000;
     let max = u64::try_from(max).unwrap_or(u64::MAX);
-    let extra = if max == 0 { 0 } else { rng.below(max + 1) };
+    let extra = if max == 0 {
+        0
+    } else {
+        rng.below(max.saturating_add(1))
+    };
     interval + Duration::from_nanos(extra)
 }
 
@@ -533,6 +538,9 @@ fn jittered(interval: Duration, k: H2Keepalive, rng: &mut Rng) -> Duration {
 struct Heard<T> {
     io: T,
     at: Rc<Cell<Instant>>,
+    /// Only a connection with keepalives looks at `at`: without them no
+    /// read pays for a clock read.
+    listening: bool,
 }
 
 impl<T: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Heard<T> {
@@ -543,7 +551,7 @@ impl<T: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Heard<T> {
     ) -> Poll<std::io::Result<()>> {
         let before = buf.filled().len();
         let r = Pin::new(&mut self.io).poll_read(cx, buf);
-        if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+        if self.listening && matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
             self.at.set(Instant::now());
         }
         r
