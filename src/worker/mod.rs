@@ -98,9 +98,12 @@ impl<T: Default> Held<T> {
     }
 }
 
-/// An HTTP/1.1 client side's: what it writes, its request head's index, and
-/// when the request's head began to be read.
+/// An HTTP/1.1 client side's: its read buffer, what it writes, its request
+/// head's index, and when the request's head began to be read.
 pub struct H1Scratch {
+    /// What has been read from the client and not consumed. Pooled apart
+    /// (`Worker::take_buffer`): no capacity while the scratch is pooled.
+    pub buf: BytesMut,
     pub out: Vec<u8>,
     pub headers: Vec<HeaderIndex>,
     pub tokens: Vec<(u32, u32)>,
@@ -111,6 +114,7 @@ pub struct H1Scratch {
 impl Default for H1Scratch {
     fn default() -> Self {
         H1Scratch {
+            buf: BytesMut::new(),
             out: Vec::new(),
             headers: Vec::new(),
             tokens: Vec::new(),
@@ -272,6 +276,7 @@ impl Worker {
     }
 
     pub fn give_scratch(&self, mut s: Scratch) {
+        self.give_buffer(std::mem::take(&mut s.h1.buf));
         self.give_buffer(std::mem::take(&mut s.exchange.up_buf));
         // A vector grown by one large message is freed rather than kept.
         let grown = s.h1.out.capacity() > BODY_CHUNK + READ_CHUNK
