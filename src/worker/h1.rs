@@ -54,36 +54,30 @@ const LINGER_BYTES: usize = 256 * 1024;
 /// The client side of the connection: its socket, read buffer, and the
 /// vectors its heads are indexed into.
 struct Client<S> {
-    listener: Rc<ListenerCtx>,
     stream: S,
     /// Held while a request is in flight (`Connection::acquire_buffers`),
     /// with the read buffer (`H1Scratch::buf`): an idle connection, whose
     /// buffer is empty, holds neither.
     scratch: Held<H1Scratch>,
-    /// It runs over TLS.
-    tls: bool,
-    /// Also the connection's peer and when it was accepted (for
-    /// `max_connection_duration`): one copy of each per connection.
+    /// Also the connection's listener, peer, TLS session, when it was accepted
+    /// (for `max_connection_duration`) and the requests it has answered: one
+    /// copy of each per connection.
     tap: SessionTap,
-    /// Requests answered on this connection before the current one.
-    served: u32,
 }
 
 pub struct Connection<S> {
-    /// Counts the connection; also its worker.
-    active: ActiveConnection,
     client: Client<S>,
     /// Held while a request is in flight, like `Client::scratch`.
     exchange: Held<ExchangeBuffers>,
 }
 
 /// A connection just accepted, counted from this moment (`Worker::active`,
-/// the listener's connection stats) whichever protocol then serves it.
+/// the listener's connection stats: its tap counts it) whichever protocol
+/// then serves it.
 pub(super) struct Accepted {
     pub(super) worker: Rc<Worker>,
     pub(super) listener: Rc<ListenerCtx>,
     pub(super) peer: SocketAddr,
-    pub(super) active: ActiveConnection,
     pub(super) tap: SessionTap,
 }
 
@@ -95,8 +89,7 @@ impl Accepted {
         tls: Option<crate::net::tls::TlsInfo>,
         local: impl FnOnce() -> Option<SocketAddr>,
     ) -> Accepted {
-        let active = ActiveConnection::new(worker.clone());
-        let mut tap = SessionTap::open(&worker.tap, listener.index, listener.config.clone(), peer);
+        let mut tap = SessionTap::open(&worker, listener.clone(), peer);
         if let Some(info) = tls {
             tap.set_tls(info);
         }
@@ -107,7 +100,6 @@ impl Accepted {
             worker,
             listener,
             peer,
-            active,
             tap,
         }
     }
@@ -138,22 +130,16 @@ pub(super) fn serve_accepted<S: Transport + 'static>(
 ) -> impl std::future::Future<Output = ()> {
     let Accepted {
         worker: _,
-        listener,
+        listener: _,
         peer: _,
-        active,
         mut tap,
     } = accepted;
     tap.connection_protocol(CxProtocol::Http1);
-    let secure = stream.tls().is_some();
     let mut conn = Connection {
-        active,
         client: Client {
             tap,
-            listener,
             scratch: Held::default(),
-            tls: secure,
             stream,
-            served: 0,
         },
         exchange: Held::default(),
     };
@@ -202,9 +188,9 @@ fn into_tunnel<S: Transport + 'static>(
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> {
     let client_rest = std::mem::take(&mut conn.client.scratch.get().buf);
     let up_rest = std::mem::take(&mut conn.exchange.get().up_buf);
-    let idle = conn.client.listener.config.idle_timeout;
+    let idle = conn.client.tap.ctx().config.idle_timeout;
     Box::pin(async move {
-        if conn.client.tls || upstream.is_tls() {
+        if conn.client.tap.is_tls() || upstream.is_tls() {
             // One session per TLS connection: the tunnel cannot be split.
             let client = conn.client.stream;
             tunnel_one_task(client, client_rest, upstream, up_rest, idle).await;
@@ -223,27 +209,6 @@ enum Served {
     Tunnel(UpstreamConn),
 }
 
-/// Counts the connection in `Worker::active` for as long as it lives.
-pub(super) struct ActiveConnection(Rc<Worker>);
-
-impl ActiveConnection {
-    pub(super) fn new(worker: Rc<Worker>) -> ActiveConnection {
-        worker.active.set(worker.active.get() + 1);
-        ActiveConnection(worker)
-    }
-
-    /// The worker the connection is counted on (and served by).
-    pub(super) fn worker(&self) -> &Rc<Worker> {
-        &self.0
-    }
-}
-
-impl Drop for ActiveConnection {
-    fn drop(&mut self) {
-        self.0.active.set(self.0.active.get() - 1);
-    }
-}
-
 impl<S: Transport> Connection<S> {
     /// Serve one request whose first bytes have arrived, and close if it ends
     /// the connection (`None`).
@@ -252,12 +217,12 @@ impl<S: Transport> Connection<S> {
             // Busy: the request's larger state lives in a recycled slot. The
             // step is matched in a block of its own, so it is not kept across
             // the awaits below.
-            let worker = self.active.worker().clone();
+            let worker = self.client.tap.worker().clone();
             let step = worker.futures.recycle(self.next_request()).await;
             self.client.tap.request_end();
             match step {
                 Step::KeepAlive => {
-                    self.client.served = self.client.served.saturating_add(1);
+                    self.client.tap.served_one();
                     return Some(Served::KeepAlive);
                 }
                 Step::Tunnel(upstream) => return Some(Served::Tunnel(upstream)),
@@ -268,7 +233,7 @@ impl<S: Transport> Connection<S> {
         if linger {
             // Boxed: error paths only.
             Box::pin(self.client.linger_close()).await;
-        } else if self.client.tls {
+        } else if self.client.tap.is_tls() {
             // Bounded: a peer that stopped reading cannot hold us here.
             // Boxed: TLS only.
             let notify = self.client.stream.close_gracefully();
@@ -278,7 +243,7 @@ impl<S: Transport> Connection<S> {
     }
 
     fn acquire_buffers(&mut self) {
-        let worker = self.active.worker();
+        let worker = self.client.tap.worker();
         if self.client.scratch.0.is_none() {
             let s = worker.take_scratch();
             self.client.scratch = Held(Some(s.h1));
@@ -305,7 +270,8 @@ impl<S: Transport> Connection<S> {
             return;
         }
         if let (Some(h1), Some(exchange)) = (self.client.scratch.0.take(), self.exchange.0.take()) {
-            self.active
+            self.client
+                .tap
                 .worker()
                 .give_scratch(super::Scratch { h1, exchange });
         }
@@ -317,8 +283,8 @@ impl<S: Transport> Connection<S> {
     fn wait_for_request(
         &mut self,
     ) -> ReadableOrUnparked<impl std::future::Future<Output = std::io::Result<()>> + '_> {
-        let config = &self.client.listener.config;
-        let timeout = if self.client.served == 0 {
+        let config = &self.client.tap.ctx().config;
+        let timeout = if self.client.tap.served() == 0 {
             config.request_headers_timeout
         } else {
             config.idle_timeout
@@ -329,7 +295,7 @@ impl<S: Transport> Connection<S> {
         if let Some(max) = config.max_connection_duration {
             deadline = deadline.min(self.client.tap.opened() + max);
         }
-        let park = self.client.listener.drain.park(deadline);
+        let park = self.client.tap.ctx().drain.park(deadline);
         park.or_readable(self.client.stream.wait_readable())
     }
 
@@ -337,23 +303,23 @@ impl<S: Transport> Connection<S> {
     async fn next_request(&mut self) -> Step {
         // Each request uses the newest generation: its routes and clusters. The
         // generation is held (an `Rc`, no allocation) until the request ends.
-        let gen = self.active.worker().generation();
-        if gen.version != self.client.listener.version {
-            match gen.listener(self.client.listener.id) {
-                Some(l) => {
-                    self.client.listener = l.clone();
-                    self.client.tap.listener_changed(l.config.clone());
-                }
+        // The worker, as the request's own handle (the tap's is borrowed with
+        // the client).
+        let worker = self.client.tap.worker().clone();
+        let gen = worker.generation();
+        if gen.version != self.client.tap.ctx().version {
+            match gen.listener(self.client.tap.ctx().id) {
+                Some(l) => self.client.tap.listener_changed(l.clone()),
                 // A reload removed this listener: it drains.
                 None => return Step::Close,
             }
         }
         self.acquire_buffers();
-        let head = match self.client.read_head(self.active.worker()).await {
+        let head = match self.client.read_head(&worker).await {
             Ok(head) => head,
             Err(step) => return step,
         };
-        let listener = self.client.listener.clone();
+        let listener = self.client.tap.ctx().clone();
         let mut request = Request {
             head_pending: head.head_len,
             head,
@@ -370,7 +336,7 @@ impl<S: Transport> Connection<S> {
             return step;
         }
         let env = Env {
-            worker: self.active.worker(),
+            worker: &worker,
             gen: &gen,
             listener: &listener,
         };
@@ -389,10 +355,10 @@ impl<S: Transport> Client<S> {
     async fn read_head(&mut self, worker: &Worker) -> Result<RequestHead, Step> {
         let started = Instant::now();
         self.scratch.get().started = started;
-        let headers_deadline = started + self.listener.config.request_headers_timeout;
+        let headers_deadline = started + self.tap.ctx().config.request_headers_timeout;
         let (deadline, late) =
             self.within_request_timeout(headers_deadline, LocalReply::HeadersTimeout);
-        let limits = self.listener.config.limits;
+        let limits = self.tap.ctx().config.limits;
         let mut saw_newline = self.scratch.get().buf.contains(&b'\n');
         let head = loop {
             let scratch = self.scratch.get();
@@ -472,7 +438,7 @@ impl<S: Transport> Client<S> {
 
     /// The whole request must have arrived by then (`request_timeout`).
     fn request_deadline(&self) -> Option<Instant> {
-        let t = self.listener.config.request_timeout?;
+        let t = self.tap.ctx().config.request_timeout?;
         Some(self.started() + t)
     }
 
@@ -504,7 +470,8 @@ impl<S: Transport> Client<S> {
     /// The connection has lived past `max_connection_duration`: it closes after
     /// the current response (with `connection: close`).
     fn past_max_duration(&self) -> bool {
-        self.listener
+        self.tap
+            .ctx()
             .config
             .max_connection_duration
             .is_some_and(|max| self.tap.opened().elapsed() >= max)
@@ -512,16 +479,17 @@ impl<S: Transport> Client<S> {
 
     /// The current request is the connection's `max_requests_per_connection`th.
     fn at_max_requests(&self) -> bool {
-        self.listener
+        self.tap
+            .ctx()
             .config
             .max_requests_per_connection
-            .is_some_and(|max| self.served.saturating_add(1) >= max)
+            .is_some_and(|max| self.tap.served().saturating_add(1) >= max)
     }
 
     /// Whether the connection may stay open after the response to `head`.
     fn may_keep_alive(&self, head: &RequestHead) -> bool {
         head.keep_alive
-            && !self.listener.drain.is_draining()
+            && !self.tap.ctx().drain.is_draining()
             && !self.past_max_duration()
             && !self.at_max_requests()
     }
@@ -607,7 +575,7 @@ impl<S: Transport> Request<'_, S> {
     /// the limit, or its health-check path.
     fn screen(&mut self) -> Option<LocalReply<'static>> {
         let client = &mut *self.client;
-        let max_body = client.listener.config.limits.max_body_bytes;
+        let max_body = client.tap.ctx().config.limits.max_body_bytes;
         if let (BodyFraming::Length(n), Some(max)) = (self.head.framing, max_body) {
             if n > max {
                 return Some(LocalReply::BadRequest(CodecError::BodyTooLarge));
@@ -631,11 +599,11 @@ impl<S: Transport> Request<'_, S> {
     /// the read buffer, where the exchange takes them from; a framing error is
     /// answered before any upstream sees the request. `Some`: answered or gone.
     async fn buffer_body(&mut self) -> Option<Step> {
-        let cap = self.client.listener.config.request_buffer as usize;
+        let cap = self.client.tap.ctx().config.request_buffer as usize;
         if cap == 0 || self.head.framing == BodyFraming::None {
             return None;
         }
-        let pace = BodyPace::start(&self.client.listener.config);
+        let pace = BodyPace::start(&self.client.tap.ctx().config);
         self.body_pace = Some(pace);
         if self.head.expect_continue {
             // The client waits for this before it sends the body.
@@ -700,7 +668,7 @@ impl<S: Transport> Downstream for Request<'_, S> {
     }
 
     fn scheme(&self) -> Scheme {
-        if self.client.tls {
+        if self.client.tap.is_tls() {
             Scheme::Https
         } else {
             Scheme::Http
@@ -766,7 +734,7 @@ impl<S: Transport> Downstream for Request<'_, S> {
         out.clear();
         out.extend_from_slice(head);
         let whole_by = client.request_deadline();
-        let idle = BodyPace::timed_out(&client.listener.config);
+        let idle = BodyPace::timed_out(&client.tap.ctx().config);
         let scratch = client.scratch.get();
         let relay = relay_body(
             &mut client.stream,
@@ -777,9 +745,9 @@ impl<S: Transport> Downstream for Request<'_, S> {
             encoder,
             ReadPace::Body(
                 self.body_pace
-                    .unwrap_or_else(|| BodyPace::start(&client.listener.config)),
+                    .unwrap_or_else(|| BodyPace::start(&client.tap.ctx().config)),
             ),
-            client.listener.config.limits.max_body_bytes,
+            client.tap.ctx().config.limits.max_body_bytes,
         );
         let (relayed, late) = match whole_by {
             None => (relay.await, idle),
@@ -930,15 +898,16 @@ mod tests {
     }
 
     /// An idle keep-alive connection is its task: this future, plus monoio's
-    /// 40 bytes of task header and trailer. At most 408 bytes keeps the task
-    /// in jemalloc's 448-byte size class (with monoio's per-socket state and
-    /// the parking slot, about 0.57 KiB per idle connection; nginx about 0.59,
-    /// bench/RESULTS-memory.md). A request's state lives in a
-    /// recycled slot and its scratch is pooled, so only what an idle
-    /// connection needs counts here; growing past the budget means something
-    /// per-request has moved into every connection. The same in debug and
-    /// release builds (measured: equal under rustc 1.95).
-    const IDLE_TASK_BUDGET: usize = 408;
+    /// 48 bytes (task header 24, the stage's tag 8, trailer 16; measured: a
+    /// 344-byte future did not fit the class below, 336 did). At most 336
+    /// bytes keeps the task in jemalloc's 384-byte size class: with monoio's
+    /// per-socket state and the parking slot, about 0.5 KiB of RSS per idle
+    /// connection, nginx's 0.58 (bench/RESULTS-memory.md). A request's state
+    /// lives in a recycled slot and its buffers and scratch are pooled, so
+    /// only what an idle connection needs counts here; growing past the
+    /// budget means something per-request moved into every connection. The
+    /// same in debug and release builds (equal under rustc 1.95).
+    const IDLE_TASK_BUDGET: usize = 336;
 
     #[test]
     fn an_idle_connection_task_fits_its_budget() {

@@ -27,6 +27,7 @@ use crate::{
     net::{meter::Meter, tls::TlsInfo},
     stats::{names::*, ClusterStats, HostStats, ServerStats, WorkerStats},
     upstream::{cluster::Overflow, TlsFailure, UpstreamError, WorkerCluster},
+    worker::{ListenerCtx, Worker},
 };
 
 /// What the cluster decided for a request, as the stats see it.
@@ -228,29 +229,44 @@ impl WorkerTap {
 /// worker's pool between the request's first report and `request_end`: an
 /// idle keep-alive connection carries the connection's part alone.
 pub struct SessionTap {
-    tap: Rc<WorkerTap>,
-    /// The connection's TLS session (boxed: most connections have none, and
-    /// every connection carries a tap).
-    tls: Option<Box<TlsInfo>>,
-    /// The listener's stats slot (`u32`: it packs with the flags below).
-    listener: u32,
-    config: Rc<ListenerConfig>,
-    sink: Option<Sink>,
+    /// Its worker (whose `tap` it reports to); the connection is counted in
+    /// `Worker::active` while its tap lives.
+    worker: Rc<Worker>,
+    /// The listener as the current request's generation serves it (its
+    /// config: access log, limits, health check path).
+    ctx: Rc<ListenerCtx>,
     peer: SocketAddr,
-    /// The address the connection was accepted on, when the access log
-    /// prints it (boxed: asked for only then).
-    local: Option<Box<SocketAddr>>,
-    connection_id: u64,
+    /// Only when the listener logs or the connection is TLS (boxed: most
+    /// connections have neither, and every connection carries a tap).
+    details: Option<Box<ConnDetails>>,
     /// When the connection was accepted (`downstream_cx_length_ms`).
-    opened: Instant,
+    opened: crate::prim::Stamp,
     /// The current request's state; `None` between requests.
     rq: Option<Box<RequestTap>>,
     in_request: bool,
+    /// Requests answered on the connection before the current one (`u32`:
+    /// it packs with the flags).
+    served: u32,
     /// This tap counts a connection (open, close); an HTTP/2 stream's tap
     /// counts only its request.
     connection: bool,
     /// The per-protocol gauge this connection holds up, once its protocol is known.
     protocol_active: Option<ListenerGauge>,
+}
+
+/// What a connection's tap keeps only when its listener logs or the
+/// connection runs over TLS.
+#[derive(Clone, Default)]
+struct ConnDetails {
+    /// This worker's access log output for the listener.
+    sink: Option<Sink>,
+    /// `%CONNECTION_ID%` (0: not given yet; given when the connection starts
+    /// to be logged).
+    connection_id: u64,
+    /// The address the connection was accepted on, when the access log prints it.
+    local: Option<SocketAddr>,
+    /// The connection's TLS session.
+    tls: Option<TlsInfo>,
 }
 
 /// One request's reporting state, recycled through `WorkerTap`'s pool.
@@ -353,7 +369,7 @@ const MAX_POOLED_REQUEST_TAPS: usize = 1024;
 /// it borrows the two fields alone and the rest of the tap stays usable.
 macro_rules! rq {
     ($s:expr) => {
-        loan(&mut $s.rq, &$s.tap)
+        loan(&mut $s.rq, &$s.worker.tap)
     };
 }
 
@@ -369,61 +385,48 @@ pub enum CxProtocol {
 }
 
 impl SessionTap {
-    /// A connection was accepted on the listener in stats slot `listener`.
-    pub fn open(
-        tap: &Rc<WorkerTap>,
-        listener: usize,
-        config: Rc<ListenerConfig>,
-        peer: SocketAddr,
-    ) -> SessionTap {
+    /// A connection was accepted on the listener `ctx`.
+    pub fn open(worker: &Rc<Worker>, ctx: Rc<ListenerCtx>, peer: SocketAddr) -> SessionTap {
+        worker.active.set(worker.active.get() + 1);
+        let tap = &worker.tap;
+        let listener = ctx.index;
         let l = &tap.stats.listeners[listener];
         tap.stats.inc(WorkerCounter::DownstreamCxAccepted);
         l.inc(ListenerCounter::DownstreamCxTotal);
         l.gauge(ListenerGauge::DownstreamCxActive).inc();
-        let mut s = SessionTap::idle(tap.clone(), tap.sink(listener), listener, config, peer);
-        s.connection_id = tap.next_connection_id();
+        let mut s = SessionTap::idle(worker.clone(), ctx, peer);
+        let connection_id = tap.next_connection_id();
+        if let Some(sink) = tap.sink(listener) {
+            s.details = Some(Box::new(ConnDetails {
+                sink: Some(sink),
+                connection_id,
+                ..ConnDetails::default()
+            }));
+        }
         s
     }
 
     /// The tap of one HTTP/2 stream on the connection `conn` taps: its own
     /// request and log line, the connection's peer, listener and TLS session.
     pub fn stream(conn: &SessionTap) -> SessionTap {
-        let tap = conn.tap.clone();
-        let mut stream = SessionTap::idle(
-            tap,
-            conn.sink.clone(),
-            conn.listener as usize,
-            conn.config.clone(),
-            conn.peer,
-        );
-        stream.tls = conn.tls.clone();
-        stream.local = conn.local.clone();
-        stream.connection_id = conn.connection_id;
+        let tap = conn.worker.clone();
+        let mut stream = SessionTap::idle(tap, conn.ctx.clone(), conn.peer);
+        stream.details = conn.details.clone();
         stream.connection = false;
         stream
     }
 
     /// A tap with no request in progress, counting a connection by default.
-    fn idle(
-        tap: Rc<WorkerTap>,
-        sink: Option<Sink>,
-        listener: usize,
-        config: Rc<ListenerConfig>,
-        peer: SocketAddr,
-    ) -> SessionTap {
+    fn idle(worker: Rc<Worker>, ctx: Rc<ListenerCtx>, peer: SocketAddr) -> SessionTap {
         SessionTap {
-            sink,
-            tap,
-            // Stats slots are a listener count's worth.
-            listener: listener as u32,
-            config,
+            worker,
+            served: 0,
+            ctx,
             peer,
-            local: None,
-            connection_id: 0,
-            opened: Instant::now(),
+            details: None,
+            opened: crate::prim::Stamp::now(),
             rq: None,
             in_request: false,
-            tls: None,
             connection: true,
             protocol_active: None,
         }
@@ -442,7 +445,7 @@ impl SessionTap {
             ),
         };
         debug_assert!(self.connection && self.protocol_active.is_none());
-        let l = &self.tap.stats.listeners[self.listener as usize];
+        let l = &self.worker.tap.stats.listeners[self.ctx.index];
         l.inc(total);
         l.gauge(active).inc();
         self.protocol_active = Some(active);
@@ -451,7 +454,7 @@ impl SessionTap {
     /// The upstream's response head (offsets into `buf`): keep the headers the
     /// access log's `%RESP(..)%` names.
     pub fn response_headers(&mut self, buf: &[u8], headers: &[HeaderIndex]) {
-        let Some(log) = self.config.access_log.as_ref().filter(|_| self.logs()) else {
+        let Some(log) = self.ctx.config.access_log.as_ref().filter(|_| self.logs()) else {
             return;
         };
         rq!(self).resp_capture.clear();
@@ -471,6 +474,7 @@ impl SessionTap {
     pub fn wants_local_address(&self) -> bool {
         self.logs()
             && self
+                .ctx
                 .config
                 .access_log
                 .as_ref()
@@ -483,6 +487,7 @@ impl SessionTap {
     pub fn upstream_local(&mut self, local: impl FnOnce() -> Option<SocketAddr>) {
         let wanted = self.logs()
             && self
+                .ctx
                 .config
                 .access_log
                 .as_ref()
@@ -492,6 +497,27 @@ impl SessionTap {
         }
     }
 
+    /// The worker the connection is served by.
+    pub fn worker(&self) -> &Rc<Worker> {
+        &self.worker
+    }
+
+    /// The listener the connection is served by, in its current request's
+    /// generation.
+    pub fn ctx(&self) -> &Rc<ListenerCtx> {
+        &self.ctx
+    }
+
+    /// Requests answered on the connection before the current one.
+    pub fn served(&self) -> u32 {
+        self.served
+    }
+
+    /// One more request was answered on the connection.
+    pub fn served_one(&mut self) {
+        self.served = self.served.saturating_add(1);
+    }
+
     /// The connection's peer.
     pub fn peer(&self) -> SocketAddr {
         self.peer
@@ -499,28 +525,47 @@ impl SessionTap {
 
     /// When the connection was accepted.
     pub fn opened(&self) -> Instant {
-        self.opened
+        self.opened.instant()
     }
 
     /// The address the connection was accepted on.
     pub fn set_local(&mut self, local: Option<SocketAddr>) {
-        self.local = local.map(Box::new);
+        if local.is_some() {
+            self.details_mut().local = local;
+        }
     }
 
     /// The connection runs over TLS with this session (for the access log).
     pub fn set_tls(&mut self, tls: TlsInfo) {
-        self.tls = Some(Box::new(tls));
+        self.details_mut().tls = Some(tls);
     }
 
     /// A reload changed this connection's listener config (same slot): take
     /// its new access log settings. Between requests only.
-    pub fn listener_changed(&mut self, config: Rc<ListenerConfig>) {
-        self.sink = self.tap.sink(self.listener as usize);
-        self.config = config;
+    pub fn listener_changed(&mut self, ctx: Rc<ListenerCtx>) {
+        let sink = self.worker.tap.sink(self.ctx.index);
+        if sink.is_some() || self.details.is_some() {
+            let tap = self.worker.tap.clone();
+            let details = self.details_mut();
+            if sink.is_some() && details.connection_id == 0 {
+                details.connection_id = tap.next_connection_id();
+            }
+            details.sink = sink;
+        }
+        self.ctx = ctx;
+    }
+
+    fn details_mut(&mut self) -> &mut ConnDetails {
+        self.details.get_or_insert_with(Box::default)
     }
 
     fn logs(&self) -> bool {
-        self.sink.is_some()
+        self.details.as_ref().is_some_and(|d| d.sink.is_some())
+    }
+
+    /// The connection runs over TLS.
+    pub fn is_tls(&self) -> bool {
+        self.details.as_ref().is_some_and(|d| d.tls.is_some())
     }
 
     /// When the current request started, in milliseconds since the epoch
@@ -550,7 +595,7 @@ impl SessionTap {
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos() as u64);
         }
-        let l = &self.tap.stats.listeners[self.listener as usize];
+        let l = &self.worker.tap.stats.listeners[self.ctx.index];
         l.inc(ListenerCounter::DownstreamRqTotal);
         l.gauge(ListenerGauge::DownstreamRqActive).inc();
     }
@@ -559,20 +604,17 @@ impl SessionTap {
     pub fn request_start(&mut self, head: &RequestHead, headers: &[HeaderIndex], buf: &[u8]) {
         self.begin();
         rq!(self).protocol = Some(head.version);
-        if self.config.limits.underscores == crate::codec::limits::UnderscoreAction::DropHeader {
+        if self.ctx.config.limits.underscores == crate::codec::limits::UnderscoreAction::DropHeader
+        {
             self.dropped_underscored(headers);
         }
         if !self.logs() {
             return;
         }
         rq!(self).last_rx = Some(Instant::now());
-        let scheme: &[u8] = if self.tls.is_some() {
-            b"https"
-        } else {
-            b"http"
-        };
+        let scheme: &[u8] = if self.is_tls() { b"https" } else { b"http" };
         rq!(self).capture.clear();
-        let Some(log) = self.config.access_log.as_ref() else {
+        let Some(log) = self.ctx.config.access_log.as_ref() else {
             return;
         };
         for alts in &log.format.fields {
@@ -597,7 +639,7 @@ impl SessionTap {
             return;
         }
         let replace = action == RequestIdAction::Overwrite;
-        let Some(log) = self.config.access_log.as_ref() else {
+        let Some(log) = self.ctx.config.access_log.as_ref() else {
             return;
         };
         for (i, alts) in log.format.fields.iter().enumerate() {
@@ -623,20 +665,20 @@ impl SessionTap {
     /// If `path` is the listener's health check path: whether the server is live
     /// (not draining, not failed by `POST /healthcheck/fail`).
     pub fn health_check(&mut self, path: &[u8]) -> Option<bool> {
-        let hc = self.config.health_check.as_ref()?;
+        let hc = self.ctx.config.health_check.as_ref()?;
         if hc.path.as_bytes() != path {
             return None;
         }
-        self.tap.stats.listeners[self.listener as usize]
+        self.worker.tap.stats.listeners[self.ctx.index]
             .inc(ListenerCounter::DownstreamRqHealthCheck);
         rq!(self).health_check = true;
-        Some(self.tap.lifecycle.is_live())
+        Some(self.worker.tap.lifecycle.is_live())
     }
 
     /// The balancer was asked for a host of `cluster`.
     pub fn picked(&mut self, cluster: usize, pick: &Picked) {
         rq!(self).cluster = Some(cluster);
-        let cs = &self.tap.stats.clusters[cluster];
+        let cs = &self.worker.tap.stats.clusters[cluster];
         match pick {
             Picked::Overflow(which) => {
                 cs.inc(match which {
@@ -651,7 +693,7 @@ impl SessionTap {
                 cs.gauge(ClusterGauge::UpstreamRqActive).inc();
                 rq!(self).upstream_start = Instant::now();
                 rq!(self).upstream_addr = Some(*addr);
-                rq!(self).host = self.tap.host_stats(cluster, *addr);
+                rq!(self).host = self.worker.tap.host_stats(cluster, *addr);
                 self.host_do(|h| {
                     h.inc(HostCounter::RqTotal);
                     h.gauge(HostGauge::RqActive).inc();
@@ -672,7 +714,7 @@ impl SessionTap {
 
     fn cluster_do(&self, f: impl FnOnce(&ClusterStats)) {
         if let Some(c) = self.rq.as_ref().and_then(|rq| rq.cluster) {
-            f(&self.tap.stats.clusters[c]);
+            f(&self.worker.tap.stats.clusters[c]);
         }
     }
 
@@ -700,12 +742,12 @@ impl SessionTap {
         let Some(cluster) = rq!(self).cluster else {
             return;
         };
-        let cs = &self.tap.stats.clusters[cluster];
+        let cs = &self.worker.tap.stats.clusters[cluster];
         cs.inc(ClusterCounter::UpstreamRqRetry);
         cs.inc(ClusterCounter::UpstreamRqTotal);
         self.host_do(|h| h.gauge(HostGauge::RqActive).dec());
         rq!(self).upstream_addr = Some(addr);
-        rq!(self).host = self.tap.host_stats(cluster, addr);
+        rq!(self).host = self.worker.tap.host_stats(cluster, addr);
         self.host_do(|h| {
             h.inc(HostCounter::RqTotal);
             h.gauge(HostGauge::RqActive).inc();
@@ -832,14 +874,14 @@ impl SessionTap {
         rq!(self).details = details;
         rq!(self).bytes_sent = body_len;
         if let Some(c) = counter {
-            self.tap.stats.listeners[self.listener as usize].inc(c);
+            self.worker.tap.stats.listeners[self.ctx.index].inc(c);
         }
         rq!(self).flags.set(flag);
     }
 
     /// A listener counter of the request's own (a response cut by a timeout).
     pub fn count(&mut self, c: ListenerCounter) {
-        self.tap.stats.listeners[self.listener as usize].inc(c);
+        self.worker.tap.stats.listeners[self.ctx.index].inc(c);
     }
 
     /// Header names with `_` the listener drops (`headers_with_underscores`).
@@ -863,8 +905,8 @@ impl SessionTap {
         // One clock read for the request's and the upstream's durations.
         let now = Instant::now();
         let elapsed = now.duration_since(rq!(self).start);
-        let stats = &self.tap.stats;
-        let l = &stats.listeners[self.listener as usize];
+        let stats = &self.worker.tap.stats;
+        let l = &stats.listeners[self.ctx.index];
         if rq!(self).status == 0 {
             // The client went away before any response.
             l.inc(ListenerCounter::DownstreamRqRxReset);
@@ -888,7 +930,7 @@ impl SessionTap {
             });
             self.host_do(|h| h.gauge(HostGauge::RqActive).dec());
         }
-        if self.sink.is_some() {
+        if self.logs() {
             self.log_line(elapsed);
         }
         self.release_request();
@@ -898,7 +940,7 @@ impl SessionTap {
     fn release_request(&mut self) {
         if let Some(mut rq) = self.rq.take() {
             rq.reset();
-            self.tap.give_request_tap(rq);
+            self.worker.tap.give_request_tap(rq);
         }
     }
 
@@ -912,9 +954,9 @@ impl SessionTap {
         if rq.status == 0 && rq.details == ResponseDetails::None {
             rq.details = ResponseDetails::Fixed("downstream_remote_disconnect");
         }
-        let (Some(sink), Some(log), Some(rq)) = (
-            &self.sink,
-            self.config.access_log.as_ref(),
+        let (Some(details), Some(log), Some(rq)) = (
+            self.details.as_deref(),
+            self.ctx.config.access_log.as_ref(),
             self.rq.as_deref(),
         ) else {
             return;
@@ -922,7 +964,7 @@ impl SessionTap {
         let since = |t: Option<Instant>| {
             t.map(|t| t.saturating_duration_since(rq.start).as_millis() as u64)
         };
-        let names = self.tap.cluster_names.borrow();
+        let names = self.worker.tap.cluster_names.borrow();
         let record = LogRecord {
             start_nanos: rq.start_nanos,
             protocol: rq.protocol,
@@ -940,21 +982,24 @@ impl SessionTap {
             upstream_cluster: rq.cluster.and_then(|c| names.get(c)).map(|n| &**n),
             transport_failure: rq.transport_failure,
             peer: self.peer,
-            local: self.local.as_deref().copied(),
-            connection_id: self.connection_id,
+            local: details.local,
+            connection_id: details.connection_id,
             route_name: rq.route_name.as_deref(),
             health_check: rq.health_check,
             request: &rq.capture,
             response: &rq.resp_capture,
-            tls: self.tls.as_deref(),
+            tls: details.tls.as_ref(),
         };
         if let Some(filter) = &log.filter {
-            let mut rng = self.tap.rng.borrow_mut();
+            let mut rng = self.worker.tap.rng.borrow_mut();
             if !filter.matches(&record, &mut |n| rng.below(n)) {
                 return;
             }
         }
-        let stats = &self.tap.stats;
+        let Some(sink) = &details.sink else {
+            return;
+        };
+        let stats = &self.worker.tap.stats;
         let mut sink = sink.borrow_mut();
         log.format.render(&record, &mut sink.buf);
         stats.inc(WorkerCounter::AccessLogLines);
@@ -1013,7 +1058,8 @@ impl Drop for SessionTap {
         if !self.connection {
             return;
         }
-        let l = &self.tap.stats.listeners[self.listener as usize];
+        self.worker.active.set(self.worker.active.get() - 1);
+        let l = &self.worker.tap.stats.listeners[self.ctx.index];
         l.gauge(ListenerGauge::DownstreamCxActive).dec();
         if let Some(g) = self.protocol_active {
             l.gauge(g).dec();
