@@ -144,8 +144,9 @@ pub(super) fn serve_accepted<S: Transport + 'static>(
         exchange: Held::default(),
     };
     if read.capacity() > 0 {
-        // The bytes read to tell HTTP/1.1 from HTTP/2: the first request's.
-        conn.acquire_buffers();
+        // The bytes read to tell HTTP/1.1 from HTTP/2: the first request's
+        // (in their own buffer: no second one is taken for them).
+        conn.take_scratch();
         conn.client.scratch.get().buf = read;
     }
     // An `async move` block owns the connection once; an `async fn` taking it
@@ -243,18 +244,23 @@ impl<S: Transport> Connection<S> {
     }
 
     fn acquire_buffers(&mut self) {
+        self.take_scratch();
         let worker = self.client.tap.worker();
+        let buf = &mut self.client.scratch.get().buf;
+        if buf.capacity() == 0 {
+            *buf = worker.take_buffer();
+        }
+    }
+
+    /// The scratch boxes, from the worker's pool, unless held already.
+    fn take_scratch(&mut self) {
         if self.client.scratch.0.is_none() {
-            let s = worker.take_scratch();
+            let s = self.client.tap.worker().take_scratch();
             self.client.scratch = Held(Some(s.h1));
             // Taken and released together: both or neither are held.
             if self.exchange.0.is_none() {
                 self.exchange = Held(Some(s.exchange));
             }
-        }
-        let buf = &mut self.client.scratch.get().buf;
-        if buf.capacity() == 0 {
-            *buf = worker.take_buffer();
         }
     }
 
@@ -912,7 +918,8 @@ mod tests {
     #[test]
     fn an_idle_connection_task_fits_its_budget() {
         let plain = future_size(serve_accepted::<Metered>);
-        eprintln!("an idle HTTP/1.1 connection's future: {plain} bytes");
+        let tls = future_size(serve_accepted::<crate::net::tls::TlsStream>);
+        eprintln!("an idle HTTP/1.1 connection's future: {plain} bytes ({tls} over TLS)");
         assert!(
             plain <= IDLE_TASK_BUDGET,
             "an HTTP/1.1 connection's future is {plain} bytes, over its {IDLE_TASK_BUDGET}"
