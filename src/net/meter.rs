@@ -51,8 +51,20 @@ pub type Meter = Arc<dyn SocketCounts + Send + Sync>;
 pub struct Metered {
     tcp: TcpStream,
     meter: Option<Meter>,
-    /// When the connection was established, if its close is to be counted.
-    since: Option<Instant>,
+    /// When the connection was established, if its close is to be counted:
+    /// nanoseconds from `epoch()` (negative: before it), `NOT_COUNTED` if not.
+    /// A word where an `Option<Instant>` takes two: every idle client
+    /// connection holds a `Metered`.
+    since: i64,
+}
+
+/// `Metered::since` of a socket whose close is not counted.
+const NOT_COUNTED: i64 = i64::MIN;
+
+/// What `Metered::since` counts from (the first time it is asked for).
+fn epoch() -> Instant {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
 }
 
 impl Metered {
@@ -60,19 +72,37 @@ impl Metered {
         Metered {
             tcp,
             meter,
-            since: None,
+            since: NOT_COUNTED,
         }
     }
 
     /// The connection is up (for TLS, its handshake done), having started at
     /// `since`: its close counts on the meter (`SocketCounts::closed`).
     pub fn established(&mut self, since: Instant) {
-        if self.since.is_none() {
+        if self.since == NOT_COUNTED {
             if let Some(m) = &self.meter {
                 m.established();
             }
         }
-        self.since = Some(since);
+        let e = epoch();
+        let nanos = |d: Duration| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX);
+        self.since = match since.checked_duration_since(e) {
+            Some(after) => nanos(after),
+            None => -nanos(e.duration_since(since)).min(i64::MAX - 1),
+        };
+    }
+
+    /// When the connection was established, if its close is counted.
+    fn since(&self) -> Option<Instant> {
+        if self.since == NOT_COUNTED {
+            return None;
+        }
+        let off = Duration::from_nanos(self.since.unsigned_abs());
+        if self.since >= 0 {
+            epoch().checked_add(off)
+        } else {
+            epoch().checked_sub(off)
+        }
     }
 
     #[inline]
@@ -92,7 +122,7 @@ impl Metered {
 
 impl Drop for Metered {
     fn drop(&mut self) {
-        if let (Some(since), Some(m)) = (self.since, &self.meter) {
+        if let (Some(since), Some(m)) = (self.since(), &self.meter) {
             m.closed(since.elapsed());
         }
     }

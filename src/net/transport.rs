@@ -3,7 +3,7 @@
 //! The HTTP/1.1 connection code is generic over `Transport`, so one body of
 //! code serves both (monomorphised: no dynamic dispatch on the data path).
 
-use std::{io, net::SocketAddr};
+use std::{future::Future, io, net::SocketAddr};
 
 use monoio::io::{AsyncReadRent, AsyncWriteRent};
 
@@ -15,7 +15,10 @@ use super::{
 #[allow(async_fn_in_trait)] // single-threaded runtime: no `Send` bound wanted
 pub trait Transport: AsyncReadRent + AsyncWriteRent {
     /// Wait until a read would not block, holding no buffer of the caller's.
-    async fn wait_readable(&mut self) -> io::Result<()>;
+    /// (Not `async` in the trait, so an implementation can hand back the
+    /// socket's own wait without a frame around it: an idle connection's task
+    /// holds this future.)
+    fn wait_readable(&mut self) -> impl Future<Output = io::Result<()>> + '_;
 
     /// Before the socket closes: TLS says so (`close_notify`), so the peer can
     /// tell the end from a truncation. Nothing for TCP (closing the socket says it).
@@ -36,10 +39,10 @@ pub trait Transport: AsyncReadRent + AsyncWriteRent {
 }
 
 impl Transport for Metered {
-    async fn wait_readable(&mut self) -> io::Result<()> {
+    fn wait_readable(&mut self) -> impl Future<Output = io::Result<()>> + '_ {
         // Not relaxed: on epoll a relaxed check can report stale readiness, and
         // the connection would then park a buffer in a read that ignores the drain.
-        self.readable(false).await
+        self.readable(false)
     }
 
     async fn close_gracefully(&mut self) {}

@@ -9,7 +9,9 @@ pub mod fuzzing;
 pub mod lifecycle;
 pub mod published;
 pub mod rng;
+pub mod stamp;
 
 pub use lifecycle::Lifecycle;
 pub use published::Published;
 pub use rng::Rng;
+pub use stamp::Stamp;

@@ -82,12 +82,14 @@ pub async fn serve(
         ListenerCodec::Http1 => false,
         ListenerCodec::Http2 => true,
     };
+    // Each protocol runs as a task of its own (as after `codec: auto`'s
+    // detection), so this one's state — the handshake's, and the stream as it
+    // was before it moved — does not stay in every TLS connection's task: an
+    // idle HTTP/1.1 connection over TLS holds its own state alone.
     if h2 {
-        // Boxed: an HTTP/2 connection's state is several KiB; unboxed it would
-        // size every TLS connection's task, HTTP/1.1 ones included.
-        Box::pin(h2::serve_tls(worker.clone(), ctx.clone(), stream, peer)).await;
+        monoio::spawn(h2::serve_tls(worker.clone(), ctx.clone(), stream, peer));
     } else {
-        h1::serve(worker.clone(), ctx.clone(), stream, peer).await;
+        monoio::spawn(h1::serve(worker.clone(), ctx.clone(), stream, peer));
     }
 }
 

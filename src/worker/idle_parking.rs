@@ -6,6 +6,10 @@
 //! connection: a parked connection then costs a slot in this list and a small
 //! future, not a timer entry, and idle timeouts fire within one tick of their
 //! deadline. Single-threaded: `Rc` and `Cell`, no atomics.
+//!
+//! Memory: a slot is three words, and slots come in fixed pages that are never
+//! moved, so growing to the next ten thousand parked connections neither
+//! copies the slots nor leaves the old copy's pages behind.
 
 use std::{
     cell::{Cell, RefCell},
@@ -16,18 +20,63 @@ use std::{
     time::Instant,
 };
 
+/// Slots per page.
+const PAGE: usize = 512;
+/// A slot's `deadline` when no connection holds it…
+const VACANT: u64 = u64::MAX;
+/// …and once its deadline has passed (the tick has woken it).
+const EXPIRED: u64 = 0;
+
 struct Slot {
     waker: Option<Waker>,
-    deadline: Instant,
-    expired: bool,
+    /// Nanoseconds after the parking's epoch, at least 1; or `VACANT`, `EXPIRED`.
+    deadline: u64,
 }
 
-#[derive(Default)]
+impl Slot {
+    const fn vacant() -> Slot {
+        Slot {
+            waker: None,
+            deadline: VACANT,
+        }
+    }
+}
+
 struct State {
     draining: Cell<bool>,
-    /// Parked connections; `None` slots are free.
-    slots: RefCell<Vec<Option<Slot>>>,
-    free: RefCell<Vec<usize>>,
+    /// What slot deadlines count from.
+    epoch: Instant,
+    /// Parked connections, `PAGE` slots a page; slot `i` is
+    /// `pages[i / PAGE][i % PAGE]`.
+    pages: RefCell<Vec<Box<[Slot]>>>,
+    /// Slots handed out so far (held or in `free`).
+    used: Cell<u32>,
+    free: RefCell<Vec<u32>>,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State {
+            draining: Cell::new(false),
+            epoch: Instant::now(),
+            pages: RefCell::new(Vec::new()),
+            used: Cell::new(0),
+            free: RefCell::new(Vec::new()),
+        }
+    }
+}
+
+impl State {
+    /// `t` as a slot deadline (a moment before the epoch has passed already).
+    fn at(&self, t: Instant) -> u64 {
+        let ns = t.saturating_duration_since(self.epoch).as_nanos();
+        u64::try_from(ns).unwrap_or(VACANT - 1).clamp(1, VACANT - 1)
+    }
+
+    fn slot_mut(pages: &mut [Box<[Slot]>], i: u32) -> &mut Slot {
+        let i = i as usize;
+        &mut pages[i / PAGE][i % PAGE]
+    }
 }
 
 #[derive(Clone, Default)]
@@ -50,18 +99,8 @@ impl IdleParking {
     /// Start draining: wake every parked connection.
     pub fn start(&self) {
         self.state.draining.set(true);
-        for slot in self.state.slots.borrow_mut().iter_mut().flatten() {
-            if let Some(w) = slot.waker.take() {
-                w.wake();
-            }
-        }
-    }
-
-    /// Wake the connections whose deadline has passed (the worker's tick).
-    pub fn expire(&self, now: Instant) {
-        for slot in self.state.slots.borrow_mut().iter_mut().flatten() {
-            if !slot.expired && slot.deadline <= now {
-                slot.expired = true;
+        for page in self.state.pages.borrow_mut().iter_mut() {
+            for slot in page.iter_mut() {
                 if let Some(w) = slot.waker.take() {
                     w.wake();
                 }
@@ -69,72 +108,119 @@ impl IdleParking {
         }
     }
 
-    /// Resolves when draining starts or `deadline` has passed.
+    /// Wake the connections whose deadline has passed (the worker's tick).
+    pub fn expire(&self, now: Instant) {
+        let now = self.state.at(now);
+        for page in self.state.pages.borrow_mut().iter_mut() {
+            for slot in page.iter_mut() {
+                // `VACANT` is never due; `EXPIRED` was woken already.
+                if slot.deadline != EXPIRED && slot.deadline <= now {
+                    slot.deadline = EXPIRED;
+                    if let Some(w) = slot.waker.take() {
+                        w.wake();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Resolves when draining starts or `deadline` has passed. The slot is
+    /// taken now, so the future itself is two words (it sits in every idle
+    /// connection's task).
     pub fn park(&self, deadline: Instant) -> Park {
-        Park {
-            state: self.state.clone(),
+        let state = &self.state;
+        let deadline = state.at(deadline);
+        let mut pages = state.pages.borrow_mut();
+        let i = match state.free.borrow_mut().pop() {
+            Some(i) => i,
+            None => {
+                let i = state.used.get();
+                if i as usize == pages.len() * PAGE {
+                    pages.push((0..PAGE).map(|_| Slot::vacant()).collect());
+                }
+                state.used.set(i + 1);
+                i
+            }
+        };
+        *State::slot_mut(&mut pages, i) = Slot {
+            waker: None,
             deadline,
-            slot: None,
+        };
+        drop(pages);
+        Park {
+            state: state.clone(),
+            slot: i,
         }
     }
 }
 
 pub struct Park {
     state: Rc<State>,
-    deadline: Instant,
-    slot: Option<usize>,
+    slot: u32,
 }
 
 impl Future for Park {
     type Output = Unparked;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Unparked> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Unparked> {
         if self.state.draining.get() {
             return Poll::Ready(Unparked::Draining);
         }
-        let waker = Some(cx.waker().clone());
-        match self.slot {
-            Some(i) => {
-                let mut slots = self.state.slots.borrow_mut();
-                let slot = slots[i]
-                    .as_mut()
-                    .expect("a parked slot stays until dropped");
-                if slot.expired {
-                    return Poll::Ready(Unparked::IdleTimeout);
-                }
-                slot.waker = waker;
-            }
-            None => {
-                let slot = Slot {
-                    waker,
-                    deadline: self.deadline,
-                    expired: false,
-                };
-                let mut slots = self.state.slots.borrow_mut();
-                let i = match self.state.free.borrow_mut().pop() {
-                    Some(i) => {
-                        slots[i] = Some(slot);
-                        i
-                    }
-                    None => {
-                        slots.push(Some(slot));
-                        slots.len() - 1
-                    }
-                };
-                drop(slots);
-                self.slot = Some(i);
-            }
+        let mut pages = self.state.pages.borrow_mut();
+        let slot = State::slot_mut(&mut pages, self.slot);
+        debug_assert_ne!(slot.deadline, VACANT, "a parked slot stays until dropped");
+        if slot.deadline == EXPIRED {
+            return Poll::Ready(Unparked::IdleTimeout);
+        }
+        match &mut slot.waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            w => *w = Some(cx.waker().clone()),
         }
         Poll::Pending
     }
 }
 
+impl Park {
+    /// Race a readiness wait against this parking: the wait's result, or why
+    /// the parking woke first.
+    pub fn or_readable<R>(self, readable: R) -> ReadableOrUnparked<R> {
+        ReadableOrUnparked {
+            readable,
+            park: self,
+        }
+    }
+}
+
+/// A readiness wait raced against a `Park`. One future the size of the two
+/// (`select!` adds state of its own): it is what every idle keep-alive
+/// connection's task holds while it waits. Readiness is polled first, so a
+/// request that arrived as the parking woke is still served.
+pub struct ReadableOrUnparked<R> {
+    readable: R,
+    park: Park,
+}
+
+impl<R: Future<Output = std::io::Result<()>>> Future for ReadableOrUnparked<R> {
+    type Output = Result<std::io::Result<()>, Unparked>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // SAFETY: `readable` is structurally pinned: it is never moved out of
+        // `self` (no method gives it out, there is no `Drop` impl, and `Unpin`
+        // is only as derived). `park` is `Unpin` and used by `&mut` alone.
+        let this = unsafe { self.get_unchecked_mut() };
+        // SAFETY: as above; `this.readable` stays where it is until dropped.
+        let readable = unsafe { Pin::new_unchecked(&mut this.readable) };
+        if let Poll::Ready(r) = readable.poll(cx) {
+            return Poll::Ready(Ok(r));
+        }
+        Pin::new(&mut this.park).poll(cx).map(Err)
+    }
+}
+
 impl Drop for Park {
     fn drop(&mut self) {
-        if let Some(i) = self.slot {
-            self.state.slots.borrow_mut()[i] = None;
-            self.state.free.borrow_mut().push(i);
-        }
+        *State::slot_mut(&mut self.state.pages.borrow_mut(), self.slot) = Slot::vacant();
+        self.state.free.borrow_mut().push(self.slot);
     }
 }
 
@@ -173,5 +259,30 @@ mod tests {
         // Slots are freed and reused.
         drop((soon, late));
         assert_eq!(parking.state.free.borrow().len(), 2);
+    }
+
+    #[test]
+    fn slots_span_pages_and_keep_their_deadlines() {
+        let parking = IdleParking::default();
+        let now = Instant::now();
+        let flag = Arc::new(Flag(Default::default()));
+        // A full page of late deadlines, then one soon on the next page.
+        let mut parked: Vec<Park> = (0..PAGE)
+            .map(|_| parking.park(now + Duration::from_secs(60)))
+            .collect();
+        let mut soon = parking.park(now + Duration::from_secs(1));
+        assert_eq!(parking.state.pages.borrow().len(), 2);
+        for p in parked.iter_mut() {
+            assert_eq!(poll(p, &flag), Poll::Pending);
+        }
+        assert_eq!(poll(&mut soon, &flag), Poll::Pending);
+        parking.expire(now + Duration::from_secs(2));
+        assert_eq!(poll(&mut soon, &flag), Poll::Ready(Unparked::IdleTimeout));
+        assert!(parked.iter_mut().all(|p| poll(p, &flag) == Poll::Pending));
+        // A freed slot is taken again before a new one.
+        drop(parked.pop());
+        let again = parking.park(now + Duration::from_secs(60));
+        assert_eq!(again.slot as usize, PAGE - 1);
+        assert_eq!(parking.state.used.get() as usize, PAGE + 1);
     }
 }

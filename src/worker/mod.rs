@@ -70,30 +70,57 @@ const TICKS_PER_POOL_SWEEP: u64 = 10;
 const MAX_POOLED_BUFFERS: usize = 256;
 
 /// The vectors a connection uses while a request is in flight; pooled per
-/// worker so an idle connection holds none of them.
-#[derive(Default)]
+/// worker so an idle connection holds none of them, not even their headers
+/// (boxed: a connection between requests keeps two empty `Held`s, a word each).
 pub struct Scratch {
-    pub h1: H1Scratch,
-    pub exchange: ExchangeScratch,
+    pub h1: Box<H1Scratch>,
+    /// Its `up_buf` has no capacity while pooled (read buffers have a pool of
+    /// their own).
+    pub exchange: Box<ExchangeBuffers>,
 }
 
-/// An HTTP/1.1 client side's: what it writes, and its request head's index.
-#[derive(Default)]
+/// Request-time state a connection holds only while a request is in flight:
+/// from the worker's pool (`Worker::take_scratch`), `None` between requests.
+pub struct Held<T>(Option<Box<T>>);
+
+impl<T> Default for Held<T> {
+    fn default() -> Self {
+        Held(None)
+    }
+}
+
+impl<T: Default> Held<T> {
+    /// The state. The connection takes it before its request's first use; if
+    /// it has not, a fresh one (an allocation, never a panic).
+    #[inline]
+    pub fn get(&mut self) -> &mut T {
+        self.0.get_or_insert_with(Box::default)
+    }
+}
+
+/// An HTTP/1.1 client side's: its read buffer, what it writes, its request
+/// head's index, and when the request's head began to be read.
 pub struct H1Scratch {
+    /// What has been read from the client and not consumed. Pooled apart
+    /// (`Worker::take_buffer`): no capacity while the scratch is pooled.
+    pub buf: BytesMut,
     pub out: Vec<u8>,
     pub headers: Vec<HeaderIndex>,
     pub tokens: Vec<(u32, u32)>,
+    /// For `request_timeout` and `max_stream_duration` (set per request).
+    pub started: Instant,
 }
 
-/// An exchange's: the upstream request head, what it writes upstream, and the
-/// response head's index.
-#[derive(Default)]
-pub struct ExchangeScratch {
-    pub req_head: Vec<u8>,
-    pub out: Vec<u8>,
-    pub up_headers: Vec<HeaderIndex>,
-    pub up_tokens: Vec<(u32, u32)>,
-    pub edit: EditScratch,
+impl Default for H1Scratch {
+    fn default() -> Self {
+        H1Scratch {
+            buf: BytesMut::new(),
+            out: Vec::new(),
+            headers: Vec::new(),
+            tokens: Vec::new(),
+            started: Instant::now(),
+        }
+    }
 }
 
 /// Where a route's header mutations are applied: used only by routes that
@@ -125,28 +152,8 @@ pub struct ExchangeBuffers {
     pub up_headers: Vec<HeaderIndex>,
     pub up_tokens: Vec<(u32, u32)>,
     pub edit: EditScratch,
-    /// The router's (lower-cased host); not pooled, it stays small.
+    /// The router's (lower-cased host).
     pub route_scratch: Vec<u8>,
-}
-
-impl ExchangeBuffers {
-    pub fn put_scratch(&mut self, s: ExchangeScratch) {
-        self.req_head = s.req_head;
-        self.out = s.out;
-        self.up_headers = s.up_headers;
-        self.up_tokens = s.up_tokens;
-        self.edit = s.edit;
-    }
-
-    pub fn take_scratch(&mut self) -> ExchangeScratch {
-        ExchangeScratch {
-            req_head: std::mem::take(&mut self.req_head),
-            out: std::mem::take(&mut self.out),
-            up_headers: std::mem::take(&mut self.up_headers),
-            up_tokens: std::mem::take(&mut self.up_tokens),
-            edit: std::mem::take(&mut self.edit),
-        }
-    }
 }
 
 /// A listener as one worker serves it in one config generation.
@@ -260,15 +267,17 @@ impl Worker {
             .borrow_mut()
             .pop()
             .unwrap_or_else(|| Scratch {
-                h1: H1Scratch {
+                h1: Box::new(H1Scratch {
                     out: Vec::with_capacity(READ_CHUNK),
                     ..H1Scratch::default()
-                },
-                exchange: ExchangeScratch::default(),
+                }),
+                exchange: Box::default(),
             })
     }
 
     pub fn give_scratch(&self, mut s: Scratch) {
+        self.give_buffer(std::mem::take(&mut s.h1.buf));
+        self.give_buffer(std::mem::take(&mut s.exchange.up_buf));
         // A vector grown by one large message is freed rather than kept.
         let grown = s.h1.out.capacity() > BODY_CHUNK + READ_CHUNK
             || s.exchange.out.capacity() > BODY_CHUNK + READ_CHUNK

@@ -27,6 +27,7 @@ use crate::{
     net::{meter::Meter, tls::TlsInfo},
     stats::{names::*, ClusterStats, HostStats, ServerStats, WorkerStats},
     upstream::{cluster::Overflow, TlsFailure, UpstreamError, WorkerCluster},
+    worker::{ListenerCtx, Worker},
 };
 
 /// What the cluster decided for a request, as the stats see it.
@@ -58,6 +59,10 @@ pub struct WorkerTap {
     connections: Cell<u64>,
     /// For access log `sample` filters.
     rng: RefCell<crate::prim::Rng>,
+    /// Request taps between requests (see `SessionTap::rq`). Boxed: a tap
+    /// holds the box itself, lent and returned without a copy or allocation.
+    #[allow(clippy::vec_box)]
+    request_taps: RefCell<Vec<Box<RequestTap>>>,
 }
 
 impl WorkerTap {
@@ -78,6 +83,7 @@ impl WorkerTap {
             rng: RefCell::new(crate::prim::Rng::new(crate::prim::Rng::random_seed(
                 id as u64,
             ))),
+            request_taps: RefCell::new(Vec::new()),
             server,
         };
         // Listeners and clusters are configured by the worker's first
@@ -156,6 +162,23 @@ impl WorkerTap {
         n * self.server.workers.len() as u64 + self.id as u64 + 1
     }
 
+    /// A request tap in its reset state: from the pool, or new while the pool
+    /// warms up.
+    fn take_request_tap(&self) -> Box<RequestTap> {
+        self.request_taps
+            .borrow_mut()
+            .pop()
+            .unwrap_or_else(|| Box::new(RequestTap::new()))
+    }
+
+    /// `rq` is reset; keep it for the next request.
+    fn give_request_tap(&self, rq: Box<RequestTap>) {
+        let mut pool = self.request_taps.borrow_mut();
+        if pool.len() < MAX_POOLED_REQUEST_TAPS {
+            pool.push(rq);
+        }
+    }
+
     fn sink(&self, listener: usize) -> Option<Sink> {
         self.sinks.borrow().get(listener).cloned().flatten()
     }
@@ -201,16 +224,53 @@ impl WorkerTap {
 }
 
 /// One downstream connection's reporting state; one request at a time.
+///
+/// What only a request in flight needs (`RequestTap`) is on loan from the
+/// worker's pool between the request's first report and `request_end`: an
+/// idle keep-alive connection carries the connection's part alone.
 pub struct SessionTap {
-    tap: Rc<WorkerTap>,
-    /// The connection's TLS session (boxed: most connections have none, and
-    /// every connection carries a tap).
-    tls: Option<Box<TlsInfo>>,
-    listener: usize,
-    config: Rc<ListenerConfig>,
-    sink: Option<Sink>,
+    /// Its worker (whose `tap` it reports to); the connection is counted in
+    /// `Worker::active` while its tap lives.
+    worker: Rc<Worker>,
+    /// The listener as the current request's generation serves it (its
+    /// config: access log, limits, health check path).
+    ctx: Rc<ListenerCtx>,
     peer: SocketAddr,
+    /// Only when the listener logs or the connection is TLS (boxed: most
+    /// connections have neither, and every connection carries a tap).
+    details: Option<Box<ConnDetails>>,
+    /// When the connection was accepted (`downstream_cx_length_ms`).
+    opened: crate::prim::Stamp,
+    /// The current request's state; `None` between requests.
+    rq: Option<Box<RequestTap>>,
     in_request: bool,
+    /// Requests answered on the connection before the current one (`u32`:
+    /// it packs with the flags).
+    served: u32,
+    /// This tap counts a connection (open, close); an HTTP/2 stream's tap
+    /// counts only its request.
+    connection: bool,
+    /// The per-protocol gauge this connection holds up, once its protocol is known.
+    protocol_active: Option<ListenerGauge>,
+}
+
+/// What a connection's tap keeps only when its listener logs or the
+/// connection runs over TLS.
+#[derive(Clone, Default)]
+struct ConnDetails {
+    /// This worker's access log output for the listener.
+    sink: Option<Sink>,
+    /// `%CONNECTION_ID%` (0: not given yet; given when the connection starts
+    /// to be logged).
+    connection_id: u64,
+    /// The address the connection was accepted on, when the access log prints it.
+    local: Option<SocketAddr>,
+    /// The connection's TLS session.
+    tls: Option<TlsInfo>,
+}
+
+/// One request's reporting state, recycled through `WorkerTap`'s pool.
+struct RequestTap {
     start: Instant,
     /// Wall-clock start, nanoseconds since the epoch (read only when logging).
     start_nanos: u64,
@@ -224,8 +284,6 @@ pub struct SessionTap {
     /// When the upstream's response head arrived.
     upstream_head: Option<Instant>,
     health_check: bool,
-    local: Option<SocketAddr>,
-    connection_id: u64,
     /// The matched route's name, when the access log is on.
     route_name: Option<Arc<str>>,
     flags: Flags,
@@ -242,73 +300,12 @@ pub struct SessionTap {
     capture: RequestCapture,
     /// The response headers the access log asks for (`%RESP(..)%`).
     resp_capture: RequestCapture,
-    /// This tap counts a connection (open, close); an HTTP/2 stream's tap
-    /// counts only its request.
-    connection: bool,
-    /// When the connection was accepted (`downstream_cx_length_ms`).
-    opened: Instant,
-    /// The per-protocol gauge this connection holds up, once its protocol is known.
-    protocol_active: Option<ListenerGauge>,
 }
 
-/// The protocol a client connection turned out to speak.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CxProtocol {
-    Http1,
-    Http2,
-}
-
-impl SessionTap {
-    /// A connection was accepted on the listener in stats slot `listener`.
-    pub fn open(
-        tap: &Rc<WorkerTap>,
-        listener: usize,
-        config: Rc<ListenerConfig>,
-        peer: SocketAddr,
-    ) -> SessionTap {
-        let l = &tap.stats.listeners[listener];
-        tap.stats.inc(WorkerCounter::DownstreamCxAccepted);
-        l.inc(ListenerCounter::DownstreamCxTotal);
-        l.gauge(ListenerGauge::DownstreamCxActive).inc();
-        let mut s = SessionTap::idle(tap.clone(), tap.sink(listener), listener, config, peer);
-        s.connection_id = tap.next_connection_id();
-        s
-    }
-
-    /// The tap of one HTTP/2 stream on the connection `conn` taps: its own
-    /// request and log line, the connection's peer, listener and TLS session.
-    pub fn stream(conn: &SessionTap) -> SessionTap {
-        let tap = conn.tap.clone();
-        let mut stream = SessionTap::idle(
-            tap,
-            conn.sink.clone(),
-            conn.listener,
-            conn.config.clone(),
-            conn.peer,
-        );
-        stream.tls = conn.tls.clone();
-        stream.local = conn.local;
-        stream.connection_id = conn.connection_id;
-        stream.connection = false;
-        stream
-    }
-
-    /// A tap with no request in progress, counting a connection by default.
-    fn idle(
-        tap: Rc<WorkerTap>,
-        sink: Option<Sink>,
-        listener: usize,
-        config: Rc<ListenerConfig>,
-        peer: SocketAddr,
-    ) -> SessionTap {
+impl RequestTap {
+    fn new() -> RequestTap {
         let now = Instant::now();
-        SessionTap {
-            sink,
-            tap,
-            listener,
-            config,
-            peer,
-            in_request: false,
+        RequestTap {
             start: now,
             start_nanos: 0,
             protocol: None,
@@ -318,8 +315,6 @@ impl SessionTap {
             last_rx: None,
             upstream_head: None,
             health_check: false,
-            local: None,
-            connection_id: 0,
             route_name: None,
             flags: Flags::default(),
             bytes_received: 0,
@@ -332,9 +327,107 @@ impl SessionTap {
             service_time_ms: None,
             capture: RequestCapture::default(),
             resp_capture: RequestCapture::default(),
-            tls: None,
+        }
+    }
+
+    /// Back to the state of a request not yet started, keeping the capture
+    /// vectors' capacity.
+    fn reset(&mut self) {
+        self.protocol = None;
+        self.status = 0;
+        self.details = ResponseDetails::None;
+        self.transport_failure = None;
+        self.last_rx = None;
+        self.upstream_head = None;
+        self.health_check = false;
+        self.route_name = None;
+        self.flags = Flags::default();
+        self.bytes_received = 0;
+        self.bytes_sent = 0;
+        self.cluster = None;
+        self.host = None;
+        self.upstream_addr = None;
+        self.upstream_local = None;
+        self.service_time_ms = None;
+        self.capture.clear();
+        self.resp_capture.clear();
+    }
+
+    fn host_do(&self, f: impl FnOnce(&HostStats)) {
+        if let Some(h) = &self.host {
+            f(h);
+        }
+    }
+}
+
+/// Request taps a worker keeps for reuse (one per request in flight at most;
+/// beyond this they are freed).
+const MAX_POOLED_REQUEST_TAPS: usize = 1024;
+
+/// The current request's state of a tap: its loaned `RequestTap`, taken from
+/// the pool at the first report that needs it. A macro, not a method, so that
+/// it borrows the two fields alone and the rest of the tap stays usable.
+macro_rules! rq {
+    ($s:expr) => {
+        loan(&mut $s.rq, &$s.worker.tap)
+    };
+}
+
+fn loan<'a>(rq: &'a mut Option<Box<RequestTap>>, tap: &WorkerTap) -> &'a mut RequestTap {
+    rq.get_or_insert_with(|| tap.take_request_tap())
+}
+
+/// The protocol a client connection turned out to speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CxProtocol {
+    Http1,
+    Http2,
+}
+
+impl SessionTap {
+    /// A connection was accepted on the listener `ctx`.
+    pub fn open(worker: &Rc<Worker>, ctx: Rc<ListenerCtx>, peer: SocketAddr) -> SessionTap {
+        worker.active.set(worker.active.get() + 1);
+        let tap = &worker.tap;
+        let listener = ctx.index;
+        let l = &tap.stats.listeners[listener];
+        tap.stats.inc(WorkerCounter::DownstreamCxAccepted);
+        l.inc(ListenerCounter::DownstreamCxTotal);
+        l.gauge(ListenerGauge::DownstreamCxActive).inc();
+        let mut s = SessionTap::idle(worker.clone(), ctx, peer);
+        let connection_id = tap.next_connection_id();
+        if let Some(sink) = tap.sink(listener) {
+            s.details = Some(Box::new(ConnDetails {
+                sink: Some(sink),
+                connection_id,
+                ..ConnDetails::default()
+            }));
+        }
+        s
+    }
+
+    /// The tap of one HTTP/2 stream on the connection `conn` taps: its own
+    /// request and log line, the connection's peer, listener and TLS session.
+    pub fn stream(conn: &SessionTap) -> SessionTap {
+        let tap = conn.worker.clone();
+        let mut stream = SessionTap::idle(tap, conn.ctx.clone(), conn.peer);
+        stream.details = conn.details.clone();
+        stream.connection = false;
+        stream
+    }
+
+    /// A tap with no request in progress, counting a connection by default.
+    fn idle(worker: Rc<Worker>, ctx: Rc<ListenerCtx>, peer: SocketAddr) -> SessionTap {
+        SessionTap {
+            worker,
+            served: 0,
+            ctx,
+            peer,
+            details: None,
+            opened: crate::prim::Stamp::now(),
+            rq: None,
+            in_request: false,
             connection: true,
-            opened: now,
             protocol_active: None,
         }
     }
@@ -352,7 +445,7 @@ impl SessionTap {
             ),
         };
         debug_assert!(self.connection && self.protocol_active.is_none());
-        let l = &self.tap.stats.listeners[self.listener];
+        let l = &self.worker.tap.stats.listeners[self.ctx.index];
         l.inc(total);
         l.gauge(active).inc();
         self.protocol_active = Some(active);
@@ -361,10 +454,10 @@ impl SessionTap {
     /// The upstream's response head (offsets into `buf`): keep the headers the
     /// access log's `%RESP(..)%` names.
     pub fn response_headers(&mut self, buf: &[u8], headers: &[HeaderIndex]) {
-        let Some(log) = self.config.access_log.as_ref().filter(|_| self.logs()) else {
+        let Some(log) = self.ctx.config.access_log.as_ref().filter(|_| self.logs()) else {
             return;
         };
-        self.resp_capture.clear();
+        rq!(self).resp_capture.clear();
         for alts in &log.format.resp_fields {
             let value = alts.iter().find_map(|name| {
                 headers
@@ -372,7 +465,7 @@ impl SessionTap {
                     .find(|h| h.name(buf).eq_ignore_ascii_case(name))
                     .map(|h| h.value(buf))
             });
-            self.resp_capture.push(value);
+            rq!(self).resp_capture.push(value);
         }
     }
 
@@ -381,6 +474,7 @@ impl SessionTap {
     pub fn wants_local_address(&self) -> bool {
         self.logs()
             && self
+                .ctx
                 .config
                 .access_log
                 .as_ref()
@@ -393,46 +487,99 @@ impl SessionTap {
     pub fn upstream_local(&mut self, local: impl FnOnce() -> Option<SocketAddr>) {
         let wanted = self.logs()
             && self
+                .ctx
                 .config
                 .access_log
                 .as_ref()
                 .is_some_and(|l| l.format.wants_upstream_local_address());
         if wanted {
-            self.upstream_local = local();
+            rq!(self).upstream_local = local();
         }
+    }
+
+    /// The worker the connection is served by.
+    pub fn worker(&self) -> &Rc<Worker> {
+        &self.worker
+    }
+
+    /// The listener the connection is served by, in its current request's
+    /// generation.
+    pub fn ctx(&self) -> &Rc<ListenerCtx> {
+        &self.ctx
+    }
+
+    /// Requests answered on the connection before the current one.
+    pub fn served(&self) -> u32 {
+        self.served
+    }
+
+    /// One more request was answered on the connection.
+    pub fn served_one(&mut self) {
+        self.served = self.served.saturating_add(1);
+    }
+
+    /// The connection's peer.
+    pub fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// When the connection was accepted.
+    pub fn opened(&self) -> Instant {
+        self.opened.instant()
     }
 
     /// The address the connection was accepted on.
     pub fn set_local(&mut self, local: Option<SocketAddr>) {
-        self.local = local;
+        if local.is_some() {
+            self.details_mut().local = local;
+        }
     }
 
     /// The connection runs over TLS with this session (for the access log).
     pub fn set_tls(&mut self, tls: TlsInfo) {
-        self.tls = Some(Box::new(tls));
+        self.details_mut().tls = Some(tls);
     }
 
     /// A reload changed this connection's listener config (same slot): take
     /// its new access log settings. Between requests only.
-    pub fn listener_changed(&mut self, config: Rc<ListenerConfig>) {
-        self.sink = self.tap.sink(self.listener);
-        self.config = config;
+    pub fn listener_changed(&mut self, ctx: Rc<ListenerCtx>) {
+        let sink = self.worker.tap.sink(self.ctx.index);
+        if sink.is_some() || self.details.is_some() {
+            let tap = self.worker.tap.clone();
+            let details = self.details_mut();
+            if sink.is_some() && details.connection_id == 0 {
+                details.connection_id = tap.next_connection_id();
+            }
+            details.sink = sink;
+        }
+        self.ctx = ctx;
+    }
+
+    fn details_mut(&mut self) -> &mut ConnDetails {
+        self.details.get_or_insert_with(Box::default)
     }
 
     fn logs(&self) -> bool {
-        self.sink.is_some()
+        self.details.as_ref().is_some_and(|d| d.sink.is_some())
+    }
+
+    /// The connection runs over TLS.
+    pub fn is_tls(&self) -> bool {
+        self.details.as_ref().is_some_and(|d| d.tls.is_some())
     }
 
     /// When the current request started, in milliseconds since the epoch
     /// (`%START_TIME%` in header values; the access log's own when it logs).
     pub fn start_millis(&self) -> u64 {
-        if self.logs() {
-            return self.start_nanos / 1_000_000;
+        let rq = self.rq.as_deref();
+        if let (true, Some(rq)) = (self.logs(), rq) {
+            return rq.start_nanos / 1_000_000;
         }
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
-        now.saturating_sub(self.start.elapsed().as_millis() as u64)
+        let since_start = rq.map_or(0, |rq| rq.start.elapsed().as_millis() as u64);
+        now.saturating_sub(since_start)
     }
 
     fn begin(&mut self) {
@@ -440,13 +587,15 @@ impl SessionTap {
             return;
         }
         self.in_request = true;
-        self.start = Instant::now();
-        if self.logs() {
-            self.start_nanos = SystemTime::now()
+        let logs = self.logs();
+        let rq = rq!(self);
+        rq.start = Instant::now();
+        if logs {
+            rq.start_nanos = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos() as u64);
         }
-        let l = &self.tap.stats.listeners[self.listener];
+        let l = &self.worker.tap.stats.listeners[self.ctx.index];
         l.inc(ListenerCounter::DownstreamRqTotal);
         l.gauge(ListenerGauge::DownstreamRqActive).inc();
     }
@@ -454,21 +603,18 @@ impl SessionTap {
     /// A request head was parsed.
     pub fn request_start(&mut self, head: &RequestHead, headers: &[HeaderIndex], buf: &[u8]) {
         self.begin();
-        self.protocol = Some(head.version);
-        if self.config.limits.underscores == crate::codec::limits::UnderscoreAction::DropHeader {
+        rq!(self).protocol = Some(head.version);
+        if self.ctx.config.limits.underscores == crate::codec::limits::UnderscoreAction::DropHeader
+        {
             self.dropped_underscored(headers);
         }
         if !self.logs() {
             return;
         }
-        self.last_rx = Some(Instant::now());
-        let scheme: &[u8] = if self.tls.is_some() {
-            b"https"
-        } else {
-            b"http"
-        };
-        self.capture.clear();
-        let Some(log) = self.config.access_log.as_ref() else {
+        rq!(self).last_rx = Some(Instant::now());
+        let scheme: &[u8] = if self.is_tls() { b"https" } else { b"http" };
+        rq!(self).capture.clear();
+        let Some(log) = self.ctx.config.access_log.as_ref() else {
             return;
         };
         for alts in &log.format.fields {
@@ -482,7 +628,7 @@ impl SessionTap {
                     .find(|h| h.name(buf).eq_ignore_ascii_case(name))
                     .map(|h| h.value(buf)),
             });
-            self.capture.push(value);
+            rq!(self).capture.push(value);
         }
     }
 
@@ -493,18 +639,18 @@ impl SessionTap {
             return;
         }
         let replace = action == RequestIdAction::Overwrite;
-        let Some(log) = self.config.access_log.as_ref() else {
+        let Some(log) = self.ctx.config.access_log.as_ref() else {
             return;
         };
         for (i, alts) in log.format.fields.iter().enumerate() {
             let wants = alts
                 .iter()
                 .any(|s| matches!(s, ReqSource::Header(n) if n == b"x-request-id"));
-            let free = replace || self.capture.spans.get(i) == Some(&None);
-            if wants && free && i < self.capture.spans.len() {
-                let start = self.capture.bytes.len();
-                self.capture.bytes.extend_from_slice(id);
-                self.capture.spans[i] = Some((start, self.capture.bytes.len()));
+            let free = replace || rq!(self).capture.spans.get(i) == Some(&None);
+            if wants && free && i < rq!(self).capture.spans.len() {
+                let start = rq!(self).capture.bytes.len();
+                rq!(self).capture.bytes.extend_from_slice(id);
+                rq!(self).capture.spans[i] = Some((start, rq!(self).capture.bytes.len()));
             }
         }
     }
@@ -512,26 +658,27 @@ impl SessionTap {
     /// A route matched (its `name` is `%ROUTE_NAME%`). A refcount, no copy.
     pub fn route(&mut self, name: Option<&Arc<str>>) {
         if self.logs() {
-            self.route_name = name.cloned();
+            rq!(self).route_name = name.cloned();
         }
     }
 
     /// If `path` is the listener's health check path: whether the server is live
     /// (not draining, not failed by `POST /healthcheck/fail`).
     pub fn health_check(&mut self, path: &[u8]) -> Option<bool> {
-        let hc = self.config.health_check.as_ref()?;
+        let hc = self.ctx.config.health_check.as_ref()?;
         if hc.path.as_bytes() != path {
             return None;
         }
-        self.tap.stats.listeners[self.listener].inc(ListenerCounter::DownstreamRqHealthCheck);
-        self.health_check = true;
-        Some(self.tap.lifecycle.is_live())
+        self.worker.tap.stats.listeners[self.ctx.index]
+            .inc(ListenerCounter::DownstreamRqHealthCheck);
+        rq!(self).health_check = true;
+        Some(self.worker.tap.lifecycle.is_live())
     }
 
     /// The balancer was asked for a host of `cluster`.
     pub fn picked(&mut self, cluster: usize, pick: &Picked) {
-        self.cluster = Some(cluster);
-        let cs = &self.tap.stats.clusters[cluster];
+        rq!(self).cluster = Some(cluster);
+        let cs = &self.worker.tap.stats.clusters[cluster];
         match pick {
             Picked::Overflow(which) => {
                 cs.inc(match which {
@@ -539,14 +686,14 @@ impl SessionTap {
                     Overflow::Pending => ClusterCounter::UpstreamRqPendingOverflow,
                     Overflow::Requests => ClusterCounter::UpstreamRqOverflow,
                 });
-                self.flags.set(Flags::UPSTREAM_OVERFLOW);
+                rq!(self).flags.set(Flags::UPSTREAM_OVERFLOW);
             }
             Picked::Host(addr) => {
                 cs.inc(ClusterCounter::UpstreamRqTotal);
                 cs.gauge(ClusterGauge::UpstreamRqActive).inc();
-                self.upstream_start = Instant::now();
-                self.upstream_addr = Some(*addr);
-                self.host = self.tap.host_stats(cluster, *addr);
+                rq!(self).upstream_start = Instant::now();
+                rq!(self).upstream_addr = Some(*addr);
+                rq!(self).host = self.worker.tap.host_stats(cluster, *addr);
                 self.host_do(|h| {
                     h.inc(HostCounter::RqTotal);
                     h.gauge(HostGauge::RqActive).inc();
@@ -554,20 +701,20 @@ impl SessionTap {
             }
             Picked::NoHealthy => {
                 cs.inc(ClusterCounter::UpstreamRqNoHealthy);
-                self.flags.set(Flags::NO_HEALTHY_UPSTREAM);
+                rq!(self).flags.set(Flags::NO_HEALTHY_UPSTREAM);
             }
         }
     }
 
     fn host_do(&self, f: impl FnOnce(&HostStats)) {
-        if let Some(h) = &self.host {
-            f(h);
+        if let Some(rq) = &self.rq {
+            rq.host_do(f);
         }
     }
 
     fn cluster_do(&self, f: impl FnOnce(&ClusterStats)) {
-        if let Some(c) = self.cluster {
-            f(&self.tap.stats.clusters[c]);
+        if let Some(c) = self.rq.as_ref().and_then(|rq| rq.cluster) {
+            f(&self.worker.tap.stats.clusters[c]);
         }
     }
 
@@ -592,15 +739,15 @@ impl SessionTap {
     /// The route's retry policy sends the request again, to `addr` (another host
     /// when the cluster has one). Each attempt counts in `upstream_rq_total`.
     pub fn upstream_retry(&mut self, addr: SocketAddr) {
-        let Some(cluster) = self.cluster else {
+        let Some(cluster) = rq!(self).cluster else {
             return;
         };
-        let cs = &self.tap.stats.clusters[cluster];
+        let cs = &self.worker.tap.stats.clusters[cluster];
         cs.inc(ClusterCounter::UpstreamRqRetry);
         cs.inc(ClusterCounter::UpstreamRqTotal);
         self.host_do(|h| h.gauge(HostGauge::RqActive).dec());
-        self.upstream_addr = Some(addr);
-        self.host = self.tap.host_stats(cluster, addr);
+        rq!(self).upstream_addr = Some(addr);
+        rq!(self).host = self.worker.tap.host_stats(cluster, addr);
         self.host_do(|h| {
             h.inc(HostCounter::RqTotal);
             h.gauge(HostGauge::RqActive).inc();
@@ -640,8 +787,8 @@ impl SessionTap {
                 Flags::UPSTREAM_CONNECT_FAILURE,
             ),
         };
-        self.flags.set(flag);
-        self.transport_failure = transport_failure(e);
+        rq!(self).flags.set(flag);
+        rq!(self).transport_failure = transport_failure(e);
         let connect = matches!(
             e,
             UpstreamError::ConnectFailed(_) | UpstreamError::ConnectTimeout | UpstreamError::Tls(_)
@@ -678,11 +825,11 @@ impl SessionTap {
     /// The upstream's final response head arrived, `service_time_ms` after
     /// the request went out.
     pub fn upstream_response(&mut self, status: u16, service_time_ms: u64) {
-        self.status = status;
-        self.details = ResponseDetails::Fixed("via_upstream");
-        self.service_time_ms = Some(service_time_ms);
+        rq!(self).status = status;
+        rq!(self).details = ResponseDetails::Fixed("via_upstream");
+        rq!(self).service_time_ms = Some(service_time_ms);
         if self.logs() {
-            self.upstream_head = Some(Instant::now());
+            rq!(self).upstream_head = Some(Instant::now());
         }
         let class = upstream_class(status);
         self.cluster_do(|c| {
@@ -700,15 +847,15 @@ impl SessionTap {
 
     /// Body bytes read from the client for this request.
     pub fn bytes_received(&mut self, n: u64) {
-        self.bytes_received += n;
+        rq!(self).bytes_received += n;
         if n > 0 && self.logs() {
-            self.last_rx = Some(Instant::now());
+            rq!(self).last_rx = Some(Instant::now());
         }
     }
 
     /// Body bytes written to the client for this response.
     pub fn bytes_sent(&mut self, n: u64) {
-        self.bytes_sent += n;
+        rq!(self).bytes_sent += n;
     }
 
     /// ringway answers itself with `status` and a body of `body_len` bytes;
@@ -723,18 +870,18 @@ impl SessionTap {
         details: ResponseDetails,
     ) {
         self.begin();
-        self.status = status;
-        self.details = details;
-        self.bytes_sent = body_len;
+        rq!(self).status = status;
+        rq!(self).details = details;
+        rq!(self).bytes_sent = body_len;
         if let Some(c) = counter {
-            self.tap.stats.listeners[self.listener].inc(c);
+            self.worker.tap.stats.listeners[self.ctx.index].inc(c);
         }
-        self.flags.set(flag);
+        rq!(self).flags.set(flag);
     }
 
     /// A listener counter of the request's own (a response cut by a timeout).
     pub fn count(&mut self, c: ListenerCounter) {
-        self.tap.stats.listeners[self.listener].inc(c);
+        self.worker.tap.stats.listeners[self.ctx.index].inc(c);
     }
 
     /// Header names with `_` the listener drops (`headers_with_underscores`).
@@ -751,20 +898,21 @@ impl SessionTap {
     /// The request is over (response written, or the connection is giving up).
     pub fn request_end(&mut self) {
         if !self.in_request {
+            self.release_request();
             return;
         }
         self.in_request = false;
         // One clock read for the request's and the upstream's durations.
         let now = Instant::now();
-        let elapsed = now.duration_since(self.start);
-        let stats = &self.tap.stats;
-        let l = &stats.listeners[self.listener];
-        if self.status == 0 {
+        let elapsed = now.duration_since(rq!(self).start);
+        let stats = &self.worker.tap.stats;
+        let l = &stats.listeners[self.ctx.index];
+        if rq!(self).status == 0 {
             // The client went away before any response.
             l.inc(ListenerCounter::DownstreamRqRxReset);
-            self.flags.set(Flags::DOWNSTREAM_TERMINATION);
+            rq!(self).flags.set(Flags::DOWNSTREAM_TERMINATION);
         } else {
-            l.inc(match self.status {
+            l.inc(match rq!(self).status {
                 100..=199 => ListenerCounter::DownstreamRq1xx,
                 200..=299 => ListenerCounter::DownstreamRq2xx,
                 300..=399 => ListenerCounter::DownstreamRq3xx,
@@ -774,85 +922,84 @@ impl SessionTap {
         }
         l.gauge(ListenerGauge::DownstreamRqActive).dec();
         l.rq_time.record(elapsed.as_micros() as u64);
-        if self.upstream_addr.is_some() {
-            let up = now.duration_since(self.upstream_start).as_micros() as u64;
+        if rq!(self).upstream_addr.is_some() {
+            let up = now.duration_since(rq!(self).upstream_start).as_micros() as u64;
             self.cluster_do(|c| {
                 c.gauge(ClusterGauge::UpstreamRqActive).dec();
                 c.rq_time.record(up);
             });
             self.host_do(|h| h.gauge(HostGauge::RqActive).dec());
         }
-        if self.sink.is_some() {
+        if self.logs() {
             self.log_line(elapsed);
         }
-        self.protocol = None;
-        self.status = 0;
-        self.details = ResponseDetails::None;
-        self.transport_failure = None;
-        self.last_rx = None;
-        self.upstream_head = None;
-        self.health_check = false;
-        self.route_name = None;
-        self.flags = Flags::default();
-        self.bytes_received = 0;
-        self.bytes_sent = 0;
-        self.cluster = None;
-        self.host = None;
-        self.upstream_addr = None;
-        self.upstream_local = None;
-        self.service_time_ms = None;
-        self.capture.clear();
-        self.resp_capture.clear();
+        self.release_request();
+    }
+
+    /// The request's state goes back to the worker's pool, reset.
+    fn release_request(&mut self) {
+        if let Some(mut rq) = self.rq.take() {
+            rq.reset();
+            self.worker.tap.give_request_tap(rq);
+        }
     }
 
     /// Render the finished request's line into the sink, if the filter keeps it.
     fn log_line(&mut self, elapsed: std::time::Duration) {
-        let (Some(sink), Some(log)) = (&self.sink, self.config.access_log.as_ref()) else {
+        let rq = rq!(self);
+        if rq.protocol.is_none() {
+            // No head was parsed: nothing was captured.
+            rq.capture.clear();
+        }
+        if rq.status == 0 && rq.details == ResponseDetails::None {
+            rq.details = ResponseDetails::Fixed("downstream_remote_disconnect");
+        }
+        let (Some(details), Some(log), Some(rq)) = (
+            self.details.as_deref(),
+            self.ctx.config.access_log.as_ref(),
+            self.rq.as_deref(),
+        ) else {
             return;
         };
-        if self.protocol.is_none() {
-            // No head was parsed: nothing was captured.
-            self.capture.clear();
-        }
-        if self.status == 0 && self.details == ResponseDetails::None {
-            self.details = ResponseDetails::Fixed("downstream_remote_disconnect");
-        }
         let since = |t: Option<Instant>| {
-            t.map(|t| t.saturating_duration_since(self.start).as_millis() as u64)
+            t.map(|t| t.saturating_duration_since(rq.start).as_millis() as u64)
         };
-        let names = self.tap.cluster_names.borrow();
+        let names = self.worker.tap.cluster_names.borrow();
         let record = LogRecord {
-            start_nanos: self.start_nanos,
-            protocol: self.protocol,
-            status: self.status,
-            details: self.details,
-            flags: self.flags,
-            bytes_received: self.bytes_received,
-            bytes_sent: self.bytes_sent,
+            start_nanos: rq.start_nanos,
+            protocol: rq.protocol,
+            status: rq.status,
+            details: rq.details,
+            flags: rq.flags,
+            bytes_received: rq.bytes_received,
+            bytes_sent: rq.bytes_sent,
             duration_ms: elapsed.as_millis() as u64,
-            request_duration_ms: since(self.last_rx),
-            response_duration_ms: since(self.upstream_head),
-            service_time_ms: self.service_time_ms,
-            upstream_host: self.upstream_addr,
-            upstream_local: self.upstream_local,
-            upstream_cluster: self.cluster.and_then(|c| names.get(c)).map(|n| &**n),
-            transport_failure: self.transport_failure,
+            request_duration_ms: since(rq.last_rx),
+            response_duration_ms: since(rq.upstream_head),
+            service_time_ms: rq.service_time_ms,
+            upstream_host: rq.upstream_addr,
+            upstream_local: rq.upstream_local,
+            upstream_cluster: rq.cluster.and_then(|c| names.get(c)).map(|n| &**n),
+            transport_failure: rq.transport_failure,
             peer: self.peer,
-            local: self.local,
-            connection_id: self.connection_id,
-            route_name: self.route_name.as_deref(),
-            health_check: self.health_check,
-            request: &self.capture,
-            response: &self.resp_capture,
-            tls: self.tls.as_deref(),
+            local: details.local,
+            connection_id: details.connection_id,
+            route_name: rq.route_name.as_deref(),
+            health_check: rq.health_check,
+            request: &rq.capture,
+            response: &rq.resp_capture,
+            tls: details.tls.as_ref(),
         };
         if let Some(filter) = &log.filter {
-            let mut rng = self.tap.rng.borrow_mut();
+            let mut rng = self.worker.tap.rng.borrow_mut();
             if !filter.matches(&record, &mut |n| rng.below(n)) {
                 return;
             }
         }
-        let stats = &self.tap.stats;
+        let Some(sink) = &details.sink else {
+            return;
+        };
+        let stats = &self.worker.tap.stats;
         let mut sink = sink.borrow_mut();
         log.format.render(&record, &mut sink.buf);
         stats.inc(WorkerCounter::AccessLogLines);
@@ -911,7 +1058,8 @@ impl Drop for SessionTap {
         if !self.connection {
             return;
         }
-        let l = &self.tap.stats.listeners[self.listener];
+        self.worker.active.set(self.worker.active.get() - 1);
+        let l = &self.worker.tap.stats.listeners[self.ctx.index];
         l.gauge(ListenerGauge::DownstreamCxActive).dec();
         if let Some(g) = self.protocol_active {
             l.gauge(g).dec();

@@ -178,12 +178,10 @@ where
         worker,
         listener,
         peer,
-        active,
         mut tap,
     } = accepted;
     tap.connection_protocol(CxProtocol::Http2);
     async move {
-        let _active = active;
         let accepted_at = Instant::now();
         let config = listener.config.clone();
         // The connection's own handle on the stream, to linger with once `h2`

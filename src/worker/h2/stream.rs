@@ -87,18 +87,16 @@ async fn serve_stream(
         }
     };
     let (parts, body) = req.into_parts();
-    let scratch = worker.take_scratch();
-    let mut bufs = ExchangeBuffers::default();
-    bufs.put_scratch(scratch.exchange);
+    let mut scratch = worker.take_scratch();
     let mut stream = H2Request {
         tls: shared.tls,
         peer: shared.peer,
         listener: listener.clone(),
         tap: SessionTap::stream(&shared.tap),
         head: None,
-        buf: scratch.h1.out,
-        headers: scratch.h1.headers,
-        tokens: scratch.h1.tokens,
+        buf: std::mem::take(&mut scratch.h1.out),
+        headers: std::mem::take(&mut scratch.h1.headers),
+        tokens: std::mem::take(&mut scratch.h1.tokens),
         body: (!body.is_end_stream()).then_some(body),
         held: BytesMut::new(),
         trailers: None,
@@ -117,20 +115,15 @@ async fn serve_stream(
         gen: &gen,
         listener: &listener,
     };
-    let step = stream.run(&env, &parts, &mut bufs).await;
+    let step = stream.run(&env, &parts, &mut scratch.exchange).await;
     if !stream.finished || !matches!(step, Step::KeepAlive) {
         stream.reset(Reason::INTERNAL_ERROR);
     }
     stream.tap.request_end();
-    worker.give_buffer(std::mem::take(&mut bufs.up_buf));
-    worker.give_scratch(crate::worker::Scratch {
-        h1: crate::worker::H1Scratch {
-            out: std::mem::take(&mut stream.buf),
-            headers: std::mem::take(&mut stream.headers),
-            tokens: std::mem::take(&mut stream.tokens),
-        },
-        exchange: bufs.take_scratch(),
-    });
+    scratch.h1.out = std::mem::take(&mut stream.buf);
+    scratch.h1.headers = std::mem::take(&mut stream.headers);
+    scratch.h1.tokens = std::mem::take(&mut stream.tokens);
+    worker.give_scratch(scratch);
 }
 
 struct H2Request {
