@@ -200,18 +200,8 @@ impl PollIo {
         }
         // Taken up to the mark: one large call (h2 writes DATA frames as
         // large as the peer allows, up to 16 MiB) is not copied whole.
-        let mut room = WRITE_HIGH - self.wbuf.len();
-        let mut n = 0;
-        for b in bufs {
-            let take = b.len().min(room);
-            self.wbuf.extend_from_slice(&b[..take]);
-            n += take;
-            room -= take;
-            if room == 0 {
-                break;
-            }
-        }
-        Poll::Ready(Ok(n))
+        let room = WRITE_HIGH - self.wbuf.len();
+        Poll::Ready(Ok(gather(&mut self.wbuf, bufs, room)))
     }
 
     /// Send what is gathered: finish the send in flight, then hand the
@@ -251,6 +241,21 @@ impl PollIo {
         // operation in flight holds the fd by its own reference.
         unsafe { &*self.socket_ptr() }
     }
+}
+
+/// Append `bufs` to `into`, in order, up to `room` bytes; how many it took.
+pub(super) fn gather(into: &mut Vec<u8>, bufs: &[IoSlice<'_>], mut room: usize) -> usize {
+    let mut n = 0;
+    for b in bufs {
+        let take = b.len().min(room);
+        into.extend_from_slice(&b[..take]);
+        n += take;
+        room -= take;
+        if room == 0 {
+            break;
+        }
+    }
+    n
 }
 
 impl AsyncRead for PollIo {

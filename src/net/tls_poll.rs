@@ -25,7 +25,10 @@ use std::{
 use rustls::{ConnectionCommon, ServerConnection, SideData};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use super::{meter::Metered, poll_io::PollIo};
+use super::{
+    meter::Metered,
+    poll_io::{self, PollIo},
+};
 
 /// TLS's largest record payload: plaintext gathered past this is sealed.
 const RECORD: usize = 16 * 1024;
@@ -219,18 +222,8 @@ where
         }
         // Taken up to a record past the mark: one large call (a DATA frame
         // as large as the peer allows) is not copied whole.
-        let mut room = 2 * RECORD - this.plain.len();
-        let mut n = 0;
-        for b in bufs {
-            let take = b.len().min(room);
-            this.plain.extend_from_slice(&b[..take]);
-            n += take;
-            room -= take;
-            if room == 0 {
-                break;
-            }
-        }
-        Poll::Ready(Ok(n))
+        let room = 2 * RECORD - this.plain.len();
+        Poll::Ready(Ok(poll_io::gather(&mut this.plain, bufs, room)))
     }
 
     fn is_write_vectored(&self) -> bool {
