@@ -1,9 +1,11 @@
 //! One of each small primitive the rest of the crate shares, so each exists
 //! once with its reasoning written once: `Published` (a versioned snapshot
-//! cell, how anything crosses cores), `Rng` (xorshift64*, never for secrets)
-//! and `Lifecycle` (draining and the health override). A leaf: imports
+//! cell, how anything crosses cores), `Rng` (xorshift64*, never for secrets),
+//! `Lifecycle` (draining and the health override) and `FreeList` (values kept
+//! for reuse, trimmed to what the load needs). A leaf: imports
 //! nothing of the crate.
 
+pub mod free_list;
 #[cfg(test)]
 pub mod fuzzing;
 pub mod lifecycle;
@@ -11,6 +13,7 @@ pub mod published;
 pub mod rng;
 pub mod stamp;
 
+pub use free_list::FreeList;
 pub use lifecycle::Lifecycle;
 pub use published::Published;
 pub use rng::Rng;

@@ -51,7 +51,7 @@ use crate::{
     config::{IoDriverChoice, ListenerCodec, ListenerConfig},
     generation::{Generation, Generations},
     net::{meter::Metered, IoDriver},
-    prim::Rng,
+    prim::{FreeList, Rng},
     router::Router,
     stats::{names::ListenerCounter, ServerStats},
     upstream::WorkerCluster,
@@ -65,9 +65,11 @@ const TICK: Duration = Duration::from_millis(100);
 /// Idle pools are swept every this many ticks (once a second): closing idle
 /// upstream connections is not urgent, and a sweep walks every pool.
 const TICKS_PER_POOL_SWEEP: u64 = 10;
-/// Buffers (and scratch sets) a worker keeps for reuse; beyond this they are
-/// freed. Bounds what a burst leaves behind: at most 16 MiB of 64 KiB buffers.
-const MAX_POOLED_BUFFERS: usize = 256;
+/// The most read buffers (and scratch sets) a worker keeps for reuse: what
+/// the load keeps in flight stays pooled up to this (each pool sweep frees
+/// what sat unused since the last, `prim::FreeList`), beyond it they are freed.
+/// A ceiling, not a working size: 64 MiB of 16 KiB buffers, for a second or two.
+const MAX_POOLED_BUFFERS: usize = 4096;
 
 /// The vectors a connection uses while a request is in flight; pooled per
 /// worker so an idle connection holds none of them, not even their headers
@@ -223,8 +225,8 @@ pub struct Worker {
     rng: Cell<Rng>,
     seed: u64,
     workers: usize,
-    buffers: RefCell<Vec<BytesMut>>,
-    scratches: RefCell<Vec<Scratch>>,
+    buffers: RefCell<FreeList<BytesMut>>,
+    scratches: RefCell<FreeList<Scratch>>,
     /// Slots for in-flight requests' futures (see `recycle`).
     pub futures: recycle::FutureArena,
     /// TLS handshakes in progress on this worker (see `handshake`).
@@ -254,8 +256,8 @@ impl Worker {
                 shared.lifecycle.clone(),
             )),
             rng: Cell::new(Rng::new(seed)),
-            buffers: RefCell::new(Vec::new()),
-            scratches: RefCell::new(Vec::new()),
+            buffers: RefCell::new(FreeList::new(MAX_POOLED_BUFFERS)),
+            scratches: RefCell::new(FreeList::new(MAX_POOLED_BUFFERS)),
             futures: recycle::FutureArena::default(),
             handshakes: Cell::new(0),
             clients: client_caps::ClientCaps::default(),
@@ -265,7 +267,7 @@ impl Worker {
     pub fn take_scratch(&self) -> Scratch {
         self.scratches
             .borrow_mut()
-            .pop()
+            .take()
             .unwrap_or_else(|| Scratch {
                 h1: Box::new(H1Scratch {
                     out: Vec::with_capacity(READ_CHUNK),
@@ -288,10 +290,8 @@ impl Worker {
         s.h1.out.clear();
         s.exchange.out.clear();
         s.exchange.req_head.clear();
-        let mut pool = self.scratches.borrow_mut();
-        if pool.len() < MAX_POOLED_BUFFERS {
-            pool.push(s);
-        }
+        let surplus = self.scratches.borrow_mut().give(s);
+        drop(surplus);
     }
 
     /// The generation new requests use. An `Rc` clone: no allocation.
@@ -361,7 +361,7 @@ impl Worker {
     pub fn take_buffer(&self) -> BytesMut {
         self.buffers
             .borrow_mut()
-            .pop()
+            .take()
             .unwrap_or_else(|| BytesMut::with_capacity(READ_CHUNK))
     }
 
@@ -377,10 +377,17 @@ impl Worker {
         if buf.capacity() > BODY_CHUNK {
             return;
         }
-        let mut pool = self.buffers.borrow_mut();
-        if pool.len() < MAX_POOLED_BUFFERS {
-            pool.push(buf);
-        }
+        let surplus = self.buffers.borrow_mut().give(buf);
+        drop(surplus);
+    }
+
+    /// Free the pooled request-time state the load has not needed since the
+    /// last sweep (`prim::FreeList::trim`).
+    fn trim_pools(&self) {
+        self.buffers.borrow_mut().trim();
+        self.scratches.borrow_mut().trim();
+        self.futures.trim();
+        self.tap.trim_pools();
     }
 
     /// This worker's share of a listener's `max_upstream_requests_per_client`.
@@ -690,6 +697,7 @@ async fn worker_main(id: usize, shared: Arc<Shared>) -> std::io::Result<()> {
             for c in &gen.clusters {
                 c.sweep();
             }
+            worker.trim_pools();
         }
     }
 

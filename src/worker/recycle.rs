@@ -6,10 +6,11 @@
 //! request-handling future lives in a slot taken from this per-worker free list
 //! for the length of one request and returned after it: an idle connection holds
 //! only its small waiting state, and steady-state requests allocate nothing
-//! (the slots are reused, never freed while the list has room). HTTP/2
-//! streams are spawned as tasks: their task holds only a handle on such a
-//! slot, so spawning copies a few hundred bytes rather than the stream's whole
-//! state (monoio moves a spawned future twice on its way into the task).
+//! (the slots are reused; only those the load stopped needing are freed, at
+//! the worker's pool sweep). HTTP/2 streams are spawned as tasks: their task
+//! holds only a handle on such a slot, so spawning copies a few hundred bytes
+//! rather than the stream's whole state (monoio moves a spawned future twice on
+//! its way into the task).
 
 use std::{
     alloc::{self, Layout},
@@ -20,18 +21,22 @@ use std::{
     task::{Context, Poll},
 };
 
-/// Free slots kept per layout, and the bytes they may hold between them;
-/// beyond either, returned slots are freed (a burst of concurrent requests
-/// leaves at most this much behind per future type and worker).
-const MAX_FREE: usize = 1024;
-const MAX_FREE_BYTES: usize = 4 << 20;
+use crate::prim::FreeList;
+
+/// The most free slots kept per layout, and the bytes they may hold between
+/// them: the ceiling of a `prim::FreeList`, which keeps what the load has in
+/// flight and frees the rest at each `trim` (a burst of concurrent requests
+/// leaves at most this much behind per future type and worker, for a second
+/// or two).
+const MAX_FREE: usize = 4096;
+const MAX_FREE_BYTES: usize = 32 << 20;
 
 /// Free slots, one list per layout: a worker recycles a few future types (an
 /// HTTP/1.1 request's, an HTTP/2 stream's), so a short list of lists, searched
 /// in order, serves them all without one type's slots standing in another's way.
 #[derive(Default)]
 pub struct FutureArena {
-    free: RefCell<Vec<(Layout, Vec<NonNull<u8>>)>>,
+    free: RefCell<Vec<(Layout, FreeList<NonNull<u8>>)>>,
 }
 
 impl FutureArena {
@@ -42,7 +47,7 @@ impl FutureArena {
             let mut free = self.free.borrow_mut();
             free.iter_mut()
                 .find(|(l, _)| *l == layout)
-                .and_then(|(_, slots)| slots.pop())
+                .and_then(|(_, slots)| slots.take())
         };
         let ptr = match reused {
             Some(p) => p.cast::<F>(),
@@ -71,26 +76,35 @@ impl FutureArena {
         let slots = match free.iter().position(|(l, _)| *l == layout) {
             Some(i) => &mut free[i].1,
             None => {
-                free.push((layout, Vec::new()));
+                let ceiling = MAX_FREE.min(MAX_FREE_BYTES / layout.size());
+                free.push((layout, FreeList::new(ceiling)));
                 &mut free.last_mut().expect("just pushed").1
             }
         };
-        if slots.len() < MAX_FREE.min(MAX_FREE_BYTES / layout.size()) {
-            slots.push(ptr);
-        } else {
-            // SAFETY: allocated with this very layout in `recycle`.
-            unsafe { alloc::dealloc(ptr.as_ptr(), layout) };
+        if let Some(surplus) = slots.give(ptr) {
+            // SAFETY: allocated with this very layout in `recycle`, and free.
+            unsafe { alloc::dealloc(surplus.as_ptr(), layout) };
+        }
+    }
+
+    /// Free the slots the load has not needed since the last trim.
+    pub fn trim(&self) {
+        for (layout, slots) in self.free.borrow_mut().iter_mut() {
+            let layout = *layout;
+            // SAFETY: each free slot was allocated with its list's layout and
+            // holds no value.
+            slots.trim_with(|ptr| unsafe { alloc::dealloc(ptr.as_ptr(), layout) });
         }
     }
 }
 
 impl Drop for FutureArena {
     fn drop(&mut self) {
-        for (layout, slots) in self.free.get_mut().drain(..) {
-            for ptr in slots {
+        for (layout, slots) in self.free.get_mut().iter_mut() {
+            for ptr in slots.drain() {
                 // SAFETY: each free slot was allocated with its recorded layout
                 // and holds no value.
-                unsafe { alloc::dealloc(ptr.as_ptr(), layout) };
+                unsafe { alloc::dealloc(ptr.as_ptr(), *layout) };
             }
         }
     }

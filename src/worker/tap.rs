@@ -62,7 +62,7 @@ pub struct WorkerTap {
     /// Request taps between requests (see `SessionTap::rq`). Boxed: a tap
     /// holds the box itself, lent and returned without a copy or allocation.
     #[allow(clippy::vec_box)]
-    request_taps: RefCell<Vec<Box<RequestTap>>>,
+    request_taps: RefCell<crate::prim::FreeList<Box<RequestTap>>>,
 }
 
 impl WorkerTap {
@@ -83,7 +83,7 @@ impl WorkerTap {
             rng: RefCell::new(crate::prim::Rng::new(crate::prim::Rng::random_seed(
                 id as u64,
             ))),
-            request_taps: RefCell::new(Vec::new()),
+            request_taps: RefCell::new(crate::prim::FreeList::new(MAX_POOLED_REQUEST_TAPS)),
             server,
         };
         // Listeners and clusters are configured by the worker's first
@@ -167,16 +167,20 @@ impl WorkerTap {
     fn take_request_tap(&self) -> Box<RequestTap> {
         self.request_taps
             .borrow_mut()
-            .pop()
+            .take()
             .unwrap_or_else(|| Box::new(RequestTap::new()))
     }
 
     /// `rq` is reset; keep it for the next request.
     fn give_request_tap(&self, rq: Box<RequestTap>) {
-        let mut pool = self.request_taps.borrow_mut();
-        if pool.len() < MAX_POOLED_REQUEST_TAPS {
-            pool.push(rq);
-        }
+        let surplus = self.request_taps.borrow_mut().give(rq);
+        drop(surplus);
+    }
+
+    /// Free the pooled request taps the load has not needed since the last
+    /// sweep.
+    pub fn trim_pools(&self) {
+        self.request_taps.borrow_mut().trim();
     }
 
     fn sink(&self, listener: usize) -> Option<Sink> {
@@ -360,9 +364,9 @@ impl RequestTap {
     }
 }
 
-/// Request taps a worker keeps for reuse (one per request in flight at most;
-/// beyond this they are freed).
-const MAX_POOLED_REQUEST_TAPS: usize = 1024;
+/// The most request taps a worker keeps for reuse (one per request in
+/// flight; trimmed to what the load needs each pool sweep, `prim::FreeList`).
+const MAX_POOLED_REQUEST_TAPS: usize = 4096;
 
 /// The current request's state of a tap: its loaned `RequestTap`, taken from
 /// the pool at the first report that needs it. A macro, not a method, so that

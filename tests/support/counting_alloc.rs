@@ -44,6 +44,7 @@ pub fn head_end(buf: &[u8]) -> Option<usize> {
 
 /// An upstream answering every request on every connection with `RESPONSE`,
 /// using only stack buffers once a connection's thread runs.
+#[allow(dead_code)] // not every test that includes this module uses it
 pub fn upstream() -> std::net::SocketAddr {
     let listener = TcpListener::bind("127.0.0.61:0").unwrap();
     let addr = listener.local_addr().unwrap();
