@@ -11,6 +11,7 @@ usage() {
 usage: perf/record.sh [--size 1k|64k|1m] [--conns N] [--workers N] [--driver uring|epoll]
                       [--duration S] [--freq HZ] [--call-graph dwarf|fp] [--no-build]
                       [--no-counts] [--no-flame] [--tls] [--h2c | --h2] [--streams N]
+                      [--close]
 defaults: 1 KiB responses, 64 connections, 2 workers, io_uring, 10 s, 499 Hz, dwarf
 The recorded run itself is also counted (perf stat around it): syscalls, io_uring
 enters and SQEs per request are printed for exactly the requests that were sampled.
@@ -20,6 +21,8 @@ Then a second 4 s run counts more syscalls, page faults, context switches and
 --tls drives ringway's HTTPS listener instead (127.0.0.21:8443, an ECDSA P-256
 certificate made with openssl, ringway's TLS defaults; keep-alive, so one handshake
 per connection): the profile is the steady-state record path. Tag tls-1k-c64-w2-uring.
+--close sends every HTTP/1.1 request with `Connection: close` (a new client connection
+per request: bench/run.sh's close-1k-c64-w2). Tag close-….
 --h2c drives HTTP/2 with prior knowledge on the plaintext listener, --h2 HTTP/2 by ALPN
 on the TLS listener (implies --tls); both with h2load -t1 -cCONNS -mSTREAMS (defaults
 16 connections x 32 streams, bench/run.sh's h2 scenarios). Tags h2c-… and h2-tls-….
@@ -28,7 +31,7 @@ EOF
 }
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-SIZE=1k CONNS=64 WORKERS=2 DRIVER=uring DURATION=10 FREQ=499 CALLGRAPH=dwarf BUILD=1 COUNTS=1 FLAME=1 TLS=0 H2=0 STREAMS=32 CONNS_SET=0
+SIZE=1k CONNS=64 WORKERS=2 DRIVER=uring DURATION=10 FREQ=499 CALLGRAPH=dwarf BUILD=1 COUNTS=1 FLAME=1 TLS=0 H2=0 STREAMS=32 CONNS_SET=0 CLOSE=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --size) SIZE=$2; shift ;;
@@ -45,6 +48,7 @@ while [[ $# -gt 0 ]]; do
     --h2c) H2=1 ;;
     --h2) H2=1; TLS=1 ;;
     --streams) STREAMS=$2; shift ;;
+    --close) CLOSE=1 ;;
     -h|--help) usage; exit 0 ;;
     *) usage >&2; exit 2 ;;
   esac
@@ -58,6 +62,7 @@ case $H2$TLS in
   10) TAG=h2c-$SIZE-c$CONNS-m$STREAMS-w$WORKERS-$DRIVER ;;
   11) TAG=h2-tls-$SIZE-c$CONNS-m$STREAMS-w$WORKERS-$DRIVER ;;
 esac
+if [[ $CLOSE == 1 ]]; then TAG=close-$TAG; fi
 mkdir -p "$OUTDIR"
 WORK=$(mktemp -d /tmp/ringway-perf.XXXXXX)
 chmod 755 "$WORK"   # nginx workers run as www-data
@@ -138,6 +143,7 @@ load_cmd() { # SECONDS: LOAD becomes the command that drives ringway for that lo
     LOAD=(h2load -t1 -c"$CONNS" -m"$STREAMS" -D "$1" "$URL_BASE/$SIZE")
   else
     LOAD=(wrk -t1 -c"$CONNS" -d"${1}s" --latency "$URL_BASE/$SIZE")
+    if [[ $CLOSE == 1 ]]; then LOAD+=(-H "Connection: close"); fi
   fi
 }
 LOADER="wrk -t1 -c$CONNS"
