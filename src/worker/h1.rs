@@ -22,7 +22,9 @@ use super::{
     io::{flush, read_more, ReadError},
     local_reply::{AfterReply, Liveness, LocalReply},
     pace::BodyPace,
-    relay::{relay_body, tunnel, tunnel_one_task, Delivered, ReadPace, RelayError, SourceFault},
+    relay::{
+        relay_body, tunnel, tunnel_one_task, Delivered, ReadPace, RelayError, Source, SourceFault,
+    },
     tap::{CxProtocol, SessionTap},
     ExchangeBuffers, H1Scratch, Held, ListenerCtx, Worker,
 };
@@ -30,6 +32,7 @@ use crate::{
     codec::{
         body::{BodyDecoder, BodyEncoder},
         encode::{encode_response, local_reply, ConnectionHeader, ResponsePlan, Scheme},
+        limits::READ_CHUNK,
         request::{parse_request, Method, Parsed, RequestHead},
         BodyFraming, CodecError, Version,
     },
@@ -631,6 +634,14 @@ impl<S: Transport> Request<'_, S> {
             if received >= cap {
                 return None; // the rest streams
             }
+            if start + cap > READ_CHUNK {
+                // A body to hold that is larger than a read buffer.
+                let client = &mut *self.client;
+                client
+                    .tap
+                    .worker()
+                    .widen_buffer(&mut client.scratch.get().buf);
+            }
             let (deadline, late) = self.client.within_request_timeout(
                 pace.buffering_deadline(received as u64),
                 LocalReply::BodyTimeout,
@@ -743,12 +754,14 @@ impl<S: Transport> Downstream for Request<'_, S> {
         let idle = BodyPace::timed_out(&client.tap.ctx().config);
         let scratch = client.scratch.get();
         let relay = relay_body(
-            &mut client.stream,
-            &mut scratch.buf,
+            Source {
+                stream: &mut client.stream,
+                buf: &mut scratch.buf,
+                worker: client.tap.worker(),
+            },
             upstream,
             &mut scratch.out,
-            BodyDecoder::new(self.head.framing),
-            encoder,
+            (BodyDecoder::new(self.head.framing), encoder),
             ReadPace::Body(
                 self.body_pace
                     .unwrap_or_else(|| BodyPace::start(&client.tap.ctx().config)),
@@ -855,12 +868,14 @@ impl<S: Transport> Downstream for Request<'_, S> {
     ) -> Result<u64, RelayError> {
         let client = &mut *self.client;
         relay_body(
-            upstream,
-            up_buf,
+            Source {
+                stream: upstream,
+                buf: up_buf,
+                worker: client.tap.worker(),
+            },
             &mut client.stream,
             &mut client.scratch.get().out,
-            decoder,
-            encoder,
+            (decoder, encoder),
             ReadPace::PerRead(read_timeout),
             None,
         )

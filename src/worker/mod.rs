@@ -70,6 +70,16 @@ const TICKS_PER_POOL_SWEEP: u64 = 10;
 /// what sat unused since the last, `prim::FreeList`), beyond it they are freed.
 /// A ceiling, not a working size: 64 MiB of 16 KiB buffers, for a second or two.
 const MAX_POOLED_BUFFERS: usize = 4096;
+/// The same for body-sized buffers: 80 MiB of them.
+const MAX_POOLED_BODY_BUFFERS: usize = 1024;
+/// A body-sized buffer: a body chunk and a read more, so that a request body
+/// buffered to `request_buffer`'s default (64 KiB) fits behind its head
+/// without the buffer growing.
+const BODY_BUFFER: usize = BODY_CHUNK + READ_CHUNK;
+/// Room in a client's or upstream's output vector for a body re-framed (as
+/// chunks) one body buffer at a time; a vector grown past it is freed rather
+/// than pooled.
+pub const OUT_ROOM: usize = BODY_BUFFER + 4096;
 
 /// The vectors a connection uses while a request is in flight; pooled per
 /// worker so an idle connection holds none of them, not even their headers
@@ -226,6 +236,10 @@ pub struct Worker {
     seed: u64,
     workers: usize,
     buffers: RefCell<FreeList<BytesMut>>,
+    /// Body-sized read buffers (`BODY_BUFFER`), for relaying large bodies:
+    /// swapped in for a read buffer once it is empty, never grown in place
+    /// (a `reserve` is a reallocation that copies the old buffer whole).
+    body_buffers: RefCell<FreeList<BytesMut>>,
     scratches: RefCell<FreeList<Scratch>>,
     /// Slots for in-flight requests' futures (see `recycle`).
     pub futures: recycle::FutureArena,
@@ -257,6 +271,7 @@ impl Worker {
             )),
             rng: Cell::new(Rng::new(seed)),
             buffers: RefCell::new(FreeList::new(MAX_POOLED_BUFFERS)),
+            body_buffers: RefCell::new(FreeList::new(MAX_POOLED_BODY_BUFFERS)),
             scratches: RefCell::new(FreeList::new(MAX_POOLED_BUFFERS)),
             futures: recycle::FutureArena::default(),
             handshakes: Cell::new(0),
@@ -281,8 +296,8 @@ impl Worker {
         self.give_buffer(std::mem::take(&mut s.h1.buf));
         self.give_buffer(std::mem::take(&mut s.exchange.up_buf));
         // A vector grown by one large message is freed rather than kept.
-        let grown = s.h1.out.capacity() > BODY_CHUNK + READ_CHUNK
-            || s.exchange.out.capacity() > BODY_CHUNK + READ_CHUNK
+        let grown = s.h1.out.capacity() > OUT_ROOM
+            || s.exchange.out.capacity() > OUT_ROOM
             || s.exchange.req_head.capacity() > BODY_CHUNK;
         if grown {
             return;
@@ -366,25 +381,47 @@ impl Worker {
     }
 
     pub fn give_buffer(&self, mut buf: BytesMut) {
-        if buf.capacity() == 0 {
-            return;
-        }
         // Consumed bytes still count against `capacity()` until the buffer is
         // rewound; a unique, empty buffer rewinds in place, without allocating.
+        // (A read to its very end leaves `capacity()` at 0: that is a buffer
+        // to keep. One with no allocation, or shared, is not.)
+        // (`try_reclaim` rewinds only if it must to make the room asked for: a
+        // body buffer is asked for all of its room first.)
         buf.clear();
-        buf.reserve(READ_CHUNK);
-        // Only plain, reasonably sized buffers are kept; a grown one is freed.
-        if buf.capacity() > BODY_CHUNK {
+        if !buf.try_reclaim(BODY_BUFFER) && !buf.try_reclaim(READ_CHUNK) {
             return;
         }
-        let surplus = self.buffers.borrow_mut().give(buf);
+        // Only plain, reasonably sized buffers are kept; a grown one is freed.
+        let surplus = match buf.capacity() {
+            BODY_BUFFER => self.body_buffers.borrow_mut().give(buf),
+            c if c > BODY_CHUNK => Some(buf),
+            _ => self.buffers.borrow_mut().give(buf),
+        };
         drop(surplus);
+    }
+
+    /// Make `buf` a body-sized (`BODY_BUFFER`) buffer from the pool, with its
+    /// bytes copied over at the same offsets, unless it is one already. For a
+    /// large body: growing a buffer in place reallocates it (a copy of all of
+    /// it and an allocation, every time).
+    pub fn widen_buffer(&self, buf: &mut BytesMut) {
+        if buf.capacity() >= BODY_BUFFER {
+            return;
+        }
+        let mut body = self
+            .body_buffers
+            .borrow_mut()
+            .take()
+            .unwrap_or_else(|| BytesMut::with_capacity(BODY_BUFFER));
+        body.extend_from_slice(buf);
+        self.give_buffer(std::mem::replace(buf, body));
     }
 
     /// Free the pooled request-time state the load has not needed since the
     /// last sweep (`prim::FreeList::trim`).
     fn trim_pools(&self) {
         self.buffers.borrow_mut().trim();
+        self.body_buffers.borrow_mut().trim();
         self.scratches.borrow_mut().trim();
         self.futures.trim();
         self.tap.trim_pools();

@@ -11,10 +11,11 @@ use monoio::io::{AsyncReadRent, AsyncWriteRent, Splitable};
 use super::{
     io::{flush, read_more, write_all_within, ReadError},
     pace::BodyPace,
+    Worker, OUT_ROOM,
 };
 use crate::codec::{
     body::{BodyDecoder, BodyEncoder, BodyPiece},
-    limits::BODY_CHUNK,
+    limits::{BODY_CHUNK, READ_CHUNK},
     CodecError,
 };
 use crate::net::meter::Metered;
@@ -61,25 +62,27 @@ impl ReadPace {
     }
 }
 
-/// Relay one body from `src` to `dst`: bytes already in `src_buf` first, then
+/// One side's read buffer and the worker that lends buffers: a large body is
+/// read through a body-sized buffer from the worker's pool.
+pub struct Source<'a, R> {
+    pub stream: &'a mut R,
+    pub buf: &'a mut BytesMut,
+    pub worker: &'a Worker,
+}
+
+/// Relay one body from `src` to `dst`: bytes already in `src.buf` first, then
 /// reads of at most one buffer at a time. `out` may hold a head to send first.
 /// `pace` bounds each wait for more bytes from `src`.
-#[allow(clippy::too_many_arguments)]
 pub async fn relay_body<R: AsyncReadRent, W: AsyncWriteRent>(
-    src: &mut R,
-    src_buf: &mut BytesMut,
+    src: Source<'_, R>,
     dst: &mut W,
     out: &mut Vec<u8>,
-    decoder: BodyDecoder,
-    encoder: BodyEncoder,
+    (decoder, encoder): (BodyDecoder, BodyEncoder),
     pace: ReadPace,
     limit: Option<u64>,
 ) -> Result<u64, RelayError> {
     let mut wrote = false;
-    let relayed = relay(
-        src, src_buf, dst, out, decoder, encoder, pace, limit, &mut wrote,
-    )
-    .await;
+    let relayed = relay(src, dst, out, decoder, encoder, pace, limit, &mut wrote).await;
     match relayed {
         Err(RelayError::Source(fault, _)) if !wrote => {
             Err(RelayError::Source(fault, Delivered::Nothing))
@@ -91,8 +94,11 @@ pub async fn relay_body<R: AsyncReadRent, W: AsyncWriteRent>(
 /// `relay_body`, noting in `wrote` whether anything reached `dst`.
 #[allow(clippy::too_many_arguments)]
 async fn relay<R: AsyncReadRent, W: AsyncWriteRent>(
-    src: &mut R,
-    src_buf: &mut BytesMut,
+    Source {
+        stream: src,
+        buf: src_buf,
+        worker,
+    }: Source<'_, R>,
     dst: &mut W,
     out: &mut Vec<u8>,
     mut decoder: BodyDecoder,
@@ -103,17 +109,24 @@ async fn relay<R: AsyncReadRent, W: AsyncWriteRent>(
 ) -> Result<u64, RelayError> {
     let mut trailers = Vec::new();
     let mut total = 0u64;
-    if decoder.is_large() && src_buf.capacity() < BODY_CHUNK {
-        src_buf.reserve(BODY_CHUNK - src_buf.len());
+    let large = decoder.is_large();
+    if large && !(encoder == BodyEncoder::Identity && matches!(decoder, BodyDecoder::Length(_))) {
+        room_to_reframe(out);
     }
     loop {
         // Fast path: a buffer holding nothing but identity payload is written as
-        // it is, with no copy.
+        // it is, with no copy; after the head, if it is more than a read's worth
+        // (copying it behind the head would cost more than a second write, and
+        // grow `out` past what the worker keeps pooled).
         if encoder == BodyEncoder::Identity
-            && out.is_empty()
             && !src_buf.is_empty()
+            && (out.is_empty() || src_buf.len() > READ_CHUNK)
             && decoder.take_all(src_buf.len())
         {
+            if !out.is_empty() {
+                flush(dst, out).await.map_err(|_| RelayError::Sink)?;
+                *wrote = true;
+            }
             total += src_buf.len() as u64;
             if limit.is_some_and(|max| total > max) {
                 return Err(RelayError::Source(
@@ -160,6 +173,9 @@ async fn relay<R: AsyncReadRent, W: AsyncWriteRent>(
             flush(dst, out).await.map_err(|_| RelayError::Sink)?;
             *wrote |= sending;
         }
+        if large {
+            body_sized(src_buf, worker);
+        }
         let deadline = pace.deadline(total);
         match read_more(src, src_buf, deadline).await {
             Ok(0) => {
@@ -181,6 +197,26 @@ async fn relay<R: AsyncReadRent, W: AsyncWriteRent>(
                 return Err(RelayError::Source(SourceFault::Io, Delivered::Partly))
             }
         }
+    }
+}
+
+/// Read a large body through a body-sized buffer: swapped in for a smaller
+/// one from the worker's pool once what is left in it is a few bytes (a
+/// partial chunk head), copied over; growing the buffer in place would copy
+/// it whole and allocate, for every large body.
+fn body_sized(buf: &mut BytesMut, worker: &Worker) {
+    const CARRY_MAX: usize = 256;
+    if buf.capacity() < BODY_CHUNK && buf.len() <= CARRY_MAX {
+        worker.widen_buffer(buf);
+    }
+}
+
+/// A body that is re-framed (chunked in or out) is copied into `out` a read
+/// buffer at a time, framing added: room for that, made once, so `out` does
+/// not double past what the worker keeps pooled (`Worker::give_scratch`).
+fn room_to_reframe(out: &mut Vec<u8>) {
+    if out.capacity() < OUT_ROOM {
+        out.reserve_exact(OUT_ROOM - out.len());
     }
 }
 
