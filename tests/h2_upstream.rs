@@ -833,7 +833,7 @@ fn a_timed_out_streamed_request_resets_its_upstream_stream_at_once(d: Driver) {
 }
 
 /// N streams in flight on one HTTP/2 connection: one connection active, N
-/// requests active.
+/// requests active, on the cluster (`/stats`) and on the host (`/clusters`).
 fn cx_active_counts_connections_and_rq_active_streams(d: Driver) {
     const N: usize = 4;
     let up = H2Upstream::h2c("u1");
@@ -857,6 +857,12 @@ fn cx_active_counts_connections_and_rq_active_streams(d: Driver) {
         let st = admin::stats(admin_addr);
         assert_eq!(admin::stat(&st, "cluster.c.upstream_rq_active"), N as u64);
         assert_eq!(admin::stat(&st, "cluster.c.upstream_cx_active"), 1);
+        // The host's own gauge in /clusters counts the connection too, not
+        // its streams.
+        let clusters = admin::clusters(admin_addr);
+        let host = |k: &str| clusters[&format!("c::{}::{k}", up.addr)].clone();
+        assert_eq!(host("cx_active"), "1");
+        assert_eq!(host("rq_active"), N.to_string());
         assert_eq!(up.connections(), 1);
         drop(pending);
     });

@@ -194,6 +194,33 @@ impl SocketCounts for ClusterStats {
     }
 }
 
+/// An upstream socket's counts: bytes and connection lifetimes on its
+/// cluster, and the open connection on its host too (`/clusters`'s
+/// `cx_active`).
+pub struct UpstreamSocketCounts {
+    pub cluster: Arc<ClusterStats>,
+    pub host: Arc<HostStats>,
+}
+
+impl SocketCounts for UpstreamSocketCounts {
+    #[inline]
+    fn received(&self, n: u64) {
+        self.cluster.received(n);
+    }
+    #[inline]
+    fn sent(&self, n: u64) {
+        self.cluster.sent(n);
+    }
+    fn established(&self) {
+        self.cluster.established();
+        self.host.gauge(HostGauge::CxActive).inc();
+    }
+    fn closed(&self, lifetime: std::time::Duration) {
+        self.cluster.closed(lifetime);
+        self.host.gauge(HostGauge::CxActive).dec();
+    }
+}
+
 /// Distinct listener names one process can count (over all reloads).
 pub const MAX_LISTENER_SLOTS: usize = 1024;
 /// Distinct cluster names one process can count (over all reloads).

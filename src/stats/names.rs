@@ -245,6 +245,9 @@ metric_family! {
     HostGauge {
         RqActive = "rq_active",
         CxIdle = "cx_idle",
+        /// Open connections to the host (kept at the socket, `net::meter`): an
+        /// HTTP/2 connection counts once, however many streams it carries.
+        CxActive = "cx_active",
     }
 }
 

@@ -118,7 +118,7 @@ impl HostSnap {
         self.gauges[g as usize]
     }
     pub fn cx_active(&self) -> u64 {
-        self.gauge(HostGauge::RqActive) + self.gauge(HostGauge::CxIdle)
+        self.gauge(HostGauge::CxActive)
     }
 }
 

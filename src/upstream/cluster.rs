@@ -39,7 +39,7 @@ use crate::{
     balancer::{hash, Balancer, Candidate, HashTable},
     codec::headers::HeaderIndex,
     config::{CircuitBreakers, ClusterConfig, HashPolicy, UpstreamProtocol},
-    stats::{names::HostGauge, ClusterStats, HostStats},
+    stats::{names::HostGauge, ClusterStats, HostStats, UpstreamSocketCounts},
 };
 
 pub struct WorkerCluster {
@@ -606,7 +606,16 @@ impl WorkerCluster {
         addr: SocketAddr,
         timeout: Duration,
     ) -> Result<UpstreamConn, UpstreamError> {
-        let meter = Some(self.stats.clone() as crate::net::meter::Meter);
+        // One small allocation per connection: its counts go to the cluster
+        // and, while it is open, to its host's `cx_active`.
+        let meter: crate::net::meter::Meter = match self.host_stats(addr) {
+            Some(host) => Arc::new(UpstreamSocketCounts {
+                cluster: self.stats.clone(),
+                host,
+            }),
+            None => self.stats.clone(),
+        };
+        let meter = Some(meter);
         let conn = connect(addr, timeout, self.config.tls.as_deref(), meter).await?;
         let h2 = match self.config.protocol {
             UpstreamProtocol::Http1 => false,
