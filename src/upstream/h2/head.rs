@@ -19,7 +19,7 @@ use http::{
 use crate::codec::{encode::write_dec, limits::MAX_HEADERS_CEILING, BodyFraming};
 
 /// Fields that mean something only to one HTTP/1.1 connection (§8.2.2).
-const CONNECTION_SPECIFIC: &[&str] = &[
+pub const CONNECTION_SPECIFIC: &[&str] = &[
     "connection",
     "keep-alive",
     "proxy-connection",
@@ -205,7 +205,10 @@ pub fn write_fields(map: &HeaderMap, out: &mut Vec<u8>) {
 }
 
 /// HTTP/1.1 trailer lines (as the chunked decoder hands them over) as an
-/// HTTP/2 trailer block; lines that are not valid fields are dropped.
+/// HTTP/2 trailer block, either way (to an HTTP/2 client or upstream); lines
+/// that are not valid fields are dropped, and so are connection-specific
+/// fields and `te`, which has a meaning only in a request's head (RFC 9113
+/// §8.2.2).
 pub fn trailers_from_lines(lines: &[u8]) -> HeaderMap {
     let mut map = HeaderMap::new();
     for l in lines.split(|&b| b == b'\n') {
@@ -218,7 +221,7 @@ pub fn trailers_from_lines(lines: &[u8]) -> HeaderMap {
         else {
             continue;
         };
-        if is_connection_specific(name.as_str(), value.as_bytes()) {
+        if name == http::header::TE || is_connection_specific(name.as_str(), value.as_bytes()) {
             continue;
         }
         map.append(name, value);
@@ -303,7 +306,7 @@ mod tests {
     #[test]
     fn trailer_lines_become_a_trailer_block() {
         let map = trailers_from_lines(
-            b"grpc-status: 0\r\ngrpc-message: ok\r\nbad line\r\nconnection: x\r\n",
+            b"grpc-status: 0\r\ngrpc-message: ok\r\nbad line\r\nconnection: x\r\nte: trailers\r\n",
         );
         assert_eq!(map.len(), 2);
         assert_eq!(map["grpc-status"], "0");

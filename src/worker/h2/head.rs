@@ -25,6 +25,7 @@ use crate::codec::{
     response::ResponseHead,
     CodecError,
 };
+use crate::upstream::h2::head::{trailers_from_lines, CONNECTION_SPECIFIC};
 
 /// The client connection preface (RFC 9113 §3.4), as it starts an h2c
 /// connection with prior knowledge.
@@ -49,15 +50,6 @@ pub fn detect(start: &[u8]) -> Preface {
         Preface::NeedMore
     }
 }
-
-/// Fields that mean something only to one HTTP/1.1 connection (§8.2.2).
-const CONNECTION_SPECIFIC: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "transfer-encoding",
-    "upgrade",
-];
 
 /// Write `parts` (a decoded HTTP/2 request) into `out` as an HTTP/1.1 head.
 /// `body_ends`: the HEADERS frame ended the stream (no body follows).
@@ -143,38 +135,6 @@ fn value_bytes(out: &mut Vec<u8>, value: &[u8]) -> Result<(), CodecError> {
     }
     out.extend_from_slice(value);
     Ok(())
-}
-
-/// HTTP/2 trailers as HTTP/1.1 trailer lines (each `name: value\r\n`).
-pub fn write_trailer_lines(trailers: &HeaderMap, out: &mut Vec<u8>) {
-    for (name, value) in trailers {
-        if CONNECTION_SPECIFIC.contains(&name.as_str()) {
-            continue;
-        }
-        let _ = line(out, name.as_str().as_bytes(), value.as_bytes());
-    }
-}
-
-/// HTTP/1.1 trailer lines (as the chunked decoder hands them over) as an
-/// HTTP/2 trailer block; lines that are not valid fields are dropped.
-pub fn parse_trailer_lines(lines: &[u8]) -> HeaderMap {
-    let mut map = HeaderMap::new();
-    for l in lines.split(|&b| b == b'\n') {
-        let l = l.strip_suffix(b"\r").unwrap_or(l);
-        let Some(colon) = l.iter().position(|&b| b == b':') else {
-            continue;
-        };
-        let (name, value) = (&l[..colon], l[colon + 1..].trim_ascii());
-        let (Ok(name), Ok(value)) = (HeaderName::from_bytes(name), HeaderValue::from_bytes(value))
-        else {
-            continue;
-        };
-        if CONNECTION_SPECIFIC.contains(&name.as_str()) {
-            continue;
-        }
-        map.append(name, value);
-    }
-    map
 }
 
 /// The upstream's response head for an HTTP/2 client: its fields less the
@@ -290,7 +250,7 @@ pub fn local_reply(
         map.insert("content-type", HeaderValue::from_static(content_type));
     }
     map.insert(http::header::CONTENT_LENGTH, HeaderValue::from(len));
-    for (name, value) in parse_trailer_lines(extra) {
+    for (name, value) in trailers_from_lines(extra) {
         if let Some(name) = name {
             map.append(name, value);
         }
@@ -344,7 +304,7 @@ pub fn grpc_local_reply(status: u16, body: &impl ReplyBody, extra: &[u8]) -> (Re
     if let Ok(v) = HeaderValue::from_str(&message) {
         map.insert("grpc-message", v);
     }
-    for (name, value) in parse_trailer_lines(extra) {
+    for (name, value) in trailers_from_lines(extra) {
         if let Some(name) = name {
             map.append(name, value);
         }
@@ -494,16 +454,6 @@ mod tests {
             .body(())
             .unwrap();
         assert_eq!(head_of(req, true), Err(CodecError::MethodNotAllowed));
-    }
-
-    #[test]
-    fn trailer_lines_round_trip() {
-        let map = parse_trailer_lines(b"grpc-status: 0\r\ngrpc-message: ok\r\nbad line\r\n");
-        assert_eq!(map.get("grpc-status").unwrap(), "0");
-        assert_eq!(map.len(), 2);
-        let mut out = Vec::new();
-        write_trailer_lines(&map, &mut out);
-        assert_eq!(out, b"grpc-status: 0\r\ngrpc-message: ok\r\n");
     }
 
     #[test]

@@ -342,7 +342,7 @@ impl H2Request {
 
     fn trailer_lines(&self, out: &mut Vec<u8>) {
         if let Some(t) = &self.trailers {
-            head::write_trailer_lines(t, out);
+            crate::upstream::h2::head::write_fields(t, out);
         }
     }
 
@@ -635,8 +635,10 @@ impl Downstream for H2Request {
                 }
                 if done {
                     if !trailers.is_empty() {
-                        send.send_trailers(head::parse_trailer_lines(&trailers))
-                            .map_err(|_| RelayError::Sink)?;
+                        send.send_trailers(crate::upstream::h2::head::trailers_from_lines(
+                            &trailers,
+                        ))
+                        .map_err(|_| RelayError::Sink)?;
                     }
                     self.finished = true;
                     self.out = out;
