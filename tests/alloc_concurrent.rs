@@ -12,22 +12,16 @@
 use std::{
     io::{Read, Write},
     net::{SocketAddr, TcpListener, TcpStream},
-    sync::{
-        atomic::{AtomicBool, Ordering},
-        Arc, Barrier,
-    },
+    sync::{Arc, Barrier},
     thread,
 };
 
-use ringway::{
-    config::{self, IoDriverChoice},
-    server::Server,
-};
+use ringway::config::IoDriverChoice;
 
 #[path = "support/counting_alloc.rs"]
 mod counting_alloc;
 
-use counting_alloc::{head_end, Counting, ALLOCATIONS, RESPONSE};
+use counting_alloc::{allocations_during, head_end, Counting, InProcess, RESPONSE};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -101,10 +95,8 @@ fn allocations_over_waves(driver: IoDriverChoice, upstream: SocketAddr) -> u64 {
          - domains: [\"*\"]\n        routes:\n          - match: {{ prefix: / }}\n            cluster: c\n\
          clusters:\n  - name: c\n    hosts: [\"{upstream}\"]\n    max_idle_per_host: 1024\n"
     );
-    let config = config::load_str(&yaml).unwrap().config;
-    let shutdown = Arc::new(AtomicBool::new(false));
-    let server = Server::start(config, Some(driver), shutdown.clone()).unwrap();
-    let proxy = server.listeners[0].1;
+    let ringway = InProcess::start(&yaml, driver);
+    let proxy = ringway.addr;
     let mut conns: Vec<TcpStream> = (0..IN_FLIGHT)
         .map(|_| {
             let c = TcpStream::connect(proxy).unwrap();
@@ -115,15 +107,14 @@ fn allocations_over_waves(driver: IoDriverChoice, upstream: SocketAddr) -> u64 {
     for _ in 0..WARMUP_WAVES {
         wave(&mut conns);
     }
-    let before = ALLOCATIONS.load(Ordering::SeqCst);
-    for _ in 0..MEASURED_WAVES {
-        wave(&mut conns);
-    }
-    let after = ALLOCATIONS.load(Ordering::SeqCst);
+    let allocations = allocations_during(|| {
+        for _ in 0..MEASURED_WAVES {
+            wave(&mut conns);
+        }
+    });
     drop(conns);
-    server.stop();
-    assert!(server.join());
-    after - before
+    ringway.stop();
+    allocations
 }
 
 #[test]

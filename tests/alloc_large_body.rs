@@ -12,22 +12,16 @@
 use std::{
     io::{Read, Write},
     net::{SocketAddr, TcpListener, TcpStream},
-    sync::{
-        atomic::{AtomicBool, Ordering},
-        Arc,
-    },
+    sync::Arc,
     thread,
 };
 
-use ringway::{
-    config::{self, IoDriverChoice},
-    server::Server,
-};
+use ringway::config::IoDriverChoice;
 
 #[path = "support/counting_alloc.rs"]
 mod counting_alloc;
 
-use counting_alloc::{head_end, Counting, ALLOCATIONS};
+use counting_alloc::{allocations_during, head_end, Counting, InProcess};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -184,10 +178,8 @@ fn allocations(driver: IoDriverChoice, case: &Case) -> u64 {
          - domains: [\"*\"]\n        routes:\n          - match: {{ prefix: / }}\n            cluster: c\n\
          clusters:\n  - name: c\n    hosts: [\"{upstream}\"]\n"
     );
-    let config = config::load_str(&yaml).unwrap().config;
-    let shutdown = Arc::new(AtomicBool::new(false));
-    let server = Server::start(config, Some(driver), shutdown.clone()).unwrap();
-    let proxy = server.listeners[0].1;
+    let ringway = InProcess::start(&yaml, driver);
+    let proxy = ringway.addr;
     let request = if case.upload > 0 {
         format!(
             "POST /big HTTP/1.1\r\nHost: example.com\r\ncontent-length: {}\r\n\r\n",
@@ -202,15 +194,14 @@ fn allocations(driver: IoDriverChoice, case: &Case) -> u64 {
     for _ in 0..WARMUP {
         roundtrip(&mut conn, request.as_bytes(), &upload, case);
     }
-    let before = ALLOCATIONS.load(Ordering::SeqCst);
-    for _ in 0..MEASURED {
-        roundtrip(&mut conn, request.as_bytes(), &upload, case);
-    }
-    let after = ALLOCATIONS.load(Ordering::SeqCst);
+    let allocations = allocations_during(|| {
+        for _ in 0..MEASURED {
+            roundtrip(&mut conn, request.as_bytes(), &upload, case);
+        }
+    });
     drop(conn);
-    server.stop();
-    assert!(server.join());
-    after - before
+    ringway.stop();
+    allocations
 }
 
 #[test]

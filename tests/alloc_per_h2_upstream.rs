@@ -14,24 +14,17 @@ use std::{
     io::{Read, Write},
     net::TcpStream,
     process::{Command, Stdio},
-    sync::{
-        atomic::{AtomicBool, Ordering},
-        Arc,
-    },
     time::{Duration, Instant},
 };
 
-use ringway::{
-    config::{self, IoDriverChoice},
-    server::Server,
-};
+use ringway::config::IoDriverChoice;
 
 // Only the allocator and `head_end` are used here (not its upstream).
 #[allow(dead_code)]
 #[path = "support/counting_alloc.rs"]
 mod counting_alloc;
 
-use counting_alloc::{head_end, Counting, ALLOCATIONS};
+use counting_alloc::{allocations_during, head_end, Counting, InProcess};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -92,24 +85,21 @@ fn allocations(driver: IoDriverChoice, upstream: std::net::SocketAddr) -> u64 {
          - domains: [\"*\"]\n        routes:\n          - match: {{ prefix: / }}\n            cluster: c\n\
          clusters:\n  - name: c\n    protocol: http2\n    hosts: [\"{upstream}\"]\n"
     );
-    let config = config::load_str(&yaml).unwrap().config;
-    let shutdown = Arc::new(AtomicBool::new(false));
-    let server = Server::start(config, Some(driver), shutdown.clone()).unwrap();
-    let mut conn = TcpStream::connect(server.listeners[0].1).unwrap();
+    let ringway = InProcess::start(&yaml, driver);
+    let mut conn = TcpStream::connect(ringway.addr).unwrap();
     conn.set_nodelay(true).unwrap();
     let mut buf = [0u8; 4096];
     for _ in 0..WARMUP {
         roundtrip(&mut conn, &mut buf);
     }
-    let before = ALLOCATIONS.load(Ordering::SeqCst);
-    for _ in 0..MEASURED {
-        roundtrip(&mut conn, &mut buf);
-    }
-    let after = ALLOCATIONS.load(Ordering::SeqCst);
+    let allocations = allocations_during(|| {
+        for _ in 0..MEASURED {
+            roundtrip(&mut conn, &mut buf);
+        }
+    });
     drop(conn);
-    server.stop();
-    assert!(server.join());
-    after - before
+    ringway.stop();
+    allocations
 }
 
 #[test]

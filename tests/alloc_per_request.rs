@@ -10,21 +10,14 @@
 use std::{
     io::{Read, Write},
     net::TcpStream,
-    sync::{
-        atomic::{AtomicBool, Ordering},
-        Arc,
-    },
 };
 
-use ringway::{
-    config::{self, IoDriverChoice},
-    server::Server,
-};
+use ringway::config::IoDriverChoice;
 
 #[path = "support/counting_alloc.rs"]
 mod counting_alloc;
 
-use counting_alloc::{head_end, upstream, Counting, ALLOCATIONS};
+use counting_alloc::{allocations_during, head_end, upstream, Counting, InProcess};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -100,25 +93,22 @@ fn allocations_per_request(
          clusters:\n  - name: c\n    hosts: [\"{upstream}\"]\n  - name: c2\n    hosts: [\"{upstream}\"]\n",
         case.before, case.route_extra
     );
-    let config = config::load_str(&yaml).unwrap().config;
-    let shutdown = Arc::new(AtomicBool::new(false));
-    let server = Server::start(config, Some(driver), shutdown.clone()).unwrap();
-    let proxy = server.listeners[0].1;
+    let ringway = InProcess::start(&yaml, driver);
+    let proxy = ringway.addr;
     let mut conn = TcpStream::connect(proxy).unwrap();
     conn.set_nodelay(true).unwrap();
     let mut buf = [0u8; 4096];
     for _ in 0..WARMUP {
         roundtrip(&mut conn, &mut buf);
     }
-    let before = ALLOCATIONS.load(Ordering::SeqCst);
-    for _ in 0..MEASURED {
-        roundtrip(&mut conn, &mut buf);
-    }
-    let after = ALLOCATIONS.load(Ordering::SeqCst);
+    let allocations = allocations_during(|| {
+        for _ in 0..MEASURED {
+            roundtrip(&mut conn, &mut buf);
+        }
+    });
     drop(conn);
-    server.stop();
-    assert!(server.join());
-    (after - before, MEASURED)
+    ringway.stop();
+    (allocations, MEASURED)
 }
 
 #[test]

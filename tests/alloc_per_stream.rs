@@ -9,23 +9,14 @@
 //! One test, both drivers one after the other: nothing else in this binary
 //! allocates while counting.
 
-use std::{
-    process::Command,
-    sync::{
-        atomic::{AtomicBool, Ordering},
-        Arc,
-    },
-};
+use std::process::Command;
 
-use ringway::{
-    config::{self, IoDriverChoice},
-    server::Server,
-};
+use ringway::config::IoDriverChoice;
 
 #[path = "support/counting_alloc.rs"]
 mod counting_alloc;
 
-use counting_alloc::{upstream, Counting, ALLOCATIONS};
+use counting_alloc::{allocations_during, upstream, Counting, InProcess};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -55,20 +46,15 @@ fn allocations_per_stream(driver: IoDriverChoice, upstream: std::net::SocketAddr
          - domains: [\"*\"]\n        routes:\n          - match: {{ prefix: / }}\n            \
          cluster: c\nclusters:\n  - name: c\n    hosts: [\"{upstream}\"]\n"
     );
-    let config = config::load_str(&yaml).unwrap().config;
-    let shutdown = Arc::new(AtomicBool::new(false));
-    let server = Server::start(config, Some(driver), shutdown.clone()).unwrap();
-    let proxy = server.listeners[0].1;
+    let ringway = InProcess::start(&yaml, driver);
+    let proxy = ringway.addr;
     // Warm the pools (buffers, upstream connection) first.
     h2load(proxy, SHORT);
     let mut counts = Vec::new();
     for n in [SHORT, LONG] {
-        let before = ALLOCATIONS.load(Ordering::SeqCst);
-        h2load(proxy, n);
-        counts.push(ALLOCATIONS.load(Ordering::SeqCst) - before);
+        counts.push(allocations_during(|| h2load(proxy, n)));
     }
-    server.stop();
-    assert!(server.join());
+    ringway.stop();
     (counts[1] as f64 - counts[0] as f64) / (LONG - SHORT) as f64
 }
 

@@ -1,14 +1,24 @@
 //! For the allocation-count tests (included by path, only by them): a global
 //! allocator that counts allocations (and reallocations) and otherwise is the
-//! system allocator, which they install with `#[global_allocator]`, and an
-//! upstream that allocates nothing per request.
+//! system allocator, which they install with `#[global_allocator]`; ringway
+//! started in the test's own process, so its allocations are counted; the
+//! count over a stretch of the test; and an upstream that allocates nothing
+//! per request.
 
 use std::{
     alloc::{GlobalAlloc, Layout, System},
     io::{Read, Write},
-    net::TcpListener,
-    sync::atomic::{AtomicU64, Ordering},
+    net::{SocketAddr, TcpListener},
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc,
+    },
     thread,
+};
+
+use ringway::{
+    config::{self, IoDriverChoice},
+    server::Server,
 };
 
 pub struct Counting;
@@ -35,6 +45,37 @@ unsafe impl GlobalAlloc for Counting {
     }
 }
 
+/// ringway running in this process on a native config, under one driver.
+pub struct InProcess {
+    server: Server,
+    /// The first listener's address.
+    pub addr: SocketAddr,
+}
+
+impl InProcess {
+    pub fn start(yaml: &str, driver: IoDriverChoice) -> InProcess {
+        let config = config::load_str(yaml).unwrap().config;
+        let server = Server::start(config, Some(driver), Arc::new(AtomicBool::new(false))).unwrap();
+        let addr = server.listeners[0].1;
+        InProcess { server, addr }
+    }
+
+    /// Stop it and wait for every worker to end.
+    pub fn stop(self) {
+        self.server.stop();
+        assert!(self.server.join());
+    }
+}
+
+/// The allocations the whole process made while `f` ran: nothing else may run
+/// then (each test binary counts in one test, one step after another).
+pub fn allocations_during(f: impl FnOnce()) -> u64 {
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    f();
+    ALLOCATIONS.load(Ordering::SeqCst) - before
+}
+
+#[allow(dead_code)] // not every test that includes this module uses it
 pub const RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello";
 
 /// Index of the end of the first head in `buf[..len]`, if complete.
