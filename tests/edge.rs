@@ -28,46 +28,11 @@ driver_tests!(
 /// One Envoy listener named `name` whose connection manager carries `hcm`
 /// (extra keys, indented 10 spaces) and routes everything to `up`.
 fn envoy_listener(name: &str, hcm: &str) -> String {
-    format!(
-        r#"  - name: {name}
-    address: {{ socket_address: {{ address: 127.0.0.1, port_value: 0 }} }}
-    filter_chains:
-    - filters:
-      - name: envoy.filters.network.http_connection_manager
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-          stat_prefix: {name}
-{hcm}          route_config:
-            virtual_hosts:
-            - name: all
-              domains: ["*"]
-              routes:
-              - match: {{ prefix: / }}
-                route: {{ cluster: up }}
-          http_filters:
-          - name: envoy.filters.http.router
-            typed_config:
-              "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
-"#
-    )
+    envoy::listener(name, name, hcm, &envoy::route_all("up"))
 }
 
 fn envoy_file(listeners: &[String], up: &Upstream) -> String {
-    format!(
-        r#"static_resources:
-  listeners:
-{}  clusters:
-  - name: up
-    load_assignment:
-      cluster_name: up
-      endpoints:
-      - lb_endpoints:
-        - endpoint: {{ address: {{ socket_address: {{ address: {}, port_value: {} }} }} }}
-"#,
-        listeners.concat(),
-        up.addr.ip(),
-        up.addr.port()
-    )
+    envoy::file(listeners, &[envoy::cluster("up", up.addr)], "")
 }
 
 const CLIENT_XFF: &str = "203.0.113.128, 203.0.113.10, 203.0.113.1";
@@ -418,12 +383,9 @@ fn typed_dns_resolver_config_names_the_resolver(d: Driver) {
     let name = "edge-typed-dns.test";
     dns.answer(name, &[up.addr.ip()], 30);
     let yaml = envoy_file(&[envoy_listener("l", "")], &up)
+        .replace("    type: STATIC\n", "    type: STRICT_DNS\n")
         .replace(
-            "  clusters:\n  - name: up\n",
-            "  clusters:\n  - name: up\n    type: STRICT_DNS\n",
-        )
-        .replace(
-            &format!("address: {}, port_value", up.addr.ip()),
+            &format!("address: \"{}\", port_value", up.addr.ip()),
             &format!("address: {name}, port_value"),
         );
     let yaml = format!(

@@ -133,42 +133,17 @@ fn envoy_form_timeouts_map(d: Driver) {
         "/hang" => Reply::Hang,
         _ => Reply::Bytes(echo_response("up", r)),
     });
-    let yaml = format!(
-        r#"admin:
-  address: {{ socket_address: {{ address: 127.0.0.1, port_value: 0 }} }}
-static_resources:
-  listeners:
-  - name: ingress
-    address: {{ socket_address: {{ address: 127.0.0.1, port_value: 0 }} }}
-    filter_chains:
-    - filters:
-      - name: envoy.filters.network.http_connection_manager
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-          stat_prefix: ingress
-          request_timeout: 0.2s
-          stream_idle_timeout: 300s
-          common_http_protocol_options:
-            max_stream_duration: 0.3s
-          route_config:
-            virtual_hosts:
-            - name: all
-              domains: ["*"]
-              routes:
-              - match: {{ prefix: / }}
-                route: {{ cluster: up }}
-          http_filters:
-          - name: envoy.filters.http.router
-  clusters:
-  - name: up
-    load_assignment:
-      cluster_name: up
-      endpoints:
-      - lb_endpoints:
-        - endpoint: {{ address: {{ socket_address: {{ address: {}, port_value: {} }} }} }}
-"#,
-        up.addr.ip(),
-        up.addr.port()
+    let hcm = "          request_timeout: 0.2s\n          stream_idle_timeout: 300s\n          \
+               common_http_protocol_options:\n            max_stream_duration: 0.3s\n";
+    let yaml = envoy::file(
+        &[envoy::listener(
+            "ingress",
+            "ingress",
+            hcm,
+            &envoy::route_all("up"),
+        )],
+        &[envoy::cluster("up", up.addr)],
+        "admin:\n  address: { socket_address: { address: 127.0.0.1, port_value: 0 } }\n",
     );
     let rw = Ringway::start(d, &yaml);
     let mut c = Client::connect(rw.addr());

@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 
 use support::{
     admin::{check_exposition, get, parse_prometheus, stat, stats},
-    refused_addr, request, text_response, wait_for, Driver, Reply, Ringway, Upstream,
+    envoy, refused_addr, request, text_response, wait_for, Driver, Reply, Ringway, Upstream,
 };
 
 driver_tests!(envoy_config_gets_envoy_names_and_tags);
@@ -84,56 +84,16 @@ fn coded_upstream() -> Upstream {
     })
 }
 
-fn listener(name: &str, port_route: &str) -> String {
-    format!(
-        r#"  - name: {name}
-    address: {{ socket_address: {{ address: 127.0.0.1, port_value: 0 }} }}
-    filter_chains:
-    - filters:
-      - name: envoy.filters.network.http_connection_manager
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-          stat_prefix: ingress_http
-          route_config:
-            virtual_hosts:
-            - name: all
-              domains: ["*"]
-              routes:
-{port_route}
-          http_filters:
-          - name: envoy.filters.http.router
-            typed_config:
-              "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
-"#
-    )
-}
-
-fn cluster(name: &str, addr: SocketAddr) -> String {
-    format!(
-        r#"  - name: {name}
-    type: STATIC
-    connect_timeout: 1s
-    load_assignment:
-      cluster_name: {name}
-      endpoints:
-      - lb_endpoints:
-        - endpoint:
-            address:
-              socket_address: {{ address: "{}", port_value: {} }}
-"#,
-        addr.ip(),
-        addr.port()
-    )
-}
-
 fn envoy_yaml(service: SocketAddr, dead: SocketAddr) -> String {
-    let routes = "              - match: { prefix: /dead }\n                route: { cluster: dead }\n              - match: { prefix: / }\n                route: { cluster: service }";
-    format!(
-        "static_resources:\n  listeners:\n{}{}  clusters:\n{}{}admin:\n  address: {{ socket_address: {{ address: 127.0.0.1, port_value: 0 }} }}\n",
-        listener("front", routes),
-        listener("second", routes),
-        cluster("service", service),
-        cluster("dead", dead),
+    let routes = "              - match: { prefix: /dead }\n                route: { cluster: dead }\n              - match: { prefix: / }\n                route: { cluster: service }\n";
+    let listener = |name| envoy::listener(name, "ingress_http", "", routes);
+    envoy::file(
+        &[listener("front"), listener("second")],
+        &[
+            envoy::cluster("service", service),
+            envoy::cluster("dead", dead),
+        ],
+        "admin:\n  address: { socket_address: { address: 127.0.0.1, port_value: 0 } }\n",
     )
 }
 

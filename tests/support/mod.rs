@@ -7,8 +7,8 @@
 //! (`admin`), an HTTP/2-only upstream on the `h2` crate (`h2_upstream`) and
 //! the HTTP/2 client side (`h2_client`), a
 //! hickory-proto DNS responder whose answers a test changes
-//! while ringway runs (`dns`), and the configs the resilience tests share
-//! (`resilience`).
+//! while ringway runs (`dns`), the configs the resilience tests share
+//! (`resilience`) and Envoy v3 files built from their parts (`envoy`).
 //!
 //! Nothing here sleeps to synchronise: every wait is on a condition with a
 //! deadline (`wait_until`, `wait_for`). Everything binds port 0, so tests run
@@ -22,6 +22,7 @@
 pub mod admin;
 mod client;
 pub mod dns;
+pub mod envoy;
 pub mod h2_client;
 pub mod h2_upstream;
 mod process;
