@@ -22,7 +22,10 @@ use super::{
     io::{flush, read_more, ReadError},
     local_reply::{AfterReply, Liveness, LocalReply},
     pace::BodyPace,
-    relay::{relay_body, tunnel, tunnel_one_task, Delivered, ReadPace, RelayError, SourceFault},
+    relay::{
+        relay_body, relay_body_spliced, tunnel, tunnel_one_task, Delivered, ReadPace, RelayError,
+        SourceFault,
+    },
     tap::{CxProtocol, SessionTap},
     ExchangeBuffers, H1Scratch, Held, ListenerCtx, Worker,
 };
@@ -742,19 +745,36 @@ impl<S: Transport> Downstream for Request<'_, S> {
         let whole_by = client.request_deadline();
         let idle = BodyPace::timed_out(&client.tap.ctx().config);
         let scratch = client.scratch.get();
-        let relay = relay_body(
-            &mut client.stream,
-            &mut scratch.buf,
-            upstream,
-            &mut scratch.out,
-            BodyDecoder::new(self.head.framing),
-            encoder,
-            ReadPace::Body(
-                self.body_pace
-                    .unwrap_or_else(|| BodyPace::start(&client.tap.ctx().config)),
-            ),
-            client.tap.ctx().config.limits.max_body_bytes,
+        let decoder = BodyDecoder::new(self.head.framing);
+        let pace = ReadPace::Body(
+            self.body_pace
+                .unwrap_or_else(|| BodyPace::start(&client.tap.ctx().config)),
         );
+        let limit = client.tap.ctx().config.limits.max_body_bytes;
+        let (buf, out) = (&mut scratch.buf, &mut scratch.out);
+        let pipes = &client.tap.worker().pipes;
+        let relay = async {
+            // Both ends plain sockets: a large body may be spliced.
+            match (client.stream.plain_socket(), upstream) {
+                (Some(down), UpstreamConn::Plain(up)) => {
+                    relay_body_spliced(down, buf, up, out, decoder, encoder, pace, limit, pipes)
+                        .await
+                }
+                (_, upstream) => {
+                    relay_body(
+                        &mut client.stream,
+                        buf,
+                        upstream,
+                        out,
+                        decoder,
+                        encoder,
+                        pace,
+                        limit,
+                    )
+                    .await
+                }
+            }
+        };
         let (relayed, late) = match whole_by {
             None => (relay.await, idle),
             Some(at) => {
@@ -854,14 +874,24 @@ impl<S: Transport> Downstream for Request<'_, S> {
         read_timeout: Option<std::time::Duration>,
     ) -> Result<u64, RelayError> {
         let client = &mut *self.client;
+        let pace = ReadPace::PerRead(read_timeout);
+        let out = &mut client.scratch.get().out;
+        // Both ends plain sockets: a large body may be spliced.
+        if let (Some(down), UpstreamConn::Plain(up)) =
+            (client.stream.plain_socket(), &mut *upstream)
+        {
+            let pipes = &client.tap.worker().pipes;
+            return relay_body_spliced(up, up_buf, down, out, decoder, encoder, pace, None, pipes)
+                .await;
+        }
         relay_body(
             upstream,
             up_buf,
             &mut client.stream,
-            &mut client.scratch.get().out,
+            out,
             decoder,
             encoder,
-            ReadPace::PerRead(read_timeout),
+            pace,
             None,
         )
         .await
