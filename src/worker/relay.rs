@@ -28,8 +28,10 @@ use crate::net::splice::{Pipe, PipeSlot};
 use crate::net::transport::Transport;
 
 /// A body with at least this much still to come after what arrived with the
-/// head is spliced; a smaller one is copied (a few reads and writes cost less
-/// than the pipe's extra calls). Measured with perf/record.sh (see the commit).
+/// head is spliced; a smaller one is copied: a few reads and writes cost less
+/// than the pipe's extra calls and readiness waits. Measured (2 workers, 64
+/// connections, io_uring): 64 KiB bodies spliced cost 1.04–1.08× the CPU per
+/// response of copying them; 256 KiB bodies 0.70–0.87×; 1 MiB 0.77–0.83×.
 pub const SPLICE_MIN: u64 = 128 * 1024;
 
 /// Why relaying a body stopped early.
