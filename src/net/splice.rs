@@ -282,4 +282,37 @@ mod tests {
         slot.put_back(pipe);
         assert!(slot.idle.take().is_some(), "an empty pipe is kept");
     }
+
+    #[test]
+    fn a_refusal_turns_splice_off_for_good_and_a_passing_error_does_not() {
+        let slot = PipeSlot::default();
+        assert!(!slot.refused(&io::Error::from_raw_os_error(libc::EMFILE)));
+        let pipe = slot.take().expect("a pipe");
+        slot.put_back(pipe);
+        assert!(slot.refused(&io::Error::from_raw_os_error(libc::EINVAL)));
+        assert!(slot.is_unavailable());
+        assert!(slot.take().is_none(), "copied from now on");
+        assert!(slot.idle.take().is_none(), "the idle pipe was closed");
+    }
+
+    #[test]
+    fn only_an_empty_pipe_is_kept_and_held_bytes_can_be_read_back() {
+        let slot = PipeSlot::default();
+        let holding = || {
+            let mut pipe = slot.take().unwrap();
+            // SAFETY: writes 3 bytes from a live buffer into our pipe.
+            let n = unsafe { libc::write(pipe.write.as_raw_fd(), b"abc".as_ptr().cast(), 3) };
+            assert_eq!(n, 3);
+            pipe.held = 3;
+            pipe
+        };
+        slot.put_back(holding());
+        assert!(slot.idle.take().is_none(), "a pipe holding bytes is closed");
+        let mut pipe = holding();
+        let mut back = bytes::BytesMut::new();
+        pipe.read_back(&mut back).unwrap();
+        assert_eq!((&back[..], pipe.held()), (&b"abc"[..], 0));
+        slot.put_back(pipe);
+        assert!(slot.idle.take().is_some(), "an emptied pipe is kept");
+    }
 }
