@@ -16,6 +16,7 @@
 
 use std::{
     ops::Deref,
+    os::fd::AsRawFd,
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -26,6 +27,8 @@ use monoio::{
     net::TcpStream,
     BufResult,
 };
+
+use super::splice::{NonBlocking, Pipe};
 
 /// Where a socket's byte counts go: one worker's counters for one listener
 /// or cluster (implemented by the stats blocks, a layer above).
@@ -103,6 +106,45 @@ impl Metered {
         } else {
             epoch().checked_sub(off)
         }
+    }
+
+    /// Splice at most `max` bytes from this socket into `pipe` without
+    /// waiting (`Ok(0)`: the peer closed), counted as read: spliced bytes count
+    /// exactly as copied ones.
+    pub fn splice_into(&self, pipe: &mut Pipe, max: usize) -> std::io::Result<usize> {
+        let res = pipe.fill(self.tcp.as_raw_fd(), max);
+        self.received(&res);
+        res
+    }
+
+    /// Splice at most `max` of the bytes `pipe` holds to this socket without
+    /// waiting, counted as written.
+    pub fn splice_from(&self, pipe: &mut Pipe, max: usize) -> std::io::Result<usize> {
+        let res = pipe.drain(self.tcp.as_raw_fd(), max);
+        self.sent(&res);
+        res
+    }
+
+    /// The first byte waiting to be read, if any, left in place (one
+    /// nonblocking `MSG_PEEK`).
+    pub fn peek_byte(&self) -> Option<u8> {
+        let mut byte = 0u8;
+        // SAFETY: the fd is owned by `self.tcp` and open for the call; recv
+        // writes at most 1 byte into `byte`, which outlives the call.
+        let n = unsafe {
+            libc::recv(
+                self.tcp.as_raw_fd(),
+                (&mut byte as *mut u8).cast(),
+                1,
+                libc::MSG_PEEK | libc::MSG_DONTWAIT,
+            )
+        };
+        (n == 1).then_some(byte)
+    }
+
+    /// This socket nonblocking until the guard drops (see `splice::NonBlocking`).
+    pub fn nonblocking_for_splice(&self) -> std::io::Result<NonBlocking> {
+        NonBlocking::set(self.tcp.as_raw_fd())
     }
 
     #[inline]

@@ -1,7 +1,8 @@
 //! Sockets below the workers: binding listeners (`bind`), the io driver a
 //! worker runs on (`driver`), the byte-counting socket (`meter`), a socket
-//! through tokio's poll traits for `h2` (`poll_io`), TLS and the connection
-//! transports. Imports nothing of the crate, so every layer
+//! through tokio's poll traits for `h2` (`poll_io`), TLS, the connection
+//! transports and zero-copy relaying through a pipe (`splice`). Imports
+//! nothing of the crate, so every layer
 //! above (workers, the control plane, stats) may use it.
 
 pub mod bind;
@@ -10,6 +11,7 @@ pub mod driver;
 pub use driver::IoDriver;
 pub mod meter;
 pub mod poll_io;
+pub mod splice;
 pub mod tls;
 pub mod tls_poll;
 pub mod transport;

@@ -36,6 +36,12 @@ pub trait Transport: AsyncReadRent + AsyncWriteRent {
     /// The plain socket, when the connection can become a raw tunnel after a
     /// 101 (a TLS connection cannot yet: its two directions share one session).
     fn into_tunnel(self) -> Option<Metered>;
+
+    /// The plain socket, when body bytes can be spliced to or from it
+    /// (a TLS connection's must pass through its session).
+    fn plain_socket(&mut self) -> Option<&mut Metered> {
+        None
+    }
 }
 
 impl Transport for Metered {
@@ -56,6 +62,10 @@ impl Transport for Metered {
     }
 
     fn into_tunnel(self) -> Option<Metered> {
+        Some(self)
+    }
+
+    fn plain_socket(&mut self) -> Option<&mut Metered> {
         Some(self)
     }
 }

@@ -23,7 +23,8 @@ use super::{
     local_reply::{AfterReply, Liveness, LocalReply},
     pace::BodyPace,
     relay::{
-        relay_body, tunnel, tunnel_one_task, Delivered, ReadPace, RelayError, Source, SourceFault,
+        relay_body, relay_body_spliced, tunnel, tunnel_one_task, Delivered, PastTheBody, ReadPace,
+        RelayError, Source, SourceFault,
     },
     tap::{CxProtocol, SessionTap},
     ExchangeBuffers, H1Scratch, Held, ListenerCtx, Worker,
@@ -753,21 +754,36 @@ impl<S: Transport> Downstream for Request<'_, S> {
         let whole_by = client.request_deadline();
         let idle = BodyPace::timed_out(&client.tap.ctx().config);
         let scratch = client.scratch.get();
-        let relay = relay_body(
-            Source {
-                stream: &mut client.stream,
-                buf: &mut scratch.buf,
-                worker: client.tap.worker(),
-            },
-            upstream,
-            &mut scratch.out,
-            (BodyDecoder::new(self.head.framing), encoder),
-            ReadPace::Body(
-                self.body_pace
-                    .unwrap_or_else(|| BodyPace::start(&client.tap.ctx().config)),
-            ),
-            client.tap.ctx().config.limits.max_body_bytes,
+        let decoder = BodyDecoder::new(self.head.framing);
+        let pace = ReadPace::Body(
+            self.body_pace
+                .unwrap_or_else(|| BodyPace::start(&client.tap.ctx().config)),
         );
+        let limit = client.tap.ctx().config.limits.max_body_bytes;
+        let (buf, out) = (&mut scratch.buf, &mut scratch.out);
+        let worker = client.tap.worker();
+        let relay = async {
+            // Both ends plain sockets: a large body may be spliced.
+            match (client.stream.plain_socket(), upstream) {
+                (Some(down), UpstreamConn::Plain(up)) => {
+                    let src = Source {
+                        stream: down,
+                        buf,
+                        worker,
+                    };
+                    let pace = (pace, PastTheBody::NextMessage);
+                    relay_body_spliced(src, up, out, (decoder, encoder), pace, limit).await
+                }
+                (_, upstream) => {
+                    let src = Source {
+                        stream: &mut client.stream,
+                        buf,
+                        worker,
+                    };
+                    relay_body(src, upstream, out, (decoder, encoder), pace, limit).await
+                }
+            }
+        };
         let (relayed, late) = match whole_by {
             None => (relay.await, idle),
             Some(at) => {
@@ -867,19 +883,27 @@ impl<S: Transport> Downstream for Request<'_, S> {
         read_timeout: Option<std::time::Duration>,
     ) -> Result<u64, RelayError> {
         let client = &mut *self.client;
-        relay_body(
-            Source {
-                stream: upstream,
+        let pace = ReadPace::PerRead(read_timeout);
+        let out = &mut client.scratch.get().out;
+        // Both ends plain sockets: a large body may be spliced.
+        let worker = client.tap.worker();
+        if let (Some(down), UpstreamConn::Plain(up)) =
+            (client.stream.plain_socket(), &mut *upstream)
+        {
+            let src = Source {
+                stream: up,
                 buf: up_buf,
-                worker: client.tap.worker(),
-            },
-            &mut client.stream,
-            &mut client.scratch.get().out,
-            (decoder, encoder),
-            ReadPace::PerRead(read_timeout),
-            None,
-        )
-        .await
+                worker,
+            };
+            let pace = (pace, PastTheBody::Stray);
+            return relay_body_spliced(src, down, out, (decoder, encoder), pace, None).await;
+        }
+        let src = Source {
+            stream: upstream,
+            buf: up_buf,
+            worker,
+        };
+        relay_body(src, &mut client.stream, out, (decoder, encoder), pace, None).await
     }
 
     fn keeps_alive(&self) -> bool {

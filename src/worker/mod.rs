@@ -247,6 +247,8 @@ pub struct Worker {
     pub handshakes: Cell<u32>,
     /// Upstream requests in flight per client address (see `client_caps`).
     pub clients: client_caps::ClientCaps,
+    /// The pipe large bodies are spliced through (see `relay`).
+    pub pipes: crate::net::splice::PipeSlot,
 }
 
 impl Worker {
@@ -276,6 +278,7 @@ impl Worker {
             futures: recycle::FutureArena::default(),
             handshakes: Cell::new(0),
             clients: client_caps::ClientCaps::default(),
+            pipes: Default::default(),
         }
     }
 

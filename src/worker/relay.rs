@@ -2,6 +2,12 @@
 //! body, framed by a decoder and re-framed by an encoder, or, after a 101, a
 //! tunnel of raw bytes both ways. Memory is bounded by the read buffers, whatever
 //! the body size.
+//!
+//! A large body framed by its length, between two plain sockets and re-sent as
+//! it is, is spliced instead (`relay_body_spliced`): socket → the worker's pipe
+//! → socket, its bytes never copied through user space. Same semantics as the
+//! copy: the same per-wait bounds on both sides, the same errors, the same
+//! byte total, and both sockets count the bytes they moved.
 
 use std::time::Instant;
 
@@ -9,7 +15,7 @@ use bytes::{Buf, BytesMut};
 use monoio::io::{AsyncReadRent, AsyncWriteRent, Splitable};
 
 use super::{
-    io::{flush, read_more, write_all_within, ReadError},
+    io::{flush, read_more, write_all_within, ReadError, WRITE_TIMEOUT},
     pace::BodyPace,
     Worker, OUT_ROOM,
 };
@@ -19,7 +25,15 @@ use crate::codec::{
     CodecError,
 };
 use crate::net::meter::Metered;
+use crate::net::splice::Pipe;
 use crate::net::transport::Transport;
+
+/// A body with at least this much still to come after what arrived with the
+/// head is spliced; a smaller one is copied: a few reads and writes cost less
+/// than the pipe's extra calls and readiness waits. Measured (2 workers, 64
+/// connections, io_uring): 64 KiB bodies spliced cost 1.04–1.08× the CPU per
+/// response of copying them; 256 KiB bodies 0.70–0.87×; 1 MiB 0.77–0.83×.
+pub const SPLICE_MIN: u64 = 128 * 1024;
 
 /// Why relaying a body stopped early.
 pub enum RelayError {
@@ -374,4 +388,234 @@ async fn pipe<R: AsyncReadRent, W: AsyncWriteRent>(
         }
     }
     let _ = to.shutdown().await;
+}
+
+/// What bytes that follow a spliced body on its source's socket are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PastTheBody {
+    /// The peer's next message (a client's pipelined request): left for the
+    /// next read.
+    NextMessage,
+    /// Bytes no request asked for (an upstream's, past its response): the
+    /// connection must not be reused.
+    Stray,
+}
+
+/// `relay_body` between two plain sockets, spliced through the worker's pipe
+/// (`Worker::pipes`) when the body is framed by its length, re-sent as it is,
+/// within `limit`, and at least `SPLICE_MIN` of it is still to come; copied
+/// otherwise, or when the kernel refuses splice (the slot then stays off, see
+/// `PipeSlot`). `past`: what bytes after the body on `src` are.
+pub async fn relay_body_spliced(
+    src: Source<'_, Metered>,
+    dst: &mut Metered,
+    out: &mut Vec<u8>,
+    (decoder, encoder): (BodyDecoder, BodyEncoder),
+    (pace, past): (ReadPace, PastTheBody),
+    limit: Option<u64>,
+) -> Result<u64, RelayError> {
+    let length = match decoder {
+        BodyDecoder::Length(n)
+            if encoder == BodyEncoder::Identity
+                && n.saturating_sub(src.buf.len() as u64) >= SPLICE_MIN
+                && limit.is_none_or(|max| n <= max) =>
+        {
+            n
+        }
+        _ => return relay_body(src, dst, out, (decoder, encoder), pace, limit).await,
+    };
+    let slot = &src.worker.pipes;
+    let Some(mut pipe) = slot.take() else {
+        return relay_body(src, dst, out, (decoder, encoder), pace, limit).await;
+    };
+    let Source {
+        stream,
+        buf: src_buf,
+        worker,
+    } = src;
+    match splice_body(stream, src_buf, dst, out, (length, past), &mut pipe, pace).await {
+        Spliced::Done(total) => {
+            slot.put_back(pipe);
+            Ok(total)
+        }
+        // The pipe goes with what it may hold (closed here).
+        Spliced::Failed(e) => Err(e),
+        Spliced::Refused { relayed, error } => {
+            // What the pipe held is back in `src_buf`; the rest is copied.
+            slot.refused(&error);
+            slot.put_back(pipe);
+            let rest = BodyDecoder::Length(length - relayed);
+            let src = Source {
+                stream,
+                buf: src_buf,
+                worker,
+            };
+            let copied = relay_body(src, dst, out, (rest, encoder), pace, limit).await;
+            match copied {
+                Ok(n) => Ok(relayed + n),
+                // The head went before the splice was tried.
+                Err(RelayError::Source(fault, _)) => {
+                    Err(RelayError::Source(fault, Delivered::Partly))
+                }
+                Err(e) => Err(e),
+            }
+        }
+    }
+}
+
+/// How a splice relay ended.
+enum Spliced {
+    /// The whole body, this many bytes, went through.
+    Done(u64),
+    Failed(RelayError),
+    /// The kernel refused splice here before it moved a byte to `dst`:
+    /// `relayed` bytes of the body were written by copy (or are back in the
+    /// read buffer, to be written so), the rest is still to come.
+    Refused {
+        relayed: u64,
+        error: std::io::Error,
+    },
+}
+
+/// Relay a body of `length` bytes: the head in `out` and the bytes in
+/// `src_buf` written first (one write, as the copy path does), then exactly
+/// the rest spliced through `pipe`. Each wait for `src` is bounded by `pace`;
+/// each `BODY_CHUNK` delivered to `dst` gets `WRITE_TIMEOUT` of waiting, as a
+/// copied chunk does.
+async fn splice_body(
+    src: &mut Metered,
+    src_buf: &mut BytesMut,
+    dst: &mut Metered,
+    out: &mut Vec<u8>,
+    (length, past): (u64, PastTheBody),
+    pipe: &mut Pipe,
+    pace: ReadPace,
+) -> Spliced {
+    let buffered = src_buf.len() as u64;
+    debug_assert!(buffered < length && pipe.held() == 0);
+    let delivered = if out.is_empty() && src_buf.is_empty() {
+        Delivered::Nothing
+    } else {
+        Delivered::Partly
+    };
+    if src_buf.len() > READ_CHUNK {
+        // A buffered request body: after the head, not copied behind it.
+        if flush(dst, out).await.is_err() {
+            return Spliced::Failed(RelayError::Sink);
+        }
+        match write_all_within(dst, std::mem::take(src_buf)).await {
+            Ok((Ok(_), mut buf)) => {
+                buf.clear();
+                *src_buf = buf;
+            }
+            _ => return Spliced::Failed(RelayError::Sink),
+        }
+    } else {
+        out.extend_from_slice(src_buf);
+        src_buf.clear();
+        if flush(dst, out).await.is_err() {
+            return Spliced::Failed(RelayError::Sink);
+        }
+    }
+    let mut total = buffered;
+    // Both nonblocking while the guards live (dropped, however this ends).
+    let guards = (src.nonblocking_for_splice(), dst.nonblocking_for_splice());
+    let (_src_guard, _dst_guard) = match guards {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(error), _) | (_, Err(error)) => {
+            return Spliced::Refused {
+                relayed: total,
+                error,
+            }
+        }
+    };
+    let mut left = length - buffered;
+    let (mut started, mut drained) = (false, false);
+    // `WRITE_TIMEOUT` from the first wait on `dst` since the last `BODY_CHUNK`.
+    let (mut write_by, mut since_bound) = (None::<Instant>, 0usize);
+    let source = |fault, total: u64| {
+        let delivered = if total > 0 {
+            Delivered::Partly
+        } else {
+            delivered
+        };
+        Spliced::Failed(RelayError::Source(fault, delivered))
+    };
+    while left > 0 || pipe.held() > 0 {
+        if left > 0 && pipe.room() > 0 {
+            let max = usize::try_from(left).unwrap_or(usize::MAX);
+            match src.splice_into(pipe, max) {
+                Ok(0) => {
+                    let truncated = BodyDecoder::Length(left).eof().err();
+                    let e = truncated.unwrap_or(CodecError::UnexpectedEof);
+                    return source(SourceFault::Codec(e), total);
+                }
+                Ok(n) => {
+                    started = true;
+                    left -= n as u64;
+                    total += n as u64;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if pipe.held() == 0 {
+                        let wait = src.readable(false);
+                        let ready = match pace.deadline(total) {
+                            None => Ok(wait.await),
+                            Some(d) => monoio::time::timeout_at(d.into(), wait).await,
+                        };
+                        match ready {
+                            Ok(Ok(())) => continue,
+                            Ok(Err(_)) => return source(SourceFault::Io, total),
+                            Err(_) => return source(SourceFault::TimedOut, total),
+                        }
+                    }
+                }
+                Err(error) if !started && crate::net::splice::unsupported(&error) => {
+                    return Spliced::Refused {
+                        relayed: total,
+                        error,
+                    };
+                }
+                Err(_) => return source(SourceFault::Io, total),
+            }
+        }
+        if pipe.held() > 0 {
+            match dst.splice_from(pipe, usize::MAX) {
+                Ok(n) => {
+                    drained = true;
+                    since_bound += n;
+                    if since_bound >= BODY_CHUNK {
+                        (write_by, since_bound) = (None, 0);
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    let by = *write_by.get_or_insert_with(|| Instant::now() + WRITE_TIMEOUT);
+                    match monoio::time::timeout_at(by.into(), dst.writable(false)).await {
+                        Ok(Ok(())) => {}
+                        _ => return Spliced::Failed(RelayError::Sink),
+                    }
+                }
+                Err(error) if crate::net::splice::unsupported(&error) && !drained => {
+                    // Nothing reached `dst` by splice: what the pipe holds is
+                    // read back, to be copied with the rest.
+                    if pipe.read_back(src_buf).is_err() {
+                        return Spliced::Failed(RelayError::Sink);
+                    }
+                    return Spliced::Refused {
+                        relayed: total - src_buf.len() as u64,
+                        error,
+                    };
+                }
+                Err(_) => return Spliced::Failed(RelayError::Sink),
+            }
+        }
+    }
+    // Stray bytes past the body stay in the socket, where the copy path would
+    // have read them into `src_buf`; there they keep the connection from being
+    // reused (its next "response" would be them). So here too.
+    if past == PastTheBody::Stray {
+        if let Some(byte) = src.peek_byte() {
+            src_buf.extend_from_slice(&[byte]);
+        }
+    }
+    Spliced::Done(total)
 }
