@@ -19,7 +19,7 @@ use super::{
     },
     exchange::{self, Env},
     idle_parking::ReadableOrUnparked,
-    io::{flush, read_more, ReadError},
+    io::{flush, read_more, ReadError, WRITE_TIMEOUT},
     local_reply::{AfterReply, Liveness, LocalReply},
     pace::BodyPace,
     relay::{relay_body, tunnel, tunnel_one_task, Delivered, ReadPace, RelayError, SourceFault},
@@ -157,11 +157,8 @@ pub(super) fn serve_accepted<S: Transport + 'static>(
         // the connection: one frame less in every connection's task.
         let upstream = loop {
             // Idle: wait here, in the task's own small state, holding no buffer.
-            if conn.client.buf_is_empty() {
-                conn.release_buffers();
-                if !matches!(conn.wait_for_request().await, Ok(Ok(()))) {
-                    break None;
-                }
+            if conn.client.buf_is_empty() && !matches!(conn.wait_for_request().await, Ok(Ok(()))) {
+                break None;
             }
             match conn.serve_request().await {
                 Some(Served::KeepAlive) => continue,
@@ -220,10 +217,13 @@ impl<S: Transport> Connection<S> {
             // the awaits below.
             let worker = self.client.tap.worker().clone();
             let step = worker.futures.recycle(self.next_request()).await;
-            self.client.tap.request_end();
+            let ended = self.client.tap.request_end();
             match step {
                 Step::KeepAlive => {
                     self.client.tap.served_one();
+                    if let Some(scratch) = self.client.scratch.0.as_deref_mut() {
+                        scratch.ended = ended;
+                    }
                     return Some(Served::KeepAlive);
                 }
                 Step::Tunnel(upstream) => return Some(Served::Tunnel(upstream)),
@@ -275,7 +275,11 @@ impl<S: Transport> Connection<S> {
         if !idle {
             return;
         }
-        if let (Some(h1), Some(exchange)) = (self.client.scratch.0.take(), self.exchange.0.take()) {
+        if let (Some(mut h1), Some(exchange)) =
+            (self.client.scratch.0.take(), self.exchange.0.take())
+        {
+            // A moment of this connection's means nothing to the next one's.
+            h1.ended = None;
             self.client
                 .tap
                 .worker()
@@ -283,21 +287,31 @@ impl<S: Transport> Connection<S> {
         }
     }
 
-    /// Wait for the next request's first byte; `Ok(Ok(()))`: it came; else
-    /// close (idle timeout, drain, EOF). Not `async`: the wait itself is the
-    /// whole of an idle connection's waiting state, with no frame around it.
+    /// Give the idle buffers back, then wait for the next request's first
+    /// byte; `Ok(Ok(()))`: it came; else close (idle timeout, drain, EOF). Not
+    /// `async`: the wait itself is the whole of an idle connection's waiting
+    /// state, with no frame around it.
     fn wait_for_request(
         &mut self,
     ) -> ReadableOrUnparked<impl std::future::Future<Output = std::io::Result<()>> + '_> {
+        // Idle since the last request ended (taken before the scratch goes
+        // back to the pool), or since now. The deadline is kept by the
+        // worker's tick (see `drain`), so a parked connection holds no timer
+        // of its own.
+        let since = self
+            .client
+            .scratch
+            .0
+            .as_deref_mut()
+            .and_then(|s| s.ended.take());
+        self.release_buffers();
         let config = &self.client.tap.ctx().config;
         let timeout = if self.client.tap.served() == 0 {
             config.request_headers_timeout
         } else {
             config.idle_timeout
         };
-        // The deadline is kept by the worker's tick (see `drain`), so a parked
-        // connection holds no timer of its own.
-        let mut deadline = Instant::now() + timeout;
+        let mut deadline = since.unwrap_or_else(Instant::now) + timeout;
         if let Some(max) = config.max_connection_duration {
             deadline = deadline.min(self.client.tap.opened() + max);
         }
@@ -366,6 +380,9 @@ impl<S: Transport> Client<S> {
             self.within_request_timeout(headers_deadline, LocalReply::HeadersTimeout);
         let limits = self.tap.ctx().config.limits;
         let mut saw_newline = self.scratch.get().buf.contains(&b'\n');
+        // Whether the head is whole at `started` (below).
+        let fresh = self.scratch.get().buf.is_empty();
+        let mut reads = 0u32;
         let head = loop {
             let scratch = self.scratch.get();
             let parsed = parse_request(
@@ -397,7 +414,7 @@ impl<S: Transport> Client<S> {
                 .await
                 {
                     Ok(0) | Err(ReadError::Io(_)) => return Err(Step::Close),
-                    Ok(_) => {}
+                    Ok(_) => reads += 1,
                     Err(ReadError::TimedOut) => {
                         // The buffer went with the cancelled read.
                         self.scratch.get().buf = BytesMut::new();
@@ -415,9 +432,17 @@ impl<S: Transport> Client<S> {
                 }
             }
         };
+        // The head was whole at `started` if it was buffered already, or came
+        // in the one read that readability announced (nothing awaited but
+        // that read, which did not wait); a head that took more is whole now.
+        let whole_at = if reads == 0 || (reads == 1 && fresh) {
+            started
+        } else {
+            Instant::now()
+        };
         let scratch = self.scratch.get();
         self.tap
-            .request_start(&head, &scratch.headers, &scratch.buf);
+            .request_start(&head, &scratch.headers, &scratch.buf, whole_at);
         Ok(head)
     }
 
@@ -754,6 +779,7 @@ impl<S: Transport> Downstream for Request<'_, S> {
                     .unwrap_or_else(|| BodyPace::start(&client.tap.ctx().config)),
             ),
             client.tap.ctx().config.limits.max_body_bytes,
+            None,
         );
         let (relayed, late) = match whole_by {
             None => (relay.await, idle),
@@ -852,8 +878,12 @@ impl<S: Transport> Downstream for Request<'_, S> {
         decoder: BodyDecoder,
         encoder: BodyEncoder,
         read_timeout: Option<std::time::Duration>,
+        head_at: Instant,
     ) -> Result<u64, RelayError> {
         let client = &mut *self.client;
+        // The head waits in `out` and goes with the first write, which begins
+        // with nothing awaited since the head arrived: its `WRITE_TIMEOUT`
+        // counts from then.
         relay_body(
             upstream,
             up_buf,
@@ -863,6 +893,7 @@ impl<S: Transport> Downstream for Request<'_, S> {
             encoder,
             ReadPace::PerRead(read_timeout),
             None,
+            Some(head_at + WRITE_TIMEOUT),
         )
         .await
     }

@@ -2,7 +2,12 @@
 //! `BytesMut` within a bound and honour a deadline, and writes of a reused
 //! output buffer.
 
-use std::time::{Duration, Instant};
+use std::{
+    future::{poll_fn, Future},
+    pin::pin,
+    task::Poll,
+    time::{Duration, Instant},
+};
 
 use bytes::BytesMut;
 use monoio::{
@@ -56,26 +61,82 @@ pub async fn read_more<R: AsyncReadRent>(
 /// Bounded by `WRITE_TIMEOUT`; on timeout the buffer goes with the cancelled
 /// write and the caller closes the connection.
 pub async fn flush<W: AsyncWriteRent>(stream: &mut W, out: &mut Vec<u8>) -> std::io::Result<()> {
+    flush_by(stream, out, None).await
+}
+
+/// `flush`, by `deadline` if given (see `write_all_by`).
+pub async fn flush_by<W: AsyncWriteRent>(
+    stream: &mut W,
+    out: &mut Vec<u8>,
+    deadline: Option<Instant>,
+) -> std::io::Result<()> {
     if out.is_empty() {
         return Ok(());
     }
     let owned = std::mem::take(out);
-    let (res, mut owned) = write_all_within(stream, owned).await?;
+    let (res, mut owned) = write_all_by(stream, owned, deadline).await?;
     owned.clear();
     *out = owned;
     res.map(|_| ())
 }
 
-/// `write_all`, bounded by `WRITE_TIMEOUT`. The outer error is the timeout.
+/// `write_all`, bounded by `WRITE_TIMEOUT` from when it first has to wait.
+/// The outer error is the timeout.
 pub async fn write_all_within<W: AsyncWriteRent, B: monoio::buf::IoBuf>(
     stream: &mut W,
     buf: B,
 ) -> std::io::Result<(std::io::Result<usize>, B)> {
-    match monoio::time::timeout(WRITE_TIMEOUT, stream.write_all(buf)).await {
-        Ok(done) => Ok(done),
-        Err(_) => Err(std::io::Error::new(
-            std::io::ErrorKind::TimedOut,
-            "the peer stopped reading",
-        )),
-    }
+    write_all_by(stream, buf, None).await
+}
+
+/// `write_all`, bounded by `deadline`: `WRITE_TIMEOUT` after a moment the
+/// caller read just before the write began (so no clock read here, on either
+/// driver); `None`: `WRITE_TIMEOUT` from when the write first has to wait.
+/// The outer error is the timeout.
+pub async fn write_all_by<W: AsyncWriteRent, B: monoio::buf::IoBuf>(
+    stream: &mut W,
+    buf: B,
+    deadline: Option<Instant>,
+) -> std::io::Result<(std::io::Result<usize>, B)> {
+    let write = stream.write_all(buf);
+    let timer = || match deadline {
+        Some(d) => monoio::time::sleep_until(d.into()),
+        None => monoio::time::sleep(WRITE_TIMEOUT),
+    };
+    stopped_reading(within_once_blocked(timer, write).await)
+}
+
+/// A write's outcome, or (`None`) the timeout that cut it.
+fn stopped_reading<T>(done: Option<T>) -> std::io::Result<T> {
+    done.ok_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::TimedOut, "the peer stopped reading")
+    })
+}
+
+/// `fut`, cut short (`None`) when the `timer` it is given on its first wait
+/// fires. A future ready at its first poll makes no timer: most writes are
+/// taken by the kernel at once (epoll), and a timer per write cost a clock
+/// read, and a timer entry made and dropped, for a deadline almost never
+/// reached. A timer of a duration counts from that first wait, a poll later
+/// than `monoio::time::timeout` would start it (microseconds on seconds).
+pub async fn within_once_blocked<F: Future>(
+    timer: impl FnOnce() -> monoio::time::Sleep,
+    fut: F,
+) -> Option<F::Output> {
+    let mut fut = pin!(fut);
+    let mut timer = Some(timer);
+    let mut armed = pin!(None::<monoio::time::Sleep>);
+    poll_fn(|cx| {
+        if let Poll::Ready(out) = fut.as_mut().poll(cx) {
+            return Poll::Ready(Some(out));
+        }
+        if let Some(make) = timer.take() {
+            armed.set(Some(make()));
+        }
+        match armed.as_mut().as_pin_mut() {
+            Some(t) => t.poll(cx).map(|()| None),
+            None => Poll::Pending,
+        }
+    })
+    .await
 }

@@ -9,7 +9,7 @@ use bytes::{Buf, BytesMut};
 use monoio::io::{AsyncReadRent, AsyncWriteRent, Splitable};
 
 use super::{
-    io::{flush, read_more, write_all_within, ReadError},
+    io::{flush_by, read_more, write_all_by, write_all_within, ReadError},
     pace::BodyPace,
 };
 use crate::codec::{
@@ -63,7 +63,9 @@ impl ReadPace {
 
 /// Relay one body from `src` to `dst`: bytes already in `src_buf` first, then
 /// reads of at most one buffer at a time. `out` may hold a head to send first.
-/// `pace` bounds each wait for more bytes from `src`.
+/// `pace` bounds each wait for more bytes from `src`; `first_write_by`, if
+/// given, the first write (which begins before any wait: the caller's moment
+/// plus `WRITE_TIMEOUT`), while each later one gets `WRITE_TIMEOUT` of its own.
 #[allow(clippy::too_many_arguments)]
 pub async fn relay_body<R: AsyncReadRent, W: AsyncWriteRent>(
     src: &mut R,
@@ -74,10 +76,15 @@ pub async fn relay_body<R: AsyncReadRent, W: AsyncWriteRent>(
     encoder: BodyEncoder,
     pace: ReadPace,
     limit: Option<u64>,
+    first_write_by: Option<Instant>,
 ) -> Result<u64, RelayError> {
     let mut wrote = false;
+    let mut sink = Sink {
+        dst,
+        write_by: first_write_by,
+    };
     let relayed = relay(
-        src, src_buf, dst, out, decoder, encoder, pace, limit, &mut wrote,
+        src, src_buf, &mut sink, out, decoder, encoder, pace, limit, &mut wrote,
     )
     .await;
     match relayed {
@@ -88,12 +95,33 @@ pub async fn relay_body<R: AsyncReadRent, W: AsyncWriteRent>(
     }
 }
 
+/// Where a relay writes, and the deadline its next write has, if set.
+struct Sink<'w, W> {
+    dst: &'w mut W,
+    write_by: Option<Instant>,
+}
+
+impl<W: AsyncWriteRent> Sink<'_, W> {
+    /// `write_all_by`, the given deadline being the first write's only.
+    async fn write_all<B: monoio::buf::IoBuf>(
+        &mut self,
+        buf: B,
+    ) -> std::io::Result<(std::io::Result<usize>, B)> {
+        write_all_by(self.dst, buf, self.write_by.take()).await
+    }
+
+    /// `flush_by`, likewise (an empty `out` writes nothing, and uses it up).
+    async fn flush(&mut self, out: &mut Vec<u8>) -> std::io::Result<()> {
+        flush_by(self.dst, out, self.write_by.take()).await
+    }
+}
+
 /// `relay_body`, noting in `wrote` whether anything reached `dst`.
 #[allow(clippy::too_many_arguments)]
 async fn relay<R: AsyncReadRent, W: AsyncWriteRent>(
     src: &mut R,
     src_buf: &mut BytesMut,
-    dst: &mut W,
+    dst: &mut Sink<'_, W>,
     out: &mut Vec<u8>,
     mut decoder: BodyDecoder,
     encoder: BodyEncoder,
@@ -122,9 +150,7 @@ async fn relay<R: AsyncReadRent, W: AsyncWriteRent>(
                 ));
             }
             let whole = std::mem::take(src_buf);
-            let (res, mut whole) = write_all_within(dst, whole)
-                .await
-                .map_err(|_| RelayError::Sink)?;
+            let (res, mut whole) = dst.write_all(whole).await.map_err(|_| RelayError::Sink)?;
             whole.clear();
             *src_buf = whole;
             res.map_err(|_| RelayError::Sink)?;
@@ -151,13 +177,14 @@ async fn relay<R: AsyncReadRent, W: AsyncWriteRent>(
             }
             if step.done {
                 encoder.finish(&trailers, out);
-                return flush(dst, out)
+                return dst
+                    .flush(out)
                     .await
                     .map(|_| total)
                     .map_err(|_| RelayError::Sink);
             }
             let sending = !out.is_empty();
-            flush(dst, out).await.map_err(|_| RelayError::Sink)?;
+            dst.flush(out).await.map_err(|_| RelayError::Sink)?;
             *wrote |= sending;
         }
         let deadline = pace.deadline(total);
@@ -167,7 +194,8 @@ async fn relay<R: AsyncReadRent, W: AsyncWriteRent>(
                     .eof()
                     .map_err(|e| RelayError::Source(SourceFault::Codec(e), Delivered::Partly))?;
                 encoder.finish(&trailers, out);
-                return flush(dst, out)
+                return dst
+                    .flush(out)
                     .await
                     .map(|_| total)
                     .map_err(|_| RelayError::Sink);

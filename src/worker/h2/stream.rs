@@ -203,7 +203,8 @@ impl H2Request {
         match parse_request(&self.buf, &limits, &mut self.headers, &mut self.tokens)? {
             Parsed::Complete(mut head) => {
                 head.version = Version::Http2;
-                self.tap.request_start(&head, &self.headers, &self.buf);
+                self.tap
+                    .request_start(&head, &self.headers, &self.buf, self.started);
                 self.head = Some(head);
                 Ok(())
             }
@@ -598,6 +599,7 @@ impl Downstream for H2Request {
         mut decoder: BodyDecoder,
         _encoder: BodyEncoder,
         read_timeout: Option<std::time::Duration>,
+        _head_at: Instant,
     ) -> Result<u64, RelayError> {
         if self.finished {
             return Ok(0);
