@@ -1,6 +1,11 @@
 //! Rent-style I/O helpers shared by the connection stages: reads that grow a
 //! `BytesMut` within a bound and honour a deadline, and writes of a reused
 //! output buffer.
+//!
+//! Invariant: a write is bounded by `WRITE_TIMEOUT` without a clock read of
+//! its own. Its timer is made only once it has to wait, from a deadline its
+//! caller computed from a moment it read already, or else from then; a write
+//! the kernel takes at once costs no timer at all.
 
 use std::{
     future::{poll_fn, Future},
@@ -139,4 +144,35 @@ pub async fn within_once_blocked<F: Future>(
         }
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn runtime() -> monoio::Runtime<monoio::time::TimeDriver<monoio::LegacyDriver>> {
+        monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+            .enable_timer()
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_ready_future_makes_no_timer_and_a_waiting_one_gets_its_bound() {
+        runtime().block_on(async {
+            let never = || -> monoio::time::Sleep { panic!("no timer for a ready future") };
+            assert_eq!(within_once_blocked(never, async { 7 }).await, Some(7));
+
+            let wait = Duration::from_millis(30);
+            let started = Instant::now();
+            let stuck = std::future::pending::<()>();
+            let timer = || monoio::time::sleep(wait);
+            assert_eq!(within_once_blocked(timer, stuck).await, None);
+            assert!(started.elapsed() >= wait, "cut at its bound, not before");
+
+            let soon = monoio::time::sleep(Duration::from_millis(5));
+            let timer = || monoio::time::sleep(Duration::from_secs(5));
+            assert_eq!(within_once_blocked(timer, soon).await, Some(()));
+        });
+    }
 }
