@@ -34,13 +34,43 @@ pub enum ReadError {
     TimedOut,
 }
 
+/// How long a read may wait for bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadWait {
+    /// As long as it takes.
+    Unbounded,
+    /// Until this moment.
+    Until(Instant),
+    /// This long from when the read first has to wait (a per-read timeout:
+    /// a read that finds bytes at once reads no clock).
+    For(Duration),
+}
+
+impl From<Option<Instant>> for ReadWait {
+    fn from(deadline: Option<Instant>) -> ReadWait {
+        deadline.map_or(ReadWait::Unbounded, ReadWait::Until)
+    }
+}
+
+impl ReadWait {
+    /// The timer of a read that has begun to wait. A deadline goes to it as
+    /// it is (`sleep_until`: no clock read); `Unbounded`'s never fires.
+    fn timer(self) -> monoio::time::Sleep {
+        match self {
+            ReadWait::Until(d) => monoio::time::sleep_until(d.into()),
+            ReadWait::For(w) => monoio::time::sleep(w),
+            ReadWait::Unbounded => monoio::time::sleep(Duration::MAX),
+        }
+    }
+}
+
 /// Read more bytes onto the end of `buf`. `Ok(0)` is end of stream.
 /// On timeout the buffer is lost with the cancelled read; callers close the
 /// connection then, so nothing else needs it.
 pub async fn read_more<R: AsyncReadRent>(
     stream: &mut R,
     buf: &mut BytesMut,
-    deadline: Option<Instant>,
+    wait: ReadWait,
 ) -> Result<usize, ReadError> {
     if buf.capacity() - buf.len() < READ_CHUNK / 2 {
         buf.reserve(READ_CHUNK);
@@ -49,14 +79,14 @@ pub async fn read_more<R: AsyncReadRent>(
     // capacity makes the read append after the bytes already buffered.
     let (len, cap) = (buf.len(), buf.capacity());
     let spare = std::mem::take(buf).slice_mut(len..cap);
-    let (res, spare) = match deadline {
-        None => stream.read(spare).await,
-        // `timeout_at` hands the deadline to the timer as it is: `timeout`
-        // would read the clock again to turn our `left` back into one.
-        Some(d) => match monoio::time::timeout_at(d.into(), stream.read(spare)).await {
-            Ok(r) => r,
-            Err(_) => return Err(ReadError::TimedOut),
-        },
+    let read = stream.read(spare);
+    // The timer is made only if the read has to wait (none if unbounded).
+    let bounded = match wait {
+        ReadWait::Unbounded => Some(read.await),
+        bound => within_once_blocked(|| bound.timer(), read).await,
+    };
+    let Some((res, spare)) = bounded else {
+        return Err(ReadError::TimedOut);
     };
     *buf = spare.into_inner();
     res.map_err(|e| ReadError::Io(e.kind()))

@@ -9,7 +9,7 @@ use bytes::{Buf, BytesMut};
 use monoio::io::{AsyncReadRent, AsyncWriteRent, Splitable};
 
 use super::{
-    io::{flush_by, read_more, write_all_by, write_all_within, ReadError},
+    io::{flush_by, read_more, write_all_by, write_all_within, ReadError, ReadWait},
     pace::BodyPace,
 };
 use crate::codec::{
@@ -53,10 +53,11 @@ pub enum ReadPace {
 }
 
 impl ReadPace {
-    fn deadline(self, received: u64) -> Option<Instant> {
+    /// The wait of the next read, with `received` in.
+    fn wait(self, received: u64) -> ReadWait {
         match self {
-            ReadPace::PerRead(wait) => wait.map(|w| Instant::now() + w),
-            ReadPace::Body(pace) => pace.streaming_deadline(received, Instant::now()),
+            ReadPace::PerRead(wait) => wait.map_or(ReadWait::Unbounded, ReadWait::For),
+            ReadPace::Body(pace) => pace.streaming_deadline(received, Instant::now()).into(),
         }
     }
 }
@@ -187,8 +188,7 @@ async fn relay<R: AsyncReadRent, W: AsyncWriteRent>(
             dst.flush(out).await.map_err(|_| RelayError::Sink)?;
             *wrote |= sending;
         }
-        let deadline = pace.deadline(total);
-        match read_more(src, src_buf, deadline).await {
+        match read_more(src, src_buf, pace.wait(total)).await {
             Ok(0) => {
                 decoder
                     .eof()
