@@ -566,14 +566,20 @@ impl WorkerCluster {
 
     /// A connection for a request to `addr` without connecting: a stream on
     /// an HTTP/2 connection with room, else an idle pooled HTTP/1.1 one.
-    pub fn checkout(&self, addr: SocketAddr, how: super::pool::Checkout) -> Option<UpstreamConn> {
+    /// `now`: the request's moment (the pool's clock for idle ages).
+    pub fn checkout(
+        &self,
+        addr: SocketAddr,
+        how: super::pool::Checkout,
+        now: Instant,
+    ) -> Option<UpstreamConn> {
         let mut st = self.state.borrow_mut();
         if self.config.protocol != UpstreamProtocol::Http1 {
-            if let Some(s) = st.h2.checkout(addr) {
+            if let Some(s) = st.h2.checkout(addr, now) {
                 return Some(UpstreamConn::H2(Box::new(s)));
             }
         }
-        st.pool.checkout(addr, how)
+        st.pool.checkout(addr, now, how)
     }
 
     /// Open a new connection to `addr` in the cluster's protocol (`auto`: the
@@ -589,7 +595,7 @@ impl WorkerCluster {
             .flatten();
         if let Some(opening) = opening {
             let _ = monoio::time::timeout(timeout, opening.wait()).await;
-            if let Some(s) = self.state.borrow_mut().h2.checkout(addr) {
+            if let Some(s) = self.state.borrow_mut().h2.checkout(addr, Instant::now()) {
                 return Ok(Connected {
                     conn: UpstreamConn::H2(Box::new(s)),
                     opened: false,
@@ -630,7 +636,8 @@ impl WorkerCluster {
         Ok(UpstreamConn::H2(Box::new(stream)))
     }
 
-    pub fn checkin(&self, addr: SocketAddr, stream: UpstreamConn, suspect: bool) {
+    /// `now`: when the connection's last response was done.
+    pub fn checkin(&self, addr: SocketAddr, stream: UpstreamConn, suspect: bool, now: Instant) {
         if let UpstreamConn::H2(_) = stream {
             // Its connection stays in the HTTP/2 pool; the stream just ends.
             return;
@@ -638,7 +645,7 @@ impl WorkerCluster {
         let mut st = self.state.borrow_mut();
         // Only hosts still in the set get their connection back.
         if st.members.iter().any(|m| m.addr == addr) {
-            st.pool.checkin(addr, stream, suspect);
+            st.pool.checkin(addr, stream, suspect, now);
         }
     }
 

@@ -104,12 +104,9 @@ impl UpstreamPool {
         }
     }
 
-    /// An idle connection to `addr` that still looks alive, if any.
-    pub fn checkout(&mut self, addr: SocketAddr, how: Checkout) -> Option<UpstreamConn> {
-        self.checkout_at(addr, Instant::now(), how)
-    }
-
-    fn checkout_at(
+    /// An idle connection to `addr` that still looks alive at `now` (the
+    /// request's moment, read once for it), if any.
+    pub fn checkout(
         &mut self,
         addr: SocketAddr,
         now: Instant,
@@ -131,13 +128,13 @@ impl UpstreamPool {
         None
     }
 
-    /// Return a connection whose last response was read completely.
-    pub fn checkin(&mut self, addr: SocketAddr, stream: UpstreamConn, suspect: bool) {
+    /// Return a connection whose last response was read completely, at `now`.
+    pub fn checkin(&mut self, addr: SocketAddr, stream: UpstreamConn, suspect: bool, now: Instant) {
         let list = self.idle.entry(addr).or_default();
         if list.len() < self.max_idle_per_host {
             list.push(IdleConn {
                 stream,
-                since: Instant::now(),
+                since: now,
                 suspect,
             });
         }
@@ -238,13 +235,15 @@ mod tests {
                 let s = TcpStream::connect_addr(addr).await.unwrap();
                 peers.push(server.accept().unwrap().0);
                 fds.push(s.as_raw_fd());
-                pool.checkin(addr, UpstreamConn::Plain(s.into()), false);
+                pool.checkin(addr, UpstreamConn::Plain(s.into()), false, Instant::now());
             }
             // The cap keeps two; the newest comes out first.
             assert_eq!(pool.idle_count(), 2);
-            let newest = pool.checkout(addr, Checkout::Replayable).unwrap();
+            let newest = pool
+                .checkout(addr, Instant::now(), Checkout::Replayable)
+                .unwrap();
             assert_eq!(newest.tcp().unwrap().as_raw_fd(), fds[1]);
-            pool.checkin(addr, newest, false);
+            pool.checkin(addr, newest, false, Instant::now());
 
             // The upstream closes one; once it is old enough to be probed, it is skipped
             // (once loopback has delivered the FIN: under load that can take a moment).
@@ -254,9 +253,7 @@ mod tests {
             let later = || Instant::now() + PROBE_AFTER + Duration::from_millis(1);
             let deadline = Instant::now() + Duration::from_secs(10);
             let got = loop {
-                let got = pool
-                    .checkout_at(addr, later(), Checkout::Replayable)
-                    .unwrap();
+                let got = pool.checkout(addr, later(), Checkout::Replayable).unwrap();
                 if got.tcp().unwrap().as_raw_fd() == fds[0] {
                     break got;
                 }
@@ -264,20 +261,20 @@ mod tests {
                     Instant::now() < deadline,
                     "a closed connection kept being handed out"
                 );
-                pool.checkin(addr, got, false);
+                pool.checkin(addr, got, false, Instant::now());
                 std::thread::yield_now();
             };
             // Unexpected bytes from the upstream also disqualify a connection, once
             // loopback has delivered them (under load that can take a moment).
-            pool.checkin(addr, got, false);
+            pool.checkin(addr, got, false, Instant::now());
             peers[0].write_all(b"junk").unwrap();
             let deadline = Instant::now() + Duration::from_secs(10);
-            while let Some(conn) = pool.checkout_at(addr, later(), Checkout::Replayable) {
+            while let Some(conn) = pool.checkout(addr, later(), Checkout::Replayable) {
                 assert!(
                     Instant::now() < deadline,
                     "a dirty connection kept being handed out"
                 );
-                pool.checkin(addr, conn, false);
+                pool.checkin(addr, conn, false, Instant::now());
                 std::thread::yield_now();
             }
             assert_eq!(pool.idle_count(), 0);
@@ -285,9 +282,9 @@ mod tests {
             // Past the idle timeout nothing is handed out.
             let s = TcpStream::connect_addr(addr).await.unwrap();
             peers.push(server.accept().unwrap().0);
-            pool.checkin(addr, UpstreamConn::Plain(s.into()), false);
+            pool.checkin(addr, UpstreamConn::Plain(s.into()), false, Instant::now());
             assert!(pool
-                .checkout_at(
+                .checkout(
                     addr,
                     Instant::now() + Duration::from_secs(61),
                     Checkout::Replayable

@@ -14,7 +14,7 @@ use bytes::{Buf, BytesMut};
 
 use super::{
     downstream::{Downstream, HeadView, RequestBodyError, Step},
-    io::{read_more, write_all_within, ReadError},
+    io::{read_more, write_all_by, ReadError, ReadWait, WRITE_TIMEOUT},
     local_reply::LocalReply,
     ExchangeBuffers, Worker,
 };
@@ -46,6 +46,8 @@ pub struct AttemptPlan<'a> {
     pub fresh_only: bool,
     /// The whole request is in `ExchangeBuffers::req_head`.
     pub replayable: bool,
+    /// When the attempt began (the clock read that set `deadline`).
+    pub begun: Instant,
     /// When the response head must have arrived.
     pub deadline: Option<Instant>,
     /// Send `ExchangeBuffers::out` (the head as numbered for this attempt)
@@ -60,6 +62,8 @@ pub struct Answered {
     /// How long the upstream took, from the request sent to the head read
     /// (the access log's and `x-envoy-upstream-service-time`'s one figure).
     pub service_time_ms: u64,
+    /// When the head arrived.
+    pub head_at: Instant,
 }
 
 /// Make one attempt.
@@ -80,7 +84,7 @@ pub async fn attempt<D: Downstream>(
         } else {
             Checkout::ProbeFirst
         };
-        plan.cluster.checkout(plan.addr, checkout)
+        plan.cluster.checkout(plan.addr, checkout, plan.begun)
     };
     let reused = pooled.is_some();
     let mut upstream = match pooled {
@@ -102,12 +106,15 @@ pub async fn attempt<D: Downstream>(
         }
     };
     down.tap().upstream_local(|| upstream.local_addr());
-    let sent_at = Instant::now();
+    // The request goes out now: at the attempt's start for a pooled
+    // connection (nothing was awaited since), after a connect the clock is
+    // read again.
+    let sent_at = if reused { plan.begun } else { Instant::now() };
     let replay = Replay {
         stale: reused && stale_replay,
         unprocessed: plan.replayable && !plan.fresh_only,
     };
-    match send_request(down, bufs, &mut upstream, plan).await {
+    match send_request(down, bufs, &mut upstream, plan, sent_at).await {
         Ok(()) => {}
         // Input the codec accepts but HTTP/2 forbids (`<` in a path, `%` in a
         // host): a 400, never a reset charged to a healthy host, never replayed.
@@ -122,12 +129,15 @@ pub async fn attempt<D: Downstream>(
     }
     match read_response_head(worker, down, bufs, &mut upstream, plan.deadline).await {
         Ok(resp) => {
-            let service_time_ms = sent_at.elapsed().as_millis() as u64;
-            down.tap().upstream_response(resp.status, service_time_ms);
+            let head_at = Instant::now();
+            let service_time_ms = head_at.duration_since(sent_at).as_millis() as u64;
+            down.tap()
+                .upstream_response(resp.status, service_time_ms, head_at);
             Ok(Answered {
                 upstream,
                 resp,
                 service_time_ms,
+                head_at,
             })
         }
         Err(_) if upstream.client_late() => {
@@ -169,7 +179,11 @@ async fn send_request<D: Downstream>(
     bufs: &mut ExchangeBuffers,
     upstream: &mut UpstreamConn,
     plan: &AttemptPlan<'_>,
+    sent_at: Instant,
 ) -> Result<(), RequestBodyError> {
+    // The held part goes out at once: its write may take `WRITE_TIMEOUT`
+    // from the moment the request went out, read already.
+    let write_by = sent_at + WRITE_TIMEOUT;
     let head = if plan.numbered {
         &mut bufs.out
     } else {
@@ -188,20 +202,22 @@ async fn send_request<D: Downstream>(
             return Ok(());
         };
         down.tap().bytes_received(body.held.len() as u64);
-        write_held(upstream, head).await?;
+        write_held(upstream, head, write_by).await?;
         upstream.pump_body(body);
         return Ok(());
     }
-    write_held(upstream, head).await
+    write_held(upstream, head, write_by).await
 }
 
-/// Write `head` (and any body held after it), keeping it for a replay.
+/// Write `head` (and any body held after it) by `deadline`, keeping it for a
+/// replay.
 async fn write_held(
     upstream: &mut UpstreamConn,
     head: &mut Vec<u8>,
+    deadline: Instant,
 ) -> Result<(), RequestBodyError> {
     // Written without clearing: `req_head` stays for a replay.
-    match write_all_within(upstream, std::mem::take(head)).await {
+    match write_all_by(upstream, std::mem::take(head), Some(deadline)).await {
         Ok((res, written)) => {
             *head = written;
             res.map(|_| ()).map_err(|_| RequestBodyError::Upstream)
@@ -258,7 +274,7 @@ async fn read_response_head<D: Downstream>(
             Ok(Parsed::Incomplete) => {}
             Err(e) => return Err(UpstreamError::BadResponse(e)),
         }
-        match read_more(upstream, &mut bufs.up_buf, deadline).await {
+        match read_more(upstream, &mut bufs.up_buf, ReadWait::from(deadline)).await {
             Ok(0) | Err(ReadError::Io(_)) => return Err(UpstreamError::Reset),
             Ok(_) => {}
             Err(ReadError::TimedOut) => {

@@ -126,7 +126,8 @@ pub trait Downstream {
     ) -> Result<BodyEncoder, ClientGone>;
 
     /// Relay the response body from `upstream` (bytes already read first, in
-    /// `up_buf`). `read_timeout` bounds each wait for the upstream.
+    /// `up_buf`). `read_timeout` bounds each wait for the upstream; `head_at`:
+    /// when the response head arrived (the first write starts from there).
     async fn relay_response_body(
         &mut self,
         upstream: &mut UpstreamConn,
@@ -134,6 +135,7 @@ pub trait Downstream {
         decoder: BodyDecoder,
         encoder: BodyEncoder,
         read_timeout: Option<std::time::Duration>,
+        head_at: std::time::Instant,
     ) -> Result<u64, RelayError>;
 
     /// Whether the connection carries on after the response just written.

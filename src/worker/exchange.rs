@@ -167,16 +167,25 @@ async fn proxy<D: Downstream>(
         Ok(slot) => slot,
         Err(reply) => return routed_reply(down, bufs, sent.edits, reply).await,
     };
-    let guard = match admit(cluster, slot, down) {
+    // One clock read starts the upstream request: its time in the cluster's
+    // histogram, the route timeout and the first attempt (nothing is awaited
+    // between them, unless a 100 Continue goes out first).
+    let admitted = Instant::now();
+    let guard = match admit(cluster, slot, down, admitted) {
         Ok(guard) => guard,
         Err(reply) => return routed_reply(down, bufs, sent.edits, reply).await,
     };
     encode_upstream_head(env, down, bufs, route, action, &sent, &guard);
     down.consume_head();
-    if down.head().expect_continue && down.send_continue().await.is_err() {
-        return Step::Close;
+    let mut started = admitted;
+    if down.head().expect_continue {
+        if down.send_continue().await.is_err() {
+            return Step::Close;
+        }
+        started = Instant::now();
     }
-    forward(env, down, bufs, cluster, guard, action, sent.edits).await
+    let upstream = (guard, started);
+    forward(env, down, bufs, cluster, upstream, action, sent.edits).await
 }
 
 /// Where this request goes and what it gets on the way: a weighted route
@@ -264,6 +273,7 @@ fn admit<'c, D: Downstream>(
     cluster: &'c WorkerCluster,
     slot: usize,
     down: &mut D,
+    now: Instant,
 ) -> Result<RequestGuard<'c>, LocalReply<'static>> {
     let peer = down.peer().ip();
     let (req, tap) = down.request();
@@ -277,7 +287,7 @@ fn admit<'c, D: Downstream>(
         Admission::NoHealthyUpstream => (Picked::NoHealthy, Err(LocalReply::NoHealthyUpstream)),
         Admission::Overloaded(which) => (Picked::Overflow(which), Err(LocalReply::Overflow(which))),
     };
-    tap.picked(slot, &picked);
+    tap.picked(slot, &picked, now);
     outcome
 }
 
@@ -350,13 +360,14 @@ fn encode_upstream_head<D: Downstream>(
     );
 }
 
-/// Send the request (retrying as the route allows) and relay the response.
+/// Send the request (retrying as the route allows) and relay the response;
+/// `now`: when the upstream request starts (the guard was just taken).
 async fn forward<'c, D: Downstream>(
     env: &Env<'_>,
     down: &mut D,
     bufs: &mut ExchangeBuffers,
     cluster: &'c WorkerCluster,
-    guard: RequestGuard<'c>,
+    (guard, now): (RequestGuard<'c>, Instant),
     route: &'c ForwardAction,
     edits: &'c RouteEdits,
 ) -> Step {
@@ -367,9 +378,8 @@ async fn forward<'c, D: Downstream>(
     let replayable = down.take_whole_body(&mut bufs.req_head, hold);
     down.tap()
         .bytes_received((bufs.req_head.len() - head_len) as u64);
-    // One clock read starts both the route's overall timeout and the first
-    // attempt's (no await between them); later attempts read it anew.
-    let now = Instant::now();
+    // One moment starts both the route's overall timeout and the first
+    // attempt's (no await between them); later attempts read the clock anew.
     let mut retry = RetryState::new(cluster, route, replayable, now);
     let request = Request {
         cluster,
@@ -414,12 +424,14 @@ async fn attempts<'c, D: Downstream>(
         if retry.counts_attempts() {
             number_attempt(bufs, request.head_len, retry.attempt());
         }
+        let begun = now.take().unwrap_or_else(Instant::now);
         let plan = AttemptPlan {
             cluster: request.cluster,
             addr: guard.addr(),
             fresh_only,
             replayable: request.replayable,
-            deadline: retry.attempt_deadline(now.take().unwrap_or_else(Instant::now)),
+            begun,
+            deadline: retry.attempt_deadline(begun),
             numbered: retry.counts_attempts(),
         };
         fresh_only = false;
@@ -519,6 +531,7 @@ async fn respond<D: Downstream>(
         mut upstream,
         resp,
         service_time_ms,
+        head_at,
     } = answered;
     // A 101 the client did not ask for, or one its connection cannot carry.
     if resp.status == 101 && !(down.head().upgrade && down.can_tunnel()) {
@@ -590,6 +603,7 @@ async fn respond<D: Downstream>(
             decoder,
             encoder,
             read_timeout,
+            head_at,
         )
         .await;
     let sent = match relayed {
@@ -609,9 +623,12 @@ async fn respond<D: Downstream>(
             return Step::Close;
         }
     };
-    down.tap().bytes_sent(sent);
+    // The response is written: one clock read ends the request (the tap's
+    // durations) and parks its connection (the pool's idle age).
+    let done = Instant::now();
+    down.tap().response_written(sent, done);
     if resp.keep_alive && bufs.up_buf.is_empty() {
-        cluster.checkin(guard.addr(), upstream, resp.declared_body);
+        cluster.checkin(guard.addr(), upstream, resp.declared_body, done);
     }
     bufs.up_buf.clear();
     if down.keeps_alive() {

@@ -19,7 +19,7 @@ use super::{
     },
     exchange::{self, Env},
     idle_parking::ReadableOrUnparked,
-    io::{flush, read_more, ReadError},
+    io::{flush, read_more, ReadError, ReadWait, WRITE_TIMEOUT},
     local_reply::{AfterReply, Liveness, LocalReply},
     pace::BodyPace,
     relay::{
@@ -161,11 +161,8 @@ pub(super) fn serve_accepted<S: Transport + 'static>(
         // the connection: one frame less in every connection's task.
         let upstream = loop {
             // Idle: wait here, in the task's own small state, holding no buffer.
-            if conn.client.buf_is_empty() {
-                conn.release_buffers();
-                if !matches!(conn.wait_for_request().await, Ok(Ok(()))) {
-                    break None;
-                }
+            if conn.client.buf_is_empty() && !matches!(conn.wait_for_request().await, Ok(Ok(()))) {
+                break None;
             }
             match conn.serve_request().await {
                 Some(Served::KeepAlive) => continue,
@@ -224,10 +221,13 @@ impl<S: Transport> Connection<S> {
             // the awaits below.
             let worker = self.client.tap.worker().clone();
             let step = worker.futures.recycle(self.next_request()).await;
-            self.client.tap.request_end();
+            let ended = self.client.tap.request_end();
             match step {
                 Step::KeepAlive => {
                     self.client.tap.served_one();
+                    if let Some(scratch) = self.client.scratch.0.as_deref_mut() {
+                        scratch.ended = ended;
+                    }
                     return Some(Served::KeepAlive);
                 }
                 Step::Tunnel(upstream) => return Some(Served::Tunnel(upstream)),
@@ -279,7 +279,11 @@ impl<S: Transport> Connection<S> {
         if !idle {
             return;
         }
-        if let (Some(h1), Some(exchange)) = (self.client.scratch.0.take(), self.exchange.0.take()) {
+        if let (Some(mut h1), Some(exchange)) =
+            (self.client.scratch.0.take(), self.exchange.0.take())
+        {
+            // A moment of this connection's means nothing to the next one's.
+            h1.ended = None;
             self.client
                 .tap
                 .worker()
@@ -287,21 +291,31 @@ impl<S: Transport> Connection<S> {
         }
     }
 
-    /// Wait for the next request's first byte; `Ok(Ok(()))`: it came; else
-    /// close (idle timeout, drain, EOF). Not `async`: the wait itself is the
-    /// whole of an idle connection's waiting state, with no frame around it.
+    /// Give the idle buffers back, then wait for the next request's first
+    /// byte; `Ok(Ok(()))`: it came; else close (idle timeout, drain, EOF). Not
+    /// `async`: the wait itself is the whole of an idle connection's waiting
+    /// state, with no frame around it.
     fn wait_for_request(
         &mut self,
     ) -> ReadableOrUnparked<impl std::future::Future<Output = std::io::Result<()>> + '_> {
+        // Idle since the last request ended (taken before the scratch goes
+        // back to the pool), or since now. The deadline is kept by the
+        // worker's tick (see `drain`), so a parked connection holds no timer
+        // of its own.
+        let since = self
+            .client
+            .scratch
+            .0
+            .as_deref_mut()
+            .and_then(|s| s.ended.take());
+        self.release_buffers();
         let config = &self.client.tap.ctx().config;
         let timeout = if self.client.tap.served() == 0 {
             config.request_headers_timeout
         } else {
             config.idle_timeout
         };
-        // The deadline is kept by the worker's tick (see `drain`), so a parked
-        // connection holds no timer of its own.
-        let mut deadline = Instant::now() + timeout;
+        let mut deadline = since.unwrap_or_else(Instant::now) + timeout;
         if let Some(max) = config.max_connection_duration {
             deadline = deadline.min(self.client.tap.opened() + max);
         }
@@ -370,6 +384,9 @@ impl<S: Transport> Client<S> {
             self.within_request_timeout(headers_deadline, LocalReply::HeadersTimeout);
         let limits = self.tap.ctx().config.limits;
         let mut saw_newline = self.scratch.get().buf.contains(&b'\n');
+        // Whether the head is whole at `started` (below).
+        let fresh = self.scratch.get().buf.is_empty();
+        let mut reads = 0u32;
         let head = loop {
             let scratch = self.scratch.get();
             let parsed = parse_request(
@@ -396,12 +413,12 @@ impl<S: Transport> Client<S> {
                 match read_more(
                     &mut self.stream,
                     &mut self.scratch.get().buf,
-                    Some(deadline),
+                    ReadWait::Until(deadline),
                 )
                 .await
                 {
                     Ok(0) | Err(ReadError::Io(_)) => return Err(Step::Close),
-                    Ok(_) => {}
+                    Ok(_) => reads += 1,
                     Err(ReadError::TimedOut) => {
                         // The buffer went with the cancelled read.
                         self.scratch.get().buf = BytesMut::new();
@@ -419,9 +436,17 @@ impl<S: Transport> Client<S> {
                 }
             }
         };
+        // The head was whole at `started` if it was buffered already, or came
+        // in the one read that readability announced (nothing awaited but
+        // that read, which did not wait); a head that took more is whole now.
+        let whole_at = if reads == 0 || (reads == 1 && fresh) {
+            started
+        } else {
+            Instant::now()
+        };
         let scratch = self.scratch.get();
         self.tap
-            .request_start(&head, &scratch.headers, &scratch.buf);
+            .request_start(&head, &scratch.headers, &scratch.buf, whole_at);
         Ok(head)
     }
 
@@ -555,7 +580,7 @@ impl<S: Transport> Client<S> {
         let mut buf = std::mem::take(&mut self.scratch.get().buf);
         while discarded < LINGER_BYTES {
             buf.clear();
-            match read_more(&mut self.stream, &mut buf, Some(deadline)).await {
+            match read_more(&mut self.stream, &mut buf, ReadWait::Until(deadline)).await {
                 Ok(n) if n > 0 => discarded += n,
                 _ => return,
             }
@@ -650,7 +675,7 @@ impl<S: Transport> Request<'_, S> {
             match read_more(
                 &mut self.client.stream,
                 &mut self.client.scratch.get().buf,
-                Some(deadline),
+                ReadWait::Until(deadline),
             )
             .await
             {
@@ -772,7 +797,7 @@ impl<S: Transport> Downstream for Request<'_, S> {
                         worker,
                     };
                     let pace = (pace, PastTheBody::NextMessage);
-                    relay_body_spliced(src, up, out, (decoder, encoder), pace, limit).await
+                    relay_body_spliced(src, up, out, (decoder, encoder), pace, limit, None).await
                 }
                 (_, upstream) => {
                     let src = Source {
@@ -780,7 +805,7 @@ impl<S: Transport> Downstream for Request<'_, S> {
                         buf,
                         worker,
                     };
-                    relay_body(src, upstream, out, (decoder, encoder), pace, limit).await
+                    relay_body(src, upstream, out, (decoder, encoder), pace, limit, None).await
                 }
             }
         };
@@ -881,10 +906,15 @@ impl<S: Transport> Downstream for Request<'_, S> {
         decoder: BodyDecoder,
         encoder: BodyEncoder,
         read_timeout: Option<std::time::Duration>,
+        head_at: Instant,
     ) -> Result<u64, RelayError> {
         let client = &mut *self.client;
         let pace = ReadPace::PerRead(read_timeout);
         let out = &mut client.scratch.get().out;
+        // The head waits in `out` and goes with the first write, which begins
+        // with nothing awaited since the head arrived: its `WRITE_TIMEOUT`
+        // counts from then.
+        let first_write_by = Some(head_at + WRITE_TIMEOUT);
         // Both ends plain sockets: a large body may be spliced.
         let worker = client.tap.worker();
         if let (Some(down), UpstreamConn::Plain(up)) =
@@ -896,14 +926,25 @@ impl<S: Transport> Downstream for Request<'_, S> {
                 worker,
             };
             let pace = (pace, PastTheBody::Stray);
-            return relay_body_spliced(src, down, out, (decoder, encoder), pace, None).await;
+            let codec = (decoder, encoder);
+            return relay_body_spliced(src, down, out, codec, pace, None, first_write_by).await;
         }
         let src = Source {
             stream: upstream,
             buf: up_buf,
             worker,
         };
-        relay_body(src, &mut client.stream, out, (decoder, encoder), pace, None).await
+        let codec = (decoder, encoder);
+        relay_body(
+            src,
+            &mut client.stream,
+            out,
+            codec,
+            pace,
+            None,
+            first_write_by,
+        )
+        .await
     }
 
     fn keeps_alive(&self) -> bool {

@@ -121,6 +121,9 @@ pub struct H1Scratch {
     pub tokens: Vec<(u32, u32)>,
     /// For `request_timeout` and `max_stream_duration` (set per request).
     pub started: Instant,
+    /// When the last request on the connection ended, until the idle wait
+    /// after it takes it (that wait counts from then: no clock read of its own).
+    pub ended: Option<Instant>,
 }
 
 impl Default for H1Scratch {
@@ -131,6 +134,7 @@ impl Default for H1Scratch {
             headers: Vec::new(),
             tokens: Vec::new(),
             started: Instant::now(),
+            ended: None,
         }
     }
 }

@@ -15,7 +15,10 @@ use bytes::{Buf, BytesMut};
 use monoio::io::{AsyncReadRent, AsyncWriteRent, Splitable};
 
 use super::{
-    io::{flush, read_more, write_all_within, ReadError, WRITE_TIMEOUT},
+    io::{
+        flush, flush_by, read_more, wait_bounded, write_all_by, write_all_within, ReadError,
+        ReadWait, WRITE_TIMEOUT,
+    },
     pace::BodyPace,
     Worker, OUT_ROOM,
 };
@@ -68,10 +71,11 @@ pub enum ReadPace {
 }
 
 impl ReadPace {
-    fn deadline(self, received: u64) -> Option<Instant> {
+    /// The wait of the next read, with `received` in.
+    fn wait(self, received: u64) -> ReadWait {
         match self {
-            ReadPace::PerRead(wait) => wait.map(|w| Instant::now() + w),
-            ReadPace::Body(pace) => pace.streaming_deadline(received, Instant::now()),
+            ReadPace::PerRead(wait) => wait.map_or(ReadWait::Unbounded, ReadWait::For),
+            ReadPace::Body(pace) => pace.streaming_deadline(received, Instant::now()).into(),
         }
     }
 }
@@ -86,7 +90,9 @@ pub struct Source<'a, R> {
 
 /// Relay one body from `src` to `dst`: bytes already in `src.buf` first, then
 /// reads of at most one buffer at a time. `out` may hold a head to send first.
-/// `pace` bounds each wait for more bytes from `src`.
+/// `pace` bounds each wait for more bytes from `src`; `first_write_by`, if
+/// given, the first write (which begins before any wait: the caller's moment
+/// plus `WRITE_TIMEOUT`), while each later one gets `WRITE_TIMEOUT` of its own.
 pub async fn relay_body<R: AsyncReadRent, W: AsyncWriteRent>(
     src: Source<'_, R>,
     dst: &mut W,
@@ -94,14 +100,43 @@ pub async fn relay_body<R: AsyncReadRent, W: AsyncWriteRent>(
     (decoder, encoder): (BodyDecoder, BodyEncoder),
     pace: ReadPace,
     limit: Option<u64>,
+    first_write_by: Option<Instant>,
 ) -> Result<u64, RelayError> {
     let mut wrote = false;
-    let relayed = relay(src, dst, out, decoder, encoder, pace, limit, &mut wrote).await;
+    let mut sink = Sink {
+        dst,
+        write_by: first_write_by,
+    };
+    let relayed = relay(
+        src, &mut sink, out, decoder, encoder, pace, limit, &mut wrote,
+    )
+    .await;
     match relayed {
         Err(RelayError::Source(fault, _)) if !wrote => {
             Err(RelayError::Source(fault, Delivered::Nothing))
         }
         other => other,
+    }
+}
+
+/// Where a relay writes, and the deadline its next write has, if set.
+struct Sink<'w, W> {
+    dst: &'w mut W,
+    write_by: Option<Instant>,
+}
+
+impl<W: AsyncWriteRent> Sink<'_, W> {
+    /// `write_all_by`, the given deadline being the first write's only.
+    async fn write_all<B: monoio::buf::IoBuf>(
+        &mut self,
+        buf: B,
+    ) -> std::io::Result<(std::io::Result<usize>, B)> {
+        write_all_by(self.dst, buf, self.write_by.take()).await
+    }
+
+    /// `flush_by`, likewise (an empty `out` writes nothing, and uses it up).
+    async fn flush(&mut self, out: &mut Vec<u8>) -> std::io::Result<()> {
+        flush_by(self.dst, out, self.write_by.take()).await
     }
 }
 
@@ -113,7 +148,7 @@ async fn relay<R: AsyncReadRent, W: AsyncWriteRent>(
         buf: src_buf,
         worker,
     }: Source<'_, R>,
-    dst: &mut W,
+    dst: &mut Sink<'_, W>,
     out: &mut Vec<u8>,
     mut decoder: BodyDecoder,
     encoder: BodyEncoder,
@@ -138,7 +173,7 @@ async fn relay<R: AsyncReadRent, W: AsyncWriteRent>(
             && decoder.take_all(src_buf.len())
         {
             if !out.is_empty() {
-                flush(dst, out).await.map_err(|_| RelayError::Sink)?;
+                dst.flush(out).await.map_err(|_| RelayError::Sink)?;
                 *wrote = true;
             }
             total += src_buf.len() as u64;
@@ -149,9 +184,7 @@ async fn relay<R: AsyncReadRent, W: AsyncWriteRent>(
                 ));
             }
             let whole = std::mem::take(src_buf);
-            let (res, mut whole) = write_all_within(dst, whole)
-                .await
-                .map_err(|_| RelayError::Sink)?;
+            let (res, mut whole) = dst.write_all(whole).await.map_err(|_| RelayError::Sink)?;
             whole.clear();
             *src_buf = whole;
             res.map_err(|_| RelayError::Sink)?;
@@ -178,26 +211,27 @@ async fn relay<R: AsyncReadRent, W: AsyncWriteRent>(
             }
             if step.done {
                 encoder.finish(&trailers, out);
-                return flush(dst, out)
+                return dst
+                    .flush(out)
                     .await
                     .map(|_| total)
                     .map_err(|_| RelayError::Sink);
             }
             let sending = !out.is_empty();
-            flush(dst, out).await.map_err(|_| RelayError::Sink)?;
+            dst.flush(out).await.map_err(|_| RelayError::Sink)?;
             *wrote |= sending;
         }
         if large {
             body_sized(src_buf, worker);
         }
-        let deadline = pace.deadline(total);
-        match read_more(src, src_buf, deadline).await {
+        match read_more(src, src_buf, pace.wait(total)).await {
             Ok(0) => {
                 decoder
                     .eof()
                     .map_err(|e| RelayError::Source(SourceFault::Codec(e), Delivered::Partly))?;
                 encoder.finish(&trailers, out);
-                return flush(dst, out)
+                return dst
+                    .flush(out)
                     .await
                     .map(|_| total)
                     .map_err(|_| RelayError::Sink);
@@ -413,6 +447,7 @@ pub async fn relay_body_spliced(
     (decoder, encoder): (BodyDecoder, BodyEncoder),
     (pace, past): (ReadPace, PastTheBody),
     limit: Option<u64>,
+    first_write_by: Option<Instant>,
 ) -> Result<u64, RelayError> {
     let length = match decoder {
         BodyDecoder::Length(n)
@@ -422,11 +457,15 @@ pub async fn relay_body_spliced(
         {
             n
         }
-        _ => return relay_body(src, dst, out, (decoder, encoder), pace, limit).await,
+        _ => {
+            let codec = (decoder, encoder);
+            return relay_body(src, dst, out, codec, pace, limit, first_write_by).await;
+        }
     };
     let slot = &src.worker.pipes;
     let Some(mut pipe) = slot.take() else {
-        return relay_body(src, dst, out, (decoder, encoder), pace, limit).await;
+        let codec = (decoder, encoder);
+        return relay_body(src, dst, out, codec, pace, limit, first_write_by).await;
     };
     let Source {
         stream,
@@ -450,7 +489,7 @@ pub async fn relay_body_spliced(
                 buf: src_buf,
                 worker,
             };
-            let copied = relay_body(src, dst, out, (rest, encoder), pace, limit).await;
+            let copied = relay_body(src, dst, out, (rest, encoder), pace, limit, None).await;
             match copied {
                 Ok(n) => Ok(relayed + n),
                 // The head went before the splice was tried.
@@ -557,15 +596,10 @@ async fn splice_body(
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                     if pipe.held() == 0 {
-                        let wait = src.readable(false);
-                        let ready = match pace.deadline(total) {
-                            None => Ok(wait.await),
-                            Some(d) => monoio::time::timeout_at(d.into(), wait).await,
-                        };
-                        match ready {
-                            Ok(Ok(())) => continue,
-                            Ok(Err(_)) => return source(SourceFault::Io, total),
-                            Err(_) => return source(SourceFault::TimedOut, total),
+                        match wait_bounded(pace.wait(total), src.readable(false)).await {
+                            Some(Ok(())) => continue,
+                            Some(Err(_)) => return source(SourceFault::Io, total),
+                            None => return source(SourceFault::TimedOut, total),
                         }
                     }
                 }

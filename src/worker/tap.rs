@@ -287,6 +287,9 @@ struct RequestTap {
     last_rx: Option<Instant>,
     /// When the upstream's response head arrived.
     upstream_head: Option<Instant>,
+    /// When the relayed response's last byte was written: the request's end,
+    /// read once for the tap and the upstream pool (`None`: read at the end).
+    responded: Option<Instant>,
     health_check: bool,
     /// The matched route's name, when the access log is on.
     route_name: Option<Arc<str>>,
@@ -318,6 +321,7 @@ impl RequestTap {
             transport_failure: None,
             last_rx: None,
             upstream_head: None,
+            responded: None,
             health_check: false,
             route_name: None,
             flags: Flags::default(),
@@ -343,6 +347,7 @@ impl RequestTap {
         self.transport_failure = None;
         self.last_rx = None;
         self.upstream_head = None;
+        self.responded = None;
         self.health_check = false;
         self.route_name = None;
         self.flags = Flags::default();
@@ -586,14 +591,15 @@ impl SessionTap {
         now.saturating_sub(since_start)
     }
 
-    fn begin(&mut self) {
+    /// The request starts (`at`, if the caller has read the clock for it).
+    fn begin(&mut self, at: Option<Instant>) {
         if self.in_request {
             return;
         }
         self.in_request = true;
         let logs = self.logs();
         let rq = rq!(self);
-        rq.start = Instant::now();
+        rq.start = at.unwrap_or_else(Instant::now);
         if logs {
             rq.start_nanos = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
@@ -604,9 +610,15 @@ impl SessionTap {
         l.gauge(ListenerGauge::DownstreamRqActive).inc();
     }
 
-    /// A request head was parsed.
-    pub fn request_start(&mut self, head: &RequestHead, headers: &[HeaderIndex], buf: &[u8]) {
-        self.begin();
+    /// A request head was parsed, whole at `at`.
+    pub fn request_start(
+        &mut self,
+        head: &RequestHead,
+        headers: &[HeaderIndex],
+        buf: &[u8],
+        at: Instant,
+    ) {
+        self.begin(Some(at));
         rq!(self).protocol = Some(head.version);
         if self.ctx.config.limits.underscores == crate::codec::limits::UnderscoreAction::DropHeader
         {
@@ -615,7 +627,7 @@ impl SessionTap {
         if !self.logs() {
             return;
         }
-        rq!(self).last_rx = Some(Instant::now());
+        rq!(self).last_rx = Some(at);
         let scheme: &[u8] = if self.is_tls() { b"https" } else { b"http" };
         rq!(self).capture.clear();
         let Some(log) = self.ctx.config.access_log.as_ref() else {
@@ -679,8 +691,9 @@ impl SessionTap {
         Some(self.worker.tap.lifecycle.is_live())
     }
 
-    /// The balancer was asked for a host of `cluster`.
-    pub fn picked(&mut self, cluster: usize, pick: &Picked) {
+    /// The balancer was asked for a host of `cluster`; a host picked `now`
+    /// starts the upstream request.
+    pub fn picked(&mut self, cluster: usize, pick: &Picked, now: Instant) {
         rq!(self).cluster = Some(cluster);
         let cs = &self.worker.tap.stats.clusters[cluster];
         match pick {
@@ -695,7 +708,7 @@ impl SessionTap {
             Picked::Host(addr) => {
                 cs.inc(ClusterCounter::UpstreamRqTotal);
                 cs.gauge(ClusterGauge::UpstreamRqActive).inc();
-                rq!(self).upstream_start = Instant::now();
+                rq!(self).upstream_start = now;
                 rq!(self).upstream_addr = Some(*addr);
                 rq!(self).host = self.worker.tap.host_stats(cluster, *addr);
                 self.host_do(|h| {
@@ -826,14 +839,14 @@ impl SessionTap {
         });
     }
 
-    /// The upstream's final response head arrived, `service_time_ms` after
-    /// the request went out.
-    pub fn upstream_response(&mut self, status: u16, service_time_ms: u64) {
+    /// The upstream's final response head arrived, at `at`, `service_time_ms`
+    /// after the request went out.
+    pub fn upstream_response(&mut self, status: u16, service_time_ms: u64, at: Instant) {
         rq!(self).status = status;
         rq!(self).details = ResponseDetails::Fixed("via_upstream");
         rq!(self).service_time_ms = Some(service_time_ms);
         if self.logs() {
-            rq!(self).upstream_head = Some(Instant::now());
+            rq!(self).upstream_head = Some(at);
         }
         let class = upstream_class(status);
         self.cluster_do(|c| {
@@ -857,9 +870,12 @@ impl SessionTap {
         }
     }
 
-    /// Body bytes written to the client for this response.
-    pub fn bytes_sent(&mut self, n: u64) {
-        rq!(self).bytes_sent += n;
+    /// The relayed response is written, at `at`: `n` body bytes. The request
+    /// ends then (`request_end` follows with nothing awaited in between).
+    pub fn response_written(&mut self, n: u64, at: Instant) {
+        let rq = rq!(self);
+        rq.bytes_sent += n;
+        rq.responded = Some(at);
     }
 
     /// ringway answers itself with `status` and a body of `body_len` bytes;
@@ -873,7 +889,7 @@ impl SessionTap {
         flag: u16,
         details: ResponseDetails,
     ) {
-        self.begin();
+        self.begin(None);
         rq!(self).status = status;
         rq!(self).details = details;
         rq!(self).bytes_sent = body_len;
@@ -899,15 +915,17 @@ impl SessionTap {
         }
     }
 
-    /// The request is over (response written, or the connection is giving up).
-    pub fn request_end(&mut self) {
+    /// The request is over (response written, or the connection is giving up);
+    /// `Some`: the moment it ended, for what follows it (the idle wait).
+    pub fn request_end(&mut self) -> Option<Instant> {
         if !self.in_request {
             self.release_request();
-            return;
+            return None;
         }
         self.in_request = false;
-        // One clock read for the request's and the upstream's durations.
-        let now = Instant::now();
+        // One moment for the request's and the upstream's durations: when the
+        // response was written, else now.
+        let now = rq!(self).responded.unwrap_or_else(Instant::now);
         let elapsed = now.duration_since(rq!(self).start);
         let stats = &self.worker.tap.stats;
         let l = &stats.listeners[self.ctx.index];
@@ -938,6 +956,7 @@ impl SessionTap {
             self.log_line(elapsed);
         }
         self.release_request();
+        Some(now)
     }
 
     /// The request's state goes back to the worker's pool, reset.

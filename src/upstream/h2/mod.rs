@@ -204,13 +204,14 @@ impl H2Pool {
         }
     }
 
-    /// A stream on a connection to `addr` with room for one, if any.
-    pub fn checkout(&mut self, addr: SocketAddr) -> Option<H2Stream> {
+    /// A stream on a connection to `addr` with room for one, if any, taken at
+    /// `now` (the request's moment).
+    pub fn checkout(&mut self, addr: SocketAddr, now: Instant) -> Option<H2Stream> {
         let list = self.conns.get_mut(&addr)?;
         list.retain(|c| !c.state.closed.get());
         let max = self.settings.max_concurrent_streams;
         let i = list.iter().position(|c| c.has_room(max))?;
-        let stream = Self::take_stream(&mut list[i], addr);
+        let stream = Self::take_stream(&mut list[i], addr, now);
         if self.max_requests.is_some_and(|m| list[i].started >= m) {
             // Its last stream: it closes once that one is done.
             list.swap_remove(i);
@@ -218,9 +219,9 @@ impl H2Pool {
         Some(stream)
     }
 
-    fn take_stream(conn: &mut H2Conn, addr: SocketAddr) -> H2Stream {
+    fn take_stream(conn: &mut H2Conn, addr: SocketAddr, now: Instant) -> H2Stream {
         conn.started += 1;
-        conn.idle_since = Instant::now();
+        conn.idle_since = now;
         conn.state.in_flight.set(conn.state.in_flight.get() + 1);
         H2Stream::new(conn.send.clone(), conn.state.clone(), conn.https, addr)
     }
@@ -252,14 +253,15 @@ impl H2Pool {
 
     /// Keep a new connection and take its first stream.
     pub fn insert(&mut self, addr: SocketAddr, opened: Opened) -> H2Stream {
+        let now = Instant::now();
         let mut conn = H2Conn {
             send: opened.send,
             state: opened.state,
             https: opened.https,
             started: 0,
-            idle_since: Instant::now(),
+            idle_since: now,
         };
-        let stream = Self::take_stream(&mut conn, addr);
+        let stream = Self::take_stream(&mut conn, addr, now);
         if self.max_requests.is_none_or(|m| conn.started < m) {
             self.conns.entry(addr).or_default().push(conn);
         }

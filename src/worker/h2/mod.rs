@@ -42,7 +42,7 @@ use bytes::Bytes;
 use super::{
     h1::{self, Accepted},
     idle_parking::Unparked,
-    io::read_more,
+    io::{read_more, ReadWait},
     tap::{CxProtocol, SessionTap},
     ListenerCtx, Worker,
 };
@@ -125,13 +125,15 @@ pub fn serve_auto(
                     monoio::spawn(h1::serve_accepted(accepted, stream, buf));
                     return;
                 }
-                Preface::NeedMore => match read_more(&mut stream, &mut buf, Some(deadline)).await {
-                    Ok(n) if n > 0 => {}
-                    _ => {
-                        accepted.worker.give_buffer(buf);
-                        return;
+                Preface::NeedMore => {
+                    match read_more(&mut stream, &mut buf, ReadWait::Until(deadline)).await {
+                        Ok(n) if n > 0 => {}
+                        _ => {
+                            accepted.worker.give_buffer(buf);
+                            return;
+                        }
                     }
-                },
+                }
             }
         }
     }

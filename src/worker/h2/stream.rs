@@ -29,7 +29,7 @@ use crate::{
             ClientGone, Downstream, HeadView, RequestBodyError, RequestView, ResponseView, Step,
         },
         exchange::{self, Env},
-        io::{flush, read_more, ReadError, WRITE_TIMEOUT},
+        io::{flush, read_more, ReadError, ReadWait, WRITE_TIMEOUT},
         local_reply::{Liveness, LocalReply},
         pace::BodyPace,
         relay::{Delivered, RelayError, SourceFault},
@@ -203,7 +203,8 @@ impl H2Request {
         match parse_request(&self.buf, &limits, &mut self.headers, &mut self.tokens)? {
             Parsed::Complete(mut head) => {
                 head.version = Version::Http2;
-                self.tap.request_start(&head, &self.headers, &self.buf);
+                self.tap
+                    .request_start(&head, &self.headers, &self.buf, self.started);
                 self.head = Some(head);
                 Ok(())
             }
@@ -598,6 +599,7 @@ impl Downstream for H2Request {
         mut decoder: BodyDecoder,
         _encoder: BodyEncoder,
         read_timeout: Option<std::time::Duration>,
+        _head_at: Instant,
     ) -> Result<u64, RelayError> {
         if self.finished {
             return Ok(0);
@@ -645,8 +647,8 @@ impl Downstream for H2Request {
                     return Ok(total);
                 }
             }
-            let deadline = read_timeout.map(|t| Instant::now() + t);
-            match read_more(upstream, up_buf, deadline).await {
+            let wait = read_timeout.map_or(ReadWait::Unbounded, ReadWait::For);
+            match read_more(upstream, up_buf, wait).await {
                 Ok(0) => {
                     decoder
                         .eof()
