@@ -34,33 +34,21 @@ pub enum ReadError {
     TimedOut,
 }
 
-/// How long a read may wait for bytes.
+/// How long a read or write may wait.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReadWait {
+pub enum Wait {
     /// As long as it takes.
     Unbounded,
-    /// Until this moment.
+    /// Until this moment (no clock read).
     Until(Instant),
-    /// This long from when the read first has to wait (a per-read timeout:
-    /// a read that finds bytes at once reads no clock).
+    /// This long from when it first has to wait (a per-read or per-write
+    /// timeout: an operation done at once reads no clock).
     For(Duration),
 }
 
-impl From<Option<Instant>> for ReadWait {
-    fn from(deadline: Option<Instant>) -> ReadWait {
-        deadline.map_or(ReadWait::Unbounded, ReadWait::Until)
-    }
-}
-
-impl ReadWait {
-    /// The timer of a read that has begun to wait. A deadline goes to it as
-    /// it is (`sleep_until`: no clock read); `Unbounded`'s never fires.
-    fn timer(self) -> monoio::time::Sleep {
-        match self {
-            ReadWait::Until(d) => monoio::time::sleep_until(d.into()),
-            ReadWait::For(w) => monoio::time::sleep(w),
-            ReadWait::Unbounded => monoio::time::sleep(Duration::MAX),
-        }
+impl From<Option<Instant>> for Wait {
+    fn from(deadline: Option<Instant>) -> Wait {
+        deadline.map_or(Wait::Unbounded, Wait::Until)
     }
 }
 
@@ -70,7 +58,7 @@ impl ReadWait {
 pub async fn read_more<R: AsyncReadRent>(
     stream: &mut R,
     buf: &mut BytesMut,
-    wait: ReadWait,
+    wait: Wait,
 ) -> Result<usize, ReadError> {
     if buf.capacity() - buf.len() < READ_CHUNK / 2 {
         buf.reserve(READ_CHUNK);
@@ -79,13 +67,7 @@ pub async fn read_more<R: AsyncReadRent>(
     // capacity makes the read append after the bytes already buffered.
     let (len, cap) = (buf.len(), buf.capacity());
     let spare = std::mem::take(buf).slice_mut(len..cap);
-    let read = stream.read(spare);
-    // The timer is made only if the read has to wait (none if unbounded).
-    let bounded = match wait {
-        ReadWait::Unbounded => Some(read.await),
-        bound => within_once_blocked(|| bound.timer(), read).await,
-    };
-    let Some((res, spare)) = bounded else {
+    let Some((res, spare)) = within_once_blocked(wait, stream.read(spare)).await else {
         return Err(ReadError::TimedOut);
     };
     *buf = spare.into_inner();
@@ -133,12 +115,8 @@ pub async fn write_all_by<W: AsyncWriteRent, B: monoio::buf::IoBuf>(
     buf: B,
     deadline: Option<Instant>,
 ) -> std::io::Result<(std::io::Result<usize>, B)> {
-    let write = stream.write_all(buf);
-    let timer = || match deadline {
-        Some(d) => monoio::time::sleep_until(d.into()),
-        None => monoio::time::sleep(WRITE_TIMEOUT),
-    };
-    stopped_reading(within_once_blocked(timer, write).await)
+    let wait = deadline.map_or(Wait::For(WRITE_TIMEOUT), Wait::Until);
+    stopped_reading(within_once_blocked(wait, stream.write_all(buf)).await)
 }
 
 /// A write's outcome, or (`None`) the timeout that cut it.
@@ -148,32 +126,26 @@ fn stopped_reading<T>(done: Option<T>) -> std::io::Result<T> {
     })
 }
 
-/// `fut`, cut short (`None`) when the `timer` it is given on its first wait
-/// fires. A future ready at its first poll makes no timer: most writes are
-/// taken by the kernel at once (epoll), and a timer per write cost a clock
-/// read, and a timer entry made and dropped, for a deadline almost never
-/// reached. A timer of a duration counts from that first wait, a poll later
-/// than `monoio::time::timeout` would start it (microseconds on seconds).
-pub async fn within_once_blocked<F: Future>(
-    timer: impl FnOnce() -> monoio::time::Sleep,
-    fut: F,
-) -> Option<F::Output> {
+/// `fut`, cut short (`None`) if it is not done within `wait`, whose timer is
+/// made only if it has to wait: polled once first, a future ready at once
+/// (most writes, and reads of bytes already there, on epoll) makes no timer
+/// and reads no clock, where a timer per operation cost a clock read, and a
+/// timer entry made and dropped, for a bound almost never reached. A `For`
+/// bound counts from that first wait, a poll later than
+/// `monoio::time::timeout` would start it (microseconds, on seconds).
+pub async fn within_once_blocked<F: Future>(wait: Wait, fut: F) -> Option<F::Output> {
     let mut fut = pin!(fut);
-    let mut timer = Some(timer);
-    let mut armed = pin!(None::<monoio::time::Sleep>);
-    poll_fn(|cx| {
-        if let Poll::Ready(out) = fut.as_mut().poll(cx) {
-            return Poll::Ready(Some(out));
-        }
-        if let Some(make) = timer.take() {
-            armed.set(Some(make()));
-        }
-        match armed.as_mut().as_pin_mut() {
-            Some(t) => t.poll(cx).map(|()| None),
-            None => Poll::Pending,
-        }
-    })
-    .await
+    if let Poll::Ready(out) = poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await {
+        return Some(out);
+    }
+    // Polled again at once by the timeout: cheap for a waiting operation on
+    // either driver (it finds its readiness, or its completion, still due).
+    let bounded = match wait {
+        Wait::Unbounded => return Some(fut.await),
+        Wait::Until(d) => monoio::time::timeout_at(d.into(), fut).await,
+        Wait::For(w) => monoio::time::timeout(w, fut).await,
+    };
+    bounded.ok()
 }
 
 #[cfg(test)]
@@ -188,21 +160,24 @@ mod tests {
     }
 
     #[test]
-    fn a_ready_future_makes_no_timer_and_a_waiting_one_gets_its_bound() {
+    fn a_ready_future_is_done_at_once_and_a_waiting_one_gets_its_bound() {
         runtime().block_on(async {
-            let never = || -> monoio::time::Sleep { panic!("no timer for a ready future") };
-            assert_eq!(within_once_blocked(never, async { 7 }).await, Some(7));
+            let past = Wait::Until(Instant::now());
+            assert_eq!(within_once_blocked(past, async { 7 }).await, Some(7));
 
             let wait = Duration::from_millis(30);
             let started = Instant::now();
             let stuck = std::future::pending::<()>();
-            let timer = || monoio::time::sleep(wait);
-            assert_eq!(within_once_blocked(timer, stuck).await, None);
+            assert_eq!(within_once_blocked(Wait::For(wait), stuck).await, None);
             assert!(started.elapsed() >= wait, "cut at its bound, not before");
+            let stuck = std::future::pending::<()>();
+            let by = Instant::now() + wait;
+            assert_eq!(within_once_blocked(Wait::Until(by), stuck).await, None);
+            assert!(Instant::now() >= by);
 
             let soon = monoio::time::sleep(Duration::from_millis(5));
-            let timer = || monoio::time::sleep(Duration::from_secs(5));
-            assert_eq!(within_once_blocked(timer, soon).await, Some(()));
+            let long = Wait::For(Duration::from_secs(5));
+            assert_eq!(within_once_blocked(long, soon).await, Some(()));
         });
     }
 }

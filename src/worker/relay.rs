@@ -9,7 +9,7 @@ use bytes::{Buf, BytesMut};
 use monoio::io::{AsyncReadRent, AsyncWriteRent, Splitable};
 
 use super::{
-    io::{flush_by, read_more, write_all_by, write_all_within, ReadError, ReadWait},
+    io::{flush_by, read_more, write_all_by, write_all_within, ReadError, Wait},
     pace::BodyPace,
 };
 use crate::codec::{
@@ -54,9 +54,9 @@ pub enum ReadPace {
 
 impl ReadPace {
     /// The wait of the next read, with `received` in.
-    fn wait(self, received: u64) -> ReadWait {
+    fn wait(self, received: u64) -> Wait {
         match self {
-            ReadPace::PerRead(wait) => wait.map_or(ReadWait::Unbounded, ReadWait::For),
+            ReadPace::PerRead(wait) => wait.map_or(Wait::Unbounded, Wait::For),
             ReadPace::Body(pace) => pace.streaming_deadline(received, Instant::now()).into(),
         }
     }
