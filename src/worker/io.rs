@@ -3,9 +3,10 @@
 //! output buffer.
 //!
 //! Invariant: a write is bounded by `WRITE_TIMEOUT` without a clock read of
-//! its own. Its timer is made only once it has to wait, from a deadline its
-//! caller computed from a moment it read already, or else from then; a write
-//! the kernel takes at once costs no timer at all.
+//! its own: its timer counts to a deadline its caller computed from a moment
+//! it read already, or else from the write's first wait (made then: a write
+//! the kernel takes at once costs no timer at all). Timer-wheel entries are
+//! made only by operations that wait.
 
 use std::{
     future::{poll_fn, Future},
@@ -126,26 +127,41 @@ fn stopped_reading<T>(done: Option<T>) -> std::io::Result<T> {
     })
 }
 
-/// `fut`, cut short (`None`) if it is not done within `wait`, whose timer is
-/// made only if it has to wait: polled once first, a future ready at once
-/// (most writes, and reads of bytes already there, on epoll) makes no timer
-/// and reads no clock, where a timer per operation cost a clock read, and a
-/// timer entry made and dropped, for a bound almost never reached. A `For`
-/// bound counts from that first wait, a poll later than
-/// `monoio::time::timeout` would start it (microseconds, on seconds).
+/// `fut`, cut short (`None`) if it is not done within `wait`. No bound reads
+/// the clock unless its operation has to wait: a deadline goes to monoio's
+/// timer as it is (whose wheel entry is made only on a wait), and a duration
+/// starts at the first wait (`within_once_waiting`).
 pub async fn within_once_blocked<F: Future>(wait: Wait, fut: F) -> Option<F::Output> {
-    let mut fut = pin!(fut);
-    if let Poll::Ready(out) = poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await {
-        return Some(out);
+    match wait {
+        Wait::Unbounded => Some(fut.await),
+        Wait::Until(d) => monoio::time::timeout_at(d.into(), fut).await.ok(),
+        Wait::For(w) => within_once_waiting(w, fut).await,
     }
-    // Polled again at once by the timeout: cheap for a waiting operation on
-    // either driver (it finds its readiness, or its completion, still due).
-    let bounded = match wait {
-        Wait::Unbounded => return Some(fut.await),
-        Wait::Until(d) => monoio::time::timeout_at(d.into(), fut).await,
-        Wait::For(w) => monoio::time::timeout(w, fut).await,
-    };
-    bounded.ok()
+}
+
+/// `fut`, given `wait` from the moment it first has to wait: a future ready
+/// at its first poll (most writes, and reads of bytes already there, on
+/// epoll) makes no timer and reads no clock, where `monoio::time::timeout`
+/// reads it for every operation. The bound starts a poll later than
+/// `timeout` would start it (microseconds, on seconds). (The timer is made
+/// then and moved into place: a copy of a few hundred bytes, which an
+/// operation with a deadline does not pay.)
+async fn within_once_waiting<F: Future>(wait: Duration, fut: F) -> Option<F::Output> {
+    let mut fut = pin!(fut);
+    let mut timer = pin!(None::<monoio::time::Sleep>);
+    poll_fn(|cx| {
+        if let Poll::Ready(out) = fut.as_mut().poll(cx) {
+            return Poll::Ready(Some(out));
+        }
+        if timer.is_none() {
+            timer.set(Some(monoio::time::sleep(wait)));
+        }
+        match timer.as_mut().as_pin_mut() {
+            Some(t) => t.poll(cx).map(|()| None),
+            None => Poll::Pending,
+        }
+    })
+    .await
 }
 
 #[cfg(test)]
