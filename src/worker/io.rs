@@ -68,7 +68,17 @@ pub async fn read_more<R: AsyncReadRent>(
     // capacity makes the read append after the bytes already buffered.
     let (len, cap) = (buf.len(), buf.capacity());
     let spare = std::mem::take(buf).slice_mut(len..cap);
-    let Some((res, spare)) = within_once_blocked(wait, stream.read(spare)).await else {
+    // Written out per bound, not wrapped: each async layer between the read
+    // and its timer would copy the read's future once more.
+    let bounded = match wait {
+        Wait::Unbounded => Some(stream.read(spare).await),
+        // No clock read: the deadline goes to the timer as it is.
+        Wait::Until(d) => monoio::time::timeout_at(d.into(), stream.read(spare))
+            .await
+            .ok(),
+        Wait::For(w) => within_once_waiting(w, stream.read(spare)).await,
+    };
+    let Some((res, spare)) = bounded else {
         return Err(ReadError::TimedOut);
     };
     *buf = spare.into_inner();
@@ -78,8 +88,11 @@ pub async fn read_more<R: AsyncReadRent>(
 /// Write all of `out`, then clear it (the allocation is kept for reuse).
 /// Bounded by `WRITE_TIMEOUT`; on timeout the buffer goes with the cancelled
 /// write and the caller closes the connection.
-pub async fn flush<W: AsyncWriteRent>(stream: &mut W, out: &mut Vec<u8>) -> std::io::Result<()> {
-    flush_by(stream, out, None).await
+pub fn flush<'a, W: AsyncWriteRent>(
+    stream: &'a mut W,
+    out: &'a mut Vec<u8>,
+) -> impl Future<Output = std::io::Result<()>> + 'a {
+    flush_by(stream, out, None)
 }
 
 /// `flush`, by `deadline` if given (see `write_all_by`).
@@ -100,11 +113,11 @@ pub async fn flush_by<W: AsyncWriteRent>(
 
 /// `write_all`, bounded by `WRITE_TIMEOUT` from when it first has to wait.
 /// The outer error is the timeout.
-pub async fn write_all_within<W: AsyncWriteRent, B: monoio::buf::IoBuf>(
+pub fn write_all_within<W: AsyncWriteRent, B: monoio::buf::IoBuf>(
     stream: &mut W,
     buf: B,
-) -> std::io::Result<(std::io::Result<usize>, B)> {
-    write_all_by(stream, buf, None).await
+) -> impl Future<Output = std::io::Result<(std::io::Result<usize>, B)>> + '_ {
+    write_all_by(stream, buf, None)
 }
 
 /// `write_all`, bounded by `deadline`: `WRITE_TIMEOUT` after a moment the
@@ -116,8 +129,14 @@ pub async fn write_all_by<W: AsyncWriteRent, B: monoio::buf::IoBuf>(
     buf: B,
     deadline: Option<Instant>,
 ) -> std::io::Result<(std::io::Result<usize>, B)> {
-    let wait = deadline.map_or(Wait::For(WRITE_TIMEOUT), Wait::Until);
-    stopped_reading(within_once_blocked(wait, stream.write_all(buf)).await)
+    // Written out per bound, not wrapped (see `read_more`).
+    let done = match deadline {
+        Some(d) => monoio::time::timeout_at(d.into(), stream.write_all(buf))
+            .await
+            .ok(),
+        None => within_once_waiting(WRITE_TIMEOUT, stream.write_all(buf)).await,
+    };
+    stopped_reading(done)
 }
 
 /// A write's outcome, or (`None`) the timeout that cut it.
@@ -127,18 +146,6 @@ fn stopped_reading<T>(done: Option<T>) -> std::io::Result<T> {
     })
 }
 
-/// `fut`, cut short (`None`) if it is not done within `wait`. No bound reads
-/// the clock unless its operation has to wait: a deadline goes to monoio's
-/// timer as it is (whose wheel entry is made only on a wait), and a duration
-/// starts at the first wait (`within_once_waiting`).
-pub async fn within_once_blocked<F: Future>(wait: Wait, fut: F) -> Option<F::Output> {
-    match wait {
-        Wait::Unbounded => Some(fut.await),
-        Wait::Until(d) => monoio::time::timeout_at(d.into(), fut).await.ok(),
-        Wait::For(w) => within_once_waiting(w, fut).await,
-    }
-}
-
 /// `fut`, given `wait` from the moment it first has to wait: a future ready
 /// at its first poll (most writes, and reads of bytes already there, on
 /// epoll) makes no timer and reads no clock, where `monoio::time::timeout`
@@ -146,7 +153,7 @@ pub async fn within_once_blocked<F: Future>(wait: Wait, fut: F) -> Option<F::Out
 /// `timeout` would start it (microseconds, on seconds). (The timer is made
 /// then and moved into place: a copy of a few hundred bytes, which an
 /// operation with a deadline does not pay.)
-async fn within_once_waiting<F: Future>(wait: Duration, fut: F) -> Option<F::Output> {
+pub async fn within_once_waiting<F: Future>(wait: Duration, fut: F) -> Option<F::Output> {
     let mut fut = pin!(fut);
     let mut timer = pin!(None::<monoio::time::Sleep>);
     poll_fn(|cx| {
@@ -178,22 +185,17 @@ mod tests {
     #[test]
     fn a_ready_future_is_done_at_once_and_a_waiting_one_gets_its_bound() {
         runtime().block_on(async {
-            let past = Wait::Until(Instant::now());
-            assert_eq!(within_once_blocked(past, async { 7 }).await, Some(7));
-
             let wait = Duration::from_millis(30);
+            assert_eq!(within_once_waiting(wait, async { 7 }).await, Some(7));
+
             let started = Instant::now();
             let stuck = std::future::pending::<()>();
-            assert_eq!(within_once_blocked(Wait::For(wait), stuck).await, None);
+            assert_eq!(within_once_waiting(wait, stuck).await, None);
             assert!(started.elapsed() >= wait, "cut at its bound, not before");
-            let stuck = std::future::pending::<()>();
-            let by = Instant::now() + wait;
-            assert_eq!(within_once_blocked(Wait::Until(by), stuck).await, None);
-            assert!(Instant::now() >= by);
 
             let soon = monoio::time::sleep(Duration::from_millis(5));
-            let long = Wait::For(Duration::from_secs(5));
-            assert_eq!(within_once_blocked(long, soon).await, Some(()));
+            let long = Duration::from_secs(5);
+            assert_eq!(within_once_waiting(long, soon).await, Some(()));
         });
     }
 }

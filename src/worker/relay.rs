@@ -104,16 +104,20 @@ struct Sink<'w, W> {
 
 impl<W: AsyncWriteRent> Sink<'_, W> {
     /// `write_all_by`, the given deadline being the first write's only.
-    async fn write_all<B: monoio::buf::IoBuf>(
+    /// (Not `async`: a layer of its own would copy the write's future.)
+    fn write_all<B: monoio::buf::IoBuf>(
         &mut self,
         buf: B,
-    ) -> std::io::Result<(std::io::Result<usize>, B)> {
-        write_all_by(self.dst, buf, self.write_by.take()).await
+    ) -> impl std::future::Future<Output = std::io::Result<(std::io::Result<usize>, B)>> + '_ {
+        write_all_by(self.dst, buf, self.write_by.take())
     }
 
     /// `flush_by`, likewise (an empty `out` writes nothing, and uses it up).
-    async fn flush(&mut self, out: &mut Vec<u8>) -> std::io::Result<()> {
-        flush_by(self.dst, out, self.write_by.take()).await
+    fn flush<'a>(
+        &'a mut self,
+        out: &'a mut Vec<u8>,
+    ) -> impl std::future::Future<Output = std::io::Result<()>> + 'a {
+        flush_by(self.dst, out, self.write_by.take())
     }
 }
 
