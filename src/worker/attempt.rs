@@ -14,7 +14,7 @@ use bytes::{Buf, BytesMut};
 
 use super::{
     downstream::{Downstream, HeadView, RequestBodyError, Step},
-    io::{read_more, write_all_by, ReadError, ReadWait, WRITE_TIMEOUT},
+    io::{read_more, write_all_by, ReadError, Wait, WRITE_TIMEOUT},
     local_reply::LocalReply,
     ExchangeBuffers, Worker,
 };
@@ -274,7 +274,7 @@ async fn read_response_head<D: Downstream>(
             Ok(Parsed::Incomplete) => {}
             Err(e) => return Err(UpstreamError::BadResponse(e)),
         }
-        match read_more(upstream, &mut bufs.up_buf, ReadWait::from(deadline)).await {
+        match read_more(upstream, &mut bufs.up_buf, Wait::from(deadline)).await {
             Ok(0) | Err(ReadError::Io(_)) => return Err(UpstreamError::Reset),
             Ok(_) => {}
             Err(ReadError::TimedOut) => {

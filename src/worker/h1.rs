@@ -19,7 +19,7 @@ use super::{
     },
     exchange::{self, Env},
     idle_parking::ReadableOrUnparked,
-    io::{flush, read_more, ReadError, ReadWait, WRITE_TIMEOUT},
+    io::{flush, read_more, ReadError, Wait, WRITE_TIMEOUT},
     local_reply::{AfterReply, Liveness, LocalReply},
     pace::BodyPace,
     relay::{
@@ -413,7 +413,7 @@ impl<S: Transport> Client<S> {
                 match read_more(
                     &mut self.stream,
                     &mut self.scratch.get().buf,
-                    ReadWait::Until(deadline),
+                    Wait::Until(deadline),
                 )
                 .await
                 {
@@ -580,7 +580,7 @@ impl<S: Transport> Client<S> {
         let mut buf = std::mem::take(&mut self.scratch.get().buf);
         while discarded < LINGER_BYTES {
             buf.clear();
-            match read_more(&mut self.stream, &mut buf, ReadWait::Until(deadline)).await {
+            match read_more(&mut self.stream, &mut buf, Wait::Until(deadline)).await {
                 Ok(n) if n > 0 => discarded += n,
                 _ => return,
             }
@@ -675,7 +675,7 @@ impl<S: Transport> Request<'_, S> {
             match read_more(
                 &mut self.client.stream,
                 &mut self.client.scratch.get().buf,
-                ReadWait::Until(deadline),
+                Wait::Until(deadline),
             )
             .await
             {

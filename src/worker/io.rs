@@ -3,9 +3,10 @@
 //! output buffer.
 //!
 //! Invariant: a write is bounded by `WRITE_TIMEOUT` without a clock read of
-//! its own. Its timer is made only once it has to wait, from a deadline its
-//! caller computed from a moment it read already, or else from then; a write
-//! the kernel takes at once costs no timer at all.
+//! its own: its timer counts to a deadline its caller computed from a moment
+//! it read already, or else from the write's first wait (made then: a write
+//! the kernel takes at once costs no timer at all). Timer-wheel entries are
+//! made only by operations that wait.
 
 use std::{
     future::{poll_fn, Future},
@@ -34,42 +35,21 @@ pub enum ReadError {
     TimedOut,
 }
 
-/// How long a read may wait for bytes.
+/// How long a read or write may wait.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReadWait {
+pub enum Wait {
     /// As long as it takes.
     Unbounded,
-    /// Until this moment.
+    /// Until this moment (no clock read).
     Until(Instant),
-    /// This long from when the read first has to wait (a per-read timeout:
-    /// a read that finds bytes at once reads no clock).
+    /// This long from when it first has to wait (a per-read or per-write
+    /// timeout: an operation done at once reads no clock).
     For(Duration),
 }
 
-impl From<Option<Instant>> for ReadWait {
-    fn from(deadline: Option<Instant>) -> ReadWait {
-        deadline.map_or(ReadWait::Unbounded, ReadWait::Until)
-    }
-}
-
-impl ReadWait {
-    /// The timer of a read that has begun to wait. A deadline goes to it as
-    /// it is (`sleep_until`: no clock read); `Unbounded`'s never fires.
-    fn timer(self) -> monoio::time::Sleep {
-        match self {
-            ReadWait::Until(d) => monoio::time::sleep_until(d.into()),
-            ReadWait::For(w) => monoio::time::sleep(w),
-            ReadWait::Unbounded => monoio::time::sleep(Duration::MAX),
-        }
-    }
-}
-
-/// `fut`, cut short (`None`) by `wait`, whose timer is made only if `fut`
-/// has to wait (and never if unbounded).
-pub async fn wait_bounded<F: Future>(wait: ReadWait, fut: F) -> Option<F::Output> {
-    match wait {
-        ReadWait::Unbounded => Some(fut.await),
-        bound => within_once_blocked(|| bound.timer(), fut).await,
+impl From<Option<Instant>> for Wait {
+    fn from(deadline: Option<Instant>) -> Wait {
+        deadline.map_or(Wait::Unbounded, Wait::Until)
     }
 }
 
@@ -79,7 +59,7 @@ pub async fn wait_bounded<F: Future>(wait: ReadWait, fut: F) -> Option<F::Output
 pub async fn read_more<R: AsyncReadRent>(
     stream: &mut R,
     buf: &mut BytesMut,
-    wait: ReadWait,
+    wait: Wait,
 ) -> Result<usize, ReadError> {
     if buf.capacity() - buf.len() < READ_CHUNK / 2 {
         buf.reserve(READ_CHUNK);
@@ -88,7 +68,17 @@ pub async fn read_more<R: AsyncReadRent>(
     // capacity makes the read append after the bytes already buffered.
     let (len, cap) = (buf.len(), buf.capacity());
     let spare = std::mem::take(buf).slice_mut(len..cap);
-    let Some((res, spare)) = wait_bounded(wait, stream.read(spare)).await else {
+    // Written out per bound, not wrapped: each async layer between the read
+    // and its timer would copy the read's future once more.
+    let bounded = match wait {
+        Wait::Unbounded => Some(stream.read(spare).await),
+        // No clock read: the deadline goes to the timer as it is.
+        Wait::Until(d) => monoio::time::timeout_at(d.into(), stream.read(spare))
+            .await
+            .ok(),
+        Wait::For(w) => within_once_waiting(w, stream.read(spare)).await,
+    };
+    let Some((res, spare)) = bounded else {
         return Err(ReadError::TimedOut);
     };
     *buf = spare.into_inner();
@@ -98,8 +88,11 @@ pub async fn read_more<R: AsyncReadRent>(
 /// Write all of `out`, then clear it (the allocation is kept for reuse).
 /// Bounded by `WRITE_TIMEOUT`; on timeout the buffer goes with the cancelled
 /// write and the caller closes the connection.
-pub async fn flush<W: AsyncWriteRent>(stream: &mut W, out: &mut Vec<u8>) -> std::io::Result<()> {
-    flush_by(stream, out, None).await
+pub fn flush<'a, W: AsyncWriteRent>(
+    stream: &'a mut W,
+    out: &'a mut Vec<u8>,
+) -> impl Future<Output = std::io::Result<()>> + 'a {
+    flush_by(stream, out, None)
 }
 
 /// `flush`, by `deadline` if given (see `write_all_by`).
@@ -120,11 +113,11 @@ pub async fn flush_by<W: AsyncWriteRent>(
 
 /// `write_all`, bounded by `WRITE_TIMEOUT` from when it first has to wait.
 /// The outer error is the timeout.
-pub async fn write_all_within<W: AsyncWriteRent, B: monoio::buf::IoBuf>(
+pub fn write_all_within<W: AsyncWriteRent, B: monoio::buf::IoBuf>(
     stream: &mut W,
     buf: B,
-) -> std::io::Result<(std::io::Result<usize>, B)> {
-    write_all_by(stream, buf, None).await
+) -> impl Future<Output = std::io::Result<(std::io::Result<usize>, B)>> + '_ {
+    write_all_by(stream, buf, None)
 }
 
 /// `write_all`, bounded by `deadline`: `WRITE_TIMEOUT` after a moment the
@@ -136,12 +129,14 @@ pub async fn write_all_by<W: AsyncWriteRent, B: monoio::buf::IoBuf>(
     buf: B,
     deadline: Option<Instant>,
 ) -> std::io::Result<(std::io::Result<usize>, B)> {
-    let write = stream.write_all(buf);
-    let timer = || match deadline {
-        Some(d) => monoio::time::sleep_until(d.into()),
-        None => monoio::time::sleep(WRITE_TIMEOUT),
+    // Written out per bound, not wrapped (see `read_more`).
+    let done = match deadline {
+        Some(d) => monoio::time::timeout_at(d.into(), stream.write_all(buf))
+            .await
+            .ok(),
+        None => within_once_waiting(WRITE_TIMEOUT, stream.write_all(buf)).await,
     };
-    stopped_reading(within_once_blocked(timer, write).await)
+    stopped_reading(done)
 }
 
 /// A write's outcome, or (`None`) the timeout that cut it.
@@ -151,27 +146,24 @@ fn stopped_reading<T>(done: Option<T>) -> std::io::Result<T> {
     })
 }
 
-/// `fut`, cut short (`None`) when the `timer` it is given on its first wait
-/// fires. A future ready at its first poll makes no timer: most writes are
-/// taken by the kernel at once (epoll), and a timer per write cost a clock
-/// read, and a timer entry made and dropped, for a deadline almost never
-/// reached. A timer of a duration counts from that first wait, a poll later
-/// than `monoio::time::timeout` would start it (microseconds on seconds).
-pub async fn within_once_blocked<F: Future>(
-    timer: impl FnOnce() -> monoio::time::Sleep,
-    fut: F,
-) -> Option<F::Output> {
+/// `fut`, given `wait` from the moment it first has to wait: a future ready
+/// at its first poll (most writes, and reads of bytes already there, on
+/// epoll) makes no timer and reads no clock, where `monoio::time::timeout`
+/// reads it for every operation. The bound starts a poll later than
+/// `timeout` would start it (microseconds, on seconds). (The timer is made
+/// then and moved into place: a copy of a few hundred bytes, which an
+/// operation with a deadline does not pay.)
+pub async fn within_once_waiting<F: Future>(wait: Duration, fut: F) -> Option<F::Output> {
     let mut fut = pin!(fut);
-    let mut timer = Some(timer);
-    let mut armed = pin!(None::<monoio::time::Sleep>);
+    let mut timer = pin!(None::<monoio::time::Sleep>);
     poll_fn(|cx| {
         if let Poll::Ready(out) = fut.as_mut().poll(cx) {
             return Poll::Ready(Some(out));
         }
-        if let Some(make) = timer.take() {
-            armed.set(Some(make()));
+        if timer.is_none() {
+            timer.set(Some(monoio::time::sleep(wait)));
         }
-        match armed.as_mut().as_pin_mut() {
+        match timer.as_mut().as_pin_mut() {
             Some(t) => t.poll(cx).map(|()| None),
             None => Poll::Pending,
         }
@@ -191,21 +183,19 @@ mod tests {
     }
 
     #[test]
-    fn a_ready_future_makes_no_timer_and_a_waiting_one_gets_its_bound() {
+    fn a_ready_future_is_done_at_once_and_a_waiting_one_gets_its_bound() {
         runtime().block_on(async {
-            let never = || -> monoio::time::Sleep { panic!("no timer for a ready future") };
-            assert_eq!(within_once_blocked(never, async { 7 }).await, Some(7));
-
             let wait = Duration::from_millis(30);
+            assert_eq!(within_once_waiting(wait, async { 7 }).await, Some(7));
+
             let started = Instant::now();
             let stuck = std::future::pending::<()>();
-            let timer = || monoio::time::sleep(wait);
-            assert_eq!(within_once_blocked(timer, stuck).await, None);
+            assert_eq!(within_once_waiting(wait, stuck).await, None);
             assert!(started.elapsed() >= wait, "cut at its bound, not before");
 
             let soon = monoio::time::sleep(Duration::from_millis(5));
-            let timer = || monoio::time::sleep(Duration::from_secs(5));
-            assert_eq!(within_once_blocked(timer, soon).await, Some(()));
+            let long = Duration::from_secs(5);
+            assert_eq!(within_once_waiting(long, soon).await, Some(()));
         });
     }
 }

@@ -16,8 +16,8 @@ use monoio::io::{AsyncReadRent, AsyncWriteRent, Splitable};
 
 use super::{
     io::{
-        flush, flush_by, read_more, wait_bounded, write_all_by, write_all_within, ReadError,
-        ReadWait, WRITE_TIMEOUT,
+        flush, flush_by, read_more, within_once_waiting, write_all_by, write_all_within, ReadError,
+        Wait, WRITE_TIMEOUT,
     },
     pace::BodyPace,
     Worker, OUT_ROOM,
@@ -72,9 +72,9 @@ pub enum ReadPace {
 
 impl ReadPace {
     /// The wait of the next read, with `received` in.
-    fn wait(self, received: u64) -> ReadWait {
+    fn wait(self, received: u64) -> Wait {
         match self {
-            ReadPace::PerRead(wait) => wait.map_or(ReadWait::Unbounded, ReadWait::For),
+            ReadPace::PerRead(wait) => wait.map_or(Wait::Unbounded, Wait::For),
             ReadPace::Body(pace) => pace.streaming_deadline(received, Instant::now()).into(),
         }
     }
@@ -127,16 +127,20 @@ struct Sink<'w, W> {
 
 impl<W: AsyncWriteRent> Sink<'_, W> {
     /// `write_all_by`, the given deadline being the first write's only.
-    async fn write_all<B: monoio::buf::IoBuf>(
+    /// (Not `async`: a layer of its own would copy the write's future.)
+    fn write_all<B: monoio::buf::IoBuf>(
         &mut self,
         buf: B,
-    ) -> std::io::Result<(std::io::Result<usize>, B)> {
-        write_all_by(self.dst, buf, self.write_by.take()).await
+    ) -> impl std::future::Future<Output = std::io::Result<(std::io::Result<usize>, B)>> + '_ {
+        write_all_by(self.dst, buf, self.write_by.take())
     }
 
     /// `flush_by`, likewise (an empty `out` writes nothing, and uses it up).
-    async fn flush(&mut self, out: &mut Vec<u8>) -> std::io::Result<()> {
-        flush_by(self.dst, out, self.write_by.take()).await
+    fn flush<'a>(
+        &'a mut self,
+        out: &'a mut Vec<u8>,
+    ) -> impl std::future::Future<Output = std::io::Result<()>> + 'a {
+        flush_by(self.dst, out, self.write_by.take())
     }
 }
 
@@ -596,7 +600,16 @@ async fn splice_body(
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                     if pipe.held() == 0 {
-                        match wait_bounded(pace.wait(total), src.readable(false)).await {
+                        let ready = match pace.wait(total) {
+                            Wait::Unbounded => Some(src.readable(false).await),
+                            Wait::Until(d) => {
+                                monoio::time::timeout_at(d.into(), src.readable(false))
+                                    .await
+                                    .ok()
+                            }
+                            Wait::For(w) => within_once_waiting(w, src.readable(false)).await,
+                        };
+                        match ready {
                             Some(Ok(())) => continue,
                             Some(Err(_)) => return source(SourceFault::Io, total),
                             None => return source(SourceFault::TimedOut, total),

@@ -42,7 +42,7 @@ use bytes::Bytes;
 use super::{
     h1::{self, Accepted},
     idle_parking::Unparked,
-    io::{read_more, ReadWait},
+    io::{read_more, Wait},
     tap::{CxProtocol, SessionTap},
     ListenerCtx, Worker,
 };
@@ -126,7 +126,7 @@ pub fn serve_auto(
                     return;
                 }
                 Preface::NeedMore => {
-                    match read_more(&mut stream, &mut buf, ReadWait::Until(deadline)).await {
+                    match read_more(&mut stream, &mut buf, Wait::Until(deadline)).await {
                         Ok(n) if n > 0 => {}
                         _ => {
                             accepted.worker.give_buffer(buf);

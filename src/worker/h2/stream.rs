@@ -29,7 +29,7 @@ use crate::{
             ClientGone, Downstream, HeadView, RequestBodyError, RequestView, ResponseView, Step,
         },
         exchange::{self, Env},
-        io::{flush, read_more, ReadError, ReadWait, WRITE_TIMEOUT},
+        io::{flush, read_more, ReadError, Wait, WRITE_TIMEOUT},
         local_reply::{Liveness, LocalReply},
         pace::BodyPace,
         relay::{Delivered, RelayError, SourceFault},
@@ -647,7 +647,7 @@ impl Downstream for H2Request {
                     return Ok(total);
                 }
             }
-            let wait = read_timeout.map_or(ReadWait::Unbounded, ReadWait::For);
+            let wait = read_timeout.map_or(Wait::Unbounded, Wait::For);
             match read_more(upstream, up_buf, wait).await {
                 Ok(0) => {
                     decoder
