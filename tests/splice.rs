@@ -1,7 +1,7 @@
-//! Large bodies spliced (socket → the worker's pipe → socket) through the real
-//! binary, on both drivers: pseudo-random multi-MiB bodies arrive byte-exact,
-//! both ways, several on one keep-alive connection whose upstream connection
-//! is reused; bodiless responses never take the pipe; an upstream or a client
+//! Large response bodies spliced (socket → the worker's pipe → socket)
+//! through the real binary, on both drivers: pseudo-random multi-MiB bodies
+//! arrive byte-exact, several on one keep-alive connection whose upstream
+//! connection is reused, and uploads (copied) with their echo (spliced); bodiless responses never take the pipe; an upstream or a client
 //! that goes away mid-body is handled as the copy path handles it; the byte
 //! counters match what crossed each socket; no descriptor leaks.
 //!

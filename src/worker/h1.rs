@@ -23,8 +23,8 @@ use super::{
     local_reply::{AfterReply, Liveness, LocalReply},
     pace::BodyPace,
     relay::{
-        relay_body, relay_body_spliced, tunnel, tunnel_one_task, Delivered, PastTheBody, ReadPace,
-        RelayError, Source, SourceFault,
+        relay_body, relay_body_spliced, tunnel, tunnel_one_task, Delivered, ReadPace, RelayError,
+        Source, SourceFault,
     },
     tap::{CxProtocol, SessionTap},
     ExchangeBuffers, H1Scratch, Held, ListenerCtx, Worker,
@@ -788,26 +788,12 @@ impl<S: Transport> Downstream for Request<'_, S> {
         let (buf, out) = (&mut scratch.buf, &mut scratch.out);
         let worker = client.tap.worker();
         let relay = async {
-            // Both ends plain sockets: a large body may be spliced.
-            match (client.stream.plain_socket(), upstream) {
-                (Some(down), UpstreamConn::Plain(up)) => {
-                    let src = Source {
-                        stream: down,
-                        buf,
-                        worker,
-                    };
-                    let pace = (pace, PastTheBody::NextMessage);
-                    relay_body_spliced(src, up, out, (decoder, encoder), pace, limit, None).await
-                }
-                (_, upstream) => {
-                    let src = Source {
-                        stream: &mut client.stream,
-                        buf,
-                        worker,
-                    };
-                    relay_body(src, upstream, out, (decoder, encoder), pace, limit, None).await
-                }
-            }
+            let src = Source {
+                stream: &mut client.stream,
+                buf,
+                worker,
+            };
+            relay_body(src, upstream, out, (decoder, encoder), pace, limit, None).await
         };
         let (relayed, late) = match whole_by {
             None => (relay.await, idle),
@@ -925,7 +911,6 @@ impl<S: Transport> Downstream for Request<'_, S> {
                 buf: up_buf,
                 worker,
             };
-            let pace = (pace, PastTheBody::Stray);
             let codec = (decoder, encoder);
             return relay_body_spliced(src, down, out, codec, pace, None, first_write_by).await;
         }

@@ -428,28 +428,19 @@ async fn pipe<R: AsyncReadRent, W: AsyncWriteRent>(
     let _ = to.shutdown().await;
 }
 
-/// What bytes that follow a spliced body on its source's socket are.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PastTheBody {
-    /// The peer's next message (a client's pipelined request): left for the
-    /// next read.
-    NextMessage,
-    /// Bytes no request asked for (an upstream's, past its response): the
-    /// connection must not be reused.
-    Stray,
-}
-
-/// `relay_body` between two plain sockets, spliced through the worker's pipe
-/// (`Worker::pipes`) when the body is framed by its length, re-sent as it is,
-/// within `limit`, and at least `SPLICE_MIN` of it is still to come; copied
-/// otherwise, or when the kernel refuses splice (the slot then stays off, see
-/// `PipeSlot`). `past`: what bytes after the body on `src` are.
+/// A response body from a plain upstream to a plain client: `relay_body`,
+/// spliced through the worker's pipe (`Worker::pipes`) when the body is framed
+/// by its length, re-sent as it is, within `limit`, and at least `SPLICE_MIN`
+/// of it is still to come; copied otherwise, or when the kernel refuses splice
+/// (the slot then stays off, see `PipeSlot`). Request bodies are copied: spliced
+/// to an upstream, 1 MiB uploads ran at two thirds of the copy's rate here
+/// (`bench/RESULTS.md`).
 pub async fn relay_body_spliced(
     src: Source<'_, Metered>,
     dst: &mut Metered,
     out: &mut Vec<u8>,
     (decoder, encoder): (BodyDecoder, BodyEncoder),
-    (pace, past): (ReadPace, PastTheBody),
+    pace: ReadPace,
     limit: Option<u64>,
     first_write_by: Option<Instant>,
 ) -> Result<u64, RelayError> {
@@ -476,7 +467,7 @@ pub async fn relay_body_spliced(
         buf: src_buf,
         worker,
     } = src;
-    match splice_body(stream, src_buf, dst, out, (length, past), &mut pipe, pace).await {
+    match splice_body(stream, src_buf, dst, out, length, &mut pipe, pace).await {
         Spliced::Done(total) => {
             slot.put_back(pipe);
             Ok(total)
@@ -530,7 +521,7 @@ async fn splice_body(
     src_buf: &mut BytesMut,
     dst: &mut Metered,
     out: &mut Vec<u8>,
-    (length, past): (u64, PastTheBody),
+    length: u64,
     pipe: &mut Pipe,
     pace: ReadPace,
 ) -> Spliced {
@@ -542,7 +533,7 @@ async fn splice_body(
         Delivered::Partly
     };
     if src_buf.len() > READ_CHUNK {
-        // A buffered request body: after the head, not copied behind it.
+        // More than a read buffer's worth: after the head, not copied behind it.
         if flush(dst, out).await.is_err() {
             return Spliced::Failed(RelayError::Sink);
         }
@@ -656,13 +647,11 @@ async fn splice_body(
             }
         }
     }
-    // Stray bytes past the body stay in the socket, where the copy path would
-    // have read them into `src_buf`; there they keep the connection from being
-    // reused (its next "response" would be them). So here too.
-    if past == PastTheBody::Stray {
-        if let Some(byte) = src.peek_byte() {
-            src_buf.extend_from_slice(&[byte]);
-        }
+    // Bytes an upstream sent past its body stay in the socket, where the copy
+    // path would have read them into `src_buf`; there they keep the connection
+    // from being reused (its next "response" would be them). So here too.
+    if let Some(byte) = src.peek_byte() {
+        src_buf.extend_from_slice(&[byte]);
     }
     Spliced::Done(total)
 }
