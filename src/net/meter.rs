@@ -47,6 +47,39 @@ pub trait SocketCounts {
     }
 }
 
+/// What one nonblocking `MSG_PEEK` of a socket finds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Peeked {
+    /// Nothing to read yet: the peer is quiet and the socket open.
+    Nothing,
+    /// A byte is waiting (left in place).
+    Byte(u8),
+    /// The peer closed, or the socket failed.
+    Closed,
+}
+
+/// Peek at `socket` without waiting or taking anything.
+pub fn peek(socket: &impl AsRawFd) -> Peeked {
+    let mut byte = 0u8;
+    // SAFETY: the fd is owned by `socket` and open for the call; recv writes at
+    // most 1 byte into `byte`, which outlives the call.
+    let n = unsafe {
+        libc::recv(
+            socket.as_raw_fd(),
+            (&mut byte as *mut u8).cast(),
+            1,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    match n {
+        1 => Peeked::Byte(byte),
+        n if n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::WouldBlock => {
+            Peeked::Nothing
+        }
+        _ => Peeked::Closed,
+    }
+}
+
 /// A shared handle on the counters a socket adds to.
 pub type Meter = Arc<dyn SocketCounts + Send + Sync>;
 
@@ -125,21 +158,12 @@ impl Metered {
         res
     }
 
-    /// The first byte waiting to be read, if any, left in place (one
-    /// nonblocking `MSG_PEEK`).
+    /// The first byte waiting to be read, if any, left in place.
     pub fn peek_byte(&self) -> Option<u8> {
-        let mut byte = 0u8;
-        // SAFETY: the fd is owned by `self.tcp` and open for the call; recv
-        // writes at most 1 byte into `byte`, which outlives the call.
-        let n = unsafe {
-            libc::recv(
-                self.tcp.as_raw_fd(),
-                (&mut byte as *mut u8).cast(),
-                1,
-                libc::MSG_PEEK | libc::MSG_DONTWAIT,
-            )
-        };
-        (n == 1).then_some(byte)
+        match peek(&self.tcp) {
+            Peeked::Byte(b) => Some(b),
+            Peeked::Nothing | Peeked::Closed => None,
+        }
     }
 
     /// This socket nonblocking until the guard drops (see `splice::NonBlocking`).

@@ -6,7 +6,6 @@ use std::{
     collections::HashMap,
     hash::{BuildHasherDefault, Hasher},
     net::SocketAddr,
-    os::fd::AsRawFd,
     time::{Duration, Instant},
 };
 
@@ -173,21 +172,8 @@ impl UpstreamPool {
 /// A pooled connection is reusable only if the upstream has neither closed it nor
 /// sent bytes nobody asked for. One non-blocking peek tells both.
 fn still_open(conn: &UpstreamConn) -> bool {
-    let Some(stream) = conn.tcp() else {
-        return false;
-    };
-    let mut byte = 0u8;
-    // SAFETY: the fd is owned by `stream` and open for the duration of the call;
-    // recv writes at most 1 byte into `byte`, which outlives the call.
-    let n = unsafe {
-        libc::recv(
-            stream.as_raw_fd(),
-            (&mut byte as *mut u8).cast(),
-            1,
-            libc::MSG_PEEK | libc::MSG_DONTWAIT,
-        )
-    };
-    n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::WouldBlock
+    conn.tcp()
+        .is_some_and(|stream| crate::net::meter::peek(stream) == crate::net::meter::Peeked::Nothing)
 }
 
 #[cfg(test)]
@@ -195,6 +181,7 @@ mod tests {
     use super::*;
     use monoio::net::TcpStream;
     use std::io::Write;
+    use std::os::fd::AsRawFd;
 
     fn runtime() -> monoio::Runtime<monoio::time::TimeDriver<monoio::LegacyDriver>> {
         monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
