@@ -168,18 +168,14 @@ async fn relay<R: AsyncReadRent, W: AsyncWriteRent>(
     }
     loop {
         // Fast path: a buffer holding nothing but identity payload is written as
-        // it is, with no copy; after the head, if it is more than a read's worth
-        // (copying it behind the head would cost more than a second write, and
-        // grow `out` past what the worker keeps pooled).
+        // it is, with no copy. Behind a head it is copied into `out`, to go in one
+        // write: sent as two writes, a buffered 64 KiB request body cost 1 MiB
+        // uploads a tenth of their rate (bench/RESULTS.md, late session).
         if encoder == BodyEncoder::Identity
+            && out.is_empty()
             && !src_buf.is_empty()
-            && (out.is_empty() || src_buf.len() > READ_CHUNK)
             && decoder.take_all(src_buf.len())
         {
-            if !out.is_empty() {
-                dst.flush(out).await.map_err(|_| RelayError::Sink)?;
-                *wrote = true;
-            }
             total += src_buf.len() as u64;
             if limit.is_some_and(|max| total > max) {
                 return Err(RelayError::Source(
