@@ -55,10 +55,7 @@ impl<T> FreeList<T> {
     /// Free the values that sat idle since the last trim, and start a new
     /// interval. Returns how many were freed.
     pub fn trim(&mut self) -> usize {
-        let idle = self.low.min(self.items.len());
-        self.items.drain(..idle);
-        self.low = self.items.len();
-        idle
+        self.trim_with(drop)
     }
 
     /// `trim`, handing each freed value to `free` (for values that are not

@@ -24,7 +24,7 @@ use super::{
 };
 use crate::codec::{
     body::{BodyDecoder, BodyEncoder, BodyPiece},
-    limits::{BODY_CHUNK, READ_CHUNK},
+    limits::BODY_CHUNK,
     CodecError,
 };
 use crate::net::meter::Metered;
@@ -528,24 +528,10 @@ async fn splice_body(
     } else {
         Delivered::Partly
     };
-    if src_buf.len() > READ_CHUNK {
-        // More than a read buffer's worth: after the head, not copied behind it.
-        if flush(dst, out).await.is_err() {
-            return Spliced::Failed(RelayError::Sink);
-        }
-        match write_all_within(dst, std::mem::take(src_buf)).await {
-            Ok((Ok(_), mut buf)) => {
-                buf.clear();
-                *src_buf = buf;
-            }
-            _ => return Spliced::Failed(RelayError::Sink),
-        }
-    } else {
-        out.extend_from_slice(src_buf);
-        src_buf.clear();
-        if flush(dst, out).await.is_err() {
-            return Spliced::Failed(RelayError::Sink);
-        }
+    out.extend_from_slice(src_buf);
+    src_buf.clear();
+    if flush(dst, out).await.is_err() {
+        return Spliced::Failed(RelayError::Sink);
     }
     let mut total = buffered;
     // Both nonblocking while the guards live (dropped, however this ends).
