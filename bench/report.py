@@ -11,11 +11,12 @@ from collections import defaultdict
 
 COLS = ["scen", "workers", "conns", "target", "round", "rps", "p50", "p99", "p999",
         "errors", "non2xx", "pcpu", "tcpu", "rss"]
-ORDER = ["direct", "haproxy-tcp", "ringway-uring", "ringway-epoll", "ringway-base-uring",
+ORDER = ["direct", "haproxy-tcp", "relay-floor", "ringway-uring", "ringway-epoll", "ringway-base-uring",
          "ringway-base-epoll", "nginx", "haproxy"]
 LABEL = {
     "direct": "direct (no proxy)",
     "haproxy-tcp": "HAProxy mode tcp (floor)",
+    "relay-floor": "monoio io_uring relay (floor)",
     "ringway-uring": "**ringway io_uring**",
     "ringway-epoll": "**ringway epoll**",
     "nginx": "nginx",

@@ -123,10 +123,13 @@ install_missing
 if [[ $BUILD == 1 ]]; then
   log "building ringway (release)"
   (cd "$REPO" && nice -n 10 cargo build --release >&2)
+  (cd "$REPO" && nice -n 10 cargo build --release --example relay_floor >&2)
 fi
 # cargo builds into $CARGO_TARGET_DIR when it is set; run what it built.
 RINGWAY=${CARGO_TARGET_DIR:-$REPO/target}/release/ringway
 [[ -x $RINGWAY ]] || { echo "bench: $RINGWAY missing" >&2; exit 1; }
+# The io_uring byte-relay floor (bench/relay_floor.rs): run when it is built.
+RELAY_FLOOR=${CARGO_TARGET_DIR:-$REPO/target}/release/examples/relay_floor
 if [[ -n $BASELINE ]]; then
   BASELINE=$(realpath "$BASELINE")
   [[ -x $BASELINE ]] || { echo "bench: baseline $BASELINE missing" >&2; exit 1; }
@@ -143,12 +146,17 @@ declare -A ADDR=(
   [nginx]=127.0.0.13:8000
   [haproxy]=127.0.0.14:8000
   [haproxy-tcp]=127.0.0.15:8000
+  [relay-floor]=127.0.0.18:8000
   [ringway-base-uring]=127.0.0.16:8000
   [ringway-base-epoll]=127.0.0.17:8000
 )
 PROXIES=(ringway-uring ringway-epoll nginx haproxy haproxy-tcp)
 [[ -n $BASELINE ]] && PROXIES+=(ringway-base-uring ringway-base-epoll)
-TARGETS=(direct "${PROXIES[@]}")
+# relay-floor: plain TCP only (no TLS, no HTTP/2 listeners), so it is a target of the
+# plain HTTP/1.1 scenarios alone.
+RELAY_TARGETS=()
+[[ -x $RELAY_FLOOR ]] && RELAY_TARGETS=(relay-floor)
+TARGETS=(direct "${PROXIES[@]}" "${RELAY_TARGETS[@]}")
 # HTTPS: every proxy also listens with TLS on port 8443 of its own address (same
 # processes, same certificate: ECDSA P-256, made by openssl in make_files). There is
 # no "direct" row for HTTPS (the upstream speaks plain HTTP); haproxy-tcp terminates
@@ -433,6 +441,7 @@ proxy_cmd() { # NAME WORKERS -> the exact command line
     nginx) echo "nginx -p $WORK/nginx -c $WORK/nginx/nginx.conf -e $WORK/nginx/error.log" ;;
     haproxy) echo "haproxy -db -f $WORK/haproxy/haproxy.cfg" ;;
     haproxy-tcp) echo "haproxy -db -f $WORK/haproxy/haproxy-tcp.cfg" ;;
+    relay-floor) echo "$RELAY_FLOOR ${ADDR[relay-floor]} $UP_HOST:$UP_PORT $w" ;;
   esac
 }
 
@@ -469,12 +478,23 @@ start_proxies() { # WORKERS
       sleep 0.5; grep -q "listener" "$WORK/$name.$w.out" || log "warning: $name printed no listener line"
     fi
   done
-  log "proxies up with $w worker(s): $(for n in "${PROXIES[@]}"; do printf '%s=%s ' "$n" "${MAIN_PID[$n]}"; done)"
+  for name in "${RELAY_TARGETS[@]}"; do
+    cmd=$(proxy_cmd "$name" "$w")
+    echo "$name (workers $w): $cmd" >> "$WORK/commands.txt"
+    # shellcheck disable=SC2086
+    $cmd > "$WORK/$name.$w.out" 2> "$WORK/$name.$w.err" &
+    MAIN_PID[$name]=$!; PIDS+=("$!")
+    host=${ADDR[$name]%:*} port=${ADDR[$name]#*:}
+    if ! wait_port "$host" "$port" "${MAIN_PID[$name]}"; then
+      echo "bench: $name did not start; stderr:" >&2; tail -20 "$WORK/$name.$w.err" >&2; exit 1
+    fi
+  done
+  log "proxies up with $w worker(s): $(for n in "${PROXIES[@]}" "${RELAY_TARGETS[@]}"; do printf '%s=%s ' "$n" "${MAIN_PID[$n]}"; done)"
 }
 
 stop_proxies() {
   local name
-  for name in "${PROXIES[@]}"; do stop_pid "${MAIN_PID[$name]}"; done
+  for name in "${PROXIES[@]}" "${RELAY_TARGETS[@]}"; do stop_pid "${MAIN_PID[$name]}"; done
 }
 
 # ringway's TLS counters for the bench_tls listener: "HANDSHAKES REUSED" (0 0 for others).
