@@ -9,9 +9,10 @@ mod support;
 use std::net::SocketAddr;
 
 use support::{
+    admin::{stat, stats},
     host_list, refused_addr, request,
-    resilience::{balancing, failing},
-    send_request, wait_until, Driver, Mode, Response, FAST_HC,
+    resilience::{balancing, failing, routed_config, AdminEndpoint},
+    send_request, wait_until, Driver, Mode, Response, Ringway, FAST_HC,
 };
 
 driver_tests!(
@@ -21,6 +22,9 @@ driver_tests!(
     outlier_detection_ejects_and_brings_back,
     outlier_ejection_on_one_core_holds_for_all,
     breaker_overflows_with_503,
+    connection_breaker_queues_until_a_connection_frees,
+    connection_breaker_opens_one_for_a_host_with_none,
+    a_queued_request_times_out_with_the_route,
     least_request_prefers_the_idle_host,
     ring_hash_keeps_a_key_on_one_host,
     maglev_keeps_a_cookie_on_one_host,
@@ -170,6 +174,95 @@ fn breaker_overflows_with_503(d: Driver) {
     assert_eq!(held.read_response().status, 200);
     // With the first request done, the breaker closes again.
     assert_eq!(get(rw.addr(), "/", "").status, 200);
+}
+
+/// Ringway (one worker: the whole limit is its share) with an admin, routing
+/// to cluster `c` over `hosts` with `max_connections: 1`; `routes` as
+/// `routed_config` takes them (the default: everything, no route options).
+fn one_connection(d: Driver, hosts: &str, routes: &[(&str, &str, &str)]) -> Ringway {
+    let cluster = format!(
+        "  - name: c\n    connect_timeout: 1s\n    hosts: {hosts}\n    circuit_breakers: {{ max_connections: 1 }}\n"
+    );
+    Ringway::start(
+        d,
+        &routed_config(1, AdminEndpoint::Ephemeral, routes, &cluster),
+    )
+}
+
+const EVERYTHING: &[(&str, &str, &str)] = &[("/", "c", "")];
+
+/// Over `max_connections`, a request waits for a connection to free (Envoy's
+/// pending request), counted as `upstream_cx_overflow`; it is not refused.
+fn connection_breaker_queues_until_a_connection_frees(d: Driver) {
+    let [a] = failing(["a"]);
+    let rw = one_connection(d, &host_list(&[&a]), EVERYTHING);
+    let mut held = send_request(rw.addr(), "GET", "/hang", "");
+    wait_until("the first request to reach the upstream", || a.hung() == 1);
+    let mut queued = send_request(rw.addr(), "GET", "/after", "");
+    wait_until("the second request to be queued", || {
+        stat(&stats(rw.admin()), "cluster.c.upstream_cx_overflow") == 1
+    });
+    assert_eq!(a.requests(), 1, "the queued request reached the upstream");
+    a.release();
+    assert_eq!(held.read_response().status, 200);
+    let r = queued.read_response();
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(a.requests(), 2);
+    let st = stats(rw.admin());
+    assert_eq!(
+        stat(&st, "cluster.c.upstream_cx_total"),
+        1,
+        "one connection served both"
+    );
+    assert_eq!(stat(&st, "cluster.c.upstream_rq_pending_overflow"), 0);
+}
+
+/// A host this worker has no connection to and no request on gets one even
+/// over `max_connections` (as in Envoy: else its request would wait for a
+/// connection that never frees). Still counted as `upstream_cx_overflow`.
+fn connection_breaker_opens_one_for_a_host_with_none(d: Driver) {
+    let [a, b] = failing(["a", "b"]);
+    let rw = one_connection(d, &host_list(&[&a, &b]), EVERYTHING);
+    // Round robin: the held request takes one host, the next request the other.
+    let mut held = send_request(rw.addr(), "GET", "/hang", "");
+    wait_until("the first request to reach its host", || {
+        a.hung() + b.hung() == 1
+    });
+    let r = request(rw.addr(), "GET", "/", "");
+    assert_eq!(r.status, 200, "{r:?}");
+    let idle = if a.hung() == 1 { &b } else { &a };
+    assert_eq!(
+        r.body_str(),
+        idle.name(),
+        "answered by the host with no request"
+    );
+    let st = stats(rw.admin());
+    assert_eq!(stat(&st, "cluster.c.upstream_cx_overflow"), 1);
+    assert_eq!(stat(&st, "cluster.c.upstream_cx_total"), 2);
+    a.release();
+    b.release();
+    assert_eq!(held.read_response().status, 200);
+}
+
+/// A queued request waits no longer than the route timeout: a 504 then, and
+/// it never reaches the upstream. (The held request's route has no timeout.)
+fn a_queued_request_times_out_with_the_route(d: Driver) {
+    let [a] = failing(["a"]);
+    let routes = [
+        ("/hang", "c", "            timeout: 0s\n"),
+        ("/", "c", "            timeout: 300ms\n"),
+    ];
+    let rw = one_connection(d, &host_list(&[&a]), &routes);
+    let mut held = send_request(rw.addr(), "GET", "/hang", "");
+    wait_until("the first request to reach the upstream", || a.hung() == 1);
+    let r = request(rw.addr(), "GET", "/queued", "");
+    assert_eq!(r.status, 504, "{r:?}");
+    assert_eq!(a.requests(), 1, "the queued request reached the upstream");
+    let st = stats(rw.admin());
+    assert_eq!(stat(&st, "cluster.c.upstream_cx_overflow"), 1);
+    assert_eq!(stat(&st, "cluster.c.upstream_rq_timeout"), 1);
+    a.release();
+    assert_eq!(held.read_response().status, 200);
 }
 
 fn least_request_prefers_the_idle_host(d: Driver) {

@@ -35,6 +35,7 @@ use super::{
     hosts::{HostSet, SharedHosts},
     pool::UpstreamPool,
 };
+use crate::prim::WaitList;
 use crate::{
     balancer::{hash, Balancer, Candidate, HashTable},
     codec::headers::HeaderIndex,
@@ -54,6 +55,9 @@ pub struct WorkerCluster {
     worker: usize,
     workers: usize,
     state: RefCell<State>,
+    /// Requests queued by the connection breaker (`Admission::Queued`),
+    /// woken when a request ends or a connection is pooled.
+    freed: WaitList,
 }
 
 struct State {
@@ -114,16 +118,45 @@ pub enum Admission<'a> {
     NoHealthyUpstream,
     /// A circuit breaker is open: 503 at once with `x-ringway-overloaded: true`.
     Overloaded(Overflow),
+    /// The connection breaker (`max_connections`) is reached while this
+    /// worker has requests in flight to the host picked: the request waits,
+    /// counted as pending, for one of them to end and free its connection,
+    /// then asks again. This is Envoy's behaviour (the host's pool queues it,
+    /// counting `upstream_cx_overflow`); only `max_pending_requests` turns
+    /// it into a 503.
+    Queued(Queued<'a>),
+}
+
+/// A request the connection breaker queued. Holds its place in the pending
+/// count (`max_pending_requests`) until dropped.
+pub struct Queued<'a> {
+    cluster: &'a WorkerCluster,
+}
+
+impl Queued<'_> {
+    /// Until a request of this cluster's ends or a connection is pooled on
+    /// this worker; then the request asks `begin_request` again.
+    pub async fn freed(&self) {
+        self.cluster.freed.next_wake().await
+    }
+}
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        let mut st = self.cluster.state.borrow_mut();
+        st.pending = st.pending.saturating_sub(1);
+        self.cluster.publish(Resource::Pending, st.pending);
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Overflow {
     /// `max_requests`.
     Requests,
-    /// `max_pending_requests`: too many requests waiting for a new connection.
+    /// `max_pending_requests`: too many requests waiting for a connection
+    /// (opening one, or queued by `max_connections`, which never answers by
+    /// itself: see `Admission::Queued`).
     Pending,
-    /// `max_connections`.
-    Connections,
 }
 
 /// What a request is hashed on (ring_hash, maglev): the parsed head and the peer.
@@ -166,11 +199,20 @@ pub struct RequestGuard<'a> {
     generation: u64,
     pending: Cell<bool>,
     outcome: Cell<Outcome>,
+    over_connection_limit: bool,
 }
 
 impl RequestGuard<'_> {
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Admitted past the connection breaker: the host had no connection and
+    /// no request in flight on this worker, so one is opened anyway (as
+    /// Envoy does, lest the request wait for a connection that never comes);
+    /// it still counts as `upstream_cx_overflow`.
+    pub fn over_connection_limit(&self) -> bool {
+        self.over_connection_limit
     }
 
     /// Append the DNS name the host was discovered under to `out` (Envoy's
@@ -243,6 +285,7 @@ impl WorkerCluster {
             limits: config.circuit_breakers.per_worker(workers),
             worker,
             workers,
+            freed: WaitList::default(),
             state: RefCell::new(State {
                 hosts_version: 0,
                 health_version: 0,
@@ -307,24 +350,23 @@ impl WorkerCluster {
         let m = st.candidate_member[c] as usize;
         let addr = st.members[m].addr;
         // Without an idle connection (or an HTTP/2 one with room) this request
-        // opens one: that is what the connection and pending limits bound
-        // (ringway does not queue requests for a connection, so a pending
-        // request is one that is connecting). An HTTP/2 cluster's requests
-        // share connections, so there `max_requests` bounds them, not
-        // `max_connections` (as in Envoy).
+        // opens one: that is what the connection and pending limits bound. A
+        // pending request is one that is connecting, or one queued because
+        // the connection limit is reached (it waits for a request on this
+        // host to free one). An HTTP/2 cluster's requests share connections,
+        // so there `max_requests` bounds them, not `max_connections` (as in
+        // Envoy).
         let connecting = !st.pool.has_idle(addr) && !st.h2.has_room(addr);
+        let mut over_connection_limit = false;
         if connecting {
             let multiplexed = self.config.protocol == UpstreamProtocol::Http2;
             let open = st.pool.idle_count() as u64 + u64::from(st.active);
             if !multiplexed {
                 self.publish(Resource::Connections, open as u32);
             }
-            if !multiplexed
+            over_connection_limit = !multiplexed
                 && open >= u64::from(self.limits.max_connections)
-                && !self.headroom(Resource::Connections, totals.max_connections)
-            {
-                return Admission::Overloaded(Overflow::Connections);
-            }
+                && !self.headroom(Resource::Connections, totals.max_connections);
             if st.pending >= self.limits.max_pending_requests
                 && !self.headroom(Resource::Pending, totals.max_pending_requests)
             {
@@ -332,6 +374,9 @@ impl WorkerCluster {
             }
             st.pending += 1;
             self.publish(Resource::Pending, st.pending);
+            if over_connection_limit && st.members[m].active > 0 {
+                return Admission::Queued(Queued { cluster: self });
+            }
         }
         st.active += 1;
         self.publish(Resource::Requests, st.active);
@@ -344,6 +389,7 @@ impl WorkerCluster {
             generation: st.generation,
             pending: Cell::new(connecting),
             outcome: Cell::new(Outcome::LocalFailure),
+            over_connection_limit,
         })
     }
 
@@ -484,6 +530,7 @@ impl WorkerCluster {
 
     /// A guard ended: release its counts and feed outlier detection.
     fn finish(&self, addr: SocketAddr, member: usize, generation: u64, outcome: Outcome) {
+        self.freed.wake_all();
         let mut st = self.state.borrow_mut();
         st.active = st.active.saturating_sub(1);
         self.publish(Resource::Requests, st.active);
@@ -646,6 +693,7 @@ impl WorkerCluster {
         // Only hosts still in the set get their connection back.
         if st.members.iter().any(|m| m.addr == addr) {
             st.pool.checkin(addr, stream, suspect, now);
+            self.freed.wake_all();
         }
     }
 

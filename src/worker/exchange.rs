@@ -39,7 +39,7 @@ use crate::{
     config::{ForwardAction, HostRewrite, RouteAction, RouteEdits, Target},
     router::{RouteInput, RouteMatch},
     upstream::{
-        cluster::{Admission, HashInput, RequestGuard},
+        cluster::{Admission, HashInput, Queued, RequestGuard},
         UpstreamError, WorkerCluster,
     },
 };
@@ -170,9 +170,9 @@ async fn proxy<D: Downstream>(
     // One clock read starts the upstream request: its time in the cluster's
     // histogram, the route timeout and the first attempt (nothing is awaited
     // between them, unless a 100 Continue goes out first).
-    let admitted = Instant::now();
-    let guard = match admit(cluster, slot, down, admitted) {
-        Ok(guard) => guard,
+    let begun = Instant::now();
+    let (guard, admitted) = match admit(cluster, slot, down, (begun, action.timeout)).await {
+        Ok(admitted) => admitted,
         Err(reply) => return routed_reply(down, bufs, sent.edits, reply).await,
     };
     encode_upstream_head(env, down, bufs, route, action, &sent, &guard);
@@ -184,7 +184,12 @@ async fn proxy<D: Downstream>(
         }
         started = Instant::now();
     }
-    let upstream = (guard, started);
+    let upstream = Upstream {
+        guard,
+        slot,
+        begun,
+        started,
+    };
     forward(env, down, bufs, cluster, upstream, action, sent.edits).await
 }
 
@@ -268,27 +273,57 @@ fn admit_client<'w, D: Downstream>(
     }
 }
 
-/// Ask the cluster for a host (breakers, health, balancer), counting the outcome.
-fn admit<'c, D: Downstream>(
+/// Ask the cluster for a host (breakers, health, balancer), counting the
+/// outcome; `now`: the upstream request's start. A request the connection
+/// breaker queues waits for a connection to free and asks again, up to the
+/// route timeout counted from `now` (Envoy's pending request; it times out
+/// with the route's 504). Returns the guard and when it was taken.
+async fn admit<'c, D: Downstream>(
     cluster: &'c WorkerCluster,
     slot: usize,
     down: &mut D,
-    now: Instant,
-) -> Result<RequestGuard<'c>, LocalReply<'static>> {
+    (mut now, timeout): (Instant, Option<std::time::Duration>),
+) -> Result<(RequestGuard<'c>, Instant), LocalReply<'static>> {
+    let deadline = timeout.map(|t| now + t);
     let peer = down.peer().ip();
-    let (req, tap) = down.request();
-    let admission = cluster.begin_request(&HashInput {
-        buf: req.buf,
-        headers: req.headers,
-        peer,
-    });
-    let (picked, outcome) = match admission {
-        Admission::Admitted(guard) => (Picked::Host(guard.addr()), Ok(guard)),
-        Admission::NoHealthyUpstream => (Picked::NoHealthy, Err(LocalReply::NoHealthyUpstream)),
-        Admission::Overloaded(which) => (Picked::Overflow(which), Err(LocalReply::Overflow(which))),
-    };
-    tap.picked(slot, &picked, now);
-    outcome
+    let mut queued_before = false;
+    loop {
+        let (req, tap) = down.request();
+        let admission = cluster.begin_request(&HashInput {
+            buf: req.buf,
+            headers: req.headers,
+            peer,
+        });
+        let (picked, outcome) = match admission {
+            Admission::Admitted(guard) => {
+                if guard.over_connection_limit() && !queued_before {
+                    tap.connection_overflow(slot);
+                }
+                (Picked::Host(guard.addr()), Ok((guard, now)))
+            }
+            Admission::NoHealthyUpstream => (Picked::NoHealthy, Err(LocalReply::NoHealthyUpstream)),
+            Admission::Overloaded(which) => {
+                (Picked::Overflow(which), Err(LocalReply::Overflow(which)))
+            }
+            Admission::Queued(queued) => {
+                if !queued_before {
+                    tap.connection_overflow(slot);
+                    queued_before = true;
+                }
+                let freed = Box::pin(freed_by(&queued, deadline)).await;
+                drop(queued);
+                if !freed {
+                    let e = UpstreamError::Timeout;
+                    down.tap().upstream_error(&e);
+                    return Err(LocalReply::Upstream(e));
+                }
+                now = Instant::now();
+                continue;
+            }
+        };
+        tap.picked(slot, &picked, now);
+        return outcome;
+    }
 }
 
 /// The head as the upstream gets it, into `bufs.req_head`.
@@ -360,17 +395,34 @@ fn encode_upstream_head<D: Downstream>(
     );
 }
 
-/// Send the request (retrying as the route allows) and relay the response;
-/// `now`: when the upstream request starts (the guard was just taken).
+/// An admitted request's upstream side, as `forward` takes it.
+struct Upstream<'c> {
+    guard: RequestGuard<'c>,
+    /// The cluster's stats slot.
+    slot: usize,
+    /// When admission began: the route timeout counts from here (a request
+    /// the connection breaker queued has waited since).
+    begun: Instant,
+    /// When the first attempt starts (the guard was just taken).
+    started: Instant,
+}
+
+/// Send the request (retrying as the route allows) and relay the response.
 async fn forward<'c, D: Downstream>(
     env: &Env<'_>,
     down: &mut D,
     bufs: &mut ExchangeBuffers,
     cluster: &'c WorkerCluster,
-    (guard, now): (RequestGuard<'c>, Instant),
+    upstream: Upstream<'c>,
     route: &'c ForwardAction,
     edits: &'c RouteEdits,
 ) -> Step {
+    let Upstream {
+        guard,
+        slot,
+        begun,
+        started: now,
+    } = upstream;
     let head_len = bufs.req_head.len();
     // Only a request held whole in `req_head` can be sent twice.
     // What the listener buffered before routing can be held (and so replayed).
@@ -378,11 +430,13 @@ async fn forward<'c, D: Downstream>(
     let replayable = down.take_whole_body(&mut bufs.req_head, hold);
     down.tap()
         .bytes_received((bufs.req_head.len() - head_len) as u64);
-    // One moment starts both the route's overall timeout and the first
-    // attempt's (no await between them); later attempts read the clock anew.
-    let mut retry = RetryState::new(cluster, route, replayable, now);
+    // The route's overall timeout counts from admission; the first attempt's
+    // from its start (the same moment unless the request was queued or sent
+    // a 100 Continue); later attempts read the clock anew.
+    let mut retry = RetryState::new(cluster, route, replayable, begun);
     let request = Request {
         cluster,
+        slot,
         head_len,
         replayable,
         edits,
@@ -400,6 +454,8 @@ async fn forward<'c, D: Downstream>(
 /// What stays the same across a request's attempts.
 struct Request<'c> {
     cluster: &'c WorkerCluster,
+    /// The cluster's stats slot.
+    slot: usize,
     /// The header mutations this request gets (for ringway's own answers too).
     edits: &'c RouteEdits,
     /// The length of the head in `req_head` (a held body follows it).
@@ -474,7 +530,7 @@ async fn attempts<'c, D: Downstream>(
         // attempt is admitted anew, normally on the balancer's next host. (The
         // head is consumed by now, so hash policies see no key.)
         drop(guard);
-        guard = match readmit(request.cluster, down) {
+        guard = match readmit(request.cluster, request.slot, down, retry.deadline()).await {
             Some(next) => next,
             None => {
                 let e = failure.unwrap_or(UpstreamError::NoHealthyUpstream);
@@ -493,15 +549,54 @@ fn count_no_retry<D: Downstream>(down: &mut D, no: NoRetry) {
     }
 }
 
-fn readmit<'c, D: Downstream>(cluster: &'c WorkerCluster, down: &D) -> Option<RequestGuard<'c>> {
+/// Admit a retry (no hash key: the head is consumed). Queued by the
+/// connection breaker, it waits as the first attempt would, up to the route
+/// timeout; `None` when it cannot go.
+async fn readmit<'c, D: Downstream>(
+    cluster: &'c WorkerCluster,
+    slot: usize,
+    down: &mut D,
+    deadline: Option<Instant>,
+) -> Option<RequestGuard<'c>> {
     let no_key = HashInput {
         buf: &[],
         headers: &[],
         peer: down.peer().ip(),
     };
-    match cluster.begin_request(&no_key) {
-        Admission::Admitted(next) => Some(next),
-        _ => None,
+    let mut queued_before = false;
+    loop {
+        let queued = match cluster.begin_request(&no_key) {
+            Admission::Admitted(next) => {
+                if next.over_connection_limit() && !queued_before {
+                    down.tap().connection_overflow(slot);
+                }
+                return Some(next);
+            }
+            Admission::Queued(queued) => queued,
+            Admission::NoHealthyUpstream | Admission::Overloaded(_) => return None,
+        };
+        if !queued_before {
+            down.tap().connection_overflow(slot);
+            queued_before = true;
+        }
+        if !Box::pin(freed_by(&queued, deadline)).await {
+            return None;
+        }
+    }
+}
+
+/// Wait for the queued request's cluster to free a connection: false if
+/// `deadline` came first. Boxed by its callers: queueing is the rare path,
+/// and a timer inline would size every request's future.
+async fn freed_by(queued: &Queued<'_>, deadline: Option<Instant>) -> bool {
+    match deadline {
+        Some(d) => monoio::time::timeout_at(d.into(), queued.freed())
+            .await
+            .is_ok(),
+        None => {
+            queued.freed().await;
+            true
+        }
     }
 }
 

@@ -92,6 +92,11 @@ impl<'c> RetryState<'c> {
         self.attempt
     }
 
+    /// The route timeout's moment, over all attempts.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.overall
+    }
+
     /// Attempts are numbered to the upstream (`x-ringway-attempt-count`) when
     /// the route retries.
     pub fn counts_attempts(&self) -> bool {

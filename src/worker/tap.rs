@@ -699,7 +699,6 @@ impl SessionTap {
         match pick {
             Picked::Overflow(which) => {
                 cs.inc(match which {
-                    Overflow::Connections => ClusterCounter::UpstreamCxOverflow,
                     Overflow::Pending => ClusterCounter::UpstreamRqPendingOverflow,
                     Overflow::Requests => ClusterCounter::UpstreamRqOverflow,
                 });
@@ -721,6 +720,13 @@ impl SessionTap {
                 rq!(self).flags.set(Flags::NO_HEALTHY_UPSTREAM);
             }
         }
+    }
+
+    /// A request of `cluster` met the connection breaker (`max_connections`):
+    /// queued, or given a connection anyway. Envoy's `upstream_cx_overflow`.
+    pub fn connection_overflow(&mut self, cluster: usize) {
+        rq!(self).cluster = Some(cluster);
+        self.worker.tap.stats.clusters[cluster].inc(ClusterCounter::UpstreamCxOverflow);
     }
 
     fn host_do(&self, f: impl FnOnce(&HostStats)) {

@@ -31,7 +31,7 @@ pub mod head;
 pub mod stream;
 
 use std::{
-    cell::{Cell, RefCell},
+    cell::Cell,
     collections::HashMap,
     future::{poll_fn, Future},
     net::SocketAddr,
@@ -51,7 +51,7 @@ use super::{connect::UpstreamConn, UpstreamError};
 use crate::{
     codec::limits::MAX_RESPONSE_HEADER_BYTES,
     config::{H2Keepalive, UpstreamHttp2},
-    prim::rng::Rng,
+    prim::{rng::Rng, WaitList},
     stats::{names::ClusterCounter, ClusterStats},
 };
 
@@ -86,15 +86,7 @@ struct Liveness {
     /// The connection task's waker, to send that PING.
     task: Cell<Option<Waker>>,
     /// Streams waiting for a PONG (or for the connection's end).
-    waiters: RefCell<Vec<Waker>>,
-}
-
-impl Liveness {
-    fn wake_waiters(&self) {
-        for w in self.waiters.borrow_mut().drain(..) {
-            w.wake();
-        }
-    }
+    waiters: WaitList,
 }
 
 impl ConnState {
@@ -122,7 +114,7 @@ impl ConnState {
             } else if l.pongs.get() != seen {
                 Poll::Ready(true)
             } else {
-                l.waiters.borrow_mut().push(cx.waker().clone());
+                l.waiters.register(cx);
                 Poll::Pending
             }
         })
@@ -151,7 +143,7 @@ impl H2Conn {
 #[derive(Default)]
 pub struct Opening {
     done: Cell<bool>,
-    waiters: RefCell<Vec<Waker>>,
+    waiters: WaitList,
 }
 
 impl Opening {
@@ -161,7 +153,7 @@ impl Opening {
             if self.done.get() {
                 Poll::Ready(())
             } else {
-                self.waiters.borrow_mut().push(cx.waker().clone());
+                self.waiters.register(cx);
                 Poll::Pending
             }
         })
@@ -178,9 +170,7 @@ pub struct OpeningGuard {
 impl Drop for OpeningGuard {
     fn drop(&mut self) {
         self.opening.done.set(true);
-        for w in self.opening.waiters.borrow_mut().drain(..) {
-            w.wake();
-        }
+        self.opening.waiters.wake_all();
     }
 }
 
@@ -407,7 +397,7 @@ impl Start {
                 outstanding: Cell::new(false),
                 wanted: Cell::new(false),
                 task: Cell::new(None),
-                waiters: RefCell::new(Vec::new()),
+                waiters: WaitList::default(),
             }),
             ..ConnState::default()
         });
@@ -433,7 +423,7 @@ impl Start {
             // The connection (dropped by now, with its socket) takes no new stream.
             task_state.closed.set(true);
             if let Some(l) = &task_state.liveness {
-                l.wake_waiters();
+                l.waiters.wake_all();
             }
         });
         Ok((send, state))
@@ -519,7 +509,7 @@ async fn watch(ping: &mut h2::PingPong, k: H2Keepalive, l: &Liveness, rng: &mut 
         }
         l.outstanding.set(false);
         l.pongs.set(l.pongs.get() + 1);
-        l.wake_waiters();
+        l.waiters.wake_all();
     }
 }
 
