@@ -203,6 +203,10 @@ fn connection_breaker_queues_until_a_connection_frees(d: Driver) {
         stat(&stats(rw.admin()), "cluster.c.upstream_cx_overflow") == 1
     });
     assert_eq!(a.requests(), 1, "the queued request reached the upstream");
+    // The first request has its connection; the second waits for it.
+    let st = stats(rw.admin());
+    assert_eq!(stat(&st, "cluster.c.upstream_rq_pending_active"), 1);
+    assert_eq!(stat(&st, "cluster.c.upstream_rq_pending_total"), 2);
     a.release();
     assert_eq!(held.read_response().status, 200);
     let r = queued.read_response();
@@ -215,6 +219,12 @@ fn connection_breaker_queues_until_a_connection_frees(d: Driver) {
         "one connection served both"
     );
     assert_eq!(stat(&st, "cluster.c.upstream_rq_pending_overflow"), 0);
+    assert_eq!(stat(&st, "cluster.c.upstream_rq_pending_active"), 0);
+    assert_eq!(
+        stat(&st, "cluster.c.upstream_rq_pending_total"),
+        2,
+        "counted once each"
+    );
 }
 
 /// A host this worker has no connection to and no request on gets one even
@@ -261,6 +271,7 @@ fn a_queued_request_times_out_with_the_route(d: Driver) {
     let st = stats(rw.admin());
     assert_eq!(stat(&st, "cluster.c.upstream_cx_overflow"), 1);
     assert_eq!(stat(&st, "cluster.c.upstream_rq_timeout"), 1);
+    assert_eq!(stat(&st, "cluster.c.upstream_rq_pending_active"), 0);
     a.release();
     assert_eq!(held.read_response().status, 200);
 }

@@ -150,8 +150,13 @@ metric_family! {
         UpstreamRqRxReset = "upstream_rq_rx_reset",
         /// 503 because the cluster had no host to pick.
         UpstreamRqNoHealthy = "upstream_cx_none_healthy",
-        /// 503 from a circuit breaker: `max_connections`.
+        /// A request met the connection breaker (`max_connections`): it was
+        /// queued for a connection to free, or (its host had none on this
+        /// worker) given a new one anyway. Not a 503 by itself.
         UpstreamCxOverflow = "upstream_cx_overflow",
+        /// Requests that waited for a connection: opening one, or queued by
+        /// `max_connections` (counted once however often it asked again).
+        UpstreamRqPendingTotal = "upstream_rq_pending_total",
         /// 503 from a circuit breaker: `max_pending_requests`.
         UpstreamRqPendingOverflow = "upstream_rq_pending_overflow",
         /// 503 from a circuit breaker: `max_requests`.
@@ -220,6 +225,9 @@ metric_family! {
     ClusterGauge {
         /// Requests (HTTP/2 streams) between picking a host and their end.
         UpstreamRqActive = "upstream_rq_active",
+        /// Requests waiting for a connection now: opening one, or queued by
+        /// `max_connections` (what `max_pending_requests` bounds).
+        UpstreamRqPendingActive = "upstream_rq_pending_active",
         /// Upstream connections established and not yet closed, counted at
         /// the socket (`net::meter`): an HTTP/2 connection is one whatever
         /// its streams.

@@ -40,7 +40,10 @@ use crate::{
     balancer::{hash, Balancer, Candidate, HashTable},
     codec::headers::HeaderIndex,
     config::{CircuitBreakers, ClusterConfig, HashPolicy, UpstreamProtocol},
-    stats::{names::HostGauge, ClusterStats, HostStats, UpstreamSocketCounts},
+    stats::{
+        names::{ClusterGauge, HostGauge},
+        ClusterStats, HostStats, UpstreamSocketCounts,
+    },
 };
 
 pub struct WorkerCluster {
@@ -145,7 +148,7 @@ impl Drop for Queued<'_> {
     fn drop(&mut self) {
         let mut st = self.cluster.state.borrow_mut();
         st.pending = st.pending.saturating_sub(1);
-        self.cluster.publish(Resource::Pending, st.pending);
+        self.cluster.pending_now(st.pending);
     }
 }
 
@@ -240,7 +243,6 @@ impl RequestGuard<'_> {
     /// The upstream answered with `status` (a response head arrived).
     pub fn response(&self, status: u16) {
         self.outcome.set(Outcome::Status(status));
-        self.end_pending();
     }
 
     /// The request failed on the client's side (its body, its connection).
@@ -248,18 +250,24 @@ impl RequestGuard<'_> {
         self.outcome.set(Outcome::NotUpstream);
     }
 
-    fn end_pending(&self) {
+    /// Waiting for a connection (one is being opened for it)?
+    pub fn is_pending(&self) -> bool {
+        self.pending.get()
+    }
+
+    /// The request has its connection: it is pending no more.
+    pub fn connected(&self) {
         if self.pending.replace(false) {
             let mut st = self.cluster.state.borrow_mut();
             st.pending = st.pending.saturating_sub(1);
-            self.cluster.publish(Resource::Pending, st.pending);
+            self.cluster.pending_now(st.pending);
         }
     }
 }
 
 impl Drop for RequestGuard<'_> {
     fn drop(&mut self) {
-        self.end_pending();
+        self.connected();
         self.cluster
             .finish(self.addr, self.member, self.generation, self.outcome.get());
     }
@@ -373,7 +381,7 @@ impl WorkerCluster {
                 return Admission::Overloaded(Overflow::Pending);
             }
             st.pending += 1;
-            self.publish(Resource::Pending, st.pending);
+            self.pending_now(st.pending);
             if over_connection_limit && st.members[m].active > 0 {
                 return Admission::Queued(Queued { cluster: self });
             }
@@ -391,6 +399,15 @@ impl WorkerCluster {
             outcome: Cell::new(Outcome::LocalFailure),
             over_connection_limit,
         })
+    }
+
+    /// This worker's pending requests are now `n`: on the breaker board and
+    /// in the `upstream_rq_pending_active` gauge.
+    fn pending_now(&self, n: u32) {
+        self.publish(Resource::Pending, n);
+        self.stats
+            .gauge(ClusterGauge::UpstreamRqPendingActive)
+            .set(u64::from(n));
     }
 
     /// Publish this worker's count of `r` on the cluster's breaker board.

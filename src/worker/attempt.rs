@@ -8,7 +8,7 @@
 //! `StaleConnection` and the exchange replays it on a new connection to the
 //! same host: that is not a retry and costs the request nothing.
 
-use std::{net::SocketAddr, time::Instant};
+use std::time::Instant;
 
 use bytes::{Buf, BytesMut};
 
@@ -25,7 +25,9 @@ use crate::{
         response::{parse_response, ResponseHead},
         CodecError,
     },
-    upstream::{connect::UpstreamConn, pool::Checkout, UpstreamError, WorkerCluster},
+    upstream::{
+        cluster::RequestGuard, connect::UpstreamConn, pool::Checkout, UpstreamError, WorkerCluster,
+    },
 };
 
 /// Why an attempt produced no response head.
@@ -41,7 +43,9 @@ pub enum AttemptError {
 /// What an attempt is asked to do.
 pub struct AttemptPlan<'a> {
     pub cluster: &'a WorkerCluster,
-    pub addr: SocketAddr,
+    /// The request's admission: its host, and its pending count, which ends
+    /// once the attempt has a connection.
+    pub guard: &'a RequestGuard<'a>,
     /// Do not reuse a pooled connection (the last one was stale).
     pub fresh_only: bool,
     /// The whole request is in `ExchangeBuffers::req_head`.
@@ -84,7 +88,8 @@ pub async fn attempt<D: Downstream>(
         } else {
             Checkout::ProbeFirst
         };
-        plan.cluster.checkout(plan.addr, checkout, plan.begun)
+        plan.cluster
+            .checkout(plan.guard.addr(), checkout, plan.begun)
     };
     let reused = pooled.is_some();
     let mut upstream = match pooled {
@@ -93,9 +98,10 @@ pub async fn attempt<D: Downstream>(
             // Boxed: connecting (timers, TLS, the HTTP/2 handshake) is the rare
             // path, and its 5 KiB of state inline would size every request's
             // future (monoio's `Sleep` alone is 640 bytes).
-            let c = Box::pin(plan.cluster.connect(plan.addr))
+            let c = Box::pin(plan.cluster.connect(plan.guard.addr()))
                 .await
                 .map_err(AttemptError::Upstream)?;
+            plan.guard.connected();
             if c.opened {
                 down.tap().upstream_connected(c.conn.is_h2());
                 if c.conn.is_tls() {

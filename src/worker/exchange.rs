@@ -27,7 +27,7 @@ use super::{
     redirect::{write_location, RequestUrl},
     relay::{Delivered, RelayError, SourceFault},
     retry::{backoff, NoRetry, RetryState, REPLAY_BODY_MAX},
-    tap::Picked,
+    tap::{Picked, SessionTap},
     EditScratch, ExchangeBuffers, ListenerCtx, Worker, WorkerGeneration,
 };
 use crate::{
@@ -296,8 +296,8 @@ async fn admit<'c, D: Downstream>(
         });
         let (picked, outcome) = match admission {
             Admission::Admitted(guard) => {
-                if guard.over_connection_limit() && !queued_before {
-                    tap.connection_overflow(slot);
+                if !queued_before {
+                    count_waits(tap, slot, &guard);
                 }
                 (Picked::Host(guard.addr()), Ok((guard, now)))
             }
@@ -308,6 +308,7 @@ async fn admit<'c, D: Downstream>(
             Admission::Queued(queued) => {
                 if !queued_before {
                     tap.connection_overflow(slot);
+                    tap.pending(slot);
                     queued_before = true;
                 }
                 let freed = Box::pin(freed_by(&queued, deadline)).await;
@@ -483,7 +484,7 @@ async fn attempts<'c, D: Downstream>(
         let begun = now.take().unwrap_or_else(Instant::now);
         let plan = AttemptPlan {
             cluster: request.cluster,
-            addr: guard.addr(),
+            guard: &guard,
             fresh_only,
             replayable: request.replayable,
             begun,
@@ -567,8 +568,8 @@ async fn readmit<'c, D: Downstream>(
     loop {
         let queued = match cluster.begin_request(&no_key) {
             Admission::Admitted(next) => {
-                if next.over_connection_limit() && !queued_before {
-                    down.tap().connection_overflow(slot);
+                if !queued_before {
+                    count_waits(down.tap(), slot, &next);
                 }
                 return Some(next);
             }
@@ -577,11 +578,23 @@ async fn readmit<'c, D: Downstream>(
         };
         if !queued_before {
             down.tap().connection_overflow(slot);
+            down.tap().pending(slot);
             queued_before = true;
         }
         if !Box::pin(freed_by(&queued, deadline)).await {
             return None;
         }
+    }
+}
+
+/// An admission not queued before: count whether it waits for a connection
+/// it opens, and whether it went past the connection breaker to do so.
+fn count_waits(tap: &mut SessionTap, slot: usize, guard: &RequestGuard<'_>) {
+    if guard.is_pending() {
+        tap.pending(slot);
+    }
+    if guard.over_connection_limit() {
+        tap.connection_overflow(slot);
     }
 }
 

@@ -729,6 +729,12 @@ impl SessionTap {
         self.worker.tap.stats.clusters[cluster].inc(ClusterCounter::UpstreamCxOverflow);
     }
 
+    /// A request of `cluster` began to wait for a connection (opening one,
+    /// or queued). Envoy's `upstream_rq_pending_total`.
+    pub fn pending(&mut self, cluster: usize) {
+        self.worker.tap.stats.clusters[cluster].inc(ClusterCounter::UpstreamRqPendingTotal);
+    }
+
     fn host_do(&self, f: impl FnOnce(&HostStats)) {
         if let Some(rq) = &self.rq {
             rq.host_do(f);
