@@ -24,6 +24,10 @@ pub struct BreakerSlot {
     pub connections: AtomicU32,
     pub pending: AtomicU32,
     pub retries: AtomicU32,
+    /// 1 while this worker queues requests for want of connections (it
+    /// queued one since its last pool sweep): other workers then give back
+    /// the connections they hold idle and do not use.
+    pub starved: AtomicU32,
 }
 
 /// Which count a check is about.
@@ -69,6 +73,21 @@ impl BreakerBoard {
         }
     }
 
+    /// Say whether this worker is queueing requests for connections (owner only).
+    pub fn set_starved(&self, worker: usize, workers: usize, starved: bool) {
+        if let Some(slot) = self.slots(workers).get(worker) {
+            slot.starved.store(u32::from(starved), Ordering::Relaxed);
+        }
+    }
+
+    /// Is a worker other than `worker` queueing requests for connections?
+    pub fn others_starved(&self, worker: usize, workers: usize) -> bool {
+        self.slots(workers)
+            .iter()
+            .enumerate()
+            .any(|(i, s)| i != worker && s.starved.load(Ordering::Relaxed) != 0)
+    }
+
     /// Is the cluster-wide count of `r` under `total`? Read only by a worker
     /// already over its share.
     pub fn has_headroom(&self, workers: usize, r: Resource, total: u32) -> bool {
@@ -96,5 +115,15 @@ mod tests {
         assert!(!board.has_headroom(2, Resource::Requests, 10));
         // Each resource is counted on its own.
         assert!(board.has_headroom(2, Resource::Retries, 1));
+    }
+
+    #[test]
+    fn a_starved_worker_is_seen_by_the_others_only() {
+        let board = BreakerBoard::default();
+        board.set_starved(1, 3, true);
+        assert!(board.others_starved(0, 3) && board.others_starved(2, 3));
+        assert!(!board.others_starved(1, 3));
+        board.set_starved(1, 3, false);
+        assert!(!board.others_starved(0, 3));
     }
 }

@@ -85,6 +85,9 @@ struct State {
     pending: u32,
     /// Retries in flight on this worker (the `max_retries` breaker).
     retries: u32,
+    /// A request was queued by the connection breaker since the last sweep
+    /// (published as this worker's `starved` on the breaker board).
+    queued_since_sweep: bool,
     /// The earliest moment (health clock, ms) an ejected member comes back.
     next_unejection: Option<u64>,
     last_outlier_check: Instant,
@@ -309,6 +312,7 @@ impl WorkerCluster {
                 active: 0,
                 pending: 0,
                 retries: 0,
+                queued_since_sweep: false,
                 next_unejection: None,
                 last_outlier_check: Instant::now(),
                 pool,
@@ -383,6 +387,12 @@ impl WorkerCluster {
             st.pending += 1;
             self.pending_now(st.pending);
             if over_connection_limit && st.members[m].active > 0 {
+                if !st.queued_since_sweep {
+                    st.queued_since_sweep = true;
+                    self.health
+                        .breakers
+                        .set_starved(self.worker, self.workers, true);
+                }
                 return Admission::Queued(Queued { cluster: self });
             }
         }
@@ -714,10 +724,27 @@ impl WorkerCluster {
         }
     }
 
-    pub fn sweep(&self) {
+    /// The pool sweep, every `interval`: idle connections past the idle
+    /// timeout close. And while another worker queues requests for want of
+    /// connections (the cluster's `max_connections` are all open), this one
+    /// closes those it held idle the whole interval, and republishes its count
+    /// so the other can open them: else a worker that once had more clients
+    /// keeps its idle connections until their timeout, and a worker that now
+    /// has them waits.
+    pub fn sweep(&self, interval: Duration) {
         let mut st = self.state.borrow_mut();
         st.pool.sweep();
         st.h2.sweep();
+        let board = &self.health.breakers;
+        if !std::mem::take(&mut st.queued_since_sweep) {
+            board.set_starved(self.worker, self.workers, false);
+        }
+        let given_back = board.others_starved(self.worker, self.workers)
+            && st.pool.close_unused(Instant::now(), interval) > 0;
+        if given_back {
+            let open = st.pool.idle_count() as u32 + st.active;
+            self.publish(Resource::Connections, open);
+        }
     }
 
     /// The counters of the member at `addr`. O(1) for the host `begin_request`

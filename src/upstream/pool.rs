@@ -147,6 +147,17 @@ impl UpstreamPool {
         }
     }
 
+    /// Close the idle connections parked for at least `unused` at `now`
+    /// (LIFO: those the load has not needed since): handed back when another
+    /// worker queues requests for want of them. Returns how many were closed.
+    pub fn close_unused(&mut self, now: Instant, unused: Duration) -> usize {
+        let before = self.idle_count();
+        for list in self.idle.values_mut() {
+            list.retain(|c| now.saturating_duration_since(c.since) < unused);
+        }
+        before - self.idle_count()
+    }
+
     /// Close every idle connection to hosts not in `keep` (hosts that left the set).
     pub fn retain_hosts(&mut self, keep: impl Fn(&SocketAddr) -> bool) {
         self.idle.retain(|addr, _| keep(addr));
@@ -277,6 +288,28 @@ mod tests {
                     Checkout::Replayable
                 )
                 .is_none());
+        });
+    }
+
+    /// Given back to a starved worker: only the connections parked the whole
+    /// interval, not the ones the load just used.
+    #[test]
+    fn close_unused_takes_only_what_sat_the_whole_interval() {
+        runtime().block_on(async {
+            let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = server.local_addr().unwrap();
+            let mut pool = UpstreamPool::new(8, Duration::from_secs(60));
+            let mut peers = Vec::new();
+            let t0 = Instant::now();
+            let second = Duration::from_secs(1);
+            for parked in [t0, t0, t0 + 2 * second] {
+                let s = TcpStream::connect_addr(addr).await.unwrap();
+                peers.push(server.accept().unwrap().0);
+                pool.checkin(addr, UpstreamConn::Plain(s.into()), false, parked);
+            }
+            assert_eq!(pool.close_unused(t0 + second / 2, second), 0);
+            assert_eq!(pool.close_unused(t0 + 2 * second + second / 2, second), 2);
+            assert_eq!(pool.idle_count(), 1);
         });
     }
 }

@@ -739,7 +739,7 @@ async fn worker_main(id: usize, shared: Arc<Shared>) -> std::io::Result<()> {
         worker.tap.tick(gen.slotted_clusters());
         if ticks % TICKS_PER_POOL_SWEEP == 0 {
             for c in &gen.clusters {
-                c.sweep();
+                c.sweep(TICK * TICKS_PER_POOL_SWEEP as u32);
             }
             worker.trim_pools();
         }
