@@ -112,6 +112,10 @@ pub fn parse_request(
 ) -> Result<Parsed<RequestHead>, CodecError> {
     out.clear();
     conn_tokens.clear();
+    if buf.is_empty() {
+        // Nothing read yet (a connection's first parse comes before its read).
+        return Ok(Parsed::Incomplete);
+    }
     // Uninitialised header slots: httparse writes only the ones it fills, so a
     // parse does not first write all 256 (8 KiB) of them, as `[EMPTY_HEADER; N]`
     // would on every request.
@@ -164,9 +168,8 @@ pub fn parse_request(
     let mut has_request_id = false;
     for h in req.headers.iter() {
         let value = h.value;
-        if !headers::valid_field_value(value) {
-            return Err(CodecError::BadHeaderValue);
-        }
+        // httparse refused the head already if it was not (see `field_values_are_httparse_checked`).
+        debug_assert!(headers::valid_field_value(value));
         let kind = underscored(HeaderKind::of(h.name.as_bytes()), h.name, lim.underscores)?;
         fields.observe(kind, value, buf, conn_tokens)?;
         match kind {

@@ -40,6 +40,10 @@ pub fn parse_response(
 ) -> Result<Parsed<ResponseHead>, CodecError> {
     out.clear();
     conn_tokens.clear();
+    if buf.is_empty() {
+        // Nothing read yet (the response's first parse comes before its read).
+        return Ok(Parsed::Incomplete);
+    }
     // Uninitialised header slots, as in `parse_request`: only the filled ones
     // are written.
     let mut storage = [const { MaybeUninit::uninit() }; limits::MAX_HEADERS_CEILING];
@@ -79,9 +83,8 @@ pub fn parse_response(
     };
     let mut fields = headers::FramingFields::default();
     for h in res.headers.iter() {
-        if !headers::valid_field_value(h.value) {
-            return Err(CodecError::BadHeaderValue);
-        }
+        // httparse refused the head already if it was not, as for requests.
+        debug_assert!(headers::valid_field_value(h.value));
         let kind = HeaderKind::of(h.name.as_bytes());
         fields.observe(kind, h.value, buf, conn_tokens)?;
         out.push(HeaderIndex {

@@ -343,3 +343,38 @@ fn a_rewrite_of_an_absolute_form_target_without_a_path_does_not_slice_past_it() 
     );
     assert!(out.starts_with("get /x http/1.1\r\n"), "{out}");
 }
+
+/// `parse_request` and `parse_response` rely on httparse for RFC 9110 §5.5's
+/// field-value rule (HTAB, SP, visible ASCII, obs-text; never CR, LF, NUL,
+/// other controls or DEL) instead of checking each value again: every byte
+/// value at the start, middle and end of short and long values (httparse's
+/// scalar, 8-byte and 32-byte scans) is refused exactly when the rule says.
+/// If an httparse upgrade ever lets a control byte through, this fails.
+#[test]
+fn field_values_are_httparse_checked() {
+    let allowed = |b: u8| b == b'\t' || (b >= 0x20 && b != 0x7f);
+    for len in [1usize, 7, 9, 40, 70] {
+        for at in [0, len / 2, len - 1] {
+            for b in 0..=255u8 {
+                if b == b'\n' {
+                    continue; // ends the line: another header, not a value byte
+                }
+                let mut value = vec![b'v'; len];
+                value[at] = b;
+                let mut req = b"GET / HTTP/1.1\r\nHost: a\r\nX-V: ".to_vec();
+                req.extend_from_slice(&value);
+                req.extend_from_slice(b"\r\n\r\n");
+                let mut resp = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX-V: ".to_vec();
+                resp.extend_from_slice(&value);
+                resp.extend_from_slice(b"\r\n\r\n");
+                let ok = allowed(b);
+                assert_eq!(parse(&req).is_ok(), ok, "request, {b:#x} at {at} of {len}");
+                assert_eq!(
+                    response(&resp, false).is_ok(),
+                    ok,
+                    "response, {b:#x} at {at} of {len}"
+                );
+            }
+        }
+    }
+}
