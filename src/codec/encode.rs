@@ -50,10 +50,13 @@ pub enum Scheme {
     Https,
 }
 
+#[inline]
 fn is_listed(buf: &[u8], name: &[u8], tokens: &[(u32, u32)]) -> bool {
-    tokens
-        .iter()
-        .any(|t| buf[t.0 as usize..t.1 as usize].eq_ignore_ascii_case(name))
+    // Most messages list nothing in `Connection` but the connection's own options.
+    !tokens.is_empty()
+        && tokens
+            .iter()
+            .any(|t| buf[t.0 as usize..t.1 as usize].eq_ignore_ascii_case(name))
 }
 
 fn header_line(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
@@ -61,6 +64,48 @@ fn header_line(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.extend_from_slice(b": ");
     out.extend_from_slice(value);
     out.extend_from_slice(b"\r\n");
+}
+
+/// Kept header lines, copied from the received head: a line received exactly
+/// as `name: value\r\n` is written is taken as it is, and consecutive ones
+/// in one copy (a head of eight kept lines was 32 small copies); any other
+/// line is written out by `header_line`. The bytes written are the same.
+struct KeptLines<'b> {
+    buf: &'b [u8],
+    /// Received lines not yet written: a span of `buf`.
+    run: (usize, usize),
+}
+
+impl<'b> KeptLines<'b> {
+    fn new(buf: &'b [u8]) -> Self {
+        KeptLines { buf, run: (0, 0) }
+    }
+
+    #[inline]
+    fn keep(&mut self, h: &HeaderIndex, out: &mut Vec<u8>) {
+        let buf = self.buf;
+        let (name_end, value_start) = (h.name.1 as usize, h.value.0 as usize);
+        let line_end = h.value.1 as usize + 2;
+        let as_written = value_start == name_end + 2
+            && buf.get(name_end..value_start) == Some(b": ")
+            && buf.get(line_end - 2..line_end) == Some(b"\r\n");
+        if !as_written {
+            self.flush(out);
+            header_line(out, h.name(buf), h.value(buf));
+            return;
+        }
+        let start = h.name.0 as usize;
+        if self.run.1 != start || self.run.0 == self.run.1 {
+            self.flush(out);
+            self.run.0 = start;
+        }
+        self.run.1 = line_end;
+    }
+
+    fn flush(&mut self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.buf[self.run.0..self.run.1]);
+        self.run = (0, 0);
+    }
 }
 
 /// Write the upstream request head.
@@ -91,6 +136,7 @@ pub fn encode_request(
     let write_xfp = plan.set_xfp || !client_xfp;
     let ext_name = edits.external_header.filter(|_| plan.external.is_some());
     let mut xff_seen = false;
+    let mut kept = KeptLines::new(buf);
     for h in headers {
         let name = h.name(buf);
         let keep = match h.kind {
@@ -124,9 +170,10 @@ pub fn encode_request(
             }
         };
         if keep {
-            header_line(out, name, h.value(buf));
+            kept.keep(h, out);
         }
     }
+    kept.flush(out);
     if head.te_trailers {
         out.extend_from_slice(b"te: trailers\r\n");
     }
@@ -361,11 +408,12 @@ pub fn encode_response(
     out: &mut Vec<u8>,
 ) {
     out.extend_from_slice(b"HTTP/1.1 ");
-    write_dec(out, u64::from(head.status));
+    write_status(out, head.status);
     out.push(b' ');
     out.extend_from_slice(&buf[head.reason.0 as usize..head.reason.1 as usize]);
     out.extend_from_slice(b"\r\n");
     let switching = head.status == 101;
+    let mut kept = KeptLines::new(buf);
     for h in headers {
         let keep = match h.kind {
             HeaderKind::TransferEncoding => plan.chunked && head.framing == BodyFraming::Chunked,
@@ -376,9 +424,10 @@ pub fn encode_response(
             _ => !is_listed(buf, h.name(buf), conn_tokens),
         };
         if keep {
-            header_line(out, h.name(buf), h.value(buf));
+            kept.keep(h, out);
         }
     }
+    kept.flush(out);
     if plan.chunked && head.framing != BodyFraming::Chunked {
         out.extend_from_slice(b"transfer-encoding: chunked\r\n");
     }
@@ -467,7 +516,7 @@ pub fn local_reply(
 ) -> u64 {
     let body_len = body.byte_len() as u64;
     out.extend_from_slice(b"HTTP/1.1 ");
-    write_dec(out, u64::from(status));
+    write_status(out, status);
     out.push(b' ');
     out.extend_from_slice(reason_phrase(status).as_bytes());
     out.extend_from_slice(b"\r\nserver: ringway\r\n");
@@ -565,8 +614,23 @@ const REASON_PHRASES: &[(u16, &str)] = &[
     (505, "HTTP Version Not Supported"),
 ];
 
+/// A status code (three digits: the parser and the config allow 100 to 999)
+/// in one fixed-size copy; `write_dec` for anything else.
+fn write_status(out: &mut Vec<u8>, status: u16) {
+    if !(100..=999).contains(&status) {
+        return write_dec(out, u64::from(status));
+    }
+    let digit = |n: u16| b'0' + (n % 10) as u8;
+    out.extend_from_slice(&[digit(status / 100), digit(status / 10), digit(status)]);
+}
+
 /// Decimal digits of `n`, without going through `fmt` (no allocation, no locale).
 pub fn write_dec(out: &mut Vec<u8>, mut n: u64) {
+    if n < 10 {
+        // Service times in milliseconds, counts: mostly one digit.
+        out.push(b'0' + n as u8);
+        return;
+    }
     let mut digits = [0u8; 20];
     let mut i = digits.len();
     loop {
@@ -583,12 +647,26 @@ pub fn write_dec(out: &mut Vec<u8>, mut n: u64) {
 pub(super) fn write_ip(out: &mut Vec<u8>, ip: IpAddr) {
     match ip {
         IpAddr::V4(v4) => {
-            for (i, octet) in v4.octets().iter().enumerate() {
+            // At most 15 bytes, composed on the stack and copied once.
+            let mut text = [0u8; 15];
+            let mut len = 0;
+            for (i, &octet) in v4.octets().iter().enumerate() {
                 if i > 0 {
-                    out.push(b'.');
+                    text[len] = b'.';
+                    len += 1;
                 }
-                write_dec(out, u64::from(*octet));
+                if octet >= 100 {
+                    text[len] = b'0' + octet / 100;
+                    len += 1;
+                }
+                if octet >= 10 {
+                    text[len] = b'0' + octet / 10 % 10;
+                    len += 1;
+                }
+                text[len] = b'0' + octet % 10;
+                len += 1;
             }
+            out.extend_from_slice(&text[..len]);
         }
         IpAddr::V6(v6) => {
             use std::io::Write;
@@ -620,6 +698,71 @@ mod tests {
             let mut out = Vec::new();
             write_dec(&mut out, n);
             assert_eq!(out, n.to_string().as_bytes());
+        }
+    }
+
+    #[test]
+    fn statuses_and_addresses() {
+        for status in [0u16, 7, 99, 100, 101, 200, 404, 999, 1000, 65535] {
+            let mut out = Vec::new();
+            write_status(&mut out, status);
+            assert_eq!(out, status.to_string().as_bytes());
+        }
+        for ip in [
+            "0.0.0.0",
+            "1.2.3.4",
+            "10.99.100.255",
+            "255.255.255.255",
+            "::1",
+            "fe80::1:2",
+        ] {
+            let ip: IpAddr = ip.parse().unwrap();
+            let mut out = Vec::new();
+            write_ip(&mut out, ip);
+            assert_eq!(out, ip.to_string().as_bytes());
+        }
+    }
+
+    /// Lines received as they are written go out in runs; others are
+    /// rewritten; the bytes are the same either way.
+    #[test]
+    fn kept_lines_are_the_lines_written() {
+        let buf = b"A: 1\r\nB:2\r\nC: 3\r\nD:  4 \r\nE: 5\r\nF: \r\nG: 7\r\n";
+        let mut heads = Vec::new();
+        let mut at = 0;
+        while at < buf.len() {
+            let end = at + buf[at..].windows(2).position(|w| w == b"\r\n").unwrap();
+            let colon = at + buf[at..end].iter().position(|&b| b == b':').unwrap();
+            let line = &buf[colon + 1..end];
+            let trimmed = line.trim_ascii();
+            let v0 = if trimmed.is_empty() {
+                colon + 1 + line.len() - line.trim_ascii_start().len()
+            } else {
+                colon + 1 + line.iter().position(|b| !b.is_ascii_whitespace()).unwrap()
+            };
+            heads.push(HeaderIndex {
+                name: (at as u32, colon as u32),
+                value: (v0 as u32, (v0 + trimmed.len()) as u32),
+                kind: HeaderKind::Other,
+            });
+            at = end + 2;
+        }
+        // Every subset of the lines, kept in order.
+        for mask in 0u32..(1 << heads.len()) {
+            let (mut runs, mut lines) = (Vec::new(), Vec::new());
+            let mut kept = KeptLines::new(buf);
+            for (i, h) in heads.iter().enumerate() {
+                if mask & (1 << i) != 0 {
+                    kept.keep(h, &mut runs);
+                    header_line(&mut lines, h.name(buf), h.value(buf));
+                }
+            }
+            kept.flush(&mut runs);
+            assert_eq!(
+                String::from_utf8_lossy(&runs),
+                String::from_utf8_lossy(&lines),
+                "{mask:b}"
+            );
         }
     }
 
