@@ -23,8 +23,8 @@ use super::{
     local_reply::{AfterReply, Liveness, LocalReply},
     pace::BodyPace,
     relay::{
-        relay_body, relay_body_spliced, tunnel, tunnel_one_task, Delivered, ReadPace, RelayError,
-        Source, SourceFault,
+        relay_body, relay_body_spliced, splice_length, tunnel, tunnel_one_task, Delivered,
+        ReadPace, RelayError, Source, SourceFault,
     },
     tap::{CxProtocol, SessionTap},
     ExchangeBuffers, H1Scratch, Held, ListenerCtx, Worker,
@@ -911,6 +911,10 @@ impl<S: Transport> Downstream for Request<'_, S> {
                 buf: up_buf,
                 worker,
             };
+            if splice_length(&decoder, encoder, src.buf.len(), None).is_none() {
+                let codec = (decoder, encoder);
+                return relay_body(src, down, out, codec, pace, None, first_write_by).await;
+            }
             let codec = (decoder, encoder);
             return relay_body_spliced(src, down, out, codec, pace, None, first_write_by).await;
         }

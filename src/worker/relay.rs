@@ -440,18 +440,9 @@ pub async fn relay_body_spliced(
     limit: Option<u64>,
     first_write_by: Option<Instant>,
 ) -> Result<u64, RelayError> {
-    let length = match decoder {
-        BodyDecoder::Length(n)
-            if encoder == BodyEncoder::Identity
-                && n.saturating_sub(src.buf.len() as u64) >= SPLICE_MIN
-                && limit.is_none_or(|max| n <= max) =>
-        {
-            n
-        }
-        _ => {
-            let codec = (decoder, encoder);
-            return relay_body(src, dst, out, codec, pace, limit, first_write_by).await;
-        }
+    let Some(length) = splice_length(&decoder, encoder, src.buf.len(), limit) else {
+        let codec = (decoder, encoder);
+        return relay_body(src, dst, out, codec, pace, limit, first_write_by).await;
     };
     let slot = &src.worker.pipes;
     let Some(mut pipe) = slot.take() else {
@@ -490,6 +481,30 @@ pub async fn relay_body_spliced(
                 Err(e) => Err(e),
             }
         }
+    }
+}
+
+/// The body's length if `relay_body_spliced` would splice it (framed by its
+/// length, re-sent as it is, within `limit`, at least `SPLICE_MIN` of it
+/// still to come past the `buffered` bytes); `None`: it copies. Callers that
+/// ask first await `relay_body` themselves for a copied body: reached through
+/// `relay_body_spliced`, its future was moved into place once more (a copy of
+/// a few hundred bytes per response).
+pub fn splice_length(
+    decoder: &BodyDecoder,
+    encoder: BodyEncoder,
+    buffered: usize,
+    limit: Option<u64>,
+) -> Option<u64> {
+    match *decoder {
+        BodyDecoder::Length(n)
+            if encoder == BodyEncoder::Identity
+                && n.saturating_sub(buffered as u64) >= SPLICE_MIN
+                && limit.is_none_or(|max| n <= max) =>
+        {
+            Some(n)
+        }
+        _ => None,
     }
 }
 
