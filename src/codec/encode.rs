@@ -81,14 +81,15 @@ impl<'b> KeptLines<'b> {
         KeptLines { buf, run: (0, 0) }
     }
 
-    #[inline]
+    #[inline(always)]
     fn keep(&mut self, h: &HeaderIndex, out: &mut Vec<u8>) {
         let buf = self.buf;
         let (name_end, value_start) = (h.name.1 as usize, h.value.0 as usize);
         let line_end = h.value.1 as usize + 2;
+        // Byte patterns, not slice compares (those call `bcmp`).
         let as_written = value_start == name_end + 2
-            && buf.get(name_end..value_start) == Some(b": ")
-            && buf.get(line_end - 2..line_end) == Some(b"\r\n");
+            && matches!(buf.get(name_end..value_start), Some([b':', b' ']))
+            && matches!(buf.get(line_end - 2..line_end), Some([b'\r', b'\n']));
         if !as_written {
             self.flush(out);
             header_line(out, h.name(buf), h.value(buf));
@@ -102,6 +103,7 @@ impl<'b> KeptLines<'b> {
         self.run.1 = line_end;
     }
 
+    #[inline]
     fn flush(&mut self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.buf[self.run.0..self.run.1]);
         self.run = (0, 0);

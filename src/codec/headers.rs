@@ -211,7 +211,7 @@ impl FramingFields {
     /// Take note of one header. Tokens `Connection` lists (other than `close`
     /// and `keep-alive`) are recorded in `conn_tokens`: those headers are
     /// hop-by-hop.
-    #[inline]
+    #[inline(always)]
     pub fn observe(
         &mut self,
         kind: HeaderKind,
@@ -228,6 +228,11 @@ impl FramingFields {
                     Some(parse_content_length(value).ok_or(super::CodecError::BadContentLength)?);
             }
             HeaderKind::TransferEncoding => self.transfer_encoding_lines += 1,
+            // The usual whole values first: one token, nothing to record.
+            HeaderKind::Connection if value.eq_ignore_ascii_case(b"keep-alive") => {
+                self.keep_alive = true;
+            }
+            HeaderKind::Connection if value.eq_ignore_ascii_case(b"close") => self.close = true,
             HeaderKind::Connection => self.connection(value, buf, conn_tokens),
             _ => {}
         }
