@@ -35,7 +35,7 @@ use super::{
     hosts::{HostSet, SharedHosts},
     pool::UpstreamPool,
 };
-use crate::prim::WaitList;
+use crate::prim::{wait_list::Ticket, WaitList};
 use crate::{
     balancer::{hash, Balancer, Candidate, HashTable},
     codec::headers::HeaderIndex,
@@ -58,8 +58,8 @@ pub struct WorkerCluster {
     worker: usize,
     workers: usize,
     state: RefCell<State>,
-    /// Requests queued by the connection breaker (`Admission::Queued`),
-    /// woken when a request ends or a connection is pooled.
+    /// Requests queued by the connection breaker (`Admission::Queued`), one
+    /// woken as each request ends.
     freed: WaitList,
 }
 
@@ -137,18 +137,22 @@ pub enum Admission<'a> {
 /// count (`max_pending_requests`) until dropped.
 pub struct Queued<'a> {
     cluster: &'a WorkerCluster,
+    /// Its place among the worker's queued requests of this cluster.
+    ticket: Ticket,
 }
 
 impl Queued<'_> {
-    /// Until a request of this cluster's ends or a connection is pooled on
-    /// this worker; then the request asks `begin_request` again.
+    /// Until a request of this cluster's ends on this worker with this one
+    /// first in line (one ending wakes one queued request); then the request
+    /// asks `begin_request` again.
     pub async fn freed(&self) {
-        self.cluster.freed.next_wake().await
+        self.cluster.freed.turn(&self.ticket).await
     }
 }
 
 impl Drop for Queued<'_> {
     fn drop(&mut self) {
+        self.cluster.freed.cancel(&self.ticket);
         let mut st = self.cluster.state.borrow_mut();
         st.pending = st.pending.saturating_sub(1);
         self.cluster.pending_now(st.pending);
@@ -393,7 +397,10 @@ impl WorkerCluster {
                         .breakers
                         .set_starved(self.worker, self.workers, true);
                 }
-                return Admission::Queued(Queued { cluster: self });
+                return Admission::Queued(Queued {
+                    cluster: self,
+                    ticket: self.freed.ticket(),
+                });
             }
         }
         st.active += 1;
@@ -557,7 +564,9 @@ impl WorkerCluster {
 
     /// A guard ended: release its counts and feed outlier detection.
     fn finish(&self, addr: SocketAddr, member: usize, generation: u64, outcome: Outcome) {
-        self.freed.wake_all();
+        // Its connection is pooled by now (the exchange checks it in before
+        // the guard drops) or closed: either way room for one queued request.
+        self.freed.wake_one();
         let mut st = self.state.borrow_mut();
         st.active = st.active.saturating_sub(1);
         self.publish(Resource::Requests, st.active);
@@ -720,7 +729,6 @@ impl WorkerCluster {
         // Only hosts still in the set get their connection back.
         if st.members.iter().any(|m| m.addr == addr) {
             st.pool.checkin(addr, stream, suspect, now);
-            self.freed.wake_all();
         }
     }
 
