@@ -455,15 +455,21 @@ start_upstream() {
   log "upstream nginx PID $UP_PID on $UP_HOST:$UP_PORT (HTTP/1.1) and $UP_H2_HOST:$UP_H2_PORT (h2c)"
 }
 
+# Start proxy NAME with W workers in the background, its command recorded.
+launch() { # NAME WORKERS
+  local name=$1 w=$2 cmd
+  cmd=$(proxy_cmd "$name" "$w")
+  echo "$name (workers $w): $cmd" >> "$WORK/commands.txt"
+  # shellcheck disable=SC2086
+  $cmd > "$WORK/$name.$w.out" 2> "$WORK/$name.$w.err" &
+  MAIN_PID[$name]=$!; PIDS+=("$!")
+}
+
 start_proxies() { # WORKERS
-  local w=$1 name cmd host port
+  local w=$1 name host port
   write_proxy_configs "$w"
   for name in "${PROXIES[@]}"; do
-    cmd=$(proxy_cmd "$name" "$w")
-    echo "$name (workers $w): $cmd" >> "$WORK/commands.txt"
-    # shellcheck disable=SC2086
-    $cmd > "$WORK/$name.$w.out" 2> "$WORK/$name.$w.err" &
-    MAIN_PID[$name]=$!; PIDS+=("$!")
+    launch "$name" "$w"
     host=${ADDR[$name]%:*} port=${ADDR[$name]#*:}
     if ! wait_port "$host" "$port" "${MAIN_PID[$name]}" || ! wait_port "$host" "$TLS_PORT" "${MAIN_PID[$name]}"; then
       echo "bench: $name did not start; stderr:" >&2; tail -20 "$WORK/$name.$w.err" >&2; exit 1
@@ -479,11 +485,7 @@ start_proxies() { # WORKERS
     fi
   done
   for name in "${RELAY_TARGETS[@]}"; do
-    cmd=$(proxy_cmd "$name" "$w")
-    echo "$name (workers $w): $cmd" >> "$WORK/commands.txt"
-    # shellcheck disable=SC2086
-    $cmd > "$WORK/$name.$w.out" 2> "$WORK/$name.$w.err" &
-    MAIN_PID[$name]=$!; PIDS+=("$!")
+    launch "$name" "$w"
     host=${ADDR[$name]%:*} port=${ADDR[$name]#*:}
     if ! wait_port "$host" "$port" "${MAIN_PID[$name]}"; then
       echo "bench: $name did not start; stderr:" >&2; tail -20 "$WORK/$name.$w.err" >&2; exit 1
