@@ -39,7 +39,7 @@ use crate::{
     config::{ForwardAction, HostRewrite, RouteAction, RouteEdits, Target},
     router::{RouteInput, RouteMatch},
     upstream::{
-        cluster::{Admission, HashInput, Queued, RequestGuard},
+        cluster::{Admission, HashInput, Overflow, Queued, RequestGuard},
         UpstreamError, WorkerCluster,
     },
 };
@@ -274,56 +274,100 @@ fn admit_client<'w, D: Downstream>(
 }
 
 /// Ask the cluster for a host (breakers, health, balancer), counting the
-/// outcome; `now`: the upstream request's start. A request the connection
-/// breaker queues waits for a connection to free and asks again, up to the
-/// route timeout counted from `now` (Envoy's pending request; it times out
-/// with the route's 504). Returns the guard and when it was taken.
+/// outcome; `now`: the upstream request's start, from which the route
+/// timeout counts. Returns the guard and when it was taken (later than
+/// `now` if the connection breaker queued the request).
 async fn admit<'c, D: Downstream>(
     cluster: &'c WorkerCluster,
     slot: usize,
     down: &mut D,
-    (mut now, timeout): (Instant, Option<std::time::Duration>),
+    (now, timeout): (Instant, Option<std::time::Duration>),
 ) -> Result<(RequestGuard<'c>, Instant), LocalReply<'static>> {
     let deadline = timeout.map(|t| now + t);
+    let (answer, queued) = admission(cluster, slot, down, Key::Head, deadline).await;
+    // A request that waited reads the clock again.
+    let now = if queued { Instant::now() } else { now };
+    let (picked, outcome) = match answer {
+        Answer::Host(guard) => (Picked::Host(guard.addr()), Ok((guard, now))),
+        Answer::NoHealthy => (Picked::NoHealthy, Err(LocalReply::NoHealthyUpstream)),
+        Answer::Overloaded(which) => (Picked::Overflow(which), Err(LocalReply::Overflow(which))),
+        Answer::TimedOut => {
+            let e = UpstreamError::Timeout;
+            down.tap().upstream_error(&e);
+            return Err(LocalReply::Upstream(e));
+        }
+    };
+    down.tap().picked(slot, &picked, now);
+    outcome
+}
+
+/// How asking the cluster for a host ended, queueing waited out.
+enum Answer<'c> {
+    Host(RequestGuard<'c>),
+    NoHealthy,
+    Overloaded(Overflow),
+    /// The deadline came while the connection breaker had it queued.
+    TimedOut,
+}
+
+/// What a request is hashed on when it asks for a host.
+#[derive(Clone, Copy)]
+enum Key {
+    /// Its head (the first attempt).
+    Head,
+    /// Nothing but the peer: a retry's head is consumed.
+    PeerOnly,
+}
+
+/// `begin_request`, waiting while the connection breaker queues the request
+/// (Envoy's pending request), up to `deadline`: how it ended, and whether it
+/// was queued. The waits are counted once however often it asks.
+async fn admission<'c, D: Downstream>(
+    cluster: &'c WorkerCluster,
+    slot: usize,
+    down: &mut D,
+    key: Key,
+    deadline: Option<Instant>,
+) -> (Answer<'c>, bool) {
     let peer = down.peer().ip();
     let mut queued_before = false;
     loop {
         let (req, tap) = down.request();
-        let admission = cluster.begin_request(&HashInput {
-            buf: req.buf,
-            headers: req.headers,
-            peer,
-        });
-        let (picked, outcome) = match admission {
+        let input = match key {
+            Key::Head => HashInput {
+                buf: req.buf,
+                headers: req.headers,
+                peer,
+            },
+            Key::PeerOnly => HashInput {
+                buf: &[],
+                headers: &[],
+                peer,
+            },
+        };
+        let answer = match cluster.begin_request(&input) {
+            Admission::Queued(queued) => Err(queued),
             Admission::Admitted(guard) => {
                 if !queued_before {
                     count_waits(tap, slot, &guard);
                 }
-                (Picked::Host(guard.addr()), Ok((guard, now)))
+                Ok(Answer::Host(guard))
             }
-            Admission::NoHealthyUpstream => (Picked::NoHealthy, Err(LocalReply::NoHealthyUpstream)),
-            Admission::Overloaded(which) => {
-                (Picked::Overflow(which), Err(LocalReply::Overflow(which)))
-            }
-            Admission::Queued(queued) => {
-                if !queued_before {
-                    tap.connection_overflow(slot);
-                    tap.pending(slot);
-                    queued_before = true;
-                }
-                let freed = Box::pin(freed_by(&queued, deadline)).await;
-                drop(queued);
-                if !freed {
-                    let e = UpstreamError::Timeout;
-                    down.tap().upstream_error(&e);
-                    return Err(LocalReply::Upstream(e));
-                }
-                now = Instant::now();
-                continue;
-            }
+            Admission::NoHealthyUpstream => Ok(Answer::NoHealthy),
+            Admission::Overloaded(which) => Ok(Answer::Overloaded(which)),
         };
-        tap.picked(slot, &picked, now);
-        return outcome;
+        let queued = match answer {
+            Ok(answer) => return (answer, queued_before),
+            Err(queued) => queued,
+        };
+        if !queued_before {
+            tap.connection_overflow(slot);
+            tap.pending(slot);
+            queued_before = true;
+        }
+        if !Box::pin(freed_by(&queued, deadline)).await {
+            return (Answer::TimedOut, true);
+        }
     }
 }
 
@@ -550,40 +594,17 @@ fn count_no_retry<D: Downstream>(down: &mut D, no: NoRetry) {
     }
 }
 
-/// Admit a retry (no hash key: the head is consumed). Queued by the
-/// connection breaker, it waits as the first attempt would, up to the route
-/// timeout; `None` when it cannot go.
+/// Admit a retry (no hash key: the head is consumed), queued as the first
+/// attempt would be, up to the route timeout; `None` when it cannot go.
 async fn readmit<'c, D: Downstream>(
     cluster: &'c WorkerCluster,
     slot: usize,
     down: &mut D,
     deadline: Option<Instant>,
 ) -> Option<RequestGuard<'c>> {
-    let no_key = HashInput {
-        buf: &[],
-        headers: &[],
-        peer: down.peer().ip(),
-    };
-    let mut queued_before = false;
-    loop {
-        let queued = match cluster.begin_request(&no_key) {
-            Admission::Admitted(next) => {
-                if !queued_before {
-                    count_waits(down.tap(), slot, &next);
-                }
-                return Some(next);
-            }
-            Admission::Queued(queued) => queued,
-            Admission::NoHealthyUpstream | Admission::Overloaded(_) => return None,
-        };
-        if !queued_before {
-            down.tap().connection_overflow(slot);
-            down.tap().pending(slot);
-            queued_before = true;
-        }
-        if !Box::pin(freed_by(&queued, deadline)).await {
-            return None;
-        }
+    match admission(cluster, slot, down, Key::PeerOnly, deadline).await {
+        (Answer::Host(next), _) => Some(next),
+        _ => None,
     }
 }
 
