@@ -73,19 +73,30 @@ impl BreakerBoard {
         }
     }
 
-    /// Say whether this worker is queueing requests for connections (owner only).
+    /// Say whether this worker is queueing requests for connections (owner
+    /// only). Clearing a flag on a board nobody has used yet does not size it:
+    /// the pool sweep clears it every second, and the board's one allocation
+    /// belongs to the first request that needs it.
     pub fn set_starved(&self, worker: usize, workers: usize, starved: bool) {
-        if let Some(slot) = self.slots(workers).get(worker) {
+        let slots = match self.slots.get() {
+            Some(slots) => &slots[..],
+            None if !starved => return,
+            None => self.slots(workers),
+        };
+        if let Some(slot) = slots.get(worker) {
             slot.starved.store(u32::from(starved), Ordering::Relaxed);
         }
     }
 
     /// Is a worker other than `worker` queueing requests for connections?
-    pub fn others_starved(&self, worker: usize, workers: usize) -> bool {
-        self.slots(workers)
-            .iter()
-            .enumerate()
-            .any(|(i, s)| i != worker && s.starved.load(Ordering::Relaxed) != 0)
+    /// (Never on a board nobody has used yet.)
+    pub fn others_starved(&self, worker: usize) -> bool {
+        self.slots.get().is_some_and(|slots| {
+            slots
+                .iter()
+                .enumerate()
+                .any(|(i, s)| i != worker && s.starved.load(Ordering::Relaxed) != 0)
+        })
     }
 
     /// Is the cluster-wide count of `r` under `total`? Read only by a worker
@@ -120,10 +131,13 @@ mod tests {
     #[test]
     fn a_starved_worker_is_seen_by_the_others_only() {
         let board = BreakerBoard::default();
+        // Nothing to clear on an unused board, and it stays unsized.
+        board.set_starved(0, 3, false);
+        assert!(board.slots.get().is_none() && !board.others_starved(0));
         board.set_starved(1, 3, true);
-        assert!(board.others_starved(0, 3) && board.others_starved(2, 3));
-        assert!(!board.others_starved(1, 3));
+        assert!(board.others_starved(0) && board.others_starved(2));
+        assert!(!board.others_starved(1));
         board.set_starved(1, 3, false);
-        assert!(!board.others_starved(0, 3));
+        assert!(!board.others_starved(0));
     }
 }

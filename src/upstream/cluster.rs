@@ -747,8 +747,8 @@ impl WorkerCluster {
         if !std::mem::take(&mut st.queued_since_sweep) {
             board.set_starved(self.worker, self.workers, false);
         }
-        let given_back = board.others_starved(self.worker, self.workers)
-            && st.pool.close_unused(Instant::now(), interval) > 0;
+        let given_back =
+            board.others_starved(self.worker) && st.pool.close_unused(Instant::now(), interval) > 0;
         if given_back {
             let open = st.pool.idle_count() as u32 + st.active;
             self.publish(Resource::Connections, open);
