@@ -141,10 +141,7 @@ impl UpstreamPool {
 
     /// Close connections idle for longer than the timeout.
     pub fn sweep(&mut self) {
-        let timeout = self.idle_timeout;
-        for list in self.idle.values_mut() {
-            list.retain(|c| c.since.elapsed() < timeout);
-        }
+        self.close_unused(Instant::now(), self.idle_timeout);
     }
 
     /// Close the idle connections parked for at least `unused` at `now`
