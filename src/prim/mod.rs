@@ -2,10 +2,12 @@
 //! once with its reasoning written once: `Published` (a versioned snapshot
 //! cell, how anything crosses cores), `Rng` (xorshift64*, never for secrets),
 //! `Lifecycle` (draining and the health override), `FreeList` (values kept
-//! for reuse, trimmed to what the load needs) and `WaitList` (tasks of one
-//! worker waiting for another's announcement). A leaf: imports
+//! for reuse, trimmed to what the load needs), `WaitList` (tasks of one
+//! worker waiting for another's announcement) and `alarm` (futures bounded
+//! by a deadline, on a wheel each worker thread turns). A leaf: imports
 //! nothing of the crate.
 
+pub mod alarm;
 pub mod free_list;
 #[cfg(test)]
 pub mod fuzzing;

@@ -3,15 +3,16 @@
 //! output buffer.
 //!
 //! Invariant: a write is bounded by `WRITE_TIMEOUT` without a clock read of
-//! its own: its timer counts to a deadline its caller computed from a moment
+//! its own: its alarm counts to a deadline its caller computed from a moment
 //! it read already, or else from the write's first wait (made then: a write
-//! the kernel takes at once costs no timer at all). Timer-wheel entries are
-//! made only by operations that wait.
+//! the kernel takes at once costs no alarm at all). Alarms are armed only by
+//! operations that wait, on the worker thread's own wheel (`prim::alarm`:
+//! arming and disarming one costs a few words written, where a monoio timer
+//! costs a clock read and a hierarchical wheel's upkeep; an alarm fires
+//! within `alarm::GRAIN` of its deadline, never before).
 
 use std::{
-    future::{poll_fn, Future},
-    pin::pin,
-    task::Poll,
+    future::Future,
     time::{Duration, Instant},
 };
 
@@ -21,7 +22,7 @@ use monoio::{
     io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt},
 };
 
-use crate::codec::limits::READ_CHUNK;
+use crate::{codec::limits::READ_CHUNK, prim::alarm};
 
 /// A write that cannot finish within this ends the connection: the peer has
 /// stopped reading (nginx's `send_timeout` default). Without it, a client that
@@ -72,11 +73,9 @@ pub async fn read_more<R: AsyncReadRent>(
     // and its timer would copy the read's future once more.
     let bounded = match wait {
         Wait::Unbounded => Some(stream.read(spare).await),
-        // No clock read: the deadline goes to the timer as it is.
-        Wait::Until(d) => monoio::time::timeout_at(d.into(), stream.read(spare))
-            .await
-            .ok(),
-        Wait::For(w) => within_once_waiting(w, stream.read(spare)).await,
+        // No clock read: the deadline goes to the alarm as it is.
+        Wait::Until(d) => alarm::at(d, stream.read(spare)).await,
+        Wait::For(w) => alarm::after(w, stream.read(spare)).await,
     };
     let Some((res, spare)) = bounded else {
         return Err(ReadError::TimedOut);
@@ -131,10 +130,8 @@ pub async fn write_all_by<W: AsyncWriteRent, B: monoio::buf::IoBuf>(
 ) -> std::io::Result<(std::io::Result<usize>, B)> {
     // Written out per bound, not wrapped (see `read_more`).
     let done = match deadline {
-        Some(d) => monoio::time::timeout_at(d.into(), stream.write_all(buf))
-            .await
-            .ok(),
-        None => within_once_waiting(WRITE_TIMEOUT, stream.write_all(buf)).await,
+        Some(d) => alarm::at(d, stream.write_all(buf)).await,
+        None => alarm::after(WRITE_TIMEOUT, stream.write_all(buf)).await,
     };
     stopped_reading(done)
 }
@@ -144,58 +141,4 @@ fn stopped_reading<T>(done: Option<T>) -> std::io::Result<T> {
     done.ok_or_else(|| {
         std::io::Error::new(std::io::ErrorKind::TimedOut, "the peer stopped reading")
     })
-}
-
-/// `fut`, given `wait` from the moment it first has to wait: a future ready
-/// at its first poll (most writes, and reads of bytes already there, on
-/// epoll) makes no timer and reads no clock, where `monoio::time::timeout`
-/// reads it for every operation. The bound starts a poll later than
-/// `timeout` would start it (microseconds, on seconds). (The timer is made
-/// then and moved into place: a copy of a few hundred bytes, which an
-/// operation with a deadline does not pay.)
-pub async fn within_once_waiting<F: Future>(wait: Duration, fut: F) -> Option<F::Output> {
-    let mut fut = pin!(fut);
-    let mut timer = pin!(None::<monoio::time::Sleep>);
-    poll_fn(|cx| {
-        if let Poll::Ready(out) = fut.as_mut().poll(cx) {
-            return Poll::Ready(Some(out));
-        }
-        if timer.is_none() {
-            timer.set(Some(monoio::time::sleep(wait)));
-        }
-        match timer.as_mut().as_pin_mut() {
-            Some(t) => t.poll(cx).map(|()| None),
-            None => Poll::Pending,
-        }
-    })
-    .await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn runtime() -> monoio::Runtime<monoio::time::TimeDriver<monoio::LegacyDriver>> {
-        monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
-            .enable_timer()
-            .build()
-            .unwrap()
-    }
-
-    #[test]
-    fn a_ready_future_is_done_at_once_and_a_waiting_one_gets_its_bound() {
-        runtime().block_on(async {
-            let wait = Duration::from_millis(30);
-            assert_eq!(within_once_waiting(wait, async { 7 }).await, Some(7));
-
-            let started = Instant::now();
-            let stuck = std::future::pending::<()>();
-            assert_eq!(within_once_waiting(wait, stuck).await, None);
-            assert!(started.elapsed() >= wait, "cut at its bound, not before");
-
-            let soon = monoio::time::sleep(Duration::from_millis(5));
-            let long = Duration::from_secs(5);
-            assert_eq!(within_once_waiting(long, soon).await, Some(()));
-        });
-    }
 }

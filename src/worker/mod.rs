@@ -623,6 +623,7 @@ pub fn run(
             Ok((mut rt, ring)) => {
                 tracing::info!(worker = id, driver = "io_uring", ring, "worker started");
                 shared.stats.workers[id].set_driver(IoDriver::Uring);
+                crate::prim::alarm::new_runtime();
                 rt.block_on(worker_main(id, shared))?;
                 return Ok(IoDriver::Uring);
             }
@@ -637,6 +638,7 @@ pub fn run(
         .build()?;
     tracing::info!(worker = id, driver = "epoll", "worker started");
     shared.stats.workers[id].set_driver(IoDriver::Epoll);
+    crate::prim::alarm::new_runtime();
     rt.block_on(worker_main(id, shared))?;
     Ok(IoDriver::Epoll)
 }

@@ -16,8 +16,7 @@ use monoio::io::{AsyncReadRent, AsyncWriteRent, Splitable};
 
 use super::{
     io::{
-        flush, flush_by, read_more, within_once_waiting, write_all_by, write_all_within, ReadError,
-        Wait, WRITE_TIMEOUT,
+        flush, flush_by, read_more, write_all_by, write_all_within, ReadError, Wait, WRITE_TIMEOUT,
     },
     pace::BodyPace,
     Worker, OUT_ROOM,
@@ -30,6 +29,7 @@ use crate::codec::{
 use crate::net::meter::Metered;
 use crate::net::splice::Pipe;
 use crate::net::transport::Transport;
+use crate::prim::alarm;
 
 /// A body with at least this much still to come after what arrived with the
 /// head is spliced; a smaller one is copied: a few reads and writes cost less
@@ -369,7 +369,7 @@ async fn readable_end<C: Transport, U: Transport>(
             (false, false) => None,
         }
     };
-    monoio::time::timeout(idle, either).await.ok().flatten()
+    alarm::after(idle, either).await.flatten()
 }
 
 /// One read from `from` written whole to `to`; `None` when `from` has closed
@@ -380,7 +380,7 @@ async fn copy_once<R: AsyncReadRent, W: AsyncWriteRent>(
     buf: BytesMut,
     idle: std::time::Duration,
 ) -> Option<BytesMut> {
-    let (res, buf) = monoio::time::timeout(idle, from.read(buf)).await.ok()?;
+    let (res, buf) = alarm::after(idle, from.read(buf)).await?;
     match res {
         Ok(n) if n > 0 => {}
         _ => return None,
@@ -412,7 +412,7 @@ async fn pipe<R: AsyncReadRent, W: AsyncWriteRent>(
         if buf.capacity() < crate::codec::limits::READ_CHUNK {
             buf.reserve(crate::codec::limits::READ_CHUNK);
         }
-        let Ok((res, b)) = monoio::time::timeout(idle, from.read(buf)).await else {
+        let Some((res, b)) = alarm::after(idle, from.read(buf)).await else {
             break;
         };
         buf = b;
@@ -590,12 +590,8 @@ async fn splice_body(
                     if pipe.held() == 0 {
                         let ready = match pace.wait(total) {
                             Wait::Unbounded => Some(src.readable(false).await),
-                            Wait::Until(d) => {
-                                monoio::time::timeout_at(d.into(), src.readable(false))
-                                    .await
-                                    .ok()
-                            }
-                            Wait::For(w) => within_once_waiting(w, src.readable(false)).await,
+                            Wait::Until(d) => alarm::at(d, src.readable(false)).await,
+                            Wait::For(w) => alarm::after(w, src.readable(false)).await,
                         };
                         match ready {
                             Some(Ok(())) => continue,
@@ -624,8 +620,8 @@ async fn splice_body(
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                     let by = *write_by.get_or_insert_with(|| Instant::now() + WRITE_TIMEOUT);
-                    match monoio::time::timeout_at(by.into(), dst.writable(false)).await {
-                        Ok(Ok(())) => {}
+                    match alarm::at(by, dst.writable(false)).await {
+                        Some(Ok(())) => {}
                         _ => return Spliced::Failed(RelayError::Sink),
                     }
                 }
