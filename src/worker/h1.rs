@@ -71,8 +71,9 @@ const LINGER_BYTES: usize = 256 * 1024;
 struct Client<S> {
     stream: S,
     /// Held while a request is in flight (`Connection::acquire_buffers`),
-    /// with the read buffer (`H1Scratch::buf`): an idle connection, whose
-    /// buffer is empty, holds neither.
+    /// with the read buffer (`H1Scratch::buf`), and while the connection waits
+    /// hot for the next one (module docs): an idle connection, once cooled,
+    /// holds neither.
     scratch: Held<H1Scratch>,
     /// Also the connection's listener, peer, TLS session, when it was accepted
     /// (for `max_connection_duration`) and the requests it has answered: one
