@@ -23,7 +23,7 @@ use std::{
 
 use monoio::{
     buf::{IoBuf, IoBufMut, IoVecBuf, IoVecBufMut},
-    io::{AsyncReadRent, AsyncWriteRent},
+    io::{AsyncReadRent, AsyncWriteRent, CancelHandle, CancelableAsyncReadRent},
     net::TcpStream,
     BufResult,
 };
@@ -229,6 +229,31 @@ impl AsyncReadRent for Metered {
     }
 }
 
+/// A read that a `Canceller` can stop without losing it: after the cancel the
+/// read still completes, with `ECANCELED` and the buffer, or with what it read
+/// (counted like any other read).
+impl CancelableAsyncReadRent for Metered {
+    async fn cancelable_read<T: IoBufMut>(
+        &mut self,
+        buf: T,
+        c: CancelHandle,
+    ) -> BufResult<usize, T> {
+        let (res, buf) = self.tcp.cancelable_read(buf, c).await;
+        self.received(&res);
+        (res, buf)
+    }
+
+    async fn cancelable_readv<T: IoVecBufMut>(
+        &mut self,
+        buf: T,
+        c: CancelHandle,
+    ) -> BufResult<usize, T> {
+        let (res, buf) = self.tcp.cancelable_readv(buf, c).await;
+        self.received(&res);
+        (res, buf)
+    }
+}
+
 impl AsyncWriteRent for Metered {
     async fn write<T: IoBuf>(&mut self, buf: T) -> BufResult<usize, T> {
         let (res, buf) = self.tcp.write(buf).await;
@@ -254,6 +279,8 @@ impl AsyncWriteRent for Metered {
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+    use std::future::Future;
 
     use monoio::io::AsyncWriteRentExt;
 
@@ -298,6 +325,40 @@ mod tests {
         r.unwrap();
         client.await;
         assert_eq!(counts.1.load(Relaxed), 1000);
+        assert_eq!(counts.0.load(Relaxed), 10);
+    }
+
+    #[monoio::test(enable_timer = true)]
+    async fn a_cancelled_read_gives_its_buffer_back_and_a_later_one_counts() {
+        let listener = monoio::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let counts = Arc::new(Counts::default());
+        let meter: Meter = counts.clone();
+        let tcp = TcpStream::connect_addr(addr).await.unwrap();
+        let mut s = Metered::new(tcp, Some(meter));
+        let (mut peer, _) = listener.accept().await.unwrap();
+        let canceller = monoio::io::Canceller::new();
+        {
+            let mut read =
+                std::pin::pin!(s.cancelable_read(Vec::with_capacity(64), canceller.handle()));
+            // Polled once: in flight (nothing has been sent).
+            let first =
+                std::future::poll_fn(|cx| std::task::Poll::Ready(read.as_mut().poll(cx))).await;
+            assert!(first.is_pending());
+            let _fresh = canceller.cancel();
+            // Awaited to its end: cancelled, with the buffer.
+            let (r, buf) = read.await;
+            assert_eq!(r.unwrap_err().raw_os_error(), Some(libc::ECANCELED));
+            assert_eq!(buf.capacity(), 64);
+        }
+        let (r, _) = peer.write_all(vec![1u8; 10]).await;
+        r.unwrap();
+        let canceller = monoio::io::Canceller::new();
+        let mut got = 0;
+        while got < 10 {
+            let (r, _) = s.cancelable_read(vec![0u8; 64], canceller.handle()).await;
+            got += r.unwrap();
+        }
         assert_eq!(counts.0.load(Relaxed), 10);
     }
 }

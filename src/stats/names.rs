@@ -265,6 +265,10 @@ metric_family! {
         DownstreamCxAccepted = "downstream_cx_accepted",
         AccessLogLines = "access_log_lines",
         AccessLogWriteErrors = "access_log_write_errors",
+        /// HTTP/1.1 keep-alive connections that, idle through a whole tick
+        /// while waiting hot (io_uring, plain TCP: in a read holding their
+        /// buffer), gave the buffer back and parked cold (`worker::h1`).
+        DownstreamCxCooled = "downstream_cx_cooled",
     }
 }
 

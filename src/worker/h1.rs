@@ -8,17 +8,27 @@
 //! pipelining correct: the next head is not parsed until the previous response
 //! is fully written. Bodies stream through the fixed-size read buffers; no stage
 //! holds a whole body. An idle connection waits for readability with no buffer.
+//!
+//! Hot and cold: between requests a plain-TCP connection on an io_uring worker
+//! keeps its read buffer and waits in a read straight into it (*hot*): one
+//! RECV, where a readiness wait then a read are two io_uring ops. Idle through
+//! a whole `IdleParking` tick (100–200 ms), it *cools*: the read is cancelled
+//! and awaited to its end (a request that raced the cancel is served, never
+//! lost), the buffers go back to the pool, and it waits for readability as an
+//! idle connection always has, holding none. On epoll a direct read would add
+//! a syscall, and TLS reads go through rustls: those always wait cold.
 
-use std::{net::SocketAddr, rc::Rc, time::Instant};
+use std::{future::Future, net::SocketAddr, rc::Rc, time::Instant};
 
 use bytes::{Buf, BytesMut};
+use monoio::{buf::IoBufMut, io::CancelableAsyncReadRent};
 
 use super::{
     downstream::{
         ClientGone, Downstream, HeadView, RequestBodyError, RequestView, ResponseView, Step,
     },
     exchange::{self, Env},
-    idle_parking::ReadableOrUnparked,
+    idle_parking::{Park, ReadableOrUnparked, Unparked},
     io::{flush, read_more, ReadError, Wait, WRITE_TIMEOUT},
     local_reply::{AfterReply, Liveness, LocalReply},
     pace::BodyPace,
@@ -37,7 +47,8 @@ use crate::{
         request::{parse_request, Method, Parsed, RequestHead},
         BodyFraming, CodecError, Version,
     },
-    net::transport::Transport,
+    net::{transport::Transport, IoDriver},
+    stats::names::WorkerCounter,
     upstream::connect::UpstreamConn,
 };
 
@@ -60,8 +71,9 @@ const LINGER_BYTES: usize = 256 * 1024;
 struct Client<S> {
     stream: S,
     /// Held while a request is in flight (`Connection::acquire_buffers`),
-    /// with the read buffer (`H1Scratch::buf`): an idle connection, whose
-    /// buffer is empty, holds neither.
+    /// with the read buffer (`H1Scratch::buf`), and while the connection waits
+    /// hot for the next one (module docs): an idle connection, once cooled,
+    /// holds neither.
     scratch: Held<H1Scratch>,
     /// Also the connection's listener, peer, TLS session, when it was accepted
     /// (for `max_connection_duration`) and the requests it has answered: one
@@ -160,9 +172,23 @@ pub(super) fn serve_accepted<S: Transport + 'static>(
         // The run is written out here rather than awaited as an `async fn` of
         // the connection: one frame less in every connection's task.
         let upstream = loop {
-            // Idle: wait here, in the task's own small state, holding no buffer.
-            if conn.client.buf_is_empty() && !matches!(conn.wait_for_request().await, Ok(Ok(()))) {
-                break None;
+            if conn.client.buf_is_empty() {
+                // Hot: the wait holds the buffer, in a recycled slot.
+                let cooled = if conn.waits_hot() {
+                    match conn.wait_hot().await {
+                        HotWait::Arrived => None,
+                        HotWait::Cooled(park) => Some(park),
+                        HotWait::Closed => break None,
+                    }
+                } else {
+                    None
+                };
+                // Idle: wait here, in the task's own small state, holding no buffer.
+                if conn.client.buf_is_empty()
+                    && !matches!(conn.wait_for_request(cooled).await, Ok(Ok(())))
+                {
+                    break None;
+                }
             }
             match conn.serve_request().await {
                 Some(Served::KeepAlive) => continue,
@@ -202,6 +228,17 @@ fn into_tunnel<S: Transport + 'static>(
             tunnel(client, client_rest, upstream, up_rest, idle).await;
         }
     })
+}
+
+/// How a hot wait for the next request ended.
+enum HotWait {
+    /// The request's first bytes are in the read buffer.
+    Arrived,
+    /// Idle through a whole tick: the buffers are back in the pool, and the
+    /// connection waits on, cold, in this parking (its deadline unchanged).
+    Cooled(Park),
+    /// Idle timeout, drain, end of stream or an error, with nothing read: close.
+    Closed,
 }
 
 /// A request served, and the connection goes on.
@@ -282,8 +319,10 @@ impl<S: Transport> Connection<S> {
         if let (Some(mut h1), Some(exchange)) =
             (self.client.scratch.0.take(), self.exchange.0.take())
         {
-            // A moment of this connection's means nothing to the next one's.
+            // A moment of this connection's means nothing to the next one's;
+            // nor does its canceller (pooled scratch holds none).
             h1.ended = None;
+            h1.canceller = None;
             self.client
                 .tap
                 .worker()
@@ -294,21 +333,34 @@ impl<S: Transport> Connection<S> {
     /// Give the idle buffers back, then wait for the next request's first
     /// byte; `Ok(Ok(()))`: it came; else close (idle timeout, drain, EOF). Not
     /// `async`: the wait itself is the whole of an idle connection's waiting
-    /// state, with no frame around it.
+    /// state, with no frame around it. `cooled`: the parking of a hot wait
+    /// that cooled (its buffers are back already), to wait on in.
     fn wait_for_request(
         &mut self,
+        cooled: Option<Park>,
     ) -> ReadableOrUnparked<impl std::future::Future<Output = std::io::Result<()>> + '_> {
-        // Idle since the last request ended (taken before the scratch goes
-        // back to the pool), or since now. The deadline is kept by the
-        // worker's tick (see `drain`), so a parked connection holds no timer
-        // of its own.
+        let park = match cooled {
+            Some(park) => park,
+            None => {
+                let deadline = self.idle_deadline();
+                self.release_buffers();
+                self.client.tap.ctx().drain.park(deadline)
+            }
+        };
+        park.or_readable(self.client.stream.wait_readable())
+    }
+
+    /// When the wait for the next request gives up. Idle since the last
+    /// request ended (taken before the scratch goes back to the pool), or
+    /// since now. The deadline is kept by the worker's tick (see `drain`), so
+    /// a parked connection holds no timer of its own.
+    fn idle_deadline(&mut self) -> Instant {
         let since = self
             .client
             .scratch
             .0
             .as_deref_mut()
             .and_then(|s| s.ended.take());
-        self.release_buffers();
         let config = &self.client.tap.ctx().config;
         let timeout = if self.client.tap.served() == 0 {
             config.request_headers_timeout
@@ -319,8 +371,95 @@ impl<S: Transport> Connection<S> {
         if let Some(max) = config.max_connection_duration {
             deadline = deadline.min(self.client.tap.opened() + max);
         }
-        let park = self.client.tap.ctx().drain.park(deadline);
-        park.or_readable(self.client.stream.wait_readable())
+        deadline
+    }
+
+    /// Whether the wait for the next request is hot (module docs): after a
+    /// request (the first waits cold, as ever), with the buffers still held,
+    /// on a plain socket of an io_uring worker.
+    fn waits_hot(&mut self) -> bool {
+        self.client.tap.served() > 0
+            && self.client.scratch.0.is_some()
+            && self.client.tap.worker().tap.stats.driver() == Some(IoDriver::Uring)
+            && self.client.stream.plain_socket().is_some()
+    }
+
+    /// Wait hot for the next request. The wait's state (a read in flight and
+    /// its buffer) lives in a recycled slot, as a request's does: an idle
+    /// connection's task stays the size of a cold wait.
+    async fn wait_hot(&mut self) -> HotWait {
+        let worker = self.client.tap.worker().clone();
+        worker.futures.recycle(self.read_hot()).await
+    }
+
+    /// A read of the next request into the spare capacity of the read buffer
+    /// (as `read_more` appends), raced against a hot parking; read first, so a
+    /// request that came as the parking woke is served. When the parking
+    /// wins, the read is cancelled and then awaited: dropped in flight, it
+    /// would take the buffer, and whatever the kernel had put in it, along.
+    async fn read_hot(&mut self) -> HotWait {
+        let deadline = self.idle_deadline();
+        self.acquire_buffers();
+        let mut park = self.client.tap.ctx().drain.park_hot(deadline);
+        let (res, woke) = {
+            let client = &mut self.client;
+            let Some(socket) = client.stream.plain_socket() else {
+                debug_assert!(false, "only a plain socket waits hot");
+                return HotWait::Closed;
+            };
+            let scratch = client.scratch.get();
+            // One per connection while it is hot: steady requests make none.
+            let cancel = scratch
+                .canceller
+                .get_or_insert_with(monoio::io::Canceller::new)
+                .handle();
+            let buf = &mut scratch.buf;
+            if buf.capacity() - buf.len() < READ_CHUNK / 2 {
+                buf.reserve(READ_CHUNK);
+            }
+            let (len, cap) = (buf.len(), buf.capacity());
+            let spare = std::mem::take(buf).slice_mut(len..cap);
+            let mut read = std::pin::pin!(socket.cancelable_read(spare, cancel));
+            let raced = std::future::poll_fn(|cx| match read.as_mut().poll(cx) {
+                std::task::Poll::Ready(done) => std::task::Poll::Ready(Ok(done)),
+                std::task::Poll::Pending => std::pin::Pin::new(&mut park).poll(cx).map(Err),
+            })
+            .await;
+            let ((res, spare), woke) = match raced {
+                Ok(done) => (done, None),
+                Err(why) => {
+                    let scratch = client.scratch.get();
+                    // `cancel` hands back a fresh canceller (the one that
+                    // cancelled stays cancelled).
+                    scratch.canceller = scratch.canceller.take().map(|c| c.cancel());
+                    (read.await, Some(why))
+                }
+            };
+            client.scratch.get().buf = spare.into_inner();
+            (res, woke)
+        };
+        match res {
+            Ok(0) => HotWait::Closed,
+            Ok(_) => HotWait::Arrived,
+            Err(e)
+                if woke == Some(Unparked::Cooled) && e.raw_os_error() == Some(libc::ECANCELED) =>
+            {
+                self.cool();
+                HotWait::Cooled(park)
+            }
+            Err(_) => HotWait::Closed,
+        }
+    }
+
+    /// A hot connection idle through a whole tick: it holds no buffer nor
+    /// canceller from now until its next request.
+    fn cool(&mut self) {
+        if let Some(scratch) = self.client.scratch.0.as_deref_mut() {
+            scratch.canceller = None;
+        }
+        self.release_buffers();
+        let worker = self.client.tap.worker();
+        worker.tap.stats.inc(WorkerCounter::DownstreamCxCooled);
     }
 
     /// Serve the request whose first bytes have arrived.

@@ -124,6 +124,10 @@ pub struct H1Scratch {
     /// When the last request on the connection ended, until the idle wait
     /// after it takes it (that wait counts from then: no clock read of its own).
     pub ended: Option<Instant>,
+    /// Cancels a hot connection's read of its next request when it cools
+    /// (`h1`): made when it first waits hot, dropped when it cools, so steady
+    /// keep-alive requests allocate none. Never in the pool.
+    pub canceller: Option<monoio::io::Canceller>,
 }
 
 impl Default for H1Scratch {
@@ -135,6 +139,7 @@ impl Default for H1Scratch {
             tokens: Vec::new(),
             started: Instant::now(),
             ended: None,
+            canceller: None,
         }
     }
 }
