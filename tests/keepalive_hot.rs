@@ -1,6 +1,6 @@
 //! Hot and cold keep-alive waits through the real binary (`worker::h1`): on
-//! io_uring a plain connection waits for its next request in a read that holds
-//! its buffer, and cools after a whole idle tick — its read cancelled and
+//! io_uring a plain connection that has served two requests waits for its next
+//! in a read that holds its buffer, and cools after a whole idle tick — its read cancelled and
 //! awaited, its buffer back in the pool — to wait as every idle connection
 //! does. Either way every request is served whole, and the idle timeout and the
 //! drain close the connection. Cooling is seen through
@@ -57,6 +57,12 @@ fn send_in_pieces(c: &mut Client, admin: SocketAddr, head: &[u8], piece: usize) 
     }
 }
 
+/// Two requests: from then on the connection's waits are hot (on io_uring).
+fn serve_two(c: &mut Client) {
+    assert_eq!(c.get("a", "/first").status, 200);
+    assert_eq!(c.get("a", "/second").status, 200);
+}
+
 fn back_to_back_keep_alive_requests_are_served(driver: Driver) {
     let (rw, up) = start(driver, "");
     let mut c = Client::connect(rw.addr());
@@ -74,11 +80,11 @@ fn a_request_in_pieces_after_a_request_is_served(driver: Driver) {
     let (rw, up) = start(driver, "");
     let admin = rw.admin();
     let mut c = Client::connect(rw.addr());
-    assert_eq!(c.get("a", "/first").status, 200);
+    serve_two(&mut c);
     let head = b"GET /pieces HTTP/1.1\r\nHost: a\r\nX-A: 1234567890\r\nX-B: 2\r\n\r\n";
     send_in_pieces(&mut c, admin, head, 9);
     assert_eq!(c.read_response().status, 200);
-    let seen = &up.wait_requests(2)[1];
+    let seen = &up.wait_requests(3)[2];
     assert_eq!(seen.header("x-a"), Some("1234567890"));
     assert_eq!(seen.header("x-b"), Some("2"));
     assert_eq!(c.get("a", "/after").status, 200);
@@ -90,7 +96,7 @@ fn a_short_idle_timeout_closes_a_hot_connection(driver: Driver) {
     let (rw, _up) = start(driver, "    idle_timeout: 50ms\n");
     let admin = rw.admin();
     let mut c = Client::connect(rw.addr());
-    assert_eq!(c.get("a", "/").status, 200);
+    serve_two(&mut c);
     wait_until("the idle connection to be closed", || c.is_closed());
     assert_eq!(cooled(admin), 0, "closed hot, never cooled");
 }
@@ -98,7 +104,7 @@ fn a_short_idle_timeout_closes_a_hot_connection(driver: Driver) {
 fn the_drain_closes_a_connection_just_served(driver: Driver) {
     let (mut rw, _up) = start(driver, "");
     let mut hot = Client::connect(rw.addr());
-    assert_eq!(hot.get("a", "/").status, 200);
+    serve_two(&mut hot);
     rw.sigterm();
     hot.expect_closed();
     assert_eq!(rw.wait_exit().code(), Some(0));
@@ -111,14 +117,14 @@ fn a_cooled_connection_serves_its_next_request() {
     let (rw, up) = start(Driver::Uring, "");
     let admin = rw.admin();
     let mut c = Client::connect(rw.addr());
-    assert_eq!(c.get("a", "/first").status, 200);
+    serve_two(&mut c);
     wait_cooled(admin, 1);
-    let r = c.get("a", "/second");
+    let r = c.get("a", "/third");
     assert_eq!(r.status, 200);
-    assert_eq!(up.wait_requests(2)[1].target, "/second");
+    assert_eq!(up.wait_requests(3)[2].target, "/third");
     // Served, it waits hot again, and cools again.
     wait_cooled(admin, 2);
-    assert_eq!(c.get("a", "/third").status, 200);
+    assert_eq!(c.get("a", "/fourth").status, 200);
 }
 
 #[test]
@@ -126,12 +132,12 @@ fn a_cooled_connection_serves_a_request_in_pieces() {
     let (rw, up) = start(Driver::Uring, "");
     let admin = rw.admin();
     let mut c = Client::connect(rw.addr());
-    assert_eq!(c.get("a", "/first").status, 200);
+    serve_two(&mut c);
     wait_cooled(admin, 1);
     let head = b"GET /pieces HTTP/1.1\r\nHost: a\r\nX-A: 1234567890\r\n\r\n";
     send_in_pieces(&mut c, admin, head, 7);
     assert_eq!(c.read_response().status, 200);
-    assert_eq!(up.wait_requests(2)[1].header("x-a"), Some("1234567890"));
+    assert_eq!(up.wait_requests(3)[2].header("x-a"), Some("1234567890"));
     assert_eq!(c.get("a", "/after").status, 200);
 }
 
@@ -140,7 +146,7 @@ fn the_idle_timeout_closes_a_cooled_connection() {
     let (rw, _up) = start(Driver::Uring, "    idle_timeout: 1s\n");
     let admin = rw.admin();
     let mut c = Client::connect(rw.addr());
-    assert_eq!(c.get("a", "/").status, 200);
+    serve_two(&mut c);
     wait_cooled(admin, 1);
     wait_until("the idle connection to be closed", || c.is_closed());
 }
@@ -150,11 +156,24 @@ fn the_drain_closes_a_cooled_connection() {
     let (mut rw, _up) = start(Driver::Uring, "");
     let admin = rw.admin();
     let mut c = Client::connect(rw.addr());
-    assert_eq!(c.get("a", "/").status, 200);
+    serve_two(&mut c);
     wait_cooled(admin, 1);
     rw.sigterm();
     c.expect_closed();
     assert_eq!(rw.wait_exit().code(), Some(0));
+}
+
+/// A client that sends one request and then idles (the idle benchmark's,
+/// a keep-alive pool's spare connection) waits cold from the start: through
+/// its whole idle timeout it never held a buffer to give back.
+#[test]
+fn a_connection_that_served_one_request_waits_cold() {
+    let (rw, _up) = start(Driver::Uring, "    idle_timeout: 1s\n");
+    let admin = rw.admin();
+    let mut c = Client::connect(rw.addr());
+    assert_eq!(c.get("a", "/").status, 200);
+    wait_until("the idle connection to be closed", || c.is_closed());
+    assert_eq!(cooled(admin), 0);
 }
 
 #[test]
@@ -162,7 +181,7 @@ fn epoll_connections_never_wait_hot() {
     let (rw, _up) = start(Driver::Epoll, "    idle_timeout: 1s\n");
     let admin = rw.admin();
     let mut c = Client::connect(rw.addr());
-    assert_eq!(c.get("a", "/").status, 200);
+    serve_two(&mut c);
     // Idle through its whole timeout: it never held a buffer to give back.
     wait_until("the idle connection to be closed", || c.is_closed());
     assert_eq!(cooled(admin), 0);

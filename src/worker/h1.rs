@@ -10,7 +10,8 @@
 //! holds a whole body. An idle connection waits for readability with no buffer.
 //!
 //! Hot and cold: between requests a plain-TCP connection on an io_uring worker
-//! keeps its read buffer and waits in a read straight into it (*hot*): one
+//! that has served two requests already keeps its read buffer and waits in a
+//! read straight into it (*hot*): one
 //! RECV, where a readiness wait then a read are two io_uring ops. Idle through
 //! a whole `IdleParking` tick (100–200 ms), it *cools*: the read is cancelled
 //! and awaited to its end (a request that raced the cancel is served, never
@@ -230,6 +231,9 @@ fn into_tunnel<S: Transport + 'static>(
     })
 }
 
+/// Requests a connection serves before its waits go hot (`waits_hot`).
+const HOT_AFTER: u32 = 2;
+
 /// How a hot wait for the next request ended.
 enum HotWait {
     /// The request's first bytes are in the read buffer.
@@ -374,11 +378,14 @@ impl<S: Transport> Connection<S> {
         deadline
     }
 
-    /// Whether the wait for the next request is hot (module docs): after a
-    /// request (the first waits cold, as ever), with the buffers still held,
-    /// on a plain socket of an io_uring worker.
+    /// Whether the wait for the next request is hot (module docs): once the
+    /// connection has served two requests (the first waits, and the one after
+    /// the first request, wait cold: a client that sends one request and
+    /// then idles, as most keep-alive pools' spare connections do, never
+    /// holds a buffer through 100–200 ms of idleness), with the buffers still
+    /// held, on a plain socket of an io_uring worker.
     fn waits_hot(&mut self) -> bool {
-        self.client.tap.served() > 0
+        self.client.tap.served() >= HOT_AFTER
             && self.client.scratch.0.is_some()
             && self.client.tap.worker().tap.stats.driver() == Some(IoDriver::Uring)
             && self.client.stream.plain_socket().is_some()
