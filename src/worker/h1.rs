@@ -22,7 +22,7 @@
 use std::{future::Future, net::SocketAddr, rc::Rc, time::Instant};
 
 use bytes::{Buf, BytesMut};
-use monoio::{buf::IoBufMut, io::CancelableAsyncReadRent};
+use monoio::io::CancelableAsyncReadRent;
 
 use super::{
     downstream::{
@@ -30,7 +30,7 @@ use super::{
     },
     exchange::{self, Env},
     idle_parking::{Park, ReadableOrUnparked, Unparked},
-    io::{flush, read_more, ReadError, Wait, WRITE_TIMEOUT},
+    io::{flush, read_more, spare_of, ReadError, Wait, WRITE_TIMEOUT},
     local_reply::{AfterReply, Liveness, LocalReply},
     pace::BodyPace,
     relay::{
@@ -421,12 +421,7 @@ impl<S: Transport> Connection<S> {
                 .canceller
                 .get_or_insert_with(monoio::io::Canceller::new)
                 .handle();
-            let buf = &mut scratch.buf;
-            if buf.capacity() - buf.len() < READ_CHUNK / 2 {
-                buf.reserve(READ_CHUNK);
-            }
-            let (len, cap) = (buf.len(), buf.capacity());
-            let spare = std::mem::take(buf).slice_mut(len..cap);
+            let spare = spare_of(&mut scratch.buf);
             let mut read = std::pin::pin!(socket.cancelable_read(spare, cancel));
             let raced = std::future::poll_fn(|cx| match read.as_mut().poll(cx) {
                 std::task::Poll::Ready(done) => std::task::Poll::Ready(Ok(done)),

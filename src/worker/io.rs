@@ -62,13 +62,7 @@ pub async fn read_more<R: AsyncReadRent>(
     buf: &mut BytesMut,
     wait: Wait,
 ) -> Result<usize, ReadError> {
-    if buf.capacity() - buf.len() < READ_CHUNK / 2 {
-        buf.reserve(READ_CHUNK);
-    }
-    // monoio reads into an `IoBufMut` from its start; a slice of the spare
-    // capacity makes the read append after the bytes already buffered.
-    let (len, cap) = (buf.len(), buf.capacity());
-    let spare = std::mem::take(buf).slice_mut(len..cap);
+    let spare = spare_of(buf);
     // Written out per bound, not wrapped: each async layer between the read
     // and its timer would copy the read's future once more.
     let bounded = match wait {
@@ -82,6 +76,18 @@ pub async fn read_more<R: AsyncReadRent>(
     };
     *buf = spare.into_inner();
     res.map_err(|e| ReadError::Io(e.kind()))
+}
+
+/// `buf`'s spare capacity (grown to at least half a `READ_CHUNK`), taken out
+/// of it for a read to fill: monoio reads into an `IoBufMut` from its start,
+/// so a slice of the spare capacity makes the read append after the bytes
+/// already buffered. `into_inner` of the slice is the buffer again.
+pub fn spare_of(buf: &mut BytesMut) -> monoio::buf::SliceMut<BytesMut> {
+    if buf.capacity() - buf.len() < READ_CHUNK / 2 {
+        buf.reserve(READ_CHUNK);
+    }
+    let (len, cap) = (buf.len(), buf.capacity());
+    std::mem::take(buf).slice_mut(len..cap)
 }
 
 /// Write all of `out`, then clear it (the allocation is kept for reuse).
