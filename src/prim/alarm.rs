@@ -101,22 +101,12 @@ impl Wheel {
 
     /// The first tick at or after `t`: an alarm for `t` fires at it.
     fn tick_at(&mut self, t: Instant) -> u64 {
-        let since = t.saturating_duration_since(self.epoch());
-        let ns = since
-            .as_secs()
-            .saturating_mul(1_000_000_000)
-            .saturating_add(u64::from(since.subsec_nanos()));
-        ns.div_ceil(GRAIN_NS)
+        nanos(t.saturating_duration_since(self.epoch())).div_ceil(GRAIN_NS)
     }
 
     /// The last tick the clock has passed.
     fn tick_now(&mut self) -> u64 {
-        let since = self.epoch().elapsed();
-        let ns = since
-            .as_secs()
-            .saturating_mul(1_000_000_000)
-            .saturating_add(u64::from(since.subsec_nanos()));
-        ns / GRAIN_NS
+        nanos(self.epoch().elapsed()) / GRAIN_NS
     }
 
     fn slot(tick: u64) -> usize {
@@ -226,6 +216,13 @@ impl Wheel {
         }
         self.done = now;
     }
+}
+
+/// `d` in nanoseconds, saturating (in u64 arithmetic: `as_nanos` is u128).
+fn nanos(d: Duration) -> u64 {
+    d.as_secs()
+        .saturating_mul(1_000_000_000)
+        .saturating_add(u64::from(d.subsec_nanos()))
 }
 
 /// What a `Bounded` future waits for before it gives up.
