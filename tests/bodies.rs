@@ -23,6 +23,8 @@ driver_tests!(
     no_content_and_not_modified_have_no_body,
     chunk_extensions_and_trailers,
     bad_chunk_with_the_head_is_a_502,
+    responses_of_every_size_arrive_whole_one_after_another,
+    uploads_buffered_behind_their_head_arrive_whole,
 );
 
 const BIG: u64 = 64 * 1024 * 1024;
@@ -301,4 +303,75 @@ fn bad_chunk_with_the_head_is_a_502(d: Driver) {
         "the client got a 502"
     );
     assert_eq!(stat(&st, "http.ingress.downstream_rq_2xx"), 1);
+}
+
+/// Response sizes that move the cluster's large-response hint both ways
+/// (heads then read into body-sized buffers, or regular ones) and put the
+/// body behind the head in one gathered write: around a regular buffer
+/// (16 KiB), around a body-sized one (80 KiB), a spliced one, by length and
+/// chunked, one after another on one connection. Each arrives whole.
+fn responses_of_every_size_arrive_whole_one_after_another(d: Driver) {
+    const SIZES: [usize; 14] = [
+        100, 70_000, 100, 16_000, 16_384, 20_000, 65_536, 65_536, 81_920, 90_000, 300_000, 1,
+        65_536, 0,
+    ];
+    let up = Upstream::start("up", |r| {
+        let chunked = r.target.starts_with("/chunked/");
+        let n: usize = r.target.rsplit('/').next().unwrap().parse().unwrap();
+        let mut body = vec![0u8; n];
+        fill_pattern(&mut body, 0);
+        let mut out = if chunked {
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec()
+        } else {
+            format!("HTTP/1.1 200 OK\r\nContent-Length: {n}\r\n\r\n").into_bytes()
+        };
+        if chunked && n > 0 {
+            out.extend_from_slice(format!("{n:x}\r\n").as_bytes());
+            out.extend_from_slice(&body);
+            out.extend_from_slice(b"\r\n0\r\n\r\n");
+        } else if chunked {
+            out.extend_from_slice(b"0\r\n\r\n");
+        } else {
+            out.extend_from_slice(&body);
+        }
+        // Head and body in one write: they reach ringway together.
+        Reply::Bytes(out)
+    });
+    let rw = Ringway::start(d, &simple_config(&[up.addr]));
+    let mut c = Client::connect(rw.addr());
+    for framing in ["length", "chunked"] {
+        for n in SIZES {
+            let r = c.get("h", &format!("/{framing}/{n}"));
+            assert_eq!(r.status, 200, "{framing} {n}");
+            assert_eq!(r.body.len(), n, "{framing} {n}: body length");
+            let mut want = vec![0u8; n];
+            fill_pattern(&mut want, 0);
+            assert!(r.body == want, "{framing} {n}: body bytes differ");
+        }
+    }
+}
+
+/// Request bodies that arrive in the same read as their head go upstream in
+/// one gathered write with the edited head: whole, in order, for sizes
+/// around a regular buffer.
+fn uploads_buffered_behind_their_head_arrive_whole(d: Driver) {
+    const SIZES: [usize; 6] = [1, 5_000, 16_000, 16_384, 30_000, 70_000];
+    let up = Upstream::start("up", |r| {
+        Reply::Bytes(ok_response(&r.body.len().to_string()))
+    });
+    let rw = Ringway::start(d, &simple_config(&[up.addr]));
+    let mut c = Client::connect(rw.addr());
+    for (i, n) in SIZES.into_iter().enumerate() {
+        let mut req =
+            format!("POST /up/{n} HTTP/1.1\r\nHost: h\r\nContent-Length: {n}\r\n\r\n").into_bytes();
+        let mut body = vec![0u8; n];
+        fill_pattern(&mut body, 0);
+        req.extend_from_slice(&body);
+        // Head and body in one write.
+        let r = c.roundtrip(&req);
+        assert_eq!(r.status, 200, "{n}");
+        assert_eq!(r.body_str(), n.to_string());
+        let seen = up.wait_requests(i + 1);
+        assert!(seen[i].body == body, "{n}: the upstream saw other bytes");
+    }
 }

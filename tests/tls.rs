@@ -37,6 +37,7 @@ driver_tests!(
     access_log_names_the_tls_session,
     handshakes_over_the_bound_are_closed,
     upgrades_tunnel_over_tls,
+    large_and_small_responses_alternate_over_tls,
 );
 
 /// A test's PKI and the files ringway loads.
@@ -588,4 +589,33 @@ fn upgrades_tunnel_over_tls(d: Driver) {
     c.stream.conn.send_close_notify();
     c.stream.flush().unwrap();
     assert!(c.is_closed(), "the tunnel closes after both ends did");
+}
+
+/// A TLS client takes no gathered writes: a response head and the body bytes
+/// behind it are copied into one buffer for its session. Sizes around a
+/// regular read buffer and past a body-sized one, large after small and back,
+/// on one connection, each arrive whole.
+fn large_and_small_responses_alternate_over_tls(d: Driver) {
+    let pki = Pki::new();
+    let up = Upstream::start("up", |r| {
+        let n: usize = r.target.trim_start_matches('/').parse().unwrap();
+        let mut out = format!("HTTP/1.1 200 OK\r\nContent-Length: {n}\r\n\r\n").into_bytes();
+        let start = out.len();
+        out.resize(start + n, 0);
+        fill_pattern(&mut out[start..], 0);
+        Reply::Bytes(out)
+    });
+    let rw = start_tls(d, &[&pki.a], "", &up);
+    let mut c = tls_connect(rw.addr(), "a.test", &pki.client(&[b"http/1.1"]));
+    for n in [100, 70_000, 65_536, 100, 20_000, 90_000, 16_384, 1] {
+        let r = c.get("a.test", &format!("/{n}"));
+        assert_eq!(r.status, 200, "{n}");
+        let mut want = vec![0u8; n];
+        fill_pattern(&mut want, 0);
+        assert!(
+            r.body == want,
+            "{n}: {} bytes, or other bytes",
+            r.body.len()
+        );
+    }
 }

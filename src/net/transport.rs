@@ -42,6 +42,11 @@ pub trait Transport: AsyncReadRent + AsyncWriteRent {
     fn plain_socket(&mut self) -> Option<&mut Metered> {
         None
     }
+
+    /// Whether `plain_socket` gives the socket (without a `&mut` to ask it).
+    fn is_plain(&self) -> bool {
+        false
+    }
 }
 
 impl Transport for Metered {
@@ -67,6 +72,10 @@ impl Transport for Metered {
 
     fn plain_socket(&mut self) -> Option<&mut Metered> {
         Some(self)
+    }
+
+    fn is_plain(&self) -> bool {
+        true
     }
 }
 

@@ -61,6 +61,9 @@ pub struct WorkerCluster {
     /// Requests queued by the connection breaker (`Admission::Queued`), one
     /// woken as each request ends.
     freed: WaitList,
+    /// The last response relayed whole did not fit a regular read buffer
+    /// (`expects_large_response`).
+    large_responses: Cell<bool>,
 }
 
 struct State {
@@ -301,6 +304,7 @@ impl WorkerCluster {
             worker,
             workers,
             freed: WaitList::default(),
+            large_responses: Cell::new(false),
             state: RefCell::new(State {
                 hosts_version: 0,
                 health_version: 0,
@@ -717,6 +721,22 @@ impl WorkerCluster {
         let opened = super::h2::open(conn, &self.config.http2, timeout, &self.stats).await?;
         let stream = self.state.borrow_mut().h2.insert(addr, opened);
         Ok(UpstreamConn::H2(Box::new(stream)))
+    }
+
+    /// Whether the next response head is worth reading into a body-sized
+    /// buffer: the cluster's last response (head and body) outgrew a regular
+    /// one. A cluster that serves large bodies then reads the head and the
+    /// body that came with it in one read, and the proxy writes them in one
+    /// write, where a regular buffer took two of each. Only a hint: a wrong
+    /// guess costs a larger buffer lent for one read, nothing more.
+    pub fn expects_large_response(&self) -> bool {
+        self.large_responses.get()
+    }
+
+    /// A response of `bytes` (head and body) was relayed whole.
+    pub fn response_relayed(&self, bytes: u64) {
+        self.large_responses
+            .set(bytes > crate::codec::limits::READ_CHUNK as u64);
     }
 
     /// `now`: when the connection's last response was done.

@@ -133,7 +133,7 @@ pub async fn attempt<D: Downstream>(
         Err(RequestBodyError::Upstream) => return Err(replay.after_reset(&upstream)),
         Err(RequestBodyError::Client(step)) => return Err(AttemptError::Client(step)),
     }
-    match read_response_head(worker, down, bufs, &mut upstream, plan.deadline).await {
+    match read_response_head(worker, down, bufs, &mut upstream, plan).await {
         Ok(resp) => {
             let head_at = Instant::now();
             let service_time_ms = head_at.duration_since(sent_at).as_millis() as u64;
@@ -234,18 +234,23 @@ async fn write_held(
 }
 
 /// Read the final response head into `bufs.up_buf`, relaying or dropping 1xx
-/// responses before it.
+/// responses before it. A cluster whose responses run large reads it into a
+/// body-sized buffer (`WorkerCluster::expects_large_response`).
 async fn read_response_head<D: Downstream>(
     worker: &Worker,
     down: &mut D,
     bufs: &mut ExchangeBuffers,
     upstream: &mut UpstreamConn,
-    deadline: Option<Instant>,
+    plan: &AttemptPlan<'_>,
 ) -> Result<ResponseHead, UpstreamError> {
+    let deadline = plan.deadline;
     if bufs.up_buf.capacity() == 0 {
         bufs.up_buf = worker.take_buffer();
     }
     bufs.up_buf.clear();
+    if down.gathers_responses() && plan.cluster.expects_large_response() {
+        worker.widen_buffer(&mut bufs.up_buf);
+    }
     let head_request = down.head().method == Method::Head;
     let mut informational = 0;
     loop {

@@ -125,6 +125,14 @@ pub trait Downstream {
         service_time_ms: u64,
     ) -> Result<BodyEncoder, ClientGone>;
 
+    /// Whether a response head and the body bytes behind it go to this client
+    /// in one gathered write, uncopied (a plain HTTP/1.1 socket): only then
+    /// does a large response's head get read into a body-sized buffer, where
+    /// a copy behind the head would have cost a whole buffer's worth.
+    fn gathers_responses(&self) -> bool {
+        false
+    }
+
     /// Relay the response body from `upstream` (bytes already read first, in
     /// `up_buf`). `read_timeout` bounds each wait for the upstream; `head_at`:
     /// when the response head arrived (the first write starts from there).

@@ -756,6 +756,7 @@ async fn respond<D: Downstream>(
     // durations) and parks its connection (the pool's idle age).
     let done = Instant::now();
     down.tap().response_written(sent, done);
+    cluster.response_relayed(resp.head_len as u64 + sent);
     if resp.keep_alive && bufs.up_buf.is_empty() {
         cluster.checkin(guard.addr(), upstream, resp.declared_body, done);
     }

@@ -35,7 +35,7 @@ use super::{
     pace::BodyPace,
     relay::{
         relay_body, relay_body_spliced, splice_length, tunnel, tunnel_one_task, Delivered,
-        ReadPace, RelayError, Source, SourceFault,
+        ReadPace, RelayError, Sink, Source, SourceFault,
     },
     tap::{CxProtocol, SessionTap},
     ExchangeBuffers, H1Scratch, Held, ListenerCtx, Worker,
@@ -884,6 +884,10 @@ impl<S: Transport> Downstream for Request<'_, S> {
         true
     }
 
+    fn gathers_responses(&self) -> bool {
+        self.client.stream.is_plain()
+    }
+
     fn head(&self) -> &RequestHead {
         &self.head
     }
@@ -955,7 +959,8 @@ impl<S: Transport> Downstream for Request<'_, S> {
                 buf,
                 worker,
             };
-            relay_body(src, upstream, out, (decoder, encoder), pace, limit, None).await
+            let dst = Sink::upstream(upstream, None);
+            relay_body(src, dst, out, (decoder, encoder), pace, limit).await
         };
         let (relayed, late) = match whole_by {
             None => (relay.await, idle),
@@ -1063,39 +1068,42 @@ impl<S: Transport> Downstream for Request<'_, S> {
         // with nothing awaited since the head arrived: its `WRITE_TIMEOUT`
         // counts from then.
         let first_write_by = Some(head_at + WRITE_TIMEOUT);
-        // Both ends plain sockets: a large body may be spliced.
         let worker = client.tap.worker();
-        if let (Some(down), UpstreamConn::Plain(up)) =
-            (client.stream.plain_socket(), &mut *upstream)
-        {
-            let src = Source {
-                stream: up,
-                buf: up_buf,
-                worker,
-            };
-            if splice_length(&decoder, encoder, src.buf.len(), None).is_none() {
-                let codec = (decoder, encoder);
-                return relay_body(src, down, out, codec, pace, None, first_write_by).await;
+        let spliced = splice_length(&decoder, encoder, up_buf.len(), None).is_some();
+        let codec = (decoder, encoder);
+        match (client.stream.plain_socket(), &mut *upstream) {
+            // Both ends plain sockets: a large body may be spliced.
+            (Some(down), UpstreamConn::Plain(up)) => {
+                let src = Source {
+                    stream: up,
+                    buf: up_buf,
+                    worker,
+                };
+                if !spliced {
+                    let dst = Sink::plain(down, first_write_by);
+                    return relay_body(src, dst, out, codec, pace, None).await;
+                }
+                return relay_body_spliced(src, down, out, codec, pace, None, first_write_by).await;
             }
-            let codec = (decoder, encoder);
-            return relay_body_spliced(src, down, out, codec, pace, None, first_write_by).await;
+            // A plain client: the head and the body behind it in one gathered write.
+            (Some(down), upstream) => {
+                let src = Source {
+                    stream: upstream,
+                    buf: up_buf,
+                    worker,
+                };
+                let dst = Sink::plain(down, first_write_by);
+                return relay_body(src, dst, out, codec, pace, None).await;
+            }
+            (None, _) => {}
         }
         let src = Source {
             stream: upstream,
             buf: up_buf,
             worker,
         };
-        let codec = (decoder, encoder);
-        relay_body(
-            src,
-            &mut client.stream,
-            out,
-            codec,
-            pace,
-            None,
-            first_write_by,
-        )
-        .await
+        let dst = Sink::new(&mut client.stream, first_write_by);
+        relay_body(src, dst, out, codec, pace, None).await
     }
 
     fn keeps_alive(&self) -> bool {

@@ -50,7 +50,11 @@ use crate::{
     },
     config::{IoDriverChoice, ListenerCodec, ListenerConfig},
     generation::{Generation, Generations},
-    net::{meter::Metered, IoDriver},
+    net::{
+        gather::{new_iovecs, IoVecs},
+        meter::Metered,
+        IoDriver,
+    },
     prim::{FreeList, Rng},
     router::Router,
     stats::{names::ListenerCounter, ServerStats},
@@ -250,6 +254,8 @@ pub struct Worker {
     /// (a `reserve` is a reallocation that copies the old buffer whole).
     body_buffers: RefCell<FreeList<BytesMut>>,
     scratches: RefCell<FreeList<Scratch>>,
+    /// iovec pairs for gathered writes of a head and a body (`net::gather`).
+    iovecs: RefCell<FreeList<IoVecs>>,
     /// Slots for in-flight requests' futures (see `recycle`).
     pub futures: recycle::FutureArena,
     /// TLS handshakes in progress on this worker (see `handshake`).
@@ -284,6 +290,7 @@ impl Worker {
             buffers: RefCell::new(FreeList::new(MAX_POOLED_BUFFERS)),
             body_buffers: RefCell::new(FreeList::new(MAX_POOLED_BODY_BUFFERS)),
             scratches: RefCell::new(FreeList::new(MAX_POOLED_BUFFERS)),
+            iovecs: RefCell::new(FreeList::new(MAX_POOLED_BUFFERS)),
             futures: recycle::FutureArena::default(),
             handshakes: Cell::new(0),
             clients: client_caps::ClientCaps::default(),
@@ -429,12 +436,21 @@ impl Worker {
         self.give_buffer(std::mem::replace(buf, body));
     }
 
+    pub fn take_iovecs(&self) -> IoVecs {
+        self.iovecs.borrow_mut().take().unwrap_or_else(new_iovecs)
+    }
+
+    pub fn give_iovecs(&self, iov: IoVecs) {
+        drop(self.iovecs.borrow_mut().give(iov));
+    }
+
     /// Free the pooled request-time state the load has not needed since the
     /// last sweep (`prim::FreeList::trim`).
     fn trim_pools(&self) {
         self.buffers.borrow_mut().trim();
         self.body_buffers.borrow_mut().trim();
         self.scratches.borrow_mut().trim();
+        self.iovecs.borrow_mut().trim();
         self.futures.trim();
         self.tap.trim_pools();
     }

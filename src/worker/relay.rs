@@ -16,7 +16,8 @@ use monoio::io::{AsyncReadRent, AsyncWriteRent, Splitable};
 
 use super::{
     io::{
-        flush, flush_by, read_more, write_all_by, write_all_within, ReadError, Wait, WRITE_TIMEOUT,
+        flush, flush_by, read_more, write_all_by, write_all_within, write_gathered_by, ReadError,
+        Wait, WRITE_TIMEOUT,
     },
     pace::BodyPace,
     Worker, OUT_ROOM,
@@ -26,10 +27,12 @@ use crate::codec::{
     limits::BODY_CHUNK,
     CodecError,
 };
+use crate::net::gather::HeadAndBody;
 use crate::net::meter::Metered;
 use crate::net::splice::Pipe;
 use crate::net::transport::Transport;
 use crate::prim::alarm;
+use crate::upstream::connect::UpstreamConn;
 
 /// A body with at least this much still to come after what arrived with the
 /// head is spliced; a smaller one is copied: a few reads and writes cost less
@@ -90,25 +93,18 @@ pub struct Source<'a, R> {
 
 /// Relay one body from `src` to `dst`: bytes already in `src.buf` first, then
 /// reads of at most one buffer at a time. `out` may hold a head to send first.
-/// `pace` bounds each wait for more bytes from `src`; `first_write_by`, if
-/// given, the first write (which begins before any wait: the caller's moment
-/// plus `WRITE_TIMEOUT`), while each later one gets `WRITE_TIMEOUT` of its own.
+/// `pace` bounds each wait for more bytes from `src`.
 pub async fn relay_body<R: AsyncReadRent, W: AsyncWriteRent>(
     src: Source<'_, R>,
-    dst: &mut W,
+    mut dst: Sink<'_, W>,
     out: &mut Vec<u8>,
     (decoder, encoder): (BodyDecoder, BodyEncoder),
     pace: ReadPace,
     limit: Option<u64>,
-    first_write_by: Option<Instant>,
 ) -> Result<u64, RelayError> {
     let mut wrote = false;
-    let mut sink = Sink {
-        dst,
-        write_by: first_write_by,
-    };
     let relayed = relay(
-        src, &mut sink, out, decoder, encoder, pace, limit, &mut wrote,
+        src, &mut dst, out, decoder, encoder, pace, limit, &mut wrote,
     )
     .await;
     match relayed {
@@ -119,13 +115,76 @@ pub async fn relay_body<R: AsyncReadRent, W: AsyncWriteRent>(
     }
 }
 
-/// Where a relay writes, and the deadline its next write has, if set.
-struct Sink<'w, W> {
+/// Where a relay writes, the deadline its first write has, if set (that
+/// write begins before any wait: the caller's moment plus `WRITE_TIMEOUT`;
+/// each later one gets `WRITE_TIMEOUT` of its own), and whether a head and
+/// the body bytes behind it go in one gathered write.
+pub struct Sink<'w, W> {
     dst: &'w mut W,
     write_by: Option<Instant>,
+    gathers: bool,
+}
+
+impl<'w, W> Sink<'w, W> {
+    /// A head and the body behind it are copied into one buffer for one
+    /// write: a TLS stream encrypts from one buffer anyway, and an HTTP/2
+    /// stream takes no gathered writes.
+    pub fn new(dst: &'w mut W, first_write_by: Option<Instant>) -> Self {
+        Sink {
+            dst,
+            write_by: first_write_by,
+            gathers: false,
+        }
+    }
+}
+
+impl<'w> Sink<'w, Metered> {
+    /// A plain socket: a head and the body behind it go in one `writev`,
+    /// with no copy.
+    pub fn plain(dst: &'w mut Metered, first_write_by: Option<Instant>) -> Self {
+        Sink {
+            dst,
+            write_by: first_write_by,
+            gathers: true,
+        }
+    }
+}
+
+impl<'w> Sink<'w, UpstreamConn> {
+    /// An upstream connection: gathered writes on a plain socket, as `plain`.
+    pub fn upstream(dst: &'w mut UpstreamConn, first_write_by: Option<Instant>) -> Self {
+        let gathers = matches!(dst, UpstreamConn::Plain(_));
+        Sink {
+            dst,
+            write_by: first_write_by,
+            gathers,
+        }
+    }
 }
 
 impl<W: AsyncWriteRent> Sink<'_, W> {
+    /// `head` then `body` in one gathered write (`write_gathered_by`), both
+    /// left empty with their allocations kept, the iovecs lent by `worker`.
+    async fn write_gathered(
+        &mut self,
+        head: &mut Vec<u8>,
+        body: &mut BytesMut,
+        worker: &Worker,
+    ) -> std::io::Result<()> {
+        let pair = HeadAndBody::new(
+            std::mem::take(head),
+            std::mem::take(body),
+            worker.take_iovecs(),
+        );
+        let (res, pair) = write_gathered_by(self.dst, pair, self.write_by.take()).await?;
+        let (mut h, mut b, iov) = pair.into_parts();
+        worker.give_iovecs(iov);
+        h.clear();
+        b.clear();
+        (*head, *body) = (h, b);
+        res
+    }
+
     /// `write_all_by`, the given deadline being the first write's only.
     /// (Not `async`: a layer of its own would copy the write's future.)
     fn write_all<B: monoio::buf::IoBuf>(
@@ -168,11 +227,13 @@ async fn relay<R: AsyncReadRent, W: AsyncWriteRent>(
     }
     loop {
         // Fast path: a buffer holding nothing but identity payload is written as
-        // it is, with no copy. Behind a head it is copied into `out`, to go in one
-        // write: sent as two writes, a buffered 64 KiB request body cost 1 MiB
-        // uploads a tenth of their rate (bench/RESULTS.md, late session).
+        // it is, with no copy; behind a head, in one gathered write with it if
+        // the sink takes those. Otherwise the payload is copied into `out` behind
+        // the head, to go in one write: sent as two writes, a buffered 64 KiB
+        // request body cost 1 MiB uploads a tenth of their rate (bench/RESULTS.md,
+        // late session).
         if encoder == BodyEncoder::Identity
-            && out.is_empty()
+            && (out.is_empty() || dst.gathers)
             && !src_buf.is_empty()
             && decoder.take_all(src_buf.len())
         {
@@ -183,11 +244,17 @@ async fn relay<R: AsyncReadRent, W: AsyncWriteRent>(
                     Delivered::Partly,
                 ));
             }
-            let whole = std::mem::take(src_buf);
-            let (res, mut whole) = dst.write_all(whole).await.map_err(|_| RelayError::Sink)?;
-            whole.clear();
-            *src_buf = whole;
-            res.map_err(|_| RelayError::Sink)?;
+            if out.is_empty() {
+                let whole = std::mem::take(src_buf);
+                let (res, mut whole) = dst.write_all(whole).await.map_err(|_| RelayError::Sink)?;
+                whole.clear();
+                *src_buf = whole;
+                res.map_err(|_| RelayError::Sink)?;
+            } else {
+                dst.write_gathered(out, src_buf, worker)
+                    .await
+                    .map_err(|_| RelayError::Sink)?;
+            }
             *wrote = true;
             if decoder.is_done() {
                 return Ok(total);
@@ -442,12 +509,14 @@ pub async fn relay_body_spliced(
 ) -> Result<u64, RelayError> {
     let Some(length) = splice_length(&decoder, encoder, src.buf.len(), limit) else {
         let codec = (decoder, encoder);
-        return relay_body(src, dst, out, codec, pace, limit, first_write_by).await;
+        let dst = Sink::plain(dst, first_write_by);
+        return relay_body(src, dst, out, codec, pace, limit).await;
     };
     let slot = &src.worker.pipes;
     let Some(mut pipe) = slot.take() else {
         let codec = (decoder, encoder);
-        return relay_body(src, dst, out, codec, pace, limit, first_write_by).await;
+        let dst = Sink::plain(dst, first_write_by);
+        return relay_body(src, dst, out, codec, pace, limit).await;
     };
     let Source {
         stream,
@@ -471,7 +540,8 @@ pub async fn relay_body_spliced(
                 buf: src_buf,
                 worker,
             };
-            let copied = relay_body(src, dst, out, (rest, encoder), pace, limit, None).await;
+            let dst = Sink::plain(dst, None);
+            let copied = relay_body(src, dst, out, (rest, encoder), pace, limit).await;
             match copied {
                 Ok(n) => Ok(relayed + n),
                 // The head went before the splice was tried.
