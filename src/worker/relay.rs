@@ -34,6 +34,12 @@ use crate::net::transport::Transport;
 use crate::prim::alarm;
 use crate::upstream::connect::UpstreamConn;
 
+/// Body bytes behind a head go in one gathered write with it from this many
+/// on; fewer are copied behind the head in `out` and sent with one SEND: a
+/// copy of a few KiB costs less than the kernel's WRITEV path (an iovec array
+/// imported, the generic write path instead of the socket's own).
+pub const GATHER_MIN: usize = 4 * 1024;
+
 /// A body with at least this much still to come after what arrived with the
 /// head is spliced; a smaller one is copied: a few reads and writes cost less
 /// than the pipe's extra calls and readiness waits. Measured (2 workers, 64
@@ -228,12 +234,13 @@ async fn relay<R: AsyncReadRent, W: AsyncWriteRent>(
     loop {
         // Fast path: a buffer holding nothing but identity payload is written as
         // it is, with no copy; behind a head, in one gathered write with it if
-        // the sink takes those. Otherwise the payload is copied into `out` behind
+        // the sink takes those (and it is `GATHER_MIN` or more). Otherwise the
+        // payload is copied into `out` behind
         // the head, to go in one write: sent as two writes, a buffered 64 KiB
         // request body cost 1 MiB uploads a tenth of their rate (bench/RESULTS.md,
         // late session).
         if encoder == BodyEncoder::Identity
-            && (out.is_empty() || dst.gathers)
+            && (out.is_empty() || (dst.gathers && src_buf.len() >= GATHER_MIN))
             && !src_buf.is_empty()
             && decoder.take_all(src_buf.len())
         {
