@@ -16,3 +16,20 @@ impl std::fmt::Display for IoDriver {
         })
     }
 }
+
+/// Run a test on both io drivers (io_uring where the kernel has it), each on
+/// a runtime of its own with timers.
+#[cfg(test)]
+pub fn on_both_drivers<F: std::future::Future<Output = ()>>(test: impl Fn() -> F) {
+    let mut legacy = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+        .enable_timer()
+        .build()
+        .unwrap();
+    legacy.block_on(test());
+    if let Ok(mut uring) = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+        .enable_timer()
+        .build()
+    {
+        uring.block_on(test());
+    }
+}

@@ -315,21 +315,7 @@ mod tests {
     use monoio::net::TcpListener;
 
     use super::*;
-
-    /// Run the test on both io drivers (io_uring where the kernel has it).
-    fn on_both_drivers<F: Future<Output = ()>>(test: impl Fn() -> F) {
-        let mut legacy = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
-            .enable_timer()
-            .build()
-            .unwrap();
-        legacy.block_on(test());
-        if let Ok(mut uring) = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
-            .enable_timer()
-            .build()
-        {
-            uring.block_on(test());
-        }
-    }
+    use crate::net::driver::on_both_drivers;
 
     async fn pair() -> (PollIo, monoio::net::TcpStream) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();

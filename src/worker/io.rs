@@ -203,22 +203,7 @@ mod tests {
     use std::io::Read;
 
     use super::*;
-    use crate::net::gather::new_iovecs;
-
-    /// Run the test on both io drivers (io_uring where the kernel has it).
-    fn on_both_drivers<F: Future<Output = ()>>(test: impl Fn() -> F) {
-        let mut legacy = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
-            .enable_timer()
-            .build()
-            .unwrap();
-        legacy.block_on(test());
-        if let Ok(mut uring) = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
-            .enable_timer()
-            .build()
-        {
-            uring.block_on(test());
-        }
-    }
+    use crate::net::{driver::on_both_drivers, gather::new_iovecs};
 
     /// A gathered write far larger than the socket's buffers (so the first
     /// `writev` is as good as certain to be partial, and the rest goes by
