@@ -136,10 +136,14 @@ impl<'w, W> Sink<'w, W> {
     /// write: a TLS stream encrypts from one buffer anyway, and an HTTP/2
     /// stream takes no gathered writes.
     pub fn new(dst: &'w mut W, first_write_by: Option<Instant>) -> Self {
+        Sink::with(dst, first_write_by, false)
+    }
+
+    fn with(dst: &'w mut W, write_by: Option<Instant>, gathers: bool) -> Self {
         Sink {
             dst,
-            write_by: first_write_by,
-            gathers: false,
+            write_by,
+            gathers,
         }
     }
 }
@@ -148,11 +152,7 @@ impl<'w> Sink<'w, Metered> {
     /// A plain socket: a head and the body behind it go in one `writev`,
     /// with no copy.
     pub fn plain(dst: &'w mut Metered, first_write_by: Option<Instant>) -> Self {
-        Sink {
-            dst,
-            write_by: first_write_by,
-            gathers: true,
-        }
+        Sink::with(dst, first_write_by, true)
     }
 }
 
@@ -160,11 +160,7 @@ impl<'w> Sink<'w, UpstreamConn> {
     /// An upstream connection: gathered writes on a plain socket, as `plain`.
     pub fn upstream(dst: &'w mut UpstreamConn, first_write_by: Option<Instant>) -> Self {
         let gathers = matches!(dst, UpstreamConn::Plain(_));
-        Sink {
-            dst,
-            write_by: first_write_by,
-            gathers,
-        }
+        Sink::with(dst, first_write_by, gathers)
     }
 }
 
